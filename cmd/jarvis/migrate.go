@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	atlasmigrate "ariga.io/atlas/sql/migrate"
+
+	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
+	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/migrate"
+)
+
+const migrateUsage = `usage: jarvis migrate <command> [flags]
+
+commands:
+  diff <name>   plan the next migration from ent/schema into the directory (+ atlas.sum)
+  check         fail when ent/schema and the directory disagree, or atlas.sum is wrong
+  apply         apply pending migrations (MIGRATE_DATABASE_URL)
+  status        show applied and pending migrations (MIGRATE_DATABASE_URL)
+  lint          run Atlas's analyzers on the newest migrations
+
+diff, check and lint need a dev server where they may create and drop
+throw-away databases: --dev-url, else DEV_DATABASE_URL, else the local superuser.
+`
+
+const defaultDevURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	if len(args) == 0 {
+		return usageError(migrateUsage)
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("migrate "+cmd, flag.ContinueOnError)
+	dirPath := fs.String("dir", "ent/migrate/migrations", "migration directory (diff, check, lint)")
+	devURL := fs.String("dev-url", envOr("DEV_DATABASE_URL", defaultDevURL), "dev server URL (diff, check, lint)")
+	dbURL := fs.String("url", os.Getenv("MIGRATE_DATABASE_URL"), "database URL, owner role (apply, status)")
+	latest := fs.Int("latest", 1, "lint: number of newest files to analyze")
+	if err := fs.Parse(args); err != nil {
+		return usageError(migrateUsage)
+	}
+	switch cmd {
+	case "diff":
+		if fs.NArg() != 1 {
+			return usageError("usage: jarvis migrate diff <name>")
+		}
+		dir, err := migrate.LocalDir(*dirPath)
+		if err != nil {
+			return err
+		}
+		plan, err := migrate.Diff(ctx, *devURL, dir, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if plan == nil {
+			fmt.Fprintln(stdout, "no changes: the migration directory matches ent/schema")
+			return nil
+		}
+		fmt.Fprintf(stdout, "wrote %s/%s and atlas.sum\n", *dirPath, plan.Name)
+		return nil
+	case "check":
+		dir, err := migrate.LocalDir(*dirPath)
+		if err != nil {
+			return err
+		}
+		if err := migrate.Check(ctx, *devURL, dir); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "ok: the migration directory matches ent/schema and atlas.sum")
+		return nil
+	case "lint":
+		dir, err := migrate.LocalDir(*dirPath)
+		if err != nil {
+			return err
+		}
+		findings, err := migrate.Lint(ctx, *devURL, dir, *latest)
+		if err != nil {
+			return err
+		}
+		for _, f := range findings {
+			fmt.Fprintln(stdout, f)
+		}
+		if n := migrate.CountErrors(findings); n > 0 {
+			return fmt.Errorf("lint: %d finding(s) need review", n)
+		}
+		fmt.Fprintf(stdout, "lint: %d finding(s), none blocking\n", len(findings))
+		return nil
+	case "apply", "status":
+		if *dbURL == "" {
+			return errors.New("MIGRATE_DATABASE_URL (or --url) is required")
+		}
+		dir, err := migrate.FSDir(migrations.FS)
+		if err != nil {
+			return err
+		}
+		conn, err := db.OpenSQL(ctx, *dbURL)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if cmd == "apply" {
+			applied, err := migrate.Apply(ctx, conn, dir, log)
+			if err != nil {
+				return err
+			}
+			if len(applied) == 0 {
+				fmt.Fprintln(stdout, "nothing to apply: the database is up to date")
+			} else {
+				fmt.Fprintf(stdout, "applied %d migration(s): %s\n", len(applied), strings.Join(applied, ", "))
+			}
+			return nil
+		}
+		st, err := migrate.ReadStatus(ctx, conn, dir)
+		if err != nil {
+			return err
+		}
+		printStatus(stdout, st)
+		if !st.OK() {
+			return fmt.Errorf("%d migration(s) pending", len(st.Pending))
+		}
+		return nil
+	default:
+		return usageError(migrateUsage)
+	}
+}
+
+func printStatus(w io.Writer, st migrate.Status) {
+	current := st.Current
+	if current == "" {
+		current = "(none)"
+	}
+	fmt.Fprintf(w, "current version: %s\napplied: %d\n", current, len(st.Applied))
+	for _, r := range st.Applied {
+		state := "ok"
+		if r.Error != "" {
+			state = "error: " + r.Error
+		} else if r.Type == atlasmigrate.RevisionTypeBaseline {
+			state = "baseline"
+		}
+		fmt.Fprintf(w, "  %s %s (%s)\n", r.Version, r.Description, state)
+	}
+	fmt.Fprintf(w, "pending: %d\n", len(st.Pending))
+	for _, p := range st.Pending {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,38 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// KGEntity is a node of a user's knowledge graph; (type, name) is unique per user.
+type KGEntity struct{ ent.Schema }
+
+func (KGEntity) Mixin() []ent.Mixin {
+	return []ent.Mixin{BaseMixin{}, OwnerMixin{Ref: "kg_entities"}}
+}
+
+func (KGEntity) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("type").MaxLen(100).NotEmpty(),
+		field.String("name").MaxLen(500).NotEmpty(),
+		jsonObject("properties"),
+		embedding(true),
+	}
+}
+
+func (KGEntity) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("outgoing", KGRelation.Type).Annotations(cascade()),
+		edge.To("incoming", KGRelation.Type).Annotations(cascade()),
+	}
+}
+
+func (KGEntity) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("user_id", "type", "name").Unique(),
+		hnswCosine("embedding"),
+	}
+}

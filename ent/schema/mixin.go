@@ -1,0 +1,112 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/ent"
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+	"entgo.io/ent/schema/mixin"
+	"github.com/google/uuid"
+	"github.com/pgvector/pgvector-go"
+	"github.com/shopspring/decimal"
+)
+
+// EmbeddingDims is the width of every embedding column (OpenAI text-embedding-3-small;
+// the local hashing embedder pads to it).
+const EmbeddingDims = 1536
+
+// newID returns a UUIDv7: time-ordered, so b-tree inserts stay append-mostly and
+// keyset pagination on id follows creation order.
+func newID() uuid.UUID { return uuid.Must(uuid.NewV7()) }
+
+// BaseMixin gives every entity its UUIDv7 id and timestamps.
+type BaseMixin struct{ mixin.Schema }
+
+func (BaseMixin) Fields() []ent.Field {
+	return []ent.Field{
+		field.UUID("id", uuid.UUID{}).Default(newID).Immutable(),
+		field.Time("created_at").Default(time.Now).Immutable(),
+		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now),
+	}
+}
+
+// OwnerMixin marks a user-owned entity: a user_id column (immutable, indexed
+// first), the owner edge, the per-user privacy policy (privacy.go) and the
+// row-level security policy the migrations create for it (see Owned).
+type OwnerMixin struct {
+	mixin.Schema
+	// Ref is the name of the edge on User that lists these rows.
+	Ref string
+}
+
+func (OwnerMixin) Fields() []ent.Field {
+	return []ent.Field{
+		field.UUID("user_id", uuid.UUID{}).Immutable(),
+	}
+}
+
+func (m OwnerMixin) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("owner", User.Type).Ref(m.Ref).Field("user_id").Unique().Required().Immutable(),
+	}
+}
+
+func (OwnerMixin) Indexes() []ent.Index {
+	// (user_id, id) serves the owner filter and keyset pagination on id in one index.
+	return []ent.Index{index.Fields("user_id", "id")}
+}
+
+func (OwnerMixin) Annotations() []schema.Annotation {
+	return []schema.Annotation{Owned{Column: "user_id"}}
+}
+
+// Owned marks a table whose rows belong to one user. `jarvis migrate diff`
+// reads it to emit ENABLE + FORCE ROW LEVEL SECURITY and the owner policy
+// for each new owned table, so RLS follows the model instead of a checklist.
+type Owned struct {
+	Column string // the column compared with app.current_user_id
+}
+
+// Name implements schema.Annotation.
+func (Owned) Name() string { return "Owned" }
+
+// cascade is the delete action of an edge whose target rows cannot outlive
+// their parent (a user's data goes with the user).
+func cascade() schema.Annotation { return entsql.OnDelete(entsql.Cascade) }
+
+// money is an exact decimal column for amounts in USD: 20 digits, 10 after the
+// point, enough for per-token prices of fractions of a cent.
+func money(name string) ent.Field {
+	return field.Other(name, decimal.Decimal{}).
+		SchemaType(map[string]string{dialect.Postgres: "numeric(20,10)"}).
+		Default(decimal.Zero)
+}
+
+// embedding is a pgvector column of EmbeddingDims dimensions; optional ones are
+// NULL until an embedder has run.
+func embedding(optional bool) ent.Field {
+	f := field.Other("embedding", pgvector.Vector{}).
+		SchemaType(map[string]string{dialect.Postgres: "vector(1536)"})
+	if optional {
+		f = f.Optional().Nillable()
+	}
+	return f
+}
+
+// hnswCosine is an approximate nearest-neighbour index for cosine distance (<=>).
+func hnswCosine(column string) ent.Index {
+	return index.Fields(column).Annotations(
+		entsql.IndexType("hnsw"),
+		entsql.OpClass("vector_cosine_ops"),
+	)
+}
+
+// jsonObject is a jsonb column holding a JSON object, never null.
+func jsonObject(name string) ent.Field {
+	return field.JSON(name, map[string]any{}).Default(map[string]any{})
+}

@@ -1,0 +1,38 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+	"github.com/google/uuid"
+)
+
+// RefreshToken is one link of a session's rotation chain. Only a hash of the
+// opaque token is stored; replaced_by points at its successor once rotated.
+type RefreshToken struct{ ent.Schema }
+
+func (RefreshToken) Mixin() []ent.Mixin {
+	return []ent.Mixin{BaseMixin{}, OwnerMixin{Ref: "refresh_tokens"}}
+}
+
+func (RefreshToken) Fields() []ent.Field {
+	return []ent.Field{
+		field.UUID("session_id", uuid.UUID{}).Immutable(),
+		field.Bytes("token_hash").Sensitive().Unique().Immutable().NotEmpty(),
+		field.Time("expires_at").Immutable(),
+		field.Time("revoked_at").Optional().Nillable(),
+		field.UUID("replaced_by", uuid.UUID{}).Optional().Nillable(),
+	}
+}
+
+func (RefreshToken) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("session", Session.Type).Ref("refresh_tokens").Field("session_id").
+			Unique().Required().Immutable(),
+	}
+}
+
+func (RefreshToken) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("user_id", "session_id")}
+}

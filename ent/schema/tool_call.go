@@ -1,0 +1,37 @@
+package schema
+
+import (
+	"encoding/json"
+
+	"entgo.io/ent"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+	"github.com/google/uuid"
+)
+
+// ToolCall is one tool invocation of a run: its input, output and outcome.
+type ToolCall struct{ ent.Schema }
+
+func (ToolCall) Mixin() []ent.Mixin {
+	return []ent.Mixin{BaseMixin{}, OwnerMixin{Ref: "tool_calls"}}
+}
+
+func (ToolCall) Fields() []ent.Field {
+	return []ent.Field{
+		field.UUID("run_id", uuid.UUID{}).Immutable(),
+		field.String("tool_id").MaxLen(255).NotEmpty(),
+		jsonObject("input"),
+		field.JSON("output", json.RawMessage{}).Optional(),
+		field.Enum("status").Values("pending", "success", "error").Default("pending"),
+		field.Text("error").Optional(),
+		field.Int64("duration_ms").NonNegative().Optional().Nillable(),
+	}
+}
+
+func (ToolCall) Edges() []ent.Edge {
+	return []ent.Edge{runEdge("tool_calls")}
+}
+
+func (ToolCall) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("user_id", "run_id", "id")}
+}

@@ -1,0 +1,55 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+)
+
+// User is an account. Its email is stored normalized (trimmed, lower case), so
+// the unique index is case-insensitive; a CHECK keeps anything else out.
+type User struct{ ent.Schema }
+
+func (User) Mixin() []ent.Mixin { return []ent.Mixin{BaseMixin{}} }
+
+func (User) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("email").MaxLen(320).NotEmpty().Unique(),
+		field.String("password_hash").Sensitive().NotEmpty(),
+		field.String("display_name").MaxLen(255).Optional(),
+		field.Enum("status").Values("active", "disabled").Default("active"),
+		field.Time("last_login_at").Optional().Nillable(),
+	}
+}
+
+func (User) Edges() []ent.Edge {
+	owned := func(name string, t any) ent.Edge {
+		return edge.To(name, t).Annotations(cascade())
+	}
+	return []ent.Edge{
+		owned("sessions", Session.Type),
+		owned("refresh_tokens", RefreshToken.Type),
+		owned("secrets", UserSecret.Type),
+		owned("runs", AgentRun.Type),
+		owned("messages", Message.Type),
+		owned("tool_calls", ToolCall.Type),
+		owned("llm_calls", LLMCall.Type),
+		owned("budgets", Budget.Type),
+		owned("tool_permissions", ToolPermission.Type),
+		owned("memories", Memory.Type),
+		owned("kg_entities", KGEntity.Type),
+		owned("kg_relations", KGRelation.Type),
+	}
+}
+
+func (User) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		// A user row is its own owner: RLS compares its id.
+		Owned{Column: "id"},
+		entsql.Checks(map[string]string{
+			"users_email_normalized": "email = lower(btrim(email))",
+		}),
+	}
+}

@@ -1,0 +1,32 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// UserSecret is a user's third-party API key, AES-256-GCM encrypted by
+// internal/secrets. The nonce and tag are stored apart from the ciphertext and
+// key_version names the master key that sealed it, so keys can rotate.
+type UserSecret struct{ ent.Schema }
+
+func (UserSecret) Mixin() []ent.Mixin {
+	return []ent.Mixin{BaseMixin{}, OwnerMixin{Ref: "secrets"}}
+}
+
+func (UserSecret) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("provider").Values("openai", "anthropic", "composio", "github", "custom"),
+		field.String("name").MaxLen(100).NotEmpty(),
+		field.Bytes("encrypted_value").Sensitive().NotEmpty(),
+		field.Bytes("nonce").Sensitive().NotEmpty(),
+		field.Bytes("auth_tag").Sensitive().NotEmpty(),
+		field.Int("key_version").Positive(),
+		field.Time("last_used_at").Optional().Nillable(),
+	}
+}
+
+func (UserSecret) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("user_id", "provider", "name").Unique()}
+}

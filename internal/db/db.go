@@ -1,0 +1,111 @@
+// Package db owns connections to Postgres: a pgx/v5 pool under the ent client,
+// and the unit of work that runs as one user inside one transaction with both
+// the ent viewer and Postgres's app.current_user_id set, so ent privacy and
+// row-level security agree on who is asking.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/jarvis-core/jarvis/ent"
+	_ "github.com/jarvis-core/jarvis/ent/runtime" // privacy policies and hooks of ent/schema
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+)
+
+// DB is the service's database handle.
+type DB struct {
+	Pool   *pgxpool.Pool
+	SQL    *sql.DB
+	Client *ent.Client
+}
+
+// Open connects to url (the service role: no BYPASSRLS) and checks the connection.
+func Open(ctx context.Context, url string) (*DB, error) {
+	pool, err := openPool(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	return &DB{
+		Pool:   pool,
+		SQL:    sqlDB,
+		Client: ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, sqlDB))),
+	}, nil
+}
+
+// OpenSQL returns a database/sql handle over a pgx pool, for tools that speak
+// database/sql (migrations). Closing it closes the pool.
+func OpenSQL(ctx context.Context, url string) (*sql.DB, error) {
+	pool, err := openPool(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return stdlib.OpenDBFromPool(pool), nil
+}
+
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's parse errors can quote the URL, password included.
+		return nil, errors.New("parse database URL: invalid connection string")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create pool for %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
+	}
+	return pool, nil
+}
+
+// Close releases every connection.
+func (d *DB) Close() {
+	_ = d.Client.Close()
+	d.Pool.Close()
+}
+
+// Ping checks that Postgres answers.
+func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
+
+// AsUser runs fn in one transaction acting as userID: the context carries the
+// user viewer (ent privacy) and the transaction has app.current_user_id set
+// with set_config(..., true), which Postgres resets at commit or rollback, so a
+// pooled connection never carries one user's identity into another's work.
+// fn's error rolls the transaction back and is returned as is.
+func (d *DB) AsUser(ctx context.Context, userID uuid.UUID, fn func(ctx context.Context, tx *ent.Tx) error) error {
+	if userID == uuid.Nil {
+		return errors.New("as user: nil user id")
+	}
+	ctx = viewer.NewContext(ctx, viewer.User(userID))
+	tx, err := d.Client.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT set_config('app.current_user_id', $1, true)", userID.String()); err != nil {
+		return errors.Join(fmt.Errorf("set row-level security identity: %w", err), tx.Rollback())
+	}
+	if err := fn(ctx, tx); err != nil {
+		if rerr := tx.Rollback(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package logging
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// CorrelationHeader is the request and response header carrying the id that
+// ties a request's log lines (and a client's report) together.
+const CorrelationHeader = "X-Correlation-ID"
+
+// validCorrelationID accepts the ids clients and proxies commonly send (UUIDs,
+// trace ids, ULIDs) and nothing that could forge a log line or a header.
+var validCorrelationID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{7,127}$`)
+
+type correlationKey struct{}
+
+// CorrelationID returns the id of the request in ctx, or "".
+func CorrelationID(ctx context.Context) string {
+	id, _ := ctx.Value(correlationKey{}).(string)
+	return id
+}
+
+// WithCorrelationID returns ctx carrying id and a child of base logging it.
+func WithCorrelationID(ctx context.Context, base *slog.Logger, id string) context.Context {
+	ctx = context.WithValue(ctx, correlationKey{}, id)
+	return NewContext(ctx, base.With(slog.String("correlation_id", id)))
+}
+
+// Middleware takes a valid incoming X-Correlation-ID or makes a new one,
+// echoes it in the response, puts a child logger carrying it in the request
+// context and logs one line per request.
+func Middleware(base *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get(CorrelationHeader)
+			if !validCorrelationID.MatchString(id) {
+				id = uuid.Must(uuid.NewV7()).String()
+			}
+			w.Header().Set(CorrelationHeader, id)
+			ctx := WithCorrelationID(r.Context(), base, id)
+			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			start := time.Now()
+			next.ServeHTTP(rec, r.WithContext(ctx))
+			level := slog.LevelInfo
+			if rec.status >= 500 {
+				level = slog.LevelError
+			}
+			// The query string is left out: it is where clients put tokens by mistake.
+			FromContext(ctx, base).LogAttrs(ctx, level, "http request",
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status),
+				slog.Int64("bytes", rec.bytes),
+				slog.Duration("duration", time.Since(start)),
+			)
+		})
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.status, s.wroteHeader = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wroteHeader = true
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flush, hijack for WebSocket).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

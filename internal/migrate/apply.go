@@ -1,0 +1,162 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"ariga.io/atlas/sql/migrate"
+	"ariga.io/atlas/sql/postgres"
+	"ariga.io/atlas/sql/schema"
+)
+
+// operator is recorded with every revision, as the Atlas CLI records its version.
+const operator = "jarvis-migrate"
+
+// lockName names the advisory lock that serializes concurrent applies
+// (several instances starting at once).
+const lockName = "jarvis_migrate_apply"
+
+// Apply runs every pending migration file of dir on db, in order, each file in
+// its own transaction, and returns the versions it applied. A file that fails
+// leaves nothing behind: its transaction rolls back and the error names the
+// statement. Running it again when nothing is pending is a no-op. Apply refuses
+// a directory whose atlas.sum does not match its files.
+func Apply(ctx context.Context, db *sql.DB, dir migrate.Dir, log *slog.Logger) ([]string, error) {
+	if err := migrate.Validate(dir); err != nil {
+		return nil, fmt.Errorf("migration directory: %w", err)
+	}
+	drv, err := postgres.Open(db)
+	if err != nil {
+		return nil, fmt.Errorf("open atlas driver: %w", err)
+	}
+	unlock, err := drv.(schema.Locker).Lock(ctx, lockName, 5*time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("acquire migration lock: %w", err)
+	}
+	defer func() {
+		if err := unlock(); err != nil {
+			log.Warn("release migration lock", slog.Any("error", err))
+		}
+	}()
+	if _, err := db.ExecContext(ctx, createRevisions); err != nil {
+		return nil, fmt.Errorf("create revisions table: %w", err)
+	}
+	var applied []string
+	for {
+		start := time.Now()
+		version, err := applyNext(ctx, db, dir)
+		if err != nil {
+			return applied, err
+		}
+		if version == "" {
+			return applied, nil
+		}
+		log.Info("migration applied", slog.String("version", version), slog.Duration("took", time.Since(start)))
+		applied = append(applied, version)
+	}
+}
+
+// applyNext applies the first pending file in one transaction and returns its
+// version, or "" when nothing is pending.
+func applyNext(ctx context.Context, db *sql.DB, dir migrate.Dir) (_ string, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("begin migration transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	ex, err := newExecutor(tx, dir)
+	if err != nil {
+		return "", err
+	}
+	pending, err := ex.Pending(ctx)
+	if errors.Is(err, migrate.ErrNoPendingFiles) {
+		return "", tx.Rollback()
+	}
+	if err != nil {
+		return "", fmt.Errorf("pending migrations: %w", err)
+	}
+	file := pending[0]
+	if err := ex.Execute(ctx, file); err != nil {
+		return "", fmt.Errorf("apply %s: %w", file.Name(), err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("commit %s: %w", file.Name(), err)
+	}
+	return file.Version(), nil
+}
+
+func newExecutor(tx *sql.Tx, dir migrate.Dir) (*migrate.Executor, error) {
+	drv, err := postgres.Open(tx)
+	if err != nil {
+		return nil, fmt.Errorf("open atlas driver: %w", err)
+	}
+	ex, err := migrate.NewExecutor(drv, dir, &revisions{q: tx}, migrate.WithOperatorVersion(operator))
+	if err != nil {
+		return nil, fmt.Errorf("migration executor: %w", err)
+	}
+	return ex, nil
+}
+
+// Status is where a database stands against the migration directory.
+type Status struct {
+	Current string              // last applied version, "" if none
+	Applied []*migrate.Revision // in order
+	Pending []string            // file names not yet applied
+}
+
+// OK reports whether the database is at the directory's latest version.
+func (s Status) OK() bool { return len(s.Pending) == 0 }
+
+// ReadStatus reports which files of dir are applied on db and which are pending.
+// It writes nothing.
+func ReadStatus(ctx context.Context, db *sql.DB, dir migrate.Dir) (Status, error) {
+	if err := migrate.Validate(dir); err != nil {
+		return Status{}, fmt.Errorf("migration directory: %w", err)
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Status{}, fmt.Errorf("begin status transaction: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	var st Status
+	exists, err := revisionsExist(ctx, tx)
+	if err != nil {
+		return st, err
+	}
+	if exists {
+		if st.Applied, err = (&revisions{q: tx}).ReadRevisions(ctx); err != nil {
+			return st, err
+		}
+		if n := len(st.Applied); n > 0 {
+			st.Current = st.Applied[n-1].Version
+		}
+		ex, err := newExecutor(tx, dir)
+		if err != nil {
+			return st, err
+		}
+		pending, err := ex.Pending(ctx)
+		if err != nil && !errors.Is(err, migrate.ErrNoPendingFiles) {
+			return st, fmt.Errorf("pending migrations: %w", err)
+		}
+		for _, f := range pending {
+			st.Pending = append(st.Pending, f.Name())
+		}
+		return st, nil
+	}
+	files, err := dir.Files()
+	if err != nil {
+		return st, fmt.Errorf("read migration directory: %w", err)
+	}
+	for _, f := range files {
+		st.Pending = append(st.Pending, f.Name())
+	}
+	return st, nil
+}
