@@ -55,7 +55,7 @@ func Apply(ctx context.Context, db *sql.DB, dir migrate.Dir, log *slog.Logger) (
 		if version == "" {
 			return applied, nil
 		}
-		log.Info("migration applied", slog.String("version", version), slog.Duration("took", time.Since(start)))
+		log.Info("migration applied", slog.String("version", version), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 		applied = append(applied, version)
 	}
 }

@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Check is one dependency readiness looks at. Ping returns nil when the
+// dependency answers; Optional dependencies that are not configured report
+// "disabled" and do not fail readiness.
+type Check struct {
+	Name     string
+	Ping     func(context.Context) error
+	Disabled bool
+}
+
+type readyResponse struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// healthz answers as long as the process serves HTTP.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz checks every dependency in parallel, with a short deadline, and says
+// which one is down. Errors are not echoed: they can carry hosts and users.
+func readyz(checks []Check) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		res := readyResponse{Status: "ok", Checks: make(map[string]string, len(checks))}
+		var (
+			mu sync.Mutex
+			wg sync.WaitGroup
+		)
+		for _, c := range checks {
+			if c.Disabled {
+				res.Checks[c.Name] = "disabled"
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				state := "ok"
+				if err := c.Ping(ctx); err != nil {
+					state = "down"
+				}
+				mu.Lock()
+				res.Checks[c.Name] = state
+				if state != "ok" {
+					res.Status = "unavailable"
+				}
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		code := http.StatusOK
+		if res.Status != "ok" {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, res)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,93 @@
+// Package httpapi owns the HTTP surface: the route table, the middleware
+// chain (correlation ids and request logs first), health endpoints and the
+// server's life cycle.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/jarvis-core/jarvis/internal/config"
+	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/logging"
+	"github.com/jarvis-core/jarvis/internal/redisconn"
+)
+
+// NewHandler builds the route table behind the middleware chain.
+func NewHandler(log *slog.Logger, checks []Check) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", readyz(checks))
+	return logging.Middleware(log)(mux)
+}
+
+// Checks are the dependencies /readyz reports.
+func Checks(database *db.DB, rc *redisconn.Conn) []Check {
+	return []Check{
+		{Name: "postgres", Ping: database.Ping},
+		{Name: "redis", Ping: rc.Ping, Disabled: !rc.Enabled()},
+	}
+}
+
+// Server is the service's HTTP server.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Addr is where the server listens (useful with PORT=0 in tests).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// NewServer listens at start and drains in-flight requests at stop, within
+// the context fx gives the stop hook (SHUTDOWN_TIMEOUT).
+func NewServer(lc fx.Lifecycle, cfg config.Config, h http.Handler, log *slog.Logger) *Server {
+	s := &Server{srv: &http.Server{
+		Addr:              cfg.Addr(),
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}}
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.srv.Addr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", s.srv.Addr, err)
+			}
+			s.ln = ln
+			go func() {
+				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("http server stopped", slog.Any("error", err))
+				}
+			}()
+			log.Info("http server listening", slog.String("addr", ln.Addr().String()))
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			log.Info("http server draining")
+			if err := s.srv.Shutdown(ctx); err != nil {
+				return fmt.Errorf("http shutdown: %w", err)
+			}
+			return nil
+		},
+	})
+	return s
+}
+
+// Module provides the handler and the server, and starts it.
+var Module = fx.Module("http",
+	fx.Provide(
+		fx.Private,
+		Checks,
+		NewHandler,
+	),
+	fx.Provide(NewServer),
+	fx.Invoke(func(*Server) {}),
+)

@@ -1,0 +1,69 @@
+// Package redisconn owns the optional Redis connection. Without REDIS_URL the
+// service runs single-node: realtime fan-out and rate limits use their
+// in-process implementations, and this package provides no client.
+package redisconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/fx"
+
+	"github.com/jarvis-core/jarvis/internal/config"
+)
+
+// Conn wraps the client; Client is nil when Redis is not configured.
+type Conn struct {
+	Client *redis.Client
+}
+
+// Enabled reports whether Redis is configured.
+func (c *Conn) Enabled() bool { return c != nil && c.Client != nil }
+
+// Ping checks Redis; it is an error only when Redis is configured and down.
+func (c *Conn) Ping(ctx context.Context) error {
+	if !c.Enabled() {
+		return nil
+	}
+	return c.Client.Ping(ctx).Err()
+}
+
+// ErrDisabled is what callers get when they need Redis and it is not configured.
+var ErrDisabled = errors.New("redis is not configured (REDIS_URL)")
+
+// New parses REDIS_URL. It does not fail when Redis is down at start: /readyz
+// reports it and the client reconnects by itself.
+func New(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*Conn, error) {
+	if cfg.RedisURL == "" {
+		log.Info("redis not configured: single-node mode (in-process fan-out and limits)")
+		return &Conn{}, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, errors.New("parse REDIS_URL: invalid URL")
+	}
+	opts.DialTimeout = 2 * time.Second
+	client := redis.NewClient(opts)
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := client.Ping(ctx).Err(); err != nil {
+				log.Warn("redis unreachable at start; will retry", slog.String("addr", opts.Addr), slog.Any("error", err))
+			}
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			if err := client.Close(); err != nil {
+				return fmt.Errorf("close redis: %w", err)
+			}
+			return nil
+		},
+	})
+	return &Conn{Client: client}, nil
+}
+
+// Module provides *Conn.
+var Module = fx.Module("redis", fx.Provide(New))
