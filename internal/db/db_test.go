@@ -1,0 +1,126 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/internal/db/dbtest"
+)
+
+// TestAsUserSeesOnlyTheUsersRows goes through the service's own path: ent
+// privacy on top, row-level security under it.
+func TestAsUserSeesOnlyTheUsersRows(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
+	bob := dbtest.Seed(t, d.OwnerClient(t), "bob@example.com")
+	app := d.App(t)
+	ctx := context.Background()
+
+	err := app.AsUser(ctx, alice.User.ID, func(ctx context.Context, tx *ent.Tx) error {
+		runs, err := tx.AgentRun.Query().All(ctx)
+		if err != nil {
+			return err
+		}
+		if len(runs) != 1 || runs[0].ID != alice.Run.ID {
+			t.Errorf("alice's runs = %v, want only %s", runs, alice.Run.ID)
+		}
+		if _, err := tx.AgentRun.Get(ctx, bob.Run.ID); !ent.IsNotFound(err) {
+			t.Errorf("bob's run as alice: err = %v, want not found", err)
+		}
+		me, err := tx.User.Get(ctx, alice.User.ID)
+		if err != nil || me.Email != "alice@example.com" {
+			t.Errorf("alice reads herself: %v, %v", me, err)
+		}
+		// Creating through the service path works for her own rows.
+		_, err = tx.Memory.Create().SetUserID(alice.User.ID).SetContent("new").
+			SetEmbedding(dbtest.Embedding(3)).SetEmbeddingModel("test").Save(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAsUserRollsBackOnError(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
+	app := d.App(t)
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := app.AsUser(ctx, alice.User.ID, func(ctx context.Context, tx *ent.Tx) error {
+		if err := tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the callback's error", err)
+	}
+	err = app.AsUser(ctx, alice.User.ID, func(ctx context.Context, tx *ent.Tx) error {
+		n, err := tx.AgentRun.Query().Count(ctx)
+		if err == nil && n != 1 {
+			t.Errorf("runs after rollback = %d, want 1 (the seeded one)", n)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.AsUser(ctx, uuid.Nil, func(context.Context, *ent.Tx) error { return nil }); err == nil {
+		t.Fatal("AsUser with a nil user id succeeded")
+	}
+}
+
+// TestIdentityDoesNotLeakBetweenPooledConnections uses a pool of one
+// connection, so the work after AsUser runs on the very connection that had
+// alice's identity.
+func TestIdentityDoesNotLeakBetweenPooledConnections(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
+	bob := dbtest.Seed(t, d.OwnerClient(t), "bob@example.com")
+	app := d.AppWithURL(t, d.AppURL+"&pool_max_conns=1")
+	ctx := context.Background()
+
+	var txPID int
+	for _, u := range []*ent.User{alice.User, bob.User, alice.User} {
+		err := app.AsUser(ctx, u.ID, func(ctx context.Context, tx *ent.Tx) error {
+			ids, err := tx.User.Query().IDs(ctx)
+			if err == nil && (len(ids) != 1 || ids[0] != u.ID) {
+				t.Errorf("as %s the users table shows %v", u.Email, ids)
+			}
+			if err != nil {
+				return err
+			}
+			rows, err := tx.QueryContext(ctx, "SELECT pg_backend_pid()")
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			rows.Next()
+			return rows.Scan(&txPID)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var setting string
+	var visible, pid int
+	err := app.Pool.QueryRow(ctx, `SELECT coalesce(current_setting('app.current_user_id', true), ''),
+		(SELECT count(*) FROM users), pg_backend_pid()`).Scan(&setting, &visible, &pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid != txPID {
+		t.Fatalf("the pool used another connection (%d, then %d): the test proves nothing", txPID, pid)
+	}
+	if setting != "" || visible != 0 {
+		t.Fatalf("after the transactions: app.current_user_id = %q and %d users visible, want none", setting, visible)
+	}
+}
