@@ -9,16 +9,17 @@ import (
 	"time"
 
 	"ariga.io/atlas/sql/migrate"
-	"ariga.io/atlas/sql/postgres"
-	"ariga.io/atlas/sql/schema"
 )
 
 // operator is recorded with every revision, as the Atlas CLI records its version.
 const operator = "jarvis-migrate"
 
 // lockName names the advisory lock that serializes concurrent applies
-// (several instances starting at once).
-const lockName = "jarvis_migrate_apply"
+// (several instances starting at once); lockTimeout bounds the wait.
+const (
+	lockName    = "jarvis_migrate_apply"
+	lockTimeout = 5 * time.Minute
+)
 
 // Apply runs every pending migration file of dir on db, in order, each file in
 // its own transaction, and returns the versions it applied. A file that fails
@@ -29,26 +30,30 @@ func Apply(ctx context.Context, db *sql.DB, dir migrate.Dir, log *slog.Logger) (
 	if err := migrate.Validate(dir); err != nil {
 		return nil, fmt.Errorf("migration directory: %w", err)
 	}
-	drv, err := postgres.Open(db)
+	// One connection holds the lock and runs every file: waiting appliers hold
+	// one connection each and never starve the one doing the work.
+	conn, err := db.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open atlas driver: %w", err)
+		return nil, fmt.Errorf("migration connection: %w", err)
 	}
-	unlock, err := drv.(schema.Locker).Lock(ctx, lockName, 5*time.Minute)
-	if err != nil {
-		return nil, fmt.Errorf("acquire migration lock: %w", err)
+	defer conn.Close()
+	lockCtx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	if _, err := conn.ExecContext(lockCtx, "SELECT pg_advisory_lock(hashtext($1))", lockName); err != nil {
+		return nil, fmt.Errorf("acquire migration lock (another apply running?): %w", err)
 	}
 	defer func() {
-		if err := unlock(); err != nil {
+		if _, err := conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(hashtext($1))", lockName); err != nil {
 			log.Warn("release migration lock", slog.Any("error", err))
 		}
 	}()
-	if _, err := db.ExecContext(ctx, createRevisions); err != nil {
+	if _, err := conn.ExecContext(ctx, createRevisions); err != nil {
 		return nil, fmt.Errorf("create revisions table: %w", err)
 	}
 	var applied []string
 	for {
 		start := time.Now()
-		version, err := applyNext(ctx, db, dir)
+		version, err := applyNext(ctx, conn, dir)
 		if err != nil {
 			return applied, err
 		}
@@ -62,8 +67,8 @@ func Apply(ctx context.Context, db *sql.DB, dir migrate.Dir, log *slog.Logger) (
 
 // applyNext applies the first pending file in one transaction and returns its
 // version, or "" when nothing is pending.
-func applyNext(ctx context.Context, db *sql.DB, dir migrate.Dir) (_ string, err error) {
-	tx, err := db.BeginTx(ctx, nil)
+func applyNext(ctx context.Context, conn *sql.Conn, dir migrate.Dir) (_ string, err error) {
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return "", fmt.Errorf("begin migration transaction: %w", err)
 	}
@@ -94,9 +99,9 @@ func applyNext(ctx context.Context, db *sql.DB, dir migrate.Dir) (_ string, err 
 }
 
 func newExecutor(tx *sql.Tx, dir migrate.Dir) (*migrate.Executor, error) {
-	drv, err := postgres.Open(tx)
+	drv, err := openDriver(tx)
 	if err != nil {
-		return nil, fmt.Errorf("open atlas driver: %w", err)
+		return nil, err
 	}
 	ex, err := migrate.NewExecutor(drv, dir, &revisions{q: tx}, migrate.WithOperatorVersion(operator))
 	if err != nil {

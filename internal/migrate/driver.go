@@ -1,14 +1,15 @@
 package migrate
 
 import (
-	"database/sql"
 	"fmt"
 
 	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/postgres"
+	"ariga.io/atlas/sql/schema"
 )
 
-func openDriver(db *sql.DB) (migrate.Driver, error) {
+// openDriver opens Atlas's Postgres driver on a database, connection or transaction.
+func openDriver(db schema.ExecQuerier) (migrate.Driver, error) {
 	drv, err := postgres.Open(db)
 	if err != nil {
 		return nil, fmt.Errorf("open atlas driver: %w", err)
