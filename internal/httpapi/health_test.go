@@ -1,0 +1,67 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jarvis-core/jarvis/internal/db/dbtest"
+	"github.com/jarvis-core/jarvis/internal/httpapi"
+	"github.com/jarvis-core/jarvis/internal/redisconn"
+)
+
+func ready(t *testing.T, checks []httpapi.Check) (int, map[string]any) {
+	t.Helper()
+	srv := httptest.NewServer(httpapi.NewHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), checks))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+func TestReadyzReportsWhichDependencyIsDown(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	pg := d.App(t)
+	up := &redisconn.Conn{Client: redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})}
+	down := &redisconn.Conn{Client: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})}
+	t.Cleanup(func() { up.Client.Close(); down.Client.Close() })
+	if err := up.Ping(context.Background()); err != nil {
+		t.Fatalf("the test needs Redis on 127.0.0.1:6379: %v", err)
+	}
+
+	code, body := ready(t, httpapi.Checks(pg, up))
+	if code != 200 || body["status"] != "ok" {
+		t.Fatalf("all up: %d %v", code, body)
+	}
+	code, body = ready(t, httpapi.Checks(pg, down))
+	checks := body["checks"].(map[string]any)
+	if code != 503 || checks["redis"] != "down" || checks["postgres"] != "ok" {
+		t.Fatalf("redis down: %d %v", code, body)
+	}
+	code, body = ready(t, httpapi.Checks(pg, &redisconn.Conn{}))
+	checks = body["checks"].(map[string]any)
+	if code != 200 || checks["redis"] != "disabled" {
+		t.Fatalf("redis not configured: %d %v", code, body)
+	}
+	closed := d.App(t)
+	closed.Pool.Close()
+	code, body = ready(t, httpapi.Checks(closed, up))
+	checks = body["checks"].(map[string]any)
+	if code != 503 || checks["postgres"] != "down" || checks["redis"] != "ok" {
+		t.Fatalf("postgres down: %d %v", code, body)
+	}
+}

@@ -1,0 +1,106 @@
+package logging
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestSensitiveKey(t *testing.T) {
+	for _, k := range []string{"password", "Password", "new_password", "secret", "client_secret", "token",
+		"access_token", "refresh_token", "refreshToken", "token_hash", "Authorization", "api_key", "apiKey",
+		"X-API-Key", "cookie", "set-cookie", "SECRETS_MASTER_KEY", "encrypted_value", "nonce", "auth_tag"} {
+		if !SensitiveKey(k) {
+			t.Errorf("SensitiveKey(%q) = false", k)
+		}
+	}
+	for _, k := range []string{"total_tokens", "input_tokens", "user_id", "email", "path", "status", "correlation_id"} {
+		if SensitiveKey(k) {
+			t.Errorf("SensitiveKey(%q) = true", k)
+		}
+	}
+}
+
+func TestRedactionKeepsSecretsOutOfLogs(t *testing.T) {
+	var buf bytes.Buffer
+	log := New(&buf, slog.LevelDebug)
+	secrets := []string{"hunter2", "sk-live-abcdef", "eyJhbGciOiJIUzI1NiJ9.payload.sig", "pgpass", "r3fr3sh"}
+	log.Info("login",
+		slog.String("password", secrets[0]),
+		slog.Group("provider", slog.String("api_key", secrets[1])),
+		slog.String("header", "Bearer "+secrets[2]),
+		slog.String("dsn", "postgres://svc:"+secrets[3]+"@db:5432/jarvis"),
+		slog.Any("body", map[string]any{"refresh_token": secrets[4], "nested": map[string]any{"password": secrets[0]}}),
+		slog.Any("error", errors.New("dial postgres://svc:"+secrets[3]+"@db failed")),
+		slog.Int("total_tokens", 42),
+	)
+	log.With(slog.String("token", secrets[2])).Warn("child")
+	out := buf.String()
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("log output contains %q:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(out, `"total_tokens":42`) || !strings.Contains(out, "svc:[REDACTED]@db") {
+		t.Errorf("redaction removed too much:\n%s", out)
+	}
+}
+
+func TestCorrelationIDs(t *testing.T) {
+	var buf bytes.Buffer
+	base := New(&buf, slog.LevelInfo)
+	h := Middleware(base)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		FromContext(r.Context(), nil).Info("inside handler")
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	cases := []struct {
+		name, in string
+		keep     bool
+	}{
+		{"valid incoming id", "req-0123456789abcdef", true},
+		{"uuid", "0195f3a8-8a41-7c00-b1a2-3c4d5e6f7a8b", true},
+		{"missing", "", false},
+		{"too short", "abc", false},
+		{"log injection", "abcdefgh\n{\"level\":\"ERROR\"}", false},
+		{"too long", strings.Repeat("a", 200), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			buf.Reset()
+			req := httptest.NewRequest("GET", "/x?token=abc", nil)
+			if tc.in != "" {
+				req.Header.Set(CorrelationHeader, tc.in)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			id := rec.Header().Get(CorrelationHeader)
+			if tc.keep && id != tc.in {
+				t.Fatalf("response id = %q, want the incoming %q", id, tc.in)
+			}
+			if !tc.keep && (id == tc.in || !validCorrelationID.MatchString(id)) {
+				t.Fatalf("response id = %q, want a fresh valid id", id)
+			}
+			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("want 2 log lines (handler + request), got:\n%s", buf.String())
+			}
+			for _, l := range lines {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(l), &rec); err != nil {
+					t.Fatalf("log line is not JSON: %v", err)
+				}
+				if rec["correlation_id"] != id {
+					t.Errorf("log line without the request's correlation id: %s", l)
+				}
+			}
+			if strings.Contains(buf.String(), "token=abc") {
+				t.Error("the query string reached the log")
+			}
+		})
+	}
+}
