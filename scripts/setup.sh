@@ -11,9 +11,8 @@ set -euo pipefail
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
-PGHOST_ADDR=${PGHOST_ADDR:-127.0.0.1}
-PGPORT=${PGPORT:-5432}
-PGSUPERUSER=${PGSUPERUSER:-postgres}
+# The superuser URL `jarvis dev` and the tests use too (docker compose: postgres:postgres@).
+ADMIN_URL=${DEV_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 REDIS_PORT=${REDIS_PORT:-6379}
 
 as_root() {
@@ -21,21 +20,21 @@ as_root() {
 }
 
 psql_super() {
-  psql -X -q -v ON_ERROR_STOP=1 -h "$PGHOST_ADDR" -p "$PGPORT" -U "$PGSUPERUSER" -d postgres "$@"
+  psql -X -q -v ON_ERROR_STOP=1 -d "$ADMIN_URL" "$@"
 }
 
 # --- PostgreSQL -------------------------------------------------------------
 ensure_postgres() {
-  if pg_isready -q -h "$PGHOST_ADDR" -p "$PGPORT" 2>/dev/null; then return; fi
+  if pg_isready -q -d "$ADMIN_URL" 2>/dev/null; then return; fi
   if command -v pg_lsclusters >/dev/null; then
     local ver
     ver=$(pg_lsclusters -h | awk '$1 >= 15 {print $1; exit}')
     [ -n "$ver" ] || die "no PostgreSQL >= 15 cluster installed (pg_lsclusters)"
     log "starting PostgreSQL $ver"
     as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start
-    for _ in $(seq 1 30); do pg_isready -q -h "$PGHOST_ADDR" -p "$PGPORT" && return; sleep 0.5; done
+    for _ in $(seq 1 30); do pg_isready -q -d "$ADMIN_URL" && return; sleep 0.5; done
   fi
-  die "PostgreSQL is not reachable on $PGHOST_ADDR:$PGPORT and could not be started"
+  die "PostgreSQL is not reachable (DEV_DATABASE_URL or the local superuser on 127.0.0.1:5432) and could not be started"
 }
 
 server_major() {
@@ -82,6 +81,12 @@ install_pgvector() {
 
 ensure_pgvector() {
   pgvector_available && return
+  # A server elsewhere (docker compose) cannot get packages from here.
+  case "$ADMIN_URL" in
+    *@127.0.0.1*|*@localhost*|*@/*) ;;
+    *) die "the server at DEV_DATABASE_URL lacks pgvector; use an image with it (pgvector/pgvector:pg16)";;
+  esac
+  command -v pg_lsclusters >/dev/null || die "pgvector missing and this server is not a local Debian cluster: install pgvector for it"
   install_pgvector "$(server_major)"
   pgvector_available || die "pgvector installed but the server does not list the 'vector' extension"
   log "pgvector installed"
@@ -105,4 +110,4 @@ major=$(server_major)
 [ "$major" -ge 15 ] || die "PostgreSQL $major found; Jarvis needs 15 or newer"
 ensure_pgvector
 ensure_redis
-log "ready: PostgreSQL $major with pgvector on $PGHOST_ADDR:$PGPORT"
+log "ready: PostgreSQL $major with pgvector"

@@ -41,8 +41,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	p := db.Provisioning{
 		AdminURL: *adminURL, Database: vars["JARVIS_DEV_DATABASE"],
-		Owner: "jarvis", OwnerPassword: vars["JARVIS_DEV_OWNER_PASSWORD"],
-		Service: "jarvis_service", ServicePassword: vars["JARVIS_DEV_SERVICE_PASSWORD"],
+		Owner: vars["JARVIS_DEV_OWNER"], OwnerPassword: vars["JARVIS_DEV_OWNER_PASSWORD"],
+		Service: vars["JARVIS_DEV_SERVICE"], ServicePassword: vars["JARVIS_DEV_SERVICE_PASSWORD"],
 	}
 	if err := p.Prepare(ctx); err != nil {
 		return fmt.Errorf("provision database: %w", err)
@@ -87,6 +87,8 @@ func devEnv(path, adminURL string) (map[string]string, error) {
 		"SECRETS_MASTER_KEY":          func() string { return config.RandomHex(32) },
 		"REDIS_URL":                   func() string { return "redis://127.0.0.1:6379/0" },
 		"JARVIS_DEV_DATABASE":         func() string { return "jarvis" },
+		"JARVIS_DEV_OWNER":            func() string { return "jarvis" },
+		"JARVIS_DEV_SERVICE":          func() string { return "jarvis_service" },
 		"JARVIS_DEV_OWNER_PASSWORD":   func() string { return config.RandomHex(16) },
 		"JARVIS_DEV_SERVICE_PASSWORD": func() string { return config.RandomHex(16) },
 	}

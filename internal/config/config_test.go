@@ -148,3 +148,22 @@ func TestEnvFileRoundTrip(t *testing.T) {
 		t.Fatalf("missing file: %v, %v", missing, err)
 	}
 }
+
+func TestEnvExampleListsEveryVariable(t *testing.T) {
+	example, err := ReadEnvFile("../../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := map[string]bool{}
+	Load(func(k string) string { read[k] = true; return "" }) //nolint:errcheck // only the names matter
+	for k := range read {
+		if _, ok := example[k]; !ok {
+			t.Errorf(".env.example lacks %s", k)
+		}
+	}
+	example["JWT_SECRET"] = strings.Repeat("s", 32)
+	example["SECRETS_MASTER_KEY"] = strings.Repeat("ab", 32)
+	if _, err := Load(env(example)); err != nil {
+		t.Fatalf(".env.example with secrets filled does not load: %v", err)
+	}
+}

@@ -40,7 +40,9 @@ func readyz(checks []Check) http.HandlerFunc {
 		)
 		for _, c := range checks {
 			if c.Disabled {
+				mu.Lock()
 				res.Checks[c.Name] = "disabled"
+				mu.Unlock()
 				continue
 			}
 			wg.Add(1)
