@@ -27,7 +27,9 @@ func allEntities(c *ent.Client) []entityOps {
 	return []entityOps{
 		{"users",
 			func(ctx context.Context, id uuid.UUID) error { _, err := c.User.Get(ctx, id); return err },
-			func(ctx context.Context, id uuid.UUID) error { return c.User.UpdateOneID(id).SetDisplayName("x").Exec(ctx) },
+			func(ctx context.Context, id uuid.UUID) error {
+				return c.User.UpdateOneID(id).SetDisplayName("x").Exec(ctx)
+			},
 			func(ctx context.Context, id uuid.UUID) error { return c.User.DeleteOneID(id).Exec(ctx) },
 			func(ctx context.Context) ([]uuid.UUID, error) { return c.User.Query().IDs(ctx) }},
 		{"sessions",
@@ -50,7 +52,9 @@ func allEntities(c *ent.Client) []entityOps {
 			}},
 		{"user_secrets",
 			func(ctx context.Context, id uuid.UUID) error { _, err := c.UserSecret.Get(ctx, id); return err },
-			func(ctx context.Context, id uuid.UUID) error { return c.UserSecret.UpdateOneID(id).SetName("x").Exec(ctx) },
+			func(ctx context.Context, id uuid.UUID) error {
+				return c.UserSecret.UpdateOneID(id).SetName("x").Exec(ctx)
+			},
 			func(ctx context.Context, id uuid.UUID) error { return c.UserSecret.DeleteOneID(id).Exec(ctx) },
 			func(ctx context.Context) ([]uuid.UUID, error) {
 				var ids []uuid.UUID
@@ -58,7 +62,9 @@ func allEntities(c *ent.Client) []entityOps {
 			}},
 		{"agent_runs",
 			func(ctx context.Context, id uuid.UUID) error { _, err := c.AgentRun.Get(ctx, id); return err },
-			func(ctx context.Context, id uuid.UUID) error { return c.AgentRun.UpdateOneID(id).SetError("x").Exec(ctx) },
+			func(ctx context.Context, id uuid.UUID) error {
+				return c.AgentRun.UpdateOneID(id).SetError("x").Exec(ctx)
+			},
 			func(ctx context.Context, id uuid.UUID) error { return c.AgentRun.DeleteOneID(id).Exec(ctx) },
 			func(ctx context.Context) ([]uuid.UUID, error) {
 				var ids []uuid.UUID
@@ -66,7 +72,9 @@ func allEntities(c *ent.Client) []entityOps {
 			}},
 		{"messages",
 			func(ctx context.Context, id uuid.UUID) error { _, err := c.Message.Get(ctx, id); return err },
-			func(ctx context.Context, id uuid.UUID) error { return c.Message.UpdateOneID(id).SetContent("x").Exec(ctx) },
+			func(ctx context.Context, id uuid.UUID) error {
+				return c.Message.UpdateOneID(id).SetContent("x").Exec(ctx)
+			},
 			func(ctx context.Context, id uuid.UUID) error { return c.Message.DeleteOneID(id).Exec(ctx) },
 			func(ctx context.Context) ([]uuid.UUID, error) {
 				var ids []uuid.UUID
@@ -74,7 +82,9 @@ func allEntities(c *ent.Client) []entityOps {
 			}},
 		{"tool_calls",
 			func(ctx context.Context, id uuid.UUID) error { _, err := c.ToolCall.Get(ctx, id); return err },
-			func(ctx context.Context, id uuid.UUID) error { return c.ToolCall.UpdateOneID(id).SetError("x").Exec(ctx) },
+			func(ctx context.Context, id uuid.UUID) error {
+				return c.ToolCall.UpdateOneID(id).SetError("x").Exec(ctx)
+			},
 			func(ctx context.Context, id uuid.UUID) error { return c.ToolCall.DeleteOneID(id).Exec(ctx) },
 			func(ctx context.Context) ([]uuid.UUID, error) {
 				var ids []uuid.UUID
@@ -82,7 +92,9 @@ func allEntities(c *ent.Client) []entityOps {
 			}},
 		{"llm_calls",
 			func(ctx context.Context, id uuid.UUID) error { _, err := c.LLMCall.Get(ctx, id); return err },
-			func(ctx context.Context, id uuid.UUID) error { return c.LLMCall.UpdateOneID(id).SetModel("x").Exec(ctx) },
+			func(ctx context.Context, id uuid.UUID) error {
+				return c.LLMCall.UpdateOneID(id).SetModel("x").Exec(ctx)
+			},
 			func(ctx context.Context, id uuid.UUID) error { return c.LLMCall.DeleteOneID(id).Exec(ctx) },
 			func(ctx context.Context) ([]uuid.UUID, error) {
 				var ids []uuid.UUID
@@ -90,7 +102,9 @@ func allEntities(c *ent.Client) []entityOps {
 			}},
 		{"budgets",
 			func(ctx context.Context, id uuid.UUID) error { _, err := c.Budget.Get(ctx, id); return err },
-			func(ctx context.Context, id uuid.UUID) error { return c.Budget.UpdateOneID(id).SetHard(false).Exec(ctx) },
+			func(ctx context.Context, id uuid.UUID) error {
+				return c.Budget.UpdateOneID(id).SetHard(false).Exec(ctx)
+			},
 			func(ctx context.Context, id uuid.UUID) error { return c.Budget.DeleteOneID(id).Exec(ctx) },
 			func(ctx context.Context) ([]uuid.UUID, error) {
 				var ids []uuid.UUID
@@ -108,7 +122,9 @@ func allEntities(c *ent.Client) []entityOps {
 			}},
 		{"memories",
 			func(ctx context.Context, id uuid.UUID) error { _, err := c.Memory.Get(ctx, id); return err },
-			func(ctx context.Context, id uuid.UUID) error { return c.Memory.UpdateOneID(id).SetContent("x").Exec(ctx) },
+			func(ctx context.Context, id uuid.UUID) error {
+				return c.Memory.UpdateOneID(id).SetContent("x").Exec(ctx)
+			},
 			func(ctx context.Context, id uuid.UUID) error { return c.Memory.DeleteOneID(id).Exec(ctx) },
 			func(ctx context.Context) ([]uuid.UUID, error) {
 				var ids []uuid.UUID
@@ -116,7 +132,9 @@ func allEntities(c *ent.Client) []entityOps {
 			}},
 		{"kg_entities",
 			func(ctx context.Context, id uuid.UUID) error { _, err := c.KGEntity.Get(ctx, id); return err },
-			func(ctx context.Context, id uuid.UUID) error { return c.KGEntity.UpdateOneID(id).SetName("x").Exec(ctx) },
+			func(ctx context.Context, id uuid.UUID) error {
+				return c.KGEntity.UpdateOneID(id).SetName("x").Exec(ctx)
+			},
 			func(ctx context.Context, id uuid.UUID) error { return c.KGEntity.DeleteOneID(id).Exec(ctx) },
 			func(ctx context.Context) ([]uuid.UUID, error) {
 				var ids []uuid.UUID
@@ -124,7 +142,9 @@ func allEntities(c *ent.Client) []entityOps {
 			}},
 		{"kg_relations",
 			func(ctx context.Context, id uuid.UUID) error { _, err := c.KGRelation.Get(ctx, id); return err },
-			func(ctx context.Context, id uuid.UUID) error { return c.KGRelation.UpdateOneID(id).SetType("x").Exec(ctx) },
+			func(ctx context.Context, id uuid.UUID) error {
+				return c.KGRelation.UpdateOneID(id).SetType("x").Exec(ctx)
+			},
 			func(ctx context.Context, id uuid.UUID) error { return c.KGRelation.DeleteOneID(id).Exec(ctx) },
 			func(ctx context.Context) ([]uuid.UUID, error) {
 				var ids []uuid.UUID
