@@ -13,6 +13,18 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 )
 
+// twoUsers gives a test its own database with alice and bob seeded (one row
+// of every entity each), the client on the owner connection, where row-level
+// security does not apply (so ent privacy alone decides), and alice's viewer.
+func twoUsers(t *testing.T) (c *ent.Client, alice, bob *dbtest.Fixture, asAlice context.Context) {
+	t.Helper()
+	d := dbtest.New(t)
+	c = d.OwnerClient(t)
+	alice = dbtest.Seed(t, c, "alice@example.com")
+	bob = dbtest.Seed(t, c, "bob@example.com")
+	return c, alice, bob, viewer.NewContext(context.Background(), viewer.User(alice.User.ID))
+}
+
 // entityOps reaches one entity through the typed client: enough to prove a
 // policy for every entity without a copy of each test.
 type entityOps struct {
@@ -157,11 +169,7 @@ func allEntities(c *ent.Client) []entityOps {
 // row-level security does not apply, so ent privacy alone is what is tested.
 func TestPrivacyConfinesEveryEntityToItsOwner(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t)
-	c := d.OwnerClient(t)
-	alice := dbtest.Seed(t, c, "alice@example.com")
-	bob := dbtest.Seed(t, c, "bob@example.com")
-	asAlice := viewer.NewContext(context.Background(), viewer.User(alice.User.ID))
+	c, alice, bob, asAlice := twoUsers(t)
 	system := viewer.NewContext(context.Background(), viewer.System())
 
 	ops := allEntities(c)
@@ -231,11 +239,7 @@ func TestPrivacyDeniesWithoutViewer(t *testing.T) {
 
 func TestPrivacyRefusesCreatingForAnotherUser(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t)
-	c := d.OwnerClient(t)
-	alice := dbtest.Seed(t, c, "alice@example.com")
-	bob := dbtest.Seed(t, c, "bob@example.com")
-	asAlice := viewer.NewContext(context.Background(), viewer.User(alice.User.ID))
+	c, alice, bob, asAlice := twoUsers(t)
 
 	if _, err := c.AgentRun.Create().SetUserID(bob.User.ID).Save(asAlice); !errors.Is(err, privacy.Deny) {
 		t.Errorf("alice creates a run for bob: err = %v, want privacy deny", err)
@@ -254,11 +258,7 @@ func TestPrivacyRefusesCreatingForAnotherUser(t *testing.T) {
 
 func TestPrivacyHoldsThroughEdges(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t)
-	c := d.OwnerClient(t)
-	alice := dbtest.Seed(t, c, "alice@example.com")
-	bob := dbtest.Seed(t, c, "bob@example.com")
-	asAlice := viewer.NewContext(context.Background(), viewer.User(alice.User.ID))
+	_, alice, bob, asAlice := twoUsers(t)
 
 	checks := []struct {
 		name  string

@@ -20,10 +20,7 @@ func systemCtx() context.Context { return viewer.NewContext(context.Background()
 
 func TestSecretUniquePerUserProviderName(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t)
-	c := d.OwnerClient(t)
-	alice := dbtest.Seed(t, c, "alice@example.com") // has openai/default
-	bob := dbtest.Seed(t, c, "bob@example.com")
+	c, alice, bob, _ := twoUsers(t)
 	ctx := systemCtx()
 	create := func(u *ent.User, provider usersecret.Provider, name string) error {
 		return c.UserSecret.Create().SetUserID(u.ID).SetProvider(provider).SetName(name).
@@ -48,11 +45,7 @@ func TestSecretUniquePerUserProviderName(t *testing.T) {
 
 func TestChildRowsMustShareTheirParentsOwner(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t)
-	c := d.OwnerClient(t)
-	alice := dbtest.Seed(t, c, "alice@example.com")
-	bob := dbtest.Seed(t, c, "bob@example.com")
-	asAlice := viewer.NewContext(context.Background(), viewer.User(alice.User.ID))
+	c, alice, bob, asAlice := twoUsers(t)
 
 	cases := []struct {
 		name   string
@@ -124,10 +117,7 @@ func TestEmailIsUniqueCaseInsensitively(t *testing.T) {
 
 func TestKGEntityUniquePerUserTypeName(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t)
-	c := d.OwnerClient(t)
-	alice := dbtest.Seed(t, c, "alice@example.com")
-	bob := dbtest.Seed(t, c, "bob@example.com")
+	c, alice, bob, _ := twoUsers(t)
 	ctx := systemCtx()
 	if err := c.KGEntity.Create().SetUserID(alice.User.ID).SetType("person").SetName("Ada").Exec(ctx); !ent.IsConstraintError(err) {
 		t.Fatalf("duplicate (user, type, name): err = %v, want constraint error", err)
@@ -224,10 +214,7 @@ func TestEmbeddingsRoundTripAndRankByCosine(t *testing.T) {
 
 func TestDeletingAUserDeletesEverythingItOwns(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t)
-	c := d.OwnerClient(t)
-	alice := dbtest.Seed(t, c, "alice@example.com")
-	bob := dbtest.Seed(t, c, "bob@example.com")
+	c, alice, bob, _ := twoUsers(t)
 	ctx := systemCtx()
 	if err := c.User.DeleteOneID(bob.User.ID).Exec(ctx); err != nil {
 		t.Fatal(err)
