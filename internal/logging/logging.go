@@ -7,7 +7,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"regexp"
 	"strings"
 )
@@ -31,9 +30,6 @@ func ParseLevel(s string) slog.Level {
 	}
 	return l
 }
-
-// Default is the logger for code that runs before configuration is read.
-func Default() *slog.Logger { return New(os.Stderr, slog.LevelInfo) }
 
 // SensitiveKey reports whether a log attribute's key names something secret:
 // passwords, secrets, API keys, authorization headers, cookies and tokens

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -144,5 +143,5 @@ func revisionsExist(ctx context.Context, q querier) (bool, error) {
 			return false, err
 		}
 	}
-	return ok, errors.Join(rows.Err())
+	return ok, rows.Err()
 }

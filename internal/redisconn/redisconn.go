@@ -32,9 +32,6 @@ func (c *Conn) Ping(ctx context.Context) error {
 	return c.Client.Ping(ctx).Err()
 }
 
-// ErrDisabled is what callers get when they need Redis and it is not configured.
-var ErrDisabled = errors.New("redis is not configured (REDIS_URL)")
-
 // New parses REDIS_URL. It does not fail when Redis is down at start: /readyz
 // reports it and the client reconnects by itself.
 func New(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*Conn, error) {
