@@ -68,7 +68,9 @@ install_pgvector() {
   fi
   log "no postgresql-$major-pgvector package: building Debian's pgvector source package (trixie)"
   local list=/etc/apt/sources.list.d/jarvis-trixie-src.list build
-  build=$(mktemp -d); chmod 755 "$build"  # apt-get source runs as _apt
+  build=$(mktemp -d)
+  # apt-get source downloads as the _apt user: let it write there.
+  if id _apt >/dev/null 2>&1; then as_root chown _apt "$build"; fi
   # The temporary deb-src line is removed whatever happens, so the machine's apt stays as it was.
   trap 'as_root rm -f '"$list"'; as_root apt-get update -qq >/dev/null 2>&1 || true; rm -rf '"$build" RETURN
   echo "deb-src $(debian_mirror) trixie main" | as_root tee "$list" >/dev/null

@@ -16,6 +16,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/logging"
 	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/redisconn"
 )
 
 const envHeader = `# Written by 'jarvis dev' with generated secrets for local development.
@@ -130,8 +131,11 @@ func useRedisIfReachable(ctx context.Context, log *slog.Logger) {
 	if u == "" {
 		return
 	}
+	redisconn.RouteLogs(log)
 	opts, err := redis.ParseURL(u)
 	if err == nil {
+		opts.MaxRetries = -1 // one dial is the answer
+
 		c := redis.NewClient(opts)
 		pingCtx, cancel := context.WithTimeout(ctx, time.Second)
 		err = c.Ping(pingCtx).Err()

@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -43,14 +44,22 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}, nil
 }
 
-// OpenSQL returns a database/sql handle over a pgx pool, for tools that speak
-// database/sql (migrations). Closing it closes the pool.
+// OpenSQL returns a database/sql handle on the pgx driver, for tools that
+// speak database/sql (migrations, provisioning). Closing it closes its
+// connections (unlike stdlib.OpenDBFromPool, whose pool outlives the handle).
 func OpenSQL(ctx context.Context, url string) (*sql.DB, error) {
-	pool, err := openPool(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return nil, err
+		return nil, errors.New("parse database URL: invalid connection string")
 	}
-	return stdlib.OpenDBFromPool(pool), nil
+	sqlDB := stdlib.OpenDB(*cfg)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("connect to %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
+	}
+	return sqlDB, nil
 }
 
 func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {

@@ -38,8 +38,10 @@ func (p Provisioning) URLs() (owner, service string, err error) {
 	return mk(p.Owner, p.OwnerPassword), mk(p.Service, p.ServicePassword), nil
 }
 
-// Prepare makes the owner role, the database and the vector extension (which
-// only a superuser may create: pgvector is not a trusted extension).
+// Prepare makes the owner role, the app role, the database and the vector
+// extension: what only a superuser may create (the owner has no CREATEROLE,
+// and pgvector is not a trusted extension). The first migration then finds
+// both and skips them.
 func (p Provisioning) Prepare(ctx context.Context) error {
 	admin, err := OpenSQL(ctx, p.AdminURL)
 	if err != nil {
@@ -47,6 +49,9 @@ func (p Provisioning) Prepare(ctx context.Context) error {
 	}
 	defer admin.Close()
 	if err := ensureRole(ctx, admin, p.Owner, p.OwnerPassword, "LOGIN BYPASSRLS"); err != nil {
+		return err
+	}
+	if err := EnsureAppRole(ctx, admin); err != nil {
 		return err
 	}
 	var exists bool
@@ -85,6 +90,29 @@ func (p Provisioning) GrantService(ctx context.Context) error {
 		return err
 	}
 	return GrantAppRole(ctx, admin, p.Service)
+}
+
+// EnsureAppRole creates migrate.AppRole (no login, no BYPASSRLS) if missing,
+// with the attributes the first migration would give it.
+func EnsureAppRole(ctx context.Context, admin execer) error {
+	_, err := admin.ExecContext(ctx, fmt.Sprintf(`DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s) THEN
+    CREATE ROLE %s NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+  END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+  NULL;
+END
+$$`, literal(migrate.AppRole), ident(migrate.AppRole)))
+	if err != nil {
+		return fmt.Errorf("create role %s: %w", migrate.AppRole, err)
+	}
+	return nil
+}
+
+// execer is *sql.DB, *sql.Conn or *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // GrantAppRole makes role a member of migrate.AppRole.

@@ -32,9 +32,23 @@ func (c *Conn) Ping(ctx context.Context) error {
 	return c.Client.Ping(ctx).Err()
 }
 
+// RouteLogs sends go-redis's own messages (dial failures, pool events) to log
+// as structured warnings instead of plain text on stderr. go-redis keeps one
+// process-wide logger, so the last call wins.
+func RouteLogs(log *slog.Logger) {
+	redis.SetLogger(slogPrinter{log})
+}
+
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(ctx context.Context, format string, v ...any) {
+	p.log.WarnContext(ctx, "redis client", slog.String("detail", fmt.Sprintf(format, v...)))
+}
+
 // New parses REDIS_URL. It does not fail when Redis is down at start: /readyz
 // reports it and the client reconnects by itself.
 func New(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*Conn, error) {
+	RouteLogs(log)
 	if cfg.RedisURL == "" {
 		log.Info("redis not configured: single-node mode (in-process fan-out and limits)")
 		return &Conn{}, nil

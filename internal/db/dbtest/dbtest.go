@@ -27,11 +27,16 @@ import (
 	"github.com/jarvis-core/jarvis/internal/migrate"
 )
 
-// ServiceRole is the login role tests connect as to see what the service
-// sees: a member of migrate.AppRole, without BYPASSRLS.
-const ServiceRole = "jarvis_test_service"
-
-const servicePassword = "jarvis_test_service"
+// Roles of the test databases, provisioned as in production: migrations run
+// as OwnerRole (not a superuser, no CREATEROLE; BYPASSRLS like admin scripts),
+// the service connects as ServiceRole (a member of migrate.AppRole, without
+// BYPASSRLS). Their passwords only matter on servers without trust auth.
+const (
+	OwnerRole       = "jarvis_test_owner"
+	ownerPassword   = "jarvis_test_owner"
+	ServiceRole     = "jarvis_test_service"
+	servicePassword = "jarvis_test_service"
+)
 
 // AdminURL is the superuser URL of the test server.
 func AdminURL() string {
@@ -44,8 +49,8 @@ func AdminURL() string {
 // Database is one test's database.
 type Database struct {
 	Name string
-	// OwnerURL connects as the superuser: migrations, fixtures, admin
-	// scripts. Row-level security does not apply.
+	// OwnerURL connects as OwnerRole, which ran the migrations: fixtures and
+	// admin scripts. Row-level security does not apply (BYPASSRLS).
 	OwnerURL string
 	// AppURL connects as ServiceRole: row-level security applies.
 	AppURL string
@@ -86,11 +91,11 @@ func New(t testing.TB) *Database {
 			t.Errorf("dbtest: drop database %s: %v", name, err)
 		}
 	})
-	owner, err := migrate.WithDatabase(AdminURL(), name)
+	owner, err := roleURL(name, OwnerRole, ownerPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := serviceURL(owner)
+	app, err := roleURL(name, ServiceRole, servicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,15 +120,22 @@ func Empty(t testing.TB) string {
 	return dev.URL
 }
 
-// serviceURL is ownerURL with the service's login role as the user.
-func serviceURL(ownerURL string) (string, error) {
-	u, err := url.Parse(ownerURL)
+// roleURL is the URL of database name on the test server as role.
+func roleURL(name, role, password string) (string, error) {
+	dbURL, err := migrate.WithDatabase(AdminURL(), name)
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(dbURL)
 	if err != nil {
 		return "", fmt.Errorf("dbtest: parse URL: %w", err)
 	}
-	u.User = url.UserPassword(ServiceRole, servicePassword)
+	u.User = url.UserPassword(role, password)
 	return u.String(), nil
 }
+
+// templateBuilder names the way buildTemplate provisions; change it with it.
+const templateBuilder = "owner-role-v2"
 
 // ensureTemplate returns the name of the migrated template for the current
 // migration directory, building it (once per directory version) if needed.
@@ -132,7 +144,9 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read atlas.sum: %w", err)
 	}
-	h := sha256.Sum256(sum)
+	// The builder's version is hashed in too: a change in how templates are
+	// built must not reuse one built the old way.
+	h := sha256.Sum256(append([]byte(templateBuilder), sum...))
 	name := "jarvis_tmpl_" + hex.EncodeToString(h[:6])
 
 	conn, err := admin.Conn(ctx)
@@ -168,14 +182,25 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 }
 
 func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE %q", name)); err != nil {
+	if err := ensureRoles(ctx, conn); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE %q OWNER %q", name, OwnerRole)); err != nil {
 		return fmt.Errorf("create %s: %w", name, err)
 	}
-	u, err := migrate.WithDatabase(AdminURL(), name)
+	// pgvector is not a trusted extension: the superuser creates it.
+	super, err := migrate.WithDatabase(AdminURL(), name)
 	if err != nil {
 		return err
 	}
-	tdb, err := db.OpenSQL(ctx, u)
+	if err := execOn(ctx, super, "CREATE EXTENSION IF NOT EXISTS vector"); err != nil {
+		return err
+	}
+	owner, err := roleURL(name, OwnerRole, ownerPassword)
+	if err != nil {
+		return err
+	}
+	tdb, err := db.OpenSQL(ctx, owner)
 	if err != nil {
 		return err
 	}
@@ -185,25 +210,45 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
 	}
 	tdb.Close()
 	if err != nil {
-		return fmt.Errorf("migrate %s: %w", name, err)
-	}
-	if err := ensureServiceRole(ctx, conn); err != nil {
-		return err
+		return fmt.Errorf("migrate %s as %s: %w", name, OwnerRole, err)
 	}
 	// Marked last: a template is complete exactly when it is marked.
 	_, err = conn.ExecContext(ctx, fmt.Sprintf("ALTER DATABASE %q WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", name))
 	return err
 }
 
-func ensureServiceRole(ctx context.Context, conn *sql.Conn) error {
-	var exists bool
-	if err := conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", ServiceRole).Scan(&exists); err != nil {
+func execOn(ctx context.Context, url, stmt string) error {
+	c, err := db.OpenSQL(ctx, url)
+	if err != nil {
 		return err
 	}
-	if !exists {
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE ROLE %q LOGIN NOBYPASSRLS PASSWORD '%s'", ServiceRole, servicePassword)); err != nil {
-			return fmt.Errorf("create %s: %w", ServiceRole, err)
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("%s: %w", stmt, err)
+	}
+	return nil
+}
+
+// ensureRoles provisions the test roles as internal/db's Provisioning does.
+func ensureRoles(ctx context.Context, conn *sql.Conn) error {
+	for _, r := range []struct{ name, attrs, password string }{
+		{OwnerRole, "LOGIN BYPASSRLS NOSUPERUSER NOCREATEROLE", ownerPassword},
+		{ServiceRole, "LOGIN NOBYPASSRLS NOSUPERUSER", servicePassword},
+	} {
+		var exists bool
+		if err := conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", r.name).Scan(&exists); err != nil {
+			return err
 		}
+		verb := "CREATE"
+		if exists {
+			verb = "ALTER"
+		}
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("%s ROLE %q %s PASSWORD '%s'", verb, r.name, r.attrs, r.password)); err != nil {
+			return fmt.Errorf("%s role %s: %w", verb, r.name, err)
+		}
+	}
+	if err := db.EnsureAppRole(ctx, conn); err != nil {
+		return err
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("GRANT %q TO %q", migrate.AppRole, ServiceRole)); err != nil {
 		return fmt.Errorf("grant %s: %w", migrate.AppRole, err)
@@ -257,7 +302,7 @@ func createFromTemplate(ctx context.Context, admin *sql.DB, name, tmpl string) e
 		return fmt.Errorf("lock: %w", err)
 	}
 	defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(hashtext('jarvis_dbtest_clone'))") //nolint:errcheck
-	_, err = conn.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE %q TEMPLATE %q", name, tmpl))
+	_, err = conn.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE %q TEMPLATE %q OWNER %q", name, tmpl, OwnerRole))
 	return err
 }
 
