@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
@@ -19,8 +20,10 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
 	_ "github.com/jarvis-core/jarvis/ent/runtime" // privacy policies and hooks of ent/schema
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/migrate"
 )
 
 // DB is the service's database handle.
@@ -89,6 +92,21 @@ func (d *DB) Close() {
 
 // Ping checks that Postgres answers.
 func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
+
+// CheckSchema returns migrate.ErrBehind when the database lacks migrations
+// embedded in this binary.
+func (d *DB) CheckSchema(ctx context.Context) error {
+	return migrate.CheckCurrent(ctx, d.SQL, embeddedDir)
+}
+
+// embeddedDir is the binary's migration directory, loaded once.
+var embeddedDir = func() atlasmigrate.Dir {
+	dir, err := migrate.FSDir(migrations.FS)
+	if err != nil {
+		panic(fmt.Sprintf("embedded migrations: %v", err)) // the build embeds them; unreadable means a broken binary
+	}
+	return dir
+}()
 
 // AsUser runs fn in one transaction acting as userID: the context carries the
 // user viewer (ent privacy) and the transaction has app.current_user_id set

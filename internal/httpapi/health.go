@@ -3,9 +3,12 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/jarvis-core/jarvis/internal/migrate"
 )
 
 // Check is one dependency readiness looks at. Ping returns nil when the
@@ -49,7 +52,10 @@ func readyz(checks []Check) http.HandlerFunc {
 			go func() {
 				defer wg.Done()
 				state := "ok"
-				if err := c.Ping(ctx); err != nil {
+				switch err := c.Ping(ctx); {
+				case errors.Is(err, migrate.ErrBehind):
+					state = "behind"
+				case err != nil:
 					state = "down"
 				}
 				mu.Lock()

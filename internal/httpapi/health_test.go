@@ -44,7 +44,7 @@ func TestReadyzReportsWhichDependencyIsDown(t *testing.T) {
 	}
 
 	code, body := ready(t, httpapi.Checks(pg, up))
-	if code != 200 || body["status"] != "ok" {
+	if code != 200 || body["status"] != "ok" || body["checks"].(map[string]any)["migrations"] != "ok" {
 		t.Fatalf("all up: %d %v", code, body)
 	}
 	code, body = ready(t, httpapi.Checks(pg, down))
@@ -57,6 +57,18 @@ func TestReadyzReportsWhichDependencyIsDown(t *testing.T) {
 	if code != 200 || checks["redis"] != "disabled" {
 		t.Fatalf("redis not configured: %d %v", code, body)
 	}
+	// The database loses its newest revision: the binary is ahead of it.
+	owner := d.OwnerClient(t)
+	if _, err := owner.ExecContext(context.Background(),
+		`DELETE FROM atlas_schema_revisions.atlas_schema_revisions WHERE version = (SELECT max(version) FROM atlas_schema_revisions.atlas_schema_revisions)`); err != nil {
+		t.Fatal(err)
+	}
+	code, body = ready(t, httpapi.Checks(pg, up))
+	checks = body["checks"].(map[string]any)
+	if code != 503 || checks["migrations"] != "behind" || checks["postgres"] != "ok" {
+		t.Fatalf("schema behind: %d %v", code, body)
+	}
+
 	closed := d.App(t)
 	closed.Pool.Close()
 	code, body = ready(t, httpapi.Checks(closed, up))

@@ -28,10 +28,12 @@ func NewHandler(log *slog.Logger, checks []Check) http.Handler {
 	return logging.Middleware(log)(mux)
 }
 
-// Checks are the dependencies /readyz reports.
+// Checks are the dependencies /readyz reports: Postgres, the schema version
+// (a database behind the binary's migrations is not ready), and Redis.
 func Checks(database *db.DB, rc *redisconn.Conn) []Check {
 	return []Check{
 		{Name: "postgres", Ping: database.Ping},
+		{Name: "migrations", Ping: database.CheckSchema},
 		{Name: "redis", Ping: rc.Ping, Disabled: !rc.Enabled()},
 	}
 }

@@ -58,6 +58,10 @@ func Apply(ctx context.Context, db *sql.DB, dir migrate.Dir, log *slog.Logger) (
 			return applied, err
 		}
 		if version == "" {
+			// After the files: the first one may have just created the role.
+			if _, err := conn.ExecContext(ctx, grantRevisions); err != nil {
+				return applied, fmt.Errorf("grant revisions to %s: %w", AppRole, err)
+			}
 			return applied, nil
 		}
 		log.Info("migration applied", slog.String("version", version), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
@@ -108,6 +112,44 @@ func newExecutor(tx *sql.Tx, dir migrate.Dir) (*migrate.Executor, error) {
 		return nil, fmt.Errorf("migration executor: %w", err)
 	}
 	return ex, nil
+}
+
+// grantRevisions lets the service read which version its database is at
+// (readiness), and nothing else of the revisions.
+var grantRevisions = fmt.Sprintf(`DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %[1]s) THEN
+    GRANT USAGE ON SCHEMA "atlas_schema_revisions" TO %[2]s;
+    GRANT SELECT ON "atlas_schema_revisions"."atlas_schema_revisions" TO %[2]s;
+  END IF;
+END
+$$`, quoteLiteral(AppRole), quoteIdent(AppRole))
+
+// ErrBehind is reported when the database lacks migrations the binary has.
+var ErrBehind = errors.New("database schema is behind this binary: run `jarvis migrate apply`")
+
+// CheckCurrent returns ErrBehind when the newest fully applied revision on db
+// is older than the newest file of dir. A database ahead of the binary (a
+// rollback of the service) is fine: migrations are reviewed to stay
+// backward compatible. It needs only SELECT on the revisions table, which
+// Apply grants to the service role.
+func CheckCurrent(ctx context.Context, db *sql.DB, dir migrate.Dir) error {
+	files, err := dir.Files()
+	if err != nil {
+		return fmt.Errorf("read migration directory: %w", err)
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	var current sql.NullString
+	err = db.QueryRowContext(ctx, `SELECT max(version) FROM "atlas_schema_revisions"."atlas_schema_revisions" WHERE applied = total`).Scan(&current)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if !current.Valid || current.String < files[len(files)-1].Version() {
+		return ErrBehind
+	}
+	return nil
 }
 
 // Status is where a database stands against the migration directory.

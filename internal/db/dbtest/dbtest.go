@@ -134,8 +134,9 @@ func roleURL(name, role, password string) (string, error) {
 	return u.String(), nil
 }
 
-// templateBuilder names the way buildTemplate provisions; change it with it.
-const templateBuilder = "owner-role-v2"
+// templateBuilder names the way templates are built: change it whenever
+// buildTemplate, Provisioning or migrate.Apply change what a database gets.
+const templateBuilder = "owner-role-v3"
 
 // ensureTemplate returns the name of the migrated template for the current
 // migration directory, building it (once per directory version) if needed.
