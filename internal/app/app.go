@@ -11,6 +11,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/httpapi"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
+	"github.com/jarvis-core/jarvis/internal/secrets"
 )
 
 // New builds the service from a validated configuration and a logger.
@@ -27,6 +28,7 @@ func New(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
 		fx.StopTimeout(cfg.ShutdownTimeout),
 		db.Module,
 		redisconn.Module,
+		secrets.Module,
 		httpapi.Module,
 	}
 	return fx.New(append(opts, extra...)...)
