@@ -1,0 +1,170 @@
+// Package password hashes and checks account passwords with argon2id,
+// stored in the PHC string format ($argon2id$v=19$m=...,t=...,p=...$salt$hash)
+// so parameters can be raised later: hashes made with older parameters still
+// verify and report that they need a rehash at the next login.
+package password
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Params are argon2id's cost parameters.
+type Params struct {
+	MemoryKiB uint32
+	Time      uint32
+	Threads   uint8
+	SaltLen   int
+	KeyLen    uint32
+}
+
+// Default follows OWASP's argon2id recommendation (19 MiB, 2 passes, 1
+// lane): about 20-30 ms per hash on one core of a small server, which keeps
+// logins quick and offline guessing expensive. Raise MemoryKiB first when
+// the hardware allows; stored hashes upgrade at their next login.
+var Default = Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// Limits of what a stored hash may ask for, so a corrupted or hostile row
+// cannot make one verification take the server's memory.
+const (
+	maxMemoryKiB = 1 << 20 // 1 GiB
+	maxTime      = 16
+	maxThreads   = 16
+)
+
+// Policy limits.
+const (
+	MinLength = 12
+	MaxLength = 256  // characters
+	maxBytes  = 1024 // a cap on hashing work, whatever the characters
+)
+
+var (
+	// ErrMismatch is returned when the password does not match.
+	ErrMismatch = errors.New("password does not match")
+	// ErrMalformed is returned for a stored hash that is not argon2id PHC.
+	ErrMalformed = errors.New("stored password hash is malformed")
+)
+
+// PolicyError explains why a new password is refused; its message is meant
+// for the person choosing it.
+type PolicyError struct{ Reason string }
+
+func (e *PolicyError) Error() string { return e.Reason }
+
+// CheckPolicy refuses passwords that are too short, too long, blank, or the
+// account's own email.
+func CheckPolicy(pw, email string) error {
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case !utf8.ValidString(pw):
+		return &PolicyError{"password must be valid UTF-8 text"}
+	case n < MinLength:
+		return &PolicyError{fmt.Sprintf("password must be at least %d characters", MinLength)}
+	case n > MaxLength || len(pw) > maxBytes:
+		return &PolicyError{fmt.Sprintf("password must be at most %d characters", MaxLength)}
+	case strings.TrimFunc(pw, unicode.IsSpace) == "":
+		return &PolicyError{"password must not be only spaces"}
+	case email != "" && strings.EqualFold(strings.TrimSpace(pw), strings.TrimSpace(email)):
+		return &PolicyError{"password must not be your email address"}
+	}
+	return nil
+}
+
+// Hasher hashes with its Params.
+type Hasher struct {
+	Params Params
+	dummy  string // a real hash, verified against for unknown accounts
+}
+
+// New returns a Hasher for p.
+func New(p Params) (*Hasher, error) {
+	h := &Hasher{Params: p}
+	d, err := h.Hash("not-a-real-password-" + rand.Text())
+	if err != nil {
+		return nil, err
+	}
+	h.dummy = d
+	return h, nil
+}
+
+var b64 = base64.RawStdEncoding
+
+// Hash returns the PHC string of pw with a new random salt.
+func (h *Hasher) Hash(pw string) (string, error) {
+	if len(pw) > maxBytes {
+		return "", &PolicyError{fmt.Sprintf("password must be at most %d characters", MaxLength)}
+	}
+	salt := make([]byte, h.Params.SaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(pw), salt, h.Params.Time, h.Params.MemoryKiB, h.Params.Threads, h.Params.KeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
+		h.Params.MemoryKiB, h.Params.Time, h.Params.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// Verify checks pw against a stored PHC hash. It returns ErrMismatch for a
+// wrong password, and reports whether the hash should be replaced because it
+// was made with other parameters than h's.
+func (h *Hasher) Verify(pw, encoded string) (needsRehash bool, err error) {
+	p, salt, want, err := parse(encoded)
+	if err != nil {
+		return false, err
+	}
+	if len(pw) > maxBytes {
+		return false, ErrMismatch
+	}
+	got := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	if subtle.ConstantTimeCompare(got, want) != 1 {
+		return false, ErrMismatch
+	}
+	return p.MemoryKiB != h.Params.MemoryKiB || p.Time != h.Params.Time || p.Threads != h.Params.Threads ||
+		len(salt) != h.Params.SaltLen || uint32(len(want)) != h.Params.KeyLen, nil
+}
+
+// VerifyDummy spends the time of one verification and always fails: login
+// calls it for unknown emails, so timing does not tell which emails exist.
+func (h *Hasher) VerifyDummy(pw string) error {
+	_, _ = h.Verify(pw, h.dummy)
+	return ErrMismatch
+}
+
+func parse(encoded string) (Params, []byte, []byte, error) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	var (
+		p       Params
+		threads uint32
+	)
+	if n, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &threads); err != nil || n != 3 {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	if p.MemoryKiB < 8 || p.MemoryKiB > maxMemoryKiB || p.Time < 1 || p.Time > maxTime || threads < 1 || threads > maxThreads {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	p.Threads = uint8(threads)
+	salt, err := b64.DecodeString(parts[4])
+	if err != nil || len(salt) < 8 || len(salt) > 64 {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	key, err := b64.DecodeString(parts[5])
+	if err != nil || len(key) < 16 || len(key) > 64 {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	return p, salt, key, nil
+}
