@@ -7,6 +7,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/jarvis-core/jarvis/internal/auth"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/httpapi"
@@ -29,6 +30,7 @@ func New(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
 		db.Module,
 		redisconn.Module,
 		secrets.Module,
+		auth.Module,
 		httpapi.Module,
 	}
 	return fx.New(append(opts, extra...)...)
