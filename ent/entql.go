@@ -197,6 +197,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refreshtoken.FieldTokenHash:  {Type: field.TypeBytes, Column: refreshtoken.FieldTokenHash},
 			refreshtoken.FieldExpiresAt:  {Type: field.TypeTime, Column: refreshtoken.FieldExpiresAt},
 			refreshtoken.FieldRevokedAt:  {Type: field.TypeTime, Column: refreshtoken.FieldRevokedAt},
+			refreshtoken.FieldRotatedAt:  {Type: field.TypeTime, Column: refreshtoken.FieldRotatedAt},
 			refreshtoken.FieldReplacedBy: {Type: field.TypeUUID, Column: refreshtoken.FieldReplacedBy},
 		},
 	}
@@ -301,6 +302,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usersecret.FieldNonce:          {Type: field.TypeBytes, Column: usersecret.FieldNonce},
 			usersecret.FieldAuthTag:        {Type: field.TypeBytes, Column: usersecret.FieldAuthTag},
 			usersecret.FieldKeyVersion:     {Type: field.TypeInt, Column: usersecret.FieldKeyVersion},
+			usersecret.FieldLast4:          {Type: field.TypeString, Column: usersecret.FieldLast4},
 			usersecret.FieldLastUsedAt:     {Type: field.TypeTime, Column: usersecret.FieldLastUsedAt},
 		},
 	}
@@ -1629,6 +1631,11 @@ func (f *RefreshTokenFilter) WhereRevokedAt(p entql.TimeP) {
 	f.Where(p.Field(refreshtoken.FieldRevokedAt))
 }
 
+// WhereRotatedAt applies the entql time.Time predicate on the rotated_at field.
+func (f *RefreshTokenFilter) WhereRotatedAt(p entql.TimeP) {
+	f.Where(p.Field(refreshtoken.FieldRotatedAt))
+}
+
 // WhereReplacedBy applies the entql [16]byte predicate on the replaced_by field.
 func (f *RefreshTokenFilter) WhereReplacedBy(p entql.ValueP) {
 	f.Where(p.Field(refreshtoken.FieldReplacedBy))
@@ -2288,6 +2295,11 @@ func (f *UserSecretFilter) WhereAuthTag(p entql.BytesP) {
 // WhereKeyVersion applies the entql int predicate on the key_version field.
 func (f *UserSecretFilter) WhereKeyVersion(p entql.IntP) {
 	f.Where(p.Field(usersecret.FieldKeyVersion))
+}
+
+// WhereLast4 applies the entql string predicate on the last4 field.
+func (f *UserSecretFilter) WhereLast4(p entql.StringP) {
+	f.Where(p.Field(usersecret.FieldLast4))
 }
 
 // WhereLastUsedAt applies the entql time.Time predicate on the last_used_at field.

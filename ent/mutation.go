@@ -6741,6 +6741,7 @@ type RefreshTokenMutation struct {
 	token_hash     *[]byte
 	expires_at     *time.Time
 	revoked_at     *time.Time
+	rotated_at     *time.Time
 	replaced_by    *uuid.UUID
 	clearedFields  map[string]struct{}
 	owner          *uuid.UUID
@@ -7121,6 +7122,55 @@ func (m *RefreshTokenMutation) ResetRevokedAt() {
 	delete(m.clearedFields, refreshtoken.FieldRevokedAt)
 }
 
+// SetRotatedAt sets the "rotated_at" field.
+func (m *RefreshTokenMutation) SetRotatedAt(t time.Time) {
+	m.rotated_at = &t
+}
+
+// RotatedAt returns the value of the "rotated_at" field in the mutation.
+func (m *RefreshTokenMutation) RotatedAt() (r time.Time, exists bool) {
+	v := m.rotated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRotatedAt returns the old "rotated_at" field's value of the RefreshToken entity.
+// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefreshTokenMutation) OldRotatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRotatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRotatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRotatedAt: %w", err)
+	}
+	return oldValue.RotatedAt, nil
+}
+
+// ClearRotatedAt clears the value of the "rotated_at" field.
+func (m *RefreshTokenMutation) ClearRotatedAt() {
+	m.rotated_at = nil
+	m.clearedFields[refreshtoken.FieldRotatedAt] = struct{}{}
+}
+
+// RotatedAtCleared returns if the "rotated_at" field was cleared in this mutation.
+func (m *RefreshTokenMutation) RotatedAtCleared() bool {
+	_, ok := m.clearedFields[refreshtoken.FieldRotatedAt]
+	return ok
+}
+
+// ResetRotatedAt resets all changes to the "rotated_at" field.
+func (m *RefreshTokenMutation) ResetRotatedAt() {
+	m.rotated_at = nil
+	delete(m.clearedFields, refreshtoken.FieldRotatedAt)
+}
+
 // SetReplacedBy sets the "replaced_by" field.
 func (m *RefreshTokenMutation) SetReplacedBy(u uuid.UUID) {
 	m.replaced_by = &u
@@ -7271,7 +7321,7 @@ func (m *RefreshTokenMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RefreshTokenMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, refreshtoken.FieldCreatedAt)
 	}
@@ -7292,6 +7342,9 @@ func (m *RefreshTokenMutation) Fields() []string {
 	}
 	if m.revoked_at != nil {
 		fields = append(fields, refreshtoken.FieldRevokedAt)
+	}
+	if m.rotated_at != nil {
+		fields = append(fields, refreshtoken.FieldRotatedAt)
 	}
 	if m.replaced_by != nil {
 		fields = append(fields, refreshtoken.FieldReplacedBy)
@@ -7318,6 +7371,8 @@ func (m *RefreshTokenMutation) Field(name string) (ent.Value, bool) {
 		return m.ExpiresAt()
 	case refreshtoken.FieldRevokedAt:
 		return m.RevokedAt()
+	case refreshtoken.FieldRotatedAt:
+		return m.RotatedAt()
 	case refreshtoken.FieldReplacedBy:
 		return m.ReplacedBy()
 	}
@@ -7343,6 +7398,8 @@ func (m *RefreshTokenMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldExpiresAt(ctx)
 	case refreshtoken.FieldRevokedAt:
 		return m.OldRevokedAt(ctx)
+	case refreshtoken.FieldRotatedAt:
+		return m.OldRotatedAt(ctx)
 	case refreshtoken.FieldReplacedBy:
 		return m.OldReplacedBy(ctx)
 	}
@@ -7403,6 +7460,13 @@ func (m *RefreshTokenMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRevokedAt(v)
 		return nil
+	case refreshtoken.FieldRotatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRotatedAt(v)
+		return nil
 	case refreshtoken.FieldReplacedBy:
 		v, ok := value.(uuid.UUID)
 		if !ok {
@@ -7443,6 +7507,9 @@ func (m *RefreshTokenMutation) ClearedFields() []string {
 	if m.FieldCleared(refreshtoken.FieldRevokedAt) {
 		fields = append(fields, refreshtoken.FieldRevokedAt)
 	}
+	if m.FieldCleared(refreshtoken.FieldRotatedAt) {
+		fields = append(fields, refreshtoken.FieldRotatedAt)
+	}
 	if m.FieldCleared(refreshtoken.FieldReplacedBy) {
 		fields = append(fields, refreshtoken.FieldReplacedBy)
 	}
@@ -7462,6 +7529,9 @@ func (m *RefreshTokenMutation) ClearField(name string) error {
 	switch name {
 	case refreshtoken.FieldRevokedAt:
 		m.ClearRevokedAt()
+		return nil
+	case refreshtoken.FieldRotatedAt:
+		m.ClearRotatedAt()
 		return nil
 	case refreshtoken.FieldReplacedBy:
 		m.ClearReplacedBy()
@@ -7494,6 +7564,9 @@ func (m *RefreshTokenMutation) ResetField(name string) error {
 		return nil
 	case refreshtoken.FieldRevokedAt:
 		m.ResetRevokedAt()
+		return nil
+	case refreshtoken.FieldRotatedAt:
+		m.ResetRotatedAt()
 		return nil
 	case refreshtoken.FieldReplacedBy:
 		m.ResetReplacedBy()
@@ -11859,6 +11932,7 @@ type UserSecretMutation struct {
 	auth_tag        *[]byte
 	key_version     *int
 	addkey_version  *int
+	last4           *string
 	last_used_at    *time.Time
 	clearedFields   map[string]struct{}
 	owner           *uuid.UUID
@@ -12316,6 +12390,55 @@ func (m *UserSecretMutation) ResetKeyVersion() {
 	m.addkey_version = nil
 }
 
+// SetLast4 sets the "last4" field.
+func (m *UserSecretMutation) SetLast4(s string) {
+	m.last4 = &s
+}
+
+// Last4 returns the value of the "last4" field in the mutation.
+func (m *UserSecretMutation) Last4() (r string, exists bool) {
+	v := m.last4
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLast4 returns the old "last4" field's value of the UserSecret entity.
+// If the UserSecret object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserSecretMutation) OldLast4(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLast4 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLast4 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLast4: %w", err)
+	}
+	return oldValue.Last4, nil
+}
+
+// ClearLast4 clears the value of the "last4" field.
+func (m *UserSecretMutation) ClearLast4() {
+	m.last4 = nil
+	m.clearedFields[usersecret.FieldLast4] = struct{}{}
+}
+
+// Last4Cleared returns if the "last4" field was cleared in this mutation.
+func (m *UserSecretMutation) Last4Cleared() bool {
+	_, ok := m.clearedFields[usersecret.FieldLast4]
+	return ok
+}
+
+// ResetLast4 resets all changes to the "last4" field.
+func (m *UserSecretMutation) ResetLast4() {
+	m.last4 = nil
+	delete(m.clearedFields, usersecret.FieldLast4)
+}
+
 // SetLastUsedAt sets the "last_used_at" field.
 func (m *UserSecretMutation) SetLastUsedAt(t time.Time) {
 	m.last_used_at = &t
@@ -12439,7 +12562,7 @@ func (m *UserSecretMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserSecretMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, usersecret.FieldCreatedAt)
 	}
@@ -12466,6 +12589,9 @@ func (m *UserSecretMutation) Fields() []string {
 	}
 	if m.key_version != nil {
 		fields = append(fields, usersecret.FieldKeyVersion)
+	}
+	if m.last4 != nil {
+		fields = append(fields, usersecret.FieldLast4)
 	}
 	if m.last_used_at != nil {
 		fields = append(fields, usersecret.FieldLastUsedAt)
@@ -12496,6 +12622,8 @@ func (m *UserSecretMutation) Field(name string) (ent.Value, bool) {
 		return m.AuthTag()
 	case usersecret.FieldKeyVersion:
 		return m.KeyVersion()
+	case usersecret.FieldLast4:
+		return m.Last4()
 	case usersecret.FieldLastUsedAt:
 		return m.LastUsedAt()
 	}
@@ -12525,6 +12653,8 @@ func (m *UserSecretMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldAuthTag(ctx)
 	case usersecret.FieldKeyVersion:
 		return m.OldKeyVersion(ctx)
+	case usersecret.FieldLast4:
+		return m.OldLast4(ctx)
 	case usersecret.FieldLastUsedAt:
 		return m.OldLastUsedAt(ctx)
 	}
@@ -12599,6 +12729,13 @@ func (m *UserSecretMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetKeyVersion(v)
 		return nil
+	case usersecret.FieldLast4:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLast4(v)
+		return nil
 	case usersecret.FieldLastUsedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -12651,6 +12788,9 @@ func (m *UserSecretMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *UserSecretMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(usersecret.FieldLast4) {
+		fields = append(fields, usersecret.FieldLast4)
+	}
 	if m.FieldCleared(usersecret.FieldLastUsedAt) {
 		fields = append(fields, usersecret.FieldLastUsedAt)
 	}
@@ -12668,6 +12808,9 @@ func (m *UserSecretMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *UserSecretMutation) ClearField(name string) error {
 	switch name {
+	case usersecret.FieldLast4:
+		m.ClearLast4()
+		return nil
 	case usersecret.FieldLastUsedAt:
 		m.ClearLastUsedAt()
 		return nil
@@ -12705,6 +12848,9 @@ func (m *UserSecretMutation) ResetField(name string) error {
 		return nil
 	case usersecret.FieldKeyVersion:
 		m.ResetKeyVersion()
+		return nil
+	case usersecret.FieldLast4:
+		m.ResetLast4()
 		return nil
 	case usersecret.FieldLastUsedAt:
 		m.ResetLastUsedAt()

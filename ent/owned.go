@@ -20,3 +20,16 @@ var OwnedTables = map[string]string{
 	"users":            "id",
 	"user_secrets":     "user_id",
 }
+
+// LookupPolicy is a table's narrow path before identity is known.
+type LookupPolicy struct {
+	Column  string
+	Setting string
+	Hex     bool
+}
+
+// LookupPolicies lists the tables with a schema.Lookup annotation.
+var LookupPolicies = map[string]LookupPolicy{
+	"refresh_tokens": {Column: "token_hash", Setting: "app.lookup_token_hash", Hex: true},
+	"users":          {Column: "email", Setting: "app.lookup_email", Hex: false},
+}

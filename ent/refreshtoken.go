@@ -34,6 +34,8 @@ type RefreshToken struct {
 	ExpiresAt time.Time `json:"expires_at,omitempty"`
 	// RevokedAt holds the value of the "revoked_at" field.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// RotatedAt holds the value of the "rotated_at" field.
+	RotatedAt *time.Time `json:"rotated_at,omitempty"`
 	// ReplacedBy holds the value of the "replaced_by" field.
 	ReplacedBy *uuid.UUID `json:"replaced_by,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -84,7 +86,7 @@ func (*RefreshToken) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case refreshtoken.FieldTokenHash:
 			values[i] = new([]byte)
-		case refreshtoken.FieldCreatedAt, refreshtoken.FieldUpdatedAt, refreshtoken.FieldExpiresAt, refreshtoken.FieldRevokedAt:
+		case refreshtoken.FieldCreatedAt, refreshtoken.FieldUpdatedAt, refreshtoken.FieldExpiresAt, refreshtoken.FieldRevokedAt, refreshtoken.FieldRotatedAt:
 			values[i] = new(sql.NullTime)
 		case refreshtoken.FieldID, refreshtoken.FieldUserID, refreshtoken.FieldSessionID:
 			values[i] = new(uuid.UUID)
@@ -151,6 +153,13 @@ func (_m *RefreshToken) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RevokedAt = new(time.Time)
 				*_m.RevokedAt = value.Time
+			}
+		case refreshtoken.FieldRotatedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field rotated_at", values[i])
+			} else if value.Valid {
+				_m.RotatedAt = new(time.Time)
+				*_m.RotatedAt = value.Time
 			}
 		case refreshtoken.FieldReplacedBy:
 			if value, ok := values[i].(*sql.NullScanner); !ok {
@@ -224,6 +233,11 @@ func (_m *RefreshToken) String() string {
 	builder.WriteString(", ")
 	if v := _m.RevokedAt; v != nil {
 		builder.WriteString("revoked_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.RotatedAt; v != nil {
+		builder.WriteString("rotated_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")

@@ -92,6 +92,20 @@ func (_c *RefreshTokenCreate) SetNillableRevokedAt(v *time.Time) *RefreshTokenCr
 	return _c
 }
 
+// SetRotatedAt sets the "rotated_at" field.
+func (_c *RefreshTokenCreate) SetRotatedAt(v time.Time) *RefreshTokenCreate {
+	_c.mutation.SetRotatedAt(v)
+	return _c
+}
+
+// SetNillableRotatedAt sets the "rotated_at" field if the given value is not nil.
+func (_c *RefreshTokenCreate) SetNillableRotatedAt(v *time.Time) *RefreshTokenCreate {
+	if v != nil {
+		_c.SetRotatedAt(*v)
+	}
+	return _c
+}
+
 // SetReplacedBy sets the "replaced_by" field.
 func (_c *RefreshTokenCreate) SetReplacedBy(v uuid.UUID) *RefreshTokenCreate {
 	_c.mutation.SetReplacedBy(v)
@@ -284,6 +298,10 @@ func (_c *RefreshTokenCreate) createSpec() (*RefreshToken, *sqlgraph.CreateSpec)
 		_spec.SetField(refreshtoken.FieldRevokedAt, field.TypeTime, value)
 		_node.RevokedAt = &value
 	}
+	if value, ok := _c.mutation.RotatedAt(); ok {
+		_spec.SetField(refreshtoken.FieldRotatedAt, field.TypeTime, value)
+		_node.RotatedAt = &value
+	}
 	if value, ok := _c.mutation.ReplacedBy(); ok {
 		_spec.SetField(refreshtoken.FieldReplacedBy, field.TypeUUID, value)
 		_node.ReplacedBy = &value
@@ -404,6 +422,24 @@ func (u *RefreshTokenUpsert) ClearRevokedAt() *RefreshTokenUpsert {
 	return u
 }
 
+// SetRotatedAt sets the "rotated_at" field.
+func (u *RefreshTokenUpsert) SetRotatedAt(v time.Time) *RefreshTokenUpsert {
+	u.Set(refreshtoken.FieldRotatedAt, v)
+	return u
+}
+
+// UpdateRotatedAt sets the "rotated_at" field to the value that was provided on create.
+func (u *RefreshTokenUpsert) UpdateRotatedAt() *RefreshTokenUpsert {
+	u.SetExcluded(refreshtoken.FieldRotatedAt)
+	return u
+}
+
+// ClearRotatedAt clears the value of the "rotated_at" field.
+func (u *RefreshTokenUpsert) ClearRotatedAt() *RefreshTokenUpsert {
+	u.SetNull(refreshtoken.FieldRotatedAt)
+	return u
+}
+
 // SetReplacedBy sets the "replaced_by" field.
 func (u *RefreshTokenUpsert) SetReplacedBy(v uuid.UUID) *RefreshTokenUpsert {
 	u.Set(refreshtoken.FieldReplacedBy, v)
@@ -517,6 +553,27 @@ func (u *RefreshTokenUpsertOne) UpdateRevokedAt() *RefreshTokenUpsertOne {
 func (u *RefreshTokenUpsertOne) ClearRevokedAt() *RefreshTokenUpsertOne {
 	return u.Update(func(s *RefreshTokenUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetRotatedAt sets the "rotated_at" field.
+func (u *RefreshTokenUpsertOne) SetRotatedAt(v time.Time) *RefreshTokenUpsertOne {
+	return u.Update(func(s *RefreshTokenUpsert) {
+		s.SetRotatedAt(v)
+	})
+}
+
+// UpdateRotatedAt sets the "rotated_at" field to the value that was provided on create.
+func (u *RefreshTokenUpsertOne) UpdateRotatedAt() *RefreshTokenUpsertOne {
+	return u.Update(func(s *RefreshTokenUpsert) {
+		s.UpdateRotatedAt()
+	})
+}
+
+// ClearRotatedAt clears the value of the "rotated_at" field.
+func (u *RefreshTokenUpsertOne) ClearRotatedAt() *RefreshTokenUpsertOne {
+	return u.Update(func(s *RefreshTokenUpsert) {
+		s.ClearRotatedAt()
 	})
 }
 
@@ -803,6 +860,27 @@ func (u *RefreshTokenUpsertBulk) UpdateRevokedAt() *RefreshTokenUpsertBulk {
 func (u *RefreshTokenUpsertBulk) ClearRevokedAt() *RefreshTokenUpsertBulk {
 	return u.Update(func(s *RefreshTokenUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetRotatedAt sets the "rotated_at" field.
+func (u *RefreshTokenUpsertBulk) SetRotatedAt(v time.Time) *RefreshTokenUpsertBulk {
+	return u.Update(func(s *RefreshTokenUpsert) {
+		s.SetRotatedAt(v)
+	})
+}
+
+// UpdateRotatedAt sets the "rotated_at" field to the value that was provided on create.
+func (u *RefreshTokenUpsertBulk) UpdateRotatedAt() *RefreshTokenUpsertBulk {
+	return u.Update(func(s *RefreshTokenUpsert) {
+		s.UpdateRotatedAt()
+	})
+}
+
+// ClearRotatedAt clears the value of the "rotated_at" field.
+func (u *RefreshTokenUpsertBulk) ClearRotatedAt() *RefreshTokenUpsertBulk {
+	return u.Update(func(s *RefreshTokenUpsert) {
+		s.ClearRotatedAt()
 	})
 }
 

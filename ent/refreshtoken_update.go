@@ -55,6 +55,26 @@ func (_u *RefreshTokenUpdate) ClearRevokedAt() *RefreshTokenUpdate {
 	return _u
 }
 
+// SetRotatedAt sets the "rotated_at" field.
+func (_u *RefreshTokenUpdate) SetRotatedAt(v time.Time) *RefreshTokenUpdate {
+	_u.mutation.SetRotatedAt(v)
+	return _u
+}
+
+// SetNillableRotatedAt sets the "rotated_at" field if the given value is not nil.
+func (_u *RefreshTokenUpdate) SetNillableRotatedAt(v *time.Time) *RefreshTokenUpdate {
+	if v != nil {
+		_u.SetRotatedAt(*v)
+	}
+	return _u
+}
+
+// ClearRotatedAt clears the value of the "rotated_at" field.
+func (_u *RefreshTokenUpdate) ClearRotatedAt() *RefreshTokenUpdate {
+	_u.mutation.ClearRotatedAt()
+	return _u
+}
+
 // SetReplacedBy sets the "replaced_by" field.
 func (_u *RefreshTokenUpdate) SetReplacedBy(v uuid.UUID) *RefreshTokenUpdate {
 	_u.mutation.SetReplacedBy(v)
@@ -154,6 +174,12 @@ func (_u *RefreshTokenUpdate) sqlSave(ctx context.Context) (_node int, err error
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(refreshtoken.FieldRevokedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.RotatedAt(); ok {
+		_spec.SetField(refreshtoken.FieldRotatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RotatedAtCleared() {
+		_spec.ClearField(refreshtoken.FieldRotatedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.ReplacedBy(); ok {
 		_spec.SetField(refreshtoken.FieldReplacedBy, field.TypeUUID, value)
 	}
@@ -203,6 +229,26 @@ func (_u *RefreshTokenUpdateOne) SetNillableRevokedAt(v *time.Time) *RefreshToke
 // ClearRevokedAt clears the value of the "revoked_at" field.
 func (_u *RefreshTokenUpdateOne) ClearRevokedAt() *RefreshTokenUpdateOne {
 	_u.mutation.ClearRevokedAt()
+	return _u
+}
+
+// SetRotatedAt sets the "rotated_at" field.
+func (_u *RefreshTokenUpdateOne) SetRotatedAt(v time.Time) *RefreshTokenUpdateOne {
+	_u.mutation.SetRotatedAt(v)
+	return _u
+}
+
+// SetNillableRotatedAt sets the "rotated_at" field if the given value is not nil.
+func (_u *RefreshTokenUpdateOne) SetNillableRotatedAt(v *time.Time) *RefreshTokenUpdateOne {
+	if v != nil {
+		_u.SetRotatedAt(*v)
+	}
+	return _u
+}
+
+// ClearRotatedAt clears the value of the "rotated_at" field.
+func (_u *RefreshTokenUpdateOne) ClearRotatedAt() *RefreshTokenUpdateOne {
+	_u.mutation.ClearRotatedAt()
 	return _u
 }
 
@@ -334,6 +380,12 @@ func (_u *RefreshTokenUpdateOne) sqlSave(ctx context.Context) (_node *RefreshTok
 	}
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(refreshtoken.FieldRevokedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RotatedAt(); ok {
+		_spec.SetField(refreshtoken.FieldRotatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RotatedAtCleared() {
+		_spec.ClearField(refreshtoken.FieldRotatedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.ReplacedBy(); ok {
 		_spec.SetField(refreshtoken.FieldReplacedBy, field.TypeUUID, value)

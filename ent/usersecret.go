@@ -37,6 +37,8 @@ type UserSecret struct {
 	AuthTag []byte `json:"-"`
 	// KeyVersion holds the value of the "key_version" field.
 	KeyVersion int `json:"key_version,omitempty"`
+	// Last4 holds the value of the "last4" field.
+	Last4 string `json:"last4,omitempty"`
 	// LastUsedAt holds the value of the "last_used_at" field.
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -74,7 +76,7 @@ func (*UserSecret) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case usersecret.FieldKeyVersion:
 			values[i] = new(sql.NullInt64)
-		case usersecret.FieldProvider, usersecret.FieldName:
+		case usersecret.FieldProvider, usersecret.FieldName, usersecret.FieldLast4:
 			values[i] = new(sql.NullString)
 		case usersecret.FieldCreatedAt, usersecret.FieldUpdatedAt, usersecret.FieldLastUsedAt:
 			values[i] = new(sql.NullTime)
@@ -155,6 +157,12 @@ func (_m *UserSecret) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.KeyVersion = int(value.Int64)
 			}
+		case usersecret.FieldLast4:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field last4", values[i])
+			} else if value.Valid {
+				_m.Last4 = value.String
+			}
 		case usersecret.FieldLastUsedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field last_used_at", values[i])
@@ -226,6 +234,9 @@ func (_m *UserSecret) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("key_version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.KeyVersion))
+	builder.WriteString(", ")
+	builder.WriteString("last4=")
+	builder.WriteString(_m.Last4)
 	builder.WriteString(", ")
 	if v := _m.LastUsedAt; v != nil {
 		builder.WriteString("last_used_at=")

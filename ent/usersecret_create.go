@@ -95,6 +95,20 @@ func (_c *UserSecretCreate) SetKeyVersion(v int) *UserSecretCreate {
 	return _c
 }
 
+// SetLast4 sets the "last4" field.
+func (_c *UserSecretCreate) SetLast4(v string) *UserSecretCreate {
+	_c.mutation.SetLast4(v)
+	return _c
+}
+
+// SetNillableLast4 sets the "last4" field if the given value is not nil.
+func (_c *UserSecretCreate) SetNillableLast4(v *string) *UserSecretCreate {
+	if v != nil {
+		_c.SetLast4(*v)
+	}
+	return _c
+}
+
 // SetLastUsedAt sets the "last_used_at" field.
 func (_c *UserSecretCreate) SetLastUsedAt(v time.Time) *UserSecretCreate {
 	_c.mutation.SetLastUsedAt(v)
@@ -254,6 +268,11 @@ func (_c *UserSecretCreate) check() error {
 			return &ValidationError{Name: "key_version", err: fmt.Errorf(`ent: validator failed for field "UserSecret.key_version": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.Last4(); ok {
+		if err := usersecret.Last4Validator(v); err != nil {
+			return &ValidationError{Name: "last4", err: fmt.Errorf(`ent: validator failed for field "UserSecret.last4": %w`, err)}
+		}
+	}
 	if len(_c.mutation.OwnerIDs()) == 0 {
 		return &ValidationError{Name: "owner", err: errors.New(`ent: missing required edge "UserSecret.owner"`)}
 	}
@@ -324,6 +343,10 @@ func (_c *UserSecretCreate) createSpec() (*UserSecret, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.KeyVersion(); ok {
 		_spec.SetField(usersecret.FieldKeyVersion, field.TypeInt, value)
 		_node.KeyVersion = value
+	}
+	if value, ok := _c.mutation.Last4(); ok {
+		_spec.SetField(usersecret.FieldLast4, field.TypeString, value)
+		_node.Last4 = value
 	}
 	if value, ok := _c.mutation.LastUsedAt(); ok {
 		_spec.SetField(usersecret.FieldLastUsedAt, field.TypeTime, value)
@@ -485,6 +508,24 @@ func (u *UserSecretUpsert) UpdateKeyVersion() *UserSecretUpsert {
 // AddKeyVersion adds v to the "key_version" field.
 func (u *UserSecretUpsert) AddKeyVersion(v int) *UserSecretUpsert {
 	u.Add(usersecret.FieldKeyVersion, v)
+	return u
+}
+
+// SetLast4 sets the "last4" field.
+func (u *UserSecretUpsert) SetLast4(v string) *UserSecretUpsert {
+	u.Set(usersecret.FieldLast4, v)
+	return u
+}
+
+// UpdateLast4 sets the "last4" field to the value that was provided on create.
+func (u *UserSecretUpsert) UpdateLast4() *UserSecretUpsert {
+	u.SetExcluded(usersecret.FieldLast4)
+	return u
+}
+
+// ClearLast4 clears the value of the "last4" field.
+func (u *UserSecretUpsert) ClearLast4() *UserSecretUpsert {
+	u.SetNull(usersecret.FieldLast4)
 	return u
 }
 
@@ -662,6 +703,27 @@ func (u *UserSecretUpsertOne) AddKeyVersion(v int) *UserSecretUpsertOne {
 func (u *UserSecretUpsertOne) UpdateKeyVersion() *UserSecretUpsertOne {
 	return u.Update(func(s *UserSecretUpsert) {
 		s.UpdateKeyVersion()
+	})
+}
+
+// SetLast4 sets the "last4" field.
+func (u *UserSecretUpsertOne) SetLast4(v string) *UserSecretUpsertOne {
+	return u.Update(func(s *UserSecretUpsert) {
+		s.SetLast4(v)
+	})
+}
+
+// UpdateLast4 sets the "last4" field to the value that was provided on create.
+func (u *UserSecretUpsertOne) UpdateLast4() *UserSecretUpsertOne {
+	return u.Update(func(s *UserSecretUpsert) {
+		s.UpdateLast4()
+	})
+}
+
+// ClearLast4 clears the value of the "last4" field.
+func (u *UserSecretUpsertOne) ClearLast4() *UserSecretUpsertOne {
+	return u.Update(func(s *UserSecretUpsert) {
+		s.ClearLast4()
 	})
 }
 
@@ -1009,6 +1071,27 @@ func (u *UserSecretUpsertBulk) AddKeyVersion(v int) *UserSecretUpsertBulk {
 func (u *UserSecretUpsertBulk) UpdateKeyVersion() *UserSecretUpsertBulk {
 	return u.Update(func(s *UserSecretUpsert) {
 		s.UpdateKeyVersion()
+	})
+}
+
+// SetLast4 sets the "last4" field.
+func (u *UserSecretUpsertBulk) SetLast4(v string) *UserSecretUpsertBulk {
+	return u.Update(func(s *UserSecretUpsert) {
+		s.SetLast4(v)
+	})
+}
+
+// UpdateLast4 sets the "last4" field to the value that was provided on create.
+func (u *UserSecretUpsertBulk) UpdateLast4() *UserSecretUpsertBulk {
+	return u.Update(func(s *UserSecretUpsert) {
+		s.UpdateLast4()
+	})
+}
+
+// ClearLast4 clears the value of the "last4" field.
+func (u *UserSecretUpsertBulk) ClearLast4() *UserSecretUpsertBulk {
+	return u.Update(func(s *UserSecretUpsert) {
+		s.ClearLast4()
 	})
 }
 

@@ -101,6 +101,26 @@ func (_u *UserSecretUpdate) AddKeyVersion(v int) *UserSecretUpdate {
 	return _u
 }
 
+// SetLast4 sets the "last4" field.
+func (_u *UserSecretUpdate) SetLast4(v string) *UserSecretUpdate {
+	_u.mutation.SetLast4(v)
+	return _u
+}
+
+// SetNillableLast4 sets the "last4" field if the given value is not nil.
+func (_u *UserSecretUpdate) SetNillableLast4(v *string) *UserSecretUpdate {
+	if v != nil {
+		_u.SetLast4(*v)
+	}
+	return _u
+}
+
+// ClearLast4 clears the value of the "last4" field.
+func (_u *UserSecretUpdate) ClearLast4() *UserSecretUpdate {
+	_u.mutation.ClearLast4()
+	return _u
+}
+
 // SetLastUsedAt sets the "last_used_at" field.
 func (_u *UserSecretUpdate) SetLastUsedAt(v time.Time) *UserSecretUpdate {
 	_u.mutation.SetLastUsedAt(v)
@@ -200,6 +220,11 @@ func (_u *UserSecretUpdate) check() error {
 			return &ValidationError{Name: "key_version", err: fmt.Errorf(`ent: validator failed for field "UserSecret.key_version": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Last4(); ok {
+		if err := usersecret.Last4Validator(v); err != nil {
+			return &ValidationError{Name: "last4", err: fmt.Errorf(`ent: validator failed for field "UserSecret.last4": %w`, err)}
+		}
+	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "UserSecret.owner"`)
 	}
@@ -241,6 +266,12 @@ func (_u *UserSecretUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if value, ok := _u.mutation.AddedKeyVersion(); ok {
 		_spec.AddField(usersecret.FieldKeyVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Last4(); ok {
+		_spec.SetField(usersecret.FieldLast4, field.TypeString, value)
+	}
+	if _u.mutation.Last4Cleared() {
+		_spec.ClearField(usersecret.FieldLast4, field.TypeString)
 	}
 	if value, ok := _u.mutation.LastUsedAt(); ok {
 		_spec.SetField(usersecret.FieldLastUsedAt, field.TypeTime, value)
@@ -338,6 +369,26 @@ func (_u *UserSecretUpdateOne) SetNillableKeyVersion(v *int) *UserSecretUpdateOn
 // AddKeyVersion adds value to the "key_version" field.
 func (_u *UserSecretUpdateOne) AddKeyVersion(v int) *UserSecretUpdateOne {
 	_u.mutation.AddKeyVersion(v)
+	return _u
+}
+
+// SetLast4 sets the "last4" field.
+func (_u *UserSecretUpdateOne) SetLast4(v string) *UserSecretUpdateOne {
+	_u.mutation.SetLast4(v)
+	return _u
+}
+
+// SetNillableLast4 sets the "last4" field if the given value is not nil.
+func (_u *UserSecretUpdateOne) SetNillableLast4(v *string) *UserSecretUpdateOne {
+	if v != nil {
+		_u.SetLast4(*v)
+	}
+	return _u
+}
+
+// ClearLast4 clears the value of the "last4" field.
+func (_u *UserSecretUpdateOne) ClearLast4() *UserSecretUpdateOne {
+	_u.mutation.ClearLast4()
 	return _u
 }
 
@@ -453,6 +504,11 @@ func (_u *UserSecretUpdateOne) check() error {
 			return &ValidationError{Name: "key_version", err: fmt.Errorf(`ent: validator failed for field "UserSecret.key_version": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Last4(); ok {
+		if err := usersecret.Last4Validator(v); err != nil {
+			return &ValidationError{Name: "last4", err: fmt.Errorf(`ent: validator failed for field "UserSecret.last4": %w`, err)}
+		}
+	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "UserSecret.owner"`)
 	}
@@ -511,6 +567,12 @@ func (_u *UserSecretUpdateOne) sqlSave(ctx context.Context) (_node *UserSecret, 
 	}
 	if value, ok := _u.mutation.AddedKeyVersion(); ok {
 		_spec.AddField(usersecret.FieldKeyVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Last4(); ok {
+		_spec.SetField(usersecret.FieldLast4, field.TypeString, value)
+	}
+	if _u.mutation.Last4Cleared() {
+		_spec.ClearField(usersecret.FieldLast4, field.TypeString)
 	}
 	if value, ok := _u.mutation.LastUsedAt(); ok {
 		_spec.SetField(usersecret.FieldLastUsedAt, field.TypeTime, value)

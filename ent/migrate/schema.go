@@ -330,6 +330,7 @@ var (
 		{Name: "token_hash", Type: field.TypeBytes, Unique: true},
 		{Name: "expires_at", Type: field.TypeTime},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "rotated_at", Type: field.TypeTime, Nullable: true},
 		{Name: "replaced_by", Type: field.TypeUUID, Nullable: true},
 		{Name: "session_id", Type: field.TypeUUID},
 		{Name: "user_id", Type: field.TypeUUID},
@@ -342,13 +343,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "refresh_tokens_sessions_refresh_tokens",
-				Columns:    []*schema.Column{RefreshTokensColumns[7]},
+				Columns:    []*schema.Column{RefreshTokensColumns[8]},
 				RefColumns: []*schema.Column{SessionsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "refresh_tokens_users_refresh_tokens",
-				Columns:    []*schema.Column{RefreshTokensColumns[8]},
+				Columns:    []*schema.Column{RefreshTokensColumns[9]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -357,12 +358,12 @@ var (
 			{
 				Name:    "refreshtoken_user_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{RefreshTokensColumns[8], RefreshTokensColumns[0]},
+				Columns: []*schema.Column{RefreshTokensColumns[9], RefreshTokensColumns[0]},
 			},
 			{
 				Name:    "refreshtoken_user_id_session_id",
 				Unique:  false,
-				Columns: []*schema.Column{RefreshTokensColumns[8], RefreshTokensColumns[7]},
+				Columns: []*schema.Column{RefreshTokensColumns[9], RefreshTokensColumns[8]},
 			},
 		},
 	}
@@ -512,6 +513,7 @@ var (
 		{Name: "nonce", Type: field.TypeBytes},
 		{Name: "auth_tag", Type: field.TypeBytes},
 		{Name: "key_version", Type: field.TypeInt},
+		{Name: "last4", Type: field.TypeString, Nullable: true, Size: 4},
 		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
@@ -523,7 +525,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "user_secrets_users_secrets",
-				Columns:    []*schema.Column{UserSecretsColumns[10]},
+				Columns:    []*schema.Column{UserSecretsColumns[11]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -532,12 +534,12 @@ var (
 			{
 				Name:    "usersecret_user_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{UserSecretsColumns[10], UserSecretsColumns[0]},
+				Columns: []*schema.Column{UserSecretsColumns[11], UserSecretsColumns[0]},
 			},
 			{
 				Name:    "usersecret_user_id_provider_name",
 				Unique:  true,
-				Columns: []*schema.Column{UserSecretsColumns[10], UserSecretsColumns[3], UserSecretsColumns[4]},
+				Columns: []*schema.Column{UserSecretsColumns[11], UserSecretsColumns[3], UserSecretsColumns[4]},
 			},
 		},
 	}

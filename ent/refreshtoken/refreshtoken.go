@@ -30,6 +30,8 @@ const (
 	FieldExpiresAt = "expires_at"
 	// FieldRevokedAt holds the string denoting the revoked_at field in the database.
 	FieldRevokedAt = "revoked_at"
+	// FieldRotatedAt holds the string denoting the rotated_at field in the database.
+	FieldRotatedAt = "rotated_at"
 	// FieldReplacedBy holds the string denoting the replaced_by field in the database.
 	FieldReplacedBy = "replaced_by"
 	// EdgeOwner holds the string denoting the owner edge name in mutations.
@@ -64,6 +66,7 @@ var Columns = []string{
 	FieldTokenHash,
 	FieldExpiresAt,
 	FieldRevokedAt,
+	FieldRotatedAt,
 	FieldReplacedBy,
 }
 
@@ -133,6 +136,11 @@ func ByExpiresAt(opts ...sql.OrderTermOption) OrderOption {
 // ByRevokedAt orders the results by the revoked_at field.
 func ByRevokedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRevokedAt, opts...).ToFunc()
+}
+
+// ByRotatedAt orders the results by the rotated_at field.
+func ByRotatedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRotatedAt, opts...).ToFunc()
 }
 
 // ByReplacedBy orders the results by the replaced_by field.

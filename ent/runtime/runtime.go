@@ -727,6 +727,10 @@ func init() {
 	usersecretDescKeyVersion := usersecretFields[5].Descriptor()
 	// usersecret.KeyVersionValidator is a validator for the "key_version" field. It is called by the builders before save.
 	usersecret.KeyVersionValidator = usersecretDescKeyVersion.Validators[0].(func(int) error)
+	// usersecretDescLast4 is the schema descriptor for last4 field.
+	usersecretDescLast4 := usersecretFields[6].Descriptor()
+	// usersecret.Last4Validator is a validator for the "last4" field. It is called by the builders before save.
+	usersecret.Last4Validator = usersecretDescLast4.Validators[0].(func(string) error)
 	// usersecretDescID is the schema descriptor for id field.
 	usersecretDescID := usersecretMixinFields0[0].Descriptor()
 	// usersecret.DefaultID holds the default value on creation for the id field.

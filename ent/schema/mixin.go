@@ -75,6 +75,20 @@ type Owned struct {
 // Name implements schema.Annotation.
 func (Owned) Name() string { return "Owned" }
 
+// Lookup is the narrow, documented path to rows before identity is known:
+// login finds a user by email, refresh finds a token by its hash. The
+// migrations give the table a SELECT-only policy that shows the rows whose
+// Column equals the transaction-local setting Setting (hex-decoded when Hex),
+// and nothing else: a session that has not set it sees no more than before.
+type Lookup struct {
+	Column  string
+	Setting string
+	Hex     bool // the column is bytea and the setting holds its hex form
+}
+
+// Name implements schema.Annotation.
+func (Lookup) Name() string { return "Lookup" }
+
 // cascade is the delete action of an edge whose target rows cannot outlive
 // their parent (a user's data goes with the user).
 func cascade() schema.Annotation { return entsql.OnDelete(entsql.Cascade) }

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"entgo.io/ent"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
@@ -22,8 +23,16 @@ func (RefreshToken) Fields() []ent.Field {
 		field.Bytes("token_hash").Sensitive().Unique().Immutable().NotEmpty(),
 		field.Time("expires_at").Immutable(),
 		field.Time("revoked_at").Optional().Nillable(),
+		// Set when the token is rotated: a repeat within the grace window gets
+		// the same successor (derived, never stored in plain text) back.
+		field.Time("rotated_at").Optional().Nillable(),
 		field.UUID("replaced_by", uuid.UUID{}).Optional().Nillable(),
 	}
+}
+
+func (RefreshToken) Annotations() []schema.Annotation {
+	// Refresh finds the token by its hash before the user is known.
+	return []schema.Annotation{Lookup{Column: "token_hash", Setting: "app.lookup_token_hash", Hex: true}}
 }
 
 func (RefreshToken) Edges() []ent.Edge {

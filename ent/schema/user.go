@@ -48,6 +48,8 @@ func (User) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		// A user row is its own owner: RLS compares its id.
 		Owned{Column: "id"},
+		// Login looks the account up by email before anyone is signed in.
+		Lookup{Column: "email", Setting: "app.lookup_email"},
 		entsql.Checks(map[string]string{
 			"users_email_normalized": "email = lower(btrim(email))",
 		}),

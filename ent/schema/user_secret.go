@@ -23,6 +23,9 @@ func (UserSecret) Fields() []ent.Field {
 		field.Bytes("nonce").Sensitive().NotEmpty(),
 		field.Bytes("auth_tag").Sensitive().NotEmpty(),
 		field.Int("key_version").Positive(),
+		// The value's last four characters, shown so people can tell keys
+		// apart ("sk-…abcd"); values of 12 characters or fewer get none.
+		field.String("last4").MaxLen(4).Optional(),
 		field.Time("last_used_at").Optional().Nillable(),
 	}
 }

@@ -35,6 +35,8 @@ const (
 	FieldAuthTag = "auth_tag"
 	// FieldKeyVersion holds the string denoting the key_version field in the database.
 	FieldKeyVersion = "key_version"
+	// FieldLast4 holds the string denoting the last4 field in the database.
+	FieldLast4 = "last4"
 	// FieldLastUsedAt holds the string denoting the last_used_at field in the database.
 	FieldLastUsedAt = "last_used_at"
 	// EdgeOwner holds the string denoting the owner edge name in mutations.
@@ -62,6 +64,7 @@ var Columns = []string{
 	FieldNonce,
 	FieldAuthTag,
 	FieldKeyVersion,
+	FieldLast4,
 	FieldLastUsedAt,
 }
 
@@ -99,6 +102,8 @@ var (
 	AuthTagValidator func([]byte) error
 	// KeyVersionValidator is a validator for the "key_version" field. It is called by the builders before save.
 	KeyVersionValidator func(int) error
+	// Last4Validator is a validator for the "last4" field. It is called by the builders before save.
+	Last4Validator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -165,6 +170,11 @@ func ByName(opts ...sql.OrderTermOption) OrderOption {
 // ByKeyVersion orders the results by the key_version field.
 func ByKeyVersion(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldKeyVersion, opts...).ToFunc()
+}
+
+// ByLast4 orders the results by the last4 field.
+func ByLast4(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLast4, opts...).ToFunc()
 }
 
 // ByLastUsedAt orders the results by the last_used_at field.

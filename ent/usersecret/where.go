@@ -96,6 +96,11 @@ func KeyVersion(v int) predicate.UserSecret {
 	return predicate.UserSecret(sql.FieldEQ(FieldKeyVersion, v))
 }
 
+// Last4 applies equality check predicate on the "last4" field. It's identical to Last4EQ.
+func Last4(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldEQ(FieldLast4, v))
+}
+
 // LastUsedAt applies equality check predicate on the "last_used_at" field. It's identical to LastUsedAtEQ.
 func LastUsedAt(v time.Time) predicate.UserSecret {
 	return predicate.UserSecret(sql.FieldEQ(FieldLastUsedAt, v))
@@ -444,6 +449,81 @@ func KeyVersionLT(v int) predicate.UserSecret {
 // KeyVersionLTE applies the LTE predicate on the "key_version" field.
 func KeyVersionLTE(v int) predicate.UserSecret {
 	return predicate.UserSecret(sql.FieldLTE(FieldKeyVersion, v))
+}
+
+// Last4EQ applies the EQ predicate on the "last4" field.
+func Last4EQ(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldEQ(FieldLast4, v))
+}
+
+// Last4NEQ applies the NEQ predicate on the "last4" field.
+func Last4NEQ(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldNEQ(FieldLast4, v))
+}
+
+// Last4In applies the In predicate on the "last4" field.
+func Last4In(vs ...string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldIn(FieldLast4, vs...))
+}
+
+// Last4NotIn applies the NotIn predicate on the "last4" field.
+func Last4NotIn(vs ...string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldNotIn(FieldLast4, vs...))
+}
+
+// Last4GT applies the GT predicate on the "last4" field.
+func Last4GT(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldGT(FieldLast4, v))
+}
+
+// Last4GTE applies the GTE predicate on the "last4" field.
+func Last4GTE(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldGTE(FieldLast4, v))
+}
+
+// Last4LT applies the LT predicate on the "last4" field.
+func Last4LT(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldLT(FieldLast4, v))
+}
+
+// Last4LTE applies the LTE predicate on the "last4" field.
+func Last4LTE(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldLTE(FieldLast4, v))
+}
+
+// Last4Contains applies the Contains predicate on the "last4" field.
+func Last4Contains(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldContains(FieldLast4, v))
+}
+
+// Last4HasPrefix applies the HasPrefix predicate on the "last4" field.
+func Last4HasPrefix(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldHasPrefix(FieldLast4, v))
+}
+
+// Last4HasSuffix applies the HasSuffix predicate on the "last4" field.
+func Last4HasSuffix(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldHasSuffix(FieldLast4, v))
+}
+
+// Last4IsNil applies the IsNil predicate on the "last4" field.
+func Last4IsNil() predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldIsNull(FieldLast4))
+}
+
+// Last4NotNil applies the NotNil predicate on the "last4" field.
+func Last4NotNil() predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldNotNull(FieldLast4))
+}
+
+// Last4EqualFold applies the EqualFold predicate on the "last4" field.
+func Last4EqualFold(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldEqualFold(FieldLast4, v))
+}
+
+// Last4ContainsFold applies the ContainsFold predicate on the "last4" field.
+func Last4ContainsFold(v string) predicate.UserSecret {
+	return predicate.UserSecret(sql.FieldContainsFold(FieldLast4, v))
 }
 
 // LastUsedAtEQ applies the EQ predicate on the "last_used_at" field.

@@ -186,3 +186,66 @@ func TestServiceRoleCannotBypassRLS(t *testing.T) {
 		t.Fatalf("jarvis_app may log in or bypass RLS (%v)", err)
 	}
 }
+
+// TestLookupPolicyIsReadOnlyAndExact covers the narrow path used before
+// identity is known: with app.lookup_email set, exactly that user's row is
+// readable, nothing is writable; the same for refresh tokens by hash.
+func TestLookupPolicyIsReadOnlyAndExact(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
+	bob := dbtest.Seed(t, d.OwnerClient(t), "bob@example.com")
+	ctx := context.Background()
+	app := connect(t, d.AppURL)
+
+	lookup := func(setting, value string, fn func(pgx.Tx)) {
+		tx, err := app.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck
+		if _, err := tx.Exec(ctx, "SELECT set_config($1, $2, true)", setting, value); err != nil {
+			t.Fatal(err)
+		}
+		fn(tx)
+	}
+	lookup("app.lookup_email", "bob@example.com", func(tx pgx.Tx) {
+		var ids []uuid.UUID
+		rows, err := tx.Query(ctx, "SELECT id FROM users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil || len(ids) != 1 || ids[0] != bob.User.ID {
+			t.Fatalf("users visible by bob's email = %v, %v; want bob only", ids, err)
+		}
+		tag, err := tx.Exec(ctx, "UPDATE users SET display_name = 'x' WHERE id = $1", bob.User.ID)
+		if err != nil || tag.RowsAffected() != 0 {
+			t.Fatalf("update through the lookup: %d rows, %v", tag.RowsAffected(), err)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM agent_runs").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("the email lookup showed %d runs", n)
+		}
+	})
+	hash := fmt.Sprintf("%x", alice.RefreshToken.TokenHash)
+	lookup("app.lookup_token_hash", hash, func(tx pgx.Tx) {
+		var id, user uuid.UUID
+		if err := tx.QueryRow(ctx, "SELECT id, user_id FROM refresh_tokens").Scan(&id, &user); err != nil {
+			t.Fatal(err)
+		}
+		if id != alice.RefreshToken.ID || user != alice.User.ID {
+			t.Fatalf("token by hash = %s of %s", id, user)
+		}
+		tag, err := tx.Exec(ctx, "UPDATE refresh_tokens SET revoked_at = now()")
+		if err != nil || tag.RowsAffected() != 0 {
+			t.Fatalf("update through the token lookup: %d rows, %v", tag.RowsAffected(), err)
+		}
+	})
+	lookup("app.lookup_email", "nobody@example.com", func(tx pgx.Tx) {
+		var n int
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("an unknown email showed %d users", n)
+		}
+	})
+}

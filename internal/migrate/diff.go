@@ -74,7 +74,7 @@ func plan(ctx context.Context, devURL string, dir migrate.Dir, name string) (*Pl
 	if err != nil {
 		return nil, fmt.Errorf("read migration directory: %w", err)
 	}
-	protected, err := replayProtected(ctx, devURL, dir)
+	rls, err := replayRLS(ctx, devURL, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +82,8 @@ func plan(ctx context.Context, devURL string, dir migrate.Dir, name string) (*Pl
 	if err != nil {
 		return nil, err
 	}
-	rls := missingRLS(ent.OwnedTables, protected)
-	if tableSQL == "" && rls == "" {
+	missing := missingRLS(rls, ent.OwnedTables, ent.LookupPolicies)
+	if tableSQL == "" && missing == "" {
 		return nil, nil
 	}
 	var b strings.Builder
@@ -91,22 +91,22 @@ func plan(ctx context.Context, devURL string, dir migrate.Dir, name string) (*Pl
 		b.WriteString(bootstrapSQL())
 	}
 	b.WriteString(tableSQL)
-	b.WriteString(rls)
+	b.WriteString(missing)
 	return &Plan{Name: nextName(files, name), SQL: b.String()}, nil
 }
 
-// replayProtected replays dir on a fresh dev database and returns which
-// tables already have their row-level security.
-func replayProtected(ctx context.Context, devURL string, dir migrate.Dir) (map[string]bool, error) {
+// replayRLS replays dir on a fresh dev database and returns its row-level
+// security.
+func replayRLS(ctx context.Context, devURL string, dir migrate.Dir) (rlsState, error) {
 	dev, err := OpenDev(ctx, devURL)
 	if err != nil {
-		return nil, err
+		return rlsState{}, err
 	}
 	defer dev.Close()
 	if err := replay(ctx, dev, dir); err != nil {
-		return nil, err
+		return rlsState{}, err
 	}
-	return protectedTables(ctx, dev.DB)
+	return readRLS(ctx, dev.DB)
 }
 
 // replay applies every file of dir on dev without recording revisions.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/jarvis-core/jarvis/ent"
 )
 
 // AppRole is the role that holds the service's privileges. It cannot log in
@@ -58,43 +60,77 @@ CREATE POLICY %[2]s ON %[1]s USING (%[3]s) WITH CHECK (%[3]s);
 `, quoteIdent(table), quoteIdent(policyName(table)), cond, CurrentUserSetting)
 }
 
-// protectedTables returns the tables of the current schema that have RLS
-// enabled and forced and carry their owner policy.
-func protectedTables(ctx context.Context, db *sql.DB) (map[string]bool, error) {
-	rows, err := db.QueryContext(ctx, `
-		SELECT c.relname
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = current_schema() AND c.relkind = 'r'
-		  AND c.relrowsecurity AND c.relforcerowsecurity
-		  AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = c.relname || '_owner')`)
-	if err != nil {
-		return nil, fmt.Errorf("inspect row-level security: %w", err)
+// lookupPolicyName is the narrow lookup policy of a table.
+func lookupPolicyName(table string) string { return table + "_lookup" }
+
+// lookupSQL is the SELECT-only policy of a schema.Lookup annotation.
+func lookupSQL(table string, l ent.LookupPolicy) string {
+	value := fmt.Sprintf("NULLIF(current_setting(%s, true), '')", quoteLiteral(l.Setting))
+	if l.Hex {
+		value = fmt.Sprintf("decode(%s, 'hex')", value)
 	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		out[name] = true
-	}
-	return out, rows.Err()
+	return fmt.Sprintf(`-- Narrow lookup on %[1]s before identity is known: rows whose %[3]s equals %[4]s, read only.
+CREATE POLICY %[2]s ON %[1]s FOR SELECT USING (%[3]s = %[5]s);
+`, quoteIdent(table), quoteIdent(lookupPolicyName(table)), quoteIdent(l.Column), l.Setting, value)
 }
 
-// missingRLS returns the SQL protecting every owned table not yet protected,
-// in table order so the output is stable.
-func missingRLS(owned map[string]string, protected map[string]bool) string {
-	tables := make([]string, 0, len(owned))
+// rlsState is what a database has of row-level security: tables with RLS
+// enabled and forced, and the names of policies per table.
+type rlsState struct {
+	forced   map[string]bool
+	policies map[string]bool // "table/policy"
+}
+
+func readRLS(ctx context.Context, db *sql.DB) (rlsState, error) {
+	st := rlsState{forced: map[string]bool{}, policies: map[string]bool{}}
+	rows, err := db.QueryContext(ctx, `
+		SELECT c.relname, c.relrowsecurity AND c.relforcerowsecurity, coalesce(p.polname, '')
+		FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		LEFT JOIN pg_policy p ON p.polrelid = c.oid
+		WHERE n.nspname = current_schema() AND c.relkind = 'r'`)
+	if err != nil {
+		return st, fmt.Errorf("inspect row-level security: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			table, policy string
+			forced        bool
+		)
+		if err := rows.Scan(&table, &forced, &policy); err != nil {
+			return st, err
+		}
+		st.forced[table] = forced
+		if policy != "" {
+			st.policies[table+"/"+policy] = true
+		}
+	}
+	return st, rows.Err()
+}
+
+// missingRLS returns the SQL giving every owned table its RLS and owner
+// policy, and every lookup table its lookup policy, where the database lacks
+// them; in table order so the output is stable.
+func missingRLS(st rlsState, owned map[string]string, lookups map[string]ent.LookupPolicy) string {
+	var tables []string
 	for t := range owned {
-		if !protected[t] {
+		tables = append(tables, t)
+	}
+	for t := range lookups {
+		if _, ok := owned[t]; !ok {
 			tables = append(tables, t)
 		}
 	}
 	sort.Strings(tables)
 	var b strings.Builder
 	for _, t := range tables {
-		b.WriteString(rlsSQL(t, owned[t]))
+		if col, ok := owned[t]; ok && !(st.forced[t] && st.policies[t+"/"+policyName(t)]) {
+			b.WriteString(rlsSQL(t, col))
+		}
+		if l, ok := lookups[t]; ok && !st.policies[t+"/"+lookupPolicyName(t)] {
+			b.WriteString(lookupSQL(t, l))
+		}
 	}
 	return b.String()
 }
