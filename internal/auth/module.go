@@ -1,20 +1,26 @@
-// Package auth owns who a request acts for: password hashing
-// (auth/password), access tokens (auth/token) and the viewer in the context
-// (auth/viewer). Module provides the first two from the configuration.
+// Package auth owns who a request acts for: accounts and sessions with
+// rotating refresh tokens (Service), password hashing (auth/password),
+// access tokens (auth/token) and the viewer in the context (auth/viewer).
 package auth
 
 import (
+	"log/slog"
+
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
 	"github.com/jarvis-core/jarvis/internal/config"
+	"github.com/jarvis-core/jarvis/internal/db"
 )
 
-// Module provides *password.Hasher and *token.Issuer.
+// Module provides *password.Hasher, *token.Issuer and the account *Service.
 var Module = fx.Module("auth", fx.Provide(
 	func() (*password.Hasher, error) { return password.New(password.Default) },
 	func(cfg config.Config) (*token.Issuer, error) {
 		return token.NewIssuer(cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTAudience, cfg.JWTAccessExpiry)
+	},
+	func(d *db.DB, h *password.Hasher, iss *token.Issuer, cfg config.Config, log *slog.Logger) *Service {
+		return NewService(d, h, iss, cfg.JWTSecret, cfg.JWTRefreshExpiry, log)
 	},
 ))

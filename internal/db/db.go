@@ -136,3 +136,27 @@ func (d *DB) AsUser(ctx context.Context, userID uuid.UUID, fn func(ctx context.C
 	}
 	return nil
 }
+
+// Lookup runs fn in one read-only transaction where the narrow lookup
+// setting of table (ent.LookupPolicies: users by email, refresh tokens by
+// hash) holds value, before anyone's identity is known. Row-level security
+// then shows fn exactly the rows whose lookup column equals value, read only;
+// ent privacy sees a system viewer, since RLS alone confines the query.
+func (d *DB) Lookup(ctx context.Context, table, value string, fn func(ctx context.Context, tx *ent.Tx) error) error {
+	l, ok := ent.LookupPolicies[table]
+	if !ok {
+		return fmt.Errorf("lookup: table %s has no lookup policy", table)
+	}
+	ctx = viewer.NewContext(ctx, viewer.System())
+	tx, err := d.Client.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin lookup: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT set_config($1, $2, true)", l.Setting, value); err != nil {
+		return errors.Join(fmt.Errorf("set lookup: %w", err), tx.Rollback())
+	}
+	if err := fn(ctx, tx); err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,398 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/ent/refreshtoken"
+	"github.com/jarvis-core/jarvis/ent/schema"
+	"github.com/jarvis-core/jarvis/ent/session"
+	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/internal/auth/password"
+	"github.com/jarvis-core/jarvis/internal/auth/token"
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/db"
+)
+
+// Errors the HTTP layer maps to codes. Messages never say which part of a
+// credential was wrong.
+var (
+	ErrEmailExists        = errors.New("an account with this email already exists")
+	ErrInvalidCredentials = errors.New("invalid email or password")
+	ErrInvalidRefresh     = errors.New("refresh token is invalid, expired or revoked")
+	ErrUnauthorized       = errors.New("not signed in")
+)
+
+// GraceWindow is how long a refresh token just rotated still returns its
+// successor: browser tabs that refresh at the same moment all stay signed in.
+const GraceWindow = 10 * time.Second
+
+// Meta describes the client a session belongs to.
+type Meta struct {
+	UserAgent string
+	IP        string
+}
+
+// Tokens are what sign-in and refresh return.
+type Tokens struct {
+	AccessToken      string
+	AccessExpiresAt  time.Time
+	RefreshToken     string
+	RefreshExpiresAt time.Time
+	UserID           uuid.UUID
+	SessionID        uuid.UUID
+}
+
+// Service runs accounts and sessions on the service role, under RLS.
+type Service struct {
+	db         *db.DB
+	hasher     *password.Hasher
+	issuer     *token.Issuer
+	successor  []byte // HMAC key deriving a refresh token's successor from it
+	refreshTTL time.Duration
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// NewService needs the JWT secret only to derive the successor key from it
+// (a separate key by construction: HMAC of a fixed label).
+func NewService(d *db.DB, h *password.Hasher, iss *token.Issuer, jwtSecret []byte, refreshTTL time.Duration, log *slog.Logger) *Service {
+	mac := hmac.New(sha256.New, jwtSecret)
+	mac.Write([]byte("jarvis refresh-token successor v1"))
+	return &Service{db: d, hasher: h, issuer: iss, successor: mac.Sum(nil), refreshTTL: refreshTTL, log: log, now: time.Now}
+}
+
+// newRefreshToken is 32 random bytes, URL-safe.
+func newRefreshToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// successorOf derives the token that replaces raw. Derived, not stored: the
+// database keeps only hashes, yet a repeat of raw within the grace window
+// can be answered with the same successor.
+func (s *Service) successorOf(raw string) string {
+	mac := hmac.New(sha256.New, s.successor)
+	mac.Write([]byte(raw))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func hashToken(raw string) []byte {
+	h := sha256.Sum256([]byte(raw))
+	return h[:]
+}
+
+// Register creates an account and signs it in.
+func (s *Service) Register(ctx context.Context, email, pw string, meta Meta) (Tokens, error) {
+	email = schema.NormalizeEmail(email)
+	if err := password.CheckPolicy(pw, email); err != nil {
+		return Tokens{}, err
+	}
+	hash, err := s.hasher.Hash(pw)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("hash password: %w", err)
+	}
+	id := uuid.Must(uuid.NewV7())
+	var out Tokens
+	err = s.db.AsUser(ctx, id, func(ctx context.Context, tx *ent.Tx) error {
+		// Accounts are created by registration acting as the system (ent
+		// privacy); RLS accepts the row because its id is this transaction's.
+		sys := viewer.NewContext(ctx, viewer.System())
+		if err := tx.User.Create().SetID(id).SetEmail(email).SetPasswordHash(hash).SetLastLoginAt(s.now()).Exec(sys); err != nil {
+			if ent.IsConstraintError(err) {
+				return ErrEmailExists
+			}
+			return fmt.Errorf("create user: %w", err)
+		}
+		out, err = s.startSession(ctx, tx, id, meta)
+		return err
+	})
+	return out, err
+}
+
+// Login checks the password and opens a session. Unknown emails, wrong
+// passwords and disabled accounts fail alike, after the same hashing work.
+func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Tokens, error) {
+	email = schema.NormalizeEmail(email)
+	var u *ent.User
+	err := s.db.Lookup(ctx, user.Table, email, func(ctx context.Context, tx *ent.Tx) error {
+		var err error
+		u, err = tx.User.Query().Where(user.Email(email)).Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return Tokens{}, fmt.Errorf("look up account: %w", err)
+	}
+	if u == nil {
+		_ = s.hasher.VerifyDummy(pw)
+		return Tokens{}, ErrInvalidCredentials
+	}
+	rehash, err := s.hasher.Verify(pw, u.PasswordHash)
+	if err != nil || u.Status != user.StatusActive {
+		if err != nil && !errors.Is(err, password.ErrMismatch) {
+			s.log.ErrorContext(ctx, "stored password hash unusable", slog.String("user_id", u.ID.String()), slog.Any("error", err))
+		}
+		return Tokens{}, ErrInvalidCredentials
+	}
+	var out Tokens
+	err = s.db.AsUser(ctx, u.ID, func(ctx context.Context, tx *ent.Tx) error {
+		upd := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
+		if rehash {
+			h, err := s.hasher.Hash(pw)
+			if err != nil {
+				return fmt.Errorf("rehash password: %w", err)
+			}
+			upd.SetPasswordHash(h)
+		}
+		if err := upd.Exec(ctx); err != nil {
+			return fmt.Errorf("record login: %w", err)
+		}
+		out, err = s.startSession(ctx, tx, u.ID, meta)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) startSession(ctx context.Context, tx *ent.Tx, userID uuid.UUID, meta Meta) (Tokens, error) {
+	now := s.now()
+	sess, err := tx.Session.Create().SetUserID(userID).SetUserAgent(clip(meta.UserAgent, 512)).
+		SetIP(clip(meta.IP, 64)).SetLastUsedAt(now).Save(ctx)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("create session: %w", err)
+	}
+	raw := newRefreshToken()
+	rt, err := tx.RefreshToken.Create().SetUserID(userID).SetSessionID(sess.ID).
+		SetTokenHash(hashToken(raw)).SetExpiresAt(now.Add(s.refreshTTL)).Save(ctx)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("create refresh token: %w", err)
+	}
+	return s.tokens(userID, sess.ID, raw, rt.ExpiresAt)
+}
+
+func (s *Service) tokens(userID, sessionID uuid.UUID, refresh string, refreshExp time.Time) (Tokens, error) {
+	access, claims, err := s.issuer.Issue(userID, sessionID)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{AccessToken: access, AccessExpiresAt: claims.ExpiresAt, RefreshToken: refresh,
+		RefreshExpiresAt: refreshExp, UserID: userID, SessionID: sessionID}, nil
+}
+
+// Refresh rotates a refresh token: the presented one stops working and a
+// successor is returned. A repeat within GraceWindow of the rotation gets
+// the same successor; a repeat after it is reuse of a stolen or leaked token,
+// and revokes the whole session.
+func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, error) {
+	if raw == "" || len(raw) > 256 {
+		return Tokens{}, ErrInvalidRefresh
+	}
+	hash := hashToken(raw)
+	var owner uuid.UUID
+	err := s.db.Lookup(ctx, refreshtoken.Table, hex.EncodeToString(hash), func(ctx context.Context, tx *ent.Tx) error {
+		rt, err := tx.RefreshToken.Query().Where(refreshtoken.TokenHash(hash)).Only(ctx)
+		if err == nil {
+			owner = rt.UserID
+		}
+		if ent.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return Tokens{}, fmt.Errorf("look up refresh token: %w", err)
+	}
+	if owner == uuid.Nil {
+		return Tokens{}, ErrInvalidRefresh
+	}
+	var (
+		out    Tokens
+		reused bool
+	)
+	err = s.db.AsUser(ctx, owner, func(ctx context.Context, tx *ent.Tx) error {
+		// The row lock serializes concurrent refreshes of one token: the
+		// first rotates, the others see the rotation and take the grace path.
+		rt, err := tx.RefreshToken.Query().Where(refreshtoken.TokenHash(hash)).ForUpdate().Only(ctx)
+		if err != nil {
+			return fmt.Errorf("lock refresh token: %w", err)
+		}
+		sess, err := tx.Session.Get(ctx, rt.SessionID)
+		if err != nil {
+			return fmt.Errorf("load session: %w", err)
+		}
+		u, err := tx.User.Get(ctx, owner)
+		if err != nil {
+			return fmt.Errorf("load user: %w", err)
+		}
+		now := s.now()
+		switch {
+		case sess.RevokedAt != nil || rt.RevokedAt != nil || u.Status != user.StatusActive:
+			return ErrInvalidRefresh
+		case rt.RotatedAt != nil:
+			if now.Sub(*rt.RotatedAt) <= GraceWindow && rt.ReplacedBy != nil {
+				out, err = s.repeatSuccessor(ctx, tx, raw, rt)
+				return err
+			}
+			reused = true
+			return s.revokeSession(ctx, tx, sess.ID, now)
+		case !now.Before(rt.ExpiresAt):
+			return ErrInvalidRefresh
+		}
+		next := s.successorOf(raw)
+		succ, err := tx.RefreshToken.Create().SetUserID(owner).SetSessionID(sess.ID).
+			SetTokenHash(hashToken(next)).SetExpiresAt(now.Add(s.refreshTTL)).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("create successor: %w", err)
+		}
+		if err := tx.RefreshToken.UpdateOne(rt).SetRotatedAt(now).SetReplacedBy(succ.ID).Exec(ctx); err != nil {
+			return fmt.Errorf("retire refresh token: %w", err)
+		}
+		upd := tx.Session.UpdateOne(sess).SetLastUsedAt(now)
+		if meta.IP != "" {
+			upd.SetIP(clip(meta.IP, 64))
+		}
+		if err := upd.Exec(ctx); err != nil {
+			return fmt.Errorf("touch session: %w", err)
+		}
+		out, err = s.tokens(owner, sess.ID, next, succ.ExpiresAt)
+		return err
+	})
+	if reused {
+		// A security event: the token was used again after its rotation.
+		s.log.WarnContext(ctx, "security: refresh token reuse, session revoked",
+			slog.String("event", "refresh_token_reuse"), slog.String("user_id", owner.String()))
+		return Tokens{}, ErrInvalidRefresh
+	}
+	return out, err
+}
+
+// repeatSuccessor answers a repeat of a just-rotated token with the successor
+// it already has, if that successor is the one derived from it and still live.
+func (s *Service) repeatSuccessor(ctx context.Context, tx *ent.Tx, raw string, rt *ent.RefreshToken) (Tokens, error) {
+	next := s.successorOf(raw)
+	succ, err := tx.RefreshToken.Get(ctx, *rt.ReplacedBy)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("load successor: %w", err)
+	}
+	if succ.RevokedAt != nil || !hmac.Equal(succ.TokenHash, hashToken(next)) {
+		return Tokens{}, ErrInvalidRefresh
+	}
+	return s.tokens(rt.UserID, rt.SessionID, next, succ.ExpiresAt)
+}
+
+func (s *Service) revokeSession(ctx context.Context, tx *ent.Tx, id uuid.UUID, now time.Time) error {
+	if err := tx.Session.UpdateOneID(id).SetRevokedAt(now).Exec(ctx); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	if err := tx.RefreshToken.Update().Where(refreshtoken.SessionID(id), refreshtoken.RevokedAtIsNil()).
+		SetRevokedAt(now).Exec(ctx); err != nil {
+		return fmt.Errorf("revoke session tokens: %w", err)
+	}
+	return nil
+}
+
+// Logout revokes the caller's session, or every session of the user.
+func (s *Service) Logout(ctx context.Context, userID, sessionID uuid.UUID, all bool) error {
+	return s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+		q := tx.Session.Query().Where(session.RevokedAtIsNil())
+		if !all {
+			q = q.Where(session.ID(sessionID))
+		}
+		ids, err := q.IDs(ctx)
+		if err != nil {
+			return fmt.Errorf("find sessions: %w", err)
+		}
+		now := s.now()
+		for _, id := range ids {
+			if err := s.revokeSession(ctx, tx, id, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RevokeSession ends one of the user's sessions; another user's session is
+// not found.
+func (s *Service) RevokeSession(ctx context.Context, userID, sessionID uuid.UUID) error {
+	return s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+		sess, err := tx.Session.Get(ctx, sessionID)
+		if err != nil {
+			return err
+		}
+		if sess.RevokedAt != nil {
+			return nil
+		}
+		return s.revokeSession(ctx, tx, sess.ID, s.now())
+	})
+}
+
+// Sessions lists the user's live sessions, newest first.
+func (s *Service) Sessions(ctx context.Context, userID uuid.UUID) ([]*ent.Session, error) {
+	var out []*ent.Session
+	err := s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+		var err error
+		out, err = tx.Session.Query().Where(session.RevokedAtIsNil()).Order(ent.Desc(session.FieldID)).All(ctx)
+		return err
+	})
+	return out, err
+}
+
+// Authenticate turns an access token into the claims of an active user's
+// live session: a disabled or deleted user, or a revoked session, is refused
+// at once rather than when the token expires.
+func (s *Service) Authenticate(ctx context.Context, access string) (token.Claims, error) {
+	c, err := s.issuer.Verify(access)
+	if err != nil {
+		return token.Claims{}, err
+	}
+	err = s.db.AsUser(ctx, c.UserID, func(ctx context.Context, tx *ent.Tx) error {
+		u, err := tx.User.Get(ctx, c.UserID)
+		if err != nil {
+			return err
+		}
+		sess, err := tx.Session.Get(ctx, c.SessionID)
+		if err != nil {
+			return err
+		}
+		if u.Status != user.StatusActive || sess.RevokedAt != nil {
+			return ErrUnauthorized
+		}
+		return nil
+	})
+	if ent.IsNotFound(err) || errors.Is(err, ErrUnauthorized) {
+		return token.Claims{}, ErrUnauthorized
+	}
+	if err != nil {
+		return token.Claims{}, fmt.Errorf("check session: %w", err)
+	}
+	return c, nil
+}
+
+// clip cuts s to at most n bytes without splitting a character.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

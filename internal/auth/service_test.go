@@ -1,0 +1,262 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jarvis-core/jarvis/ent/refreshtoken"
+	"github.com/jarvis-core/jarvis/ent/session"
+	"github.com/jarvis-core/jarvis/internal/auth/password"
+	"github.com/jarvis-core/jarvis/internal/auth/token"
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/db/dbtest"
+	"github.com/jarvis-core/jarvis/internal/logging"
+)
+
+const pw = "correct horse battery staple"
+
+type fixture struct {
+	svc   *Service
+	d     *dbtest.Database
+	clock *time.Time
+	logs  *bytes.Buffer
+}
+
+// newService runs the service on the service role (RLS applies) with a
+// cheap hasher and a clock the test moves.
+func newService(t *testing.T) fixture {
+	t.Helper()
+	d := dbtest.New(t)
+	h, err := password.New(password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte(strings.Repeat("s", 32))
+	iss, err := token.NewIssuer(secret, "jarvis-core", "jarvis-api", 15*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &bytes.Buffer{}
+	svc := NewService(d.App(t), h, iss, secret, 7*24*time.Hour, logging.New(&syncWriter{w: logs}, slog.LevelDebug))
+	now := time.Now()
+	svc.now = func() time.Time { return now }
+	return fixture{svc: svc, d: d, clock: &now, logs: logs}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func TestRegisterLoginAndDuplicates(t *testing.T) {
+	t.Parallel()
+	f := newService(t)
+	ctx := context.Background()
+	tok, err := f.svc.Register(ctx, "  Ada@Example.com ", pw, Meta{UserAgent: "test", IP: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.UserID == uuid.Nil {
+		t.Fatalf("tokens = %+v", tok)
+	}
+	if _, err := f.svc.Register(ctx, "ADA@example.com", pw, Meta{}); !errors.Is(err, ErrEmailExists) {
+		t.Fatalf("duplicate email: %v", err)
+	}
+	var pe *password.PolicyError
+	if _, err := f.svc.Register(ctx, "bob@example.com", "short", Meta{}); !errors.As(err, &pe) {
+		t.Fatalf("weak password: %v", err)
+	}
+	login, err := f.svc.Login(ctx, "ada@EXAMPLE.com", pw, Meta{})
+	if err != nil || login.UserID != tok.UserID || login.SessionID == tok.SessionID {
+		t.Fatalf("login: %+v, %v", login, err)
+	}
+	for _, c := range []struct{ email, pw string }{{"ada@example.com", pw + "!"}, {"nobody@example.com", pw}} {
+		if _, err := f.svc.Login(ctx, c.email, c.pw, Meta{}); !errors.Is(err, ErrInvalidCredentials) {
+			t.Errorf("login %s: %v", c.email, err)
+		}
+	}
+	sessions, err := f.svc.Sessions(ctx, tok.UserID)
+	if err != nil || len(sessions) != 2 {
+		t.Fatalf("sessions = %d, %v", len(sessions), err)
+	}
+}
+
+func TestRefreshRotatesWithGraceAndDetectsReuse(t *testing.T) {
+	t.Parallel()
+	f := newService(t)
+	ctx := context.Background()
+	first, err := f.svc.Register(ctx, "ada@example.com", pw, Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := f.svc.Refresh(ctx, first.RefreshToken, Meta{})
+	if err != nil || second.RefreshToken == first.RefreshToken || second.SessionID != first.SessionID {
+		t.Fatalf("refresh: %+v, %v", second, err)
+	}
+	// A second tab presents the same token a moment later: same successor.
+	*f.clock = f.clock.Add(5 * time.Second)
+	again, err := f.svc.Refresh(ctx, first.RefreshToken, Meta{})
+	if err != nil || again.RefreshToken != second.RefreshToken {
+		t.Fatalf("repeat within grace: %v (same successor: %v)", err, again.RefreshToken == second.RefreshToken)
+	}
+	third, err := f.svc.Refresh(ctx, second.RefreshToken, Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Past the grace window the old token is reuse: the whole session goes.
+	*f.clock = f.clock.Add(GraceWindow + time.Second)
+	if _, err := f.svc.Refresh(ctx, first.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
+		t.Fatalf("reuse: %v", err)
+	}
+	if _, err := f.svc.Refresh(ctx, third.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
+		t.Fatalf("the newest token after reuse: %v, want the session revoked", err)
+	}
+	if _, err := f.svc.Authenticate(ctx, third.AccessToken); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("access token of the revoked session: %v", err)
+	}
+	out := f.logs.String()
+	if !strings.Contains(out, "refresh_token_reuse") {
+		t.Errorf("reuse not logged as a security event:\n%s", out)
+	}
+	for _, secret := range []string{first.RefreshToken, second.RefreshToken, third.RefreshToken, third.AccessToken} {
+		if strings.Contains(out, secret) {
+			t.Fatal("a token reached the logs")
+		}
+	}
+}
+
+func TestConcurrentRefreshesShareOneSuccessor(t *testing.T) {
+	t.Parallel()
+	f := newService(t)
+	ctx := context.Background()
+	first, err := f.svc.Register(ctx, "ada@example.com", pw, Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		results = map[string]int{}
+		errs    []error
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := f.svc.Refresh(ctx, first.RefreshToken, Meta{})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			results[tok.RefreshToken]++
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 || len(results) != 1 {
+		t.Fatalf("%d parallel refreshes: %d distinct successors, errors %v", n, len(results), errs)
+	}
+	owner := f.d.OwnerClient(t)
+	sys := viewer.NewContext(ctx, viewer.System())
+	live, err := owner.RefreshToken.Query().Where(refreshtoken.SessionID(first.SessionID),
+		refreshtoken.RotatedAtIsNil(), refreshtoken.RevokedAtIsNil()).Count(sys)
+	if err != nil || live != 1 {
+		t.Fatalf("live tokens in the session = %d, %v; want exactly 1", live, err)
+	}
+}
+
+func TestLogoutAndRevocation(t *testing.T) {
+	t.Parallel()
+	f := newService(t)
+	ctx := context.Background()
+	a, _ := f.svc.Register(ctx, "ada@example.com", pw, Meta{})
+	b, _ := f.svc.Login(ctx, "ada@example.com", pw, Meta{})
+	other, _ := f.svc.Register(ctx, "bob@example.com", pw, Meta{})
+
+	if err := f.svc.Logout(ctx, a.UserID, a.SessionID, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Refresh(ctx, a.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
+		t.Fatalf("refresh after logout: %v", err)
+	}
+	if _, err := f.svc.Authenticate(ctx, b.AccessToken); err != nil {
+		t.Fatalf("the other session after logout of one: %v", err)
+	}
+	// Bob's session is not Ada's to end: not found.
+	if err := f.svc.RevokeSession(ctx, a.UserID, other.SessionID); err == nil {
+		t.Fatal("ada revoked bob's session")
+	}
+	if _, err := f.svc.Authenticate(ctx, other.AccessToken); err != nil {
+		t.Fatalf("bob after ada's attempt: %v", err)
+	}
+	if err := f.svc.Logout(ctx, a.UserID, uuid.Nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, b.AccessToken); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("after logout all: %v", err)
+	}
+}
+
+func TestDisabledAndDeletedUsersAreRefused(t *testing.T) {
+	t.Parallel()
+	f := newService(t)
+	ctx := context.Background()
+	a, _ := f.svc.Register(ctx, "ada@example.com", pw, Meta{})
+	b, _ := f.svc.Register(ctx, "bob@example.com", pw, Meta{})
+	owner := f.d.OwnerClient(t)
+	sys := viewer.NewContext(ctx, viewer.Admin())
+	if err := owner.User.UpdateOneID(a.UserID).SetStatus("disabled").Exec(sys); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, a.AccessToken); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("disabled user's access token: %v", err)
+	}
+	if _, err := f.svc.Login(ctx, "ada@example.com", pw, Meta{}); !errors.Is(err, ErrInvalidCredentials) {
+		t.Errorf("disabled user's login: %v", err)
+	}
+	if _, err := f.svc.Refresh(ctx, a.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
+		t.Errorf("disabled user's refresh: %v", err)
+	}
+	if err := owner.User.DeleteOneID(b.UserID).Exec(sys); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, b.AccessToken); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("deleted user's access token: %v", err)
+	}
+	if n, _ := owner.Session.Query().Where(session.UserID(b.UserID)).Count(sys); n != 0 {
+		t.Errorf("deleted user still has %d sessions", n)
+	}
+}
+
+func TestRefreshRefusesGarbageAndExpired(t *testing.T) {
+	t.Parallel()
+	f := newService(t)
+	ctx := context.Background()
+	for _, raw := range []string{"", "nope", strings.Repeat("x", 1000)} {
+		if _, err := f.svc.Refresh(ctx, raw, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
+			t.Errorf("refresh %q: %v", raw, err)
+		}
+	}
+	a, _ := f.svc.Register(ctx, "ada@example.com", pw, Meta{})
+	*f.clock = f.clock.Add(8 * 24 * time.Hour)
+	if _, err := f.svc.Refresh(ctx, a.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
+		t.Errorf("expired refresh token: %v", err)
+	}
+}
