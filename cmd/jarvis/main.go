@@ -3,6 +3,7 @@
 //	jarvis serve                       run the service (config from the environment)
 //	jarvis dev                         provision a local database and dev config, migrate, serve
 //	jarvis migrate diff|check|apply|status|lint
+//	jarvis admin secrets rotate-key
 package main
 
 import (
@@ -25,6 +26,7 @@ commands:
   dev       provision a local Postgres database (roles, pgvector, migrations),
             write .env with generated secrets if missing, then serve
   migrate   diff | check | apply | status | lint (jarvis migrate -h)
+  admin     secrets rotate-key (jarvis admin -h)
 `
 
 // usageError is a mistake in the command line: printed without a stack of context.
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDev(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], stdout, log)
+	case "admin":
+		return runAdmin(ctx, args[1:], stdout, log)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
+	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/internal/config"
+	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/secrets"
+)
+
+const adminUsage = `usage: jarvis admin <command> [flags]
+
+commands:
+  secrets rotate-key [--batch 100]
+      re-seal every secret under SECRETS_MASTER_KEY (version SECRETS_KEY_VERSION),
+      opening older ones with SECRETS_OLD_KEYS; runs beside the live service,
+      one batch per transaction. Connects as MIGRATE_DATABASE_URL (owner role).
+`
+
+func runAdmin(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	if len(args) < 2 || args[0] != "secrets" || args[1] != "rotate-key" {
+		return usageError(adminUsage)
+	}
+	fs := flag.NewFlagSet("admin secrets rotate-key", flag.ContinueOnError)
+	batch := fs.Int("batch", 100, "rows per transaction")
+	if err := fs.Parse(args[2:]); err != nil {
+		return usageError(adminUsage)
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.MigrateDatabaseURL == "" {
+		return errors.New("MIGRATE_DATABASE_URL (the owner role) is required: rotation reads every user's secrets")
+	}
+	box, err := secrets.BoxFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	conn, err := db.OpenSQL(ctx, cfg.MigrateDatabaseURL)
+	if err != nil {
+		return err
+	}
+	client := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, conn)))
+	defer client.Close()
+	n, err := secrets.RotateKeys(ctx, client, box, *batch, log)
+	if err != nil {
+		return fmt.Errorf("rotate keys (%d re-sealed before the error): %w", n, err)
+	}
+	fmt.Fprintf(stdout, "re-sealed %d secret(s) under key version %d\n", n, box.CurrentVersion())
+	return nil
+}
