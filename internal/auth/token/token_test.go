@@ -97,17 +97,17 @@ func TestVerifyRefuses(t *testing.T) {
 		"issued in the future": {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) {
 			c.IssuedAt = jwt.NewNumericDate(time.Now().Add(hour))
 		}), ErrInvalid},
-		"no iat":        {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.IssuedAt = nil }), ErrInvalid},
-		"wrong issuer":  {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Issuer = "evil" }), ErrInvalid},
-		"wrong aud":     {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Audience = jwt.ClaimStrings{"other"} }), ErrInvalid},
-		"refresh typ":   {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Type = "refresh" }), ErrInvalid},
-		"no typ":        {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Type = "" }), ErrInvalid},
-		"sub not uuid":  {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Subject = "admin" }), ErrInvalid},
-		"nil sub":       {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Subject = uuid.Nil.String() }), ErrInvalid},
-		"no sid":        {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.SessionID = "" }), ErrInvalid},
-		"no jti":        {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.ID = "" }), ErrInvalid},
-		"garbage":       {"not.a.jwt", ErrInvalid},
-		"empty":         {"", ErrInvalid},
+		"no iat":       {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.IssuedAt = nil }), ErrInvalid},
+		"wrong issuer": {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Issuer = "evil" }), ErrInvalid},
+		"wrong aud":    {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Audience = jwt.ClaimStrings{"other"} }), ErrInvalid},
+		"refresh typ":  {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Type = "refresh" }), ErrInvalid},
+		"no typ":       {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Type = "" }), ErrInvalid},
+		"sub not uuid": {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Subject = "admin" }), ErrInvalid},
+		"nil sub":      {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Subject = uuid.Nil.String() }), ErrInvalid},
+		"no sid":       {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.SessionID = "" }), ErrInvalid},
+		"no jti":       {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.ID = "" }), ErrInvalid},
+		"garbage":      {"not.a.jwt", ErrInvalid},
+		"empty":        {"", ErrInvalid},
 	}
 	for name, c := range cases {
 		_, err := i.Verify(c.token)
