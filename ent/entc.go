@@ -6,13 +6,31 @@ package main
 
 import (
 	"log"
+	"os"
 
+	"entgo.io/contrib/entoas"
 	"entgo.io/ent/entc"
 	"entgo.io/ent/entc/gen"
+
+	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
 func main() {
-	err := entc.Generate("./schema", &gen.Config{
+	out, err := os.Create("../openapi/openapi.json")
+	if err != nil {
+		log.Fatalf("open openapi.json: %v", err)
+	}
+	defer out.Close()
+	oas, err := entoas.NewExtension(
+		// Only what the API serves is exposed; the rest of the model stays out.
+		entoas.DefaultPolicy(entoas.PolicyExclude),
+		entoas.Mutations(spec.Mutate),
+		entoas.WriteTo(out),
+	)
+	if err != nil {
+		log.Fatalf("entoas: %v", err)
+	}
+	err = entc.Generate("./schema", &gen.Config{
 		Templates: []*gen.Template{
 			gen.MustParse(gen.NewTemplate("owned").ParseFiles("template/owned.tmpl")),
 		},
@@ -25,7 +43,7 @@ func main() {
 			gen.FeatureLock,               // SELECT ... FOR UPDATE (refresh-token rotation)
 			gen.FeatureIntercept,          // query interceptors for cross-cutting filters
 		},
-	})
+	}, entc.Extensions(oas))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
 	}

@@ -20,7 +20,8 @@ func (Budget) Fields() []ent.Field {
 	return []ent.Field{
 		field.Enum("period").Values("day", "week", "month", "total"),
 		field.Other("limit_usd", decimal.Decimal{}).
-			SchemaType(map[string]string{dialect.Postgres: "numeric(20,10)"}),
+			SchemaType(map[string]string{dialect.Postgres: "numeric(20,10)"}).
+			Annotations(decimalSchema()),
 		field.Bool("hard").Default(true),
 	}
 }

@@ -3,6 +3,7 @@ package schema
 import (
 	"time"
 
+	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/entsql"
@@ -12,6 +13,7 @@ import (
 	"entgo.io/ent/schema/index"
 	"entgo.io/ent/schema/mixin"
 	"github.com/google/uuid"
+	"github.com/ogen-go/ogen"
 	"github.com/pgvector/pgvector-go"
 	"github.com/shopspring/decimal"
 )
@@ -46,13 +48,15 @@ type OwnerMixin struct {
 
 func (OwnerMixin) Fields() []ent.Field {
 	return []ent.Field{
-		field.UUID("user_id", uuid.UUID{}).Immutable(),
+		// The owner is the viewer: never an input, never shown.
+		field.UUID("user_id", uuid.UUID{}).Immutable().Annotations(entoas.Skip(true)),
 	}
 }
 
 func (m OwnerMixin) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("owner", User.Type).Ref(m.Ref).Field("user_id").Unique().Required().Immutable(),
+		edge.From("owner", User.Type).Ref(m.Ref).Field("user_id").Unique().Required().Immutable().
+			Annotations(entoas.Skip(true)),
 	}
 }
 
@@ -89,6 +93,8 @@ type Lookup struct {
 // Name implements schema.Annotation.
 func (Lookup) Name() string { return "Lookup" }
 
+var anyProps = true
+
 // cascade is the delete action of an edge whose target rows cannot outlive
 // their parent (a user's data goes with the user).
 func cascade() schema.Annotation { return entsql.OnDelete(entsql.Cascade) }
@@ -98,14 +104,22 @@ func cascade() schema.Annotation { return entsql.OnDelete(entsql.Cascade) }
 func money(name string) ent.Field {
 	return field.Other(name, decimal.Decimal{}).
 		SchemaType(map[string]string{dialect.Postgres: "numeric(20,10)"}).
-		Default(decimal.Zero)
+		Default(decimal.Zero).
+		Annotations(decimalSchema())
+}
+
+// decimalSchema is how exact decimals travel in JSON: as strings ("0.30"),
+// so no client parses money into a float.
+func decimalSchema() schema.Annotation {
+	return entoas.Schema(ogen.String().SetFormat("decimal").SetPattern(`^-?[0-9]+(\.[0-9]+)?$`))
 }
 
 // embedding is a pgvector column of EmbeddingDims dimensions; optional ones are
 // NULL until an embedder has run.
 func embedding(optional bool) ent.Field {
 	f := field.Other("embedding", pgvector.Vector{}).
-		SchemaType(map[string]string{dialect.Postgres: "vector(1536)"})
+		SchemaType(map[string]string{dialect.Postgres: "vector(1536)"}).
+		Annotations(entoas.Schema(ogen.Float().AsArray()))
 	if optional {
 		f = f.Optional().Nillable()
 	}
@@ -122,5 +136,6 @@ func hnswCosine(column string) ent.Index {
 
 // jsonObject is a jsonb column holding a JSON object, never null.
 func jsonObject(name string) ent.Field {
-	return field.JSON(name, map[string]any{}).Default(map[string]any{})
+	return field.JSON(name, map[string]any{}).Default(map[string]any{}).
+		Annotations(entoas.Schema(&ogen.Schema{Type: "object", AdditionalProperties: &ogen.AdditionalProperties{Bool: &anyProps}}))
 }

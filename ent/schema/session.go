@@ -1,7 +1,9 @@
 package schema
 
 import (
+	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
@@ -32,4 +34,9 @@ func (Session) Edges() []ent.Edge {
 
 func (Session) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("user_id", "revoked_at")}
+}
+
+// Annotations expose the operations the API serves; openapi/spec shapes them.
+func (Session) Annotations() []schema.Annotation {
+	return []schema.Annotation{entoas.ListOperation(entoas.OperationPolicy(entoas.PolicyExpose)), entoas.DeleteOperation(entoas.OperationPolicy(entoas.PolicyExpose))}
 }

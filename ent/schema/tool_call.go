@@ -3,10 +3,12 @@ package schema
 import (
 	"encoding/json"
 
+	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+	"github.com/ogen-go/ogen"
 )
 
 // ToolCall is one tool invocation of a run: its input, output and outcome.
@@ -21,7 +23,7 @@ func (ToolCall) Fields() []ent.Field {
 		field.UUID("run_id", uuid.UUID{}).Immutable(),
 		field.String("tool_id").MaxLen(255).NotEmpty(),
 		jsonObject("input"),
-		field.JSON("output", json.RawMessage{}).Optional(),
+		field.JSON("output", json.RawMessage{}).Optional().Annotations(entoas.Schema(&ogen.Schema{})),
 		field.Enum("status").Values("pending", "success", "error").Default("pending"),
 		field.Text("error").Optional(),
 		field.Int64("duration_ms").NonNegative().Optional().Nillable(),

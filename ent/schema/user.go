@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
@@ -46,6 +47,9 @@ func (User) Edges() []ent.Edge {
 
 func (User) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		// Served by the API (openapi/spec shapes them).
+		entoas.ReadOperation(entoas.OperationPolicy(entoas.PolicyExpose)),
+
 		// A user row is its own owner: RLS compares its id.
 		Owned{Column: "id"},
 		// Login looks the account up by email before anyone is signed in.

@@ -1,7 +1,9 @@
 package schema
 
 import (
+	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 )
@@ -32,4 +34,9 @@ func (UserSecret) Fields() []ent.Field {
 
 func (UserSecret) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("user_id", "provider", "name").Unique()}
+}
+
+// Annotations expose the operations the API serves; openapi/spec shapes them.
+func (UserSecret) Annotations() []schema.Annotation {
+	return []schema.Annotation{entoas.ListOperation(entoas.OperationPolicy(entoas.PolicyExpose)), entoas.DeleteOperation(entoas.OperationPolicy(entoas.PolicyExpose))}
 }

@@ -98,7 +98,7 @@ func hashToken(raw string) []byte {
 }
 
 // Register creates an account and signs it in.
-func (s *Service) Register(ctx context.Context, email, pw string, meta Meta) (Tokens, error) {
+func (s *Service) Register(ctx context.Context, email, pw, displayName string, meta Meta) (Tokens, error) {
 	email = schema.NormalizeEmail(email)
 	if err := password.CheckPolicy(pw, email); err != nil {
 		return Tokens{}, err
@@ -113,7 +113,11 @@ func (s *Service) Register(ctx context.Context, email, pw string, meta Meta) (To
 		// Accounts are created by registration acting as the system (ent
 		// privacy); RLS accepts the row because its id is this transaction's.
 		sys := viewer.NewContext(ctx, viewer.System())
-		if err := tx.User.Create().SetID(id).SetEmail(email).SetPasswordHash(hash).SetLastLoginAt(s.now()).Exec(sys); err != nil {
+		create := tx.User.Create().SetID(id).SetEmail(email).SetPasswordHash(hash).SetLastLoginAt(s.now())
+		if displayName != "" {
+			create.SetDisplayName(displayName)
+		}
+		if err := create.Exec(sys); err != nil {
 			if ent.IsConstraintError(err) {
 				return ErrEmailExists
 			}
@@ -344,15 +348,31 @@ func (s *Service) RevokeSession(ctx context.Context, userID, sessionID uuid.UUID
 	})
 }
 
-// Sessions lists the user's live sessions, newest first.
-func (s *Service) Sessions(ctx context.Context, userID uuid.UUID) ([]*ent.Session, error) {
+// Sessions lists up to limit of the user's live sessions, newest first,
+// older than the id before (uuid.Nil: from the newest).
+func (s *Service) Sessions(ctx context.Context, userID, before uuid.UUID, limit int) ([]*ent.Session, error) {
 	var out []*ent.Session
 	err := s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+		q := tx.Session.Query().Where(session.RevokedAtIsNil()).Order(ent.Desc(session.FieldID)).Limit(limit)
+		if before != uuid.Nil {
+			q = q.Where(session.IDLT(before))
+		}
 		var err error
-		out, err = tx.Session.Query().Where(session.RevokedAtIsNil()).Order(ent.Desc(session.FieldID)).All(ctx)
+		out, err = q.All(ctx)
 		return err
 	})
 	return out, err
+}
+
+// Me returns the signed-in user.
+func (s *Service) Me(ctx context.Context, userID uuid.UUID) (*ent.User, error) {
+	var u *ent.User
+	err := s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+		var err error
+		u, err = tx.User.Get(ctx, userID)
+		return err
+	})
+	return u, err
 }
 
 // Authenticate turns an access token into the claims of an active user's

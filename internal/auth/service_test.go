@@ -67,18 +67,18 @@ func TestRegisterLoginAndDuplicates(t *testing.T) {
 	t.Parallel()
 	f := newService(t)
 	ctx := context.Background()
-	tok, err := f.svc.Register(ctx, "  Ada@Example.com ", pw, Meta{UserAgent: "test", IP: "127.0.0.1"})
+	tok, err := f.svc.Register(ctx, "  Ada@Example.com ", pw, "", Meta{UserAgent: "test", IP: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.UserID == uuid.Nil {
 		t.Fatalf("tokens = %+v", tok)
 	}
-	if _, err := f.svc.Register(ctx, "ADA@example.com", pw, Meta{}); !errors.Is(err, ErrEmailExists) {
+	if _, err := f.svc.Register(ctx, "ADA@example.com", pw, "", Meta{}); !errors.Is(err, ErrEmailExists) {
 		t.Fatalf("duplicate email: %v", err)
 	}
 	var pe *password.PolicyError
-	if _, err := f.svc.Register(ctx, "bob@example.com", "short", Meta{}); !errors.As(err, &pe) {
+	if _, err := f.svc.Register(ctx, "bob@example.com", "short", "", Meta{}); !errors.As(err, &pe) {
 		t.Fatalf("weak password: %v", err)
 	}
 	login, err := f.svc.Login(ctx, "ada@EXAMPLE.com", pw, Meta{})
@@ -90,7 +90,7 @@ func TestRegisterLoginAndDuplicates(t *testing.T) {
 			t.Errorf("login %s: %v", c.email, err)
 		}
 	}
-	sessions, err := f.svc.Sessions(ctx, tok.UserID)
+	sessions, err := f.svc.Sessions(ctx, tok.UserID, uuid.Nil, 10)
 	if err != nil || len(sessions) != 2 {
 		t.Fatalf("sessions = %d, %v", len(sessions), err)
 	}
@@ -100,7 +100,7 @@ func TestRefreshRotatesWithGraceAndDetectsReuse(t *testing.T) {
 	t.Parallel()
 	f := newService(t)
 	ctx := context.Background()
-	first, err := f.svc.Register(ctx, "ada@example.com", pw, Meta{})
+	first, err := f.svc.Register(ctx, "ada@example.com", pw, "", Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestConcurrentRefreshesShareOneSuccessor(t *testing.T) {
 	t.Parallel()
 	f := newService(t)
 	ctx := context.Background()
-	first, err := f.svc.Register(ctx, "ada@example.com", pw, Meta{})
+	first, err := f.svc.Register(ctx, "ada@example.com", pw, "", Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,9 +186,9 @@ func TestLogoutAndRevocation(t *testing.T) {
 	t.Parallel()
 	f := newService(t)
 	ctx := context.Background()
-	a, _ := f.svc.Register(ctx, "ada@example.com", pw, Meta{})
+	a, _ := f.svc.Register(ctx, "ada@example.com", pw, "", Meta{})
 	b, _ := f.svc.Login(ctx, "ada@example.com", pw, Meta{})
-	other, _ := f.svc.Register(ctx, "bob@example.com", pw, Meta{})
+	other, _ := f.svc.Register(ctx, "bob@example.com", pw, "", Meta{})
 
 	if err := f.svc.Logout(ctx, a.UserID, a.SessionID, false); err != nil {
 		t.Fatal(err)
@@ -218,8 +218,8 @@ func TestDisabledAndDeletedUsersAreRefused(t *testing.T) {
 	t.Parallel()
 	f := newService(t)
 	ctx := context.Background()
-	a, _ := f.svc.Register(ctx, "ada@example.com", pw, Meta{})
-	b, _ := f.svc.Register(ctx, "bob@example.com", pw, Meta{})
+	a, _ := f.svc.Register(ctx, "ada@example.com", pw, "", Meta{})
+	b, _ := f.svc.Register(ctx, "bob@example.com", pw, "", Meta{})
 	owner := f.d.OwnerClient(t)
 	sys := viewer.NewContext(ctx, viewer.Admin())
 	if err := owner.User.UpdateOneID(a.UserID).SetStatus("disabled").Exec(sys); err != nil {
@@ -254,7 +254,7 @@ func TestRefreshRefusesGarbageAndExpired(t *testing.T) {
 			t.Errorf("refresh %q: %v", raw, err)
 		}
 	}
-	a, _ := f.svc.Register(ctx, "ada@example.com", pw, Meta{})
+	a, _ := f.svc.Register(ctx, "ada@example.com", pw, "", Meta{})
 	*f.clock = f.clock.Add(8 * 24 * time.Hour)
 	if _, err := f.svc.Refresh(ctx, a.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
 		t.Errorf("expired refresh token: %v", err)

@@ -18,7 +18,11 @@ import (
 
 func ready(t *testing.T, checks []httpapi.Check) (int, map[string]any) {
 	t.Helper()
-	srv := httptest.NewServer(httpapi.NewHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), checks))
+	h, err := httpapi.NewHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), checks, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/readyz")
 	if err != nil {

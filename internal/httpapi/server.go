@@ -18,14 +18,41 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/logging"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
+	"github.com/jarvis-core/jarvis/openapi"
 )
 
-// NewHandler builds the route table behind the middleware chain.
-func NewHandler(log *slog.Logger, checks []Check) http.Handler {
+// maxBody caps request bodies: the largest legitimate one is a secret value.
+const maxBody = 1 << 20
+
+// NewHandler builds the route table behind the middleware chain: correlation
+// id and request log first, then panic recovery, then the routes. api may be
+// nil (health endpoints only).
+func NewHandler(log *slog.Logger, checks []Check, api *API) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", readyz(checks))
-	return logging.Middleware(log)(mux)
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.Spec)
+	})
+	notFound := func(w http.ResponseWriter, r *http.Request) { writeError(w, r, errNotFound) }
+	if api != nil {
+		v1, err := openapi.NewServer(api, api,
+			openapi.WithErrorHandler(decodeErrorHandler(log)),
+			openapi.WithNotFound(notFound),
+			openapi.WithMethodNotAllowed(func(w http.ResponseWriter, r *http.Request, allowed string) {
+				w.Header().Set("Allow", allowed)
+				writeError(w, r, &apiError{http.StatusMethodNotAllowed, openapi.ErrorResponseErrorCodeVALIDATIONERROR,
+					"method not allowed; allowed: " + allowed, nil})
+			}),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("openapi server: %w", err)
+		}
+		mux.Handle("/v1/", http.MaxBytesHandler(challenge(clientMeta(v1)), maxBody))
+	}
+	mux.HandleFunc("/", notFound)
+	return logging.Middleware(log)(recoverPanics(log)(mux)), nil
 }
 
 // Checks are the dependencies /readyz reports: Postgres, the schema version
@@ -88,6 +115,7 @@ var Module = fx.Module("http",
 	fx.Provide(
 		fx.Private,
 		Checks,
+		NewAPI,
 		NewHandler,
 	),
 	fx.Provide(NewServer),

@@ -92,12 +92,17 @@ func last4(v string) string {
 	return string(r[len(r)-4:])
 }
 
-// List returns the user's secrets without values, newest first.
-func (s *Service) List(ctx context.Context, userID uuid.UUID) ([]*ent.UserSecret, error) {
+// List returns up to limit of the user's secrets without values, newest
+// first, older than the id before (uuid.Nil: from the newest).
+func (s *Service) List(ctx context.Context, userID, before uuid.UUID, limit int) ([]*ent.UserSecret, error) {
 	var out []*ent.UserSecret
 	err := s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+		q := tx.UserSecret.Query().Select(listFields...).Order(ent.Desc(usersecret.FieldID)).Limit(limit)
+		if before != uuid.Nil {
+			q = q.Where(usersecret.IDLT(before))
+		}
 		var err error
-		out, err = tx.UserSecret.Query().Select(listFields...).Order(ent.Desc(usersecret.FieldID)).All(ctx)
+		out, err = q.All(ctx)
 		return err
 	})
 	return out, err

@@ -54,7 +54,7 @@ func TestSecretsLifecycle(t *testing.T) {
 	if _, err := e.svc.Create(ctx, e.alice, "anthropic", "work", "x"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate: %v", err)
 	}
-	list, err := e.svc.List(ctx, e.alice)
+	list, err := e.svc.List(ctx, e.alice, uuid.Nil, 100)
 	if err != nil || len(list) != 2 { // the seeded openai/default and this one
 		t.Fatalf("list = %d, %v", len(list), err)
 	}
