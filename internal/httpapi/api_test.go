@@ -62,13 +62,18 @@ func (b *bearer) BearerAuth(context.Context, openapi.OperationName) (openapi.Bea
 	return openapi.BearerAuth{Token: b.token}, nil
 }
 
-// newServer runs the real handler on the service role of a fresh database.
-func newServer(t *testing.T) *testServer {
+// newServer runs the real handler on the service role of a fresh database,
+// with a cheap password hasher (the production cost is benchmarked).
+func newServer(t testing.TB) *testServer {
+	return newServerWith(t, password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+}
+
+func newServerWith(t testing.TB, params password.Params) *testServer {
 	t.Helper()
 	d := dbtest.New(t)
 	logs := &lockedBuffer{}
 	log := logging.New(logs, slog.LevelDebug)
-	h, err := password.New(password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	h, err := password.New(params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,5 +411,41 @@ func TestOpenAPIIsServed(t *testing.T) {
 	got, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !bytes.Equal(got, openapi.Spec) {
 		t.Fatalf("GET /openapi.json: %d, %d bytes", resp.StatusCode, len(got))
+	}
+}
+
+// BenchmarkLoginHTTP is one login over HTTP with the production argon2id
+// parameters: the latency a user waits for.
+func BenchmarkLoginHTTP(b *testing.B) {
+	s := newServerWith(b, password.Default)
+	c, err := openapi.NewClient(s.URL, &bearer{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Register(ctx, &openapi.RegisterRequest{Email: "bench@example.com", Password: pw}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := c.Login(ctx, &openapi.LoginRequest{Email: "bench@example.com", Password: pw}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoginUnknownEmailHTTP: a failed login for an unknown email costs
+// about the same as a successful one (the dummy hash), so timing does not
+// tell which accounts exist.
+func BenchmarkLoginUnknownEmailHTTP(b *testing.B) {
+	s := newServerWith(b, password.Default)
+	c, err := openapi.NewClient(s.URL, &bearer{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := c.Login(ctx, &openapi.LoginRequest{Email: "nobody@example.com", Password: pw}); err == nil {
+			b.Fatal("login of an unknown email succeeded")
+		}
 	}
 }
