@@ -50,7 +50,13 @@ type testServer struct {
 	URL    string
 	logs   *lockedBuffer
 	issuer *token.Issuer
+	api    *httpapi.API
 }
+
+// leaks are what must never appear in a log line, whatever the test did:
+// the test password, JWTs (their header always starts eyJ), API key values
+// and bearer headers.
+var leaks = []string{pw, "eyJ", "sk-live", "ghp_", "Bearer "}
 
 // bearer is the client's security source; an empty token sends none.
 type bearer struct{ token string }
@@ -94,7 +100,16 @@ func newServerWith(t testing.TB, params password.Params) *testServer {
 	}
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
-	return &testServer{URL: srv.URL, logs: logs, issuer: iss}
+	// Every server of the suite checks its whole log output at the end.
+	t.Cleanup(func() {
+		out := logs.String()
+		for _, leak := range leaks {
+			if strings.Contains(out, leak) {
+				t.Errorf("server logs contain %q:\n%s", leak, out)
+			}
+		}
+	})
+	return &testServer{URL: srv.URL, logs: logs, issuer: iss, api: api}
 }
 
 func (s *testServer) client(t *testing.T) (*openapi.Client, *bearer) {
@@ -316,7 +331,6 @@ func forgeAccess(t *testing.T, tok *openapi.TokenResponse) string {
 	}
 	return raw
 }
-
 
 func TestRawHTTPErrors(t *testing.T) {
 	t.Parallel()
