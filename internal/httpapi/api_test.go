@@ -463,3 +463,41 @@ func BenchmarkLoginUnknownEmailHTTP(b *testing.B) {
 		}
 	}
 }
+
+// TestParallelRefreshesOverHTTP: tabs refreshing one token at the same
+// moment all stay signed in, with one successor between them.
+func TestParallelRefreshesOverHTTP(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	_, tok := s.signUp(t, "ada@example.com")
+	anon, _ := s.client(t)
+	const tabs = 6
+	got := make(chan string, tabs)
+	errs := make(chan error, tabs)
+	var wg sync.WaitGroup
+	for range tabs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := anon.Refresh(context.Background(), &openapi.RefreshRequest{RefreshToken: tok.RefreshToken})
+			if err != nil {
+				errs <- err
+				return
+			}
+			got <- r.RefreshToken
+		}()
+	}
+	wg.Wait()
+	close(got)
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a tab was signed out: %v", err)
+	}
+	distinct := map[string]bool{}
+	for r := range got {
+		distinct[r] = true
+	}
+	if len(distinct) != 1 {
+		t.Fatalf("%d successors for one token, want 1", len(distinct))
+	}
+}

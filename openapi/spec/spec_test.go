@@ -80,4 +80,3 @@ func TestSpecShape(t *testing.T) {
 		}
 	}
 }
-
