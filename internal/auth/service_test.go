@@ -1,10 +1,8 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -20,6 +18,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/logging"
+	"github.com/jarvis-core/jarvis/internal/logging/logtest"
 )
 
 const pw = "correct horse battery staple"
@@ -28,7 +27,7 @@ type fixture struct {
 	svc   *Service
 	d     *dbtest.Database
 	clock *time.Time
-	logs  *bytes.Buffer
+	logs  *logtest.Buffer
 }
 
 // newService runs the service on the service role (RLS applies) with a
@@ -45,22 +44,11 @@ func newService(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &bytes.Buffer{}
-	svc := NewService(d.App(t), h, iss, secret, 7*24*time.Hour, logging.New(&syncWriter{w: logs}, slog.LevelDebug))
+	logs := &logtest.Buffer{}
+	svc := NewService(d.App(t), h, iss, secret, 7*24*time.Hour, logging.New(logs, slog.LevelDebug))
 	now := time.Now()
 	svc.now = func() time.Time { return now }
 	return fixture{svc: svc, d: d, clock: &now, logs: logs}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 func TestRegisterLoginAndDuplicates(t *testing.T) {

@@ -114,13 +114,20 @@ func quoteLiteral(s string) string { return "'" + s + "'" }
 
 func asUser(t *testing.T, conn *pgx.Conn, id uuid.UUID, fn func(pgx.Tx)) {
 	t.Helper()
+	withSetting(t, conn, "app.current_user_id", id.String(), fn)
+}
+
+// withSetting runs fn in a transaction, rolled back after, where the
+// transaction-local setting holds value.
+func withSetting(t *testing.T, conn *pgx.Conn, setting, value string, fn func(pgx.Tx)) {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // each block is read-and-discard
-	if _, err := tx.Exec(ctx, "SELECT set_config('app.current_user_id', $1, true)", id.String()); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT set_config($1, $2, true)", setting, value); err != nil {
 		t.Fatal(err)
 	}
 	fn(tx)
@@ -198,17 +205,7 @@ func TestLookupPolicyIsReadOnlyAndExact(t *testing.T) {
 	ctx := context.Background()
 	app := connect(t, d.AppURL)
 
-	lookup := func(setting, value string, fn func(pgx.Tx)) {
-		tx, err := app.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback(ctx) //nolint:errcheck
-		if _, err := tx.Exec(ctx, "SELECT set_config($1, $2, true)", setting, value); err != nil {
-			t.Fatal(err)
-		}
-		fn(tx)
-	}
+	lookup := func(setting, value string, fn func(pgx.Tx)) { withSetting(t, app, setting, value, fn) }
 	lookup("app.lookup_email", "bob@example.com", func(tx pgx.Tx) {
 		var ids []uuid.UUID
 		rows, err := tx.Query(ctx, "SELECT id FROM users")

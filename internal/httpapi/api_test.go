@@ -22,33 +22,16 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/httpapi"
 	"github.com/jarvis-core/jarvis/internal/logging"
+	"github.com/jarvis-core/jarvis/internal/logging/logtest"
 	"github.com/jarvis-core/jarvis/internal/secrets"
 	"github.com/jarvis-core/jarvis/openapi"
 )
 
 const pw = "correct horse battery staple"
 
-// lockedBuffer collects the server's logs for inspection.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type testServer struct {
 	URL    string
-	logs   *lockedBuffer
+	logs   *logtest.Buffer
 	issuer *token.Issuer
 	api    *httpapi.API
 }
@@ -77,7 +60,7 @@ func newServer(t testing.TB) *testServer {
 func newServerWith(t testing.TB, params password.Params) *testServer {
 	t.Helper()
 	d := dbtest.New(t)
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	log := logging.New(logs, slog.LevelDebug)
 	h, err := password.New(params)
 	if err != nil {
