@@ -295,7 +295,9 @@ func (s *Service) repeatSuccessor(ctx context.Context, tx *ent.Tx, raw string, r
 	if err != nil {
 		return Tokens{}, fmt.Errorf("load successor: %w", err)
 	}
-	if succ.RevokedAt != nil || !hmac.Equal(succ.TokenHash, hashToken(next)) {
+	// A successor already rotated itself would be spent on arrival: this
+	// caller signs in again rather than receive it.
+	if succ.RevokedAt != nil || succ.RotatedAt != nil || !hmac.Equal(succ.TokenHash, hashToken(next)) {
 		return Tokens{}, ErrInvalidRefresh
 	}
 	return s.tokens(rt.UserID, rt.SessionID, next, succ.ExpiresAt)

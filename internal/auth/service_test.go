@@ -128,6 +128,30 @@ func TestRefreshRotatesWithGraceAndDetectsReuse(t *testing.T) {
 	}
 }
 
+// TestGraceNeverHandsOutASpentSuccessor: tab A refreshes twice in quick
+// succession; tab B's late repeat of the first token gets no token that is
+// already rotated, and the session survives for tab A.
+func TestGraceNeverHandsOutASpentSuccessor(t *testing.T) {
+	t.Parallel()
+	f := newService(t)
+	ctx := context.Background()
+	first, _ := f.svc.Register(ctx, "ada@example.com", pw, "", Meta{})
+	second, err := f.svc.Refresh(ctx, first.RefreshToken, Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, err := f.svc.Refresh(ctx, second.RefreshToken, Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Refresh(ctx, first.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
+		t.Fatalf("late repeat of the first token: %v", err)
+	}
+	if _, err := f.svc.Refresh(ctx, third.RefreshToken, Meta{}); err != nil {
+		t.Fatalf("tab A's current token after tab B's late repeat: %v", err)
+	}
+}
+
 func TestConcurrentRefreshesShareOneSuccessor(t *testing.T) {
 	t.Parallel()
 	f := newService(t)

@@ -325,6 +325,7 @@ func TestRawHTTPErrors(t *testing.T) {
 	}{
 		{"malformed json", "POST", "/v1/auth/login", "{bad", 400, "VALIDATION_ERROR", "body"},
 		{"missing field", "POST", "/v1/auth/register", `{"email":"a@example.com"}`, 400, "VALIDATION_ERROR", "password"},
+		{"not an email", "POST", "/v1/auth/register", `{"email":"not-an-email","password":"correct horse battery staple"}`, 400, "VALIDATION_ERROR", "email"},
 		{"wrong type", "POST", "/v1/auth/logout", `{"all":"yes"}`, 401, "UNAUTHORIZED", ""},
 		{"bad limit", "GET", "/v1/secrets?limit=1000", "", 401, "UNAUTHORIZED", ""},
 		{"unknown route", "GET", "/v1/nope", "", 404, "NOT_FOUND", ""},
