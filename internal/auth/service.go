@@ -377,35 +377,35 @@ func (s *Service) Me(ctx context.Context, userID uuid.UUID) (*ent.User, error) {
 	return u, err
 }
 
-// Authenticate turns an access token into the claims of an active user's
-// live session: a disabled or deleted user, or a revoked session, is refused
-// at once rather than when the token expires.
-func (s *Service) Authenticate(ctx context.Context, access string) (token.Claims, error) {
+// Verify checks an access token's signature and claims, without the
+// database, and returns ctx marked with its session (db.WithSession): the
+// request's unit of work then checks the session in its own transaction, so
+// an authenticated request is one transaction.
+func (s *Service) Verify(ctx context.Context, access string) (context.Context, token.Claims, error) {
 	c, err := s.issuer.Verify(access)
 	if err != nil {
-		return token.Claims{}, err
+		return ctx, token.Claims{}, err
 	}
-	err = s.db.AsUser(ctx, c.UserID, func(ctx context.Context, tx *ent.Tx) error {
-		u, err := tx.User.Get(ctx, c.UserID)
-		if err != nil {
-			return err
-		}
-		sess, err := tx.Session.Get(ctx, c.SessionID)
-		if err != nil {
-			return err
-		}
-		if u.Status != user.StatusActive || sess.RevokedAt != nil {
-			return ErrUnauthorized
-		}
-		return nil
-	})
-	if ent.IsNotFound(err) || errors.Is(err, ErrUnauthorized) {
-		return token.Claims{}, ErrUnauthorized
+	return db.WithSession(ctx, c.UserID, c.SessionID), c, nil
+}
+
+// Authenticate is Verify plus the session check at once, for callers that
+// have no unit of work to fold it into (a WebSocket handshake): a disabled
+// or deleted user, or a revoked session, is refused at once rather than when
+// the token expires.
+func (s *Service) Authenticate(ctx context.Context, access string) (context.Context, token.Claims, error) {
+	ctx, c, err := s.Verify(ctx, access)
+	if err != nil {
+		return ctx, token.Claims{}, err
+	}
+	err = s.db.AsUser(ctx, c.UserID, func(context.Context, *ent.Tx) error { return nil })
+	if errors.Is(err, db.ErrSessionInvalid) {
+		return ctx, token.Claims{}, ErrUnauthorized
 	}
 	if err != nil {
-		return token.Claims{}, fmt.Errorf("check session: %w", err)
+		return ctx, token.Claims{}, fmt.Errorf("check session: %w", err)
 	}
-	return c, nil
+	return ctx, c, nil
 }
 
 // clip cuts s to at most n bytes without splitting a character.

@@ -114,7 +114,7 @@ func TestRefreshRotatesWithGraceAndDetectsReuse(t *testing.T) {
 	if _, err := f.svc.Refresh(ctx, third.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
 		t.Fatalf("the newest token after reuse: %v, want the session revoked", err)
 	}
-	if _, err := f.svc.Authenticate(ctx, third.AccessToken); !errors.Is(err, ErrUnauthorized) {
+	if _, _, err := f.svc.Authenticate(ctx, third.AccessToken); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("access token of the revoked session: %v", err)
 	}
 	out := f.logs.String()
@@ -208,20 +208,20 @@ func TestLogoutAndRevocation(t *testing.T) {
 	if _, err := f.svc.Refresh(ctx, a.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
 		t.Fatalf("refresh after logout: %v", err)
 	}
-	if _, err := f.svc.Authenticate(ctx, b.AccessToken); err != nil {
+	if _, _, err := f.svc.Authenticate(ctx, b.AccessToken); err != nil {
 		t.Fatalf("the other session after logout of one: %v", err)
 	}
 	// Bob's session is not Ada's to end: not found.
 	if err := f.svc.RevokeSession(ctx, a.UserID, other.SessionID); err == nil {
 		t.Fatal("ada revoked bob's session")
 	}
-	if _, err := f.svc.Authenticate(ctx, other.AccessToken); err != nil {
+	if _, _, err := f.svc.Authenticate(ctx, other.AccessToken); err != nil {
 		t.Fatalf("bob after ada's attempt: %v", err)
 	}
 	if err := f.svc.Logout(ctx, a.UserID, uuid.Nil, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Authenticate(ctx, b.AccessToken); !errors.Is(err, ErrUnauthorized) {
+	if _, _, err := f.svc.Authenticate(ctx, b.AccessToken); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("after logout all: %v", err)
 	}
 }
@@ -237,7 +237,7 @@ func TestDisabledAndDeletedUsersAreRefused(t *testing.T) {
 	if err := owner.User.UpdateOneID(a.UserID).SetStatus("disabled").Exec(sys); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Authenticate(ctx, a.AccessToken); !errors.Is(err, ErrUnauthorized) {
+	if _, _, err := f.svc.Authenticate(ctx, a.AccessToken); !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("disabled user's access token: %v", err)
 	}
 	if _, err := f.svc.Login(ctx, "ada@example.com", pw, Meta{}); !errors.Is(err, ErrInvalidCredentials) {
@@ -249,7 +249,7 @@ func TestDisabledAndDeletedUsersAreRefused(t *testing.T) {
 	if err := owner.User.DeleteOneID(b.UserID).Exec(sys); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Authenticate(ctx, b.AccessToken); !errors.Is(err, ErrUnauthorized) {
+	if _, _, err := f.svc.Authenticate(ctx, b.AccessToken); !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("deleted user's access token: %v", err)
 	}
 	if n, _ := owner.Session.Query().Where(session.UserID(b.UserID)).Count(sys); n != 0 {

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 )
 
@@ -122,5 +126,38 @@ func TestIdentityDoesNotLeakBetweenPooledConnections(t *testing.T) {
 	}
 	if setting != "" || visible != 0 {
 		t.Fatalf("after the transactions: app.current_user_id = %q and %d users visible, want none", setting, visible)
+	}
+}
+
+// TestAsUserChecksTheRequestSession: in a request marked with a session,
+// the unit of work refuses a revoked session or a disabled user, inside
+// its own transaction, and changes nothing.
+func TestAsUserChecksTheRequestSession(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	owner := d.OwnerClient(t)
+	alice := dbtest.Seed(t, owner, "alice@example.com")
+	bob := dbtest.Seed(t, owner, "bob@example.com")
+	app := d.App(t)
+	admin := viewer.NewContext(context.Background(), viewer.Admin())
+	create := func(ctx context.Context) error {
+		return app.AsUser(ctx, alice.User.ID, func(ctx context.Context, tx *ent.Tx) error {
+			return tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx)
+		})
+	}
+	live := db.WithSession(context.Background(), alice.User.ID, alice.Session.ID)
+	if err := create(live); err != nil {
+		t.Fatalf("live session: %v", err)
+	}
+	foreign := db.WithSession(context.Background(), alice.User.ID, bob.Session.ID)
+	if err := create(foreign); !errors.Is(err, db.ErrSessionInvalid) {
+		t.Fatalf("another user's session id: %v", err)
+	}
+	owner.Session.UpdateOneID(alice.Session.ID).SetRevokedAt(time.Now()).ExecX(admin)
+	if err := create(live); !errors.Is(err, db.ErrSessionInvalid) {
+		t.Fatalf("revoked session: %v", err)
+	}
+	if n := owner.AgentRun.Query().Where(agentrun.UserID(alice.User.ID)).CountX(admin); n != 2 {
+		t.Fatalf("alice has %d runs, want the seeded one and the live-session one", n)
 	}
 }

@@ -40,17 +40,24 @@ func (a *API) NewError(ctx context.Context, err error) *openapi.ErrorStatusCode 
 
 type claimsKey struct{}
 
-// HandleBearerAuth implements openapi.SecurityHandler: the access token of an
-// active user's live session puts the user's viewer (ent privacy and RLS) and
-// a logger naming the user in the context.
+// HandleBearerAuth implements openapi.SecurityHandler: a valid access token
+// puts the user's viewer (ent privacy and RLS) and a logger naming the user
+// in the context. The session itself is checked by the operation's unit of
+// work, in its one transaction (db.WithSession): every private operation
+// has one.
 func (a *API) HandleBearerAuth(ctx context.Context, _ openapi.OperationName, t openapi.BearerAuth) (context.Context, error) {
-	c, err := a.auth.Authenticate(ctx, t.Token)
+	ctx, c, err := a.auth.Verify(ctx, t.Token)
 	if err != nil {
 		return ctx, err
 	}
+	return a.signedIn(ctx, c), nil
+}
+
+// signedIn puts the caller in ctx.
+func (a *API) signedIn(ctx context.Context, c token.Claims) context.Context {
 	ctx = viewer.NewContext(ctx, viewer.User(c.UserID))
 	ctx = logging.NewContext(ctx, logging.FromContext(ctx, a.log).With(slog.String("user_id", c.UserID.String())))
-	return context.WithValue(ctx, claimsKey{}, c), nil
+	return context.WithValue(ctx, claimsKey{}, c)
 }
 
 // caller is the authenticated caller; the security handler ran for every

@@ -19,6 +19,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/auth"
 	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/httpapi"
 	"github.com/jarvis-core/jarvis/internal/logging"
@@ -34,6 +35,7 @@ type testServer struct {
 	logs   *logtest.Buffer
 	issuer *token.Issuer
 	api    *httpapi.API
+	db     *dbtest.Database
 }
 
 // leaks are what must never appear in a log line, whatever the test did:
@@ -92,10 +94,10 @@ func newServerWith(t testing.TB, params password.Params) *testServer {
 			}
 		}
 	})
-	return &testServer{URL: srv.URL, logs: logs, issuer: iss, api: api}
+	return &testServer{URL: srv.URL, logs: logs, issuer: iss, api: api, db: d}
 }
 
-func (s *testServer) client(t *testing.T) (*openapi.Client, *bearer) {
+func (s *testServer) client(t testing.TB) (*openapi.Client, *bearer) {
 	t.Helper()
 	b := &bearer{}
 	c, err := openapi.NewClient(s.URL, b)
@@ -483,5 +485,56 @@ func TestParallelRefreshesOverHTTP(t *testing.T) {
 	}
 	if len(distinct) != 1 {
 		t.Fatalf("%d successors for one token, want 1", len(distinct))
+	}
+}
+
+// TestRevocationAndDisablingActAtOnce: the session check runs inside each
+// request's transaction, so a session revoked from another device, or a
+// disabled user, is refused on the very next request.
+func TestRevocationAndDisablingActAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	ctx := context.Background()
+	laptop, first := s.signUp(t, "ada@example.com")
+	phone, b := s.client(t)
+	second, err := phone.Login(ctx, &openapi.LoginRequest{Email: "ada@example.com", Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.token = second.AccessToken
+	if err := phone.RevokeSession(ctx, openapi.RevokeSessionParams{ID: first.SessionID}); err != nil {
+		t.Fatal(err)
+	}
+	apiErr(t, mustErr(laptop.ListSecrets(ctx, openapi.ListSecretsParams{})), 401, openapi.ErrorResponseErrorCodeUNAUTHORIZED)
+	if _, err := phone.GetMe(ctx); err != nil {
+		t.Fatalf("the revoking session itself: %v", err)
+	}
+	owner := s.db.OwnerClient(t)
+	if err := owner.User.UpdateOneID(second.UserID).SetStatus("disabled").Exec(viewer.NewContext(ctx, viewer.Admin())); err != nil {
+		t.Fatal(err)
+	}
+	apiErr(t, mustErr(phone.GetMe(ctx)), 401, openapi.ErrorResponseErrorCodeUNAUTHORIZED)
+	_, err = phone.CreateSecret(ctx, &openapi.SecretCreate{Provider: "openai", Name: "x", Value: "sk-live-0123456789abcd"})
+	apiErr(t, err, 401, openapi.ErrorResponseErrorCodeUNAUTHORIZED)
+	if n := owner.UserSecret.Query().CountX(viewer.NewContext(ctx, viewer.Admin())); n != 0 {
+		t.Fatalf("a disabled user's request stored %d secrets", n)
+	}
+}
+
+// BenchmarkGetMeHTTP is one authenticated request: JWT check, then one
+// transaction that sets the identity, checks the session and reads the user.
+func BenchmarkGetMeHTTP(b *testing.B) {
+	s := newServer(b)
+	c, bt := s.client(b)
+	tok, err := c.Register(context.Background(), &openapi.RegisterRequest{Email: "bench@example.com", Password: pw})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bt.token = tok.AccessToken
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.GetMe(context.Background()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

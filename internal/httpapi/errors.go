@@ -14,6 +14,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/auth"
 	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
+	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/logging"
 	"github.com/jarvis-core/jarvis/internal/secrets"
 	"github.com/jarvis-core/jarvis/openapi"
@@ -75,7 +76,8 @@ func classify(err error) *apiError {
 		return &apiError{http.StatusUnauthorized, openapi.ErrorResponseErrorCodeUNAUTHORIZED, err.Error(), nil}
 	case errors.Is(err, token.ErrExpired):
 		return &apiError{http.StatusUnauthorized, openapi.ErrorResponseErrorCodeTOKENEXPIRED, "access token expired: refresh it", nil}
-	case errors.Is(err, token.ErrInvalid), errors.Is(err, auth.ErrUnauthorized), errors.Is(err, ogenerrors.ErrSecurityRequirementIsNotSatisfied):
+	case errors.Is(err, token.ErrInvalid), errors.Is(err, auth.ErrUnauthorized), errors.Is(err, db.ErrSessionInvalid),
+		errors.Is(err, ogenerrors.ErrSecurityRequirementIsNotSatisfied):
 		return errUnauthorized
 	case errors.Is(err, secrets.ErrConflict):
 		return &apiError{http.StatusConflict, openapi.ErrorResponseErrorCodeCONFLICT, err.Error(), nil}

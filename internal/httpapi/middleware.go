@@ -3,8 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"strings"
-
-	"github.com/jarvis-core/jarvis/openapi"
 )
 
 // bearerToken returns the token of an "Authorization: Bearer" header, and
@@ -22,8 +20,9 @@ func bearerToken(r *http.Request) (string, bool) {
 }
 
 // RequireAuth guards handlers outside the generated API (the WebSocket
-// upgrade, say) exactly as bearerAuth guards the /v1 operations: the
-// viewer, the claims and a logger naming the user go in the context.
+// upgrade, say): the session is checked at once, since such a handler may
+// run no unit of work, and the viewer, the claims and a logger naming the
+// user go in the context as for the /v1 operations.
 func (a *API) RequireAuth(next http.Handler) http.Handler {
 	return a.authenticate(next, false)
 }
@@ -43,7 +42,7 @@ func (a *API) authenticate(next http.Handler, optional bool) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx, err := a.HandleBearerAuth(r.Context(), "", openapi.BearerAuth{Token: tok})
+		ctx, c, err := a.auth.Authenticate(r.Context(), tok)
 		if err != nil {
 			e := classify(err)
 			if e == nil || e.status != http.StatusUnauthorized {
@@ -52,6 +51,6 @@ func (a *API) authenticate(next http.Handler, optional bool) http.Handler {
 			challenge(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeError(w, r, e) })).ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(a.signedIn(ctx, c)))
 	})
 }
