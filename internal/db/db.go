@@ -146,7 +146,7 @@ func (d *DB) AsUser(ctx context.Context, userID uuid.UUID, fn func(ctx context.C
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "SELECT set_config('app.current_user_id', $1, true)", userID.String()); err != nil {
+	if _, err := tx.ExecContext(ctx, "SELECT set_config($1, $2, true)", migrate.CurrentUserSetting, userID.String()); err != nil {
 		return errors.Join(fmt.Errorf("set row-level security identity: %w", err), tx.Rollback())
 	}
 	if rs, ok := ctx.Value(sessionKey{}).(requestSession); ok && rs.userID == userID {

@@ -48,7 +48,7 @@ func (p Provisioning) Prepare(ctx context.Context) error {
 		return fmt.Errorf("connect as admin: %w", err)
 	}
 	defer admin.Close()
-	if err := ensureRole(ctx, admin, p.Owner, p.OwnerPassword, "LOGIN BYPASSRLS"); err != nil {
+	if err := EnsureRole(ctx, admin, p.Owner, p.OwnerPassword, "LOGIN BYPASSRLS"); err != nil {
 		return err
 	}
 	if err := EnsureAppRole(ctx, admin); err != nil {
@@ -86,25 +86,16 @@ func (p Provisioning) GrantService(ctx context.Context) error {
 		return fmt.Errorf("connect as admin: %w", err)
 	}
 	defer admin.Close()
-	if err := ensureRole(ctx, admin, p.Service, p.ServicePassword, "LOGIN NOBYPASSRLS"); err != nil {
+	if err := EnsureRole(ctx, admin, p.Service, p.ServicePassword, "LOGIN NOBYPASSRLS"); err != nil {
 		return err
 	}
 	return GrantAppRole(ctx, admin, p.Service)
 }
 
 // EnsureAppRole creates migrate.AppRole (no login, no BYPASSRLS) if missing,
-// with the attributes the first migration would give it.
+// with the statement the first migration uses.
 func EnsureAppRole(ctx context.Context, admin execer) error {
-	_, err := admin.ExecContext(ctx, fmt.Sprintf(`DO $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s) THEN
-    CREATE ROLE %s NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
-  END IF;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-  NULL;
-END
-$$`, literal(migrate.AppRole), ident(migrate.AppRole)))
-	if err != nil {
+	if _, err := admin.ExecContext(ctx, migrate.AppRoleSQL()); err != nil {
 		return fmt.Errorf("create role %s: %w", migrate.AppRole, err)
 	}
 	return nil
@@ -116,16 +107,22 @@ type execer interface {
 }
 
 // GrantAppRole makes role a member of migrate.AppRole.
-func GrantAppRole(ctx context.Context, admin *sql.DB, role string) error {
+func GrantAppRole(ctx context.Context, admin execer, role string) error {
 	if _, err := admin.ExecContext(ctx, fmt.Sprintf("GRANT %s TO %s", ident(migrate.AppRole), ident(role))); err != nil {
 		return fmt.Errorf("grant %s to %s: %w", migrate.AppRole, role, err)
 	}
 	return nil
 }
 
-// ensureRole creates role, or updates its password and attributes. Errors
+// querier runs statements and single-row queries: *sql.DB or *sql.Conn.
+type querier interface {
+	execer
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// EnsureRole creates role, or updates its password and attributes. Errors
 // never include the statement: it holds the password.
-func ensureRole(ctx context.Context, admin *sql.DB, role, password, attrs string) error {
+func EnsureRole(ctx context.Context, admin querier, role, password, attrs string) error {
 	var exists bool
 	if err := admin.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&exists); err != nil {
 		return fmt.Errorf("look up role %s: %w", role, err)
@@ -138,7 +135,7 @@ func ensureRole(ctx context.Context, admin *sql.DB, role, password, attrs string
 	if _, err := admin.ExecContext(ctx, stmt); err != nil {
 		if strings.Contains(err.Error(), "already exists") {
 			// Created concurrently: set the password on it.
-			return ensureRole(ctx, admin, role, password, attrs)
+			return EnsureRole(ctx, admin, role, password, attrs)
 		}
 		return fmt.Errorf("%s role %s: %w", strings.ToLower(verb), role, err)
 	}

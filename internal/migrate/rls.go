@@ -28,7 +28,19 @@ func bootstrapSQL() string {
 	return fmt.Sprintf(`-- pgvector: embedding columns and HNSW indexes need the "vector" type.
 CREATE EXTENSION IF NOT EXISTS vector;
 -- The service's role: no login, no superuser, no BYPASSRLS; DATABASE_URL's login role is a member.
-DO $$
+%[2]s;
+GRANT USAGE ON SCHEMA public TO %[1]s;
+-- Tables and sequences this owner creates from now on are usable by the service.
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %[1]s;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO %[1]s;
+`, quoteIdent(AppRole), AppRoleSQL())
+}
+
+// AppRoleSQL creates AppRole if it is missing, tolerating a concurrent
+// creation by another database's migration. The first migration runs it, and
+// so does provisioning as superuser, for owners without CREATEROLE.
+func AppRoleSQL() string {
+	return fmt.Sprintf(`DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %[1]s) THEN
     CREATE ROLE %[2]s NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
@@ -36,12 +48,7 @@ BEGIN
 EXCEPTION WHEN duplicate_object OR unique_violation THEN
   NULL; -- created concurrently by another database's migration
 END
-$$;
-GRANT USAGE ON SCHEMA public TO %[2]s;
--- Tables and sequences this owner creates from now on are usable by the service.
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %[2]s;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO %[2]s;
-`, quoteLiteral(AppRole), quoteIdent(AppRole))
+$$`, quoteLiteral(AppRole), quoteIdent(AppRole))
 }
 
 // policyName is the owner policy of a table.

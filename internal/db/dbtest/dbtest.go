@@ -136,7 +136,7 @@ func roleURL(name, role, password string) (string, error) {
 
 // templateBuilder names the way templates are built: change it whenever
 // buildTemplate, Provisioning or migrate.Apply change what a database gets.
-const templateBuilder = "owner-role-v3"
+const templateBuilder = "owner-role-v4"
 
 // ensureTemplate returns the name of the migrated template for the current
 // migration directory, building it (once per directory version) if needed.
@@ -232,29 +232,16 @@ func execOn(ctx context.Context, url, stmt string) error {
 
 // ensureRoles provisions the test roles as internal/db's Provisioning does.
 func ensureRoles(ctx context.Context, conn *sql.Conn) error {
-	for _, r := range []struct{ name, attrs, password string }{
-		{OwnerRole, "LOGIN BYPASSRLS NOSUPERUSER NOCREATEROLE", ownerPassword},
-		{ServiceRole, "LOGIN NOBYPASSRLS NOSUPERUSER", servicePassword},
-	} {
-		var exists bool
-		if err := conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", r.name).Scan(&exists); err != nil {
-			return err
-		}
-		verb := "CREATE"
-		if exists {
-			verb = "ALTER"
-		}
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("%s ROLE %q %s PASSWORD '%s'", verb, r.name, r.attrs, r.password)); err != nil {
-			return fmt.Errorf("%s role %s: %w", verb, r.name, err)
-		}
+	if err := db.EnsureRole(ctx, conn, OwnerRole, ownerPassword, "LOGIN BYPASSRLS NOSUPERUSER NOCREATEROLE"); err != nil {
+		return err
+	}
+	if err := db.EnsureRole(ctx, conn, ServiceRole, servicePassword, "LOGIN NOBYPASSRLS NOSUPERUSER"); err != nil {
+		return err
 	}
 	if err := db.EnsureAppRole(ctx, conn); err != nil {
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("GRANT %q TO %q", migrate.AppRole, ServiceRole)); err != nil {
-		return fmt.Errorf("grant %s: %w", migrate.AppRole, err)
-	}
-	return nil
+	return db.GrantAppRole(ctx, conn, ServiceRole)
 }
 
 func dropStaleTemplates(ctx context.Context, conn *sql.Conn, keep string) error {
