@@ -40,10 +40,20 @@ func (r Role) String() string {
 type Viewer struct {
 	Role   Role
 	UserID uuid.UUID // set for RoleUser only
+	// SessionID is the session of the access token a request came with:
+	// the unit of work checks it is live in the same transaction (db.Run).
+	// Zero for work that is not a request (tests, jobs, sign-in itself).
+	SessionID uuid.UUID
 }
 
-// User is the viewer for one authenticated user.
+// User is the viewer for one user, outside any session.
 func User(id uuid.UUID) Viewer { return Viewer{Role: RoleUser, UserID: id} }
+
+// Session is the viewer of a request authenticated by an access token of
+// session sessionID: one value carries both, so they cannot disagree.
+func Session(userID, sessionID uuid.UUID) Viewer {
+	return Viewer{Role: RoleUser, UserID: userID, SessionID: sessionID}
+}
 
 // System is the viewer for the service's own work across users.
 func System() Viewer { return Viewer{Role: RoleSystem} }
