@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jarvis-core/jarvis/ent"
@@ -125,3 +126,14 @@ func Classify(err error) error {
 	}
 	return err
 }
+
+// Page is a keyset page request on id, newest first: rows with id < Before
+// (uuid.Nil: from the newest), Size of them. Services fetch Fetch() rows so
+// that the page builder learns whether another page follows.
+type Page struct {
+	Before uuid.UUID
+	Size   int
+}
+
+// Fetch is how many rows a list query asks for: one more than the page.
+func (p Page) Fetch() int { return p.Size + 1 }
