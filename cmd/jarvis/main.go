@@ -4,6 +4,7 @@
 //	jarvis dev                         provision a local database and dev config, migrate, serve
 //	jarvis migrate diff|check|apply|status|lint
 //	jarvis admin secrets rotate-key
+//	jarvis bench <name>                measurements outside go test (jarvis bench -h)
 package main
 
 import (
@@ -27,6 +28,7 @@ commands:
             write .env with generated secrets if missing, then serve
   migrate   diff | check | apply | status | lint (jarvis migrate -h)
   admin     secrets rotate-key (jarvis admin -h)
+  bench     benchmarks too heavy for go test (jarvis bench)
 `
 
 // usageError is a mistake in the command line: printed without a stack of context.
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, args[1:], stdout, log)
 	case "admin":
 		return runAdmin(ctx, args[1:], stdout, log)
+	case "bench":
+		return runBench(ctx, args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
