@@ -81,13 +81,15 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "KGEntity",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			kgentity.FieldCreatedAt:  {Type: field.TypeTime, Column: kgentity.FieldCreatedAt},
-			kgentity.FieldUpdatedAt:  {Type: field.TypeTime, Column: kgentity.FieldUpdatedAt},
-			kgentity.FieldUserID:     {Type: field.TypeUUID, Column: kgentity.FieldUserID},
-			kgentity.FieldType:       {Type: field.TypeString, Column: kgentity.FieldType},
-			kgentity.FieldName:       {Type: field.TypeString, Column: kgentity.FieldName},
-			kgentity.FieldProperties: {Type: field.TypeJSON, Column: kgentity.FieldProperties},
-			kgentity.FieldEmbedding:  {Type: field.TypeOther, Column: kgentity.FieldEmbedding},
+			kgentity.FieldCreatedAt:      {Type: field.TypeTime, Column: kgentity.FieldCreatedAt},
+			kgentity.FieldUpdatedAt:      {Type: field.TypeTime, Column: kgentity.FieldUpdatedAt},
+			kgentity.FieldUserID:         {Type: field.TypeUUID, Column: kgentity.FieldUserID},
+			kgentity.FieldType:           {Type: field.TypeString, Column: kgentity.FieldType},
+			kgentity.FieldName:           {Type: field.TypeString, Column: kgentity.FieldName},
+			kgentity.FieldProperties:     {Type: field.TypeJSON, Column: kgentity.FieldProperties},
+			kgentity.FieldEmbedding:      {Type: field.TypeOther, Column: kgentity.FieldEmbedding},
+			kgentity.FieldEmbeddingModel: {Type: field.TypeString, Column: kgentity.FieldEmbeddingModel},
+			kgentity.FieldRedactions:     {Type: field.TypeJSON, Column: kgentity.FieldRedactions},
 		},
 	}
 	graph.Nodes[3] = &sqlgraph.Node{
@@ -157,6 +159,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			memory.FieldEmbedding:      {Type: field.TypeOther, Column: memory.FieldEmbedding},
 			memory.FieldEmbeddingModel: {Type: field.TypeString, Column: memory.FieldEmbeddingModel},
 			memory.FieldMetadata:       {Type: field.TypeJSON, Column: memory.FieldMetadata},
+			memory.FieldRedactions:     {Type: field.TypeJSON, Column: memory.FieldRedactions},
+			memory.FieldSearchVector:   {Type: field.TypeString, Column: memory.FieldSearchVector},
 		},
 	}
 	graph.Nodes[6] = &sqlgraph.Node{
@@ -1057,6 +1061,16 @@ func (f *KGEntityFilter) WhereEmbedding(p entql.OtherP) {
 	f.Where(p.Field(kgentity.FieldEmbedding))
 }
 
+// WhereEmbeddingModel applies the entql string predicate on the embedding_model field.
+func (f *KGEntityFilter) WhereEmbeddingModel(p entql.StringP) {
+	f.Where(p.Field(kgentity.FieldEmbeddingModel))
+}
+
+// WhereRedactions applies the entql json.RawMessage predicate on the redactions field.
+func (f *KGEntityFilter) WhereRedactions(p entql.BytesP) {
+	f.Where(p.Field(kgentity.FieldRedactions))
+}
+
 // WhereHasOwner applies a predicate to check if query has an edge owner.
 func (f *KGEntityFilter) WhereHasOwner() {
 	f.Where(entql.HasEdge("owner"))
@@ -1437,6 +1451,16 @@ func (f *MemoryFilter) WhereEmbeddingModel(p entql.StringP) {
 // WhereMetadata applies the entql json.RawMessage predicate on the metadata field.
 func (f *MemoryFilter) WhereMetadata(p entql.BytesP) {
 	f.Where(p.Field(memory.FieldMetadata))
+}
+
+// WhereRedactions applies the entql json.RawMessage predicate on the redactions field.
+func (f *MemoryFilter) WhereRedactions(p entql.BytesP) {
+	f.Where(p.Field(memory.FieldRedactions))
+}
+
+// WhereSearchVector applies the entql string predicate on the search_vector field.
+func (f *MemoryFilter) WhereSearchVector(p entql.StringP) {
+	f.Where(p.Field(memory.FieldSearchVector))
 }
 
 // WhereHasOwner applies a predicate to check if query has an edge owner.

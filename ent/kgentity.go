@@ -35,6 +35,10 @@ type KGEntity struct {
 	Properties map[string]interface{} `json:"properties,omitempty"`
 	// Embedding holds the value of the "embedding" field.
 	Embedding *pgvector.Vector `json:"embedding,omitempty"`
+	// EmbeddingModel holds the value of the "embedding_model" field.
+	EmbeddingModel *string `json:"embedding_model,omitempty"`
+	// Redactions holds the value of the "redactions" field.
+	Redactions map[string]int `json:"redactions,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the KGEntityQuery when eager-loading is set.
 	Edges        KGEntityEdges `json:"edges"`
@@ -90,9 +94,9 @@ func (*KGEntity) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case kgentity.FieldEmbedding:
 			values[i] = &sql.NullScanner{S: new(pgvector.Vector)}
-		case kgentity.FieldProperties:
+		case kgentity.FieldProperties, kgentity.FieldRedactions:
 			values[i] = new([]byte)
-		case kgentity.FieldType, kgentity.FieldName:
+		case kgentity.FieldType, kgentity.FieldName, kgentity.FieldEmbeddingModel:
 			values[i] = new(sql.NullString)
 		case kgentity.FieldCreatedAt, kgentity.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -163,6 +167,21 @@ func (_m *KGEntity) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Embedding = new(pgvector.Vector)
 				*_m.Embedding = *value.S.(*pgvector.Vector)
+			}
+		case kgentity.FieldEmbeddingModel:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field embedding_model", values[i])
+			} else if value.Valid {
+				_m.EmbeddingModel = new(string)
+				*_m.EmbeddingModel = value.String
+			}
+		case kgentity.FieldRedactions:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field redactions", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Redactions); err != nil {
+					return fmt.Errorf("unmarshal field redactions: %w", err)
+				}
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -237,6 +256,14 @@ func (_m *KGEntity) String() string {
 		builder.WriteString("embedding=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	if v := _m.EmbeddingModel; v != nil {
+		builder.WriteString("embedding_model=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("redactions=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Redactions))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -93,6 +93,26 @@ func (_c *KGEntityCreate) SetNillableEmbedding(v *pgvector.Vector) *KGEntityCrea
 	return _c
 }
 
+// SetEmbeddingModel sets the "embedding_model" field.
+func (_c *KGEntityCreate) SetEmbeddingModel(v string) *KGEntityCreate {
+	_c.mutation.SetEmbeddingModel(v)
+	return _c
+}
+
+// SetNillableEmbeddingModel sets the "embedding_model" field if the given value is not nil.
+func (_c *KGEntityCreate) SetNillableEmbeddingModel(v *string) *KGEntityCreate {
+	if v != nil {
+		_c.SetEmbeddingModel(*v)
+	}
+	return _c
+}
+
+// SetRedactions sets the "redactions" field.
+func (_c *KGEntityCreate) SetRedactions(v map[string]int) *KGEntityCreate {
+	_c.mutation.SetRedactions(v)
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *KGEntityCreate) SetID(v uuid.UUID) *KGEntityCreate {
 	_c.mutation.SetID(v)
@@ -203,6 +223,10 @@ func (_c *KGEntityCreate) defaults() error {
 		v := kgentity.DefaultProperties
 		_c.mutation.SetProperties(v)
 	}
+	if _, ok := _c.mutation.Redactions(); !ok {
+		v := kgentity.DefaultRedactions
+		_c.mutation.SetRedactions(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if kgentity.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized kgentity.DefaultID (forgotten import ent/runtime?)")
@@ -242,6 +266,14 @@ func (_c *KGEntityCreate) check() error {
 	}
 	if _, ok := _c.mutation.Properties(); !ok {
 		return &ValidationError{Name: "properties", err: errors.New(`ent: missing required field "KGEntity.properties"`)}
+	}
+	if v, ok := _c.mutation.EmbeddingModel(); ok {
+		if err := kgentity.EmbeddingModelValidator(v); err != nil {
+			return &ValidationError{Name: "embedding_model", err: fmt.Errorf(`ent: validator failed for field "KGEntity.embedding_model": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Redactions(); !ok {
+		return &ValidationError{Name: "redactions", err: errors.New(`ent: missing required field "KGEntity.redactions"`)}
 	}
 	if len(_c.mutation.OwnerIDs()) == 0 {
 		return &ValidationError{Name: "owner", err: errors.New(`ent: missing required edge "KGEntity.owner"`)}
@@ -305,6 +337,14 @@ func (_c *KGEntityCreate) createSpec() (*KGEntity, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Embedding(); ok {
 		_spec.SetField(kgentity.FieldEmbedding, field.TypeOther, value)
 		_node.Embedding = &value
+	}
+	if value, ok := _c.mutation.EmbeddingModel(); ok {
+		_spec.SetField(kgentity.FieldEmbeddingModel, field.TypeString, value)
+		_node.EmbeddingModel = &value
+	}
+	if value, ok := _c.mutation.Redactions(); ok {
+		_spec.SetField(kgentity.FieldRedactions, field.TypeJSON, value)
+		_node.Redactions = value
 	}
 	if nodes := _c.mutation.OwnerIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -473,6 +513,36 @@ func (u *KGEntityUpsert) ClearEmbedding() *KGEntityUpsert {
 	return u
 }
 
+// SetEmbeddingModel sets the "embedding_model" field.
+func (u *KGEntityUpsert) SetEmbeddingModel(v string) *KGEntityUpsert {
+	u.Set(kgentity.FieldEmbeddingModel, v)
+	return u
+}
+
+// UpdateEmbeddingModel sets the "embedding_model" field to the value that was provided on create.
+func (u *KGEntityUpsert) UpdateEmbeddingModel() *KGEntityUpsert {
+	u.SetExcluded(kgentity.FieldEmbeddingModel)
+	return u
+}
+
+// ClearEmbeddingModel clears the value of the "embedding_model" field.
+func (u *KGEntityUpsert) ClearEmbeddingModel() *KGEntityUpsert {
+	u.SetNull(kgentity.FieldEmbeddingModel)
+	return u
+}
+
+// SetRedactions sets the "redactions" field.
+func (u *KGEntityUpsert) SetRedactions(v map[string]int) *KGEntityUpsert {
+	u.Set(kgentity.FieldRedactions, v)
+	return u
+}
+
+// UpdateRedactions sets the "redactions" field to the value that was provided on create.
+func (u *KGEntityUpsert) UpdateRedactions() *KGEntityUpsert {
+	u.SetExcluded(kgentity.FieldRedactions)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -601,6 +671,41 @@ func (u *KGEntityUpsertOne) UpdateEmbedding() *KGEntityUpsertOne {
 func (u *KGEntityUpsertOne) ClearEmbedding() *KGEntityUpsertOne {
 	return u.Update(func(s *KGEntityUpsert) {
 		s.ClearEmbedding()
+	})
+}
+
+// SetEmbeddingModel sets the "embedding_model" field.
+func (u *KGEntityUpsertOne) SetEmbeddingModel(v string) *KGEntityUpsertOne {
+	return u.Update(func(s *KGEntityUpsert) {
+		s.SetEmbeddingModel(v)
+	})
+}
+
+// UpdateEmbeddingModel sets the "embedding_model" field to the value that was provided on create.
+func (u *KGEntityUpsertOne) UpdateEmbeddingModel() *KGEntityUpsertOne {
+	return u.Update(func(s *KGEntityUpsert) {
+		s.UpdateEmbeddingModel()
+	})
+}
+
+// ClearEmbeddingModel clears the value of the "embedding_model" field.
+func (u *KGEntityUpsertOne) ClearEmbeddingModel() *KGEntityUpsertOne {
+	return u.Update(func(s *KGEntityUpsert) {
+		s.ClearEmbeddingModel()
+	})
+}
+
+// SetRedactions sets the "redactions" field.
+func (u *KGEntityUpsertOne) SetRedactions(v map[string]int) *KGEntityUpsertOne {
+	return u.Update(func(s *KGEntityUpsert) {
+		s.SetRedactions(v)
+	})
+}
+
+// UpdateRedactions sets the "redactions" field to the value that was provided on create.
+func (u *KGEntityUpsertOne) UpdateRedactions() *KGEntityUpsertOne {
+	return u.Update(func(s *KGEntityUpsert) {
+		s.UpdateRedactions()
 	})
 }
 
@@ -899,6 +1004,41 @@ func (u *KGEntityUpsertBulk) UpdateEmbedding() *KGEntityUpsertBulk {
 func (u *KGEntityUpsertBulk) ClearEmbedding() *KGEntityUpsertBulk {
 	return u.Update(func(s *KGEntityUpsert) {
 		s.ClearEmbedding()
+	})
+}
+
+// SetEmbeddingModel sets the "embedding_model" field.
+func (u *KGEntityUpsertBulk) SetEmbeddingModel(v string) *KGEntityUpsertBulk {
+	return u.Update(func(s *KGEntityUpsert) {
+		s.SetEmbeddingModel(v)
+	})
+}
+
+// UpdateEmbeddingModel sets the "embedding_model" field to the value that was provided on create.
+func (u *KGEntityUpsertBulk) UpdateEmbeddingModel() *KGEntityUpsertBulk {
+	return u.Update(func(s *KGEntityUpsert) {
+		s.UpdateEmbeddingModel()
+	})
+}
+
+// ClearEmbeddingModel clears the value of the "embedding_model" field.
+func (u *KGEntityUpsertBulk) ClearEmbeddingModel() *KGEntityUpsertBulk {
+	return u.Update(func(s *KGEntityUpsert) {
+		s.ClearEmbeddingModel()
+	})
+}
+
+// SetRedactions sets the "redactions" field.
+func (u *KGEntityUpsertBulk) SetRedactions(v map[string]int) *KGEntityUpsertBulk {
+	return u.Update(func(s *KGEntityUpsert) {
+		s.SetRedactions(v)
+	})
+}
+
+// UpdateRedactions sets the "redactions" field to the value that was provided on create.
+func (u *KGEntityUpsertBulk) UpdateRedactions() *KGEntityUpsertBulk {
+	return u.Update(func(s *KGEntityUpsert) {
+		s.UpdateRedactions()
 	})
 }
 

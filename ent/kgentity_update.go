@@ -91,6 +91,32 @@ func (_u *KGEntityUpdate) ClearEmbedding() *KGEntityUpdate {
 	return _u
 }
 
+// SetEmbeddingModel sets the "embedding_model" field.
+func (_u *KGEntityUpdate) SetEmbeddingModel(v string) *KGEntityUpdate {
+	_u.mutation.SetEmbeddingModel(v)
+	return _u
+}
+
+// SetNillableEmbeddingModel sets the "embedding_model" field if the given value is not nil.
+func (_u *KGEntityUpdate) SetNillableEmbeddingModel(v *string) *KGEntityUpdate {
+	if v != nil {
+		_u.SetEmbeddingModel(*v)
+	}
+	return _u
+}
+
+// ClearEmbeddingModel clears the value of the "embedding_model" field.
+func (_u *KGEntityUpdate) ClearEmbeddingModel() *KGEntityUpdate {
+	_u.mutation.ClearEmbeddingModel()
+	return _u
+}
+
+// SetRedactions sets the "redactions" field.
+func (_u *KGEntityUpdate) SetRedactions(v map[string]int) *KGEntityUpdate {
+	_u.mutation.SetRedactions(v)
+	return _u
+}
+
 // AddOutgoingIDs adds the "outgoing" edge to the KGRelation entity by IDs.
 func (_u *KGEntityUpdate) AddOutgoingIDs(ids ...uuid.UUID) *KGEntityUpdate {
 	_u.mutation.AddOutgoingIDs(ids...)
@@ -222,6 +248,11 @@ func (_u *KGEntityUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "KGEntity.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.EmbeddingModel(); ok {
+		if err := kgentity.EmbeddingModelValidator(v); err != nil {
+			return &ValidationError{Name: "embedding_model", err: fmt.Errorf(`ent: validator failed for field "KGEntity.embedding_model": %w`, err)}
+		}
+	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "KGEntity.owner"`)
 	}
@@ -257,6 +288,15 @@ func (_u *KGEntityUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.EmbeddingCleared() {
 		_spec.ClearField(kgentity.FieldEmbedding, field.TypeOther)
+	}
+	if value, ok := _u.mutation.EmbeddingModel(); ok {
+		_spec.SetField(kgentity.FieldEmbeddingModel, field.TypeString, value)
+	}
+	if _u.mutation.EmbeddingModelCleared() {
+		_spec.ClearField(kgentity.FieldEmbeddingModel, field.TypeString)
+	}
+	if value, ok := _u.mutation.Redactions(); ok {
+		_spec.SetField(kgentity.FieldRedactions, field.TypeJSON, value)
 	}
 	if _u.mutation.OutgoingCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -428,6 +468,32 @@ func (_u *KGEntityUpdateOne) ClearEmbedding() *KGEntityUpdateOne {
 	return _u
 }
 
+// SetEmbeddingModel sets the "embedding_model" field.
+func (_u *KGEntityUpdateOne) SetEmbeddingModel(v string) *KGEntityUpdateOne {
+	_u.mutation.SetEmbeddingModel(v)
+	return _u
+}
+
+// SetNillableEmbeddingModel sets the "embedding_model" field if the given value is not nil.
+func (_u *KGEntityUpdateOne) SetNillableEmbeddingModel(v *string) *KGEntityUpdateOne {
+	if v != nil {
+		_u.SetEmbeddingModel(*v)
+	}
+	return _u
+}
+
+// ClearEmbeddingModel clears the value of the "embedding_model" field.
+func (_u *KGEntityUpdateOne) ClearEmbeddingModel() *KGEntityUpdateOne {
+	_u.mutation.ClearEmbeddingModel()
+	return _u
+}
+
+// SetRedactions sets the "redactions" field.
+func (_u *KGEntityUpdateOne) SetRedactions(v map[string]int) *KGEntityUpdateOne {
+	_u.mutation.SetRedactions(v)
+	return _u
+}
+
 // AddOutgoingIDs adds the "outgoing" edge to the KGRelation entity by IDs.
 func (_u *KGEntityUpdateOne) AddOutgoingIDs(ids ...uuid.UUID) *KGEntityUpdateOne {
 	_u.mutation.AddOutgoingIDs(ids...)
@@ -572,6 +638,11 @@ func (_u *KGEntityUpdateOne) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "KGEntity.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.EmbeddingModel(); ok {
+		if err := kgentity.EmbeddingModelValidator(v); err != nil {
+			return &ValidationError{Name: "embedding_model", err: fmt.Errorf(`ent: validator failed for field "KGEntity.embedding_model": %w`, err)}
+		}
+	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "KGEntity.owner"`)
 	}
@@ -624,6 +695,15 @@ func (_u *KGEntityUpdateOne) sqlSave(ctx context.Context) (_node *KGEntity, err 
 	}
 	if _u.mutation.EmbeddingCleared() {
 		_spec.ClearField(kgentity.FieldEmbedding, field.TypeOther)
+	}
+	if value, ok := _u.mutation.EmbeddingModel(); ok {
+		_spec.SetField(kgentity.FieldEmbeddingModel, field.TypeString, value)
+	}
+	if _u.mutation.EmbeddingModelCleared() {
+		_spec.ClearField(kgentity.FieldEmbeddingModel, field.TypeString)
+	}
+	if value, ok := _u.mutation.Redactions(); ok {
+		_spec.SetField(kgentity.FieldRedactions, field.TypeJSON, value)
 	}
 	if _u.mutation.OutgoingCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -35,6 +35,10 @@ type Memory struct {
 	EmbeddingModel string `json:"embedding_model,omitempty"`
 	// Metadata holds the value of the "metadata" field.
 	Metadata map[string]interface{} `json:"metadata,omitempty"`
+	// Redactions holds the value of the "redactions" field.
+	Redactions map[string]int `json:"redactions,omitempty"`
+	// SearchVector holds the value of the "search_vector" field.
+	SearchVector *string `json:"search_vector,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MemoryQuery when eager-loading is set.
 	Edges        MemoryEdges `json:"edges"`
@@ -66,11 +70,11 @@ func (*Memory) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case memory.FieldMetadata:
+		case memory.FieldMetadata, memory.FieldRedactions:
 			values[i] = new([]byte)
 		case memory.FieldEmbedding:
 			values[i] = new(pgvector.Vector)
-		case memory.FieldContent, memory.FieldEmbeddingModel:
+		case memory.FieldContent, memory.FieldEmbeddingModel, memory.FieldSearchVector:
 			values[i] = new(sql.NullString)
 		case memory.FieldCreatedAt, memory.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -141,6 +145,21 @@ func (_m *Memory) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field metadata: %w", err)
 				}
 			}
+		case memory.FieldRedactions:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field redactions", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Redactions); err != nil {
+					return fmt.Errorf("unmarshal field redactions: %w", err)
+				}
+			}
+		case memory.FieldSearchVector:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field search_vector", values[i])
+			} else if value.Valid {
+				_m.SearchVector = new(string)
+				*_m.SearchVector = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -202,6 +221,14 @@ func (_m *Memory) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("metadata=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Metadata))
+	builder.WriteString(", ")
+	builder.WriteString("redactions=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Redactions))
+	builder.WriteString(", ")
+	if v := _m.SearchVector; v != nil {
+		builder.WriteString("search_vector=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -84,6 +84,26 @@ func (_c *MemoryCreate) SetMetadata(v map[string]interface{}) *MemoryCreate {
 	return _c
 }
 
+// SetRedactions sets the "redactions" field.
+func (_c *MemoryCreate) SetRedactions(v map[string]int) *MemoryCreate {
+	_c.mutation.SetRedactions(v)
+	return _c
+}
+
+// SetSearchVector sets the "search_vector" field.
+func (_c *MemoryCreate) SetSearchVector(v string) *MemoryCreate {
+	_c.mutation.SetSearchVector(v)
+	return _c
+}
+
+// SetNillableSearchVector sets the "search_vector" field if the given value is not nil.
+func (_c *MemoryCreate) SetNillableSearchVector(v *string) *MemoryCreate {
+	if v != nil {
+		_c.SetSearchVector(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *MemoryCreate) SetID(v uuid.UUID) *MemoryCreate {
 	_c.mutation.SetID(v)
@@ -164,6 +184,10 @@ func (_c *MemoryCreate) defaults() error {
 		v := memory.DefaultMetadata
 		_c.mutation.SetMetadata(v)
 	}
+	if _, ok := _c.mutation.Redactions(); !ok {
+		v := memory.DefaultRedactions
+		_c.mutation.SetRedactions(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if memory.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized memory.DefaultID (forgotten import ent/runtime?)")
@@ -206,6 +230,9 @@ func (_c *MemoryCreate) check() error {
 	}
 	if _, ok := _c.mutation.Metadata(); !ok {
 		return &ValidationError{Name: "metadata", err: errors.New(`ent: missing required field "Memory.metadata"`)}
+	}
+	if _, ok := _c.mutation.Redactions(); !ok {
+		return &ValidationError{Name: "redactions", err: errors.New(`ent: missing required field "Memory.redactions"`)}
 	}
 	if len(_c.mutation.OwnerIDs()) == 0 {
 		return &ValidationError{Name: "owner", err: errors.New(`ent: missing required edge "Memory.owner"`)}
@@ -269,6 +296,14 @@ func (_c *MemoryCreate) createSpec() (*Memory, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Metadata(); ok {
 		_spec.SetField(memory.FieldMetadata, field.TypeJSON, value)
 		_node.Metadata = value
+	}
+	if value, ok := _c.mutation.Redactions(); ok {
+		_spec.SetField(memory.FieldRedactions, field.TypeJSON, value)
+		_node.Redactions = value
+	}
+	if value, ok := _c.mutation.SearchVector(); ok {
+		_spec.SetField(memory.FieldSearchVector, field.TypeString, value)
+		_node.SearchVector = &value
 	}
 	if nodes := _c.mutation.OwnerIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -399,6 +434,36 @@ func (u *MemoryUpsert) UpdateMetadata() *MemoryUpsert {
 	return u
 }
 
+// SetRedactions sets the "redactions" field.
+func (u *MemoryUpsert) SetRedactions(v map[string]int) *MemoryUpsert {
+	u.Set(memory.FieldRedactions, v)
+	return u
+}
+
+// UpdateRedactions sets the "redactions" field to the value that was provided on create.
+func (u *MemoryUpsert) UpdateRedactions() *MemoryUpsert {
+	u.SetExcluded(memory.FieldRedactions)
+	return u
+}
+
+// SetSearchVector sets the "search_vector" field.
+func (u *MemoryUpsert) SetSearchVector(v string) *MemoryUpsert {
+	u.Set(memory.FieldSearchVector, v)
+	return u
+}
+
+// UpdateSearchVector sets the "search_vector" field to the value that was provided on create.
+func (u *MemoryUpsert) UpdateSearchVector() *MemoryUpsert {
+	u.SetExcluded(memory.FieldSearchVector)
+	return u
+}
+
+// ClearSearchVector clears the value of the "search_vector" field.
+func (u *MemoryUpsert) ClearSearchVector() *MemoryUpsert {
+	u.SetNull(memory.FieldSearchVector)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -520,6 +585,41 @@ func (u *MemoryUpsertOne) SetMetadata(v map[string]interface{}) *MemoryUpsertOne
 func (u *MemoryUpsertOne) UpdateMetadata() *MemoryUpsertOne {
 	return u.Update(func(s *MemoryUpsert) {
 		s.UpdateMetadata()
+	})
+}
+
+// SetRedactions sets the "redactions" field.
+func (u *MemoryUpsertOne) SetRedactions(v map[string]int) *MemoryUpsertOne {
+	return u.Update(func(s *MemoryUpsert) {
+		s.SetRedactions(v)
+	})
+}
+
+// UpdateRedactions sets the "redactions" field to the value that was provided on create.
+func (u *MemoryUpsertOne) UpdateRedactions() *MemoryUpsertOne {
+	return u.Update(func(s *MemoryUpsert) {
+		s.UpdateRedactions()
+	})
+}
+
+// SetSearchVector sets the "search_vector" field.
+func (u *MemoryUpsertOne) SetSearchVector(v string) *MemoryUpsertOne {
+	return u.Update(func(s *MemoryUpsert) {
+		s.SetSearchVector(v)
+	})
+}
+
+// UpdateSearchVector sets the "search_vector" field to the value that was provided on create.
+func (u *MemoryUpsertOne) UpdateSearchVector() *MemoryUpsertOne {
+	return u.Update(func(s *MemoryUpsert) {
+		s.UpdateSearchVector()
+	})
+}
+
+// ClearSearchVector clears the value of the "search_vector" field.
+func (u *MemoryUpsertOne) ClearSearchVector() *MemoryUpsertOne {
+	return u.Update(func(s *MemoryUpsert) {
+		s.ClearSearchVector()
 	})
 }
 
@@ -811,6 +911,41 @@ func (u *MemoryUpsertBulk) SetMetadata(v map[string]interface{}) *MemoryUpsertBu
 func (u *MemoryUpsertBulk) UpdateMetadata() *MemoryUpsertBulk {
 	return u.Update(func(s *MemoryUpsert) {
 		s.UpdateMetadata()
+	})
+}
+
+// SetRedactions sets the "redactions" field.
+func (u *MemoryUpsertBulk) SetRedactions(v map[string]int) *MemoryUpsertBulk {
+	return u.Update(func(s *MemoryUpsert) {
+		s.SetRedactions(v)
+	})
+}
+
+// UpdateRedactions sets the "redactions" field to the value that was provided on create.
+func (u *MemoryUpsertBulk) UpdateRedactions() *MemoryUpsertBulk {
+	return u.Update(func(s *MemoryUpsert) {
+		s.UpdateRedactions()
+	})
+}
+
+// SetSearchVector sets the "search_vector" field.
+func (u *MemoryUpsertBulk) SetSearchVector(v string) *MemoryUpsertBulk {
+	return u.Update(func(s *MemoryUpsert) {
+		s.SetSearchVector(v)
+	})
+}
+
+// UpdateSearchVector sets the "search_vector" field to the value that was provided on create.
+func (u *MemoryUpsertBulk) UpdateSearchVector() *MemoryUpsertBulk {
+	return u.Update(func(s *MemoryUpsert) {
+		s.UpdateSearchVector()
+	})
+}
+
+// ClearSearchVector clears the value of the "search_vector" field.
+func (u *MemoryUpsertBulk) ClearSearchVector() *MemoryUpsertBulk {
+	return u.Update(func(s *MemoryUpsert) {
+		s.ClearSearchVector()
 	})
 }
 

@@ -83,6 +83,32 @@ func (_u *MemoryUpdate) SetMetadata(v map[string]interface{}) *MemoryUpdate {
 	return _u
 }
 
+// SetRedactions sets the "redactions" field.
+func (_u *MemoryUpdate) SetRedactions(v map[string]int) *MemoryUpdate {
+	_u.mutation.SetRedactions(v)
+	return _u
+}
+
+// SetSearchVector sets the "search_vector" field.
+func (_u *MemoryUpdate) SetSearchVector(v string) *MemoryUpdate {
+	_u.mutation.SetSearchVector(v)
+	return _u
+}
+
+// SetNillableSearchVector sets the "search_vector" field if the given value is not nil.
+func (_u *MemoryUpdate) SetNillableSearchVector(v *string) *MemoryUpdate {
+	if v != nil {
+		_u.SetSearchVector(*v)
+	}
+	return _u
+}
+
+// ClearSearchVector clears the value of the "search_vector" field.
+func (_u *MemoryUpdate) ClearSearchVector() *MemoryUpdate {
+	_u.mutation.ClearSearchVector()
+	return _u
+}
+
 // Mutation returns the MemoryMutation object of the builder.
 func (_u *MemoryUpdate) Mutation() *MemoryMutation {
 	return _u.mutation
@@ -175,6 +201,15 @@ func (_u *MemoryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Metadata(); ok {
 		_spec.SetField(memory.FieldMetadata, field.TypeJSON, value)
 	}
+	if value, ok := _u.mutation.Redactions(); ok {
+		_spec.SetField(memory.FieldRedactions, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.SearchVector(); ok {
+		_spec.SetField(memory.FieldSearchVector, field.TypeString, value)
+	}
+	if _u.mutation.SearchVectorCleared() {
+		_spec.ClearField(memory.FieldSearchVector, field.TypeString)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{memory.Label}
@@ -246,6 +281,32 @@ func (_u *MemoryUpdateOne) SetNillableEmbeddingModel(v *string) *MemoryUpdateOne
 // SetMetadata sets the "metadata" field.
 func (_u *MemoryUpdateOne) SetMetadata(v map[string]interface{}) *MemoryUpdateOne {
 	_u.mutation.SetMetadata(v)
+	return _u
+}
+
+// SetRedactions sets the "redactions" field.
+func (_u *MemoryUpdateOne) SetRedactions(v map[string]int) *MemoryUpdateOne {
+	_u.mutation.SetRedactions(v)
+	return _u
+}
+
+// SetSearchVector sets the "search_vector" field.
+func (_u *MemoryUpdateOne) SetSearchVector(v string) *MemoryUpdateOne {
+	_u.mutation.SetSearchVector(v)
+	return _u
+}
+
+// SetNillableSearchVector sets the "search_vector" field if the given value is not nil.
+func (_u *MemoryUpdateOne) SetNillableSearchVector(v *string) *MemoryUpdateOne {
+	if v != nil {
+		_u.SetSearchVector(*v)
+	}
+	return _u
+}
+
+// ClearSearchVector clears the value of the "search_vector" field.
+func (_u *MemoryUpdateOne) ClearSearchVector() *MemoryUpdateOne {
+	_u.mutation.ClearSearchVector()
 	return _u
 }
 
@@ -370,6 +431,15 @@ func (_u *MemoryUpdateOne) sqlSave(ctx context.Context) (_node *Memory, err erro
 	}
 	if value, ok := _u.mutation.Metadata(); ok {
 		_spec.SetField(memory.FieldMetadata, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.Redactions(); ok {
+		_spec.SetField(memory.FieldRedactions, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.SearchVector(); ok {
+		_spec.SetField(memory.FieldSearchVector, field.TypeString, value)
+	}
+	if _u.mutation.SearchVectorCleared() {
+		_spec.ClearField(memory.FieldSearchVector, field.TypeString)
 	}
 	_node = &Memory{config: _u.config}
 	_spec.Assign = _node.assignValues

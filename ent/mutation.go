@@ -2088,6 +2088,8 @@ type KGEntityMutation struct {
 	name            *string
 	properties      *map[string]interface{}
 	embedding       *pgvector.Vector
+	embedding_model *string
+	redactions      *map[string]int
 	clearedFields   map[string]struct{}
 	owner           *uuid.UUID
 	clearedowner    bool
@@ -2471,6 +2473,91 @@ func (m *KGEntityMutation) ResetEmbedding() {
 	delete(m.clearedFields, kgentity.FieldEmbedding)
 }
 
+// SetEmbeddingModel sets the "embedding_model" field.
+func (m *KGEntityMutation) SetEmbeddingModel(s string) {
+	m.embedding_model = &s
+}
+
+// EmbeddingModel returns the value of the "embedding_model" field in the mutation.
+func (m *KGEntityMutation) EmbeddingModel() (r string, exists bool) {
+	v := m.embedding_model
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmbeddingModel returns the old "embedding_model" field's value of the KGEntity entity.
+// If the KGEntity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KGEntityMutation) OldEmbeddingModel(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmbeddingModel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmbeddingModel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmbeddingModel: %w", err)
+	}
+	return oldValue.EmbeddingModel, nil
+}
+
+// ClearEmbeddingModel clears the value of the "embedding_model" field.
+func (m *KGEntityMutation) ClearEmbeddingModel() {
+	m.embedding_model = nil
+	m.clearedFields[kgentity.FieldEmbeddingModel] = struct{}{}
+}
+
+// EmbeddingModelCleared returns if the "embedding_model" field was cleared in this mutation.
+func (m *KGEntityMutation) EmbeddingModelCleared() bool {
+	_, ok := m.clearedFields[kgentity.FieldEmbeddingModel]
+	return ok
+}
+
+// ResetEmbeddingModel resets all changes to the "embedding_model" field.
+func (m *KGEntityMutation) ResetEmbeddingModel() {
+	m.embedding_model = nil
+	delete(m.clearedFields, kgentity.FieldEmbeddingModel)
+}
+
+// SetRedactions sets the "redactions" field.
+func (m *KGEntityMutation) SetRedactions(value map[string]int) {
+	m.redactions = &value
+}
+
+// Redactions returns the value of the "redactions" field in the mutation.
+func (m *KGEntityMutation) Redactions() (r map[string]int, exists bool) {
+	v := m.redactions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRedactions returns the old "redactions" field's value of the KGEntity entity.
+// If the KGEntity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KGEntityMutation) OldRedactions(ctx context.Context) (v map[string]int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRedactions is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRedactions requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRedactions: %w", err)
+	}
+	return oldValue.Redactions, nil
+}
+
+// ResetRedactions resets all changes to the "redactions" field.
+func (m *KGEntityMutation) ResetRedactions() {
+	m.redactions = nil
+}
+
 // SetOwnerID sets the "owner" edge to the User entity by id.
 func (m *KGEntityMutation) SetOwnerID(id uuid.UUID) {
 	m.owner = &id
@@ -2653,7 +2740,7 @@ func (m *KGEntityMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *KGEntityMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, kgentity.FieldCreatedAt)
 	}
@@ -2674,6 +2761,12 @@ func (m *KGEntityMutation) Fields() []string {
 	}
 	if m.embedding != nil {
 		fields = append(fields, kgentity.FieldEmbedding)
+	}
+	if m.embedding_model != nil {
+		fields = append(fields, kgentity.FieldEmbeddingModel)
+	}
+	if m.redactions != nil {
+		fields = append(fields, kgentity.FieldRedactions)
 	}
 	return fields
 }
@@ -2697,6 +2790,10 @@ func (m *KGEntityMutation) Field(name string) (ent.Value, bool) {
 		return m.Properties()
 	case kgentity.FieldEmbedding:
 		return m.Embedding()
+	case kgentity.FieldEmbeddingModel:
+		return m.EmbeddingModel()
+	case kgentity.FieldRedactions:
+		return m.Redactions()
 	}
 	return nil, false
 }
@@ -2720,6 +2817,10 @@ func (m *KGEntityMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldProperties(ctx)
 	case kgentity.FieldEmbedding:
 		return m.OldEmbedding(ctx)
+	case kgentity.FieldEmbeddingModel:
+		return m.OldEmbeddingModel(ctx)
+	case kgentity.FieldRedactions:
+		return m.OldRedactions(ctx)
 	}
 	return nil, fmt.Errorf("unknown KGEntity field %s", name)
 }
@@ -2778,6 +2879,20 @@ func (m *KGEntityMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetEmbedding(v)
 		return nil
+	case kgentity.FieldEmbeddingModel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmbeddingModel(v)
+		return nil
+	case kgentity.FieldRedactions:
+		v, ok := value.(map[string]int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRedactions(v)
+		return nil
 	}
 	return fmt.Errorf("unknown KGEntity field %s", name)
 }
@@ -2811,6 +2926,9 @@ func (m *KGEntityMutation) ClearedFields() []string {
 	if m.FieldCleared(kgentity.FieldEmbedding) {
 		fields = append(fields, kgentity.FieldEmbedding)
 	}
+	if m.FieldCleared(kgentity.FieldEmbeddingModel) {
+		fields = append(fields, kgentity.FieldEmbeddingModel)
+	}
 	return fields
 }
 
@@ -2827,6 +2945,9 @@ func (m *KGEntityMutation) ClearField(name string) error {
 	switch name {
 	case kgentity.FieldEmbedding:
 		m.ClearEmbedding()
+		return nil
+	case kgentity.FieldEmbeddingModel:
+		m.ClearEmbeddingModel()
 		return nil
 	}
 	return fmt.Errorf("unknown KGEntity nullable field %s", name)
@@ -2856,6 +2977,12 @@ func (m *KGEntityMutation) ResetField(name string) error {
 		return nil
 	case kgentity.FieldEmbedding:
 		m.ResetEmbedding()
+		return nil
+	case kgentity.FieldEmbeddingModel:
+		m.ResetEmbeddingModel()
+		return nil
+	case kgentity.FieldRedactions:
+		m.ResetRedactions()
 		return nil
 	}
 	return fmt.Errorf("unknown KGEntity field %s", name)
@@ -5228,6 +5355,8 @@ type MemoryMutation struct {
 	embedding       *pgvector.Vector
 	embedding_model *string
 	metadata        *map[string]interface{}
+	redactions      *map[string]int
+	search_vector   *string
 	clearedFields   map[string]struct{}
 	owner           *uuid.UUID
 	clearedowner    bool
@@ -5592,6 +5721,91 @@ func (m *MemoryMutation) ResetMetadata() {
 	m.metadata = nil
 }
 
+// SetRedactions sets the "redactions" field.
+func (m *MemoryMutation) SetRedactions(value map[string]int) {
+	m.redactions = &value
+}
+
+// Redactions returns the value of the "redactions" field in the mutation.
+func (m *MemoryMutation) Redactions() (r map[string]int, exists bool) {
+	v := m.redactions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRedactions returns the old "redactions" field's value of the Memory entity.
+// If the Memory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemoryMutation) OldRedactions(ctx context.Context) (v map[string]int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRedactions is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRedactions requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRedactions: %w", err)
+	}
+	return oldValue.Redactions, nil
+}
+
+// ResetRedactions resets all changes to the "redactions" field.
+func (m *MemoryMutation) ResetRedactions() {
+	m.redactions = nil
+}
+
+// SetSearchVector sets the "search_vector" field.
+func (m *MemoryMutation) SetSearchVector(s string) {
+	m.search_vector = &s
+}
+
+// SearchVector returns the value of the "search_vector" field in the mutation.
+func (m *MemoryMutation) SearchVector() (r string, exists bool) {
+	v := m.search_vector
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSearchVector returns the old "search_vector" field's value of the Memory entity.
+// If the Memory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemoryMutation) OldSearchVector(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSearchVector is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSearchVector requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSearchVector: %w", err)
+	}
+	return oldValue.SearchVector, nil
+}
+
+// ClearSearchVector clears the value of the "search_vector" field.
+func (m *MemoryMutation) ClearSearchVector() {
+	m.search_vector = nil
+	m.clearedFields[memory.FieldSearchVector] = struct{}{}
+}
+
+// SearchVectorCleared returns if the "search_vector" field was cleared in this mutation.
+func (m *MemoryMutation) SearchVectorCleared() bool {
+	_, ok := m.clearedFields[memory.FieldSearchVector]
+	return ok
+}
+
+// ResetSearchVector resets all changes to the "search_vector" field.
+func (m *MemoryMutation) ResetSearchVector() {
+	m.search_vector = nil
+	delete(m.clearedFields, memory.FieldSearchVector)
+}
+
 // SetOwnerID sets the "owner" edge to the User entity by id.
 func (m *MemoryMutation) SetOwnerID(id uuid.UUID) {
 	m.owner = &id
@@ -5666,7 +5880,7 @@ func (m *MemoryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MemoryMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, memory.FieldCreatedAt)
 	}
@@ -5687,6 +5901,12 @@ func (m *MemoryMutation) Fields() []string {
 	}
 	if m.metadata != nil {
 		fields = append(fields, memory.FieldMetadata)
+	}
+	if m.redactions != nil {
+		fields = append(fields, memory.FieldRedactions)
+	}
+	if m.search_vector != nil {
+		fields = append(fields, memory.FieldSearchVector)
 	}
 	return fields
 }
@@ -5710,6 +5930,10 @@ func (m *MemoryMutation) Field(name string) (ent.Value, bool) {
 		return m.EmbeddingModel()
 	case memory.FieldMetadata:
 		return m.Metadata()
+	case memory.FieldRedactions:
+		return m.Redactions()
+	case memory.FieldSearchVector:
+		return m.SearchVector()
 	}
 	return nil, false
 }
@@ -5733,6 +5957,10 @@ func (m *MemoryMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldEmbeddingModel(ctx)
 	case memory.FieldMetadata:
 		return m.OldMetadata(ctx)
+	case memory.FieldRedactions:
+		return m.OldRedactions(ctx)
+	case memory.FieldSearchVector:
+		return m.OldSearchVector(ctx)
 	}
 	return nil, fmt.Errorf("unknown Memory field %s", name)
 }
@@ -5791,6 +6019,20 @@ func (m *MemoryMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetMetadata(v)
 		return nil
+	case memory.FieldRedactions:
+		v, ok := value.(map[string]int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRedactions(v)
+		return nil
+	case memory.FieldSearchVector:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSearchVector(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Memory field %s", name)
 }
@@ -5820,7 +6062,11 @@ func (m *MemoryMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *MemoryMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(memory.FieldSearchVector) {
+		fields = append(fields, memory.FieldSearchVector)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -5833,6 +6079,11 @@ func (m *MemoryMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *MemoryMutation) ClearField(name string) error {
+	switch name {
+	case memory.FieldSearchVector:
+		m.ClearSearchVector()
+		return nil
+	}
 	return fmt.Errorf("unknown Memory nullable field %s", name)
 }
 
@@ -5860,6 +6111,12 @@ func (m *MemoryMutation) ResetField(name string) error {
 		return nil
 	case memory.FieldMetadata:
 		m.ResetMetadata()
+		return nil
+	case memory.FieldRedactions:
+		m.ResetRedactions()
+		return nil
+	case memory.FieldSearchVector:
+		m.ResetSearchVector()
 		return nil
 	}
 	return fmt.Errorf("unknown Memory field %s", name)

@@ -30,6 +30,10 @@ const (
 	FieldProperties = "properties"
 	// FieldEmbedding holds the string denoting the embedding field in the database.
 	FieldEmbedding = "embedding"
+	// FieldEmbeddingModel holds the string denoting the embedding_model field in the database.
+	FieldEmbeddingModel = "embedding_model"
+	// FieldRedactions holds the string denoting the redactions field in the database.
+	FieldRedactions = "redactions"
 	// EdgeOwner holds the string denoting the owner edge name in mutations.
 	EdgeOwner = "owner"
 	// EdgeOutgoing holds the string denoting the outgoing edge name in mutations.
@@ -71,6 +75,8 @@ var Columns = []string{
 	FieldName,
 	FieldProperties,
 	FieldEmbedding,
+	FieldEmbeddingModel,
+	FieldRedactions,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -103,6 +109,10 @@ var (
 	NameValidator func(string) error
 	// DefaultProperties holds the default value on creation for the "properties" field.
 	DefaultProperties map[string]interface{}
+	// EmbeddingModelValidator is a validator for the "embedding_model" field. It is called by the builders before save.
+	EmbeddingModelValidator func(string) error
+	// DefaultRedactions holds the default value on creation for the "redactions" field.
+	DefaultRedactions map[string]int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -143,6 +153,11 @@ func ByName(opts ...sql.OrderTermOption) OrderOption {
 // ByEmbedding orders the results by the embedding field.
 func ByEmbedding(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEmbedding, opts...).ToFunc()
+}
+
+// ByEmbeddingModel orders the results by the embedding_model field.
+func ByEmbeddingModel(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmbeddingModel, opts...).ToFunc()
 }
 
 // ByOwnerField orders the results by owner field.

@@ -87,6 +87,11 @@ func Embedding(v pgvector.Vector) predicate.KGEntity {
 	return predicate.KGEntity(sql.FieldEQ(FieldEmbedding, v))
 }
 
+// EmbeddingModel applies equality check predicate on the "embedding_model" field. It's identical to EmbeddingModelEQ.
+func EmbeddingModel(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldEQ(FieldEmbeddingModel, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.KGEntity {
 	return predicate.KGEntity(sql.FieldEQ(FieldCreatedAt, v))
@@ -365,6 +370,81 @@ func EmbeddingIsNil() predicate.KGEntity {
 // EmbeddingNotNil applies the NotNil predicate on the "embedding" field.
 func EmbeddingNotNil() predicate.KGEntity {
 	return predicate.KGEntity(sql.FieldNotNull(FieldEmbedding))
+}
+
+// EmbeddingModelEQ applies the EQ predicate on the "embedding_model" field.
+func EmbeddingModelEQ(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldEQ(FieldEmbeddingModel, v))
+}
+
+// EmbeddingModelNEQ applies the NEQ predicate on the "embedding_model" field.
+func EmbeddingModelNEQ(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldNEQ(FieldEmbeddingModel, v))
+}
+
+// EmbeddingModelIn applies the In predicate on the "embedding_model" field.
+func EmbeddingModelIn(vs ...string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldIn(FieldEmbeddingModel, vs...))
+}
+
+// EmbeddingModelNotIn applies the NotIn predicate on the "embedding_model" field.
+func EmbeddingModelNotIn(vs ...string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldNotIn(FieldEmbeddingModel, vs...))
+}
+
+// EmbeddingModelGT applies the GT predicate on the "embedding_model" field.
+func EmbeddingModelGT(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldGT(FieldEmbeddingModel, v))
+}
+
+// EmbeddingModelGTE applies the GTE predicate on the "embedding_model" field.
+func EmbeddingModelGTE(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldGTE(FieldEmbeddingModel, v))
+}
+
+// EmbeddingModelLT applies the LT predicate on the "embedding_model" field.
+func EmbeddingModelLT(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldLT(FieldEmbeddingModel, v))
+}
+
+// EmbeddingModelLTE applies the LTE predicate on the "embedding_model" field.
+func EmbeddingModelLTE(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldLTE(FieldEmbeddingModel, v))
+}
+
+// EmbeddingModelContains applies the Contains predicate on the "embedding_model" field.
+func EmbeddingModelContains(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldContains(FieldEmbeddingModel, v))
+}
+
+// EmbeddingModelHasPrefix applies the HasPrefix predicate on the "embedding_model" field.
+func EmbeddingModelHasPrefix(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldHasPrefix(FieldEmbeddingModel, v))
+}
+
+// EmbeddingModelHasSuffix applies the HasSuffix predicate on the "embedding_model" field.
+func EmbeddingModelHasSuffix(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldHasSuffix(FieldEmbeddingModel, v))
+}
+
+// EmbeddingModelIsNil applies the IsNil predicate on the "embedding_model" field.
+func EmbeddingModelIsNil() predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldIsNull(FieldEmbeddingModel))
+}
+
+// EmbeddingModelNotNil applies the NotNil predicate on the "embedding_model" field.
+func EmbeddingModelNotNil() predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldNotNull(FieldEmbeddingModel))
+}
+
+// EmbeddingModelEqualFold applies the EqualFold predicate on the "embedding_model" field.
+func EmbeddingModelEqualFold(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldEqualFold(FieldEmbeddingModel, v))
+}
+
+// EmbeddingModelContainsFold applies the ContainsFold predicate on the "embedding_model" field.
+func EmbeddingModelContainsFold(v string) predicate.KGEntity {
+	return predicate.KGEntity(sql.FieldContainsFold(FieldEmbeddingModel, v))
 }
 
 // HasOwner applies the HasEdge predicate on the "owner" edge.

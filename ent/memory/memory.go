@@ -30,6 +30,10 @@ const (
 	FieldEmbeddingModel = "embedding_model"
 	// FieldMetadata holds the string denoting the metadata field in the database.
 	FieldMetadata = "metadata"
+	// FieldRedactions holds the string denoting the redactions field in the database.
+	FieldRedactions = "redactions"
+	// FieldSearchVector holds the string denoting the search_vector field in the database.
+	FieldSearchVector = "search_vector"
 	// EdgeOwner holds the string denoting the owner edge name in mutations.
 	EdgeOwner = "owner"
 	// Table holds the table name of the memory in the database.
@@ -53,6 +57,8 @@ var Columns = []string{
 	FieldEmbedding,
 	FieldEmbeddingModel,
 	FieldMetadata,
+	FieldRedactions,
+	FieldSearchVector,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -85,6 +91,8 @@ var (
 	EmbeddingModelValidator func(string) error
 	// DefaultMetadata holds the default value on creation for the "metadata" field.
 	DefaultMetadata map[string]interface{}
+	// DefaultRedactions holds the default value on creation for the "redactions" field.
+	DefaultRedactions map[string]int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -125,6 +133,11 @@ func ByEmbedding(opts ...sql.OrderTermOption) OrderOption {
 // ByEmbeddingModel orders the results by the embedding_model field.
 func ByEmbeddingModel(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEmbeddingModel, opts...).ToFunc()
+}
+
+// BySearchVector orders the results by the search_vector field.
+func BySearchVector(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSearchVector, opts...).ToFunc()
 }
 
 // ByOwnerField orders the results by owner field.

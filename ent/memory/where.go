@@ -87,6 +87,11 @@ func EmbeddingModel(v string) predicate.Memory {
 	return predicate.Memory(sql.FieldEQ(FieldEmbeddingModel, v))
 }
 
+// SearchVector applies equality check predicate on the "search_vector" field. It's identical to SearchVectorEQ.
+func SearchVector(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldEQ(FieldSearchVector, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Memory {
 	return predicate.Memory(sql.FieldEQ(FieldCreatedAt, v))
@@ -355,6 +360,81 @@ func EmbeddingModelEqualFold(v string) predicate.Memory {
 // EmbeddingModelContainsFold applies the ContainsFold predicate on the "embedding_model" field.
 func EmbeddingModelContainsFold(v string) predicate.Memory {
 	return predicate.Memory(sql.FieldContainsFold(FieldEmbeddingModel, v))
+}
+
+// SearchVectorEQ applies the EQ predicate on the "search_vector" field.
+func SearchVectorEQ(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldEQ(FieldSearchVector, v))
+}
+
+// SearchVectorNEQ applies the NEQ predicate on the "search_vector" field.
+func SearchVectorNEQ(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldNEQ(FieldSearchVector, v))
+}
+
+// SearchVectorIn applies the In predicate on the "search_vector" field.
+func SearchVectorIn(vs ...string) predicate.Memory {
+	return predicate.Memory(sql.FieldIn(FieldSearchVector, vs...))
+}
+
+// SearchVectorNotIn applies the NotIn predicate on the "search_vector" field.
+func SearchVectorNotIn(vs ...string) predicate.Memory {
+	return predicate.Memory(sql.FieldNotIn(FieldSearchVector, vs...))
+}
+
+// SearchVectorGT applies the GT predicate on the "search_vector" field.
+func SearchVectorGT(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldGT(FieldSearchVector, v))
+}
+
+// SearchVectorGTE applies the GTE predicate on the "search_vector" field.
+func SearchVectorGTE(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldGTE(FieldSearchVector, v))
+}
+
+// SearchVectorLT applies the LT predicate on the "search_vector" field.
+func SearchVectorLT(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldLT(FieldSearchVector, v))
+}
+
+// SearchVectorLTE applies the LTE predicate on the "search_vector" field.
+func SearchVectorLTE(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldLTE(FieldSearchVector, v))
+}
+
+// SearchVectorContains applies the Contains predicate on the "search_vector" field.
+func SearchVectorContains(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldContains(FieldSearchVector, v))
+}
+
+// SearchVectorHasPrefix applies the HasPrefix predicate on the "search_vector" field.
+func SearchVectorHasPrefix(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldHasPrefix(FieldSearchVector, v))
+}
+
+// SearchVectorHasSuffix applies the HasSuffix predicate on the "search_vector" field.
+func SearchVectorHasSuffix(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldHasSuffix(FieldSearchVector, v))
+}
+
+// SearchVectorIsNil applies the IsNil predicate on the "search_vector" field.
+func SearchVectorIsNil() predicate.Memory {
+	return predicate.Memory(sql.FieldIsNull(FieldSearchVector))
+}
+
+// SearchVectorNotNil applies the NotNil predicate on the "search_vector" field.
+func SearchVectorNotNil() predicate.Memory {
+	return predicate.Memory(sql.FieldNotNull(FieldSearchVector))
+}
+
+// SearchVectorEqualFold applies the EqualFold predicate on the "search_vector" field.
+func SearchVectorEqualFold(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldEqualFold(FieldSearchVector, v))
+}
+
+// SearchVectorContainsFold applies the ContainsFold predicate on the "search_vector" field.
+func SearchVectorContainsFold(v string) predicate.Memory {
+	return predicate.Memory(sql.FieldContainsFold(FieldSearchVector, v))
 }
 
 // HasOwner applies the HasEdge predicate on the "owner" edge.

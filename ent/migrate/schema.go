@@ -95,6 +95,8 @@ var (
 		{Name: "name", Type: field.TypeString, Size: 500},
 		{Name: "properties", Type: field.TypeJSON},
 		{Name: "embedding", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"postgres": "vector(1536)"}},
+		{Name: "embedding_model", Type: field.TypeString, Nullable: true, Size: 128},
+		{Name: "redactions", Type: field.TypeJSON, Default: "{}"},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
 	// KgEntitiesTable holds the schema information for the "kg_entities" table.
@@ -105,7 +107,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "kg_entities_users_kg_entities",
-				Columns:    []*schema.Column{KgEntitiesColumns[7]},
+				Columns:    []*schema.Column{KgEntitiesColumns[9]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -114,12 +116,12 @@ var (
 			{
 				Name:    "kgentity_user_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{KgEntitiesColumns[7], KgEntitiesColumns[0]},
+				Columns: []*schema.Column{KgEntitiesColumns[9], KgEntitiesColumns[0]},
 			},
 			{
 				Name:    "kgentity_user_id_type_name",
 				Unique:  true,
-				Columns: []*schema.Column{KgEntitiesColumns[7], KgEntitiesColumns[3], KgEntitiesColumns[4]},
+				Columns: []*schema.Column{KgEntitiesColumns[9], KgEntitiesColumns[3], KgEntitiesColumns[4]},
 			},
 			{
 				Name:    "kgentity_embedding",
@@ -247,6 +249,8 @@ var (
 		{Name: "embedding", Type: field.TypeOther, SchemaType: map[string]string{"postgres": "vector(1536)"}},
 		{Name: "embedding_model", Type: field.TypeString, Size: 128},
 		{Name: "metadata", Type: field.TypeJSON},
+		{Name: "redactions", Type: field.TypeJSON, Default: "{}"},
+		{Name: "search_vector", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"postgres": "tsvector"}},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
 	// MemoriesTable holds the schema information for the "memories" table.
@@ -257,7 +261,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "memories_users_memories",
-				Columns:    []*schema.Column{MemoriesColumns[7]},
+				Columns:    []*schema.Column{MemoriesColumns[9]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -266,7 +270,7 @@ var (
 			{
 				Name:    "memory_user_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{MemoriesColumns[7], MemoriesColumns[0]},
+				Columns: []*schema.Column{MemoriesColumns[9], MemoriesColumns[0]},
 			},
 			{
 				Name:    "memory_embedding",
@@ -276,6 +280,19 @@ var (
 					OpClass: "vector_cosine_ops",
 					Type:    "hnsw",
 				},
+			},
+			{
+				Name:    "memory_search_vector",
+				Unique:  false,
+				Columns: []*schema.Column{MemoriesColumns[8]},
+				Annotation: &entsql.IndexAnnotation{
+					Type: "GIN",
+				},
+			},
+			{
+				Name:    "memory_user_id_embedding_model",
+				Unique:  false,
+				Columns: []*schema.Column{MemoriesColumns[9], MemoriesColumns[5]},
 			},
 		},
 	}

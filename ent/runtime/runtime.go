@@ -177,6 +177,28 @@ func init() {
 	kgentityDescProperties := kgentityFields[2].Descriptor()
 	// kgentity.DefaultProperties holds the default value on creation for the properties field.
 	kgentity.DefaultProperties = kgentityDescProperties.Default.(map[string]interface{})
+	// kgentityDescEmbeddingModel is the schema descriptor for embedding_model field.
+	kgentityDescEmbeddingModel := kgentityFields[4].Descriptor()
+	// kgentity.EmbeddingModelValidator is a validator for the "embedding_model" field. It is called by the builders before save.
+	kgentity.EmbeddingModelValidator = func() func(string) error {
+		validators := kgentityDescEmbeddingModel.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(embedding_model string) error {
+			for _, fn := range fns {
+				if err := fn(embedding_model); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// kgentityDescRedactions is the schema descriptor for redactions field.
+	kgentityDescRedactions := kgentityFields[5].Descriptor()
+	// kgentity.DefaultRedactions holds the default value on creation for the redactions field.
+	kgentity.DefaultRedactions = kgentityDescRedactions.Default.(map[string]int)
 	// kgentityDescID is the schema descriptor for id field.
 	kgentityDescID := kgentityMixinFields0[0].Descriptor()
 	// kgentity.DefaultID holds the default value on creation for the id field.
@@ -399,6 +421,10 @@ func init() {
 	memoryDescMetadata := memoryFields[3].Descriptor()
 	// memory.DefaultMetadata holds the default value on creation for the metadata field.
 	memory.DefaultMetadata = memoryDescMetadata.Default.(map[string]interface{})
+	// memoryDescRedactions is the schema descriptor for redactions field.
+	memoryDescRedactions := memoryFields[4].Descriptor()
+	// memory.DefaultRedactions holds the default value on creation for the redactions field.
+	memory.DefaultRedactions = memoryDescRedactions.Default.(map[string]int)
 	// memoryDescID is the schema descriptor for id field.
 	memoryDescID := memoryMixinFields0[0].Descriptor()
 	// memory.DefaultID holds the default value on creation for the id field.

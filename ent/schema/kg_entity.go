@@ -20,6 +20,10 @@ func (KGEntity) Fields() []ent.Field {
 		field.String("name").MaxLen(500).NotEmpty(),
 		jsonObject("properties"),
 		embedding(true),
+		// The model that computed embedding (NULL while there is none):
+		// similarity search never compares vectors of different models.
+		field.String("embedding_model").MaxLen(128).NotEmpty().Optional().Nillable(),
+		redactions(),
 	}
 }
 
