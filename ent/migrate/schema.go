@@ -40,7 +40,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "agentrun_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{AgentRunsColumns[11], AgentRunsColumns[0]},
 			},
 			{
@@ -76,7 +76,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "budget_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{BudgetsColumns[6], BudgetsColumns[0]},
 			},
 			{
@@ -115,7 +115,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "kgentity_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{KgEntitiesColumns[9], KgEntitiesColumns[0]},
 			},
 			{
@@ -173,7 +173,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "kgrelation_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{KgRelationsColumns[7], KgRelationsColumns[0]},
 			},
 			{
@@ -230,7 +230,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "llmcall_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{LlmCallsColumns[16], LlmCallsColumns[0]},
 			},
 			{
@@ -269,7 +269,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "memory_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{MemoriesColumns[9], MemoriesColumns[0]},
 			},
 			{
@@ -329,7 +329,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "message_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{MessagesColumns[7], MessagesColumns[0]},
 			},
 			{
@@ -374,7 +374,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "refreshtoken_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{RefreshTokensColumns[9], RefreshTokensColumns[0]},
 			},
 			{
@@ -411,7 +411,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "session_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{SessionsColumns[7], SessionsColumns[0]},
 			},
 			{
@@ -457,7 +457,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "toolcall_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{ToolCallsColumns[10], ToolCallsColumns[0]},
 			},
 			{
@@ -492,7 +492,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "toolpermission_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{ToolPermissionsColumns[5], ToolPermissionsColumns[0]},
 			},
 			{
@@ -550,7 +550,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "usersecret_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{UserSecretsColumns[11], UserSecretsColumns[0]},
 			},
 			{
