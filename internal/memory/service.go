@@ -1,0 +1,288 @@
+// Package memory owns what an agent remembers about its user: memories are
+// redacted (internal/pii), embedded (internal/embed) and stored with the
+// embedding's model, then found again by similarity (cosine, per user,
+// without losing recall to the user filter: internal/vecsearch) or by
+// hybrid search, which fuses Postgres full-text rank with similarity by
+// reciprocal rank fusion.
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/pgvector/pgvector-go"
+
+	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/ent/memory"
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/embed"
+	"github.com/jarvis-core/jarvis/internal/fault"
+	"github.com/jarvis-core/jarvis/internal/pii"
+)
+
+// Limits of what one memory holds.
+const (
+	MaxContentBytes  = 32 << 10
+	MaxMetadataBytes = 16 << 10
+	MaxModelLen      = 128
+)
+
+// TextSearchConfig is the Postgres text search configuration of hybrid
+// search: English stemming ("running" finds "run"); words of other
+// languages still match exactly.
+const TextSearchConfig = "english"
+
+// Service stores and searches the viewer's memories.
+type Service struct {
+	db  *db.DB
+	emb embed.Embedder
+	log *slog.Logger
+}
+
+// NewService returns the memory service.
+func NewService(d *db.DB, emb embed.Embedder, log *slog.Logger) *Service {
+	return &Service{db: d, emb: emb, log: log}
+}
+
+// Vector is a client's own embedding and the model that computed it.
+type Vector struct {
+	Values []float32
+	Model  string
+}
+
+// CreateInput is a new memory. Embedding is optional: without it the
+// service embeds the (redacted) content.
+type CreateInput struct {
+	Content   string
+	Metadata  map[string]any
+	Embedding *Vector
+}
+
+// UpdateInput changes a memory; nil leaves a part as it is. New content is
+// redacted and re-embedded (unless Embedding comes with it).
+type UpdateInput struct {
+	Content   *string
+	Metadata  *map[string]any
+	Embedding *Vector
+}
+
+// listFields are the columns lists and searches return: not the embedding
+// (1536 numbers per row) nor the full-text column.
+var listFields = []string{
+	memory.FieldID, memory.FieldCreatedAt, memory.FieldUpdatedAt, memory.FieldUserID, memory.FieldContent,
+	memory.FieldEmbeddingModel, memory.FieldMetadata, memory.FieldRedactions,
+}
+
+// readFields are listFields and the embedding.
+var readFields = append(append([]string{}, listFields...), memory.FieldEmbedding)
+
+func userOf(ctx context.Context) (uuid.UUID, error) {
+	v, ok := viewer.FromContext(ctx)
+	if !ok || v.Role != viewer.RoleUser {
+		return uuid.Nil, db.ErrNoViewer
+	}
+	return v.UserID, nil
+}
+
+// prepared is content ready to store: redacted, embedded.
+type prepared struct {
+	content    string
+	redactions map[string]int
+	vector     pgvector.Vector
+	model      string
+}
+
+// prepare redacts content and embeds it (or checks the client's vector);
+// it runs outside any transaction, since embedding may call a provider.
+func (s *Service) prepare(ctx context.Context, content string, v *Vector) (prepared, error) {
+	if err := checkContent(content); err != nil {
+		return prepared{}, err
+	}
+	text, counts := pii.Redact(strings.TrimSpace(content))
+	p := prepared{content: text, redactions: make(map[string]int, len(counts))}
+	for k, n := range counts {
+		p.redactions[string(k)] = n
+	}
+	if v != nil {
+		if err := checkVector("embedding", v); err != nil {
+			return prepared{}, err
+		}
+		p.vector, p.model = pgvector.NewVector(v.Values), v.Model
+		return p, nil
+	}
+	vecs, err := s.emb.Embed(ctx, []string{text})
+	if err != nil {
+		return prepared{}, fmt.Errorf("embed memory: %w", err)
+	}
+	p.vector, p.model = pgvector.NewVector(vecs[0]), s.emb.Model()
+	return p, nil
+}
+
+func checkContent(c string) error {
+	switch {
+	case strings.TrimSpace(c) == "":
+		return fault.InvalidField("content", "must not be empty")
+	case len(c) > MaxContentBytes:
+		return fault.InvalidField("content", fmt.Sprintf("must be at most %d bytes", MaxContentBytes))
+	case !utf8.ValidString(c) || strings.ContainsRune(c, 0):
+		return fault.InvalidField("content", "must be UTF-8 text without NUL characters")
+	}
+	return nil
+}
+
+// checkVector refuses a client vector Postgres would store but search
+// could not use: wrong width, NaN or infinite values, zero length (its
+// cosine distance to anything is NaN), or no model to compare it under.
+func checkVector(field string, v *Vector) error {
+	if len(v.Values) != embed.Dims {
+		return fault.InvalidField(field, fmt.Sprintf("must have %d dimensions, got %d", embed.Dims, len(v.Values)))
+	}
+	var norm float64
+	for _, x := range v.Values {
+		f := float64(x)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return fault.InvalidField(field, "must hold finite numbers")
+		}
+		norm += f * f
+	}
+	if norm == 0 {
+		return fault.InvalidField(field, "must not be the zero vector")
+	}
+	if strings.TrimSpace(v.Model) == "" || len(v.Model) > MaxModelLen {
+		return fault.InvalidField("embedding_model", fmt.Sprintf("name the model of the vector (1-%d characters)", MaxModelLen))
+	}
+	return nil
+}
+
+func checkMetadata(field string, m map[string]any) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fault.InvalidField(field, "must be a JSON object")
+	}
+	if len(b) > MaxMetadataBytes {
+		return fault.InvalidField(field, fmt.Sprintf("must be at most %d bytes as JSON", MaxMetadataBytes))
+	}
+	return nil
+}
+
+// setSearchVector fills the full-text column from the stored content, in
+// the same transaction as the write.
+func setSearchVector(ctx context.Context, tx *ent.Tx, id uuid.UUID) error {
+	_, err := tx.ExecContext(ctx,
+		"UPDATE memories SET search_vector = to_tsvector('"+TextSearchConfig+"', content) WHERE id = $1", id)
+	if err != nil {
+		return fmt.Errorf("index memory text: %w", err)
+	}
+	return nil
+}
+
+// Create redacts, embeds and stores a memory of the viewer.
+func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Memory, error) {
+	userID, err := userOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if in.Metadata == nil {
+		in.Metadata = map[string]any{}
+	}
+	if err := checkMetadata("metadata", in.Metadata); err != nil {
+		return nil, err
+	}
+	p, err := s.prepare(ctx, in.Content, in.Embedding)
+	if err != nil {
+		return nil, err
+	}
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
+		m, err := tx.Memory.Create().SetUserID(userID).SetContent(p.content).SetEmbedding(p.vector).
+			SetEmbeddingModel(p.model).SetMetadata(in.Metadata).SetRedactions(p.redactions).Save(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("store memory: %w", err)
+		}
+		if err := setSearchVector(ctx, tx, m.ID); err != nil {
+			return nil, err
+		}
+		return m, nil
+	})
+}
+
+// Get returns one of the viewer's memories, with its embedding.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.Memory, error) {
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
+		return tx.Memory.Query().Where(memory.ID(id)).Select(readFields...).Only(ctx)
+	})
+}
+
+// List returns a page of the viewer's memories, newest first: page.Fetch()
+// rows at most, so the caller sees whether another page follows.
+func (s *Service) List(ctx context.Context, page db.Page) ([]*ent.Memory, error) {
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]*ent.Memory, error) {
+		q := tx.Memory.Query().Select(listFields...).Order(ent.Desc(memory.FieldID)).Limit(page.Fetch())
+		if page.Before != uuid.Nil {
+			q = q.Where(memory.IDLT(page.Before))
+		}
+		return q.All(ctx)
+	})
+}
+
+// Update changes content (redacted and re-embedded), metadata or the vector.
+func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*ent.Memory, error) {
+	if _, err := userOf(ctx); err != nil {
+		return nil, err
+	}
+	if in.Metadata != nil {
+		if *in.Metadata == nil {
+			*in.Metadata = map[string]any{}
+		}
+		if err := checkMetadata("metadata", *in.Metadata); err != nil {
+			return nil, err
+		}
+	}
+	var p *prepared
+	switch {
+	case in.Content != nil:
+		pp, err := s.prepare(ctx, *in.Content, in.Embedding)
+		if err != nil {
+			return nil, err
+		}
+		p = &pp
+	case in.Embedding != nil:
+		if err := checkVector("embedding", in.Embedding); err != nil {
+			return nil, err
+		}
+	}
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
+		u := tx.Memory.UpdateOneID(id)
+		if in.Metadata != nil {
+			u.SetMetadata(*in.Metadata)
+		}
+		switch {
+		case p != nil:
+			u.SetContent(p.content).SetEmbedding(p.vector).SetEmbeddingModel(p.model).SetRedactions(p.redactions)
+		case in.Embedding != nil:
+			u.SetEmbedding(pgvector.NewVector(in.Embedding.Values)).SetEmbeddingModel(in.Embedding.Model)
+		}
+		if err := u.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("update memory: %w", err)
+		}
+		if p != nil {
+			if err := setSearchVector(ctx, tx, id); err != nil {
+				return nil, err
+			}
+		}
+		return tx.Memory.Query().Where(memory.ID(id)).Select(readFields...).Only(ctx)
+	})
+}
+
+// Delete removes one of the viewer's memories.
+func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
+	return s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		return tx.Memory.DeleteOneID(id).Exec(ctx)
+	})
+}
