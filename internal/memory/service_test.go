@@ -289,9 +289,9 @@ func seedFacts(t *testing.T, e env, ctx context.Context, facts map[string]map[st
 
 var facts = map[string]map[string]any{
 	"Ada drinks green tea every morning":           {"topic": "food"},
-	"Ada is allergic to peanuts":                    {"topic": "health"},
-	"The quarterly report is due on Friday":         {"topic": "work"},
-	"Ada's sister lives in Lisbon":                  {"topic": "family"},
+	"Ada is allergic to peanuts":                   {"topic": "health"},
+	"The quarterly report is due on Friday":        {"topic": "work"},
+	"Ada's sister lives in Lisbon":                 {"topic": "family"},
 	"Ada prefers jasmine green tea over black tea": {"topic": "food"},
 }
 
@@ -455,8 +455,12 @@ func TestMemorySearchRLSOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, search := range map[string]func() ([]vecsearch.Hit, error){
-		"exact": func() ([]vecsearch.Hit, error) { return vecsearch.Exact(context.Background(), tx, vecsearch.Memories, req) },
-		"hnsw":  func() ([]vecsearch.Hit, error) { return vecsearch.HNSW(context.Background(), tx, vecsearch.Memories, req, 100) },
+		"exact": func() ([]vecsearch.Hit, error) {
+			return vecsearch.Exact(context.Background(), tx, vecsearch.Memories, req)
+		},
+		"hnsw": func() ([]vecsearch.Hit, error) {
+			return vecsearch.HNSW(context.Background(), tx, vecsearch.Memories, req, 100)
+		},
 	} {
 		hits, err := search()
 		if err != nil {
