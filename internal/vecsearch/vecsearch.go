@@ -32,7 +32,9 @@
 // `ORDER BY embedding <=> $v LIMIT k`, and raising ef_search can flip the
 // planner to a sequential scan, so the approximate path disables sorts
 // (every other plan needs one); the exact path materializes the user's
-// distances, which no index can serve, so the planner cannot pick HNSW for it.
+// distances, which no index can serve, so the planner cannot pick HNSW for it;
+// JIT is off (disabling sorts inflates cost estimates past jit_above_cost,
+// and compiling took 50–110 ms of a 1 ms query).
 package vecsearch
 
 import (
@@ -50,6 +52,9 @@ import (
 // 1,000 rows take ~8 ms at p95; beyond a couple of thousand the index is
 // faster at recall ≥ 0.95.
 const ExactMaxRows = 2000
+
+// Dims is the width of the searched vectors.
+const Dims = 1536
 
 // EFSearch is the HNSW candidate list size of the approximate path
 // (pgvector's default is 40): 120–150 gave recall@10 0.96–0.97 for a
@@ -154,6 +159,11 @@ func where(r Request) (string, []any) {
 
 // Exact scans the user's rows: recall 1.0, cost linear in their number.
 func Exact(ctx context.Context, q Querier, t Table, r Request) ([]Hit, error) {
+	// A big user's exact scan is estimated above jit_above_cost; JIT
+	// compilation then costs more than it saves on these short queries.
+	if _, err := q.ExecContext(ctx, "SET LOCAL jit = off"); err != nil {
+		return nil, fmt.Errorf("vector search: set jit: %w", err)
+	}
 	w, args := where(r)
 	args = append(args, r.MaxDistance, r.K)
 	// MATERIALIZED: the distances of the user's rows (found through the
@@ -177,6 +187,11 @@ func HNSW(ctx context.Context, q Querier, t Table, r Request, efSearch int) ([]H
 		// large ef_search makes the planner cost the index above a
 		// sequential scan (measured: the flip happens on this machine).
 		"SET LOCAL enable_sort = off",
+		// enable_sort = off works by adding 1e10 to the cost of plans
+		// with a sort, the outer re-sort included, which pushes the
+		// estimate over jit_above_cost: Postgres then JIT-compiles a
+		// query of a millisecond for 50–110 ms (measured).
+		"SET LOCAL jit = off",
 	} {
 		if _, err := q.ExecContext(ctx, set); err != nil {
 			return nil, fmt.Errorf("vector search: %s: %w", set, err)
@@ -192,7 +207,7 @@ SELECT id, distance FROM near WHERE distance <= $%d ORDER BY distance, id`, t, w
 		return nil, err
 	}
 	// Later statements of the transaction plan normally.
-	if _, err := q.ExecContext(ctx, "SET LOCAL enable_sort = on"); err != nil {
+	if _, err := q.ExecContext(ctx, "SET LOCAL enable_sort = on; SET LOCAL jit = on"); err != nil {
 		return nil, fmt.Errorf("vector search: reset enable_sort: %w", err)
 	}
 	return hits, nil
