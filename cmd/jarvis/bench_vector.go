@@ -35,11 +35,13 @@ func init() {
 type vectorBench struct {
 	adminURL          string
 	rows, users       int
-	queries, clusters int
-	userClusters      int
+	queries, topics   int
+	subtopics         int
+	userTopics        int
 	seed              uint64
 	shapes            []string
 	keep              bool
+	storage           string
 	out               io.Writer
 }
 
@@ -53,9 +55,11 @@ func benchVector(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&b.rows, "rows", 100_000, "memories per shape")
 	fs.IntVar(&b.users, "users", 100, "users of the spread shape")
 	fs.IntVar(&b.queries, "queries", 200, "timed queries per strategy")
-	fs.IntVar(&b.clusters, "clusters", 200, "topic clusters the vectors are drawn around")
-	fs.IntVar(&b.userClusters, "user-clusters", 8, "clusters each user's memories come from")
+	fs.IntVar(&b.topics, "topics", 200, "topics the vectors are drawn around")
+	fs.IntVar(&b.subtopics, "subtopics", 50, "subtopics of each topic")
+	fs.IntVar(&b.userTopics, "user-topics", 8, "topics each user's memories come from (the single user has all)")
 	fs.Uint64Var(&b.seed, "seed", 42, "random seed (vectors, users, queries)")
+	fs.StringVar(&b.storage, "storage", "", "set the embedding column's storage before loading (plain: in the heap row, not TOAST)")
 	fs.BoolVar(&b.keep, "keep", false, "keep the databases (to inspect plans); drop them yourself")
 	shapes := fs.String("shapes", "spread,single", "spread: rows over -users users; mid: rows over 20 users (to place vecsearch.ExactMaxRows); single: one user holds every row")
 	if err := fs.Parse(args); err != nil {
@@ -67,7 +71,7 @@ func benchVector(ctx context.Context, args []string, stdout io.Writer) error {
 			return usageError("-shapes: spread, mid and/or single")
 		}
 	}
-	fmt.Fprintf(stdout, "# jarvis bench vector: %d rows, %d dims, %d clusters, seed %d\n\n", b.rows, vecsearch.Dims, b.clusters, b.seed)
+	fmt.Fprintf(stdout, "# jarvis bench vector: %d rows, %d dims, %d topics × %d subtopics, seed %d\n\n", b.rows, vecsearch.Dims, b.topics, b.subtopics, b.seed)
 	for _, shape := range b.shapes {
 		if err := b.runShape(ctx, shape); err != nil {
 			return fmt.Errorf("shape %s: %w", shape, err)
@@ -126,19 +130,25 @@ func (b vectorBench) runShape(ctx context.Context, shape string) (err error) {
 		users = 20
 	}
 	rng := mrand.New(mrand.NewPCG(b.seed, 0x5eed))
-	centroids := make([][]float32, b.clusters)
-	for i := range centroids {
-		centroids[i] = normalized(gaussian(rng, 1))
-	}
+	subtopics := b.vocabulary(rng)
 	userIDs := make([]uuid.UUID, users)
-	topics := make([][]int, users) // each user's clusters
+	topics := make([][]int, users) // each user's topics
 	for u := range userIDs {
 		userIDs[u] = uuid.Must(uuid.NewV7())
-		topics[u] = rng.Perm(b.clusters)[:min(b.userClusters, b.clusters)]
+		if users == 1 {
+			topics[u] = rng.Perm(b.topics)
+		} else {
+			topics[u] = rng.Perm(b.topics)[:min(b.userTopics, b.topics)]
+		}
+	}
+	// pick is a subtopic of one of user u's topics.
+	pick := func(u int) []float32 {
+		t := topics[u][rng.IntN(len(topics[u]))]
+		return subtopics[t][rng.IntN(b.subtopics)]
 	}
 
 	load := time.Now()
-	if err := b.load(ctx, url, rng, centroids, userIDs, topics); err != nil {
+	if err := b.load(ctx, url, userIDs, func(u int) []float32 { return point(rng, pick(u)) }); err != nil {
 		return err
 	}
 	loadTime := time.Since(load)
@@ -169,8 +179,12 @@ func (b vectorBench) runShape(ctx context.Context, shape string) (err error) {
 	if err := sqlDB.QueryRowContext(ctx, `SELECT pg_size_pretty(pg_relation_size('memory_embedding')), pg_size_pretty(pg_total_relation_size('memories'))`).Scan(&indexSize, &tableSize); err != nil {
 		return err
 	}
-	fmt.Fprintf(b.out, "## shape %s: %d rows, %d user(s)\n\nload (COPY) %s; HNSW build (m=16, ef_construction=64, 1 worker) %s; index %s; table with TOAST and indexes %s\n\n",
-		shape, b.rows, users, loadTime.Round(time.Second), buildTime.Round(time.Second), indexSize, tableSize)
+	storage := "default (EXTENDED: TOAST)"
+	if b.storage != "" {
+		storage = strings.ToUpper(b.storage)
+	}
+	fmt.Fprintf(b.out, "## shape %s: %d rows, %d user(s); embedding storage %s\n\nload (COPY) %s; HNSW build (m=16, ef_construction=64, 1 worker) %s; index %s; table with TOAST and indexes %s\n\n",
+		shape, b.rows, users, storage, loadTime.Round(time.Second), buildTime.Round(time.Second), indexSize, tableSize)
 
 	// Queries: a user, and a point near one of that user's topics.
 	type query struct {
@@ -180,8 +194,7 @@ func (b vectorBench) runShape(ctx context.Context, shape string) (err error) {
 	qs := make([]query, b.queries)
 	for i := range qs {
 		u := rng.IntN(users)
-		c := centroids[topics[u][rng.IntN(len(topics[u]))]]
-		qs[i] = query{u, pgvector.NewVector(noisy(rng, c))}
+		qs[i] = query{u, pgvector.NewVector(point(rng, pick(u)))}
 	}
 	req := func(q query) vecsearch.Request {
 		return vecsearch.Request{UserID: userIDs[q.user], Vector: q.vec, Model: benchModel, K: 10, MaxDistance: 2}
@@ -257,9 +270,10 @@ func (b vectorBench) runShape(ctx context.Context, shape string) (err error) {
 	return nil
 }
 
-// load COPYs the rows: users first, then memories spread over them, each
-// drawn around one of its user's topics.
-func (b vectorBench) load(ctx context.Context, url string, rng *mrand.Rand, centroids [][]float32, userIDs []uuid.UUID, topics [][]int) error {
+// load COPYs the rows: users first, then memories spread over them (row i
+// is user i mod users', so a user's rows are spread over the table as
+// years of writes spread them), with vectors from draw(user).
+func (b vectorBench) load(ctx context.Context, url string, userIDs []uuid.UUID, draw func(u int) []float32) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -272,6 +286,15 @@ func (b vectorBench) load(ctx context.Context, url string, rng *mrand.Rand, cent
 	// by row is several times slower than building it once).
 	if _, err := conn.Exec(ctx, `DROP INDEX "memory_embedding"`); err != nil {
 		return fmt.Errorf("drop index: %w", err)
+	}
+	switch b.storage {
+	case "":
+	case "plain", "main", "external", "extended":
+		if _, err := conn.Exec(ctx, "ALTER TABLE memories ALTER COLUMN embedding SET STORAGE "+strings.ToUpper(b.storage)); err != nil {
+			return fmt.Errorf("set storage: %w", err)
+		}
+	default:
+		return usageError("-storage: plain, main, external or extended")
 	}
 	now := time.Now()
 	urows := make([][]any, len(userIDs))
@@ -287,9 +310,8 @@ func (b vectorBench) load(ctx context.Context, url string, rng *mrand.Rand, cent
 			return nil, nil
 		}
 		u := i % len(userIDs)
-		c := centroids[topics[u][rng.IntN(len(topics[u]))]]
 		row := []any{uuid.Must(uuid.NewV7()), now, now, userIDs[u], fmt.Sprintf("bench memory %d", i),
-			pgvector.NewVector(noisy(rng, c)), benchModel, "{}", "{}"}
+			pgvector.NewVector(draw(u)), benchModel, "{}", "{}"}
 		i++
 		return row, nil
 	})
@@ -371,12 +393,40 @@ func gaussian(rng *mrand.Rand, sigma float64) []float32 {
 	return v
 }
 
-// noisy is a point around centroid c: Gaussian noise of about the
-// centroid's length, so members of a topic have cosine ≈ 0.5 with each
-// other and ≈ 0.7 with the centroid, and topics are far apart, as real
-// embeddings of related texts are.
-func noisy(rng *mrand.Rand, c []float32) []float32 {
-	n := gaussian(rng, 1/math.Sqrt(float64(vecsearch.Dims)))
+// The vectors are clustered in two levels, as embeddings of texts are
+// (topics, and subjects within them): a subtopic is its topic plus noise of
+// subtopicNoise times its length (cosine to the topic ≈ 0.71, ≈ 0.5 between
+// subtopics of a topic), a point its subtopic plus pointNoise (cosine ≈ 0.8
+// to it, ≈ 0.64 between points of a subtopic, ≈ 0.3 within a topic, ≈ 0
+// across topics). One level of clusters with noise as long as the
+// centroid makes every point of a cluster nearly equidistant from a query
+// (cosine ≈ 0.5 to all): no index finds "the" 10 nearest of 12,000 ties,
+// and real embeddings do not look like that.
+const (
+	subtopicNoise = 1.0
+	pointNoise    = 0.75
+)
+
+// vocabulary draws topics and their subtopics.
+func (b vectorBench) vocabulary(rng *mrand.Rand) [][][]float32 {
+	out := make([][][]float32, b.topics)
+	for t := range out {
+		topic := normalized(gaussian(rng, 1))
+		out[t] = make([][]float32, b.subtopics)
+		for s := range out[t] {
+			out[t][s] = around(rng, topic, subtopicNoise)
+		}
+	}
+	return out
+}
+
+// point is a memory (or a query) about subtopic c.
+func point(rng *mrand.Rand, c []float32) []float32 { return around(rng, c, pointNoise) }
+
+// around is c plus Gaussian noise of about scale times c's (unit) length,
+// normalized.
+func around(rng *mrand.Rand, c []float32, scale float64) []float32 {
+	n := gaussian(rng, scale/math.Sqrt(float64(vecsearch.Dims)))
 	for i := range n {
 		n[i] += c[i]
 	}

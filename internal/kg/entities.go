@@ -1,0 +1,510 @@
+// Package kg owns a user's knowledge graph: entities (people, projects,
+// things) unique by (type, name) per user, typed directed relations between
+// the user's own entities, similarity search over entity embeddings, and
+// multi-hop traversal by one recursive query.
+//
+// Entity names and string property values are redacted (internal/pii)
+// before they are stored or embedded, like memories. Two different
+// addresses in a name both become "[EMAIL]", so they upsert into one
+// entity: names are meant to be names.
+package kg
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/pgvector/pgvector-go"
+
+	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/ent/kgentity"
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/embed"
+	"github.com/jarvis-core/jarvis/internal/fault"
+	"github.com/jarvis-core/jarvis/internal/pii"
+	"github.com/jarvis-core/jarvis/internal/vecsearch"
+)
+
+// Limits, as the schema has them.
+const (
+	MaxTypeLen         = 100
+	MaxNameLen         = 500
+	MaxPropertiesBytes = 16 << 10
+	MaxModelLen        = 128
+)
+
+// Service manages the viewer's knowledge graph.
+type Service struct {
+	db  *db.DB
+	emb embed.Embedder
+	log *slog.Logger
+}
+
+// NewService returns the knowledge-graph service.
+func NewService(d *db.DB, emb embed.Embedder, log *slog.Logger) *Service {
+	return &Service{db: d, emb: emb, log: log}
+}
+
+// Vector is a client's own embedding and its model.
+type Vector struct {
+	Values []float32
+	Model  string
+}
+
+// EntityInput is an entity to create or upsert. Without Embedding the
+// service embeds "type: name".
+type EntityInput struct {
+	Type       string
+	Name       string
+	Properties map[string]any
+	Embedding  *Vector
+}
+
+// EntityUpdate changes an entity; nil leaves a part as it is. A new type or
+// name is re-embedded unless Embedding comes with it.
+type EntityUpdate struct {
+	Type       *string
+	Name       *string
+	Properties *map[string]any
+	Embedding  *Vector
+}
+
+// entityFields are what lists and searches return: not the embedding.
+var entityFields = []string{
+	kgentity.FieldID, kgentity.FieldCreatedAt, kgentity.FieldUpdatedAt, kgentity.FieldUserID, kgentity.FieldType,
+	kgentity.FieldName, kgentity.FieldProperties, kgentity.FieldEmbeddingModel, kgentity.FieldRedactions,
+}
+
+func userOf(ctx context.Context) (uuid.UUID, error) {
+	v, ok := viewer.FromContext(ctx)
+	if !ok || v.Role != viewer.RoleUser {
+		return uuid.Nil, db.ErrNoViewer
+	}
+	return v.UserID, nil
+}
+
+func checkLabel(field, v string, maxLen int) error {
+	switch {
+	case strings.TrimSpace(v) == "":
+		return fault.InvalidField(field, "must not be empty")
+	case utf8.RuneCountInString(v) > maxLen:
+		return fault.InvalidField(field, fmt.Sprintf("must be at most %d characters", maxLen))
+	case !utf8.ValidString(v) || strings.ContainsRune(v, 0):
+		return fault.InvalidField(field, "must be UTF-8 text without NUL characters")
+	}
+	return nil
+}
+
+func checkProperties(field string, p map[string]any) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fault.InvalidField(field, "must be a JSON object")
+	}
+	if len(b) > MaxPropertiesBytes {
+		return fault.InvalidField(field, fmt.Sprintf("must be at most %d bytes as JSON", MaxPropertiesBytes))
+	}
+	return nil
+}
+
+// checkVector refuses vectors search could not use (see memory.checkVector).
+func checkVector(field string, v *Vector) error {
+	if len(v.Values) != embed.Dims {
+		return fault.InvalidField(field, fmt.Sprintf("must have %d dimensions, got %d", embed.Dims, len(v.Values)))
+	}
+	var norm float64
+	for _, x := range v.Values {
+		f := float64(x)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return fault.InvalidField(field, "must hold finite numbers")
+		}
+		norm += f * f
+	}
+	if norm == 0 {
+		return fault.InvalidField(field, "must not be the zero vector")
+	}
+	if strings.TrimSpace(v.Model) == "" || len(v.Model) > MaxModelLen {
+		return fault.InvalidField("embedding_model", fmt.Sprintf("name the model of the vector (1-%d characters)", MaxModelLen))
+	}
+	return nil
+}
+
+// redactValue redacts every string inside a JSON value.
+func redactValue(v any, counts pii.Counts) any {
+	switch x := v.(type) {
+	case string:
+		out, c := pii.Redact(x)
+		for k, n := range c {
+			counts[k] += n
+		}
+		return out
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = redactValue(e, counts)
+		}
+		return m
+	case []any:
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = redactValue(e, counts)
+		}
+		return s
+	default:
+		return v
+	}
+}
+
+// entityText is what an entity's embedding is computed from.
+func entityText(typ, name string) string { return typ + ": " + name }
+
+// preparedEntity is an entity ready to store: redacted, embedded.
+type preparedEntity struct {
+	typ, name  string
+	properties map[string]any
+	redactions map[string]int
+	vector     *pgvector.Vector
+	model      *string
+}
+
+func (s *Service) prepare(ctx context.Context, in EntityInput, embedNow bool) (preparedEntity, error) {
+	if in.Properties == nil {
+		in.Properties = map[string]any{}
+	}
+	var errs []error
+	if err := checkLabel("type", in.Type, MaxTypeLen); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkLabel("name", in.Name, MaxNameLen); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkProperties("properties", in.Properties); err != nil {
+		errs = append(errs, err)
+	}
+	if in.Embedding != nil {
+		if err := checkVector("embedding", in.Embedding); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return preparedEntity{}, joinFaults(errs)
+	}
+	counts := pii.Counts{}
+	p := preparedEntity{
+		typ:        strings.TrimSpace(in.Type),
+		name:       redactValue(strings.TrimSpace(in.Name), counts).(string),
+		properties: redactValue(in.Properties, counts).(map[string]any),
+		redactions: map[string]int{},
+	}
+	for k, n := range counts {
+		p.redactions[string(k)] = n
+	}
+	switch {
+	case in.Embedding != nil:
+		v := pgvector.NewVector(in.Embedding.Values)
+		p.vector, p.model = &v, &in.Embedding.Model
+	case embedNow:
+		vecs, err := s.emb.Embed(ctx, []string{entityText(p.typ, p.name)})
+		if err != nil {
+			return preparedEntity{}, fmt.Errorf("embed entity: %w", err)
+		}
+		v, m := pgvector.NewVector(vecs[0]), s.emb.Model()
+		p.vector, p.model = &v, &m
+	}
+	return p, nil
+}
+
+func joinFaults(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	e := &fault.Error{Kind: fault.Invalid, Message: "invalid request"}
+	for _, err := range errs {
+		if fe, ok := fault.As(err); ok {
+			e.Fields = append(e.Fields, fe.Fields...)
+		}
+	}
+	return e
+}
+
+// CreateEntity stores a new entity; an existing (type, name) is a Conflict
+// (UpsertEntity merges instead).
+func (s *Service) CreateEntity(ctx context.Context, in EntityInput) (*ent.KGEntity, error) {
+	userID, err := userOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.prepare(ctx, in, true)
+	if err != nil {
+		return nil, err
+	}
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
+		e, err := tx.KGEntity.Create().SetUserID(userID).SetType(p.typ).SetName(p.name).SetProperties(p.properties).
+			SetRedactions(p.redactions).SetNillableEmbedding(p.vector).SetNillableEmbeddingModel(p.model).Save(ctx)
+		if ent.IsConstraintError(err) {
+			return nil, fault.Conflictf("an entity of type %q named %q already exists", p.typ, p.name).Wrap(err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store entity: %w", err)
+		}
+		return e, nil
+	})
+}
+
+// UpsertEntity creates the entity of (type, name), or merges into the
+// existing one: its properties take the new keys (a JSON object merge, so
+// facts accumulate), its embedding the new one. created says which.
+// One INSERT ... ON CONFLICT makes concurrent upserts of one name safe.
+func (s *Service) UpsertEntity(ctx context.Context, in EntityInput) (_ *ent.KGEntity, created bool, _ error) {
+	userID, err := userOf(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := s.prepare(ctx, in, true)
+	if err != nil {
+		return nil, false, err
+	}
+	props, _ := json.Marshal(p.properties)
+	reds, _ := json.Marshal(p.redactions)
+	e, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
+		rows, err := tx.QueryContext(ctx, `
+INSERT INTO kg_entities AS e (id, created_at, updated_at, user_id, type, name, properties, redactions, embedding, embedding_model)
+VALUES ($1, now(), now(), $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8)
+ON CONFLICT (user_id, type, name) DO UPDATE SET
+	updated_at = now(),
+	properties = e.properties || EXCLUDED.properties,
+	redactions = EXCLUDED.redactions,
+	embedding = EXCLUDED.embedding,
+	embedding_model = EXCLUDED.embedding_model
+RETURNING id, xmax = 0`,
+			uuid.Must(uuid.NewV7()), userID, p.typ, p.name, string(props), string(reds), p.vector, p.model)
+		if err != nil {
+			return nil, fmt.Errorf("upsert entity: %w", err)
+		}
+		var id uuid.UUID
+		func() {
+			defer rows.Close()
+			if rows.Next() {
+				err = rows.Scan(&id, &created)
+			}
+			if err == nil {
+				err = rows.Err()
+			}
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("upsert entity: %w", err)
+		}
+		return tx.KGEntity.Query().Where(kgentity.ID(id)).Only(ctx)
+	})
+	return e, created, err
+}
+
+// GetEntity returns one of the viewer's entities with its embedding.
+func (s *Service) GetEntity(ctx context.Context, id uuid.UUID) (*ent.KGEntity, error) {
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
+		return tx.KGEntity.Get(ctx, id)
+	})
+}
+
+// ListEntities returns a page of the viewer's entities, newest first,
+// optionally of one type; page.Fetch() rows at most.
+func (s *Service) ListEntities(ctx context.Context, typ string, page db.Page) ([]*ent.KGEntity, error) {
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]*ent.KGEntity, error) {
+		q := tx.KGEntity.Query().Select(entityFields...).Order(ent.Desc(kgentity.FieldID)).Limit(page.Fetch())
+		if page.Before != uuid.Nil {
+			q = q.Where(kgentity.IDLT(page.Before))
+		}
+		if typ != "" {
+			q = q.Where(kgentity.Type(typ))
+		}
+		return q.All(ctx)
+	})
+}
+
+// UpdateEntity changes an entity; a new (type, name) that another entity
+// has is a Conflict.
+func (s *Service) UpdateEntity(ctx context.Context, id uuid.UUID, in EntityUpdate) (*ent.KGEntity, error) {
+	if _, err := userOf(ctx); err != nil {
+		return nil, err
+	}
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
+		cur, err := tx.KGEntity.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		next := EntityInput{Type: cur.Type, Name: cur.Name, Properties: cur.Properties, Embedding: in.Embedding}
+		if in.Type != nil {
+			next.Type = *in.Type
+		}
+		if in.Name != nil {
+			next.Name = *in.Name
+		}
+		if in.Properties != nil {
+			next.Properties = *in.Properties
+		}
+		relabel := next.Type != cur.Type || next.Name != cur.Name
+		// Embedding inside the transaction holds the row's lock for the
+		// provider's round trip; updates of one entity are rare and the
+		// alternative (embed, then re-check the name) races with upserts.
+		p, err := s.prepare(ctx, next, relabel || cur.Embedding == nil)
+		if err != nil {
+			return nil, err
+		}
+		u := tx.KGEntity.UpdateOneID(id).SetType(p.typ).SetName(p.name).SetProperties(p.properties)
+		if in.Name != nil || in.Properties != nil || in.Type != nil {
+			u.SetRedactions(p.redactions)
+		}
+		if p.vector != nil {
+			u.SetEmbedding(*p.vector).SetEmbeddingModel(*p.model)
+		}
+		e, err := u.Save(ctx)
+		if ent.IsConstraintError(err) {
+			return nil, fault.Conflictf("an entity of type %q named %q already exists", p.typ, p.name).Wrap(err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("update entity: %w", err)
+		}
+		return e, nil
+	})
+}
+
+// DeleteEntity removes an entity and its relations.
+func (s *Service) DeleteEntity(ctx context.Context, id uuid.UUID) error {
+	return s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		return tx.KGEntity.DeleteOneID(id).Exec(ctx)
+	})
+}
+
+// Search defaults and bounds, as for memories.
+const (
+	DefaultThreshold = 0.7
+	DefaultLimit     = 10
+	MaxLimit         = 100
+)
+
+// EntitySearch finds entities by meaning: Query text (embedded) or Vector.
+type EntitySearch struct {
+	Query     string
+	Vector    *Vector
+	Type      string   // only entities of this type
+	Threshold *float64 // minimum cosine similarity; default 0.7
+	Limit     int      // 1..100; 0 means 10
+}
+
+// EntityHit is a found entity and its cosine similarity to the query.
+type EntityHit struct {
+	Entity     *ent.KGEntity
+	Similarity float64
+}
+
+// SearchEntities returns the viewer's entities nearest to the query, best first.
+func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) ([]EntityHit, error) {
+	userID, err := userOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	threshold, limit := DefaultThreshold, in.Limit
+	var errs []error
+	if in.Threshold != nil {
+		threshold = *in.Threshold
+		if threshold < -1 || threshold > 1 || threshold != threshold {
+			errs = append(errs, fault.InvalidField("threshold", "must be a cosine similarity between -1 and 1"))
+		}
+	}
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > MaxLimit {
+		errs = append(errs, fault.InvalidField("limit", fmt.Sprintf("must be between 1 and %d", MaxLimit)))
+	}
+	text := strings.TrimSpace(in.Query)
+	switch {
+	case text == "" && in.Vector == nil:
+		errs = append(errs, fault.InvalidField("query", "give query text or a vector"))
+	case text != "" && in.Vector != nil:
+		errs = append(errs, fault.InvalidField("vector", "give query text or a vector, not both"))
+	case len(text) > 4<<10:
+		errs = append(errs, fault.InvalidField("query", "must be at most 4096 bytes"))
+	case in.Vector != nil:
+		if err := checkVector("vector", in.Vector); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, joinFaults(errs)
+	}
+	var vec pgvector.Vector
+	model := ""
+	if in.Vector != nil {
+		vec, model = pgvector.NewVector(in.Vector.Values), in.Vector.Model
+	} else {
+		text, _ = pii.Redact(text)
+		vecs, err := s.emb.Embed(ctx, []string{text})
+		if err != nil {
+			return nil, fmt.Errorf("embed query: %w", err)
+		}
+		vec, model = pgvector.NewVector(vecs[0]), s.emb.Model()
+	}
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]EntityHit, error) {
+		if other, err := otherModel(ctx, tx, userID, model); err != nil {
+			return nil, err
+		} else if other != "" {
+			return nil, fault.InvalidField("model", fmt.Sprintf(
+				"entities were embedded with model %q, this search uses %q: vectors of different models cannot be compared", other, model))
+		}
+		req := vecsearch.Request{UserID: userID, Vector: vec, Model: model, K: limit, MaxDistance: 1 - threshold}
+		if in.Type != "" {
+			req.Where = append(req.Where, vecsearch.Cond{SQL: "type = $?", Arg: in.Type})
+		}
+		near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.KGEntities, req)
+		if err != nil {
+			return nil, err
+		}
+		if len(near) == 0 {
+			return []EntityHit{}, nil
+		}
+		ids := make([]uuid.UUID, len(near))
+		for i, h := range near {
+			ids[i] = h.ID
+		}
+		rows, err := tx.KGEntity.Query().Where(kgentity.IDIn(ids...)).Select(entityFields...).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load entities: %w", err)
+		}
+		byID := make(map[uuid.UUID]*ent.KGEntity, len(rows))
+		for _, e := range rows {
+			byID[e.ID] = e
+		}
+		hits := make([]EntityHit, 0, len(near))
+		for _, h := range near {
+			if e, ok := byID[h.ID]; ok {
+				hits = append(hits, EntityHit{Entity: e, Similarity: 1 - h.Distance})
+			}
+		}
+		return hits, nil
+	})
+}
+
+// otherModel returns a model other than model that the user's entities were
+// embedded with, or "". Users hold far fewer entities than memories, so a
+// scan of theirs (through the (user_id, type, name) index) is cheap.
+func otherModel(ctx context.Context, tx *ent.Tx, userID uuid.UUID, model string) (string, error) {
+	rows, err := tx.QueryContext(ctx,
+		`SELECT embedding_model FROM kg_entities WHERE user_id = $1 AND embedding_model <> $2 LIMIT 1`, userID, model)
+	if err != nil {
+		return "", fmt.Errorf("check embedding models: %w", err)
+	}
+	defer rows.Close()
+	var other string
+	if rows.Next() {
+		if err := rows.Scan(&other); err != nil {
+			return "", fmt.Errorf("check embedding models: %w", err)
+		}
+	}
+	return other, rows.Err()
+}
