@@ -33,16 +33,16 @@ func init() {
 
 // vectorBench is one run's parameters.
 type vectorBench struct {
-	adminURL          string
-	rows, users       int
-	queries, topics   int
-	subtopics         int
-	userTopics        int
-	seed              uint64
-	shapes            []string
-	keep              bool
-	storage           string
-	out               io.Writer
+	adminURL        string
+	rows, users     int
+	queries, topics int
+	subtopics       int
+	userTopics      int
+	seed            uint64
+	shapes          []string
+	keep            bool
+	storage         string
+	out             io.Writer
 }
 
 const benchModel = "bench-clustered"
