@@ -21,8 +21,8 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
-	_ "github.com/jarvis-core/jarvis/ent/runtime" // privacy policies and hooks of ent/schema
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
+	_ "github.com/jarvis-core/jarvis/ent/runtime" // privacy policies and hooks of ent/schema
 	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/migrate"
 )

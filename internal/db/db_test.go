@@ -17,7 +17,9 @@ import (
 )
 
 // as is alice's or bob's unit of work context.
-func as(id uuid.UUID) context.Context { return viewer.NewContext(context.Background(), viewer.User(id)) }
+func as(id uuid.UUID) context.Context {
+	return viewer.NewContext(context.Background(), viewer.User(id))
+}
 
 // TestRunSeesOnlyTheUsersRows goes through the service's own path: ent
 // privacy on top, row-level security under it.
