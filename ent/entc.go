@@ -46,6 +46,7 @@ func main() {
 		Templates: []*gen.Template{
 			gen.MustParse(gen.NewTemplate("owned").ParseFiles("template/owned.tmpl")),
 			gen.MustParse(gen.NewTemplate("apiview").Funcs(funcs).ParseFiles("template/apiview.tmpl")),
+			gen.MustParse(gen.NewTemplate("entitytest").ParseFiles("template/entitytest.tmpl")),
 		},
 		Features: []gen.Feature{
 			gen.FeaturePrivacy,            // per-user policies in the schema
