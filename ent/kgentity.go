@@ -38,7 +38,7 @@ type KGEntity struct {
 	// EmbeddingModel holds the value of the "embedding_model" field.
 	EmbeddingModel *string `json:"embedding_model,omitempty"`
 	// Redactions holds the value of the "redactions" field.
-	Redactions map[string]int `json:"redactions,omitempty"`
+	Redactions map[string]interface{} `json:"redactions,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the KGEntityQuery when eager-loading is set.
 	Edges        KGEntityEdges `json:"edges"`

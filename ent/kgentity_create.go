@@ -108,7 +108,7 @@ func (_c *KGEntityCreate) SetNillableEmbeddingModel(v *string) *KGEntityCreate {
 }
 
 // SetRedactions sets the "redactions" field.
-func (_c *KGEntityCreate) SetRedactions(v map[string]int) *KGEntityCreate {
+func (_c *KGEntityCreate) SetRedactions(v map[string]interface{}) *KGEntityCreate {
 	_c.mutation.SetRedactions(v)
 	return _c
 }
@@ -532,7 +532,7 @@ func (u *KGEntityUpsert) ClearEmbeddingModel() *KGEntityUpsert {
 }
 
 // SetRedactions sets the "redactions" field.
-func (u *KGEntityUpsert) SetRedactions(v map[string]int) *KGEntityUpsert {
+func (u *KGEntityUpsert) SetRedactions(v map[string]interface{}) *KGEntityUpsert {
 	u.Set(kgentity.FieldRedactions, v)
 	return u
 }
@@ -696,7 +696,7 @@ func (u *KGEntityUpsertOne) ClearEmbeddingModel() *KGEntityUpsertOne {
 }
 
 // SetRedactions sets the "redactions" field.
-func (u *KGEntityUpsertOne) SetRedactions(v map[string]int) *KGEntityUpsertOne {
+func (u *KGEntityUpsertOne) SetRedactions(v map[string]interface{}) *KGEntityUpsertOne {
 	return u.Update(func(s *KGEntityUpsert) {
 		s.SetRedactions(v)
 	})
@@ -1029,7 +1029,7 @@ func (u *KGEntityUpsertBulk) ClearEmbeddingModel() *KGEntityUpsertBulk {
 }
 
 // SetRedactions sets the "redactions" field.
-func (u *KGEntityUpsertBulk) SetRedactions(v map[string]int) *KGEntityUpsertBulk {
+func (u *KGEntityUpsertBulk) SetRedactions(v map[string]interface{}) *KGEntityUpsertBulk {
 	return u.Update(func(s *KGEntityUpsert) {
 		s.SetRedactions(v)
 	})

@@ -112,7 +112,7 @@ func (_u *KGEntityUpdate) ClearEmbeddingModel() *KGEntityUpdate {
 }
 
 // SetRedactions sets the "redactions" field.
-func (_u *KGEntityUpdate) SetRedactions(v map[string]int) *KGEntityUpdate {
+func (_u *KGEntityUpdate) SetRedactions(v map[string]interface{}) *KGEntityUpdate {
 	_u.mutation.SetRedactions(v)
 	return _u
 }
@@ -489,7 +489,7 @@ func (_u *KGEntityUpdateOne) ClearEmbeddingModel() *KGEntityUpdateOne {
 }
 
 // SetRedactions sets the "redactions" field.
-func (_u *KGEntityUpdateOne) SetRedactions(v map[string]int) *KGEntityUpdateOne {
+func (_u *KGEntityUpdateOne) SetRedactions(v map[string]interface{}) *KGEntityUpdateOne {
 	_u.mutation.SetRedactions(v)
 	return _u
 }

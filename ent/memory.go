@@ -36,7 +36,7 @@ type Memory struct {
 	// Metadata holds the value of the "metadata" field.
 	Metadata map[string]interface{} `json:"metadata,omitempty"`
 	// Redactions holds the value of the "redactions" field.
-	Redactions map[string]int `json:"redactions,omitempty"`
+	Redactions map[string]interface{} `json:"redactions,omitempty"`
 	// SearchVector holds the value of the "search_vector" field.
 	SearchVector *string `json:"search_vector,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.

@@ -85,7 +85,7 @@ func (_c *MemoryCreate) SetMetadata(v map[string]interface{}) *MemoryCreate {
 }
 
 // SetRedactions sets the "redactions" field.
-func (_c *MemoryCreate) SetRedactions(v map[string]int) *MemoryCreate {
+func (_c *MemoryCreate) SetRedactions(v map[string]interface{}) *MemoryCreate {
 	_c.mutation.SetRedactions(v)
 	return _c
 }
@@ -435,7 +435,7 @@ func (u *MemoryUpsert) UpdateMetadata() *MemoryUpsert {
 }
 
 // SetRedactions sets the "redactions" field.
-func (u *MemoryUpsert) SetRedactions(v map[string]int) *MemoryUpsert {
+func (u *MemoryUpsert) SetRedactions(v map[string]interface{}) *MemoryUpsert {
 	u.Set(memory.FieldRedactions, v)
 	return u
 }
@@ -589,7 +589,7 @@ func (u *MemoryUpsertOne) UpdateMetadata() *MemoryUpsertOne {
 }
 
 // SetRedactions sets the "redactions" field.
-func (u *MemoryUpsertOne) SetRedactions(v map[string]int) *MemoryUpsertOne {
+func (u *MemoryUpsertOne) SetRedactions(v map[string]interface{}) *MemoryUpsertOne {
 	return u.Update(func(s *MemoryUpsert) {
 		s.SetRedactions(v)
 	})
@@ -915,7 +915,7 @@ func (u *MemoryUpsertBulk) UpdateMetadata() *MemoryUpsertBulk {
 }
 
 // SetRedactions sets the "redactions" field.
-func (u *MemoryUpsertBulk) SetRedactions(v map[string]int) *MemoryUpsertBulk {
+func (u *MemoryUpsertBulk) SetRedactions(v map[string]interface{}) *MemoryUpsertBulk {
 	return u.Update(func(s *MemoryUpsert) {
 		s.SetRedactions(v)
 	})

@@ -84,7 +84,7 @@ func (_u *MemoryUpdate) SetMetadata(v map[string]interface{}) *MemoryUpdate {
 }
 
 // SetRedactions sets the "redactions" field.
-func (_u *MemoryUpdate) SetRedactions(v map[string]int) *MemoryUpdate {
+func (_u *MemoryUpdate) SetRedactions(v map[string]interface{}) *MemoryUpdate {
 	_u.mutation.SetRedactions(v)
 	return _u
 }
@@ -285,7 +285,7 @@ func (_u *MemoryUpdateOne) SetMetadata(v map[string]interface{}) *MemoryUpdateOn
 }
 
 // SetRedactions sets the "redactions" field.
-func (_u *MemoryUpdateOne) SetRedactions(v map[string]int) *MemoryUpdateOne {
+func (_u *MemoryUpdateOne) SetRedactions(v map[string]interface{}) *MemoryUpdateOne {
 	_u.mutation.SetRedactions(v)
 	return _u
 }

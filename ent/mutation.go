@@ -2089,7 +2089,7 @@ type KGEntityMutation struct {
 	properties      *map[string]interface{}
 	embedding       *pgvector.Vector
 	embedding_model *string
-	redactions      *map[string]int
+	redactions      *map[string]interface{}
 	clearedFields   map[string]struct{}
 	owner           *uuid.UUID
 	clearedowner    bool
@@ -2523,12 +2523,12 @@ func (m *KGEntityMutation) ResetEmbeddingModel() {
 }
 
 // SetRedactions sets the "redactions" field.
-func (m *KGEntityMutation) SetRedactions(value map[string]int) {
+func (m *KGEntityMutation) SetRedactions(value map[string]interface{}) {
 	m.redactions = &value
 }
 
 // Redactions returns the value of the "redactions" field in the mutation.
-func (m *KGEntityMutation) Redactions() (r map[string]int, exists bool) {
+func (m *KGEntityMutation) Redactions() (r map[string]interface{}, exists bool) {
 	v := m.redactions
 	if v == nil {
 		return
@@ -2539,7 +2539,7 @@ func (m *KGEntityMutation) Redactions() (r map[string]int, exists bool) {
 // OldRedactions returns the old "redactions" field's value of the KGEntity entity.
 // If the KGEntity object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *KGEntityMutation) OldRedactions(ctx context.Context) (v map[string]int, err error) {
+func (m *KGEntityMutation) OldRedactions(ctx context.Context) (v map[string]interface{}, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldRedactions is only allowed on UpdateOne operations")
 	}
@@ -2887,7 +2887,7 @@ func (m *KGEntityMutation) SetField(name string, value ent.Value) error {
 		m.SetEmbeddingModel(v)
 		return nil
 	case kgentity.FieldRedactions:
-		v, ok := value.(map[string]int)
+		v, ok := value.(map[string]interface{})
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
@@ -5355,7 +5355,7 @@ type MemoryMutation struct {
 	embedding       *pgvector.Vector
 	embedding_model *string
 	metadata        *map[string]interface{}
-	redactions      *map[string]int
+	redactions      *map[string]interface{}
 	search_vector   *string
 	clearedFields   map[string]struct{}
 	owner           *uuid.UUID
@@ -5722,12 +5722,12 @@ func (m *MemoryMutation) ResetMetadata() {
 }
 
 // SetRedactions sets the "redactions" field.
-func (m *MemoryMutation) SetRedactions(value map[string]int) {
+func (m *MemoryMutation) SetRedactions(value map[string]interface{}) {
 	m.redactions = &value
 }
 
 // Redactions returns the value of the "redactions" field in the mutation.
-func (m *MemoryMutation) Redactions() (r map[string]int, exists bool) {
+func (m *MemoryMutation) Redactions() (r map[string]interface{}, exists bool) {
 	v := m.redactions
 	if v == nil {
 		return
@@ -5738,7 +5738,7 @@ func (m *MemoryMutation) Redactions() (r map[string]int, exists bool) {
 // OldRedactions returns the old "redactions" field's value of the Memory entity.
 // If the Memory object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *MemoryMutation) OldRedactions(ctx context.Context) (v map[string]int, err error) {
+func (m *MemoryMutation) OldRedactions(ctx context.Context) (v map[string]interface{}, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldRedactions is only allowed on UpdateOne operations")
 	}
@@ -6020,7 +6020,7 @@ func (m *MemoryMutation) SetField(name string, value ent.Value) error {
 		m.SetMetadata(v)
 		return nil
 	case memory.FieldRedactions:
-		v, ok := value.(map[string]int)
+		v, ok := value.(map[string]interface{})
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}

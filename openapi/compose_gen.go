@@ -8,7 +8,7 @@ import (
 )
 
 // Groups are the operation groups of the API: one handler interface each.
-var Groups = []string{"Auth", "Secrets"}
+var Groups = []string{"Auth", "KnowledgeGraph", "Memories", "Secrets"}
 
 // Compose builds the Handler from the modules' operation-group handlers and
 // the error handler. Each group needs exactly one handler; a handler that
@@ -23,6 +23,18 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 			}
 			c.AuthHandler, matched = g, true
 		}
+		if g, ok := h.(KnowledgeGraphHandler); ok {
+			if c.KnowledgeGraphHandler != nil {
+				return nil, fmt.Errorf("two handlers for operation group KnowledgeGraph: %T and %T", c.KnowledgeGraphHandler, h)
+			}
+			c.KnowledgeGraphHandler, matched = g, true
+		}
+		if g, ok := h.(MemoriesHandler); ok {
+			if c.MemoriesHandler != nil {
+				return nil, fmt.Errorf("two handlers for operation group Memories: %T and %T", c.MemoriesHandler, h)
+			}
+			c.MemoriesHandler, matched = g, true
+		}
 		if g, ok := h.(SecretsHandler); ok {
 			if c.SecretsHandler != nil {
 				return nil, fmt.Errorf("two handlers for operation group Secrets: %T and %T", c.SecretsHandler, h)
@@ -36,6 +48,12 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 	if c.AuthHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Auth: is its module in the app?")
 	}
+	if c.KnowledgeGraphHandler == nil {
+		return nil, fmt.Errorf("no handler for operation group KnowledgeGraph: is its module in the app?")
+	}
+	if c.MemoriesHandler == nil {
+		return nil, fmt.Errorf("no handler for operation group Memories: is its module in the app?")
+	}
 	if c.SecretsHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Secrets: is its module in the app?")
 	}
@@ -44,6 +62,8 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 
 type composed struct {
 	AuthHandler
+	KnowledgeGraphHandler
+	MemoriesHandler
 	SecretsHandler
 	newError func(ctx context.Context, err error) *ErrorStatusCode
 }

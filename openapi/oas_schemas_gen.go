@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-faster/errors"
+	"github.com/go-faster/jx"
 	"github.com/google/uuid"
 )
 
@@ -39,11 +40,453 @@ func (s *BearerAuth) SetRoles(val []string) {
 	s.Roles = val
 }
 
+// DeleteEntityNoContent is response for DeleteEntity operation.
+type DeleteEntityNoContent struct{}
+
+// DeleteMemoryNoContent is response for DeleteMemory operation.
+type DeleteMemoryNoContent struct{}
+
+// DeleteRelationNoContent is response for DeleteRelation operation.
+type DeleteRelationNoContent struct{}
+
 // DeleteSecretNoContent is response for DeleteSecret operation.
 type DeleteSecretNoContent struct{}
 
 // DeleteSessionNoContent is response for DeleteSession operation.
 type DeleteSessionNoContent struct{}
+
+// Ref: #/components/schemas/Entity
+type Entity struct {
+	CreatedAt      time.Time        `json:"created_at"`
+	EmbeddingModel OptString        `json:"embedding_model"`
+	ID             uuid.UUID        `json:"id"`
+	Name           string           `json:"name"`
+	Properties     EntityProperties `json:"properties"`
+	// How many matches of each kind of personal data were redacted: {"email": 1}.
+	Redactions EntityRedactions `json:"redactions"`
+	Type       string           `json:"type"`
+	UpdatedAt  time.Time        `json:"updated_at"`
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *Entity) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetEmbeddingModel returns the value of EmbeddingModel.
+func (s *Entity) GetEmbeddingModel() OptString {
+	return s.EmbeddingModel
+}
+
+// GetID returns the value of ID.
+func (s *Entity) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetName returns the value of Name.
+func (s *Entity) GetName() string {
+	return s.Name
+}
+
+// GetProperties returns the value of Properties.
+func (s *Entity) GetProperties() EntityProperties {
+	return s.Properties
+}
+
+// GetRedactions returns the value of Redactions.
+func (s *Entity) GetRedactions() EntityRedactions {
+	return s.Redactions
+}
+
+// GetType returns the value of Type.
+func (s *Entity) GetType() string {
+	return s.Type
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *Entity) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *Entity) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetEmbeddingModel sets the value of EmbeddingModel.
+func (s *Entity) SetEmbeddingModel(val OptString) {
+	s.EmbeddingModel = val
+}
+
+// SetID sets the value of ID.
+func (s *Entity) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetName sets the value of Name.
+func (s *Entity) SetName(val string) {
+	s.Name = val
+}
+
+// SetProperties sets the value of Properties.
+func (s *Entity) SetProperties(val EntityProperties) {
+	s.Properties = val
+}
+
+// SetRedactions sets the value of Redactions.
+func (s *Entity) SetRedactions(val EntityRedactions) {
+	s.Redactions = val
+}
+
+// SetType sets the value of Type.
+func (s *Entity) SetType(val string) {
+	s.Type = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *Entity) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Ref: #/components/schemas/EntityCreate
+type EntityCreate struct {
+	// Your own embedding (1536 numbers); embedding_model is then required.
+	Embedding      []float32 `json:"embedding"`
+	EmbeddingModel OptString `json:"embedding_model"`
+	Name           string    `json:"name"`
+	// Properties (string values are redacted like names).
+	Properties OptEntityCreateProperties `json:"properties"`
+	Type       string                    `json:"type"`
+}
+
+// GetEmbedding returns the value of Embedding.
+func (s *EntityCreate) GetEmbedding() []float32 {
+	return s.Embedding
+}
+
+// GetEmbeddingModel returns the value of EmbeddingModel.
+func (s *EntityCreate) GetEmbeddingModel() OptString {
+	return s.EmbeddingModel
+}
+
+// GetName returns the value of Name.
+func (s *EntityCreate) GetName() string {
+	return s.Name
+}
+
+// GetProperties returns the value of Properties.
+func (s *EntityCreate) GetProperties() OptEntityCreateProperties {
+	return s.Properties
+}
+
+// GetType returns the value of Type.
+func (s *EntityCreate) GetType() string {
+	return s.Type
+}
+
+// SetEmbedding sets the value of Embedding.
+func (s *EntityCreate) SetEmbedding(val []float32) {
+	s.Embedding = val
+}
+
+// SetEmbeddingModel sets the value of EmbeddingModel.
+func (s *EntityCreate) SetEmbeddingModel(val OptString) {
+	s.EmbeddingModel = val
+}
+
+// SetName sets the value of Name.
+func (s *EntityCreate) SetName(val string) {
+	s.Name = val
+}
+
+// SetProperties sets the value of Properties.
+func (s *EntityCreate) SetProperties(val OptEntityCreateProperties) {
+	s.Properties = val
+}
+
+// SetType sets the value of Type.
+func (s *EntityCreate) SetType(val string) {
+	s.Type = val
+}
+
+// Properties (string values are redacted like names).
+type EntityCreateProperties map[string]jx.Raw
+
+func (s *EntityCreateProperties) init() EntityCreateProperties {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/EntityHit
+type EntityHit struct {
+	Entity Entity `json:"entity"`
+	// Cosine similarity to the query.
+	Similarity float64 `json:"similarity"`
+}
+
+// GetEntity returns the value of Entity.
+func (s *EntityHit) GetEntity() Entity {
+	return s.Entity
+}
+
+// GetSimilarity returns the value of Similarity.
+func (s *EntityHit) GetSimilarity() float64 {
+	return s.Similarity
+}
+
+// SetEntity sets the value of Entity.
+func (s *EntityHit) SetEntity(val Entity) {
+	s.Entity = val
+}
+
+// SetSimilarity sets the value of Similarity.
+func (s *EntityHit) SetSimilarity(val float64) {
+	s.Similarity = val
+}
+
+// Ref: #/components/schemas/EntityPage
+type EntityPage struct {
+	Items []Entity `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *EntityPage) GetItems() []Entity {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *EntityPage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *EntityPage) SetItems(val []Entity) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *EntityPage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+type EntityProperties map[string]jx.Raw
+
+func (s *EntityProperties) init() EntityProperties {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// How many matches of each kind of personal data were redacted: {"email": 1}.
+type EntityRedactions map[string]jx.Raw
+
+func (s *EntityRedactions) init() EntityRedactions {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/EntitySearch
+type EntitySearch struct {
+	// Default 10.
+	Limit OptInt `json:"limit"`
+	// The model of vector (default: the service's embedding model).
+	Model OptString `json:"model"`
+	Query OptString `json:"query"`
+	// Minimum cosine similarity (-1 to 1), default 0.7.
+	Threshold OptFloat64 `json:"threshold"`
+	// Only entities of this type.
+	Type OptString `json:"type"`
+	// Your own query vector, instead of query.
+	Vector []float32 `json:"vector"`
+}
+
+// GetLimit returns the value of Limit.
+func (s *EntitySearch) GetLimit() OptInt {
+	return s.Limit
+}
+
+// GetModel returns the value of Model.
+func (s *EntitySearch) GetModel() OptString {
+	return s.Model
+}
+
+// GetQuery returns the value of Query.
+func (s *EntitySearch) GetQuery() OptString {
+	return s.Query
+}
+
+// GetThreshold returns the value of Threshold.
+func (s *EntitySearch) GetThreshold() OptFloat64 {
+	return s.Threshold
+}
+
+// GetType returns the value of Type.
+func (s *EntitySearch) GetType() OptString {
+	return s.Type
+}
+
+// GetVector returns the value of Vector.
+func (s *EntitySearch) GetVector() []float32 {
+	return s.Vector
+}
+
+// SetLimit sets the value of Limit.
+func (s *EntitySearch) SetLimit(val OptInt) {
+	s.Limit = val
+}
+
+// SetModel sets the value of Model.
+func (s *EntitySearch) SetModel(val OptString) {
+	s.Model = val
+}
+
+// SetQuery sets the value of Query.
+func (s *EntitySearch) SetQuery(val OptString) {
+	s.Query = val
+}
+
+// SetThreshold sets the value of Threshold.
+func (s *EntitySearch) SetThreshold(val OptFloat64) {
+	s.Threshold = val
+}
+
+// SetType sets the value of Type.
+func (s *EntitySearch) SetType(val OptString) {
+	s.Type = val
+}
+
+// SetVector sets the value of Vector.
+func (s *EntitySearch) SetVector(val []float32) {
+	s.Vector = val
+}
+
+// Ref: #/components/schemas/EntitySearchResult
+type EntitySearchResult struct {
+	Items []EntityHit `json:"items"`
+}
+
+// GetItems returns the value of Items.
+func (s *EntitySearchResult) GetItems() []EntityHit {
+	return s.Items
+}
+
+// SetItems sets the value of Items.
+func (s *EntitySearchResult) SetItems(val []EntityHit) {
+	s.Items = val
+}
+
+// Ref: #/components/schemas/EntityUpdate
+type EntityUpdate struct {
+	// Your own embedding (1536 numbers); embedding_model is then required.
+	Embedding      []float32 `json:"embedding"`
+	EmbeddingModel OptString `json:"embedding_model"`
+	Name           OptString `json:"name"`
+	// Properties (string values are redacted like names).
+	Properties OptEntityUpdateProperties `json:"properties"`
+	Type       OptString                 `json:"type"`
+}
+
+// GetEmbedding returns the value of Embedding.
+func (s *EntityUpdate) GetEmbedding() []float32 {
+	return s.Embedding
+}
+
+// GetEmbeddingModel returns the value of EmbeddingModel.
+func (s *EntityUpdate) GetEmbeddingModel() OptString {
+	return s.EmbeddingModel
+}
+
+// GetName returns the value of Name.
+func (s *EntityUpdate) GetName() OptString {
+	return s.Name
+}
+
+// GetProperties returns the value of Properties.
+func (s *EntityUpdate) GetProperties() OptEntityUpdateProperties {
+	return s.Properties
+}
+
+// GetType returns the value of Type.
+func (s *EntityUpdate) GetType() OptString {
+	return s.Type
+}
+
+// SetEmbedding sets the value of Embedding.
+func (s *EntityUpdate) SetEmbedding(val []float32) {
+	s.Embedding = val
+}
+
+// SetEmbeddingModel sets the value of EmbeddingModel.
+func (s *EntityUpdate) SetEmbeddingModel(val OptString) {
+	s.EmbeddingModel = val
+}
+
+// SetName sets the value of Name.
+func (s *EntityUpdate) SetName(val OptString) {
+	s.Name = val
+}
+
+// SetProperties sets the value of Properties.
+func (s *EntityUpdate) SetProperties(val OptEntityUpdateProperties) {
+	s.Properties = val
+}
+
+// SetType sets the value of Type.
+func (s *EntityUpdate) SetType(val OptString) {
+	s.Type = val
+}
+
+// Properties (string values are redacted like names).
+type EntityUpdateProperties map[string]jx.Raw
+
+func (s *EntityUpdateProperties) init() EntityUpdateProperties {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/EntityUpsert
+type EntityUpsert struct {
+	// Whether the entity was new.
+	Created bool   `json:"created"`
+	Entity  Entity `json:"entity"`
+}
+
+// GetCreated returns the value of Created.
+func (s *EntityUpsert) GetCreated() bool {
+	return s.Created
+}
+
+// GetEntity returns the value of Entity.
+func (s *EntityUpsert) GetEntity() Entity {
+	return s.Entity
+}
+
+// SetCreated sets the value of Created.
+func (s *EntityUpsert) SetCreated(val bool) {
+	s.Created = val
+}
+
+// SetEntity sets the value of Entity.
+func (s *EntityUpsert) SetEntity(val Entity) {
+	s.Entity = val
+}
 
 // Ref: #/components/schemas/ErrorDetail
 type ErrorDetail struct {
@@ -285,6 +728,102 @@ func (s *ErrorStatusCode) SetResponse(val ErrorResponse) {
 	s.Response = val
 }
 
+type ListEntityRelationsDirection string
+
+const (
+	ListEntityRelationsDirectionOut  ListEntityRelationsDirection = "out"
+	ListEntityRelationsDirectionIn   ListEntityRelationsDirection = "in"
+	ListEntityRelationsDirectionBoth ListEntityRelationsDirection = "both"
+)
+
+// AllValues returns all ListEntityRelationsDirection values.
+func (ListEntityRelationsDirection) AllValues() []ListEntityRelationsDirection {
+	return []ListEntityRelationsDirection{
+		ListEntityRelationsDirectionOut,
+		ListEntityRelationsDirectionIn,
+		ListEntityRelationsDirectionBoth,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ListEntityRelationsDirection) MarshalText() ([]byte, error) {
+	switch s {
+	case ListEntityRelationsDirectionOut:
+		return []byte(s), nil
+	case ListEntityRelationsDirectionIn:
+		return []byte(s), nil
+	case ListEntityRelationsDirectionBoth:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ListEntityRelationsDirection) UnmarshalText(data []byte) error {
+	switch ListEntityRelationsDirection(data) {
+	case ListEntityRelationsDirectionOut:
+		*s = ListEntityRelationsDirectionOut
+		return nil
+	case ListEntityRelationsDirectionIn:
+		*s = ListEntityRelationsDirectionIn
+		return nil
+	case ListEntityRelationsDirectionBoth:
+		*s = ListEntityRelationsDirectionBoth
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+type ListNeighborsDirection string
+
+const (
+	ListNeighborsDirectionOut  ListNeighborsDirection = "out"
+	ListNeighborsDirectionIn   ListNeighborsDirection = "in"
+	ListNeighborsDirectionBoth ListNeighborsDirection = "both"
+)
+
+// AllValues returns all ListNeighborsDirection values.
+func (ListNeighborsDirection) AllValues() []ListNeighborsDirection {
+	return []ListNeighborsDirection{
+		ListNeighborsDirectionOut,
+		ListNeighborsDirectionIn,
+		ListNeighborsDirectionBoth,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ListNeighborsDirection) MarshalText() ([]byte, error) {
+	switch s {
+	case ListNeighborsDirectionOut:
+		return []byte(s), nil
+	case ListNeighborsDirectionIn:
+		return []byte(s), nil
+	case ListNeighborsDirectionBoth:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ListNeighborsDirection) UnmarshalText(data []byte) error {
+	switch ListNeighborsDirection(data) {
+	case ListNeighborsDirectionOut:
+		*s = ListNeighborsDirectionOut
+		return nil
+	case ListNeighborsDirectionIn:
+		*s = ListNeighborsDirectionIn
+		return nil
+	case ListNeighborsDirectionBoth:
+		*s = ListNeighborsDirectionBoth
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
 // Ref: #/components/schemas/LoginRequest
 type LoginRequest struct {
 	Email    string `json:"email"`
@@ -328,6 +867,537 @@ func (s *LogoutRequest) GetAll() OptBool {
 // SetAll sets the value of All.
 func (s *LogoutRequest) SetAll(val OptBool) {
 	s.All = val
+}
+
+// Ref: #/components/schemas/Memory
+type Memory struct {
+	Content        string         `json:"content"`
+	CreatedAt      time.Time      `json:"created_at"`
+	EmbeddingModel string         `json:"embedding_model"`
+	ID             uuid.UUID      `json:"id"`
+	Metadata       MemoryMetadata `json:"metadata"`
+	// How many matches of each kind of personal data were redacted: {"email": 1}.
+	Redactions MemoryRedactions `json:"redactions"`
+	UpdatedAt  time.Time        `json:"updated_at"`
+}
+
+// GetContent returns the value of Content.
+func (s *Memory) GetContent() string {
+	return s.Content
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *Memory) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetEmbeddingModel returns the value of EmbeddingModel.
+func (s *Memory) GetEmbeddingModel() string {
+	return s.EmbeddingModel
+}
+
+// GetID returns the value of ID.
+func (s *Memory) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetMetadata returns the value of Metadata.
+func (s *Memory) GetMetadata() MemoryMetadata {
+	return s.Metadata
+}
+
+// GetRedactions returns the value of Redactions.
+func (s *Memory) GetRedactions() MemoryRedactions {
+	return s.Redactions
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *Memory) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// SetContent sets the value of Content.
+func (s *Memory) SetContent(val string) {
+	s.Content = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *Memory) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetEmbeddingModel sets the value of EmbeddingModel.
+func (s *Memory) SetEmbeddingModel(val string) {
+	s.EmbeddingModel = val
+}
+
+// SetID sets the value of ID.
+func (s *Memory) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetMetadata sets the value of Metadata.
+func (s *Memory) SetMetadata(val MemoryMetadata) {
+	s.Metadata = val
+}
+
+// SetRedactions sets the value of Redactions.
+func (s *Memory) SetRedactions(val MemoryRedactions) {
+	s.Redactions = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *Memory) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Ref: #/components/schemas/MemoryCreate
+type MemoryCreate struct {
+	Content string `json:"content"`
+	// Your own embedding of content (1536 numbers); embedding_model is then required.
+	Embedding []float32 `json:"embedding"`
+	// The model of embedding.
+	EmbeddingModel OptString `json:"embedding_model"`
+	// Your own data, returned as given and usable as a search filter.
+	Metadata OptMemoryCreateMetadata `json:"metadata"`
+}
+
+// GetContent returns the value of Content.
+func (s *MemoryCreate) GetContent() string {
+	return s.Content
+}
+
+// GetEmbedding returns the value of Embedding.
+func (s *MemoryCreate) GetEmbedding() []float32 {
+	return s.Embedding
+}
+
+// GetEmbeddingModel returns the value of EmbeddingModel.
+func (s *MemoryCreate) GetEmbeddingModel() OptString {
+	return s.EmbeddingModel
+}
+
+// GetMetadata returns the value of Metadata.
+func (s *MemoryCreate) GetMetadata() OptMemoryCreateMetadata {
+	return s.Metadata
+}
+
+// SetContent sets the value of Content.
+func (s *MemoryCreate) SetContent(val string) {
+	s.Content = val
+}
+
+// SetEmbedding sets the value of Embedding.
+func (s *MemoryCreate) SetEmbedding(val []float32) {
+	s.Embedding = val
+}
+
+// SetEmbeddingModel sets the value of EmbeddingModel.
+func (s *MemoryCreate) SetEmbeddingModel(val OptString) {
+	s.EmbeddingModel = val
+}
+
+// SetMetadata sets the value of Metadata.
+func (s *MemoryCreate) SetMetadata(val OptMemoryCreateMetadata) {
+	s.Metadata = val
+}
+
+// Your own data, returned as given and usable as a search filter.
+type MemoryCreateMetadata map[string]jx.Raw
+
+func (s *MemoryCreateMetadata) init() MemoryCreateMetadata {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/MemoryHit
+type MemoryHit struct {
+	Memory Memory `json:"memory"`
+	// What orders the hits: the similarity, or the fused rank score in hybrid mode.
+	Score float64 `json:"score"`
+	// Cosine similarity to the query.
+	Similarity float64 `json:"similarity"`
+}
+
+// GetMemory returns the value of Memory.
+func (s *MemoryHit) GetMemory() Memory {
+	return s.Memory
+}
+
+// GetScore returns the value of Score.
+func (s *MemoryHit) GetScore() float64 {
+	return s.Score
+}
+
+// GetSimilarity returns the value of Similarity.
+func (s *MemoryHit) GetSimilarity() float64 {
+	return s.Similarity
+}
+
+// SetMemory sets the value of Memory.
+func (s *MemoryHit) SetMemory(val Memory) {
+	s.Memory = val
+}
+
+// SetScore sets the value of Score.
+func (s *MemoryHit) SetScore(val float64) {
+	s.Score = val
+}
+
+// SetSimilarity sets the value of Similarity.
+func (s *MemoryHit) SetSimilarity(val float64) {
+	s.Similarity = val
+}
+
+type MemoryMetadata map[string]jx.Raw
+
+func (s *MemoryMetadata) init() MemoryMetadata {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/MemoryPage
+type MemoryPage struct {
+	Items []Memory `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *MemoryPage) GetItems() []Memory {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *MemoryPage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *MemoryPage) SetItems(val []Memory) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *MemoryPage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+// How many matches of each kind of personal data were redacted: {"email": 1}.
+type MemoryRedactions map[string]jx.Raw
+
+func (s *MemoryRedactions) init() MemoryRedactions {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/MemorySearch
+type MemorySearch struct {
+	// Default 10.
+	Limit OptInt `json:"limit"`
+	// Only memories whose metadata contains this object.
+	Metadata OptMemorySearchMetadata `json:"metadata"`
+	// Default vector.
+	Mode OptMemorySearchMode `json:"mode"`
+	// The model of vector (default: the service's embedding model).
+	Model OptString `json:"model"`
+	// Text to search for (needed in hybrid mode).
+	Query OptString `json:"query"`
+	// Minimum cosine similarity (-1 to 1), default 0.7.
+	Threshold OptFloat64 `json:"threshold"`
+	// Your own query vector, instead of query in vector mode.
+	Vector []float32 `json:"vector"`
+}
+
+// GetLimit returns the value of Limit.
+func (s *MemorySearch) GetLimit() OptInt {
+	return s.Limit
+}
+
+// GetMetadata returns the value of Metadata.
+func (s *MemorySearch) GetMetadata() OptMemorySearchMetadata {
+	return s.Metadata
+}
+
+// GetMode returns the value of Mode.
+func (s *MemorySearch) GetMode() OptMemorySearchMode {
+	return s.Mode
+}
+
+// GetModel returns the value of Model.
+func (s *MemorySearch) GetModel() OptString {
+	return s.Model
+}
+
+// GetQuery returns the value of Query.
+func (s *MemorySearch) GetQuery() OptString {
+	return s.Query
+}
+
+// GetThreshold returns the value of Threshold.
+func (s *MemorySearch) GetThreshold() OptFloat64 {
+	return s.Threshold
+}
+
+// GetVector returns the value of Vector.
+func (s *MemorySearch) GetVector() []float32 {
+	return s.Vector
+}
+
+// SetLimit sets the value of Limit.
+func (s *MemorySearch) SetLimit(val OptInt) {
+	s.Limit = val
+}
+
+// SetMetadata sets the value of Metadata.
+func (s *MemorySearch) SetMetadata(val OptMemorySearchMetadata) {
+	s.Metadata = val
+}
+
+// SetMode sets the value of Mode.
+func (s *MemorySearch) SetMode(val OptMemorySearchMode) {
+	s.Mode = val
+}
+
+// SetModel sets the value of Model.
+func (s *MemorySearch) SetModel(val OptString) {
+	s.Model = val
+}
+
+// SetQuery sets the value of Query.
+func (s *MemorySearch) SetQuery(val OptString) {
+	s.Query = val
+}
+
+// SetThreshold sets the value of Threshold.
+func (s *MemorySearch) SetThreshold(val OptFloat64) {
+	s.Threshold = val
+}
+
+// SetVector sets the value of Vector.
+func (s *MemorySearch) SetVector(val []float32) {
+	s.Vector = val
+}
+
+// Only memories whose metadata contains this object.
+type MemorySearchMetadata map[string]jx.Raw
+
+func (s *MemorySearchMetadata) init() MemorySearchMetadata {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Default vector.
+type MemorySearchMode string
+
+const (
+	MemorySearchModeVector MemorySearchMode = "vector"
+	MemorySearchModeHybrid MemorySearchMode = "hybrid"
+)
+
+// AllValues returns all MemorySearchMode values.
+func (MemorySearchMode) AllValues() []MemorySearchMode {
+	return []MemorySearchMode{
+		MemorySearchModeVector,
+		MemorySearchModeHybrid,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s MemorySearchMode) MarshalText() ([]byte, error) {
+	switch s {
+	case MemorySearchModeVector:
+		return []byte(s), nil
+	case MemorySearchModeHybrid:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *MemorySearchMode) UnmarshalText(data []byte) error {
+	switch MemorySearchMode(data) {
+	case MemorySearchModeVector:
+		*s = MemorySearchModeVector
+		return nil
+	case MemorySearchModeHybrid:
+		*s = MemorySearchModeHybrid
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/MemorySearchResult
+type MemorySearchResult struct {
+	Items []MemoryHit `json:"items"`
+}
+
+// GetItems returns the value of Items.
+func (s *MemorySearchResult) GetItems() []MemoryHit {
+	return s.Items
+}
+
+// SetItems sets the value of Items.
+func (s *MemorySearchResult) SetItems(val []MemoryHit) {
+	s.Items = val
+}
+
+// Ref: #/components/schemas/MemoryUpdate
+type MemoryUpdate struct {
+	Content OptString `json:"content"`
+	// Your own embedding (1536 numbers); embedding_model is then required.
+	Embedding      []float32 `json:"embedding"`
+	EmbeddingModel OptString `json:"embedding_model"`
+	// Replaces the metadata.
+	Metadata OptMemoryUpdateMetadata `json:"metadata"`
+}
+
+// GetContent returns the value of Content.
+func (s *MemoryUpdate) GetContent() OptString {
+	return s.Content
+}
+
+// GetEmbedding returns the value of Embedding.
+func (s *MemoryUpdate) GetEmbedding() []float32 {
+	return s.Embedding
+}
+
+// GetEmbeddingModel returns the value of EmbeddingModel.
+func (s *MemoryUpdate) GetEmbeddingModel() OptString {
+	return s.EmbeddingModel
+}
+
+// GetMetadata returns the value of Metadata.
+func (s *MemoryUpdate) GetMetadata() OptMemoryUpdateMetadata {
+	return s.Metadata
+}
+
+// SetContent sets the value of Content.
+func (s *MemoryUpdate) SetContent(val OptString) {
+	s.Content = val
+}
+
+// SetEmbedding sets the value of Embedding.
+func (s *MemoryUpdate) SetEmbedding(val []float32) {
+	s.Embedding = val
+}
+
+// SetEmbeddingModel sets the value of EmbeddingModel.
+func (s *MemoryUpdate) SetEmbeddingModel(val OptString) {
+	s.EmbeddingModel = val
+}
+
+// SetMetadata sets the value of Metadata.
+func (s *MemoryUpdate) SetMetadata(val OptMemoryUpdateMetadata) {
+	s.Metadata = val
+}
+
+// Replaces the metadata.
+type MemoryUpdateMetadata map[string]jx.Raw
+
+func (s *MemoryUpdateMetadata) init() MemoryUpdateMetadata {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/Neighbor
+type Neighbor struct {
+	// Hops from the start.
+	Distance int    `json:"distance"`
+	Entity   Entity `json:"entity"`
+	// Entity ids from the start to this entity, both included.
+	Path []uuid.UUID `json:"path"`
+	// Relation ids along path.
+	Relations []uuid.UUID `json:"relations"`
+}
+
+// GetDistance returns the value of Distance.
+func (s *Neighbor) GetDistance() int {
+	return s.Distance
+}
+
+// GetEntity returns the value of Entity.
+func (s *Neighbor) GetEntity() Entity {
+	return s.Entity
+}
+
+// GetPath returns the value of Path.
+func (s *Neighbor) GetPath() []uuid.UUID {
+	return s.Path
+}
+
+// GetRelations returns the value of Relations.
+func (s *Neighbor) GetRelations() []uuid.UUID {
+	return s.Relations
+}
+
+// SetDistance sets the value of Distance.
+func (s *Neighbor) SetDistance(val int) {
+	s.Distance = val
+}
+
+// SetEntity sets the value of Entity.
+func (s *Neighbor) SetEntity(val Entity) {
+	s.Entity = val
+}
+
+// SetPath sets the value of Path.
+func (s *Neighbor) SetPath(val []uuid.UUID) {
+	s.Path = val
+}
+
+// SetRelations sets the value of Relations.
+func (s *Neighbor) SetRelations(val []uuid.UUID) {
+	s.Relations = val
+}
+
+// Ref: #/components/schemas/NeighborList
+type NeighborList struct {
+	Items []Neighbor `json:"items"`
+	// Entities may be missing: limit or the walk's bound was reached.
+	Truncated bool `json:"truncated"`
+}
+
+// GetItems returns the value of Items.
+func (s *NeighborList) GetItems() []Neighbor {
+	return s.Items
+}
+
+// GetTruncated returns the value of Truncated.
+func (s *NeighborList) GetTruncated() bool {
+	return s.Truncated
+}
+
+// SetItems sets the value of Items.
+func (s *NeighborList) SetItems(val []Neighbor) {
+	s.Items = val
+}
+
+// SetTruncated sets the value of Truncated.
+func (s *NeighborList) SetTruncated(val bool) {
+	s.Truncated = val
 }
 
 // NewOptBool returns new OptBool with value set to v.
@@ -422,6 +1492,144 @@ func (o OptDateTime) Or(d time.Time) time.Time {
 	return d
 }
 
+// NewOptEntityCreateProperties returns new OptEntityCreateProperties with value set to v.
+func NewOptEntityCreateProperties(v EntityCreateProperties) OptEntityCreateProperties {
+	return OptEntityCreateProperties{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptEntityCreateProperties is optional EntityCreateProperties.
+type OptEntityCreateProperties struct {
+	Value EntityCreateProperties
+	Set   bool
+}
+
+// IsSet returns true if OptEntityCreateProperties was set.
+func (o OptEntityCreateProperties) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptEntityCreateProperties) Reset() {
+	var v EntityCreateProperties
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptEntityCreateProperties) SetTo(v EntityCreateProperties) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptEntityCreateProperties) Get() (v EntityCreateProperties, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptEntityCreateProperties) Or(d EntityCreateProperties) EntityCreateProperties {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptEntityUpdateProperties returns new OptEntityUpdateProperties with value set to v.
+func NewOptEntityUpdateProperties(v EntityUpdateProperties) OptEntityUpdateProperties {
+	return OptEntityUpdateProperties{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptEntityUpdateProperties is optional EntityUpdateProperties.
+type OptEntityUpdateProperties struct {
+	Value EntityUpdateProperties
+	Set   bool
+}
+
+// IsSet returns true if OptEntityUpdateProperties was set.
+func (o OptEntityUpdateProperties) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptEntityUpdateProperties) Reset() {
+	var v EntityUpdateProperties
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptEntityUpdateProperties) SetTo(v EntityUpdateProperties) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptEntityUpdateProperties) Get() (v EntityUpdateProperties, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptEntityUpdateProperties) Or(d EntityUpdateProperties) EntityUpdateProperties {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptFloat64 returns new OptFloat64 with value set to v.
+func NewOptFloat64(v float64) OptFloat64 {
+	return OptFloat64{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptFloat64 is optional float64.
+type OptFloat64 struct {
+	Value float64
+	Set   bool
+}
+
+// IsSet returns true if OptFloat64 was set.
+func (o OptFloat64) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptFloat64) Reset() {
+	var v float64
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptFloat64) SetTo(v float64) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptFloat64) Get() (v float64, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptFloat64) Or(d float64) float64 {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
 // NewOptInt returns new OptInt with value set to v.
 func NewOptInt(v int) OptInt {
 	return OptInt{
@@ -468,6 +1676,98 @@ func (o OptInt) Or(d int) int {
 	return d
 }
 
+// NewOptListEntityRelationsDirection returns new OptListEntityRelationsDirection with value set to v.
+func NewOptListEntityRelationsDirection(v ListEntityRelationsDirection) OptListEntityRelationsDirection {
+	return OptListEntityRelationsDirection{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptListEntityRelationsDirection is optional ListEntityRelationsDirection.
+type OptListEntityRelationsDirection struct {
+	Value ListEntityRelationsDirection
+	Set   bool
+}
+
+// IsSet returns true if OptListEntityRelationsDirection was set.
+func (o OptListEntityRelationsDirection) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptListEntityRelationsDirection) Reset() {
+	var v ListEntityRelationsDirection
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptListEntityRelationsDirection) SetTo(v ListEntityRelationsDirection) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptListEntityRelationsDirection) Get() (v ListEntityRelationsDirection, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptListEntityRelationsDirection) Or(d ListEntityRelationsDirection) ListEntityRelationsDirection {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptListNeighborsDirection returns new OptListNeighborsDirection with value set to v.
+func NewOptListNeighborsDirection(v ListNeighborsDirection) OptListNeighborsDirection {
+	return OptListNeighborsDirection{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptListNeighborsDirection is optional ListNeighborsDirection.
+type OptListNeighborsDirection struct {
+	Value ListNeighborsDirection
+	Set   bool
+}
+
+// IsSet returns true if OptListNeighborsDirection was set.
+func (o OptListNeighborsDirection) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptListNeighborsDirection) Reset() {
+	var v ListNeighborsDirection
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptListNeighborsDirection) SetTo(v ListNeighborsDirection) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptListNeighborsDirection) Get() (v ListNeighborsDirection, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptListNeighborsDirection) Or(d ListNeighborsDirection) ListNeighborsDirection {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
 // NewOptLogoutRequest returns new OptLogoutRequest with value set to v.
 func NewOptLogoutRequest(v LogoutRequest) OptLogoutRequest {
 	return OptLogoutRequest{
@@ -508,6 +1808,236 @@ func (o OptLogoutRequest) Get() (v LogoutRequest, ok bool) {
 
 // Or returns value if set, or given parameter if does not.
 func (o OptLogoutRequest) Or(d LogoutRequest) LogoutRequest {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptMemoryCreateMetadata returns new OptMemoryCreateMetadata with value set to v.
+func NewOptMemoryCreateMetadata(v MemoryCreateMetadata) OptMemoryCreateMetadata {
+	return OptMemoryCreateMetadata{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptMemoryCreateMetadata is optional MemoryCreateMetadata.
+type OptMemoryCreateMetadata struct {
+	Value MemoryCreateMetadata
+	Set   bool
+}
+
+// IsSet returns true if OptMemoryCreateMetadata was set.
+func (o OptMemoryCreateMetadata) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptMemoryCreateMetadata) Reset() {
+	var v MemoryCreateMetadata
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptMemoryCreateMetadata) SetTo(v MemoryCreateMetadata) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptMemoryCreateMetadata) Get() (v MemoryCreateMetadata, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptMemoryCreateMetadata) Or(d MemoryCreateMetadata) MemoryCreateMetadata {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptMemorySearchMetadata returns new OptMemorySearchMetadata with value set to v.
+func NewOptMemorySearchMetadata(v MemorySearchMetadata) OptMemorySearchMetadata {
+	return OptMemorySearchMetadata{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptMemorySearchMetadata is optional MemorySearchMetadata.
+type OptMemorySearchMetadata struct {
+	Value MemorySearchMetadata
+	Set   bool
+}
+
+// IsSet returns true if OptMemorySearchMetadata was set.
+func (o OptMemorySearchMetadata) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptMemorySearchMetadata) Reset() {
+	var v MemorySearchMetadata
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptMemorySearchMetadata) SetTo(v MemorySearchMetadata) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptMemorySearchMetadata) Get() (v MemorySearchMetadata, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptMemorySearchMetadata) Or(d MemorySearchMetadata) MemorySearchMetadata {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptMemorySearchMode returns new OptMemorySearchMode with value set to v.
+func NewOptMemorySearchMode(v MemorySearchMode) OptMemorySearchMode {
+	return OptMemorySearchMode{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptMemorySearchMode is optional MemorySearchMode.
+type OptMemorySearchMode struct {
+	Value MemorySearchMode
+	Set   bool
+}
+
+// IsSet returns true if OptMemorySearchMode was set.
+func (o OptMemorySearchMode) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptMemorySearchMode) Reset() {
+	var v MemorySearchMode
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptMemorySearchMode) SetTo(v MemorySearchMode) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptMemorySearchMode) Get() (v MemorySearchMode, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptMemorySearchMode) Or(d MemorySearchMode) MemorySearchMode {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptMemoryUpdateMetadata returns new OptMemoryUpdateMetadata with value set to v.
+func NewOptMemoryUpdateMetadata(v MemoryUpdateMetadata) OptMemoryUpdateMetadata {
+	return OptMemoryUpdateMetadata{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptMemoryUpdateMetadata is optional MemoryUpdateMetadata.
+type OptMemoryUpdateMetadata struct {
+	Value MemoryUpdateMetadata
+	Set   bool
+}
+
+// IsSet returns true if OptMemoryUpdateMetadata was set.
+func (o OptMemoryUpdateMetadata) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptMemoryUpdateMetadata) Reset() {
+	var v MemoryUpdateMetadata
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptMemoryUpdateMetadata) SetTo(v MemoryUpdateMetadata) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptMemoryUpdateMetadata) Get() (v MemoryUpdateMetadata, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptMemoryUpdateMetadata) Or(d MemoryUpdateMetadata) MemoryUpdateMetadata {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptRelationCreateProperties returns new OptRelationCreateProperties with value set to v.
+func NewOptRelationCreateProperties(v RelationCreateProperties) OptRelationCreateProperties {
+	return OptRelationCreateProperties{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptRelationCreateProperties is optional RelationCreateProperties.
+type OptRelationCreateProperties struct {
+	Value RelationCreateProperties
+	Set   bool
+}
+
+// IsSet returns true if OptRelationCreateProperties was set.
+func (o OptRelationCreateProperties) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptRelationCreateProperties) Reset() {
+	var v RelationCreateProperties
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptRelationCreateProperties) SetTo(v RelationCreateProperties) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptRelationCreateProperties) Get() (v RelationCreateProperties, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptRelationCreateProperties) Or(d RelationCreateProperties) RelationCreateProperties {
 	if v, ok := o.Get(); ok {
 		return v
 	}
@@ -611,6 +2141,186 @@ func (s *RegisterRequest) SetEmail(val string) {
 // SetPassword sets the value of Password.
 func (s *RegisterRequest) SetPassword(val string) {
 	s.Password = val
+}
+
+// Ref: #/components/schemas/Relation
+type Relation struct {
+	CreatedAt  time.Time          `json:"created_at"`
+	ID         uuid.UUID          `json:"id"`
+	Properties RelationProperties `json:"properties"`
+	SourceID   uuid.UUID          `json:"source_id"`
+	TargetID   uuid.UUID          `json:"target_id"`
+	Type       string             `json:"type"`
+	UpdatedAt  time.Time          `json:"updated_at"`
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *Relation) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetID returns the value of ID.
+func (s *Relation) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetProperties returns the value of Properties.
+func (s *Relation) GetProperties() RelationProperties {
+	return s.Properties
+}
+
+// GetSourceID returns the value of SourceID.
+func (s *Relation) GetSourceID() uuid.UUID {
+	return s.SourceID
+}
+
+// GetTargetID returns the value of TargetID.
+func (s *Relation) GetTargetID() uuid.UUID {
+	return s.TargetID
+}
+
+// GetType returns the value of Type.
+func (s *Relation) GetType() string {
+	return s.Type
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *Relation) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *Relation) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetID sets the value of ID.
+func (s *Relation) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetProperties sets the value of Properties.
+func (s *Relation) SetProperties(val RelationProperties) {
+	s.Properties = val
+}
+
+// SetSourceID sets the value of SourceID.
+func (s *Relation) SetSourceID(val uuid.UUID) {
+	s.SourceID = val
+}
+
+// SetTargetID sets the value of TargetID.
+func (s *Relation) SetTargetID(val uuid.UUID) {
+	s.TargetID = val
+}
+
+// SetType sets the value of Type.
+func (s *Relation) SetType(val string) {
+	s.Type = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *Relation) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Ref: #/components/schemas/RelationCreate
+type RelationCreate struct {
+	// Properties of the relation.
+	Properties OptRelationCreateProperties `json:"properties"`
+	SourceID   uuid.UUID                   `json:"source_id"`
+	TargetID   uuid.UUID                   `json:"target_id"`
+	Type       string                      `json:"type"`
+}
+
+// GetProperties returns the value of Properties.
+func (s *RelationCreate) GetProperties() OptRelationCreateProperties {
+	return s.Properties
+}
+
+// GetSourceID returns the value of SourceID.
+func (s *RelationCreate) GetSourceID() uuid.UUID {
+	return s.SourceID
+}
+
+// GetTargetID returns the value of TargetID.
+func (s *RelationCreate) GetTargetID() uuid.UUID {
+	return s.TargetID
+}
+
+// GetType returns the value of Type.
+func (s *RelationCreate) GetType() string {
+	return s.Type
+}
+
+// SetProperties sets the value of Properties.
+func (s *RelationCreate) SetProperties(val OptRelationCreateProperties) {
+	s.Properties = val
+}
+
+// SetSourceID sets the value of SourceID.
+func (s *RelationCreate) SetSourceID(val uuid.UUID) {
+	s.SourceID = val
+}
+
+// SetTargetID sets the value of TargetID.
+func (s *RelationCreate) SetTargetID(val uuid.UUID) {
+	s.TargetID = val
+}
+
+// SetType sets the value of Type.
+func (s *RelationCreate) SetType(val string) {
+	s.Type = val
+}
+
+// Properties of the relation.
+type RelationCreateProperties map[string]jx.Raw
+
+func (s *RelationCreateProperties) init() RelationCreateProperties {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/RelationPage
+type RelationPage struct {
+	Items []Relation `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *RelationPage) GetItems() []Relation {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *RelationPage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *RelationPage) SetItems(val []Relation) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *RelationPage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+type RelationProperties map[string]jx.Raw
+
+func (s *RelationProperties) init() RelationProperties {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
 }
 
 // Ref: #/components/schemas/Secret

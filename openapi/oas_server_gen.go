@@ -9,6 +9,8 @@ import (
 // Handler handles operations described by OpenAPI v3 specification.
 type Handler interface {
 	AuthHandler
+	KnowledgeGraphHandler
+	MemoriesHandler
 	SecretsHandler
 	// NewError creates *ErrorStatusCode from error returned by handler.
 	//
@@ -63,6 +65,133 @@ type AuthHandler interface {
 	//
 	// POST /v1/auth/register
 	Register(ctx context.Context, req *RegisterRequest) (*TokenResponse, error)
+}
+
+// KnowledgeGraphHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: KnowledgeGraph
+type KnowledgeGraphHandler interface {
+	// CreateEntity implements createEntity operation.
+	//
+	// Create an entity; its (type, name) must be new (upsert merges instead).
+	//
+	// POST /v1/kg/entities
+	CreateEntity(ctx context.Context, req *EntityCreate) (*Entity, error)
+	// CreateRelation implements createRelation operation.
+	//
+	// Relate two of your entities.
+	//
+	// POST /v1/kg/relations
+	CreateRelation(ctx context.Context, req *RelationCreate) (*Relation, error)
+	// DeleteEntity implements deleteEntity operation.
+	//
+	// Deletes a KGEntity by ID.
+	//
+	// DELETE /v1/kg/entities/{id}
+	DeleteEntity(ctx context.Context, params DeleteEntityParams) error
+	// DeleteRelation implements deleteRelation operation.
+	//
+	// Deletes a KGRelation by ID.
+	//
+	// DELETE /v1/kg/relations/{id}
+	DeleteRelation(ctx context.Context, params DeleteRelationParams) error
+	// GetEntity implements getEntity operation.
+	//
+	// Read a knowledge-graph entity.
+	//
+	// GET /v1/kg/entities/{id}
+	GetEntity(ctx context.Context, params GetEntityParams) (*Entity, error)
+	// GetRelation implements getRelation operation.
+	//
+	// Read a knowledge-graph relation.
+	//
+	// GET /v1/kg/relations/{id}
+	GetRelation(ctx context.Context, params GetRelationParams) (*Relation, error)
+	// ListEntities implements listEntities operation.
+	//
+	// List knowledge-graph entities, newest first.
+	//
+	// GET /v1/kg/entities
+	ListEntities(ctx context.Context, params ListEntitiesParams) (*EntityPage, error)
+	// ListEntityRelations implements listEntityRelations operation.
+	//
+	// An entity's relations, newest first.
+	//
+	// GET /v1/kg/entities/{id}/relations
+	ListEntityRelations(ctx context.Context, params ListEntityRelationsParams) (*RelationPage, error)
+	// ListNeighbors implements listNeighbors operation.
+	//
+	// One recursive query walks relations up to depth hops (at most 5), never revisiting an entity on a
+	// path. truncated says the answer hit limit or the walk's bound on paths.
+	//
+	// GET /v1/kg/entities/{id}/neighbors
+	ListNeighbors(ctx context.Context, params ListNeighborsParams) (*NeighborList, error)
+	// SearchEntities implements searchEntities operation.
+	//
+	// Find entities by meaning, best first.
+	//
+	// POST /v1/kg/entities/search
+	SearchEntities(ctx context.Context, req *EntitySearch) (*EntitySearchResult, error)
+	// UpdateEntity implements updateEntity operation.
+	//
+	// Change an entity (a new type or name is re-embedded).
+	//
+	// PATCH /v1/kg/entities/{id}
+	UpdateEntity(ctx context.Context, req *EntityUpdate, params UpdateEntityParams) (*Entity, error)
+	// UpsertEntity implements upsertEntity operation.
+	//
+	// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
+	// says which happened. Concurrent upserts of one name make one entity.
+	//
+	// POST /v1/kg/entities/upsert
+	UpsertEntity(ctx context.Context, req *EntityCreate) (*EntityUpsert, error)
+}
+
+// MemoriesHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: Memories
+type MemoriesHandler interface {
+	// CreateMemory implements createMemory operation.
+	//
+	// Personal data in content (emails, phones, SSNs, card numbers, IBANs, IP addresses) is replaced by
+	// placeholders such as [EMAIL] before it is stored or embedded; redactions counts them. Without an
+	// embedding the service embeds the redacted content.
+	//
+	// POST /v1/memories
+	CreateMemory(ctx context.Context, req *MemoryCreate) (*Memory, error)
+	// DeleteMemory implements deleteMemory operation.
+	//
+	// Deletes a Memory by ID.
+	//
+	// DELETE /v1/memories/{id}
+	DeleteMemory(ctx context.Context, params DeleteMemoryParams) error
+	// GetMemory implements getMemory operation.
+	//
+	// Read a memory.
+	//
+	// GET /v1/memories/{id}
+	GetMemory(ctx context.Context, params GetMemoryParams) (*Memory, error)
+	// ListMemories implements listMemories operation.
+	//
+	// List memories, newest first.
+	//
+	// GET /v1/memories
+	ListMemories(ctx context.Context, params ListMemoriesParams) (*MemoryPage, error)
+	// SearchMemories implements searchMemories operation.
+	//
+	// Mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits
+	// at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal
+	// rank fusion (threshold then applies to the vector side, and score is the fused score). A search
+	// whose model differs from the one the memories were embedded with is refused.
+	//
+	// POST /v1/memories/search
+	SearchMemories(ctx context.Context, req *MemorySearch) (*MemorySearchResult, error)
+	// UpdateMemory implements updateMemory operation.
+	//
+	// Change a memory's content (redacted and re-embedded), metadata or vector.
+	//
+	// PATCH /v1/memories/{id}
+	UpdateMemory(ctx context.Context, req *MemoryUpdate, params UpdateMemoryParams) (*Memory, error)
 }
 
 // SecretsHandler handles operations described by OpenAPI v3 specification.

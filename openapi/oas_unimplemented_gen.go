@@ -13,6 +13,35 @@ type UnimplementedHandler struct{}
 
 var _ Handler = UnimplementedHandler{}
 
+// CreateEntity implements createEntity operation.
+//
+// Create an entity; its (type, name) must be new (upsert merges instead).
+//
+// POST /v1/kg/entities
+func (UnimplementedHandler) CreateEntity(ctx context.Context, req *EntityCreate) (r *Entity, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// CreateMemory implements createMemory operation.
+//
+// Personal data in content (emails, phones, SSNs, card numbers, IBANs, IP addresses) is replaced by
+// placeholders such as [EMAIL] before it is stored or embedded; redactions counts them. Without an
+// embedding the service embeds the redacted content.
+//
+// POST /v1/memories
+func (UnimplementedHandler) CreateMemory(ctx context.Context, req *MemoryCreate) (r *Memory, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// CreateRelation implements createRelation operation.
+//
+// Relate two of your entities.
+//
+// POST /v1/kg/relations
+func (UnimplementedHandler) CreateRelation(ctx context.Context, req *RelationCreate) (r *Relation, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // CreateSecret implements createSecret operation.
 //
 // Store a secret (sealed with AES-256-GCM).
@@ -20,6 +49,33 @@ var _ Handler = UnimplementedHandler{}
 // POST /v1/secrets
 func (UnimplementedHandler) CreateSecret(ctx context.Context, req *SecretCreate) (r *Secret, _ error) {
 	return r, ht.ErrNotImplemented
+}
+
+// DeleteEntity implements deleteEntity operation.
+//
+// Deletes a KGEntity by ID.
+//
+// DELETE /v1/kg/entities/{id}
+func (UnimplementedHandler) DeleteEntity(ctx context.Context, params DeleteEntityParams) error {
+	return ht.ErrNotImplemented
+}
+
+// DeleteMemory implements deleteMemory operation.
+//
+// Deletes a Memory by ID.
+//
+// DELETE /v1/memories/{id}
+func (UnimplementedHandler) DeleteMemory(ctx context.Context, params DeleteMemoryParams) error {
+	return ht.ErrNotImplemented
+}
+
+// DeleteRelation implements deleteRelation operation.
+//
+// Deletes a KGRelation by ID.
+//
+// DELETE /v1/kg/relations/{id}
+func (UnimplementedHandler) DeleteRelation(ctx context.Context, params DeleteRelationParams) error {
+	return ht.ErrNotImplemented
 }
 
 // DeleteSecret implements deleteSecret operation.
@@ -40,6 +96,15 @@ func (UnimplementedHandler) DeleteSession(ctx context.Context, params DeleteSess
 	return ht.ErrNotImplemented
 }
 
+// GetEntity implements getEntity operation.
+//
+// Read a knowledge-graph entity.
+//
+// GET /v1/kg/entities/{id}
+func (UnimplementedHandler) GetEntity(ctx context.Context, params GetEntityParams) (r *Entity, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // GetMe implements getMe operation.
 //
 // The signed-in user.
@@ -49,12 +114,67 @@ func (UnimplementedHandler) GetMe(ctx context.Context) (r *User, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
+// GetMemory implements getMemory operation.
+//
+// Read a memory.
+//
+// GET /v1/memories/{id}
+func (UnimplementedHandler) GetMemory(ctx context.Context, params GetMemoryParams) (r *Memory, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// GetRelation implements getRelation operation.
+//
+// Read a knowledge-graph relation.
+//
+// GET /v1/kg/relations/{id}
+func (UnimplementedHandler) GetRelation(ctx context.Context, params GetRelationParams) (r *Relation, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // GetSecret implements getSecret operation.
 //
 // Find a UserSecret by ID.
 //
 // GET /v1/secrets/{id}
 func (UnimplementedHandler) GetSecret(ctx context.Context, params GetSecretParams) (r *Secret, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListEntities implements listEntities operation.
+//
+// List knowledge-graph entities, newest first.
+//
+// GET /v1/kg/entities
+func (UnimplementedHandler) ListEntities(ctx context.Context, params ListEntitiesParams) (r *EntityPage, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListEntityRelations implements listEntityRelations operation.
+//
+// An entity's relations, newest first.
+//
+// GET /v1/kg/entities/{id}/relations
+func (UnimplementedHandler) ListEntityRelations(ctx context.Context, params ListEntityRelationsParams) (r *RelationPage, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListMemories implements listMemories operation.
+//
+// List memories, newest first.
+//
+// GET /v1/memories
+func (UnimplementedHandler) ListMemories(ctx context.Context, params ListMemoriesParams) (r *MemoryPage, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListNeighbors implements listNeighbors operation.
+//
+// One recursive query walks relations up to depth hops (at most 5), never revisiting an entity on a
+// path. truncated says the answer hit limit or the walk's bound on paths.
+//
+// GET /v1/kg/entities/{id}/neighbors
+func (UnimplementedHandler) ListNeighbors(ctx context.Context, params ListNeighborsParams) (r *NeighborList, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -113,12 +233,61 @@ func (UnimplementedHandler) Register(ctx context.Context, req *RegisterRequest) 
 	return r, ht.ErrNotImplemented
 }
 
+// SearchEntities implements searchEntities operation.
+//
+// Find entities by meaning, best first.
+//
+// POST /v1/kg/entities/search
+func (UnimplementedHandler) SearchEntities(ctx context.Context, req *EntitySearch) (r *EntitySearchResult, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// SearchMemories implements searchMemories operation.
+//
+// Mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits
+// at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal
+// rank fusion (threshold then applies to the vector side, and score is the fused score). A search
+// whose model differs from the one the memories were embedded with is refused.
+//
+// POST /v1/memories/search
+func (UnimplementedHandler) SearchMemories(ctx context.Context, req *MemorySearch) (r *MemorySearchResult, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// UpdateEntity implements updateEntity operation.
+//
+// Change an entity (a new type or name is re-embedded).
+//
+// PATCH /v1/kg/entities/{id}
+func (UnimplementedHandler) UpdateEntity(ctx context.Context, req *EntityUpdate, params UpdateEntityParams) (r *Entity, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// UpdateMemory implements updateMemory operation.
+//
+// Change a memory's content (redacted and re-embedded), metadata or vector.
+//
+// PATCH /v1/memories/{id}
+func (UnimplementedHandler) UpdateMemory(ctx context.Context, req *MemoryUpdate, params UpdateMemoryParams) (r *Memory, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // UpdateSecret implements updateSecret operation.
 //
 // Rename a secret and/or replace its value.
 //
 // PATCH /v1/secrets/{id}
 func (UnimplementedHandler) UpdateSecret(ctx context.Context, req *SecretUpdate, params UpdateSecretParams) (r *Secret, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// UpsertEntity implements upsertEntity operation.
+//
+// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
+// says which happened. Concurrent upserts of one name make one entity.
+//
+// POST /v1/kg/entities/upsert
+func (UnimplementedHandler) UpsertEntity(ctx context.Context, req *EntityCreate) (r *EntityUpsert, _ error) {
 	return r, ht.ErrNotImplemented
 }
 

@@ -15,6 +15,81 @@ import (
 	"github.com/jarvis-core/jarvis/openapi"
 )
 
+// Entity is the API view of a KGEntity.
+func Entity(e *ent.KGEntity) *openapi.Entity {
+	v := &openapi.Entity{
+		ID:         e.ID,
+		CreatedAt:  e.CreatedAt,
+		UpdatedAt:  e.UpdatedAt,
+		Type:       e.Type,
+		Name:       e.Name,
+		Properties: object(e.Properties),
+		Redactions: object(e.Redactions),
+	}
+	if e.EmbeddingModel != nil {
+		v.EmbeddingModel = openapi.NewOptString((*e.EmbeddingModel))
+	}
+	return v
+}
+
+// EntityPage is a page of Entity from the rows a list query
+// fetched for p (p.Fetch() at most): a row beyond the page means another
+// page follows, and the cursor is the last id shown.
+func EntityPage(rows []*ent.KGEntity, p db.Page) *openapi.EntityPage {
+	out := &openapi.EntityPage{Items: make([]openapi.Entity, 0, min(len(rows), p.Size))}
+	for i, r := range rows {
+		if i == p.Size {
+			out.NextCursor = openapi.NewOptString(db.Cursor(rows[i-1].ID))
+			break
+		}
+		out.Items = append(out.Items, *Entity(r))
+	}
+	return out
+}
+
+// Relation is the API view of a KGRelation.
+func Relation(e *ent.KGRelation) *openapi.Relation {
+	v := &openapi.Relation{
+		ID:         e.ID,
+		CreatedAt:  e.CreatedAt,
+		UpdatedAt:  e.UpdatedAt,
+		SourceID:   e.SourceID,
+		TargetID:   e.TargetID,
+		Type:       e.Type,
+		Properties: object(e.Properties),
+	}
+	return v
+}
+
+// Memory is the API view of a Memory.
+func Memory(e *ent.Memory) *openapi.Memory {
+	v := &openapi.Memory{
+		ID:             e.ID,
+		CreatedAt:      e.CreatedAt,
+		UpdatedAt:      e.UpdatedAt,
+		Content:        e.Content,
+		EmbeddingModel: e.EmbeddingModel,
+		Metadata:       object(e.Metadata),
+		Redactions:     object(e.Redactions),
+	}
+	return v
+}
+
+// MemoryPage is a page of Memory from the rows a list query
+// fetched for p (p.Fetch() at most): a row beyond the page means another
+// page follows, and the cursor is the last id shown.
+func MemoryPage(rows []*ent.Memory, p db.Page) *openapi.MemoryPage {
+	out := &openapi.MemoryPage{Items: make([]openapi.Memory, 0, min(len(rows), p.Size))}
+	for i, r := range rows {
+		if i == p.Size {
+			out.NextCursor = openapi.NewOptString(db.Cursor(rows[i-1].ID))
+			break
+		}
+		out.Items = append(out.Items, *Memory(r))
+	}
+	return out
+}
+
 // Session is the API view of a Session.
 func Session(e *ent.Session) *openapi.Session {
 	v := &openapi.Session{

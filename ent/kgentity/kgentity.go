@@ -112,7 +112,7 @@ var (
 	// EmbeddingModelValidator is a validator for the "embedding_model" field. It is called by the builders before save.
 	EmbeddingModelValidator func(string) error
 	// DefaultRedactions holds the default value on creation for the "redactions" field.
-	DefaultRedactions map[string]int
+	DefaultRedactions map[string]interface{}
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )

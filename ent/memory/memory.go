@@ -92,7 +92,7 @@ var (
 	// DefaultMetadata holds the default value on creation for the "metadata" field.
 	DefaultMetadata map[string]interface{}
 	// DefaultRedactions holds the default value on creation for the "redactions" field.
-	DefaultRedactions map[string]int
+	DefaultRedactions map[string]interface{}
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )

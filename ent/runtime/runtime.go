@@ -198,7 +198,7 @@ func init() {
 	// kgentityDescRedactions is the schema descriptor for redactions field.
 	kgentityDescRedactions := kgentityFields[5].Descriptor()
 	// kgentity.DefaultRedactions holds the default value on creation for the redactions field.
-	kgentity.DefaultRedactions = kgentityDescRedactions.Default.(map[string]int)
+	kgentity.DefaultRedactions = kgentityDescRedactions.Default.(map[string]interface{})
 	// kgentityDescID is the schema descriptor for id field.
 	kgentityDescID := kgentityMixinFields0[0].Descriptor()
 	// kgentity.DefaultID holds the default value on creation for the id field.
@@ -424,7 +424,7 @@ func init() {
 	// memoryDescRedactions is the schema descriptor for redactions field.
 	memoryDescRedactions := memoryFields[4].Descriptor()
 	// memory.DefaultRedactions holds the default value on creation for the redactions field.
-	memory.DefaultRedactions = memoryDescRedactions.Default.(map[string]int)
+	memory.DefaultRedactions = memoryDescRedactions.Default.(map[string]interface{})
 	// memoryDescID is the schema descriptor for id field.
 	memoryDescID := memoryMixinFields0[0].Descriptor()
 	// memory.DefaultID holds the default value on creation for the id field.

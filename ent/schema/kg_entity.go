@@ -2,9 +2,12 @@ package schema
 
 import (
 	"entgo.io/ent"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
 // KGEntity is a node of a user's knowledge graph; (type, name) is unique per user.
@@ -19,7 +22,7 @@ func (KGEntity) Fields() []ent.Field {
 		field.String("type").MaxLen(100).NotEmpty(),
 		field.String("name").MaxLen(500).NotEmpty(),
 		jsonObject("properties"),
-		embedding(true),
+		hiddenEmbedding(true),
 		// The model that computed embedding (NULL while there is none):
 		// similarity search never compares vectors of different models.
 		field.String("embedding_model").MaxLen(128).NotEmpty().Optional().Nillable(),
@@ -32,6 +35,19 @@ func (KGEntity) Edges() []ent.Edge {
 		edge.To("outgoing", KGRelation.Type).Annotations(cascade()),
 		edge.To("incoming", KGRelation.Type).Annotations(cascade()),
 	}
+}
+
+// Annotations expose the operations the API serves; writes, upsert, search
+// and traversal are the knowledge-graph module's own (openapi/spec/kg.go).
+func (KGEntity) Annotations() []schema.Annotation {
+	return spec.Expose(spec.Entity{
+		View: "Entity", Plural: "Entities", Path: "/v1/kg/entities", Group: "KnowledgeGraph",
+		Ops: []spec.Op{spec.OpList, spec.OpRead, spec.OpDelete},
+		Docs: map[spec.Op]string{
+			spec.OpList: "List knowledge-graph entities, newest first",
+			spec.OpRead: "Read a knowledge-graph entity",
+		},
+	})
 }
 
 func (KGEntity) Indexes() []ent.Index {

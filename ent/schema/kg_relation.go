@@ -2,10 +2,13 @@ package schema
 
 import (
 	"entgo.io/ent"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+
+	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
 // KGRelation is a typed, directed edge between two entities of the same user.
@@ -29,6 +32,16 @@ func (KGRelation) Edges() []ent.Edge {
 		edge.From("source", KGEntity.Type).Ref("outgoing").Field("source_id").Unique().Required().Immutable(),
 		edge.From("target", KGEntity.Type).Ref("incoming").Field("target_id").Unique().Required().Immutable(),
 	}
+}
+
+// Annotations expose the operations the API serves; create and the list of
+// an entity's relations are the knowledge-graph module's own.
+func (KGRelation) Annotations() []schema.Annotation {
+	return spec.Expose(spec.Entity{
+		View: "Relation", Path: "/v1/kg/relations", Group: "KnowledgeGraph",
+		Ops:  []spec.Op{spec.OpRead, spec.OpDelete},
+		Docs: map[spec.Op]string{spec.OpRead: "Read a knowledge-graph relation"},
+	})
 }
 
 func (KGRelation) Indexes() []ent.Index {

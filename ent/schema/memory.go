@@ -5,9 +5,13 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/ogen-go/ogen"
+	"github.com/pgvector/pgvector-go"
+
+	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
 // Memory is a remembered fact of a user, stored after PII redaction, with its
@@ -21,7 +25,7 @@ func (Memory) Mixin() []ent.Mixin {
 func (Memory) Fields() []ent.Field {
 	return []ent.Field{
 		field.Text("content").NotEmpty(),
-		embedding(false),
+		hiddenEmbedding(false),
 		field.String("embedding_model").MaxLen(128).NotEmpty(),
 		jsonObject("metadata"),
 		redactions(),
@@ -47,15 +51,45 @@ func (Memory) Indexes() []ent.Index {
 	}
 }
 
+// Annotations expose the operations the API serves; writes and search are
+// the memory module's own (openapi/spec/memory.go): the service redacts and
+// embeds, so their bodies are not the entity's fields.
+func (Memory) Annotations() []schema.Annotation {
+	return spec.Expose(spec.Entity{
+		View: "Memory", Plural: "Memories", Path: "/v1/memories", Group: "Memories",
+		Ops: []spec.Op{spec.OpList, spec.OpRead, spec.OpDelete},
+		Docs: map[spec.Op]string{
+			spec.OpList: "List memories, newest first",
+			spec.OpRead: "Read a memory",
+		},
+	})
+}
+
+// hiddenEmbedding is the embedding column (as embedding() defines it) kept
+// out of the API's views: 1536 numbers per row would make every list and
+// search answer tens of kilobytes per item, and clients search by text or
+// send their own vectors; the model name is shown.
+func hiddenEmbedding(optional bool) ent.Field {
+	f := field.Other("embedding", pgvector.Vector{}).
+		SchemaType(map[string]string{dialect.Postgres: "vector(1536)"}).
+		Annotations(entoas.Skip(true))
+	if optional {
+		f = f.Optional().Nillable()
+	}
+	return f
+}
+
 // redactions is how many PII matches of each kind (email, phone, ...) the
-// redactor replaced in the row's text before it was stored or embedded. It is
-// the row's own metadata, kept apart from the caller's metadata so a client
-// can neither overwrite nor forge it.
+// redactor replaced in the row's text before it was stored or embedded:
+// {"email": 1}. It is the row's own metadata, kept apart from the caller's
+// metadata so a client can neither overwrite nor forge it. (A JSON object
+// of any values in Go, as the API's generated views take objects.)
 func redactions() ent.Field {
-	return field.JSON("redactions", map[string]int{}).Default(map[string]int{}).
+	return field.JSON("redactions", map[string]any{}).Default(map[string]any{}).
 		// A database default too, so adding the column to filled tables works.
 		Annotations(entsql.Default("{}"), entoas.ReadOnly(true), entoas.Schema(&ogen.Schema{
 			Type:                 "object",
-			AdditionalProperties: &ogen.AdditionalProperties{Schema: *ogen.Int()},
+			Description:          "How many matches of each kind of personal data were redacted: {\"email\": 1}",
+			AdditionalProperties: &ogen.AdditionalProperties{Bool: &anyProps},
 		}))
 }

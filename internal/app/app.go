@@ -10,7 +10,10 @@ import (
 	"github.com/jarvis-core/jarvis/internal/auth"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/httpapi"
+	"github.com/jarvis-core/jarvis/internal/kg"
+	"github.com/jarvis-core/jarvis/internal/memory"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
 	"github.com/jarvis-core/jarvis/internal/secrets"
 )
@@ -31,6 +34,9 @@ func New(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
 		redisconn.Module,
 		secrets.Module,
 		auth.Module,
+		embed.Module,
+		memory.Module,
+		kg.Module,
 		httpapi.Module,
 	}
 	return fx.New(append(opts, extra...)...)

@@ -30,6 +30,33 @@ var resources = map[string]resource{
 		}
 		return s.ID
 	},
+	"memory": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		m, err := c.CreateMemory(context.Background(), &openapi.MemoryCreate{Content: "bob likes chess"})
+		if err != nil {
+			t.Fatalf("create memory: %v", err)
+		}
+		return m.ID
+	},
+	"entity": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		return bobEntity(t, c, "Bob").ID
+	},
+	"relation": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		from, to := bobEntity(t, c, "Bob's chess club"), bobEntity(t, c, "Bob's city")
+		r, err := c.CreateRelation(context.Background(), &openapi.RelationCreate{SourceID: from.ID, TargetID: to.ID, Type: "located_in"})
+		if err != nil {
+			t.Fatalf("create relation: %v", err)
+		}
+		return r.ID
+	},
+}
+
+func bobEntity(t *testing.T, c *openapi.Client, name string) *openapi.Entity {
+	t.Helper()
+	e, err := c.CreateEntity(context.Background(), &openapi.EntityCreate{Type: "thing", Name: name})
+	if err != nil {
+		t.Fatalf("create entity: %v", err)
+	}
+	return e
 }
 
 // idOperations says, for every operation on an {id}, which kind of resource
@@ -44,12 +71,24 @@ var idOperations = map[string]struct {
 	"getSecret":     {kind: "secret"},
 	"updateSecret":  {kind: "secret", body: `{"name":"stolen"}`},
 	"deleteSecret":  {kind: "secret"},
+
+	"getMemory":    {kind: "memory"},
+	"updateMemory": {kind: "memory", body: `{"content":"stolen"}`},
+	"deleteMemory": {kind: "memory"},
+
+	"getEntity":           {kind: "entity"},
+	"updateEntity":        {kind: "entity", body: `{"name":"stolen"}`},
+	"deleteEntity":        {kind: "entity"},
+	"listNeighbors":       {kind: "entity"},
+	"listEntityRelations": {kind: "entity"},
+	"getRelation":         {kind: "relation"},
+	"deleteRelation":      {kind: "relation"},
 }
 
 type operation struct {
 	id, method, path string
-	private         bool
-	body            bool
+	private          bool
+	body             bool
 }
 
 // operations reads every operation of the served contract.
@@ -122,6 +161,15 @@ func TestEveryOperationIsGuarded(t *testing.T) {
 	// Bob's resources survived alice's attempts.
 	if _, err := bob.GetSecret(context.Background(), openapi.GetSecretParams{ID: bobs["secret"]}); err != nil {
 		t.Fatalf("bob's secret after alice's attempts: %v", err)
+	}
+	if m, err := bob.GetMemory(context.Background(), openapi.GetMemoryParams{ID: bobs["memory"]}); err != nil || m.Content != "bob likes chess" {
+		t.Fatalf("bob's memory after alice's attempts: %v", err)
+	}
+	if e, err := bob.GetEntity(context.Background(), openapi.GetEntityParams{ID: bobs["entity"]}); err != nil || e.Name != "Bob" {
+		t.Fatalf("bob's entity after alice's attempts: %v", err)
+	}
+	if _, err := bob.GetRelation(context.Background(), openapi.GetRelationParams{ID: bobs["relation"]}); err != nil {
+		t.Fatalf("bob's relation after alice's attempts: %v", err)
 	}
 	if _, err := bob.GetMe(context.Background()); err != nil {
 		t.Fatalf("bob's session after alice's attempts: %v", err)

@@ -287,8 +287,8 @@ func TestOpenAIAttemptTimeout(t *testing.T) {
 func TestUserSecretKeys(t *testing.T) {
 	alice := uuid.Must(uuid.NewV7())
 	errNotFound := errors.New("secret not found")
-	open := func(_ context.Context, userID uuid.UUID, provider, name string) (string, error) {
-		if userID == alice && provider == "openai" && name == "" {
+	open := func(ctx context.Context, provider, name string) (string, error) {
+		if v, _ := viewer.FromContext(ctx); v.UserID == alice && provider == "openai" && name == "" {
 			return "sk-alice", nil
 		}
 		return "", errNotFound

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
@@ -22,9 +20,9 @@ import (
 // KeySource returns the API key to use for the viewer in ctx.
 type KeySource func(ctx context.Context) (string, error)
 
-// SecretOpener opens a user's stored secret of a provider (name "" when the
-// user has one): secrets.Service.DecryptedValue.
-type SecretOpener func(ctx context.Context, userID uuid.UUID, provider, name string) (string, error)
+// SecretOpener opens the viewer's stored secret of a provider (name "" when
+// the user has one): secrets.Service.DecryptedValue.
+type SecretOpener func(ctx context.Context, provider, name string) (string, error)
 
 // ErrNoKey: neither the service nor the user has an OpenAI key.
 var ErrNoKey = fault.New(fault.Invalid, "no OpenAI API key for embeddings: store a secret of provider openai, or ask the operator to set EMBEDDINGS_API_KEY")
@@ -34,11 +32,10 @@ var ErrNoKey = fault.New(fault.Invalid, "no OpenAI API key for embeddings: store
 // ErrNoKey's message; the secret's value never appears in an error.
 func UserSecretKeys(open SecretOpener, notFound ...error) KeySource {
 	return func(ctx context.Context) (string, error) {
-		v, ok := viewer.FromContext(ctx)
-		if !ok || v.Role != viewer.RoleUser {
+		if v, ok := viewer.FromContext(ctx); !ok || v.Role != viewer.RoleUser {
 			return "", ErrNoKey
 		}
-		key, err := open(ctx, v.UserID, "openai", "")
+		key, err := open(ctx, "openai", "")
 		for _, nf := range notFound {
 			if errors.Is(err, nf) {
 				return "", ErrNoKey.Wrap(err)

@@ -167,7 +167,7 @@ func entityText(typ, name string) string { return typ + ": " + name }
 type preparedEntity struct {
 	typ, name  string
 	properties map[string]any
-	redactions map[string]int
+	redactions map[string]any
 	vector     *pgvector.Vector
 	model      *string
 }
@@ -199,11 +199,8 @@ func (s *Service) prepare(ctx context.Context, in EntityInput, embedNow bool) (p
 		typ:        strings.TrimSpace(in.Type),
 		name:       redactValue(strings.TrimSpace(in.Name), counts).(string),
 		properties: redactValue(in.Properties, counts).(map[string]any),
-		redactions: map[string]int{},
 	}
-	for k, n := range counts {
-		p.redactions[string(k)] = n
-	}
+	p.redactions = counts.Object()
 	switch {
 	case in.Embedding != nil:
 		v := pgvector.NewVector(in.Embedding.Values)

@@ -1,6 +1,14 @@
 package kg
 
-import "go.uber.org/fx"
+import (
+	"go.uber.org/fx"
 
-// Module provides the knowledge-graph *Service (it needs *db.DB and an embed.Embedder).
-var Module = fx.Module("kg", fx.Provide(NewService))
+	"github.com/jarvis-core/jarvis/internal/api"
+)
+
+// Module provides the knowledge-graph *Service (it needs *db.DB and an
+// embed.Embedder) and its operation-group handler.
+var Module = fx.Module("kg",
+	fx.Provide(NewService),
+	api.Handler(NewHandler),
+)

@@ -1,6 +1,14 @@
 package memory
 
-import "go.uber.org/fx"
+import (
+	"go.uber.org/fx"
 
-// Module provides the memory *Service (it needs *db.DB and an embed.Embedder).
-var Module = fx.Module("memory", fx.Provide(NewService))
+	"github.com/jarvis-core/jarvis/internal/api"
+)
+
+// Module provides the memory *Service (it needs *db.DB and an
+// embed.Embedder) and its operation-group handler.
+var Module = fx.Module("memory",
+	fx.Provide(NewService),
+	api.Handler(NewHandler),
+)

@@ -94,7 +94,7 @@ func userOf(ctx context.Context) (uuid.UUID, error) {
 // prepared is content ready to store: redacted, embedded.
 type prepared struct {
 	content    string
-	redactions map[string]int
+	redactions map[string]any
 	vector     pgvector.Vector
 	model      string
 }
@@ -106,10 +106,7 @@ func (s *Service) prepare(ctx context.Context, content string, v *Vector) (prepa
 		return prepared{}, err
 	}
 	text, counts := pii.Redact(strings.TrimSpace(content))
-	p := prepared{content: text, redactions: make(map[string]int, len(counts))}
-	for k, n := range counts {
-		p.redactions[string(k)] = n
-	}
+	p := prepared{content: text, redactions: counts.Object()}
 	if v != nil {
 		if err := checkVector("embedding", v); err != nil {
 			return prepared{}, err

@@ -44,6 +44,15 @@ func (c Counts) Total() int {
 	return n
 }
 
+// Object is the counts as a JSON object ({"email": 1}), as rows store them.
+func (c Counts) Object() map[string]any {
+	out := make(map[string]any, len(c))
+	for k, n := range c {
+		out[string(k)] = n
+	}
+	return out
+}
+
 // detector finds candidates with a pattern and keeps those that pass valid
 // and stand alone (not glued to letters or digits: "A4111..." is an id).
 type detector struct {

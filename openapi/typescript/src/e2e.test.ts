@@ -81,3 +81,58 @@ test("register, login, refresh, secrets, logout", async () => {
   assert.equal(after.response.status, 401);
   expectError(after.error, "UNAUTHORIZED");
 });
+
+test("memories: store with redaction, search by text, hybrid, knowledge graph", async () => {
+  const email = `ts-mem-${Date.now()}@example.com`;
+  const reg = await api.POST("/v1/auth/register", { body: { email, password: "correct horse battery staple" } });
+  assert.equal(reg.response.status, 201);
+  access = reg.data!.access_token;
+
+  const stored = await api.POST("/v1/memories", {
+    body: { content: "Ada drinks green tea every morning; write to ada@example.com", metadata: { topic: "food" } },
+  });
+  assert.equal(stored.response.status, 201);
+  const memory = stored.data!;
+  assert.equal(memory.content, "Ada drinks green tea every morning; write to [EMAIL]");
+  assert.equal(memory.redactions["email"], 1);
+  assert.deepEqual(memory.metadata, { topic: "food" });
+  await api.POST("/v1/memories", { body: { content: "The quarterly report is due on Friday" } });
+
+  const found = await api.POST("/v1/memories/search", { body: { query: "Ada drinks green tea", threshold: 0.3 } });
+  assert.equal(found.response.status, 200);
+  assert.equal(found.data!.items.length, 1);
+  assert.equal(found.data!.items[0]!.memory.id, memory.id);
+  assert.ok(found.data!.items[0]!.similarity >= 0.3);
+
+  const hybrid = await api.POST("/v1/memories/search", { body: { query: "Friday", mode: "hybrid" } });
+  assert.equal(hybrid.response.status, 200);
+  assert.equal(hybrid.data!.items[0]!.memory.content, "The quarterly report is due on Friday");
+
+  const filtered = await api.POST("/v1/memories/search", {
+    body: { query: "green tea", threshold: -1, metadata: { topic: "work" } },
+  });
+  assert.equal(filtered.data!.items.length, 0);
+
+  const badVector = await api.POST("/v1/memories/search", { body: { vector: [1, 2, 3] } });
+  assert.equal(badVector.response.status, 400);
+  expectError(badVector.error, "VALIDATION_ERROR");
+
+  const ada = await api.POST("/v1/kg/entities/upsert", { body: { type: "person", name: "Ada" } });
+  assert.equal(ada.response.status, 200);
+  assert.equal(ada.data!.created, true);
+  const tea = await api.POST("/v1/kg/entities", { body: { type: "drink", name: "Green tea" } });
+  assert.equal(tea.response.status, 201);
+  const rel = await api.POST("/v1/kg/relations", {
+    body: { source_id: ada.data!.entity.id, target_id: tea.data!.id, type: "drinks" },
+  });
+  assert.equal(rel.response.status, 201);
+  const near = await api.GET("/v1/kg/entities/{id}/neighbors", {
+    params: { path: { id: ada.data!.entity.id }, query: { depth: 2, types: ["drinks"] } },
+  });
+  assert.equal(near.response.status, 200);
+  assert.deepEqual(near.data!.items.map((n) => [n.entity.name, n.distance]), [["Green tea", 1]]);
+  assert.deepEqual(near.data!.items[0]!.path, [ada.data!.entity.id, tea.data!.id]);
+
+  const gone = await api.DELETE("/v1/memories/{id}", { params: { path: { id: memory.id } } });
+  assert.equal(gone.response.status, 204);
+});

@@ -11,6 +11,11 @@ export type TokenResponse = Schemas["TokenResponse"];
 export type User = Schemas["User"];
 export type Secret = Schemas["Secret"];
 export type Session = Schemas["Session"];
+export type Memory = Schemas["Memory"];
+export type MemoryHit = Schemas["MemoryHit"];
+export type Entity = Schemas["Entity"];
+export type Relation = Schemas["Relation"];
+export type Neighbor = Schemas["Neighbor"];
 export type ApiError = Schemas["ErrorResponse"]["error"];
 export type ErrorCode = ApiError["code"];
 

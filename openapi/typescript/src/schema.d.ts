@@ -75,6 +75,152 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/kg/entities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List knowledge-graph entities, newest first */
+        get: operations["listEntities"];
+        put?: never;
+        /** Create an entity; its (type, name) must be new (upsert merges instead) */
+        post: operations["createEntity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/kg/entities/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Find entities by meaning, best first */
+        post: operations["searchEntities"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/kg/entities/upsert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create the entity of (type, name), or merge into it
+         * @description An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created says which happened. Concurrent upserts of one name make one entity.
+         */
+        post: operations["upsertEntity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/kg/entities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a knowledge-graph entity */
+        get: operations["getEntity"];
+        put?: never;
+        post?: never;
+        /** Deletes a KGEntity by ID */
+        delete: operations["deleteEntity"];
+        options?: never;
+        head?: never;
+        /** Change an entity (a new type or name is re-embedded) */
+        patch: operations["updateEntity"];
+        trace?: never;
+    };
+    "/v1/kg/entities/{id}/neighbors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Entities reachable from an entity, nearest first, with one shortest path each
+         * @description One recursive query walks relations up to depth hops (at most 5), never revisiting an entity on a path. truncated says the answer hit limit or the walk's bound on paths.
+         */
+        get: operations["listNeighbors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/kg/entities/{id}/relations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An entity's relations, newest first */
+        get: operations["listEntityRelations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/kg/relations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Relate two of your entities */
+        post: operations["createRelation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/kg/relations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a knowledge-graph relation */
+        get: operations["getRelation"];
+        put?: never;
+        post?: never;
+        /** Deletes a KGRelation by ID */
+        delete: operations["deleteRelation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -90,6 +236,66 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/memories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List memories, newest first */
+        get: operations["listMemories"];
+        put?: never;
+        /**
+         * Remember something
+         * @description Personal data in content (emails, phones, SSNs, card numbers, IBANs, IP addresses) is replaced by placeholders such as [EMAIL] before it is stored or embedded; redactions counts them. Without an embedding the service embeds the redacted content.
+         */
+        post: operations["createMemory"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/memories/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Find memories by meaning, best first
+         * @description mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal rank fusion (threshold then applies to the vector side, and score is the fused score). A search whose model differs from the one the memories were embedded with is refused.
+         */
+        post: operations["searchMemories"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/memories/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a memory */
+        get: operations["getMemory"];
+        put?: never;
+        post?: never;
+        /** Deletes a Memory by ID */
+        delete: operations["deleteMemory"];
+        options?: never;
+        head?: never;
+        /** Change a memory's content (redacted and re-embedded), metadata or vector */
+        patch: operations["updateMemory"];
         trace?: never;
     };
     "/v1/secrets": {
@@ -167,6 +373,83 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Entity: {
+            /** Format: date-time */
+            created_at: string;
+            embedding_model?: string;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            properties: {
+                [key: string]: unknown;
+            };
+            /** @description How many matches of each kind of personal data were redacted: {"email": 1} */
+            redactions: {
+                [key: string]: unknown;
+            };
+            type: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        EntityCreate: {
+            /** @description Your own embedding (1536 numbers); embedding_model is then required */
+            embedding?: number[];
+            embedding_model?: string;
+            name: string;
+            /** @description Properties (string values are redacted like names) */
+            properties?: {
+                [key: string]: unknown;
+            };
+            type: string;
+        };
+        EntityHit: {
+            entity: components["schemas"]["Entity"];
+            /**
+             * Format: double
+             * @description Cosine similarity to the query
+             */
+            similarity: number;
+        };
+        EntityPage: {
+            items: components["schemas"]["Entity"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
+        };
+        EntitySearch: {
+            /** @description Default 10 */
+            limit?: number;
+            /** @description The model of vector (default: the service's embedding model) */
+            model?: string;
+            query?: string;
+            /**
+             * Format: double
+             * @description Minimum cosine similarity (-1 to 1), default 0.7
+             */
+            threshold?: number;
+            /** @description Only entities of this type */
+            type?: string;
+            /** @description Your own query vector, instead of query */
+            vector?: number[];
+        };
+        EntitySearchResult: {
+            items: components["schemas"]["EntityHit"][];
+        };
+        EntityUpdate: {
+            /** @description Your own embedding (1536 numbers); embedding_model is then required */
+            embedding?: number[];
+            embedding_model?: string;
+            name?: string;
+            /** @description Properties (string values are redacted like names) */
+            properties?: {
+                [key: string]: unknown;
+            };
+            type?: string;
+        };
+        EntityUpsert: {
+            /** @description Whether the entity was new */
+            created: boolean;
+            entity: components["schemas"]["Entity"];
+        };
         ErrorDetail: {
             /** @description The input field, when one is at fault */
             field?: string;
@@ -189,6 +472,103 @@ export interface components {
             /** @description Revoke every session of the user */
             all?: boolean;
         };
+        Memory: {
+            content: string;
+            /** Format: date-time */
+            created_at: string;
+            embedding_model: string;
+            /** Format: uuid */
+            id: string;
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @description How many matches of each kind of personal data were redacted: {"email": 1} */
+            redactions: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            updated_at: string;
+        };
+        MemoryCreate: {
+            content: string;
+            /** @description Your own embedding of content (1536 numbers); embedding_model is then required */
+            embedding?: number[];
+            /** @description The model of embedding */
+            embedding_model?: string;
+            /** @description Your own data, returned as given and usable as a search filter */
+            metadata?: {
+                [key: string]: unknown;
+            };
+        };
+        MemoryHit: {
+            memory: components["schemas"]["Memory"];
+            /**
+             * Format: double
+             * @description What orders the hits: the similarity, or the fused rank score in hybrid mode
+             */
+            score: number;
+            /**
+             * Format: double
+             * @description Cosine similarity to the query
+             */
+            similarity: number;
+        };
+        MemoryPage: {
+            items: components["schemas"]["Memory"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
+        };
+        MemorySearch: {
+            /** @description Default 10 */
+            limit?: number;
+            /** @description Only memories whose metadata contains this object */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description Default vector
+             * @enum {string}
+             */
+            mode?: "vector" | "hybrid";
+            /** @description The model of vector (default: the service's embedding model) */
+            model?: string;
+            /** @description Text to search for (needed in hybrid mode) */
+            query?: string;
+            /**
+             * Format: double
+             * @description Minimum cosine similarity (-1 to 1), default 0.7
+             */
+            threshold?: number;
+            /** @description Your own query vector, instead of query in vector mode */
+            vector?: number[];
+        };
+        MemorySearchResult: {
+            items: components["schemas"]["MemoryHit"][];
+        };
+        MemoryUpdate: {
+            content?: string;
+            /** @description Your own embedding (1536 numbers); embedding_model is then required */
+            embedding?: number[];
+            embedding_model?: string;
+            /** @description Replaces the metadata */
+            metadata?: {
+                [key: string]: unknown;
+            };
+        };
+        Neighbor: {
+            /** @description Hops from the start */
+            distance: number;
+            entity: components["schemas"]["Entity"];
+            /** @description Entity ids from the start to this entity, both included */
+            path: string[];
+            /** @description Relation ids along path */
+            relations: string[];
+        };
+        NeighborList: {
+            items: components["schemas"]["Neighbor"][];
+            /** @description Entities may be missing: limit or the walk's bound was reached */
+            truncated: boolean;
+        };
         RefreshRequest: {
             refresh_token: string;
         };
@@ -198,6 +578,38 @@ export interface components {
             email: string;
             /** @description 12 to 256 characters */
             password: string;
+        };
+        Relation: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            properties: {
+                [key: string]: unknown;
+            };
+            /** Format: uuid */
+            source_id: string;
+            /** Format: uuid */
+            target_id: string;
+            type: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        RelationCreate: {
+            /** @description Properties of the relation */
+            properties?: {
+                [key: string]: unknown;
+            };
+            /** Format: uuid */
+            source_id: string;
+            /** Format: uuid */
+            target_id: string;
+            type: string;
+        };
+        RelationPage: {
+            items: components["schemas"]["Relation"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
         };
         Secret: {
             /** Format: date-time */
@@ -482,6 +894,359 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    listEntities: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntityPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    createEntity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntityCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Entity"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    searchEntities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntitySearch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntitySearchResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    upsertEntity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntityCreate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntityUpsert"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getEntity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the entity */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entity */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Entity"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteEntity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the entity */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    updateEntity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the entity */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntityUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Entity"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listNeighbors: {
+        parameters: {
+            query?: {
+                /** @description Hops (1-5) */
+                depth?: number;
+                /** @description Relation types to follow, comma separated (any when absent) */
+                types?: string[];
+                /** @description Follow relations out of the entity, into it, or both */
+                direction?: "out" | "in" | "both";
+                /** @description Entities at most (1-1000) */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description ID of the entity */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NeighborList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listEntityRelations: {
+        parameters: {
+            query?: {
+                /** @description Relation types to follow, comma separated (any when absent) */
+                types?: string[];
+                /** @description Follow relations out of the entity, into it, or both */
+                direction?: "out" | "in" | "both";
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description ID of the entity */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RelationPage"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    createRelation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RelationCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Relation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getRelation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the relation */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The relation */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Relation"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteRelation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the relation */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -501,6 +1266,175 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listMemories: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    createMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemoryCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Memory"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    searchMemories: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemorySearch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemorySearchResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the memory */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The memory */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Memory"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the memory */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    updateMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the memory */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemoryUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Memory"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
