@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	mrand "math/rand/v2"
 	"sort"
 	"strings"
@@ -59,7 +60,7 @@ func benchVector(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&b.subtopics, "subtopics", 50, "subtopics of each topic")
 	fs.IntVar(&b.userTopics, "user-topics", 8, "topics each user's memories come from (the single user has all)")
 	fs.Uint64Var(&b.seed, "seed", 42, "random seed (vectors, users, queries)")
-	fs.StringVar(&b.storage, "storage", "", "set the embedding column's storage before loading (plain: in the heap row, not TOAST)")
+	fs.StringVar(&b.storage, "storage", "", "set the embedding column's storage before loading (extended: TOAST, Postgres's default; the migrations make it plain)")
 	fs.BoolVar(&b.keep, "keep", false, "keep the databases (to inspect plans); drop them yourself")
 	shapes := fs.String("shapes", "spread,single", "spread: rows over -users users; mid: rows over 20 users (to place vecsearch.ExactMaxRows); single: one user holds every row")
 	if err := fs.Parse(args); err != nil {
@@ -179,7 +180,7 @@ func (b vectorBench) runShape(ctx context.Context, shape string) (err error) {
 	if err := sqlDB.QueryRowContext(ctx, `SELECT pg_size_pretty(pg_relation_size('memory_embedding')), pg_size_pretty(pg_total_relation_size('memories'))`).Scan(&indexSize, &tableSize); err != nil {
 		return err
 	}
-	storage := "default (EXTENDED: TOAST)"
+	storage := "as migrated (PLAIN: in the row)"
 	if b.storage != "" {
 		storage = strings.ToUpper(b.storage)
 	}
@@ -235,6 +236,7 @@ func (b vectorBench) runShape(ctx context.Context, shape string) (err error) {
 				return vecsearch.HNSW(ctx, tx, vecsearch.Memories, r, ef)
 			}})
 	}
+	fmt.Fprintf(b.out, "load average before the queries: %s\n\n", loadavg())
 	fmt.Fprintln(b.out, "| strategy | recall@10 | queries with < 10 rows | p50 | p95 | p99 |")
 	fmt.Fprintln(b.out, "| --- | --- | --- | --- | --- | --- |")
 	for _, s := range strategies {
@@ -266,8 +268,22 @@ func (b vectorBench) runShape(ctx context.Context, shape string) (err error) {
 		fmt.Fprintf(b.out, "| %s | %.3f | %d of %d | %s | %s | %s |\n", s.name, float64(found)/float64(10*len(qs)), short, len(qs),
 			pct(lat, 50), pct(lat, 95), pct(lat, 99))
 	}
-	fmt.Fprintln(b.out)
+	fmt.Fprintf(b.out, "\nload average after: %s\n\n", loadavg())
 	return nil
+}
+
+// loadavg is the machine's 1, 5 and 15 minute load (the cores are shared:
+// latency figures mean little without it), or "unknown" off Linux.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // load COPYs the rows: users first, then memories spread over them (row i

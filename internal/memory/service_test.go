@@ -160,6 +160,21 @@ func TestMemoryLifecycle(t *testing.T) {
 	}
 }
 
+// TestEmbeddingsStayInTheRow: the migration keeps vectors out of TOAST
+// (exact per-user scans touch a fifth of the buffers); a re-planned
+// migration directory must not lose it.
+func TestEmbeddingsStayInTheRow(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	for _, table := range []string{"memories", "kg_entities"} {
+		var storage string
+		err := e.app.SQL.QueryRow(`SELECT attstorage FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'embedding'`, table).Scan(&storage)
+		if err != nil || storage != "p" {
+			t.Errorf("%s.embedding storage = %q, %v; want p (PLAIN)", table, storage, err)
+		}
+	}
+}
+
 func TestMemoryListPages(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
