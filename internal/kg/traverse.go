@@ -176,9 +176,16 @@ func (s *Service) Neighbors(ctx context.Context, id uuid.UUID, q NeighborQuery) 
 		for _, e := range ents {
 			byID[e.ID] = e
 		}
-		for i := range out.Items {
-			out.Items[i].Entity = byID[out.Items[i].Entity.ID]
+		// An entity deleted by a concurrent transaction between the two
+		// statements (read committed) is left out rather than returned empty.
+		kept := out.Items[:0]
+		for _, n := range out.Items {
+			if e, ok := byID[n.Entity.ID]; ok {
+				n.Entity = e
+				kept = append(kept, n)
+			}
 		}
+		out.Items = kept
 		if out.Items == nil {
 			out.Items = []Neighbor{}
 		}

@@ -574,3 +574,4 @@ func TestExactAndHNSWAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+

@@ -19,8 +19,8 @@
 //   - iterative scan for a user with 100 rows costs 68–240 ms (it walks the
 //     graph until it finds them) where the btree path costs 1.3 ms.
 //
-// So Nearest first counts the user's rows of the model, capped at
-// ExactMaxRows+1 (a bounded index-only scan, well under a millisecond), and
+// So Nearest counts the user's rows of the model, capped at ExactMaxRows+1
+// (a bounded index-only scan, well under a millisecond), and
 //   - at most ExactMaxRows: scans them exactly (recall 1.0);
 //   - more: walks the HNSW index with iterative scan (relaxed order,
 //     re-sorted) and a raised ef_search.
@@ -59,7 +59,7 @@ const Dims = 1536
 // EFSearch is the HNSW candidate list size of the approximate path
 // (pgvector's default is 40): 120–150 gave recall@10 0.96–0.97 for a
 // 100k-row user at p95 7–10 ms.
-const EFSearch = 150
+const EFSearch = 100
 
 // Querier is a transaction: *ent.Tx or *sql.Tx. The SET LOCALs below need
 // one; outside a transaction they would leak into the pooled connection.
@@ -112,38 +112,70 @@ const (
 // Nearest returns up to r.K of the user's rows closest to r.Vector, nearest
 // first, within r.MaxDistance.
 func Nearest(ctx context.Context, q Querier, t Table, r Request) ([]Hit, Path, error) {
-	// One round trip for both settings (no arguments: the simple protocol
-	// takes several statements); each round trip is ~0.2 ms of a ~6 ms query.
+	// One round trip for the settings (no arguments: the simple protocol
+	// takes several statements), one for count-and-exact-search together:
+	// on a loaded machine every round trip waits for the backend to be
+	// scheduled, and that showed in the p95.
 	if _, err := q.ExecContext(ctx, baseSettings); err != nil {
 		return nil, "", fmt.Errorf("vector search: settings: %w", err)
 	}
-	n, err := countUpTo(ctx, q, t, r.UserID, r.Model, ExactMaxRows+1)
+	hits, small, err := exactIfSmall(ctx, q, t, r)
 	if err != nil {
 		return nil, "", err
 	}
-	if n <= ExactMaxRows {
-		hits, err := exact(ctx, q, t, r)
-		return hits, PathExact, err
+	if small {
+		return hits, PathExact, nil
 	}
-	hits, err := HNSW(ctx, q, t, r, EFSearch)
+	hits, err = HNSW(ctx, q, t, r, EFSearch)
 	return hits, PathHNSW, err
 }
 
-func countUpTo(ctx context.Context, q Querier, t Table, userID uuid.UUID, model string, limit int) (int, error) {
-	rows, err := q.QueryContext(ctx, fmt.Sprintf(
-		`SELECT count(*) FROM (SELECT 1 FROM %s WHERE user_id = $1 AND embedding_model = $2 LIMIT $3) s`, t),
-		userID, model, limit)
+// exactIfSmall counts the user's rows of the model (a bounded index-only
+// scan) and, in the same statement, searches them exactly when they are at
+// most ExactMaxRows. For a larger user the count's one-time filter skips
+// the scan, and one row of NULLs says so.
+func exactIfSmall(ctx context.Context, q Querier, t Table, r Request) ([]Hit, bool, error) {
+	query, args := exactIfSmallSQL(t, r)
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return 0, fmt.Errorf("vector search: count rows: %w", err)
+		return nil, false, fmt.Errorf("vector search: %w", err)
 	}
 	defer rows.Close()
-	var n int
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return 0, fmt.Errorf("vector search: count rows: %w", err)
+	var hits []Hit
+	for rows.Next() {
+		var (
+			id       *uuid.UUID
+			distance *float64
+		)
+		if err := rows.Scan(&id, &distance); err != nil {
+			return nil, false, fmt.Errorf("vector search: scan: %w", err)
 		}
+		if id == nil {
+			return nil, false, rows.Err() // more rows than ExactMaxRows
+		}
+		hits = append(hits, Hit{ID: *id, Distance: *distance})
 	}
-	return n, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("vector search: %w", err)
+	}
+	return hits, true, nil
+}
+
+// exactIfSmallSQL is exactIfSmall's statement. `(SELECT c FROM n) <= max`
+// holds no column of the scanned table, so Postgres plans it as a one-time
+// filter above the scan: for a large user the scan never runs (a test
+// checks the plan).
+func exactIfSmallSQL(t Table, r Request) (string, []any) {
+	w, args := where(r)
+	args = append(args, ExactMaxRows, r.MaxDistance, r.K)
+	n := len(args)
+	return fmt.Sprintf(`WITH n AS MATERIALIZED (
+	SELECT count(*) AS c FROM (SELECT 1 FROM %[1]s WHERE user_id = $1 AND embedding_model = $3 LIMIT $%[3]d + 1) s),
+mine AS MATERIALIZED (
+	SELECT id, embedding <=> $2 AS distance FROM %[1]s WHERE %[2]s AND (SELECT c FROM n) <= $%[3]d)
+(SELECT id, distance FROM mine WHERE distance <= $%[4]d ORDER BY distance, id LIMIT $%[5]d)
+UNION ALL
+SELECT NULL, NULL FROM n WHERE c > $%[3]d`, t, w, n-2, n-1, n), args
 }
 
 // where builds the shared filter; args start with user, vector, model.
