@@ -574,4 +574,3 @@ func TestExactAndHNSWAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
