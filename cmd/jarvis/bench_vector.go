@@ -13,6 +13,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -230,7 +231,12 @@ func (b vectorBench) runShape(ctx context.Context, shape string) (err error) {
 		}},
 		{"HNSW + user filter, no iterative scan (ef 40)", plainHNSW},
 	}
-	for _, ef := range []int{40, 100, vecsearch.EFSearch, 200} {
+	efs := []int{40, 100, 150, 200}
+	if !slices.Contains(efs, vecsearch.EFSearch) {
+		efs = append(efs, vecsearch.EFSearch)
+		slices.Sort(efs)
+	}
+	for _, ef := range efs {
 		strategies = append(strategies, strategy{fmt.Sprintf("HNSW iterative scan, ef_search %d", ef),
 			func(ctx context.Context, tx *sql.Tx, r vecsearch.Request) ([]vecsearch.Hit, error) {
 				return vecsearch.HNSW(ctx, tx, vecsearch.Memories, r, ef)

@@ -6,18 +6,24 @@
 // An HNSW index followed by a user_id filter returns too few rows for a user
 // holding a small share of the table (pgvector issues #259 and #751): the
 // index yields ef_search candidates from the whole table and the filter
-// keeps the few that are the user's. Measured on this machine (2 cores,
-// PostgreSQL 15, pgvector 0.8.0, clustered 1536-d vectors; `jarvis bench
-// vector`, docs/benchmarks.md):
+// keeps the few that are the user's. Measured with `jarvis bench vector`
+// (docs/benchmarks.md: 2 shared cores, PostgreSQL 15, pgvector 0.8.0, 100k
+// two-level clustered 1536-d vectors, per-user top 10; latencies at load
+// average 4, and roughly doubled at 9-12):
 //
-//   - 100k rows over 100 users: HNSW + filter has recall@10 0.35–0.59;
-//     iterative scan reaches 0.98–0.99 at p95 11–13 ms; an exact scan of the
-//     user's rows through the btree on user_id has recall 1.0 at p95 ≈ 8 ms.
-//   - one user with 100k rows: exact scans take 270–430 ms; HNSW with
-//     ef_search 120–150 has recall 0.96–0.97 at p95 7–10 ms, and iterative
-//     scan adds nothing (the filter keeps every candidate).
-//   - iterative scan for a user with 100 rows costs 68–240 ms (it walks the
-//     graph until it finds them) where the btree path costs 1.3 ms.
+//   - 100 users of 1,000 rows: HNSW + filter has recall@10 0.69-0.72 and
+//     62-67% of queries get fewer than 10 rows; iterative scan reaches
+//     0.97-0.99 whatever ef_search; an exact scan of the user's rows through
+//     the btree on (user_id, embedding_model) has recall 1.0 at p50 3.6 ms,
+//     p95 3.8 ms.
+//   - 20 users of 5,000 rows (load 12): exact 28 ms p50; iterative scan
+//     0.97-0.98 at p95 8-11 ms.
+//   - one user of 100k rows: exact 200 ms p50; HNSW at ef_search 100 has
+//     recall 0.967-0.979 (three index builds) at p95 4.2 ms; iterative scan
+//     adds nothing (the filter keeps every candidate).
+//   - design.md's earlier figures: iterative scan for a user with 100 rows
+//     costs 68-240 ms (it walks the graph until it finds them) where the
+//     btree path costs 1.3 ms.
 //
 // So Nearest counts the user's rows of the model, capped at ExactMaxRows+1
 // (a bounded index-only scan, well under a millisecond), and
@@ -47,18 +53,21 @@ import (
 	"github.com/pgvector/pgvector-go"
 )
 
-// ExactMaxRows is the largest number of a user's rows searched exactly.
-// An exact scan costs about 8 µs a row here (the vectors live in TOAST), so
-// 1,000 rows take ~8 ms at p95; beyond a couple of thousand the index is
-// faster at recall ≥ 0.95.
+// ExactMaxRows is the largest number of a user's rows searched exactly. An
+// exact scan costs 4-6 µs a row here (vectors stored PLAIN, in the row:
+// see the migration embedding_storage_plain), so 2,000 rows take ~8-12 ms,
+// about what the index takes at 5,000 rows with recall 0.97; below that,
+// exactness is nearly free.
 const ExactMaxRows = 2000
 
 // Dims is the width of the searched vectors.
 const Dims = 1536
 
 // EFSearch is the HNSW candidate list size of the approximate path
-// (pgvector's default is 40): 120–150 gave recall@10 0.96–0.97 for a
-// 100k-row user at p95 7–10 ms.
+// (pgvector's default is 40, which gave recall 0.85-0.91 for a 100k-row
+// user): 100 gave 0.967-0.979 in three index builds (p95 4.2 ms at load 4,
+// 10.7 ms at load 9); 150-200 add ~0.01 of recall for up to half again the
+// latency.
 const EFSearch = 100
 
 // Querier is a transaction: *ent.Tx or *sql.Tx. The SET LOCALs below need
