@@ -12,8 +12,6 @@ import (
 	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
-	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,11 +37,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlDB := stdlib.OpenDBFromPool(pool)
 	return &DB{
-		Pool:   pool,
-		SQL:    sqlDB,
-		Client: ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, sqlDB))),
+		Pool: pool,
+		// For tools that need database/sql (the schema check); ent does not
+		// go through it.
+		SQL:    stdlib.OpenDBFromPool(pool),
+		Client: ent.NewClient(ent.Driver(&pgxDriver{pool: pool})),
 	}, nil
 }
 
@@ -124,67 +123,19 @@ func WithSession(ctx context.Context, userID, sessionID uuid.UUID) context.Conte
 	return context.WithValue(ctx, sessionKey{}, requestSession{userID, sessionID})
 }
 
-// liveSession is true when the session exists, is not revoked, and belongs
-// to an active user; it runs as that user, under RLS.
-const liveSession = `SELECT EXISTS (
-	SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
-	WHERE s.id = $1 AND s.revoked_at IS NULL AND u.status = 'active')`
-
-// AsUser runs fn in one transaction acting as userID: the context carries the
-// user viewer (ent privacy) and the transaction has app.current_user_id set
-// with set_config(..., true), which Postgres resets at commit or rollback, so a
-// pooled connection never carries one user's identity into another's work.
-// In a request marked WithSession it first returns ErrSessionInvalid unless
-// the session is live. fn's error rolls the transaction back and is returned
-// as is.
+// AsUser runs fn in one transaction acting as userID, as Run does for
+// viewer.User(userID) (or viewer.Session, in a request marked WithSession
+// for that user), except that fn's error comes back as is, unclassified.
 func (d *DB) AsUser(ctx context.Context, userID uuid.UUID, fn func(ctx context.Context, tx *ent.Tx) error) error {
 	if userID == uuid.Nil {
 		return errors.New("as user: nil user id")
 	}
-	ctx = viewer.NewContext(ctx, viewer.User(userID))
-	tx, err := d.Client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, "SELECT set_config($1, $2, true)", migrate.CurrentUserSetting, userID.String()); err != nil {
-		return errors.Join(fmt.Errorf("set row-level security identity: %w", err), tx.Rollback())
-	}
+	v := viewer.User(userID)
 	if rs, ok := ctx.Value(sessionKey{}).(requestSession); ok && rs.userID == userID {
-		if err := checkSession(ctx, tx, rs.sessionID); err != nil {
-			return errors.Join(err, tx.Rollback())
-		}
+		v = viewer.Session(userID, rs.sessionID)
 	}
-	if err := fn(ctx, tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
-		}
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-func checkSession(ctx context.Context, tx *ent.Tx, sessionID uuid.UUID) error {
-	rows, err := tx.QueryContext(ctx, liveSession, sessionID)
-	if err != nil {
-		return fmt.Errorf("check session: %w", err)
-	}
-	defer rows.Close()
-	live := false
-	if rows.Next() {
-		if err := rows.Scan(&live); err != nil {
-			return fmt.Errorf("check session: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("check session: %w", err)
-	}
-	if !live {
-		return ErrSessionInvalid
-	}
-	return nil
+	ctx = viewer.NewContext(ctx, v)
+	return d.unit(ctx, nil, identify(v), fn)
 }
 
 // Lookup runs fn in one read-only transaction where the narrow lookup
@@ -198,15 +149,10 @@ func (d *DB) Lookup(ctx context.Context, table, value string, fn func(ctx contex
 		return fmt.Errorf("lookup: table %s has no lookup policy", table)
 	}
 	ctx = viewer.NewContext(ctx, viewer.System())
-	tx, err := d.Client.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("begin lookup: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, "SELECT set_config($1, $2, true)", l.Setting, value); err != nil {
-		return errors.Join(fmt.Errorf("set lookup: %w", err), tx.Rollback())
-	}
-	if err := fn(ctx, tx); err != nil {
-		return errors.Join(err, tx.Rollback())
-	}
-	return tx.Commit()
+	pre := []prelude{{
+		sql:  "SELECT set_config($1, $2, true)",
+		args: []any{l.Setting, value},
+		wrap: func(err error) error { return fmt.Errorf("set lookup: %w", err) },
+	}}
+	return d.unit(ctx, &sql.TxOptions{ReadOnly: true}, pre, fn)
 }

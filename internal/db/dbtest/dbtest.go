@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/migrate"
@@ -61,45 +63,69 @@ func New(t testing.TB) *Database {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := sql.Open("pgx", AdminURL())
+	d, drop, err := Create(ctx, t.Name())
 	if err != nil {
-		t.Fatalf("dbtest: open admin connection: %v", err)
-	}
-	defer admin.Close()
-	tmpl, err := ensureTemplate(ctx, admin)
-	if err != nil {
-		t.Fatalf("dbtest: template database: %v", err)
-	}
-	name := "jarvis_test_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))
-	if len(name) > 40 {
-		name = name[:40]
-	}
-	name = sanitize(name) + "_" + randomHex(4)
-	if err := createFromTemplate(ctx, admin, name, tmpl); err != nil {
-		t.Fatalf("dbtest: create database: %v", err)
+		t.Fatalf("dbtest: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
+		if err := drop(ctx); err != nil {
+			t.Errorf("dbtest: %v", err)
+		}
+	})
+	return d
+}
+
+// Create is New outside a test (jarvis bench): a migrated database named
+// after label, which drop removes.
+func Create(ctx context.Context, label string) (_ *Database, drop func(context.Context) error, _ error) {
+	admin, err := sql.Open("pgx", AdminURL())
+	if err != nil {
+		return nil, nil, fmt.Errorf("open admin connection: %w", err)
+	}
+	defer admin.Close()
+	name := "jarvis_test_" + strings.ToLower(strings.ReplaceAll(label, "/", "_"))
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	name = sanitize(name) + "_" + randomHex(4)
+	// A test process of another migration directory (another branch) drops
+	// templates it finds stale, ours included, between our build and our
+	// clone: then build it again.
+	for attempt := 1; ; attempt++ {
+		tmpl, err := ensureTemplate(ctx, admin)
+		if err != nil {
+			return nil, nil, fmt.Errorf("template database: %w", err)
+		}
+		err = createFromTemplate(ctx, admin, name, tmpl)
+		var pg *pgconn.PgError
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !errors.As(err, &pg) || pg.Code != "3D000" { // invalid_catalog_name
+			return nil, nil, fmt.Errorf("create database: %w", err)
+		}
+	}
+	drop = func(ctx context.Context) error {
 		admin, err := sql.Open("pgx", AdminURL())
 		if err != nil {
-			t.Errorf("dbtest: open admin connection: %v", err)
-			return
+			return fmt.Errorf("open admin connection: %w", err)
 		}
 		defer admin.Close()
 		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name)); err != nil {
-			t.Errorf("dbtest: drop database %s: %v", name, err)
+			return fmt.Errorf("drop database %s: %w", name, err)
 		}
-	})
+		return nil
+	}
 	owner, err := roleURL(name, OwnerRole, ownerPassword)
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		var app string
+		if app, err = roleURL(name, ServiceRole, servicePassword); err == nil {
+			return &Database{Name: name, OwnerURL: owner, AppURL: app}, drop, nil
+		}
 	}
-	app, err := roleURL(name, ServiceRole, servicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Database{Name: name, OwnerURL: owner, AppURL: app}
+	return nil, nil, errors.Join(err, drop(ctx))
 }
 
 // Empty creates an empty database (pgvector only, no migrations) for tests
