@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -34,7 +35,7 @@ const readUsage = `usage: jarvis bench read [flags]
 
 Serves GET /v1/secrets?limit=20 for one user with -secrets secrets three ways,
 each an HTTP server on loopback hammered by -clients concurrent clients for
--duration, one after the other in this process:
+-duration, one after the other in this process, for -rounds rounds:
 
   raw       a pgx handler running the list's SELECT (owner role, no auth)
   manual    a hand-written handler: JWT verify, BEGIN, set_config, session
@@ -58,7 +59,8 @@ const (
 func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench read", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	duration := fs.Duration("duration", 5*time.Second, "measured time per server")
+	duration := fs.Duration("duration", 5*time.Second, "measured time per server and round")
+	rounds := fs.Int("rounds", 3, "rounds, each measuring every server once")
 	warmup := fs.Duration("warmup", time.Second, "unmeasured load before each measurement")
 	clients := fs.Int("clients", 32, "concurrent clients")
 	nSecrets := fs.Int("secrets", 5, "secrets of the user")
@@ -140,35 +142,79 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		{"manual", manualURL, "JWT + BEGIN + set_config + session check + SELECT + COMMIT"},
 		{"service", svcURL, "jarvis serve"},
 	}
-	results := map[string]loadResult{}
-	fmt.Fprintf(stdout, "GET /v1/secrets?limit=20, %d secrets, %d clients, %s per server (after %s warm-up), GOMAXPROCS from the machine\n\n",
-		*nSecrets, *clients, *duration, *warmup)
-	fmt.Fprintf(stdout, "%-8s %10s %9s %9s %7s  %s\n", "server", "req/s", "p50", "p99", "errors", "what")
-	for _, t := range targets {
-		if !slices.Contains(strings.Split(*only, ","), t.name) {
-			continue
-		}
-		url := t.base + "/v1/secrets?limit=20"
-		if err := checkList(ctx, url, user.token, *nSecrets); err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
-		}
-		hammer(ctx, url, user.token, *clients, *warmup)
-		r := hammer(ctx, url, user.token, *clients, *duration)
-		results[t.name] = r
-		fmt.Fprintf(stdout, "%-8s %10.0f %9s %9s %7d  %s\n", t.name, r.rate(), r.p(0.50).Round(time.Microsecond),
-			r.p(0.99).Round(time.Microsecond), r.errors, t.what)
-		if ctx.Err() != nil {
-			return ctx.Err()
+	var selected []int
+	for i, t := range targets {
+		if slices.Contains(strings.Split(*only, ","), t.name) {
+			selected = append(selected, i)
+			if err := checkList(ctx, t.base+"/v1/secrets?limit=20", user.token, *nSecrets); err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
 		}
 	}
-	svc, hasSvc := results["service"]
-	if m, ok := results["manual"]; ok && hasSvc {
-		fmt.Fprintf(stdout, "\nservice / manual = %.2f\n", svc.rate()/m.rate())
+	fmt.Fprintf(stdout, "GET /v1/secrets?limit=20, %d secrets, %d clients, %d rounds of %s per server (each after %s warm-up), GOMAXPROCS=%d\n\n",
+		*nSecrets, *clients, *rounds, *duration, *warmup, runtime.GOMAXPROCS(0))
+	// Rounds interleave the servers, so that a change in the machine's load
+	// (it is shared) weighs on all three; ratios are taken within a round.
+	runs := make([][]loadResult, len(targets))
+	var svcManual, svcRaw []float64
+	for round := 1; round <= *rounds; round++ {
+		line := fmt.Sprintf("round %d:", round)
+		rates := map[string]float64{}
+		for _, i := range selected {
+			t := targets[i]
+			url := t.base + "/v1/secrets?limit=20"
+			hammer(ctx, url, user.token, *clients, *warmup)
+			r := hammer(ctx, url, user.token, *clients, *duration)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			runs[i] = append(runs[i], r)
+			rates[t.name] = r.rate()
+			line += fmt.Sprintf("  %s %.0f/s", t.name, r.rate())
+		}
+		if svc, ok := rates["service"]; ok {
+			if m, ok := rates["manual"]; ok {
+				svcManual = append(svcManual, svc/m)
+				line += fmt.Sprintf("  service/manual %.2f", svc/m)
+			}
+			if r, ok := rates["raw"]; ok {
+				svcRaw = append(svcRaw, svc/r)
+				line += fmt.Sprintf("  service/raw %.2f", svc/r)
+			}
+		}
+		fmt.Fprintln(stdout, line)
 	}
-	if r, ok := results["raw"]; ok && hasSvc {
-		fmt.Fprintf(stdout, "service / raw    = %.2f\n", svc.rate()/r.rate())
+	fmt.Fprintf(stdout, "\n%-8s %10s %9s %9s %7s  %s\n", "server", "req/s", "p50", "p99", "errors", "what")
+	for _, i := range selected {
+		t := targets[i]
+		rates := make([]float64, len(runs[i]))
+		var all loadResult
+		for j, r := range runs[i] {
+			rates[j] = r.rate()
+			all.latencies = append(all.latencies, r.latencies...)
+			all.errors += r.errors
+		}
+		slices.Sort(all.latencies)
+		fmt.Fprintf(stdout, "%-8s %10.0f %9s %9s %7d  %s\n", t.name, median(rates), all.p(0.50).Round(time.Microsecond),
+			all.p(0.99).Round(time.Microsecond), all.errors, t.what)
+	}
+	fmt.Fprintln(stdout, "\n(req/s: median of the rounds; p50/p99 over every request of every round)")
+	if len(svcManual) > 0 {
+		fmt.Fprintf(stdout, "service / manual = %.2f (median of rounds)\n", median(svcManual))
+	}
+	if len(svcRaw) > 0 {
+		fmt.Fprintf(stdout, "service / raw    = %.2f (median of rounds)\n", median(svcRaw))
 	}
 	return nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // startBenchService runs `jarvis serve` in this process on a free loopback
