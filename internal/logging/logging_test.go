@@ -104,3 +104,17 @@ func TestCorrelationIDs(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkSensitiveKey(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		SensitiveKey("correlation_id")
+	}
+}
+
+// Keys with non-ASCII letters take the Unicode path and are judged the same.
+func TestSensitiveKeyUnicode(t *testing.T) {
+	if !SensitiveKey("clé_SECRET") || !SensitiveKey("Ünique-Password") || SensitiveKey("größe") {
+		t.Error("non-ASCII keys are judged differently")
+	}
+}
