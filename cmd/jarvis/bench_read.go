@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -65,6 +66,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	clients := fs.Int("clients", 32, "concurrent clients")
 	nSecrets := fs.Int("secrets", 5, "secrets of the user")
 	only := fs.String("only", "raw,manual,service", "servers to measure, comma-separated")
+	poolSize := fs.Int("pool", 0, "connections per pool, the service's included (0: pgx's default, as the service has)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	if err := fs.Parse(args); err != nil {
 		var b strings.Builder
@@ -88,7 +90,11 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}()
 
-	svcURL, stopService, err := startBenchService(ctx, d.AppURL)
+	svcDB := d.AppURL
+	if *poolSize > 0 {
+		svcDB += fmt.Sprintf("&pool_max_conns=%d", *poolSize)
+	}
+	svcURL, stopService, err := startBenchService(ctx, svcDB)
 	if err != nil {
 		return err
 	}
@@ -99,12 +105,12 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	ownerPool, err := benchPool(setupCtx, d.OwnerURL, *clients)
+	ownerPool, err := benchPool(setupCtx, d.OwnerURL, *poolSize)
 	if err != nil {
 		return err
 	}
 	defer ownerPool.Close()
-	appPool, err := benchPool(setupCtx, d.AppURL, *clients)
+	appPool, err := benchPool(setupCtx, d.AppURL, *poolSize)
 	if err != nil {
 		return err
 	}
@@ -184,7 +190,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintln(stdout, line)
 	}
-	fmt.Fprintf(stdout, "\n%-8s %10s %9s %9s %7s  %s\n", "server", "req/s", "p50", "p99", "errors", "what")
+	fmt.Fprintf(stdout, "\n%-8s %10s %9s %9s %9s %7s  %s\n", "server", "req/s", "p50", "p99", "CPU/req", "errors", "what")
 	for _, i := range selected {
 		t := targets[i]
 		rates := make([]float64, len(runs[i]))
@@ -193,12 +199,13 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 			rates[j] = r.rate()
 			all.latencies = append(all.latencies, r.latencies...)
 			all.errors += r.errors
+			all.cpu += r.cpu
 		}
 		slices.Sort(all.latencies)
-		fmt.Fprintf(stdout, "%-8s %10.0f %9s %9s %7d  %s\n", t.name, median(rates), all.p(0.50).Round(time.Microsecond),
-			all.p(0.99).Round(time.Microsecond), all.errors, t.what)
+		fmt.Fprintf(stdout, "%-8s %10.0f %9s %9s %9s %7d  %s\n", t.name, median(rates), all.p(0.50).Round(time.Microsecond),
+			all.p(0.99).Round(time.Microsecond), all.cpuPerRequest().Round(time.Microsecond), all.errors, t.what)
 	}
-	fmt.Fprintln(stdout, "\n(req/s: median of the rounds; p50/p99 over every request of every round)")
+	fmt.Fprintln(stdout, "\n(req/s: median of the rounds; p50/p99 over every request of every round; CPU/req: this\nprocess's CPU, the load generator's included, Postgres's not)")
 	if len(svcManual) > 0 {
 		fmt.Fprintf(stdout, "service / manual = %.2f (median of rounds)\n", median(svcManual))
 	}
@@ -368,7 +375,9 @@ func benchPool(ctx context.Context, url string, size int) (*pgxpool.Pool, error)
 	if err != nil {
 		return nil, errors.New("parse database URL: invalid connection string")
 	}
-	cfg.MaxConns = int32(max(size, 4))
+	if size > 0 {
+		cfg.MaxConns = int32(size)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -506,6 +515,24 @@ type loadResult struct {
 	elapsed   time.Duration
 	latencies []time.Duration
 	errors    int64
+	cpu       time.Duration // this process's CPU time (servers and clients)
+}
+
+// cpuPerRequest is this process's CPU time per request: less sensitive to
+// the load of a shared machine than req/s, though it leaves out Postgres.
+func (r loadResult) cpuPerRequest() time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(len(r.latencies))
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r loadResult) rate() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }
@@ -532,7 +559,7 @@ func hammer(ctx context.Context, url, bearer string, clients int, d time.Duratio
 		wg     sync.WaitGroup
 		header = "Bearer " + bearer
 	)
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	for range clients {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 4096)
@@ -563,7 +590,7 @@ func hammer(ctx context.Context, url, bearer string, clients int, d time.Duratio
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu0
 	slices.Sort(all)
-	return loadResult{elapsed: elapsed, latencies: all, errors: errs.Load()}
+	return loadResult{elapsed: elapsed, latencies: all, errors: errs.Load(), cpu: cpu}
 }

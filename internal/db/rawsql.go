@@ -58,7 +58,7 @@ func (txConn) QueryContext(ctx context.Context, query string, named []driver.Nam
 	for i, nv := range named {
 		args[i] = nv.Value
 	}
-	rows, err := t.query(ctx, query, args)
+	rows, err := t.query(ctx, query, pgxArgs(args))
 	if err != nil {
 		return nil, err
 	}

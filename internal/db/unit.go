@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/privacy"
@@ -123,7 +124,7 @@ func QueryRows(ctx context.Context, query string, args ...any) (pgx.Rows, error)
 	if !ok || s.tx == nil {
 		return nil, errors.New("db.QueryRows: no unit of work in the context")
 	}
-	return s.tx.query(ctx, query, args)
+	return s.tx.query(ctx, query, pgxArgs(args))
 }
 
 // sessionInvalidCode is the SQLSTATE jarvis_identify raises for a session
@@ -132,13 +133,12 @@ const sessionInvalidCode = "JV401"
 
 // identify is the statement that makes a transaction the viewer's: see Run.
 func identify(v viewer.Viewer) []prelude {
-	var sid any // NULL: no session to check (a job acting for the user)
-	if v.SessionID != uuid.Nil {
-		sid = v.SessionID
-	}
+	// pgtype.UUID: encoded as is (see pgxArgs); invalid is NULL, no
+	// session to check (a job acting for the user).
+	sid := pgtype.UUID{Bytes: v.SessionID, Valid: v.SessionID != uuid.Nil}
 	return []prelude{{
 		sql:  "SELECT jarvis_identify($1, $2)",
-		args: []any{v.UserID, sid},
+		args: []any{pgtype.UUID{Bytes: v.UserID, Valid: true}, sid},
 		wrap: func(err error) error {
 			var pg *pgconn.PgError
 			if errors.As(err, &pg) && pg.Code == sessionInvalidCode {

@@ -103,7 +103,7 @@ func Create(ctx context.Context, label string) (_ *Database, drop func(context.C
 		if err == nil {
 			break
 		}
-		if attempt == 3 || !errors.As(err, &pg) || pg.Code != "3D000" { // invalid_catalog_name
+		if attempt == 10 || !errors.As(err, &pg) || pg.Code != "3D000" { // invalid_catalog_name
 			return nil, nil, fmt.Errorf("create database: %w", err)
 		}
 	}
@@ -191,7 +191,7 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	err = conn.QueryRowContext(ctx, "SELECT datistemplate FROM pg_database WHERE datname = $1", name).Scan(&isTemplate)
 	switch {
 	case err == nil && isTemplate.Bool:
-		return name, nil
+		return name, touchTemplate(ctx, conn, name)
 	case err == nil: // a build that died half-way
 		if err := dropDatabase(ctx, conn, name); err != nil {
 			return "", err
@@ -240,8 +240,10 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
 		return fmt.Errorf("migrate %s as %s: %w", name, OwnerRole, err)
 	}
 	// Marked last: a template is complete exactly when it is marked.
-	_, err = conn.ExecContext(ctx, fmt.Sprintf("ALTER DATABASE %q WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", name))
-	return err
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("ALTER DATABASE %q WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", name)); err != nil {
+		return err
+	}
+	return touchTemplate(ctx, conn, name)
 }
 
 func execOn(ctx context.Context, url, stmt string) error {
@@ -270,17 +272,39 @@ func ensureRoles(ctx context.Context, conn *sql.Conn) error {
 	return db.GrantAppRole(ctx, conn, ServiceRole)
 }
 
+// templateUnused is how long a template goes unused before another
+// migration directory's build may drop it: several branches' tests share a
+// server, each with its own template, and must not drop one another's.
+const templateUnused = 30 * time.Minute
+
+// touchTemplate records in the template's comment when it was last used.
+func touchTemplate(ctx context.Context, conn *sql.Conn, name string) error {
+	stmt := fmt.Sprintf("COMMENT ON DATABASE %q IS 'jarvis test template, used %d'", name, time.Now().Unix())
+	if _, err := conn.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("touch template %s: %w", name, err)
+	}
+	return nil
+}
+
+// dropStaleTemplates drops other templates unused for templateUnused
+// (those without a use recorded too: built before uses were).
 func dropStaleTemplates(ctx context.Context, conn *sql.Conn, keep string) error {
-	rows, err := conn.QueryContext(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'jarvis_tmpl_%' AND datname <> $1", keep)
+	rows, err := conn.QueryContext(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
+		FROM pg_database WHERE datname LIKE 'jarvis_tmpl_%' AND datname <> $1`, keep)
 	if err != nil {
 		return err
 	}
 	var stale []string
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var n, comment string
+		if err := rows.Scan(&n, &comment); err != nil {
 			rows.Close()
 			return err
+		}
+		var used int64
+		if _, err := fmt.Sscanf(comment, "jarvis test template, used %d", &used); err == nil &&
+			time.Since(time.Unix(used, 0)) < templateUnused {
+			continue
 		}
 		stale = append(stale, n)
 	}
