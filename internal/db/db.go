@@ -12,15 +12,15 @@ import (
 	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
+	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	_ "github.com/jarvis-core/jarvis/ent/runtime" // privacy policies and hooks of ent/schema
-	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/migrate"
 )
 
@@ -107,36 +107,9 @@ var embeddedDir = func() atlasmigrate.Dir {
 	return dir
 }()
 
-// ErrSessionInvalid is returned by AsUser when the request's session (see
-// WithSession) is revoked or gone, or its user disabled or deleted.
-var ErrSessionInvalid = errors.New("session is no longer valid")
-
-type sessionKey struct{}
-
-type requestSession struct{ userID, sessionID uuid.UUID }
-
-// WithSession marks ctx as a request authenticated by an access token of
-// sessionID: every AsUser for that user then checks, inside its own
-// transaction, that the session is live and the user active. An
-// authenticated request is so one transaction, check and work together.
-func WithSession(ctx context.Context, userID, sessionID uuid.UUID) context.Context {
-	return context.WithValue(ctx, sessionKey{}, requestSession{userID, sessionID})
-}
-
-// AsUser runs fn in one transaction acting as userID, as Run does for
-// viewer.User(userID) (or viewer.Session, in a request marked WithSession
-// for that user), except that fn's error comes back as is, unclassified.
-func (d *DB) AsUser(ctx context.Context, userID uuid.UUID, fn func(ctx context.Context, tx *ent.Tx) error) error {
-	if userID == uuid.Nil {
-		return errors.New("as user: nil user id")
-	}
-	v := viewer.User(userID)
-	if rs, ok := ctx.Value(sessionKey{}).(requestSession); ok && rs.userID == userID {
-		v = viewer.Session(userID, rs.sessionID)
-	}
-	ctx = viewer.NewContext(ctx, v)
-	return d.unit(ctx, nil, identify(v), fn)
-}
+// ErrSessionInvalid is returned by Run when the request's session (see
+// viewer.Session) is revoked or gone, or its user disabled or deleted.
+var ErrSessionInvalid = fault.New(fault.Unauthorized, "session is no longer valid: sign in again")
 
 // Lookup runs fn in one read-only transaction where the narrow lookup
 // setting of table (ent.LookupPolicies: users by email, refresh tokens by
@@ -148,7 +121,7 @@ func (d *DB) Lookup(ctx context.Context, table, value string, fn func(ctx contex
 	if !ok {
 		return fmt.Errorf("lookup: table %s has no lookup policy", table)
 	}
-	ctx = viewer.NewContext(ctx, viewer.System())
+	ctx = rule.Bypass(ctx, "sign-in looks up rows before identity; RLS's lookup policy confines it")
 	pre := []prelude{{
 		sql:  "SELECT set_config($1, $2, true)",
 		args: []any{l.Setting, value},

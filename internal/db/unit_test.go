@@ -121,42 +121,6 @@ func TestRunKeepsEntWorkingOnPgx(t *testing.T) {
 	}
 }
 
-// TestRunClassifiesErrors: the driver's errors are the ones Classify knows.
-func TestRunClassifiesErrors(t *testing.T) {
-	t.Parallel()
-	d := dbtest.New(t)
-	owner := d.OwnerClient(t)
-	alice := dbtest.Seed(t, owner, "alice@example.com")
-	bob := dbtest.Seed(t, owner, "bob@example.com")
-	app := d.App(t)
-	ctx := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
-
-	err := app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		return tx.Budget.Create().SetUserID(alice.User.ID).SetPeriod(alice.Budget.Period).
-			SetLimitUsd(decimal.NewFromInt(1)).Exec(ctx)
-	})
-	if !fault.Is(err, fault.Conflict) {
-		t.Errorf("duplicate budget: %v, want Conflict", err)
-	}
-	err = app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		_, err := tx.AgentRun.Get(ctx, bob.Run.ID)
-		return err
-	})
-	if !fault.Is(err, fault.NotFound) {
-		t.Errorf("bob's run: %v, want NotFound", err)
-	}
-	err = app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		return tx.Message.Create().SetUserID(alice.User.ID).SetRunID(bob.Run.ID).
-			SetRole("user").SetContent("hi").Exec(ctx)
-	})
-	if !fault.Is(err, fault.NotFound) {
-		t.Errorf("message under bob's run: %v, want NotFound", err)
-	}
-	if err := app.Run(context.Background(), func(context.Context, *ent.Tx) error { return nil }); !errors.Is(err, db.ErrNoViewer) {
-		t.Errorf("no viewer: %v", err)
-	}
-}
-
 // TestRunRefusesADeadSessionBeforeTheWork: the session check rides in the
 // pipeline with the work's first statement, and fails before it: a
 // statement that would fail on its own (division by zero) is never run,
@@ -275,5 +239,17 @@ func TestRunLeavesTheConnectionClean(t *testing.T) {
 	}
 	if n := count(); n != 1 {
 		t.Fatalf("runs after a cancelled unit = %d", n)
+	}
+}
+
+// TestRunNeedsAViewer: no viewer in the context, no transaction at all.
+func TestRunNeedsAViewer(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	app := d.App(t)
+	ran := false
+	err := app.Run(context.Background(), func(context.Context, *ent.Tx) error { ran = true; return nil })
+	if !errors.Is(err, db.ErrNoViewer) || !fault.Is(err, fault.Unauthorized) || ran {
+		t.Fatalf("Run without a viewer: err %v, fn ran: %v", err, ran)
 	}
 }

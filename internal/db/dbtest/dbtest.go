@@ -90,9 +90,8 @@ func Create(ctx context.Context, label string) (_ *Database, drop func(context.C
 		name = name[:40]
 	}
 	name = sanitize(name) + "_" + randomHex(4)
-	// A test process of another migration directory (another branch) drops
-	// templates it finds stale, ours included, between our build and our
-	// clone: then build it again.
+	// A test process of an older checkout drops every template but its own,
+	// ours included, between our build and our clone: then build it again.
 	for attempt := 1; ; attempt++ {
 		tmpl, err := ensureTemplate(ctx, admin)
 		if err != nil {
@@ -174,7 +173,7 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	// The builder's version is hashed in too: a change in how templates are
 	// built must not reuse one built the old way.
 	h := sha256.Sum256(append([]byte(templateBuilder), sum...))
-	name := "jarvis_tmpl_" + hex.EncodeToString(h[:6])
+	name := "jarvis_tpl_" + hex.EncodeToString(h[:6])
 
 	conn, err := admin.Conn(ctx)
 	if err != nil {
@@ -191,7 +190,7 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	err = conn.QueryRowContext(ctx, "SELECT datistemplate FROM pg_database WHERE datname = $1", name).Scan(&isTemplate)
 	switch {
 	case err == nil && isTemplate.Bool:
-		return name, touchTemplate(ctx, conn, name)
+		return name, stampTemplate(ctx, conn, name)
 	case err == nil: // a build that died half-way
 		if err := dropDatabase(ctx, conn, name); err != nil {
 			return "", err
@@ -205,7 +204,7 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	if err := buildTemplate(ctx, conn, name); err != nil {
 		return "", err
 	}
-	return name, nil
+	return name, stampTemplate(ctx, conn, name)
 }
 
 func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
@@ -240,10 +239,8 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
 		return fmt.Errorf("migrate %s as %s: %w", name, OwnerRole, err)
 	}
 	// Marked last: a template is complete exactly when it is marked.
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("ALTER DATABASE %q WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", name)); err != nil {
-		return err
-	}
-	return touchTemplate(ctx, conn, name)
+	_, err = conn.ExecContext(ctx, fmt.Sprintf("ALTER DATABASE %q WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", name))
+	return err
 }
 
 func execOn(ctx context.Context, url, stmt string) error {
@@ -272,41 +269,31 @@ func ensureRoles(ctx context.Context, conn *sql.Conn) error {
 	return db.GrantAppRole(ctx, conn, ServiceRole)
 }
 
-// templateUnused is how long a template goes unused before another
-// migration directory's build may drop it: several branches' tests share a
-// server, each with its own template, and must not drop one another's.
-const templateUnused = 30 * time.Minute
+// staleAfter is how long an unused template is kept: several checkouts
+// (branches, worktrees, CI beside a developer) share one server, each with its
+// own migration directory, and must not drop each other's templates.
+const staleAfter = 6 * time.Hour
 
-// touchTemplate records in the template's comment when it was last used.
-func touchTemplate(ctx context.Context, conn *sql.Conn, name string) error {
-	stmt := fmt.Sprintf("COMMENT ON DATABASE %q IS 'jarvis test template, used %d'", name, time.Now().Unix())
-	if _, err := conn.ExecContext(ctx, stmt); err != nil {
-		return fmt.Errorf("touch template %s: %w", name, err)
-	}
-	return nil
-}
-
-// dropStaleTemplates drops other templates unused for templateUnused
-// (those without a use recorded too: built before uses were).
+// dropStaleTemplates drops the templates of other migration directories
+// that no test has used for staleAfter (each use stamps the template's
+// comment with the time).
 func dropStaleTemplates(ctx context.Context, conn *sql.Conn, keep string) error {
-	rows, err := conn.QueryContext(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
-		FROM pg_database WHERE datname LIKE 'jarvis_tmpl_%' AND datname <> $1`, keep)
+	rows, err := conn.QueryContext(ctx, `SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '')
+		FROM pg_database d WHERE d.datname LIKE 'jarvis_tpl_%' AND d.datname <> $1`, keep)
 	if err != nil {
 		return err
 	}
 	var stale []string
 	for rows.Next() {
-		var n, comment string
-		if err := rows.Scan(&n, &comment); err != nil {
+		var n, stamp string
+		if err := rows.Scan(&n, &stamp); err != nil {
 			rows.Close()
 			return err
 		}
-		var used int64
-		if _, err := fmt.Sscanf(comment, "jarvis test template, used %d", &used); err == nil &&
-			time.Since(time.Unix(used, 0)) < templateUnused {
-			continue
+		used, err := time.Parse(time.RFC3339, strings.TrimPrefix(stamp, "used "))
+		if err != nil || time.Since(used) > staleAfter {
+			stale = append(stale, n)
 		}
-		stale = append(stale, n)
 	}
 	rows.Close()
 	for _, n := range stale {
@@ -315,6 +302,12 @@ func dropStaleTemplates(ctx context.Context, conn *sql.Conn, keep string) error 
 		}
 	}
 	return nil
+}
+
+// stampTemplate records that the template is in use.
+func stampTemplate(ctx context.Context, conn *sql.Conn, name string) error {
+	_, err := conn.ExecContext(ctx, fmt.Sprintf("COMMENT ON DATABASE %q IS 'used %s'", name, time.Now().UTC().Format(time.RFC3339)))
+	return err
 }
 
 func dropDatabase(ctx context.Context, conn *sql.Conn, name string) error {
