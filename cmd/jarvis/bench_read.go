@@ -11,11 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,9 +170,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 			t := targets[i]
 			url := t.base + "/v1/secrets?limit=20"
 			hammer(ctx, url, user.token, *clients, *warmup)
-			pg0 := postgresCPU(d.Name)
 			r := hammer(ctx, url, user.token, *clients, *duration)
-			r.pgCPU = postgresCPU(d.Name) - pg0
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -194,7 +190,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintln(stdout, line)
 	}
-	fmt.Fprintf(stdout, "\n%-8s %10s %9s %9s %9s %9s %7s  %s\n", "server", "req/s", "p50", "p99", "CPU/req", "PG CPU/req", "errors", "what")
+	fmt.Fprintf(stdout, "\n%-8s %10s %9s %9s %9s %7s  %s\n", "server", "req/s", "p50", "p99", "CPU/req", "errors", "what")
 	for _, i := range selected {
 		t := targets[i]
 		rates := make([]float64, len(runs[i]))
@@ -204,17 +200,12 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 			all.latencies = append(all.latencies, r.latencies...)
 			all.errors += r.errors
 			all.cpu += r.cpu
-			all.pgCPU += r.pgCPU
 		}
 		slices.Sort(all.latencies)
-		pg := "-"
-		if n := len(all.latencies); n > 0 && all.pgCPU > 0 {
-			pg = (all.pgCPU / time.Duration(n)).Round(time.Microsecond).String()
-		}
-		fmt.Fprintf(stdout, "%-8s %10.0f %9s %9s %9s %9s %7d  %s\n", t.name, median(rates), all.p(0.50).Round(time.Microsecond),
-			all.p(0.99).Round(time.Microsecond), all.cpuPerRequest().Round(time.Microsecond), pg, all.errors, t.what)
+		fmt.Fprintf(stdout, "%-8s %10.0f %9s %9s %9s %7d  %s\n", t.name, median(rates), all.p(0.50).Round(time.Microsecond),
+			all.p(0.99).Round(time.Microsecond), all.cpuPerRequest().Round(time.Microsecond), all.errors, t.what)
 	}
-	fmt.Fprintln(stdout, "\n(req/s: median of the rounds; p50/p99 over every request of every round; CPU/req: this\nprocess's CPU, the load generator's included; PG CPU/req: the bench database's local backends)")
+	fmt.Fprintln(stdout, "\n(req/s: median of the rounds; p50/p99 over every request of every round; CPU/req: this\nprocess's CPU, the load generator's included, Postgres's not)")
 	if len(svcManual) > 0 {
 		fmt.Fprintf(stdout, "service / manual = %.2f (median of rounds)\n", median(svcManual))
 	}
@@ -525,37 +516,6 @@ type loadResult struct {
 	latencies []time.Duration
 	errors    int64
 	cpu       time.Duration // this process's CPU time (servers and clients)
-	pgCPU     time.Duration // the bench database's Postgres backends' CPU time, when local
-}
-
-// postgresCPU sums the CPU time of the local Postgres backends connected to
-// database (their process title names it), from /proc: 0 where there is no
-// /proc or the server is elsewhere. Only the measured server's backends are
-// busy while it is measured, so the difference over a measurement is its.
-func postgresCPU(database string) time.Duration {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	var ticks int64
-	for _, p := range procs {
-		cmd, err := os.ReadFile(p)
-		if err != nil || !bytes.HasPrefix(cmd, []byte("postgres: ")) || !bytes.Contains(cmd, []byte(" "+database+" ")) {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
-		if err != nil {
-			continue
-		}
-		// Fields after the parenthesized command: utime and stime are the
-		// 12th and 13th.
-		_, rest, ok := bytes.Cut(stat, []byte(") "))
-		f := strings.Fields(string(rest))
-		if !ok || len(f) < 13 {
-			continue
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + st
-	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 // cpuPerRequest is this process's CPU time per request: less sensitive to
