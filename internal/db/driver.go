@@ -257,6 +257,11 @@ func (t *pgxTx) Commit() error {
 	t.done = true
 	defer t.release()
 	if t.err != nil {
+		if t.tx != nil {
+			// End the failed transaction, so the connection goes back to
+			// the pool instead of being destroyed by it.
+			_ = t.tx.Rollback(context.Background())
+		}
 		return t.err
 	}
 	if t.tx == nil {

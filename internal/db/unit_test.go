@@ -253,3 +253,47 @@ func TestRunNeedsAViewer(t *testing.T) {
 		t.Fatalf("Run without a viewer: err %v, fn ran: %v", err, ran)
 	}
 }
+
+// TestRunKeepsTheConnectionAfterARefusal: a dead session or a failed
+// statement ends the transaction, not the connection (a reconnect per
+// refused request would be a cheap way to load the server).
+func TestRunKeepsTheConnectionAfterARefusal(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	owner := d.OwnerClient(t)
+	alice := dbtest.Seed(t, owner, "alice@example.com")
+	app := d.AppWithURL(t, d.AppURL+"&pool_max_conns=1")
+	ctx := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
+	pid := func() int {
+		t.Helper()
+		var pid int
+		if err := app.Pool.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}
+	before := pid()
+	failing := func(ctx context.Context, tx *ent.Tx) error {
+		_, err := tx.ExecContext(ctx, "SELECT 1/0")
+		return err
+	}
+	ignoring := func(ctx context.Context, tx *ent.Tx) error {
+		failing(ctx, tx) //nolint:errcheck // fn ignores it on purpose
+		return nil
+	}
+	for _, fn := range []func(context.Context, *ent.Tx) error{failing, ignoring} {
+		if err := app.Run(ctx, fn); err == nil {
+			t.Fatal("a failed statement committed")
+		}
+	}
+	admin := viewer.NewContext(context.Background(), viewer.Admin())
+	owner.Session.UpdateOneID(alice.Session.ID).SetRevokedAt(time.Now()).ExecX(admin)
+	for _, fn := range []func(context.Context, *ent.Tx) error{failing, ignoring} {
+		if err := app.Run(ctx, fn); !errors.Is(err, db.ErrSessionInvalid) {
+			t.Fatalf("revoked session: %v", err)
+		}
+	}
+	if after := pid(); after != before {
+		t.Fatalf("the pool replaced its connection (backend %d, then %d)", before, after)
+	}
+}
