@@ -36,7 +36,9 @@ const readUsage = `usage: jarvis bench read [flags]
 
 Serves GET /v1/secrets?limit=20 for one user with -secrets secrets three ways,
 each an HTTP server on loopback hammered by -clients concurrent clients for
--duration, one after the other in this process, for -rounds rounds:
+-duration, one after the other in this process, for -rounds rounds (short
+rounds interleave the three finely, so that a shared machine's changing load
+weighs on all of them alike):
 
   raw       a pgx handler running the list's SELECT (owner role, no auth)
   manual    a hand-written handler: JWT verify, BEGIN, set_config, session
@@ -60,9 +62,9 @@ const (
 func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench read", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	duration := fs.Duration("duration", 5*time.Second, "measured time per server and round")
-	rounds := fs.Int("rounds", 3, "rounds, each measuring every server once")
-	warmup := fs.Duration("warmup", time.Second, "unmeasured load before each measurement")
+	duration := fs.Duration("duration", time.Second, "measured time per server and round")
+	rounds := fs.Int("rounds", 10, "rounds, each measuring every server once")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load on each server before the first round")
 	clients := fs.Int("clients", 32, "concurrent clients")
 	nSecrets := fs.Int("secrets", 5, "secrets of the user")
 	only := fs.String("only", "raw,manual,service", "servers to measure, comma-separated")
@@ -157,8 +159,16 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "GET /v1/secrets?limit=20, %d secrets, %d clients, %d rounds of %s per server (each after %s warm-up), GOMAXPROCS=%d\n\n",
+	fmt.Fprintf(stdout, "GET /v1/secrets?limit=20, %d secrets, %d clients, %d rounds of %s per server (after %s warm-up), GOMAXPROCS=%d\n\n",
 		*nSecrets, *clients, *rounds, *duration, *warmup, runtime.GOMAXPROCS(0))
+	// One client transport per server for the whole run: connections are
+	// reused across rounds, as a real client's would be.
+	transports := make([]*http.Transport, len(targets))
+	for _, i := range selected {
+		transports[i] = &http.Transport{MaxIdleConns: *clients, MaxIdleConnsPerHost: *clients, DisableCompression: true}
+		defer transports[i].CloseIdleConnections()
+		hammer(ctx, transports[i], targets[i].base+"/v1/secrets?limit=20", user.token, *clients, *warmup)
+	}
 	// Rounds interleave the servers, so that a change in the machine's load
 	// (it is shared) weighs on all three; ratios are taken within a round.
 	runs := make([][]loadResult, len(targets))
@@ -169,8 +179,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		for _, i := range selected {
 			t := targets[i]
 			url := t.base + "/v1/secrets?limit=20"
-			hammer(ctx, url, user.token, *clients, *warmup)
-			r := hammer(ctx, url, user.token, *clients, *duration)
+			r := hammer(ctx, transports[i], url, user.token, *clients, *duration)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -546,9 +555,7 @@ func (r loadResult) p(q float64) time.Duration {
 
 // hammer runs clients loops of GET url for d and returns the successful
 // requests' latencies, sorted.
-func hammer(ctx context.Context, url, bearer string, clients int, d time.Duration) loadResult {
-	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients, DisableCompression: true}
-	defer tr.CloseIdleConnections()
+func hammer(ctx context.Context, tr *http.Transport, url, bearer string, clients int, d time.Duration) loadResult {
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()

@@ -17,6 +17,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/fault"
+	"github.com/jarvis-core/jarvis/internal/migrate"
 )
 
 // TestRunKeepsEntWorkingOnPgx goes through what services use of ent on the
@@ -75,7 +76,9 @@ func TestRunKeepsEntWorkingOnPgx(t *testing.T) {
 		if n, _ := res.RowsAffected(); n != 1 {
 			t.Errorf("raw update affected %d rows, want 1", n)
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT current_setting('app.current_user_id'), count(*) FROM users")
+		// jarvis_identify names the setting in SQL: it must be the one the
+		// RLS policies read.
+		rows, err := tx.QueryContext(ctx, "SELECT current_setting($1), count(*) FROM users", migrate.CurrentUserSetting)
 		if err != nil {
 			return err
 		}
