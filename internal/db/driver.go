@@ -270,6 +270,9 @@ func (t *pgxTx) Commit() error {
 		}
 		ctx := context.Background()
 		if _, _, err := t.begin(ctx, "", nil, false); err != nil {
+			if t.tx != nil {
+				_ = t.tx.Rollback(ctx) // as above: keep the connection
+			}
 			return err
 		}
 		return t.tx.Commit(ctx)

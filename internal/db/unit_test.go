@@ -291,7 +291,8 @@ func TestRunKeepsTheConnectionAfterARefusal(t *testing.T) {
 	}
 	admin := viewer.NewContext(context.Background(), viewer.Admin())
 	owner.Session.UpdateOneID(alice.Session.ID).SetRevokedAt(time.Now()).ExecX(admin)
-	for _, fn := range []func(context.Context, *ent.Tx) error{failing, ignoring} {
+	nothing := func(context.Context, *ent.Tx) error { return nil }
+	for _, fn := range []func(context.Context, *ent.Tx) error{failing, ignoring, nothing} {
 		if err := app.Run(ctx, fn); !errors.Is(err, db.ErrSessionInvalid) {
 			t.Fatalf("revoked session: %v", err)
 		}
