@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
-	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/migrate"
@@ -30,14 +29,14 @@ func TestDevProvisionsFromNothingAndIsIdempotent(t *testing.T) {
 	unsetenv(t, "APP_ENV", "PORT", "DATABASE_URL", "MIGRATE_DATABASE_URL", "REDIS_URL", "JWT_SECRET",
 		"SECRETS_MASTER_KEY", "JARVIS_DEV_DATABASE", "JARVIS_DEV_OWNER", "JARVIS_DEV_SERVICE",
 		"JARVIS_DEV_OWNER_PASSWORD", "JARVIS_DEV_SERVICE_PASSWORD")
-	suffix := strings.ToLower(config.RandomHex(4))
+	suffix := strings.ToLower(randomHex(4))
 	names := map[string]string{
 		"JARVIS_DEV_DATABASE": "jarvis_devtest_" + suffix,
 		"JARVIS_DEV_OWNER":    "jarvis_devtest_owner_" + suffix,
 		"JARVIS_DEV_SERVICE":  "jarvis_devtest_svc_" + suffix,
 	}
 	envPath := t.TempDir() + "/.env"
-	if err := config.WriteEnvFile(envPath, "", names); err != nil {
+	if err := writeEnvFile(envPath, "", names); err != nil {
 		t.Fatal(err)
 	}
 	admin, err := sql.Open("pgx", dbtest.AdminURL())
@@ -62,7 +61,7 @@ func TestDevProvisionsFromNothingAndIsIdempotent(t *testing.T) {
 	if err := run(context.Background(), args, &out, &bytes.Buffer{}); err != nil {
 		t.Fatalf("first run: %v", err)
 	}
-	first, err := config.ReadEnvFile(envPath)
+	first, err := readEnvFile(envPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +76,15 @@ func TestDevProvisionsFromNothingAndIsIdempotent(t *testing.T) {
 	}
 
 	// The service role connects, sees the migrated schema, and RLS binds it.
-	cfg, err := config.Load(os.Getenv)
+	ownerURL, serviceURL, err := db.Provisioning{
+		AdminURL: dbtest.AdminURL(), Database: first["JARVIS_DEV_DATABASE"],
+		Owner: first["JARVIS_DEV_OWNER"], OwnerPassword: first["JARVIS_DEV_OWNER_PASSWORD"],
+		Service: first["JARVIS_DEV_SERVICE"], ServicePassword: first["JARVIS_DEV_SERVICE_PASSWORD"],
+	}.URLs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := db.Open(context.Background(), cfg.DatabaseURL)
+	svc, err := db.Open(context.Background(), serviceURL)
 	if err != nil {
 		t.Fatalf("service role cannot connect: %v", err)
 	}
@@ -98,13 +101,13 @@ func TestDevProvisionsFromNothingAndIsIdempotent(t *testing.T) {
 	if err := run(context.Background(), args, &out, &bytes.Buffer{}); err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	second, _ := config.ReadEnvFile(envPath)
+	second, _ := readEnvFile(envPath)
 	for _, k := range []string{"JWT_SECRET", "SECRETS_MASTER_KEY", "JARVIS_DEV_OWNER_PASSWORD"} {
 		if first[k] != second[k] {
 			t.Errorf("%s changed between runs", k)
 		}
 	}
-	owner, err := db.OpenSQL(context.Background(), os.Getenv("MIGRATE_DATABASE_URL"))
+	owner, err := db.OpenSQL(context.Background(), ownerURL)
 	if err != nil {
 		t.Fatal(err)
 	}

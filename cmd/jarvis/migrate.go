@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
+	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/migrate"
 )
@@ -30,17 +30,38 @@ diff, check and lint need a dev server where they may create and drop
 throw-away databases: --dev-url, else DEV_DATABASE_URL, else the local superuser.
 `
 
-const defaultDevURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+// migrateConfig is what the migrate, dev and admin commands read beside the
+// service's modules.
+type migrateConfig struct {
+	// URL is the owner role's (apply, status, admin): it changes the schema
+	// and reads every user's rows.
+	URL string `env:"MIGRATE_DATABASE_URL"`
+	// DevURL is a superuser on a server where throw-away databases may be
+	// created (diff, check, lint) and where dev provisions its database.
+	DevURL string `env:"DEV_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"`
+}
+
+// Validate checks the schemes.
+func (c migrateConfig) Validate() error {
+	return errors.Join(
+		config.CheckURL("MIGRATE_DATABASE_URL", c.URL, "postgres", "postgresql"),
+		config.CheckURL("DEV_DATABASE_URL", c.DevURL, "postgres", "postgresql"),
+	)
+}
 
 func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {
 		return usageError(migrateUsage)
 	}
+	cfg, err := config.Load[migrateConfig](config.Environ())
+	if err != nil {
+		return err
+	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("migrate "+cmd, flag.ContinueOnError)
 	dirPath := fs.String("dir", "ent/migrate/migrations", "migration directory (diff, check, lint)")
-	devURL := fs.String("dev-url", envOr("DEV_DATABASE_URL", defaultDevURL), "dev server URL (diff, check, lint)")
-	dbURL := fs.String("url", os.Getenv("MIGRATE_DATABASE_URL"), "database URL, owner role (apply, status)")
+	devURL := fs.String("dev-url", cfg.DevURL, "dev server URL (diff, check, lint)")
+	dbURL := fs.String("url", cfg.URL, "database URL, owner role (apply, status)")
 	latest := fs.Int("latest", 1, "lint: number of newest files to analyze")
 	if err := fs.Parse(args); err != nil {
 		return usageError(migrateUsage)
@@ -149,11 +170,4 @@ func printStatus(w io.Writer, st migrate.Status) {
 	for _, p := range st.Pending {
 		fmt.Fprintf(w, "  %s\n", p)
 	}
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }
