@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -13,10 +12,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
+	"github.com/joho/godotenv"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
@@ -122,50 +120,27 @@ func devEnv(path string) (map[string]string, error) {
 	return vars, nil
 }
 
-// readEnvFile reads KEY=VALUE lines (# comments, blank lines, optional quotes).
-// A missing file is an empty map.
+// readEnvFile reads a .env file with godotenv; a missing file is empty.
 func readEnvFile(path string) (map[string]string, error) {
-	out := map[string]string{}
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return out, nil
+	vars, err := godotenv.Read(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return map[string]string{}, nil
+	case err != nil:
+		// godotenv's syntax errors quote the rest of the file: secrets.
+		return nil, fmt.Errorf("read %s: not a valid env file (KEY=VALUE lines, # comments)", path)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: expected KEY=VALUE", path, n)
-		}
-		v = strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
-			v = v[1 : len(v)-1]
-		}
-		out[strings.TrimSpace(k)] = v
-	}
-	return out, sc.Err()
+	return vars, nil
 }
 
-// writeEnvFile writes vars sorted by key, readable by the owner only (it holds secrets).
+// writeEnvFile writes vars sorted by key (quoted by godotenv), readable by
+// the owner only: it holds secrets.
 func writeEnvFile(path, header string, vars map[string]string) error {
-	keys := make([]string, 0, len(vars))
-	for k := range vars {
-		keys = append(keys, k)
+	body, err := godotenv.Marshal(vars)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(header)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%s\n", k, vars[k])
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(header+body+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

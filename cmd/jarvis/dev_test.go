@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -125,4 +126,28 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestEnvFileRoundTrip: what dev writes, godotenv reads back unchanged,
+// even values a shell or a naive reader would mangle.
+func TestEnvFileRoundTrip(t *testing.T) {
+	path := t.TempDir() + "/.env"
+	vars := map[string]string{"A": "x=y", "B": "2", "C": `a"b'c`, "D": "$HOME", "E": "#not-a-comment", "F": ""}
+	if err := writeEnvFile(path, "# header\n", vars); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readEnvFile(path)
+	if err != nil || !maps.Equal(got, vars) {
+		t.Fatalf("read back %q, %v; want %q", got, err, vars)
+	}
+	missing, err := readEnvFile(t.TempDir() + "/none")
+	if err != nil || len(missing) != 0 {
+		t.Fatalf("missing file: %v, %v", missing, err)
+	}
+	if err := os.WriteFile(path, []byte("JWT_SECRET=ok\nnot a line with secret-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readEnvFile(path); err == nil || strings.Contains(err.Error(), "secret-value") {
+		t.Fatalf("malformed file: %v (must fail without quoting the file)", err)
+	}
 }
