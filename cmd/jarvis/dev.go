@@ -21,7 +21,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/logging"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
 )
 
@@ -81,7 +81,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "dev database ready:", migrate.Redact(dc.URL))
+		fmt.Fprintln(stdout, "dev database ready:", pgmigrate.Redact(dc.URL))
 		return nil
 	}
 	return serve(ctx, src, stderr)
@@ -161,7 +161,7 @@ func randomToken(n int) string {
 }
 
 func migrateUp(ctx context.Context, ownerURL string, log *slog.Logger) error {
-	dir, err := migrate.FSDir(migrations.FS)
+	dir, err := pgmigrate.FSDir(migrations.FS)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func migrateUp(ctx context.Context, ownerURL string, log *slog.Logger) error {
 		return fmt.Errorf("connect as owner: %w", err)
 	}
 	defer conn.Close()
-	if _, err := migrate.Apply(ctx, conn, dir, log); err != nil {
+	if _, err := pgmigrate.Apply(ctx, conn, dir, log); err != nil {
 		return err
 	}
 	return nil

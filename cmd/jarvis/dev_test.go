@@ -13,7 +13,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 // unsetenv clears keys for the test and restores them after.
@@ -113,8 +113,8 @@ func TestDevProvisionsFromNothingAndIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer owner.Close()
-	dir, _ := migrate.FSDir(migrations.FS)
-	st, err := migrate.ReadStatus(context.Background(), owner, dir)
+	dir, _ := pgmigrate.FSDir(migrations.FS)
+	st, err := pgmigrate.ReadStatus(context.Background(), owner, dir)
 	if err != nil || !st.OK() {
 		t.Fatalf("status after dev: %+v, %v", st, err)
 	}

@@ -9,12 +9,12 @@ import (
 	"log/slog"
 	"strings"
 
-	atlasmigrate "ariga.io/atlas/sql/migrate"
+	"ariga.io/atlas/sql/migrate"
 
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 const migrateUsage = `usage: jarvis migrate <command> [flags]
@@ -71,11 +71,11 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 		if fs.NArg() != 1 {
 			return usageError("usage: jarvis migrate diff <name>")
 		}
-		dir, err := migrate.LocalDir(*dirPath)
+		dir, err := pgmigrate.LocalDir(*dirPath)
 		if err != nil {
 			return err
 		}
-		plan, err := migrate.Diff(ctx, *devURL, dir, fs.Arg(0))
+		plan, err := pgmigrate.Diff(ctx, *devURL, dir, fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -86,28 +86,28 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 		fmt.Fprintf(stdout, "wrote %s/%s and atlas.sum\n", *dirPath, plan.Name)
 		return nil
 	case "check":
-		dir, err := migrate.LocalDir(*dirPath)
+		dir, err := pgmigrate.LocalDir(*dirPath)
 		if err != nil {
 			return err
 		}
-		if err := migrate.Check(ctx, *devURL, dir); err != nil {
+		if err := pgmigrate.Check(ctx, *devURL, dir); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "ok: the migration directory matches ent/schema and atlas.sum")
 		return nil
 	case "lint":
-		dir, err := migrate.LocalDir(*dirPath)
+		dir, err := pgmigrate.LocalDir(*dirPath)
 		if err != nil {
 			return err
 		}
-		findings, err := migrate.Lint(ctx, *devURL, dir, *latest)
+		findings, err := pgmigrate.Lint(ctx, *devURL, dir, *latest)
 		if err != nil {
 			return err
 		}
 		for _, f := range findings {
 			fmt.Fprintln(stdout, f)
 		}
-		if n := migrate.CountErrors(findings); n > 0 {
+		if n := pgmigrate.CountErrors(findings); n > 0 {
 			return fmt.Errorf("lint: %d finding(s) need review", n)
 		}
 		fmt.Fprintf(stdout, "lint: %d finding(s), none blocking\n", len(findings))
@@ -116,7 +116,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 		if *dbURL == "" {
 			return errors.New("MIGRATE_DATABASE_URL (or --url) is required")
 		}
-		dir, err := migrate.FSDir(migrations.FS)
+		dir, err := pgmigrate.FSDir(migrations.FS)
 		if err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 		}
 		defer conn.Close()
 		if cmd == "apply" {
-			applied, err := migrate.Apply(ctx, conn, dir, log)
+			applied, err := pgmigrate.Apply(ctx, conn, dir, log)
 			if err != nil {
 				return err
 			}
@@ -137,7 +137,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 			}
 			return nil
 		}
-		st, err := migrate.ReadStatus(ctx, conn, dir)
+		st, err := pgmigrate.ReadStatus(ctx, conn, dir)
 		if err != nil {
 			return err
 		}
@@ -151,7 +151,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 	}
 }
 
-func printStatus(w io.Writer, st migrate.Status) {
+func printStatus(w io.Writer, st pgmigrate.Status) {
 	current := st.Current
 	if current == "" {
 		current = "(none)"
@@ -161,7 +161,7 @@ func printStatus(w io.Writer, st migrate.Status) {
 		state := "ok"
 		if r.Error != "" {
 			state = "error: " + r.Error
-		} else if r.Type == atlasmigrate.RevisionTypeBaseline {
+		} else if r.Type == migrate.RevisionTypeBaseline {
 			state = "baseline"
 		}
 		fmt.Fprintf(w, "  %s %s (%s)\n", r.Version, r.Description, state)
