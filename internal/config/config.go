@@ -166,7 +166,8 @@ func Load[T any](src Source) (T, error) {
 			bad[p.Var] = true
 		}
 	}
-	if v, ok := any(c).(Validator); ok {
+	// &c: a Validate method on either receiver counts.
+	if v, ok := any(&c).(Validator); ok {
 		for _, e := range leaves(v.Validate()) {
 			var p *Problem
 			if !errors.As(e, &p) {
@@ -203,7 +204,8 @@ func fieldKeys(t reflect.Type) (map[string]string, error) {
 	}
 	keys := map[string]string{}
 	for f := range t.Fields() {
-		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[url.URL]() &&
+			!reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
 			return nil, fmt.Errorf("config: %v.%s: a Config is a flat struct", t, f.Name)
 		}
 		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
@@ -219,8 +221,11 @@ func problem(err error, keys map[string]string) (Problem, error) {
 		notSet env.VarIsNotSetError
 		empty  env.EmptyVarError
 		parse  env.ParseError
+		file   env.LoadFileContentError
 	)
 	switch {
+	case errors.As(err, &file): // its message holds the value (a path)
+		return Problem{Var: file.Key, Reason: "names a file that cannot be read"}, nil
 	case errors.As(err, &notSet):
 		return Problem{Var: notSet.Key, Reason: "is required"}, nil
 	case errors.As(err, &empty):

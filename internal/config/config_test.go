@@ -103,6 +103,18 @@ func TestLoadRefusesNestedConfig(t *testing.T) {
 	}
 }
 
+type pointerValidate struct {
+	A string `env:"A"`
+}
+
+func (*pointerValidate) Validate() error { return config.Invalid("A", "is never right") }
+
+func TestValidateOnPointerReceiver(t *testing.T) {
+	if _, err := config.Load[pointerValidate](config.Map(nil)); err == nil {
+		t.Fatal("a Validate method with a pointer receiver was not run")
+	}
+}
+
 type badValidate struct {
 	A string `env:"A"`
 }
