@@ -146,7 +146,7 @@ type Validator interface{ Validate() error }
 // again by Validate).
 func Load[T any](src Source) (T, error) {
 	var zero, c T
-	keys, err := fieldKeys(reflect.TypeOf(c))
+	keys, err := fieldKeys(reflect.TypeFor[T]())
 	if err != nil {
 		return zero, err
 	}
