@@ -17,7 +17,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/fault"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 // TestRunKeepsEntWorkingOnPgx goes through what services use of ent on the
@@ -78,7 +78,7 @@ func TestRunKeepsEntWorkingOnPgx(t *testing.T) {
 		}
 		// jarvis_identify names the setting in SQL: it must be the one the
 		// RLS policies read.
-		rows, err := tx.QueryContext(ctx, "SELECT current_setting($1), count(*) FROM users", migrate.CurrentUserSetting)
+		rows, err := tx.QueryContext(ctx, "SELECT current_setting($1), count(*) FROM users", pgmigrate.CurrentUserSetting)
 		if err != nil {
 			return err
 		}
