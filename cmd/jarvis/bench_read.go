@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jarvis-core/jarvis/internal/auth/token"
+	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 )
 
@@ -234,27 +235,23 @@ func median(xs []float64) float64 {
 }
 
 // startBenchService runs `jarvis serve` in this process on a free loopback
-// port, configured through the environment as in production.
+// port, configured as in production.
 func startBenchService(ctx context.Context, dbURL string) (string, func(), error) {
 	port, err := freeLoopbackPort()
 	if err != nil {
 		return "", nil, err
 	}
-	for k, v := range map[string]string{
+	src := config.Map(map[string]string{
 		"APP_ENV": "production", "HOST": "127.0.0.1", "PORT": fmt.Sprint(port), "LOG_LEVEL": "info",
 		"DATABASE_URL": dbURL, "REDIS_URL": "redis://127.0.0.1:6379/0",
 		"JWT_SECRET": benchJWTSecret, "JWT_ISSUER": benchJWTIssuer, "JWT_AUDIENCE": benchJWTAudience,
 		"SECRETS_MASTER_KEY": strings.Repeat("5a", 32), "SHUTDOWN_TIMEOUT": "5s",
-	} {
-		if err := os.Setenv(k, v); err != nil {
-			return "", nil, err
-		}
-	}
+	})
 	srvCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	// Its logs are formatted as in production (the cost is the service's),
 	// then discarded.
-	go func() { done <- runServe(srvCtx, io.Discard) }()
+	go func() { done <- serve(srvCtx, src, io.Discard) }()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	stop := func() {
 		cancel()
