@@ -26,10 +26,10 @@ type Budget struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// UserID holds the value of the "user_id" field.
 	UserID uuid.UUID `json:"user_id,omitempty"`
-	// Period holds the value of the "period" field.
-	Period budget.Period `json:"period,omitempty"`
 	// LimitUsd holds the value of the "limit_usd" field.
 	LimitUsd decimal.Decimal `json:"limit_usd,omitempty"`
+	// SoftLimitUsd holds the value of the "soft_limit_usd" field.
+	SoftLimitUsd decimal.NullDecimal `json:"soft_limit_usd,omitempty"`
 	// Hard holds the value of the "hard" field.
 	Hard bool `json:"hard,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -65,10 +65,10 @@ func (*Budget) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case budget.FieldLimitUsd:
 			values[i] = new(decimal.Decimal)
+		case budget.FieldSoftLimitUsd:
+			values[i] = new(decimal.NullDecimal)
 		case budget.FieldHard:
 			values[i] = new(sql.NullBool)
-		case budget.FieldPeriod:
-			values[i] = new(sql.NullString)
 		case budget.FieldCreatedAt, budget.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
 		case budget.FieldID, budget.FieldUserID:
@@ -112,17 +112,17 @@ func (_m *Budget) assignValues(columns []string, values []any) error {
 			} else if value != nil {
 				_m.UserID = *value
 			}
-		case budget.FieldPeriod:
-			if value, ok := values[i].(*sql.NullString); !ok {
-				return fmt.Errorf("unexpected type %T for field period", values[i])
-			} else if value.Valid {
-				_m.Period = budget.Period(value.String)
-			}
 		case budget.FieldLimitUsd:
 			if value, ok := values[i].(*decimal.Decimal); !ok {
 				return fmt.Errorf("unexpected type %T for field limit_usd", values[i])
 			} else if value != nil {
 				_m.LimitUsd = *value
+			}
+		case budget.FieldSoftLimitUsd:
+			if value, ok := values[i].(*decimal.NullDecimal); !ok {
+				return fmt.Errorf("unexpected type %T for field soft_limit_usd", values[i])
+			} else if value != nil {
+				_m.SoftLimitUsd = *value
 			}
 		case budget.FieldHard:
 			if value, ok := values[i].(*sql.NullBool); !ok {
@@ -180,11 +180,11 @@ func (_m *Budget) String() string {
 	builder.WriteString("user_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.UserID))
 	builder.WriteString(", ")
-	builder.WriteString("period=")
-	builder.WriteString(fmt.Sprintf("%v", _m.Period))
-	builder.WriteString(", ")
 	builder.WriteString("limit_usd=")
 	builder.WriteString(fmt.Sprintf("%v", _m.LimitUsd))
+	builder.WriteString(", ")
+	builder.WriteString("soft_limit_usd=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SoftLimitUsd))
 	builder.WriteString(", ")
 	builder.WriteString("hard=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Hard))

@@ -35,20 +35,6 @@ func (_u *BudgetUpdate) SetUpdatedAt(v time.Time) *BudgetUpdate {
 	return _u
 }
 
-// SetPeriod sets the "period" field.
-func (_u *BudgetUpdate) SetPeriod(v budget.Period) *BudgetUpdate {
-	_u.mutation.SetPeriod(v)
-	return _u
-}
-
-// SetNillablePeriod sets the "period" field if the given value is not nil.
-func (_u *BudgetUpdate) SetNillablePeriod(v *budget.Period) *BudgetUpdate {
-	if v != nil {
-		_u.SetPeriod(*v)
-	}
-	return _u
-}
-
 // SetLimitUsd sets the "limit_usd" field.
 func (_u *BudgetUpdate) SetLimitUsd(v decimal.Decimal) *BudgetUpdate {
 	_u.mutation.SetLimitUsd(v)
@@ -60,6 +46,26 @@ func (_u *BudgetUpdate) SetNillableLimitUsd(v *decimal.Decimal) *BudgetUpdate {
 	if v != nil {
 		_u.SetLimitUsd(*v)
 	}
+	return _u
+}
+
+// SetSoftLimitUsd sets the "soft_limit_usd" field.
+func (_u *BudgetUpdate) SetSoftLimitUsd(v decimal.NullDecimal) *BudgetUpdate {
+	_u.mutation.SetSoftLimitUsd(v)
+	return _u
+}
+
+// SetNillableSoftLimitUsd sets the "soft_limit_usd" field if the given value is not nil.
+func (_u *BudgetUpdate) SetNillableSoftLimitUsd(v *decimal.NullDecimal) *BudgetUpdate {
+	if v != nil {
+		_u.SetSoftLimitUsd(*v)
+	}
+	return _u
+}
+
+// ClearSoftLimitUsd clears the value of the "soft_limit_usd" field.
+func (_u *BudgetUpdate) ClearSoftLimitUsd() *BudgetUpdate {
+	_u.mutation.ClearSoftLimitUsd()
 	return _u
 }
 
@@ -126,11 +132,6 @@ func (_u *BudgetUpdate) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *BudgetUpdate) check() error {
-	if v, ok := _u.mutation.Period(); ok {
-		if err := budget.PeriodValidator(v); err != nil {
-			return &ValidationError{Name: "period", err: fmt.Errorf(`ent: validator failed for field "Budget.period": %w`, err)}
-		}
-	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Budget.owner"`)
 	}
@@ -152,11 +153,14 @@ func (_u *BudgetUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(budget.FieldUpdatedAt, field.TypeTime, value)
 	}
-	if value, ok := _u.mutation.Period(); ok {
-		_spec.SetField(budget.FieldPeriod, field.TypeEnum, value)
-	}
 	if value, ok := _u.mutation.LimitUsd(); ok {
 		_spec.SetField(budget.FieldLimitUsd, field.TypeOther, value)
+	}
+	if value, ok := _u.mutation.SoftLimitUsd(); ok {
+		_spec.SetField(budget.FieldSoftLimitUsd, field.TypeOther, value)
+	}
+	if _u.mutation.SoftLimitUsdCleared() {
+		_spec.ClearField(budget.FieldSoftLimitUsd, field.TypeOther)
 	}
 	if value, ok := _u.mutation.Hard(); ok {
 		_spec.SetField(budget.FieldHard, field.TypeBool, value)
@@ -187,20 +191,6 @@ func (_u *BudgetUpdateOne) SetUpdatedAt(v time.Time) *BudgetUpdateOne {
 	return _u
 }
 
-// SetPeriod sets the "period" field.
-func (_u *BudgetUpdateOne) SetPeriod(v budget.Period) *BudgetUpdateOne {
-	_u.mutation.SetPeriod(v)
-	return _u
-}
-
-// SetNillablePeriod sets the "period" field if the given value is not nil.
-func (_u *BudgetUpdateOne) SetNillablePeriod(v *budget.Period) *BudgetUpdateOne {
-	if v != nil {
-		_u.SetPeriod(*v)
-	}
-	return _u
-}
-
 // SetLimitUsd sets the "limit_usd" field.
 func (_u *BudgetUpdateOne) SetLimitUsd(v decimal.Decimal) *BudgetUpdateOne {
 	_u.mutation.SetLimitUsd(v)
@@ -212,6 +202,26 @@ func (_u *BudgetUpdateOne) SetNillableLimitUsd(v *decimal.Decimal) *BudgetUpdate
 	if v != nil {
 		_u.SetLimitUsd(*v)
 	}
+	return _u
+}
+
+// SetSoftLimitUsd sets the "soft_limit_usd" field.
+func (_u *BudgetUpdateOne) SetSoftLimitUsd(v decimal.NullDecimal) *BudgetUpdateOne {
+	_u.mutation.SetSoftLimitUsd(v)
+	return _u
+}
+
+// SetNillableSoftLimitUsd sets the "soft_limit_usd" field if the given value is not nil.
+func (_u *BudgetUpdateOne) SetNillableSoftLimitUsd(v *decimal.NullDecimal) *BudgetUpdateOne {
+	if v != nil {
+		_u.SetSoftLimitUsd(*v)
+	}
+	return _u
+}
+
+// ClearSoftLimitUsd clears the value of the "soft_limit_usd" field.
+func (_u *BudgetUpdateOne) ClearSoftLimitUsd() *BudgetUpdateOne {
+	_u.mutation.ClearSoftLimitUsd()
 	return _u
 }
 
@@ -291,11 +301,6 @@ func (_u *BudgetUpdateOne) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *BudgetUpdateOne) check() error {
-	if v, ok := _u.mutation.Period(); ok {
-		if err := budget.PeriodValidator(v); err != nil {
-			return &ValidationError{Name: "period", err: fmt.Errorf(`ent: validator failed for field "Budget.period": %w`, err)}
-		}
-	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Budget.owner"`)
 	}
@@ -334,11 +339,14 @@ func (_u *BudgetUpdateOne) sqlSave(ctx context.Context) (_node *Budget, err erro
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(budget.FieldUpdatedAt, field.TypeTime, value)
 	}
-	if value, ok := _u.mutation.Period(); ok {
-		_spec.SetField(budget.FieldPeriod, field.TypeEnum, value)
-	}
 	if value, ok := _u.mutation.LimitUsd(); ok {
 		_spec.SetField(budget.FieldLimitUsd, field.TypeOther, value)
+	}
+	if value, ok := _u.mutation.SoftLimitUsd(); ok {
+		_spec.SetField(budget.FieldSoftLimitUsd, field.TypeOther, value)
+	}
+	if _u.mutation.SoftLimitUsdCleared() {
+		_spec.ClearField(budget.FieldSoftLimitUsd, field.TypeOther)
 	}
 	if value, ok := _u.mutation.Hard(); ok {
 		_spec.SetField(budget.FieldHard, field.TypeBool, value)

@@ -3,7 +3,6 @@
 package budget
 
 import (
-	"fmt"
 	"time"
 
 	"entgo.io/ent"
@@ -23,10 +22,10 @@ const (
 	FieldUpdatedAt = "updated_at"
 	// FieldUserID holds the string denoting the user_id field in the database.
 	FieldUserID = "user_id"
-	// FieldPeriod holds the string denoting the period field in the database.
-	FieldPeriod = "period"
 	// FieldLimitUsd holds the string denoting the limit_usd field in the database.
 	FieldLimitUsd = "limit_usd"
+	// FieldSoftLimitUsd holds the string denoting the soft_limit_usd field in the database.
+	FieldSoftLimitUsd = "soft_limit_usd"
 	// FieldHard holds the string denoting the hard field in the database.
 	FieldHard = "hard"
 	// EdgeOwner holds the string denoting the owner edge name in mutations.
@@ -48,8 +47,8 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldUserID,
-	FieldPeriod,
 	FieldLimitUsd,
+	FieldSoftLimitUsd,
 	FieldHard,
 }
 
@@ -83,31 +82,6 @@ var (
 	DefaultID func() uuid.UUID
 )
 
-// Period defines the type for the "period" enum field.
-type Period string
-
-// Period values.
-const (
-	PeriodDay   Period = "day"
-	PeriodWeek  Period = "week"
-	PeriodMonth Period = "month"
-	PeriodTotal Period = "total"
-)
-
-func (pe Period) String() string {
-	return string(pe)
-}
-
-// PeriodValidator is a validator for the "period" field enum values. It is called by the builders before save.
-func PeriodValidator(pe Period) error {
-	switch pe {
-	case PeriodDay, PeriodWeek, PeriodMonth, PeriodTotal:
-		return nil
-	default:
-		return fmt.Errorf("budget: invalid enum value for period field: %q", pe)
-	}
-}
-
 // OrderOption defines the ordering options for the Budget queries.
 type OrderOption func(*sql.Selector)
 
@@ -131,14 +105,14 @@ func ByUserID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldUserID, opts...).ToFunc()
 }
 
-// ByPeriod orders the results by the period field.
-func ByPeriod(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldPeriod, opts...).ToFunc()
-}
-
 // ByLimitUsd orders the results by the limit_usd field.
 func ByLimitUsd(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLimitUsd, opts...).ToFunc()
+}
+
+// BySoftLimitUsd orders the results by the soft_limit_usd field.
+func BySoftLimitUsd(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSoftLimitUsd, opts...).ToFunc()
 }
 
 // ByHard orders the results by the hard field.

@@ -26,7 +26,9 @@ func (ToolCall) Fields() []ent.Field {
 		field.JSON("output", json.RawMessage{}).Optional().Annotations(entoas.Schema(&ogen.Schema{})),
 		field.Enum("status").Values("pending", "success", "error").Default("pending"),
 		field.Text("error").Optional(),
+		// duration_ms is measured by the server from start to completion.
 		field.Int64("duration_ms").NonNegative().Optional().Nillable(),
+		field.Time("completed_at").Optional().Nillable(),
 	}
 }
 
