@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/migrate"
@@ -66,16 +68,27 @@ func New(t testing.TB) *Database {
 		t.Fatalf("dbtest: open admin connection: %v", err)
 	}
 	defer admin.Close()
-	tmpl, err := ensureTemplate(ctx, admin)
-	if err != nil {
-		t.Fatalf("dbtest: template database: %v", err)
-	}
 	name := "jarvis_test_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))
 	if len(name) > 40 {
 		name = name[:40]
 	}
 	name = sanitize(name) + "_" + randomHex(4)
-	if err := createFromTemplate(ctx, admin, name, tmpl); err != nil {
+	// Test processes of other checkouts (another migration directory) share
+	// the server and drop templates they consider stale, possibly between
+	// our ensureTemplate and the clone: then the template is built again.
+	for attempt := 1; ; attempt++ {
+		tmpl, err := ensureTemplate(ctx, admin)
+		if err != nil {
+			t.Fatalf("dbtest: template database: %v", err)
+		}
+		err = createFromTemplate(ctx, admin, name, tmpl)
+		if err == nil {
+			break
+		}
+		var pg *pgconn.PgError
+		if attempt < 5 && errors.As(err, &pg) && pg.Code == "3D000" { // invalid_catalog_name: the template is gone
+			continue
+		}
 		t.Fatalf("dbtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
