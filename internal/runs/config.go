@@ -1,0 +1,69 @@
+package runs
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// ToolPolicy is whether a tool may be used: allow or deny.
+type ToolPolicy string
+
+// The tool policies.
+const (
+	Allow ToolPolicy = "allow"
+	Deny  ToolPolicy = "deny"
+)
+
+// UnmarshalText accepts allow or deny, so a bad environment value stops
+// start-up instead of silently allowing everything.
+func (p *ToolPolicy) UnmarshalText(b []byte) error {
+	switch v := ToolPolicy(b); v {
+	case Allow, Deny:
+		*p = v
+		return nil
+	default:
+		return fmt.Errorf("tool policy must be allow or deny, not %q", string(b))
+	}
+}
+
+// Config is the runs module's configuration.
+type Config struct {
+	// MaxActive caps a user's runs that are pending or running.
+	MaxActive int `env:"RUNS_MAX_ACTIVE" envDefault:"10"`
+	// RetryAfter is what a refusal at MaxActive tells the client to wait.
+	RetryAfter time.Duration `env:"RUNS_RETRY_AFTER" envDefault:"30s"`
+	// DefaultToolPolicy applies to tools a user has no permission for.
+	DefaultToolPolicy ToolPolicy `env:"TOOLS_DEFAULT_POLICY" envDefault:"allow"`
+}
+
+// DefaultConfig is the configuration with every default.
+func DefaultConfig() Config {
+	return Config{MaxActive: 10, RetryAfter: 30 * time.Second, DefaultToolPolicy: Allow}
+}
+
+// ConfigFromEnv reads Config from the environment and validates it.
+func ConfigFromEnv() (Config, error) {
+	cfg, err := env.ParseAs[Config]()
+	if err != nil {
+		return Config{}, fmt.Errorf("runs configuration: %w", err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate names every bad value.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxActive < 1 {
+		errs = append(errs, fmt.Errorf("RUNS_MAX_ACTIVE must be at least 1, not %d", c.MaxActive))
+	}
+	if c.RetryAfter < time.Second {
+		errs = append(errs, fmt.Errorf("RUNS_RETRY_AFTER must be at least 1s, not %s", c.RetryAfter))
+	}
+	if c.DefaultToolPolicy != Allow && c.DefaultToolPolicy != Deny {
+		errs = append(errs, fmt.Errorf("TOOLS_DEFAULT_POLICY must be allow or deny, not %q", c.DefaultToolPolicy))
+	}
+	return errors.Join(errs...)
+}
