@@ -150,4 +150,3 @@ func (e *fixture) count(t *testing.T, table string) int {
 	}
 	return n
 }
-

@@ -42,7 +42,7 @@ func NewService(d *db.DB, cfg Config, prices *pricing.Table, pub events.Publishe
 // discard is the Publisher of a service without realtime delivery.
 type discard struct{}
 
-func (discard) EmitToUser(context.Context, uuid.UUID, events.Event) error        { return nil }
+func (discard) EmitToUser(context.Context, uuid.UUID, events.Event) error           { return nil }
 func (discard) EmitToRun(context.Context, uuid.UUID, uuid.UUID, events.Event) error { return nil }
 
 // errNoUser refuses work without a user viewer: every method acts for one user.
