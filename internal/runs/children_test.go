@@ -339,12 +339,15 @@ func TestAnotherUsersRunIsNotFound(t *testing.T) {
 	}
 	ctx := as(e.alice)
 	ops := map[string]func() error{
-		"get":             func() error { _, err := e.svc.Get(ctx, bobRun.ID); return err },
-		"start":           func() error { _, err := e.svc.Start(ctx, bobRun.ID); return err },
-		"complete":        func() error { _, err := e.svc.Complete(ctx, bobRun.ID); return err },
-		"fail":            func() error { _, err := e.svc.Fail(ctx, bobRun.ID, "x"); return err },
-		"cancel":          func() error { _, err := e.svc.Cancel(ctx, bobRun.ID); return err },
-		"append message":  func() error { _, err := e.svc.AppendMessage(ctx, bobRun.ID, MessageInput{Role: "user", Content: "x"}); return err },
+		"get":      func() error { _, err := e.svc.Get(ctx, bobRun.ID); return err },
+		"start":    func() error { _, err := e.svc.Start(ctx, bobRun.ID); return err },
+		"complete": func() error { _, err := e.svc.Complete(ctx, bobRun.ID); return err },
+		"fail":     func() error { _, err := e.svc.Fail(ctx, bobRun.ID, "x"); return err },
+		"cancel":   func() error { _, err := e.svc.Cancel(ctx, bobRun.ID); return err },
+		"append message": func() error {
+			_, err := e.svc.AppendMessage(ctx, bobRun.ID, MessageInput{Role: "user", Content: "x"})
+			return err
+		},
 		"list messages":   func() error { _, err := e.svc.ListMessages(ctx, bobRun.ID, pageOf(10)); return err },
 		"start tool call": func() error { _, err := e.svc.StartToolCall(ctx, bobRun.ID, "x", nil); return err },
 		"complete tool call": func() error {
