@@ -17,18 +17,6 @@ const (
 	Deny  ToolPolicy = "deny"
 )
 
-// UnmarshalText accepts allow or deny, so a bad environment value stops
-// start-up instead of silently allowing everything.
-func (p *ToolPolicy) UnmarshalText(b []byte) error {
-	switch v := ToolPolicy(b); v {
-	case Allow, Deny:
-		*p = v
-		return nil
-	default:
-		return fmt.Errorf("tool policy must be allow or deny, not %q", string(b))
-	}
-}
-
 // Config is the runs module's configuration.
 type Config struct {
 	// MaxActive caps a user's runs that are pending or running.
