@@ -2,6 +2,7 @@ package runs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -45,27 +46,42 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 func (c *clock) advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
-type option func(*Config, **pricing.Table)
+// settings are what a test may change of the service it gets.
+type settings struct {
+	cfg      Config
+	prices   *pricing.Table
+	poolSize int // 0: pgxpool's default
+}
 
-func withConfig(f func(*Config)) option { return func(c *Config, _ **pricing.Table) { f(c) } }
+type option func(*settings)
 
-func withPrices(t *pricing.Table) option { return func(_ *Config, p **pricing.Table) { *p = t } }
+func withConfig(f func(*Config)) option { return func(s *settings) { f(&s.cfg) } }
 
-func setup(t *testing.T, opts ...option) *fixture {
+func withPrices(t *pricing.Table) option { return func(s *settings) { s.prices = t } }
+
+func withPoolSize(n int) option { return func(s *settings) { s.poolSize = n } }
+
+func setup(t testing.TB, opts ...option) *fixture {
 	t.Helper()
 	d := dbtest.New(t)
 	owner := d.OwnerClient(t)
-	cfg := DefaultConfig()
 	prices, err := pricing.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := settings{cfg: DefaultConfig(), prices: prices}
 	for _, o := range opts {
-		o(&cfg, &prices)
+		o(&st)
+	}
+	app := d.App
+	if st.poolSize > 0 {
+		app = func(t testing.TB) *db.DB {
+			return d.AppWithURL(t, fmt.Sprintf("%s&pool_max_conns=%d", d.AppURL, st.poolSize))
+		}
 	}
 	e := &fixture{owner: owner, rec: &events.Recorder{}, logs: &logtest.Buffer{},
 		clock: &clock{t: time.Now().UTC().Truncate(time.Microsecond)}}
-	e.svc, err = NewService(d.App(t), cfg, prices, e.rec, logging.New(e.logs, slog.LevelDebug))
+	e.svc, err = NewService(app(t), st.cfg, st.prices, e.rec, logging.New(e.logs, slog.LevelDebug))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +91,7 @@ func setup(t *testing.T, opts ...option) *fixture {
 	return e
 }
 
-func newUser(t *testing.T, c *ent.Client, email string) uuid.UUID {
+func newUser(t testing.TB, c *ent.Client, email string) uuid.UUID {
 	t.Helper()
 	u, err := c.User.Create().SetEmail(email).SetPasswordHash("$argon2id$test").Save(sys())
 	if err != nil {
@@ -95,7 +111,7 @@ func as(id uuid.UUID) context.Context {
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 // runIn inserts a run of user in status directly, as a fixture.
-func (e *fixture) runIn(t *testing.T, user uuid.UUID, status agentrun.Status) *ent.AgentRun {
+func (e *fixture) runIn(t testing.TB, user uuid.UUID, status agentrun.Status) *ent.AgentRun {
 	t.Helper()
 	r, err := e.owner.AgentRun.Create().SetUserID(user).SetStatus(status).Save(sys())
 	if err != nil {
@@ -105,7 +121,7 @@ func (e *fixture) runIn(t *testing.T, user uuid.UUID, status agentrun.Status) *e
 }
 
 // reload reads a run as the owner.
-func (e *fixture) reload(t *testing.T, id uuid.UUID) *ent.AgentRun {
+func (e *fixture) reload(t testing.TB, id uuid.UUID) *ent.AgentRun {
 	t.Helper()
 	r, err := e.owner.AgentRun.Get(sys(), id)
 	if err != nil {
