@@ -93,9 +93,6 @@ func (s *Service) RecordLLMCall(ctx context.Context, runID uuid.UUID, in LLMCall
 		if err := b.refusal(); err != nil {
 			return nil, err
 		}
-		if err := addToRunTotals(ctx, tx, uid, runID, in.Usage, cost.Total, !priced); err != nil {
-			return nil, err
-		}
 		c := tx.LLMCall.Create().SetUserID(uid).SetRunID(runID).SetCreatedAt(now).SetUpdatedAt(now).
 			SetProvider(in.Provider).SetModel(in.Model).
 			SetInputTokens(in.Usage.Input).SetCachedInputTokens(in.Usage.CachedInput).
@@ -111,6 +108,12 @@ func (s *Service) RecordLLMCall(ctx context.Context, runID uuid.UUID, in LLMCall
 		call, err := c.Save(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("record llm call: %w", err)
+		}
+		// The totals come after the insert: the run's row lock, which
+		// serializes the calls of one run, is then held for this statement
+		// and the commit only.
+		if err := addToRunTotals(ctx, tx, uid, runID, in.Usage, cost.Total, !priced); err != nil {
+			return nil, err
 		}
 		if priced && b.budget != nil {
 			b.spent = b.spent.Add(cost.Total)

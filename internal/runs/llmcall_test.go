@@ -290,3 +290,48 @@ func TestListLLMCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestCallsRacingTheEndOfARun records calls while the run completes: each
+// call lands before the end (and counts) or is refused, never a deadlock,
+// and the totals still equal the calls.
+func TestCallsRacingTheEndOfARun(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := as(e.alice)
+	run := e.runIn(t, e.alice, agentrun.StatusRunning)
+	in := LLMCallInput{Provider: "openai", Model: "gpt-5", Usage: pricing.Usage{Input: 100, Output: 10}}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		ok, lost int
+	)
+	for range 10 {
+		wg.Go(func() {
+			for range 10 {
+				_, err := e.svc.RecordLLMCall(ctx, run.ID, in)
+				mu.Lock()
+				switch {
+				case err == nil:
+					ok++
+				case fault.Is(err, fault.Conflict):
+					lost++
+				default:
+					t.Error(err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Go(func() {
+		time.Sleep(20 * time.Millisecond)
+		if _, err := e.svc.Complete(ctx, run.ID); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Wait()
+	r := e.reload(t, run.ID)
+	calls := e.count(t, "llm_calls")
+	if r.Status != agentrun.StatusCompleted || calls != ok || ok+lost != 100 || r.TotalTokens != int64(ok)*110 {
+		t.Fatalf("status %s, %d calls stored, %d accepted, %d refused, %d tokens", r.Status, calls, ok, lost, r.TotalTokens)
+	}
+}
