@@ -44,7 +44,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "agentrun_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{AgentRunsColumns[15], AgentRunsColumns[0]},
 			},
 			{
@@ -80,7 +80,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "budget_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{BudgetsColumns[6], BudgetsColumns[0]},
 			},
 			{
@@ -117,7 +117,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "kgentity_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{KgEntitiesColumns[7], KgEntitiesColumns[0]},
 			},
 			{
@@ -175,7 +175,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "kgrelation_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{KgRelationsColumns[7], KgRelationsColumns[0]},
 			},
 			{
@@ -232,7 +232,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "llmcall_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{LlmCallsColumns[16], LlmCallsColumns[0]},
 			},
 			{
@@ -274,7 +274,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "memory_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{MemoriesColumns[7], MemoriesColumns[0]},
 			},
 			{
@@ -321,7 +321,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "message_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{MessagesColumns[7], MessagesColumns[0]},
 			},
 			{
@@ -366,7 +366,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "refreshtoken_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{RefreshTokensColumns[9], RefreshTokensColumns[0]},
 			},
 			{
@@ -403,7 +403,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "session_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{SessionsColumns[7], SessionsColumns[0]},
 			},
 			{
@@ -450,7 +450,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "toolcall_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{ToolCallsColumns[11], ToolCallsColumns[0]},
 			},
 			{
@@ -485,7 +485,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "toolpermission_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{ToolPermissionsColumns[5], ToolPermissionsColumns[0]},
 			},
 			{
@@ -543,7 +543,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "usersecret_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{UserSecretsColumns[11], UserSecretsColumns[0]},
 			},
 			{
