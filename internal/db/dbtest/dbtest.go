@@ -151,6 +151,13 @@ func roleURL(name, role, password string) (string, error) {
 // buildTemplate, Provisioning or migrate.Apply change what a database gets.
 const templateBuilder = "owner-role-v4"
 
+// templateComment prefixes the build time a template is stamped with.
+const templateComment = "jarvis dbtest template built "
+
+// templateMaxAge is how long a template of another migration directory is
+// left for the test processes that may be cloning it.
+const templateMaxAge = time.Hour
+
 // ensureTemplate returns the name of the migrated template for the current
 // migration directory, building it (once per directory version) if needed.
 func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
@@ -226,6 +233,9 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
 	if err != nil {
 		return fmt.Errorf("migrate %s as %s: %w", name, OwnerRole, err)
 	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("COMMENT ON DATABASE %q IS '%s%s'", name, templateComment, time.Now().UTC().Format(time.RFC3339))); err != nil {
+		return fmt.Errorf("stamp %s: %w", name, err)
+	}
 	// Marked last: a template is complete exactly when it is marked.
 	_, err = conn.ExecContext(ctx, fmt.Sprintf("ALTER DATABASE %q WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", name))
 	return err
@@ -258,16 +268,25 @@ func ensureRoles(ctx context.Context, conn *sql.Conn) error {
 }
 
 func dropStaleTemplates(ctx context.Context, conn *sql.Conn, keep string) error {
-	rows, err := conn.QueryContext(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'jarvis_tmpl_%' AND datname <> $1", keep)
+	// Other checkouts on this server (branches with other migrations) may be
+	// using their templates right now: only a template built more than
+	// templateMaxAge ago, or by a builder that did not stamp its build time,
+	// is dropped.
+	rows, err := conn.QueryContext(ctx, `SELECT datname, COALESCE(shobj_description(oid, 'pg_database'), '')
+		FROM pg_database WHERE datname LIKE 'jarvis_tmpl_%' AND datname <> $1`, keep)
 	if err != nil {
 		return err
 	}
 	var stale []string
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var n, comment string
+		if err := rows.Scan(&n, &comment); err != nil {
 			rows.Close()
 			return err
+		}
+		built, err := time.Parse(time.RFC3339, strings.TrimPrefix(comment, templateComment))
+		if err == nil && time.Since(built) < templateMaxAge {
+			continue
 		}
 		stale = append(stale, n)
 	}
