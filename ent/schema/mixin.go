@@ -32,8 +32,9 @@ type BaseMixin struct{ mixin.Schema }
 func (BaseMixin) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("id", uuid.UUID{}).Default(newID).Immutable(),
-		field.Time("created_at").Default(time.Now).Immutable(),
-		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now),
+		// Set by the database side of the model, never by a client.
+		field.Time("created_at").Default(time.Now).Immutable().Annotations(entoas.ReadOnly(true)),
+		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).Annotations(entoas.ReadOnly(true)),
 	}
 }
 

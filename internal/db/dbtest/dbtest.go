@@ -22,8 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/migrate"
@@ -68,27 +66,16 @@ func New(t testing.TB) *Database {
 		t.Fatalf("dbtest: open admin connection: %v", err)
 	}
 	defer admin.Close()
+	tmpl, err := ensureTemplate(ctx, admin)
+	if err != nil {
+		t.Fatalf("dbtest: template database: %v", err)
+	}
 	name := "jarvis_test_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))
 	if len(name) > 40 {
 		name = name[:40]
 	}
 	name = sanitize(name) + "_" + randomHex(4)
-	// Test processes of other checkouts (another migration directory) share
-	// the server and drop templates they consider stale, possibly between
-	// our ensureTemplate and the clone: then the template is built again.
-	for attempt := 1; ; attempt++ {
-		tmpl, err := ensureTemplate(ctx, admin)
-		if err != nil {
-			t.Fatalf("dbtest: template database: %v", err)
-		}
-		err = createFromTemplate(ctx, admin, name, tmpl)
-		if err == nil {
-			break
-		}
-		var pg *pgconn.PgError
-		if attempt < 5 && errors.As(err, &pg) && pg.Code == "3D000" { // invalid_catalog_name: the template is gone
-			continue
-		}
+	if err := createFromTemplate(ctx, admin, name, tmpl); err != nil {
 		t.Fatalf("dbtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -151,13 +138,6 @@ func roleURL(name, role, password string) (string, error) {
 // buildTemplate, Provisioning or migrate.Apply change what a database gets.
 const templateBuilder = "owner-role-v4"
 
-// templateComment prefixes the build time a template is stamped with.
-const templateComment = "jarvis dbtest template built "
-
-// templateMaxAge is how long a template of another migration directory is
-// left for the test processes that may be cloning it.
-const templateMaxAge = time.Hour
-
 // ensureTemplate returns the name of the migrated template for the current
 // migration directory, building it (once per directory version) if needed.
 func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
@@ -168,7 +148,7 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	// The builder's version is hashed in too: a change in how templates are
 	// built must not reuse one built the old way.
 	h := sha256.Sum256(append([]byte(templateBuilder), sum...))
-	name := "jarvis_tmpl_" + hex.EncodeToString(h[:6])
+	name := "jarvis_tpl_" + hex.EncodeToString(h[:6])
 
 	conn, err := admin.Conn(ctx)
 	if err != nil {
@@ -185,7 +165,7 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	err = conn.QueryRowContext(ctx, "SELECT datistemplate FROM pg_database WHERE datname = $1", name).Scan(&isTemplate)
 	switch {
 	case err == nil && isTemplate.Bool:
-		return name, nil
+		return name, stampTemplate(ctx, conn, name)
 	case err == nil: // a build that died half-way
 		if err := dropDatabase(ctx, conn, name); err != nil {
 			return "", err
@@ -199,7 +179,7 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	if err := buildTemplate(ctx, conn, name); err != nil {
 		return "", err
 	}
-	return name, nil
+	return name, stampTemplate(ctx, conn, name)
 }
 
 func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
@@ -233,9 +213,6 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
 	if err != nil {
 		return fmt.Errorf("migrate %s as %s: %w", name, OwnerRole, err)
 	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("COMMENT ON DATABASE %q IS '%s%s'", name, templateComment, time.Now().UTC().Format(time.RFC3339))); err != nil {
-		return fmt.Errorf("stamp %s: %w", name, err)
-	}
 	// Marked last: a template is complete exactly when it is marked.
 	_, err = conn.ExecContext(ctx, fmt.Sprintf("ALTER DATABASE %q WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", name))
 	return err
@@ -267,28 +244,31 @@ func ensureRoles(ctx context.Context, conn *sql.Conn) error {
 	return db.GrantAppRole(ctx, conn, ServiceRole)
 }
 
+// staleAfter is how long an unused template is kept: several checkouts
+// (branches, worktrees, CI beside a developer) share one server, each with its
+// own migration directory, and must not drop each other's templates.
+const staleAfter = 6 * time.Hour
+
+// dropStaleTemplates drops the templates of other migration directories
+// that no test has used for staleAfter (each use stamps the template's
+// comment with the time).
 func dropStaleTemplates(ctx context.Context, conn *sql.Conn, keep string) error {
-	// Other checkouts on this server (branches with other migrations) may be
-	// using their templates right now: only a template built more than
-	// templateMaxAge ago, or by a builder that did not stamp its build time,
-	// is dropped.
-	rows, err := conn.QueryContext(ctx, `SELECT datname, COALESCE(shobj_description(oid, 'pg_database'), '')
-		FROM pg_database WHERE datname LIKE 'jarvis_tmpl_%' AND datname <> $1`, keep)
+	rows, err := conn.QueryContext(ctx, `SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '')
+		FROM pg_database d WHERE d.datname LIKE 'jarvis_tpl_%' AND d.datname <> $1`, keep)
 	if err != nil {
 		return err
 	}
 	var stale []string
 	for rows.Next() {
-		var n, comment string
-		if err := rows.Scan(&n, &comment); err != nil {
+		var n, stamp string
+		if err := rows.Scan(&n, &stamp); err != nil {
 			rows.Close()
 			return err
 		}
-		built, err := time.Parse(time.RFC3339, strings.TrimPrefix(comment, templateComment))
-		if err == nil && time.Since(built) < templateMaxAge {
-			continue
+		used, err := time.Parse(time.RFC3339, strings.TrimPrefix(stamp, "used "))
+		if err != nil || time.Since(used) > staleAfter {
+			stale = append(stale, n)
 		}
-		stale = append(stale, n)
 	}
 	rows.Close()
 	for _, n := range stale {
@@ -297,6 +277,12 @@ func dropStaleTemplates(ctx context.Context, conn *sql.Conn, keep string) error 
 		}
 	}
 	return nil
+}
+
+// stampTemplate records that the template is in use.
+func stampTemplate(ctx context.Context, conn *sql.Conn, name string) error {
+	_, err := conn.ExecContext(ctx, fmt.Sprintf("COMMENT ON DATABASE %q IS 'used %s'", name, time.Now().UTC().Format(time.RFC3339)))
+	return err
 }
 
 func dropDatabase(ctx context.Context, conn *sql.Conn, name string) error {
