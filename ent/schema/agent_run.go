@@ -2,9 +2,12 @@ package schema
 
 import (
 	"entgo.io/ent"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
 // AgentRun is one execution of an agent for a user, with its token and cost
@@ -51,4 +54,10 @@ func (AgentRun) Indexes() []ent.Index {
 	// Serves the active-run count (status in pending, running) and the list
 	// filtered by status, newest first.
 	return []ent.Index{index.Fields("user_id", "status", "id")}
+}
+
+// Annotations: a run is read through the CRUD view; creating, listing (with
+// a status filter) and moving it are the runs module's own operations.
+func (AgentRun) Annotations() []schema.Annotation {
+	return spec.Expose(spec.Entity{View: "Run", Path: "/v1/runs", Group: "Runs", Ops: []spec.Op{spec.OpRead}})
 }

@@ -3,9 +3,11 @@ package schema
 import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+	"github.com/jarvis-core/jarvis/openapi/spec"
 	"github.com/shopspring/decimal"
 )
 
@@ -58,4 +60,10 @@ func optionalMoney(name string) ent.Field {
 		SchemaType(map[string]string{dialect.Postgres: "numeric(20,10)"}).
 		Optional().
 		Annotations(decimalSchema())
+}
+
+// Annotations: LLM calls are recorded and listed under their run by the runs
+// module's operations; the entity lends its view.
+func (LLMCall) Annotations() []schema.Annotation {
+	return spec.Expose(spec.Entity{View: "LLMCall"})
 }

@@ -2,6 +2,8 @@ package schema
 
 import (
 	"encoding/json"
+	"entgo.io/ent/schema"
+	"github.com/jarvis-core/jarvis/openapi/spec"
 
 	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
@@ -38,4 +40,10 @@ func (ToolCall) Edges() []ent.Edge {
 
 func (ToolCall) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("user_id", "run_id", "id")}
+}
+
+// Annotations: a tool call is read by id; starting and completing it are the
+// runs module's operations.
+func (ToolCall) Annotations() []schema.Annotation {
+	return spec.Expose(spec.Entity{View: "ToolCall", Path: "/v1/tool-calls", Group: "Runs", Ops: []spec.Op{spec.OpRead}})
 }
