@@ -304,10 +304,13 @@ func TestToolPermissions(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("list = %v, %v", list, err)
 	}
-	if err := e.svc.DeleteToolPermission(ctx, "shell"); err != nil {
+	if err := e.svc.DeleteToolPermission(as(e.bob), p.ID); !fault.Is(err, fault.NotFound) {
+		t.Fatalf("bob deleting alice's permission: %v", err)
+	}
+	if err := e.svc.DeleteToolPermission(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.DeleteToolPermission(ctx, "shell"); !fault.Is(err, fault.NotFound) {
+	if err := e.svc.DeleteToolPermission(ctx, p.ID); !fault.Is(err, fault.NotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 }

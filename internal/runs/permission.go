@@ -12,7 +12,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
 
-var errPermissionNotFound = fault.NotFoundf("no permission set for this tool")
+var errPermissionNotFound = fault.NotFoundf("tool permission not found")
 
 // toolPolicy is whether the viewer may use toolID: its permission, or the
 // configured default for tools it has none for.
@@ -78,19 +78,16 @@ func (s *Service) SetToolPermission(ctx context.Context, toolID string, effect T
 	})
 }
 
-// DeleteToolPermission removes the viewer's permission for toolID: the
-// default policy then applies to it.
-func (s *Service) DeleteToolPermission(ctx context.Context, toolID string) error {
-	if err := validToolID(toolID); err != nil {
-		return err
-	}
+// DeleteToolPermission removes one of the viewer's tool permissions: the
+// default policy then applies to its tool.
+func (s *Service) DeleteToolPermission(ctx context.Context, id uuid.UUID) error {
 	return s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		n, err := tx.ToolPermission.Delete().Where(toolpermission.ToolID(toolID)).Exec(ctx)
+		err := tx.ToolPermission.DeleteOneID(id).Exec(ctx)
+		if ent.IsNotFound(err) {
+			return errPermissionNotFound.Wrap(err)
+		}
 		if err != nil {
 			return fmt.Errorf("delete tool permission: %w", err)
-		}
-		if n == 0 {
-			return errPermissionNotFound
 		}
 		return nil
 	})
