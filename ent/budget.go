@@ -26,6 +26,8 @@ type Budget struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// UserID holds the value of the "user_id" field.
 	UserID uuid.UUID `json:"user_id,omitempty"`
+	// Period holds the value of the "period" field.
+	Period budget.Period `json:"period,omitempty"`
 	// LimitUsd holds the value of the "limit_usd" field.
 	LimitUsd decimal.Decimal `json:"limit_usd,omitempty"`
 	// SoftLimitUsd holds the value of the "soft_limit_usd" field.
@@ -69,6 +71,8 @@ func (*Budget) scanValues(columns []string) ([]any, error) {
 			values[i] = new(decimal.NullDecimal)
 		case budget.FieldHard:
 			values[i] = new(sql.NullBool)
+		case budget.FieldPeriod:
+			values[i] = new(sql.NullString)
 		case budget.FieldCreatedAt, budget.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
 		case budget.FieldID, budget.FieldUserID:
@@ -111,6 +115,12 @@ func (_m *Budget) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field user_id", values[i])
 			} else if value != nil {
 				_m.UserID = *value
+			}
+		case budget.FieldPeriod:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field period", values[i])
+			} else if value.Valid {
+				_m.Period = budget.Period(value.String)
 			}
 		case budget.FieldLimitUsd:
 			if value, ok := values[i].(*decimal.Decimal); !ok {
@@ -179,6 +189,9 @@ func (_m *Budget) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("user_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.UserID))
+	builder.WriteString(", ")
+	builder.WriteString("period=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Period))
 	builder.WriteString(", ")
 	builder.WriteString("limit_usd=")
 	builder.WriteString(fmt.Sprintf("%v", _m.LimitUsd))

@@ -60,6 +60,20 @@ func (_c *BudgetCreate) SetUserID(v uuid.UUID) *BudgetCreate {
 	return _c
 }
 
+// SetPeriod sets the "period" field.
+func (_c *BudgetCreate) SetPeriod(v budget.Period) *BudgetCreate {
+	_c.mutation.SetPeriod(v)
+	return _c
+}
+
+// SetNillablePeriod sets the "period" field if the given value is not nil.
+func (_c *BudgetCreate) SetNillablePeriod(v *budget.Period) *BudgetCreate {
+	if v != nil {
+		_c.SetPeriod(*v)
+	}
+	return _c
+}
+
 // SetLimitUsd sets the "limit_usd" field.
 func (_c *BudgetCreate) SetLimitUsd(v decimal.Decimal) *BudgetCreate {
 	_c.mutation.SetLimitUsd(v)
@@ -195,6 +209,11 @@ func (_c *BudgetCreate) check() error {
 	if _, ok := _c.mutation.UserID(); !ok {
 		return &ValidationError{Name: "user_id", err: errors.New(`ent: missing required field "Budget.user_id"`)}
 	}
+	if v, ok := _c.mutation.Period(); ok {
+		if err := budget.PeriodValidator(v); err != nil {
+			return &ValidationError{Name: "period", err: fmt.Errorf(`ent: validator failed for field "Budget.period": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.LimitUsd(); !ok {
 		return &ValidationError{Name: "limit_usd", err: errors.New(`ent: missing required field "Budget.limit_usd"`)}
 	}
@@ -247,6 +266,10 @@ func (_c *BudgetCreate) createSpec() (*Budget, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UpdatedAt(); ok {
 		_spec.SetField(budget.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
+	}
+	if value, ok := _c.mutation.Period(); ok {
+		_spec.SetField(budget.FieldPeriod, field.TypeEnum, value)
+		_node.Period = value
 	}
 	if value, ok := _c.mutation.LimitUsd(); ok {
 		_spec.SetField(budget.FieldLimitUsd, field.TypeOther, value)
@@ -338,6 +361,24 @@ func (u *BudgetUpsert) SetUpdatedAt(v time.Time) *BudgetUpsert {
 // UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
 func (u *BudgetUpsert) UpdateUpdatedAt() *BudgetUpsert {
 	u.SetExcluded(budget.FieldUpdatedAt)
+	return u
+}
+
+// SetPeriod sets the "period" field.
+func (u *BudgetUpsert) SetPeriod(v budget.Period) *BudgetUpsert {
+	u.Set(budget.FieldPeriod, v)
+	return u
+}
+
+// UpdatePeriod sets the "period" field to the value that was provided on create.
+func (u *BudgetUpsert) UpdatePeriod() *BudgetUpsert {
+	u.SetExcluded(budget.FieldPeriod)
+	return u
+}
+
+// ClearPeriod clears the value of the "period" field.
+func (u *BudgetUpsert) ClearPeriod() *BudgetUpsert {
+	u.SetNull(budget.FieldPeriod)
 	return u
 }
 
@@ -448,6 +489,27 @@ func (u *BudgetUpsertOne) SetUpdatedAt(v time.Time) *BudgetUpsertOne {
 func (u *BudgetUpsertOne) UpdateUpdatedAt() *BudgetUpsertOne {
 	return u.Update(func(s *BudgetUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetPeriod sets the "period" field.
+func (u *BudgetUpsertOne) SetPeriod(v budget.Period) *BudgetUpsertOne {
+	return u.Update(func(s *BudgetUpsert) {
+		s.SetPeriod(v)
+	})
+}
+
+// UpdatePeriod sets the "period" field to the value that was provided on create.
+func (u *BudgetUpsertOne) UpdatePeriod() *BudgetUpsertOne {
+	return u.Update(func(s *BudgetUpsert) {
+		s.UpdatePeriod()
+	})
+}
+
+// ClearPeriod clears the value of the "period" field.
+func (u *BudgetUpsertOne) ClearPeriod() *BudgetUpsertOne {
+	return u.Update(func(s *BudgetUpsert) {
+		s.ClearPeriod()
 	})
 }
 
@@ -732,6 +794,27 @@ func (u *BudgetUpsertBulk) SetUpdatedAt(v time.Time) *BudgetUpsertBulk {
 func (u *BudgetUpsertBulk) UpdateUpdatedAt() *BudgetUpsertBulk {
 	return u.Update(func(s *BudgetUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetPeriod sets the "period" field.
+func (u *BudgetUpsertBulk) SetPeriod(v budget.Period) *BudgetUpsertBulk {
+	return u.Update(func(s *BudgetUpsert) {
+		s.SetPeriod(v)
+	})
+}
+
+// UpdatePeriod sets the "period" field to the value that was provided on create.
+func (u *BudgetUpsertBulk) UpdatePeriod() *BudgetUpsertBulk {
+	return u.Update(func(s *BudgetUpsert) {
+		s.UpdatePeriod()
+	})
+}
+
+// ClearPeriod clears the value of the "period" field.
+func (u *BudgetUpsertBulk) ClearPeriod() *BudgetUpsertBulk {
+	return u.Update(func(s *BudgetUpsert) {
+		s.ClearPeriod()
 	})
 }
 

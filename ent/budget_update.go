@@ -35,6 +35,26 @@ func (_u *BudgetUpdate) SetUpdatedAt(v time.Time) *BudgetUpdate {
 	return _u
 }
 
+// SetPeriod sets the "period" field.
+func (_u *BudgetUpdate) SetPeriod(v budget.Period) *BudgetUpdate {
+	_u.mutation.SetPeriod(v)
+	return _u
+}
+
+// SetNillablePeriod sets the "period" field if the given value is not nil.
+func (_u *BudgetUpdate) SetNillablePeriod(v *budget.Period) *BudgetUpdate {
+	if v != nil {
+		_u.SetPeriod(*v)
+	}
+	return _u
+}
+
+// ClearPeriod clears the value of the "period" field.
+func (_u *BudgetUpdate) ClearPeriod() *BudgetUpdate {
+	_u.mutation.ClearPeriod()
+	return _u
+}
+
 // SetLimitUsd sets the "limit_usd" field.
 func (_u *BudgetUpdate) SetLimitUsd(v decimal.Decimal) *BudgetUpdate {
 	_u.mutation.SetLimitUsd(v)
@@ -132,6 +152,11 @@ func (_u *BudgetUpdate) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *BudgetUpdate) check() error {
+	if v, ok := _u.mutation.Period(); ok {
+		if err := budget.PeriodValidator(v); err != nil {
+			return &ValidationError{Name: "period", err: fmt.Errorf(`ent: validator failed for field "Budget.period": %w`, err)}
+		}
+	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Budget.owner"`)
 	}
@@ -152,6 +177,12 @@ func (_u *BudgetUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(budget.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Period(); ok {
+		_spec.SetField(budget.FieldPeriod, field.TypeEnum, value)
+	}
+	if _u.mutation.PeriodCleared() {
+		_spec.ClearField(budget.FieldPeriod, field.TypeEnum)
 	}
 	if value, ok := _u.mutation.LimitUsd(); ok {
 		_spec.SetField(budget.FieldLimitUsd, field.TypeOther, value)
@@ -188,6 +219,26 @@ type BudgetUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *BudgetUpdateOne) SetUpdatedAt(v time.Time) *BudgetUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetPeriod sets the "period" field.
+func (_u *BudgetUpdateOne) SetPeriod(v budget.Period) *BudgetUpdateOne {
+	_u.mutation.SetPeriod(v)
+	return _u
+}
+
+// SetNillablePeriod sets the "period" field if the given value is not nil.
+func (_u *BudgetUpdateOne) SetNillablePeriod(v *budget.Period) *BudgetUpdateOne {
+	if v != nil {
+		_u.SetPeriod(*v)
+	}
+	return _u
+}
+
+// ClearPeriod clears the value of the "period" field.
+func (_u *BudgetUpdateOne) ClearPeriod() *BudgetUpdateOne {
+	_u.mutation.ClearPeriod()
 	return _u
 }
 
@@ -301,6 +352,11 @@ func (_u *BudgetUpdateOne) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *BudgetUpdateOne) check() error {
+	if v, ok := _u.mutation.Period(); ok {
+		if err := budget.PeriodValidator(v); err != nil {
+			return &ValidationError{Name: "period", err: fmt.Errorf(`ent: validator failed for field "Budget.period": %w`, err)}
+		}
+	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Budget.owner"`)
 	}
@@ -338,6 +394,12 @@ func (_u *BudgetUpdateOne) sqlSave(ctx context.Context) (_node *Budget, err erro
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(budget.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Period(); ok {
+		_spec.SetField(budget.FieldPeriod, field.TypeEnum, value)
+	}
+	if _u.mutation.PeriodCleared() {
+		_spec.ClearField(budget.FieldPeriod, field.TypeEnum)
 	}
 	if value, ok := _u.mutation.LimitUsd(); ok {
 		_spec.SetField(budget.FieldLimitUsd, field.TypeOther, value)

@@ -69,6 +69,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			budget.FieldCreatedAt:    {Type: field.TypeTime, Column: budget.FieldCreatedAt},
 			budget.FieldUpdatedAt:    {Type: field.TypeTime, Column: budget.FieldUpdatedAt},
 			budget.FieldUserID:       {Type: field.TypeUUID, Column: budget.FieldUserID},
+			budget.FieldPeriod:       {Type: field.TypeEnum, Column: budget.FieldPeriod},
 			budget.FieldLimitUsd:     {Type: field.TypeOther, Column: budget.FieldLimitUsd},
 			budget.FieldSoftLimitUsd: {Type: field.TypeOther, Column: budget.FieldSoftLimitUsd},
 			budget.FieldHard:         {Type: field.TypeBool, Column: budget.FieldHard},
@@ -976,6 +977,11 @@ func (f *BudgetFilter) WhereUpdatedAt(p entql.TimeP) {
 // WhereUserID applies the entql [16]byte predicate on the user_id field.
 func (f *BudgetFilter) WhereUserID(p entql.ValueP) {
 	f.Where(p.Field(budget.FieldUserID))
+}
+
+// WherePeriod applies the entql string predicate on the period field.
+func (f *BudgetFilter) WherePeriod(p entql.StringP) {
+	f.Where(p.Field(budget.FieldPeriod))
 }
 
 // WhereLimitUsd applies the entql other predicate on the limit_usd field.

@@ -1749,6 +1749,7 @@ type BudgetMutation struct {
 	id             *uuid.UUID
 	created_at     *time.Time
 	updated_at     *time.Time
+	period         *budget.Period
 	limit_usd      *decimal.Decimal
 	soft_limit_usd *decimal.NullDecimal
 	hard           *bool
@@ -1972,6 +1973,55 @@ func (m *BudgetMutation) ResetUserID() {
 	m.owner = nil
 }
 
+// SetPeriod sets the "period" field.
+func (m *BudgetMutation) SetPeriod(b budget.Period) {
+	m.period = &b
+}
+
+// Period returns the value of the "period" field in the mutation.
+func (m *BudgetMutation) Period() (r budget.Period, exists bool) {
+	v := m.period
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriod returns the old "period" field's value of the Budget entity.
+// If the Budget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BudgetMutation) OldPeriod(ctx context.Context) (v budget.Period, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriod: %w", err)
+	}
+	return oldValue.Period, nil
+}
+
+// ClearPeriod clears the value of the "period" field.
+func (m *BudgetMutation) ClearPeriod() {
+	m.period = nil
+	m.clearedFields[budget.FieldPeriod] = struct{}{}
+}
+
+// PeriodCleared returns if the "period" field was cleared in this mutation.
+func (m *BudgetMutation) PeriodCleared() bool {
+	_, ok := m.clearedFields[budget.FieldPeriod]
+	return ok
+}
+
+// ResetPeriod resets all changes to the "period" field.
+func (m *BudgetMutation) ResetPeriod() {
+	m.period = nil
+	delete(m.clearedFields, budget.FieldPeriod)
+}
+
 // SetLimitUsd sets the "limit_usd" field.
 func (m *BudgetMutation) SetLimitUsd(d decimal.Decimal) {
 	m.limit_usd = &d
@@ -2167,7 +2217,7 @@ func (m *BudgetMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *BudgetMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.created_at != nil {
 		fields = append(fields, budget.FieldCreatedAt)
 	}
@@ -2176,6 +2226,9 @@ func (m *BudgetMutation) Fields() []string {
 	}
 	if m.owner != nil {
 		fields = append(fields, budget.FieldUserID)
+	}
+	if m.period != nil {
+		fields = append(fields, budget.FieldPeriod)
 	}
 	if m.limit_usd != nil {
 		fields = append(fields, budget.FieldLimitUsd)
@@ -2200,6 +2253,8 @@ func (m *BudgetMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case budget.FieldUserID:
 		return m.UserID()
+	case budget.FieldPeriod:
+		return m.Period()
 	case budget.FieldLimitUsd:
 		return m.LimitUsd()
 	case budget.FieldSoftLimitUsd:
@@ -2221,6 +2276,8 @@ func (m *BudgetMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldUpdatedAt(ctx)
 	case budget.FieldUserID:
 		return m.OldUserID(ctx)
+	case budget.FieldPeriod:
+		return m.OldPeriod(ctx)
 	case budget.FieldLimitUsd:
 		return m.OldLimitUsd(ctx)
 	case budget.FieldSoftLimitUsd:
@@ -2256,6 +2313,13 @@ func (m *BudgetMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetUserID(v)
+		return nil
+	case budget.FieldPeriod:
+		v, ok := value.(budget.Period)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriod(v)
 		return nil
 	case budget.FieldLimitUsd:
 		v, ok := value.(decimal.Decimal)
@@ -2308,6 +2372,9 @@ func (m *BudgetMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *BudgetMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(budget.FieldPeriod) {
+		fields = append(fields, budget.FieldPeriod)
+	}
 	if m.FieldCleared(budget.FieldSoftLimitUsd) {
 		fields = append(fields, budget.FieldSoftLimitUsd)
 	}
@@ -2325,6 +2392,9 @@ func (m *BudgetMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *BudgetMutation) ClearField(name string) error {
 	switch name {
+	case budget.FieldPeriod:
+		m.ClearPeriod()
+		return nil
 	case budget.FieldSoftLimitUsd:
 		m.ClearSoftLimitUsd()
 		return nil
@@ -2344,6 +2414,9 @@ func (m *BudgetMutation) ResetField(name string) error {
 		return nil
 	case budget.FieldUserID:
 		m.ResetUserID()
+		return nil
+	case budget.FieldPeriod:
+		m.ResetPeriod()
 		return nil
 	case budget.FieldLimitUsd:
 		m.ResetLimitUsd()

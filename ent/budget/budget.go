@@ -3,6 +3,7 @@
 package budget
 
 import (
+	"fmt"
 	"time"
 
 	"entgo.io/ent"
@@ -22,6 +23,8 @@ const (
 	FieldUpdatedAt = "updated_at"
 	// FieldUserID holds the string denoting the user_id field in the database.
 	FieldUserID = "user_id"
+	// FieldPeriod holds the string denoting the period field in the database.
+	FieldPeriod = "period"
 	// FieldLimitUsd holds the string denoting the limit_usd field in the database.
 	FieldLimitUsd = "limit_usd"
 	// FieldSoftLimitUsd holds the string denoting the soft_limit_usd field in the database.
@@ -47,6 +50,7 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldUserID,
+	FieldPeriod,
 	FieldLimitUsd,
 	FieldSoftLimitUsd,
 	FieldHard,
@@ -82,6 +86,31 @@ var (
 	DefaultID func() uuid.UUID
 )
 
+// Period defines the type for the "period" enum field.
+type Period string
+
+// Period values.
+const (
+	PeriodDay   Period = "day"
+	PeriodWeek  Period = "week"
+	PeriodMonth Period = "month"
+	PeriodTotal Period = "total"
+)
+
+func (pe Period) String() string {
+	return string(pe)
+}
+
+// PeriodValidator is a validator for the "period" field enum values. It is called by the builders before save.
+func PeriodValidator(pe Period) error {
+	switch pe {
+	case PeriodDay, PeriodWeek, PeriodMonth, PeriodTotal:
+		return nil
+	default:
+		return fmt.Errorf("budget: invalid enum value for period field: %q", pe)
+	}
+}
+
 // OrderOption defines the ordering options for the Budget queries.
 type OrderOption func(*sql.Selector)
 
@@ -103,6 +132,11 @@ func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByUserID orders the results by the user_id field.
 func ByUserID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldUserID, opts...).ToFunc()
+}
+
+// ByPeriod orders the results by the period field.
+func ByPeriod(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPeriod, opts...).ToFunc()
 }
 
 // ByLimitUsd orders the results by the limit_usd field.

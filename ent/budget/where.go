@@ -187,6 +187,36 @@ func UserIDNotIn(vs ...uuid.UUID) predicate.Budget {
 	return predicate.Budget(sql.FieldNotIn(FieldUserID, vs...))
 }
 
+// PeriodEQ applies the EQ predicate on the "period" field.
+func PeriodEQ(v Period) predicate.Budget {
+	return predicate.Budget(sql.FieldEQ(FieldPeriod, v))
+}
+
+// PeriodNEQ applies the NEQ predicate on the "period" field.
+func PeriodNEQ(v Period) predicate.Budget {
+	return predicate.Budget(sql.FieldNEQ(FieldPeriod, v))
+}
+
+// PeriodIn applies the In predicate on the "period" field.
+func PeriodIn(vs ...Period) predicate.Budget {
+	return predicate.Budget(sql.FieldIn(FieldPeriod, vs...))
+}
+
+// PeriodNotIn applies the NotIn predicate on the "period" field.
+func PeriodNotIn(vs ...Period) predicate.Budget {
+	return predicate.Budget(sql.FieldNotIn(FieldPeriod, vs...))
+}
+
+// PeriodIsNil applies the IsNil predicate on the "period" field.
+func PeriodIsNil() predicate.Budget {
+	return predicate.Budget(sql.FieldIsNull(FieldPeriod))
+}
+
+// PeriodNotNil applies the NotNil predicate on the "period" field.
+func PeriodNotNil() predicate.Budget {
+	return predicate.Budget(sql.FieldNotNull(FieldPeriod))
+}
+
 // LimitUsdEQ applies the EQ predicate on the "limit_usd" field.
 func LimitUsdEQ(v decimal.Decimal) predicate.Budget {
 	return predicate.Budget(sql.FieldEQ(FieldLimitUsd, v))

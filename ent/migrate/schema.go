@@ -59,6 +59,7 @@ var (
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "period", Type: field.TypeEnum, Nullable: true, Enums: []string{"day", "week", "month", "total"}},
 		{Name: "limit_usd", Type: field.TypeOther, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
 		{Name: "soft_limit_usd", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
 		{Name: "hard", Type: field.TypeBool, Default: true},
@@ -72,7 +73,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "budgets_users_budgets",
-				Columns:    []*schema.Column{BudgetsColumns[6]},
+				Columns:    []*schema.Column{BudgetsColumns[7]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -81,12 +82,12 @@ var (
 			{
 				Name:    "budget_user_id_id",
 				Unique:  true,
-				Columns: []*schema.Column{BudgetsColumns[6], BudgetsColumns[0]},
+				Columns: []*schema.Column{BudgetsColumns[7], BudgetsColumns[0]},
 			},
 			{
 				Name:    "budget_user_id",
 				Unique:  true,
-				Columns: []*schema.Column{BudgetsColumns[6]},
+				Columns: []*schema.Column{BudgetsColumns[7]},
 			},
 		},
 	}

@@ -124,7 +124,7 @@ func init() {
 	// budget.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	budget.UpdateDefaultUpdatedAt = budgetDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// budgetDescHard is the schema descriptor for hard field.
-	budgetDescHard := budgetFields[2].Descriptor()
+	budgetDescHard := budgetFields[3].Descriptor()
 	// budget.DefaultHard holds the default value on creation for the hard field.
 	budget.DefaultHard = budgetDescHard.Default.(bool)
 	// budgetDescID is the schema descriptor for id field.

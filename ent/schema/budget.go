@@ -20,6 +20,11 @@ func (Budget) Mixin() []ent.Mixin {
 
 func (Budget) Fields() []ent.Field {
 	return []ent.Field{
+		// Deprecated: budgets are monthly. The column stays, nullable and
+		// unused, for one release so that no deployed instance loses a column
+		// it still reads (the drop is a destructive change the migration lint
+		// blocks); drop it in the next schema change of budgets.
+		field.Enum("period").Values("day", "week", "month", "total").Optional(),
 		field.Other("limit_usd", decimal.Decimal{}).
 			SchemaType(map[string]string{dialect.Postgres: "numeric(20,10)"}).
 			Annotations(decimalSchema()),

@@ -4,8 +4,10 @@ DROP INDEX "agentrun_user_id_status";
 ALTER TABLE "agent_runs" ADD COLUMN "cached_input_tokens" bigint NOT NULL DEFAULT 0, ADD COLUMN "reasoning_tokens" bigint NOT NULL DEFAULT 0, ADD COLUMN "unpriced_calls" bigint NOT NULL DEFAULT 0, ADD COLUMN "warning" text NULL;
 -- Create index "agentrun_user_id_status_id" to table: "agent_runs"
 CREATE INDEX "agentrun_user_id_status_id" ON "agent_runs" ("user_id", "status", "id");
+-- Drop index "budget_user_id_period" from table: "budgets"
+DROP INDEX "budget_user_id_period";
 -- Modify "budgets" table
-ALTER TABLE "budgets" DROP COLUMN "period", ADD COLUMN "soft_limit_usd" numeric(20,10) NULL;
+ALTER TABLE "budgets" ALTER COLUMN "period" DROP NOT NULL, ADD COLUMN "soft_limit_usd" numeric(20,10) NULL;
 -- Create index "budget_user_id" to table: "budgets"
 CREATE UNIQUE INDEX "budget_user_id" ON "budgets" ("user_id");
 -- Modify "llm_calls" table
