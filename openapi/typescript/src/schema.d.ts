@@ -442,36 +442,38 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         Budget: {
+            hard: boolean;
             /**
              * Format: decimal
              * @description Monthly limit in USD
              */
             limit_usd: string;
-            hard: boolean;
             /**
-             * Format: decimal
-             * @description Cost of this month's priced LLM calls
+             * Format: date-time
+             * @description End of the month (UTC), exclusive
              */
-            spent_usd: string;
+            period_end: string;
             /**
              * Format: date-time
              * @description Start of the month (UTC)
              */
             period_start: string;
             /**
-             * Format: date-time
-             * @description End of the month (UTC), exclusive
-             */
-            period_end: string;
-            /** Format: date-time */
-            updated_at: string;
-            /**
              * Format: decimal
              * @description Warning threshold in USD
              */
             soft_limit_usd?: string;
+            /**
+             * Format: decimal
+             * @description Cost of this month's priced LLM calls
+             */
+            spent_usd: string;
+            /** Format: date-time */
+            updated_at: string;
         };
         BudgetSet: {
+            /** @description Refuse new runs and LLM calls at the limit (default true); false only warns */
+            hard?: boolean;
             /**
              * Format: decimal
              * @description Monthly limit in USD
@@ -482,63 +484,54 @@ export interface components {
              * @description Warning threshold in USD, at most limit_usd
              */
             soft_limit_usd?: string;
-            /** @description Refuse new runs and LLM calls at the limit (default true); false only warns */
-            hard?: boolean;
         };
         ErrorDetail: {
-            message: string;
             /** @description The input field, when one is at fault */
             field?: string;
+            message: string;
         };
         ErrorResponse: {
             error: {
                 /** @enum {string} */
                 code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "EMAIL_EXISTS" | "CONFLICT" | "BUDGET_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "UNAVAILABLE" | "INTERNAL";
-                message: string;
                 correlation_id: string;
                 details?: components["schemas"]["ErrorDetail"][];
+                message: string;
             };
         };
         LLMCall: {
-            /** Format: uuid */
-            id: string;
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            /** Format: uuid */
-            run_id: string;
-            provider: string;
-            model: string;
-            /** Format: int64 */
-            input_tokens: number;
-            /** Format: int64 */
-            cached_input_tokens: number;
-            /** Format: int64 */
-            output_tokens: number;
-            /** Format: int64 */
-            reasoning_tokens: number;
-            /** Format: decimal */
-            input_cost?: string;
             /** Format: decimal */
             cached_input_cost?: string;
+            /** Format: int64 */
+            cached_input_tokens: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: decimal */
+            input_cost?: string;
+            /** Format: int64 */
+            input_tokens: number;
+            model: string;
             /** Format: decimal */
             output_cost?: string;
+            /** Format: int64 */
+            output_tokens: number;
+            price_version?: string;
+            provider: string;
             /** Format: decimal */
             reasoning_cost?: string;
+            /** Format: int64 */
+            reasoning_tokens: number;
+            /** Format: uuid */
+            run_id: string;
             /** Format: decimal */
             total_cost?: string;
-            price_version?: string;
+            /** Format: date-time */
+            updated_at: string;
         };
         /** @description Tokens by usage type, disjoint: input excludes cached input, output excludes reasoning. */
         LLMCallCreate: {
-            provider: string;
-            model: string;
-            /**
-             * Format: int64
-             * @description Default 0
-             */
-            input_tokens?: number;
             /**
              * Format: int64
              * @description Default 0
@@ -548,7 +541,14 @@ export interface components {
              * Format: int64
              * @description Default 0
              */
+            input_tokens?: number;
+            model: string;
+            /**
+             * Format: int64
+             * @description Default 0
+             */
             output_tokens?: number;
+            provider: string;
             /**
              * Format: int64
              * @description Default 0
@@ -569,21 +569,21 @@ export interface components {
             all?: boolean;
         };
         Message: {
-            /** Format: uuid */
-            id: string;
+            content: string;
             /** Format: date-time */
             created_at: string;
-            /** Format: date-time */
-            updated_at: string;
+            /** Format: uuid */
+            id: string;
+            role: components["schemas"]["MessageRole"];
             /** Format: uuid */
             run_id: string;
-            role: components["schemas"]["MessageRole"];
-            content: string;
             tool_call_id?: string;
+            /** Format: date-time */
+            updated_at: string;
         };
         MessageCreate: {
-            role: components["schemas"]["MessageRole"];
             content: string;
+            role: components["schemas"]["MessageRole"];
             /** @description Required on tool messages: the tool call the message answers */
             tool_call_id?: string;
         };
@@ -598,40 +598,40 @@ export interface components {
             refresh_token: string;
         };
         RegisterRequest: {
+            display_name?: string;
             /** Format: email */
             email: string;
             /** @description 12 to 256 characters */
             password: string;
-            display_name?: string;
         };
         Run: {
-            /** Format: uuid */
-            id: string;
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            status: components["schemas"]["RunStatus"];
-            /** Format: int64 */
-            input_tokens: number;
             /** Format: int64 */
             cached_input_tokens: number;
+            /** Format: date-time */
+            completed_at?: string;
+            /** Format: date-time */
+            created_at: string;
+            error?: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: int64 */
+            input_tokens: number;
             /** Format: int64 */
             output_tokens: number;
             /** Format: int64 */
             reasoning_tokens: number;
-            /** Format: int64 */
-            total_tokens: number;
+            /** Format: date-time */
+            started_at?: string;
+            status: components["schemas"]["RunStatus"];
             /** Format: decimal */
             total_cost: string;
             /** Format: int64 */
+            total_tokens: number;
+            /** Format: int64 */
             unpriced_calls: number;
-            error?: string;
+            /** Format: date-time */
+            updated_at: string;
             warning?: string;
-            /** Format: date-time */
-            started_at?: string;
-            /** Format: date-time */
-            completed_at?: string;
         };
         RunFailure: {
             /** @description Why the run failed */
@@ -648,22 +648,22 @@ export interface components {
          */
         RunStatus: "pending" | "running" | "completed" | "failed" | "cancelled";
         Secret: {
-            /** Format: uuid */
-            id: string;
             /** Format: date-time */
             created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            provider: components["schemas"]["SecretProvider"];
-            name: string;
+            /** Format: uuid */
+            id: string;
             key_version: number;
             last4?: string;
             /** Format: date-time */
             last_used_at?: string;
+            name: string;
+            provider: components["schemas"]["SecretProvider"];
+            /** Format: date-time */
+            updated_at: string;
         };
         SecretCreate: {
-            provider: components["schemas"]["SecretProvider"];
             name: string;
+            provider: components["schemas"]["SecretProvider"];
             /** @description Write-only: never returned */
             value: string;
         };
@@ -680,18 +680,18 @@ export interface components {
             value?: string;
         };
         Session: {
-            /** Format: uuid */
-            id: string;
             /** Format: date-time */
             created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            user_agent?: string;
+            /** Format: uuid */
+            id: string;
             ip?: string;
             /** Format: date-time */
             last_used_at?: string;
             /** Format: date-time */
             revoked_at?: string;
+            /** Format: date-time */
+            updated_at: string;
+            user_agent?: string;
         };
         SessionPage: {
             items: components["schemas"]["Session"][];
@@ -700,44 +700,44 @@ export interface components {
         };
         TokenResponse: {
             access_token: string;
-            refresh_token: string;
-            /** @enum {string} */
-            token_type: "Bearer";
             /** @description Seconds until the access token expires */
             expires_in: number;
-            /** Format: uuid */
-            user_id: string;
+            refresh_token: string;
             /** Format: uuid */
             session_id: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            /** Format: uuid */
+            user_id: string;
         };
         ToolCall: {
-            /** Format: uuid */
-            id: string;
+            /** Format: date-time */
+            completed_at?: string;
             /** Format: date-time */
             created_at: string;
-            /** Format: date-time */
-            updated_at: string;
+            /** Format: int64 */
+            duration_ms?: number;
+            error?: string;
             /** Format: uuid */
-            run_id: string;
-            tool_id: string;
+            id: string;
             input: {
                 [key: string]: unknown;
             };
             output?: unknown;
+            /** Format: uuid */
+            run_id: string;
             status: components["schemas"]["ToolCallStatus"];
-            error?: string;
-            /** Format: int64 */
-            duration_ms?: number;
+            tool_id: string;
             /** Format: date-time */
-            completed_at?: string;
+            updated_at: string;
         };
         ToolCallCompletion: {
-            /** @enum {string} */
-            status: "success" | "error";
-            /** @description Any JSON value: required on success */
-            output?: unknown;
             /** @description Required on error */
             error?: string;
+            /** @description Any JSON value: required on success */
+            output?: unknown;
+            /** @enum {string} */
+            status: "success" | "error";
         };
         ToolCallPage: {
             items: components["schemas"]["ToolCall"][];
@@ -745,11 +745,11 @@ export interface components {
             next_cursor?: string;
         };
         ToolCallStart: {
-            tool_id: string;
             /** @description The tool's arguments */
             input?: {
                 [key: string]: unknown;
             };
+            tool_id: string;
         };
         /**
          * @default pending
@@ -757,14 +757,14 @@ export interface components {
          */
         ToolCallStatus: "pending" | "success" | "error";
         ToolPermission: {
-            /** Format: uuid */
-            id: string;
             /** Format: date-time */
             created_at: string;
+            effect: components["schemas"]["ToolPermissionEffect"];
+            /** Format: uuid */
+            id: string;
+            tool_id: string;
             /** Format: date-time */
             updated_at: string;
-            tool_id: string;
-            effect: components["schemas"]["ToolPermissionEffect"];
         };
         /** @enum {string} */
         ToolPermissionEffect: "allow" | "deny";
@@ -774,36 +774,23 @@ export interface components {
             next_cursor?: string;
         };
         ToolPermissionSet: {
-            tool_id: string;
             effect: components["schemas"]["ToolPermissionEffect"];
+            tool_id: string;
         };
         UsageReport: {
-            /** @enum {string} */
-            group_by: "day" | "model";
             /** Format: date-time */
             from: string;
+            /** @enum {string} */
+            group_by: "day" | "model";
+            rows: components["schemas"]["UsageRow"][];
             /** Format: date-time */
             to: string;
-            rows: components["schemas"]["UsageRow"][];
         };
         UsageRow: {
             /** Format: int64 */
-            calls: number;
-            /**
-             * Format: int64
-             * @description Calls of models without a price: tokens counted, no cost
-             */
-            unpriced_calls: number;
-            /** Format: int64 */
-            input_tokens: number;
-            /** Format: int64 */
             cached_input_tokens: number;
             /** Format: int64 */
-            output_tokens: number;
-            /** Format: int64 */
-            reasoning_tokens: number;
-            /** Format: int64 */
-            total_tokens: number;
+            calls: number;
             /**
              * Format: decimal
              * @description Cost of the priced calls in USD
@@ -814,23 +801,36 @@ export interface components {
              * @description The UTC day (group_by=day)
              */
             day?: string;
-            /** @description group_by=model */
-            provider?: string;
+            /** Format: int64 */
+            input_tokens: number;
             /** @description group_by=model */
             model?: string;
+            /** Format: int64 */
+            output_tokens: number;
+            /** @description group_by=model */
+            provider?: string;
+            /** Format: int64 */
+            reasoning_tokens: number;
+            /** Format: int64 */
+            total_tokens: number;
+            /**
+             * Format: int64
+             * @description Calls of models without a price: tokens counted, no cost
+             */
+            unpriced_calls: number;
         };
         User: {
+            /** Format: date-time */
+            created_at: string;
+            display_name?: string;
+            email: string;
             /** Format: uuid */
             id: string;
             /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            email: string;
-            display_name?: string;
+            last_login_at?: string;
             status: components["schemas"]["UserStatus"];
             /** Format: date-time */
-            last_login_at?: string;
+            updated_at: string;
         };
         /**
          * @default active
