@@ -1,0 +1,84 @@
+package password
+
+import (
+	"context"
+	"runtime"
+	"time"
+
+	"github.com/jarvis-core/jarvis/internal/fault"
+)
+
+// Bound limits how many hashes and verifications run at once. Each argon2id
+// call holds Params.MemoryKiB (19 MiB by default) and a core for ~16 ms, so
+// without a bound a login flood takes the process's memory and every other
+// request's CPU. Callers beyond Concurrency wait in a short queue; beyond
+// the queue, or after MaxWait, they are refused with fault.Unavailable and
+// a Retry-After, which costs nothing.
+type Bound struct {
+	// Concurrency is how many hashes run at once; 0: one less than
+	// GOMAXPROCS (at least 1), leaving a core to everything else.
+	Concurrency int `env:"PASSWORD_HASH_CONCURRENCY" envDefault:"0"`
+	// Queue is how many callers may wait for a slot; 0: 4 × Concurrency.
+	Queue int `env:"PASSWORD_HASH_QUEUE" envDefault:"0"`
+	// MaxWait is the longest a caller waits for a slot.
+	MaxWait time.Duration `env:"PASSWORD_HASH_MAX_WAIT" envDefault:"1s"`
+}
+
+// DefaultBound is Bound with its defaults.
+func DefaultBound() Bound { return Bound{MaxWait: time.Second} }
+
+func (b Bound) resolve() Bound {
+	if b.Concurrency <= 0 {
+		b.Concurrency = max(runtime.GOMAXPROCS(0)-1, 1)
+	}
+	if b.Queue <= 0 {
+		b.Queue = 4 * b.Concurrency
+	}
+	if b.MaxWait <= 0 {
+		b.MaxWait = time.Second
+	}
+	return b
+}
+
+// gate is a semaphore with a bounded waiting room.
+type gate struct {
+	slots   chan struct{}
+	waiting chan struct{}
+	maxWait time.Duration
+}
+
+func newGate(b Bound) *gate {
+	b = b.resolve()
+	return &gate{slots: make(chan struct{}, b.Concurrency), waiting: make(chan struct{}, b.Queue), maxWait: b.MaxWait}
+}
+
+// ErrBusy is the refusal when the bound is full: 503 with Retry-After.
+var ErrBusy = &fault.Error{Kind: fault.Unavailable, Message: "too many sign-ins at once; try again shortly", RetryAfter: time.Second}
+
+// acquire takes a slot, waiting at most maxWait in the queue; release must
+// follow a nil error.
+func (g *gate) acquire(ctx context.Context) error {
+	select {
+	case g.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case g.waiting <- struct{}{}:
+	default:
+		return ErrBusy
+	}
+	defer func() { <-g.waiting }()
+	t := time.NewTimer(g.maxWait)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *gate) release() { <-g.slots }
