@@ -103,7 +103,7 @@ func (s *Service) Register(ctx context.Context, email, pw, displayName string, m
 	if err := password.CheckPolicy(pw, email); err != nil {
 		return Tokens{}, err
 	}
-	hash, err := s.hasher.Hash(pw)
+	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("hash password: %w", err)
 	}
@@ -146,10 +146,17 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 		return Tokens{}, fmt.Errorf("look up account: %w", err)
 	}
 	if u == nil {
-		_ = s.hasher.VerifyDummy(pw)
+		// Busy (the hashing bound is full) is answered as for a real
+		// account, so the refusal says nothing about the email either.
+		if err := s.hasher.VerifyDummy(ctx, pw); !errors.Is(err, password.ErrMismatch) {
+			return Tokens{}, fmt.Errorf("verify password: %w", err)
+		}
 		return Tokens{}, ErrInvalidCredentials
 	}
-	rehash, err := s.hasher.Verify(pw, u.PasswordHash)
+	rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	if err != nil && !errors.Is(err, password.ErrMismatch) && !errors.Is(err, password.ErrMalformed) {
+		return Tokens{}, fmt.Errorf("verify password: %w", err)
+	}
 	if err != nil || u.Status != user.StatusActive {
 		if err != nil && !errors.Is(err, password.ErrMismatch) {
 			s.log.ErrorContext(ctx, "stored password hash unusable", slog.String("user_id", u.ID.String()), slog.Any("error", err))
@@ -160,7 +167,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 	err = s.db.AsUser(ctx, u.ID, func(ctx context.Context, tx *ent.Tx) error {
 		upd := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
 		if rehash {
-			h, err := s.hasher.Hash(pw)
+			h, err := s.hasher.Hash(ctx, pw)
 			if err != nil {
 				return fmt.Errorf("rehash password: %w", err)
 			}
