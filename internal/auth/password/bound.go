@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/jarvis-core/jarvis/internal/fault"
@@ -82,3 +83,31 @@ func (g *gate) acquire(ctx context.Context) error {
 }
 
 func (g *gate) release() { <-g.slots }
+
+type heldKey struct{ g *gate }
+
+// Reserve takes a slot ahead of the password work of one request, so that a
+// caller refused for want of one has done nothing else yet (a login is
+// refused before its account lookup, and a flood of refusals never reaches
+// the database). Hash and Verify with the returned context use the slot
+// instead of taking another. release gives it back; calling it again, or
+// after an error, does nothing.
+func (h *Hasher) Reserve(ctx context.Context) (_ context.Context, release func(), _ error) {
+	if err := h.gate.acquire(ctx); err != nil {
+		return ctx, func() {}, err
+	}
+	var once sync.Once
+	return context.WithValue(ctx, heldKey{h.gate}, true), func() { once.Do(h.gate.release) }, nil
+}
+
+// enter takes a slot unless ctx already holds one of this gate; leave undoes
+// exactly what enter did.
+func (g *gate) enter(ctx context.Context) (leave func(), err error) {
+	if held, _ := ctx.Value(heldKey{g}).(bool); held {
+		return func() {}, nil
+	}
+	if err := g.acquire(ctx); err != nil {
+		return nil, err
+	}
+	return g.release, nil
+}

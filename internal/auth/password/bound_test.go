@@ -117,3 +117,37 @@ func TestDummyGoesThroughTheBound(t *testing.T) {
 }
 
 func (h *Hasher) release() { h.gate.release() }
+
+// A reservation covers the work done under its context, once; others still
+// queue behind it, and release is idempotent.
+func TestReserve(t *testing.T) {
+	h, err := NewBounded(fast, Bound{Concurrency: 1, Queue: 1, MaxWait: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := h.Hash(ctx, "correct horse battery staple")
+	held, release, err := h.Reserve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Verify(held, "correct horse battery staple", enc); err != nil {
+		t.Fatalf("verify under the reservation: %v", err)
+	}
+	if _, err := h.Hash(held, "correct horse battery staple"); err != nil {
+		t.Fatalf("rehash under the reservation: %v", err)
+	}
+	if _, err := h.Verify(ctx, "correct horse battery staple", enc); !errors.Is(err, ErrBusy) {
+		t.Fatalf("another caller while reserved: %v, want ErrBusy", err)
+	}
+	if _, _, err := h.Reserve(ctx); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second reservation: %v, want ErrBusy", err)
+	}
+	release()
+	release()
+	if len(h.gate.slots) != 0 {
+		t.Fatal("slot still held after release")
+	}
+	if _, err := h.Verify(ctx, "correct horse battery staple", enc); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+}

@@ -114,11 +114,12 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("salt: %w", err)
 	}
-	if err := h.gate.acquire(ctx); err != nil {
+	leave, err := h.gate.enter(ctx)
+	if err != nil {
 		return "", err
 	}
 	key := argon2.IDKey([]byte(pw), salt, h.Params.Time, h.Params.MemoryKiB, h.Params.Threads, h.Params.KeyLen)
-	h.gate.release()
+	leave()
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
 		h.Params.MemoryKiB, h.Params.Time, h.Params.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -135,11 +136,12 @@ func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (needsRehash bo
 	if len(pw) > maxBytes {
 		return false, ErrMismatch
 	}
-	if err := h.gate.acquire(ctx); err != nil {
+	leave, err := h.gate.enter(ctx)
+	if err != nil {
 		return false, err
 	}
 	got := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
-	h.gate.release()
+	leave()
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return false, ErrMismatch
 	}
