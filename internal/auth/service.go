@@ -133,8 +133,15 @@ func (s *Service) Register(ctx context.Context, email, pw, displayName string, m
 // passwords and disabled accounts fail alike, after the same hashing work.
 func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Tokens, error) {
 	email = schema.NormalizeEmail(email)
+	// The hashing slot first: under a flood, the excess is refused before
+	// it costs a database lookup.
+	ctx, release, err := s.hasher.Reserve(ctx)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("sign in: %w", err)
+	}
+	defer release()
 	var u *ent.User
-	err := s.db.Lookup(ctx, user.Table, email, func(ctx context.Context, tx *ent.Tx) error {
+	err = s.db.Lookup(ctx, user.Table, email, func(ctx context.Context, tx *ent.Tx) error {
 		var err error
 		u, err = tx.User.Query().Where(user.Email(email)).Only(ctx)
 		if ent.IsNotFound(err) {
@@ -163,15 +170,18 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 		}
 		return Tokens{}, ErrInvalidCredentials
 	}
+	var newHash string
+	if rehash {
+		if newHash, err = s.hasher.Hash(ctx, pw); err != nil {
+			return Tokens{}, fmt.Errorf("rehash password: %w", err)
+		}
+	}
+	release()
 	var out Tokens
 	err = s.db.AsUser(ctx, u.ID, func(ctx context.Context, tx *ent.Tx) error {
 		upd := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
-		if rehash {
-			h, err := s.hasher.Hash(ctx, pw)
-			if err != nil {
-				return fmt.Errorf("rehash password: %w", err)
-			}
-			upd.SetPasswordHash(h)
+		if newHash != "" {
+			upd.SetPasswordHash(newHash)
 		}
 		if err := upd.Exec(ctx); err != nil {
 			return fmt.Errorf("record login: %w", err)
