@@ -85,7 +85,7 @@ func TestSanitize(t *testing.T) {
 	}{
 		{"Mozilla/5.0 (X11; Linux)", 512, "Mozilla/5.0 (X11; Linux)"},
 		{"curl/8\x00\x01\x7f", 512, "curl/8"},
-		{"bad \xff\xfe bytes", 512, "bad \uFFFD\uFFFD bytes"},
+		{"bad \xff\xfe bytes", 512, "bad \uFFFD bytes"},
 		{"  spaced\r\n", 512, "spaced"},
 		{"tab\tinside", 512, "tabinside"},
 		{"\u0085next line (C1)", 512, "next line (C1)"},
