@@ -276,9 +276,14 @@ func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, e
 			return ErrInvalidRefresh
 		case rt.RotatedAt != nil:
 			if now.Sub(*rt.RotatedAt) <= GraceWindow && rt.ReplacedBy != nil {
-				out, err = s.repeatSuccessor(ctx, tx, raw, rt)
-				return err
+				var live bool
+				out, live, err = s.repeatSuccessor(ctx, tx, raw, rt)
+				if err != nil || live {
+					return err
+				}
 			}
+			// Past the window, or its successor has moved on: whoever
+			// presents it now is not the client that rotated it.
 			reused = true
 			return s.revokeSession(ctx, tx, sess.ID, now)
 		case !now.Before(rt.ExpiresAt):
@@ -313,19 +318,20 @@ func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, e
 }
 
 // repeatSuccessor answers a repeat of a just-rotated token with the successor
-// it already has, if that successor is the one derived from it and still live.
-func (s *Service) repeatSuccessor(ctx context.Context, tx *ent.Tx, raw string, rt *ent.RefreshToken) (Tokens, error) {
+// it already has. Only the token just rotated qualifies (as in GoTrue): when
+// its successor has itself been rotated (or revoked, or is not the one
+// derived from it), live is false and the caller treats the repeat as reuse.
+func (s *Service) repeatSuccessor(ctx context.Context, tx *ent.Tx, raw string, rt *ent.RefreshToken) (_ Tokens, live bool, _ error) {
 	next := s.successorOf(raw)
 	succ, err := tx.RefreshToken.Get(ctx, *rt.ReplacedBy)
 	if err != nil {
-		return Tokens{}, fmt.Errorf("load successor: %w", err)
+		return Tokens{}, false, fmt.Errorf("load successor: %w", err)
 	}
-	// A successor already rotated itself would be spent on arrival: this
-	// caller signs in again rather than receive it.
 	if succ.RevokedAt != nil || succ.RotatedAt != nil || !hmac.Equal(succ.TokenHash, hashToken(next)) {
-		return Tokens{}, ErrInvalidRefresh
+		return Tokens{}, false, nil
 	}
-	return s.tokens(rt.UserID, rt.SessionID, next, succ.ExpiresAt)
+	t, err := s.tokens(rt.UserID, rt.SessionID, next, succ.ExpiresAt)
+	return t, err == nil, err
 }
 
 func (s *Service) revokeSession(ctx context.Context, tx *ent.Tx, id uuid.UUID, now time.Time) error {
