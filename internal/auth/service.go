@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/logging"
+	"github.com/jarvis-core/jarvis/internal/textguard"
 )
 
 // Errors of sign-in, in the fault vocabulary with their specific codes.
@@ -103,7 +103,15 @@ func hashToken(raw string) []byte {
 
 // Register creates an account and signs it in.
 func (s *Service) Register(ctx context.Context, email, pw, displayName string, meta Meta) (Tokens, error) {
-	email = schema.NormalizeEmail(email)
+	// Parsed as an address, not only lower-cased: what is stored is an
+	// address mail can reach, and nothing Postgres would refuse.
+	email, err := textguard.Email(email)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if err := textguard.CheckText("display_name", displayName); err != nil {
+		return Tokens{}, err
+	}
 	if err := password.CheckPolicy(pw, email); err != nil {
 		var pe *password.PolicyError
 		if errors.As(err, &pe) {
@@ -202,8 +210,8 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 
 func (s *Service) startSession(ctx context.Context, tx *ent.Tx, userID uuid.UUID, meta Meta) (Tokens, error) {
 	now := s.now()
-	sess, err := tx.Session.Create().SetUserID(userID).SetUserAgent(clip(meta.UserAgent, 512)).
-		SetIP(clip(meta.IP, 64)).SetLastUsedAt(now).Save(ctx)
+	sess, err := tx.Session.Create().SetUserID(userID).SetUserAgent(textguard.Sanitize(meta.UserAgent, 512)).
+		SetIP(textguard.Sanitize(meta.IP, 64)).SetLastUsedAt(now).Save(ctx)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("create session: %w", err)
 	}
@@ -300,7 +308,7 @@ func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, e
 		}
 		upd := tx.Session.UpdateOne(sess).SetLastUsedAt(now)
 		if meta.IP != "" {
-			upd.SetIP(clip(meta.IP, 64))
+			upd.SetIP(textguard.Sanitize(meta.IP, 64))
 		}
 		if err := upd.Exec(ctx); err != nil {
 			return fmt.Errorf("touch session: %w", err)
@@ -431,15 +439,4 @@ func (s *Service) Authenticate(ctx context.Context, access string) (context.Cont
 		return ctx, err
 	}
 	return ctx, nil
-}
-
-// clip cuts s to at most n bytes without splitting a character.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
