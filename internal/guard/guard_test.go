@@ -37,7 +37,7 @@ func baseConfig() guard.Config {
 }
 
 // start runs the real service with the guard module and cfg.
-func start(t *testing.T, cfg guard.Config, opts ...apptest.Option) *apptest.Server {
+func start(t testing.TB, cfg guard.Config, opts ...apptest.Option) *apptest.Server {
 	t.Helper()
 	return apptest.New(t, append([]apptest.Option{apptest.Fx(guard.Module, fx.Replace(cfg))}, opts...)...)
 }
@@ -55,7 +55,7 @@ type req struct {
 	header                        map[string]string
 }
 
-func do(t *testing.T, s *apptest.Server, r req) (*http.Response, string) {
+func do(t testing.TB, s *apptest.Server, r req) (*http.Response, string) {
 	t.Helper()
 	var body io.Reader
 	if r.body != "" {
@@ -86,7 +86,7 @@ func do(t *testing.T, s *apptest.Server, r req) (*http.Response, string) {
 	return resp, string(b)
 }
 
-func errorCode(t *testing.T, body string) string {
+func errorCode(t testing.TB, body string) string {
 	t.Helper()
 	var e struct {
 		Error struct {
@@ -100,7 +100,7 @@ func errorCode(t *testing.T, body string) string {
 	return e.Error.Code
 }
 
-func register(t *testing.T, s *apptest.Server, email, from string) (access, refresh string) {
+func register(t testing.TB, s *apptest.Server, email, from string) (access, refresh string) {
 	t.Helper()
 	resp, body := do(t, s, req{method: "POST", path: "/v1/auth/register", ip: from,
 		body: `{"email":"` + email + `","password":"` + apptest.Password + `"}`})
