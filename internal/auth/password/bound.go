@@ -14,7 +14,10 @@ import (
 // without a bound a login flood takes the process's memory and every other
 // request's CPU. Callers beyond Concurrency wait in a short queue; beyond
 // the queue, or after MaxWait, they are refused with fault.Unavailable and
-// a Retry-After, which costs nothing.
+// a Retry-After, which costs nothing. Refusals beyond the queue are held for
+// MaxWait first (up to Tarpit of them at once, then at once): a flood's
+// clients otherwise retry in a tight loop, and answering thousands of
+// instant refusals a second takes the CPU the bound was there to keep.
 type Bound struct {
 	// Concurrency is how many hashes run at once; 0: one less than
 	// GOMAXPROCS (at least 1), leaving a core to everything else.
@@ -23,6 +26,9 @@ type Bound struct {
 	Queue int `env:"PASSWORD_HASH_QUEUE" envDefault:"0"`
 	// MaxWait is the longest a caller waits for a slot.
 	MaxWait time.Duration `env:"PASSWORD_HASH_MAX_WAIT" envDefault:"1s"`
+	// Tarpit is how many refused callers may be held at once (a parked
+	// goroutine and its connection each, a few KiB); 0: 1024, -1: none.
+	Tarpit int `env:"PASSWORD_HASH_TARPIT" envDefault:"0"`
 }
 
 // DefaultBound is Bound with its defaults.
@@ -38,6 +44,12 @@ func (b Bound) resolve() Bound {
 	if b.MaxWait <= 0 {
 		b.MaxWait = time.Second
 	}
+	switch {
+	case b.Tarpit == 0:
+		b.Tarpit = 1024
+	case b.Tarpit < 0:
+		b.Tarpit = 0
+	}
 	return b
 }
 
@@ -45,12 +57,14 @@ func (b Bound) resolve() Bound {
 type gate struct {
 	slots   chan struct{}
 	waiting chan struct{}
+	held    chan struct{} // refusals being held back
 	maxWait time.Duration
 }
 
 func newGate(b Bound) *gate {
 	b = b.resolve()
-	return &gate{slots: make(chan struct{}, b.Concurrency), waiting: make(chan struct{}, b.Queue), maxWait: b.MaxWait}
+	return &gate{slots: make(chan struct{}, b.Concurrency), waiting: make(chan struct{}, b.Queue),
+		held: make(chan struct{}, b.Tarpit), maxWait: b.MaxWait}
 }
 
 // ErrBusy is the refusal when the bound is full: 503 with Retry-After.
@@ -67,7 +81,7 @@ func (g *gate) acquire(ctx context.Context) error {
 	select {
 	case g.waiting <- struct{}{}:
 	default:
-		return ErrBusy
+		return g.refuseSlowly(ctx)
 	}
 	defer func() { <-g.waiting }()
 	t := time.NewTimer(g.maxWait)
@@ -83,6 +97,24 @@ func (g *gate) acquire(ctx context.Context) error {
 }
 
 func (g *gate) release() { <-g.slots }
+
+// refuseSlowly holds a refusal for maxWait when there is room to hold it.
+func (g *gate) refuseSlowly(ctx context.Context) error {
+	select {
+	case g.held <- struct{}{}:
+	default:
+		return ErrBusy
+	}
+	defer func() { <-g.held }()
+	t := time.NewTimer(g.maxWait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 type heldKey struct{ g *gate }
 

@@ -12,7 +12,7 @@ import (
 )
 
 func TestGateBoundsConcurrencyAndQueue(t *testing.T) {
-	g := newGate(Bound{Concurrency: 2, Queue: 1, MaxWait: 150 * time.Millisecond})
+	g := newGate(Bound{Concurrency: 2, Queue: 1, MaxWait: 150 * time.Millisecond, Tarpit: -1})
 	for range 2 {
 		if err := g.acquire(ctx); err != nil {
 			t.Fatal(err)
@@ -98,7 +98,7 @@ func TestHasherRefusesTheExcess(t *testing.T) {
 // The dummy verification for unknown emails is refused exactly like a real
 // one when the bound is full: an unknown email never looks different.
 func TestDummyGoesThroughTheBound(t *testing.T) {
-	h, err := NewBounded(fast, Bound{Concurrency: 1, Queue: 1, MaxWait: 10 * time.Millisecond})
+	h, err := NewBounded(fast, Bound{Concurrency: 1, Queue: 1, MaxWait: 10 * time.Millisecond, Tarpit: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,5 +149,44 @@ func TestReserve(t *testing.T) {
 	}
 	if _, err := h.Verify(ctx, "correct horse battery staple", enc); err != nil {
 		t.Fatalf("after release: %v", err)
+	}
+}
+
+// Beyond the queue, refusals are held for MaxWait while there is room to
+// hold them, then come at once.
+func TestRefusalsAreHeldBack(t *testing.T) {
+	g := newGate(Bound{Concurrency: 1, Queue: 1, MaxWait: 100 * time.Millisecond, Tarpit: 1})
+	if err := g.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	queued := make(chan error, 1)
+	go func() { queued <- g.acquire(ctx) }()
+	for len(g.waiting) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	held := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		if err := g.acquire(ctx); !errors.Is(err, ErrBusy) {
+			t.Errorf("held caller: %v", err)
+		}
+		held <- time.Since(start)
+	}()
+	for len(g.held) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	if err := g.acquire(ctx); !errors.Is(err, ErrBusy) || time.Since(start) > 50*time.Millisecond {
+		t.Fatalf("with the tarpit full: %v after %s, want ErrBusy at once", err, time.Since(start))
+	}
+	if d := <-held; d < 90*time.Millisecond {
+		t.Fatalf("held refusal came after %s, want ≈ 100ms", d)
+	}
+	if err := <-queued; !errors.Is(err, ErrBusy) {
+		t.Fatalf("queued caller: %v", err)
+	}
+	g.release()
+	if len(g.held) != 0 || len(g.waiting) != 0 || len(g.slots) != 0 {
+		t.Fatal("gate not empty")
 	}
 }
