@@ -147,6 +147,11 @@ func benchLogin(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cpuBefore, err := procCPU(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	floodStart := time.Now()
 
 	var (
 		statuses sync.Map // int → *atomic.Int64
@@ -201,10 +206,17 @@ func benchLogin(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cpuAfter, err := procCPU(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	loadavg, _ := os.ReadFile("/proc/loadavg")
 
 	fmt.Fprintf(stdout, "login flood: %d clients for %s (spoofed client IPs: %v), server pid %d\n", *clients, *duration, *spoof, cmd.Process.Pid)
 	fmt.Fprintf(stdout, "server RSS: %.0f MB before, %.0f MB peak sampled, %.0f MB high-water mark (VmHWM), %.0f MB after\n",
 		mb(rssBefore), mb(max(peak.max(), rssAfter)), mb(hwm), mb(rssAfter))
+	fmt.Fprintf(stdout, "server CPU during the flood: %.0f%% of one core; machine load average %s\n",
+		100*(cpuAfter-cpuBefore).Seconds()/time.Since(floodStart).Seconds(), strings.Join(strings.Fields(string(loadavg))[:3], " "))
 	fmt.Fprintf(stdout, "bystander GET /v1/me quiet:  n=%d p50=%s p99=%s max=%s\n", len(quiet), pct(quiet, 50), pct(quiet, 99), pct(quiet, 100))
 	fmt.Fprintf(stdout, "bystander GET /v1/me flood:  n=%d p50=%s p99=%s max=%s non-200=%d\n", len(loud), pct(loud, 50), pct(loud, 99), pct(loud, 100), loudErrs)
 	fmt.Fprintf(stdout, "logins: n=%d p50=%s p99=%s (%.0f/s); transport errors %d; by status:",
@@ -396,6 +408,27 @@ func procMemory(pid int) (rss, hwm int64, err error) {
 		}
 	}
 	return rss, hwm, nil
+}
+
+// procCPU is a process's user + system CPU time so far (Linux /proc).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read server CPU time: %w", err)
+	}
+	// Fields after the command name, which is parenthesized and may hold spaces.
+	rest := string(b)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, errors.New("read server CPU time: short /proc stat")
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticks = 100 // USER_HZ, 100 on every Linux this runs on
+	return time.Duration(utime+stime) * time.Second / ticks, nil
 }
 
 func randomIP() string {
