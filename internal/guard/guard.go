@@ -16,12 +16,14 @@ package guard
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -153,15 +155,27 @@ func TextGuard(log *slog.Logger) api.Middleware {
 // NewLimiter limits in Redis when it is configured, else in process; fx
 // stops its background probe at shutdown.
 func NewLimiter(lc fx.Lifecycle, rc *redisconn.Conn, log *slog.Logger) *ratelimit.Limiter {
+	opts := ratelimit.Options{Prefix: keyPrefix}
 	var l *ratelimit.Limiter
 	if rc.Enabled() {
-		l = ratelimit.New(rc.Client, log, ratelimit.Options{})
+		l = ratelimit.New(rc.Client, log, opts)
 	} else {
-		l = ratelimit.New(nil, log, ratelimit.Options{})
+		l = ratelimit.New(nil, log, opts)
 	}
 	lc.Append(fx.StopHook(l.Close))
 	return l
 }
+
+// keyPrefix namespaces the limits' Redis keys. Instances of one deployment
+// share it (that is the point of Redis); test binaries, which run in
+// parallel against one Redis and all call from 127.0.0.1, get one of their
+// own per process, so one package's tests never spend another's budget.
+var keyPrefix = func() string {
+	if testing.Testing() {
+		return "jarvis-test-" + rand.Text() + ":"
+	}
+	return "jarvis:"
+}()
 
 // RateLimit applies the limits; the per-user one counts only tokens whose
 // signature and claims verify (no database: the request's own

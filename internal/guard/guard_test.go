@@ -36,10 +36,10 @@ func baseConfig() guard.Config {
 		WriteTimeout: 30 * time.Second, Limits: generous}
 }
 
-// start runs the real service with the guard module and cfg.
+// start runs the real service (the guard module is in the app) with cfg.
 func start(t testing.TB, cfg guard.Config, opts ...apptest.Option) *apptest.Server {
 	t.Helper()
-	return apptest.New(t, append([]apptest.Option{apptest.Fx(guard.Module, fx.Replace(cfg))}, opts...)...)
+	return apptest.New(t, append([]apptest.Option{apptest.Fx(fx.Replace(cfg))}, opts...)...)
 }
 
 // ip returns an address of its own for a test (TEST-NET-2 and -3 space plus
