@@ -4,8 +4,10 @@
 package auth
 
 import (
+	"fmt"
 	"log/slog"
 
+	"github.com/caarlos0/env/v11"
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/api"
@@ -18,7 +20,13 @@ import (
 // Module provides *password.Hasher, *token.Issuer, the account *Service,
 // and the Auth operations' handler to the HTTP layer.
 var Module = fx.Module("auth", api.Handler(NewHandler), fx.Provide(
-	func() (*password.Hasher, error) { return password.New(password.Default) },
+	func() (*password.Hasher, error) {
+		b, err := env.ParseAs[password.Bound]()
+		if err != nil {
+			return nil, fmt.Errorf("password hashing bound: %w", err)
+		}
+		return password.NewBounded(password.Default, b)
+	},
 	func(cfg config.Config) (*token.Issuer, error) {
 		return token.NewIssuer(cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTAudience, cfg.JWTAccessExpiry)
 	},
