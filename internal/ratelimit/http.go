@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/jarvis-core/jarvis/internal/api"
 	"github.com/jarvis-core/jarvis/internal/clientip"
@@ -29,11 +30,20 @@ type Config struct {
 	// AuthAccountPerMinute applies to login and register per email, from
 	// any address: guessing one account's password from many.
 	AuthAccountPerMinute int `env:"RATELIMIT_AUTH_ACCOUNT_PER_MINUTE" envDefault:"5"`
+	// RefusalDelay holds a 429 back (at most until its Retry-After, and for
+	// at most maxHeld requests at once) before sending it: clients that
+	// ignore Retry-After, a flood's loop, then retry at a walking pace
+	// instead of spending the server's CPU on thousands of refusals a second.
+	RefusalDelay time.Duration `env:"RATELIMIT_REFUSAL_DELAY" envDefault:"1s"`
 }
+
+// maxHeld bounds the refusals held back at once: each is a parked goroutine
+// and its connection, a few KiB.
+const maxHeld = 1024
 
 // DefaultConfig is Config with its envDefault values, for tests and tools.
 func DefaultConfig() Config {
-	return Config{IPPerMinute: 100, UserPerMinute: 30, AuthIPPerMinute: 10, AuthAccountPerMinute: 5}
+	return Config{IPPerMinute: 100, UserPerMinute: 30, AuthIPPerMinute: 10, AuthAccountPerMinute: 5, RefusalDelay: time.Second}
 }
 
 // Authenticator returns the user a bearer token belongs to, and false when
@@ -53,11 +63,33 @@ type HTTP struct {
 	cfg      Config
 	authn    Authenticator
 	writeErr ErrorWriter
+	held     chan struct{}
 }
 
 // NewHTTP returns the middleware; authn may be nil (no per-user limit).
 func NewHTTP(lim *Limiter, cfg Config, authn Authenticator, writeErr ErrorWriter) *HTTP {
-	return &HTTP{lim: lim, cfg: cfg, authn: authn, writeErr: writeErr}
+	return &HTTP{lim: lim, cfg: cfg, authn: authn, writeErr: writeErr, held: make(chan struct{}, maxHeld)}
+}
+
+// holdBack delays a refusal by up to RefusalDelay (never past its
+// Retry-After), when there is room to hold it and the client is still there.
+func (h *HTTP) holdBack(r *http.Request, retryAfter time.Duration) {
+	d := min(h.cfg.RefusalDelay, retryAfter)
+	if d <= 0 {
+		return
+	}
+	select {
+	case h.held <- struct{}{}:
+	default:
+		return
+	}
+	defer func() { <-h.held }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
 }
 
 // Middleware is h for the HTTP layer's chain. It runs after the client IP is
@@ -115,6 +147,7 @@ func (h *HTTP) Wrap(next http.Handler) http.Handler {
 		for _, c := range checks {
 			res := h.lim.Allow(r.Context(), c.key, c.lim)
 			if !res.Allowed {
+				h.holdBack(r, res.RetryAfter)
 				res.SetHeaders(w.Header())
 				h.writeErr(w, r, fault.RateLimitedf(res.RetryAfter,
 					"too many requests; try again in %d s", max(ceilSeconds(res.RetryAfter), 1)))

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jarvis-core/jarvis/internal/clientip"
 	"github.com/jarvis-core/jarvis/internal/fault"
@@ -201,5 +202,23 @@ func TestDuplicateEmailKeysAreAllCharged(t *testing.T) {
 		body: `{"email":"fresh@example.com","email":"a@example.com"}`})
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("status %d: the second email was not charged", resp.StatusCode)
+	}
+}
+
+// A refusal is held back for RefusalDelay before it is sent, so a client
+// that ignores Retry-After slows down.
+func TestRefusalsAreHeldBack(t *testing.T) {
+	srv := server(t, Config{IPPerMinute: 1, RefusalDelay: 300 * time.Millisecond})
+	c := call{path: "/v1/x", ip: "198.51.100.1"}
+	start := time.Now()
+	if resp := do(t, srv, c); resp.StatusCode != http.StatusOK || time.Since(start) > 200*time.Millisecond {
+		t.Fatalf("allowed request: %d after %s", resp.StatusCode, time.Since(start))
+	}
+	start = time.Now()
+	if resp := do(t, srv, c); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if d := time.Since(start); d < 280*time.Millisecond {
+		t.Fatalf("refusal sent after %s, want ≥ 300ms", d)
 	}
 }
