@@ -158,8 +158,9 @@ func TestStrangeUserAgentNeverDecidesALogin(t *testing.T) {
 	s := start(t, baseConfig())
 	register(t, s, "ada@example.com", ip())
 	ua := map[string]string{"User-Agent": "Mozilla/5.0 \xff\xfe\xc3 (X11)" + strings.Repeat("x", 2000)}
+	from := ip()
 	login := func(pw string) *http.Response {
-		resp, _ := do(t, s, req{method: "POST", path: "/v1/auth/login", ip: ip(), header: ua,
+		resp, _ := do(t, s, req{method: "POST", path: "/v1/auth/login", ip: from, header: ua,
 			body: `{"email":"ada@example.com","password":"` + pw + `"}`})
 		return resp
 	}
@@ -169,15 +170,19 @@ func TestStrangeUserAgentNeverDecidesALogin(t *testing.T) {
 	if resp := login("wrong password entirely"); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("wrong password with a strange user agent: %d", resp.StatusCode)
 	}
-	var stored string
+	var stored, storedIP string
 	owner, err := db.OpenSQL(context.Background(), s.DB.OwnerURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer owner.Close()
 	if err := owner.QueryRowContext(context.Background(),
-		`SELECT user_agent FROM sessions ORDER BY id DESC LIMIT 1`).Scan(&stored); err != nil {
+		`SELECT user_agent, ip FROM sessions ORDER BY id DESC LIMIT 1`).Scan(&stored, &storedIP); err != nil {
 		t.Fatal(err)
+	}
+	// Behind a trusted proxy the session records the client, not the proxy.
+	if storedIP != from {
+		t.Errorf("session ip %q, want the forwarded client %s", storedIP, from)
 	}
 	if !strings.HasPrefix(stored, "Mozilla/5.0 \uFFFD") || len(stored) > 512 {
 		t.Fatalf("stored user agent %q (%d bytes)", stored[:min(len(stored), 40)], len(stored))
