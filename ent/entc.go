@@ -64,11 +64,15 @@ func main() {
 	if oasOut.Len() == 0 {
 		log.Fatal("entoas wrote no spec")
 	}
+	out, err := spec.PublicSecurity(oasOut.Bytes())
+	if err != nil {
+		log.Fatalf("openapi.json: %v", err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(specPath), ".openapi-*.json")
 	if err != nil {
 		log.Fatalf("write openapi.json: %v", err)
 	}
-	if _, err := tmp.Write(oasOut.Bytes()); err != nil {
+	if _, err := tmp.Write(append(out, '\n')); err != nil {
 		log.Fatalf("write openapi.json: %v", err)
 	}
 	if err := tmp.Close(); err != nil {

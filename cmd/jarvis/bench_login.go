@@ -25,7 +25,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/logging"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 func init() {
@@ -39,10 +39,14 @@ func init() {
 // `serve`, run as a child process so its RSS is its own, against a
 // throw-away database that is dropped at the end. Loopback only.
 func benchLogin(ctx context.Context, args []string, stdout io.Writer) error {
+	mc, err := config.Load[migrateConfig](config.Environ())
+	if err != nil {
+		return err
+	}
 	fs := flag.NewFlagSet("bench login", flag.ContinueOnError)
 	clients := fs.Int("clients", 200, "concurrent login clients")
 	duration := fs.Duration("duration", 20*time.Second, "length of the flood")
-	adminURL := fs.String("admin-url", envOr("DEV_DATABASE_URL", defaultDevURL), "superuser URL of the local Postgres server")
+	adminURL := fs.String("admin-url", mc.DevURL, "superuser URL of the local Postgres server")
 	redisURL := fs.String("redis-url", "redis://127.0.0.1:6379/0", "REDIS_URL for the server (empty: in-process limits)")
 	spoof := fs.Bool("spoof-ips", true, "each login comes from a different client IP (X-Forwarded-For through a trusted loopback proxy): a botnet, the worst case for per-IP limits")
 	readEvery := fs.Duration("read-every", 100*time.Millisecond, "pause between the bystander's reads")
@@ -59,8 +63,8 @@ func benchLogin(ctx context.Context, args []string, stdout io.Writer) error {
 	suffix := strings.ToLower(rand.Text()[:8])
 	p := db.Provisioning{
 		AdminURL: *adminURL, Database: "jarvis_bench_login_" + suffix,
-		Owner: "jarvis_bench_owner", OwnerPassword: config.RandomHex(16),
-		Service: "jarvis_bench_service", ServicePassword: config.RandomHex(16),
+		Owner: "jarvis_bench_owner", OwnerPassword: randomHex(16),
+		Service: "jarvis_bench_service", ServicePassword: randomHex(16),
 	}
 	if err := p.Prepare(ctx); err != nil {
 		return fmt.Errorf("provision bench database: %w", err)
@@ -94,7 +98,7 @@ func benchLogin(ctx context.Context, args []string, stdout io.Writer) error {
 	cmd.Env = append(os.Environ(),
 		"APP_ENV=development", "HOST=127.0.0.1", "PORT="+strconv.Itoa(port), "LOG_LEVEL=warn",
 		"DATABASE_URL="+serviceURL, "REDIS_URL="+*redisURL,
-		"JWT_SECRET="+config.RandomToken(48), "SECRETS_MASTER_KEY="+config.RandomHex(32),
+		"JWT_SECRET="+randomToken(48), "SECRETS_MASTER_KEY="+randomHex(32),
 		// The bench measures what the flood does to others, so the
 		// bystander's own per-user and per-IP budgets are raised above its
 		// read rate; every other limit keeps its default.
@@ -242,7 +246,7 @@ func dropBenchDatabase(adminURL, name string, log *slog.Logger) {
 	}
 	defer admin.Close()
 	if _, err := admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS "%s" WITH (FORCE)`, name)); err != nil {
-		log.Warn("bench: drop database", slog.String("database", name), slog.String("url", migrate.Redact(adminURL)), slog.Any("error", err))
+		log.Warn("bench: drop database", slog.String("database", name), slog.String("url", pgmigrate.Redact(adminURL)), slog.Any("error", err))
 	}
 }
 

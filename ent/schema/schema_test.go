@@ -9,8 +9,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/jarvis-core/jarvis/ent"
-	"github.com/jarvis-core/jarvis/ent/entitytest"
 	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/entitytest"
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"

@@ -48,8 +48,8 @@ var idOperations = map[string]struct {
 
 type operation struct {
 	id, method, path string
-	private         bool
-	body            bool
+	private          bool
+	body             bool
 }
 
 // operations reads every operation of the served contract.

@@ -26,7 +26,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caarlos0/env/v11"
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/api"
@@ -40,7 +39,8 @@ import (
 	"github.com/jarvis-core/jarvis/internal/textguard"
 )
 
-// Config is what the guard rails read from the environment.
+// Config is what the guard rails read from the environment besides the
+// limits (ratelimit.Config) and the CORS origins (browserpolicy.Config).
 type Config struct {
 	// TrustedProxies are the load balancers / reverse proxies (addresses or
 	// CIDR prefixes) whose X-Forwarded-For / Forwarded headers are believed.
@@ -53,23 +53,15 @@ type Config struct {
 	// WriteTimeout bounds a response's writing from the request's arrival.
 	// WebSockets are exempt: hijacked connections drop their deadlines.
 	WriteTimeout time.Duration `env:"HTTP_WRITE_TIMEOUT" envDefault:"60s"`
-	CORS         browserpolicy.Config
-	Limits       ratelimit.Config
-}
-
-// LoadConfig reads Config from the environment.
-func LoadConfig() (Config, error) {
-	c, err := env.ParseAs[Config]()
-	if err != nil {
-		return Config{}, fmt.Errorf("guard configuration: %w", err)
-	}
-	return c, nil
 }
 
 // Module provides the middleware. Tests replace Config with fx.Replace or
 // fx.Decorate.
 var Module = fx.Module("guard",
-	fx.Provide(LoadConfig, NewLimiter),
+	config.Provide[Config](),
+	config.Provide[ratelimit.Config](),
+	config.Provide[browserpolicy.Config](),
+	fx.Provide(NewLimiter),
 	api.Middlewares(Deadlines),
 	api.Middlewares(ClientIP),
 	api.Middlewares(BrowserPolicy),
@@ -137,9 +129,8 @@ func ClientIP(cfg Config) (api.Middleware, error) {
 
 // BrowserPolicy sets the security headers, no-store on /v1/auth/ and CORS;
 // HSTS in production.
-func BrowserPolicy(cfg Config, app config.Config) (api.Middleware, error) {
-	c := cfg.CORS
-	c.HSTS = app.Env == config.Production
+func BrowserPolicy(c browserpolicy.Config, env config.Env) (api.Middleware, error) {
+	c.HSTS = env == config.Production
 	p, err := browserpolicy.New(c)
 	if err != nil {
 		return api.Middleware{}, err
@@ -180,7 +171,7 @@ var keyPrefix = func() string {
 // RateLimit applies the limits; the per-user one counts only tokens whose
 // signature and claims verify (no database: the request's own
 // authentication checks the session afterwards).
-func RateLimit(l *ratelimit.Limiter, cfg Config, iss *token.Issuer, log *slog.Logger) api.Middleware {
+func RateLimit(l *ratelimit.Limiter, limits ratelimit.Config, iss *token.Issuer, log *slog.Logger) api.Middleware {
 	authn := func(_ context.Context, bearer string) (string, bool) {
 		c, err := iss.Verify(bearer)
 		if err != nil {
@@ -188,7 +179,7 @@ func RateLimit(l *ratelimit.Limiter, cfg Config, iss *token.Issuer, log *slog.Lo
 		}
 		return c.UserID.String(), true
 	}
-	return ratelimit.NewHTTP(l, cfg.Limits, authn, writer(log)).Middleware()
+	return ratelimit.NewHTTP(l, limits, authn, writer(log)).Middleware()
 }
 
 func writer(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/internal/app/apptest"
 	"github.com/jarvis-core/jarvis/internal/auth/password"
+	"github.com/jarvis-core/jarvis/internal/browserpolicy"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/guard"
 	"github.com/jarvis-core/jarvis/internal/ratelimit"
@@ -29,17 +30,24 @@ import (
 // generous limits: tests that are not about limits never meet them.
 var generous = ratelimit.Config{IPPerMinute: 10000, UserPerMinute: 10000, AuthIPPerMinute: 10000, AuthAccountPerMinute: 10000}
 
+// setup is the guard module's three configurations.
+type setup struct {
+	guard.Config
+	Limits ratelimit.Config
+	CORS   browserpolicy.Config
+}
+
 // baseConfig trusts loopback as a proxy, so each test picks its client
 // address with X-Forwarded-For.
-func baseConfig() guard.Config {
-	return guard.Config{TrustedProxies: []string{"127.0.0.1", "::1"}, BodyTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, Limits: generous}
+func baseConfig() setup {
+	return setup{Config: guard.Config{TrustedProxies: []string{"127.0.0.1", "::1"}, BodyTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second}, Limits: generous}
 }
 
 // start runs the real service (the guard module is in the app) with cfg.
-func start(t testing.TB, cfg guard.Config, opts ...apptest.Option) *apptest.Server {
+func start(t testing.TB, cfg setup, opts ...apptest.Option) *apptest.Server {
 	t.Helper()
-	return apptest.New(t, append([]apptest.Option{apptest.Fx(fx.Replace(cfg))}, opts...)...)
+	return apptest.New(t, append([]apptest.Option{apptest.Fx(fx.Replace(cfg.Config, cfg.Limits, cfg.CORS))}, opts...)...)
 }
 
 // ip returns an address of its own for a test (TEST-NET-2 and -3 space plus

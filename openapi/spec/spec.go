@@ -66,9 +66,10 @@ func Register(m Module) {
 
 // doc is the API being built.
 type doc struct {
-	paths   ogen.Paths
-	schemas map[string]*ogen.Schema
-	groups  map[string]bool
+	paths    ogen.Paths
+	schemas  map[string]*ogen.Schema
+	groups   map[string]bool
+	statuses map[int]bool // documented error statuses
 }
 
 func (d *doc) add(method, path, group string, op *ogen.Operation) error {
@@ -89,22 +90,63 @@ func (d *doc) add(method, path, group string, op *ogen.Operation) error {
 	}
 	setGroup(op, group)
 	op.SetTags([]string{group})
+	for code := range op.Responses {
+		var st int
+		if _, err := fmt.Sscan(code, &st); err == nil && st >= 400 {
+			d.statuses[st] = true
+		}
+	}
 	*slot = op
 	d.groups[group] = true
 	return nil
 }
 
 // setGroup gives op its module's ogen operation group.
-func setGroup(op *ogen.Operation, group string) {
+func setGroup(op *ogen.Operation, group string) { setExtension(op, "x-ogen-operation-group", group) }
+
+func setExtension(op *ogen.Operation, key, value string) {
 	if op.Common.Extensions == nil {
 		op.Common.Extensions = map[string]yaml.Node{}
 	}
-	op.Common.Extensions["x-ogen-operation-group"] = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: group}
+	tag := "!!str"
+	if value == "true" {
+		tag = "!!bool"
+	}
+	op.Common.Extensions[key] = yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: value}
+}
+
+// publicMark marks operations that need no token until PublicSecurity
+// turns it into an explicit empty security list.
+const publicMark = "x-jarvis-public"
+
+// PublicSecurity rewrites the marshalled spec so that public operations say
+// "security": [] (linters and readers then know they are public on purpose),
+// which ogen's types cannot express. The output is indented JSON with
+// sorted keys, stable from run to run.
+func PublicSecurity(raw []byte) ([]byte, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	paths, _ := doc["paths"].(map[string]any)
+	for _, item := range paths {
+		for _, op := range item.(map[string]any) {
+			o, ok := op.(map[string]any)
+			if !ok {
+				continue
+			}
+			if _, public := o[publicMark]; public {
+				delete(o, publicMark)
+				o["security"] = []any{}
+			}
+		}
+	}
+	return json.MarshalIndent(doc, "", "  ")
 }
 
 // Mutate is an entoas.MutateFunc.
 func Mutate(g *gen.Graph, s *ogen.Spec) error {
-	d := &doc{paths: ogen.Paths{}, schemas: map[string]*ogen.Schema{}, groups: map[string]bool{}}
+	d := &doc{paths: ogen.Paths{}, schemas: map[string]*ogen.Schema{}, groups: map[string]bool{}, statuses: map[int]bool{}}
 	entoasOps := map[string]*ogen.Operation{}
 	for _, item := range s.Paths {
 		for _, op := range []*ogen.Operation{item.Get, item.Post, item.Patch, item.Delete, item.Put} {
@@ -141,8 +183,7 @@ func Mutate(g *gen.Graph, s *ogen.Spec) error {
 		return err
 	}
 	s.Info = *ogen.NewInfo().SetTitle("Jarvis core API").SetVersion("1.0.0").
-		SetDescription("Accounts, secrets and agent infrastructure. Generated from ent/schema; do not edit.").
-		SetLicense(&ogen.License{Name: "Apache-2.0", URL: "https://www.apache.org/licenses/LICENSE-2.0"})
+		SetDescription("Accounts, secrets and agent infrastructure. Generated from ent/schema; do not edit.")
 	s.Servers = []ogen.Server{{URL: "http://localhost:8080", Description: "Local development (jarvis dev)"}}
 	s.Paths = d.paths
 	s.Tags = nil
@@ -151,7 +192,7 @@ func Mutate(g *gen.Graph, s *ogen.Spec) error {
 	}
 	s.Components = &ogen.Components{
 		Schemas:   d.schemas,
-		Responses: errorResponses(),
+		Responses: errorResponses(d.statuses),
 		SecuritySchemes: map[string]*ogen.SecurityScheme{
 			bearer: {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
 				Description: "Access token from /v1/auth/login, /register or /refresh."},
@@ -303,7 +344,9 @@ func (d *doc) module(m Module) error {
 			op.AddResponse(code, ogen.NewResponse().SetDescription(http.StatusText(status)))
 		}
 		if o.Public {
-			op.Security = ogen.SecurityRequirements{}
+			// An explicit "security": [] (no token needed) is written by
+			// PublicSecurity after marshalling: ogen's types omit it.
+			setExtension(op, publicMark, "true")
 		} else {
 			private(op)
 		}
@@ -408,11 +451,14 @@ func document(op *ogen.Operation, statuses ...int) {
 	op.AddResponse("default", ogen.NewResponse().SetRef("#/components/responses/Error"))
 }
 
-func errorResponses() map[string]*ogen.Response {
+func errorResponses(used map[int]bool) map[string]*ogen.Response {
 	out := map[string]*ogen.Response{
 		"Error": jsonResponse("An error: the code is stable, the message is for people", "ErrorResponse"),
 	}
 	for st, name := range errorStatuses {
+		if !used[st] {
+			continue
+		}
 		r := jsonResponse(http.StatusText(st), "ErrorResponse")
 		if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
 			r.Headers = map[string]*ogen.Header{"Retry-After": {

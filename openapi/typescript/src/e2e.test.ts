@@ -2,7 +2,9 @@
 // (JARVIS_URL). Run by the Go test TestTypeScriptClientEndToEnd, which starts
 // the real server on a fresh database.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
+import { listMySecrets } from "./example.js";
 import { createJarvisClient, type ErrorCode, type Secret, type TokenResponse } from "./index.js";
 
 const baseUrl = process.env.JARVIS_URL;
@@ -80,4 +82,24 @@ test("register, login, refresh, secrets, logout", async () => {
   const after = await api.GET("/v1/me");
   assert.equal(after.response.status, 401);
   expectError(after.error, "UNAUTHORIZED");
+});
+
+// The README's usage example is src/example.ts (type-checked by tsc with the
+// rest), shown as a user writes it: importing the package by name.
+test("the README's example runs against the server", async () => {
+  const readme = readFileSync("README.md", "utf8");
+  const example = readFileSync("src/example.ts", "utf8").replace('"./index.js"', '"@jarvis-core/client"');
+  assert.ok(readme.includes("```ts\n" + example + "```"), "README.md's example differs from src/example.ts: copy it over");
+
+  const email = `ts-example-${Date.now()}@example.com`;
+  const password = "correct horse battery staple";
+  const reg = await api.POST("/v1/auth/register", { body: { email, password } });
+  assert.equal(reg.response.status, 201);
+  access = reg.data!.access_token;
+  for (const name of ["a", "b"]) {
+    const created = await api.POST("/v1/secrets", { body: { provider: "openai", name, value: `sk-live-example-${name}-0123` } });
+    assert.equal(created.response.status, 201);
+  }
+  access = undefined;
+  assert.deepEqual(await listMySecrets(baseUrl!, email, password), ["openai/b …0123", "openai/a …0123"]);
 });

@@ -168,17 +168,17 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         ErrorDetail: {
-            message: string;
             /** @description The input field, when one is at fault */
             field?: string;
+            message: string;
         };
         ErrorResponse: {
             error: {
                 /** @enum {string} */
                 code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "EMAIL_EXISTS" | "CONFLICT" | "BUDGET_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "UNAVAILABLE" | "INTERNAL";
-                message: string;
                 correlation_id: string;
                 details?: components["schemas"]["ErrorDetail"][];
+                message: string;
             };
         };
         LoginRequest: {
@@ -193,29 +193,29 @@ export interface components {
             refresh_token: string;
         };
         RegisterRequest: {
+            display_name?: string;
             /** Format: email */
             email: string;
             /** @description 12 to 256 characters */
             password: string;
-            display_name?: string;
         };
         Secret: {
-            /** Format: uuid */
-            id: string;
             /** Format: date-time */
             created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            provider: components["schemas"]["SecretProvider"];
-            name: string;
+            /** Format: uuid */
+            id: string;
             key_version: number;
             last4?: string;
             /** Format: date-time */
             last_used_at?: string;
+            name: string;
+            provider: components["schemas"]["SecretProvider"];
+            /** Format: date-time */
+            updated_at: string;
         };
         SecretCreate: {
-            provider: components["schemas"]["SecretProvider"];
             name: string;
+            provider: components["schemas"]["SecretProvider"];
             /** @description Write-only: never returned */
             value: string;
         };
@@ -232,18 +232,18 @@ export interface components {
             value?: string;
         };
         Session: {
-            /** Format: uuid */
-            id: string;
             /** Format: date-time */
             created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            user_agent?: string;
+            /** Format: uuid */
+            id: string;
             ip?: string;
             /** Format: date-time */
             last_used_at?: string;
             /** Format: date-time */
             revoked_at?: string;
+            /** Format: date-time */
+            updated_at: string;
+            user_agent?: string;
         };
         SessionPage: {
             items: components["schemas"]["Session"][];
@@ -252,28 +252,28 @@ export interface components {
         };
         TokenResponse: {
             access_token: string;
-            refresh_token: string;
-            /** @enum {string} */
-            token_type: "Bearer";
             /** @description Seconds until the access token expires */
             expires_in: number;
-            /** Format: uuid */
-            user_id: string;
+            refresh_token: string;
             /** Format: uuid */
             session_id: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            /** Format: uuid */
+            user_id: string;
         };
         User: {
+            /** Format: date-time */
+            created_at: string;
+            display_name?: string;
+            email: string;
             /** Format: uuid */
             id: string;
             /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            email: string;
-            display_name?: string;
+            last_login_at?: string;
             status: components["schemas"]["UserStatus"];
             /** Format: date-time */
-            last_login_at?: string;
+            updated_at: string;
         };
         /**
          * @default active
@@ -284,15 +284,6 @@ export interface components {
     responses: {
         /** @description Bad Request */
         BadRequest: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["ErrorResponse"];
-            };
-        };
-        /** @description Payment Required */
-        BudgetExceeded: {
             headers: {
                 [name: string]: unknown;
             };
@@ -311,15 +302,6 @@ export interface components {
         };
         /** @description An error: the code is stable, the message is for people */
         Error: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["ErrorResponse"];
-            };
-        };
-        /** @description Forbidden */
-        Forbidden: {
             headers: {
                 [name: string]: unknown;
             };
