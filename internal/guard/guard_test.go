@@ -511,3 +511,27 @@ func TestTokenEdges(t *testing.T) {
 		t.Fatal("replay not logged as refresh_token_reuse")
 	}
 }
+
+// Oversized bodies are 413 whether they announce their length or not.
+func TestOversizedBodies(t *testing.T) {
+	t.Parallel()
+	s := start(t, baseConfig())
+	access, _ := register(t, s, "ada@example.com", ip())
+	big := `{"provider":"openai","name":"x","value":"` + strings.Repeat("a", 2<<20) + `"}`
+	resp, body := do(t, s, req{method: "POST", path: "/v1/secrets", token: access, ip: ip(), body: big})
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || errorCode(t, body) != "PAYLOAD_TOO_LARGE" {
+		t.Fatalf("announced 2 MiB: %d %s", resp.StatusCode, body)
+	}
+	hr, _ := http.NewRequest("POST", s.URL+"/v1/secrets", io.MultiReader(strings.NewReader(big)))
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Authorization", "Bearer "+access)
+	r2, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Body.Close()
+	b, _ := io.ReadAll(r2.Body)
+	if r2.StatusCode != http.StatusRequestEntityTooLarge || errorCode(t, string(b)) != "PAYLOAD_TOO_LARGE" {
+		t.Fatalf("chunked 2 MiB: %d %s", r2.StatusCode, b)
+	}
+}

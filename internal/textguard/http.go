@@ -50,7 +50,9 @@ func (h *HTTP) Wrap(next http.Handler) http.Handler {
 			h.writeErr(w, r, err)
 			return
 		}
-		if r.Body != nil && r.Body != http.NoBody && isJSON(r.Header.Get("Content-Type")) {
+		// A body that announces itself as too large is the HTTP layer's to
+		// refuse (it drains it, so the client reads the 413).
+		if r.Body != nil && r.Body != http.NoBody && r.ContentLength <= MaxBody && isJSON(r.Header.Get("Content-Type")) {
 			b, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 			if err != nil {
 				var mbe *http.MaxBytesError
