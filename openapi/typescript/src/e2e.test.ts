@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { listMySecrets } from "./example.js";
-import { createJarvisClient, type ErrorCode, type Secret, type TokenResponse } from "./index.js";
+import { createJarvisClient, type ErrorCode, type LLMCall, type Run, type Secret, type TokenResponse, type UsageReport } from "./index.js";
 
 const baseUrl = process.env.JARVIS_URL;
 if (!baseUrl) throw new Error("JARVIS_URL is not set");
@@ -102,4 +102,59 @@ test("the README's example runs against the server", async () => {
   }
   access = undefined;
   assert.deepEqual(await listMySecrets(baseUrl!, email, password), ["openai/b …0123", "openai/a …0123"]);
+});
+
+test("runs: create a run, record an LLM call, read the usage", async () => {
+  const email = `ts-runs-${Date.now()}@example.com`;
+  const reg = await api.POST("/v1/auth/register", { body: { email, password: "correct horse battery staple" } });
+  assert.equal(reg.response.status, 201);
+  access = reg.data!.access_token;
+  const from = new Date(Date.now() - 60_000).toISOString();
+
+  const created = await api.POST("/v1/runs");
+  assert.equal(created.response.status, 201);
+  const run: Run = created.data!;
+  assert.equal(run.status, "pending");
+  assert.equal(run.total_cost, "0");
+
+  const started = await api.POST("/v1/runs/{id}/start", { params: { path: { id: run.id } } });
+  assert.equal(started.response.status, 200);
+  assert.equal(started.data!.status, "running");
+
+  const recorded = await api.POST("/v1/runs/{id}/llm-calls", {
+    params: { path: { id: run.id } },
+    body: { provider: "anthropic", model: "claude-sonnet-4-5", input_tokens: 1000, cached_input_tokens: 2000, output_tokens: 500 },
+  });
+  assert.equal(recorded.response.status, 201);
+  const call: LLMCall = recorded.data!;
+  // 1000 × $3 + 2000 × $0.30 + 500 × $15 per million: money travels as exact decimal strings.
+  assert.equal(call.input_cost, "0.003");
+  assert.equal(call.cached_input_cost, "0.0006");
+  assert.equal(call.output_cost, "0.0075");
+  assert.equal(call.total_cost, "0.0111");
+
+  const totals = await api.GET("/v1/runs/{id}", { params: { path: { id: run.id } } });
+  assert.equal(totals.data!.total_tokens, 3500);
+  assert.equal(totals.data!.total_cost, "0.0111");
+
+  const usage = await api.GET("/v1/usage", {
+    params: { query: { from, to: new Date(Date.now() + 60_000).toISOString(), group_by: "model" } },
+  });
+  assert.equal(usage.response.status, 200);
+  const report: UsageReport = usage.data!;
+  assert.equal(report.rows.length, 1);
+  const [row] = report.rows;
+  assert.ok(row);
+  assert.equal(row.model, "claude-sonnet-4-5");
+  assert.equal(row.cost_usd, "0.0111");
+  assert.equal(row.total_tokens, 3500);
+
+  const done = await api.POST("/v1/runs/{id}/complete", { params: { path: { id: run.id } } });
+  assert.equal(done.data!.status, "completed");
+  const late = await api.POST("/v1/runs/{id}/llm-calls", {
+    params: { path: { id: run.id } },
+    body: { provider: "openai", model: "gpt-5", input_tokens: 1 },
+  });
+  assert.equal(late.response.status, 409);
+  expectError(late.error, "CONFLICT");
 });
