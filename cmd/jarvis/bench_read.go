@@ -279,15 +279,6 @@ func startBenchService(ctx context.Context, dbURL string) (string, func(), error
 	}
 }
 
-func freeLoopbackPort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 type benchUser struct {
 	id    uuid.UUID
 	token string

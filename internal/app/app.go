@@ -11,6 +11,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/auth"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/guard"
 	"github.com/jarvis-core/jarvis/internal/httpapi"
 	"github.com/jarvis-core/jarvis/internal/logging"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
@@ -56,6 +57,7 @@ func New(src config.Source, log *slog.Logger, extra ...fx.Option) *fx.App {
 		secrets.Module,
 		auth.Module,
 		runs.Module,
+		guard.Module,
 		httpapi.Module,
 	}
 	return fx.New(append(opts, extra...)...)

@@ -46,8 +46,8 @@ func (c Config) Validate() error {
 
 // Module provides *password.Hasher, *token.Issuer, the account *Service,
 // and the Auth operations' handler to the HTTP layer.
-var Module = fx.Module("auth", config.Provide[Config](), api.Handler(NewHandler), fx.Provide(
-	func() (*password.Hasher, error) { return password.New(password.Default) },
+var Module = fx.Module("auth", config.Provide[Config](), config.Provide[password.Bound](), api.Handler(NewHandler), fx.Provide(
+	func(b password.Bound) (*password.Hasher, error) { return password.NewBounded(password.Default, b) },
 	func(cfg Config) (*token.Issuer, error) {
 		return token.NewIssuer(cfg.Secret, cfg.Issuer, cfg.Audience, cfg.AccessExpiry)
 	},

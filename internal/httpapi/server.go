@@ -103,7 +103,7 @@ func Checks(database *db.DB, rc *redisconn.Conn) []Check {
 	return []Check{
 		{Name: "postgres", Ping: database.Ping},
 		{Name: "migrations", Ping: database.CheckSchema},
-		{Name: "redis", Ping: rc.Ping, Disabled: !rc.Enabled()},
+		{Name: "redis", Ping: rc.Ping, Disabled: !rc.Enabled(), Optional: true},
 	}
 }
 
