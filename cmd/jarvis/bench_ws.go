@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/exec"
 	"runtime"
@@ -182,6 +183,13 @@ func benchWSRun(ctx context.Context, n, rate int, d time.Duration, redisURL, pre
 		return res, err
 	}
 
+	// JARVIS_BENCH_PROFILE_DIR=dir: CPU profiles of both instances while
+	// they emit and deliver.
+	if dir := os.Getenv("JARVIS_BENCH_PROFILE_DIR"); dir != "" {
+		for name, in := range map[string]*benchInstance{"a": a, "b": b} {
+			go in.profile(ctx, d, fmt.Sprintf("%s/ws-%d-%s.cpu.prof", dir, n, name))
+		}
+	}
 	start := time.Now()
 	emitted, err := b.emit(ctx, seed, n, rate, d)
 	if err != nil {
@@ -321,6 +329,23 @@ func (b *benchInstance) rss(ctx context.Context) (int64, error) {
 	return s.RSS, err
 }
 
+func (b *benchInstance) profile(ctx context.Context, d time.Duration, path string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b.base, int(d.Seconds())), nil)
+	if err != nil {
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	if f, err := os.Create(path); err == nil {
+		_, _ = io.Copy(f, resp.Body)
+		_ = f.Close()
+	}
+}
+
 func (b *benchInstance) emit(ctx context.Context, seed uuid.UUID, users, rate int, d time.Duration) (int64, error) {
 	var s struct {
 		Emitted int64 `json:"emitted"`
@@ -392,6 +417,7 @@ func benchWSServe(ctx context.Context, redisURL, prefix string, stdout io.Writer
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", hub)
+	mux.HandleFunc("GET /debug/pprof/profile", httppprof.Profile)
 	mux.HandleFunc("POST /bench/stats", func(w http.ResponseWriter, _ *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)

@@ -75,7 +75,12 @@ func newClusterTTL(t *testing.T, e engine, cfg Config, ttl time.Duration) *clust
 // start runs one more instance; it stops when the test ends (or earlier).
 func (c *cluster) start(opts ...func(*httptest.Server)) *instance {
 	c.t.Helper()
-	b := c.engine.node(c.t)
+	return c.startOn(c.engine.node(c.t), opts...)
+}
+
+// startOn runs one more instance on broker b.
+func (c *cluster) startOn(b Broker, opts ...func(*httptest.Server)) *instance {
+	c.t.Helper()
 	hub := NewHub(c.cfg, b, c.auth, logging.New(c.logs, slog.LevelDebug))
 	if err := hub.Start(context.Background()); err != nil {
 		c.t.Fatal(err)

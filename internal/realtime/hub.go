@@ -275,6 +275,7 @@ func (h *Hub) Resync(user uuid.UUID) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.live {
+		h.log.Info("realtime: resubscribed after a broker reconnect; catching up from history", slog.String("user_id", user.String()))
 		h.catchUpLocked(user, u, 0)
 	}
 }

@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/jarvis-core/jarvis/internal/events"
+	"github.com/jarvis-core/jarvis/internal/logging"
 )
 
 func testConfig() Config {
@@ -288,4 +292,62 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// When an instance's pub/sub connection to Redis drops, what was published
+// meanwhile reaches its sockets from the history once it is back: in order,
+// nothing lost, nothing twice.
+func TestPubSubReconnectCatchesUpFromHistory(t *testing.T) {
+	t.Parallel()
+	e := redisEngine(t, 1000)
+	cl := newCluster(t, e, testConfig())
+	rdb := newRedisClient(t)
+	name := "rt-test-" + uuid.NewString()[:8]
+	opts := *rdb.Options()
+	opts.ClientName = name
+	ownClient := redisClientFrom(t, &opts)
+	prefix := e.node(t).(*RedisBroker).prefix
+	a := cl.startOn(NewRedisBroker(ownClient, prefix, 1000, time.Hour, logging.New(cl.logs, slog.LevelDebug)))
+	b := cl.start()
+	user, tok, _ := cl.user("ada")
+	c := dial(t, a, tok)
+	ctx := context.Background()
+	must(t, b.pub.EmitToUser(ctx, user, tokenEvent(0)))
+	first := c.next()
+
+	// Kill the pub/sub connection of instance A, and publish at once, while
+	// it reconnects.
+	clients, err := rdb.ClientList(ctx).Result()
+	must(t, err)
+	killed := 0
+	for line := range strings.SplitSeq(clients, "\n") {
+		if strings.Contains(line, "name="+name+" ") && strings.Contains(line, "sub=1") {
+			id := strings.TrimPrefix(strings.Fields(line)[0], "id=")
+			must(t, rdb.Do(ctx, "CLIENT", "KILL", "ID", id).Err())
+			killed++
+		}
+	}
+	if killed != 1 {
+		t.Fatalf("killed %d pub/sub connections, want 1", killed)
+	}
+	const n = 20
+	for i := 1; i <= n; i++ {
+		must(t, b.pub.EmitToUser(ctx, user, tokenEvent(i)))
+	}
+	for i := 1; i <= n; i++ {
+		m, err := c.read(15 * time.Second)
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if m.Seq != first.Seq+uint64(i) {
+			t.Fatalf("event %d has seq %d, want %d", i, m.Seq, first.Seq+uint64(i))
+		}
+	}
+	t.Logf("caught up from history: %v", strings.Contains(cl.logs.String(), "catching up from history"))
+}
+
+func redisClientFrom(t *testing.T, opts *redis.Options) *redis.Client {
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
