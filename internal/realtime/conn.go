@@ -96,6 +96,9 @@ func (c *conn) releaseLocked() {
 }
 
 func (c *conn) enqueueLocked(msg []byte) {
+	if c.closed {
+		return
+	}
 	if len(c.queue) >= c.hub.cfg.SendQueueMessages || c.queueBytes+len(msg) > c.hub.cfg.SendQueueBytes {
 		c.closeLocked(CloseSlowConsumer, "slow consumer: send queue full")
 		return
