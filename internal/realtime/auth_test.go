@@ -104,7 +104,7 @@ func TestBrowserAuthenticatesWithSubprotocol(t *testing.T) {
 // sent a fresh token ("auth") before.
 func TestOpenSocketClosesAtTokenExpiryUnlessRenewed(t *testing.T) {
 	t.Parallel()
-	cl := newClusterTTL(t, memoryEngine(t, 10), testConfig(), 2*time.Second)
+	cl := newClusterTTL(t, memoryEngine(t, 10), testConfig(), 4*time.Second)
 	a := cl.start()
 	_, tok, toks := cl.user("ada")
 	plain := dial(t, a, tok)
@@ -121,13 +121,13 @@ func TestOpenSocketClosesAtTokenExpiryUnlessRenewed(t *testing.T) {
 	if m := renewed.expect(typeAuthed); !m.ExpiresAt.Equal(fresh.AccessExpiresAt) || !m.ExpiresAt.After(toks.AccessExpiresAt) {
 		t.Fatalf("authed %+v, want expiry %v", m, fresh.AccessExpiresAt)
 	}
-	if code := plain.closedWith(3 * time.Second); code != CloseTokenExpired {
+	if code := plain.closedWith(5 * time.Second); code != CloseTokenExpired {
 		t.Fatalf("close code %d, want %d", code, CloseTokenExpired)
 	}
 	// Past the first token's expiry, the renewed socket still answers.
 	renewed.send(map[string]any{"type": "ping"})
 	renewed.expect(typePong)
-	if code := renewed.closedWith(4 * time.Second); code != CloseTokenExpired {
+	if code := renewed.closedWith(6 * time.Second); code != CloseTokenExpired {
 		t.Fatalf("renewed socket: close code %d, want %d at the new expiry", code, CloseTokenExpired)
 	}
 }

@@ -20,10 +20,10 @@ import (
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
 
-// smallBuffers makes the instance's socket send buffers small, so that a
+// smallSendBuffers makes the instance's socket send buffers small, so that a
 // client that stops reading fills them after a few kilobytes instead of
 // the megabytes loopback allows.
-func smallBuffers(srv *httptest.Server) {
+func smallSendBuffers(srv *httptest.Server) {
 	srv.Listener = smallBufListener{srv.Listener}
 }
 
@@ -72,9 +72,11 @@ func TestStalledReaderIsClosedAndOthersAreUnaffected(t *testing.T) {
 		t.Run(e.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig()
-			cfg.SendQueueMessages, cfg.SendQueueBytes, cfg.WriteTimeout = 64, 128<<10, 5*time.Second
+			// A long write timeout: the queue bound, not a timed-out write,
+			// is what must catch the stalled reader.
+			cfg.SendQueueMessages, cfg.SendQueueBytes, cfg.WriteTimeout = 64, 128<<10, time.Minute
 			cl := newCluster(t, e, cfg)
-			a := cl.start(smallBuffers)
+			a := cl.start(smallSendBuffers)
 			user, tok, _ := cl.user("ada")
 			run := uuid.Must(uuid.NewV7())
 

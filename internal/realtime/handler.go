@@ -1,11 +1,15 @@
 package realtime
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -39,7 +43,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		claims, authErr = h.authenticate(r.Context(), tok, uuid.Nil)
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: h.cfg.OriginPatterns,
 	})
@@ -92,6 +96,44 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer h.remove(c)
 		c.readLoop(pos.Epoch)
 	}()
+}
+
+// smallBuffers hands the WebSocket smaller I/O buffers than net/http's
+// 4 KiB each way, which the socket would keep for its whole life: client
+// messages are a few hundred bytes, and a write larger than the buffer
+// goes to the connection directly. On 10k idle sockets this saves about
+// 60 MB of heap, twice that in RSS at the default GOGC.
+type smallBuffers struct{ http.ResponseWriter }
+
+const (
+	socketReadBuffer  = 512
+	socketWriteBuffer = 2048
+)
+
+func (s smallBuffers) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("flush handshake: %w", err)
+	}
+	// Bytes the client sent right after its handshake may already sit in
+	// net/http's reader: they go first, and are buffered in the new reader
+	// at once (websocket.Accept re-reads what is buffered).
+	n := brw.Reader.Buffered()
+	pending, _ := brw.Reader.Peek(n)
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(pending)), conn), max(socketReadBuffer, n))
+	if n > 0 {
+		if _, err := br.Peek(n); err != nil {
+			_ = conn.Close()
+			return nil, nil, fmt.Errorf("carry buffered bytes: %w", err)
+		}
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, socketWriteBuffer)), nil
 }
 
 // requestToken reads the bearer token from the header or the subprotocols.
