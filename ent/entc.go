@@ -1,12 +1,17 @@
 //go:build ignore
 
-// entc.go generates the ent client from ent/schema. The feature list is the
-// only generator configuration; it lives here, not in shell history.
+// entc.go generates the ent client from ent/schema, and with it the API's
+// contract (openapi.json through entoas and openapi/spec) and the ent → API
+// views (template/apiview.tmpl). The feature list is the only generator
+// configuration; it lives here, not in shell history.
 package main
 
 import (
+	"bytes"
 	"log"
 	"os"
+	"path/filepath"
+	"text/template"
 
 	"entgo.io/contrib/entoas"
 	"entgo.io/ent/entc"
@@ -15,24 +20,33 @@ import (
 	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
+const specPath = "../openapi/openapi.json"
+
 func main() {
-	out, err := os.Create("../openapi/openapi.json")
-	if err != nil {
-		log.Fatalf("open openapi.json: %v", err)
-	}
-	defer out.Close()
+	// The spec is written only once the whole generation succeeded: a schema
+	// that does not compile yet leaves the previous openapi.json in place.
+	var oasOut bytes.Buffer
 	oas, err := entoas.NewExtension(
 		// Only what the API serves is exposed; the rest of the model stays out.
 		entoas.DefaultPolicy(entoas.PolicyExclude),
 		entoas.Mutations(spec.Mutate),
-		entoas.WriteTo(out),
+		entoas.WriteTo(&oasOut),
 	)
 	if err != nil {
 		log.Fatalf("entoas: %v", err)
 	}
+	funcs := template.FuncMap{
+		"apiEntity": func(n *gen.Type) (*spec.Entity, error) { return spec.EntityOf(n) },
+		"apiLists":  func(e *spec.Entity) bool { return e.Lists() },
+		"apiViewBody": func(n *gen.Type, e *spec.Entity) (string, error) {
+			return spec.ViewBody(n, e)
+		},
+	}
 	err = entc.Generate("./schema", &gen.Config{
 		Templates: []*gen.Template{
 			gen.MustParse(gen.NewTemplate("owned").ParseFiles("template/owned.tmpl")),
+			gen.MustParse(gen.NewTemplate("apiview").Funcs(funcs).ParseFiles("template/apiview.tmpl")),
+			gen.MustParse(gen.NewTemplate("entitytest").ParseFiles("template/entitytest.tmpl")),
 		},
 		Features: []gen.Feature{
 			gen.FeaturePrivacy,            // per-user policies in the schema
@@ -46,5 +60,25 @@ func main() {
 	}, entc.Extensions(oas))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
+	}
+	if oasOut.Len() == 0 {
+		log.Fatal("entoas wrote no spec")
+	}
+	out, err := spec.PublicSecurity(oasOut.Bytes())
+	if err != nil {
+		log.Fatalf("openapi.json: %v", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(specPath), ".openapi-*.json")
+	if err != nil {
+		log.Fatalf("write openapi.json: %v", err)
+	}
+	if _, err := tmp.Write(append(out, '\n')); err != nil {
+		log.Fatalf("write openapi.json: %v", err)
+	}
+	if err := tmp.Close(); err != nil {
+		log.Fatalf("write openapi.json: %v", err)
+	}
+	if err := os.Rename(tmp.Name(), specPath); err != nil {
+		log.Fatalf("write openapi.json: %v", err)
 	}
 }

@@ -1,10 +1,11 @@
 // Package openapi is the generated HTTP contract: openapi.json (from
-// ent/schema via entoas and openapi/spec) and the ogen server and client in
-// the oas_*_gen.go files. Nothing here is edited by hand: change ent/schema
-// or openapi/spec and run `go tool task generate`.
+// ent/schema via entoas and openapi/spec), the ogen server and client in the
+// oas_*_gen.go files, and Compose (compose_gen.go), which joins the modules'
+// handlers. Nothing here is edited by hand: change ent/schema or openapi/spec
+// and run `go tool task generate`.
 package openapi
 
-//go:generate go tool ogen -target . -package openapi -clean openapi.json
+//go:generate go run ./internal/oasgen
 
 import _ "embed"
 

@@ -29,33 +29,29 @@ func trimTrailingSlashes(u *url.URL) {
 
 // Invoker invokes operations described by OpenAPI v3 specification.
 type Invoker interface {
-	// CreateSecret invokes createSecret operation.
+	AuthInvoker
+	SecretsInvoker
+}
+
+// AuthInvoker invokes operations described by OpenAPI v3 specification.
+//
+// x-gen-operation-group: Auth
+type AuthInvoker interface {
+	// DeleteSession invokes deleteSession operation.
 	//
-	// Store a secret (sealed with AES-256-GCM).
+	// Revoke a session and its refresh tokens.
 	//
-	// POST /v1/secrets
-	CreateSecret(ctx context.Context, request *SecretCreate) (*Secret, error)
-	// DeleteSecret invokes deleteSecret operation.
-	//
-	// Deletes the UserSecret with the requested ID.
-	//
-	// DELETE /v1/secrets/{id}
-	DeleteSecret(ctx context.Context, params DeleteSecretParams) error
+	// DELETE /v1/sessions/{id}
+	DeleteSession(ctx context.Context, params DeleteSessionParams) error
 	// GetMe invokes getMe operation.
 	//
 	// The signed-in user.
 	//
 	// GET /v1/me
 	GetMe(ctx context.Context) (*User, error)
-	// ListSecrets invokes listSecrets operation.
-	//
-	// Secrets without their values: provider, name, last four characters, timestamps.
-	//
-	// GET /v1/secrets
-	ListSecrets(ctx context.Context, params ListSecretsParams) (*SecretPage, error)
 	// ListSessions invokes listSessions operation.
 	//
-	// List Sessions.
+	// List live sessions, newest first.
 	//
 	// GET /v1/sessions
 	ListSessions(ctx context.Context, params ListSessionsParams) (*SessionPage, error)
@@ -70,7 +66,7 @@ type Invoker interface {
 	// Revoke this session, or every session with all.
 	//
 	// POST /v1/auth/logout
-	Logout(ctx context.Context, request *LogoutRequest) error
+	Logout(ctx context.Context, request OptLogoutRequest) error
 	// Refresh invokes refresh operation.
 	//
 	// The presented token stops working. A repeat within a few seconds (two tabs) returns the same
@@ -84,12 +80,36 @@ type Invoker interface {
 	//
 	// POST /v1/auth/register
 	Register(ctx context.Context, request *RegisterRequest) (*TokenResponse, error)
-	// RevokeSession invokes revokeSession operation.
+}
+
+// SecretsInvoker invokes operations described by OpenAPI v3 specification.
+//
+// x-gen-operation-group: Secrets
+type SecretsInvoker interface {
+	// CreateSecret invokes createSecret operation.
 	//
-	// Ends the session and its refresh tokens.
+	// Store a secret (sealed with AES-256-GCM).
 	//
-	// DELETE /v1/sessions/{id}
-	RevokeSession(ctx context.Context, params RevokeSessionParams) error
+	// POST /v1/secrets
+	CreateSecret(ctx context.Context, request *SecretCreate) (*Secret, error)
+	// DeleteSecret invokes deleteSecret operation.
+	//
+	// Deletes a UserSecret by ID.
+	//
+	// DELETE /v1/secrets/{id}
+	DeleteSecret(ctx context.Context, params DeleteSecretParams) error
+	// GetSecret invokes getSecret operation.
+	//
+	// Find a UserSecret by ID.
+	//
+	// GET /v1/secrets/{id}
+	GetSecret(ctx context.Context, params GetSecretParams) (*Secret, error)
+	// ListSecrets invokes listSecrets operation.
+	//
+	// List secrets without their values, newest first.
+	//
+	// GET /v1/secrets
+	ListSecrets(ctx context.Context, params ListSecretsParams) (*SecretPage, error)
 	// UpdateSecret invokes updateSecret operation.
 	//
 	// Rename a secret and/or replace its value.
@@ -257,7 +277,7 @@ func (c *Client) sendCreateSecret(ctx context.Context, request *SecretCreate) (r
 
 // DeleteSecret invokes deleteSecret operation.
 //
-// Deletes the UserSecret with the requested ID.
+// Deletes a UserSecret by ID.
 //
 // DELETE /v1/secrets/{id}
 func (c *Client) DeleteSecret(ctx context.Context, params DeleteSecretParams) error {
@@ -386,6 +406,137 @@ func (c *Client) sendDeleteSecret(ctx context.Context, params DeleteSecretParams
 	return result, nil
 }
 
+// DeleteSession invokes deleteSession operation.
+//
+// Revoke a session and its refresh tokens.
+//
+// DELETE /v1/sessions/{id}
+func (c *Client) DeleteSession(ctx context.Context, params DeleteSessionParams) error {
+	_, err := c.sendDeleteSession(ctx, params)
+	return err
+}
+
+func (c *Client) sendDeleteSession(ctx context.Context, params DeleteSessionParams) (res *DeleteSessionNoContent, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("deleteSession"),
+		semconv.HTTPRequestMethodKey.String("DELETE"),
+		semconv.URLTemplateKey.String("/v1/sessions/{id}"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, DeleteSessionOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [2]string
+	pathParts[0] = "/v1/sessions/"
+	{
+		// Encode "id" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "id",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.UUIDToString(params.ID))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "DELETE", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, DeleteSessionOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeDeleteSessionResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
 // GetMe invokes getMe operation.
 //
 // The signed-in user.
@@ -499,9 +650,140 @@ func (c *Client) sendGetMe(ctx context.Context) (res *User, err error) {
 	return result, nil
 }
 
+// GetSecret invokes getSecret operation.
+//
+// Find a UserSecret by ID.
+//
+// GET /v1/secrets/{id}
+func (c *Client) GetSecret(ctx context.Context, params GetSecretParams) (*Secret, error) {
+	res, err := c.sendGetSecret(ctx, params)
+	return res, err
+}
+
+func (c *Client) sendGetSecret(ctx context.Context, params GetSecretParams) (res *Secret, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("getSecret"),
+		semconv.HTTPRequestMethodKey.String("GET"),
+		semconv.URLTemplateKey.String("/v1/secrets/{id}"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, GetSecretOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [2]string
+	pathParts[0] = "/v1/secrets/"
+	{
+		// Encode "id" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "id",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.UUIDToString(params.ID))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "GET", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, GetSecretOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeGetSecretResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
 // ListSecrets invokes listSecrets operation.
 //
-// Secrets without their values: provider, name, last four characters, timestamps.
+// List secrets without their values, newest first.
 //
 // GET /v1/secrets
 func (c *Client) ListSecrets(ctx context.Context, params ListSecretsParams) (*SecretPage, error) {
@@ -652,7 +934,7 @@ func (c *Client) sendListSecrets(ctx context.Context, params ListSecretsParams) 
 
 // ListSessions invokes listSessions operation.
 //
-// List Sessions.
+// List live sessions, newest first.
 //
 // GET /v1/sessions
 func (c *Client) ListSessions(ctx context.Context, params ListSessionsParams) (*SessionPage, error) {
@@ -889,12 +1171,12 @@ func (c *Client) sendLogin(ctx context.Context, request *LoginRequest) (res *Tok
 // Revoke this session, or every session with all.
 //
 // POST /v1/auth/logout
-func (c *Client) Logout(ctx context.Context, request *LogoutRequest) error {
+func (c *Client) Logout(ctx context.Context, request OptLogoutRequest) error {
 	_, err := c.sendLogout(ctx, request)
 	return err
 }
 
-func (c *Client) sendLogout(ctx context.Context, request *LogoutRequest) (res *LogoutNoContent, err error) {
+func (c *Client) sendLogout(ctx context.Context, request OptLogoutRequest) (res *LogoutNoContent, err error) {
 	otelAttrs := []attribute.KeyValue{
 		otelogen.OperationID("logout"),
 		semconv.HTTPRequestMethodKey.String("POST"),
@@ -1160,137 +1442,6 @@ func (c *Client) sendRegister(ctx context.Context, request *RegisterRequest) (re
 
 	stage = "DecodeResponse"
 	result, err := decodeRegisterResponse(resp)
-	if err != nil {
-		return res, errors.Wrap(err, "decode response")
-	}
-
-	return result, nil
-}
-
-// RevokeSession invokes revokeSession operation.
-//
-// Ends the session and its refresh tokens.
-//
-// DELETE /v1/sessions/{id}
-func (c *Client) RevokeSession(ctx context.Context, params RevokeSessionParams) error {
-	_, err := c.sendRevokeSession(ctx, params)
-	return err
-}
-
-func (c *Client) sendRevokeSession(ctx context.Context, params RevokeSessionParams) (res *RevokeSessionNoContent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("revokeSession"),
-		semconv.HTTPRequestMethodKey.String("DELETE"),
-		semconv.URLTemplateKey.String("/v1/sessions/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
-
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, RevokeSessionOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
-	u := uri.Clone(c.requestURL(ctx))
-	var pathParts [2]string
-	pathParts[0] = "/v1/sessions/"
-	{
-		// Encode "id" parameter.
-		e := uri.NewPathEncoder(uri.PathEncoderConfig{
-			Param:   "id",
-			Style:   uri.PathStyleSimple,
-			Explode: false,
-		})
-		if err := func() error {
-			return e.EncodeValue(conv.UUIDToString(params.ID))
-		}(); err != nil {
-			return res, errors.Wrap(err, "encode path")
-		}
-		encoded, err := e.Result()
-		if err != nil {
-			return res, errors.Wrap(err, "encode path")
-		}
-		pathParts[1] = encoded
-	}
-	uri.AddPathParts(u, pathParts[:]...)
-
-	stage = "EncodeRequest"
-	r, err := ht.NewRequest(ctx, "DELETE", u)
-	if err != nil {
-		return res, errors.Wrap(err, "create request")
-	}
-
-	{
-		type bitset = [1]uint8
-		var satisfied bitset
-		{
-			stage = "Security:BearerAuth"
-			switch err := c.securityBearerAuth(ctx, RevokeSessionOperation, r); {
-			case err == nil: // if NO error
-				satisfied[0] |= 1 << 0
-			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
-				// Skip this security.
-			default:
-				return res, errors.Wrap(err, "security \"BearerAuth\"")
-			}
-		}
-
-		if ok := func() bool {
-		nextRequirement:
-			for _, requirement := range []bitset{
-				{0b00000001},
-			} {
-				for i, mask := range requirement {
-					if satisfied[i]&mask != mask {
-						continue nextRequirement
-					}
-				}
-				return true
-			}
-			return false
-		}(); !ok {
-			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
-		}
-	}
-
-	stage = "SendRequest"
-	resp, err := c.cfg.Client.Do(r)
-	if err != nil {
-		return res, errors.Wrap(err, "do request")
-	}
-	body := resp.Body
-	defer func() {
-		// Drain the body to EOF before closing, so the underlying
-		// connection can be reused by the Transport regardless of the
-		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
-		_, _ = io.Copy(io.Discard, body)
-		_ = body.Close()
-	}()
-
-	stage = "DecodeResponse"
-	result, err := decodeRevokeSessionResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}

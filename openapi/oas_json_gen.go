@@ -23,20 +23,20 @@ func (s *ErrorDetail) Encode(e *jx.Encoder) {
 // encodeFields encodes fields.
 func (s *ErrorDetail) encodeFields(e *jx.Encoder) {
 	{
-		e.FieldStart("message")
-		e.Str(s.Message)
-	}
-	{
 		if s.Field.Set {
 			e.FieldStart("field")
 			s.Field.Encode(e)
 		}
 	}
+	{
+		e.FieldStart("message")
+		e.Str(s.Message)
+	}
 }
 
 var jsonFieldsNameOfErrorDetail = [2]string{
-	0: "message",
-	1: "field",
+	0: "field",
+	1: "message",
 }
 
 // Decode decodes ErrorDetail from json.
@@ -48,18 +48,6 @@ func (s *ErrorDetail) Decode(d *jx.Decoder) error {
 
 	if err := d.ObjBytes(func(d *jx.Decoder, k []byte) error {
 		switch string(k) {
-		case "message":
-			requiredBitSet[0] |= 1 << 0
-			if err := func() error {
-				v, err := d.Str()
-				s.Message = string(v)
-				if err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"message\"")
-			}
 		case "field":
 			if err := func() error {
 				s.Field.Reset()
@@ -69,6 +57,18 @@ func (s *ErrorDetail) Decode(d *jx.Decoder) error {
 				return nil
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"field\"")
+			}
+		case "message":
+			requiredBitSet[0] |= 1 << 1
+			if err := func() error {
+				v, err := d.Str()
+				s.Message = string(v)
+				if err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"message\"")
 			}
 		default:
 			return d.Skip()
@@ -80,7 +80,7 @@ func (s *ErrorDetail) Decode(d *jx.Decoder) error {
 	// Validate required fields.
 	var failures []validate.FieldError
 	for i, mask := range [1]uint8{
-		0b00000001,
+		0b00000010,
 	} {
 		if result := (requiredBitSet[i] & mask) ^ mask; result != 0 {
 			// Mask only required fields and check equality to mask using XOR.
@@ -234,10 +234,6 @@ func (s *ErrorResponseError) encodeFields(e *jx.Encoder) {
 		s.Code.Encode(e)
 	}
 	{
-		e.FieldStart("message")
-		e.Str(s.Message)
-	}
-	{
 		e.FieldStart("correlation_id")
 		e.Str(s.CorrelationID)
 	}
@@ -251,13 +247,17 @@ func (s *ErrorResponseError) encodeFields(e *jx.Encoder) {
 			e.ArrEnd()
 		}
 	}
+	{
+		e.FieldStart("message")
+		e.Str(s.Message)
+	}
 }
 
 var jsonFieldsNameOfErrorResponseError = [4]string{
 	0: "code",
-	1: "message",
-	2: "correlation_id",
-	3: "details",
+	1: "correlation_id",
+	2: "details",
+	3: "message",
 }
 
 // Decode decodes ErrorResponseError from json.
@@ -279,20 +279,8 @@ func (s *ErrorResponseError) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"code\"")
 			}
-		case "message":
-			requiredBitSet[0] |= 1 << 1
-			if err := func() error {
-				v, err := d.Str()
-				s.Message = string(v)
-				if err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"message\"")
-			}
 		case "correlation_id":
-			requiredBitSet[0] |= 1 << 2
+			requiredBitSet[0] |= 1 << 1
 			if err := func() error {
 				v, err := d.Str()
 				s.CorrelationID = string(v)
@@ -320,6 +308,18 @@ func (s *ErrorResponseError) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"details\"")
 			}
+		case "message":
+			requiredBitSet[0] |= 1 << 3
+			if err := func() error {
+				v, err := d.Str()
+				s.Message = string(v)
+				if err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"message\"")
+			}
 		default:
 			return d.Skip()
 		}
@@ -330,7 +330,7 @@ func (s *ErrorResponseError) Decode(d *jx.Decoder) error {
 	// Validate required fields.
 	var failures []validate.FieldError
 	for i, mask := range [1]uint8{
-		0b00000111,
+		0b00001011,
 	} {
 		if result := (requiredBitSet[i] & mask) ^ mask; result != 0 {
 			// Mask only required fields and check equality to mask using XOR.
@@ -404,14 +404,20 @@ func (s *ErrorResponseErrorCode) Decode(d *jx.Decoder) error {
 		*s = ErrorResponseErrorCodeFORBIDDEN
 	case ErrorResponseErrorCodeNOTFOUND:
 		*s = ErrorResponseErrorCodeNOTFOUND
+	case ErrorResponseErrorCodeMETHODNOTALLOWED:
+		*s = ErrorResponseErrorCodeMETHODNOTALLOWED
 	case ErrorResponseErrorCodeEMAILEXISTS:
 		*s = ErrorResponseErrorCodeEMAILEXISTS
 	case ErrorResponseErrorCodeCONFLICT:
 		*s = ErrorResponseErrorCodeCONFLICT
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
 		*s = ErrorResponseErrorCodeBUDGETEXCEEDED
+	case ErrorResponseErrorCodePAYLOADTOOLARGE:
+		*s = ErrorResponseErrorCodePAYLOADTOOLARGE
 	case ErrorResponseErrorCodeRATELIMITED:
 		*s = ErrorResponseErrorCodeRATELIMITED
+	case ErrorResponseErrorCodeUNAVAILABLE:
+		*s = ErrorResponseErrorCodeUNAVAILABLE
 	case ErrorResponseErrorCodeINTERNAL:
 		*s = ErrorResponseErrorCodeINTERNAL
 	default:
@@ -680,6 +686,39 @@ func (s *OptDateTime) UnmarshalJSON(data []byte) error {
 	return s.Decode(d, json.DecodeDateTime)
 }
 
+// Encode encodes LogoutRequest as json.
+func (o OptLogoutRequest) Encode(e *jx.Encoder) {
+	if !o.Set {
+		return
+	}
+	o.Value.Encode(e)
+}
+
+// Decode decodes LogoutRequest from json.
+func (o *OptLogoutRequest) Decode(d *jx.Decoder) error {
+	if o == nil {
+		return errors.New("invalid: unable to decode OptLogoutRequest to nil")
+	}
+	o.Set = true
+	if err := o.Value.Decode(d); err != nil {
+		return err
+	}
+	return nil
+}
+
+// MarshalJSON implements stdjson.Marshaler.
+func (s OptLogoutRequest) MarshalJSON() ([]byte, error) {
+	e := jx.Encoder{}
+	s.Encode(&e)
+	return e.Bytes(), nil
+}
+
+// UnmarshalJSON implements stdjson.Unmarshaler.
+func (s *OptLogoutRequest) UnmarshalJSON(data []byte) error {
+	d := jx.DecodeBytes(data)
+	return s.Decode(d)
+}
+
 // Encode encodes string as json.
 func (o OptString) Encode(e *jx.Encoder) {
 	if !o.Set {
@@ -821,6 +860,12 @@ func (s *RegisterRequest) Encode(e *jx.Encoder) {
 // encodeFields encodes fields.
 func (s *RegisterRequest) encodeFields(e *jx.Encoder) {
 	{
+		if s.DisplayName.Set {
+			e.FieldStart("display_name")
+			s.DisplayName.Encode(e)
+		}
+	}
+	{
 		e.FieldStart("email")
 		e.Str(s.Email)
 	}
@@ -828,18 +873,12 @@ func (s *RegisterRequest) encodeFields(e *jx.Encoder) {
 		e.FieldStart("password")
 		e.Str(s.Password)
 	}
-	{
-		if s.DisplayName.Set {
-			e.FieldStart("display_name")
-			s.DisplayName.Encode(e)
-		}
-	}
 }
 
 var jsonFieldsNameOfRegisterRequest = [3]string{
-	0: "email",
-	1: "password",
-	2: "display_name",
+	0: "display_name",
+	1: "email",
+	2: "password",
 }
 
 // Decode decodes RegisterRequest from json.
@@ -851,8 +890,18 @@ func (s *RegisterRequest) Decode(d *jx.Decoder) error {
 
 	if err := d.ObjBytes(func(d *jx.Decoder, k []byte) error {
 		switch string(k) {
+		case "display_name":
+			if err := func() error {
+				s.DisplayName.Reset()
+				if err := s.DisplayName.Decode(d); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"display_name\"")
+			}
 		case "email":
-			requiredBitSet[0] |= 1 << 0
+			requiredBitSet[0] |= 1 << 1
 			if err := func() error {
 				v, err := d.Str()
 				s.Email = string(v)
@@ -864,7 +913,7 @@ func (s *RegisterRequest) Decode(d *jx.Decoder) error {
 				return errors.Wrap(err, "decode field \"email\"")
 			}
 		case "password":
-			requiredBitSet[0] |= 1 << 1
+			requiredBitSet[0] |= 1 << 2
 			if err := func() error {
 				v, err := d.Str()
 				s.Password = string(v)
@@ -874,16 +923,6 @@ func (s *RegisterRequest) Decode(d *jx.Decoder) error {
 				return nil
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"password\"")
-			}
-		case "display_name":
-			if err := func() error {
-				s.DisplayName.Reset()
-				if err := s.DisplayName.Decode(d); err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"display_name\"")
 			}
 		default:
 			return d.Skip()
@@ -895,7 +934,7 @@ func (s *RegisterRequest) Decode(d *jx.Decoder) error {
 	// Validate required fields.
 	var failures []validate.FieldError
 	for i, mask := range [1]uint8{
-		0b00000011,
+		0b00000110,
 	} {
 		if result := (requiredBitSet[i] & mask) ^ mask; result != 0 {
 			// Mask only required fields and check equality to mask using XOR.
@@ -951,24 +990,12 @@ func (s *Secret) Encode(e *jx.Encoder) {
 // encodeFields encodes fields.
 func (s *Secret) encodeFields(e *jx.Encoder) {
 	{
-		e.FieldStart("id")
-		json.EncodeUUID(e, s.ID)
-	}
-	{
 		e.FieldStart("created_at")
 		json.EncodeDateTime(e, s.CreatedAt)
 	}
 	{
-		e.FieldStart("updated_at")
-		json.EncodeDateTime(e, s.UpdatedAt)
-	}
-	{
-		e.FieldStart("provider")
-		s.Provider.Encode(e)
-	}
-	{
-		e.FieldStart("name")
-		e.Str(s.Name)
+		e.FieldStart("id")
+		json.EncodeUUID(e, s.ID)
 	}
 	{
 		e.FieldStart("key_version")
@@ -986,17 +1013,29 @@ func (s *Secret) encodeFields(e *jx.Encoder) {
 			s.LastUsedAt.Encode(e, json.EncodeDateTime)
 		}
 	}
+	{
+		e.FieldStart("name")
+		e.Str(s.Name)
+	}
+	{
+		e.FieldStart("provider")
+		s.Provider.Encode(e)
+	}
+	{
+		e.FieldStart("updated_at")
+		json.EncodeDateTime(e, s.UpdatedAt)
+	}
 }
 
 var jsonFieldsNameOfSecret = [8]string{
-	0: "id",
-	1: "created_at",
-	2: "updated_at",
-	3: "provider",
-	4: "name",
-	5: "key_version",
-	6: "last4",
-	7: "last_used_at",
+	0: "created_at",
+	1: "id",
+	2: "key_version",
+	3: "last4",
+	4: "last_used_at",
+	5: "name",
+	6: "provider",
+	7: "updated_at",
 }
 
 // Decode decodes Secret from json.
@@ -1008,20 +1047,8 @@ func (s *Secret) Decode(d *jx.Decoder) error {
 
 	if err := d.ObjBytes(func(d *jx.Decoder, k []byte) error {
 		switch string(k) {
-		case "id":
-			requiredBitSet[0] |= 1 << 0
-			if err := func() error {
-				v, err := json.DecodeUUID(d)
-				s.ID = v
-				if err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"id\"")
-			}
 		case "created_at":
-			requiredBitSet[0] |= 1 << 1
+			requiredBitSet[0] |= 1 << 0
 			if err := func() error {
 				v, err := json.DecodeDateTime(d)
 				s.CreatedAt = v
@@ -1032,42 +1059,20 @@ func (s *Secret) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"created_at\"")
 			}
-		case "updated_at":
-			requiredBitSet[0] |= 1 << 2
+		case "id":
+			requiredBitSet[0] |= 1 << 1
 			if err := func() error {
-				v, err := json.DecodeDateTime(d)
-				s.UpdatedAt = v
+				v, err := json.DecodeUUID(d)
+				s.ID = v
 				if err != nil {
 					return err
 				}
 				return nil
 			}(); err != nil {
-				return errors.Wrap(err, "decode field \"updated_at\"")
-			}
-		case "provider":
-			requiredBitSet[0] |= 1 << 3
-			if err := func() error {
-				if err := s.Provider.Decode(d); err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"provider\"")
-			}
-		case "name":
-			requiredBitSet[0] |= 1 << 4
-			if err := func() error {
-				v, err := d.Str()
-				s.Name = string(v)
-				if err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"name\"")
+				return errors.Wrap(err, "decode field \"id\"")
 			}
 		case "key_version":
-			requiredBitSet[0] |= 1 << 5
+			requiredBitSet[0] |= 1 << 2
 			if err := func() error {
 				v, err := d.Int()
 				s.KeyVersion = int(v)
@@ -1098,6 +1103,40 @@ func (s *Secret) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"last_used_at\"")
 			}
+		case "name":
+			requiredBitSet[0] |= 1 << 5
+			if err := func() error {
+				v, err := d.Str()
+				s.Name = string(v)
+				if err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"name\"")
+			}
+		case "provider":
+			requiredBitSet[0] |= 1 << 6
+			if err := func() error {
+				if err := s.Provider.Decode(d); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"provider\"")
+			}
+		case "updated_at":
+			requiredBitSet[0] |= 1 << 7
+			if err := func() error {
+				v, err := json.DecodeDateTime(d)
+				s.UpdatedAt = v
+				if err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"updated_at\"")
+			}
 		default:
 			return d.Skip()
 		}
@@ -1108,7 +1147,7 @@ func (s *Secret) Decode(d *jx.Decoder) error {
 	// Validate required fields.
 	var failures []validate.FieldError
 	for i, mask := range [1]uint8{
-		0b00111111,
+		0b11100111,
 	} {
 		if result := (requiredBitSet[i] & mask) ^ mask; result != 0 {
 			// Mask only required fields and check equality to mask using XOR.
@@ -1164,12 +1203,12 @@ func (s *SecretCreate) Encode(e *jx.Encoder) {
 // encodeFields encodes fields.
 func (s *SecretCreate) encodeFields(e *jx.Encoder) {
 	{
-		e.FieldStart("provider")
-		s.Provider.Encode(e)
-	}
-	{
 		e.FieldStart("name")
 		e.Str(s.Name)
+	}
+	{
+		e.FieldStart("provider")
+		s.Provider.Encode(e)
 	}
 	{
 		e.FieldStart("value")
@@ -1178,8 +1217,8 @@ func (s *SecretCreate) encodeFields(e *jx.Encoder) {
 }
 
 var jsonFieldsNameOfSecretCreate = [3]string{
-	0: "provider",
-	1: "name",
+	0: "name",
+	1: "provider",
 	2: "value",
 }
 
@@ -1192,18 +1231,8 @@ func (s *SecretCreate) Decode(d *jx.Decoder) error {
 
 	if err := d.ObjBytes(func(d *jx.Decoder, k []byte) error {
 		switch string(k) {
-		case "provider":
-			requiredBitSet[0] |= 1 << 0
-			if err := func() error {
-				if err := s.Provider.Decode(d); err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"provider\"")
-			}
 		case "name":
-			requiredBitSet[0] |= 1 << 1
+			requiredBitSet[0] |= 1 << 0
 			if err := func() error {
 				v, err := d.Str()
 				s.Name = string(v)
@@ -1213,6 +1242,16 @@ func (s *SecretCreate) Decode(d *jx.Decoder) error {
 				return nil
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"name\"")
+			}
+		case "provider":
+			requiredBitSet[0] |= 1 << 1
+			if err := func() error {
+				if err := s.Provider.Decode(d); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"provider\"")
 			}
 		case "value":
 			requiredBitSet[0] |= 1 << 2
@@ -1278,52 +1317,6 @@ func (s *SecretCreate) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON implements stdjson.Unmarshaler.
 func (s *SecretCreate) UnmarshalJSON(data []byte) error {
-	d := jx.DecodeBytes(data)
-	return s.Decode(d)
-}
-
-// Encode encodes SecretCreateProvider as json.
-func (s SecretCreateProvider) Encode(e *jx.Encoder) {
-	e.Str(string(s))
-}
-
-// Decode decodes SecretCreateProvider from json.
-func (s *SecretCreateProvider) Decode(d *jx.Decoder) error {
-	if s == nil {
-		return errors.New("invalid: unable to decode SecretCreateProvider to nil")
-	}
-	v, err := d.StrBytes()
-	if err != nil {
-		return err
-	}
-	// Try to use constant string.
-	switch SecretCreateProvider(v) {
-	case SecretCreateProviderOpenai:
-		*s = SecretCreateProviderOpenai
-	case SecretCreateProviderAnthropic:
-		*s = SecretCreateProviderAnthropic
-	case SecretCreateProviderComposio:
-		*s = SecretCreateProviderComposio
-	case SecretCreateProviderGithub:
-		*s = SecretCreateProviderGithub
-	case SecretCreateProviderCustom:
-		*s = SecretCreateProviderCustom
-	default:
-		*s = SecretCreateProvider(v)
-	}
-
-	return nil
-}
-
-// MarshalJSON implements stdjson.Marshaler.
-func (s SecretCreateProvider) MarshalJSON() ([]byte, error) {
-	e := jx.Encoder{}
-	s.Encode(&e)
-	return e.Bytes(), nil
-}
-
-// UnmarshalJSON implements stdjson.Unmarshaler.
-func (s *SecretCreateProvider) UnmarshalJSON(data []byte) error {
 	d := jx.DecodeBytes(data)
 	return s.Decode(d)
 }
@@ -1587,22 +1580,12 @@ func (s *Session) Encode(e *jx.Encoder) {
 // encodeFields encodes fields.
 func (s *Session) encodeFields(e *jx.Encoder) {
 	{
-		e.FieldStart("id")
-		json.EncodeUUID(e, s.ID)
-	}
-	{
 		e.FieldStart("created_at")
 		json.EncodeDateTime(e, s.CreatedAt)
 	}
 	{
-		e.FieldStart("updated_at")
-		json.EncodeDateTime(e, s.UpdatedAt)
-	}
-	{
-		if s.UserAgent.Set {
-			e.FieldStart("user_agent")
-			s.UserAgent.Encode(e)
-		}
+		e.FieldStart("id")
+		json.EncodeUUID(e, s.ID)
 	}
 	{
 		if s.IP.Set {
@@ -1622,16 +1605,26 @@ func (s *Session) encodeFields(e *jx.Encoder) {
 			s.RevokedAt.Encode(e, json.EncodeDateTime)
 		}
 	}
+	{
+		e.FieldStart("updated_at")
+		json.EncodeDateTime(e, s.UpdatedAt)
+	}
+	{
+		if s.UserAgent.Set {
+			e.FieldStart("user_agent")
+			s.UserAgent.Encode(e)
+		}
+	}
 }
 
 var jsonFieldsNameOfSession = [7]string{
-	0: "id",
-	1: "created_at",
-	2: "updated_at",
-	3: "user_agent",
-	4: "ip",
-	5: "last_used_at",
-	6: "revoked_at",
+	0: "created_at",
+	1: "id",
+	2: "ip",
+	3: "last_used_at",
+	4: "revoked_at",
+	5: "updated_at",
+	6: "user_agent",
 }
 
 // Decode decodes Session from json.
@@ -1643,20 +1636,8 @@ func (s *Session) Decode(d *jx.Decoder) error {
 
 	if err := d.ObjBytes(func(d *jx.Decoder, k []byte) error {
 		switch string(k) {
-		case "id":
-			requiredBitSet[0] |= 1 << 0
-			if err := func() error {
-				v, err := json.DecodeUUID(d)
-				s.ID = v
-				if err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"id\"")
-			}
 		case "created_at":
-			requiredBitSet[0] |= 1 << 1
+			requiredBitSet[0] |= 1 << 0
 			if err := func() error {
 				v, err := json.DecodeDateTime(d)
 				s.CreatedAt = v
@@ -1667,27 +1648,17 @@ func (s *Session) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"created_at\"")
 			}
-		case "updated_at":
-			requiredBitSet[0] |= 1 << 2
+		case "id":
+			requiredBitSet[0] |= 1 << 1
 			if err := func() error {
-				v, err := json.DecodeDateTime(d)
-				s.UpdatedAt = v
+				v, err := json.DecodeUUID(d)
+				s.ID = v
 				if err != nil {
 					return err
 				}
 				return nil
 			}(); err != nil {
-				return errors.Wrap(err, "decode field \"updated_at\"")
-			}
-		case "user_agent":
-			if err := func() error {
-				s.UserAgent.Reset()
-				if err := s.UserAgent.Decode(d); err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"user_agent\"")
+				return errors.Wrap(err, "decode field \"id\"")
 			}
 		case "ip":
 			if err := func() error {
@@ -1719,6 +1690,28 @@ func (s *Session) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"revoked_at\"")
 			}
+		case "updated_at":
+			requiredBitSet[0] |= 1 << 5
+			if err := func() error {
+				v, err := json.DecodeDateTime(d)
+				s.UpdatedAt = v
+				if err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"updated_at\"")
+			}
+		case "user_agent":
+			if err := func() error {
+				s.UserAgent.Reset()
+				if err := s.UserAgent.Decode(d); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"user_agent\"")
+			}
 		default:
 			return d.Skip()
 		}
@@ -1729,7 +1722,7 @@ func (s *Session) Decode(d *jx.Decoder) error {
 	// Validate required fields.
 	var failures []validate.FieldError
 	for i, mask := range [1]uint8{
-		0b00000111,
+		0b00100011,
 	} {
 		if result := (requiredBitSet[i] & mask) ^ mask; result != 0 {
 			// Mask only required fields and check equality to mask using XOR.
@@ -1912,34 +1905,34 @@ func (s *TokenResponse) encodeFields(e *jx.Encoder) {
 		e.Str(s.AccessToken)
 	}
 	{
+		e.FieldStart("expires_in")
+		e.Int(s.ExpiresIn)
+	}
+	{
 		e.FieldStart("refresh_token")
 		e.Str(s.RefreshToken)
+	}
+	{
+		e.FieldStart("session_id")
+		json.EncodeUUID(e, s.SessionID)
 	}
 	{
 		e.FieldStart("token_type")
 		s.TokenType.Encode(e)
 	}
 	{
-		e.FieldStart("expires_in")
-		e.Int(s.ExpiresIn)
-	}
-	{
 		e.FieldStart("user_id")
 		json.EncodeUUID(e, s.UserID)
-	}
-	{
-		e.FieldStart("session_id")
-		json.EncodeUUID(e, s.SessionID)
 	}
 }
 
 var jsonFieldsNameOfTokenResponse = [6]string{
 	0: "access_token",
-	1: "refresh_token",
-	2: "token_type",
-	3: "expires_in",
-	4: "user_id",
-	5: "session_id",
+	1: "expires_in",
+	2: "refresh_token",
+	3: "session_id",
+	4: "token_type",
+	5: "user_id",
 }
 
 // Decode decodes TokenResponse from json.
@@ -1963,30 +1956,8 @@ func (s *TokenResponse) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"access_token\"")
 			}
-		case "refresh_token":
-			requiredBitSet[0] |= 1 << 1
-			if err := func() error {
-				v, err := d.Str()
-				s.RefreshToken = string(v)
-				if err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"refresh_token\"")
-			}
-		case "token_type":
-			requiredBitSet[0] |= 1 << 2
-			if err := func() error {
-				if err := s.TokenType.Decode(d); err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"token_type\"")
-			}
 		case "expires_in":
-			requiredBitSet[0] |= 1 << 3
+			requiredBitSet[0] |= 1 << 1
 			if err := func() error {
 				v, err := d.Int()
 				s.ExpiresIn = int(v)
@@ -1997,20 +1968,20 @@ func (s *TokenResponse) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"expires_in\"")
 			}
-		case "user_id":
-			requiredBitSet[0] |= 1 << 4
+		case "refresh_token":
+			requiredBitSet[0] |= 1 << 2
 			if err := func() error {
-				v, err := json.DecodeUUID(d)
-				s.UserID = v
+				v, err := d.Str()
+				s.RefreshToken = string(v)
 				if err != nil {
 					return err
 				}
 				return nil
 			}(); err != nil {
-				return errors.Wrap(err, "decode field \"user_id\"")
+				return errors.Wrap(err, "decode field \"refresh_token\"")
 			}
 		case "session_id":
-			requiredBitSet[0] |= 1 << 5
+			requiredBitSet[0] |= 1 << 3
 			if err := func() error {
 				v, err := json.DecodeUUID(d)
 				s.SessionID = v
@@ -2020,6 +1991,28 @@ func (s *TokenResponse) Decode(d *jx.Decoder) error {
 				return nil
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"session_id\"")
+			}
+		case "token_type":
+			requiredBitSet[0] |= 1 << 4
+			if err := func() error {
+				if err := s.TokenType.Decode(d); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"token_type\"")
+			}
+		case "user_id":
+			requiredBitSet[0] |= 1 << 5
+			if err := func() error {
+				v, err := json.DecodeUUID(d)
+				s.UserID = v
+				if err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"user_id\"")
 			}
 		default:
 			return d.Skip()
@@ -2125,20 +2118,8 @@ func (s *User) Encode(e *jx.Encoder) {
 // encodeFields encodes fields.
 func (s *User) encodeFields(e *jx.Encoder) {
 	{
-		e.FieldStart("id")
-		json.EncodeUUID(e, s.ID)
-	}
-	{
 		e.FieldStart("created_at")
 		json.EncodeDateTime(e, s.CreatedAt)
-	}
-	{
-		e.FieldStart("updated_at")
-		json.EncodeDateTime(e, s.UpdatedAt)
-	}
-	{
-		e.FieldStart("email")
-		e.Str(s.Email)
 	}
 	{
 		if s.DisplayName.Set {
@@ -2147,8 +2128,12 @@ func (s *User) encodeFields(e *jx.Encoder) {
 		}
 	}
 	{
-		e.FieldStart("status")
-		s.Status.Encode(e)
+		e.FieldStart("email")
+		e.Str(s.Email)
+	}
+	{
+		e.FieldStart("id")
+		json.EncodeUUID(e, s.ID)
 	}
 	{
 		if s.LastLoginAt.Set {
@@ -2156,16 +2141,24 @@ func (s *User) encodeFields(e *jx.Encoder) {
 			s.LastLoginAt.Encode(e, json.EncodeDateTime)
 		}
 	}
+	{
+		e.FieldStart("status")
+		s.Status.Encode(e)
+	}
+	{
+		e.FieldStart("updated_at")
+		json.EncodeDateTime(e, s.UpdatedAt)
+	}
 }
 
 var jsonFieldsNameOfUser = [7]string{
-	0: "id",
-	1: "created_at",
-	2: "updated_at",
-	3: "email",
-	4: "display_name",
+	0: "created_at",
+	1: "display_name",
+	2: "email",
+	3: "id",
+	4: "last_login_at",
 	5: "status",
-	6: "last_login_at",
+	6: "updated_at",
 }
 
 // Decode decodes User from json.
@@ -2178,20 +2171,8 @@ func (s *User) Decode(d *jx.Decoder) error {
 
 	if err := d.ObjBytes(func(d *jx.Decoder, k []byte) error {
 		switch string(k) {
-		case "id":
-			requiredBitSet[0] |= 1 << 0
-			if err := func() error {
-				v, err := json.DecodeUUID(d)
-				s.ID = v
-				if err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"id\"")
-			}
 		case "created_at":
-			requiredBitSet[0] |= 1 << 1
+			requiredBitSet[0] |= 1 << 0
 			if err := func() error {
 				v, err := json.DecodeDateTime(d)
 				s.CreatedAt = v
@@ -2201,30 +2182,6 @@ func (s *User) Decode(d *jx.Decoder) error {
 				return nil
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"created_at\"")
-			}
-		case "updated_at":
-			requiredBitSet[0] |= 1 << 2
-			if err := func() error {
-				v, err := json.DecodeDateTime(d)
-				s.UpdatedAt = v
-				if err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"updated_at\"")
-			}
-		case "email":
-			requiredBitSet[0] |= 1 << 3
-			if err := func() error {
-				v, err := d.Str()
-				s.Email = string(v)
-				if err != nil {
-					return err
-				}
-				return nil
-			}(); err != nil {
-				return errors.Wrap(err, "decode field \"email\"")
 			}
 		case "display_name":
 			if err := func() error {
@@ -2236,15 +2193,29 @@ func (s *User) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"display_name\"")
 			}
-		case "status":
-			requiredBitSet[0] |= 1 << 5
+		case "email":
+			requiredBitSet[0] |= 1 << 2
 			if err := func() error {
-				if err := s.Status.Decode(d); err != nil {
+				v, err := d.Str()
+				s.Email = string(v)
+				if err != nil {
 					return err
 				}
 				return nil
 			}(); err != nil {
-				return errors.Wrap(err, "decode field \"status\"")
+				return errors.Wrap(err, "decode field \"email\"")
+			}
+		case "id":
+			requiredBitSet[0] |= 1 << 3
+			if err := func() error {
+				v, err := json.DecodeUUID(d)
+				s.ID = v
+				if err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"id\"")
 			}
 		case "last_login_at":
 			if err := func() error {
@@ -2256,6 +2227,28 @@ func (s *User) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"last_login_at\"")
 			}
+		case "status":
+			requiredBitSet[0] |= 1 << 5
+			if err := func() error {
+				if err := s.Status.Decode(d); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"status\"")
+			}
+		case "updated_at":
+			requiredBitSet[0] |= 1 << 6
+			if err := func() error {
+				v, err := json.DecodeDateTime(d)
+				s.UpdatedAt = v
+				if err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"updated_at\"")
+			}
 		default:
 			return d.Skip()
 		}
@@ -2266,7 +2259,7 @@ func (s *User) Decode(d *jx.Decoder) error {
 	// Validate required fields.
 	var failures []validate.FieldError
 	for i, mask := range [1]uint8{
-		0b00101111,
+		0b01101101,
 	} {
 		if result := (requiredBitSet[i] & mask) ^ mask; result != 0 {
 			// Mask only required fields and check equality to mask using XOR.

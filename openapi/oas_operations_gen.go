@@ -8,13 +8,14 @@ type OperationName = string
 const (
 	CreateSecretOperation  OperationName = "CreateSecret"
 	DeleteSecretOperation  OperationName = "DeleteSecret"
+	DeleteSessionOperation OperationName = "DeleteSession"
 	GetMeOperation         OperationName = "GetMe"
+	GetSecretOperation     OperationName = "GetSecret"
 	ListSecretsOperation   OperationName = "ListSecrets"
 	ListSessionsOperation  OperationName = "ListSessions"
 	LoginOperation         OperationName = "Login"
 	LogoutOperation        OperationName = "Logout"
 	RefreshOperation       OperationName = "Refresh"
 	RegisterOperation      OperationName = "Register"
-	RevokeSessionOperation OperationName = "RevokeSession"
 	UpdateSecretOperation  OperationName = "UpdateSecret"
 )

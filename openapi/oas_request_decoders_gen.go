@@ -173,7 +173,7 @@ func (s *Server) decodeLoginRequest(r *http.Request) (
 }
 
 func (s *Server) decodeLogoutRequest(r *http.Request) (
-	req *LogoutRequest,
+	req OptLogoutRequest,
 	rawBody []byte,
 	close func() error,
 	rerr error,
@@ -193,6 +193,9 @@ func (s *Server) decodeLogoutRequest(r *http.Request) (
 			rerr = errors.Join(rerr, close())
 		}
 	}()
+	if _, ok := r.Header["Content-Type"]; !ok && r.ContentLength == 0 {
+		return req, rawBody, close, nil
+	}
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		return req, rawBody, close, errors.Wrap(err, "parse media type")
@@ -200,7 +203,7 @@ func (s *Server) decodeLogoutRequest(r *http.Request) (
 	switch {
 	case ct == "application/json":
 		if r.ContentLength == 0 {
-			return req, rawBody, close, validate.ErrBodyRequired
+			return req, rawBody, close, nil
 		}
 		buf, err := io.ReadAll(r.Body)
 		defer func() {
@@ -214,14 +217,15 @@ func (s *Server) decodeLogoutRequest(r *http.Request) (
 		r.Body = io.NopCloser(bytes.NewBuffer(buf))
 
 		if len(buf) == 0 {
-			return req, rawBody, close, validate.ErrBodyRequired
+			return req, rawBody, close, nil
 		}
 
 		rawBody = append(rawBody, buf...)
 		d := jx.DecodeBytes(buf)
 
-		var request LogoutRequest
+		var request OptLogoutRequest
 		if err := func() error {
+			request.Reset()
 			if err := request.Decode(d); err != nil {
 				return err
 			}
@@ -237,7 +241,7 @@ func (s *Server) decodeLogoutRequest(r *http.Request) (
 			}
 			return req, rawBody, close, err
 		}
-		return &request, rawBody, close, nil
+		return request, rawBody, close, nil
 	default:
 		return req, rawBody, close, validate.InvalidContentType(ct)
 	}

@@ -11,19 +11,19 @@ import (
 )
 
 var (
-	rn8AllowedHeaders = map[string]string{
-		"POST": "Content-Type",
-	}
 	rn10AllowedHeaders = map[string]string{
-		"POST": "Authorization,Content-Type",
+		"POST": "Content-Type",
 	}
 	rn12AllowedHeaders = map[string]string{
-		"POST": "Content-Type",
+		"POST": "Authorization,Content-Type",
 	}
 	rn14AllowedHeaders = map[string]string{
 		"POST": "Content-Type",
 	}
-	rn5AllowedHeaders = map[string]string{
+	rn16AllowedHeaders = map[string]string{
+		"POST": "Content-Type",
+	}
+	rn8AllowedHeaders = map[string]string{
 		"GET": "Authorization",
 	}
 	rn1AllowedHeaders = map[string]string{
@@ -32,12 +32,13 @@ var (
 	}
 	rn3AllowedHeaders = map[string]string{
 		"DELETE": "Authorization",
+		"GET":    "Authorization",
 		"PATCH":  "Authorization,Content-Type",
 	}
-	rn7AllowedHeaders = map[string]string{
+	rn9AllowedHeaders = map[string]string{
 		"GET": "Authorization",
 	}
-	rn16AllowedHeaders = map[string]string{
+	rn6AllowedHeaders = map[string]string{
 		"DELETE": "Authorization",
 	}
 )
@@ -133,7 +134,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 							default:
 								s.notAllowed(w, r, notAllowedParams{
 									allowedMethods: "POST",
-									allowedHeaders: rn8AllowedHeaders,
+									allowedHeaders: rn10AllowedHeaders,
 									acceptPost:     "application/json",
 									acceptPatch:    "",
 								})
@@ -158,7 +159,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 							default:
 								s.notAllowed(w, r, notAllowedParams{
 									allowedMethods: "POST",
-									allowedHeaders: rn10AllowedHeaders,
+									allowedHeaders: rn12AllowedHeaders,
 									acceptPost:     "application/json",
 									acceptPatch:    "",
 								})
@@ -197,7 +198,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 							default:
 								s.notAllowed(w, r, notAllowedParams{
 									allowedMethods: "POST",
-									allowedHeaders: rn12AllowedHeaders,
+									allowedHeaders: rn14AllowedHeaders,
 									acceptPost:     "application/json",
 									acceptPatch:    "",
 								})
@@ -222,7 +223,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 							default:
 								s.notAllowed(w, r, notAllowedParams{
 									allowedMethods: "POST",
-									allowedHeaders: rn14AllowedHeaders,
+									allowedHeaders: rn16AllowedHeaders,
 									acceptPost:     "application/json",
 									acceptPatch:    "",
 								})
@@ -251,7 +252,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					default:
 						s.notAllowed(w, r, notAllowedParams{
 							allowedMethods: "GET",
-							allowedHeaders: rn5AllowedHeaders,
+							allowedHeaders: rn8AllowedHeaders,
 							acceptPost:     "",
 							acceptPatch:    "",
 						})
@@ -322,13 +323,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 								s.handleDeleteSecretRequest([1]string{
 									args[0],
 								}, elemIsEscaped, w, r)
+							case "GET":
+								s.handleGetSecretRequest([1]string{
+									args[0],
+								}, elemIsEscaped, w, r)
 							case "PATCH":
 								s.handleUpdateSecretRequest([1]string{
 									args[0],
 								}, elemIsEscaped, w, r)
 							default:
 								s.notAllowed(w, r, notAllowedParams{
-									allowedMethods: "DELETE,PATCH",
+									allowedMethods: "DELETE,GET,PATCH",
 									allowedHeaders: rn3AllowedHeaders,
 									acceptPost:     "",
 									acceptPatch:    "application/json",
@@ -355,7 +360,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 						default:
 							s.notAllowed(w, r, notAllowedParams{
 								allowedMethods: "GET",
-								allowedHeaders: rn7AllowedHeaders,
+								allowedHeaders: rn9AllowedHeaders,
 								acceptPost:     "",
 								acceptPatch:    "",
 							})
@@ -385,13 +390,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 							// Leaf node.
 							switch r.Method {
 							case "DELETE":
-								s.handleRevokeSessionRequest([1]string{
+								s.handleDeleteSessionRequest([1]string{
 									args[0],
 								}, elemIsEscaped, w, r)
 							default:
 								s.notAllowed(w, r, notAllowedParams{
 									allowedMethods: "DELETE",
-									allowedHeaders: rn16AllowedHeaders,
+									allowedHeaders: rn6AllowedHeaders,
 									acceptPost:     "",
 									acceptPatch:    "",
 								})
@@ -543,7 +548,7 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 								r.name = LoginOperation
 								r.summary = "Sign in with email and password"
 								r.operationID = "login"
-								r.operationGroup = ""
+								r.operationGroup = "Auth"
 								r.pathPattern = "/v1/auth/login"
 								r.args = args
 								r.count = 0
@@ -568,7 +573,7 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 								r.name = LogoutOperation
 								r.summary = "Revoke this session, or every session with all"
 								r.operationID = "logout"
-								r.operationGroup = ""
+								r.operationGroup = "Auth"
 								r.pathPattern = "/v1/auth/logout"
 								r.args = args
 								r.count = 0
@@ -607,7 +612,7 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 								r.name = RefreshOperation
 								r.summary = "Rotate a refresh token"
 								r.operationID = "refresh"
-								r.operationGroup = ""
+								r.operationGroup = "Auth"
 								r.pathPattern = "/v1/auth/refresh"
 								r.args = args
 								r.count = 0
@@ -632,7 +637,7 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 								r.name = RegisterOperation
 								r.summary = "Create an account and sign in"
 								r.operationID = "register"
-								r.operationGroup = ""
+								r.operationGroup = "Auth"
 								r.pathPattern = "/v1/auth/register"
 								r.args = args
 								r.count = 0
@@ -661,7 +666,7 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 						r.name = GetMeOperation
 						r.summary = "The signed-in user"
 						r.operationID = "getMe"
-						r.operationGroup = ""
+						r.operationGroup = "Auth"
 						r.pathPattern = "/v1/me"
 						r.args = args
 						r.count = 0
@@ -695,9 +700,9 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 						switch method {
 						case "GET":
 							r.name = ListSecretsOperation
-							r.summary = "List UserSecrets"
+							r.summary = "List secrets without their values, newest first"
 							r.operationID = "listSecrets"
-							r.operationGroup = ""
+							r.operationGroup = "Secrets"
 							r.pathPattern = "/v1/secrets"
 							r.args = args
 							r.count = 0
@@ -706,7 +711,7 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 							r.name = CreateSecretOperation
 							r.summary = "Store a secret (sealed with AES-256-GCM)"
 							r.operationID = "createSecret"
-							r.operationGroup = ""
+							r.operationGroup = "Secrets"
 							r.pathPattern = "/v1/secrets"
 							r.args = args
 							r.count = 0
@@ -740,7 +745,16 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 								r.name = DeleteSecretOperation
 								r.summary = "Deletes a UserSecret by ID"
 								r.operationID = "deleteSecret"
-								r.operationGroup = ""
+								r.operationGroup = "Secrets"
+								r.pathPattern = "/v1/secrets/{id}"
+								r.args = args
+								r.count = 1
+								return r, true
+							case "GET":
+								r.name = GetSecretOperation
+								r.summary = "Find a UserSecret by ID"
+								r.operationID = "getSecret"
+								r.operationGroup = "Secrets"
 								r.pathPattern = "/v1/secrets/{id}"
 								r.args = args
 								r.count = 1
@@ -749,7 +763,7 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 								r.name = UpdateSecretOperation
 								r.summary = "Rename a secret and/or replace its value"
 								r.operationID = "updateSecret"
-								r.operationGroup = ""
+								r.operationGroup = "Secrets"
 								r.pathPattern = "/v1/secrets/{id}"
 								r.args = args
 								r.count = 1
@@ -773,9 +787,9 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 						switch method {
 						case "GET":
 							r.name = ListSessionsOperation
-							r.summary = "List Sessions"
+							r.summary = "List live sessions, newest first"
 							r.operationID = "listSessions"
-							r.operationGroup = ""
+							r.operationGroup = "Auth"
 							r.pathPattern = "/v1/sessions"
 							r.args = args
 							r.count = 0
@@ -806,10 +820,10 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 							// Leaf node.
 							switch method {
 							case "DELETE":
-								r.name = RevokeSessionOperation
-								r.summary = "Revoke a session"
-								r.operationID = "revokeSession"
-								r.operationGroup = ""
+								r.name = DeleteSessionOperation
+								r.summary = "Revoke a session and its refresh tokens"
+								r.operationID = "deleteSession"
+								r.operationGroup = "Auth"
 								r.pathPattern = "/v1/sessions/{id}"
 								r.args = args
 								r.count = 1

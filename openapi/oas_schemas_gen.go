@@ -42,16 +42,14 @@ func (s *BearerAuth) SetRoles(val []string) {
 // DeleteSecretNoContent is response for DeleteSecret operation.
 type DeleteSecretNoContent struct{}
 
+// DeleteSessionNoContent is response for DeleteSession operation.
+type DeleteSessionNoContent struct{}
+
 // Ref: #/components/schemas/ErrorDetail
 type ErrorDetail struct {
-	Message string `json:"message"`
 	// The input field, when one is at fault.
-	Field OptString `json:"field"`
-}
-
-// GetMessage returns the value of Message.
-func (s *ErrorDetail) GetMessage() string {
-	return s.Message
+	Field   OptString `json:"field"`
+	Message string    `json:"message"`
 }
 
 // GetField returns the value of Field.
@@ -59,14 +57,19 @@ func (s *ErrorDetail) GetField() OptString {
 	return s.Field
 }
 
-// SetMessage sets the value of Message.
-func (s *ErrorDetail) SetMessage(val string) {
-	s.Message = val
+// GetMessage returns the value of Message.
+func (s *ErrorDetail) GetMessage() string {
+	return s.Message
 }
 
 // SetField sets the value of Field.
 func (s *ErrorDetail) SetField(val OptString) {
 	s.Field = val
+}
+
+// SetMessage sets the value of Message.
+func (s *ErrorDetail) SetMessage(val string) {
+	s.Message = val
 }
 
 // Ref: #/components/schemas/ErrorResponse
@@ -86,19 +89,14 @@ func (s *ErrorResponse) SetError(val ErrorResponseError) {
 
 type ErrorResponseError struct {
 	Code          ErrorResponseErrorCode `json:"code"`
-	Message       string                 `json:"message"`
 	CorrelationID string                 `json:"correlation_id"`
 	Details       []ErrorDetail          `json:"details"`
+	Message       string                 `json:"message"`
 }
 
 // GetCode returns the value of Code.
 func (s *ErrorResponseError) GetCode() ErrorResponseErrorCode {
 	return s.Code
-}
-
-// GetMessage returns the value of Message.
-func (s *ErrorResponseError) GetMessage() string {
-	return s.Message
 }
 
 // GetCorrelationID returns the value of CorrelationID.
@@ -111,14 +109,14 @@ func (s *ErrorResponseError) GetDetails() []ErrorDetail {
 	return s.Details
 }
 
+// GetMessage returns the value of Message.
+func (s *ErrorResponseError) GetMessage() string {
+	return s.Message
+}
+
 // SetCode sets the value of Code.
 func (s *ErrorResponseError) SetCode(val ErrorResponseErrorCode) {
 	s.Code = val
-}
-
-// SetMessage sets the value of Message.
-func (s *ErrorResponseError) SetMessage(val string) {
-	s.Message = val
 }
 
 // SetCorrelationID sets the value of CorrelationID.
@@ -131,6 +129,11 @@ func (s *ErrorResponseError) SetDetails(val []ErrorDetail) {
 	s.Details = val
 }
 
+// SetMessage sets the value of Message.
+func (s *ErrorResponseError) SetMessage(val string) {
+	s.Message = val
+}
+
 type ErrorResponseErrorCode string
 
 const (
@@ -140,10 +143,13 @@ const (
 	ErrorResponseErrorCodeTOKENEXPIRED       ErrorResponseErrorCode = "TOKEN_EXPIRED"
 	ErrorResponseErrorCodeFORBIDDEN          ErrorResponseErrorCode = "FORBIDDEN"
 	ErrorResponseErrorCodeNOTFOUND           ErrorResponseErrorCode = "NOT_FOUND"
+	ErrorResponseErrorCodeMETHODNOTALLOWED   ErrorResponseErrorCode = "METHOD_NOT_ALLOWED"
 	ErrorResponseErrorCodeEMAILEXISTS        ErrorResponseErrorCode = "EMAIL_EXISTS"
 	ErrorResponseErrorCodeCONFLICT           ErrorResponseErrorCode = "CONFLICT"
 	ErrorResponseErrorCodeBUDGETEXCEEDED     ErrorResponseErrorCode = "BUDGET_EXCEEDED"
+	ErrorResponseErrorCodePAYLOADTOOLARGE    ErrorResponseErrorCode = "PAYLOAD_TOO_LARGE"
 	ErrorResponseErrorCodeRATELIMITED        ErrorResponseErrorCode = "RATE_LIMITED"
+	ErrorResponseErrorCodeUNAVAILABLE        ErrorResponseErrorCode = "UNAVAILABLE"
 	ErrorResponseErrorCodeINTERNAL           ErrorResponseErrorCode = "INTERNAL"
 )
 
@@ -156,10 +162,13 @@ func (ErrorResponseErrorCode) AllValues() []ErrorResponseErrorCode {
 		ErrorResponseErrorCodeTOKENEXPIRED,
 		ErrorResponseErrorCodeFORBIDDEN,
 		ErrorResponseErrorCodeNOTFOUND,
+		ErrorResponseErrorCodeMETHODNOTALLOWED,
 		ErrorResponseErrorCodeEMAILEXISTS,
 		ErrorResponseErrorCodeCONFLICT,
 		ErrorResponseErrorCodeBUDGETEXCEEDED,
+		ErrorResponseErrorCodePAYLOADTOOLARGE,
 		ErrorResponseErrorCodeRATELIMITED,
+		ErrorResponseErrorCodeUNAVAILABLE,
 		ErrorResponseErrorCodeINTERNAL,
 	}
 }
@@ -179,13 +188,19 @@ func (s ErrorResponseErrorCode) MarshalText() ([]byte, error) {
 		return []byte(s), nil
 	case ErrorResponseErrorCodeNOTFOUND:
 		return []byte(s), nil
+	case ErrorResponseErrorCodeMETHODNOTALLOWED:
+		return []byte(s), nil
 	case ErrorResponseErrorCodeEMAILEXISTS:
 		return []byte(s), nil
 	case ErrorResponseErrorCodeCONFLICT:
 		return []byte(s), nil
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
 		return []byte(s), nil
+	case ErrorResponseErrorCodePAYLOADTOOLARGE:
+		return []byte(s), nil
 	case ErrorResponseErrorCodeRATELIMITED:
+		return []byte(s), nil
+	case ErrorResponseErrorCodeUNAVAILABLE:
 		return []byte(s), nil
 	case ErrorResponseErrorCodeINTERNAL:
 		return []byte(s), nil
@@ -215,6 +230,9 @@ func (s *ErrorResponseErrorCode) UnmarshalText(data []byte) error {
 	case ErrorResponseErrorCodeNOTFOUND:
 		*s = ErrorResponseErrorCodeNOTFOUND
 		return nil
+	case ErrorResponseErrorCodeMETHODNOTALLOWED:
+		*s = ErrorResponseErrorCodeMETHODNOTALLOWED
+		return nil
 	case ErrorResponseErrorCodeEMAILEXISTS:
 		*s = ErrorResponseErrorCodeEMAILEXISTS
 		return nil
@@ -224,8 +242,14 @@ func (s *ErrorResponseErrorCode) UnmarshalText(data []byte) error {
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
 		*s = ErrorResponseErrorCodeBUDGETEXCEEDED
 		return nil
+	case ErrorResponseErrorCodePAYLOADTOOLARGE:
+		*s = ErrorResponseErrorCodePAYLOADTOOLARGE
+		return nil
 	case ErrorResponseErrorCodeRATELIMITED:
 		*s = ErrorResponseErrorCodeRATELIMITED
+		return nil
+	case ErrorResponseErrorCodeUNAVAILABLE:
+		*s = ErrorResponseErrorCodeUNAVAILABLE
 		return nil
 	case ErrorResponseErrorCodeINTERNAL:
 		*s = ErrorResponseErrorCodeINTERNAL
@@ -444,6 +468,52 @@ func (o OptInt) Or(d int) int {
 	return d
 }
 
+// NewOptLogoutRequest returns new OptLogoutRequest with value set to v.
+func NewOptLogoutRequest(v LogoutRequest) OptLogoutRequest {
+	return OptLogoutRequest{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptLogoutRequest is optional LogoutRequest.
+type OptLogoutRequest struct {
+	Value LogoutRequest
+	Set   bool
+}
+
+// IsSet returns true if OptLogoutRequest was set.
+func (o OptLogoutRequest) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptLogoutRequest) Reset() {
+	var v LogoutRequest
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptLogoutRequest) SetTo(v LogoutRequest) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptLogoutRequest) Get() (v LogoutRequest, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptLogoutRequest) Or(d LogoutRequest) LogoutRequest {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
 // NewOptString returns new OptString with value set to v.
 func NewOptString(v string) OptString {
 	return OptString{
@@ -507,10 +577,15 @@ func (s *RefreshRequest) SetRefreshToken(val string) {
 
 // Ref: #/components/schemas/RegisterRequest
 type RegisterRequest struct {
-	Email string `json:"email"`
-	// 12 to 256 characters.
-	Password    string    `json:"password"`
 	DisplayName OptString `json:"display_name"`
+	Email       string    `json:"email"`
+	// 12 to 256 characters.
+	Password string `json:"password"`
+}
+
+// GetDisplayName returns the value of DisplayName.
+func (s *RegisterRequest) GetDisplayName() OptString {
+	return s.DisplayName
 }
 
 // GetEmail returns the value of Email.
@@ -523,9 +598,9 @@ func (s *RegisterRequest) GetPassword() string {
 	return s.Password
 }
 
-// GetDisplayName returns the value of DisplayName.
-func (s *RegisterRequest) GetDisplayName() OptString {
-	return s.DisplayName
+// SetDisplayName sets the value of DisplayName.
+func (s *RegisterRequest) SetDisplayName(val OptString) {
+	s.DisplayName = val
 }
 
 // SetEmail sets the value of Email.
@@ -538,29 +613,16 @@ func (s *RegisterRequest) SetPassword(val string) {
 	s.Password = val
 }
 
-// SetDisplayName sets the value of DisplayName.
-func (s *RegisterRequest) SetDisplayName(val OptString) {
-	s.DisplayName = val
-}
-
-// RevokeSessionNoContent is response for RevokeSession operation.
-type RevokeSessionNoContent struct{}
-
 // Ref: #/components/schemas/Secret
 type Secret struct {
-	ID         uuid.UUID      `json:"id"`
 	CreatedAt  time.Time      `json:"created_at"`
-	UpdatedAt  time.Time      `json:"updated_at"`
-	Provider   SecretProvider `json:"provider"`
-	Name       string         `json:"name"`
+	ID         uuid.UUID      `json:"id"`
 	KeyVersion int            `json:"key_version"`
 	Last4      OptString      `json:"last4"`
 	LastUsedAt OptDateTime    `json:"last_used_at"`
-}
-
-// GetID returns the value of ID.
-func (s *Secret) GetID() uuid.UUID {
-	return s.ID
+	Name       string         `json:"name"`
+	Provider   SecretProvider `json:"provider"`
+	UpdatedAt  time.Time      `json:"updated_at"`
 }
 
 // GetCreatedAt returns the value of CreatedAt.
@@ -568,19 +630,9 @@ func (s *Secret) GetCreatedAt() time.Time {
 	return s.CreatedAt
 }
 
-// GetUpdatedAt returns the value of UpdatedAt.
-func (s *Secret) GetUpdatedAt() time.Time {
-	return s.UpdatedAt
-}
-
-// GetProvider returns the value of Provider.
-func (s *Secret) GetProvider() SecretProvider {
-	return s.Provider
-}
-
-// GetName returns the value of Name.
-func (s *Secret) GetName() string {
-	return s.Name
+// GetID returns the value of ID.
+func (s *Secret) GetID() uuid.UUID {
+	return s.ID
 }
 
 // GetKeyVersion returns the value of KeyVersion.
@@ -598,9 +650,19 @@ func (s *Secret) GetLastUsedAt() OptDateTime {
 	return s.LastUsedAt
 }
 
-// SetID sets the value of ID.
-func (s *Secret) SetID(val uuid.UUID) {
-	s.ID = val
+// GetName returns the value of Name.
+func (s *Secret) GetName() string {
+	return s.Name
+}
+
+// GetProvider returns the value of Provider.
+func (s *Secret) GetProvider() SecretProvider {
+	return s.Provider
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *Secret) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
 }
 
 // SetCreatedAt sets the value of CreatedAt.
@@ -608,19 +670,9 @@ func (s *Secret) SetCreatedAt(val time.Time) {
 	s.CreatedAt = val
 }
 
-// SetUpdatedAt sets the value of UpdatedAt.
-func (s *Secret) SetUpdatedAt(val time.Time) {
-	s.UpdatedAt = val
-}
-
-// SetProvider sets the value of Provider.
-func (s *Secret) SetProvider(val SecretProvider) {
-	s.Provider = val
-}
-
-// SetName sets the value of Name.
-func (s *Secret) SetName(val string) {
-	s.Name = val
+// SetID sets the value of ID.
+func (s *Secret) SetID(val uuid.UUID) {
+	s.ID = val
 }
 
 // SetKeyVersion sets the value of KeyVersion.
@@ -638,17 +690,27 @@ func (s *Secret) SetLastUsedAt(val OptDateTime) {
 	s.LastUsedAt = val
 }
 
-// Ref: #/components/schemas/SecretCreate
-type SecretCreate struct {
-	Provider SecretCreateProvider `json:"provider"`
-	Name     string               `json:"name"`
-	// Write-only: never returned.
-	Value string `json:"value"`
+// SetName sets the value of Name.
+func (s *Secret) SetName(val string) {
+	s.Name = val
 }
 
-// GetProvider returns the value of Provider.
-func (s *SecretCreate) GetProvider() SecretCreateProvider {
-	return s.Provider
+// SetProvider sets the value of Provider.
+func (s *Secret) SetProvider(val SecretProvider) {
+	s.Provider = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *Secret) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Ref: #/components/schemas/SecretCreate
+type SecretCreate struct {
+	Name     string         `json:"name"`
+	Provider SecretProvider `json:"provider"`
+	// Write-only: never returned.
+	Value string `json:"value"`
 }
 
 // GetName returns the value of Name.
@@ -656,14 +718,14 @@ func (s *SecretCreate) GetName() string {
 	return s.Name
 }
 
+// GetProvider returns the value of Provider.
+func (s *SecretCreate) GetProvider() SecretProvider {
+	return s.Provider
+}
+
 // GetValue returns the value of Value.
 func (s *SecretCreate) GetValue() string {
 	return s.Value
-}
-
-// SetProvider sets the value of Provider.
-func (s *SecretCreate) SetProvider(val SecretCreateProvider) {
-	s.Provider = val
 }
 
 // SetName sets the value of Name.
@@ -671,71 +733,14 @@ func (s *SecretCreate) SetName(val string) {
 	s.Name = val
 }
 
+// SetProvider sets the value of Provider.
+func (s *SecretCreate) SetProvider(val SecretProvider) {
+	s.Provider = val
+}
+
 // SetValue sets the value of Value.
 func (s *SecretCreate) SetValue(val string) {
 	s.Value = val
-}
-
-type SecretCreateProvider string
-
-const (
-	SecretCreateProviderOpenai    SecretCreateProvider = "openai"
-	SecretCreateProviderAnthropic SecretCreateProvider = "anthropic"
-	SecretCreateProviderComposio  SecretCreateProvider = "composio"
-	SecretCreateProviderGithub    SecretCreateProvider = "github"
-	SecretCreateProviderCustom    SecretCreateProvider = "custom"
-)
-
-// AllValues returns all SecretCreateProvider values.
-func (SecretCreateProvider) AllValues() []SecretCreateProvider {
-	return []SecretCreateProvider{
-		SecretCreateProviderOpenai,
-		SecretCreateProviderAnthropic,
-		SecretCreateProviderComposio,
-		SecretCreateProviderGithub,
-		SecretCreateProviderCustom,
-	}
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (s SecretCreateProvider) MarshalText() ([]byte, error) {
-	switch s {
-	case SecretCreateProviderOpenai:
-		return []byte(s), nil
-	case SecretCreateProviderAnthropic:
-		return []byte(s), nil
-	case SecretCreateProviderComposio:
-		return []byte(s), nil
-	case SecretCreateProviderGithub:
-		return []byte(s), nil
-	case SecretCreateProviderCustom:
-		return []byte(s), nil
-	default:
-		return nil, errors.Errorf("invalid value: %q", s)
-	}
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (s *SecretCreateProvider) UnmarshalText(data []byte) error {
-	switch SecretCreateProvider(data) {
-	case SecretCreateProviderOpenai:
-		*s = SecretCreateProviderOpenai
-		return nil
-	case SecretCreateProviderAnthropic:
-		*s = SecretCreateProviderAnthropic
-		return nil
-	case SecretCreateProviderComposio:
-		*s = SecretCreateProviderComposio
-		return nil
-	case SecretCreateProviderGithub:
-		*s = SecretCreateProviderGithub
-		return nil
-	case SecretCreateProviderCustom:
-		*s = SecretCreateProviderCustom
-		return nil
-	default:
-		return errors.Errorf("invalid value: %q", data)
-	}
 }
 
 // Ref: #/components/schemas/SecretPage
@@ -765,6 +770,7 @@ func (s *SecretPage) SetNextCursor(val OptString) {
 	s.NextCursor = val
 }
 
+// Ref: #/components/schemas/SecretProvider
 type SecretProvider string
 
 const (
@@ -856,18 +862,13 @@ func (s *SecretUpdate) SetValue(val OptString) {
 
 // Ref: #/components/schemas/Session
 type Session struct {
-	ID         uuid.UUID   `json:"id"`
 	CreatedAt  time.Time   `json:"created_at"`
-	UpdatedAt  time.Time   `json:"updated_at"`
-	UserAgent  OptString   `json:"user_agent"`
+	ID         uuid.UUID   `json:"id"`
 	IP         OptString   `json:"ip"`
 	LastUsedAt OptDateTime `json:"last_used_at"`
 	RevokedAt  OptDateTime `json:"revoked_at"`
-}
-
-// GetID returns the value of ID.
-func (s *Session) GetID() uuid.UUID {
-	return s.ID
+	UpdatedAt  time.Time   `json:"updated_at"`
+	UserAgent  OptString   `json:"user_agent"`
 }
 
 // GetCreatedAt returns the value of CreatedAt.
@@ -875,14 +876,9 @@ func (s *Session) GetCreatedAt() time.Time {
 	return s.CreatedAt
 }
 
-// GetUpdatedAt returns the value of UpdatedAt.
-func (s *Session) GetUpdatedAt() time.Time {
-	return s.UpdatedAt
-}
-
-// GetUserAgent returns the value of UserAgent.
-func (s *Session) GetUserAgent() OptString {
-	return s.UserAgent
+// GetID returns the value of ID.
+func (s *Session) GetID() uuid.UUID {
+	return s.ID
 }
 
 // GetIP returns the value of IP.
@@ -900,9 +896,14 @@ func (s *Session) GetRevokedAt() OptDateTime {
 	return s.RevokedAt
 }
 
-// SetID sets the value of ID.
-func (s *Session) SetID(val uuid.UUID) {
-	s.ID = val
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *Session) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// GetUserAgent returns the value of UserAgent.
+func (s *Session) GetUserAgent() OptString {
+	return s.UserAgent
 }
 
 // SetCreatedAt sets the value of CreatedAt.
@@ -910,14 +911,9 @@ func (s *Session) SetCreatedAt(val time.Time) {
 	s.CreatedAt = val
 }
 
-// SetUpdatedAt sets the value of UpdatedAt.
-func (s *Session) SetUpdatedAt(val time.Time) {
-	s.UpdatedAt = val
-}
-
-// SetUserAgent sets the value of UserAgent.
-func (s *Session) SetUserAgent(val OptString) {
-	s.UserAgent = val
+// SetID sets the value of ID.
+func (s *Session) SetID(val uuid.UUID) {
+	s.ID = val
 }
 
 // SetIP sets the value of IP.
@@ -933,6 +929,16 @@ func (s *Session) SetLastUsedAt(val OptDateTime) {
 // SetRevokedAt sets the value of RevokedAt.
 func (s *Session) SetRevokedAt(val OptDateTime) {
 	s.RevokedAt = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *Session) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// SetUserAgent sets the value of UserAgent.
+func (s *Session) SetUserAgent(val OptString) {
+	s.UserAgent = val
 }
 
 // Ref: #/components/schemas/SessionPage
@@ -964,13 +970,13 @@ func (s *SessionPage) SetNextCursor(val OptString) {
 
 // Ref: #/components/schemas/TokenResponse
 type TokenResponse struct {
-	AccessToken  string                 `json:"access_token"`
-	RefreshToken string                 `json:"refresh_token"`
-	TokenType    TokenResponseTokenType `json:"token_type"`
+	AccessToken string `json:"access_token"`
 	// Seconds until the access token expires.
-	ExpiresIn int       `json:"expires_in"`
-	UserID    uuid.UUID `json:"user_id"`
-	SessionID uuid.UUID `json:"session_id"`
+	ExpiresIn    int                    `json:"expires_in"`
+	RefreshToken string                 `json:"refresh_token"`
+	SessionID    uuid.UUID              `json:"session_id"`
+	TokenType    TokenResponseTokenType `json:"token_type"`
+	UserID       uuid.UUID              `json:"user_id"`
 }
 
 // GetAccessToken returns the value of AccessToken.
@@ -978,24 +984,14 @@ func (s *TokenResponse) GetAccessToken() string {
 	return s.AccessToken
 }
 
-// GetRefreshToken returns the value of RefreshToken.
-func (s *TokenResponse) GetRefreshToken() string {
-	return s.RefreshToken
-}
-
-// GetTokenType returns the value of TokenType.
-func (s *TokenResponse) GetTokenType() TokenResponseTokenType {
-	return s.TokenType
-}
-
 // GetExpiresIn returns the value of ExpiresIn.
 func (s *TokenResponse) GetExpiresIn() int {
 	return s.ExpiresIn
 }
 
-// GetUserID returns the value of UserID.
-func (s *TokenResponse) GetUserID() uuid.UUID {
-	return s.UserID
+// GetRefreshToken returns the value of RefreshToken.
+func (s *TokenResponse) GetRefreshToken() string {
+	return s.RefreshToken
 }
 
 // GetSessionID returns the value of SessionID.
@@ -1003,19 +999,19 @@ func (s *TokenResponse) GetSessionID() uuid.UUID {
 	return s.SessionID
 }
 
+// GetTokenType returns the value of TokenType.
+func (s *TokenResponse) GetTokenType() TokenResponseTokenType {
+	return s.TokenType
+}
+
+// GetUserID returns the value of UserID.
+func (s *TokenResponse) GetUserID() uuid.UUID {
+	return s.UserID
+}
+
 // SetAccessToken sets the value of AccessToken.
 func (s *TokenResponse) SetAccessToken(val string) {
 	s.AccessToken = val
-}
-
-// SetRefreshToken sets the value of RefreshToken.
-func (s *TokenResponse) SetRefreshToken(val string) {
-	s.RefreshToken = val
-}
-
-// SetTokenType sets the value of TokenType.
-func (s *TokenResponse) SetTokenType(val TokenResponseTokenType) {
-	s.TokenType = val
 }
 
 // SetExpiresIn sets the value of ExpiresIn.
@@ -1023,14 +1019,24 @@ func (s *TokenResponse) SetExpiresIn(val int) {
 	s.ExpiresIn = val
 }
 
-// SetUserID sets the value of UserID.
-func (s *TokenResponse) SetUserID(val uuid.UUID) {
-	s.UserID = val
+// SetRefreshToken sets the value of RefreshToken.
+func (s *TokenResponse) SetRefreshToken(val string) {
+	s.RefreshToken = val
 }
 
 // SetSessionID sets the value of SessionID.
 func (s *TokenResponse) SetSessionID(val uuid.UUID) {
 	s.SessionID = val
+}
+
+// SetTokenType sets the value of TokenType.
+func (s *TokenResponse) SetTokenType(val TokenResponseTokenType) {
+	s.TokenType = val
+}
+
+// SetUserID sets the value of UserID.
+func (s *TokenResponse) SetUserID(val uuid.UUID) {
+	s.UserID = val
 }
 
 type TokenResponseTokenType string
@@ -1069,18 +1075,13 @@ func (s *TokenResponseTokenType) UnmarshalText(data []byte) error {
 
 // Ref: #/components/schemas/User
 type User struct {
-	ID          uuid.UUID   `json:"id"`
 	CreatedAt   time.Time   `json:"created_at"`
-	UpdatedAt   time.Time   `json:"updated_at"`
-	Email       string      `json:"email"`
 	DisplayName OptString   `json:"display_name"`
-	Status      UserStatus  `json:"status"`
+	Email       string      `json:"email"`
+	ID          uuid.UUID   `json:"id"`
 	LastLoginAt OptDateTime `json:"last_login_at"`
-}
-
-// GetID returns the value of ID.
-func (s *User) GetID() uuid.UUID {
-	return s.ID
+	Status      UserStatus  `json:"status"`
+	UpdatedAt   time.Time   `json:"updated_at"`
 }
 
 // GetCreatedAt returns the value of CreatedAt.
@@ -1088,9 +1089,9 @@ func (s *User) GetCreatedAt() time.Time {
 	return s.CreatedAt
 }
 
-// GetUpdatedAt returns the value of UpdatedAt.
-func (s *User) GetUpdatedAt() time.Time {
-	return s.UpdatedAt
+// GetDisplayName returns the value of DisplayName.
+func (s *User) GetDisplayName() OptString {
+	return s.DisplayName
 }
 
 // GetEmail returns the value of Email.
@@ -1098,14 +1099,9 @@ func (s *User) GetEmail() string {
 	return s.Email
 }
 
-// GetDisplayName returns the value of DisplayName.
-func (s *User) GetDisplayName() OptString {
-	return s.DisplayName
-}
-
-// GetStatus returns the value of Status.
-func (s *User) GetStatus() UserStatus {
-	return s.Status
+// GetID returns the value of ID.
+func (s *User) GetID() uuid.UUID {
+	return s.ID
 }
 
 // GetLastLoginAt returns the value of LastLoginAt.
@@ -1113,9 +1109,14 @@ func (s *User) GetLastLoginAt() OptDateTime {
 	return s.LastLoginAt
 }
 
-// SetID sets the value of ID.
-func (s *User) SetID(val uuid.UUID) {
-	s.ID = val
+// GetStatus returns the value of Status.
+func (s *User) GetStatus() UserStatus {
+	return s.Status
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *User) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
 }
 
 // SetCreatedAt sets the value of CreatedAt.
@@ -1123,9 +1124,9 @@ func (s *User) SetCreatedAt(val time.Time) {
 	s.CreatedAt = val
 }
 
-// SetUpdatedAt sets the value of UpdatedAt.
-func (s *User) SetUpdatedAt(val time.Time) {
-	s.UpdatedAt = val
+// SetDisplayName sets the value of DisplayName.
+func (s *User) SetDisplayName(val OptString) {
+	s.DisplayName = val
 }
 
 // SetEmail sets the value of Email.
@@ -1133,14 +1134,9 @@ func (s *User) SetEmail(val string) {
 	s.Email = val
 }
 
-// SetDisplayName sets the value of DisplayName.
-func (s *User) SetDisplayName(val OptString) {
-	s.DisplayName = val
-}
-
-// SetStatus sets the value of Status.
-func (s *User) SetStatus(val UserStatus) {
-	s.Status = val
+// SetID sets the value of ID.
+func (s *User) SetID(val uuid.UUID) {
+	s.ID = val
 }
 
 // SetLastLoginAt sets the value of LastLoginAt.
@@ -1148,6 +1144,17 @@ func (s *User) SetLastLoginAt(val OptDateTime) {
 	s.LastLoginAt = val
 }
 
+// SetStatus sets the value of Status.
+func (s *User) SetStatus(val UserStatus) {
+	s.Status = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *User) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Ref: #/components/schemas/UserStatus
 type UserStatus string
 
 const (

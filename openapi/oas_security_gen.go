@@ -37,11 +37,12 @@ func findAuthorization(h http.Header, prefix string) (string, bool) {
 var operationRolesBearerAuth = map[string][]string{
 	CreateSecretOperation:  []string{},
 	DeleteSecretOperation:  []string{},
+	DeleteSessionOperation: []string{},
 	GetMeOperation:         []string{},
+	GetSecretOperation:     []string{},
 	ListSecretsOperation:   []string{},
 	ListSessionsOperation:  []string{},
 	LogoutOperation:        []string{},
-	RevokeSessionOperation: []string{},
 	UpdateSecretOperation:  []string{},
 }
 

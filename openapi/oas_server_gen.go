@@ -8,33 +8,33 @@ import (
 
 // Handler handles operations described by OpenAPI v3 specification.
 type Handler interface {
-	// CreateSecret implements createSecret operation.
+	AuthHandler
+	SecretsHandler
+	// NewError creates *ErrorStatusCode from error returned by handler.
 	//
-	// Store a secret (sealed with AES-256-GCM).
+	// Used for common default response.
+	NewError(ctx context.Context, err error) *ErrorStatusCode
+}
+
+// AuthHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: Auth
+type AuthHandler interface {
+	// DeleteSession implements deleteSession operation.
 	//
-	// POST /v1/secrets
-	CreateSecret(ctx context.Context, req *SecretCreate) (*Secret, error)
-	// DeleteSecret implements deleteSecret operation.
+	// Revoke a session and its refresh tokens.
 	//
-	// Deletes the UserSecret with the requested ID.
-	//
-	// DELETE /v1/secrets/{id}
-	DeleteSecret(ctx context.Context, params DeleteSecretParams) error
+	// DELETE /v1/sessions/{id}
+	DeleteSession(ctx context.Context, params DeleteSessionParams) error
 	// GetMe implements getMe operation.
 	//
 	// The signed-in user.
 	//
 	// GET /v1/me
 	GetMe(ctx context.Context) (*User, error)
-	// ListSecrets implements listSecrets operation.
-	//
-	// Secrets without their values: provider, name, last four characters, timestamps.
-	//
-	// GET /v1/secrets
-	ListSecrets(ctx context.Context, params ListSecretsParams) (*SecretPage, error)
 	// ListSessions implements listSessions operation.
 	//
-	// List Sessions.
+	// List live sessions, newest first.
 	//
 	// GET /v1/sessions
 	ListSessions(ctx context.Context, params ListSessionsParams) (*SessionPage, error)
@@ -49,7 +49,7 @@ type Handler interface {
 	// Revoke this session, or every session with all.
 	//
 	// POST /v1/auth/logout
-	Logout(ctx context.Context, req *LogoutRequest) error
+	Logout(ctx context.Context, req OptLogoutRequest) error
 	// Refresh implements refresh operation.
 	//
 	// The presented token stops working. A repeat within a few seconds (two tabs) returns the same
@@ -63,22 +63,42 @@ type Handler interface {
 	//
 	// POST /v1/auth/register
 	Register(ctx context.Context, req *RegisterRequest) (*TokenResponse, error)
-	// RevokeSession implements revokeSession operation.
+}
+
+// SecretsHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: Secrets
+type SecretsHandler interface {
+	// CreateSecret implements createSecret operation.
 	//
-	// Ends the session and its refresh tokens.
+	// Store a secret (sealed with AES-256-GCM).
 	//
-	// DELETE /v1/sessions/{id}
-	RevokeSession(ctx context.Context, params RevokeSessionParams) error
+	// POST /v1/secrets
+	CreateSecret(ctx context.Context, req *SecretCreate) (*Secret, error)
+	// DeleteSecret implements deleteSecret operation.
+	//
+	// Deletes a UserSecret by ID.
+	//
+	// DELETE /v1/secrets/{id}
+	DeleteSecret(ctx context.Context, params DeleteSecretParams) error
+	// GetSecret implements getSecret operation.
+	//
+	// Find a UserSecret by ID.
+	//
+	// GET /v1/secrets/{id}
+	GetSecret(ctx context.Context, params GetSecretParams) (*Secret, error)
+	// ListSecrets implements listSecrets operation.
+	//
+	// List secrets without their values, newest first.
+	//
+	// GET /v1/secrets
+	ListSecrets(ctx context.Context, params ListSecretsParams) (*SecretPage, error)
 	// UpdateSecret implements updateSecret operation.
 	//
 	// Rename a secret and/or replace its value.
 	//
 	// PATCH /v1/secrets/{id}
 	UpdateSecret(ctx context.Context, req *SecretUpdate, params UpdateSecretParams) (*Secret, error)
-	// NewError creates *ErrorStatusCode from error returned by handler.
-	//
-	// Used for common default response.
-	NewError(ctx context.Context, err error) *ErrorStatusCode
 }
 
 // Server implements http server based on OpenAPI v3 specification and

@@ -24,10 +24,19 @@ func (UnimplementedHandler) CreateSecret(ctx context.Context, req *SecretCreate)
 
 // DeleteSecret implements deleteSecret operation.
 //
-// Deletes the UserSecret with the requested ID.
+// Deletes a UserSecret by ID.
 //
 // DELETE /v1/secrets/{id}
 func (UnimplementedHandler) DeleteSecret(ctx context.Context, params DeleteSecretParams) error {
+	return ht.ErrNotImplemented
+}
+
+// DeleteSession implements deleteSession operation.
+//
+// Revoke a session and its refresh tokens.
+//
+// DELETE /v1/sessions/{id}
+func (UnimplementedHandler) DeleteSession(ctx context.Context, params DeleteSessionParams) error {
 	return ht.ErrNotImplemented
 }
 
@@ -40,9 +49,18 @@ func (UnimplementedHandler) GetMe(ctx context.Context) (r *User, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
+// GetSecret implements getSecret operation.
+//
+// Find a UserSecret by ID.
+//
+// GET /v1/secrets/{id}
+func (UnimplementedHandler) GetSecret(ctx context.Context, params GetSecretParams) (r *Secret, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // ListSecrets implements listSecrets operation.
 //
-// Secrets without their values: provider, name, last four characters, timestamps.
+// List secrets without their values, newest first.
 //
 // GET /v1/secrets
 func (UnimplementedHandler) ListSecrets(ctx context.Context, params ListSecretsParams) (r *SecretPage, _ error) {
@@ -51,7 +69,7 @@ func (UnimplementedHandler) ListSecrets(ctx context.Context, params ListSecretsP
 
 // ListSessions implements listSessions operation.
 //
-// List Sessions.
+// List live sessions, newest first.
 //
 // GET /v1/sessions
 func (UnimplementedHandler) ListSessions(ctx context.Context, params ListSessionsParams) (r *SessionPage, _ error) {
@@ -72,7 +90,7 @@ func (UnimplementedHandler) Login(ctx context.Context, req *LoginRequest) (r *To
 // Revoke this session, or every session with all.
 //
 // POST /v1/auth/logout
-func (UnimplementedHandler) Logout(ctx context.Context, req *LogoutRequest) error {
+func (UnimplementedHandler) Logout(ctx context.Context, req OptLogoutRequest) error {
 	return ht.ErrNotImplemented
 }
 
@@ -93,15 +111,6 @@ func (UnimplementedHandler) Refresh(ctx context.Context, req *RefreshRequest) (r
 // POST /v1/auth/register
 func (UnimplementedHandler) Register(ctx context.Context, req *RegisterRequest) (r *TokenResponse, _ error) {
 	return r, ht.ErrNotImplemented
-}
-
-// RevokeSession implements revokeSession operation.
-//
-// Ends the session and its refresh tokens.
-//
-// DELETE /v1/sessions/{id}
-func (UnimplementedHandler) RevokeSession(ctx context.Context, params RevokeSessionParams) error {
-	return ht.ErrNotImplemented
 }
 
 // UpdateSecret implements updateSecret operation.

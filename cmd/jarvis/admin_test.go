@@ -29,7 +29,7 @@ func TestAdminRotateKey(t *testing.T) {
 	}
 	svc := secrets.NewService(d.App(t), v1, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for _, name := range []string{"a", "b", "c"} {
-		if _, err := svc.Create(ctx, alice.User.ID, "custom", name, "sk-value-"+name+"-0123456789"); err != nil {
+		if _, err := svc.Create(viewer.NewContext(ctx, viewer.User(alice.User.ID)), "custom", name, "sk-value-"+name+"-0123456789"); err != nil {
 			t.Fatal(err)
 		}
 	}

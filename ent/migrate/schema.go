@@ -40,7 +40,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "agentrun_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{AgentRunsColumns[11], AgentRunsColumns[0]},
 			},
 			{
@@ -76,7 +76,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "budget_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{BudgetsColumns[6], BudgetsColumns[0]},
 			},
 			{
@@ -113,7 +113,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "kgentity_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{KgEntitiesColumns[7], KgEntitiesColumns[0]},
 			},
 			{
@@ -171,7 +171,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "kgrelation_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{KgRelationsColumns[7], KgRelationsColumns[0]},
 			},
 			{
@@ -228,7 +228,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "llmcall_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{LlmCallsColumns[16], LlmCallsColumns[0]},
 			},
 			{
@@ -265,7 +265,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "memory_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{MemoriesColumns[7], MemoriesColumns[0]},
 			},
 			{
@@ -312,7 +312,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "message_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{MessagesColumns[7], MessagesColumns[0]},
 			},
 			{
@@ -357,7 +357,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "refreshtoken_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{RefreshTokensColumns[9], RefreshTokensColumns[0]},
 			},
 			{
@@ -394,7 +394,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "session_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{SessionsColumns[7], SessionsColumns[0]},
 			},
 			{
@@ -440,7 +440,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "toolcall_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{ToolCallsColumns[10], ToolCallsColumns[0]},
 			},
 			{
@@ -475,7 +475,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "toolpermission_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{ToolPermissionsColumns[5], ToolPermissionsColumns[0]},
 			},
 			{
@@ -533,7 +533,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "usersecret_user_id_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{UserSecretsColumns[11], UserSecretsColumns[0]},
 			},
 			{

@@ -32,8 +32,9 @@ type BaseMixin struct{ mixin.Schema }
 func (BaseMixin) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("id", uuid.UUID{}).Default(newID).Immutable(),
-		field.Time("created_at").Default(time.Now).Immutable(),
-		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now),
+		// Set by the database side of the model, never by a client.
+		field.Time("created_at").Default(time.Now).Immutable().Annotations(entoas.ReadOnly(true)),
+		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).Annotations(entoas.ReadOnly(true)),
 	}
 }
 
@@ -61,8 +62,10 @@ func (m OwnerMixin) Edges() []ent.Edge {
 }
 
 func (OwnerMixin) Indexes() []ent.Index {
-	// (user_id, id) serves the owner filter and keyset pagination on id in one index.
-	return []ent.Index{index.Fields("user_id", "id")}
+	// (user_id, id) serves the owner filter and keyset pagination on id in
+	// one index; it is unique so that child rows can reference (id, user_id)
+	// with a composite foreign key (internal/migrate: same-owner keys).
+	return []ent.Index{index.Fields("user_id", "id").Unique()}
 }
 
 func (OwnerMixin) Annotations() []schema.Annotation {

@@ -11,8 +11,11 @@ import (
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 )
 
-// Policy of every entity: no viewer, no access; the system and admin scripts
-// see everything. Owner rules (OwnerMixin, User) follow.
+// Policy of every entity: no viewer, no access; the system and operators'
+// scripts (privileged viewers) see everything. What follows is each
+// entity's own: owned entities allow after the owner filter (OwnerMixin),
+// others must declare a policy of their own (a test fails for any that
+// doesn't), and every policy ends in a deny (rule.Policy).
 func (BaseMixin) Policy() ent.Policy {
 	return privacy.Policy{
 		Query:    privacy.QueryPolicy{rule.DenyIfNoViewer(), rule.AllowIfPrivileged()},
@@ -21,21 +24,22 @@ func (BaseMixin) Policy() ent.Policy {
 }
 
 // Policy of user-owned entities: a user sees and changes only its own rows
-// and creates rows only for itself.
+// (the filter confines the operation, then it is allowed) and creates rows
+// only for itself.
 func (OwnerMixin) Policy() ent.Policy {
-	return privacy.Policy{
-		Query:    privacy.QueryPolicy{rule.FilterOwner()},
-		Mutation: privacy.MutationPolicy{rule.OwnerOnCreate(), rule.FilterOwner()},
-	}
+	return rule.Policy(
+		[]privacy.QueryRule{rule.FilterOwner(), privacy.AlwaysAllowRule()},
+		[]privacy.MutationRule{rule.OwnerOnCreate(), rule.FilterOwner(), privacy.AlwaysAllowRule()},
+	)
 }
 
 // Policy of users: a user sees and changes only itself; accounts are created
-// by registration, which acts as the system.
+// by registration, through rule.Bypass.
 func (User) Policy() ent.Policy {
-	return privacy.Policy{
-		Query:    privacy.QueryPolicy{rule.FilterSelf()},
-		Mutation: privacy.MutationPolicy{rule.DenyCreate(), rule.FilterSelf()},
-	}
+	return rule.Policy(
+		[]privacy.QueryRule{rule.FilterSelf(), privacy.AlwaysAllowRule()},
+		[]privacy.MutationRule{rule.DenyCreate(), rule.FilterSelf(), privacy.AlwaysAllowRule()},
+	)
 }
 
 // Hooks of users: keep the stored email normalized, whoever writes it.

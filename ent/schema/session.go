@@ -1,12 +1,12 @@
 package schema
 
 import (
-	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
 // Session is one sign-in (a browser, a CLI): the family of its rotating
@@ -38,5 +38,9 @@ func (Session) Indexes() []ent.Index {
 
 // Annotations expose the operations the API serves; openapi/spec shapes them.
 func (Session) Annotations() []schema.Annotation {
-	return []schema.Annotation{entoas.ListOperation(entoas.OperationPolicy(entoas.PolicyExpose)), entoas.DeleteOperation(entoas.OperationPolicy(entoas.PolicyExpose))}
+	return spec.Expose(spec.Entity{
+		View: "Session", Path: "/v1/sessions", Group: "Auth",
+		Ops:  []spec.Op{spec.OpList, spec.OpDelete},
+		Docs: map[spec.Op]string{spec.OpList: "List live sessions, newest first", spec.OpDelete: "Revoke a session and its refresh tokens"},
+	})
 }

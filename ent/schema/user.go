@@ -1,12 +1,12 @@
 package schema
 
 import (
-	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
 // User is an account. Its email is stored normalized (trimmed, lower case), so
@@ -46,10 +46,7 @@ func (User) Edges() []ent.Edge {
 }
 
 func (User) Annotations() []schema.Annotation {
-	return []schema.Annotation{
-		// Served by the API (openapi/spec shapes them).
-		entoas.ReadOperation(entoas.OperationPolicy(entoas.PolicyExpose)),
-
+	return append(spec.Expose(spec.Entity{View: "User"}), // the auth module's GET /v1/me
 		// A user row is its own owner: RLS compares its id.
 		Owned{Column: "id"},
 		// Login looks the account up by email before anyone is signed in.
@@ -57,5 +54,5 @@ func (User) Annotations() []schema.Annotation {
 		entsql.Checks(map[string]string{
 			"users_email_normalized": "email = lower(btrim(email))",
 		}),
-	}
+	)
 }

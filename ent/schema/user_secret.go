@@ -1,11 +1,11 @@
 package schema
 
 import (
-	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
 // UserSecret is a user's third-party API key, AES-256-GCM encrypted by
@@ -38,5 +38,9 @@ func (UserSecret) Indexes() []ent.Index {
 
 // Annotations expose the operations the API serves; openapi/spec shapes them.
 func (UserSecret) Annotations() []schema.Annotation {
-	return []schema.Annotation{entoas.ListOperation(entoas.OperationPolicy(entoas.PolicyExpose)), entoas.DeleteOperation(entoas.OperationPolicy(entoas.PolicyExpose))}
+	return spec.Expose(spec.Entity{
+		View: "Secret", Path: "/v1/secrets", Group: "Secrets",
+		Ops:  []spec.Op{spec.OpList, spec.OpRead, spec.OpDelete},
+		Docs: map[spec.Op]string{spec.OpList: "List secrets without their values, newest first"},
+	})
 }

@@ -12,6 +12,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"go.uber.org/fx"
@@ -53,4 +54,25 @@ type Middleware struct {
 // Middlewares provides the result of ctor (a Middleware) to the HTTP layer.
 func Middlewares(ctor any) fx.Option {
 	return fx.Provide(fx.Annotate(ctor, fx.ResultTags(`group:"api.middleware"`)))
+}
+
+// Client is who is calling, as far as the HTTP layer can tell: the address
+// (the connection's, or the trusted proxy chain's) and the user agent.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+type clientKey struct{}
+
+// WithClient returns ctx carrying c. The HTTP layer sets it from the
+// connection; a middleware that knows better (trusted proxies) replaces it.
+func WithClient(ctx context.Context, c Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// ClientFrom returns the caller recorded in ctx.
+func ClientFrom(ctx context.Context) Client {
+	c, _ := ctx.Value(clientKey{}).(Client)
+	return c
 }

@@ -8,14 +8,16 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/jarvis-core/jarvis/internal/api"
 	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 )
 
-// Module provides *password.Hasher, *token.Issuer and the account *Service.
-var Module = fx.Module("auth", fx.Provide(
+// Module provides *password.Hasher, *token.Issuer, the account *Service,
+// and the Auth operations' handler to the HTTP layer.
+var Module = fx.Module("auth", api.Handler(NewHandler), fx.Provide(
 	func() (*password.Hasher, error) { return password.New(password.Default) },
 	func(cfg config.Config) (*token.Issuer, error) {
 		return token.NewIssuer(cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTAudience, cfg.JWTAccessExpiry)

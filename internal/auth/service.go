@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/schema"
 	"github.com/jarvis-core/jarvis/ent/session"
@@ -24,15 +25,18 @@ import (
 	"github.com/jarvis-core/jarvis/internal/auth/token"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/fault"
+	"github.com/jarvis-core/jarvis/internal/logging"
 )
 
-// Errors the HTTP layer maps to codes. Messages never say which part of a
-// credential was wrong.
+// Errors of sign-in, in the fault vocabulary with their specific codes.
+// Messages never say which part of a credential was wrong.
 var (
-	ErrEmailExists        = errors.New("an account with this email already exists")
-	ErrInvalidCredentials = errors.New("invalid email or password")
-	ErrInvalidRefresh     = errors.New("refresh token is invalid, expired or revoked")
-	ErrUnauthorized       = errors.New("not signed in")
+	ErrEmailExists        = fault.Conflictf("an account with this email already exists").WithCode("EMAIL_EXISTS")
+	ErrInvalidCredentials = fault.New(fault.Unauthorized, "invalid email or password").WithCode("INVALID_CREDENTIALS")
+	ErrInvalidRefresh     = fault.New(fault.Unauthorized, "refresh token is invalid, expired or revoked")
+	ErrUnauthorized       = fault.New(fault.Unauthorized, "sign in first: a valid bearer access token is required")
+	ErrTokenExpired       = fault.New(fault.Unauthorized, "access token expired: refresh it").WithCode("TOKEN_EXPIRED")
 )
 
 // GraceWindow is how long a refresh token just rotated still returns its
@@ -101,6 +105,10 @@ func hashToken(raw string) []byte {
 func (s *Service) Register(ctx context.Context, email, pw, displayName string, meta Meta) (Tokens, error) {
 	email = schema.NormalizeEmail(email)
 	if err := password.CheckPolicy(pw, email); err != nil {
+		var pe *password.PolicyError
+		if errors.As(err, &pe) {
+			return Tokens{}, fault.InvalidField("password", pe.Reason)
+		}
 		return Tokens{}, err
 	}
 	hash, err := s.hasher.Hash(pw)
@@ -109,17 +117,17 @@ func (s *Service) Register(ctx context.Context, email, pw, displayName string, m
 	}
 	id := uuid.Must(uuid.NewV7())
 	var out Tokens
-	err = s.db.AsUser(ctx, id, func(ctx context.Context, tx *ent.Tx) error {
+	err = s.db.Run(viewer.NewContext(ctx, viewer.User(id)), func(ctx context.Context, tx *ent.Tx) error {
 		// Accounts are created by registration acting as the system (ent
 		// privacy); RLS accepts the row because its id is this transaction's.
-		sys := viewer.NewContext(ctx, viewer.System())
+		sys := rule.Bypass(ctx, "registration creates the account it then acts as")
 		create := tx.User.Create().SetID(id).SetEmail(email).SetPasswordHash(hash).SetLastLoginAt(s.now())
 		if displayName != "" {
 			create.SetDisplayName(displayName)
 		}
 		if err := create.Exec(sys); err != nil {
 			if ent.IsConstraintError(err) {
-				return ErrEmailExists
+				return ErrEmailExists.Wrap(err)
 			}
 			return fmt.Errorf("create user: %w", err)
 		}
@@ -157,7 +165,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 		return Tokens{}, ErrInvalidCredentials
 	}
 	var out Tokens
-	err = s.db.AsUser(ctx, u.ID, func(ctx context.Context, tx *ent.Tx) error {
+	err = s.db.Run(viewer.NewContext(ctx, viewer.User(u.ID)), func(ctx context.Context, tx *ent.Tx) error {
 		upd := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
 		if rehash {
 			h, err := s.hasher.Hash(pw)
@@ -230,7 +238,7 @@ func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, e
 		out    Tokens
 		reused bool
 	)
-	err = s.db.AsUser(ctx, owner, func(ctx context.Context, tx *ent.Tx) error {
+	err = s.db.Run(viewer.NewContext(ctx, viewer.User(owner)), func(ctx context.Context, tx *ent.Tx) error {
 		// The row lock serializes concurrent refreshes of one token: the
 		// first rotates, the others see the rotation and take the grace path.
 		rt, err := tx.RefreshToken.Query().Where(refreshtoken.TokenHash(hash)).ForUpdate().Only(ctx)
@@ -315,11 +323,12 @@ func (s *Service) revokeSession(ctx context.Context, tx *ent.Tx, id uuid.UUID, n
 }
 
 // Logout revokes the caller's session, or every session of the user.
-func (s *Service) Logout(ctx context.Context, userID, sessionID uuid.UUID, all bool) error {
-	return s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+func (s *Service) Logout(ctx context.Context, all bool) error {
+	v, _ := viewer.FromContext(ctx)
+	return s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
 		q := tx.Session.Query().Where(session.RevokedAtIsNil())
 		if !all {
-			q = q.Where(session.ID(sessionID))
+			q = q.Where(session.ID(v.SessionID))
 		}
 		ids, err := q.IDs(ctx)
 		if err != nil {
@@ -335,10 +344,10 @@ func (s *Service) Logout(ctx context.Context, userID, sessionID uuid.UUID, all b
 	})
 }
 
-// RevokeSession ends one of the user's sessions; another user's session is
-// not found.
-func (s *Service) RevokeSession(ctx context.Context, userID, sessionID uuid.UUID) error {
-	return s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+// RevokeSession ends one of the viewer's sessions; another user's session
+// is not found.
+func (s *Service) RevokeSession(ctx context.Context, sessionID uuid.UUID) error {
+	return s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
 		sess, err := tx.Session.Get(ctx, sessionID)
 		if err != nil {
 			return err
@@ -350,62 +359,55 @@ func (s *Service) RevokeSession(ctx context.Context, userID, sessionID uuid.UUID
 	})
 }
 
-// Sessions lists up to limit of the user's live sessions, newest first,
-// older than the id before (uuid.Nil: from the newest).
-func (s *Service) Sessions(ctx context.Context, userID, before uuid.UUID, limit int) ([]*ent.Session, error) {
-	var out []*ent.Session
-	err := s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
-		q := tx.Session.Query().Where(session.RevokedAtIsNil()).Order(ent.Desc(session.FieldID)).Limit(limit)
-		if before != uuid.Nil {
-			q = q.Where(session.IDLT(before))
+// Sessions lists a page of the viewer's live sessions, newest first.
+func (s *Service) Sessions(ctx context.Context, p db.Page) ([]*ent.Session, error) {
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]*ent.Session, error) {
+		q := tx.Session.Query().Where(session.RevokedAtIsNil()).Order(ent.Desc(session.FieldID)).Limit(p.Fetch())
+		if p.Before != uuid.Nil {
+			q = q.Where(session.IDLT(p.Before))
 		}
-		var err error
-		out, err = q.All(ctx)
-		return err
+		return q.All(ctx)
 	})
-	return out, err
 }
 
 // Me returns the signed-in user.
-func (s *Service) Me(ctx context.Context, userID uuid.UUID) (*ent.User, error) {
-	var u *ent.User
-	err := s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
-		var err error
-		u, err = tx.User.Get(ctx, userID)
-		return err
+func (s *Service) Me(ctx context.Context) (*ent.User, error) {
+	v, _ := viewer.FromContext(ctx)
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.User, error) {
+		return tx.User.Get(ctx, v.UserID)
 	})
-	return u, err
 }
 
 // Verify checks an access token's signature and claims, without the
-// database, and returns ctx marked with its session (db.WithSession): the
-// request's unit of work then checks the session in its own transaction, so
-// an authenticated request is one transaction.
-func (s *Service) Verify(ctx context.Context, access string) (context.Context, token.Claims, error) {
+// database, and returns ctx carrying the token's session as its viewer
+// (and a logger naming the user): the request's unit of work then checks
+// the session in its own transaction, so an authenticated request is one
+// transaction.
+func (s *Service) Verify(ctx context.Context, access string) (context.Context, error) {
 	c, err := s.issuer.Verify(access)
-	if err != nil {
-		return ctx, token.Claims{}, err
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return ctx, ErrTokenExpired
+	case err != nil:
+		return ctx, ErrUnauthorized.Wrap(err)
 	}
-	return db.WithSession(ctx, c.UserID, c.SessionID), c, nil
+	ctx = viewer.NewContext(ctx, viewer.Session(c.UserID, c.SessionID))
+	return logging.NewContext(ctx, logging.FromContext(ctx, s.log).With(slog.String("user_id", c.UserID.String()))), nil
 }
 
 // Authenticate is Verify plus the session check at once, for callers that
 // have no unit of work to fold it into (a WebSocket handshake): a disabled
 // or deleted user, or a revoked session, is refused at once rather than when
 // the token expires.
-func (s *Service) Authenticate(ctx context.Context, access string) (context.Context, token.Claims, error) {
-	ctx, c, err := s.Verify(ctx, access)
+func (s *Service) Authenticate(ctx context.Context, access string) (context.Context, error) {
+	ctx, err := s.Verify(ctx, access)
 	if err != nil {
-		return ctx, token.Claims{}, err
+		return ctx, err
 	}
-	err = s.db.AsUser(ctx, c.UserID, func(context.Context, *ent.Tx) error { return nil })
-	if errors.Is(err, db.ErrSessionInvalid) {
-		return ctx, token.Claims{}, ErrUnauthorized
+	if err := s.db.Run(ctx, func(context.Context, *ent.Tx) error { return nil }); err != nil {
+		return ctx, err
 	}
-	if err != nil {
-		return ctx, token.Claims{}, fmt.Errorf("check session: %w", err)
-	}
-	return ctx, c, nil
+	return ctx, nil
 }
 
 // clip cuts s to at most n bytes without splitting a character.

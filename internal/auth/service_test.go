@@ -16,7 +16,9 @@ import (
 	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
+	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/logging"
 	"github.com/jarvis-core/jarvis/internal/logging/logtest"
 )
@@ -51,6 +53,11 @@ func newService(t *testing.T) fixture {
 	return fixture{svc: svc, d: d, clock: &now, logs: logs}
 }
 
+// as is the context of a request made with t's access token.
+func as(ctx context.Context, t Tokens) context.Context {
+	return viewer.NewContext(ctx, viewer.Session(t.UserID, t.SessionID))
+}
+
 func TestRegisterLoginAndDuplicates(t *testing.T) {
 	t.Parallel()
 	f := newService(t)
@@ -65,8 +72,7 @@ func TestRegisterLoginAndDuplicates(t *testing.T) {
 	if _, err := f.svc.Register(ctx, "ADA@example.com", pw, "", Meta{}); !errors.Is(err, ErrEmailExists) {
 		t.Fatalf("duplicate email: %v", err)
 	}
-	var pe *password.PolicyError
-	if _, err := f.svc.Register(ctx, "bob@example.com", "short", "", Meta{}); !errors.As(err, &pe) {
+	if _, err := f.svc.Register(ctx, "bob@example.com", "short", "", Meta{}); len(fault.Fields(err)) != 1 || fault.Fields(err)[0].Name != "password" {
 		t.Fatalf("weak password: %v", err)
 	}
 	login, err := f.svc.Login(ctx, "ada@EXAMPLE.com", pw, Meta{})
@@ -78,7 +84,7 @@ func TestRegisterLoginAndDuplicates(t *testing.T) {
 			t.Errorf("login %s: %v", c.email, err)
 		}
 	}
-	sessions, err := f.svc.Sessions(ctx, tok.UserID, uuid.Nil, 10)
+	sessions, err := f.svc.Sessions(as(ctx, tok), db.Page{Size: 10})
 	if err != nil || len(sessions) != 2 {
 		t.Fatalf("sessions = %d, %v", len(sessions), err)
 	}
@@ -114,7 +120,7 @@ func TestRefreshRotatesWithGraceAndDetectsReuse(t *testing.T) {
 	if _, err := f.svc.Refresh(ctx, third.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
 		t.Fatalf("the newest token after reuse: %v, want the session revoked", err)
 	}
-	if _, _, err := f.svc.Authenticate(ctx, third.AccessToken); !errors.Is(err, ErrUnauthorized) {
+	if _, err := f.svc.Authenticate(ctx, third.AccessToken); !fault.Is(err, fault.Unauthorized) {
 		t.Fatalf("access token of the revoked session: %v", err)
 	}
 	out := f.logs.String()
@@ -202,26 +208,26 @@ func TestLogoutAndRevocation(t *testing.T) {
 	b, _ := f.svc.Login(ctx, "ada@example.com", pw, Meta{})
 	other, _ := f.svc.Register(ctx, "bob@example.com", pw, "", Meta{})
 
-	if err := f.svc.Logout(ctx, a.UserID, a.SessionID, false); err != nil {
+	if err := f.svc.Logout(as(ctx, a), false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Refresh(ctx, a.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
 		t.Fatalf("refresh after logout: %v", err)
 	}
-	if _, _, err := f.svc.Authenticate(ctx, b.AccessToken); err != nil {
+	if _, err := f.svc.Authenticate(ctx, b.AccessToken); err != nil {
 		t.Fatalf("the other session after logout of one: %v", err)
 	}
 	// Bob's session is not Ada's to end: not found.
-	if err := f.svc.RevokeSession(ctx, a.UserID, other.SessionID); err == nil {
+	if err := f.svc.RevokeSession(as(ctx, a), other.SessionID); err == nil {
 		t.Fatal("ada revoked bob's session")
 	}
-	if _, _, err := f.svc.Authenticate(ctx, other.AccessToken); err != nil {
+	if _, err := f.svc.Authenticate(ctx, other.AccessToken); err != nil {
 		t.Fatalf("bob after ada's attempt: %v", err)
 	}
-	if err := f.svc.Logout(ctx, a.UserID, uuid.Nil, true); err != nil {
+	if err := f.svc.Logout(as(ctx, b), true); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.svc.Authenticate(ctx, b.AccessToken); !errors.Is(err, ErrUnauthorized) {
+	if _, err := f.svc.Authenticate(ctx, b.AccessToken); !fault.Is(err, fault.Unauthorized) {
 		t.Fatalf("after logout all: %v", err)
 	}
 }
@@ -237,7 +243,7 @@ func TestDisabledAndDeletedUsersAreRefused(t *testing.T) {
 	if err := owner.User.UpdateOneID(a.UserID).SetStatus("disabled").Exec(sys); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.svc.Authenticate(ctx, a.AccessToken); !errors.Is(err, ErrUnauthorized) {
+	if _, err := f.svc.Authenticate(ctx, a.AccessToken); !fault.Is(err, fault.Unauthorized) {
 		t.Errorf("disabled user's access token: %v", err)
 	}
 	if _, err := f.svc.Login(ctx, "ada@example.com", pw, Meta{}); !errors.Is(err, ErrInvalidCredentials) {
@@ -249,7 +255,7 @@ func TestDisabledAndDeletedUsersAreRefused(t *testing.T) {
 	if err := owner.User.DeleteOneID(b.UserID).Exec(sys); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.svc.Authenticate(ctx, b.AccessToken); !errors.Is(err, ErrUnauthorized) {
+	if _, err := f.svc.Authenticate(ctx, b.AccessToken); !fault.Is(err, fault.Unauthorized) {
 		t.Errorf("deleted user's access token: %v", err)
 	}
 	if n, _ := owner.Session.Query().Where(session.UserID(b.UserID)).Count(sys); n != 0 {

@@ -159,8 +159,9 @@ func (r *reader) port(name string, def int) int {
 		return def
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 65535 {
-		r.bad(name, "must be a port number (1-65535)")
+	// 0 asks the system for a free port (tests, several instances).
+	if err != nil || n < 0 || n > 65535 {
+		r.bad(name, "must be a port number (0-65535; 0 picks a free one)")
 		return def
 	}
 	return n

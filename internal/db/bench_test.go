@@ -9,16 +9,16 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 )
 
-// BenchmarkAsUserGetRun is one unit of work of the service: a transaction
+// BenchmarkRunGetRun is one unit of work of the service: a transaction
 // that sets app.current_user_id, then a privacy-filtered read under RLS.
-func BenchmarkAsUserGetRun(b *testing.B) {
+func BenchmarkRunGetRun(b *testing.B) {
 	d := dbtest.New(b)
 	alice := dbtest.Seed(b, d.OwnerClient(b), "alice@example.com")
 	app := d.App(b)
-	ctx := context.Background()
+	ctx := viewer.NewContext(context.Background(), viewer.User(alice.User.ID))
 	b.ReportAllocs()
 	for b.Loop() {
-		err := app.AsUser(ctx, alice.User.ID, func(ctx context.Context, tx *ent.Tx) error {
+		err := app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
 			_, err := tx.AgentRun.Get(ctx, alice.Run.ID)
 			return err
 		})

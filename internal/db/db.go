@@ -21,8 +21,9 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
+	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	_ "github.com/jarvis-core/jarvis/ent/runtime" // privacy policies and hooks of ent/schema
-	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/migrate"
 )
 
@@ -108,63 +109,15 @@ var embeddedDir = func() atlasmigrate.Dir {
 	return dir
 }()
 
-// ErrSessionInvalid is returned by AsUser when the request's session (see
-// WithSession) is revoked or gone, or its user disabled or deleted.
-var ErrSessionInvalid = errors.New("session is no longer valid")
-
-type sessionKey struct{}
-
-type requestSession struct{ userID, sessionID uuid.UUID }
-
-// WithSession marks ctx as a request authenticated by an access token of
-// sessionID: every AsUser for that user then checks, inside its own
-// transaction, that the session is live and the user active. An
-// authenticated request is so one transaction, check and work together.
-func WithSession(ctx context.Context, userID, sessionID uuid.UUID) context.Context {
-	return context.WithValue(ctx, sessionKey{}, requestSession{userID, sessionID})
-}
+// ErrSessionInvalid is returned by Run when the request's session (see
+// viewer.Session) is revoked or gone, or its user disabled or deleted.
+var ErrSessionInvalid = fault.New(fault.Unauthorized, "session is no longer valid: sign in again")
 
 // liveSession is true when the session exists, is not revoked, and belongs
 // to an active user; it runs as that user, under RLS.
 const liveSession = `SELECT EXISTS (
 	SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
 	WHERE s.id = $1 AND s.revoked_at IS NULL AND u.status = 'active')`
-
-// AsUser runs fn in one transaction acting as userID: the context carries the
-// user viewer (ent privacy) and the transaction has app.current_user_id set
-// with set_config(..., true), which Postgres resets at commit or rollback, so a
-// pooled connection never carries one user's identity into another's work.
-// In a request marked WithSession it first returns ErrSessionInvalid unless
-// the session is live. fn's error rolls the transaction back and is returned
-// as is.
-func (d *DB) AsUser(ctx context.Context, userID uuid.UUID, fn func(ctx context.Context, tx *ent.Tx) error) error {
-	if userID == uuid.Nil {
-		return errors.New("as user: nil user id")
-	}
-	ctx = viewer.NewContext(ctx, viewer.User(userID))
-	tx, err := d.Client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, "SELECT set_config($1, $2, true)", migrate.CurrentUserSetting, userID.String()); err != nil {
-		return errors.Join(fmt.Errorf("set row-level security identity: %w", err), tx.Rollback())
-	}
-	if rs, ok := ctx.Value(sessionKey{}).(requestSession); ok && rs.userID == userID {
-		if err := checkSession(ctx, tx, rs.sessionID); err != nil {
-			return errors.Join(err, tx.Rollback())
-		}
-	}
-	if err := fn(ctx, tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
-		}
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
 
 func checkSession(ctx context.Context, tx *ent.Tx, sessionID uuid.UUID) error {
 	rows, err := tx.QueryContext(ctx, liveSession, sessionID)
@@ -197,7 +150,7 @@ func (d *DB) Lookup(ctx context.Context, table, value string, fn func(ctx contex
 	if !ok {
 		return fmt.Errorf("lookup: table %s has no lookup policy", table)
 	}
-	ctx = viewer.NewContext(ctx, viewer.System())
+	ctx = rule.Bypass(ctx, "sign-in looks up rows before identity; RLS's lookup policy confines it")
 	tx, err := d.Client.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("begin lookup: %w", err)

@@ -13,19 +13,24 @@ import (
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
+	"github.com/jarvis-core/jarvis/internal/fault"
 )
 
-// TestAsUserSeesOnlyTheUsersRows goes through the service's own path: ent
+// as is alice's or bob's unit of work context.
+func as(id uuid.UUID) context.Context {
+	return viewer.NewContext(context.Background(), viewer.User(id))
+}
+
+// TestRunSeesOnlyTheUsersRows goes through the service's own path: ent
 // privacy on top, row-level security under it.
-func TestAsUserSeesOnlyTheUsersRows(t *testing.T) {
+func TestRunSeesOnlyTheUsersRows(t *testing.T) {
 	t.Parallel()
 	d := dbtest.New(t)
 	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
 	bob := dbtest.Seed(t, d.OwnerClient(t), "bob@example.com")
 	app := d.App(t)
-	ctx := context.Background()
 
-	err := app.AsUser(ctx, alice.User.ID, func(ctx context.Context, tx *ent.Tx) error {
+	err := app.Run(as(alice.User.ID), func(ctx context.Context, tx *ent.Tx) error {
 		runs, err := tx.AgentRun.Query().All(ctx)
 		if err != nil {
 			return err
@@ -50,14 +55,27 @@ func TestAsUserSeesOnlyTheUsersRows(t *testing.T) {
 	}
 }
 
-func TestAsUserRollsBackOnError(t *testing.T) {
+func TestRunRollsBackOnErrorAndPanic(t *testing.T) {
 	t.Parallel()
 	d := dbtest.New(t)
 	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
 	app := d.App(t)
-	ctx := context.Background()
+	ctx := as(alice.User.ID)
 	boom := errors.New("boom")
-	err := app.AsUser(ctx, alice.User.ID, func(ctx context.Context, tx *ent.Tx) error {
+	func() {
+		defer func() {
+			if recover() != "boom" {
+				t.Error("the panic did not come through Run")
+			}
+		}()
+		_ = app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+			if err := tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	err := app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
 		if err := tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx); err != nil {
 			return err
 		}
@@ -66,23 +84,63 @@ func TestAsUserRollsBackOnError(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the callback's error", err)
 	}
-	err = app.AsUser(ctx, alice.User.ID, func(ctx context.Context, tx *ent.Tx) error {
-		n, err := tx.AgentRun.Query().Count(ctx)
-		if err == nil && n != 1 {
-			t.Errorf("runs after rollback = %d, want 1 (the seeded one)", n)
-		}
-		return err
+	n, err := db.Query(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		return tx.AgentRun.Query().Count(ctx)
 	})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || n != 1 {
+		t.Errorf("runs after rollbacks = %d, %v; want 1 (the seeded one)", n, err)
 	}
-	if err := app.AsUser(ctx, uuid.Nil, func(context.Context, *ent.Tx) error { return nil }); err == nil {
-		t.Fatal("AsUser with a nil user id succeeded")
+	for _, ctx := range []context.Context{context.Background(), as(uuid.Nil)} {
+		if err := app.Run(ctx, func(context.Context, *ent.Tx) error { return nil }); !fault.Is(err, fault.Unauthorized) {
+			t.Fatalf("Run without a valid viewer: %v", err)
+		}
+	}
+}
+
+// TestRunClassifiesErrors: what ent and Postgres say becomes the fault
+// vocabulary, so no module translates it and nothing becomes a 500.
+func TestRunClassifiesErrors(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
+	bob := dbtest.Seed(t, d.OwnerClient(t), "bob@example.com")
+	app := d.App(t)
+	ctx := as(alice.User.ID)
+	cases := []struct {
+		name string
+		kind fault.Kind
+		fn   func(ctx context.Context, tx *ent.Tx) error
+	}{
+		{"another user's row", fault.NotFound, func(ctx context.Context, tx *ent.Tx) error {
+			_, err := tx.AgentRun.Get(ctx, bob.Run.ID)
+			return err
+		}},
+		{"child of another user's run (model hook)", fault.NotFound, func(ctx context.Context, tx *ent.Tx) error {
+			return tx.Message.Create().SetUserID(alice.User.ID).SetRunID(bob.Run.ID).SetRole("user").SetContent("x").Exec(ctx)
+		}},
+		{"row for another user (privacy)", fault.NotFound, func(ctx context.Context, tx *ent.Tx) error {
+			return tx.AgentRun.Create().SetUserID(bob.User.ID).Exec(ctx)
+		}},
+		{"unique violation", fault.Conflict, func(ctx context.Context, tx *ent.Tx) error {
+			return tx.UserSecret.Create().SetUserID(alice.User.ID).SetProvider("openai").SetName("default").
+				SetEncryptedValue([]byte{1}).SetNonce([]byte{2}).SetAuthTag([]byte{3}).SetKeyVersion(1).Exec(ctx)
+		}},
+		{"ent validation", fault.Invalid, func(ctx context.Context, tx *ent.Tx) error {
+			return tx.UserSecret.Create().SetUserID(alice.User.ID).SetProvider("openai").SetName("").
+				SetEncryptedValue([]byte{1}).SetNonce([]byte{2}).SetAuthTag([]byte{3}).SetKeyVersion(1).Exec(ctx)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := app.Run(ctx, c.fn); !fault.Is(err, c.kind) {
+				t.Fatalf("got %v (kind %v), want %v", err, fault.KindOf(err), c.kind)
+			}
+		})
 	}
 }
 
 // TestIdentityDoesNotLeakBetweenPooledConnections uses a pool of one
-// connection, so the work after AsUser runs on the very connection that had
+// connection, so the work after Run runs on the very connection that had
 // alice's identity.
 func TestIdentityDoesNotLeakBetweenPooledConnections(t *testing.T) {
 	t.Parallel()
@@ -94,7 +152,7 @@ func TestIdentityDoesNotLeakBetweenPooledConnections(t *testing.T) {
 
 	var txPID int
 	for _, u := range []*ent.User{alice.User, bob.User, alice.User} {
-		err := app.AsUser(ctx, u.ID, func(ctx context.Context, tx *ent.Tx) error {
+		err := app.Run(as(u.ID), func(ctx context.Context, tx *ent.Tx) error {
 			ids, err := tx.User.Query().IDs(ctx)
 			if err == nil && (len(ids) != 1 || ids[0] != u.ID) {
 				t.Errorf("as %s the users table shows %v", u.Email, ids)
@@ -129,10 +187,10 @@ func TestIdentityDoesNotLeakBetweenPooledConnections(t *testing.T) {
 	}
 }
 
-// TestAsUserChecksTheRequestSession: in a request marked with a session,
+// TestRunChecksTheRequestSession: in a request's session viewer,
 // the unit of work refuses a revoked session or a disabled user, inside
 // its own transaction, and changes nothing.
-func TestAsUserChecksTheRequestSession(t *testing.T) {
+func TestRunChecksTheRequestSession(t *testing.T) {
 	t.Parallel()
 	d := dbtest.New(t)
 	owner := d.OwnerClient(t)
@@ -141,15 +199,15 @@ func TestAsUserChecksTheRequestSession(t *testing.T) {
 	app := d.App(t)
 	admin := viewer.NewContext(context.Background(), viewer.Admin())
 	create := func(ctx context.Context) error {
-		return app.AsUser(ctx, alice.User.ID, func(ctx context.Context, tx *ent.Tx) error {
+		return app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
 			return tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx)
 		})
 	}
-	live := db.WithSession(context.Background(), alice.User.ID, alice.Session.ID)
+	live := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
 	if err := create(live); err != nil {
 		t.Fatalf("live session: %v", err)
 	}
-	foreign := db.WithSession(context.Background(), alice.User.ID, bob.Session.ID)
+	foreign := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, bob.Session.ID))
 	if err := create(foreign); !errors.Is(err, db.ErrSessionInvalid) {
 		t.Fatalf("another user's session id: %v", err)
 	}

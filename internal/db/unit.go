@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -137,3 +138,23 @@ type Page struct {
 
 // Fetch is how many rows a list query asks for: one more than the page.
 func (p Page) Fetch() int { return p.Size + 1 }
+
+// NewPage reads a page request: size items (the API bounds it to 1-100)
+// after cursor, a next_cursor this API returned ("" for the first page).
+func NewPage(size int, cursor string) (Page, error) {
+	p := Page{Size: size}
+	if cursor == "" {
+		return p, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err == nil {
+		p.Before, err = uuid.FromBytes(b)
+	}
+	if err != nil {
+		return Page{}, fault.InvalidField("cursor", "not a cursor this API returned")
+	}
+	return p, nil
+}
+
+// Cursor is the next_cursor after the row with id.
+func Cursor(id uuid.UUID) string { return base64.RawURLEncoding.EncodeToString(id[:]) }

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,107 +14,31 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
-	"github.com/jarvis-core/jarvis/internal/auth"
+	"github.com/jarvis-core/jarvis/internal/app/apptest"
 	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
-	"github.com/jarvis-core/jarvis/internal/db/dbtest"
-	"github.com/jarvis-core/jarvis/internal/httpapi"
-	"github.com/jarvis-core/jarvis/internal/logging"
-	"github.com/jarvis-core/jarvis/internal/logging/logtest"
-	"github.com/jarvis-core/jarvis/internal/secrets"
 	"github.com/jarvis-core/jarvis/openapi"
 )
 
-const pw = "correct horse battery staple"
+const pw = apptest.Password
 
-type testServer struct {
-	URL    string
-	logs   *logtest.Buffer
-	issuer *token.Issuer
-	api    *httpapi.API
-	db     *dbtest.Database
-}
+type testServer struct{ *apptest.Server }
 
-// leaks are what must never appear in a log line, whatever the test did:
-// the test password, JWTs (their header always starts eyJ), API key values
-// and bearer headers.
-var leaks = []string{pw, "eyJ", "sk-live", "ghp_", "Bearer "}
+type bearer = apptest.Bearer
 
-// bearer is the client's security source; an empty token sends none.
-type bearer struct{ token string }
-
-func (b *bearer) BearerAuth(context.Context, openapi.OperationName) (openapi.BearerAuth, error) {
-	if b.token == "" {
-		return openapi.BearerAuth{}, errors.New("no token") // ogen then omits the header
-	}
-	return openapi.BearerAuth{Token: b.token}, nil
-}
-
-// newServer runs the real handler on the service role of a fresh database,
-// with a cheap password hasher (the production cost is benchmarked).
-func newServer(t testing.TB) *testServer {
-	return newServerWith(t, password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
-}
+// newServer runs the real service on a fresh database, with a cheap
+// password hasher (the production cost is benchmarked).
+func newServer(t testing.TB) *testServer { return &testServer{apptest.New(t)} }
 
 func newServerWith(t testing.TB, params password.Params) *testServer {
-	t.Helper()
-	d := dbtest.New(t)
-	logs := &logtest.Buffer{}
-	log := logging.New(logs, slog.LevelDebug)
-	h, err := password.New(params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := []byte(strings.Repeat("s", 32))
-	iss, err := token.NewIssuer(secret, "jarvis-core", "jarvis-api", 15*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, err := secrets.NewBox(1, bytes.Repeat([]byte{7}, 32), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := d.App(t)
-	api := httpapi.NewAPI(auth.NewService(app, h, iss, secret, 24*time.Hour, log), secrets.NewService(app, box, log), log)
-	handler, err := httpapi.NewHandler(log, nil, api)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(handler)
-	t.Cleanup(srv.Close)
-	// Every server of the suite checks its whole log output at the end.
-	t.Cleanup(func() {
-		out := logs.String()
-		for _, leak := range leaks {
-			if strings.Contains(out, leak) {
-				t.Errorf("server logs contain %q:\n%s", leak, out)
-			}
-		}
-	})
-	return &testServer{URL: srv.URL, logs: logs, issuer: iss, api: api, db: d}
+	return &testServer{apptest.New(t, apptest.Hash(params))}
 }
 
-func (s *testServer) client(t testing.TB) (*openapi.Client, *bearer) {
-	t.Helper()
-	b := &bearer{}
-	c, err := openapi.NewClient(s.URL, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, b
-}
+func (s *testServer) client(t testing.TB) (*openapi.Client, *bearer) { return s.Client(t) }
 
-// signUp registers email and returns a client signed in as it.
 func (s *testServer) signUp(t *testing.T, email string) (*openapi.Client, *openapi.TokenResponse) {
-	t.Helper()
-	c, b := s.client(t)
-	tok, err := c.Register(context.Background(), &openapi.RegisterRequest{Email: email, Password: pw})
-	if err != nil {
-		t.Fatalf("register %s: %v", email, err)
-	}
-	b.token = tok.AccessToken
-	return c, tok
+	return s.SignUp(t, email)
 }
 
 // apiErr asserts err is the API's error body with status and code.
@@ -176,18 +98,18 @@ func TestAuthFlow(t *testing.T) {
 	if err != nil || len(sessions.Items) != 2 {
 		t.Fatalf("sessions = %+v, %v", sessions, err)
 	}
-	if err := c.Logout(ctx, &openapi.LogoutRequest{}); err != nil {
+	if err := c.Logout(ctx, openapi.NewOptLogoutRequest(openapi.LogoutRequest{})); err != nil {
 		t.Fatal(err)
 	}
 	apiErr(t, mustErr(c.GetMe(ctx)), 401, openapi.ErrorResponseErrorCodeUNAUTHORIZED)
 	apiErr(t, mustErr(anon.Refresh(ctx, &openapi.RefreshRequest{RefreshToken: tok.RefreshToken})), 401, openapi.ErrorResponseErrorCodeUNAUTHORIZED)
 	// The other session lives on until logout with all.
 	other, b := s.client(t)
-	b.token = next.AccessToken
+	b.Token = next.AccessToken
 	if _, err := other.GetMe(ctx); err != nil {
 		t.Fatalf("other session after logout of one: %v", err)
 	}
-	if err := other.Logout(ctx, &openapi.LogoutRequest{All: openapi.NewOptBool(true)}); err != nil {
+	if err := other.Logout(ctx, openapi.NewOptLogoutRequest(openapi.LogoutRequest{All: openapi.NewOptBool(true)})); err != nil {
 		t.Fatal(err)
 	}
 	apiErr(t, mustErr(other.GetMe(ctx)), 401, openapi.ErrorResponseErrorCodeUNAUTHORIZED)
@@ -256,7 +178,7 @@ func TestCrossUserAccessIsNotFound(t *testing.T) {
 	_, err = alice.UpdateSecret(ctx, &openapi.SecretUpdate{Name: openapi.NewOptString("mine")}, openapi.UpdateSecretParams{ID: bobs.ID})
 	apiErr(t, err, 404, openapi.ErrorResponseErrorCodeNOTFOUND)
 	apiErr(t, alice.DeleteSecret(ctx, openapi.DeleteSecretParams{ID: bobs.ID}), 404, openapi.ErrorResponseErrorCodeNOTFOUND)
-	apiErr(t, alice.RevokeSession(ctx, openapi.RevokeSessionParams{ID: bobTok.SessionID}), 404, openapi.ErrorResponseErrorCodeNOTFOUND)
+	apiErr(t, alice.DeleteSession(ctx, openapi.DeleteSessionParams{ID: bobTok.SessionID}), 404, openapi.ErrorResponseErrorCodeNOTFOUND)
 	list, err := alice.ListSecrets(ctx, openapi.ListSecretsParams{})
 	if err != nil || len(list.Items) != 0 {
 		t.Fatalf("alice lists %d secrets, want 0", len(list.Items))
@@ -285,7 +207,7 @@ func TestTokensTheAPIRefuses(t *testing.T) {
 		"refresh token": tok.RefreshToken,
 		"other secret":  forgeAccess(t, tok),
 	} {
-		b.token = raw
+		b.Token = raw
 		t.Run(name, func(t *testing.T) {
 			apiErr(t, mustErr(c.GetMe(ctx)), 401, openapi.ErrorResponseErrorCodeUNAUTHORIZED)
 		})
@@ -300,7 +222,7 @@ func TestTokensTheAPIRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.token = old
+	b.Token = old
 	apiErr(t, mustErr(c.GetMe(ctx)), 401, openapi.ErrorResponseErrorCodeTOKENEXPIRED)
 }
 
@@ -332,7 +254,9 @@ func TestRawHTTPErrors(t *testing.T) {
 		{"bad limit", "GET", "/v1/secrets?limit=1000", "", 401, "UNAUTHORIZED", ""},
 		{"unknown route", "GET", "/v1/nope", "", 404, "NOT_FOUND", ""},
 		{"unknown top route", "GET", "/nope", "", 404, "NOT_FOUND", ""},
-		{"wrong method", "PUT", "/v1/secrets", "", 405, "VALIDATION_ERROR", ""},
+		{"wrong method", "PUT", "/v1/secrets", "", 405, "METHOD_NOT_ALLOWED", ""},
+		{"wrong method on an item", "PUT", "/v1/secrets/0192f5e0-0000-7000-8000-000000000000", "", 405, "METHOD_NOT_ALLOWED", ""},
+		{"body over the limit", "POST", "/v1/auth/login", `{"email":"` + strings.Repeat("a", 2<<20) + `"}`, 413, "PAYLOAD_TOO_LARGE", ""},
 		{"no token", "GET", "/v1/me", "", 401, "UNAUTHORIZED", ""},
 	}
 	for _, tc := range cases {
@@ -358,6 +282,9 @@ func TestRawHTTPErrors(t *testing.T) {
 			}
 			if resp.StatusCode == 401 && resp.Header.Get("WWW-Authenticate") == "" {
 				t.Fatal("401 without WWW-Authenticate")
+			}
+			if resp.StatusCode == 405 && resp.Header.Get("Allow") == "" {
+				t.Fatal("405 without Allow")
 			}
 		})
 	}
@@ -386,7 +313,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
-	logs := s.logs.String()
+	logs := s.Logs.String()
 	if !strings.Contains(logs, `"msg":"http request"`) {
 		t.Fatalf("no request logs captured:\n%s", logs)
 	}
@@ -501,15 +428,15 @@ func TestRevocationAndDisablingActAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.token = second.AccessToken
-	if err := phone.RevokeSession(ctx, openapi.RevokeSessionParams{ID: first.SessionID}); err != nil {
+	b.Token = second.AccessToken
+	if err := phone.DeleteSession(ctx, openapi.DeleteSessionParams{ID: first.SessionID}); err != nil {
 		t.Fatal(err)
 	}
 	apiErr(t, mustErr(laptop.ListSecrets(ctx, openapi.ListSecretsParams{})), 401, openapi.ErrorResponseErrorCodeUNAUTHORIZED)
 	if _, err := phone.GetMe(ctx); err != nil {
 		t.Fatalf("the revoking session itself: %v", err)
 	}
-	owner := s.db.OwnerClient(t)
+	owner := s.DB.OwnerClient(t)
 	if err := owner.User.UpdateOneID(second.UserID).SetStatus("disabled").Exec(viewer.NewContext(ctx, viewer.Admin())); err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +457,7 @@ func BenchmarkGetMeHTTP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bt.token = tok.AccessToken
+	bt.Token = tok.AccessToken
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.GetMe(context.Background()); err != nil {

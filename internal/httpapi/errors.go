@@ -6,187 +6,195 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 
 	"github.com/ogen-go/ogen/ogenerrors"
 	"github.com/ogen-go/ogen/validate"
 
-	"github.com/jarvis-core/jarvis/ent"
-	"github.com/jarvis-core/jarvis/internal/auth"
-	"github.com/jarvis-core/jarvis/internal/auth/password"
-	"github.com/jarvis-core/jarvis/internal/auth/token"
-	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/logging"
-	"github.com/jarvis-core/jarvis/internal/secrets"
 	"github.com/jarvis-core/jarvis/openapi"
 )
 
-// apiError is a failure with its HTTP status, stable code and a message for
-// people. Nothing internal goes in it.
-type apiError struct {
-	status  int
-	code    openapi.ErrorResponseErrorCode
-	message string
-	details []openapi.ErrorDetail
+// kinds maps each fault kind to its status and default code: the whole of
+// the API's error vocabulary, in one place, naming no module.
+var kinds = map[fault.Kind]struct {
+	status int
+	code   openapi.ErrorResponseErrorCode
+}{
+	fault.Invalid:        {http.StatusBadRequest, openapi.ErrorResponseErrorCodeVALIDATIONERROR},
+	fault.Unauthorized:   {http.StatusUnauthorized, openapi.ErrorResponseErrorCodeUNAUTHORIZED},
+	fault.Forbidden:      {http.StatusForbidden, openapi.ErrorResponseErrorCodeFORBIDDEN},
+	fault.NotFound:       {http.StatusNotFound, openapi.ErrorResponseErrorCodeNOTFOUND},
+	fault.Conflict:       {http.StatusConflict, openapi.ErrorResponseErrorCodeCONFLICT},
+	fault.BudgetExceeded: {http.StatusPaymentRequired, openapi.ErrorResponseErrorCodeBUDGETEXCEEDED},
+	fault.RateLimited:    {http.StatusTooManyRequests, openapi.ErrorResponseErrorCodeRATELIMITED},
+	fault.Unavailable:    {http.StatusServiceUnavailable, openapi.ErrorResponseErrorCodeUNAVAILABLE},
+	fault.TooLarge:       {http.StatusRequestEntityTooLarge, openapi.ErrorResponseErrorCodePAYLOADTOOLARGE},
 }
 
-func (e *apiError) Error() string { return string(e.code) + ": " + e.message }
-
-func fieldDetail(field, msg string) openapi.ErrorDetail {
-	d := openapi.ErrorDetail{Message: msg}
-	if field != "" {
-		d.Field = openapi.NewOptString(field)
-	}
-	return d
+// problem is a response ready to write.
+type problem struct {
+	status     int
+	body       openapi.ErrorResponseError
+	retryAfter int // seconds; 0 for none
 }
 
 var (
-	errNotFound     = &apiError{http.StatusNotFound, openapi.ErrorResponseErrorCodeNOTFOUND, "not found", nil}
-	errUnauthorized = &apiError{http.StatusUnauthorized, openapi.ErrorResponseErrorCodeUNAUTHORIZED, "sign in first: a valid bearer access token is required", nil}
-	errInternal     = &apiError{http.StatusInternalServerError, openapi.ErrorResponseErrorCodeINTERNAL, "something went wrong on our side; quote the correlation id when reporting it", nil}
+	errUnauthorized = fault.New(fault.Unauthorized, "sign in first: a valid bearer access token is required")
+	errNotFound     = fault.NotFoundf("no such resource")
+	errInternalMsg  = "something went wrong on our side; quote the correlation id when reporting it"
 )
 
-// classify maps what services return onto the API's errors. Another user's
-// row is not found, never forbidden, so ids cannot be probed.
-func classify(err error) *apiError {
-	var (
-		ae  *apiError
-		pe  *password.PolicyError
-		ie  *secrets.InvalidError
-		ve  *ent.ValidationError
-		vde *validate.Error
-	)
-	switch {
-	case errors.As(err, &ae):
-		return ae
-	case errors.As(err, &pe):
-		return &apiError{http.StatusBadRequest, openapi.ErrorResponseErrorCodeVALIDATIONERROR, pe.Reason,
-			[]openapi.ErrorDetail{fieldDetail("password", pe.Reason)}}
-	case errors.As(err, &ie):
-		return validation(err)
-	case errors.As(err, &ve):
-		return &apiError{http.StatusBadRequest, openapi.ErrorResponseErrorCodeVALIDATIONERROR, "invalid " + ve.Name,
-			[]openapi.ErrorDetail{fieldDetail(ve.Name, "invalid value")}}
-	case errors.As(err, &vde):
-		return validation(err)
-	case errors.Is(err, auth.ErrEmailExists):
-		return &apiError{http.StatusConflict, openapi.ErrorResponseErrorCodeEMAILEXISTS, err.Error(), nil}
-	case errors.Is(err, auth.ErrInvalidCredentials):
-		return &apiError{http.StatusUnauthorized, openapi.ErrorResponseErrorCodeINVALIDCREDENTIALS, err.Error(), nil}
-	case errors.Is(err, auth.ErrInvalidRefresh):
-		return &apiError{http.StatusUnauthorized, openapi.ErrorResponseErrorCodeUNAUTHORIZED, err.Error(), nil}
-	case errors.Is(err, token.ErrExpired):
-		return &apiError{http.StatusUnauthorized, openapi.ErrorResponseErrorCodeTOKENEXPIRED, "access token expired: refresh it", nil}
-	case errors.Is(err, token.ErrInvalid), errors.Is(err, auth.ErrUnauthorized), errors.Is(err, db.ErrSessionInvalid),
-		errors.Is(err, ogenerrors.ErrSecurityRequirementIsNotSatisfied):
-		return errUnauthorized
-	case errors.Is(err, secrets.ErrConflict):
-		return &apiError{http.StatusConflict, openapi.ErrorResponseErrorCodeCONFLICT, err.Error(), nil}
-	case errors.Is(err, secrets.ErrNotFound), ent.IsNotFound(err):
-		return errNotFound
-	case errors.Is(err, secrets.ErrAmbiguous):
-		return &apiError{http.StatusBadRequest, openapi.ErrorResponseErrorCodeVALIDATIONERROR, err.Error(),
-			[]openapi.ErrorDetail{fieldDetail("name", err.Error())}}
+// problemOf turns any error into the response the API gives for it. Errors
+// nobody classified are logged with their cause and answered as INTERNAL,
+// with nothing internal in the body; a client that went away is logged at
+// info, since nothing failed on our side.
+func problemOf(ctx context.Context, log *slog.Logger, err error) problem {
+	err = ogenFault(err)
+	var se *statusError
+	if errors.As(err, &se) {
+		return problem{status: se.status, body: openapi.ErrorResponseError{
+			Code: se.code, Message: se.message, CorrelationID: logging.CorrelationID(ctx)}}
 	}
-	return nil
-}
-
-// validation lists every field at fault (services join one error per field).
-func validation(err error) *apiError {
-	var details []openapi.ErrorDetail
-	var visit func(error)
-	visit = func(e error) {
-		var ie *secrets.InvalidError
-		var vde *validate.Error
-		switch {
-		case errors.As(e, &vde) && vde == e:
-			for _, f := range vde.Fields {
-				details = append(details, fieldDetail(f.Name, f.Error.Error()))
-			}
-		case errors.As(e, &ie) && ie == e:
-			details = append(details, fieldDetail(ie.Field, ie.Reason))
+	var vde *validate.Error
+	if errors.As(err, &vde) {
+		fields := make([]fault.Field, 0, len(vde.Fields))
+		for _, f := range vde.Fields {
+			fields = append(fields, fault.Field{Name: f.Name, Reason: f.Error.Error()})
 		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				visit(x)
+		err = &fault.Error{Kind: fault.Invalid, Message: "invalid request", Fields: fields, Err: err}
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = fault.New(fault.TooLarge, "request body is over the limit of %d bytes", mbe.Limit)
+	}
+	f, ok := fault.As(err)
+	if !ok {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			logging.FromContext(ctx, log).InfoContext(ctx, "client went away", slog.Any("error", err))
+		} else {
+			logging.FromContext(ctx, log).ErrorContext(ctx, "request failed", slog.Any("error", err))
+		}
+		return problem{status: http.StatusInternalServerError, body: openapi.ErrorResponseError{
+			Code: openapi.ErrorResponseErrorCodeINTERNAL, Message: errInternalMsg, CorrelationID: logging.CorrelationID(ctx)}}
+	}
+	k, known := kinds[f.Kind]
+	if !known {
+		logging.FromContext(ctx, log).ErrorContext(ctx, "request failed: unmapped fault kind", slog.Any("error", err))
+		return problemOf(ctx, log, errors.New(f.Kind.String()))
+	}
+	p := problem{status: k.status, body: openapi.ErrorResponseError{
+		Code: k.code, Message: f.Message, CorrelationID: logging.CorrelationID(ctx)}}
+	if f.Code != "" {
+		p.body.Code = openapi.ErrorResponseErrorCode(f.Code)
+	}
+	if f.Kind == fault.Invalid {
+		for _, fl := range fault.Fields(err) {
+			d := openapi.ErrorDetail{Message: fl.Reason}
+			if fl.Name != "" {
+				d.Field = openapi.NewOptString(fl.Name)
 			}
-		} else if u := errors.Unwrap(e); u != nil {
-			visit(u)
+			p.body.Details = append(p.body.Details, d)
+		}
+		if len(p.body.Details) > 1 {
+			p.body.Message = "invalid request: " + strconv.Itoa(len(p.body.Details)) + " fields at fault"
 		}
 	}
-	visit(err)
-	msg := "invalid request"
-	if len(details) == 1 {
-		msg = "invalid " + details[0].Field.Or("request") + ": " + details[0].Message
+	if f.RetryAfter > 0 {
+		p.retryAfter = max(1, int((f.RetryAfter+999_999_999)/1_000_000_000))
 	}
-	return &apiError{http.StatusBadRequest, openapi.ErrorResponseErrorCodeVALIDATIONERROR, msg, details}
+	return p
 }
 
-func body(ctx context.Context, e *apiError) openapi.ErrorResponse {
-	return openapi.ErrorResponse{Error: openapi.ErrorResponseError{
-		Code: e.code, Message: e.message, Details: e.details, CorrelationID: logging.CorrelationID(ctx),
-	}}
-}
-
-// errorStatus turns a handler's error into the response ogen writes. Errors
-// nobody classified are logged with their cause and answered as INTERNAL.
-func errorStatus(ctx context.Context, log *slog.Logger, err error) *openapi.ErrorStatusCode {
-	e := classify(err)
-	if e == nil {
-		logging.FromContext(ctx, log).ErrorContext(ctx, "request failed", slog.Any("error", err))
-		e = errInternal
+// newError is ogen's error hook for operations' returned errors.
+func newError(log *slog.Logger) func(ctx context.Context, err error) *openapi.ErrorStatusCode {
+	return func(ctx context.Context, err error) *openapi.ErrorStatusCode {
+		p := problemOf(ctx, log, err)
+		if p.retryAfter > 0 {
+			if w, ok := ctx.Value(writerKey{}).(http.ResponseWriter); ok {
+				w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
+			}
+		}
+		return &openapi.ErrorStatusCode{StatusCode: p.status, Response: openapi.ErrorResponse{Error: p.body}}
 	}
-	return &openapi.ErrorStatusCode{StatusCode: e.status, Response: body(ctx, e)}
 }
 
-// writeError writes the error body outside ogen (router misses, panics,
-// request decoding).
-func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+// statusError is an answer of the HTTP layer itself that no fault kind
+// names (405).
+type statusError struct {
+	status  int
+	code    openapi.ErrorResponseErrorCode
+	message string
+}
+
+func (e *statusError) Error() string { return e.message }
+
+// writerKey carries the response writer to newError, which ogen gives no
+// writer but whose 429s need a Retry-After header.
+type writerKey struct{}
+
+// WriteError writes err as the API's error body, outside ogen (router
+// misses, middleware refusals, panics, routes of modules).
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	p := problemOf(r.Context(), log, err)
+	if p.status == http.StatusRequestEntityTooLarge {
+		drainBody(r)
+	}
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.status)
-	b := body(r.Context(), e)
-	out, err := b.MarshalJSON() // ogen's encoder: optional fields stay out rather than null
+	w.WriteHeader(p.status)
+	out, err := (&openapi.ErrorResponse{Error: p.body}).MarshalJSON() // ogen's encoder: optional fields stay out
 	if err != nil {
 		return
 	}
 	_, _ = w.Write(out)
 }
 
-// decodeErrorHandler answers ogen's own failures: undecodable or invalid
-// requests are VALIDATION_ERROR naming the field; a failed security
-// requirement is UNAUTHORIZED (or TOKEN_EXPIRED).
+// ogenFault classifies ogen's own failures: undecodable or invalid requests
+// are Invalid naming the field, an oversized body TooLarge, a failed security
+// requirement Unauthorized (or the auth module's own, TOKEN_EXPIRED). ogen
+// hands them to NewError or to the error handler depending on the path.
+func ogenFault(err error) error {
+	var (
+		sec *ogenerrors.SecurityError
+		dpe *ogenerrors.DecodeParamsError
+		dre *ogenerrors.DecodeRequestError
+		mbe *http.MaxBytesError
+		vde *validate.Error
+	)
+	switch {
+	case errors.As(err, &sec):
+		if fault.Is(sec.Err, fault.Unauthorized) {
+			return sec.Err
+		}
+		return errUnauthorized.Wrap(err)
+	case errors.Is(err, ogenerrors.ErrSecurityRequirementIsNotSatisfied):
+		return errUnauthorized.Wrap(err)
+	case errors.As(err, &mbe):
+		return mbe
+	case errors.As(err, &dpe):
+		var pe *ogenerrors.DecodeParamError
+		field := ""
+		if errors.As(err, &pe) {
+			field = pe.Name
+		}
+		return fault.InvalidField(field, "invalid value").Wrap(err)
+	case errors.As(err, &dre):
+		if errors.As(dre.Err, &vde) {
+			return dre.Err
+		}
+		return fault.InvalidField("body", "not valid JSON for this operation").Wrap(err)
+	}
+	return err
+}
+
+// decodeErrorHandler answers ogen's failures that do not go through NewError.
 func decodeErrorHandler(log *slog.Logger) ogenerrors.ErrorHandler {
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
-		var (
-			sec *ogenerrors.SecurityError
-			dpe *ogenerrors.DecodeParamsError
-			dre *ogenerrors.DecodeRequestError
-		)
-		switch {
-		case errors.As(err, &sec):
-			if e := classify(sec.Err); e != nil && e.status == http.StatusUnauthorized {
-				writeError(w, r, e)
-				return
-			}
-			writeError(w, r, errUnauthorized)
-		case errors.As(err, &dpe):
-			var pe *ogenerrors.DecodeParamError
-			field := ""
-			if errors.As(err, &pe) {
-				field = pe.Name
-			}
-			writeError(w, r, &apiError{http.StatusBadRequest, openapi.ErrorResponseErrorCodeVALIDATIONERROR,
-				"invalid parameter " + field, []openapi.ErrorDetail{fieldDetail(field, "invalid value")}})
-		case errors.As(err, &dre):
-			if e := classify(dre.Err); e != nil {
-				writeError(w, r, e)
-				return
-			}
-			writeError(w, r, &apiError{http.StatusBadRequest, openapi.ErrorResponseErrorCodeVALIDATIONERROR,
-				"request body is not valid JSON for this operation", []openapi.ErrorDetail{fieldDetail("body", "malformed")}})
-		default:
-			logging.FromContext(ctx, log).ErrorContext(ctx, "request failed", slog.Any("error", err))
-			writeError(w, r, errInternal)
-		}
+		WriteError(w, r, log, err)
 	}
 }
 
@@ -221,7 +229,7 @@ func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 					}
 					logging.FromContext(r.Context(), log).ErrorContext(r.Context(), "panic",
 						slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
-					writeError(w, r, errInternal)
+					WriteError(w, r, log, errors.New("panic"))
 				}
 			}()
 			next.ServeHTTP(w, r)

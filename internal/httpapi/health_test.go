@@ -18,7 +18,7 @@ import (
 
 func ready(t *testing.T, checks []httpapi.Check) (int, map[string]any) {
 	t.Helper()
-	h, err := httpapi.NewHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), checks, nil)
+	h, err := httpapi.NewHandler(httpapi.Params{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Checks: checks})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func TestRequireAndOptionalAuth(t *testing.T) {
 		{"optional, valid", "bearer " + tok.AccessToken, true, 200, tok.UserID.String()},
 		{"optional, invalid", "Bearer nope", true, 401, ""},
 	}
-	api := s.api
+	api := s.Security
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := api.RequireAuth(echo)

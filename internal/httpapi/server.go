@@ -1,6 +1,8 @@
-// Package httpapi owns the HTTP surface: the route table, the middleware
-// chain (correlation ids and request logs first), health endpoints and the
-// server's life cycle.
+// Package httpapi owns the HTTP surface: it composes the operation-group
+// handlers, routes and middleware that modules provide (internal/api) behind
+// one chain (correlation ids and request logs first, panics, then the
+// modules' middleware), maps errors once (fault kinds → statuses), serves
+// health endpoints and runs the server's life cycle. It imports no module.
 package httpapi
 
 import (
@@ -10,10 +12,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
 	"time"
 
 	"go.uber.org/fx"
 
+	"github.com/jarvis-core/jarvis/internal/api"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/logging"
@@ -21,38 +25,75 @@ import (
 	"github.com/jarvis-core/jarvis/openapi"
 )
 
-// maxBody caps request bodies: the largest legitimate one is a secret value.
-const maxBody = 1 << 20
+// Params is what the handler is built from: whatever the modules provide.
+type Params struct {
+	fx.In
+	Log        *slog.Logger
+	Checks     []Check
+	Security   openapi.SecurityHandler
+	Handlers   []api.OperationHandler `group:"api.handlers"`
+	Routes     []api.Route            `group:"api.routes"`
+	Middleware []api.Middleware       `group:"api.middleware"`
+}
 
-// NewHandler builds the route table behind the middleware chain: correlation
-// id and request log first, then panic recovery, then the routes. api may be
-// nil (health endpoints only).
-func NewHandler(log *slog.Logger, checks []Check, api *API) (http.Handler, error) {
+// NewHandler builds the route table behind the middleware chain.
+func NewHandler(p Params) (http.Handler, error) {
+	log := p.Log
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
-	mux.HandleFunc("GET /readyz", readyz(checks))
+	mux.HandleFunc("GET /readyz", readyz(p.Checks))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Spec)
 	})
-	notFound := func(w http.ResponseWriter, r *http.Request) { writeError(w, r, errNotFound) }
-	if api != nil {
-		v1, err := openapi.NewServer(api, api,
+	refuse := func(w http.ResponseWriter, r *http.Request, err error) { WriteError(w, r, log, err) }
+	notFound := func(w http.ResponseWriter, r *http.Request) { refuse(w, r, errNotFound) }
+	if len(p.Handlers) > 0 {
+		h, err := openapi.Compose(newError(log), handlers(p.Handlers)...)
+		if err != nil {
+			return nil, fmt.Errorf("compose the API: %w", err)
+		}
+		v1, err := openapi.NewServer(h, p.Security,
 			openapi.WithErrorHandler(decodeErrorHandler(log)),
 			openapi.WithNotFound(notFound),
 			openapi.WithMethodNotAllowed(func(w http.ResponseWriter, r *http.Request, allowed string) {
 				w.Header().Set("Allow", allowed)
-				writeError(w, r, &apiError{http.StatusMethodNotAllowed, openapi.ErrorResponseErrorCodeVALIDATIONERROR,
-					"method not allowed; allowed: " + allowed, nil})
+				refuse(w, r, &statusError{http.StatusMethodNotAllowed, openapi.ErrorResponseErrorCodeMETHODNOTALLOWED,
+					fmt.Sprintf("method %s is not allowed here; allowed: %s", r.Method, allowed)})
 			}),
 		)
 		if err != nil {
 			return nil, fmt.Errorf("openapi server: %w", err)
 		}
-		mux.Handle("/v1/", http.MaxBytesHandler(challenge(clientMeta(v1)), maxBody))
+		mux.Handle("/v1/", withWriter(v1))
+	}
+	for _, rt := range p.Routes {
+		mux.Handle(rt.Pattern, rt.Handler)
 	}
 	mux.HandleFunc("/", notFound)
-	return logging.Middleware(log)(recoverPanics(log)(mux)), nil
+	var h http.Handler = challenge(clientMeta(limitBody(maxBody, mux, refuse)))
+	mw := append([]api.Middleware(nil), p.Middleware...)
+	sort.SliceStable(mw, func(i, j int) bool { return mw[i].Order < mw[j].Order })
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i].Wrap(h)
+	}
+	return logging.Middleware(log)(recoverPanics(log)(h)), nil
+}
+
+// handlers unwraps the value group.
+func handlers(hs []api.OperationHandler) []any {
+	out := make([]any, len(hs))
+	for i, h := range hs {
+		out[i] = h
+	}
+	return out
+}
+
+// withWriter hands the response writer to newError (Retry-After headers).
+func withWriter(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), writerKey{}, w)))
+	})
 }
 
 // Checks are the dependencies /readyz reports: Postgres, the schema version
@@ -115,9 +156,12 @@ var Module = fx.Module("http",
 	fx.Provide(
 		fx.Private,
 		Checks,
-		NewAPI,
 		NewHandler,
 	),
-	fx.Provide(NewServer),
+	fx.Provide(
+		NewSecurity,
+		func(s *Security) openapi.SecurityHandler { return s },
+		NewServer,
+	),
 	fx.Invoke(func(*Server) {}),
 )

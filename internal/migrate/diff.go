@@ -151,6 +151,7 @@ func entDiff(ctx context.Context, devURL string, dir migrate.Dir, name string) (
 		// model; `jarvis migrate lint` reports them for review.
 		entschema.WithDropColumn(true),
 		entschema.WithDropIndex(true),
+		entschema.WithDiffHook(sameOwnerKeys(ent.OwnedTables)),
 	)
 	if err != nil {
 		return "", fmt.Errorf("diff ent/schema against migration directory: %w", err)

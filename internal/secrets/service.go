@@ -12,24 +12,21 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/fault"
 )
 
 var (
 	// ErrNotFound: no such secret for this user (another user's secret included).
-	ErrNotFound = errors.New("secret not found")
+	ErrNotFound = fault.NotFoundf("secret not found")
 	// ErrConflict: the user already has a secret of this provider and name.
-	ErrConflict = errors.New("a secret with this provider and name already exists")
+	ErrConflict = fault.Conflictf("a secret with this provider and name already exists")
 	// ErrAmbiguous: several secrets of the provider and no name to choose.
-	ErrAmbiguous = errors.New("several secrets for this provider: name one")
+	ErrAmbiguous = fault.InvalidField("name", "several secrets for this provider: name one")
 )
-
-// InvalidError is a refused input; its message names the field, never the value.
-type InvalidError struct{ Field, Reason string }
-
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Reason }
 
 // MaxValueBytes caps a secret value (API keys and OAuth tokens are far smaller).
 const MaxValueBytes = 8 << 10
@@ -56,9 +53,9 @@ func NewService(d *db.DB, box *Box, log *slog.Logger) *Service {
 func validName(name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
-		return &InvalidError{"name", "must not be empty"}
+		return fault.InvalidField("name", "must not be empty")
 	case utf8.RuneCountInString(name) > 100:
-		return &InvalidError{"name", "must be at most 100 characters"}
+		return fault.InvalidField("name", "must be at most 100 characters")
 	}
 	return nil
 }
@@ -66,18 +63,18 @@ func validName(name string) error {
 func validValue(v string) error {
 	switch {
 	case v == "":
-		return &InvalidError{"value", "must not be empty"}
+		return fault.InvalidField("value", "must not be empty")
 	case len(v) > MaxValueBytes:
-		return &InvalidError{"value", fmt.Sprintf("must be at most %d bytes", MaxValueBytes)}
+		return fault.InvalidField("value", fmt.Sprintf("must be at most %d bytes", MaxValueBytes))
 	case !utf8.ValidString(v):
-		return &InvalidError{"value", "must be text"}
+		return fault.InvalidField("value", "must be text")
 	}
 	return nil
 }
 
 func validProvider(p string) error {
 	if err := usersecret.ProviderValidator(usersecret.Provider(p)); err != nil {
-		return &InvalidError{"provider", "must be one of openai, anthropic, composio, github, custom"}
+		return fault.InvalidField("provider", "must be one of openai, anthropic, composio, github, custom")
 	}
 	return nil
 }
@@ -92,24 +89,34 @@ func last4(v string) string {
 	return string(r[len(r)-4:])
 }
 
-// List returns up to limit of the user's secrets without values, newest
-// first, older than the id before (uuid.Nil: from the newest).
-func (s *Service) List(ctx context.Context, userID, before uuid.UUID, limit int) ([]*ent.UserSecret, error) {
-	var out []*ent.UserSecret
-	err := s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
-		q := tx.UserSecret.Query().Select(listFields...).Order(ent.Desc(usersecret.FieldID)).Limit(limit)
-		if before != uuid.Nil {
-			q = q.Where(usersecret.IDLT(before))
+// List returns a page of the viewer's secrets without values, newest first.
+func (s *Service) List(ctx context.Context, p db.Page) ([]*ent.UserSecret, error) {
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]*ent.UserSecret, error) {
+		q := tx.UserSecret.Query().Select(listFields...).Order(ent.Desc(usersecret.FieldID)).Limit(p.Fetch())
+		if p.Before != uuid.Nil {
+			q = q.Where(usersecret.IDLT(p.Before))
 		}
-		var err error
-		out, err = q.All(ctx)
-		return err
+		return q.All(ctx)
 	})
-	return out, err
 }
 
-// Create seals value for the user.
-func (s *Service) Create(ctx context.Context, userID uuid.UUID, provider, name, value string) (*ent.UserSecret, error) {
+// Get returns one of the viewer's secrets, without its value.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.UserSecret, error) {
+	sec, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.UserSecret, error) {
+		return tx.UserSecret.Query().Where(usersecret.ID(id)).Select(listFields...).Only(ctx)
+	})
+	if fault.Is(err, fault.NotFound) {
+		return nil, ErrNotFound
+	}
+	return sec, err
+}
+
+// Create seals value for the viewer.
+func (s *Service) Create(ctx context.Context, provider, name, value string) (*ent.UserSecret, error) {
+	userID, err := owner(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := errors.Join(validProvider(provider), validName(name), validValue(value)); err != nil {
 		return nil, err
 	}
@@ -118,26 +125,30 @@ func (s *Service) Create(ctx context.Context, userID uuid.UUID, provider, name, 
 	if err != nil {
 		return nil, fmt.Errorf("seal secret: %w", err)
 	}
-	var out *ent.UserSecret
-	err = s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.UserSecret, error) {
 		created, err := tx.UserSecret.Create().SetID(id).SetUserID(userID).
 			SetProvider(usersecret.Provider(provider)).SetName(strings.TrimSpace(name)).
 			SetEncryptedValue(sealed.Ciphertext).SetNonce(sealed.Nonce).SetAuthTag(sealed.Tag).
 			SetKeyVersion(sealed.KeyVersion).SetLast4(last4(value)).Save(ctx)
 		if ent.IsConstraintError(err) {
-			return ErrConflict
+			return nil, ErrConflict.Wrap(err)
 		}
 		if err != nil {
-			return fmt.Errorf("store secret: %w", err)
+			return nil, fmt.Errorf("store secret: %w", err)
 		}
-		out = withoutValue(created)
-		return nil
+		return withoutValue(created), nil
 	})
-	return out, err
 }
 
 // Update renames a secret and/or replaces its value; nil leaves a part as is.
-func (s *Service) Update(ctx context.Context, userID, id uuid.UUID, name, value *string) (*ent.UserSecret, error) {
+func (s *Service) Update(ctx context.Context, id uuid.UUID, name, value *string) (*ent.UserSecret, error) {
+	userID, err := owner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if name == nil && value == nil {
+		return nil, fault.InvalidField("body", "give a name, a value or both")
+	}
 	var errs []error
 	if name != nil {
 		errs = append(errs, validName(*name))
@@ -148,8 +159,7 @@ func (s *Service) Update(ctx context.Context, userID, id uuid.UUID, name, value 
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	var out *ent.UserSecret
-	err := s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.UserSecret, error) {
 		upd := tx.UserSecret.UpdateOneID(id)
 		if name != nil {
 			upd.SetName(strings.TrimSpace(*name))
@@ -157,7 +167,7 @@ func (s *Service) Update(ctx context.Context, userID, id uuid.UUID, name, value 
 		if value != nil {
 			sealed, err := s.box.Seal([]byte(*value), Binding(userID, id))
 			if err != nil {
-				return fmt.Errorf("seal secret: %w", err)
+				return nil, fmt.Errorf("seal secret: %w", err)
 			}
 			upd.SetEncryptedValue(sealed.Ciphertext).SetNonce(sealed.Nonce).SetAuthTag(sealed.Tag).
 				SetKeyVersion(sealed.KeyVersion).SetLast4(last4(*value))
@@ -165,35 +175,46 @@ func (s *Service) Update(ctx context.Context, userID, id uuid.UUID, name, value 
 		updated, err := upd.Save(ctx)
 		switch {
 		case ent.IsNotFound(err):
-			return ErrNotFound
+			return nil, ErrNotFound.Wrap(err)
 		case ent.IsConstraintError(err):
-			return ErrConflict
+			return nil, ErrConflict.Wrap(err)
 		case err != nil:
-			return fmt.Errorf("update secret: %w", err)
+			return nil, fmt.Errorf("update secret: %w", err)
 		}
-		out = withoutValue(updated)
-		return nil
+		return withoutValue(updated), nil
 	})
-	return out, err
 }
 
-// Delete removes one of the user's secrets.
-func (s *Service) Delete(ctx context.Context, userID, id uuid.UUID) error {
-	return s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+// Delete removes one of the viewer's secrets.
+func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
+	return s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
 		err := tx.UserSecret.DeleteOneID(id).Exec(ctx)
 		if ent.IsNotFound(err) {
-			return ErrNotFound
+			return ErrNotFound.Wrap(err)
 		}
 		return err
 	})
 }
 
-// DecryptedValue opens the user's secret for provider (and name, when the
+// owner is the viewer's user id, which binds a sealed value to its row.
+func owner(ctx context.Context) (uuid.UUID, error) {
+	v, ok := viewer.FromContext(ctx)
+	if !ok || v.Role != viewer.RoleUser {
+		return uuid.Nil, db.ErrNoViewer
+	}
+	return v.UserID, nil
+}
+
+// DecryptedValue opens the viewer's secret for provider (and name, when the
 // user has several) for server-side use by agent workers, and records when it
 // was last used. The value must never be logged or returned over the API.
-func (s *Service) DecryptedValue(ctx context.Context, userID uuid.UUID, provider, name string) (string, error) {
+func (s *Service) DecryptedValue(ctx context.Context, provider, name string) (string, error) {
+	userID, err := owner(ctx)
+	if err != nil {
+		return "", err
+	}
 	var plain []byte
-	err := s.db.AsUser(ctx, userID, func(ctx context.Context, tx *ent.Tx) error {
+	err = s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
 		q := tx.UserSecret.Query().Where(usersecret.ProviderEQ(usersecret.Provider(provider)))
 		if name != "" {
 			q = q.Where(usersecret.Name(name))
@@ -241,7 +262,7 @@ func withoutValue(s *ent.UserSecret) *ent.UserSecret {
 // as admin scripts use). A row changed concurrently (a user replacing the
 // value) is left to that change. It returns how many rows it re-sealed.
 func RotateKeys(ctx context.Context, c *ent.Client, box *Box, batch int, log *slog.Logger) (int, error) {
-	ctx = viewer.NewContext(ctx, viewer.Admin())
+	ctx = rule.Bypass(ctx, "key rotation re-seals every user's secrets, as the owner role")
 	if batch < 1 {
 		batch = 100
 	}

@@ -14,7 +14,9 @@ import (
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
+	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/logging"
 )
 
@@ -27,6 +29,11 @@ type env struct {
 	logs         *bytes.Buffer
 	d            *dbtest.Database
 	aliceFixture *dbtest.Fixture
+}
+
+// as is the context of a unit of work of user id.
+func as(id uuid.UUID) context.Context {
+	return viewer.NewContext(context.Background(), viewer.User(id))
 }
 
 func setup(t *testing.T, box *Box) env {
@@ -44,17 +51,17 @@ func TestSecretsLifecycle(t *testing.T) {
 	t.Parallel()
 	e := setup(t, newBox(t))
 	ctx := context.Background()
-	created, err := e.svc.Create(ctx, e.alice, "anthropic", "work", value)
+	created, err := e.svc.Create(as(e.alice), "anthropic", "work", value)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if created.Last4 != "cdef" || created.EncryptedValue != nil || created.KeyVersion != 2 {
 		t.Fatalf("created = %+v", created)
 	}
-	if _, err := e.svc.Create(ctx, e.alice, "anthropic", "work", "x"); !errors.Is(err, ErrConflict) {
+	if _, err := e.svc.Create(as(e.alice), "anthropic", "work", "x"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate: %v", err)
 	}
-	list, err := e.svc.List(ctx, e.alice, uuid.Nil, 100)
+	list, err := e.svc.List(as(e.alice), db.Page{Size: 100})
 	if err != nil || len(list) != 2 { // the seeded openai/default and this one
 		t.Fatalf("list = %d, %v", len(list), err)
 	}
@@ -63,7 +70,7 @@ func TestSecretsLifecycle(t *testing.T) {
 			t.Fatalf("list leaks sealed parts or others' rows: %+v", s)
 		}
 	}
-	got, err := e.svc.DecryptedValue(ctx, e.alice, "anthropic", "")
+	got, err := e.svc.DecryptedValue(as(e.alice), "anthropic", "")
 	if err != nil || got != value {
 		t.Fatalf("decrypt = %q, %v", got, err)
 	}
@@ -72,17 +79,17 @@ func TestSecretsLifecycle(t *testing.T) {
 		t.Fatalf("use: last_used_at %v, updated_at moved %v -> %v", used.LastUsedAt, created.UpdatedAt, used.UpdatedAt)
 	}
 	newName, newValue := "personal", "sk-live-rotated-value-9876"
-	upd, err := e.svc.Update(ctx, e.alice, created.ID, &newName, &newValue)
+	upd, err := e.svc.Update(as(e.alice), created.ID, &newName, &newValue)
 	if err != nil || upd.Name != newName || upd.Last4 != "9876" {
 		t.Fatalf("update: %+v, %v", upd, err)
 	}
-	if got, _ := e.svc.DecryptedValue(ctx, e.alice, "anthropic", "personal"); got != newValue {
+	if got, _ := e.svc.DecryptedValue(as(e.alice), "anthropic", "personal"); got != newValue {
 		t.Fatalf("value after update = %q", got)
 	}
-	if err := e.svc.Delete(ctx, e.alice, created.ID); err != nil {
+	if err := e.svc.Delete(as(e.alice), created.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.DecryptedValue(ctx, e.alice, "anthropic", ""); !errors.Is(err, ErrNotFound) {
+	if _, err := e.svc.DecryptedValue(as(e.alice), "anthropic", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after delete: %v", err)
 	}
 	if strings.Contains(e.logs.String(), "sk-live") {
@@ -93,22 +100,21 @@ func TestSecretsLifecycle(t *testing.T) {
 func TestOtherUsersSecretsAreNotFound(t *testing.T) {
 	t.Parallel()
 	e := setup(t, newBox(t))
-	ctx := context.Background()
-	bobs, err := e.svc.Create(ctx, e.bob, "github", "ci", value)
+	bobs, err := e.svc.Create(as(e.bob), "github", "ci", value)
 	if err != nil {
 		t.Fatal(err)
 	}
 	name := "mine now"
-	if _, err := e.svc.Update(ctx, e.alice, bobs.ID, &name, nil); !errors.Is(err, ErrNotFound) {
+	if _, err := e.svc.Update(as(e.alice), bobs.ID, &name, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("alice renames bob's secret: %v", err)
 	}
-	if err := e.svc.Delete(ctx, e.alice, bobs.ID); !errors.Is(err, ErrNotFound) {
+	if err := e.svc.Delete(as(e.alice), bobs.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("alice deletes bob's secret: %v", err)
 	}
-	if _, err := e.svc.DecryptedValue(ctx, e.alice, "github", "ci"); !errors.Is(err, ErrNotFound) {
+	if _, err := e.svc.DecryptedValue(as(e.alice), "github", "ci"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("alice decrypts bob's secret: %v", err)
 	}
-	if got, err := e.svc.DecryptedValue(ctx, e.bob, "github", "ci"); err != nil || got != value {
+	if got, err := e.svc.DecryptedValue(as(e.bob), "github", "ci"); err != nil || got != value {
 		t.Errorf("bob's secret after alice's attempts: %q, %v", got, err)
 	}
 }
@@ -117,13 +123,13 @@ func TestCiphertextCopiedToAnotherRowDoesNotOpen(t *testing.T) {
 	t.Parallel()
 	e := setup(t, newBox(t))
 	ctx := context.Background()
-	src, _ := e.svc.Create(ctx, e.alice, "openai", "src", value)
-	dst, _ := e.svc.Create(ctx, e.alice, "custom", "dst", "sk-other-value-000000")
+	src, _ := e.svc.Create(as(e.alice), "openai", "src", value)
+	dst, _ := e.svc.Create(as(e.alice), "custom", "dst", "sk-other-value-000000")
 	admin := viewer.NewContext(ctx, viewer.Admin())
 	full := e.owner.UserSecret.GetX(admin, src.ID)
 	e.owner.UserSecret.UpdateOneID(dst.ID).SetEncryptedValue(full.EncryptedValue).SetNonce(full.Nonce).
 		SetAuthTag(full.AuthTag).ExecX(admin)
-	_, err := e.svc.DecryptedValue(ctx, e.alice, "custom", "dst")
+	_, err := e.svc.DecryptedValue(as(e.alice), "custom", "dst")
 	if !errors.Is(err, ErrOpen) || strings.Contains(err.Error(), "sk-") {
 		t.Fatalf("copied ciphertext: %v", err)
 	}
@@ -137,9 +143,8 @@ func TestInvalidInputChangesNothing(t *testing.T) {
 		{"gemini", "x", value}, {"openai", "", value}, {"openai", "x", ""},
 		{"openai", strings.Repeat("n", 101), value}, {"openai", "x", strings.Repeat("v", MaxValueBytes+1)},
 	} {
-		_, err := e.svc.Create(ctx, e.alice, c.provider, c.name, c.value)
-		var ie *InvalidError
-		if !errors.As(err, &ie) {
+		_, err := e.svc.Create(as(e.alice), c.provider, c.name, c.value)
+		if !fault.Is(err, fault.Invalid) {
 			t.Errorf("create %q/%q: %v", c.provider, c.name, err)
 		}
 		if err != nil && c.value != "" && len(c.value) < 100 && strings.Contains(err.Error(), c.value) {
@@ -158,7 +163,7 @@ func TestRotateKeysReSealsEverySecret(t *testing.T) {
 	e := setup(t, v1)
 	ctx := context.Background()
 	for i, u := range []uuid.UUID{e.alice, e.bob, e.alice} {
-		if _, err := e.svc.Create(ctx, u, "custom", "k"+string(rune('a'+i)), value+string(rune('a'+i))); err != nil {
+		if _, err := e.svc.Create(as(u), "custom", "k"+string(rune('a'+i)), value+string(rune('a'+i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -176,7 +181,7 @@ func TestRotateKeysReSealsEverySecret(t *testing.T) {
 	}
 	onlyV2, _ := NewBox(2, key(2), nil)
 	after := NewService(e.svc.db, onlyV2, e.svc.log)
-	if got, err := after.DecryptedValue(ctx, e.bob, "custom", "kb"); err != nil || got != value+"b" {
+	if got, err := after.DecryptedValue(as(e.bob), "custom", "kb"); err != nil || got != value+"b" {
 		t.Fatalf("open with the new key only: %q, %v", got, err)
 	}
 	if n, err := RotateKeys(ctx, e.owner, v2, 2, e.svc.log); err != nil || n != 0 {

@@ -124,3 +124,13 @@ func ownerOf(m ent.Mutation) (uuid.UUID, bool) {
 	id, ok := v.(uuid.UUID)
 	return id, ok
 }
+
+// Policy builds an entity's policy the one way every policy is built: the
+// given rules, then a final deny, so a request that no rule decided is
+// refused rather than let through (ent's default when every rule skips).
+func Policy(query []privacy.QueryRule, mutation []privacy.MutationRule) ent.Policy {
+	return privacy.Policy{
+		Query:    append(append(privacy.QueryPolicy{}, query...), privacy.AlwaysDenyRule()),
+		Mutation: append(append(privacy.MutationPolicy{}, mutation...), privacy.AlwaysDenyRule()),
+	}
+}

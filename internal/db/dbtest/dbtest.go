@@ -148,7 +148,7 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	// The builder's version is hashed in too: a change in how templates are
 	// built must not reuse one built the old way.
 	h := sha256.Sum256(append([]byte(templateBuilder), sum...))
-	name := "jarvis_tmpl_" + hex.EncodeToString(h[:6])
+	name := "jarvis_tpl_" + hex.EncodeToString(h[:6])
 
 	conn, err := admin.Conn(ctx)
 	if err != nil {
@@ -165,7 +165,7 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	err = conn.QueryRowContext(ctx, "SELECT datistemplate FROM pg_database WHERE datname = $1", name).Scan(&isTemplate)
 	switch {
 	case err == nil && isTemplate.Bool:
-		return name, nil
+		return name, stampTemplate(ctx, conn, name)
 	case err == nil: // a build that died half-way
 		if err := dropDatabase(ctx, conn, name); err != nil {
 			return "", err
@@ -179,7 +179,7 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	if err := buildTemplate(ctx, conn, name); err != nil {
 		return "", err
 	}
-	return name, nil
+	return name, stampTemplate(ctx, conn, name)
 }
 
 func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
@@ -244,19 +244,31 @@ func ensureRoles(ctx context.Context, conn *sql.Conn) error {
 	return db.GrantAppRole(ctx, conn, ServiceRole)
 }
 
+// staleAfter is how long an unused template is kept: several checkouts
+// (branches, worktrees, CI beside a developer) share one server, each with its
+// own migration directory, and must not drop each other's templates.
+const staleAfter = 6 * time.Hour
+
+// dropStaleTemplates drops the templates of other migration directories
+// that no test has used for staleAfter (each use stamps the template's
+// comment with the time).
 func dropStaleTemplates(ctx context.Context, conn *sql.Conn, keep string) error {
-	rows, err := conn.QueryContext(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'jarvis_tmpl_%' AND datname <> $1", keep)
+	rows, err := conn.QueryContext(ctx, `SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '')
+		FROM pg_database d WHERE d.datname LIKE 'jarvis_tpl_%' AND d.datname <> $1`, keep)
 	if err != nil {
 		return err
 	}
 	var stale []string
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var n, stamp string
+		if err := rows.Scan(&n, &stamp); err != nil {
 			rows.Close()
 			return err
 		}
-		stale = append(stale, n)
+		used, err := time.Parse(time.RFC3339, strings.TrimPrefix(stamp, "used "))
+		if err != nil || time.Since(used) > staleAfter {
+			stale = append(stale, n)
+		}
 	}
 	rows.Close()
 	for _, n := range stale {
@@ -265,6 +277,12 @@ func dropStaleTemplates(ctx context.Context, conn *sql.Conn, keep string) error 
 		}
 	}
 	return nil
+}
+
+// stampTemplate records that the template is in use.
+func stampTemplate(ctx context.Context, conn *sql.Conn, name string) error {
+	_, err := conn.ExecContext(ctx, fmt.Sprintf("COMMENT ON DATABASE %q IS 'used %s'", name, time.Now().UTC().Format(time.RFC3339)))
+	return err
 }
 
 func dropDatabase(ctx context.Context, conn *sql.Conn, name string) error {

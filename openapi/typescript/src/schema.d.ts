@@ -99,10 +99,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * List UserSecrets
-         * @description Secrets without their values: provider, name, last four characters, timestamps.
-         */
+        /** List secrets without their values, newest first */
         get: operations["listSecrets"];
         put?: never;
         /** Store a secret (sealed with AES-256-GCM) */
@@ -120,13 +117,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Find a UserSecret by ID */
+        get: operations["getSecret"];
         put?: never;
         post?: never;
-        /**
-         * Deletes a UserSecret by ID
-         * @description Deletes the UserSecret with the requested ID.
-         */
+        /** Deletes a UserSecret by ID */
         delete: operations["deleteSecret"];
         options?: never;
         head?: never;
@@ -141,10 +136,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * List Sessions
-         * @description List Sessions.
-         */
+        /** List live sessions, newest first */
         get: operations["listSessions"];
         put?: never;
         post?: never;
@@ -164,11 +156,8 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /**
-         * Revoke a session
-         * @description Ends the session and its refresh tokens.
-         */
-        delete: operations["revokeSession"];
+        /** Revoke a session and its refresh tokens */
+        delete: operations["deleteSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -179,17 +168,17 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         ErrorDetail: {
-            message: string;
             /** @description The input field, when one is at fault */
             field?: string;
+            message: string;
         };
         ErrorResponse: {
             error: {
                 /** @enum {string} */
-                code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "EMAIL_EXISTS" | "CONFLICT" | "BUDGET_EXCEEDED" | "RATE_LIMITED" | "INTERNAL";
-                message: string;
+                code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "EMAIL_EXISTS" | "CONFLICT" | "BUDGET_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "UNAVAILABLE" | "INTERNAL";
                 correlation_id: string;
                 details?: components["schemas"]["ErrorDetail"][];
+                message: string;
             };
         };
         LoginRequest: {
@@ -204,31 +193,29 @@ export interface components {
             refresh_token: string;
         };
         RegisterRequest: {
+            display_name?: string;
             /** Format: email */
             email: string;
             /** @description 12 to 256 characters */
             password: string;
-            display_name?: string;
         };
         Secret: {
-            /** Format: uuid */
-            id: string;
             /** Format: date-time */
             created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            /** @enum {string} */
-            provider: "openai" | "anthropic" | "composio" | "github" | "custom";
-            name: string;
+            /** Format: uuid */
+            id: string;
             key_version: number;
             last4?: string;
             /** Format: date-time */
             last_used_at?: string;
+            name: string;
+            provider: components["schemas"]["SecretProvider"];
+            /** Format: date-time */
+            updated_at: string;
         };
         SecretCreate: {
-            /** @enum {string} */
-            provider: "openai" | "anthropic" | "composio" | "github" | "custom";
             name: string;
+            provider: components["schemas"]["SecretProvider"];
             /** @description Write-only: never returned */
             value: string;
         };
@@ -237,24 +224,26 @@ export interface components {
             /** @description Absent on the last page */
             next_cursor?: string;
         };
+        /** @enum {string} */
+        SecretProvider: "openai" | "anthropic" | "composio" | "github" | "custom";
         SecretUpdate: {
             name?: string;
             /** @description Write-only: never returned */
             value?: string;
         };
         Session: {
-            /** Format: uuid */
-            id: string;
             /** Format: date-time */
             created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            user_agent?: string;
+            /** Format: uuid */
+            id: string;
             ip?: string;
             /** Format: date-time */
             last_used_at?: string;
             /** Format: date-time */
             revoked_at?: string;
+            /** Format: date-time */
+            updated_at: string;
+            user_agent?: string;
         };
         SessionPage: {
             items: components["schemas"]["Session"][];
@@ -263,38 +252,106 @@ export interface components {
         };
         TokenResponse: {
             access_token: string;
-            refresh_token: string;
-            /** @enum {string} */
-            token_type: "Bearer";
             /** @description Seconds until the access token expires */
             expires_in: number;
-            /** Format: uuid */
-            user_id: string;
+            refresh_token: string;
             /** Format: uuid */
             session_id: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            /** Format: uuid */
+            user_id: string;
         };
         User: {
+            /** Format: date-time */
+            created_at: string;
+            display_name?: string;
+            email: string;
             /** Format: uuid */
             id: string;
             /** Format: date-time */
-            created_at: string;
+            last_login_at?: string;
+            status: components["schemas"]["UserStatus"];
             /** Format: date-time */
             updated_at: string;
-            email: string;
-            display_name?: string;
-            /**
-             * @default active
-             * @enum {string}
-             */
-            status: "active" | "disabled";
-            /** Format: date-time */
-            last_login_at?: string;
         };
+        /**
+         * @default active
+         * @enum {string}
+         */
+        UserStatus: "active" | "disabled";
     };
     responses: {
+        /** @description Bad Request */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description Conflict */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
         /** @description An error: the code is stable, the message is for people */
         Error: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description Not Found */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description Request Entity Too Large */
+        PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description Too Many Requests */
+        RateLimited: {
+            headers: {
+                /** @description Seconds to wait before trying again */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description Unauthorized */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description Service Unavailable */
+        Unavailable: {
+            headers: {
+                /** @description Seconds to wait before trying again */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -322,7 +379,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Signed in */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -331,6 +388,11 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -341,19 +403,23 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["LogoutRequest"];
             };
         };
         responses: {
-            /** @description Signed out */
+            /** @description No Content */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
     };
@@ -370,7 +436,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description New tokens */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -379,6 +445,10 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
     };
@@ -395,7 +465,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Signed in */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -404,6 +474,11 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -416,7 +491,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The signed-in user */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -425,6 +500,8 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
     };
@@ -451,6 +528,8 @@ export interface operations {
                     "application/json": components["schemas"]["SecretPage"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
     };
@@ -467,7 +546,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Stored */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -476,6 +555,37 @@ export interface operations {
                     "application/json": components["schemas"]["Secret"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the secret */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
     };
@@ -484,7 +594,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description ID of the UserSecret */
+                /** @description ID of the secret */
                 id: string;
             };
             cookie?: never;
@@ -498,6 +608,8 @@ export interface operations {
                 };
                 content?: never;
             };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
     };
@@ -517,7 +629,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Updated */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -526,6 +638,12 @@ export interface operations {
                     "application/json": components["schemas"]["Secret"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
     };
@@ -552,28 +670,32 @@ export interface operations {
                     "application/json": components["schemas"]["SessionPage"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
     };
-    revokeSession: {
+    deleteSession: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description ID of the Session */
+                /** @description ID of the session */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Revoked */
+            /** @description Deleted */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
     };

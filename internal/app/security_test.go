@@ -1,0 +1,136 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/jarvis-core/jarvis/internal/app/apptest"
+	"github.com/jarvis-core/jarvis/openapi"
+)
+
+// resource makes one resource of a kind for the signed-in client and
+// returns its id: what the cross-user test points another user at.
+type resource func(t *testing.T, c *openapi.Client, tok *openapi.TokenResponse) uuid.UUID
+
+// resources are the kinds of {id} the API takes. A module that adds a kind
+// adds its maker here.
+var resources = map[string]resource{
+	"session": func(_ *testing.T, _ *openapi.Client, tok *openapi.TokenResponse) uuid.UUID { return tok.SessionID },
+	"secret": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		s, err := c.CreateSecret(context.Background(), &openapi.SecretCreate{
+			Provider: openapi.SecretProviderOpenai, Name: "probe", Value: "sk-live-probe-0123456789"})
+		if err != nil {
+			t.Fatalf("create secret: %v", err)
+		}
+		return s.ID
+	},
+}
+
+// idOperations says, for every operation on an {id}, which kind of resource
+// the id names and a valid body when it takes one. The test refuses an
+// operation on an {id} that is missing here: new endpoints cannot skip the
+// cross-user check.
+var idOperations = map[string]struct {
+	kind string
+	body string
+}{
+	"deleteSession": {kind: "session"},
+	"getSecret":     {kind: "secret"},
+	"updateSecret":  {kind: "secret", body: `{"name":"stolen"}`},
+	"deleteSecret":  {kind: "secret"},
+}
+
+type operation struct {
+	id, method, path string
+	private         bool
+	body            bool
+}
+
+// operations reads every operation of the served contract.
+func operations(t *testing.T) []operation {
+	t.Helper()
+	var doc struct {
+		Paths map[string]map[string]struct {
+			OperationID string                `json:"operationId"`
+			Security    []map[string][]string `json:"security"`
+			RequestBody *struct{}             `json:"requestBody"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(openapi.Spec, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var out []operation
+	for path, item := range doc.Paths {
+		for method, op := range item {
+			out = append(out, operation{op.OperationID, strings.ToUpper(method), path,
+				len(op.Security) > 0 && len(op.Security[0]) > 0, op.RequestBody != nil})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// TestEveryOperationIsGuarded is driven by openapi.json: every private
+// operation answers 401 without a token, and every operation on an {id}
+// answers 404 when the id is another user's, whatever the module.
+func TestEveryOperationIsGuarded(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	alice, aliceTok := s.SignUp(t, "alice@example.com")
+	bob, bobTok := s.SignUp(t, "bob@example.com")
+	_ = alice
+	bobs := map[string]uuid.UUID{}
+	for kind, make := range resources {
+		bobs[kind] = make(t, bob, bobTok)
+	}
+	for _, op := range operations(t) {
+		t.Run(op.id, func(t *testing.T) {
+			path := strings.ReplaceAll(op.path, "{id}", uuid.NewString())
+			if op.private {
+				resp := s.Do(t, op.method, path, "", bodyOf(op))
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("without a token: %d, want 401", resp.StatusCode)
+				}
+			}
+			if !strings.Contains(op.path, "{id}") {
+				return
+			}
+			fix, ok := idOperations[op.id]
+			if !ok {
+				t.Fatalf("%s %s takes an {id} but has no entry in idOperations: say which resource it names", op.method, op.path)
+			}
+			id, ok := bobs[fix.kind]
+			if !ok {
+				t.Fatalf("no maker for resource kind %q in resources", fix.kind)
+			}
+			body := fix.body
+			if body == "" && op.body {
+				body = "{}"
+			}
+			resp := s.Do(t, op.method, strings.ReplaceAll(op.path, "{id}", id.String()), aliceTok.AccessToken, body)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("alice on bob's %s: %d, want 404", fix.kind, resp.StatusCode)
+			}
+		})
+	}
+	// Bob's resources survived alice's attempts.
+	if _, err := bob.GetSecret(context.Background(), openapi.GetSecretParams{ID: bobs["secret"]}); err != nil {
+		t.Fatalf("bob's secret after alice's attempts: %v", err)
+	}
+	if _, err := bob.GetMe(context.Background()); err != nil {
+		t.Fatalf("bob's session after alice's attempts: %v", err)
+	}
+}
+
+func bodyOf(op operation) string {
+	if op.body {
+		return "{}"
+	}
+	return ""
+}
