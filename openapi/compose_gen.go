@@ -8,7 +8,7 @@ import (
 )
 
 // Groups are the operation groups of the API: one handler interface each.
-var Groups = []string{"Auth", "Secrets"}
+var Groups = []string{"Auth", "Realtime", "Secrets"}
 
 // Compose builds the Handler from the modules' operation-group handlers and
 // the error handler. Each group needs exactly one handler; a handler that
@@ -23,6 +23,12 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 			}
 			c.AuthHandler, matched = g, true
 		}
+		if g, ok := h.(RealtimeHandler); ok {
+			if c.RealtimeHandler != nil {
+				return nil, fmt.Errorf("two handlers for operation group Realtime: %T and %T", c.RealtimeHandler, h)
+			}
+			c.RealtimeHandler, matched = g, true
+		}
 		if g, ok := h.(SecretsHandler); ok {
 			if c.SecretsHandler != nil {
 				return nil, fmt.Errorf("two handlers for operation group Secrets: %T and %T", c.SecretsHandler, h)
@@ -36,6 +42,9 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 	if c.AuthHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Auth: is its module in the app?")
 	}
+	if c.RealtimeHandler == nil {
+		return nil, fmt.Errorf("no handler for operation group Realtime: is its module in the app?")
+	}
 	if c.SecretsHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Secrets: is its module in the app?")
 	}
@@ -44,6 +53,7 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 
 type composed struct {
 	AuthHandler
+	RealtimeHandler
 	SecretsHandler
 	newError func(ctx context.Context, err error) *ErrorStatusCode
 }

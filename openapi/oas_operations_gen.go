@@ -9,6 +9,7 @@ const (
 	CreateSecretOperation  OperationName = "CreateSecret"
 	DeleteSecretOperation  OperationName = "DeleteSecret"
 	DeleteSessionOperation OperationName = "DeleteSession"
+	EmitRunEventOperation  OperationName = "EmitRunEvent"
 	GetMeOperation         OperationName = "GetMe"
 	GetSecretOperation     OperationName = "GetSecret"
 	ListSecretsOperation   OperationName = "ListSecrets"

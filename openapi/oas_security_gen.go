@@ -38,6 +38,7 @@ var operationRolesBearerAuth = map[string][]string{
 	CreateSecretOperation:  []string{},
 	DeleteSecretOperation:  []string{},
 	DeleteSessionOperation: []string{},
+	EmitRunEventOperation:  []string{},
 	GetMeOperation:         []string{},
 	GetSecretOperation:     []string{},
 	ListSecretsOperation:   []string{},

@@ -33,6 +33,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/internal/auth/token"
 	"github.com/jarvis-core/jarvis/internal/events"
+	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/realtime"
 )
 
@@ -382,9 +383,12 @@ type benchEmit struct {
 // benchAuth verifies access tokens without the session lookup (see above).
 type benchAuth struct{ iss *token.Issuer }
 
-func (a benchAuth) Authenticate(ctx context.Context, access string) (context.Context, token.Claims, error) {
+func (a benchAuth) Authenticate(_ context.Context, access string) (realtime.Identity, error) {
 	c, err := a.iss.Verify(access)
-	return ctx, c, err
+	if err != nil {
+		return realtime.Identity{}, fault.New(fault.Unauthorized, "unauthorized").Wrap(err)
+	}
+	return realtime.Identity{UserID: c.UserID, SessionID: c.SessionID, ExpiresAt: c.ExpiresAt}, nil
 }
 
 // benchWSServe is one instance: GET /v1/ws, plus the bench's control

@@ -11,6 +11,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/httpapi"
+	"github.com/jarvis-core/jarvis/internal/realtime"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
 	"github.com/jarvis-core/jarvis/internal/secrets"
 )
@@ -31,6 +32,7 @@ func New(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
 		redisconn.Module,
 		secrets.Module,
 		auth.Module,
+		realtime.Module,
 		httpapi.Module,
 	}
 	return fx.New(append(opts, extra...)...)

@@ -16,13 +16,18 @@ import (
 
 // resource makes one resource of a kind for the signed-in client and
 // returns its id: what the cross-user test points another user at.
-type resource func(t *testing.T, c *openapi.Client, tok *openapi.TokenResponse) uuid.UUID
+type resource func(t *testing.T, s *apptest.Server, c *openapi.Client, tok *openapi.TokenResponse) uuid.UUID
 
 // resources are the kinds of {id} the API takes. A module that adds a kind
 // adds its maker here.
 var resources = map[string]resource{
-	"session": func(_ *testing.T, _ *openapi.Client, tok *openapi.TokenResponse) uuid.UUID { return tok.SessionID },
-	"secret": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+	"session": func(_ *testing.T, _ *apptest.Server, _ *openapi.Client, tok *openapi.TokenResponse) uuid.UUID {
+		return tok.SessionID
+	},
+	"run": func(t *testing.T, s *apptest.Server, _ *openapi.Client, tok *openapi.TokenResponse) uuid.UUID {
+		return s.CreateRun(t, tok.UserID)
+	},
+	"secret": func(t *testing.T, _ *apptest.Server, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		s, err := c.CreateSecret(context.Background(), &openapi.SecretCreate{
 			Provider: openapi.SecretProviderOpenai, Name: "probe", Value: "sk-live-probe-0123456789"})
 		if err != nil {
@@ -44,12 +49,13 @@ var idOperations = map[string]struct {
 	"getSecret":     {kind: "secret"},
 	"updateSecret":  {kind: "secret", body: `{"name":"stolen"}`},
 	"deleteSecret":  {kind: "secret"},
+	"emitRunEvent":  {kind: "run", body: `{"type":"agent.token","data":{"text":"stolen"}}`},
 }
 
 type operation struct {
 	id, method, path string
-	private         bool
-	body            bool
+	private          bool
+	body             bool
 }
 
 // operations reads every operation of the served contract.
@@ -87,7 +93,7 @@ func TestEveryOperationIsGuarded(t *testing.T) {
 	_ = alice
 	bobs := map[string]uuid.UUID{}
 	for kind, make := range resources {
-		bobs[kind] = make(t, bob, bobTok)
+		bobs[kind] = make(t, s, bob, bobTok)
 	}
 	for _, op := range operations(t) {
 		t.Run(op.id, func(t *testing.T) {

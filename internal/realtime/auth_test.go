@@ -40,9 +40,7 @@ func TestHandshakeRefusesMissingBadExpiredAndRevokedTokens(t *testing.T) {
 	a := cl.start()
 	user, _, toks := cl.user("ada")
 	_, _, revoked := cl.user("bob")
-	if err := cl.auth.Logout(context.Background(), revoked.UserID, revoked.SessionID, false); err != nil {
-		t.Fatal(err)
-	}
+	cl.logout(revoked)
 	forged := toks.AccessToken[:len(toks.AccessToken)-4] + "AAAA"
 	for _, c := range []struct {
 		name      string
@@ -159,9 +157,7 @@ func TestRevokedSessionClosesOpenSocket(t *testing.T) {
 	time.Sleep(400 * time.Millisecond) // pings and checks pass while the session is live
 	c.send(map[string]any{"type": "ping"})
 	c.expect(typePong)
-	if err := cl.auth.Logout(context.Background(), toks.UserID, toks.SessionID, false); err != nil {
-		t.Fatal(err)
-	}
+	cl.logout(toks)
 	if code := c.closedWith(3 * time.Second); code != CloseUnauthorized {
 		t.Fatalf("close code %d, want %d", code, CloseUnauthorized)
 	}

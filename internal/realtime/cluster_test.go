@@ -19,6 +19,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/auth"
 	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/events"
 	"github.com/jarvis-core/jarvis/internal/logging"
@@ -39,6 +40,7 @@ type cluster struct {
 	engine engine
 	cfg    Config
 	auth   *auth.Service
+	authn  Authenticator
 	ttl    time.Duration
 	logs   *logtest.Buffer
 }
@@ -69,7 +71,7 @@ func newClusterTTL(t *testing.T, e engine, cfg Config, ttl time.Duration) *clust
 	}
 	logs := &logtest.Buffer{}
 	svc := auth.NewService(d.App(t), h, iss, testSecret, time.Hour, logging.New(logs, slog.LevelDebug))
-	return &cluster{t: t, engine: e, cfg: cfg, auth: svc, ttl: ttl, logs: logs}
+	return &cluster{t: t, engine: e, cfg: cfg, auth: svc, authn: NewAuthenticator(svc, iss), ttl: ttl, logs: logs}
 }
 
 // start runs one more instance; it stops when the test ends (or earlier).
@@ -81,7 +83,7 @@ func (c *cluster) start(opts ...func(*httptest.Server)) *instance {
 // startOn runs one more instance on broker b.
 func (c *cluster) startOn(b Broker, opts ...func(*httptest.Server)) *instance {
 	c.t.Helper()
-	hub := NewHub(c.cfg, b, c.auth, logging.New(c.logs, slog.LevelDebug))
+	hub := NewHub(c.cfg, b, c.authn, logging.New(c.logs, slog.LevelDebug))
 	if err := hub.Start(context.Background()); err != nil {
 		c.t.Fatal(err)
 	}
@@ -102,6 +104,15 @@ func (in *instance) stop(t *testing.T) {
 		t.Errorf("shutdown: %v", err)
 	}
 	in.srv.Close()
+}
+
+// logout revokes the session of toks.
+func (c *cluster) logout(toks auth.Tokens) {
+	c.t.Helper()
+	ctx := viewer.NewContext(context.Background(), viewer.Session(toks.UserID, toks.SessionID))
+	if err := c.auth.Logout(ctx, false); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // user registers an account and returns its id and an access token.

@@ -17,8 +17,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
 
-	"github.com/jarvis-core/jarvis/internal/auth"
-	"github.com/jarvis-core/jarvis/internal/auth/token"
+	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/logging"
 )
 
@@ -35,13 +34,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := logging.FromContext(r.Context(), h.log)
 	tok := requestToken(r)
 	var (
-		claims  token.Claims
+		id      Identity
 		authErr error
 	)
 	if tok == "" {
 		authErr = errNoToken
 	} else {
-		claims, authErr = h.authenticate(r.Context(), tok, uuid.Nil)
+		id, authErr = h.authenticate(r.Context(), tok, uuid.Nil)
 	}
 	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
@@ -61,9 +60,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(readLimit)
-	c := &conn{hub: h, ws: ws, user: claims.UserID, log: log.With(slog.String("user_id", claims.UserID.String())), runs: map[uuid.UUID]struct{}{}, holding: true}
+	c := &conn{hub: h, ws: ws, user: id.UserID, log: log.With(slog.String("user_id", id.UserID.String())), runs: map[uuid.UUID]struct{}{}, holding: true}
 	c.mu.Lock()
-	c.setTokenLocked(tok, claims.ExpiresAt)
+	c.setTokenLocked(tok, id.ExpiresAt)
 	c.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -151,28 +150,34 @@ func requestToken(r *http.Request) string {
 	return ""
 }
 
-var errNoToken = errors.New("no access token: send Authorization: Bearer or the bearer.<token> subprotocol")
+var errNoToken = fault.New(fault.Unauthorized, "no access token: send Authorization: Bearer or the bearer.<token> subprotocol")
 
 // authenticate checks tok; when user is set, the token must be that user's.
-func (h *Hub) authenticate(ctx context.Context, tok string, user uuid.UUID) (token.Claims, error) {
-	_, claims, err := h.auth.Authenticate(ctx, tok)
+func (h *Hub) authenticate(ctx context.Context, tok string, user uuid.UUID) (Identity, error) {
+	id, err := h.auth.Authenticate(ctx, tok)
 	if err != nil {
-		return token.Claims{}, err
+		return Identity{}, err
 	}
-	if user != uuid.Nil && claims.UserID != user {
-		return token.Claims{}, fmt.Errorf("%w: token of another user", token.ErrInvalid)
+	if user != uuid.Nil && id.UserID != user {
+		return Identity{}, errOtherUser
 	}
-	return claims, nil
+	return id, nil
 }
+
+var errOtherUser = fault.New(fault.Unauthorized, "the token is another user's")
 
 // isAuthRefusal tells a refused credential from a failure to check it.
 func isAuthRefusal(err error) bool {
-	return errors.Is(err, errNoToken) || errors.Is(err, token.ErrExpired) ||
-		errors.Is(err, token.ErrInvalid) || errors.Is(err, auth.ErrUnauthorized)
+	return errors.Is(err, errNoToken) || fault.Is(err, fault.Unauthorized)
+}
+
+func isExpired(err error) bool {
+	f, ok := fault.As(err)
+	return ok && f.Code == "TOKEN_EXPIRED"
 }
 
 func closeCodeFor(err error) websocket.StatusCode {
-	if errors.Is(err, token.ErrExpired) {
+	if isExpired(err) {
 		return CloseTokenExpired
 	}
 	return CloseUnauthorized
@@ -182,7 +187,7 @@ func closeCodeFor(err error) websocket.StatusCode {
 // credential was wrong.
 func closeReasonFor(err error) string {
 	switch {
-	case errors.Is(err, token.ErrExpired):
+	case isExpired(err):
 		return "access token expired"
 	case errors.Is(err, errNoToken):
 		return "access token required"
@@ -311,11 +316,11 @@ func (c *conn) resume(m clientMessage, epoch string) {
 // outlives the 15-minute token it opened with.
 func (c *conn) reauth(m clientMessage) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	claims, err := c.hub.authenticate(ctx, m.Token, c.user)
+	id, err := c.hub.authenticate(ctx, m.Token, c.user)
 	cancel()
 	switch {
 	case err == nil:
-	case isAuthRefusal(err) && errors.Is(err, token.ErrExpired):
+	case isExpired(err):
 		c.send(reply{Type: typeError, ID: m.ID, Code: "TOKEN_EXPIRED", Message: "access token expired"})
 		return
 	case isAuthRefusal(err):
@@ -331,8 +336,8 @@ func (c *conn) reauth(m clientMessage) {
 		c.mu.Unlock()
 		return
 	}
-	c.setTokenLocked(m.Token, claims.ExpiresAt)
-	exp := claims.ExpiresAt
+	c.setTokenLocked(m.Token, id.ExpiresAt)
+	exp := id.ExpiresAt
 	c.mu.Unlock()
 	c.send(reply{Type: typeAuthed, ID: m.ID, ExpiresAt: &exp})
 }

@@ -10,14 +10,20 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/jarvis-core/jarvis/internal/auth/token"
 )
 
+// Identity is who a socket's access token speaks for, and until when.
+type Identity struct {
+	UserID    uuid.UUID
+	SessionID uuid.UUID
+	ExpiresAt time.Time
+}
+
 // Authenticator checks an access token and its session, as every request's
-// is checked (auth.Service implements it).
+// is checked. Refusals are fault.Unauthorized (code TOKEN_EXPIRED for an
+// expired token); other errors mean the check could not run.
 type Authenticator interface {
-	Authenticate(ctx context.Context, access string) (context.Context, token.Claims, error)
+	Authenticate(ctx context.Context, access string) (Identity, error)
 }
 
 // Hub holds this instance's sockets, grouped by user, and delivers the

@@ -7,7 +7,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/api"
-	"github.com/jarvis-core/jarvis/internal/auth"
 	"github.com/jarvis-core/jarvis/internal/events"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
 )
@@ -19,12 +18,14 @@ var Module = fx.Module("realtime",
 	fx.Provide(
 		LoadConfig,
 		NewBroker,
-		func(a *auth.Service) Authenticator { return a },
+		NewAuthenticator,
 		newHub,
 		NewPublisher,
 		func(p *Publisher) events.Publisher { return p },
+		NewService,
 	),
 	api.Routes(func(h *Hub) api.Route { return api.Route{Pattern: "GET /v1/ws", Handler: h} }),
+	api.Handler(NewAPIHandler),
 )
 
 // NewBroker picks the engine: Redis when the service has it, memory (single

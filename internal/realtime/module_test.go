@@ -11,6 +11,8 @@ import (
 
 	"github.com/jarvis-core/jarvis/internal/api"
 	"github.com/jarvis-core/jarvis/internal/auth"
+	"github.com/jarvis-core/jarvis/internal/auth/token"
+	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/events"
 	"github.com/jarvis-core/jarvis/internal/logging"
 	"github.com/jarvis-core/jarvis/internal/logging/logtest"
@@ -27,7 +29,7 @@ func TestModuleProvidesPublisherAndRoute(t *testing.T) {
 	)
 	app := fx.New(
 		Module,
-		fx.Supply(&auth.Service{}, &redisconn.Conn{}, logging.New(&logtest.Buffer{}, slog.LevelDebug)),
+		fx.Supply(&auth.Service{}, &token.Issuer{}, &redisconn.Conn{}, logging.New(&logtest.Buffer{}, slog.LevelDebug), &db.DB{}),
 		fx.Populate(&pub, &broker),
 		fx.Invoke(fx.Annotate(func(rs []api.Route) { routes = rs }, fx.ParamTags(`group:"api.routes"`))),
 		fx.NopLogger,

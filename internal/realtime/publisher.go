@@ -54,23 +54,24 @@ func (p *Publisher) emit(ctx context.Context, userID, runID uuid.UUID, toRun boo
 	return err
 }
 
-// Publish validates and publishes one event, returning its position.
-func (p *Publisher) Publish(ctx context.Context, userID, runID uuid.UUID, toRun bool, e events.Event) (Position, error) {
+// Publish validates and publishes one event, returning it as numbered.
+func (p *Publisher) Publish(ctx context.Context, userID, runID uuid.UUID, toRun bool, e events.Event) (Publication, error) {
 	if userID == uuid.Nil {
-		return Position{}, fault.InvalidField("user_id", "required")
+		return Publication{}, fault.InvalidField("user_id", "required")
 	}
 	if !knownTypes[e.Type] {
-		return Position{}, fault.InvalidField("type", fmt.Sprintf("unknown event type %q", e.Type))
+		return Publication{}, fault.InvalidField("type", fmt.Sprintf("unknown event type %q", e.Type))
 	}
 	data, err := p.normalize(e.Data)
 	if err != nil {
-		return Position{}, err
+		return Publication{}, err
 	}
-	pos, err := p.broker.Publish(ctx, userID, Envelope{Type: e.Type, RunID: runID, ToRun: toRun, Time: p.now(), Data: data})
+	env := Envelope{Type: e.Type, RunID: runID, ToRun: toRun, Time: p.now(), Data: data}
+	pos, err := p.broker.Publish(ctx, userID, env)
 	if err != nil {
-		return Position{}, fault.New(fault.Unavailable, "realtime delivery is unavailable; try again").Wrap(err)
+		return Publication{}, fault.New(fault.Unavailable, "realtime delivery is unavailable; try again").Wrap(err)
 	}
-	return pos, nil
+	return Publication{Seq: pos.Seq, Envelope: env}, nil
 }
 
 // normalize checks that data is one JSON object within the size cap, and

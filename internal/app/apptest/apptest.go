@@ -15,11 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/app"
 	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/httpapi"
@@ -211,3 +213,15 @@ func (s *Server) Do(t testing.TB, method, path, token string, body string) *http
 
 // String is for messages.
 func (s *Server) String() string { return fmt.Sprintf("jarvis at %s", s.URL) }
+
+// CreateRun inserts an agent run owned by user directly in the database
+// (as an operator's script would), for tests of modules that act on runs.
+func (s *Server) CreateRun(t testing.TB, user uuid.UUID) uuid.UUID {
+	t.Helper()
+	ctx := viewer.NewContext(context.Background(), viewer.Admin())
+	r, err := s.DB.OwnerClient(t).AgentRun.Create().SetUserID(user).Save(ctx)
+	if err != nil {
+		t.Fatalf("create run: %v", err)
+	}
+	return r.ID
+}
