@@ -120,6 +120,12 @@ func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = conn.Close()
 		return nil, nil, fmt.Errorf("flush handshake: %w", err)
 	}
+	// A server's read or write timeout must not outlive the handshake: the
+	// socket bounds its own writes and detects dead peers with pings.
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("clear deadlines: %w", err)
+	}
 	// Bytes the client sent right after its handshake may already sit in
 	// net/http's reader: they go first, and are buffered in the new reader
 	// at once (websocket.Accept re-reads what is buffered).
