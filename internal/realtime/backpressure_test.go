@@ -278,3 +278,35 @@ func TestPublisherValidatesEvents(t *testing.T) {
 		t.Fatalf("history %+v", hist)
 	}
 }
+
+// A peer that stops answering pings is dropped, and the user is then no
+// longer connected anywhere.
+func TestPingsDropDeadPeers(t *testing.T) {
+	t.Parallel()
+	for _, e := range engines(t, 10) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig()
+			cfg.PingInterval, cfg.PongTimeout = 100*time.Millisecond, 300*time.Millisecond
+			cl := newCluster(t, e, cfg)
+			a, b := cl.start(), cl.start()
+			user, tok, _ := cl.user("ada")
+			// A client that never reads answers no ping (pongs are sent by
+			// the reading side), like a peer gone without closing.
+			ws, _, err := dialRaw(t, a.url, http.Header{"Authorization": {"Bearer " + tok}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.CloseNow()
+			waitFor(t, func() bool { return a.hub.Connected() == 1 })
+			if ok, err := b.pub.IsUserConnected(context.Background(), user); err != nil || !ok {
+				t.Fatalf("IsUserConnected = %v, %v while the socket is open", ok, err)
+			}
+			waitFor(t, func() bool { return a.hub.Connected() == 0 })
+			waitFor(t, func() bool {
+				ok, err := b.pub.IsUserConnected(context.Background(), user)
+				return err == nil && !ok
+			})
+		})
+	}
+}
