@@ -8,7 +8,7 @@ import (
 )
 
 // Groups are the operation groups of the API: one handler interface each.
-var Groups = []string{"Auth", "Realtime", "Secrets"}
+var Groups = []string{"Auth", "Realtime", "Runs", "Secrets"}
 
 // Compose builds the Handler from the modules' operation-group handlers and
 // the error handler. Each group needs exactly one handler; a handler that
@@ -29,6 +29,12 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 			}
 			c.RealtimeHandler, matched = g, true
 		}
+		if g, ok := h.(RunsHandler); ok {
+			if c.RunsHandler != nil {
+				return nil, fmt.Errorf("two handlers for operation group Runs: %T and %T", c.RunsHandler, h)
+			}
+			c.RunsHandler, matched = g, true
+		}
 		if g, ok := h.(SecretsHandler); ok {
 			if c.SecretsHandler != nil {
 				return nil, fmt.Errorf("two handlers for operation group Secrets: %T and %T", c.SecretsHandler, h)
@@ -45,6 +51,9 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 	if c.RealtimeHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Realtime: is its module in the app?")
 	}
+	if c.RunsHandler == nil {
+		return nil, fmt.Errorf("no handler for operation group Runs: is its module in the app?")
+	}
 	if c.SecretsHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Secrets: is its module in the app?")
 	}
@@ -54,6 +63,7 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 type composed struct {
 	AuthHandler
 	RealtimeHandler
+	RunsHandler
 	SecretsHandler
 	newError func(ctx context.Context, err error) *ErrorStatusCode
 }

@@ -61,7 +61,11 @@ func runBenchWS(ctx context.Context, args []string, stdout io.Writer) error {
 	sockets := fs.String("sockets", "1000,10000", "comma-separated socket counts to measure, each a separate run")
 	rate := fs.Int("rate", 10000, "events per second emitted (each to one socket)")
 	duration := fs.Duration("duration", 10*time.Second, "how long to emit at each socket count")
-	redisURL := fs.String("redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis both instances share")
+	defaultRedis := os.Getenv("REDIS_URL")
+	if defaultRedis == "" {
+		defaultRedis = "redis://127.0.0.1:6379/0"
+	}
+	redisURL := fs.String("redis", defaultRedis, "Redis both instances share")
 	prefix := fs.String("prefix", "", "Redis key prefix (default: a fresh one, deleted afterwards)")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error() + "\n")

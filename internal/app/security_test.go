@@ -16,24 +16,46 @@ import (
 
 // resource makes one resource of a kind for the signed-in client and
 // returns its id: what the cross-user test points another user at.
-type resource func(t *testing.T, s *apptest.Server, c *openapi.Client, tok *openapi.TokenResponse) uuid.UUID
+type resource func(t *testing.T, c *openapi.Client, tok *openapi.TokenResponse) uuid.UUID
 
 // resources are the kinds of {id} the API takes. A module that adds a kind
 // adds its maker here.
 var resources = map[string]resource{
-	"session": func(_ *testing.T, _ *apptest.Server, _ *openapi.Client, tok *openapi.TokenResponse) uuid.UUID {
-		return tok.SessionID
-	},
-	"run": func(t *testing.T, s *apptest.Server, _ *openapi.Client, tok *openapi.TokenResponse) uuid.UUID {
-		return s.CreateRun(t, tok.UserID)
-	},
-	"secret": func(t *testing.T, _ *apptest.Server, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+	"session": func(_ *testing.T, _ *openapi.Client, tok *openapi.TokenResponse) uuid.UUID { return tok.SessionID },
+	"secret": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		s, err := c.CreateSecret(context.Background(), &openapi.SecretCreate{
 			Provider: openapi.SecretProviderOpenai, Name: "probe", Value: "sk-live-probe-0123456789"})
 		if err != nil {
 			t.Fatalf("create secret: %v", err)
 		}
 		return s.ID
+	},
+	"run": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		r, err := c.CreateRun(context.Background())
+		if err != nil {
+			t.Fatalf("create run: %v", err)
+		}
+		return r.ID
+	},
+	"tool_call": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		r, err := c.CreateRun(context.Background())
+		if err != nil {
+			t.Fatalf("create run: %v", err)
+		}
+		tc, err := c.StartToolCall(context.Background(), &openapi.ToolCallStart{ToolID: "search"},
+			openapi.StartToolCallParams{ID: r.ID})
+		if err != nil {
+			t.Fatalf("start tool call: %v", err)
+		}
+		return tc.ID
+	},
+	"tool_permission": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		p, err := c.SetToolPermission(context.Background(), &openapi.ToolPermissionSet{
+			ToolID: "shell", Effect: openapi.ToolPermissionEffectDeny})
+		if err != nil {
+			t.Fatalf("set tool permission: %v", err)
+		}
+		return p.ID
 	},
 }
 
@@ -49,7 +71,22 @@ var idOperations = map[string]struct {
 	"getSecret":     {kind: "secret"},
 	"updateSecret":  {kind: "secret", body: `{"name":"stolen"}`},
 	"deleteSecret":  {kind: "secret"},
-	"emitRunEvent":  {kind: "run", body: `{"type":"agent.token","data":{"text":"stolen"}}`},
+
+	"getRun":               {kind: "run"},
+	"startRun":             {kind: "run"},
+	"completeRun":          {kind: "run"},
+	"failRun":              {kind: "run", body: `{"error":"stolen"}`},
+	"cancelRun":            {kind: "run"},
+	"listRunMessages":      {kind: "run"},
+	"appendRunMessage":     {kind: "run", body: `{"role":"user","content":"stolen"}`},
+	"listRunToolCalls":     {kind: "run"},
+	"startToolCall":        {kind: "run", body: `{"tool_id":"search"}`},
+	"listRunLLMCalls":      {kind: "run"},
+	"recordLLMCall":        {kind: "run", body: `{"provider":"openai","model":"gpt-5","input_tokens":1}`},
+	"getToolCall":          {kind: "tool_call"},
+	"completeToolCall":     {kind: "tool_call", body: `{"status":"error","error":"stolen"}`},
+	"deleteToolPermission": {kind: "tool_permission"},
+	"emitRunEvent":         {kind: "run", body: `{"type":"agent.token","data":{"text":"stolen"}}`},
 }
 
 type operation struct {
@@ -93,7 +130,7 @@ func TestEveryOperationIsGuarded(t *testing.T) {
 	_ = alice
 	bobs := map[string]uuid.UUID{}
 	for kind, make := range resources {
-		bobs[kind] = make(t, s, bob, bobTok)
+		bobs[kind] = make(t, bob, bobTok)
 	}
 	for _, op := range operations(t) {
 		t.Run(op.id, func(t *testing.T) {
@@ -128,6 +165,15 @@ func TestEveryOperationIsGuarded(t *testing.T) {
 	// Bob's resources survived alice's attempts.
 	if _, err := bob.GetSecret(context.Background(), openapi.GetSecretParams{ID: bobs["secret"]}); err != nil {
 		t.Fatalf("bob's secret after alice's attempts: %v", err)
+	}
+	if r, err := bob.GetRun(context.Background(), openapi.GetRunParams{ID: bobs["run"]}); err != nil || r.Status != openapi.RunStatusPending {
+		t.Fatalf("bob's run after alice's attempts: %+v, %v", r, err)
+	}
+	if tc, err := bob.GetToolCall(context.Background(), openapi.GetToolCallParams{ID: bobs["tool_call"]}); err != nil || tc.Status != openapi.ToolCallStatusPending {
+		t.Fatalf("bob's tool call after alice's attempts: %+v, %v", tc, err)
+	}
+	if ps, err := bob.ListToolPermissions(context.Background(), openapi.ListToolPermissionsParams{}); err != nil || len(ps.Items) != 1 {
+		t.Fatalf("bob's tool permission after alice's attempts: %+v, %v", ps, err)
 	}
 	if _, err := bob.GetMe(context.Background()); err != nil {
 		t.Fatalf("bob's session after alice's attempts: %v", err)

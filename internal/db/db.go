@@ -24,7 +24,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	_ "github.com/jarvis-core/jarvis/ent/runtime" // privacy policies and hooks of ent/schema
 	"github.com/jarvis-core/jarvis/internal/fault"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 // DB is the service's database handle.
@@ -94,15 +94,15 @@ func (d *DB) Close() {
 // Ping checks that Postgres answers.
 func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
 
-// CheckSchema returns migrate.ErrBehind when the database lacks migrations
+// CheckSchema returns pgmigrate.ErrBehind when the database lacks migrations
 // embedded in this binary.
 func (d *DB) CheckSchema(ctx context.Context) error {
-	return migrate.CheckCurrent(ctx, d.SQL, embeddedDir)
+	return pgmigrate.CheckCurrent(ctx, d.SQL, embeddedDir)
 }
 
 // embeddedDir is the binary's migration directory, loaded once.
 var embeddedDir = func() atlasmigrate.Dir {
-	dir, err := migrate.FSDir(migrations.FS)
+	dir, err := pgmigrate.FSDir(migrations.FS)
 	if err != nil {
 		panic(fmt.Sprintf("embedded migrations: %v", err)) // the build embeds them; unreadable means a broken binary
 	}

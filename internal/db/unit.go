@@ -15,7 +15,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/fault"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 // ErrNoViewer is returned by Run when ctx names nobody to act for.
@@ -84,7 +84,7 @@ func Query[T any](ctx context.Context, d *DB, fn func(ctx context.Context, tx *e
 // identify sets the transaction's RLS identity and, for a request's
 // session, checks it.
 func identify(ctx context.Context, tx *ent.Tx, v viewer.Viewer) error {
-	if _, err := tx.ExecContext(ctx, "SELECT set_config($1, $2, true)", migrate.CurrentUserSetting, v.UserID.String()); err != nil {
+	if _, err := tx.ExecContext(ctx, "SELECT set_config($1, $2, true)", pgmigrate.CurrentUserSetting, v.UserID.String()); err != nil {
 		return fmt.Errorf("set row-level security identity: %w", err)
 	}
 	if v.SessionID != [16]byte{} {

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 // Check is one dependency readiness looks at. Ping returns nil when the
@@ -53,7 +53,7 @@ func readyz(checks []Check) http.HandlerFunc {
 				defer wg.Done()
 				state := "ok"
 				switch err := c.Ping(ctx); {
-				case errors.Is(err, migrate.ErrBehind):
+				case errors.Is(err, pgmigrate.ErrBehind):
 					state = "behind"
 				case err != nil:
 					state = "down"

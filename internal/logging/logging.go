@@ -22,15 +22,6 @@ func New(w io.Writer, level slog.Leveler) *slog.Logger {
 	}))
 }
 
-// ParseLevel maps debug|info|warn|error to a level (info otherwise).
-func ParseLevel(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo
-	}
-	return l
-}
-
 // SensitiveKey reports whether a log attribute's key names something secret:
 // passwords, secrets, API keys, authorization headers, cookies and tokens
 // (but not token counts such as total_tokens).

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/caarlos0/env/v11"
+	"github.com/jarvis-core/jarvis/internal/config"
 )
 
 // Config tunes the realtime module. Every field has a production default;
@@ -44,32 +44,22 @@ type Config struct {
 
 // DefaultConfig is Config with every default, for tests and benchmarks.
 func DefaultConfig() Config {
-	var c Config
-	if err := env.ParseWithOptions(&c, env.Options{Environment: map[string]string{}}); err != nil {
+	c, err := config.Load[Config](config.Map(nil))
+	if err != nil {
 		panic(fmt.Sprintf("realtime: defaults do not parse: %v", err))
 	}
 	return c
 }
 
-// LoadConfig reads Config from the environment and validates it.
-func LoadConfig() (Config, error) {
-	var c Config
-	if err := env.Parse(&c); err != nil {
-		return Config{}, fmt.Errorf("realtime configuration: %w", err)
-	}
-	return c, c.Validate()
-}
-
-// Validate names every bad value at once.
+// Validate names every bad value at once, never echoing one.
 func (c Config) Validate() error {
 	var errs []error
 	positive := func(name string, ok bool) {
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s must be positive", name))
+			errs = append(errs, config.Invalid(name, "must be positive"))
 		}
 	}
 	positive("REALTIME_HISTORY_SIZE", c.HistorySize > 0)
-	positive("REALTIME_HISTORY_TTL", c.HistoryTTL >= time.Second)
 	positive("REALTIME_SEND_QUEUE_MESSAGES", c.SendQueueMessages > 0)
 	positive("REALTIME_SEND_QUEUE_BYTES", c.SendQueueBytes > 0)
 	positive("REALTIME_WRITE_TIMEOUT", c.WriteTimeout > 0)
@@ -78,8 +68,11 @@ func (c Config) Validate() error {
 	positive("REALTIME_SESSION_RECHECK", c.SessionRecheck > 0)
 	positive("REALTIME_MAX_SUBSCRIPTIONS", c.MaxSubscriptions > 0)
 	positive("REALTIME_MAX_EVENT_BYTES", c.MaxEventBytes > 0)
+	if c.HistoryTTL < time.Second {
+		errs = append(errs, config.Invalid("REALTIME_HISTORY_TTL", "must be at least 1s"))
+	}
 	if c.RedisPrefix == "" {
-		errs = append(errs, errors.New("REALTIME_REDIS_PREFIX must not be empty"))
+		errs = append(errs, config.Invalid("REALTIME_REDIS_PREFIX", "must not be empty"))
 	}
 	return errors.Join(errs...)
 }

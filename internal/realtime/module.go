@@ -7,6 +7,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/api"
+	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/events"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
 )
@@ -15,8 +16,8 @@ import (
 // Hub with its GET /v1/ws route, and the Publisher as events.Publisher, so
 // that emitters (runs) reach sockets without wiring of their own.
 var Module = fx.Module("realtime",
+	config.Provide[Config](),
 	fx.Provide(
-		LoadConfig,
 		NewBroker,
 		NewAuthenticator,
 		newHub,

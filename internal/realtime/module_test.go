@@ -12,6 +12,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/api"
 	"github.com/jarvis-core/jarvis/internal/auth"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
+	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/events"
 	"github.com/jarvis-core/jarvis/internal/logging"
@@ -29,7 +30,8 @@ func TestModuleProvidesPublisherAndRoute(t *testing.T) {
 	)
 	app := fx.New(
 		Module,
-		fx.Supply(&auth.Service{}, &token.Issuer{}, &redisconn.Conn{}, logging.New(&logtest.Buffer{}, slog.LevelDebug), &db.DB{}),
+		config.Module,
+		fx.Supply(config.Map(nil), &auth.Service{}, &token.Issuer{}, &redisconn.Conn{}, logging.New(&logtest.Buffer{}, slog.LevelDebug), &db.DB{}),
 		fx.Populate(&pub, &broker),
 		fx.Invoke(fx.Annotate(func(rs []api.Route) { routes = rs }, fx.ParamTags(`group:"api.routes"`))),
 		fx.NopLogger,

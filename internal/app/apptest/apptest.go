@@ -15,13 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/app"
 	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
-	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/httpapi"
@@ -95,10 +93,6 @@ func New(t testing.TB, opts ...Option) *Server {
 	if _, ok := o.env["DATABASE_URL"]; !ok {
 		o.env["DATABASE_URL"] = o.db.AppURL
 	}
-	cfg, err := config.Load(func(k string) string { return o.env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &logtest.Buffer{}
 	log := logging.New(logs, slog.LevelDebug)
 	s := &Server{DB: o.db, Logs: logs}
@@ -107,7 +101,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		fx.Decorate(func() (*password.Hasher, error) { return password.New(o.hash) }),
 		fx.Populate(&srv, &s.Issuer, &s.Security),
 	}, o.extra...)
-	a := app.New(cfg, log, fxOpts...)
+	a := app.New(config.Map(o.env), log, fxOpts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := a.Start(ctx); err != nil {
@@ -213,15 +207,3 @@ func (s *Server) Do(t testing.TB, method, path, token string, body string) *http
 
 // String is for messages.
 func (s *Server) String() string { return fmt.Sprintf("jarvis at %s", s.URL) }
-
-// CreateRun inserts an agent run owned by user directly in the database
-// (as an operator's script would), for tests of modules that act on runs.
-func (s *Server) CreateRun(t testing.TB, user uuid.UUID) uuid.UUID {
-	t.Helper()
-	ctx := viewer.NewContext(context.Background(), viewer.Admin())
-	r, err := s.DB.OwnerClient(t).AgentRun.Create().SetUserID(user).Save(ctx)
-	if err != nil {
-		t.Fatalf("create run: %v", err)
-	}
-	return r.ID
-}

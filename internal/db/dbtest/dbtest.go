@@ -24,12 +24,12 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
 	"github.com/jarvis-core/jarvis/internal/db"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 // Roles of the test databases, provisioned as in production: migrations run
 // as OwnerRole (not a superuser, no CREATEROLE; BYPASSRLS like admin scripts),
-// the service connects as ServiceRole (a member of migrate.AppRole, without
+// the service connects as ServiceRole (a member of pgmigrate.AppRole, without
 // BYPASSRLS). Their passwords only matter on servers without trust auth.
 const (
 	OwnerRole       = "jarvis_test_owner"
@@ -108,7 +108,7 @@ func Empty(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dev, err := migrate.OpenDev(ctx, AdminURL())
+	dev, err := pgmigrate.OpenDev(ctx, AdminURL())
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
@@ -122,7 +122,7 @@ func Empty(t testing.TB) string {
 
 // roleURL is the URL of database name on the test server as role.
 func roleURL(name, role, password string) (string, error) {
-	dbURL, err := migrate.WithDatabase(AdminURL(), name)
+	dbURL, err := pgmigrate.WithDatabase(AdminURL(), name)
 	if err != nil {
 		return "", err
 	}
@@ -135,7 +135,7 @@ func roleURL(name, role, password string) (string, error) {
 }
 
 // templateBuilder names the way templates are built: change it whenever
-// buildTemplate, Provisioning or migrate.Apply change what a database gets.
+// buildTemplate, Provisioning or pgmigrate.Apply change what a database gets.
 const templateBuilder = "owner-role-v4"
 
 // ensureTemplate returns the name of the migrated template for the current
@@ -190,7 +190,7 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
 		return fmt.Errorf("create %s: %w", name, err)
 	}
 	// pgvector is not a trusted extension: the superuser creates it.
-	super, err := migrate.WithDatabase(AdminURL(), name)
+	super, err := pgmigrate.WithDatabase(AdminURL(), name)
 	if err != nil {
 		return err
 	}
@@ -205,9 +205,9 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := migrate.FSDir(migrations.FS)
+	dir, err := pgmigrate.FSDir(migrations.FS)
 	if err == nil {
-		_, err = migrate.Apply(ctx, tdb, dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_, err = pgmigrate.Apply(ctx, tdb, dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
 	tdb.Close()
 	if err != nil {

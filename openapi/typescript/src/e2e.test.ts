@@ -2,18 +2,23 @@
 // (JARVIS_URL). Run by the Go test TestTypeScriptClientEndToEnd, which starts
 // the real server on a fresh database.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import WebSocket from "ws";
+import { listMySecrets } from "./example.js";
 import {
   createJarvisClient,
   realtimeProtocols,
   type ErrorCode,
+  type LLMCall,
   type RealtimeClientMessage,
   type RealtimeEvent,
   type RealtimeReply,
   type RealtimeServerMessage,
+  type Run,
   type Secret,
   type TokenResponse,
+  type UsageReport,
 } from "./index.js";
 
 const baseUrl = process.env.JARVIS_URL;
@@ -93,6 +98,81 @@ test("register, login, refresh, secrets, logout", async () => {
   expectError(after.error, "UNAUTHORIZED");
 });
 
+// The README's usage example is src/example.ts (type-checked by tsc with the
+// rest), shown as a user writes it: importing the package by name.
+test("the README's example runs against the server", async () => {
+  const readme = readFileSync("README.md", "utf8");
+  const example = readFileSync("src/example.ts", "utf8").replace('"./index.js"', '"@jarvis-core/client"');
+  assert.ok(readme.includes("```ts\n" + example + "```"), "README.md's example differs from src/example.ts: copy it over");
+
+  const email = `ts-example-${Date.now()}@example.com`;
+  const password = "correct horse battery staple";
+  const reg = await api.POST("/v1/auth/register", { body: { email, password } });
+  assert.equal(reg.response.status, 201);
+  access = reg.data!.access_token;
+  for (const name of ["a", "b"]) {
+    const created = await api.POST("/v1/secrets", { body: { provider: "openai", name, value: `sk-live-example-${name}-0123` } });
+    assert.equal(created.response.status, 201);
+  }
+  access = undefined;
+  assert.deepEqual(await listMySecrets(baseUrl!, email, password), ["openai/b …0123", "openai/a …0123"]);
+});
+
+test("runs: create a run, record an LLM call, read the usage", async () => {
+  const email = `ts-runs-${Date.now()}@example.com`;
+  const reg = await api.POST("/v1/auth/register", { body: { email, password: "correct horse battery staple" } });
+  assert.equal(reg.response.status, 201);
+  access = reg.data!.access_token;
+  const from = new Date(Date.now() - 60_000).toISOString();
+
+  const created = await api.POST("/v1/runs");
+  assert.equal(created.response.status, 201);
+  const run: Run = created.data!;
+  assert.equal(run.status, "pending");
+  assert.equal(run.total_cost, "0");
+
+  const started = await api.POST("/v1/runs/{id}/start", { params: { path: { id: run.id } } });
+  assert.equal(started.response.status, 200);
+  assert.equal(started.data!.status, "running");
+
+  const recorded = await api.POST("/v1/runs/{id}/llm-calls", {
+    params: { path: { id: run.id } },
+    body: { provider: "anthropic", model: "claude-sonnet-4-5", input_tokens: 1000, cached_input_tokens: 2000, output_tokens: 500 },
+  });
+  assert.equal(recorded.response.status, 201);
+  const call: LLMCall = recorded.data!;
+  // 1000 × $3 + 2000 × $0.30 + 500 × $15 per million: money travels as exact decimal strings.
+  assert.equal(call.input_cost, "0.003");
+  assert.equal(call.cached_input_cost, "0.0006");
+  assert.equal(call.output_cost, "0.0075");
+  assert.equal(call.total_cost, "0.0111");
+
+  const totals = await api.GET("/v1/runs/{id}", { params: { path: { id: run.id } } });
+  assert.equal(totals.data!.total_tokens, 3500);
+  assert.equal(totals.data!.total_cost, "0.0111");
+
+  const usage = await api.GET("/v1/usage", {
+    params: { query: { from, to: new Date(Date.now() + 60_000).toISOString(), group_by: "model" } },
+  });
+  assert.equal(usage.response.status, 200);
+  const report: UsageReport = usage.data!;
+  assert.equal(report.rows.length, 1);
+  const [row] = report.rows;
+  assert.ok(row);
+  assert.equal(row.model, "claude-sonnet-4-5");
+  assert.equal(row.cost_usd, "0.0111");
+  assert.equal(row.total_tokens, 3500);
+
+  const done = await api.POST("/v1/runs/{id}/complete", { params: { path: { id: run.id } } });
+  assert.equal(done.data!.status, "completed");
+  const late = await api.POST("/v1/runs/{id}/llm-calls", {
+    params: { path: { id: run.id } },
+    body: { provider: "openai", model: "gpt-5", input_tokens: 1 },
+  });
+  assert.equal(late.response.status, 409);
+  expectError(late.error, "CONFLICT");
+});
+
 // The WebSocket: Node 20 has no global WebSocket without a flag, so the
 // test uses the ws package (a browser passes the same subprotocols).
 test("realtime: subscribe to a run, receive its events, resume", { timeout: 30_000 }, async () => {
@@ -107,10 +187,14 @@ test("realtime: subscribe to a run, receive its events, resume", { timeout: 30_0
 
 async function realtimeScenario(sockets: WebSocket[]) {
   const apiUrl = baseUrl as string; // checked at the top of the file
-  const runId = process.env.JARVIS_RUN_ID;
-  const token = process.env.JARVIS_RUN_TOKEN;
-  assert.ok(runId && token, "JARVIS_RUN_ID and JARVIS_RUN_TOKEN are set by the Go test");
+  const email = `ts-realtime-${Date.now()}@example.com`;
+  const reg = await api.POST("/v1/auth/register", { body: { email, password: "correct horse battery staple" } });
+  assert.equal(reg.response.status, 201);
+  const token = reg.data!.access_token;
   const worker = createJarvisClient(apiUrl, { accessToken: () => token });
+  const created = await worker.POST("/v1/runs");
+  assert.equal(created.response.status, 201);
+  const runId = created.data!.id;
   const wsUrl = apiUrl.replace(/^http/, "ws") + "/v1/ws";
 
   const first = await openSocket(wsUrl, token);
@@ -123,6 +207,14 @@ async function realtimeScenario(sockets: WebSocket[]) {
   assert.equal(subscribed.type, "subscribed");
   assert.equal(subscribed.id, "s1");
 
+  // The runs module's status changes arrive as run.status.
+  const started = await worker.POST("/v1/runs/{id}/start", { params: { path: { id: runId } } });
+  assert.equal(started.response.status, 200);
+  const status = (await first.next()) as RealtimeEvent;
+  assert.equal(status.type, "run.status");
+  assert.equal(status.run_id, runId);
+  assert.equal((status.data as { status?: string }).status, "running");
+
   const emitted = await worker.POST("/v1/runs/{id}/events", {
     params: { path: { id: runId } },
     body: { type: "agent.token", data: { text: "Hel" } },
@@ -132,6 +224,7 @@ async function realtimeScenario(sockets: WebSocket[]) {
   assert.equal(token1.type, "agent.token");
   assert.equal(token1.run_id, runId);
   assert.equal(token1.seq, emitted.data!.seq);
+  assert.equal(token1.seq, status.seq + 1);
   assert.deepEqual(token1.data, { text: "Hel" });
 
   const invalid = await worker.POST("/v1/runs/{id}/events", {

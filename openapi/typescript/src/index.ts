@@ -11,6 +11,9 @@ export type TokenResponse = Schemas["TokenResponse"];
 export type User = Schemas["User"];
 export type Secret = Schemas["Secret"];
 export type Session = Schemas["Session"];
+export type Run = Schemas["Run"];
+export type LLMCall = Schemas["LLMCall"];
+export type UsageReport = Schemas["UsageReport"];
 export type ApiError = Schemas["ErrorResponse"]["error"];
 /** What an agent worker sends to POST /v1/runs/{id}/events. */
 export type RunEventCreate = Schemas["RunEventCreate"];

@@ -1,4 +1,4 @@
-package migrate_test
+package pgmigrate_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -24,7 +24,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // projectDir is the migration directory as committed.
 func projectDir(t *testing.T) *atlas.LocalDir {
 	t.Helper()
-	dir, err := migrate.LocalDir("../../ent/migrate/migrations")
+	dir, err := pgmigrate.LocalDir("../../ent/migrate/migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,14 +100,14 @@ func tableExists(t *testing.T, conn *sql.DB, name string) bool {
 // atlas.sum does not match the files.
 func TestMigrationDirectoryMatchesSchema(t *testing.T) {
 	t.Parallel()
-	if err := migrate.Check(context.Background(), dbtest.AdminURL(), projectDir(t)); err != nil {
+	if err := pgmigrate.Check(context.Background(), dbtest.AdminURL(), projectDir(t)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestEmbeddedDirectoryIsTheCommittedOne(t *testing.T) {
 	t.Parallel()
-	embedded, err := migrate.FSDir(migrations.FS)
+	embedded, err := pgmigrate.FSDir(migrations.FS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,18 +125,18 @@ func TestApplyIsIdempotentAndRecordsRevisions(t *testing.T) {
 	dir := projectDir(t)
 	files, _ := dir.Files()
 
-	applied, err := migrate.Apply(ctx, conn, dir, quiet)
+	applied, err := pgmigrate.Apply(ctx, conn, dir, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(applied) != len(files) {
 		t.Fatalf("applied %v, want all %d files", applied, len(files))
 	}
-	again, err := migrate.Apply(ctx, conn, dir, quiet)
+	again, err := pgmigrate.Apply(ctx, conn, dir, quiet)
 	if err != nil || len(again) != 0 {
 		t.Fatalf("second apply: %v, %v; want nothing applied", again, err)
 	}
-	st, err := migrate.ReadStatus(ctx, conn, dir)
+	st, err := pgmigrate.ReadStatus(ctx, conn, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestApplyIsIdempotentAndRecordsRevisions(t *testing.T) {
 func TestStatusOfANewDatabaseListsEveryFileAsPending(t *testing.T) {
 	t.Parallel()
 	conn := openEmpty(t)
-	st, err := migrate.ReadStatus(context.Background(), conn, projectDir(t))
+	st, err := pgmigrate.ReadStatus(context.Background(), conn, projectDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestApplyRefusesATamperedDirectory(t *testing.T) {
 	tampered := memCopy(t, projectDir(t), false, func(_, body string) string {
 		return strings.Replace(body, "FORCE ROW LEVEL SECURITY", "NO FORCE ROW LEVEL SECURITY", 1)
 	})
-	_, err := migrate.Apply(context.Background(), conn, tampered, quiet)
+	_, err := pgmigrate.Apply(context.Background(), conn, tampered, quiet)
 	if !errors.Is(err, atlas.ErrChecksumMismatch) {
 		t.Fatalf("err = %v, want checksum mismatch", err)
 	}
@@ -188,7 +188,7 @@ func TestApplyRollsBackAFailingFile(t *testing.T) {
 	dir := memCopy(t, projectDir(t), true, nil)
 	addFile(t, dir, "20990101000000_broken.sql", "CREATE TABLE broken_probe (id int);\nSELECT 1/0;\n")
 
-	applied, err := migrate.Apply(ctx, conn, dir, quiet)
+	applied, err := pgmigrate.Apply(ctx, conn, dir, quiet)
 	if err == nil || !strings.Contains(err.Error(), "20990101000000_broken.sql") {
 		t.Fatalf("err = %v, want a failure naming the broken file", err)
 	}
@@ -199,7 +199,7 @@ func TestApplyRollsBackAFailingFile(t *testing.T) {
 	if tableExists(t, conn, "broken_probe") {
 		t.Fatal("the failing file's first statement survived")
 	}
-	st, err := migrate.ReadStatus(ctx, conn, dir)
+	st, err := pgmigrate.ReadStatus(ctx, conn, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestConcurrentAppliesApplyOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			applied, err := migrate.Apply(context.Background(), conn, dir, quiet)
+			applied, err := pgmigrate.Apply(context.Background(), conn, dir, quiet)
 			mu.Lock()
 			defer mu.Unlock()
 			total += len(applied)
@@ -242,7 +242,7 @@ func TestDiffFromAnEmptyDirectory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	mem := &atlas.MemDir{}
-	plan, err := migrate.Diff(ctx, dbtest.AdminURL(), mem, "init")
+	plan, err := pgmigrate.Diff(ctx, dbtest.AdminURL(), mem, "init")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestDiffFromAnEmptyDirectory(t *testing.T) {
 	if err := atlas.Validate(mem); err != nil {
 		t.Fatalf("atlas.sum after diff: %v", err)
 	}
-	if err := migrate.Check(ctx, dbtest.AdminURL(), mem); err != nil {
+	if err := pgmigrate.Check(ctx, dbtest.AdminURL(), mem); err != nil {
 		t.Fatalf("check right after diff: %v", err)
 	}
 }
@@ -285,10 +285,10 @@ func TestDiffRestoresMissingRowLevelSecurity(t *testing.T) {
 		}
 		return strings.Join(kept, "\n")
 	})
-	if err := migrate.Check(ctx, dbtest.AdminURL(), mem); !errors.Is(err, migrate.ErrOutOfDate) {
+	if err := pgmigrate.Check(ctx, dbtest.AdminURL(), mem); !errors.Is(err, pgmigrate.ErrOutOfDate) {
 		t.Fatalf("check with RLS missing on memories: err = %v, want out of date", err)
 	}
-	plan, err := migrate.Diff(ctx, dbtest.AdminURL(), mem, "memories_rls")
+	plan, err := pgmigrate.Diff(ctx, dbtest.AdminURL(), mem, "memories_rls")
 	if err != nil || plan == nil {
 		t.Fatalf("diff: %+v, %v", plan, err)
 	}
@@ -300,7 +300,7 @@ func TestDiffRestoresMissingRowLevelSecurity(t *testing.T) {
 
 func TestDiffRejectsABadName(t *testing.T) {
 	t.Parallel()
-	if _, err := migrate.Diff(context.Background(), dbtest.AdminURL(), &atlas.MemDir{}, "Drop Tables;"); err == nil {
+	if _, err := pgmigrate.Diff(context.Background(), dbtest.AdminURL(), &atlas.MemDir{}, "Drop Tables;"); err == nil {
 		t.Fatal("diff accepted a name with spaces and punctuation")
 	}
 }
@@ -308,16 +308,16 @@ func TestDiffRejectsABadName(t *testing.T) {
 func TestLintReportsDestructiveChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clean, err := migrate.Lint(ctx, dbtest.AdminURL(), projectDir(t), 1)
+	clean, err := pgmigrate.Lint(ctx, dbtest.AdminURL(), projectDir(t), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := migrate.CountErrors(clean); n != 0 {
+	if n := pgmigrate.CountErrors(clean); n != 0 {
 		t.Fatalf("the committed migrations have %d blocking findings: %v", n, clean)
 	}
 	mem := memCopy(t, projectDir(t), true, nil)
 	addFile(t, mem, "20990101000000_drop.sql", "DROP TABLE \"budgets\";\nALTER TABLE \"memories\" DROP COLUMN \"metadata\";\n")
-	findings, err := migrate.Lint(ctx, dbtest.AdminURL(), mem, 1)
+	findings, err := pgmigrate.Lint(ctx, dbtest.AdminURL(), mem, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
