@@ -8,7 +8,7 @@ import (
 )
 
 // Groups are the operation groups of the API: one handler interface each.
-var Groups = []string{"Auth", "Runs", "Secrets"}
+var Groups = []string{"Auth", "Realtime", "Runs", "Secrets"}
 
 // Compose builds the Handler from the modules' operation-group handlers and
 // the error handler. Each group needs exactly one handler; a handler that
@@ -22,6 +22,12 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 				return nil, fmt.Errorf("two handlers for operation group Auth: %T and %T", c.AuthHandler, h)
 			}
 			c.AuthHandler, matched = g, true
+		}
+		if g, ok := h.(RealtimeHandler); ok {
+			if c.RealtimeHandler != nil {
+				return nil, fmt.Errorf("two handlers for operation group Realtime: %T and %T", c.RealtimeHandler, h)
+			}
+			c.RealtimeHandler, matched = g, true
 		}
 		if g, ok := h.(RunsHandler); ok {
 			if c.RunsHandler != nil {
@@ -42,6 +48,9 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 	if c.AuthHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Auth: is its module in the app?")
 	}
+	if c.RealtimeHandler == nil {
+		return nil, fmt.Errorf("no handler for operation group Realtime: is its module in the app?")
+	}
 	if c.RunsHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Runs: is its module in the app?")
 	}
@@ -53,6 +62,7 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 
 type composed struct {
 	AuthHandler
+	RealtimeHandler
 	RunsHandler
 	SecretsHandler
 	newError func(ctx context.Context, err error) *ErrorStatusCode

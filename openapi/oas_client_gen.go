@@ -30,6 +30,7 @@ func trimTrailingSlashes(u *url.URL) {
 // Invoker invokes operations described by OpenAPI v3 specification.
 type Invoker interface {
 	AuthInvoker
+	RealtimeInvoker
 	RunsInvoker
 	SecretsInvoker
 }
@@ -81,6 +82,21 @@ type AuthInvoker interface {
 	//
 	// POST /v1/auth/register
 	Register(ctx context.Context, request *RegisterRequest) (*TokenResponse, error)
+}
+
+// RealtimeInvoker invokes operations described by OpenAPI v3 specification.
+//
+// x-gen-operation-group: Realtime
+type RealtimeInvoker interface {
+	// EmitRunEvent invokes emitRunEvent operation.
+	//
+	// For agent workers holding the run owner's access token. The event is numbered in the owner's stream
+	// and delivered to the sockets subscribed to the run (GET /v1/ws); the answer is the event as
+	// delivered. data must match the type: AgentTokenData, AgentToolCallData, AgentToolResultData,
+	// AgentFinalData or AgentErrorData.
+	//
+	// POST /v1/runs/{id}/events
+	EmitRunEvent(ctx context.Context, request *RunEventCreate, params EmitRunEventParams) (*RealtimeEvent, error)
 }
 
 // RunsInvoker invokes operations described by OpenAPI v3 specification.
@@ -1565,6 +1581,144 @@ func (c *Client) sendDeleteToolPermission(ctx context.Context, params DeleteTool
 
 	stage = "DecodeResponse"
 	result, err := decodeDeleteToolPermissionResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// EmitRunEvent invokes emitRunEvent operation.
+//
+// For agent workers holding the run owner's access token. The event is numbered in the owner's stream
+// and delivered to the sockets subscribed to the run (GET /v1/ws); the answer is the event as
+// delivered. data must match the type: AgentTokenData, AgentToolCallData, AgentToolResultData,
+// AgentFinalData or AgentErrorData.
+//
+// POST /v1/runs/{id}/events
+func (c *Client) EmitRunEvent(ctx context.Context, request *RunEventCreate, params EmitRunEventParams) (*RealtimeEvent, error) {
+	res, err := c.sendEmitRunEvent(ctx, request, params)
+	return res, err
+}
+
+func (c *Client) sendEmitRunEvent(ctx context.Context, request *RunEventCreate, params EmitRunEventParams) (res *RealtimeEvent, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("emitRunEvent"),
+		semconv.HTTPRequestMethodKey.String("POST"),
+		semconv.URLTemplateKey.String("/v1/runs/{id}/events"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, EmitRunEventOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [3]string
+	pathParts[0] = "/v1/runs/"
+	{
+		// Encode "id" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "id",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.UUIDToString(params.ID))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	pathParts[2] = "/events"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "POST", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeEmitRunEventRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, EmitRunEventOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeEmitRunEventResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}

@@ -16,6 +16,7 @@ const (
 	DeleteSecretOperation         OperationName = "DeleteSecret"
 	DeleteSessionOperation        OperationName = "DeleteSession"
 	DeleteToolPermissionOperation OperationName = "DeleteToolPermission"
+	EmitRunEventOperation         OperationName = "EmitRunEvent"
 	FailRunOperation              OperationName = "FailRun"
 	GetBudgetOperation            OperationName = "GetBudget"
 	GetMeOperation                OperationName = "GetMe"

@@ -52,6 +52,20 @@ func encodeCreateSecretRequest(
 	return nil
 }
 
+func encodeEmitRunEventRequest(
+	req *RunEventCreate,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
 func encodeFailRunRequest(
 	req *RunFailure,
 	r *http.Request,

@@ -114,6 +114,19 @@ func encodeDeleteToolPermissionResponse(response *DeleteToolPermissionNoContent,
 	return nil
 }
 
+func encodeEmitRunEventResponse(response *RealtimeEvent, w http.ResponseWriter, span trace.Span) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(202)
+
+	e := new(jx.Encoder)
+	response.Encode(e)
+	if _, err := e.WriteTo(w); err != nil {
+		return errors.Wrap(err, "write")
+	}
+
+	return nil
+}
+
 func encodeFailRunResponse(response *Run, w http.ResponseWriter, span trace.Span) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)

@@ -1449,6 +1449,211 @@ func (o OptToolCallStartInput) Or(d ToolCallStartInput) ToolCallStartInput {
 	return d
 }
 
+// NewOptUUID returns new OptUUID with value set to v.
+func NewOptUUID(v uuid.UUID) OptUUID {
+	return OptUUID{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptUUID is optional uuid.UUID.
+type OptUUID struct {
+	Value uuid.UUID
+	Set   bool
+}
+
+// IsSet returns true if OptUUID was set.
+func (o OptUUID) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptUUID) Reset() {
+	var v uuid.UUID
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptUUID) SetTo(v uuid.UUID) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptUUID) Get() (v uuid.UUID, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptUUID) Or(d uuid.UUID) uuid.UUID {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// An event on GET /v1/ws.
+// Ref: #/components/schemas/RealtimeEvent
+type RealtimeEvent struct {
+	// The event's payload, by type.
+	Data RealtimeEventData `json:"data"`
+	// The run, for run events.
+	RunID OptUUID `json:"run_id"`
+	// Position in the user's event stream: +1 per event.
+	Seq  int64             `json:"seq"`
+	Ts   time.Time         `json:"ts"`
+	Type RealtimeEventType `json:"type"`
+}
+
+// GetData returns the value of Data.
+func (s *RealtimeEvent) GetData() RealtimeEventData {
+	return s.Data
+}
+
+// GetRunID returns the value of RunID.
+func (s *RealtimeEvent) GetRunID() OptUUID {
+	return s.RunID
+}
+
+// GetSeq returns the value of Seq.
+func (s *RealtimeEvent) GetSeq() int64 {
+	return s.Seq
+}
+
+// GetTs returns the value of Ts.
+func (s *RealtimeEvent) GetTs() time.Time {
+	return s.Ts
+}
+
+// GetType returns the value of Type.
+func (s *RealtimeEvent) GetType() RealtimeEventType {
+	return s.Type
+}
+
+// SetData sets the value of Data.
+func (s *RealtimeEvent) SetData(val RealtimeEventData) {
+	s.Data = val
+}
+
+// SetRunID sets the value of RunID.
+func (s *RealtimeEvent) SetRunID(val OptUUID) {
+	s.RunID = val
+}
+
+// SetSeq sets the value of Seq.
+func (s *RealtimeEvent) SetSeq(val int64) {
+	s.Seq = val
+}
+
+// SetTs sets the value of Ts.
+func (s *RealtimeEvent) SetTs(val time.Time) {
+	s.Ts = val
+}
+
+// SetType sets the value of Type.
+func (s *RealtimeEvent) SetType(val RealtimeEventType) {
+	s.Type = val
+}
+
+// The event's payload, by type.
+type RealtimeEventData map[string]jx.Raw
+
+func (s *RealtimeEventData) init() RealtimeEventData {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/RealtimeEventType
+type RealtimeEventType string
+
+const (
+	RealtimeEventTypeAgentToken      RealtimeEventType = "agent.token"
+	RealtimeEventTypeAgentToolCall   RealtimeEventType = "agent.tool_call"
+	RealtimeEventTypeAgentToolResult RealtimeEventType = "agent.tool_result"
+	RealtimeEventTypeAgentFinal      RealtimeEventType = "agent.final"
+	RealtimeEventTypeAgentError      RealtimeEventType = "agent.error"
+	RealtimeEventTypeRunStatus       RealtimeEventType = "run.status"
+	RealtimeEventTypeRunMessage      RealtimeEventType = "run.message"
+	RealtimeEventTypeBudgetWarning   RealtimeEventType = "budget.warning"
+)
+
+// AllValues returns all RealtimeEventType values.
+func (RealtimeEventType) AllValues() []RealtimeEventType {
+	return []RealtimeEventType{
+		RealtimeEventTypeAgentToken,
+		RealtimeEventTypeAgentToolCall,
+		RealtimeEventTypeAgentToolResult,
+		RealtimeEventTypeAgentFinal,
+		RealtimeEventTypeAgentError,
+		RealtimeEventTypeRunStatus,
+		RealtimeEventTypeRunMessage,
+		RealtimeEventTypeBudgetWarning,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s RealtimeEventType) MarshalText() ([]byte, error) {
+	switch s {
+	case RealtimeEventTypeAgentToken:
+		return []byte(s), nil
+	case RealtimeEventTypeAgentToolCall:
+		return []byte(s), nil
+	case RealtimeEventTypeAgentToolResult:
+		return []byte(s), nil
+	case RealtimeEventTypeAgentFinal:
+		return []byte(s), nil
+	case RealtimeEventTypeAgentError:
+		return []byte(s), nil
+	case RealtimeEventTypeRunStatus:
+		return []byte(s), nil
+	case RealtimeEventTypeRunMessage:
+		return []byte(s), nil
+	case RealtimeEventTypeBudgetWarning:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *RealtimeEventType) UnmarshalText(data []byte) error {
+	switch RealtimeEventType(data) {
+	case RealtimeEventTypeAgentToken:
+		*s = RealtimeEventTypeAgentToken
+		return nil
+	case RealtimeEventTypeAgentToolCall:
+		*s = RealtimeEventTypeAgentToolCall
+		return nil
+	case RealtimeEventTypeAgentToolResult:
+		*s = RealtimeEventTypeAgentToolResult
+		return nil
+	case RealtimeEventTypeAgentFinal:
+		*s = RealtimeEventTypeAgentFinal
+		return nil
+	case RealtimeEventTypeAgentError:
+		*s = RealtimeEventTypeAgentError
+		return nil
+	case RealtimeEventTypeRunStatus:
+		*s = RealtimeEventTypeRunStatus
+		return nil
+	case RealtimeEventTypeRunMessage:
+		*s = RealtimeEventTypeRunMessage
+		return nil
+	case RealtimeEventTypeBudgetWarning:
+		*s = RealtimeEventTypeBudgetWarning
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
 // Ref: #/components/schemas/RefreshRequest
 type RefreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
@@ -1669,6 +1874,111 @@ func (s *Run) SetUpdatedAt(val time.Time) {
 // SetWarning sets the value of Warning.
 func (s *Run) SetWarning(val OptString) {
 	s.Warning = val
+}
+
+// Ref: #/components/schemas/RunEventCreate
+type RunEventCreate struct {
+	// The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData,
+	// AgentFinalData, AgentErrorData.
+	Data RunEventCreateData `json:"data"`
+	Type RunEventType       `json:"type"`
+}
+
+// GetData returns the value of Data.
+func (s *RunEventCreate) GetData() RunEventCreateData {
+	return s.Data
+}
+
+// GetType returns the value of Type.
+func (s *RunEventCreate) GetType() RunEventType {
+	return s.Type
+}
+
+// SetData sets the value of Data.
+func (s *RunEventCreate) SetData(val RunEventCreateData) {
+	s.Data = val
+}
+
+// SetType sets the value of Type.
+func (s *RunEventCreate) SetType(val RunEventType) {
+	s.Type = val
+}
+
+// The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData,
+// AgentFinalData, AgentErrorData.
+type RunEventCreateData map[string]jx.Raw
+
+func (s *RunEventCreateData) init() RunEventCreateData {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// What an agent worker may emit into a run.
+// Ref: #/components/schemas/RunEventType
+type RunEventType string
+
+const (
+	RunEventTypeAgentToken      RunEventType = "agent.token"
+	RunEventTypeAgentToolCall   RunEventType = "agent.tool_call"
+	RunEventTypeAgentToolResult RunEventType = "agent.tool_result"
+	RunEventTypeAgentFinal      RunEventType = "agent.final"
+	RunEventTypeAgentError      RunEventType = "agent.error"
+)
+
+// AllValues returns all RunEventType values.
+func (RunEventType) AllValues() []RunEventType {
+	return []RunEventType{
+		RunEventTypeAgentToken,
+		RunEventTypeAgentToolCall,
+		RunEventTypeAgentToolResult,
+		RunEventTypeAgentFinal,
+		RunEventTypeAgentError,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s RunEventType) MarshalText() ([]byte, error) {
+	switch s {
+	case RunEventTypeAgentToken:
+		return []byte(s), nil
+	case RunEventTypeAgentToolCall:
+		return []byte(s), nil
+	case RunEventTypeAgentToolResult:
+		return []byte(s), nil
+	case RunEventTypeAgentFinal:
+		return []byte(s), nil
+	case RunEventTypeAgentError:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *RunEventType) UnmarshalText(data []byte) error {
+	switch RunEventType(data) {
+	case RunEventTypeAgentToken:
+		*s = RunEventTypeAgentToken
+		return nil
+	case RunEventTypeAgentToolCall:
+		*s = RunEventTypeAgentToolCall
+		return nil
+	case RunEventTypeAgentToolResult:
+		*s = RunEventTypeAgentToolResult
+		return nil
+	case RunEventTypeAgentFinal:
+		*s = RunEventTypeAgentFinal
+		return nil
+	case RunEventTypeAgentError:
+		*s = RunEventTypeAgentError
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
 }
 
 // Ref: #/components/schemas/RunFailure

@@ -45,6 +45,7 @@ var operationRolesBearerAuth = map[string][]string{
 	DeleteSecretOperation:         []string{},
 	DeleteSessionOperation:        []string{},
 	DeleteToolPermissionOperation: []string{},
+	EmitRunEventOperation:         []string{},
 	FailRunOperation:              []string{},
 	GetBudgetOperation:            []string{},
 	GetMeOperation:                []string{},

@@ -9,6 +9,7 @@ import (
 // Handler handles operations described by OpenAPI v3 specification.
 type Handler interface {
 	AuthHandler
+	RealtimeHandler
 	RunsHandler
 	SecretsHandler
 	// NewError creates *ErrorStatusCode from error returned by handler.
@@ -64,6 +65,21 @@ type AuthHandler interface {
 	//
 	// POST /v1/auth/register
 	Register(ctx context.Context, req *RegisterRequest) (*TokenResponse, error)
+}
+
+// RealtimeHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: Realtime
+type RealtimeHandler interface {
+	// EmitRunEvent implements emitRunEvent operation.
+	//
+	// For agent workers holding the run owner's access token. The event is numbered in the owner's stream
+	// and delivered to the sockets subscribed to the run (GET /v1/ws); the answer is the event as
+	// delivered. data must match the type: AgentTokenData, AgentToolCallData, AgentToolResultData,
+	// AgentFinalData or AgentErrorData.
+	//
+	// POST /v1/runs/{id}/events
+	EmitRunEvent(ctx context.Context, req *RunEventCreate, params EmitRunEventParams) (*RealtimeEvent, error)
 }
 
 // RunsHandler handles operations described by OpenAPI v3 specification.

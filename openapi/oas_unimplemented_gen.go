@@ -104,6 +104,18 @@ func (UnimplementedHandler) DeleteToolPermission(ctx context.Context, params Del
 	return ht.ErrNotImplemented
 }
 
+// EmitRunEvent implements emitRunEvent operation.
+//
+// For agent workers holding the run owner's access token. The event is numbered in the owner's stream
+// and delivered to the sockets subscribed to the run (GET /v1/ws); the answer is the event as
+// delivered. data must match the type: AgentTokenData, AgentToolCallData, AgentToolResultData,
+// AgentFinalData or AgentErrorData.
+//
+// POST /v1/runs/{id}/events
+func (UnimplementedHandler) EmitRunEvent(ctx context.Context, req *RunEventCreate, params EmitRunEventParams) (r *RealtimeEvent, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // FailRun implements failRun operation.
 //
 // Fail a pending or running run, saying why.

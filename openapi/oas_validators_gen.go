@@ -529,6 +529,52 @@ func (s MessageRole) Validate() error {
 	}
 }
 
+func (s *RealtimeEvent) Validate() error {
+	if s == nil {
+		return validate.ErrNilPointer
+	}
+
+	var failures []validate.FieldError
+	if err := func() error {
+		if err := s.Type.Validate(); err != nil {
+			return err
+		}
+		return nil
+	}(); err != nil {
+		failures = append(failures, validate.FieldError{
+			Name:  "type",
+			Error: err,
+		})
+	}
+	if len(failures) > 0 {
+		return &validate.Error{Fields: failures}
+	}
+	return nil
+}
+
+func (s RealtimeEventType) Validate() error {
+	switch s {
+	case "agent.token":
+		return nil
+	case "agent.tool_call":
+		return nil
+	case "agent.tool_result":
+		return nil
+	case "agent.final":
+		return nil
+	case "agent.error":
+		return nil
+	case "run.status":
+		return nil
+	case "run.message":
+		return nil
+	case "budget.warning":
+		return nil
+	default:
+		return errors.Errorf("invalid value: %v", s)
+	}
+}
+
 func (s *RefreshRequest) Validate() error {
 	if s == nil {
 		return validate.ErrNilPointer
@@ -673,6 +719,46 @@ func (s *Run) Validate() error {
 		return &validate.Error{Fields: failures}
 	}
 	return nil
+}
+
+func (s *RunEventCreate) Validate() error {
+	if s == nil {
+		return validate.ErrNilPointer
+	}
+
+	var failures []validate.FieldError
+	if err := func() error {
+		if err := s.Type.Validate(); err != nil {
+			return err
+		}
+		return nil
+	}(); err != nil {
+		failures = append(failures, validate.FieldError{
+			Name:  "type",
+			Error: err,
+		})
+	}
+	if len(failures) > 0 {
+		return &validate.Error{Fields: failures}
+	}
+	return nil
+}
+
+func (s RunEventType) Validate() error {
+	switch s {
+	case "agent.token":
+		return nil
+	case "agent.tool_call":
+		return nil
+	case "agent.tool_result":
+		return nil
+	case "agent.final":
+		return nil
+	case "agent.error":
+		return nil
+	default:
+		return errors.Errorf("invalid value: %v", s)
+	}
 }
 
 func (s *RunFailure) Validate() error {

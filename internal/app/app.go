@@ -14,6 +14,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/guard"
 	"github.com/jarvis-core/jarvis/internal/httpapi"
 	"github.com/jarvis-core/jarvis/internal/logging"
+	"github.com/jarvis-core/jarvis/internal/realtime"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
 	"github.com/jarvis-core/jarvis/internal/runs"
 	"github.com/jarvis-core/jarvis/internal/secrets"
@@ -56,6 +57,7 @@ func New(src config.Source, log *slog.Logger, extra ...fx.Option) *fx.App {
 		redisconn.Module,
 		secrets.Module,
 		auth.Module,
+		realtime.Module,
 		runs.Module,
 		guard.Module,
 		httpapi.Module,

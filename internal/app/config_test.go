@@ -26,17 +26,18 @@ func TestBadConfigurationOfEveryModuleAtOnce(t *testing.T) {
 	t.Parallel()
 	secretish := "hunter2-not-long-enough"
 	bad := map[string]string{
-		"APP_ENV":            "staging",
-		"SHUTDOWN_TIMEOUT":   "-5s",
-		"LOG_LEVEL":          "verbose",
-		"PORT":               "70000",
-		"DATABASE_URL":       "mysql://u:" + secretish + "@h/db",
-		"REDIS_URL":          "::::",
-		"JWT_SECRET":         secretish,
-		"JWT_ACCESS_EXPIRY":  "2h",
-		"JWT_REFRESH_EXPIRY": "1h",
-		"SECRETS_MASTER_KEY": strings.Repeat("zz", 32),
-		"SECRETS_OLD_KEYS":   "1:" + strings.Repeat("ab", 32) + ",x:12",
+		"APP_ENV":                      "staging",
+		"SHUTDOWN_TIMEOUT":             "-5s",
+		"LOG_LEVEL":                    "verbose",
+		"PORT":                         "70000",
+		"DATABASE_URL":                 "mysql://u:" + secretish + "@h/db",
+		"REDIS_URL":                    "::::",
+		"JWT_SECRET":                   secretish,
+		"JWT_ACCESS_EXPIRY":            "2h",
+		"JWT_REFRESH_EXPIRY":           "1h",
+		"SECRETS_MASTER_KEY":           strings.Repeat("zz", 32),
+		"SECRETS_OLD_KEYS":             "1:" + strings.Repeat("ab", 32) + ",x:12",
+		"REALTIME_SEND_QUEUE_MESSAGES": "0",
 	}
 	err := app.New(config.Map(bad), discard).Err()
 	var ce *config.Error

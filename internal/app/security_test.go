@@ -86,6 +86,7 @@ var idOperations = map[string]struct {
 	"getToolCall":          {kind: "tool_call"},
 	"completeToolCall":     {kind: "tool_call", body: `{"status":"error","error":"stolen"}`},
 	"deleteToolPermission": {kind: "tool_permission"},
+	"emitRunEvent":         {kind: "run", body: `{"type":"agent.token","data":{"text":"stolen"}}`},
 }
 
 type operation struct {

@@ -4,8 +4,22 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
+import WebSocket from "ws";
 import { listMySecrets } from "./example.js";
-import { createJarvisClient, type ErrorCode, type LLMCall, type Run, type Secret, type TokenResponse, type UsageReport } from "./index.js";
+import {
+  createJarvisClient,
+  realtimeProtocols,
+  type ErrorCode,
+  type LLMCall,
+  type RealtimeClientMessage,
+  type RealtimeEvent,
+  type RealtimeReply,
+  type RealtimeServerMessage,
+  type Run,
+  type Secret,
+  type TokenResponse,
+  type UsageReport,
+} from "./index.js";
 
 const baseUrl = process.env.JARVIS_URL;
 if (!baseUrl) throw new Error("JARVIS_URL is not set");
@@ -158,3 +172,122 @@ test("runs: create a run, record an LLM call, read the usage", async () => {
   assert.equal(late.response.status, 409);
   expectError(late.error, "CONFLICT");
 });
+
+// The WebSocket: Node 20 has no global WebSocket without a flag, so the
+// test uses the ws package (a browser passes the same subprotocols).
+test("realtime: subscribe to a run, receive its events, resume", { timeout: 30_000 }, async () => {
+  const sockets: WebSocket[] = [];
+  try {
+    await realtimeScenario(sockets);
+  } finally {
+    // An open socket would keep the test process alive after a failure.
+    for (const s of sockets) s.terminate();
+  }
+});
+
+async function realtimeScenario(sockets: WebSocket[]) {
+  const apiUrl = baseUrl as string; // checked at the top of the file
+  const email = `ts-realtime-${Date.now()}@example.com`;
+  const reg = await api.POST("/v1/auth/register", { body: { email, password: "correct horse battery staple" } });
+  assert.equal(reg.response.status, 201);
+  const token = reg.data!.access_token;
+  const worker = createJarvisClient(apiUrl, { accessToken: () => token });
+  const created = await worker.POST("/v1/runs");
+  assert.equal(created.response.status, 201);
+  const runId = created.data!.id;
+  const wsUrl = apiUrl.replace(/^http/, "ws") + "/v1/ws";
+
+  const first = await openSocket(wsUrl, token);
+  sockets.push(first.socket);
+  const connected = (await first.next()) as RealtimeReply;
+  assert.equal(connected.type, "connected");
+  assert.equal(first.socket.protocol, "jarvis.v1");
+  first.send({ type: "subscribe", run_id: runId, id: "s1" });
+  const subscribed = (await first.next()) as RealtimeReply;
+  assert.equal(subscribed.type, "subscribed");
+  assert.equal(subscribed.id, "s1");
+
+  // The runs module's status changes arrive as run.status.
+  const started = await worker.POST("/v1/runs/{id}/start", { params: { path: { id: runId } } });
+  assert.equal(started.response.status, 200);
+  const status = (await first.next()) as RealtimeEvent;
+  assert.equal(status.type, "run.status");
+  assert.equal(status.run_id, runId);
+  assert.equal((status.data as { status?: string }).status, "running");
+
+  const emitted = await worker.POST("/v1/runs/{id}/events", {
+    params: { path: { id: runId } },
+    body: { type: "agent.token", data: { text: "Hel" } },
+  });
+  assert.equal(emitted.response.status, 202);
+  const token1 = (await first.next()) as RealtimeEvent;
+  assert.equal(token1.type, "agent.token");
+  assert.equal(token1.run_id, runId);
+  assert.equal(token1.seq, emitted.data!.seq);
+  assert.equal(token1.seq, status.seq + 1);
+  assert.deepEqual(token1.data, { text: "Hel" });
+
+  const invalid = await worker.POST("/v1/runs/{id}/events", {
+    params: { path: { id: runId } },
+    body: { type: "agent.token", data: { txt: "typo" } },
+  });
+  assert.equal(invalid.response.status, 400);
+  expectError(invalid.error, "VALIDATION_ERROR");
+  first.socket.close();
+
+  // Missed while away, then recovered on a new socket.
+  const final = await worker.POST("/v1/runs/{id}/events", {
+    params: { path: { id: runId } },
+    body: { type: "agent.final", data: { content: "Hello" } },
+  });
+  assert.equal(final.response.status, 202);
+  const second = await openSocket(wsUrl, token);
+  sockets.push(second.socket);
+  assert.equal(((await second.next()) as RealtimeReply).type, "connected");
+  second.send({ type: "subscribe", run_id: runId });
+  assert.equal(((await second.next()) as RealtimeReply).type, "subscribed");
+  second.send({ type: "resume", epoch: connected.epoch, seq: token1.seq });
+  const resumed = (await second.next()) as RealtimeReply;
+  assert.equal(resumed.type, "resumed");
+  assert.equal(resumed.recovered, true);
+  assert.equal(resumed.missed, 1);
+  const missed = (await second.next()) as RealtimeEvent;
+  assert.equal(missed.type, "agent.final");
+  assert.equal(missed.seq, token1.seq + 1);
+  assert.deepEqual(missed.data, { content: "Hello" });
+  second.socket.close();
+}
+
+interface Socket {
+  socket: WebSocket;
+  next(): Promise<RealtimeServerMessage>;
+  send(m: RealtimeClientMessage): void;
+}
+
+/** Opens an authenticated socket whose messages are read in order with next(). */
+function openSocket(url: string, token: string): Promise<Socket> {
+  const socket = new WebSocket(url, realtimeProtocols(token));
+  const queue: RealtimeServerMessage[] = [];
+  const waiting: ((m: RealtimeServerMessage) => void)[] = [];
+  socket.on("message", (data) => {
+    const m = JSON.parse(data.toString()) as RealtimeServerMessage;
+    const w = waiting.shift();
+    if (w) w(m);
+    else queue.push(m);
+  });
+  const next = () =>
+    new Promise<RealtimeServerMessage>((resolve, reject) => {
+      const m = queue.shift();
+      if (m) return resolve(m);
+      const timer = setTimeout(() => reject(new Error("no message within 5 s")), 5000);
+      waiting.push((m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+    });
+  const send = (m: RealtimeClientMessage) => socket.send(JSON.stringify(m));
+  return new Promise((resolve, reject) => {
+    socket.once("open", () => resolve({ socket, next, send }));
+    socket.once("error", reject);
+  });
+}

@@ -183,6 +183,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stream an event of a run to its owner's sockets
+         * @description For agent workers holding the run owner's access token. The event is numbered in the owner's stream and delivered to the sockets subscribed to the run (GET /v1/ws); the answer is the event as delivered. data must match the type: AgentTokenData, AgentToolCallData, AgentToolResultData, AgentFinalData or AgentErrorData.
+         */
+        post: operations["emitRunEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs/{id}/fail": {
         parameters: {
             query?: never;
@@ -441,6 +461,34 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AgentErrorData: {
+            code?: string;
+            message: string;
+        };
+        AgentFinalData: {
+            /** @description The agent's final answer */
+            content: string;
+        };
+        AgentTokenData: {
+            /** @description The next piece of the agent's output */
+            text: string;
+        };
+        AgentToolCallData: {
+            /** @description The tool's arguments */
+            input?: {
+                [key: string]: unknown;
+            };
+            /** @description The tool's name */
+            name: string;
+            tool_call_id: string;
+        };
+        AgentToolResultData: {
+            /** @description The tool failed; output says why */
+            is_error?: boolean;
+            /** @description What the tool returned (any JSON) */
+            output: unknown;
+            tool_call_id: string;
+        };
         Budget: {
             hard: boolean;
             /**
@@ -594,6 +642,87 @@ export interface components {
         };
         /** @enum {string} */
         MessageRole: "user" | "assistant" | "system" | "tool";
+        /** @description A message a client sends on GET /v1/ws */
+        RealtimeClientMessage: {
+            /** @description resume: the epoch of the last event seen */
+            epoch?: string;
+            /** @description Echoed in the reply */
+            id?: string;
+            /**
+             * Format: uuid
+             * @description subscribe, unsubscribe
+             */
+            run_id?: string;
+            /**
+             * Format: int64
+             * @description resume: the seq of the last event seen
+             */
+            seq?: number;
+            /** @description auth: a fresh access token of the same user */
+            token?: string;
+            /** @enum {string} */
+            type: "subscribe" | "unsubscribe" | "resume" | "ping" | "auth";
+        };
+        /** @description An event on GET /v1/ws */
+        RealtimeEvent: {
+            /** @description The event's payload, by type */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: uuid
+             * @description The run, for run events
+             */
+            run_id?: string;
+            /**
+             * Format: int64
+             * @description Position in the user's event stream: +1 per event
+             */
+            seq: number;
+            /** Format: date-time */
+            ts: string;
+            type: components["schemas"]["RealtimeEventType"];
+        };
+        /** @enum {string} */
+        RealtimeEventType: "agent.token" | "agent.tool_call" | "agent.tool_result" | "agent.final" | "agent.error" | "run.status" | "run.message" | "budget.warning";
+        /** @description A message GET /v1/ws sends that is not an event */
+        RealtimeReply: {
+            /**
+             * @description error
+             * @enum {string}
+             */
+            code?: "VALIDATION_ERROR" | "TOKEN_EXPIRED" | "INTERNAL";
+            /** @description connected, resumed: the stream's epoch */
+            epoch?: string;
+            /**
+             * Format: date-time
+             * @description connected, authed: when the access token expires
+             */
+            expires_at?: string;
+            /** @description The id of the message answered */
+            id?: string;
+            /** @description error */
+            message?: string;
+            /**
+             * Format: int64
+             * @description resumed: how many missed events follow
+             */
+            missed?: number;
+            /** @description resumed: every missed event follows; false: reload state */
+            recovered?: boolean;
+            /**
+             * Format: uuid
+             * @description subscribed, unsubscribed
+             */
+            run_id?: string;
+            /**
+             * Format: int64
+             * @description connected, resumed: the stream position the socket started at
+             */
+            seq?: number;
+            /** @enum {string} */
+            type: "connected" | "subscribed" | "unsubscribed" | "resumed" | "pong" | "authed" | "error";
+        };
         RefreshRequest: {
             refresh_token: string;
         };
@@ -633,6 +762,18 @@ export interface components {
             updated_at: string;
             warning?: string;
         };
+        RunEventCreate: {
+            /** @description The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData, AgentFinalData, AgentErrorData */
+            data: {
+                [key: string]: unknown;
+            };
+            type: components["schemas"]["RunEventType"];
+        };
+        /**
+         * @description What an agent worker may emit into a run
+         * @enum {string}
+         */
+        RunEventType: "agent.token" | "agent.tool_call" | "agent.tool_result" | "agent.final" | "agent.error";
         RunFailure: {
             /** @description Why the run failed */
             error: string;
@@ -1288,6 +1429,39 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    emitRunEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunEventCreate"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealtimeEvent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
