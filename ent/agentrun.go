@@ -30,14 +30,22 @@ type AgentRun struct {
 	Status agentrun.Status `json:"status,omitempty"`
 	// InputTokens holds the value of the "input_tokens" field.
 	InputTokens int64 `json:"input_tokens,omitempty"`
+	// CachedInputTokens holds the value of the "cached_input_tokens" field.
+	CachedInputTokens int64 `json:"cached_input_tokens,omitempty"`
 	// OutputTokens holds the value of the "output_tokens" field.
 	OutputTokens int64 `json:"output_tokens,omitempty"`
+	// ReasoningTokens holds the value of the "reasoning_tokens" field.
+	ReasoningTokens int64 `json:"reasoning_tokens,omitempty"`
 	// TotalTokens holds the value of the "total_tokens" field.
 	TotalTokens int64 `json:"total_tokens,omitempty"`
 	// TotalCost holds the value of the "total_cost" field.
 	TotalCost decimal.Decimal `json:"total_cost,omitempty"`
+	// UnpricedCalls holds the value of the "unpriced_calls" field.
+	UnpricedCalls int64 `json:"unpriced_calls,omitempty"`
 	// Error holds the value of the "error" field.
 	Error string `json:"error,omitempty"`
+	// Warning holds the value of the "warning" field.
+	Warning string `json:"warning,omitempty"`
 	// StartedAt holds the value of the "started_at" field.
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	// CompletedAt holds the value of the "completed_at" field.
@@ -108,9 +116,9 @@ func (*AgentRun) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case agentrun.FieldTotalCost:
 			values[i] = new(decimal.Decimal)
-		case agentrun.FieldInputTokens, agentrun.FieldOutputTokens, agentrun.FieldTotalTokens:
+		case agentrun.FieldInputTokens, agentrun.FieldCachedInputTokens, agentrun.FieldOutputTokens, agentrun.FieldReasoningTokens, agentrun.FieldTotalTokens, agentrun.FieldUnpricedCalls:
 			values[i] = new(sql.NullInt64)
-		case agentrun.FieldStatus, agentrun.FieldError:
+		case agentrun.FieldStatus, agentrun.FieldError, agentrun.FieldWarning:
 			values[i] = new(sql.NullString)
 		case agentrun.FieldCreatedAt, agentrun.FieldUpdatedAt, agentrun.FieldStartedAt, agentrun.FieldCompletedAt:
 			values[i] = new(sql.NullTime)
@@ -167,11 +175,23 @@ func (_m *AgentRun) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.InputTokens = value.Int64
 			}
+		case agentrun.FieldCachedInputTokens:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field cached_input_tokens", values[i])
+			} else if value.Valid {
+				_m.CachedInputTokens = value.Int64
+			}
 		case agentrun.FieldOutputTokens:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field output_tokens", values[i])
 			} else if value.Valid {
 				_m.OutputTokens = value.Int64
+			}
+		case agentrun.FieldReasoningTokens:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field reasoning_tokens", values[i])
+			} else if value.Valid {
+				_m.ReasoningTokens = value.Int64
 			}
 		case agentrun.FieldTotalTokens:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -185,11 +205,23 @@ func (_m *AgentRun) assignValues(columns []string, values []any) error {
 			} else if value != nil {
 				_m.TotalCost = *value
 			}
+		case agentrun.FieldUnpricedCalls:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field unpriced_calls", values[i])
+			} else if value.Valid {
+				_m.UnpricedCalls = value.Int64
+			}
 		case agentrun.FieldError:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field error", values[i])
 			} else if value.Valid {
 				_m.Error = value.String
+			}
+		case agentrun.FieldWarning:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field warning", values[i])
+			} else if value.Valid {
+				_m.Warning = value.String
 			}
 		case agentrun.FieldStartedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -276,8 +308,14 @@ func (_m *AgentRun) String() string {
 	builder.WriteString("input_tokens=")
 	builder.WriteString(fmt.Sprintf("%v", _m.InputTokens))
 	builder.WriteString(", ")
+	builder.WriteString("cached_input_tokens=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CachedInputTokens))
+	builder.WriteString(", ")
 	builder.WriteString("output_tokens=")
 	builder.WriteString(fmt.Sprintf("%v", _m.OutputTokens))
+	builder.WriteString(", ")
+	builder.WriteString("reasoning_tokens=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ReasoningTokens))
 	builder.WriteString(", ")
 	builder.WriteString("total_tokens=")
 	builder.WriteString(fmt.Sprintf("%v", _m.TotalTokens))
@@ -285,8 +323,14 @@ func (_m *AgentRun) String() string {
 	builder.WriteString("total_cost=")
 	builder.WriteString(fmt.Sprintf("%v", _m.TotalCost))
 	builder.WriteString(", ")
+	builder.WriteString("unpriced_calls=")
+	builder.WriteString(fmt.Sprintf("%v", _m.UnpricedCalls))
+	builder.WriteString(", ")
 	builder.WriteString("error=")
 	builder.WriteString(_m.Error)
+	builder.WriteString(", ")
+	builder.WriteString("warning=")
+	builder.WriteString(_m.Warning)
 	builder.WriteString(", ")
 	if v := _m.StartedAt; v != nil {
 		builder.WriteString("started_at=")

@@ -91,6 +91,20 @@ func (_c *AgentRunCreate) SetNillableInputTokens(v *int64) *AgentRunCreate {
 	return _c
 }
 
+// SetCachedInputTokens sets the "cached_input_tokens" field.
+func (_c *AgentRunCreate) SetCachedInputTokens(v int64) *AgentRunCreate {
+	_c.mutation.SetCachedInputTokens(v)
+	return _c
+}
+
+// SetNillableCachedInputTokens sets the "cached_input_tokens" field if the given value is not nil.
+func (_c *AgentRunCreate) SetNillableCachedInputTokens(v *int64) *AgentRunCreate {
+	if v != nil {
+		_c.SetCachedInputTokens(*v)
+	}
+	return _c
+}
+
 // SetOutputTokens sets the "output_tokens" field.
 func (_c *AgentRunCreate) SetOutputTokens(v int64) *AgentRunCreate {
 	_c.mutation.SetOutputTokens(v)
@@ -101,6 +115,20 @@ func (_c *AgentRunCreate) SetOutputTokens(v int64) *AgentRunCreate {
 func (_c *AgentRunCreate) SetNillableOutputTokens(v *int64) *AgentRunCreate {
 	if v != nil {
 		_c.SetOutputTokens(*v)
+	}
+	return _c
+}
+
+// SetReasoningTokens sets the "reasoning_tokens" field.
+func (_c *AgentRunCreate) SetReasoningTokens(v int64) *AgentRunCreate {
+	_c.mutation.SetReasoningTokens(v)
+	return _c
+}
+
+// SetNillableReasoningTokens sets the "reasoning_tokens" field if the given value is not nil.
+func (_c *AgentRunCreate) SetNillableReasoningTokens(v *int64) *AgentRunCreate {
+	if v != nil {
+		_c.SetReasoningTokens(*v)
 	}
 	return _c
 }
@@ -133,6 +161,20 @@ func (_c *AgentRunCreate) SetNillableTotalCost(v *decimal.Decimal) *AgentRunCrea
 	return _c
 }
 
+// SetUnpricedCalls sets the "unpriced_calls" field.
+func (_c *AgentRunCreate) SetUnpricedCalls(v int64) *AgentRunCreate {
+	_c.mutation.SetUnpricedCalls(v)
+	return _c
+}
+
+// SetNillableUnpricedCalls sets the "unpriced_calls" field if the given value is not nil.
+func (_c *AgentRunCreate) SetNillableUnpricedCalls(v *int64) *AgentRunCreate {
+	if v != nil {
+		_c.SetUnpricedCalls(*v)
+	}
+	return _c
+}
+
 // SetError sets the "error" field.
 func (_c *AgentRunCreate) SetError(v string) *AgentRunCreate {
 	_c.mutation.SetError(v)
@@ -143,6 +185,20 @@ func (_c *AgentRunCreate) SetError(v string) *AgentRunCreate {
 func (_c *AgentRunCreate) SetNillableError(v *string) *AgentRunCreate {
 	if v != nil {
 		_c.SetError(*v)
+	}
+	return _c
+}
+
+// SetWarning sets the "warning" field.
+func (_c *AgentRunCreate) SetWarning(v string) *AgentRunCreate {
+	_c.mutation.SetWarning(v)
+	return _c
+}
+
+// SetNillableWarning sets the "warning" field if the given value is not nil.
+func (_c *AgentRunCreate) SetNillableWarning(v *string) *AgentRunCreate {
+	if v != nil {
+		_c.SetWarning(*v)
 	}
 	return _c
 }
@@ -304,9 +360,17 @@ func (_c *AgentRunCreate) defaults() error {
 		v := agentrun.DefaultInputTokens
 		_c.mutation.SetInputTokens(v)
 	}
+	if _, ok := _c.mutation.CachedInputTokens(); !ok {
+		v := agentrun.DefaultCachedInputTokens
+		_c.mutation.SetCachedInputTokens(v)
+	}
 	if _, ok := _c.mutation.OutputTokens(); !ok {
 		v := agentrun.DefaultOutputTokens
 		_c.mutation.SetOutputTokens(v)
+	}
+	if _, ok := _c.mutation.ReasoningTokens(); !ok {
+		v := agentrun.DefaultReasoningTokens
+		_c.mutation.SetReasoningTokens(v)
 	}
 	if _, ok := _c.mutation.TotalTokens(); !ok {
 		v := agentrun.DefaultTotalTokens
@@ -315,6 +379,10 @@ func (_c *AgentRunCreate) defaults() error {
 	if _, ok := _c.mutation.TotalCost(); !ok {
 		v := agentrun.DefaultTotalCost
 		_c.mutation.SetTotalCost(v)
+	}
+	if _, ok := _c.mutation.UnpricedCalls(); !ok {
+		v := agentrun.DefaultUnpricedCalls
+		_c.mutation.SetUnpricedCalls(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if agentrun.DefaultID == nil {
@@ -353,12 +421,28 @@ func (_c *AgentRunCreate) check() error {
 			return &ValidationError{Name: "input_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.input_tokens": %w`, err)}
 		}
 	}
+	if _, ok := _c.mutation.CachedInputTokens(); !ok {
+		return &ValidationError{Name: "cached_input_tokens", err: errors.New(`ent: missing required field "AgentRun.cached_input_tokens"`)}
+	}
+	if v, ok := _c.mutation.CachedInputTokens(); ok {
+		if err := agentrun.CachedInputTokensValidator(v); err != nil {
+			return &ValidationError{Name: "cached_input_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.cached_input_tokens": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.OutputTokens(); !ok {
 		return &ValidationError{Name: "output_tokens", err: errors.New(`ent: missing required field "AgentRun.output_tokens"`)}
 	}
 	if v, ok := _c.mutation.OutputTokens(); ok {
 		if err := agentrun.OutputTokensValidator(v); err != nil {
 			return &ValidationError{Name: "output_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.output_tokens": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ReasoningTokens(); !ok {
+		return &ValidationError{Name: "reasoning_tokens", err: errors.New(`ent: missing required field "AgentRun.reasoning_tokens"`)}
+	}
+	if v, ok := _c.mutation.ReasoningTokens(); ok {
+		if err := agentrun.ReasoningTokensValidator(v); err != nil {
+			return &ValidationError{Name: "reasoning_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.reasoning_tokens": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.TotalTokens(); !ok {
@@ -371,6 +455,14 @@ func (_c *AgentRunCreate) check() error {
 	}
 	if _, ok := _c.mutation.TotalCost(); !ok {
 		return &ValidationError{Name: "total_cost", err: errors.New(`ent: missing required field "AgentRun.total_cost"`)}
+	}
+	if _, ok := _c.mutation.UnpricedCalls(); !ok {
+		return &ValidationError{Name: "unpriced_calls", err: errors.New(`ent: missing required field "AgentRun.unpriced_calls"`)}
+	}
+	if v, ok := _c.mutation.UnpricedCalls(); ok {
+		if err := agentrun.UnpricedCallsValidator(v); err != nil {
+			return &ValidationError{Name: "unpriced_calls", err: fmt.Errorf(`ent: validator failed for field "AgentRun.unpriced_calls": %w`, err)}
+		}
 	}
 	if len(_c.mutation.OwnerIDs()) == 0 {
 		return &ValidationError{Name: "owner", err: errors.New(`ent: missing required edge "AgentRun.owner"`)}
@@ -427,9 +519,17 @@ func (_c *AgentRunCreate) createSpec() (*AgentRun, *sqlgraph.CreateSpec) {
 		_spec.SetField(agentrun.FieldInputTokens, field.TypeInt64, value)
 		_node.InputTokens = value
 	}
+	if value, ok := _c.mutation.CachedInputTokens(); ok {
+		_spec.SetField(agentrun.FieldCachedInputTokens, field.TypeInt64, value)
+		_node.CachedInputTokens = value
+	}
 	if value, ok := _c.mutation.OutputTokens(); ok {
 		_spec.SetField(agentrun.FieldOutputTokens, field.TypeInt64, value)
 		_node.OutputTokens = value
+	}
+	if value, ok := _c.mutation.ReasoningTokens(); ok {
+		_spec.SetField(agentrun.FieldReasoningTokens, field.TypeInt64, value)
+		_node.ReasoningTokens = value
 	}
 	if value, ok := _c.mutation.TotalTokens(); ok {
 		_spec.SetField(agentrun.FieldTotalTokens, field.TypeInt64, value)
@@ -439,9 +539,17 @@ func (_c *AgentRunCreate) createSpec() (*AgentRun, *sqlgraph.CreateSpec) {
 		_spec.SetField(agentrun.FieldTotalCost, field.TypeOther, value)
 		_node.TotalCost = value
 	}
+	if value, ok := _c.mutation.UnpricedCalls(); ok {
+		_spec.SetField(agentrun.FieldUnpricedCalls, field.TypeInt64, value)
+		_node.UnpricedCalls = value
+	}
 	if value, ok := _c.mutation.Error(); ok {
 		_spec.SetField(agentrun.FieldError, field.TypeString, value)
 		_node.Error = value
+	}
+	if value, ok := _c.mutation.Warning(); ok {
+		_spec.SetField(agentrun.FieldWarning, field.TypeString, value)
+		_node.Warning = value
 	}
 	if value, ok := _c.mutation.StartedAt(); ok {
 		_spec.SetField(agentrun.FieldStartedAt, field.TypeTime, value)
@@ -610,6 +718,24 @@ func (u *AgentRunUpsert) AddInputTokens(v int64) *AgentRunUpsert {
 	return u
 }
 
+// SetCachedInputTokens sets the "cached_input_tokens" field.
+func (u *AgentRunUpsert) SetCachedInputTokens(v int64) *AgentRunUpsert {
+	u.Set(agentrun.FieldCachedInputTokens, v)
+	return u
+}
+
+// UpdateCachedInputTokens sets the "cached_input_tokens" field to the value that was provided on create.
+func (u *AgentRunUpsert) UpdateCachedInputTokens() *AgentRunUpsert {
+	u.SetExcluded(agentrun.FieldCachedInputTokens)
+	return u
+}
+
+// AddCachedInputTokens adds v to the "cached_input_tokens" field.
+func (u *AgentRunUpsert) AddCachedInputTokens(v int64) *AgentRunUpsert {
+	u.Add(agentrun.FieldCachedInputTokens, v)
+	return u
+}
+
 // SetOutputTokens sets the "output_tokens" field.
 func (u *AgentRunUpsert) SetOutputTokens(v int64) *AgentRunUpsert {
 	u.Set(agentrun.FieldOutputTokens, v)
@@ -625,6 +751,24 @@ func (u *AgentRunUpsert) UpdateOutputTokens() *AgentRunUpsert {
 // AddOutputTokens adds v to the "output_tokens" field.
 func (u *AgentRunUpsert) AddOutputTokens(v int64) *AgentRunUpsert {
 	u.Add(agentrun.FieldOutputTokens, v)
+	return u
+}
+
+// SetReasoningTokens sets the "reasoning_tokens" field.
+func (u *AgentRunUpsert) SetReasoningTokens(v int64) *AgentRunUpsert {
+	u.Set(agentrun.FieldReasoningTokens, v)
+	return u
+}
+
+// UpdateReasoningTokens sets the "reasoning_tokens" field to the value that was provided on create.
+func (u *AgentRunUpsert) UpdateReasoningTokens() *AgentRunUpsert {
+	u.SetExcluded(agentrun.FieldReasoningTokens)
+	return u
+}
+
+// AddReasoningTokens adds v to the "reasoning_tokens" field.
+func (u *AgentRunUpsert) AddReasoningTokens(v int64) *AgentRunUpsert {
+	u.Add(agentrun.FieldReasoningTokens, v)
 	return u
 }
 
@@ -658,6 +802,24 @@ func (u *AgentRunUpsert) UpdateTotalCost() *AgentRunUpsert {
 	return u
 }
 
+// SetUnpricedCalls sets the "unpriced_calls" field.
+func (u *AgentRunUpsert) SetUnpricedCalls(v int64) *AgentRunUpsert {
+	u.Set(agentrun.FieldUnpricedCalls, v)
+	return u
+}
+
+// UpdateUnpricedCalls sets the "unpriced_calls" field to the value that was provided on create.
+func (u *AgentRunUpsert) UpdateUnpricedCalls() *AgentRunUpsert {
+	u.SetExcluded(agentrun.FieldUnpricedCalls)
+	return u
+}
+
+// AddUnpricedCalls adds v to the "unpriced_calls" field.
+func (u *AgentRunUpsert) AddUnpricedCalls(v int64) *AgentRunUpsert {
+	u.Add(agentrun.FieldUnpricedCalls, v)
+	return u
+}
+
 // SetError sets the "error" field.
 func (u *AgentRunUpsert) SetError(v string) *AgentRunUpsert {
 	u.Set(agentrun.FieldError, v)
@@ -673,6 +835,24 @@ func (u *AgentRunUpsert) UpdateError() *AgentRunUpsert {
 // ClearError clears the value of the "error" field.
 func (u *AgentRunUpsert) ClearError() *AgentRunUpsert {
 	u.SetNull(agentrun.FieldError)
+	return u
+}
+
+// SetWarning sets the "warning" field.
+func (u *AgentRunUpsert) SetWarning(v string) *AgentRunUpsert {
+	u.Set(agentrun.FieldWarning, v)
+	return u
+}
+
+// UpdateWarning sets the "warning" field to the value that was provided on create.
+func (u *AgentRunUpsert) UpdateWarning() *AgentRunUpsert {
+	u.SetExcluded(agentrun.FieldWarning)
+	return u
+}
+
+// ClearWarning clears the value of the "warning" field.
+func (u *AgentRunUpsert) ClearWarning() *AgentRunUpsert {
+	u.SetNull(agentrun.FieldWarning)
 	return u
 }
 
@@ -815,6 +995,27 @@ func (u *AgentRunUpsertOne) UpdateInputTokens() *AgentRunUpsertOne {
 	})
 }
 
+// SetCachedInputTokens sets the "cached_input_tokens" field.
+func (u *AgentRunUpsertOne) SetCachedInputTokens(v int64) *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetCachedInputTokens(v)
+	})
+}
+
+// AddCachedInputTokens adds v to the "cached_input_tokens" field.
+func (u *AgentRunUpsertOne) AddCachedInputTokens(v int64) *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.AddCachedInputTokens(v)
+	})
+}
+
+// UpdateCachedInputTokens sets the "cached_input_tokens" field to the value that was provided on create.
+func (u *AgentRunUpsertOne) UpdateCachedInputTokens() *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateCachedInputTokens()
+	})
+}
+
 // SetOutputTokens sets the "output_tokens" field.
 func (u *AgentRunUpsertOne) SetOutputTokens(v int64) *AgentRunUpsertOne {
 	return u.Update(func(s *AgentRunUpsert) {
@@ -833,6 +1034,27 @@ func (u *AgentRunUpsertOne) AddOutputTokens(v int64) *AgentRunUpsertOne {
 func (u *AgentRunUpsertOne) UpdateOutputTokens() *AgentRunUpsertOne {
 	return u.Update(func(s *AgentRunUpsert) {
 		s.UpdateOutputTokens()
+	})
+}
+
+// SetReasoningTokens sets the "reasoning_tokens" field.
+func (u *AgentRunUpsertOne) SetReasoningTokens(v int64) *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetReasoningTokens(v)
+	})
+}
+
+// AddReasoningTokens adds v to the "reasoning_tokens" field.
+func (u *AgentRunUpsertOne) AddReasoningTokens(v int64) *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.AddReasoningTokens(v)
+	})
+}
+
+// UpdateReasoningTokens sets the "reasoning_tokens" field to the value that was provided on create.
+func (u *AgentRunUpsertOne) UpdateReasoningTokens() *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateReasoningTokens()
 	})
 }
 
@@ -871,6 +1093,27 @@ func (u *AgentRunUpsertOne) UpdateTotalCost() *AgentRunUpsertOne {
 	})
 }
 
+// SetUnpricedCalls sets the "unpriced_calls" field.
+func (u *AgentRunUpsertOne) SetUnpricedCalls(v int64) *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetUnpricedCalls(v)
+	})
+}
+
+// AddUnpricedCalls adds v to the "unpriced_calls" field.
+func (u *AgentRunUpsertOne) AddUnpricedCalls(v int64) *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.AddUnpricedCalls(v)
+	})
+}
+
+// UpdateUnpricedCalls sets the "unpriced_calls" field to the value that was provided on create.
+func (u *AgentRunUpsertOne) UpdateUnpricedCalls() *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateUnpricedCalls()
+	})
+}
+
 // SetError sets the "error" field.
 func (u *AgentRunUpsertOne) SetError(v string) *AgentRunUpsertOne {
 	return u.Update(func(s *AgentRunUpsert) {
@@ -889,6 +1132,27 @@ func (u *AgentRunUpsertOne) UpdateError() *AgentRunUpsertOne {
 func (u *AgentRunUpsertOne) ClearError() *AgentRunUpsertOne {
 	return u.Update(func(s *AgentRunUpsert) {
 		s.ClearError()
+	})
+}
+
+// SetWarning sets the "warning" field.
+func (u *AgentRunUpsertOne) SetWarning(v string) *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetWarning(v)
+	})
+}
+
+// UpdateWarning sets the "warning" field to the value that was provided on create.
+func (u *AgentRunUpsertOne) UpdateWarning() *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateWarning()
+	})
+}
+
+// ClearWarning clears the value of the "warning" field.
+func (u *AgentRunUpsertOne) ClearWarning() *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.ClearWarning()
 	})
 }
 
@@ -1204,6 +1468,27 @@ func (u *AgentRunUpsertBulk) UpdateInputTokens() *AgentRunUpsertBulk {
 	})
 }
 
+// SetCachedInputTokens sets the "cached_input_tokens" field.
+func (u *AgentRunUpsertBulk) SetCachedInputTokens(v int64) *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetCachedInputTokens(v)
+	})
+}
+
+// AddCachedInputTokens adds v to the "cached_input_tokens" field.
+func (u *AgentRunUpsertBulk) AddCachedInputTokens(v int64) *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.AddCachedInputTokens(v)
+	})
+}
+
+// UpdateCachedInputTokens sets the "cached_input_tokens" field to the value that was provided on create.
+func (u *AgentRunUpsertBulk) UpdateCachedInputTokens() *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateCachedInputTokens()
+	})
+}
+
 // SetOutputTokens sets the "output_tokens" field.
 func (u *AgentRunUpsertBulk) SetOutputTokens(v int64) *AgentRunUpsertBulk {
 	return u.Update(func(s *AgentRunUpsert) {
@@ -1222,6 +1507,27 @@ func (u *AgentRunUpsertBulk) AddOutputTokens(v int64) *AgentRunUpsertBulk {
 func (u *AgentRunUpsertBulk) UpdateOutputTokens() *AgentRunUpsertBulk {
 	return u.Update(func(s *AgentRunUpsert) {
 		s.UpdateOutputTokens()
+	})
+}
+
+// SetReasoningTokens sets the "reasoning_tokens" field.
+func (u *AgentRunUpsertBulk) SetReasoningTokens(v int64) *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetReasoningTokens(v)
+	})
+}
+
+// AddReasoningTokens adds v to the "reasoning_tokens" field.
+func (u *AgentRunUpsertBulk) AddReasoningTokens(v int64) *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.AddReasoningTokens(v)
+	})
+}
+
+// UpdateReasoningTokens sets the "reasoning_tokens" field to the value that was provided on create.
+func (u *AgentRunUpsertBulk) UpdateReasoningTokens() *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateReasoningTokens()
 	})
 }
 
@@ -1260,6 +1566,27 @@ func (u *AgentRunUpsertBulk) UpdateTotalCost() *AgentRunUpsertBulk {
 	})
 }
 
+// SetUnpricedCalls sets the "unpriced_calls" field.
+func (u *AgentRunUpsertBulk) SetUnpricedCalls(v int64) *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetUnpricedCalls(v)
+	})
+}
+
+// AddUnpricedCalls adds v to the "unpriced_calls" field.
+func (u *AgentRunUpsertBulk) AddUnpricedCalls(v int64) *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.AddUnpricedCalls(v)
+	})
+}
+
+// UpdateUnpricedCalls sets the "unpriced_calls" field to the value that was provided on create.
+func (u *AgentRunUpsertBulk) UpdateUnpricedCalls() *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateUnpricedCalls()
+	})
+}
+
 // SetError sets the "error" field.
 func (u *AgentRunUpsertBulk) SetError(v string) *AgentRunUpsertBulk {
 	return u.Update(func(s *AgentRunUpsert) {
@@ -1278,6 +1605,27 @@ func (u *AgentRunUpsertBulk) UpdateError() *AgentRunUpsertBulk {
 func (u *AgentRunUpsertBulk) ClearError() *AgentRunUpsertBulk {
 	return u.Update(func(s *AgentRunUpsert) {
 		s.ClearError()
+	})
+}
+
+// SetWarning sets the "warning" field.
+func (u *AgentRunUpsertBulk) SetWarning(v string) *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetWarning(v)
+	})
+}
+
+// UpdateWarning sets the "warning" field to the value that was provided on create.
+func (u *AgentRunUpsertBulk) UpdateWarning() *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateWarning()
+	})
+}
+
+// ClearWarning clears the value of the "warning" field.
+func (u *AgentRunUpsertBulk) ClearWarning() *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.ClearWarning()
 	})
 }
 

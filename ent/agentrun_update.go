@@ -74,6 +74,27 @@ func (_u *AgentRunUpdate) AddInputTokens(v int64) *AgentRunUpdate {
 	return _u
 }
 
+// SetCachedInputTokens sets the "cached_input_tokens" field.
+func (_u *AgentRunUpdate) SetCachedInputTokens(v int64) *AgentRunUpdate {
+	_u.mutation.ResetCachedInputTokens()
+	_u.mutation.SetCachedInputTokens(v)
+	return _u
+}
+
+// SetNillableCachedInputTokens sets the "cached_input_tokens" field if the given value is not nil.
+func (_u *AgentRunUpdate) SetNillableCachedInputTokens(v *int64) *AgentRunUpdate {
+	if v != nil {
+		_u.SetCachedInputTokens(*v)
+	}
+	return _u
+}
+
+// AddCachedInputTokens adds value to the "cached_input_tokens" field.
+func (_u *AgentRunUpdate) AddCachedInputTokens(v int64) *AgentRunUpdate {
+	_u.mutation.AddCachedInputTokens(v)
+	return _u
+}
+
 // SetOutputTokens sets the "output_tokens" field.
 func (_u *AgentRunUpdate) SetOutputTokens(v int64) *AgentRunUpdate {
 	_u.mutation.ResetOutputTokens()
@@ -92,6 +113,27 @@ func (_u *AgentRunUpdate) SetNillableOutputTokens(v *int64) *AgentRunUpdate {
 // AddOutputTokens adds value to the "output_tokens" field.
 func (_u *AgentRunUpdate) AddOutputTokens(v int64) *AgentRunUpdate {
 	_u.mutation.AddOutputTokens(v)
+	return _u
+}
+
+// SetReasoningTokens sets the "reasoning_tokens" field.
+func (_u *AgentRunUpdate) SetReasoningTokens(v int64) *AgentRunUpdate {
+	_u.mutation.ResetReasoningTokens()
+	_u.mutation.SetReasoningTokens(v)
+	return _u
+}
+
+// SetNillableReasoningTokens sets the "reasoning_tokens" field if the given value is not nil.
+func (_u *AgentRunUpdate) SetNillableReasoningTokens(v *int64) *AgentRunUpdate {
+	if v != nil {
+		_u.SetReasoningTokens(*v)
+	}
+	return _u
+}
+
+// AddReasoningTokens adds value to the "reasoning_tokens" field.
+func (_u *AgentRunUpdate) AddReasoningTokens(v int64) *AgentRunUpdate {
+	_u.mutation.AddReasoningTokens(v)
 	return _u
 }
 
@@ -130,6 +172,27 @@ func (_u *AgentRunUpdate) SetNillableTotalCost(v *decimal.Decimal) *AgentRunUpda
 	return _u
 }
 
+// SetUnpricedCalls sets the "unpriced_calls" field.
+func (_u *AgentRunUpdate) SetUnpricedCalls(v int64) *AgentRunUpdate {
+	_u.mutation.ResetUnpricedCalls()
+	_u.mutation.SetUnpricedCalls(v)
+	return _u
+}
+
+// SetNillableUnpricedCalls sets the "unpriced_calls" field if the given value is not nil.
+func (_u *AgentRunUpdate) SetNillableUnpricedCalls(v *int64) *AgentRunUpdate {
+	if v != nil {
+		_u.SetUnpricedCalls(*v)
+	}
+	return _u
+}
+
+// AddUnpricedCalls adds value to the "unpriced_calls" field.
+func (_u *AgentRunUpdate) AddUnpricedCalls(v int64) *AgentRunUpdate {
+	_u.mutation.AddUnpricedCalls(v)
+	return _u
+}
+
 // SetError sets the "error" field.
 func (_u *AgentRunUpdate) SetError(v string) *AgentRunUpdate {
 	_u.mutation.SetError(v)
@@ -147,6 +210,26 @@ func (_u *AgentRunUpdate) SetNillableError(v *string) *AgentRunUpdate {
 // ClearError clears the value of the "error" field.
 func (_u *AgentRunUpdate) ClearError() *AgentRunUpdate {
 	_u.mutation.ClearError()
+	return _u
+}
+
+// SetWarning sets the "warning" field.
+func (_u *AgentRunUpdate) SetWarning(v string) *AgentRunUpdate {
+	_u.mutation.SetWarning(v)
+	return _u
+}
+
+// SetNillableWarning sets the "warning" field if the given value is not nil.
+func (_u *AgentRunUpdate) SetNillableWarning(v *string) *AgentRunUpdate {
+	if v != nil {
+		_u.SetWarning(*v)
+	}
+	return _u
+}
+
+// ClearWarning clears the value of the "warning" field.
+func (_u *AgentRunUpdate) ClearWarning() *AgentRunUpdate {
+	_u.mutation.ClearWarning()
 	return _u
 }
 
@@ -357,14 +440,29 @@ func (_u *AgentRunUpdate) check() error {
 			return &ValidationError{Name: "input_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.input_tokens": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CachedInputTokens(); ok {
+		if err := agentrun.CachedInputTokensValidator(v); err != nil {
+			return &ValidationError{Name: "cached_input_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.cached_input_tokens": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.OutputTokens(); ok {
 		if err := agentrun.OutputTokensValidator(v); err != nil {
 			return &ValidationError{Name: "output_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.output_tokens": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ReasoningTokens(); ok {
+		if err := agentrun.ReasoningTokensValidator(v); err != nil {
+			return &ValidationError{Name: "reasoning_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.reasoning_tokens": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.TotalTokens(); ok {
 		if err := agentrun.TotalTokensValidator(v); err != nil {
 			return &ValidationError{Name: "total_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.total_tokens": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.UnpricedCalls(); ok {
+		if err := agentrun.UnpricedCallsValidator(v); err != nil {
+			return &ValidationError{Name: "unpriced_calls", err: fmt.Errorf(`ent: validator failed for field "AgentRun.unpriced_calls": %w`, err)}
 		}
 	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
@@ -397,11 +495,23 @@ func (_u *AgentRunUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.AddedInputTokens(); ok {
 		_spec.AddField(agentrun.FieldInputTokens, field.TypeInt64, value)
 	}
+	if value, ok := _u.mutation.CachedInputTokens(); ok {
+		_spec.SetField(agentrun.FieldCachedInputTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCachedInputTokens(); ok {
+		_spec.AddField(agentrun.FieldCachedInputTokens, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.OutputTokens(); ok {
 		_spec.SetField(agentrun.FieldOutputTokens, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.AddedOutputTokens(); ok {
 		_spec.AddField(agentrun.FieldOutputTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.ReasoningTokens(); ok {
+		_spec.SetField(agentrun.FieldReasoningTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedReasoningTokens(); ok {
+		_spec.AddField(agentrun.FieldReasoningTokens, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.TotalTokens(); ok {
 		_spec.SetField(agentrun.FieldTotalTokens, field.TypeInt64, value)
@@ -412,11 +522,23 @@ func (_u *AgentRunUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.TotalCost(); ok {
 		_spec.SetField(agentrun.FieldTotalCost, field.TypeOther, value)
 	}
+	if value, ok := _u.mutation.UnpricedCalls(); ok {
+		_spec.SetField(agentrun.FieldUnpricedCalls, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedUnpricedCalls(); ok {
+		_spec.AddField(agentrun.FieldUnpricedCalls, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.Error(); ok {
 		_spec.SetField(agentrun.FieldError, field.TypeString, value)
 	}
 	if _u.mutation.ErrorCleared() {
 		_spec.ClearField(agentrun.FieldError, field.TypeString)
+	}
+	if value, ok := _u.mutation.Warning(); ok {
+		_spec.SetField(agentrun.FieldWarning, field.TypeString, value)
+	}
+	if _u.mutation.WarningCleared() {
+		_spec.ClearField(agentrun.FieldWarning, field.TypeString)
 	}
 	if value, ok := _u.mutation.StartedAt(); ok {
 		_spec.SetField(agentrun.FieldStartedAt, field.TypeTime, value)
@@ -626,6 +748,27 @@ func (_u *AgentRunUpdateOne) AddInputTokens(v int64) *AgentRunUpdateOne {
 	return _u
 }
 
+// SetCachedInputTokens sets the "cached_input_tokens" field.
+func (_u *AgentRunUpdateOne) SetCachedInputTokens(v int64) *AgentRunUpdateOne {
+	_u.mutation.ResetCachedInputTokens()
+	_u.mutation.SetCachedInputTokens(v)
+	return _u
+}
+
+// SetNillableCachedInputTokens sets the "cached_input_tokens" field if the given value is not nil.
+func (_u *AgentRunUpdateOne) SetNillableCachedInputTokens(v *int64) *AgentRunUpdateOne {
+	if v != nil {
+		_u.SetCachedInputTokens(*v)
+	}
+	return _u
+}
+
+// AddCachedInputTokens adds value to the "cached_input_tokens" field.
+func (_u *AgentRunUpdateOne) AddCachedInputTokens(v int64) *AgentRunUpdateOne {
+	_u.mutation.AddCachedInputTokens(v)
+	return _u
+}
+
 // SetOutputTokens sets the "output_tokens" field.
 func (_u *AgentRunUpdateOne) SetOutputTokens(v int64) *AgentRunUpdateOne {
 	_u.mutation.ResetOutputTokens()
@@ -644,6 +787,27 @@ func (_u *AgentRunUpdateOne) SetNillableOutputTokens(v *int64) *AgentRunUpdateOn
 // AddOutputTokens adds value to the "output_tokens" field.
 func (_u *AgentRunUpdateOne) AddOutputTokens(v int64) *AgentRunUpdateOne {
 	_u.mutation.AddOutputTokens(v)
+	return _u
+}
+
+// SetReasoningTokens sets the "reasoning_tokens" field.
+func (_u *AgentRunUpdateOne) SetReasoningTokens(v int64) *AgentRunUpdateOne {
+	_u.mutation.ResetReasoningTokens()
+	_u.mutation.SetReasoningTokens(v)
+	return _u
+}
+
+// SetNillableReasoningTokens sets the "reasoning_tokens" field if the given value is not nil.
+func (_u *AgentRunUpdateOne) SetNillableReasoningTokens(v *int64) *AgentRunUpdateOne {
+	if v != nil {
+		_u.SetReasoningTokens(*v)
+	}
+	return _u
+}
+
+// AddReasoningTokens adds value to the "reasoning_tokens" field.
+func (_u *AgentRunUpdateOne) AddReasoningTokens(v int64) *AgentRunUpdateOne {
+	_u.mutation.AddReasoningTokens(v)
 	return _u
 }
 
@@ -682,6 +846,27 @@ func (_u *AgentRunUpdateOne) SetNillableTotalCost(v *decimal.Decimal) *AgentRunU
 	return _u
 }
 
+// SetUnpricedCalls sets the "unpriced_calls" field.
+func (_u *AgentRunUpdateOne) SetUnpricedCalls(v int64) *AgentRunUpdateOne {
+	_u.mutation.ResetUnpricedCalls()
+	_u.mutation.SetUnpricedCalls(v)
+	return _u
+}
+
+// SetNillableUnpricedCalls sets the "unpriced_calls" field if the given value is not nil.
+func (_u *AgentRunUpdateOne) SetNillableUnpricedCalls(v *int64) *AgentRunUpdateOne {
+	if v != nil {
+		_u.SetUnpricedCalls(*v)
+	}
+	return _u
+}
+
+// AddUnpricedCalls adds value to the "unpriced_calls" field.
+func (_u *AgentRunUpdateOne) AddUnpricedCalls(v int64) *AgentRunUpdateOne {
+	_u.mutation.AddUnpricedCalls(v)
+	return _u
+}
+
 // SetError sets the "error" field.
 func (_u *AgentRunUpdateOne) SetError(v string) *AgentRunUpdateOne {
 	_u.mutation.SetError(v)
@@ -699,6 +884,26 @@ func (_u *AgentRunUpdateOne) SetNillableError(v *string) *AgentRunUpdateOne {
 // ClearError clears the value of the "error" field.
 func (_u *AgentRunUpdateOne) ClearError() *AgentRunUpdateOne {
 	_u.mutation.ClearError()
+	return _u
+}
+
+// SetWarning sets the "warning" field.
+func (_u *AgentRunUpdateOne) SetWarning(v string) *AgentRunUpdateOne {
+	_u.mutation.SetWarning(v)
+	return _u
+}
+
+// SetNillableWarning sets the "warning" field if the given value is not nil.
+func (_u *AgentRunUpdateOne) SetNillableWarning(v *string) *AgentRunUpdateOne {
+	if v != nil {
+		_u.SetWarning(*v)
+	}
+	return _u
+}
+
+// ClearWarning clears the value of the "warning" field.
+func (_u *AgentRunUpdateOne) ClearWarning() *AgentRunUpdateOne {
+	_u.mutation.ClearWarning()
 	return _u
 }
 
@@ -922,14 +1127,29 @@ func (_u *AgentRunUpdateOne) check() error {
 			return &ValidationError{Name: "input_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.input_tokens": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CachedInputTokens(); ok {
+		if err := agentrun.CachedInputTokensValidator(v); err != nil {
+			return &ValidationError{Name: "cached_input_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.cached_input_tokens": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.OutputTokens(); ok {
 		if err := agentrun.OutputTokensValidator(v); err != nil {
 			return &ValidationError{Name: "output_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.output_tokens": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ReasoningTokens(); ok {
+		if err := agentrun.ReasoningTokensValidator(v); err != nil {
+			return &ValidationError{Name: "reasoning_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.reasoning_tokens": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.TotalTokens(); ok {
 		if err := agentrun.TotalTokensValidator(v); err != nil {
 			return &ValidationError{Name: "total_tokens", err: fmt.Errorf(`ent: validator failed for field "AgentRun.total_tokens": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.UnpricedCalls(); ok {
+		if err := agentrun.UnpricedCallsValidator(v); err != nil {
+			return &ValidationError{Name: "unpriced_calls", err: fmt.Errorf(`ent: validator failed for field "AgentRun.unpriced_calls": %w`, err)}
 		}
 	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
@@ -979,11 +1199,23 @@ func (_u *AgentRunUpdateOne) sqlSave(ctx context.Context) (_node *AgentRun, err 
 	if value, ok := _u.mutation.AddedInputTokens(); ok {
 		_spec.AddField(agentrun.FieldInputTokens, field.TypeInt64, value)
 	}
+	if value, ok := _u.mutation.CachedInputTokens(); ok {
+		_spec.SetField(agentrun.FieldCachedInputTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCachedInputTokens(); ok {
+		_spec.AddField(agentrun.FieldCachedInputTokens, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.OutputTokens(); ok {
 		_spec.SetField(agentrun.FieldOutputTokens, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.AddedOutputTokens(); ok {
 		_spec.AddField(agentrun.FieldOutputTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.ReasoningTokens(); ok {
+		_spec.SetField(agentrun.FieldReasoningTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedReasoningTokens(); ok {
+		_spec.AddField(agentrun.FieldReasoningTokens, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.TotalTokens(); ok {
 		_spec.SetField(agentrun.FieldTotalTokens, field.TypeInt64, value)
@@ -994,11 +1226,23 @@ func (_u *AgentRunUpdateOne) sqlSave(ctx context.Context) (_node *AgentRun, err 
 	if value, ok := _u.mutation.TotalCost(); ok {
 		_spec.SetField(agentrun.FieldTotalCost, field.TypeOther, value)
 	}
+	if value, ok := _u.mutation.UnpricedCalls(); ok {
+		_spec.SetField(agentrun.FieldUnpricedCalls, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedUnpricedCalls(); ok {
+		_spec.AddField(agentrun.FieldUnpricedCalls, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.Error(); ok {
 		_spec.SetField(agentrun.FieldError, field.TypeString, value)
 	}
 	if _u.mutation.ErrorCleared() {
 		_spec.ClearField(agentrun.FieldError, field.TypeString)
+	}
+	if value, ok := _u.mutation.Warning(); ok {
+		_spec.SetField(agentrun.FieldWarning, field.TypeString, value)
+	}
+	if _u.mutation.WarningCleared() {
+		_spec.ClearField(agentrun.FieldWarning, field.TypeString)
 	}
 	if value, ok := _u.mutation.StartedAt(); ok {
 		_spec.SetField(agentrun.FieldStartedAt, field.TypeTime, value)

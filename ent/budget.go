@@ -30,6 +30,8 @@ type Budget struct {
 	Period budget.Period `json:"period,omitempty"`
 	// LimitUsd holds the value of the "limit_usd" field.
 	LimitUsd decimal.Decimal `json:"limit_usd,omitempty"`
+	// SoftLimitUsd holds the value of the "soft_limit_usd" field.
+	SoftLimitUsd decimal.NullDecimal `json:"soft_limit_usd,omitempty"`
 	// Hard holds the value of the "hard" field.
 	Hard bool `json:"hard,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -65,6 +67,8 @@ func (*Budget) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case budget.FieldLimitUsd:
 			values[i] = new(decimal.Decimal)
+		case budget.FieldSoftLimitUsd:
+			values[i] = new(decimal.NullDecimal)
 		case budget.FieldHard:
 			values[i] = new(sql.NullBool)
 		case budget.FieldPeriod:
@@ -123,6 +127,12 @@ func (_m *Budget) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field limit_usd", values[i])
 			} else if value != nil {
 				_m.LimitUsd = *value
+			}
+		case budget.FieldSoftLimitUsd:
+			if value, ok := values[i].(*decimal.NullDecimal); !ok {
+				return fmt.Errorf("unexpected type %T for field soft_limit_usd", values[i])
+			} else if value != nil {
+				_m.SoftLimitUsd = *value
 			}
 		case budget.FieldHard:
 			if value, ok := values[i].(*sql.NullBool); !ok {
@@ -185,6 +195,9 @@ func (_m *Budget) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("limit_usd=")
 	builder.WriteString(fmt.Sprintf("%v", _m.LimitUsd))
+	builder.WriteString(", ")
+	builder.WriteString("soft_limit_usd=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SoftLimitUsd))
 	builder.WriteString(", ")
 	builder.WriteString("hard=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Hard))

@@ -66,9 +66,31 @@ func (_c *BudgetCreate) SetPeriod(v budget.Period) *BudgetCreate {
 	return _c
 }
 
+// SetNillablePeriod sets the "period" field if the given value is not nil.
+func (_c *BudgetCreate) SetNillablePeriod(v *budget.Period) *BudgetCreate {
+	if v != nil {
+		_c.SetPeriod(*v)
+	}
+	return _c
+}
+
 // SetLimitUsd sets the "limit_usd" field.
 func (_c *BudgetCreate) SetLimitUsd(v decimal.Decimal) *BudgetCreate {
 	_c.mutation.SetLimitUsd(v)
+	return _c
+}
+
+// SetSoftLimitUsd sets the "soft_limit_usd" field.
+func (_c *BudgetCreate) SetSoftLimitUsd(v decimal.NullDecimal) *BudgetCreate {
+	_c.mutation.SetSoftLimitUsd(v)
+	return _c
+}
+
+// SetNillableSoftLimitUsd sets the "soft_limit_usd" field if the given value is not nil.
+func (_c *BudgetCreate) SetNillableSoftLimitUsd(v *decimal.NullDecimal) *BudgetCreate {
+	if v != nil {
+		_c.SetSoftLimitUsd(*v)
+	}
 	return _c
 }
 
@@ -187,9 +209,6 @@ func (_c *BudgetCreate) check() error {
 	if _, ok := _c.mutation.UserID(); !ok {
 		return &ValidationError{Name: "user_id", err: errors.New(`ent: missing required field "Budget.user_id"`)}
 	}
-	if _, ok := _c.mutation.Period(); !ok {
-		return &ValidationError{Name: "period", err: errors.New(`ent: missing required field "Budget.period"`)}
-	}
 	if v, ok := _c.mutation.Period(); ok {
 		if err := budget.PeriodValidator(v); err != nil {
 			return &ValidationError{Name: "period", err: fmt.Errorf(`ent: validator failed for field "Budget.period": %w`, err)}
@@ -255,6 +274,10 @@ func (_c *BudgetCreate) createSpec() (*Budget, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LimitUsd(); ok {
 		_spec.SetField(budget.FieldLimitUsd, field.TypeOther, value)
 		_node.LimitUsd = value
+	}
+	if value, ok := _c.mutation.SoftLimitUsd(); ok {
+		_spec.SetField(budget.FieldSoftLimitUsd, field.TypeOther, value)
+		_node.SoftLimitUsd = value
 	}
 	if value, ok := _c.mutation.Hard(); ok {
 		_spec.SetField(budget.FieldHard, field.TypeBool, value)
@@ -353,6 +376,12 @@ func (u *BudgetUpsert) UpdatePeriod() *BudgetUpsert {
 	return u
 }
 
+// ClearPeriod clears the value of the "period" field.
+func (u *BudgetUpsert) ClearPeriod() *BudgetUpsert {
+	u.SetNull(budget.FieldPeriod)
+	return u
+}
+
 // SetLimitUsd sets the "limit_usd" field.
 func (u *BudgetUpsert) SetLimitUsd(v decimal.Decimal) *BudgetUpsert {
 	u.Set(budget.FieldLimitUsd, v)
@@ -362,6 +391,24 @@ func (u *BudgetUpsert) SetLimitUsd(v decimal.Decimal) *BudgetUpsert {
 // UpdateLimitUsd sets the "limit_usd" field to the value that was provided on create.
 func (u *BudgetUpsert) UpdateLimitUsd() *BudgetUpsert {
 	u.SetExcluded(budget.FieldLimitUsd)
+	return u
+}
+
+// SetSoftLimitUsd sets the "soft_limit_usd" field.
+func (u *BudgetUpsert) SetSoftLimitUsd(v decimal.NullDecimal) *BudgetUpsert {
+	u.Set(budget.FieldSoftLimitUsd, v)
+	return u
+}
+
+// UpdateSoftLimitUsd sets the "soft_limit_usd" field to the value that was provided on create.
+func (u *BudgetUpsert) UpdateSoftLimitUsd() *BudgetUpsert {
+	u.SetExcluded(budget.FieldSoftLimitUsd)
+	return u
+}
+
+// ClearSoftLimitUsd clears the value of the "soft_limit_usd" field.
+func (u *BudgetUpsert) ClearSoftLimitUsd() *BudgetUpsert {
+	u.SetNull(budget.FieldSoftLimitUsd)
 	return u
 }
 
@@ -459,6 +506,13 @@ func (u *BudgetUpsertOne) UpdatePeriod() *BudgetUpsertOne {
 	})
 }
 
+// ClearPeriod clears the value of the "period" field.
+func (u *BudgetUpsertOne) ClearPeriod() *BudgetUpsertOne {
+	return u.Update(func(s *BudgetUpsert) {
+		s.ClearPeriod()
+	})
+}
+
 // SetLimitUsd sets the "limit_usd" field.
 func (u *BudgetUpsertOne) SetLimitUsd(v decimal.Decimal) *BudgetUpsertOne {
 	return u.Update(func(s *BudgetUpsert) {
@@ -470,6 +524,27 @@ func (u *BudgetUpsertOne) SetLimitUsd(v decimal.Decimal) *BudgetUpsertOne {
 func (u *BudgetUpsertOne) UpdateLimitUsd() *BudgetUpsertOne {
 	return u.Update(func(s *BudgetUpsert) {
 		s.UpdateLimitUsd()
+	})
+}
+
+// SetSoftLimitUsd sets the "soft_limit_usd" field.
+func (u *BudgetUpsertOne) SetSoftLimitUsd(v decimal.NullDecimal) *BudgetUpsertOne {
+	return u.Update(func(s *BudgetUpsert) {
+		s.SetSoftLimitUsd(v)
+	})
+}
+
+// UpdateSoftLimitUsd sets the "soft_limit_usd" field to the value that was provided on create.
+func (u *BudgetUpsertOne) UpdateSoftLimitUsd() *BudgetUpsertOne {
+	return u.Update(func(s *BudgetUpsert) {
+		s.UpdateSoftLimitUsd()
+	})
+}
+
+// ClearSoftLimitUsd clears the value of the "soft_limit_usd" field.
+func (u *BudgetUpsertOne) ClearSoftLimitUsd() *BudgetUpsertOne {
+	return u.Update(func(s *BudgetUpsert) {
+		s.ClearSoftLimitUsd()
 	})
 }
 
@@ -736,6 +811,13 @@ func (u *BudgetUpsertBulk) UpdatePeriod() *BudgetUpsertBulk {
 	})
 }
 
+// ClearPeriod clears the value of the "period" field.
+func (u *BudgetUpsertBulk) ClearPeriod() *BudgetUpsertBulk {
+	return u.Update(func(s *BudgetUpsert) {
+		s.ClearPeriod()
+	})
+}
+
 // SetLimitUsd sets the "limit_usd" field.
 func (u *BudgetUpsertBulk) SetLimitUsd(v decimal.Decimal) *BudgetUpsertBulk {
 	return u.Update(func(s *BudgetUpsert) {
@@ -747,6 +829,27 @@ func (u *BudgetUpsertBulk) SetLimitUsd(v decimal.Decimal) *BudgetUpsertBulk {
 func (u *BudgetUpsertBulk) UpdateLimitUsd() *BudgetUpsertBulk {
 	return u.Update(func(s *BudgetUpsert) {
 		s.UpdateLimitUsd()
+	})
+}
+
+// SetSoftLimitUsd sets the "soft_limit_usd" field.
+func (u *BudgetUpsertBulk) SetSoftLimitUsd(v decimal.NullDecimal) *BudgetUpsertBulk {
+	return u.Update(func(s *BudgetUpsert) {
+		s.SetSoftLimitUsd(v)
+	})
+}
+
+// UpdateSoftLimitUsd sets the "soft_limit_usd" field to the value that was provided on create.
+func (u *BudgetUpsertBulk) UpdateSoftLimitUsd() *BudgetUpsertBulk {
+	return u.Update(func(s *BudgetUpsert) {
+		s.UpdateSoftLimitUsd()
+	})
+}
+
+// ClearSoftLimitUsd clears the value of the "soft_limit_usd" field.
+func (u *BudgetUpsertBulk) ClearSoftLimitUsd() *BudgetUpsertBulk {
+	return u.Update(func(s *BudgetUpsert) {
+		s.ClearSoftLimitUsd()
 	})
 }
 

@@ -49,6 +49,12 @@ func (_u *BudgetUpdate) SetNillablePeriod(v *budget.Period) *BudgetUpdate {
 	return _u
 }
 
+// ClearPeriod clears the value of the "period" field.
+func (_u *BudgetUpdate) ClearPeriod() *BudgetUpdate {
+	_u.mutation.ClearPeriod()
+	return _u
+}
+
 // SetLimitUsd sets the "limit_usd" field.
 func (_u *BudgetUpdate) SetLimitUsd(v decimal.Decimal) *BudgetUpdate {
 	_u.mutation.SetLimitUsd(v)
@@ -60,6 +66,26 @@ func (_u *BudgetUpdate) SetNillableLimitUsd(v *decimal.Decimal) *BudgetUpdate {
 	if v != nil {
 		_u.SetLimitUsd(*v)
 	}
+	return _u
+}
+
+// SetSoftLimitUsd sets the "soft_limit_usd" field.
+func (_u *BudgetUpdate) SetSoftLimitUsd(v decimal.NullDecimal) *BudgetUpdate {
+	_u.mutation.SetSoftLimitUsd(v)
+	return _u
+}
+
+// SetNillableSoftLimitUsd sets the "soft_limit_usd" field if the given value is not nil.
+func (_u *BudgetUpdate) SetNillableSoftLimitUsd(v *decimal.NullDecimal) *BudgetUpdate {
+	if v != nil {
+		_u.SetSoftLimitUsd(*v)
+	}
+	return _u
+}
+
+// ClearSoftLimitUsd clears the value of the "soft_limit_usd" field.
+func (_u *BudgetUpdate) ClearSoftLimitUsd() *BudgetUpdate {
+	_u.mutation.ClearSoftLimitUsd()
 	return _u
 }
 
@@ -155,8 +181,17 @@ func (_u *BudgetUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Period(); ok {
 		_spec.SetField(budget.FieldPeriod, field.TypeEnum, value)
 	}
+	if _u.mutation.PeriodCleared() {
+		_spec.ClearField(budget.FieldPeriod, field.TypeEnum)
+	}
 	if value, ok := _u.mutation.LimitUsd(); ok {
 		_spec.SetField(budget.FieldLimitUsd, field.TypeOther, value)
+	}
+	if value, ok := _u.mutation.SoftLimitUsd(); ok {
+		_spec.SetField(budget.FieldSoftLimitUsd, field.TypeOther, value)
+	}
+	if _u.mutation.SoftLimitUsdCleared() {
+		_spec.ClearField(budget.FieldSoftLimitUsd, field.TypeOther)
 	}
 	if value, ok := _u.mutation.Hard(); ok {
 		_spec.SetField(budget.FieldHard, field.TypeBool, value)
@@ -201,6 +236,12 @@ func (_u *BudgetUpdateOne) SetNillablePeriod(v *budget.Period) *BudgetUpdateOne 
 	return _u
 }
 
+// ClearPeriod clears the value of the "period" field.
+func (_u *BudgetUpdateOne) ClearPeriod() *BudgetUpdateOne {
+	_u.mutation.ClearPeriod()
+	return _u
+}
+
 // SetLimitUsd sets the "limit_usd" field.
 func (_u *BudgetUpdateOne) SetLimitUsd(v decimal.Decimal) *BudgetUpdateOne {
 	_u.mutation.SetLimitUsd(v)
@@ -212,6 +253,26 @@ func (_u *BudgetUpdateOne) SetNillableLimitUsd(v *decimal.Decimal) *BudgetUpdate
 	if v != nil {
 		_u.SetLimitUsd(*v)
 	}
+	return _u
+}
+
+// SetSoftLimitUsd sets the "soft_limit_usd" field.
+func (_u *BudgetUpdateOne) SetSoftLimitUsd(v decimal.NullDecimal) *BudgetUpdateOne {
+	_u.mutation.SetSoftLimitUsd(v)
+	return _u
+}
+
+// SetNillableSoftLimitUsd sets the "soft_limit_usd" field if the given value is not nil.
+func (_u *BudgetUpdateOne) SetNillableSoftLimitUsd(v *decimal.NullDecimal) *BudgetUpdateOne {
+	if v != nil {
+		_u.SetSoftLimitUsd(*v)
+	}
+	return _u
+}
+
+// ClearSoftLimitUsd clears the value of the "soft_limit_usd" field.
+func (_u *BudgetUpdateOne) ClearSoftLimitUsd() *BudgetUpdateOne {
+	_u.mutation.ClearSoftLimitUsd()
 	return _u
 }
 
@@ -337,8 +398,17 @@ func (_u *BudgetUpdateOne) sqlSave(ctx context.Context) (_node *Budget, err erro
 	if value, ok := _u.mutation.Period(); ok {
 		_spec.SetField(budget.FieldPeriod, field.TypeEnum, value)
 	}
+	if _u.mutation.PeriodCleared() {
+		_spec.ClearField(budget.FieldPeriod, field.TypeEnum)
+	}
 	if value, ok := _u.mutation.LimitUsd(); ok {
 		_spec.SetField(budget.FieldLimitUsd, field.TypeOther, value)
+	}
+	if value, ok := _u.mutation.SoftLimitUsd(); ok {
+		_spec.SetField(budget.FieldSoftLimitUsd, field.TypeOther, value)
+	}
+	if _u.mutation.SoftLimitUsdCleared() {
+		_spec.ClearField(budget.FieldSoftLimitUsd, field.TypeOther)
 	}
 	if value, ok := _u.mutation.Hard(); ok {
 		_spec.SetField(budget.FieldHard, field.TypeBool, value)

@@ -38,17 +38,21 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "AgentRun",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			agentrun.FieldCreatedAt:    {Type: field.TypeTime, Column: agentrun.FieldCreatedAt},
-			agentrun.FieldUpdatedAt:    {Type: field.TypeTime, Column: agentrun.FieldUpdatedAt},
-			agentrun.FieldUserID:       {Type: field.TypeUUID, Column: agentrun.FieldUserID},
-			agentrun.FieldStatus:       {Type: field.TypeEnum, Column: agentrun.FieldStatus},
-			agentrun.FieldInputTokens:  {Type: field.TypeInt64, Column: agentrun.FieldInputTokens},
-			agentrun.FieldOutputTokens: {Type: field.TypeInt64, Column: agentrun.FieldOutputTokens},
-			agentrun.FieldTotalTokens:  {Type: field.TypeInt64, Column: agentrun.FieldTotalTokens},
-			agentrun.FieldTotalCost:    {Type: field.TypeOther, Column: agentrun.FieldTotalCost},
-			agentrun.FieldError:        {Type: field.TypeString, Column: agentrun.FieldError},
-			agentrun.FieldStartedAt:    {Type: field.TypeTime, Column: agentrun.FieldStartedAt},
-			agentrun.FieldCompletedAt:  {Type: field.TypeTime, Column: agentrun.FieldCompletedAt},
+			agentrun.FieldCreatedAt:         {Type: field.TypeTime, Column: agentrun.FieldCreatedAt},
+			agentrun.FieldUpdatedAt:         {Type: field.TypeTime, Column: agentrun.FieldUpdatedAt},
+			agentrun.FieldUserID:            {Type: field.TypeUUID, Column: agentrun.FieldUserID},
+			agentrun.FieldStatus:            {Type: field.TypeEnum, Column: agentrun.FieldStatus},
+			agentrun.FieldInputTokens:       {Type: field.TypeInt64, Column: agentrun.FieldInputTokens},
+			agentrun.FieldCachedInputTokens: {Type: field.TypeInt64, Column: agentrun.FieldCachedInputTokens},
+			agentrun.FieldOutputTokens:      {Type: field.TypeInt64, Column: agentrun.FieldOutputTokens},
+			agentrun.FieldReasoningTokens:   {Type: field.TypeInt64, Column: agentrun.FieldReasoningTokens},
+			agentrun.FieldTotalTokens:       {Type: field.TypeInt64, Column: agentrun.FieldTotalTokens},
+			agentrun.FieldTotalCost:         {Type: field.TypeOther, Column: agentrun.FieldTotalCost},
+			agentrun.FieldUnpricedCalls:     {Type: field.TypeInt64, Column: agentrun.FieldUnpricedCalls},
+			agentrun.FieldError:             {Type: field.TypeString, Column: agentrun.FieldError},
+			agentrun.FieldWarning:           {Type: field.TypeString, Column: agentrun.FieldWarning},
+			agentrun.FieldStartedAt:         {Type: field.TypeTime, Column: agentrun.FieldStartedAt},
+			agentrun.FieldCompletedAt:       {Type: field.TypeTime, Column: agentrun.FieldCompletedAt},
 		},
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
@@ -62,12 +66,13 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Budget",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			budget.FieldCreatedAt: {Type: field.TypeTime, Column: budget.FieldCreatedAt},
-			budget.FieldUpdatedAt: {Type: field.TypeTime, Column: budget.FieldUpdatedAt},
-			budget.FieldUserID:    {Type: field.TypeUUID, Column: budget.FieldUserID},
-			budget.FieldPeriod:    {Type: field.TypeEnum, Column: budget.FieldPeriod},
-			budget.FieldLimitUsd:  {Type: field.TypeOther, Column: budget.FieldLimitUsd},
-			budget.FieldHard:      {Type: field.TypeBool, Column: budget.FieldHard},
+			budget.FieldCreatedAt:    {Type: field.TypeTime, Column: budget.FieldCreatedAt},
+			budget.FieldUpdatedAt:    {Type: field.TypeTime, Column: budget.FieldUpdatedAt},
+			budget.FieldUserID:       {Type: field.TypeUUID, Column: budget.FieldUserID},
+			budget.FieldPeriod:       {Type: field.TypeEnum, Column: budget.FieldPeriod},
+			budget.FieldLimitUsd:     {Type: field.TypeOther, Column: budget.FieldLimitUsd},
+			budget.FieldSoftLimitUsd: {Type: field.TypeOther, Column: budget.FieldSoftLimitUsd},
+			budget.FieldHard:         {Type: field.TypeBool, Column: budget.FieldHard},
 		},
 	}
 	graph.Nodes[2] = &sqlgraph.Node{
@@ -236,16 +241,17 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "ToolCall",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			toolcall.FieldCreatedAt:  {Type: field.TypeTime, Column: toolcall.FieldCreatedAt},
-			toolcall.FieldUpdatedAt:  {Type: field.TypeTime, Column: toolcall.FieldUpdatedAt},
-			toolcall.FieldUserID:     {Type: field.TypeUUID, Column: toolcall.FieldUserID},
-			toolcall.FieldRunID:      {Type: field.TypeUUID, Column: toolcall.FieldRunID},
-			toolcall.FieldToolID:     {Type: field.TypeString, Column: toolcall.FieldToolID},
-			toolcall.FieldInput:      {Type: field.TypeJSON, Column: toolcall.FieldInput},
-			toolcall.FieldOutput:     {Type: field.TypeJSON, Column: toolcall.FieldOutput},
-			toolcall.FieldStatus:     {Type: field.TypeEnum, Column: toolcall.FieldStatus},
-			toolcall.FieldError:      {Type: field.TypeString, Column: toolcall.FieldError},
-			toolcall.FieldDurationMs: {Type: field.TypeInt64, Column: toolcall.FieldDurationMs},
+			toolcall.FieldCreatedAt:   {Type: field.TypeTime, Column: toolcall.FieldCreatedAt},
+			toolcall.FieldUpdatedAt:   {Type: field.TypeTime, Column: toolcall.FieldUpdatedAt},
+			toolcall.FieldUserID:      {Type: field.TypeUUID, Column: toolcall.FieldUserID},
+			toolcall.FieldRunID:       {Type: field.TypeUUID, Column: toolcall.FieldRunID},
+			toolcall.FieldToolID:      {Type: field.TypeString, Column: toolcall.FieldToolID},
+			toolcall.FieldInput:       {Type: field.TypeJSON, Column: toolcall.FieldInput},
+			toolcall.FieldOutput:      {Type: field.TypeJSON, Column: toolcall.FieldOutput},
+			toolcall.FieldStatus:      {Type: field.TypeEnum, Column: toolcall.FieldStatus},
+			toolcall.FieldError:       {Type: field.TypeString, Column: toolcall.FieldError},
+			toolcall.FieldDurationMs:  {Type: field.TypeInt64, Column: toolcall.FieldDurationMs},
+			toolcall.FieldCompletedAt: {Type: field.TypeTime, Column: toolcall.FieldCompletedAt},
 		},
 	}
 	graph.Nodes[10] = &sqlgraph.Node{
@@ -816,9 +822,19 @@ func (f *AgentRunFilter) WhereInputTokens(p entql.Int64P) {
 	f.Where(p.Field(agentrun.FieldInputTokens))
 }
 
+// WhereCachedInputTokens applies the entql int64 predicate on the cached_input_tokens field.
+func (f *AgentRunFilter) WhereCachedInputTokens(p entql.Int64P) {
+	f.Where(p.Field(agentrun.FieldCachedInputTokens))
+}
+
 // WhereOutputTokens applies the entql int64 predicate on the output_tokens field.
 func (f *AgentRunFilter) WhereOutputTokens(p entql.Int64P) {
 	f.Where(p.Field(agentrun.FieldOutputTokens))
+}
+
+// WhereReasoningTokens applies the entql int64 predicate on the reasoning_tokens field.
+func (f *AgentRunFilter) WhereReasoningTokens(p entql.Int64P) {
+	f.Where(p.Field(agentrun.FieldReasoningTokens))
 }
 
 // WhereTotalTokens applies the entql int64 predicate on the total_tokens field.
@@ -831,9 +847,19 @@ func (f *AgentRunFilter) WhereTotalCost(p entql.OtherP) {
 	f.Where(p.Field(agentrun.FieldTotalCost))
 }
 
+// WhereUnpricedCalls applies the entql int64 predicate on the unpriced_calls field.
+func (f *AgentRunFilter) WhereUnpricedCalls(p entql.Int64P) {
+	f.Where(p.Field(agentrun.FieldUnpricedCalls))
+}
+
 // WhereError applies the entql string predicate on the error field.
 func (f *AgentRunFilter) WhereError(p entql.StringP) {
 	f.Where(p.Field(agentrun.FieldError))
+}
+
+// WhereWarning applies the entql string predicate on the warning field.
+func (f *AgentRunFilter) WhereWarning(p entql.StringP) {
+	f.Where(p.Field(agentrun.FieldWarning))
 }
 
 // WhereStartedAt applies the entql time.Time predicate on the started_at field.
@@ -965,6 +991,11 @@ func (f *BudgetFilter) WherePeriod(p entql.StringP) {
 // WhereLimitUsd applies the entql other predicate on the limit_usd field.
 func (f *BudgetFilter) WhereLimitUsd(p entql.OtherP) {
 	f.Where(p.Field(budget.FieldLimitUsd))
+}
+
+// WhereSoftLimitUsd applies the entql other predicate on the soft_limit_usd field.
+func (f *BudgetFilter) WhereSoftLimitUsd(p entql.OtherP) {
+	f.Where(p.Field(budget.FieldSoftLimitUsd))
 }
 
 // WhereHard applies the entql bool predicate on the hard field.
@@ -1884,6 +1915,11 @@ func (f *ToolCallFilter) WhereError(p entql.StringP) {
 // WhereDurationMs applies the entql int64 predicate on the duration_ms field.
 func (f *ToolCallFilter) WhereDurationMs(p entql.Int64P) {
 	f.Where(p.Field(toolcall.FieldDurationMs))
+}
+
+// WhereCompletedAt applies the entql time.Time predicate on the completed_at field.
+func (f *ToolCallFilter) WhereCompletedAt(p entql.TimeP) {
+	f.Where(p.Field(toolcall.FieldCompletedAt))
 }
 
 // WhereHasOwner applies a predicate to check if query has an edge owner.

@@ -42,15 +42,15 @@ type LLMCall struct {
 	// ReasoningTokens holds the value of the "reasoning_tokens" field.
 	ReasoningTokens int64 `json:"reasoning_tokens,omitempty"`
 	// InputCost holds the value of the "input_cost" field.
-	InputCost decimal.Decimal `json:"input_cost,omitempty"`
+	InputCost decimal.NullDecimal `json:"input_cost,omitempty"`
 	// CachedInputCost holds the value of the "cached_input_cost" field.
-	CachedInputCost decimal.Decimal `json:"cached_input_cost,omitempty"`
+	CachedInputCost decimal.NullDecimal `json:"cached_input_cost,omitempty"`
 	// OutputCost holds the value of the "output_cost" field.
-	OutputCost decimal.Decimal `json:"output_cost,omitempty"`
+	OutputCost decimal.NullDecimal `json:"output_cost,omitempty"`
 	// ReasoningCost holds the value of the "reasoning_cost" field.
-	ReasoningCost decimal.Decimal `json:"reasoning_cost,omitempty"`
+	ReasoningCost decimal.NullDecimal `json:"reasoning_cost,omitempty"`
 	// TotalCost holds the value of the "total_cost" field.
-	TotalCost decimal.Decimal `json:"total_cost,omitempty"`
+	TotalCost decimal.NullDecimal `json:"total_cost,omitempty"`
 	// PriceVersion holds the value of the "price_version" field.
 	PriceVersion string `json:"price_version,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -98,7 +98,7 @@ func (*LLMCall) scanValues(columns []string) ([]any, error) {
 	for i := range columns {
 		switch columns[i] {
 		case llmcall.FieldInputCost, llmcall.FieldCachedInputCost, llmcall.FieldOutputCost, llmcall.FieldReasoningCost, llmcall.FieldTotalCost:
-			values[i] = new(decimal.Decimal)
+			values[i] = new(decimal.NullDecimal)
 		case llmcall.FieldInputTokens, llmcall.FieldCachedInputTokens, llmcall.FieldOutputTokens, llmcall.FieldReasoningTokens:
 			values[i] = new(sql.NullInt64)
 		case llmcall.FieldProvider, llmcall.FieldModel, llmcall.FieldPriceVersion:
@@ -189,31 +189,31 @@ func (_m *LLMCall) assignValues(columns []string, values []any) error {
 				_m.ReasoningTokens = value.Int64
 			}
 		case llmcall.FieldInputCost:
-			if value, ok := values[i].(*decimal.Decimal); !ok {
+			if value, ok := values[i].(*decimal.NullDecimal); !ok {
 				return fmt.Errorf("unexpected type %T for field input_cost", values[i])
 			} else if value != nil {
 				_m.InputCost = *value
 			}
 		case llmcall.FieldCachedInputCost:
-			if value, ok := values[i].(*decimal.Decimal); !ok {
+			if value, ok := values[i].(*decimal.NullDecimal); !ok {
 				return fmt.Errorf("unexpected type %T for field cached_input_cost", values[i])
 			} else if value != nil {
 				_m.CachedInputCost = *value
 			}
 		case llmcall.FieldOutputCost:
-			if value, ok := values[i].(*decimal.Decimal); !ok {
+			if value, ok := values[i].(*decimal.NullDecimal); !ok {
 				return fmt.Errorf("unexpected type %T for field output_cost", values[i])
 			} else if value != nil {
 				_m.OutputCost = *value
 			}
 		case llmcall.FieldReasoningCost:
-			if value, ok := values[i].(*decimal.Decimal); !ok {
+			if value, ok := values[i].(*decimal.NullDecimal); !ok {
 				return fmt.Errorf("unexpected type %T for field reasoning_cost", values[i])
 			} else if value != nil {
 				_m.ReasoningCost = *value
 			}
 		case llmcall.FieldTotalCost:
-			if value, ok := values[i].(*decimal.Decimal); !ok {
+			if value, ok := values[i].(*decimal.NullDecimal); !ok {
 				return fmt.Errorf("unexpected type %T for field total_cost", values[i])
 			} else if value != nil {
 				_m.TotalCost = *value

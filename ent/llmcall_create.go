@@ -136,13 +136,13 @@ func (_c *LLMCallCreate) SetNillableReasoningTokens(v *int64) *LLMCallCreate {
 }
 
 // SetInputCost sets the "input_cost" field.
-func (_c *LLMCallCreate) SetInputCost(v decimal.Decimal) *LLMCallCreate {
+func (_c *LLMCallCreate) SetInputCost(v decimal.NullDecimal) *LLMCallCreate {
 	_c.mutation.SetInputCost(v)
 	return _c
 }
 
 // SetNillableInputCost sets the "input_cost" field if the given value is not nil.
-func (_c *LLMCallCreate) SetNillableInputCost(v *decimal.Decimal) *LLMCallCreate {
+func (_c *LLMCallCreate) SetNillableInputCost(v *decimal.NullDecimal) *LLMCallCreate {
 	if v != nil {
 		_c.SetInputCost(*v)
 	}
@@ -150,13 +150,13 @@ func (_c *LLMCallCreate) SetNillableInputCost(v *decimal.Decimal) *LLMCallCreate
 }
 
 // SetCachedInputCost sets the "cached_input_cost" field.
-func (_c *LLMCallCreate) SetCachedInputCost(v decimal.Decimal) *LLMCallCreate {
+func (_c *LLMCallCreate) SetCachedInputCost(v decimal.NullDecimal) *LLMCallCreate {
 	_c.mutation.SetCachedInputCost(v)
 	return _c
 }
 
 // SetNillableCachedInputCost sets the "cached_input_cost" field if the given value is not nil.
-func (_c *LLMCallCreate) SetNillableCachedInputCost(v *decimal.Decimal) *LLMCallCreate {
+func (_c *LLMCallCreate) SetNillableCachedInputCost(v *decimal.NullDecimal) *LLMCallCreate {
 	if v != nil {
 		_c.SetCachedInputCost(*v)
 	}
@@ -164,13 +164,13 @@ func (_c *LLMCallCreate) SetNillableCachedInputCost(v *decimal.Decimal) *LLMCall
 }
 
 // SetOutputCost sets the "output_cost" field.
-func (_c *LLMCallCreate) SetOutputCost(v decimal.Decimal) *LLMCallCreate {
+func (_c *LLMCallCreate) SetOutputCost(v decimal.NullDecimal) *LLMCallCreate {
 	_c.mutation.SetOutputCost(v)
 	return _c
 }
 
 // SetNillableOutputCost sets the "output_cost" field if the given value is not nil.
-func (_c *LLMCallCreate) SetNillableOutputCost(v *decimal.Decimal) *LLMCallCreate {
+func (_c *LLMCallCreate) SetNillableOutputCost(v *decimal.NullDecimal) *LLMCallCreate {
 	if v != nil {
 		_c.SetOutputCost(*v)
 	}
@@ -178,13 +178,13 @@ func (_c *LLMCallCreate) SetNillableOutputCost(v *decimal.Decimal) *LLMCallCreat
 }
 
 // SetReasoningCost sets the "reasoning_cost" field.
-func (_c *LLMCallCreate) SetReasoningCost(v decimal.Decimal) *LLMCallCreate {
+func (_c *LLMCallCreate) SetReasoningCost(v decimal.NullDecimal) *LLMCallCreate {
 	_c.mutation.SetReasoningCost(v)
 	return _c
 }
 
 // SetNillableReasoningCost sets the "reasoning_cost" field if the given value is not nil.
-func (_c *LLMCallCreate) SetNillableReasoningCost(v *decimal.Decimal) *LLMCallCreate {
+func (_c *LLMCallCreate) SetNillableReasoningCost(v *decimal.NullDecimal) *LLMCallCreate {
 	if v != nil {
 		_c.SetReasoningCost(*v)
 	}
@@ -192,13 +192,13 @@ func (_c *LLMCallCreate) SetNillableReasoningCost(v *decimal.Decimal) *LLMCallCr
 }
 
 // SetTotalCost sets the "total_cost" field.
-func (_c *LLMCallCreate) SetTotalCost(v decimal.Decimal) *LLMCallCreate {
+func (_c *LLMCallCreate) SetTotalCost(v decimal.NullDecimal) *LLMCallCreate {
 	_c.mutation.SetTotalCost(v)
 	return _c
 }
 
 // SetNillableTotalCost sets the "total_cost" field if the given value is not nil.
-func (_c *LLMCallCreate) SetNillableTotalCost(v *decimal.Decimal) *LLMCallCreate {
+func (_c *LLMCallCreate) SetNillableTotalCost(v *decimal.NullDecimal) *LLMCallCreate {
 	if v != nil {
 		_c.SetTotalCost(*v)
 	}
@@ -316,26 +316,6 @@ func (_c *LLMCallCreate) defaults() error {
 		v := llmcall.DefaultReasoningTokens
 		_c.mutation.SetReasoningTokens(v)
 	}
-	if _, ok := _c.mutation.InputCost(); !ok {
-		v := llmcall.DefaultInputCost
-		_c.mutation.SetInputCost(v)
-	}
-	if _, ok := _c.mutation.CachedInputCost(); !ok {
-		v := llmcall.DefaultCachedInputCost
-		_c.mutation.SetCachedInputCost(v)
-	}
-	if _, ok := _c.mutation.OutputCost(); !ok {
-		v := llmcall.DefaultOutputCost
-		_c.mutation.SetOutputCost(v)
-	}
-	if _, ok := _c.mutation.ReasoningCost(); !ok {
-		v := llmcall.DefaultReasoningCost
-		_c.mutation.SetReasoningCost(v)
-	}
-	if _, ok := _c.mutation.TotalCost(); !ok {
-		v := llmcall.DefaultTotalCost
-		_c.mutation.SetTotalCost(v)
-	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if llmcall.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized llmcall.DefaultID (forgotten import ent/runtime?)")
@@ -407,21 +387,6 @@ func (_c *LLMCallCreate) check() error {
 		if err := llmcall.ReasoningTokensValidator(v); err != nil {
 			return &ValidationError{Name: "reasoning_tokens", err: fmt.Errorf(`ent: validator failed for field "LLMCall.reasoning_tokens": %w`, err)}
 		}
-	}
-	if _, ok := _c.mutation.InputCost(); !ok {
-		return &ValidationError{Name: "input_cost", err: errors.New(`ent: missing required field "LLMCall.input_cost"`)}
-	}
-	if _, ok := _c.mutation.CachedInputCost(); !ok {
-		return &ValidationError{Name: "cached_input_cost", err: errors.New(`ent: missing required field "LLMCall.cached_input_cost"`)}
-	}
-	if _, ok := _c.mutation.OutputCost(); !ok {
-		return &ValidationError{Name: "output_cost", err: errors.New(`ent: missing required field "LLMCall.output_cost"`)}
-	}
-	if _, ok := _c.mutation.ReasoningCost(); !ok {
-		return &ValidationError{Name: "reasoning_cost", err: errors.New(`ent: missing required field "LLMCall.reasoning_cost"`)}
-	}
-	if _, ok := _c.mutation.TotalCost(); !ok {
-		return &ValidationError{Name: "total_cost", err: errors.New(`ent: missing required field "LLMCall.total_cost"`)}
 	}
 	if v, ok := _c.mutation.PriceVersion(); ok {
 		if err := llmcall.PriceVersionValidator(v); err != nil {
@@ -721,7 +686,7 @@ func (u *LLMCallUpsert) AddReasoningTokens(v int64) *LLMCallUpsert {
 }
 
 // SetInputCost sets the "input_cost" field.
-func (u *LLMCallUpsert) SetInputCost(v decimal.Decimal) *LLMCallUpsert {
+func (u *LLMCallUpsert) SetInputCost(v decimal.NullDecimal) *LLMCallUpsert {
 	u.Set(llmcall.FieldInputCost, v)
 	return u
 }
@@ -732,8 +697,14 @@ func (u *LLMCallUpsert) UpdateInputCost() *LLMCallUpsert {
 	return u
 }
 
+// ClearInputCost clears the value of the "input_cost" field.
+func (u *LLMCallUpsert) ClearInputCost() *LLMCallUpsert {
+	u.SetNull(llmcall.FieldInputCost)
+	return u
+}
+
 // SetCachedInputCost sets the "cached_input_cost" field.
-func (u *LLMCallUpsert) SetCachedInputCost(v decimal.Decimal) *LLMCallUpsert {
+func (u *LLMCallUpsert) SetCachedInputCost(v decimal.NullDecimal) *LLMCallUpsert {
 	u.Set(llmcall.FieldCachedInputCost, v)
 	return u
 }
@@ -744,8 +715,14 @@ func (u *LLMCallUpsert) UpdateCachedInputCost() *LLMCallUpsert {
 	return u
 }
 
+// ClearCachedInputCost clears the value of the "cached_input_cost" field.
+func (u *LLMCallUpsert) ClearCachedInputCost() *LLMCallUpsert {
+	u.SetNull(llmcall.FieldCachedInputCost)
+	return u
+}
+
 // SetOutputCost sets the "output_cost" field.
-func (u *LLMCallUpsert) SetOutputCost(v decimal.Decimal) *LLMCallUpsert {
+func (u *LLMCallUpsert) SetOutputCost(v decimal.NullDecimal) *LLMCallUpsert {
 	u.Set(llmcall.FieldOutputCost, v)
 	return u
 }
@@ -756,8 +733,14 @@ func (u *LLMCallUpsert) UpdateOutputCost() *LLMCallUpsert {
 	return u
 }
 
+// ClearOutputCost clears the value of the "output_cost" field.
+func (u *LLMCallUpsert) ClearOutputCost() *LLMCallUpsert {
+	u.SetNull(llmcall.FieldOutputCost)
+	return u
+}
+
 // SetReasoningCost sets the "reasoning_cost" field.
-func (u *LLMCallUpsert) SetReasoningCost(v decimal.Decimal) *LLMCallUpsert {
+func (u *LLMCallUpsert) SetReasoningCost(v decimal.NullDecimal) *LLMCallUpsert {
 	u.Set(llmcall.FieldReasoningCost, v)
 	return u
 }
@@ -768,8 +751,14 @@ func (u *LLMCallUpsert) UpdateReasoningCost() *LLMCallUpsert {
 	return u
 }
 
+// ClearReasoningCost clears the value of the "reasoning_cost" field.
+func (u *LLMCallUpsert) ClearReasoningCost() *LLMCallUpsert {
+	u.SetNull(llmcall.FieldReasoningCost)
+	return u
+}
+
 // SetTotalCost sets the "total_cost" field.
-func (u *LLMCallUpsert) SetTotalCost(v decimal.Decimal) *LLMCallUpsert {
+func (u *LLMCallUpsert) SetTotalCost(v decimal.NullDecimal) *LLMCallUpsert {
 	u.Set(llmcall.FieldTotalCost, v)
 	return u
 }
@@ -777,6 +766,12 @@ func (u *LLMCallUpsert) SetTotalCost(v decimal.Decimal) *LLMCallUpsert {
 // UpdateTotalCost sets the "total_cost" field to the value that was provided on create.
 func (u *LLMCallUpsert) UpdateTotalCost() *LLMCallUpsert {
 	u.SetExcluded(llmcall.FieldTotalCost)
+	return u
+}
+
+// ClearTotalCost clears the value of the "total_cost" field.
+func (u *LLMCallUpsert) ClearTotalCost() *LLMCallUpsert {
+	u.SetNull(llmcall.FieldTotalCost)
 	return u
 }
 
@@ -982,7 +977,7 @@ func (u *LLMCallUpsertOne) UpdateReasoningTokens() *LLMCallUpsertOne {
 }
 
 // SetInputCost sets the "input_cost" field.
-func (u *LLMCallUpsertOne) SetInputCost(v decimal.Decimal) *LLMCallUpsertOne {
+func (u *LLMCallUpsertOne) SetInputCost(v decimal.NullDecimal) *LLMCallUpsertOne {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.SetInputCost(v)
 	})
@@ -995,8 +990,15 @@ func (u *LLMCallUpsertOne) UpdateInputCost() *LLMCallUpsertOne {
 	})
 }
 
+// ClearInputCost clears the value of the "input_cost" field.
+func (u *LLMCallUpsertOne) ClearInputCost() *LLMCallUpsertOne {
+	return u.Update(func(s *LLMCallUpsert) {
+		s.ClearInputCost()
+	})
+}
+
 // SetCachedInputCost sets the "cached_input_cost" field.
-func (u *LLMCallUpsertOne) SetCachedInputCost(v decimal.Decimal) *LLMCallUpsertOne {
+func (u *LLMCallUpsertOne) SetCachedInputCost(v decimal.NullDecimal) *LLMCallUpsertOne {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.SetCachedInputCost(v)
 	})
@@ -1009,8 +1011,15 @@ func (u *LLMCallUpsertOne) UpdateCachedInputCost() *LLMCallUpsertOne {
 	})
 }
 
+// ClearCachedInputCost clears the value of the "cached_input_cost" field.
+func (u *LLMCallUpsertOne) ClearCachedInputCost() *LLMCallUpsertOne {
+	return u.Update(func(s *LLMCallUpsert) {
+		s.ClearCachedInputCost()
+	})
+}
+
 // SetOutputCost sets the "output_cost" field.
-func (u *LLMCallUpsertOne) SetOutputCost(v decimal.Decimal) *LLMCallUpsertOne {
+func (u *LLMCallUpsertOne) SetOutputCost(v decimal.NullDecimal) *LLMCallUpsertOne {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.SetOutputCost(v)
 	})
@@ -1023,8 +1032,15 @@ func (u *LLMCallUpsertOne) UpdateOutputCost() *LLMCallUpsertOne {
 	})
 }
 
+// ClearOutputCost clears the value of the "output_cost" field.
+func (u *LLMCallUpsertOne) ClearOutputCost() *LLMCallUpsertOne {
+	return u.Update(func(s *LLMCallUpsert) {
+		s.ClearOutputCost()
+	})
+}
+
 // SetReasoningCost sets the "reasoning_cost" field.
-func (u *LLMCallUpsertOne) SetReasoningCost(v decimal.Decimal) *LLMCallUpsertOne {
+func (u *LLMCallUpsertOne) SetReasoningCost(v decimal.NullDecimal) *LLMCallUpsertOne {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.SetReasoningCost(v)
 	})
@@ -1037,8 +1053,15 @@ func (u *LLMCallUpsertOne) UpdateReasoningCost() *LLMCallUpsertOne {
 	})
 }
 
+// ClearReasoningCost clears the value of the "reasoning_cost" field.
+func (u *LLMCallUpsertOne) ClearReasoningCost() *LLMCallUpsertOne {
+	return u.Update(func(s *LLMCallUpsert) {
+		s.ClearReasoningCost()
+	})
+}
+
 // SetTotalCost sets the "total_cost" field.
-func (u *LLMCallUpsertOne) SetTotalCost(v decimal.Decimal) *LLMCallUpsertOne {
+func (u *LLMCallUpsertOne) SetTotalCost(v decimal.NullDecimal) *LLMCallUpsertOne {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.SetTotalCost(v)
 	})
@@ -1048,6 +1071,13 @@ func (u *LLMCallUpsertOne) SetTotalCost(v decimal.Decimal) *LLMCallUpsertOne {
 func (u *LLMCallUpsertOne) UpdateTotalCost() *LLMCallUpsertOne {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.UpdateTotalCost()
+	})
+}
+
+// ClearTotalCost clears the value of the "total_cost" field.
+func (u *LLMCallUpsertOne) ClearTotalCost() *LLMCallUpsertOne {
+	return u.Update(func(s *LLMCallUpsert) {
+		s.ClearTotalCost()
 	})
 }
 
@@ -1423,7 +1453,7 @@ func (u *LLMCallUpsertBulk) UpdateReasoningTokens() *LLMCallUpsertBulk {
 }
 
 // SetInputCost sets the "input_cost" field.
-func (u *LLMCallUpsertBulk) SetInputCost(v decimal.Decimal) *LLMCallUpsertBulk {
+func (u *LLMCallUpsertBulk) SetInputCost(v decimal.NullDecimal) *LLMCallUpsertBulk {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.SetInputCost(v)
 	})
@@ -1436,8 +1466,15 @@ func (u *LLMCallUpsertBulk) UpdateInputCost() *LLMCallUpsertBulk {
 	})
 }
 
+// ClearInputCost clears the value of the "input_cost" field.
+func (u *LLMCallUpsertBulk) ClearInputCost() *LLMCallUpsertBulk {
+	return u.Update(func(s *LLMCallUpsert) {
+		s.ClearInputCost()
+	})
+}
+
 // SetCachedInputCost sets the "cached_input_cost" field.
-func (u *LLMCallUpsertBulk) SetCachedInputCost(v decimal.Decimal) *LLMCallUpsertBulk {
+func (u *LLMCallUpsertBulk) SetCachedInputCost(v decimal.NullDecimal) *LLMCallUpsertBulk {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.SetCachedInputCost(v)
 	})
@@ -1450,8 +1487,15 @@ func (u *LLMCallUpsertBulk) UpdateCachedInputCost() *LLMCallUpsertBulk {
 	})
 }
 
+// ClearCachedInputCost clears the value of the "cached_input_cost" field.
+func (u *LLMCallUpsertBulk) ClearCachedInputCost() *LLMCallUpsertBulk {
+	return u.Update(func(s *LLMCallUpsert) {
+		s.ClearCachedInputCost()
+	})
+}
+
 // SetOutputCost sets the "output_cost" field.
-func (u *LLMCallUpsertBulk) SetOutputCost(v decimal.Decimal) *LLMCallUpsertBulk {
+func (u *LLMCallUpsertBulk) SetOutputCost(v decimal.NullDecimal) *LLMCallUpsertBulk {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.SetOutputCost(v)
 	})
@@ -1464,8 +1508,15 @@ func (u *LLMCallUpsertBulk) UpdateOutputCost() *LLMCallUpsertBulk {
 	})
 }
 
+// ClearOutputCost clears the value of the "output_cost" field.
+func (u *LLMCallUpsertBulk) ClearOutputCost() *LLMCallUpsertBulk {
+	return u.Update(func(s *LLMCallUpsert) {
+		s.ClearOutputCost()
+	})
+}
+
 // SetReasoningCost sets the "reasoning_cost" field.
-func (u *LLMCallUpsertBulk) SetReasoningCost(v decimal.Decimal) *LLMCallUpsertBulk {
+func (u *LLMCallUpsertBulk) SetReasoningCost(v decimal.NullDecimal) *LLMCallUpsertBulk {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.SetReasoningCost(v)
 	})
@@ -1478,8 +1529,15 @@ func (u *LLMCallUpsertBulk) UpdateReasoningCost() *LLMCallUpsertBulk {
 	})
 }
 
+// ClearReasoningCost clears the value of the "reasoning_cost" field.
+func (u *LLMCallUpsertBulk) ClearReasoningCost() *LLMCallUpsertBulk {
+	return u.Update(func(s *LLMCallUpsert) {
+		s.ClearReasoningCost()
+	})
+}
+
 // SetTotalCost sets the "total_cost" field.
-func (u *LLMCallUpsertBulk) SetTotalCost(v decimal.Decimal) *LLMCallUpsertBulk {
+func (u *LLMCallUpsertBulk) SetTotalCost(v decimal.NullDecimal) *LLMCallUpsertBulk {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.SetTotalCost(v)
 	})
@@ -1489,6 +1547,13 @@ func (u *LLMCallUpsertBulk) SetTotalCost(v decimal.Decimal) *LLMCallUpsertBulk {
 func (u *LLMCallUpsertBulk) UpdateTotalCost() *LLMCallUpsertBulk {
 	return u.Update(func(s *LLMCallUpsert) {
 		s.UpdateTotalCost()
+	})
+}
+
+// ClearTotalCost clears the value of the "total_cost" field.
+func (u *LLMCallUpsertBulk) ClearTotalCost() *LLMCallUpsertBulk {
+	return u.Update(func(s *LLMCallUpsert) {
+		s.ClearTotalCost()
 	})
 }
 

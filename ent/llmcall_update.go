@@ -148,72 +148,102 @@ func (_u *LLMCallUpdate) AddReasoningTokens(v int64) *LLMCallUpdate {
 }
 
 // SetInputCost sets the "input_cost" field.
-func (_u *LLMCallUpdate) SetInputCost(v decimal.Decimal) *LLMCallUpdate {
+func (_u *LLMCallUpdate) SetInputCost(v decimal.NullDecimal) *LLMCallUpdate {
 	_u.mutation.SetInputCost(v)
 	return _u
 }
 
 // SetNillableInputCost sets the "input_cost" field if the given value is not nil.
-func (_u *LLMCallUpdate) SetNillableInputCost(v *decimal.Decimal) *LLMCallUpdate {
+func (_u *LLMCallUpdate) SetNillableInputCost(v *decimal.NullDecimal) *LLMCallUpdate {
 	if v != nil {
 		_u.SetInputCost(*v)
 	}
 	return _u
 }
 
+// ClearInputCost clears the value of the "input_cost" field.
+func (_u *LLMCallUpdate) ClearInputCost() *LLMCallUpdate {
+	_u.mutation.ClearInputCost()
+	return _u
+}
+
 // SetCachedInputCost sets the "cached_input_cost" field.
-func (_u *LLMCallUpdate) SetCachedInputCost(v decimal.Decimal) *LLMCallUpdate {
+func (_u *LLMCallUpdate) SetCachedInputCost(v decimal.NullDecimal) *LLMCallUpdate {
 	_u.mutation.SetCachedInputCost(v)
 	return _u
 }
 
 // SetNillableCachedInputCost sets the "cached_input_cost" field if the given value is not nil.
-func (_u *LLMCallUpdate) SetNillableCachedInputCost(v *decimal.Decimal) *LLMCallUpdate {
+func (_u *LLMCallUpdate) SetNillableCachedInputCost(v *decimal.NullDecimal) *LLMCallUpdate {
 	if v != nil {
 		_u.SetCachedInputCost(*v)
 	}
 	return _u
 }
 
+// ClearCachedInputCost clears the value of the "cached_input_cost" field.
+func (_u *LLMCallUpdate) ClearCachedInputCost() *LLMCallUpdate {
+	_u.mutation.ClearCachedInputCost()
+	return _u
+}
+
 // SetOutputCost sets the "output_cost" field.
-func (_u *LLMCallUpdate) SetOutputCost(v decimal.Decimal) *LLMCallUpdate {
+func (_u *LLMCallUpdate) SetOutputCost(v decimal.NullDecimal) *LLMCallUpdate {
 	_u.mutation.SetOutputCost(v)
 	return _u
 }
 
 // SetNillableOutputCost sets the "output_cost" field if the given value is not nil.
-func (_u *LLMCallUpdate) SetNillableOutputCost(v *decimal.Decimal) *LLMCallUpdate {
+func (_u *LLMCallUpdate) SetNillableOutputCost(v *decimal.NullDecimal) *LLMCallUpdate {
 	if v != nil {
 		_u.SetOutputCost(*v)
 	}
 	return _u
 }
 
+// ClearOutputCost clears the value of the "output_cost" field.
+func (_u *LLMCallUpdate) ClearOutputCost() *LLMCallUpdate {
+	_u.mutation.ClearOutputCost()
+	return _u
+}
+
 // SetReasoningCost sets the "reasoning_cost" field.
-func (_u *LLMCallUpdate) SetReasoningCost(v decimal.Decimal) *LLMCallUpdate {
+func (_u *LLMCallUpdate) SetReasoningCost(v decimal.NullDecimal) *LLMCallUpdate {
 	_u.mutation.SetReasoningCost(v)
 	return _u
 }
 
 // SetNillableReasoningCost sets the "reasoning_cost" field if the given value is not nil.
-func (_u *LLMCallUpdate) SetNillableReasoningCost(v *decimal.Decimal) *LLMCallUpdate {
+func (_u *LLMCallUpdate) SetNillableReasoningCost(v *decimal.NullDecimal) *LLMCallUpdate {
 	if v != nil {
 		_u.SetReasoningCost(*v)
 	}
 	return _u
 }
 
+// ClearReasoningCost clears the value of the "reasoning_cost" field.
+func (_u *LLMCallUpdate) ClearReasoningCost() *LLMCallUpdate {
+	_u.mutation.ClearReasoningCost()
+	return _u
+}
+
 // SetTotalCost sets the "total_cost" field.
-func (_u *LLMCallUpdate) SetTotalCost(v decimal.Decimal) *LLMCallUpdate {
+func (_u *LLMCallUpdate) SetTotalCost(v decimal.NullDecimal) *LLMCallUpdate {
 	_u.mutation.SetTotalCost(v)
 	return _u
 }
 
 // SetNillableTotalCost sets the "total_cost" field if the given value is not nil.
-func (_u *LLMCallUpdate) SetNillableTotalCost(v *decimal.Decimal) *LLMCallUpdate {
+func (_u *LLMCallUpdate) SetNillableTotalCost(v *decimal.NullDecimal) *LLMCallUpdate {
 	if v != nil {
 		_u.SetTotalCost(*v)
 	}
+	return _u
+}
+
+// ClearTotalCost clears the value of the "total_cost" field.
+func (_u *LLMCallUpdate) ClearTotalCost() *LLMCallUpdate {
+	_u.mutation.ClearTotalCost()
 	return _u
 }
 
@@ -378,17 +408,32 @@ func (_u *LLMCallUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.InputCost(); ok {
 		_spec.SetField(llmcall.FieldInputCost, field.TypeOther, value)
 	}
+	if _u.mutation.InputCostCleared() {
+		_spec.ClearField(llmcall.FieldInputCost, field.TypeOther)
+	}
 	if value, ok := _u.mutation.CachedInputCost(); ok {
 		_spec.SetField(llmcall.FieldCachedInputCost, field.TypeOther, value)
+	}
+	if _u.mutation.CachedInputCostCleared() {
+		_spec.ClearField(llmcall.FieldCachedInputCost, field.TypeOther)
 	}
 	if value, ok := _u.mutation.OutputCost(); ok {
 		_spec.SetField(llmcall.FieldOutputCost, field.TypeOther, value)
 	}
+	if _u.mutation.OutputCostCleared() {
+		_spec.ClearField(llmcall.FieldOutputCost, field.TypeOther)
+	}
 	if value, ok := _u.mutation.ReasoningCost(); ok {
 		_spec.SetField(llmcall.FieldReasoningCost, field.TypeOther, value)
 	}
+	if _u.mutation.ReasoningCostCleared() {
+		_spec.ClearField(llmcall.FieldReasoningCost, field.TypeOther)
+	}
 	if value, ok := _u.mutation.TotalCost(); ok {
 		_spec.SetField(llmcall.FieldTotalCost, field.TypeOther, value)
+	}
+	if _u.mutation.TotalCostCleared() {
+		_spec.ClearField(llmcall.FieldTotalCost, field.TypeOther)
 	}
 	if value, ok := _u.mutation.PriceVersion(); ok {
 		_spec.SetField(llmcall.FieldPriceVersion, field.TypeString, value)
@@ -535,72 +580,102 @@ func (_u *LLMCallUpdateOne) AddReasoningTokens(v int64) *LLMCallUpdateOne {
 }
 
 // SetInputCost sets the "input_cost" field.
-func (_u *LLMCallUpdateOne) SetInputCost(v decimal.Decimal) *LLMCallUpdateOne {
+func (_u *LLMCallUpdateOne) SetInputCost(v decimal.NullDecimal) *LLMCallUpdateOne {
 	_u.mutation.SetInputCost(v)
 	return _u
 }
 
 // SetNillableInputCost sets the "input_cost" field if the given value is not nil.
-func (_u *LLMCallUpdateOne) SetNillableInputCost(v *decimal.Decimal) *LLMCallUpdateOne {
+func (_u *LLMCallUpdateOne) SetNillableInputCost(v *decimal.NullDecimal) *LLMCallUpdateOne {
 	if v != nil {
 		_u.SetInputCost(*v)
 	}
 	return _u
 }
 
+// ClearInputCost clears the value of the "input_cost" field.
+func (_u *LLMCallUpdateOne) ClearInputCost() *LLMCallUpdateOne {
+	_u.mutation.ClearInputCost()
+	return _u
+}
+
 // SetCachedInputCost sets the "cached_input_cost" field.
-func (_u *LLMCallUpdateOne) SetCachedInputCost(v decimal.Decimal) *LLMCallUpdateOne {
+func (_u *LLMCallUpdateOne) SetCachedInputCost(v decimal.NullDecimal) *LLMCallUpdateOne {
 	_u.mutation.SetCachedInputCost(v)
 	return _u
 }
 
 // SetNillableCachedInputCost sets the "cached_input_cost" field if the given value is not nil.
-func (_u *LLMCallUpdateOne) SetNillableCachedInputCost(v *decimal.Decimal) *LLMCallUpdateOne {
+func (_u *LLMCallUpdateOne) SetNillableCachedInputCost(v *decimal.NullDecimal) *LLMCallUpdateOne {
 	if v != nil {
 		_u.SetCachedInputCost(*v)
 	}
 	return _u
 }
 
+// ClearCachedInputCost clears the value of the "cached_input_cost" field.
+func (_u *LLMCallUpdateOne) ClearCachedInputCost() *LLMCallUpdateOne {
+	_u.mutation.ClearCachedInputCost()
+	return _u
+}
+
 // SetOutputCost sets the "output_cost" field.
-func (_u *LLMCallUpdateOne) SetOutputCost(v decimal.Decimal) *LLMCallUpdateOne {
+func (_u *LLMCallUpdateOne) SetOutputCost(v decimal.NullDecimal) *LLMCallUpdateOne {
 	_u.mutation.SetOutputCost(v)
 	return _u
 }
 
 // SetNillableOutputCost sets the "output_cost" field if the given value is not nil.
-func (_u *LLMCallUpdateOne) SetNillableOutputCost(v *decimal.Decimal) *LLMCallUpdateOne {
+func (_u *LLMCallUpdateOne) SetNillableOutputCost(v *decimal.NullDecimal) *LLMCallUpdateOne {
 	if v != nil {
 		_u.SetOutputCost(*v)
 	}
 	return _u
 }
 
+// ClearOutputCost clears the value of the "output_cost" field.
+func (_u *LLMCallUpdateOne) ClearOutputCost() *LLMCallUpdateOne {
+	_u.mutation.ClearOutputCost()
+	return _u
+}
+
 // SetReasoningCost sets the "reasoning_cost" field.
-func (_u *LLMCallUpdateOne) SetReasoningCost(v decimal.Decimal) *LLMCallUpdateOne {
+func (_u *LLMCallUpdateOne) SetReasoningCost(v decimal.NullDecimal) *LLMCallUpdateOne {
 	_u.mutation.SetReasoningCost(v)
 	return _u
 }
 
 // SetNillableReasoningCost sets the "reasoning_cost" field if the given value is not nil.
-func (_u *LLMCallUpdateOne) SetNillableReasoningCost(v *decimal.Decimal) *LLMCallUpdateOne {
+func (_u *LLMCallUpdateOne) SetNillableReasoningCost(v *decimal.NullDecimal) *LLMCallUpdateOne {
 	if v != nil {
 		_u.SetReasoningCost(*v)
 	}
 	return _u
 }
 
+// ClearReasoningCost clears the value of the "reasoning_cost" field.
+func (_u *LLMCallUpdateOne) ClearReasoningCost() *LLMCallUpdateOne {
+	_u.mutation.ClearReasoningCost()
+	return _u
+}
+
 // SetTotalCost sets the "total_cost" field.
-func (_u *LLMCallUpdateOne) SetTotalCost(v decimal.Decimal) *LLMCallUpdateOne {
+func (_u *LLMCallUpdateOne) SetTotalCost(v decimal.NullDecimal) *LLMCallUpdateOne {
 	_u.mutation.SetTotalCost(v)
 	return _u
 }
 
 // SetNillableTotalCost sets the "total_cost" field if the given value is not nil.
-func (_u *LLMCallUpdateOne) SetNillableTotalCost(v *decimal.Decimal) *LLMCallUpdateOne {
+func (_u *LLMCallUpdateOne) SetNillableTotalCost(v *decimal.NullDecimal) *LLMCallUpdateOne {
 	if v != nil {
 		_u.SetTotalCost(*v)
 	}
+	return _u
+}
+
+// ClearTotalCost clears the value of the "total_cost" field.
+func (_u *LLMCallUpdateOne) ClearTotalCost() *LLMCallUpdateOne {
+	_u.mutation.ClearTotalCost()
 	return _u
 }
 
@@ -795,17 +870,32 @@ func (_u *LLMCallUpdateOne) sqlSave(ctx context.Context) (_node *LLMCall, err er
 	if value, ok := _u.mutation.InputCost(); ok {
 		_spec.SetField(llmcall.FieldInputCost, field.TypeOther, value)
 	}
+	if _u.mutation.InputCostCleared() {
+		_spec.ClearField(llmcall.FieldInputCost, field.TypeOther)
+	}
 	if value, ok := _u.mutation.CachedInputCost(); ok {
 		_spec.SetField(llmcall.FieldCachedInputCost, field.TypeOther, value)
+	}
+	if _u.mutation.CachedInputCostCleared() {
+		_spec.ClearField(llmcall.FieldCachedInputCost, field.TypeOther)
 	}
 	if value, ok := _u.mutation.OutputCost(); ok {
 		_spec.SetField(llmcall.FieldOutputCost, field.TypeOther, value)
 	}
+	if _u.mutation.OutputCostCleared() {
+		_spec.ClearField(llmcall.FieldOutputCost, field.TypeOther)
+	}
 	if value, ok := _u.mutation.ReasoningCost(); ok {
 		_spec.SetField(llmcall.FieldReasoningCost, field.TypeOther, value)
 	}
+	if _u.mutation.ReasoningCostCleared() {
+		_spec.ClearField(llmcall.FieldReasoningCost, field.TypeOther)
+	}
 	if value, ok := _u.mutation.TotalCost(); ok {
 		_spec.SetField(llmcall.FieldTotalCost, field.TypeOther, value)
+	}
+	if _u.mutation.TotalCostCleared() {
+		_spec.ClearField(llmcall.FieldTotalCost, field.TypeOther)
 	}
 	if value, ok := _u.mutation.PriceVersion(); ok {
 		_spec.SetField(llmcall.FieldPriceVersion, field.TypeString, value)

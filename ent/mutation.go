@@ -58,37 +58,44 @@ const (
 // AgentRunMutation represents an operation that mutates the AgentRun nodes in the graph.
 type AgentRunMutation struct {
 	config
-	op                Op
-	typ               string
-	id                *uuid.UUID
-	created_at        *time.Time
-	updated_at        *time.Time
-	status            *agentrun.Status
-	input_tokens      *int64
-	addinput_tokens   *int64
-	output_tokens     *int64
-	addoutput_tokens  *int64
-	total_tokens      *int64
-	addtotal_tokens   *int64
-	total_cost        *decimal.Decimal
-	error             *string
-	started_at        *time.Time
-	completed_at      *time.Time
-	clearedFields     map[string]struct{}
-	owner             *uuid.UUID
-	clearedowner      bool
-	messages          map[uuid.UUID]struct{}
-	removedmessages   map[uuid.UUID]struct{}
-	clearedmessages   bool
-	tool_calls        map[uuid.UUID]struct{}
-	removedtool_calls map[uuid.UUID]struct{}
-	clearedtool_calls bool
-	llm_calls         map[uuid.UUID]struct{}
-	removedllm_calls  map[uuid.UUID]struct{}
-	clearedllm_calls  bool
-	done              bool
-	oldValue          func(context.Context) (*AgentRun, error)
-	predicates        []predicate.AgentRun
+	op                     Op
+	typ                    string
+	id                     *uuid.UUID
+	created_at             *time.Time
+	updated_at             *time.Time
+	status                 *agentrun.Status
+	input_tokens           *int64
+	addinput_tokens        *int64
+	cached_input_tokens    *int64
+	addcached_input_tokens *int64
+	output_tokens          *int64
+	addoutput_tokens       *int64
+	reasoning_tokens       *int64
+	addreasoning_tokens    *int64
+	total_tokens           *int64
+	addtotal_tokens        *int64
+	total_cost             *decimal.Decimal
+	unpriced_calls         *int64
+	addunpriced_calls      *int64
+	error                  *string
+	warning                *string
+	started_at             *time.Time
+	completed_at           *time.Time
+	clearedFields          map[string]struct{}
+	owner                  *uuid.UUID
+	clearedowner           bool
+	messages               map[uuid.UUID]struct{}
+	removedmessages        map[uuid.UUID]struct{}
+	clearedmessages        bool
+	tool_calls             map[uuid.UUID]struct{}
+	removedtool_calls      map[uuid.UUID]struct{}
+	clearedtool_calls      bool
+	llm_calls              map[uuid.UUID]struct{}
+	removedllm_calls       map[uuid.UUID]struct{}
+	clearedllm_calls       bool
+	done                   bool
+	oldValue               func(context.Context) (*AgentRun, error)
+	predicates             []predicate.AgentRun
 }
 
 var _ ent.Mutation = (*AgentRunMutation)(nil)
@@ -395,6 +402,62 @@ func (m *AgentRunMutation) ResetInputTokens() {
 	m.addinput_tokens = nil
 }
 
+// SetCachedInputTokens sets the "cached_input_tokens" field.
+func (m *AgentRunMutation) SetCachedInputTokens(i int64) {
+	m.cached_input_tokens = &i
+	m.addcached_input_tokens = nil
+}
+
+// CachedInputTokens returns the value of the "cached_input_tokens" field in the mutation.
+func (m *AgentRunMutation) CachedInputTokens() (r int64, exists bool) {
+	v := m.cached_input_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCachedInputTokens returns the old "cached_input_tokens" field's value of the AgentRun entity.
+// If the AgentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentRunMutation) OldCachedInputTokens(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCachedInputTokens is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCachedInputTokens requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCachedInputTokens: %w", err)
+	}
+	return oldValue.CachedInputTokens, nil
+}
+
+// AddCachedInputTokens adds i to the "cached_input_tokens" field.
+func (m *AgentRunMutation) AddCachedInputTokens(i int64) {
+	if m.addcached_input_tokens != nil {
+		*m.addcached_input_tokens += i
+	} else {
+		m.addcached_input_tokens = &i
+	}
+}
+
+// AddedCachedInputTokens returns the value that was added to the "cached_input_tokens" field in this mutation.
+func (m *AgentRunMutation) AddedCachedInputTokens() (r int64, exists bool) {
+	v := m.addcached_input_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCachedInputTokens resets all changes to the "cached_input_tokens" field.
+func (m *AgentRunMutation) ResetCachedInputTokens() {
+	m.cached_input_tokens = nil
+	m.addcached_input_tokens = nil
+}
+
 // SetOutputTokens sets the "output_tokens" field.
 func (m *AgentRunMutation) SetOutputTokens(i int64) {
 	m.output_tokens = &i
@@ -449,6 +512,62 @@ func (m *AgentRunMutation) AddedOutputTokens() (r int64, exists bool) {
 func (m *AgentRunMutation) ResetOutputTokens() {
 	m.output_tokens = nil
 	m.addoutput_tokens = nil
+}
+
+// SetReasoningTokens sets the "reasoning_tokens" field.
+func (m *AgentRunMutation) SetReasoningTokens(i int64) {
+	m.reasoning_tokens = &i
+	m.addreasoning_tokens = nil
+}
+
+// ReasoningTokens returns the value of the "reasoning_tokens" field in the mutation.
+func (m *AgentRunMutation) ReasoningTokens() (r int64, exists bool) {
+	v := m.reasoning_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReasoningTokens returns the old "reasoning_tokens" field's value of the AgentRun entity.
+// If the AgentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentRunMutation) OldReasoningTokens(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReasoningTokens is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReasoningTokens requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReasoningTokens: %w", err)
+	}
+	return oldValue.ReasoningTokens, nil
+}
+
+// AddReasoningTokens adds i to the "reasoning_tokens" field.
+func (m *AgentRunMutation) AddReasoningTokens(i int64) {
+	if m.addreasoning_tokens != nil {
+		*m.addreasoning_tokens += i
+	} else {
+		m.addreasoning_tokens = &i
+	}
+}
+
+// AddedReasoningTokens returns the value that was added to the "reasoning_tokens" field in this mutation.
+func (m *AgentRunMutation) AddedReasoningTokens() (r int64, exists bool) {
+	v := m.addreasoning_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReasoningTokens resets all changes to the "reasoning_tokens" field.
+func (m *AgentRunMutation) ResetReasoningTokens() {
+	m.reasoning_tokens = nil
+	m.addreasoning_tokens = nil
 }
 
 // SetTotalTokens sets the "total_tokens" field.
@@ -543,6 +662,62 @@ func (m *AgentRunMutation) ResetTotalCost() {
 	m.total_cost = nil
 }
 
+// SetUnpricedCalls sets the "unpriced_calls" field.
+func (m *AgentRunMutation) SetUnpricedCalls(i int64) {
+	m.unpriced_calls = &i
+	m.addunpriced_calls = nil
+}
+
+// UnpricedCalls returns the value of the "unpriced_calls" field in the mutation.
+func (m *AgentRunMutation) UnpricedCalls() (r int64, exists bool) {
+	v := m.unpriced_calls
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnpricedCalls returns the old "unpriced_calls" field's value of the AgentRun entity.
+// If the AgentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentRunMutation) OldUnpricedCalls(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnpricedCalls is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnpricedCalls requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnpricedCalls: %w", err)
+	}
+	return oldValue.UnpricedCalls, nil
+}
+
+// AddUnpricedCalls adds i to the "unpriced_calls" field.
+func (m *AgentRunMutation) AddUnpricedCalls(i int64) {
+	if m.addunpriced_calls != nil {
+		*m.addunpriced_calls += i
+	} else {
+		m.addunpriced_calls = &i
+	}
+}
+
+// AddedUnpricedCalls returns the value that was added to the "unpriced_calls" field in this mutation.
+func (m *AgentRunMutation) AddedUnpricedCalls() (r int64, exists bool) {
+	v := m.addunpriced_calls
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnpricedCalls resets all changes to the "unpriced_calls" field.
+func (m *AgentRunMutation) ResetUnpricedCalls() {
+	m.unpriced_calls = nil
+	m.addunpriced_calls = nil
+}
+
 // SetError sets the "error" field.
 func (m *AgentRunMutation) SetError(s string) {
 	m.error = &s
@@ -590,6 +765,55 @@ func (m *AgentRunMutation) ErrorCleared() bool {
 func (m *AgentRunMutation) ResetError() {
 	m.error = nil
 	delete(m.clearedFields, agentrun.FieldError)
+}
+
+// SetWarning sets the "warning" field.
+func (m *AgentRunMutation) SetWarning(s string) {
+	m.warning = &s
+}
+
+// Warning returns the value of the "warning" field in the mutation.
+func (m *AgentRunMutation) Warning() (r string, exists bool) {
+	v := m.warning
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWarning returns the old "warning" field's value of the AgentRun entity.
+// If the AgentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentRunMutation) OldWarning(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWarning is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWarning requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWarning: %w", err)
+	}
+	return oldValue.Warning, nil
+}
+
+// ClearWarning clears the value of the "warning" field.
+func (m *AgentRunMutation) ClearWarning() {
+	m.warning = nil
+	m.clearedFields[agentrun.FieldWarning] = struct{}{}
+}
+
+// WarningCleared returns if the "warning" field was cleared in this mutation.
+func (m *AgentRunMutation) WarningCleared() bool {
+	_, ok := m.clearedFields[agentrun.FieldWarning]
+	return ok
+}
+
+// ResetWarning resets all changes to the "warning" field.
+func (m *AgentRunMutation) ResetWarning() {
+	m.warning = nil
+	delete(m.clearedFields, agentrun.FieldWarning)
 }
 
 // SetStartedAt sets the "started_at" field.
@@ -926,7 +1150,7 @@ func (m *AgentRunMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AgentRunMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, agentrun.FieldCreatedAt)
 	}
@@ -942,8 +1166,14 @@ func (m *AgentRunMutation) Fields() []string {
 	if m.input_tokens != nil {
 		fields = append(fields, agentrun.FieldInputTokens)
 	}
+	if m.cached_input_tokens != nil {
+		fields = append(fields, agentrun.FieldCachedInputTokens)
+	}
 	if m.output_tokens != nil {
 		fields = append(fields, agentrun.FieldOutputTokens)
+	}
+	if m.reasoning_tokens != nil {
+		fields = append(fields, agentrun.FieldReasoningTokens)
 	}
 	if m.total_tokens != nil {
 		fields = append(fields, agentrun.FieldTotalTokens)
@@ -951,8 +1181,14 @@ func (m *AgentRunMutation) Fields() []string {
 	if m.total_cost != nil {
 		fields = append(fields, agentrun.FieldTotalCost)
 	}
+	if m.unpriced_calls != nil {
+		fields = append(fields, agentrun.FieldUnpricedCalls)
+	}
 	if m.error != nil {
 		fields = append(fields, agentrun.FieldError)
+	}
+	if m.warning != nil {
+		fields = append(fields, agentrun.FieldWarning)
 	}
 	if m.started_at != nil {
 		fields = append(fields, agentrun.FieldStartedAt)
@@ -978,14 +1214,22 @@ func (m *AgentRunMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case agentrun.FieldInputTokens:
 		return m.InputTokens()
+	case agentrun.FieldCachedInputTokens:
+		return m.CachedInputTokens()
 	case agentrun.FieldOutputTokens:
 		return m.OutputTokens()
+	case agentrun.FieldReasoningTokens:
+		return m.ReasoningTokens()
 	case agentrun.FieldTotalTokens:
 		return m.TotalTokens()
 	case agentrun.FieldTotalCost:
 		return m.TotalCost()
+	case agentrun.FieldUnpricedCalls:
+		return m.UnpricedCalls()
 	case agentrun.FieldError:
 		return m.Error()
+	case agentrun.FieldWarning:
+		return m.Warning()
 	case agentrun.FieldStartedAt:
 		return m.StartedAt()
 	case agentrun.FieldCompletedAt:
@@ -1009,14 +1253,22 @@ func (m *AgentRunMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldStatus(ctx)
 	case agentrun.FieldInputTokens:
 		return m.OldInputTokens(ctx)
+	case agentrun.FieldCachedInputTokens:
+		return m.OldCachedInputTokens(ctx)
 	case agentrun.FieldOutputTokens:
 		return m.OldOutputTokens(ctx)
+	case agentrun.FieldReasoningTokens:
+		return m.OldReasoningTokens(ctx)
 	case agentrun.FieldTotalTokens:
 		return m.OldTotalTokens(ctx)
 	case agentrun.FieldTotalCost:
 		return m.OldTotalCost(ctx)
+	case agentrun.FieldUnpricedCalls:
+		return m.OldUnpricedCalls(ctx)
 	case agentrun.FieldError:
 		return m.OldError(ctx)
+	case agentrun.FieldWarning:
+		return m.OldWarning(ctx)
 	case agentrun.FieldStartedAt:
 		return m.OldStartedAt(ctx)
 	case agentrun.FieldCompletedAt:
@@ -1065,12 +1317,26 @@ func (m *AgentRunMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetInputTokens(v)
 		return nil
+	case agentrun.FieldCachedInputTokens:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCachedInputTokens(v)
+		return nil
 	case agentrun.FieldOutputTokens:
 		v, ok := value.(int64)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetOutputTokens(v)
+		return nil
+	case agentrun.FieldReasoningTokens:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReasoningTokens(v)
 		return nil
 	case agentrun.FieldTotalTokens:
 		v, ok := value.(int64)
@@ -1086,12 +1352,26 @@ func (m *AgentRunMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetTotalCost(v)
 		return nil
+	case agentrun.FieldUnpricedCalls:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnpricedCalls(v)
+		return nil
 	case agentrun.FieldError:
 		v, ok := value.(string)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetError(v)
+		return nil
+	case agentrun.FieldWarning:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWarning(v)
 		return nil
 	case agentrun.FieldStartedAt:
 		v, ok := value.(time.Time)
@@ -1118,11 +1398,20 @@ func (m *AgentRunMutation) AddedFields() []string {
 	if m.addinput_tokens != nil {
 		fields = append(fields, agentrun.FieldInputTokens)
 	}
+	if m.addcached_input_tokens != nil {
+		fields = append(fields, agentrun.FieldCachedInputTokens)
+	}
 	if m.addoutput_tokens != nil {
 		fields = append(fields, agentrun.FieldOutputTokens)
 	}
+	if m.addreasoning_tokens != nil {
+		fields = append(fields, agentrun.FieldReasoningTokens)
+	}
 	if m.addtotal_tokens != nil {
 		fields = append(fields, agentrun.FieldTotalTokens)
+	}
+	if m.addunpriced_calls != nil {
+		fields = append(fields, agentrun.FieldUnpricedCalls)
 	}
 	return fields
 }
@@ -1134,10 +1423,16 @@ func (m *AgentRunMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case agentrun.FieldInputTokens:
 		return m.AddedInputTokens()
+	case agentrun.FieldCachedInputTokens:
+		return m.AddedCachedInputTokens()
 	case agentrun.FieldOutputTokens:
 		return m.AddedOutputTokens()
+	case agentrun.FieldReasoningTokens:
+		return m.AddedReasoningTokens()
 	case agentrun.FieldTotalTokens:
 		return m.AddedTotalTokens()
+	case agentrun.FieldUnpricedCalls:
+		return m.AddedUnpricedCalls()
 	}
 	return nil, false
 }
@@ -1154,6 +1449,13 @@ func (m *AgentRunMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddInputTokens(v)
 		return nil
+	case agentrun.FieldCachedInputTokens:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCachedInputTokens(v)
+		return nil
 	case agentrun.FieldOutputTokens:
 		v, ok := value.(int64)
 		if !ok {
@@ -1161,12 +1463,26 @@ func (m *AgentRunMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddOutputTokens(v)
 		return nil
+	case agentrun.FieldReasoningTokens:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReasoningTokens(v)
+		return nil
 	case agentrun.FieldTotalTokens:
 		v, ok := value.(int64)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddTotalTokens(v)
+		return nil
+	case agentrun.FieldUnpricedCalls:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnpricedCalls(v)
 		return nil
 	}
 	return fmt.Errorf("unknown AgentRun numeric field %s", name)
@@ -1178,6 +1494,9 @@ func (m *AgentRunMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(agentrun.FieldError) {
 		fields = append(fields, agentrun.FieldError)
+	}
+	if m.FieldCleared(agentrun.FieldWarning) {
+		fields = append(fields, agentrun.FieldWarning)
 	}
 	if m.FieldCleared(agentrun.FieldStartedAt) {
 		fields = append(fields, agentrun.FieldStartedAt)
@@ -1201,6 +1520,9 @@ func (m *AgentRunMutation) ClearField(name string) error {
 	switch name {
 	case agentrun.FieldError:
 		m.ClearError()
+		return nil
+	case agentrun.FieldWarning:
+		m.ClearWarning()
 		return nil
 	case agentrun.FieldStartedAt:
 		m.ClearStartedAt()
@@ -1231,8 +1553,14 @@ func (m *AgentRunMutation) ResetField(name string) error {
 	case agentrun.FieldInputTokens:
 		m.ResetInputTokens()
 		return nil
+	case agentrun.FieldCachedInputTokens:
+		m.ResetCachedInputTokens()
+		return nil
 	case agentrun.FieldOutputTokens:
 		m.ResetOutputTokens()
+		return nil
+	case agentrun.FieldReasoningTokens:
+		m.ResetReasoningTokens()
 		return nil
 	case agentrun.FieldTotalTokens:
 		m.ResetTotalTokens()
@@ -1240,8 +1568,14 @@ func (m *AgentRunMutation) ResetField(name string) error {
 	case agentrun.FieldTotalCost:
 		m.ResetTotalCost()
 		return nil
+	case agentrun.FieldUnpricedCalls:
+		m.ResetUnpricedCalls()
+		return nil
 	case agentrun.FieldError:
 		m.ResetError()
+		return nil
+	case agentrun.FieldWarning:
+		m.ResetWarning()
 		return nil
 	case agentrun.FieldStartedAt:
 		m.ResetStartedAt()
@@ -1410,20 +1744,21 @@ func (m *AgentRunMutation) ResetEdge(name string) error {
 // BudgetMutation represents an operation that mutates the Budget nodes in the graph.
 type BudgetMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *uuid.UUID
-	created_at    *time.Time
-	updated_at    *time.Time
-	period        *budget.Period
-	limit_usd     *decimal.Decimal
-	hard          *bool
-	clearedFields map[string]struct{}
-	owner         *uuid.UUID
-	clearedowner  bool
-	done          bool
-	oldValue      func(context.Context) (*Budget, error)
-	predicates    []predicate.Budget
+	op             Op
+	typ            string
+	id             *uuid.UUID
+	created_at     *time.Time
+	updated_at     *time.Time
+	period         *budget.Period
+	limit_usd      *decimal.Decimal
+	soft_limit_usd *decimal.NullDecimal
+	hard           *bool
+	clearedFields  map[string]struct{}
+	owner          *uuid.UUID
+	clearedowner   bool
+	done           bool
+	oldValue       func(context.Context) (*Budget, error)
+	predicates     []predicate.Budget
 }
 
 var _ ent.Mutation = (*BudgetMutation)(nil)
@@ -1669,9 +2004,22 @@ func (m *BudgetMutation) OldPeriod(ctx context.Context) (v budget.Period, err er
 	return oldValue.Period, nil
 }
 
+// ClearPeriod clears the value of the "period" field.
+func (m *BudgetMutation) ClearPeriod() {
+	m.period = nil
+	m.clearedFields[budget.FieldPeriod] = struct{}{}
+}
+
+// PeriodCleared returns if the "period" field was cleared in this mutation.
+func (m *BudgetMutation) PeriodCleared() bool {
+	_, ok := m.clearedFields[budget.FieldPeriod]
+	return ok
+}
+
 // ResetPeriod resets all changes to the "period" field.
 func (m *BudgetMutation) ResetPeriod() {
 	m.period = nil
+	delete(m.clearedFields, budget.FieldPeriod)
 }
 
 // SetLimitUsd sets the "limit_usd" field.
@@ -1708,6 +2056,55 @@ func (m *BudgetMutation) OldLimitUsd(ctx context.Context) (v decimal.Decimal, er
 // ResetLimitUsd resets all changes to the "limit_usd" field.
 func (m *BudgetMutation) ResetLimitUsd() {
 	m.limit_usd = nil
+}
+
+// SetSoftLimitUsd sets the "soft_limit_usd" field.
+func (m *BudgetMutation) SetSoftLimitUsd(dd decimal.NullDecimal) {
+	m.soft_limit_usd = &dd
+}
+
+// SoftLimitUsd returns the value of the "soft_limit_usd" field in the mutation.
+func (m *BudgetMutation) SoftLimitUsd() (r decimal.NullDecimal, exists bool) {
+	v := m.soft_limit_usd
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSoftLimitUsd returns the old "soft_limit_usd" field's value of the Budget entity.
+// If the Budget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BudgetMutation) OldSoftLimitUsd(ctx context.Context) (v decimal.NullDecimal, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSoftLimitUsd is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSoftLimitUsd requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSoftLimitUsd: %w", err)
+	}
+	return oldValue.SoftLimitUsd, nil
+}
+
+// ClearSoftLimitUsd clears the value of the "soft_limit_usd" field.
+func (m *BudgetMutation) ClearSoftLimitUsd() {
+	m.soft_limit_usd = nil
+	m.clearedFields[budget.FieldSoftLimitUsd] = struct{}{}
+}
+
+// SoftLimitUsdCleared returns if the "soft_limit_usd" field was cleared in this mutation.
+func (m *BudgetMutation) SoftLimitUsdCleared() bool {
+	_, ok := m.clearedFields[budget.FieldSoftLimitUsd]
+	return ok
+}
+
+// ResetSoftLimitUsd resets all changes to the "soft_limit_usd" field.
+func (m *BudgetMutation) ResetSoftLimitUsd() {
+	m.soft_limit_usd = nil
+	delete(m.clearedFields, budget.FieldSoftLimitUsd)
 }
 
 // SetHard sets the "hard" field.
@@ -1820,7 +2217,7 @@ func (m *BudgetMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *BudgetMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.created_at != nil {
 		fields = append(fields, budget.FieldCreatedAt)
 	}
@@ -1835,6 +2232,9 @@ func (m *BudgetMutation) Fields() []string {
 	}
 	if m.limit_usd != nil {
 		fields = append(fields, budget.FieldLimitUsd)
+	}
+	if m.soft_limit_usd != nil {
+		fields = append(fields, budget.FieldSoftLimitUsd)
 	}
 	if m.hard != nil {
 		fields = append(fields, budget.FieldHard)
@@ -1857,6 +2257,8 @@ func (m *BudgetMutation) Field(name string) (ent.Value, bool) {
 		return m.Period()
 	case budget.FieldLimitUsd:
 		return m.LimitUsd()
+	case budget.FieldSoftLimitUsd:
+		return m.SoftLimitUsd()
 	case budget.FieldHard:
 		return m.Hard()
 	}
@@ -1878,6 +2280,8 @@ func (m *BudgetMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldPeriod(ctx)
 	case budget.FieldLimitUsd:
 		return m.OldLimitUsd(ctx)
+	case budget.FieldSoftLimitUsd:
+		return m.OldSoftLimitUsd(ctx)
 	case budget.FieldHard:
 		return m.OldHard(ctx)
 	}
@@ -1924,6 +2328,13 @@ func (m *BudgetMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLimitUsd(v)
 		return nil
+	case budget.FieldSoftLimitUsd:
+		v, ok := value.(decimal.NullDecimal)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSoftLimitUsd(v)
+		return nil
 	case budget.FieldHard:
 		v, ok := value.(bool)
 		if !ok {
@@ -1960,7 +2371,14 @@ func (m *BudgetMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *BudgetMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(budget.FieldPeriod) {
+		fields = append(fields, budget.FieldPeriod)
+	}
+	if m.FieldCleared(budget.FieldSoftLimitUsd) {
+		fields = append(fields, budget.FieldSoftLimitUsd)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -1973,6 +2391,14 @@ func (m *BudgetMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *BudgetMutation) ClearField(name string) error {
+	switch name {
+	case budget.FieldPeriod:
+		m.ClearPeriod()
+		return nil
+	case budget.FieldSoftLimitUsd:
+		m.ClearSoftLimitUsd()
+		return nil
+	}
 	return fmt.Errorf("unknown Budget nullable field %s", name)
 }
 
@@ -1994,6 +2420,9 @@ func (m *BudgetMutation) ResetField(name string) error {
 		return nil
 	case budget.FieldLimitUsd:
 		m.ResetLimitUsd()
+		return nil
+	case budget.FieldSoftLimitUsd:
+		m.ResetSoftLimitUsd()
 		return nil
 	case budget.FieldHard:
 		m.ResetHard()
@@ -3949,11 +4378,11 @@ type LLMCallMutation struct {
 	addoutput_tokens       *int64
 	reasoning_tokens       *int64
 	addreasoning_tokens    *int64
-	input_cost             *decimal.Decimal
-	cached_input_cost      *decimal.Decimal
-	output_cost            *decimal.Decimal
-	reasoning_cost         *decimal.Decimal
-	total_cost             *decimal.Decimal
+	input_cost             *decimal.NullDecimal
+	cached_input_cost      *decimal.NullDecimal
+	output_cost            *decimal.NullDecimal
+	reasoning_cost         *decimal.NullDecimal
+	total_cost             *decimal.NullDecimal
 	price_version          *string
 	clearedFields          map[string]struct{}
 	owner                  *uuid.UUID
@@ -4510,12 +4939,12 @@ func (m *LLMCallMutation) ResetReasoningTokens() {
 }
 
 // SetInputCost sets the "input_cost" field.
-func (m *LLMCallMutation) SetInputCost(d decimal.Decimal) {
-	m.input_cost = &d
+func (m *LLMCallMutation) SetInputCost(dd decimal.NullDecimal) {
+	m.input_cost = &dd
 }
 
 // InputCost returns the value of the "input_cost" field in the mutation.
-func (m *LLMCallMutation) InputCost() (r decimal.Decimal, exists bool) {
+func (m *LLMCallMutation) InputCost() (r decimal.NullDecimal, exists bool) {
 	v := m.input_cost
 	if v == nil {
 		return
@@ -4526,7 +4955,7 @@ func (m *LLMCallMutation) InputCost() (r decimal.Decimal, exists bool) {
 // OldInputCost returns the old "input_cost" field's value of the LLMCall entity.
 // If the LLMCall object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LLMCallMutation) OldInputCost(ctx context.Context) (v decimal.Decimal, err error) {
+func (m *LLMCallMutation) OldInputCost(ctx context.Context) (v decimal.NullDecimal, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldInputCost is only allowed on UpdateOne operations")
 	}
@@ -4540,18 +4969,31 @@ func (m *LLMCallMutation) OldInputCost(ctx context.Context) (v decimal.Decimal, 
 	return oldValue.InputCost, nil
 }
 
+// ClearInputCost clears the value of the "input_cost" field.
+func (m *LLMCallMutation) ClearInputCost() {
+	m.input_cost = nil
+	m.clearedFields[llmcall.FieldInputCost] = struct{}{}
+}
+
+// InputCostCleared returns if the "input_cost" field was cleared in this mutation.
+func (m *LLMCallMutation) InputCostCleared() bool {
+	_, ok := m.clearedFields[llmcall.FieldInputCost]
+	return ok
+}
+
 // ResetInputCost resets all changes to the "input_cost" field.
 func (m *LLMCallMutation) ResetInputCost() {
 	m.input_cost = nil
+	delete(m.clearedFields, llmcall.FieldInputCost)
 }
 
 // SetCachedInputCost sets the "cached_input_cost" field.
-func (m *LLMCallMutation) SetCachedInputCost(d decimal.Decimal) {
-	m.cached_input_cost = &d
+func (m *LLMCallMutation) SetCachedInputCost(dd decimal.NullDecimal) {
+	m.cached_input_cost = &dd
 }
 
 // CachedInputCost returns the value of the "cached_input_cost" field in the mutation.
-func (m *LLMCallMutation) CachedInputCost() (r decimal.Decimal, exists bool) {
+func (m *LLMCallMutation) CachedInputCost() (r decimal.NullDecimal, exists bool) {
 	v := m.cached_input_cost
 	if v == nil {
 		return
@@ -4562,7 +5004,7 @@ func (m *LLMCallMutation) CachedInputCost() (r decimal.Decimal, exists bool) {
 // OldCachedInputCost returns the old "cached_input_cost" field's value of the LLMCall entity.
 // If the LLMCall object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LLMCallMutation) OldCachedInputCost(ctx context.Context) (v decimal.Decimal, err error) {
+func (m *LLMCallMutation) OldCachedInputCost(ctx context.Context) (v decimal.NullDecimal, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldCachedInputCost is only allowed on UpdateOne operations")
 	}
@@ -4576,18 +5018,31 @@ func (m *LLMCallMutation) OldCachedInputCost(ctx context.Context) (v decimal.Dec
 	return oldValue.CachedInputCost, nil
 }
 
+// ClearCachedInputCost clears the value of the "cached_input_cost" field.
+func (m *LLMCallMutation) ClearCachedInputCost() {
+	m.cached_input_cost = nil
+	m.clearedFields[llmcall.FieldCachedInputCost] = struct{}{}
+}
+
+// CachedInputCostCleared returns if the "cached_input_cost" field was cleared in this mutation.
+func (m *LLMCallMutation) CachedInputCostCleared() bool {
+	_, ok := m.clearedFields[llmcall.FieldCachedInputCost]
+	return ok
+}
+
 // ResetCachedInputCost resets all changes to the "cached_input_cost" field.
 func (m *LLMCallMutation) ResetCachedInputCost() {
 	m.cached_input_cost = nil
+	delete(m.clearedFields, llmcall.FieldCachedInputCost)
 }
 
 // SetOutputCost sets the "output_cost" field.
-func (m *LLMCallMutation) SetOutputCost(d decimal.Decimal) {
-	m.output_cost = &d
+func (m *LLMCallMutation) SetOutputCost(dd decimal.NullDecimal) {
+	m.output_cost = &dd
 }
 
 // OutputCost returns the value of the "output_cost" field in the mutation.
-func (m *LLMCallMutation) OutputCost() (r decimal.Decimal, exists bool) {
+func (m *LLMCallMutation) OutputCost() (r decimal.NullDecimal, exists bool) {
 	v := m.output_cost
 	if v == nil {
 		return
@@ -4598,7 +5053,7 @@ func (m *LLMCallMutation) OutputCost() (r decimal.Decimal, exists bool) {
 // OldOutputCost returns the old "output_cost" field's value of the LLMCall entity.
 // If the LLMCall object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LLMCallMutation) OldOutputCost(ctx context.Context) (v decimal.Decimal, err error) {
+func (m *LLMCallMutation) OldOutputCost(ctx context.Context) (v decimal.NullDecimal, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldOutputCost is only allowed on UpdateOne operations")
 	}
@@ -4612,18 +5067,31 @@ func (m *LLMCallMutation) OldOutputCost(ctx context.Context) (v decimal.Decimal,
 	return oldValue.OutputCost, nil
 }
 
+// ClearOutputCost clears the value of the "output_cost" field.
+func (m *LLMCallMutation) ClearOutputCost() {
+	m.output_cost = nil
+	m.clearedFields[llmcall.FieldOutputCost] = struct{}{}
+}
+
+// OutputCostCleared returns if the "output_cost" field was cleared in this mutation.
+func (m *LLMCallMutation) OutputCostCleared() bool {
+	_, ok := m.clearedFields[llmcall.FieldOutputCost]
+	return ok
+}
+
 // ResetOutputCost resets all changes to the "output_cost" field.
 func (m *LLMCallMutation) ResetOutputCost() {
 	m.output_cost = nil
+	delete(m.clearedFields, llmcall.FieldOutputCost)
 }
 
 // SetReasoningCost sets the "reasoning_cost" field.
-func (m *LLMCallMutation) SetReasoningCost(d decimal.Decimal) {
-	m.reasoning_cost = &d
+func (m *LLMCallMutation) SetReasoningCost(dd decimal.NullDecimal) {
+	m.reasoning_cost = &dd
 }
 
 // ReasoningCost returns the value of the "reasoning_cost" field in the mutation.
-func (m *LLMCallMutation) ReasoningCost() (r decimal.Decimal, exists bool) {
+func (m *LLMCallMutation) ReasoningCost() (r decimal.NullDecimal, exists bool) {
 	v := m.reasoning_cost
 	if v == nil {
 		return
@@ -4634,7 +5102,7 @@ func (m *LLMCallMutation) ReasoningCost() (r decimal.Decimal, exists bool) {
 // OldReasoningCost returns the old "reasoning_cost" field's value of the LLMCall entity.
 // If the LLMCall object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LLMCallMutation) OldReasoningCost(ctx context.Context) (v decimal.Decimal, err error) {
+func (m *LLMCallMutation) OldReasoningCost(ctx context.Context) (v decimal.NullDecimal, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldReasoningCost is only allowed on UpdateOne operations")
 	}
@@ -4648,18 +5116,31 @@ func (m *LLMCallMutation) OldReasoningCost(ctx context.Context) (v decimal.Decim
 	return oldValue.ReasoningCost, nil
 }
 
+// ClearReasoningCost clears the value of the "reasoning_cost" field.
+func (m *LLMCallMutation) ClearReasoningCost() {
+	m.reasoning_cost = nil
+	m.clearedFields[llmcall.FieldReasoningCost] = struct{}{}
+}
+
+// ReasoningCostCleared returns if the "reasoning_cost" field was cleared in this mutation.
+func (m *LLMCallMutation) ReasoningCostCleared() bool {
+	_, ok := m.clearedFields[llmcall.FieldReasoningCost]
+	return ok
+}
+
 // ResetReasoningCost resets all changes to the "reasoning_cost" field.
 func (m *LLMCallMutation) ResetReasoningCost() {
 	m.reasoning_cost = nil
+	delete(m.clearedFields, llmcall.FieldReasoningCost)
 }
 
 // SetTotalCost sets the "total_cost" field.
-func (m *LLMCallMutation) SetTotalCost(d decimal.Decimal) {
-	m.total_cost = &d
+func (m *LLMCallMutation) SetTotalCost(dd decimal.NullDecimal) {
+	m.total_cost = &dd
 }
 
 // TotalCost returns the value of the "total_cost" field in the mutation.
-func (m *LLMCallMutation) TotalCost() (r decimal.Decimal, exists bool) {
+func (m *LLMCallMutation) TotalCost() (r decimal.NullDecimal, exists bool) {
 	v := m.total_cost
 	if v == nil {
 		return
@@ -4670,7 +5151,7 @@ func (m *LLMCallMutation) TotalCost() (r decimal.Decimal, exists bool) {
 // OldTotalCost returns the old "total_cost" field's value of the LLMCall entity.
 // If the LLMCall object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LLMCallMutation) OldTotalCost(ctx context.Context) (v decimal.Decimal, err error) {
+func (m *LLMCallMutation) OldTotalCost(ctx context.Context) (v decimal.NullDecimal, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldTotalCost is only allowed on UpdateOne operations")
 	}
@@ -4684,9 +5165,22 @@ func (m *LLMCallMutation) OldTotalCost(ctx context.Context) (v decimal.Decimal, 
 	return oldValue.TotalCost, nil
 }
 
+// ClearTotalCost clears the value of the "total_cost" field.
+func (m *LLMCallMutation) ClearTotalCost() {
+	m.total_cost = nil
+	m.clearedFields[llmcall.FieldTotalCost] = struct{}{}
+}
+
+// TotalCostCleared returns if the "total_cost" field was cleared in this mutation.
+func (m *LLMCallMutation) TotalCostCleared() bool {
+	_, ok := m.clearedFields[llmcall.FieldTotalCost]
+	return ok
+}
+
 // ResetTotalCost resets all changes to the "total_cost" field.
 func (m *LLMCallMutation) ResetTotalCost() {
 	m.total_cost = nil
+	delete(m.clearedFields, llmcall.FieldTotalCost)
 }
 
 // SetPriceVersion sets the "price_version" field.
@@ -5049,35 +5543,35 @@ func (m *LLMCallMutation) SetField(name string, value ent.Value) error {
 		m.SetReasoningTokens(v)
 		return nil
 	case llmcall.FieldInputCost:
-		v, ok := value.(decimal.Decimal)
+		v, ok := value.(decimal.NullDecimal)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetInputCost(v)
 		return nil
 	case llmcall.FieldCachedInputCost:
-		v, ok := value.(decimal.Decimal)
+		v, ok := value.(decimal.NullDecimal)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCachedInputCost(v)
 		return nil
 	case llmcall.FieldOutputCost:
-		v, ok := value.(decimal.Decimal)
+		v, ok := value.(decimal.NullDecimal)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetOutputCost(v)
 		return nil
 	case llmcall.FieldReasoningCost:
-		v, ok := value.(decimal.Decimal)
+		v, ok := value.(decimal.NullDecimal)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetReasoningCost(v)
 		return nil
 	case llmcall.FieldTotalCost:
-		v, ok := value.(decimal.Decimal)
+		v, ok := value.(decimal.NullDecimal)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
@@ -5171,6 +5665,21 @@ func (m *LLMCallMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *LLMCallMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(llmcall.FieldInputCost) {
+		fields = append(fields, llmcall.FieldInputCost)
+	}
+	if m.FieldCleared(llmcall.FieldCachedInputCost) {
+		fields = append(fields, llmcall.FieldCachedInputCost)
+	}
+	if m.FieldCleared(llmcall.FieldOutputCost) {
+		fields = append(fields, llmcall.FieldOutputCost)
+	}
+	if m.FieldCleared(llmcall.FieldReasoningCost) {
+		fields = append(fields, llmcall.FieldReasoningCost)
+	}
+	if m.FieldCleared(llmcall.FieldTotalCost) {
+		fields = append(fields, llmcall.FieldTotalCost)
+	}
 	if m.FieldCleared(llmcall.FieldPriceVersion) {
 		fields = append(fields, llmcall.FieldPriceVersion)
 	}
@@ -5188,6 +5697,21 @@ func (m *LLMCallMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *LLMCallMutation) ClearField(name string) error {
 	switch name {
+	case llmcall.FieldInputCost:
+		m.ClearInputCost()
+		return nil
+	case llmcall.FieldCachedInputCost:
+		m.ClearCachedInputCost()
+		return nil
+	case llmcall.FieldOutputCost:
+		m.ClearOutputCost()
+		return nil
+	case llmcall.FieldReasoningCost:
+		m.ClearReasoningCost()
+		return nil
+	case llmcall.FieldTotalCost:
+		m.ClearTotalCost()
+		return nil
 	case llmcall.FieldPriceVersion:
 		m.ClearPriceVersion()
 		return nil
@@ -8827,6 +9351,7 @@ type ToolCallMutation struct {
 	error          *string
 	duration_ms    *int64
 	addduration_ms *int64
+	completed_at   *time.Time
 	clearedFields  map[string]struct{}
 	owner          *uuid.UUID
 	clearedowner   bool
@@ -9377,6 +9902,55 @@ func (m *ToolCallMutation) ResetDurationMs() {
 	delete(m.clearedFields, toolcall.FieldDurationMs)
 }
 
+// SetCompletedAt sets the "completed_at" field.
+func (m *ToolCallMutation) SetCompletedAt(t time.Time) {
+	m.completed_at = &t
+}
+
+// CompletedAt returns the value of the "completed_at" field in the mutation.
+func (m *ToolCallMutation) CompletedAt() (r time.Time, exists bool) {
+	v := m.completed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCompletedAt returns the old "completed_at" field's value of the ToolCall entity.
+// If the ToolCall object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ToolCallMutation) OldCompletedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCompletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCompletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCompletedAt: %w", err)
+	}
+	return oldValue.CompletedAt, nil
+}
+
+// ClearCompletedAt clears the value of the "completed_at" field.
+func (m *ToolCallMutation) ClearCompletedAt() {
+	m.completed_at = nil
+	m.clearedFields[toolcall.FieldCompletedAt] = struct{}{}
+}
+
+// CompletedAtCleared returns if the "completed_at" field was cleared in this mutation.
+func (m *ToolCallMutation) CompletedAtCleared() bool {
+	_, ok := m.clearedFields[toolcall.FieldCompletedAt]
+	return ok
+}
+
+// ResetCompletedAt resets all changes to the "completed_at" field.
+func (m *ToolCallMutation) ResetCompletedAt() {
+	m.completed_at = nil
+	delete(m.clearedFields, toolcall.FieldCompletedAt)
+}
+
 // SetOwnerID sets the "owner" edge to the User entity by id.
 func (m *ToolCallMutation) SetOwnerID(id uuid.UUID) {
 	m.owner = &id
@@ -9478,7 +10052,7 @@ func (m *ToolCallMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ToolCallMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, toolcall.FieldCreatedAt)
 	}
@@ -9509,6 +10083,9 @@ func (m *ToolCallMutation) Fields() []string {
 	if m.duration_ms != nil {
 		fields = append(fields, toolcall.FieldDurationMs)
 	}
+	if m.completed_at != nil {
+		fields = append(fields, toolcall.FieldCompletedAt)
+	}
 	return fields
 }
 
@@ -9537,6 +10114,8 @@ func (m *ToolCallMutation) Field(name string) (ent.Value, bool) {
 		return m.Error()
 	case toolcall.FieldDurationMs:
 		return m.DurationMs()
+	case toolcall.FieldCompletedAt:
+		return m.CompletedAt()
 	}
 	return nil, false
 }
@@ -9566,6 +10145,8 @@ func (m *ToolCallMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldError(ctx)
 	case toolcall.FieldDurationMs:
 		return m.OldDurationMs(ctx)
+	case toolcall.FieldCompletedAt:
+		return m.OldCompletedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown ToolCall field %s", name)
 }
@@ -9645,6 +10226,13 @@ func (m *ToolCallMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDurationMs(v)
 		return nil
+	case toolcall.FieldCompletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCompletedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ToolCall field %s", name)
 }
@@ -9699,6 +10287,9 @@ func (m *ToolCallMutation) ClearedFields() []string {
 	if m.FieldCleared(toolcall.FieldDurationMs) {
 		fields = append(fields, toolcall.FieldDurationMs)
 	}
+	if m.FieldCleared(toolcall.FieldCompletedAt) {
+		fields = append(fields, toolcall.FieldCompletedAt)
+	}
 	return fields
 }
 
@@ -9721,6 +10312,9 @@ func (m *ToolCallMutation) ClearField(name string) error {
 		return nil
 	case toolcall.FieldDurationMs:
 		m.ClearDurationMs()
+		return nil
+	case toolcall.FieldCompletedAt:
+		m.ClearCompletedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown ToolCall nullable field %s", name)
@@ -9759,6 +10353,9 @@ func (m *ToolCallMutation) ResetField(name string) error {
 		return nil
 	case toolcall.FieldDurationMs:
 		m.ResetDurationMs()
+		return nil
+	case toolcall.FieldCompletedAt:
+		m.ResetCompletedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown ToolCall field %s", name)

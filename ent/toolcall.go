@@ -41,6 +41,8 @@ type ToolCall struct {
 	Error string `json:"error,omitempty"`
 	// DurationMs holds the value of the "duration_ms" field.
 	DurationMs *int64 `json:"duration_ms,omitempty"`
+	// CompletedAt holds the value of the "completed_at" field.
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ToolCallQuery when eager-loading is set.
 	Edges        ToolCallEdges `json:"edges"`
@@ -91,7 +93,7 @@ func (*ToolCall) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case toolcall.FieldToolID, toolcall.FieldStatus, toolcall.FieldError:
 			values[i] = new(sql.NullString)
-		case toolcall.FieldCreatedAt, toolcall.FieldUpdatedAt:
+		case toolcall.FieldCreatedAt, toolcall.FieldUpdatedAt, toolcall.FieldCompletedAt:
 			values[i] = new(sql.NullTime)
 		case toolcall.FieldID, toolcall.FieldUserID, toolcall.FieldRunID:
 			values[i] = new(uuid.UUID)
@@ -181,6 +183,13 @@ func (_m *ToolCall) assignValues(columns []string, values []any) error {
 				_m.DurationMs = new(int64)
 				*_m.DurationMs = value.Int64
 			}
+		case toolcall.FieldCompletedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field completed_at", values[i])
+			} else if value.Valid {
+				_m.CompletedAt = new(time.Time)
+				*_m.CompletedAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -257,6 +266,11 @@ func (_m *ToolCall) String() string {
 	if v := _m.DurationMs; v != nil {
 		builder.WriteString("duration_ms=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.CompletedAt; v != nil {
+		builder.WriteString("completed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -127,6 +127,20 @@ func (_c *ToolCallCreate) SetNillableDurationMs(v *int64) *ToolCallCreate {
 	return _c
 }
 
+// SetCompletedAt sets the "completed_at" field.
+func (_c *ToolCallCreate) SetCompletedAt(v time.Time) *ToolCallCreate {
+	_c.mutation.SetCompletedAt(v)
+	return _c
+}
+
+// SetNillableCompletedAt sets the "completed_at" field if the given value is not nil.
+func (_c *ToolCallCreate) SetNillableCompletedAt(v *time.Time) *ToolCallCreate {
+	if v != nil {
+		_c.SetCompletedAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ToolCallCreate) SetID(v uuid.UUID) *ToolCallCreate {
 	_c.mutation.SetID(v)
@@ -338,6 +352,10 @@ func (_c *ToolCallCreate) createSpec() (*ToolCall, *sqlgraph.CreateSpec) {
 		_spec.SetField(toolcall.FieldDurationMs, field.TypeInt64, value)
 		_node.DurationMs = &value
 	}
+	if value, ok := _c.mutation.CompletedAt(); ok {
+		_spec.SetField(toolcall.FieldCompletedAt, field.TypeTime, value)
+		_node.CompletedAt = &value
+	}
 	if nodes := _c.mutation.OwnerIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -532,6 +550,24 @@ func (u *ToolCallUpsert) ClearDurationMs() *ToolCallUpsert {
 	return u
 }
 
+// SetCompletedAt sets the "completed_at" field.
+func (u *ToolCallUpsert) SetCompletedAt(v time.Time) *ToolCallUpsert {
+	u.Set(toolcall.FieldCompletedAt, v)
+	return u
+}
+
+// UpdateCompletedAt sets the "completed_at" field to the value that was provided on create.
+func (u *ToolCallUpsert) UpdateCompletedAt() *ToolCallUpsert {
+	u.SetExcluded(toolcall.FieldCompletedAt)
+	return u
+}
+
+// ClearCompletedAt clears the value of the "completed_at" field.
+func (u *ToolCallUpsert) ClearCompletedAt() *ToolCallUpsert {
+	u.SetNull(toolcall.FieldCompletedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -712,6 +748,27 @@ func (u *ToolCallUpsertOne) UpdateDurationMs() *ToolCallUpsertOne {
 func (u *ToolCallUpsertOne) ClearDurationMs() *ToolCallUpsertOne {
 	return u.Update(func(s *ToolCallUpsert) {
 		s.ClearDurationMs()
+	})
+}
+
+// SetCompletedAt sets the "completed_at" field.
+func (u *ToolCallUpsertOne) SetCompletedAt(v time.Time) *ToolCallUpsertOne {
+	return u.Update(func(s *ToolCallUpsert) {
+		s.SetCompletedAt(v)
+	})
+}
+
+// UpdateCompletedAt sets the "completed_at" field to the value that was provided on create.
+func (u *ToolCallUpsertOne) UpdateCompletedAt() *ToolCallUpsertOne {
+	return u.Update(func(s *ToolCallUpsert) {
+		s.UpdateCompletedAt()
+	})
+}
+
+// ClearCompletedAt clears the value of the "completed_at" field.
+func (u *ToolCallUpsertOne) ClearCompletedAt() *ToolCallUpsertOne {
+	return u.Update(func(s *ToolCallUpsert) {
+		s.ClearCompletedAt()
 	})
 }
 
@@ -1062,6 +1119,27 @@ func (u *ToolCallUpsertBulk) UpdateDurationMs() *ToolCallUpsertBulk {
 func (u *ToolCallUpsertBulk) ClearDurationMs() *ToolCallUpsertBulk {
 	return u.Update(func(s *ToolCallUpsert) {
 		s.ClearDurationMs()
+	})
+}
+
+// SetCompletedAt sets the "completed_at" field.
+func (u *ToolCallUpsertBulk) SetCompletedAt(v time.Time) *ToolCallUpsertBulk {
+	return u.Update(func(s *ToolCallUpsert) {
+		s.SetCompletedAt(v)
+	})
+}
+
+// UpdateCompletedAt sets the "completed_at" field to the value that was provided on create.
+func (u *ToolCallUpsertBulk) UpdateCompletedAt() *ToolCallUpsertBulk {
+	return u.Update(func(s *ToolCallUpsert) {
+		s.UpdateCompletedAt()
+	})
+}
+
+// ClearCompletedAt clears the value of the "completed_at" field.
+func (u *ToolCallUpsertBulk) ClearCompletedAt() *ToolCallUpsertBulk {
+	return u.Update(func(s *ToolCallUpsert) {
+		s.ClearCompletedAt()
 	})
 }
 

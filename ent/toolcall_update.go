@@ -135,6 +135,26 @@ func (_u *ToolCallUpdate) ClearDurationMs() *ToolCallUpdate {
 	return _u
 }
 
+// SetCompletedAt sets the "completed_at" field.
+func (_u *ToolCallUpdate) SetCompletedAt(v time.Time) *ToolCallUpdate {
+	_u.mutation.SetCompletedAt(v)
+	return _u
+}
+
+// SetNillableCompletedAt sets the "completed_at" field if the given value is not nil.
+func (_u *ToolCallUpdate) SetNillableCompletedAt(v *time.Time) *ToolCallUpdate {
+	if v != nil {
+		_u.SetCompletedAt(*v)
+	}
+	return _u
+}
+
+// ClearCompletedAt clears the value of the "completed_at" field.
+func (_u *ToolCallUpdate) ClearCompletedAt() *ToolCallUpdate {
+	_u.mutation.ClearCompletedAt()
+	return _u
+}
+
 // Mutation returns the ToolCallMutation object of the builder.
 func (_u *ToolCallUpdate) Mutation() *ToolCallMutation {
 	return _u.mutation
@@ -258,6 +278,12 @@ func (_u *ToolCallUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.DurationMsCleared() {
 		_spec.ClearField(toolcall.FieldDurationMs, field.TypeInt64)
 	}
+	if value, ok := _u.mutation.CompletedAt(); ok {
+		_spec.SetField(toolcall.FieldCompletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CompletedAtCleared() {
+		_spec.ClearField(toolcall.FieldCompletedAt, field.TypeTime)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{toolcall.Label}
@@ -380,6 +406,26 @@ func (_u *ToolCallUpdateOne) AddDurationMs(v int64) *ToolCallUpdateOne {
 // ClearDurationMs clears the value of the "duration_ms" field.
 func (_u *ToolCallUpdateOne) ClearDurationMs() *ToolCallUpdateOne {
 	_u.mutation.ClearDurationMs()
+	return _u
+}
+
+// SetCompletedAt sets the "completed_at" field.
+func (_u *ToolCallUpdateOne) SetCompletedAt(v time.Time) *ToolCallUpdateOne {
+	_u.mutation.SetCompletedAt(v)
+	return _u
+}
+
+// SetNillableCompletedAt sets the "completed_at" field if the given value is not nil.
+func (_u *ToolCallUpdateOne) SetNillableCompletedAt(v *time.Time) *ToolCallUpdateOne {
+	if v != nil {
+		_u.SetCompletedAt(*v)
+	}
+	return _u
+}
+
+// ClearCompletedAt clears the value of the "completed_at" field.
+func (_u *ToolCallUpdateOne) ClearCompletedAt() *ToolCallUpdateOne {
+	_u.mutation.ClearCompletedAt()
 	return _u
 }
 
@@ -535,6 +581,12 @@ func (_u *ToolCallUpdateOne) sqlSave(ctx context.Context) (_node *ToolCall, err 
 	}
 	if _u.mutation.DurationMsCleared() {
 		_spec.ClearField(toolcall.FieldDurationMs, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.CompletedAt(); ok {
+		_spec.SetField(toolcall.FieldCompletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CompletedAtCleared() {
+		_spec.ClearField(toolcall.FieldCompletedAt, field.TypeTime)
 	}
 	_node = &ToolCall{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -8,7 +8,7 @@ import (
 )
 
 // Groups are the operation groups of the API: one handler interface each.
-var Groups = []string{"Auth", "KnowledgeGraph", "Memories", "Secrets"}
+var Groups = []string{"Auth", "KnowledgeGraph", "Memories", "Realtime", "Runs", "Secrets"}
 
 // Compose builds the Handler from the modules' operation-group handlers and
 // the error handler. Each group needs exactly one handler; a handler that
@@ -35,6 +35,18 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 			}
 			c.MemoriesHandler, matched = g, true
 		}
+		if g, ok := h.(RealtimeHandler); ok {
+			if c.RealtimeHandler != nil {
+				return nil, fmt.Errorf("two handlers for operation group Realtime: %T and %T", c.RealtimeHandler, h)
+			}
+			c.RealtimeHandler, matched = g, true
+		}
+		if g, ok := h.(RunsHandler); ok {
+			if c.RunsHandler != nil {
+				return nil, fmt.Errorf("two handlers for operation group Runs: %T and %T", c.RunsHandler, h)
+			}
+			c.RunsHandler, matched = g, true
+		}
 		if g, ok := h.(SecretsHandler); ok {
 			if c.SecretsHandler != nil {
 				return nil, fmt.Errorf("two handlers for operation group Secrets: %T and %T", c.SecretsHandler, h)
@@ -54,6 +66,12 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 	if c.MemoriesHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Memories: is its module in the app?")
 	}
+	if c.RealtimeHandler == nil {
+		return nil, fmt.Errorf("no handler for operation group Realtime: is its module in the app?")
+	}
+	if c.RunsHandler == nil {
+		return nil, fmt.Errorf("no handler for operation group Runs: is its module in the app?")
+	}
 	if c.SecretsHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Secrets: is its module in the app?")
 	}
@@ -64,6 +82,8 @@ type composed struct {
 	AuthHandler
 	KnowledgeGraphHandler
 	MemoriesHandler
+	RealtimeHandler
+	RunsHandler
 	SecretsHandler
 	newError func(ctx context.Context, err error) *ErrorStatusCode
 }

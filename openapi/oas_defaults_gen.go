@@ -3,6 +3,22 @@
 package openapi
 
 // setDefaults set default value of fields.
+func (s *Run) setDefaults() {
+	{
+		val := RunStatus("pending")
+		s.Status = val
+	}
+}
+
+// setDefaults set default value of fields.
+func (s *ToolCall) setDefaults() {
+	{
+		val := ToolCallStatus("pending")
+		s.Status = val
+	}
+}
+
+// setDefaults set default value of fields.
 func (s *User) setDefaults() {
 	{
 		val := UserStatus("active")

@@ -9,6 +9,7 @@ import (
 	"github.com/go-faster/errors"
 	"github.com/go-faster/jx"
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 )
 
 func (s *ErrorStatusCode) Error() string {
@@ -40,6 +41,135 @@ func (s *BearerAuth) SetRoles(val []string) {
 	s.Roles = val
 }
 
+// Ref: #/components/schemas/Budget
+type Budget struct {
+	Hard bool `json:"hard"`
+	// Monthly limit in USD.
+	LimitUsd decimal.Decimal `json:"limit_usd"`
+	// End of the month (UTC), exclusive.
+	PeriodEnd time.Time `json:"period_end"`
+	// Start of the month (UTC).
+	PeriodStart time.Time `json:"period_start"`
+	// Warning threshold in USD.
+	SoftLimitUsd OptStringDecimal `json:"soft_limit_usd"`
+	// Cost of this month's priced LLM calls.
+	SpentUsd  decimal.Decimal `json:"spent_usd"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// GetHard returns the value of Hard.
+func (s *Budget) GetHard() bool {
+	return s.Hard
+}
+
+// GetLimitUsd returns the value of LimitUsd.
+func (s *Budget) GetLimitUsd() decimal.Decimal {
+	return s.LimitUsd
+}
+
+// GetPeriodEnd returns the value of PeriodEnd.
+func (s *Budget) GetPeriodEnd() time.Time {
+	return s.PeriodEnd
+}
+
+// GetPeriodStart returns the value of PeriodStart.
+func (s *Budget) GetPeriodStart() time.Time {
+	return s.PeriodStart
+}
+
+// GetSoftLimitUsd returns the value of SoftLimitUsd.
+func (s *Budget) GetSoftLimitUsd() OptStringDecimal {
+	return s.SoftLimitUsd
+}
+
+// GetSpentUsd returns the value of SpentUsd.
+func (s *Budget) GetSpentUsd() decimal.Decimal {
+	return s.SpentUsd
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *Budget) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// SetHard sets the value of Hard.
+func (s *Budget) SetHard(val bool) {
+	s.Hard = val
+}
+
+// SetLimitUsd sets the value of LimitUsd.
+func (s *Budget) SetLimitUsd(val decimal.Decimal) {
+	s.LimitUsd = val
+}
+
+// SetPeriodEnd sets the value of PeriodEnd.
+func (s *Budget) SetPeriodEnd(val time.Time) {
+	s.PeriodEnd = val
+}
+
+// SetPeriodStart sets the value of PeriodStart.
+func (s *Budget) SetPeriodStart(val time.Time) {
+	s.PeriodStart = val
+}
+
+// SetSoftLimitUsd sets the value of SoftLimitUsd.
+func (s *Budget) SetSoftLimitUsd(val OptStringDecimal) {
+	s.SoftLimitUsd = val
+}
+
+// SetSpentUsd sets the value of SpentUsd.
+func (s *Budget) SetSpentUsd(val decimal.Decimal) {
+	s.SpentUsd = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *Budget) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Ref: #/components/schemas/BudgetSet
+type BudgetSet struct {
+	// Refuse new runs and LLM calls at the limit (default true); false only warns.
+	Hard OptBool `json:"hard"`
+	// Monthly limit in USD.
+	LimitUsd decimal.Decimal `json:"limit_usd"`
+	// Warning threshold in USD, at most limit_usd.
+	SoftLimitUsd OptStringDecimal `json:"soft_limit_usd"`
+}
+
+// GetHard returns the value of Hard.
+func (s *BudgetSet) GetHard() OptBool {
+	return s.Hard
+}
+
+// GetLimitUsd returns the value of LimitUsd.
+func (s *BudgetSet) GetLimitUsd() decimal.Decimal {
+	return s.LimitUsd
+}
+
+// GetSoftLimitUsd returns the value of SoftLimitUsd.
+func (s *BudgetSet) GetSoftLimitUsd() OptStringDecimal {
+	return s.SoftLimitUsd
+}
+
+// SetHard sets the value of Hard.
+func (s *BudgetSet) SetHard(val OptBool) {
+	s.Hard = val
+}
+
+// SetLimitUsd sets the value of LimitUsd.
+func (s *BudgetSet) SetLimitUsd(val decimal.Decimal) {
+	s.LimitUsd = val
+}
+
+// SetSoftLimitUsd sets the value of SoftLimitUsd.
+func (s *BudgetSet) SetSoftLimitUsd(val OptStringDecimal) {
+	s.SoftLimitUsd = val
+}
+
+// DeleteBudgetNoContent is response for DeleteBudget operation.
+type DeleteBudgetNoContent struct{}
+
 // DeleteEntityNoContent is response for DeleteEntity operation.
 type DeleteEntityNoContent struct{}
 
@@ -54,6 +184,9 @@ type DeleteSecretNoContent struct{}
 
 // DeleteSessionNoContent is response for DeleteSession operation.
 type DeleteSessionNoContent struct{}
+
+// DeleteToolPermissionNoContent is response for DeleteToolPermission operation.
+type DeleteToolPermissionNoContent struct{}
 
 // Ref: #/components/schemas/Entity
 type Entity struct {
@@ -728,6 +861,329 @@ func (s *ErrorStatusCode) SetResponse(val ErrorResponse) {
 	s.Response = val
 }
 
+type GetUsageGroupBy string
+
+const (
+	GetUsageGroupByDay   GetUsageGroupBy = "day"
+	GetUsageGroupByModel GetUsageGroupBy = "model"
+)
+
+// AllValues returns all GetUsageGroupBy values.
+func (GetUsageGroupBy) AllValues() []GetUsageGroupBy {
+	return []GetUsageGroupBy{
+		GetUsageGroupByDay,
+		GetUsageGroupByModel,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s GetUsageGroupBy) MarshalText() ([]byte, error) {
+	switch s {
+	case GetUsageGroupByDay:
+		return []byte(s), nil
+	case GetUsageGroupByModel:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *GetUsageGroupBy) UnmarshalText(data []byte) error {
+	switch GetUsageGroupBy(data) {
+	case GetUsageGroupByDay:
+		*s = GetUsageGroupByDay
+		return nil
+	case GetUsageGroupByModel:
+		*s = GetUsageGroupByModel
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/LLMCall
+type LLMCall struct {
+	CachedInputCost   OptStringDecimal `json:"cached_input_cost"`
+	CachedInputTokens int64            `json:"cached_input_tokens"`
+	CreatedAt         time.Time        `json:"created_at"`
+	ID                uuid.UUID        `json:"id"`
+	InputCost         OptStringDecimal `json:"input_cost"`
+	InputTokens       int64            `json:"input_tokens"`
+	Model             string           `json:"model"`
+	OutputCost        OptStringDecimal `json:"output_cost"`
+	OutputTokens      int64            `json:"output_tokens"`
+	PriceVersion      OptString        `json:"price_version"`
+	Provider          string           `json:"provider"`
+	ReasoningCost     OptStringDecimal `json:"reasoning_cost"`
+	ReasoningTokens   int64            `json:"reasoning_tokens"`
+	RunID             uuid.UUID        `json:"run_id"`
+	TotalCost         OptStringDecimal `json:"total_cost"`
+	UpdatedAt         time.Time        `json:"updated_at"`
+}
+
+// GetCachedInputCost returns the value of CachedInputCost.
+func (s *LLMCall) GetCachedInputCost() OptStringDecimal {
+	return s.CachedInputCost
+}
+
+// GetCachedInputTokens returns the value of CachedInputTokens.
+func (s *LLMCall) GetCachedInputTokens() int64 {
+	return s.CachedInputTokens
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *LLMCall) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetID returns the value of ID.
+func (s *LLMCall) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetInputCost returns the value of InputCost.
+func (s *LLMCall) GetInputCost() OptStringDecimal {
+	return s.InputCost
+}
+
+// GetInputTokens returns the value of InputTokens.
+func (s *LLMCall) GetInputTokens() int64 {
+	return s.InputTokens
+}
+
+// GetModel returns the value of Model.
+func (s *LLMCall) GetModel() string {
+	return s.Model
+}
+
+// GetOutputCost returns the value of OutputCost.
+func (s *LLMCall) GetOutputCost() OptStringDecimal {
+	return s.OutputCost
+}
+
+// GetOutputTokens returns the value of OutputTokens.
+func (s *LLMCall) GetOutputTokens() int64 {
+	return s.OutputTokens
+}
+
+// GetPriceVersion returns the value of PriceVersion.
+func (s *LLMCall) GetPriceVersion() OptString {
+	return s.PriceVersion
+}
+
+// GetProvider returns the value of Provider.
+func (s *LLMCall) GetProvider() string {
+	return s.Provider
+}
+
+// GetReasoningCost returns the value of ReasoningCost.
+func (s *LLMCall) GetReasoningCost() OptStringDecimal {
+	return s.ReasoningCost
+}
+
+// GetReasoningTokens returns the value of ReasoningTokens.
+func (s *LLMCall) GetReasoningTokens() int64 {
+	return s.ReasoningTokens
+}
+
+// GetRunID returns the value of RunID.
+func (s *LLMCall) GetRunID() uuid.UUID {
+	return s.RunID
+}
+
+// GetTotalCost returns the value of TotalCost.
+func (s *LLMCall) GetTotalCost() OptStringDecimal {
+	return s.TotalCost
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *LLMCall) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// SetCachedInputCost sets the value of CachedInputCost.
+func (s *LLMCall) SetCachedInputCost(val OptStringDecimal) {
+	s.CachedInputCost = val
+}
+
+// SetCachedInputTokens sets the value of CachedInputTokens.
+func (s *LLMCall) SetCachedInputTokens(val int64) {
+	s.CachedInputTokens = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *LLMCall) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetID sets the value of ID.
+func (s *LLMCall) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetInputCost sets the value of InputCost.
+func (s *LLMCall) SetInputCost(val OptStringDecimal) {
+	s.InputCost = val
+}
+
+// SetInputTokens sets the value of InputTokens.
+func (s *LLMCall) SetInputTokens(val int64) {
+	s.InputTokens = val
+}
+
+// SetModel sets the value of Model.
+func (s *LLMCall) SetModel(val string) {
+	s.Model = val
+}
+
+// SetOutputCost sets the value of OutputCost.
+func (s *LLMCall) SetOutputCost(val OptStringDecimal) {
+	s.OutputCost = val
+}
+
+// SetOutputTokens sets the value of OutputTokens.
+func (s *LLMCall) SetOutputTokens(val int64) {
+	s.OutputTokens = val
+}
+
+// SetPriceVersion sets the value of PriceVersion.
+func (s *LLMCall) SetPriceVersion(val OptString) {
+	s.PriceVersion = val
+}
+
+// SetProvider sets the value of Provider.
+func (s *LLMCall) SetProvider(val string) {
+	s.Provider = val
+}
+
+// SetReasoningCost sets the value of ReasoningCost.
+func (s *LLMCall) SetReasoningCost(val OptStringDecimal) {
+	s.ReasoningCost = val
+}
+
+// SetReasoningTokens sets the value of ReasoningTokens.
+func (s *LLMCall) SetReasoningTokens(val int64) {
+	s.ReasoningTokens = val
+}
+
+// SetRunID sets the value of RunID.
+func (s *LLMCall) SetRunID(val uuid.UUID) {
+	s.RunID = val
+}
+
+// SetTotalCost sets the value of TotalCost.
+func (s *LLMCall) SetTotalCost(val OptStringDecimal) {
+	s.TotalCost = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *LLMCall) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Tokens by usage type, disjoint: input excludes cached input, output excludes reasoning.
+// Ref: #/components/schemas/LLMCallCreate
+type LLMCallCreate struct {
+	// Default 0.
+	CachedInputTokens OptInt64 `json:"cached_input_tokens"`
+	// Default 0.
+	InputTokens OptInt64 `json:"input_tokens"`
+	Model       string   `json:"model"`
+	// Default 0.
+	OutputTokens OptInt64 `json:"output_tokens"`
+	Provider     string   `json:"provider"`
+	// Default 0.
+	ReasoningTokens OptInt64 `json:"reasoning_tokens"`
+}
+
+// GetCachedInputTokens returns the value of CachedInputTokens.
+func (s *LLMCallCreate) GetCachedInputTokens() OptInt64 {
+	return s.CachedInputTokens
+}
+
+// GetInputTokens returns the value of InputTokens.
+func (s *LLMCallCreate) GetInputTokens() OptInt64 {
+	return s.InputTokens
+}
+
+// GetModel returns the value of Model.
+func (s *LLMCallCreate) GetModel() string {
+	return s.Model
+}
+
+// GetOutputTokens returns the value of OutputTokens.
+func (s *LLMCallCreate) GetOutputTokens() OptInt64 {
+	return s.OutputTokens
+}
+
+// GetProvider returns the value of Provider.
+func (s *LLMCallCreate) GetProvider() string {
+	return s.Provider
+}
+
+// GetReasoningTokens returns the value of ReasoningTokens.
+func (s *LLMCallCreate) GetReasoningTokens() OptInt64 {
+	return s.ReasoningTokens
+}
+
+// SetCachedInputTokens sets the value of CachedInputTokens.
+func (s *LLMCallCreate) SetCachedInputTokens(val OptInt64) {
+	s.CachedInputTokens = val
+}
+
+// SetInputTokens sets the value of InputTokens.
+func (s *LLMCallCreate) SetInputTokens(val OptInt64) {
+	s.InputTokens = val
+}
+
+// SetModel sets the value of Model.
+func (s *LLMCallCreate) SetModel(val string) {
+	s.Model = val
+}
+
+// SetOutputTokens sets the value of OutputTokens.
+func (s *LLMCallCreate) SetOutputTokens(val OptInt64) {
+	s.OutputTokens = val
+}
+
+// SetProvider sets the value of Provider.
+func (s *LLMCallCreate) SetProvider(val string) {
+	s.Provider = val
+}
+
+// SetReasoningTokens sets the value of ReasoningTokens.
+func (s *LLMCallCreate) SetReasoningTokens(val OptInt64) {
+	s.ReasoningTokens = val
+}
+
+// Ref: #/components/schemas/LLMCallPage
+type LLMCallPage struct {
+	Items []LLMCall `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *LLMCallPage) GetItems() []LLMCall {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *LLMCallPage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *LLMCallPage) SetItems(val []LLMCall) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *LLMCallPage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
 type ListEntityRelationsDirection string
 
 const (
@@ -1322,6 +1778,208 @@ func (s *MemoryUpdateMetadata) init() MemoryUpdateMetadata {
 	return m
 }
 
+// Ref: #/components/schemas/Message
+type Message struct {
+	Content    string      `json:"content"`
+	CreatedAt  time.Time   `json:"created_at"`
+	ID         uuid.UUID   `json:"id"`
+	Role       MessageRole `json:"role"`
+	RunID      uuid.UUID   `json:"run_id"`
+	ToolCallID OptString   `json:"tool_call_id"`
+	UpdatedAt  time.Time   `json:"updated_at"`
+}
+
+// GetContent returns the value of Content.
+func (s *Message) GetContent() string {
+	return s.Content
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *Message) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetID returns the value of ID.
+func (s *Message) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetRole returns the value of Role.
+func (s *Message) GetRole() MessageRole {
+	return s.Role
+}
+
+// GetRunID returns the value of RunID.
+func (s *Message) GetRunID() uuid.UUID {
+	return s.RunID
+}
+
+// GetToolCallID returns the value of ToolCallID.
+func (s *Message) GetToolCallID() OptString {
+	return s.ToolCallID
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *Message) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// SetContent sets the value of Content.
+func (s *Message) SetContent(val string) {
+	s.Content = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *Message) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetID sets the value of ID.
+func (s *Message) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetRole sets the value of Role.
+func (s *Message) SetRole(val MessageRole) {
+	s.Role = val
+}
+
+// SetRunID sets the value of RunID.
+func (s *Message) SetRunID(val uuid.UUID) {
+	s.RunID = val
+}
+
+// SetToolCallID sets the value of ToolCallID.
+func (s *Message) SetToolCallID(val OptString) {
+	s.ToolCallID = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *Message) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Ref: #/components/schemas/MessageCreate
+type MessageCreate struct {
+	Content string      `json:"content"`
+	Role    MessageRole `json:"role"`
+	// Required on tool messages: the tool call the message answers.
+	ToolCallID OptString `json:"tool_call_id"`
+}
+
+// GetContent returns the value of Content.
+func (s *MessageCreate) GetContent() string {
+	return s.Content
+}
+
+// GetRole returns the value of Role.
+func (s *MessageCreate) GetRole() MessageRole {
+	return s.Role
+}
+
+// GetToolCallID returns the value of ToolCallID.
+func (s *MessageCreate) GetToolCallID() OptString {
+	return s.ToolCallID
+}
+
+// SetContent sets the value of Content.
+func (s *MessageCreate) SetContent(val string) {
+	s.Content = val
+}
+
+// SetRole sets the value of Role.
+func (s *MessageCreate) SetRole(val MessageRole) {
+	s.Role = val
+}
+
+// SetToolCallID sets the value of ToolCallID.
+func (s *MessageCreate) SetToolCallID(val OptString) {
+	s.ToolCallID = val
+}
+
+// Ref: #/components/schemas/MessagePage
+type MessagePage struct {
+	Items []Message `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *MessagePage) GetItems() []Message {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *MessagePage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *MessagePage) SetItems(val []Message) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *MessagePage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+// Ref: #/components/schemas/MessageRole
+type MessageRole string
+
+const (
+	MessageRoleUser      MessageRole = "user"
+	MessageRoleAssistant MessageRole = "assistant"
+	MessageRoleSystem    MessageRole = "system"
+	MessageRoleTool      MessageRole = "tool"
+)
+
+// AllValues returns all MessageRole values.
+func (MessageRole) AllValues() []MessageRole {
+	return []MessageRole{
+		MessageRoleUser,
+		MessageRoleAssistant,
+		MessageRoleSystem,
+		MessageRoleTool,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s MessageRole) MarshalText() ([]byte, error) {
+	switch s {
+	case MessageRoleUser:
+		return []byte(s), nil
+	case MessageRoleAssistant:
+		return []byte(s), nil
+	case MessageRoleSystem:
+		return []byte(s), nil
+	case MessageRoleTool:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *MessageRole) UnmarshalText(data []byte) error {
+	switch MessageRole(data) {
+	case MessageRoleUser:
+		*s = MessageRoleUser
+		return nil
+	case MessageRoleAssistant:
+		*s = MessageRoleAssistant
+		return nil
+	case MessageRoleSystem:
+		*s = MessageRoleSystem
+		return nil
+	case MessageRoleTool:
+		*s = MessageRoleTool
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
 // Ref: #/components/schemas/Neighbor
 type Neighbor struct {
 	// Hops from the start.
@@ -1440,6 +2098,52 @@ func (o OptBool) Get() (v bool, ok bool) {
 
 // Or returns value if set, or given parameter if does not.
 func (o OptBool) Or(d bool) bool {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptDate returns new OptDate with value set to v.
+func NewOptDate(v time.Time) OptDate {
+	return OptDate{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptDate is optional time.Time.
+type OptDate struct {
+	Value time.Time
+	Set   bool
+}
+
+// IsSet returns true if OptDate was set.
+func (o OptDate) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptDate) Reset() {
+	var v time.Time
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptDate) SetTo(v time.Time) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptDate) Get() (v time.Time, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptDate) Or(d time.Time) time.Time {
 	if v, ok := o.Get(); ok {
 		return v
 	}
@@ -1670,6 +2374,52 @@ func (o OptInt) Get() (v int, ok bool) {
 
 // Or returns value if set, or given parameter if does not.
 func (o OptInt) Or(d int) int {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptInt64 returns new OptInt64 with value set to v.
+func NewOptInt64(v int64) OptInt64 {
+	return OptInt64{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptInt64 is optional int64.
+type OptInt64 struct {
+	Value int64
+	Set   bool
+}
+
+// IsSet returns true if OptInt64 was set.
+func (o OptInt64) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptInt64) Reset() {
+	var v int64
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptInt64) SetTo(v int64) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptInt64) Get() (v int64, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptInt64) Or(d int64) int64 {
 	if v, ok := o.Get(); ok {
 		return v
 	}
@@ -2044,6 +2794,52 @@ func (o OptRelationCreateProperties) Or(d RelationCreateProperties) RelationCrea
 	return d
 }
 
+// NewOptRunStatus returns new OptRunStatus with value set to v.
+func NewOptRunStatus(v RunStatus) OptRunStatus {
+	return OptRunStatus{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptRunStatus is optional RunStatus.
+type OptRunStatus struct {
+	Value RunStatus
+	Set   bool
+}
+
+// IsSet returns true if OptRunStatus was set.
+func (o OptRunStatus) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptRunStatus) Reset() {
+	var v RunStatus
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptRunStatus) SetTo(v RunStatus) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptRunStatus) Get() (v RunStatus, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptRunStatus) Or(d RunStatus) RunStatus {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
 // NewOptString returns new OptString with value set to v.
 func NewOptString(v string) OptString {
 	return OptString{
@@ -2088,6 +2884,303 @@ func (o OptString) Or(d string) string {
 		return v
 	}
 	return d
+}
+
+// NewOptStringDecimal returns new OptStringDecimal with value set to v.
+func NewOptStringDecimal(v decimal.Decimal) OptStringDecimal {
+	return OptStringDecimal{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptStringDecimal is optional decimal.Decimal.
+type OptStringDecimal struct {
+	Value decimal.Decimal
+	Set   bool
+}
+
+// IsSet returns true if OptStringDecimal was set.
+func (o OptStringDecimal) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptStringDecimal) Reset() {
+	var v decimal.Decimal
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptStringDecimal) SetTo(v decimal.Decimal) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptStringDecimal) Get() (v decimal.Decimal, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptStringDecimal) Or(d decimal.Decimal) decimal.Decimal {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptToolCallStartInput returns new OptToolCallStartInput with value set to v.
+func NewOptToolCallStartInput(v ToolCallStartInput) OptToolCallStartInput {
+	return OptToolCallStartInput{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptToolCallStartInput is optional ToolCallStartInput.
+type OptToolCallStartInput struct {
+	Value ToolCallStartInput
+	Set   bool
+}
+
+// IsSet returns true if OptToolCallStartInput was set.
+func (o OptToolCallStartInput) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptToolCallStartInput) Reset() {
+	var v ToolCallStartInput
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptToolCallStartInput) SetTo(v ToolCallStartInput) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptToolCallStartInput) Get() (v ToolCallStartInput, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptToolCallStartInput) Or(d ToolCallStartInput) ToolCallStartInput {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptUUID returns new OptUUID with value set to v.
+func NewOptUUID(v uuid.UUID) OptUUID {
+	return OptUUID{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptUUID is optional uuid.UUID.
+type OptUUID struct {
+	Value uuid.UUID
+	Set   bool
+}
+
+// IsSet returns true if OptUUID was set.
+func (o OptUUID) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptUUID) Reset() {
+	var v uuid.UUID
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptUUID) SetTo(v uuid.UUID) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptUUID) Get() (v uuid.UUID, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptUUID) Or(d uuid.UUID) uuid.UUID {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// An event on GET /v1/ws.
+// Ref: #/components/schemas/RealtimeEvent
+type RealtimeEvent struct {
+	// The event's payload, by type.
+	Data RealtimeEventData `json:"data"`
+	// The run, for run events.
+	RunID OptUUID `json:"run_id"`
+	// Position in the user's event stream: +1 per event.
+	Seq  int64             `json:"seq"`
+	Ts   time.Time         `json:"ts"`
+	Type RealtimeEventType `json:"type"`
+}
+
+// GetData returns the value of Data.
+func (s *RealtimeEvent) GetData() RealtimeEventData {
+	return s.Data
+}
+
+// GetRunID returns the value of RunID.
+func (s *RealtimeEvent) GetRunID() OptUUID {
+	return s.RunID
+}
+
+// GetSeq returns the value of Seq.
+func (s *RealtimeEvent) GetSeq() int64 {
+	return s.Seq
+}
+
+// GetTs returns the value of Ts.
+func (s *RealtimeEvent) GetTs() time.Time {
+	return s.Ts
+}
+
+// GetType returns the value of Type.
+func (s *RealtimeEvent) GetType() RealtimeEventType {
+	return s.Type
+}
+
+// SetData sets the value of Data.
+func (s *RealtimeEvent) SetData(val RealtimeEventData) {
+	s.Data = val
+}
+
+// SetRunID sets the value of RunID.
+func (s *RealtimeEvent) SetRunID(val OptUUID) {
+	s.RunID = val
+}
+
+// SetSeq sets the value of Seq.
+func (s *RealtimeEvent) SetSeq(val int64) {
+	s.Seq = val
+}
+
+// SetTs sets the value of Ts.
+func (s *RealtimeEvent) SetTs(val time.Time) {
+	s.Ts = val
+}
+
+// SetType sets the value of Type.
+func (s *RealtimeEvent) SetType(val RealtimeEventType) {
+	s.Type = val
+}
+
+// The event's payload, by type.
+type RealtimeEventData map[string]jx.Raw
+
+func (s *RealtimeEventData) init() RealtimeEventData {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/RealtimeEventType
+type RealtimeEventType string
+
+const (
+	RealtimeEventTypeAgentToken      RealtimeEventType = "agent.token"
+	RealtimeEventTypeAgentToolCall   RealtimeEventType = "agent.tool_call"
+	RealtimeEventTypeAgentToolResult RealtimeEventType = "agent.tool_result"
+	RealtimeEventTypeAgentFinal      RealtimeEventType = "agent.final"
+	RealtimeEventTypeAgentError      RealtimeEventType = "agent.error"
+	RealtimeEventTypeRunStatus       RealtimeEventType = "run.status"
+	RealtimeEventTypeRunMessage      RealtimeEventType = "run.message"
+	RealtimeEventTypeBudgetWarning   RealtimeEventType = "budget.warning"
+)
+
+// AllValues returns all RealtimeEventType values.
+func (RealtimeEventType) AllValues() []RealtimeEventType {
+	return []RealtimeEventType{
+		RealtimeEventTypeAgentToken,
+		RealtimeEventTypeAgentToolCall,
+		RealtimeEventTypeAgentToolResult,
+		RealtimeEventTypeAgentFinal,
+		RealtimeEventTypeAgentError,
+		RealtimeEventTypeRunStatus,
+		RealtimeEventTypeRunMessage,
+		RealtimeEventTypeBudgetWarning,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s RealtimeEventType) MarshalText() ([]byte, error) {
+	switch s {
+	case RealtimeEventTypeAgentToken:
+		return []byte(s), nil
+	case RealtimeEventTypeAgentToolCall:
+		return []byte(s), nil
+	case RealtimeEventTypeAgentToolResult:
+		return []byte(s), nil
+	case RealtimeEventTypeAgentFinal:
+		return []byte(s), nil
+	case RealtimeEventTypeAgentError:
+		return []byte(s), nil
+	case RealtimeEventTypeRunStatus:
+		return []byte(s), nil
+	case RealtimeEventTypeRunMessage:
+		return []byte(s), nil
+	case RealtimeEventTypeBudgetWarning:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *RealtimeEventType) UnmarshalText(data []byte) error {
+	switch RealtimeEventType(data) {
+	case RealtimeEventTypeAgentToken:
+		*s = RealtimeEventTypeAgentToken
+		return nil
+	case RealtimeEventTypeAgentToolCall:
+		*s = RealtimeEventTypeAgentToolCall
+		return nil
+	case RealtimeEventTypeAgentToolResult:
+		*s = RealtimeEventTypeAgentToolResult
+		return nil
+	case RealtimeEventTypeAgentFinal:
+		*s = RealtimeEventTypeAgentFinal
+		return nil
+	case RealtimeEventTypeAgentError:
+		*s = RealtimeEventTypeAgentError
+		return nil
+	case RealtimeEventTypeRunStatus:
+		*s = RealtimeEventTypeRunStatus
+		return nil
+	case RealtimeEventTypeRunMessage:
+		*s = RealtimeEventTypeRunMessage
+		return nil
+	case RealtimeEventTypeBudgetWarning:
+		*s = RealtimeEventTypeBudgetWarning
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
 }
 
 // Ref: #/components/schemas/RefreshRequest
@@ -2321,6 +3414,386 @@ func (s *RelationProperties) init() RelationProperties {
 		*s = m
 	}
 	return m
+}
+
+// Ref: #/components/schemas/Run
+type Run struct {
+	CachedInputTokens int64           `json:"cached_input_tokens"`
+	CompletedAt       OptDateTime     `json:"completed_at"`
+	CreatedAt         time.Time       `json:"created_at"`
+	Error             OptString       `json:"error"`
+	ID                uuid.UUID       `json:"id"`
+	InputTokens       int64           `json:"input_tokens"`
+	OutputTokens      int64           `json:"output_tokens"`
+	ReasoningTokens   int64           `json:"reasoning_tokens"`
+	StartedAt         OptDateTime     `json:"started_at"`
+	Status            RunStatus       `json:"status"`
+	TotalCost         decimal.Decimal `json:"total_cost"`
+	TotalTokens       int64           `json:"total_tokens"`
+	UnpricedCalls     int64           `json:"unpriced_calls"`
+	UpdatedAt         time.Time       `json:"updated_at"`
+	Warning           OptString       `json:"warning"`
+}
+
+// GetCachedInputTokens returns the value of CachedInputTokens.
+func (s *Run) GetCachedInputTokens() int64 {
+	return s.CachedInputTokens
+}
+
+// GetCompletedAt returns the value of CompletedAt.
+func (s *Run) GetCompletedAt() OptDateTime {
+	return s.CompletedAt
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *Run) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetError returns the value of Error.
+func (s *Run) GetError() OptString {
+	return s.Error
+}
+
+// GetID returns the value of ID.
+func (s *Run) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetInputTokens returns the value of InputTokens.
+func (s *Run) GetInputTokens() int64 {
+	return s.InputTokens
+}
+
+// GetOutputTokens returns the value of OutputTokens.
+func (s *Run) GetOutputTokens() int64 {
+	return s.OutputTokens
+}
+
+// GetReasoningTokens returns the value of ReasoningTokens.
+func (s *Run) GetReasoningTokens() int64 {
+	return s.ReasoningTokens
+}
+
+// GetStartedAt returns the value of StartedAt.
+func (s *Run) GetStartedAt() OptDateTime {
+	return s.StartedAt
+}
+
+// GetStatus returns the value of Status.
+func (s *Run) GetStatus() RunStatus {
+	return s.Status
+}
+
+// GetTotalCost returns the value of TotalCost.
+func (s *Run) GetTotalCost() decimal.Decimal {
+	return s.TotalCost
+}
+
+// GetTotalTokens returns the value of TotalTokens.
+func (s *Run) GetTotalTokens() int64 {
+	return s.TotalTokens
+}
+
+// GetUnpricedCalls returns the value of UnpricedCalls.
+func (s *Run) GetUnpricedCalls() int64 {
+	return s.UnpricedCalls
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *Run) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// GetWarning returns the value of Warning.
+func (s *Run) GetWarning() OptString {
+	return s.Warning
+}
+
+// SetCachedInputTokens sets the value of CachedInputTokens.
+func (s *Run) SetCachedInputTokens(val int64) {
+	s.CachedInputTokens = val
+}
+
+// SetCompletedAt sets the value of CompletedAt.
+func (s *Run) SetCompletedAt(val OptDateTime) {
+	s.CompletedAt = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *Run) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetError sets the value of Error.
+func (s *Run) SetError(val OptString) {
+	s.Error = val
+}
+
+// SetID sets the value of ID.
+func (s *Run) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetInputTokens sets the value of InputTokens.
+func (s *Run) SetInputTokens(val int64) {
+	s.InputTokens = val
+}
+
+// SetOutputTokens sets the value of OutputTokens.
+func (s *Run) SetOutputTokens(val int64) {
+	s.OutputTokens = val
+}
+
+// SetReasoningTokens sets the value of ReasoningTokens.
+func (s *Run) SetReasoningTokens(val int64) {
+	s.ReasoningTokens = val
+}
+
+// SetStartedAt sets the value of StartedAt.
+func (s *Run) SetStartedAt(val OptDateTime) {
+	s.StartedAt = val
+}
+
+// SetStatus sets the value of Status.
+func (s *Run) SetStatus(val RunStatus) {
+	s.Status = val
+}
+
+// SetTotalCost sets the value of TotalCost.
+func (s *Run) SetTotalCost(val decimal.Decimal) {
+	s.TotalCost = val
+}
+
+// SetTotalTokens sets the value of TotalTokens.
+func (s *Run) SetTotalTokens(val int64) {
+	s.TotalTokens = val
+}
+
+// SetUnpricedCalls sets the value of UnpricedCalls.
+func (s *Run) SetUnpricedCalls(val int64) {
+	s.UnpricedCalls = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *Run) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// SetWarning sets the value of Warning.
+func (s *Run) SetWarning(val OptString) {
+	s.Warning = val
+}
+
+// Ref: #/components/schemas/RunEventCreate
+type RunEventCreate struct {
+	// The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData,
+	// AgentFinalData, AgentErrorData.
+	Data RunEventCreateData `json:"data"`
+	Type RunEventType       `json:"type"`
+}
+
+// GetData returns the value of Data.
+func (s *RunEventCreate) GetData() RunEventCreateData {
+	return s.Data
+}
+
+// GetType returns the value of Type.
+func (s *RunEventCreate) GetType() RunEventType {
+	return s.Type
+}
+
+// SetData sets the value of Data.
+func (s *RunEventCreate) SetData(val RunEventCreateData) {
+	s.Data = val
+}
+
+// SetType sets the value of Type.
+func (s *RunEventCreate) SetType(val RunEventType) {
+	s.Type = val
+}
+
+// The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData,
+// AgentFinalData, AgentErrorData.
+type RunEventCreateData map[string]jx.Raw
+
+func (s *RunEventCreateData) init() RunEventCreateData {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// What an agent worker may emit into a run.
+// Ref: #/components/schemas/RunEventType
+type RunEventType string
+
+const (
+	RunEventTypeAgentToken      RunEventType = "agent.token"
+	RunEventTypeAgentToolCall   RunEventType = "agent.tool_call"
+	RunEventTypeAgentToolResult RunEventType = "agent.tool_result"
+	RunEventTypeAgentFinal      RunEventType = "agent.final"
+	RunEventTypeAgentError      RunEventType = "agent.error"
+)
+
+// AllValues returns all RunEventType values.
+func (RunEventType) AllValues() []RunEventType {
+	return []RunEventType{
+		RunEventTypeAgentToken,
+		RunEventTypeAgentToolCall,
+		RunEventTypeAgentToolResult,
+		RunEventTypeAgentFinal,
+		RunEventTypeAgentError,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s RunEventType) MarshalText() ([]byte, error) {
+	switch s {
+	case RunEventTypeAgentToken:
+		return []byte(s), nil
+	case RunEventTypeAgentToolCall:
+		return []byte(s), nil
+	case RunEventTypeAgentToolResult:
+		return []byte(s), nil
+	case RunEventTypeAgentFinal:
+		return []byte(s), nil
+	case RunEventTypeAgentError:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *RunEventType) UnmarshalText(data []byte) error {
+	switch RunEventType(data) {
+	case RunEventTypeAgentToken:
+		*s = RunEventTypeAgentToken
+		return nil
+	case RunEventTypeAgentToolCall:
+		*s = RunEventTypeAgentToolCall
+		return nil
+	case RunEventTypeAgentToolResult:
+		*s = RunEventTypeAgentToolResult
+		return nil
+	case RunEventTypeAgentFinal:
+		*s = RunEventTypeAgentFinal
+		return nil
+	case RunEventTypeAgentError:
+		*s = RunEventTypeAgentError
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/RunFailure
+type RunFailure struct {
+	// Why the run failed.
+	Error string `json:"error"`
+}
+
+// GetError returns the value of Error.
+func (s *RunFailure) GetError() string {
+	return s.Error
+}
+
+// SetError sets the value of Error.
+func (s *RunFailure) SetError(val string) {
+	s.Error = val
+}
+
+// Ref: #/components/schemas/RunPage
+type RunPage struct {
+	Items []Run `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *RunPage) GetItems() []Run {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *RunPage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *RunPage) SetItems(val []Run) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *RunPage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+// Ref: #/components/schemas/RunStatus
+type RunStatus string
+
+const (
+	RunStatusPending   RunStatus = "pending"
+	RunStatusRunning   RunStatus = "running"
+	RunStatusCompleted RunStatus = "completed"
+	RunStatusFailed    RunStatus = "failed"
+	RunStatusCancelled RunStatus = "cancelled"
+)
+
+// AllValues returns all RunStatus values.
+func (RunStatus) AllValues() []RunStatus {
+	return []RunStatus{
+		RunStatusPending,
+		RunStatusRunning,
+		RunStatusCompleted,
+		RunStatusFailed,
+		RunStatusCancelled,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s RunStatus) MarshalText() ([]byte, error) {
+	switch s {
+	case RunStatusPending:
+		return []byte(s), nil
+	case RunStatusRunning:
+		return []byte(s), nil
+	case RunStatusCompleted:
+		return []byte(s), nil
+	case RunStatusFailed:
+		return []byte(s), nil
+	case RunStatusCancelled:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *RunStatus) UnmarshalText(data []byte) error {
+	switch RunStatus(data) {
+	case RunStatusPending:
+		*s = RunStatusPending
+		return nil
+	case RunStatusRunning:
+		*s = RunStatusRunning
+		return nil
+	case RunStatusCompleted:
+		*s = RunStatusCompleted
+		return nil
+	case RunStatusFailed:
+		*s = RunStatusFailed
+		return nil
+	case RunStatusCancelled:
+		*s = RunStatusCancelled
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
 }
 
 // Ref: #/components/schemas/Secret
@@ -2781,6 +4254,710 @@ func (s *TokenResponseTokenType) UnmarshalText(data []byte) error {
 	default:
 		return errors.Errorf("invalid value: %q", data)
 	}
+}
+
+// Ref: #/components/schemas/ToolCall
+type ToolCall struct {
+	CompletedAt OptDateTime    `json:"completed_at"`
+	CreatedAt   time.Time      `json:"created_at"`
+	DurationMs  OptInt64       `json:"duration_ms"`
+	Error       OptString      `json:"error"`
+	ID          uuid.UUID      `json:"id"`
+	Input       ToolCallInput  `json:"input"`
+	Output      jx.Raw         `json:"output"`
+	RunID       uuid.UUID      `json:"run_id"`
+	Status      ToolCallStatus `json:"status"`
+	ToolID      string         `json:"tool_id"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+}
+
+// GetCompletedAt returns the value of CompletedAt.
+func (s *ToolCall) GetCompletedAt() OptDateTime {
+	return s.CompletedAt
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *ToolCall) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetDurationMs returns the value of DurationMs.
+func (s *ToolCall) GetDurationMs() OptInt64 {
+	return s.DurationMs
+}
+
+// GetError returns the value of Error.
+func (s *ToolCall) GetError() OptString {
+	return s.Error
+}
+
+// GetID returns the value of ID.
+func (s *ToolCall) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetInput returns the value of Input.
+func (s *ToolCall) GetInput() ToolCallInput {
+	return s.Input
+}
+
+// GetOutput returns the value of Output.
+func (s *ToolCall) GetOutput() jx.Raw {
+	return s.Output
+}
+
+// GetRunID returns the value of RunID.
+func (s *ToolCall) GetRunID() uuid.UUID {
+	return s.RunID
+}
+
+// GetStatus returns the value of Status.
+func (s *ToolCall) GetStatus() ToolCallStatus {
+	return s.Status
+}
+
+// GetToolID returns the value of ToolID.
+func (s *ToolCall) GetToolID() string {
+	return s.ToolID
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *ToolCall) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// SetCompletedAt sets the value of CompletedAt.
+func (s *ToolCall) SetCompletedAt(val OptDateTime) {
+	s.CompletedAt = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *ToolCall) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetDurationMs sets the value of DurationMs.
+func (s *ToolCall) SetDurationMs(val OptInt64) {
+	s.DurationMs = val
+}
+
+// SetError sets the value of Error.
+func (s *ToolCall) SetError(val OptString) {
+	s.Error = val
+}
+
+// SetID sets the value of ID.
+func (s *ToolCall) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetInput sets the value of Input.
+func (s *ToolCall) SetInput(val ToolCallInput) {
+	s.Input = val
+}
+
+// SetOutput sets the value of Output.
+func (s *ToolCall) SetOutput(val jx.Raw) {
+	s.Output = val
+}
+
+// SetRunID sets the value of RunID.
+func (s *ToolCall) SetRunID(val uuid.UUID) {
+	s.RunID = val
+}
+
+// SetStatus sets the value of Status.
+func (s *ToolCall) SetStatus(val ToolCallStatus) {
+	s.Status = val
+}
+
+// SetToolID sets the value of ToolID.
+func (s *ToolCall) SetToolID(val string) {
+	s.ToolID = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *ToolCall) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Ref: #/components/schemas/ToolCallCompletion
+type ToolCallCompletion struct {
+	// Required on error.
+	Error OptString `json:"error"`
+	// Any JSON value: required on success.
+	Output jx.Raw                   `json:"output"`
+	Status ToolCallCompletionStatus `json:"status"`
+}
+
+// GetError returns the value of Error.
+func (s *ToolCallCompletion) GetError() OptString {
+	return s.Error
+}
+
+// GetOutput returns the value of Output.
+func (s *ToolCallCompletion) GetOutput() jx.Raw {
+	return s.Output
+}
+
+// GetStatus returns the value of Status.
+func (s *ToolCallCompletion) GetStatus() ToolCallCompletionStatus {
+	return s.Status
+}
+
+// SetError sets the value of Error.
+func (s *ToolCallCompletion) SetError(val OptString) {
+	s.Error = val
+}
+
+// SetOutput sets the value of Output.
+func (s *ToolCallCompletion) SetOutput(val jx.Raw) {
+	s.Output = val
+}
+
+// SetStatus sets the value of Status.
+func (s *ToolCallCompletion) SetStatus(val ToolCallCompletionStatus) {
+	s.Status = val
+}
+
+type ToolCallCompletionStatus string
+
+const (
+	ToolCallCompletionStatusSuccess ToolCallCompletionStatus = "success"
+	ToolCallCompletionStatusError   ToolCallCompletionStatus = "error"
+)
+
+// AllValues returns all ToolCallCompletionStatus values.
+func (ToolCallCompletionStatus) AllValues() []ToolCallCompletionStatus {
+	return []ToolCallCompletionStatus{
+		ToolCallCompletionStatusSuccess,
+		ToolCallCompletionStatusError,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ToolCallCompletionStatus) MarshalText() ([]byte, error) {
+	switch s {
+	case ToolCallCompletionStatusSuccess:
+		return []byte(s), nil
+	case ToolCallCompletionStatusError:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ToolCallCompletionStatus) UnmarshalText(data []byte) error {
+	switch ToolCallCompletionStatus(data) {
+	case ToolCallCompletionStatusSuccess:
+		*s = ToolCallCompletionStatusSuccess
+		return nil
+	case ToolCallCompletionStatusError:
+		*s = ToolCallCompletionStatusError
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+type ToolCallInput map[string]jx.Raw
+
+func (s *ToolCallInput) init() ToolCallInput {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/ToolCallPage
+type ToolCallPage struct {
+	Items []ToolCall `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *ToolCallPage) GetItems() []ToolCall {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *ToolCallPage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *ToolCallPage) SetItems(val []ToolCall) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *ToolCallPage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+// Ref: #/components/schemas/ToolCallStart
+type ToolCallStart struct {
+	// The tool's arguments.
+	Input  OptToolCallStartInput `json:"input"`
+	ToolID string                `json:"tool_id"`
+}
+
+// GetInput returns the value of Input.
+func (s *ToolCallStart) GetInput() OptToolCallStartInput {
+	return s.Input
+}
+
+// GetToolID returns the value of ToolID.
+func (s *ToolCallStart) GetToolID() string {
+	return s.ToolID
+}
+
+// SetInput sets the value of Input.
+func (s *ToolCallStart) SetInput(val OptToolCallStartInput) {
+	s.Input = val
+}
+
+// SetToolID sets the value of ToolID.
+func (s *ToolCallStart) SetToolID(val string) {
+	s.ToolID = val
+}
+
+// The tool's arguments.
+type ToolCallStartInput map[string]jx.Raw
+
+func (s *ToolCallStartInput) init() ToolCallStartInput {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/ToolCallStatus
+type ToolCallStatus string
+
+const (
+	ToolCallStatusPending ToolCallStatus = "pending"
+	ToolCallStatusSuccess ToolCallStatus = "success"
+	ToolCallStatusError   ToolCallStatus = "error"
+)
+
+// AllValues returns all ToolCallStatus values.
+func (ToolCallStatus) AllValues() []ToolCallStatus {
+	return []ToolCallStatus{
+		ToolCallStatusPending,
+		ToolCallStatusSuccess,
+		ToolCallStatusError,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ToolCallStatus) MarshalText() ([]byte, error) {
+	switch s {
+	case ToolCallStatusPending:
+		return []byte(s), nil
+	case ToolCallStatusSuccess:
+		return []byte(s), nil
+	case ToolCallStatusError:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ToolCallStatus) UnmarshalText(data []byte) error {
+	switch ToolCallStatus(data) {
+	case ToolCallStatusPending:
+		*s = ToolCallStatusPending
+		return nil
+	case ToolCallStatusSuccess:
+		*s = ToolCallStatusSuccess
+		return nil
+	case ToolCallStatusError:
+		*s = ToolCallStatusError
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/ToolPermission
+type ToolPermission struct {
+	CreatedAt time.Time            `json:"created_at"`
+	Effect    ToolPermissionEffect `json:"effect"`
+	ID        uuid.UUID            `json:"id"`
+	ToolID    string               `json:"tool_id"`
+	UpdatedAt time.Time            `json:"updated_at"`
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *ToolPermission) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetEffect returns the value of Effect.
+func (s *ToolPermission) GetEffect() ToolPermissionEffect {
+	return s.Effect
+}
+
+// GetID returns the value of ID.
+func (s *ToolPermission) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetToolID returns the value of ToolID.
+func (s *ToolPermission) GetToolID() string {
+	return s.ToolID
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *ToolPermission) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *ToolPermission) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetEffect sets the value of Effect.
+func (s *ToolPermission) SetEffect(val ToolPermissionEffect) {
+	s.Effect = val
+}
+
+// SetID sets the value of ID.
+func (s *ToolPermission) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetToolID sets the value of ToolID.
+func (s *ToolPermission) SetToolID(val string) {
+	s.ToolID = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *ToolPermission) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Ref: #/components/schemas/ToolPermissionEffect
+type ToolPermissionEffect string
+
+const (
+	ToolPermissionEffectAllow ToolPermissionEffect = "allow"
+	ToolPermissionEffectDeny  ToolPermissionEffect = "deny"
+)
+
+// AllValues returns all ToolPermissionEffect values.
+func (ToolPermissionEffect) AllValues() []ToolPermissionEffect {
+	return []ToolPermissionEffect{
+		ToolPermissionEffectAllow,
+		ToolPermissionEffectDeny,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ToolPermissionEffect) MarshalText() ([]byte, error) {
+	switch s {
+	case ToolPermissionEffectAllow:
+		return []byte(s), nil
+	case ToolPermissionEffectDeny:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ToolPermissionEffect) UnmarshalText(data []byte) error {
+	switch ToolPermissionEffect(data) {
+	case ToolPermissionEffectAllow:
+		*s = ToolPermissionEffectAllow
+		return nil
+	case ToolPermissionEffectDeny:
+		*s = ToolPermissionEffectDeny
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/ToolPermissionPage
+type ToolPermissionPage struct {
+	Items []ToolPermission `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *ToolPermissionPage) GetItems() []ToolPermission {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *ToolPermissionPage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *ToolPermissionPage) SetItems(val []ToolPermission) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *ToolPermissionPage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+// Ref: #/components/schemas/ToolPermissionSet
+type ToolPermissionSet struct {
+	Effect ToolPermissionEffect `json:"effect"`
+	ToolID string               `json:"tool_id"`
+}
+
+// GetEffect returns the value of Effect.
+func (s *ToolPermissionSet) GetEffect() ToolPermissionEffect {
+	return s.Effect
+}
+
+// GetToolID returns the value of ToolID.
+func (s *ToolPermissionSet) GetToolID() string {
+	return s.ToolID
+}
+
+// SetEffect sets the value of Effect.
+func (s *ToolPermissionSet) SetEffect(val ToolPermissionEffect) {
+	s.Effect = val
+}
+
+// SetToolID sets the value of ToolID.
+func (s *ToolPermissionSet) SetToolID(val string) {
+	s.ToolID = val
+}
+
+// Ref: #/components/schemas/UsageReport
+type UsageReport struct {
+	From    time.Time          `json:"from"`
+	GroupBy UsageReportGroupBy `json:"group_by"`
+	Rows    []UsageRow         `json:"rows"`
+	To      time.Time          `json:"to"`
+}
+
+// GetFrom returns the value of From.
+func (s *UsageReport) GetFrom() time.Time {
+	return s.From
+}
+
+// GetGroupBy returns the value of GroupBy.
+func (s *UsageReport) GetGroupBy() UsageReportGroupBy {
+	return s.GroupBy
+}
+
+// GetRows returns the value of Rows.
+func (s *UsageReport) GetRows() []UsageRow {
+	return s.Rows
+}
+
+// GetTo returns the value of To.
+func (s *UsageReport) GetTo() time.Time {
+	return s.To
+}
+
+// SetFrom sets the value of From.
+func (s *UsageReport) SetFrom(val time.Time) {
+	s.From = val
+}
+
+// SetGroupBy sets the value of GroupBy.
+func (s *UsageReport) SetGroupBy(val UsageReportGroupBy) {
+	s.GroupBy = val
+}
+
+// SetRows sets the value of Rows.
+func (s *UsageReport) SetRows(val []UsageRow) {
+	s.Rows = val
+}
+
+// SetTo sets the value of To.
+func (s *UsageReport) SetTo(val time.Time) {
+	s.To = val
+}
+
+type UsageReportGroupBy string
+
+const (
+	UsageReportGroupByDay   UsageReportGroupBy = "day"
+	UsageReportGroupByModel UsageReportGroupBy = "model"
+)
+
+// AllValues returns all UsageReportGroupBy values.
+func (UsageReportGroupBy) AllValues() []UsageReportGroupBy {
+	return []UsageReportGroupBy{
+		UsageReportGroupByDay,
+		UsageReportGroupByModel,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s UsageReportGroupBy) MarshalText() ([]byte, error) {
+	switch s {
+	case UsageReportGroupByDay:
+		return []byte(s), nil
+	case UsageReportGroupByModel:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *UsageReportGroupBy) UnmarshalText(data []byte) error {
+	switch UsageReportGroupBy(data) {
+	case UsageReportGroupByDay:
+		*s = UsageReportGroupByDay
+		return nil
+	case UsageReportGroupByModel:
+		*s = UsageReportGroupByModel
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/UsageRow
+type UsageRow struct {
+	CachedInputTokens int64 `json:"cached_input_tokens"`
+	Calls             int64 `json:"calls"`
+	// Cost of the priced calls in USD.
+	CostUsd decimal.Decimal `json:"cost_usd"`
+	// The UTC day (group_by=day).
+	Day         OptDate `json:"day"`
+	InputTokens int64   `json:"input_tokens"`
+	// Group_by=model.
+	Model        OptString `json:"model"`
+	OutputTokens int64     `json:"output_tokens"`
+	// Group_by=model.
+	Provider        OptString `json:"provider"`
+	ReasoningTokens int64     `json:"reasoning_tokens"`
+	TotalTokens     int64     `json:"total_tokens"`
+	// Calls of models without a price: tokens counted, no cost.
+	UnpricedCalls int64 `json:"unpriced_calls"`
+}
+
+// GetCachedInputTokens returns the value of CachedInputTokens.
+func (s *UsageRow) GetCachedInputTokens() int64 {
+	return s.CachedInputTokens
+}
+
+// GetCalls returns the value of Calls.
+func (s *UsageRow) GetCalls() int64 {
+	return s.Calls
+}
+
+// GetCostUsd returns the value of CostUsd.
+func (s *UsageRow) GetCostUsd() decimal.Decimal {
+	return s.CostUsd
+}
+
+// GetDay returns the value of Day.
+func (s *UsageRow) GetDay() OptDate {
+	return s.Day
+}
+
+// GetInputTokens returns the value of InputTokens.
+func (s *UsageRow) GetInputTokens() int64 {
+	return s.InputTokens
+}
+
+// GetModel returns the value of Model.
+func (s *UsageRow) GetModel() OptString {
+	return s.Model
+}
+
+// GetOutputTokens returns the value of OutputTokens.
+func (s *UsageRow) GetOutputTokens() int64 {
+	return s.OutputTokens
+}
+
+// GetProvider returns the value of Provider.
+func (s *UsageRow) GetProvider() OptString {
+	return s.Provider
+}
+
+// GetReasoningTokens returns the value of ReasoningTokens.
+func (s *UsageRow) GetReasoningTokens() int64 {
+	return s.ReasoningTokens
+}
+
+// GetTotalTokens returns the value of TotalTokens.
+func (s *UsageRow) GetTotalTokens() int64 {
+	return s.TotalTokens
+}
+
+// GetUnpricedCalls returns the value of UnpricedCalls.
+func (s *UsageRow) GetUnpricedCalls() int64 {
+	return s.UnpricedCalls
+}
+
+// SetCachedInputTokens sets the value of CachedInputTokens.
+func (s *UsageRow) SetCachedInputTokens(val int64) {
+	s.CachedInputTokens = val
+}
+
+// SetCalls sets the value of Calls.
+func (s *UsageRow) SetCalls(val int64) {
+	s.Calls = val
+}
+
+// SetCostUsd sets the value of CostUsd.
+func (s *UsageRow) SetCostUsd(val decimal.Decimal) {
+	s.CostUsd = val
+}
+
+// SetDay sets the value of Day.
+func (s *UsageRow) SetDay(val OptDate) {
+	s.Day = val
+}
+
+// SetInputTokens sets the value of InputTokens.
+func (s *UsageRow) SetInputTokens(val int64) {
+	s.InputTokens = val
+}
+
+// SetModel sets the value of Model.
+func (s *UsageRow) SetModel(val OptString) {
+	s.Model = val
+}
+
+// SetOutputTokens sets the value of OutputTokens.
+func (s *UsageRow) SetOutputTokens(val int64) {
+	s.OutputTokens = val
+}
+
+// SetProvider sets the value of Provider.
+func (s *UsageRow) SetProvider(val OptString) {
+	s.Provider = val
+}
+
+// SetReasoningTokens sets the value of ReasoningTokens.
+func (s *UsageRow) SetReasoningTokens(val int64) {
+	s.ReasoningTokens = val
+}
+
+// SetTotalTokens sets the value of TotalTokens.
+func (s *UsageRow) SetTotalTokens(val int64) {
+	s.TotalTokens = val
+}
+
+// SetUnpricedCalls sets the value of UnpricedCalls.
+func (s *UsageRow) SetUnpricedCalls(val int64) {
+	s.UnpricedCalls = val
 }
 
 // Ref: #/components/schemas/User

@@ -11,6 +11,8 @@ type Handler interface {
 	AuthHandler
 	KnowledgeGraphHandler
 	MemoriesHandler
+	RealtimeHandler
+	RunsHandler
 	SecretsHandler
 	// NewError creates *ErrorStatusCode from error returned by handler.
 	//
@@ -192,6 +194,163 @@ type MemoriesHandler interface {
 	//
 	// PATCH /v1/memories/{id}
 	UpdateMemory(ctx context.Context, req *MemoryUpdate, params UpdateMemoryParams) (*Memory, error)
+}
+
+// RealtimeHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: Realtime
+type RealtimeHandler interface {
+	// EmitRunEvent implements emitRunEvent operation.
+	//
+	// For agent workers holding the run owner's access token. The event is numbered in the owner's stream
+	// and delivered to the sockets subscribed to the run (GET /v1/ws); the answer is the event as
+	// delivered. data must match the type: AgentTokenData, AgentToolCallData, AgentToolResultData,
+	// AgentFinalData or AgentErrorData.
+	//
+	// POST /v1/runs/{id}/events
+	EmitRunEvent(ctx context.Context, req *RunEventCreate, params EmitRunEventParams) (*RealtimeEvent, error)
+}
+
+// RunsHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: Runs
+type RunsHandler interface {
+	// AppendRunMessage implements appendRunMessage operation.
+	//
+	// Append a message to a pending or running run.
+	//
+	// POST /v1/runs/{id}/messages
+	AppendRunMessage(ctx context.Context, req *MessageCreate, params AppendRunMessageParams) (*Message, error)
+	// CancelRun implements cancelRun operation.
+	//
+	// Cancel a pending or running run.
+	//
+	// POST /v1/runs/{id}/cancel
+	CancelRun(ctx context.Context, params CancelRunParams) (*Run, error)
+	// CompleteRun implements completeRun operation.
+	//
+	// Move a running run to completed.
+	//
+	// POST /v1/runs/{id}/complete
+	CompleteRun(ctx context.Context, params CompleteRunParams) (*Run, error)
+	// CompleteToolCall implements completeToolCall operation.
+	//
+	// Duration_ms is measured by the server from the start to this request.
+	//
+	// POST /v1/tool-calls/{id}/complete
+	CompleteToolCall(ctx context.Context, req *ToolCallCompletion, params CompleteToolCallParams) (*ToolCall, error)
+	// CreateRun implements createRun operation.
+	//
+	// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
+	// the month's spend reached a hard budget.
+	//
+	// POST /v1/runs
+	CreateRun(ctx context.Context) (*Run, error)
+	// DeleteBudget implements deleteBudget operation.
+	//
+	// Remove the budget: spending is no longer limited.
+	//
+	// DELETE /v1/budget
+	DeleteBudget(ctx context.Context) error
+	// DeleteToolPermission implements deleteToolPermission operation.
+	//
+	// Remove a tool permission: the default policy applies to the tool again.
+	//
+	// DELETE /v1/tool-permissions/{id}
+	DeleteToolPermission(ctx context.Context, params DeleteToolPermissionParams) error
+	// FailRun implements failRun operation.
+	//
+	// Fail a pending or running run, saying why.
+	//
+	// POST /v1/runs/{id}/fail
+	FailRun(ctx context.Context, req *RunFailure, params FailRunParams) (*Run, error)
+	// GetBudget implements getBudget operation.
+	//
+	// Read the monthly budget and this month's spend.
+	//
+	// GET /v1/budget
+	GetBudget(ctx context.Context) (*Budget, error)
+	// GetRun implements getRun operation.
+	//
+	// Find a AgentRun by ID.
+	//
+	// GET /v1/runs/{id}
+	GetRun(ctx context.Context, params GetRunParams) (*Run, error)
+	// GetToolCall implements getToolCall operation.
+	//
+	// Find a ToolCall by ID.
+	//
+	// GET /v1/tool-calls/{id}
+	GetToolCall(ctx context.Context, params GetToolCallParams) (*ToolCall, error)
+	// GetUsage implements getUsage operation.
+	//
+	// Tokens and cost of LLM calls in [from, to), by UTC day or by model.
+	//
+	// GET /v1/usage
+	GetUsage(ctx context.Context, params GetUsageParams) (*UsageReport, error)
+	// ListRunLLMCalls implements listRunLLMCalls operation.
+	//
+	// List a run's LLM calls, newest first.
+	//
+	// GET /v1/runs/{id}/llm-calls
+	ListRunLLMCalls(ctx context.Context, params ListRunLLMCallsParams) (*LLMCallPage, error)
+	// ListRunMessages implements listRunMessages operation.
+	//
+	// List a run's messages, newest first.
+	//
+	// GET /v1/runs/{id}/messages
+	ListRunMessages(ctx context.Context, params ListRunMessagesParams) (*MessagePage, error)
+	// ListRunToolCalls implements listRunToolCalls operation.
+	//
+	// List a run's tool calls, newest first.
+	//
+	// GET /v1/runs/{id}/tool-calls
+	ListRunToolCalls(ctx context.Context, params ListRunToolCallsParams) (*ToolCallPage, error)
+	// ListRuns implements listRuns operation.
+	//
+	// List runs, newest first.
+	//
+	// GET /v1/runs
+	ListRuns(ctx context.Context, params ListRunsParams) (*RunPage, error)
+	// ListToolPermissions implements listToolPermissions operation.
+	//
+	// List toolpermissions, newest first.
+	//
+	// GET /v1/tool-permissions
+	ListToolPermissions(ctx context.Context, params ListToolPermissionsParams) (*ToolPermissionPage, error)
+	// PutBudget implements putBudget operation.
+	//
+	// Set the monthly budget.
+	//
+	// PUT /v1/budget
+	PutBudget(ctx context.Context, req *BudgetSet) (*Budget, error)
+	// RecordLLMCall implements recordLLMCall operation.
+	//
+	// The run's token and cost totals change in the same transaction. A model missing from the price table
+	// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+	// month's spend reached a hard budget.
+	//
+	// POST /v1/runs/{id}/llm-calls
+	RecordLLMCall(ctx context.Context, req *LLMCallCreate, params RecordLLMCallParams) (*LLMCall, error)
+	// SetToolPermission implements setToolPermission operation.
+	//
+	// Allow or deny a tool, replacing the tool's current permission.
+	//
+	// PUT /v1/tool-permissions
+	SetToolPermission(ctx context.Context, req *ToolPermissionSet) (*ToolPermission, error)
+	// StartRun implements startRun operation.
+	//
+	// Move a pending run to running.
+	//
+	// POST /v1/runs/{id}/start
+	StartRun(ctx context.Context, params StartRunParams) (*Run, error)
+	// StartToolCall implements startToolCall operation.
+	//
+	// Refused with 403 when the user denies the tool (or, for a tool without a permission, the default
+	// policy does); nothing is written then.
+	//
+	// POST /v1/runs/{id}/tool-calls
+	StartToolCall(ctx context.Context, req *ToolCallStart, params StartToolCallParams) (*ToolCall, error)
 }
 
 // SecretsHandler handles operations described by OpenAPI v3 specification.

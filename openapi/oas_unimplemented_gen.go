@@ -13,6 +13,42 @@ type UnimplementedHandler struct{}
 
 var _ Handler = UnimplementedHandler{}
 
+// AppendRunMessage implements appendRunMessage operation.
+//
+// Append a message to a pending or running run.
+//
+// POST /v1/runs/{id}/messages
+func (UnimplementedHandler) AppendRunMessage(ctx context.Context, req *MessageCreate, params AppendRunMessageParams) (r *Message, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// CancelRun implements cancelRun operation.
+//
+// Cancel a pending or running run.
+//
+// POST /v1/runs/{id}/cancel
+func (UnimplementedHandler) CancelRun(ctx context.Context, params CancelRunParams) (r *Run, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// CompleteRun implements completeRun operation.
+//
+// Move a running run to completed.
+//
+// POST /v1/runs/{id}/complete
+func (UnimplementedHandler) CompleteRun(ctx context.Context, params CompleteRunParams) (r *Run, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// CompleteToolCall implements completeToolCall operation.
+//
+// Duration_ms is measured by the server from the start to this request.
+//
+// POST /v1/tool-calls/{id}/complete
+func (UnimplementedHandler) CompleteToolCall(ctx context.Context, req *ToolCallCompletion, params CompleteToolCallParams) (r *ToolCall, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // CreateEntity implements createEntity operation.
 //
 // Create an entity; its (type, name) must be new (upsert merges instead).
@@ -42,6 +78,16 @@ func (UnimplementedHandler) CreateRelation(ctx context.Context, req *RelationCre
 	return r, ht.ErrNotImplemented
 }
 
+// CreateRun implements createRun operation.
+//
+// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
+// the month's spend reached a hard budget.
+//
+// POST /v1/runs
+func (UnimplementedHandler) CreateRun(ctx context.Context) (r *Run, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // CreateSecret implements createSecret operation.
 //
 // Store a secret (sealed with AES-256-GCM).
@@ -49,6 +95,15 @@ func (UnimplementedHandler) CreateRelation(ctx context.Context, req *RelationCre
 // POST /v1/secrets
 func (UnimplementedHandler) CreateSecret(ctx context.Context, req *SecretCreate) (r *Secret, _ error) {
 	return r, ht.ErrNotImplemented
+}
+
+// DeleteBudget implements deleteBudget operation.
+//
+// Remove the budget: spending is no longer limited.
+//
+// DELETE /v1/budget
+func (UnimplementedHandler) DeleteBudget(ctx context.Context) error {
+	return ht.ErrNotImplemented
 }
 
 // DeleteEntity implements deleteEntity operation.
@@ -96,6 +151,45 @@ func (UnimplementedHandler) DeleteSession(ctx context.Context, params DeleteSess
 	return ht.ErrNotImplemented
 }
 
+// DeleteToolPermission implements deleteToolPermission operation.
+//
+// Remove a tool permission: the default policy applies to the tool again.
+//
+// DELETE /v1/tool-permissions/{id}
+func (UnimplementedHandler) DeleteToolPermission(ctx context.Context, params DeleteToolPermissionParams) error {
+	return ht.ErrNotImplemented
+}
+
+// EmitRunEvent implements emitRunEvent operation.
+//
+// For agent workers holding the run owner's access token. The event is numbered in the owner's stream
+// and delivered to the sockets subscribed to the run (GET /v1/ws); the answer is the event as
+// delivered. data must match the type: AgentTokenData, AgentToolCallData, AgentToolResultData,
+// AgentFinalData or AgentErrorData.
+//
+// POST /v1/runs/{id}/events
+func (UnimplementedHandler) EmitRunEvent(ctx context.Context, req *RunEventCreate, params EmitRunEventParams) (r *RealtimeEvent, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// FailRun implements failRun operation.
+//
+// Fail a pending or running run, saying why.
+//
+// POST /v1/runs/{id}/fail
+func (UnimplementedHandler) FailRun(ctx context.Context, req *RunFailure, params FailRunParams) (r *Run, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// GetBudget implements getBudget operation.
+//
+// Read the monthly budget and this month's spend.
+//
+// GET /v1/budget
+func (UnimplementedHandler) GetBudget(ctx context.Context) (r *Budget, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // GetEntity implements getEntity operation.
 //
 // Read a knowledge-graph entity.
@@ -132,12 +226,39 @@ func (UnimplementedHandler) GetRelation(ctx context.Context, params GetRelationP
 	return r, ht.ErrNotImplemented
 }
 
+// GetRun implements getRun operation.
+//
+// Find a AgentRun by ID.
+//
+// GET /v1/runs/{id}
+func (UnimplementedHandler) GetRun(ctx context.Context, params GetRunParams) (r *Run, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // GetSecret implements getSecret operation.
 //
 // Find a UserSecret by ID.
 //
 // GET /v1/secrets/{id}
 func (UnimplementedHandler) GetSecret(ctx context.Context, params GetSecretParams) (r *Secret, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// GetToolCall implements getToolCall operation.
+//
+// Find a ToolCall by ID.
+//
+// GET /v1/tool-calls/{id}
+func (UnimplementedHandler) GetToolCall(ctx context.Context, params GetToolCallParams) (r *ToolCall, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// GetUsage implements getUsage operation.
+//
+// Tokens and cost of LLM calls in [from, to), by UTC day or by model.
+//
+// GET /v1/usage
+func (UnimplementedHandler) GetUsage(ctx context.Context, params GetUsageParams) (r *UsageReport, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -178,6 +299,42 @@ func (UnimplementedHandler) ListNeighbors(ctx context.Context, params ListNeighb
 	return r, ht.ErrNotImplemented
 }
 
+// ListRunLLMCalls implements listRunLLMCalls operation.
+//
+// List a run's LLM calls, newest first.
+//
+// GET /v1/runs/{id}/llm-calls
+func (UnimplementedHandler) ListRunLLMCalls(ctx context.Context, params ListRunLLMCallsParams) (r *LLMCallPage, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListRunMessages implements listRunMessages operation.
+//
+// List a run's messages, newest first.
+//
+// GET /v1/runs/{id}/messages
+func (UnimplementedHandler) ListRunMessages(ctx context.Context, params ListRunMessagesParams) (r *MessagePage, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListRunToolCalls implements listRunToolCalls operation.
+//
+// List a run's tool calls, newest first.
+//
+// GET /v1/runs/{id}/tool-calls
+func (UnimplementedHandler) ListRunToolCalls(ctx context.Context, params ListRunToolCallsParams) (r *ToolCallPage, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListRuns implements listRuns operation.
+//
+// List runs, newest first.
+//
+// GET /v1/runs
+func (UnimplementedHandler) ListRuns(ctx context.Context, params ListRunsParams) (r *RunPage, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // ListSecrets implements listSecrets operation.
 //
 // List secrets without their values, newest first.
@@ -193,6 +350,15 @@ func (UnimplementedHandler) ListSecrets(ctx context.Context, params ListSecretsP
 //
 // GET /v1/sessions
 func (UnimplementedHandler) ListSessions(ctx context.Context, params ListSessionsParams) (r *SessionPage, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListToolPermissions implements listToolPermissions operation.
+//
+// List toolpermissions, newest first.
+//
+// GET /v1/tool-permissions
+func (UnimplementedHandler) ListToolPermissions(ctx context.Context, params ListToolPermissionsParams) (r *ToolPermissionPage, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -212,6 +378,26 @@ func (UnimplementedHandler) Login(ctx context.Context, req *LoginRequest) (r *To
 // POST /v1/auth/logout
 func (UnimplementedHandler) Logout(ctx context.Context, req OptLogoutRequest) error {
 	return ht.ErrNotImplemented
+}
+
+// PutBudget implements putBudget operation.
+//
+// Set the monthly budget.
+//
+// PUT /v1/budget
+func (UnimplementedHandler) PutBudget(ctx context.Context, req *BudgetSet) (r *Budget, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// RecordLLMCall implements recordLLMCall operation.
+//
+// The run's token and cost totals change in the same transaction. A model missing from the price table
+// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+// month's spend reached a hard budget.
+//
+// POST /v1/runs/{id}/llm-calls
+func (UnimplementedHandler) RecordLLMCall(ctx context.Context, req *LLMCallCreate, params RecordLLMCallParams) (r *LLMCall, _ error) {
+	return r, ht.ErrNotImplemented
 }
 
 // Refresh implements refresh operation.
@@ -251,6 +437,34 @@ func (UnimplementedHandler) SearchEntities(ctx context.Context, req *EntitySearc
 //
 // POST /v1/memories/search
 func (UnimplementedHandler) SearchMemories(ctx context.Context, req *MemorySearch) (r *MemorySearchResult, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// SetToolPermission implements setToolPermission operation.
+//
+// Allow or deny a tool, replacing the tool's current permission.
+//
+// PUT /v1/tool-permissions
+func (UnimplementedHandler) SetToolPermission(ctx context.Context, req *ToolPermissionSet) (r *ToolPermission, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// StartRun implements startRun operation.
+//
+// Move a pending run to running.
+//
+// POST /v1/runs/{id}/start
+func (UnimplementedHandler) StartRun(ctx context.Context, params StartRunParams) (r *Run, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// StartToolCall implements startToolCall operation.
+//
+// Refused with 403 when the user denies the tool (or, for a tool without a permission, the default
+// policy does); nothing is written then.
+//
+// POST /v1/runs/{id}/tool-calls
+func (UnimplementedHandler) StartToolCall(ctx context.Context, req *ToolCallStart, params StartToolCallParams) (r *ToolCall, _ error) {
 	return r, ht.ErrNotImplemented
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -36,18 +35,20 @@ func runAdmin(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err := fs.Parse(args[2:]); err != nil {
 		return usageError(adminUsage)
 	}
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
+	src := config.Environ()
+	sc, serr := config.Load[secrets.Config](src)
+	mc, merr := config.Load[migrateConfig](src)
+	if err := config.Join(serr, merr); err != nil {
 		return err
 	}
-	if cfg.MigrateDatabaseURL == "" {
+	if mc.URL == "" {
 		return errors.New("MIGRATE_DATABASE_URL (the owner role) is required: rotation reads every user's secrets")
 	}
-	box, err := secrets.BoxFromConfig(cfg)
+	box, err := secrets.BoxFromConfig(sc)
 	if err != nil {
 		return err
 	}
-	conn, err := db.OpenSQL(ctx, cfg.MigrateDatabaseURL)
+	conn, err := db.OpenSQL(ctx, mc.URL)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strings"
 )
@@ -45,4 +46,15 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return usageError(benchUsage())
 	}
 	return b.run(ctx, args[1:], stdout)
+}
+
+// freeLoopbackPort asks the system for a port the bench's own child server
+// can listen on (it runs as a separate process, so PORT=0 cannot tell us).
+func freeLoopbackPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -14,7 +14,6 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -24,8 +23,9 @@ import (
 	pgxvec "github.com/pgvector/pgvector-go/pgx"
 
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
+	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	migrate "github.com/jarvis-core/jarvis/internal/pgmigrate"
 	"github.com/jarvis-core/jarvis/internal/vecsearch"
 )
 
@@ -50,10 +50,14 @@ type vectorBench struct {
 const benchModel = "bench-clustered"
 
 func benchVector(ctx context.Context, args []string, stdout io.Writer) error {
+	mc, err := config.Load[migrateConfig](config.Environ())
+	if err != nil {
+		return err
+	}
 	fs := flag.NewFlagSet("bench vector", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	b := vectorBench{out: stdout}
-	fs.StringVar(&b.adminURL, "admin-url", envOr("DEV_DATABASE_URL", defaultDevURL), "superuser URL of the Postgres server (a throw-away database is created and dropped)")
+	fs.StringVar(&b.adminURL, "admin-url", mc.DevURL, "superuser URL of the Postgres server (a throw-away database is created and dropped)")
 	fs.IntVar(&b.rows, "rows", 100_000, "memories per shape")
 	fs.IntVar(&b.users, "users", 100, "users of the spread shape")
 	fs.IntVar(&b.queries, "queries", 200, "timed queries per strategy")
@@ -249,7 +253,7 @@ func (b vectorBench) runShape(ctx context.Context, shape string) (err error) {
 		if s.name == strategies[0].name && shape != "spread" {
 			// Measured already by the ground-truth pass; skip a second
 			// minute of exact scans.
-			fmt.Fprintf(b.out, "| %s | 1.000 | 0 | %s | %s | %s |\n", s.name, pct(exactLat, 50), pct(exactLat, 95), pct(exactLat, 99))
+			fmt.Fprintf(b.out, "| %s | 1.000 | 0 | %s | %s | %s |\n", s.name, ms(exactLat, 50), ms(exactLat, 95), ms(exactLat, 99))
 			continue
 		}
 		lat := make([]time.Duration, len(qs))
@@ -272,7 +276,7 @@ func (b vectorBench) runShape(ctx context.Context, shape string) (err error) {
 			}
 		}
 		fmt.Fprintf(b.out, "| %s | %.3f | %d of %d | %s | %s | %s |\n", s.name, float64(found)/float64(10*len(qs)), short, len(qs),
-			pct(lat, 50), pct(lat, 95), pct(lat, 99))
+			ms(lat, 50), ms(lat, 95), ms(lat, 99))
 	}
 	fmt.Fprintf(b.out, "\nload average after: %s\n\n", loadavg())
 	return nil
@@ -467,10 +471,7 @@ func normalized(v []float32) []float32 {
 	return v
 }
 
-func pct(d []time.Duration, p int) string {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := (len(s)*p + 99) / 100
-	i = max(0, min(len(s)-1, i-1))
-	return fmt.Sprintf("%.1f ms", float64(s[i].Microseconds())/1000)
+// ms is the p-th percentile of d in milliseconds, one decimal.
+func ms(d []time.Duration, p int) string {
+	return fmt.Sprintf("%.1f ms", float64(pct(d, p).Microseconds())/1000)
 }

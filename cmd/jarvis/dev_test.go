@@ -5,15 +5,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
-	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 // unsetenv clears keys for the test and restores them after.
@@ -30,14 +30,14 @@ func TestDevProvisionsFromNothingAndIsIdempotent(t *testing.T) {
 	unsetenv(t, "APP_ENV", "PORT", "DATABASE_URL", "MIGRATE_DATABASE_URL", "REDIS_URL", "JWT_SECRET",
 		"SECRETS_MASTER_KEY", "JARVIS_DEV_DATABASE", "JARVIS_DEV_OWNER", "JARVIS_DEV_SERVICE",
 		"JARVIS_DEV_OWNER_PASSWORD", "JARVIS_DEV_SERVICE_PASSWORD")
-	suffix := strings.ToLower(config.RandomHex(4))
+	suffix := strings.ToLower(randomHex(4))
 	names := map[string]string{
 		"JARVIS_DEV_DATABASE": "jarvis_devtest_" + suffix,
 		"JARVIS_DEV_OWNER":    "jarvis_devtest_owner_" + suffix,
 		"JARVIS_DEV_SERVICE":  "jarvis_devtest_svc_" + suffix,
 	}
 	envPath := t.TempDir() + "/.env"
-	if err := config.WriteEnvFile(envPath, "", names); err != nil {
+	if err := writeEnvFile(envPath, "", names); err != nil {
 		t.Fatal(err)
 	}
 	admin, err := sql.Open("pgx", dbtest.AdminURL())
@@ -62,7 +62,7 @@ func TestDevProvisionsFromNothingAndIsIdempotent(t *testing.T) {
 	if err := run(context.Background(), args, &out, &bytes.Buffer{}); err != nil {
 		t.Fatalf("first run: %v", err)
 	}
-	first, err := config.ReadEnvFile(envPath)
+	first, err := readEnvFile(envPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +77,15 @@ func TestDevProvisionsFromNothingAndIsIdempotent(t *testing.T) {
 	}
 
 	// The service role connects, sees the migrated schema, and RLS binds it.
-	cfg, err := config.Load(os.Getenv)
+	ownerURL, serviceURL, err := db.Provisioning{
+		AdminURL: dbtest.AdminURL(), Database: first["JARVIS_DEV_DATABASE"],
+		Owner: first["JARVIS_DEV_OWNER"], OwnerPassword: first["JARVIS_DEV_OWNER_PASSWORD"],
+		Service: first["JARVIS_DEV_SERVICE"], ServicePassword: first["JARVIS_DEV_SERVICE_PASSWORD"],
+	}.URLs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := db.Open(context.Background(), cfg.DatabaseURL)
+	svc, err := db.Open(context.Background(), serviceURL)
 	if err != nil {
 		t.Fatalf("service role cannot connect: %v", err)
 	}
@@ -98,19 +102,19 @@ func TestDevProvisionsFromNothingAndIsIdempotent(t *testing.T) {
 	if err := run(context.Background(), args, &out, &bytes.Buffer{}); err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	second, _ := config.ReadEnvFile(envPath)
+	second, _ := readEnvFile(envPath)
 	for _, k := range []string{"JWT_SECRET", "SECRETS_MASTER_KEY", "JARVIS_DEV_OWNER_PASSWORD"} {
 		if first[k] != second[k] {
 			t.Errorf("%s changed between runs", k)
 		}
 	}
-	owner, err := db.OpenSQL(context.Background(), os.Getenv("MIGRATE_DATABASE_URL"))
+	owner, err := db.OpenSQL(context.Background(), ownerURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer owner.Close()
-	dir, _ := migrate.FSDir(migrations.FS)
-	st, err := migrate.ReadStatus(context.Background(), owner, dir)
+	dir, _ := pgmigrate.FSDir(migrations.FS)
+	st, err := pgmigrate.ReadStatus(context.Background(), owner, dir)
 	if err != nil || !st.OK() {
 		t.Fatalf("status after dev: %+v, %v", st, err)
 	}
@@ -122,4 +126,28 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestEnvFileRoundTrip: what dev writes, godotenv reads back unchanged,
+// even values a shell or a naive reader would mangle.
+func TestEnvFileRoundTrip(t *testing.T) {
+	path := t.TempDir() + "/.env"
+	vars := map[string]string{"A": "x=y", "B": "2", "C": `a"b'c`, "D": "$HOME", "E": "#not-a-comment", "F": ""}
+	if err := writeEnvFile(path, "# header\n", vars); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readEnvFile(path)
+	if err != nil || !maps.Equal(got, vars) {
+		t.Fatalf("read back %q, %v; want %q", got, err, vars)
+	}
+	missing, err := readEnvFile(t.TempDir() + "/none")
+	if err != nil || len(missing) != 0 {
+		t.Fatalf("missing file: %v, %v", missing, err)
+	}
+	if err := os.WriteFile(path, []byte("JWT_SECRET=ok\nnot a line with secret-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readEnvFile(path); err == nil || strings.Contains(err.Error(), "secret-value") {
+		t.Fatalf("malformed file: %v (must fail without quoting the file)", err)
+	}
 }

@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
-	atlasmigrate "ariga.io/atlas/sql/migrate"
+	"ariga.io/atlas/sql/migrate"
 
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
+	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 const migrateUsage = `usage: jarvis migrate <command> [flags]
@@ -30,17 +30,38 @@ diff, check and lint need a dev server where they may create and drop
 throw-away databases: --dev-url, else DEV_DATABASE_URL, else the local superuser.
 `
 
-const defaultDevURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+// migrateConfig is what the migrate, dev and admin commands read beside the
+// service's modules.
+type migrateConfig struct {
+	// URL is the owner role's (apply, status, admin): it changes the schema
+	// and reads every user's rows.
+	URL string `env:"MIGRATE_DATABASE_URL"`
+	// DevURL is a superuser on a server where throw-away databases may be
+	// created (diff, check, lint) and where dev provisions its database.
+	DevURL string `env:"DEV_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"`
+}
+
+// Validate checks the schemes.
+func (c migrateConfig) Validate() error {
+	return errors.Join(
+		config.CheckURL("MIGRATE_DATABASE_URL", c.URL, "postgres", "postgresql"),
+		config.CheckURL("DEV_DATABASE_URL", c.DevURL, "postgres", "postgresql"),
+	)
+}
 
 func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {
 		return usageError(migrateUsage)
 	}
+	cfg, err := config.Load[migrateConfig](config.Environ())
+	if err != nil {
+		return err
+	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("migrate "+cmd, flag.ContinueOnError)
 	dirPath := fs.String("dir", "ent/migrate/migrations", "migration directory (diff, check, lint)")
-	devURL := fs.String("dev-url", envOr("DEV_DATABASE_URL", defaultDevURL), "dev server URL (diff, check, lint)")
-	dbURL := fs.String("url", os.Getenv("MIGRATE_DATABASE_URL"), "database URL, owner role (apply, status)")
+	devURL := fs.String("dev-url", cfg.DevURL, "dev server URL (diff, check, lint)")
+	dbURL := fs.String("url", cfg.URL, "database URL, owner role (apply, status)")
 	latest := fs.Int("latest", 1, "lint: number of newest files to analyze")
 	if err := fs.Parse(args); err != nil {
 		return usageError(migrateUsage)
@@ -50,11 +71,11 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 		if fs.NArg() != 1 {
 			return usageError("usage: jarvis migrate diff <name>")
 		}
-		dir, err := migrate.LocalDir(*dirPath)
+		dir, err := pgmigrate.LocalDir(*dirPath)
 		if err != nil {
 			return err
 		}
-		plan, err := migrate.Diff(ctx, *devURL, dir, fs.Arg(0))
+		plan, err := pgmigrate.Diff(ctx, *devURL, dir, fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -65,28 +86,28 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 		fmt.Fprintf(stdout, "wrote %s/%s and atlas.sum\n", *dirPath, plan.Name)
 		return nil
 	case "check":
-		dir, err := migrate.LocalDir(*dirPath)
+		dir, err := pgmigrate.LocalDir(*dirPath)
 		if err != nil {
 			return err
 		}
-		if err := migrate.Check(ctx, *devURL, dir); err != nil {
+		if err := pgmigrate.Check(ctx, *devURL, dir); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "ok: the migration directory matches ent/schema and atlas.sum")
 		return nil
 	case "lint":
-		dir, err := migrate.LocalDir(*dirPath)
+		dir, err := pgmigrate.LocalDir(*dirPath)
 		if err != nil {
 			return err
 		}
-		findings, err := migrate.Lint(ctx, *devURL, dir, *latest)
+		findings, err := pgmigrate.Lint(ctx, *devURL, dir, *latest)
 		if err != nil {
 			return err
 		}
 		for _, f := range findings {
 			fmt.Fprintln(stdout, f)
 		}
-		if n := migrate.CountErrors(findings); n > 0 {
+		if n := pgmigrate.CountErrors(findings); n > 0 {
 			return fmt.Errorf("lint: %d finding(s) need review", n)
 		}
 		fmt.Fprintf(stdout, "lint: %d finding(s), none blocking\n", len(findings))
@@ -95,7 +116,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 		if *dbURL == "" {
 			return errors.New("MIGRATE_DATABASE_URL (or --url) is required")
 		}
-		dir, err := migrate.FSDir(migrations.FS)
+		dir, err := pgmigrate.FSDir(migrations.FS)
 		if err != nil {
 			return err
 		}
@@ -105,7 +126,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 		}
 		defer conn.Close()
 		if cmd == "apply" {
-			applied, err := migrate.Apply(ctx, conn, dir, log)
+			applied, err := pgmigrate.Apply(ctx, conn, dir, log)
 			if err != nil {
 				return err
 			}
@@ -116,7 +137,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 			}
 			return nil
 		}
-		st, err := migrate.ReadStatus(ctx, conn, dir)
+		st, err := pgmigrate.ReadStatus(ctx, conn, dir)
 		if err != nil {
 			return err
 		}
@@ -130,7 +151,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 	}
 }
 
-func printStatus(w io.Writer, st migrate.Status) {
+func printStatus(w io.Writer, st pgmigrate.Status) {
 	current := st.Current
 	if current == "" {
 		current = "(none)"
@@ -140,7 +161,7 @@ func printStatus(w io.Writer, st migrate.Status) {
 		state := "ok"
 		if r.Error != "" {
 			state = "error: " + r.Error
-		} else if r.Type == atlasmigrate.RevisionTypeBaseline {
+		} else if r.Type == migrate.RevisionTypeBaseline {
 			state = "baseline"
 		}
 		fmt.Fprintf(w, "  %s %s (%s)\n", r.Version, r.Description, state)
@@ -149,11 +170,4 @@ func printStatus(w io.Writer, st migrate.Status) {
 	for _, p := range st.Pending {
 		fmt.Fprintf(w, "  %s\n", p)
 	}
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/jarvis-core/jarvis/internal/app"
 	"github.com/jarvis-core/jarvis/internal/config"
@@ -13,22 +13,25 @@ import (
 )
 
 func runServe(ctx context.Context, stderr io.Writer) error {
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, cfg, logging.New(stderr, logging.ParseLevel(cfg.LogLevel)))
+	return serve(ctx, config.Environ(), stderr)
 }
 
-// serve runs the app until ctx ends (SIGINT/SIGTERM), then stops it within
-// SHUTDOWN_TIMEOUT: the server drains, then connections close, in reverse
-// start order.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	a := app.New(cfg, log)
+// serve runs the app configured by src, logging to w, until ctx ends
+// (SIGINT/SIGTERM), then stops it within SHUTDOWN_TIMEOUT: the server
+// drains, then connections close, in reverse start order.
+func serve(ctx context.Context, src config.Source, w io.Writer) error {
+	// A bad LOG_LEVEL is reported by the app with every other bad variable;
+	// meanwhile the zero Config logs at info.
+	lc, _ := config.Load[logging.Config](src)
+	log := logging.New(w, lc.Level)
+	a := app.New(src, log)
+	if err := a.Err(); err != nil {
+		return startError(err)
+	}
 	startCtx, cancel := context.WithTimeout(ctx, a.StartTimeout())
 	defer cancel()
 	if err := a.Start(startCtx); err != nil {
-		return fmt.Errorf("start: %w", err)
+		return startError(err)
 	}
 	select {
 	case <-ctx.Done():
@@ -43,4 +46,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// startError shows a bad configuration as the list of bad variables alone,
+// without fx's account of where in the wiring it was found.
+func startError(err error) error {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return fmt.Errorf("start: %w", err)
 }

@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,18 +12,29 @@ import (
 
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
-	"github.com/jarvis-core/jarvis/internal/logging"
 	"github.com/jarvis-core/jarvis/internal/logging/logtest"
 )
 
-func freePort(t *testing.T) int {
+// listenAddr waits for the server's "http server listening" line (PORT=0
+// lets the system pick the port) and returns its address.
+func listenAddr(t *testing.T, logs *logtest.Buffer, done <-chan error) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for line := range strings.Lines(logs.String()) {
+			var l struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "http server listening" {
+				return l.Addr
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve returned before listening: %v\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatalf("not listening after 10s:\n%s", logs.String())
+	return ""
 }
 
 // TestServeIsReadyAndStopsGracefully runs the real app against a real
@@ -32,23 +42,17 @@ func freePort(t *testing.T) int {
 // SIGTERM does and expects an orderly stop.
 func TestServeIsReadyAndStopsGracefully(t *testing.T) {
 	d := dbtest.New(t)
-	port := freePort(t)
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{
-			"APP_ENV": "test", "PORT": fmt.Sprint(port), "DATABASE_URL": d.AppURL,
-			"REDIS_URL": "redis://127.0.0.1:6379/0", "JWT_SECRET": strings.Repeat("x", 32),
-			"SECRETS_MASTER_KEY": strings.Repeat("0f", 32), "SHUTDOWN_TIMEOUT": "5s",
-		}[k]
+	src := config.Map(map[string]string{
+		"APP_ENV": "test", "PORT": "0", "DATABASE_URL": d.AppURL, "LOG_LEVEL": "info",
+		"REDIS_URL": "redis://127.0.0.1:6379/0", "JWT_SECRET": strings.Repeat("x", 32),
+		"SECRETS_MASTER_KEY": strings.Repeat("0f", 32), "SHUTDOWN_TIMEOUT": "5s",
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, logging.New(&logs, logging.ParseLevel("info"))) }()
+	go func() { done <- serve(ctx, src, &logs) }()
 
-	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", port)
+	url := "http://" + listenAddr(t, &logs, done) + "/readyz"
 	var body map[string]any
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -100,16 +104,39 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 	t.Setenv("DATABASE_URL", "")
 	t.Setenv("JWT_SECRET", "short-secret-value")
 	t.Setenv("SECRETS_MASTER_KEY", "")
+	t.Setenv("LOG_LEVEL", "verbose")
 	err := run(context.Background(), []string{"serve"}, &bytes.Buffer{}, &stderr)
-	if err == nil {
-		t.Fatal("serve started without configuration")
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("serve without configuration: %v, want a *config.Error", err)
 	}
-	for _, v := range []string{"DATABASE_URL", "JWT_SECRET", "SECRETS_MASTER_KEY"} {
+	// Only the list of variables, not fx's account of the wiring.
+	if !strings.HasPrefix(err.Error(), "invalid configuration:") {
+		t.Errorf("error = %v", err)
+	}
+	for _, v := range []string{"DATABASE_URL", "JWT_SECRET", "SECRETS_MASTER_KEY", "LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), v) {
 			t.Errorf("error does not name %s: %v", v, err)
 		}
 	}
 	if strings.Contains(err.Error(), "short-secret-value") {
 		t.Error("error echoes JWT_SECRET")
+	}
+}
+
+// TestEnvExampleDocumentsTheCommands' variables (the modules' are checked in
+// internal/app).
+func TestEnvExampleDocumentsTheCommands(t *testing.T) {
+	example, err := readEnvFile("../../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range config.Vars[migrateConfig]() {
+		if _, ok := example[v]; !ok {
+			t.Errorf(".env.example lacks %s", v)
+		}
+	}
+	if _, err := config.Load[migrateConfig](config.Map(example)); err != nil {
+		t.Errorf(".env.example: %v", err)
 	}
 }

@@ -28,14 +28,22 @@ const (
 	FieldStatus = "status"
 	// FieldInputTokens holds the string denoting the input_tokens field in the database.
 	FieldInputTokens = "input_tokens"
+	// FieldCachedInputTokens holds the string denoting the cached_input_tokens field in the database.
+	FieldCachedInputTokens = "cached_input_tokens"
 	// FieldOutputTokens holds the string denoting the output_tokens field in the database.
 	FieldOutputTokens = "output_tokens"
+	// FieldReasoningTokens holds the string denoting the reasoning_tokens field in the database.
+	FieldReasoningTokens = "reasoning_tokens"
 	// FieldTotalTokens holds the string denoting the total_tokens field in the database.
 	FieldTotalTokens = "total_tokens"
 	// FieldTotalCost holds the string denoting the total_cost field in the database.
 	FieldTotalCost = "total_cost"
+	// FieldUnpricedCalls holds the string denoting the unpriced_calls field in the database.
+	FieldUnpricedCalls = "unpriced_calls"
 	// FieldError holds the string denoting the error field in the database.
 	FieldError = "error"
+	// FieldWarning holds the string denoting the warning field in the database.
+	FieldWarning = "warning"
 	// FieldStartedAt holds the string denoting the started_at field in the database.
 	FieldStartedAt = "started_at"
 	// FieldCompletedAt holds the string denoting the completed_at field in the database.
@@ -88,10 +96,14 @@ var Columns = []string{
 	FieldUserID,
 	FieldStatus,
 	FieldInputTokens,
+	FieldCachedInputTokens,
 	FieldOutputTokens,
+	FieldReasoningTokens,
 	FieldTotalTokens,
 	FieldTotalCost,
+	FieldUnpricedCalls,
 	FieldError,
+	FieldWarning,
 	FieldStartedAt,
 	FieldCompletedAt,
 }
@@ -124,16 +136,28 @@ var (
 	DefaultInputTokens int64
 	// InputTokensValidator is a validator for the "input_tokens" field. It is called by the builders before save.
 	InputTokensValidator func(int64) error
+	// DefaultCachedInputTokens holds the default value on creation for the "cached_input_tokens" field.
+	DefaultCachedInputTokens int64
+	// CachedInputTokensValidator is a validator for the "cached_input_tokens" field. It is called by the builders before save.
+	CachedInputTokensValidator func(int64) error
 	// DefaultOutputTokens holds the default value on creation for the "output_tokens" field.
 	DefaultOutputTokens int64
 	// OutputTokensValidator is a validator for the "output_tokens" field. It is called by the builders before save.
 	OutputTokensValidator func(int64) error
+	// DefaultReasoningTokens holds the default value on creation for the "reasoning_tokens" field.
+	DefaultReasoningTokens int64
+	// ReasoningTokensValidator is a validator for the "reasoning_tokens" field. It is called by the builders before save.
+	ReasoningTokensValidator func(int64) error
 	// DefaultTotalTokens holds the default value on creation for the "total_tokens" field.
 	DefaultTotalTokens int64
 	// TotalTokensValidator is a validator for the "total_tokens" field. It is called by the builders before save.
 	TotalTokensValidator func(int64) error
 	// DefaultTotalCost holds the default value on creation for the "total_cost" field.
 	DefaultTotalCost decimal.Decimal
+	// DefaultUnpricedCalls holds the default value on creation for the "unpriced_calls" field.
+	DefaultUnpricedCalls int64
+	// UnpricedCallsValidator is a validator for the "unpriced_calls" field. It is called by the builders before save.
+	UnpricedCallsValidator func(int64) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -200,9 +224,19 @@ func ByInputTokens(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldInputTokens, opts...).ToFunc()
 }
 
+// ByCachedInputTokens orders the results by the cached_input_tokens field.
+func ByCachedInputTokens(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCachedInputTokens, opts...).ToFunc()
+}
+
 // ByOutputTokens orders the results by the output_tokens field.
 func ByOutputTokens(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldOutputTokens, opts...).ToFunc()
+}
+
+// ByReasoningTokens orders the results by the reasoning_tokens field.
+func ByReasoningTokens(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReasoningTokens, opts...).ToFunc()
 }
 
 // ByTotalTokens orders the results by the total_tokens field.
@@ -215,9 +249,19 @@ func ByTotalCost(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTotalCost, opts...).ToFunc()
 }
 
+// ByUnpricedCalls orders the results by the unpriced_calls field.
+func ByUnpricedCalls(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUnpricedCalls, opts...).ToFunc()
+}
+
 // ByError orders the results by the error field.
 func ByError(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldError, opts...).ToFunc()
+}
+
+// ByWarning orders the results by the warning field.
+func ByWarning(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldWarning, opts...).ToFunc()
 }
 
 // ByStartedAt orders the results by the started_at field.

@@ -77,9 +77,19 @@ func InputTokens(v int64) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldEQ(FieldInputTokens, v))
 }
 
+// CachedInputTokens applies equality check predicate on the "cached_input_tokens" field. It's identical to CachedInputTokensEQ.
+func CachedInputTokens(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldCachedInputTokens, v))
+}
+
 // OutputTokens applies equality check predicate on the "output_tokens" field. It's identical to OutputTokensEQ.
 func OutputTokens(v int64) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldEQ(FieldOutputTokens, v))
+}
+
+// ReasoningTokens applies equality check predicate on the "reasoning_tokens" field. It's identical to ReasoningTokensEQ.
+func ReasoningTokens(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldReasoningTokens, v))
 }
 
 // TotalTokens applies equality check predicate on the "total_tokens" field. It's identical to TotalTokensEQ.
@@ -92,9 +102,19 @@ func TotalCost(v decimal.Decimal) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldEQ(FieldTotalCost, v))
 }
 
+// UnpricedCalls applies equality check predicate on the "unpriced_calls" field. It's identical to UnpricedCallsEQ.
+func UnpricedCalls(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldUnpricedCalls, v))
+}
+
 // Error applies equality check predicate on the "error" field. It's identical to ErrorEQ.
 func Error(v string) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldEQ(FieldError, v))
+}
+
+// Warning applies equality check predicate on the "warning" field. It's identical to WarningEQ.
+func Warning(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldWarning, v))
 }
 
 // StartedAt applies equality check predicate on the "started_at" field. It's identical to StartedAtEQ.
@@ -267,6 +287,46 @@ func InputTokensLTE(v int64) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldLTE(FieldInputTokens, v))
 }
 
+// CachedInputTokensEQ applies the EQ predicate on the "cached_input_tokens" field.
+func CachedInputTokensEQ(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldCachedInputTokens, v))
+}
+
+// CachedInputTokensNEQ applies the NEQ predicate on the "cached_input_tokens" field.
+func CachedInputTokensNEQ(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNEQ(FieldCachedInputTokens, v))
+}
+
+// CachedInputTokensIn applies the In predicate on the "cached_input_tokens" field.
+func CachedInputTokensIn(vs ...int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIn(FieldCachedInputTokens, vs...))
+}
+
+// CachedInputTokensNotIn applies the NotIn predicate on the "cached_input_tokens" field.
+func CachedInputTokensNotIn(vs ...int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotIn(FieldCachedInputTokens, vs...))
+}
+
+// CachedInputTokensGT applies the GT predicate on the "cached_input_tokens" field.
+func CachedInputTokensGT(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGT(FieldCachedInputTokens, v))
+}
+
+// CachedInputTokensGTE applies the GTE predicate on the "cached_input_tokens" field.
+func CachedInputTokensGTE(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGTE(FieldCachedInputTokens, v))
+}
+
+// CachedInputTokensLT applies the LT predicate on the "cached_input_tokens" field.
+func CachedInputTokensLT(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLT(FieldCachedInputTokens, v))
+}
+
+// CachedInputTokensLTE applies the LTE predicate on the "cached_input_tokens" field.
+func CachedInputTokensLTE(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLTE(FieldCachedInputTokens, v))
+}
+
 // OutputTokensEQ applies the EQ predicate on the "output_tokens" field.
 func OutputTokensEQ(v int64) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldEQ(FieldOutputTokens, v))
@@ -305,6 +365,46 @@ func OutputTokensLT(v int64) predicate.AgentRun {
 // OutputTokensLTE applies the LTE predicate on the "output_tokens" field.
 func OutputTokensLTE(v int64) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldLTE(FieldOutputTokens, v))
+}
+
+// ReasoningTokensEQ applies the EQ predicate on the "reasoning_tokens" field.
+func ReasoningTokensEQ(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldReasoningTokens, v))
+}
+
+// ReasoningTokensNEQ applies the NEQ predicate on the "reasoning_tokens" field.
+func ReasoningTokensNEQ(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNEQ(FieldReasoningTokens, v))
+}
+
+// ReasoningTokensIn applies the In predicate on the "reasoning_tokens" field.
+func ReasoningTokensIn(vs ...int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIn(FieldReasoningTokens, vs...))
+}
+
+// ReasoningTokensNotIn applies the NotIn predicate on the "reasoning_tokens" field.
+func ReasoningTokensNotIn(vs ...int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotIn(FieldReasoningTokens, vs...))
+}
+
+// ReasoningTokensGT applies the GT predicate on the "reasoning_tokens" field.
+func ReasoningTokensGT(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGT(FieldReasoningTokens, v))
+}
+
+// ReasoningTokensGTE applies the GTE predicate on the "reasoning_tokens" field.
+func ReasoningTokensGTE(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGTE(FieldReasoningTokens, v))
+}
+
+// ReasoningTokensLT applies the LT predicate on the "reasoning_tokens" field.
+func ReasoningTokensLT(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLT(FieldReasoningTokens, v))
+}
+
+// ReasoningTokensLTE applies the LTE predicate on the "reasoning_tokens" field.
+func ReasoningTokensLTE(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLTE(FieldReasoningTokens, v))
 }
 
 // TotalTokensEQ applies the EQ predicate on the "total_tokens" field.
@@ -387,6 +487,46 @@ func TotalCostLTE(v decimal.Decimal) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldLTE(FieldTotalCost, v))
 }
 
+// UnpricedCallsEQ applies the EQ predicate on the "unpriced_calls" field.
+func UnpricedCallsEQ(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldUnpricedCalls, v))
+}
+
+// UnpricedCallsNEQ applies the NEQ predicate on the "unpriced_calls" field.
+func UnpricedCallsNEQ(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNEQ(FieldUnpricedCalls, v))
+}
+
+// UnpricedCallsIn applies the In predicate on the "unpriced_calls" field.
+func UnpricedCallsIn(vs ...int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIn(FieldUnpricedCalls, vs...))
+}
+
+// UnpricedCallsNotIn applies the NotIn predicate on the "unpriced_calls" field.
+func UnpricedCallsNotIn(vs ...int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotIn(FieldUnpricedCalls, vs...))
+}
+
+// UnpricedCallsGT applies the GT predicate on the "unpriced_calls" field.
+func UnpricedCallsGT(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGT(FieldUnpricedCalls, v))
+}
+
+// UnpricedCallsGTE applies the GTE predicate on the "unpriced_calls" field.
+func UnpricedCallsGTE(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGTE(FieldUnpricedCalls, v))
+}
+
+// UnpricedCallsLT applies the LT predicate on the "unpriced_calls" field.
+func UnpricedCallsLT(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLT(FieldUnpricedCalls, v))
+}
+
+// UnpricedCallsLTE applies the LTE predicate on the "unpriced_calls" field.
+func UnpricedCallsLTE(v int64) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLTE(FieldUnpricedCalls, v))
+}
+
 // ErrorEQ applies the EQ predicate on the "error" field.
 func ErrorEQ(v string) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldEQ(FieldError, v))
@@ -460,6 +600,81 @@ func ErrorEqualFold(v string) predicate.AgentRun {
 // ErrorContainsFold applies the ContainsFold predicate on the "error" field.
 func ErrorContainsFold(v string) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldContainsFold(FieldError, v))
+}
+
+// WarningEQ applies the EQ predicate on the "warning" field.
+func WarningEQ(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldWarning, v))
+}
+
+// WarningNEQ applies the NEQ predicate on the "warning" field.
+func WarningNEQ(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNEQ(FieldWarning, v))
+}
+
+// WarningIn applies the In predicate on the "warning" field.
+func WarningIn(vs ...string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIn(FieldWarning, vs...))
+}
+
+// WarningNotIn applies the NotIn predicate on the "warning" field.
+func WarningNotIn(vs ...string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotIn(FieldWarning, vs...))
+}
+
+// WarningGT applies the GT predicate on the "warning" field.
+func WarningGT(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGT(FieldWarning, v))
+}
+
+// WarningGTE applies the GTE predicate on the "warning" field.
+func WarningGTE(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGTE(FieldWarning, v))
+}
+
+// WarningLT applies the LT predicate on the "warning" field.
+func WarningLT(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLT(FieldWarning, v))
+}
+
+// WarningLTE applies the LTE predicate on the "warning" field.
+func WarningLTE(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLTE(FieldWarning, v))
+}
+
+// WarningContains applies the Contains predicate on the "warning" field.
+func WarningContains(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldContains(FieldWarning, v))
+}
+
+// WarningHasPrefix applies the HasPrefix predicate on the "warning" field.
+func WarningHasPrefix(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldHasPrefix(FieldWarning, v))
+}
+
+// WarningHasSuffix applies the HasSuffix predicate on the "warning" field.
+func WarningHasSuffix(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldHasSuffix(FieldWarning, v))
+}
+
+// WarningIsNil applies the IsNil predicate on the "warning" field.
+func WarningIsNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIsNull(FieldWarning))
+}
+
+// WarningNotNil applies the NotNil predicate on the "warning" field.
+func WarningNotNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotNull(FieldWarning))
+}
+
+// WarningEqualFold applies the EqualFold predicate on the "warning" field.
+func WarningEqualFold(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEqualFold(FieldWarning, v))
+}
+
+// WarningContainsFold applies the ContainsFold predicate on the "warning" field.
+func WarningContainsFold(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldContainsFold(FieldWarning, v))
 }
 
 // StartedAtEQ applies the EQ predicate on the "started_at" field.

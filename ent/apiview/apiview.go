@@ -15,6 +15,36 @@ import (
 	"github.com/jarvis-core/jarvis/openapi"
 )
 
+// Run is the API view of a AgentRun.
+func Run(e *ent.AgentRun) *openapi.Run {
+	v := &openapi.Run{
+		ID:                e.ID,
+		CreatedAt:         e.CreatedAt,
+		UpdatedAt:         e.UpdatedAt,
+		Status:            openapi.RunStatus(e.Status),
+		InputTokens:       e.InputTokens,
+		CachedInputTokens: e.CachedInputTokens,
+		OutputTokens:      e.OutputTokens,
+		ReasoningTokens:   e.ReasoningTokens,
+		TotalTokens:       e.TotalTokens,
+		TotalCost:         e.TotalCost,
+		UnpricedCalls:     e.UnpricedCalls,
+	}
+	if e.Error != "" {
+		v.Error = openapi.NewOptString(e.Error)
+	}
+	if e.Warning != "" {
+		v.Warning = openapi.NewOptString(e.Warning)
+	}
+	if e.StartedAt != nil {
+		v.StartedAt = openapi.NewOptDateTime((*e.StartedAt))
+	}
+	if e.CompletedAt != nil {
+		v.CompletedAt = openapi.NewOptDateTime((*e.CompletedAt))
+	}
+	return v
+}
+
 // Entity is the API view of a KGEntity.
 func Entity(e *ent.KGEntity) *openapi.Entity {
 	v := &openapi.Entity{
@@ -61,6 +91,41 @@ func Relation(e *ent.KGRelation) *openapi.Relation {
 	return v
 }
 
+// LLMCall is the API view of a LLMCall.
+func LLMCall(e *ent.LLMCall) *openapi.LLMCall {
+	v := &openapi.LLMCall{
+		ID:                e.ID,
+		CreatedAt:         e.CreatedAt,
+		UpdatedAt:         e.UpdatedAt,
+		RunID:             e.RunID,
+		Provider:          e.Provider,
+		Model:             e.Model,
+		InputTokens:       e.InputTokens,
+		CachedInputTokens: e.CachedInputTokens,
+		OutputTokens:      e.OutputTokens,
+		ReasoningTokens:   e.ReasoningTokens,
+	}
+	if e.InputCost.Valid {
+		v.InputCost = openapi.NewOptStringDecimal(e.InputCost.Decimal)
+	}
+	if e.CachedInputCost.Valid {
+		v.CachedInputCost = openapi.NewOptStringDecimal(e.CachedInputCost.Decimal)
+	}
+	if e.OutputCost.Valid {
+		v.OutputCost = openapi.NewOptStringDecimal(e.OutputCost.Decimal)
+	}
+	if e.ReasoningCost.Valid {
+		v.ReasoningCost = openapi.NewOptStringDecimal(e.ReasoningCost.Decimal)
+	}
+	if e.TotalCost.Valid {
+		v.TotalCost = openapi.NewOptStringDecimal(e.TotalCost.Decimal)
+	}
+	if e.PriceVersion != "" {
+		v.PriceVersion = openapi.NewOptString(e.PriceVersion)
+	}
+	return v
+}
+
 // Memory is the API view of a Memory.
 func Memory(e *ent.Memory) *openapi.Memory {
 	v := &openapi.Memory{
@@ -88,6 +153,22 @@ func MemoryPage(rows []*ent.Memory, p db.Page) *openapi.MemoryPage {
 		out.Items = append(out.Items, *Memory(r))
 	}
 	return out
+}
+
+// Message is the API view of a Message.
+func Message(e *ent.Message) *openapi.Message {
+	v := &openapi.Message{
+		ID:        e.ID,
+		CreatedAt: e.CreatedAt,
+		UpdatedAt: e.UpdatedAt,
+		RunID:     e.RunID,
+		Role:      openapi.MessageRole(e.Role),
+		Content:   e.Content,
+	}
+	if e.ToolCallID != "" {
+		v.ToolCallID = openapi.NewOptString(e.ToolCallID)
+	}
+	return v
 }
 
 // Session is the API view of a Session.
@@ -123,6 +204,59 @@ func SessionPage(rows []*ent.Session, p db.Page) *openapi.SessionPage {
 			break
 		}
 		out.Items = append(out.Items, *Session(r))
+	}
+	return out
+}
+
+// ToolCall is the API view of a ToolCall.
+func ToolCall(e *ent.ToolCall) *openapi.ToolCall {
+	v := &openapi.ToolCall{
+		ID:        e.ID,
+		CreatedAt: e.CreatedAt,
+		UpdatedAt: e.UpdatedAt,
+		RunID:     e.RunID,
+		ToolID:    e.ToolID,
+		Input:     object(e.Input),
+		Status:    openapi.ToolCallStatus(e.Status),
+	}
+	if len(e.Output) > 0 {
+		v.Output = jx.Raw(e.Output)
+	}
+	if e.Error != "" {
+		v.Error = openapi.NewOptString(e.Error)
+	}
+	if e.DurationMs != nil {
+		v.DurationMs = openapi.NewOptInt64((*e.DurationMs))
+	}
+	if e.CompletedAt != nil {
+		v.CompletedAt = openapi.NewOptDateTime((*e.CompletedAt))
+	}
+	return v
+}
+
+// ToolPermission is the API view of a ToolPermission.
+func ToolPermission(e *ent.ToolPermission) *openapi.ToolPermission {
+	v := &openapi.ToolPermission{
+		ID:        e.ID,
+		CreatedAt: e.CreatedAt,
+		UpdatedAt: e.UpdatedAt,
+		ToolID:    e.ToolID,
+		Effect:    openapi.ToolPermissionEffect(e.Effect),
+	}
+	return v
+}
+
+// ToolPermissionPage is a page of ToolPermission from the rows a list query
+// fetched for p (p.Fetch() at most): a row beyond the page means another
+// page follows, and the cursor is the last id shown.
+func ToolPermissionPage(rows []*ent.ToolPermission, p db.Page) *openapi.ToolPermissionPage {
+	out := &openapi.ToolPermissionPage{Items: make([]openapi.ToolPermission, 0, min(len(rows), p.Size))}
+	for i, r := range rows {
+		if i == p.Size {
+			out.NextCursor = openapi.NewOptString(db.Cursor(rows[i-1].ID))
+			break
+		}
+		out.Items = append(out.Items, *ToolPermission(r))
 	}
 	return out
 }

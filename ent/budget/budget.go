@@ -27,6 +27,8 @@ const (
 	FieldPeriod = "period"
 	// FieldLimitUsd holds the string denoting the limit_usd field in the database.
 	FieldLimitUsd = "limit_usd"
+	// FieldSoftLimitUsd holds the string denoting the soft_limit_usd field in the database.
+	FieldSoftLimitUsd = "soft_limit_usd"
 	// FieldHard holds the string denoting the hard field in the database.
 	FieldHard = "hard"
 	// EdgeOwner holds the string denoting the owner edge name in mutations.
@@ -50,6 +52,7 @@ var Columns = []string{
 	FieldUserID,
 	FieldPeriod,
 	FieldLimitUsd,
+	FieldSoftLimitUsd,
 	FieldHard,
 }
 
@@ -139,6 +142,11 @@ func ByPeriod(opts ...sql.OrderTermOption) OrderOption {
 // ByLimitUsd orders the results by the limit_usd field.
 func ByLimitUsd(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLimitUsd, opts...).ToFunc()
+}
+
+// BySoftLimitUsd orders the results by the soft_limit_usd field.
+func BySoftLimitUsd(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSoftLimitUsd, opts...).ToFunc()
 }
 
 // ByHard orders the results by the hard field.

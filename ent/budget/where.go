@@ -77,6 +77,11 @@ func LimitUsd(v decimal.Decimal) predicate.Budget {
 	return predicate.Budget(sql.FieldEQ(FieldLimitUsd, v))
 }
 
+// SoftLimitUsd applies equality check predicate on the "soft_limit_usd" field. It's identical to SoftLimitUsdEQ.
+func SoftLimitUsd(v decimal.NullDecimal) predicate.Budget {
+	return predicate.Budget(sql.FieldEQ(FieldSoftLimitUsd, v))
+}
+
 // Hard applies equality check predicate on the "hard" field. It's identical to HardEQ.
 func Hard(v bool) predicate.Budget {
 	return predicate.Budget(sql.FieldEQ(FieldHard, v))
@@ -202,6 +207,16 @@ func PeriodNotIn(vs ...Period) predicate.Budget {
 	return predicate.Budget(sql.FieldNotIn(FieldPeriod, vs...))
 }
 
+// PeriodIsNil applies the IsNil predicate on the "period" field.
+func PeriodIsNil() predicate.Budget {
+	return predicate.Budget(sql.FieldIsNull(FieldPeriod))
+}
+
+// PeriodNotNil applies the NotNil predicate on the "period" field.
+func PeriodNotNil() predicate.Budget {
+	return predicate.Budget(sql.FieldNotNull(FieldPeriod))
+}
+
 // LimitUsdEQ applies the EQ predicate on the "limit_usd" field.
 func LimitUsdEQ(v decimal.Decimal) predicate.Budget {
 	return predicate.Budget(sql.FieldEQ(FieldLimitUsd, v))
@@ -240,6 +255,56 @@ func LimitUsdLT(v decimal.Decimal) predicate.Budget {
 // LimitUsdLTE applies the LTE predicate on the "limit_usd" field.
 func LimitUsdLTE(v decimal.Decimal) predicate.Budget {
 	return predicate.Budget(sql.FieldLTE(FieldLimitUsd, v))
+}
+
+// SoftLimitUsdEQ applies the EQ predicate on the "soft_limit_usd" field.
+func SoftLimitUsdEQ(v decimal.NullDecimal) predicate.Budget {
+	return predicate.Budget(sql.FieldEQ(FieldSoftLimitUsd, v))
+}
+
+// SoftLimitUsdNEQ applies the NEQ predicate on the "soft_limit_usd" field.
+func SoftLimitUsdNEQ(v decimal.NullDecimal) predicate.Budget {
+	return predicate.Budget(sql.FieldNEQ(FieldSoftLimitUsd, v))
+}
+
+// SoftLimitUsdIn applies the In predicate on the "soft_limit_usd" field.
+func SoftLimitUsdIn(vs ...decimal.NullDecimal) predicate.Budget {
+	return predicate.Budget(sql.FieldIn(FieldSoftLimitUsd, vs...))
+}
+
+// SoftLimitUsdNotIn applies the NotIn predicate on the "soft_limit_usd" field.
+func SoftLimitUsdNotIn(vs ...decimal.NullDecimal) predicate.Budget {
+	return predicate.Budget(sql.FieldNotIn(FieldSoftLimitUsd, vs...))
+}
+
+// SoftLimitUsdGT applies the GT predicate on the "soft_limit_usd" field.
+func SoftLimitUsdGT(v decimal.NullDecimal) predicate.Budget {
+	return predicate.Budget(sql.FieldGT(FieldSoftLimitUsd, v))
+}
+
+// SoftLimitUsdGTE applies the GTE predicate on the "soft_limit_usd" field.
+func SoftLimitUsdGTE(v decimal.NullDecimal) predicate.Budget {
+	return predicate.Budget(sql.FieldGTE(FieldSoftLimitUsd, v))
+}
+
+// SoftLimitUsdLT applies the LT predicate on the "soft_limit_usd" field.
+func SoftLimitUsdLT(v decimal.NullDecimal) predicate.Budget {
+	return predicate.Budget(sql.FieldLT(FieldSoftLimitUsd, v))
+}
+
+// SoftLimitUsdLTE applies the LTE predicate on the "soft_limit_usd" field.
+func SoftLimitUsdLTE(v decimal.NullDecimal) predicate.Budget {
+	return predicate.Budget(sql.FieldLTE(FieldSoftLimitUsd, v))
+}
+
+// SoftLimitUsdIsNil applies the IsNil predicate on the "soft_limit_usd" field.
+func SoftLimitUsdIsNil() predicate.Budget {
+	return predicate.Budget(sql.FieldIsNull(FieldSoftLimitUsd))
+}
+
+// SoftLimitUsdNotNil applies the NotNil predicate on the "soft_limit_usd" field.
+func SoftLimitUsdNotNil() predicate.Budget {
+	return predicate.Budget(sql.FieldNotNull(FieldSoftLimitUsd))
 }
 
 // HardEQ applies the EQ predicate on the "hard" field.

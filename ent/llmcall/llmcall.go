@@ -9,7 +9,6 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/google/uuid"
-	"github.com/shopspring/decimal"
 )
 
 const (
@@ -136,16 +135,6 @@ var (
 	DefaultReasoningTokens int64
 	// ReasoningTokensValidator is a validator for the "reasoning_tokens" field. It is called by the builders before save.
 	ReasoningTokensValidator func(int64) error
-	// DefaultInputCost holds the default value on creation for the "input_cost" field.
-	DefaultInputCost decimal.Decimal
-	// DefaultCachedInputCost holds the default value on creation for the "cached_input_cost" field.
-	DefaultCachedInputCost decimal.Decimal
-	// DefaultOutputCost holds the default value on creation for the "output_cost" field.
-	DefaultOutputCost decimal.Decimal
-	// DefaultReasoningCost holds the default value on creation for the "reasoning_cost" field.
-	DefaultReasoningCost decimal.Decimal
-	// DefaultTotalCost holds the default value on creation for the "total_cost" field.
-	DefaultTotalCost decimal.Decimal
 	// PriceVersionValidator is a validator for the "price_version" field. It is called by the builders before save.
 	PriceVersionValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.

@@ -108,27 +108,27 @@ func ReasoningTokens(v int64) predicate.LLMCall {
 }
 
 // InputCost applies equality check predicate on the "input_cost" field. It's identical to InputCostEQ.
-func InputCost(v decimal.Decimal) predicate.LLMCall {
+func InputCost(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldEQ(FieldInputCost, v))
 }
 
 // CachedInputCost applies equality check predicate on the "cached_input_cost" field. It's identical to CachedInputCostEQ.
-func CachedInputCost(v decimal.Decimal) predicate.LLMCall {
+func CachedInputCost(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldEQ(FieldCachedInputCost, v))
 }
 
 // OutputCost applies equality check predicate on the "output_cost" field. It's identical to OutputCostEQ.
-func OutputCost(v decimal.Decimal) predicate.LLMCall {
+func OutputCost(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldEQ(FieldOutputCost, v))
 }
 
 // ReasoningCost applies equality check predicate on the "reasoning_cost" field. It's identical to ReasoningCostEQ.
-func ReasoningCost(v decimal.Decimal) predicate.LLMCall {
+func ReasoningCost(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldEQ(FieldReasoningCost, v))
 }
 
 // TotalCost applies equality check predicate on the "total_cost" field. It's identical to TotalCostEQ.
-func TotalCost(v decimal.Decimal) predicate.LLMCall {
+func TotalCost(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldEQ(FieldTotalCost, v))
 }
 
@@ -548,203 +548,253 @@ func ReasoningTokensLTE(v int64) predicate.LLMCall {
 }
 
 // InputCostEQ applies the EQ predicate on the "input_cost" field.
-func InputCostEQ(v decimal.Decimal) predicate.LLMCall {
+func InputCostEQ(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldEQ(FieldInputCost, v))
 }
 
 // InputCostNEQ applies the NEQ predicate on the "input_cost" field.
-func InputCostNEQ(v decimal.Decimal) predicate.LLMCall {
+func InputCostNEQ(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldNEQ(FieldInputCost, v))
 }
 
 // InputCostIn applies the In predicate on the "input_cost" field.
-func InputCostIn(vs ...decimal.Decimal) predicate.LLMCall {
+func InputCostIn(vs ...decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldIn(FieldInputCost, vs...))
 }
 
 // InputCostNotIn applies the NotIn predicate on the "input_cost" field.
-func InputCostNotIn(vs ...decimal.Decimal) predicate.LLMCall {
+func InputCostNotIn(vs ...decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldNotIn(FieldInputCost, vs...))
 }
 
 // InputCostGT applies the GT predicate on the "input_cost" field.
-func InputCostGT(v decimal.Decimal) predicate.LLMCall {
+func InputCostGT(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldGT(FieldInputCost, v))
 }
 
 // InputCostGTE applies the GTE predicate on the "input_cost" field.
-func InputCostGTE(v decimal.Decimal) predicate.LLMCall {
+func InputCostGTE(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldGTE(FieldInputCost, v))
 }
 
 // InputCostLT applies the LT predicate on the "input_cost" field.
-func InputCostLT(v decimal.Decimal) predicate.LLMCall {
+func InputCostLT(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldLT(FieldInputCost, v))
 }
 
 // InputCostLTE applies the LTE predicate on the "input_cost" field.
-func InputCostLTE(v decimal.Decimal) predicate.LLMCall {
+func InputCostLTE(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldLTE(FieldInputCost, v))
 }
 
+// InputCostIsNil applies the IsNil predicate on the "input_cost" field.
+func InputCostIsNil() predicate.LLMCall {
+	return predicate.LLMCall(sql.FieldIsNull(FieldInputCost))
+}
+
+// InputCostNotNil applies the NotNil predicate on the "input_cost" field.
+func InputCostNotNil() predicate.LLMCall {
+	return predicate.LLMCall(sql.FieldNotNull(FieldInputCost))
+}
+
 // CachedInputCostEQ applies the EQ predicate on the "cached_input_cost" field.
-func CachedInputCostEQ(v decimal.Decimal) predicate.LLMCall {
+func CachedInputCostEQ(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldEQ(FieldCachedInputCost, v))
 }
 
 // CachedInputCostNEQ applies the NEQ predicate on the "cached_input_cost" field.
-func CachedInputCostNEQ(v decimal.Decimal) predicate.LLMCall {
+func CachedInputCostNEQ(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldNEQ(FieldCachedInputCost, v))
 }
 
 // CachedInputCostIn applies the In predicate on the "cached_input_cost" field.
-func CachedInputCostIn(vs ...decimal.Decimal) predicate.LLMCall {
+func CachedInputCostIn(vs ...decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldIn(FieldCachedInputCost, vs...))
 }
 
 // CachedInputCostNotIn applies the NotIn predicate on the "cached_input_cost" field.
-func CachedInputCostNotIn(vs ...decimal.Decimal) predicate.LLMCall {
+func CachedInputCostNotIn(vs ...decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldNotIn(FieldCachedInputCost, vs...))
 }
 
 // CachedInputCostGT applies the GT predicate on the "cached_input_cost" field.
-func CachedInputCostGT(v decimal.Decimal) predicate.LLMCall {
+func CachedInputCostGT(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldGT(FieldCachedInputCost, v))
 }
 
 // CachedInputCostGTE applies the GTE predicate on the "cached_input_cost" field.
-func CachedInputCostGTE(v decimal.Decimal) predicate.LLMCall {
+func CachedInputCostGTE(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldGTE(FieldCachedInputCost, v))
 }
 
 // CachedInputCostLT applies the LT predicate on the "cached_input_cost" field.
-func CachedInputCostLT(v decimal.Decimal) predicate.LLMCall {
+func CachedInputCostLT(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldLT(FieldCachedInputCost, v))
 }
 
 // CachedInputCostLTE applies the LTE predicate on the "cached_input_cost" field.
-func CachedInputCostLTE(v decimal.Decimal) predicate.LLMCall {
+func CachedInputCostLTE(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldLTE(FieldCachedInputCost, v))
 }
 
+// CachedInputCostIsNil applies the IsNil predicate on the "cached_input_cost" field.
+func CachedInputCostIsNil() predicate.LLMCall {
+	return predicate.LLMCall(sql.FieldIsNull(FieldCachedInputCost))
+}
+
+// CachedInputCostNotNil applies the NotNil predicate on the "cached_input_cost" field.
+func CachedInputCostNotNil() predicate.LLMCall {
+	return predicate.LLMCall(sql.FieldNotNull(FieldCachedInputCost))
+}
+
 // OutputCostEQ applies the EQ predicate on the "output_cost" field.
-func OutputCostEQ(v decimal.Decimal) predicate.LLMCall {
+func OutputCostEQ(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldEQ(FieldOutputCost, v))
 }
 
 // OutputCostNEQ applies the NEQ predicate on the "output_cost" field.
-func OutputCostNEQ(v decimal.Decimal) predicate.LLMCall {
+func OutputCostNEQ(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldNEQ(FieldOutputCost, v))
 }
 
 // OutputCostIn applies the In predicate on the "output_cost" field.
-func OutputCostIn(vs ...decimal.Decimal) predicate.LLMCall {
+func OutputCostIn(vs ...decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldIn(FieldOutputCost, vs...))
 }
 
 // OutputCostNotIn applies the NotIn predicate on the "output_cost" field.
-func OutputCostNotIn(vs ...decimal.Decimal) predicate.LLMCall {
+func OutputCostNotIn(vs ...decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldNotIn(FieldOutputCost, vs...))
 }
 
 // OutputCostGT applies the GT predicate on the "output_cost" field.
-func OutputCostGT(v decimal.Decimal) predicate.LLMCall {
+func OutputCostGT(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldGT(FieldOutputCost, v))
 }
 
 // OutputCostGTE applies the GTE predicate on the "output_cost" field.
-func OutputCostGTE(v decimal.Decimal) predicate.LLMCall {
+func OutputCostGTE(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldGTE(FieldOutputCost, v))
 }
 
 // OutputCostLT applies the LT predicate on the "output_cost" field.
-func OutputCostLT(v decimal.Decimal) predicate.LLMCall {
+func OutputCostLT(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldLT(FieldOutputCost, v))
 }
 
 // OutputCostLTE applies the LTE predicate on the "output_cost" field.
-func OutputCostLTE(v decimal.Decimal) predicate.LLMCall {
+func OutputCostLTE(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldLTE(FieldOutputCost, v))
 }
 
+// OutputCostIsNil applies the IsNil predicate on the "output_cost" field.
+func OutputCostIsNil() predicate.LLMCall {
+	return predicate.LLMCall(sql.FieldIsNull(FieldOutputCost))
+}
+
+// OutputCostNotNil applies the NotNil predicate on the "output_cost" field.
+func OutputCostNotNil() predicate.LLMCall {
+	return predicate.LLMCall(sql.FieldNotNull(FieldOutputCost))
+}
+
 // ReasoningCostEQ applies the EQ predicate on the "reasoning_cost" field.
-func ReasoningCostEQ(v decimal.Decimal) predicate.LLMCall {
+func ReasoningCostEQ(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldEQ(FieldReasoningCost, v))
 }
 
 // ReasoningCostNEQ applies the NEQ predicate on the "reasoning_cost" field.
-func ReasoningCostNEQ(v decimal.Decimal) predicate.LLMCall {
+func ReasoningCostNEQ(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldNEQ(FieldReasoningCost, v))
 }
 
 // ReasoningCostIn applies the In predicate on the "reasoning_cost" field.
-func ReasoningCostIn(vs ...decimal.Decimal) predicate.LLMCall {
+func ReasoningCostIn(vs ...decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldIn(FieldReasoningCost, vs...))
 }
 
 // ReasoningCostNotIn applies the NotIn predicate on the "reasoning_cost" field.
-func ReasoningCostNotIn(vs ...decimal.Decimal) predicate.LLMCall {
+func ReasoningCostNotIn(vs ...decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldNotIn(FieldReasoningCost, vs...))
 }
 
 // ReasoningCostGT applies the GT predicate on the "reasoning_cost" field.
-func ReasoningCostGT(v decimal.Decimal) predicate.LLMCall {
+func ReasoningCostGT(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldGT(FieldReasoningCost, v))
 }
 
 // ReasoningCostGTE applies the GTE predicate on the "reasoning_cost" field.
-func ReasoningCostGTE(v decimal.Decimal) predicate.LLMCall {
+func ReasoningCostGTE(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldGTE(FieldReasoningCost, v))
 }
 
 // ReasoningCostLT applies the LT predicate on the "reasoning_cost" field.
-func ReasoningCostLT(v decimal.Decimal) predicate.LLMCall {
+func ReasoningCostLT(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldLT(FieldReasoningCost, v))
 }
 
 // ReasoningCostLTE applies the LTE predicate on the "reasoning_cost" field.
-func ReasoningCostLTE(v decimal.Decimal) predicate.LLMCall {
+func ReasoningCostLTE(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldLTE(FieldReasoningCost, v))
 }
 
+// ReasoningCostIsNil applies the IsNil predicate on the "reasoning_cost" field.
+func ReasoningCostIsNil() predicate.LLMCall {
+	return predicate.LLMCall(sql.FieldIsNull(FieldReasoningCost))
+}
+
+// ReasoningCostNotNil applies the NotNil predicate on the "reasoning_cost" field.
+func ReasoningCostNotNil() predicate.LLMCall {
+	return predicate.LLMCall(sql.FieldNotNull(FieldReasoningCost))
+}
+
 // TotalCostEQ applies the EQ predicate on the "total_cost" field.
-func TotalCostEQ(v decimal.Decimal) predicate.LLMCall {
+func TotalCostEQ(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldEQ(FieldTotalCost, v))
 }
 
 // TotalCostNEQ applies the NEQ predicate on the "total_cost" field.
-func TotalCostNEQ(v decimal.Decimal) predicate.LLMCall {
+func TotalCostNEQ(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldNEQ(FieldTotalCost, v))
 }
 
 // TotalCostIn applies the In predicate on the "total_cost" field.
-func TotalCostIn(vs ...decimal.Decimal) predicate.LLMCall {
+func TotalCostIn(vs ...decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldIn(FieldTotalCost, vs...))
 }
 
 // TotalCostNotIn applies the NotIn predicate on the "total_cost" field.
-func TotalCostNotIn(vs ...decimal.Decimal) predicate.LLMCall {
+func TotalCostNotIn(vs ...decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldNotIn(FieldTotalCost, vs...))
 }
 
 // TotalCostGT applies the GT predicate on the "total_cost" field.
-func TotalCostGT(v decimal.Decimal) predicate.LLMCall {
+func TotalCostGT(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldGT(FieldTotalCost, v))
 }
 
 // TotalCostGTE applies the GTE predicate on the "total_cost" field.
-func TotalCostGTE(v decimal.Decimal) predicate.LLMCall {
+func TotalCostGTE(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldGTE(FieldTotalCost, v))
 }
 
 // TotalCostLT applies the LT predicate on the "total_cost" field.
-func TotalCostLT(v decimal.Decimal) predicate.LLMCall {
+func TotalCostLT(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldLT(FieldTotalCost, v))
 }
 
 // TotalCostLTE applies the LTE predicate on the "total_cost" field.
-func TotalCostLTE(v decimal.Decimal) predicate.LLMCall {
+func TotalCostLTE(v decimal.NullDecimal) predicate.LLMCall {
 	return predicate.LLMCall(sql.FieldLTE(FieldTotalCost, v))
+}
+
+// TotalCostIsNil applies the IsNil predicate on the "total_cost" field.
+func TotalCostIsNil() predicate.LLMCall {
+	return predicate.LLMCall(sql.FieldIsNull(FieldTotalCost))
+}
+
+// TotalCostNotNil applies the NotNil predicate on the "total_cost" field.
+func TotalCostNotNil() predicate.LLMCall {
+	return predicate.LLMCall(sql.FieldNotNull(FieldTotalCost))
 }
 
 // PriceVersionEQ applies the EQ predicate on the "price_version" field.

@@ -16,10 +16,14 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "running", "completed", "failed", "cancelled"}, Default: "pending"},
 		{Name: "input_tokens", Type: field.TypeInt64, Default: 0},
+		{Name: "cached_input_tokens", Type: field.TypeInt64, Default: 0},
 		{Name: "output_tokens", Type: field.TypeInt64, Default: 0},
+		{Name: "reasoning_tokens", Type: field.TypeInt64, Default: 0},
 		{Name: "total_tokens", Type: field.TypeInt64, Default: 0},
 		{Name: "total_cost", Type: field.TypeOther, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
+		{Name: "unpriced_calls", Type: field.TypeInt64, Default: 0},
 		{Name: "error", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "warning", Type: field.TypeString, Nullable: true, Size: 2147483647},
 		{Name: "started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "user_id", Type: field.TypeUUID},
@@ -32,7 +36,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "agent_runs_users_runs",
-				Columns:    []*schema.Column{AgentRunsColumns[11]},
+				Columns:    []*schema.Column{AgentRunsColumns[15]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -41,12 +45,12 @@ var (
 			{
 				Name:    "agentrun_user_id_id",
 				Unique:  true,
-				Columns: []*schema.Column{AgentRunsColumns[11], AgentRunsColumns[0]},
+				Columns: []*schema.Column{AgentRunsColumns[15], AgentRunsColumns[0]},
 			},
 			{
-				Name:    "agentrun_user_id_status",
+				Name:    "agentrun_user_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{AgentRunsColumns[11], AgentRunsColumns[3]},
+				Columns: []*schema.Column{AgentRunsColumns[15], AgentRunsColumns[3], AgentRunsColumns[0]},
 			},
 		},
 	}
@@ -55,8 +59,9 @@ var (
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "period", Type: field.TypeEnum, Enums: []string{"day", "week", "month", "total"}},
+		{Name: "period", Type: field.TypeEnum, Nullable: true, Enums: []string{"day", "week", "month", "total"}},
 		{Name: "limit_usd", Type: field.TypeOther, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
+		{Name: "soft_limit_usd", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
 		{Name: "hard", Type: field.TypeBool, Default: true},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
@@ -68,7 +73,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "budgets_users_budgets",
-				Columns:    []*schema.Column{BudgetsColumns[6]},
+				Columns:    []*schema.Column{BudgetsColumns[7]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -77,12 +82,12 @@ var (
 			{
 				Name:    "budget_user_id_id",
 				Unique:  true,
-				Columns: []*schema.Column{BudgetsColumns[6], BudgetsColumns[0]},
+				Columns: []*schema.Column{BudgetsColumns[7], BudgetsColumns[0]},
 			},
 			{
-				Name:    "budget_user_id_period",
+				Name:    "budget_user_id",
 				Unique:  true,
-				Columns: []*schema.Column{BudgetsColumns[6], BudgetsColumns[3]},
+				Columns: []*schema.Column{BudgetsColumns[7]},
 			},
 		},
 	}
@@ -199,11 +204,11 @@ var (
 		{Name: "cached_input_tokens", Type: field.TypeInt64, Default: 0},
 		{Name: "output_tokens", Type: field.TypeInt64, Default: 0},
 		{Name: "reasoning_tokens", Type: field.TypeInt64, Default: 0},
-		{Name: "input_cost", Type: field.TypeOther, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
-		{Name: "cached_input_cost", Type: field.TypeOther, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
-		{Name: "output_cost", Type: field.TypeOther, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
-		{Name: "reasoning_cost", Type: field.TypeOther, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
-		{Name: "total_cost", Type: field.TypeOther, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
+		{Name: "input_cost", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
+		{Name: "cached_input_cost", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
+		{Name: "output_cost", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
+		{Name: "reasoning_cost", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
+		{Name: "total_cost", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"postgres": "numeric(20,10)"}},
 		{Name: "price_version", Type: field.TypeString, Nullable: true, Size: 32},
 		{Name: "run_id", Type: field.TypeUUID},
 		{Name: "user_id", Type: field.TypeUUID},
@@ -237,6 +242,11 @@ var (
 				Name:    "llmcall_user_id_run_id_id",
 				Unique:  false,
 				Columns: []*schema.Column{LlmCallsColumns[16], LlmCallsColumns[15], LlmCallsColumns[0]},
+			},
+			{
+				Name:    "llmcall_user_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{LlmCallsColumns[16], LlmCallsColumns[1]},
 			},
 		},
 	}
@@ -432,6 +442,7 @@ var (
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "success", "error"}, Default: "pending"},
 		{Name: "error", Type: field.TypeString, Nullable: true, Size: 2147483647},
 		{Name: "duration_ms", Type: field.TypeInt64, Nullable: true},
+		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "run_id", Type: field.TypeUUID},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
@@ -443,13 +454,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "tool_calls_agent_runs_tool_calls",
-				Columns:    []*schema.Column{ToolCallsColumns[9]},
+				Columns:    []*schema.Column{ToolCallsColumns[10]},
 				RefColumns: []*schema.Column{AgentRunsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "tool_calls_users_tool_calls",
-				Columns:    []*schema.Column{ToolCallsColumns[10]},
+				Columns:    []*schema.Column{ToolCallsColumns[11]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -458,12 +469,12 @@ var (
 			{
 				Name:    "toolcall_user_id_id",
 				Unique:  true,
-				Columns: []*schema.Column{ToolCallsColumns[10], ToolCallsColumns[0]},
+				Columns: []*schema.Column{ToolCallsColumns[11], ToolCallsColumns[0]},
 			},
 			{
 				Name:    "toolcall_user_id_run_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{ToolCallsColumns[10], ToolCallsColumns[9], ToolCallsColumns[0]},
+				Columns: []*schema.Column{ToolCallsColumns[11], ToolCallsColumns[10], ToolCallsColumns[0]},
 			},
 		},
 	}

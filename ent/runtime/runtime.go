@@ -61,22 +61,40 @@ func init() {
 	agentrun.DefaultInputTokens = agentrunDescInputTokens.Default.(int64)
 	// agentrun.InputTokensValidator is a validator for the "input_tokens" field. It is called by the builders before save.
 	agentrun.InputTokensValidator = agentrunDescInputTokens.Validators[0].(func(int64) error)
+	// agentrunDescCachedInputTokens is the schema descriptor for cached_input_tokens field.
+	agentrunDescCachedInputTokens := agentrunFields[2].Descriptor()
+	// agentrun.DefaultCachedInputTokens holds the default value on creation for the cached_input_tokens field.
+	agentrun.DefaultCachedInputTokens = agentrunDescCachedInputTokens.Default.(int64)
+	// agentrun.CachedInputTokensValidator is a validator for the "cached_input_tokens" field. It is called by the builders before save.
+	agentrun.CachedInputTokensValidator = agentrunDescCachedInputTokens.Validators[0].(func(int64) error)
 	// agentrunDescOutputTokens is the schema descriptor for output_tokens field.
-	agentrunDescOutputTokens := agentrunFields[2].Descriptor()
+	agentrunDescOutputTokens := agentrunFields[3].Descriptor()
 	// agentrun.DefaultOutputTokens holds the default value on creation for the output_tokens field.
 	agentrun.DefaultOutputTokens = agentrunDescOutputTokens.Default.(int64)
 	// agentrun.OutputTokensValidator is a validator for the "output_tokens" field. It is called by the builders before save.
 	agentrun.OutputTokensValidator = agentrunDescOutputTokens.Validators[0].(func(int64) error)
+	// agentrunDescReasoningTokens is the schema descriptor for reasoning_tokens field.
+	agentrunDescReasoningTokens := agentrunFields[4].Descriptor()
+	// agentrun.DefaultReasoningTokens holds the default value on creation for the reasoning_tokens field.
+	agentrun.DefaultReasoningTokens = agentrunDescReasoningTokens.Default.(int64)
+	// agentrun.ReasoningTokensValidator is a validator for the "reasoning_tokens" field. It is called by the builders before save.
+	agentrun.ReasoningTokensValidator = agentrunDescReasoningTokens.Validators[0].(func(int64) error)
 	// agentrunDescTotalTokens is the schema descriptor for total_tokens field.
-	agentrunDescTotalTokens := agentrunFields[3].Descriptor()
+	agentrunDescTotalTokens := agentrunFields[5].Descriptor()
 	// agentrun.DefaultTotalTokens holds the default value on creation for the total_tokens field.
 	agentrun.DefaultTotalTokens = agentrunDescTotalTokens.Default.(int64)
 	// agentrun.TotalTokensValidator is a validator for the "total_tokens" field. It is called by the builders before save.
 	agentrun.TotalTokensValidator = agentrunDescTotalTokens.Validators[0].(func(int64) error)
 	// agentrunDescTotalCost is the schema descriptor for total_cost field.
-	agentrunDescTotalCost := agentrunFields[4].Descriptor()
+	agentrunDescTotalCost := agentrunFields[6].Descriptor()
 	// agentrun.DefaultTotalCost holds the default value on creation for the total_cost field.
 	agentrun.DefaultTotalCost = agentrunDescTotalCost.Default.(decimal.Decimal)
+	// agentrunDescUnpricedCalls is the schema descriptor for unpriced_calls field.
+	agentrunDescUnpricedCalls := agentrunFields[7].Descriptor()
+	// agentrun.DefaultUnpricedCalls holds the default value on creation for the unpriced_calls field.
+	agentrun.DefaultUnpricedCalls = agentrunDescUnpricedCalls.Default.(int64)
+	// agentrun.UnpricedCallsValidator is a validator for the "unpriced_calls" field. It is called by the builders before save.
+	agentrun.UnpricedCallsValidator = agentrunDescUnpricedCalls.Validators[0].(func(int64) error)
 	// agentrunDescID is the schema descriptor for id field.
 	agentrunDescID := agentrunMixinFields0[0].Descriptor()
 	// agentrun.DefaultID holds the default value on creation for the id field.
@@ -106,7 +124,7 @@ func init() {
 	// budget.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	budget.UpdateDefaultUpdatedAt = budgetDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// budgetDescHard is the schema descriptor for hard field.
-	budgetDescHard := budgetFields[2].Descriptor()
+	budgetDescHard := budgetFields[3].Descriptor()
 	// budget.DefaultHard holds the default value on creation for the hard field.
 	budget.DefaultHard = budgetDescHard.Default.(bool)
 	// budgetDescID is the schema descriptor for id field.
@@ -343,26 +361,6 @@ func init() {
 	llmcall.DefaultReasoningTokens = llmcallDescReasoningTokens.Default.(int64)
 	// llmcall.ReasoningTokensValidator is a validator for the "reasoning_tokens" field. It is called by the builders before save.
 	llmcall.ReasoningTokensValidator = llmcallDescReasoningTokens.Validators[0].(func(int64) error)
-	// llmcallDescInputCost is the schema descriptor for input_cost field.
-	llmcallDescInputCost := llmcallFields[7].Descriptor()
-	// llmcall.DefaultInputCost holds the default value on creation for the input_cost field.
-	llmcall.DefaultInputCost = llmcallDescInputCost.Default.(decimal.Decimal)
-	// llmcallDescCachedInputCost is the schema descriptor for cached_input_cost field.
-	llmcallDescCachedInputCost := llmcallFields[8].Descriptor()
-	// llmcall.DefaultCachedInputCost holds the default value on creation for the cached_input_cost field.
-	llmcall.DefaultCachedInputCost = llmcallDescCachedInputCost.Default.(decimal.Decimal)
-	// llmcallDescOutputCost is the schema descriptor for output_cost field.
-	llmcallDescOutputCost := llmcallFields[9].Descriptor()
-	// llmcall.DefaultOutputCost holds the default value on creation for the output_cost field.
-	llmcall.DefaultOutputCost = llmcallDescOutputCost.Default.(decimal.Decimal)
-	// llmcallDescReasoningCost is the schema descriptor for reasoning_cost field.
-	llmcallDescReasoningCost := llmcallFields[10].Descriptor()
-	// llmcall.DefaultReasoningCost holds the default value on creation for the reasoning_cost field.
-	llmcall.DefaultReasoningCost = llmcallDescReasoningCost.Default.(decimal.Decimal)
-	// llmcallDescTotalCost is the schema descriptor for total_cost field.
-	llmcallDescTotalCost := llmcallFields[11].Descriptor()
-	// llmcall.DefaultTotalCost holds the default value on creation for the total_cost field.
-	llmcall.DefaultTotalCost = llmcallDescTotalCost.Default.(decimal.Decimal)
 	// llmcallDescPriceVersion is the schema descriptor for price_version field.
 	llmcallDescPriceVersion := llmcallFields[12].Descriptor()
 	// llmcall.PriceVersionValidator is a validator for the "price_version" field. It is called by the builders before save.

@@ -2,14 +2,22 @@ package schema
 
 import (
 	"entgo.io/ent"
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/shopspring/decimal"
 )
 
 // LLMCall is one model call of a run, with tokens and cost by usage type.
-// price_version names the dated price table the costs were computed from, so
-// old rows stay explainable after prices change.
+// The usage types are disjoint: input excludes the cached input, output
+// excludes the reasoning. Costs come from the dated model price table
+// (internal/runs/pricing) in force when the call was recorded, and are never
+// recomputed; price_version is the effective date of the price used, so old
+// rows stay explainable after prices change. A model missing from the table
+// has NULL costs: tokens recorded, no price made up.
 type LLMCall struct{ ent.Schema }
 
 func (LLMCall) Mixin() []ent.Mixin {
@@ -25,11 +33,11 @@ func (LLMCall) Fields() []ent.Field {
 		field.Int64("cached_input_tokens").NonNegative().Default(0),
 		field.Int64("output_tokens").NonNegative().Default(0),
 		field.Int64("reasoning_tokens").NonNegative().Default(0),
-		money("input_cost"),
-		money("cached_input_cost"),
-		money("output_cost"),
-		money("reasoning_cost"),
-		money("total_cost"),
+		optionalMoney("input_cost"),
+		optionalMoney("cached_input_cost"),
+		optionalMoney("output_cost"),
+		optionalMoney("reasoning_cost"),
+		optionalMoney("total_cost"),
 		field.String("price_version").MaxLen(32).Optional(),
 	}
 }
@@ -39,5 +47,23 @@ func (LLMCall) Edges() []ent.Edge {
 }
 
 func (LLMCall) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("user_id", "run_id", "id")}
+	return []ent.Index{
+		index.Fields("user_id", "run_id", "id"),
+		// Usage reports and the month's spend read a user's calls by time.
+		index.Fields("user_id", "created_at"),
+	}
+}
+
+// optionalMoney is an exact decimal amount in USD that may be unknown (NULL).
+func optionalMoney(name string) ent.Field {
+	return field.Other(name, decimal.NullDecimal{}).
+		SchemaType(map[string]string{dialect.Postgres: "numeric(20,10)"}).
+		Optional().
+		Annotations(decimalSchema())
+}
+
+// Annotations: LLM calls are recorded and listed under their run by the runs
+// module's operations; the entity lends its view.
+func (LLMCall) Annotations() []schema.Annotation {
+	return spec.Expose(spec.Entity{View: "LLMCall"})
 }

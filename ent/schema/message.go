@@ -2,10 +2,13 @@ package schema
 
 import (
 	"entgo.io/ent"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+
+	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
 // Message is one turn of a run's conversation. tool_call_id is the provider's
@@ -36,4 +39,10 @@ func (Message) Indexes() []ent.Index {
 // runEdge is the edge from a run's child row to its run.
 func runEdge(ref string) ent.Edge {
 	return edge.From("run", AgentRun.Type).Ref(ref).Field("run_id").Unique().Required().Immutable()
+}
+
+// Annotations: messages are listed and appended under their run by the runs
+// module's operations; the entity lends its view.
+func (Message) Annotations() []schema.Annotation {
+	return spec.Expose(spec.Entity{View: "Message"})
 }

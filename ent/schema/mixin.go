@@ -64,7 +64,7 @@ func (m OwnerMixin) Edges() []ent.Edge {
 func (OwnerMixin) Indexes() []ent.Index {
 	// (user_id, id) serves the owner filter and keyset pagination on id in
 	// one index; it is unique so that child rows can reference (id, user_id)
-	// with a composite foreign key (internal/migrate: same-owner keys).
+	// with a composite foreign key (internal/pgmigrate: same-owner keys).
 	return []ent.Index{index.Fields("user_id", "id").Unique()}
 }
 

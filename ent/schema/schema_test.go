@@ -9,8 +9,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/jarvis-core/jarvis/ent"
-	"github.com/jarvis-core/jarvis/ent/entitytest"
 	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/entitytest"
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
@@ -165,8 +165,8 @@ func TestMoneyIsExact(t *testing.T) {
 		t.Fatalf("0.1 + 0.2 = %v, want exactly 0.3", sums)
 	}
 	got := c.LLMCall.GetX(ctx, f.LLMCall.ID).TotalCost
-	if !got.Equal(decimal.RequireFromString("0.0000015")) {
-		t.Fatalf("llm call cost = %s, want 0.0000015", got)
+	if !got.Valid || !got.Decimal.Equal(decimal.RequireFromString("0.0000015")) {
+		t.Fatalf("llm call cost = %v, want 0.0000015", got)
 	}
 }
 

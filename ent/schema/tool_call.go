@@ -2,6 +2,8 @@ package schema
 
 import (
 	"encoding/json"
+	"entgo.io/ent/schema"
+	"github.com/jarvis-core/jarvis/openapi/spec"
 
 	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
@@ -26,7 +28,9 @@ func (ToolCall) Fields() []ent.Field {
 		field.JSON("output", json.RawMessage{}).Optional().Annotations(entoas.Schema(&ogen.Schema{})),
 		field.Enum("status").Values("pending", "success", "error").Default("pending"),
 		field.Text("error").Optional(),
+		// duration_ms is measured by the server from start to completion.
 		field.Int64("duration_ms").NonNegative().Optional().Nillable(),
+		field.Time("completed_at").Optional().Nillable(),
 	}
 }
 
@@ -36,4 +40,10 @@ func (ToolCall) Edges() []ent.Edge {
 
 func (ToolCall) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("user_id", "run_id", "id")}
+}
+
+// Annotations: a tool call is read by id; starting and completing it are the
+// runs module's operations.
+func (ToolCall) Annotations() []schema.Annotation {
+	return spec.Expose(spec.Entity{View: "ToolCall", Path: "/v1/tool-calls", Group: "Runs", Ops: []spec.Op{spec.OpRead}})
 }

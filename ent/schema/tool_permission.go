@@ -2,8 +2,11 @@ package schema
 
 import (
 	"entgo.io/ent"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
 // ToolPermission allows or denies one tool for one user.
@@ -22,4 +25,14 @@ func (ToolPermission) Fields() []ent.Field {
 
 func (ToolPermission) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("user_id", "tool_id").Unique()}
+}
+
+// Annotations: permissions are listed and deleted by id through CRUD; setting
+// one (an upsert by tool) is the runs module's operation.
+func (ToolPermission) Annotations() []schema.Annotation {
+	return spec.Expose(spec.Entity{
+		View: "ToolPermission", Path: "/v1/tool-permissions", Group: "Runs",
+		Ops:  []spec.Op{spec.OpList, spec.OpDelete},
+		Docs: map[spec.Op]string{spec.OpDelete: "Remove a tool permission: the default policy applies to the tool again"},
+	})
 }

@@ -91,6 +91,11 @@ func DurationMs(v int64) predicate.ToolCall {
 	return predicate.ToolCall(sql.FieldEQ(FieldDurationMs, v))
 }
 
+// CompletedAt applies equality check predicate on the "completed_at" field. It's identical to CompletedAtEQ.
+func CompletedAt(v time.Time) predicate.ToolCall {
+	return predicate.ToolCall(sql.FieldEQ(FieldCompletedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.ToolCall {
 	return predicate.ToolCall(sql.FieldEQ(FieldCreatedAt, v))
@@ -429,6 +434,56 @@ func DurationMsIsNil() predicate.ToolCall {
 // DurationMsNotNil applies the NotNil predicate on the "duration_ms" field.
 func DurationMsNotNil() predicate.ToolCall {
 	return predicate.ToolCall(sql.FieldNotNull(FieldDurationMs))
+}
+
+// CompletedAtEQ applies the EQ predicate on the "completed_at" field.
+func CompletedAtEQ(v time.Time) predicate.ToolCall {
+	return predicate.ToolCall(sql.FieldEQ(FieldCompletedAt, v))
+}
+
+// CompletedAtNEQ applies the NEQ predicate on the "completed_at" field.
+func CompletedAtNEQ(v time.Time) predicate.ToolCall {
+	return predicate.ToolCall(sql.FieldNEQ(FieldCompletedAt, v))
+}
+
+// CompletedAtIn applies the In predicate on the "completed_at" field.
+func CompletedAtIn(vs ...time.Time) predicate.ToolCall {
+	return predicate.ToolCall(sql.FieldIn(FieldCompletedAt, vs...))
+}
+
+// CompletedAtNotIn applies the NotIn predicate on the "completed_at" field.
+func CompletedAtNotIn(vs ...time.Time) predicate.ToolCall {
+	return predicate.ToolCall(sql.FieldNotIn(FieldCompletedAt, vs...))
+}
+
+// CompletedAtGT applies the GT predicate on the "completed_at" field.
+func CompletedAtGT(v time.Time) predicate.ToolCall {
+	return predicate.ToolCall(sql.FieldGT(FieldCompletedAt, v))
+}
+
+// CompletedAtGTE applies the GTE predicate on the "completed_at" field.
+func CompletedAtGTE(v time.Time) predicate.ToolCall {
+	return predicate.ToolCall(sql.FieldGTE(FieldCompletedAt, v))
+}
+
+// CompletedAtLT applies the LT predicate on the "completed_at" field.
+func CompletedAtLT(v time.Time) predicate.ToolCall {
+	return predicate.ToolCall(sql.FieldLT(FieldCompletedAt, v))
+}
+
+// CompletedAtLTE applies the LTE predicate on the "completed_at" field.
+func CompletedAtLTE(v time.Time) predicate.ToolCall {
+	return predicate.ToolCall(sql.FieldLTE(FieldCompletedAt, v))
+}
+
+// CompletedAtIsNil applies the IsNil predicate on the "completed_at" field.
+func CompletedAtIsNil() predicate.ToolCall {
+	return predicate.ToolCall(sql.FieldIsNull(FieldCompletedAt))
+}
+
+// CompletedAtNotNil applies the NotNil predicate on the "completed_at" field.
+func CompletedAtNotNil() predicate.ToolCall {
+	return predicate.ToolCall(sql.FieldNotNull(FieldCompletedAt))
 }
 
 // HasOwner applies the HasEdge predicate on the "owner" edge.

@@ -3,6 +3,7 @@ package app
 
 import (
 	"log/slog"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -11,18 +12,39 @@ import (
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/embed"
+	"github.com/jarvis-core/jarvis/internal/guard"
 	"github.com/jarvis-core/jarvis/internal/httpapi"
 	"github.com/jarvis-core/jarvis/internal/kg"
+	"github.com/jarvis-core/jarvis/internal/logging"
 	"github.com/jarvis-core/jarvis/internal/memory"
+	"github.com/jarvis-core/jarvis/internal/realtime"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
+	"github.com/jarvis-core/jarvis/internal/runs"
 	"github.com/jarvis-core/jarvis/internal/secrets"
 )
 
-// New builds the service from a validated configuration and a logger.
-// Extra options let tests replace or add providers.
-func New(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
+// Config is what concerns the whole app rather than one module.
+type Config struct {
+	// Env is the deployment kind, given to modules as config.Env.
+	Env config.Env `env:"APP_ENV" envDefault:"development"`
+	// ShutdownTimeout bounds start-up and shutdown (the server's drain,
+	// then every connection closing, in reverse start order).
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+}
+
+// New builds the service from the configuration in src and a logger. A bad
+// configuration makes the app's Err (and Start) an error naming every bad
+// variable of every module (errors.As finds the *config.Error). Extra
+// options let tests replace or add providers.
+func New(src config.Source, log *slog.Logger, extra ...fx.Option) *fx.App {
+	// Needed before fx builds anything; when it is bad, config.Module reports
+	// it with every other problem and the defaults here are never used.
+	cfg, err := config.Load[Config](src)
+	if err != nil {
+		cfg = Config{ShutdownTimeout: 15 * time.Second}
+	}
 	opts := []fx.Option{
-		fx.Supply(cfg, log),
+		fx.Supply(src, log),
 		fx.WithLogger(func() fxevent.Logger {
 			l := &fxevent.SlogLogger{Logger: log}
 			l.UseLogLevel(slog.LevelDebug) // wiring details only when debugging
@@ -30,6 +52,10 @@ func New(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
 		}),
 		fx.StartTimeout(cfg.ShutdownTimeout),
 		fx.StopTimeout(cfg.ShutdownTimeout),
+		config.Module,
+		config.Provide[Config](),
+		fx.Provide(func(c Config) config.Env { return c.Env }),
+		logging.Module,
 		db.Module,
 		redisconn.Module,
 		secrets.Module,
@@ -37,6 +63,9 @@ func New(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
 		embed.Module,
 		memory.Module,
 		kg.Module,
+		realtime.Module,
+		runs.Module,
+		guard.Module,
 		httpapi.Module,
 	}
 	return fx.New(append(opts, extra...)...)

@@ -30,6 +30,33 @@ var resources = map[string]resource{
 		}
 		return s.ID
 	},
+	"run": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		r, err := c.CreateRun(context.Background())
+		if err != nil {
+			t.Fatalf("create run: %v", err)
+		}
+		return r.ID
+	},
+	"tool_call": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		r, err := c.CreateRun(context.Background())
+		if err != nil {
+			t.Fatalf("create run: %v", err)
+		}
+		tc, err := c.StartToolCall(context.Background(), &openapi.ToolCallStart{ToolID: "search"},
+			openapi.StartToolCallParams{ID: r.ID})
+		if err != nil {
+			t.Fatalf("start tool call: %v", err)
+		}
+		return tc.ID
+	},
+	"tool_permission": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		p, err := c.SetToolPermission(context.Background(), &openapi.ToolPermissionSet{
+			ToolID: "shell", Effect: openapi.ToolPermissionEffectDeny})
+		if err != nil {
+			t.Fatalf("set tool permission: %v", err)
+		}
+		return p.ID
+	},
 	"memory": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		m, err := c.CreateMemory(context.Background(), &openapi.MemoryCreate{Content: "bob likes chess"})
 		if err != nil {
@@ -71,6 +98,22 @@ var idOperations = map[string]struct {
 	"getSecret":     {kind: "secret"},
 	"updateSecret":  {kind: "secret", body: `{"name":"stolen"}`},
 	"deleteSecret":  {kind: "secret"},
+
+	"getRun":               {kind: "run"},
+	"startRun":             {kind: "run"},
+	"completeRun":          {kind: "run"},
+	"failRun":              {kind: "run", body: `{"error":"stolen"}`},
+	"cancelRun":            {kind: "run"},
+	"listRunMessages":      {kind: "run"},
+	"appendRunMessage":     {kind: "run", body: `{"role":"user","content":"stolen"}`},
+	"listRunToolCalls":     {kind: "run"},
+	"startToolCall":        {kind: "run", body: `{"tool_id":"search"}`},
+	"listRunLLMCalls":      {kind: "run"},
+	"recordLLMCall":        {kind: "run", body: `{"provider":"openai","model":"gpt-5","input_tokens":1}`},
+	"getToolCall":          {kind: "tool_call"},
+	"completeToolCall":     {kind: "tool_call", body: `{"status":"error","error":"stolen"}`},
+	"deleteToolPermission": {kind: "tool_permission"},
+	"emitRunEvent":         {kind: "run", body: `{"type":"agent.token","data":{"text":"stolen"}}`},
 
 	"getMemory":    {kind: "memory"},
 	"updateMemory": {kind: "memory", body: `{"content":"stolen"}`},
@@ -161,6 +204,15 @@ func TestEveryOperationIsGuarded(t *testing.T) {
 	// Bob's resources survived alice's attempts.
 	if _, err := bob.GetSecret(context.Background(), openapi.GetSecretParams{ID: bobs["secret"]}); err != nil {
 		t.Fatalf("bob's secret after alice's attempts: %v", err)
+	}
+	if r, err := bob.GetRun(context.Background(), openapi.GetRunParams{ID: bobs["run"]}); err != nil || r.Status != openapi.RunStatusPending {
+		t.Fatalf("bob's run after alice's attempts: %+v, %v", r, err)
+	}
+	if tc, err := bob.GetToolCall(context.Background(), openapi.GetToolCallParams{ID: bobs["tool_call"]}); err != nil || tc.Status != openapi.ToolCallStatusPending {
+		t.Fatalf("bob's tool call after alice's attempts: %+v, %v", tc, err)
+	}
+	if ps, err := bob.ListToolPermissions(context.Background(), openapi.ListToolPermissionsParams{}); err != nil || len(ps.Items) != 1 {
+		t.Fatalf("bob's tool permission after alice's attempts: %+v, %v", ps, err)
 	}
 	if m, err := bob.GetMemory(context.Background(), openapi.GetMemoryParams{ID: bobs["memory"]}); err != nil || m.Content != "bob likes chess" {
 		t.Fatalf("bob's memory after alice's attempts: %v", err)

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/logging"
+	"github.com/jarvis-core/jarvis/internal/textguard"
 )
 
 // Errors of sign-in, in the fault vocabulary with their specific codes.
@@ -103,7 +103,15 @@ func hashToken(raw string) []byte {
 
 // Register creates an account and signs it in.
 func (s *Service) Register(ctx context.Context, email, pw, displayName string, meta Meta) (Tokens, error) {
-	email = schema.NormalizeEmail(email)
+	// Parsed as an address, not only lower-cased: what is stored is an
+	// address mail can reach, and nothing Postgres would refuse.
+	email, err := textguard.Email(email)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if err := textguard.CheckText("display_name", displayName); err != nil {
+		return Tokens{}, err
+	}
 	if err := password.CheckPolicy(pw, email); err != nil {
 		var pe *password.PolicyError
 		if errors.As(err, &pe) {
@@ -111,7 +119,7 @@ func (s *Service) Register(ctx context.Context, email, pw, displayName string, m
 		}
 		return Tokens{}, err
 	}
-	hash, err := s.hasher.Hash(pw)
+	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("hash password: %w", err)
 	}
@@ -141,8 +149,15 @@ func (s *Service) Register(ctx context.Context, email, pw, displayName string, m
 // passwords and disabled accounts fail alike, after the same hashing work.
 func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Tokens, error) {
 	email = schema.NormalizeEmail(email)
+	// The hashing slot first: under a flood, the excess is refused before
+	// it costs a database lookup.
+	ctx, release, err := s.hasher.Reserve(ctx)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("sign in: %w", err)
+	}
+	defer release()
 	var u *ent.User
-	err := s.db.Lookup(ctx, user.Table, email, func(ctx context.Context, tx *ent.Tx) error {
+	err = s.db.Lookup(ctx, user.Table, email, func(ctx context.Context, tx *ent.Tx) error {
 		var err error
 		u, err = tx.User.Query().Where(user.Email(email)).Only(ctx)
 		if ent.IsNotFound(err) {
@@ -154,25 +169,35 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 		return Tokens{}, fmt.Errorf("look up account: %w", err)
 	}
 	if u == nil {
-		_ = s.hasher.VerifyDummy(pw)
+		// Busy (the hashing bound is full) is answered as for a real
+		// account, so the refusal says nothing about the email either.
+		if err := s.hasher.VerifyDummy(ctx, pw); !errors.Is(err, password.ErrMismatch) {
+			return Tokens{}, fmt.Errorf("verify password: %w", err)
+		}
 		return Tokens{}, ErrInvalidCredentials
 	}
-	rehash, err := s.hasher.Verify(pw, u.PasswordHash)
+	rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	if err != nil && !errors.Is(err, password.ErrMismatch) && !errors.Is(err, password.ErrMalformed) {
+		return Tokens{}, fmt.Errorf("verify password: %w", err)
+	}
 	if err != nil || u.Status != user.StatusActive {
 		if err != nil && !errors.Is(err, password.ErrMismatch) {
 			s.log.ErrorContext(ctx, "stored password hash unusable", slog.String("user_id", u.ID.String()), slog.Any("error", err))
 		}
 		return Tokens{}, ErrInvalidCredentials
 	}
+	var newHash string
+	if rehash {
+		if newHash, err = s.hasher.Hash(ctx, pw); err != nil {
+			return Tokens{}, fmt.Errorf("rehash password: %w", err)
+		}
+	}
+	release()
 	var out Tokens
 	err = s.db.Run(viewer.NewContext(ctx, viewer.User(u.ID)), func(ctx context.Context, tx *ent.Tx) error {
 		upd := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
-		if rehash {
-			h, err := s.hasher.Hash(pw)
-			if err != nil {
-				return fmt.Errorf("rehash password: %w", err)
-			}
-			upd.SetPasswordHash(h)
+		if newHash != "" {
+			upd.SetPasswordHash(newHash)
 		}
 		if err := upd.Exec(ctx); err != nil {
 			return fmt.Errorf("record login: %w", err)
@@ -185,8 +210,8 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 
 func (s *Service) startSession(ctx context.Context, tx *ent.Tx, userID uuid.UUID, meta Meta) (Tokens, error) {
 	now := s.now()
-	sess, err := tx.Session.Create().SetUserID(userID).SetUserAgent(clip(meta.UserAgent, 512)).
-		SetIP(clip(meta.IP, 64)).SetLastUsedAt(now).Save(ctx)
+	sess, err := tx.Session.Create().SetUserID(userID).SetUserAgent(textguard.Sanitize(meta.UserAgent, 512)).
+		SetIP(textguard.Sanitize(meta.IP, 64)).SetLastUsedAt(now).Save(ctx)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("create session: %w", err)
 	}
@@ -259,9 +284,14 @@ func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, e
 			return ErrInvalidRefresh
 		case rt.RotatedAt != nil:
 			if now.Sub(*rt.RotatedAt) <= GraceWindow && rt.ReplacedBy != nil {
-				out, err = s.repeatSuccessor(ctx, tx, raw, rt)
-				return err
+				var live bool
+				out, live, err = s.repeatSuccessor(ctx, tx, raw, rt)
+				if err != nil || live {
+					return err
+				}
 			}
+			// Past the window, or its successor has moved on: whoever
+			// presents it now is not the client that rotated it.
 			reused = true
 			return s.revokeSession(ctx, tx, sess.ID, now)
 		case !now.Before(rt.ExpiresAt):
@@ -278,7 +308,7 @@ func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, e
 		}
 		upd := tx.Session.UpdateOne(sess).SetLastUsedAt(now)
 		if meta.IP != "" {
-			upd.SetIP(clip(meta.IP, 64))
+			upd.SetIP(textguard.Sanitize(meta.IP, 64))
 		}
 		if err := upd.Exec(ctx); err != nil {
 			return fmt.Errorf("touch session: %w", err)
@@ -296,19 +326,20 @@ func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, e
 }
 
 // repeatSuccessor answers a repeat of a just-rotated token with the successor
-// it already has, if that successor is the one derived from it and still live.
-func (s *Service) repeatSuccessor(ctx context.Context, tx *ent.Tx, raw string, rt *ent.RefreshToken) (Tokens, error) {
+// it already has. Only the token just rotated qualifies (as in GoTrue): when
+// its successor has itself been rotated (or revoked, or is not the one
+// derived from it), live is false and the caller treats the repeat as reuse.
+func (s *Service) repeatSuccessor(ctx context.Context, tx *ent.Tx, raw string, rt *ent.RefreshToken) (_ Tokens, live bool, _ error) {
 	next := s.successorOf(raw)
 	succ, err := tx.RefreshToken.Get(ctx, *rt.ReplacedBy)
 	if err != nil {
-		return Tokens{}, fmt.Errorf("load successor: %w", err)
+		return Tokens{}, false, fmt.Errorf("load successor: %w", err)
 	}
-	// A successor already rotated itself would be spent on arrival: this
-	// caller signs in again rather than receive it.
 	if succ.RevokedAt != nil || succ.RotatedAt != nil || !hmac.Equal(succ.TokenHash, hashToken(next)) {
-		return Tokens{}, ErrInvalidRefresh
+		return Tokens{}, false, nil
 	}
-	return s.tokens(rt.UserID, rt.SessionID, next, succ.ExpiresAt)
+	t, err := s.tokens(rt.UserID, rt.SessionID, next, succ.ExpiresAt)
+	return t, err == nil, err
 }
 
 func (s *Service) revokeSession(ctx context.Context, tx *ent.Tx, id uuid.UUID, now time.Time) error {
@@ -408,15 +439,4 @@ func (s *Service) Authenticate(ctx context.Context, access string) (context.Cont
 		return ctx, err
 	}
 	return ctx, nil
-}
-
-// clip cuts s to at most n bytes without splitting a character.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

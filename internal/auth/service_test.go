@@ -137,7 +137,7 @@ func TestRefreshRotatesWithGraceAndDetectsReuse(t *testing.T) {
 // TestGraceNeverHandsOutASpentSuccessor: tab A refreshes twice in quick
 // succession; tab B's late repeat of the first token gets no token that is
 // already rotated, and the session survives for tab A.
-func TestGraceNeverHandsOutASpentSuccessor(t *testing.T) {
+func TestReplayOfATokenWhoseSuccessorRotatedIsReuse(t *testing.T) {
 	t.Parallel()
 	f := newService(t)
 	ctx := context.Background()
@@ -150,11 +150,17 @@ func TestGraceNeverHandsOutASpentSuccessor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Still inside the grace window, but the first token's successor has
+	// rotated on: only the token just rotated may be repeated, so this is
+	// a replay (a thief's copy), and the session ends.
 	if _, err := f.svc.Refresh(ctx, first.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
-		t.Fatalf("late repeat of the first token: %v", err)
+		t.Fatalf("replay of the first token: %v", err)
 	}
-	if _, err := f.svc.Refresh(ctx, third.RefreshToken, Meta{}); err != nil {
-		t.Fatalf("tab A's current token after tab B's late repeat: %v", err)
+	if !strings.Contains(f.logs.String(), "refresh_token_reuse") {
+		t.Fatalf("replay not logged as refresh_token_reuse:\n%s", f.logs.String())
+	}
+	if _, err := f.svc.Refresh(ctx, third.RefreshToken, Meta{}); !errors.Is(err, ErrInvalidRefresh) {
+		t.Fatalf("session survived a replay: current token still refreshes (%v)", err)
 	}
 }
 

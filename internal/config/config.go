@@ -1,70 +1,102 @@
-// Package config reads the service's configuration from the environment and
-// validates all of it at once: a bad start-up names every bad variable and
-// why, and never prints a value (any of them may be a secret).
+// Package config is the shared mechanism by which modules read their
+// settings; it holds no module's settings itself.
+//
+// A package that needs settings owns a small Config struct with
+// caarlos0/env tags, and provides it in its own fx.Module with Provide:
+//
+//	type Config struct {
+//		URL string `env:"DATABASE_URL,notEmpty"`
+//	}
+//
+//	func (c Config) Validate() error { // optional: what tags cannot say
+//		return config.CheckURL("DATABASE_URL", c.URL, "postgres", "postgresql")
+//	}
+//
+//	var Module = fx.Module("db", config.Provide[Config](), fx.Provide(New))
+//
+// Every Config is parsed from one Source (the process environment, plus the
+// .env file in dev; a map in tests). Before any module gets its Config, the
+// Config of every module is parsed and the app refuses to start with one
+// *Error naming every bad variable and why. No message ever contains a value:
+// any variable may be a secret.
+//
+// Beyond caarlos0/env's own parsers, Load reads time.Duration as a positive
+// Go duration or whole days ("7d") and []byte as the value's raw bytes.
 package config
 
 import (
-	"encoding/hex"
+	"encoding"
+	"errors"
 	"fmt"
 	"net/url"
-	"sort"
+	"os"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caarlos0/env/v11"
 )
 
-// Env is the deployment kind.
-type Env string
+// Source is the set of variables configuration is read from.
+type Source struct{ vars map[string]string }
 
-const (
-	Development Env = "development"
-	Test        Env = "test"
-	Production  Env = "production"
-)
+// Environ is the process environment.
+func Environ() Source { return Source{env.ToMap(os.Environ())} }
 
-// Config is everything the service reads from the environment.
-type Config struct {
-	Env             Env
-	Host            string
-	Port            int
-	LogLevel        string
-	ShutdownTimeout time.Duration
-
-	DatabaseURL        string // service role: no BYPASSRLS
-	MigrateDatabaseURL string // owner role, for `jarvis migrate apply`; optional for serve
-	RedisURL           string // optional: without it realtime and limits run in process
-
-	JWTSecret         []byte
-	JWTAccessExpiry   time.Duration
-	JWTRefreshExpiry  time.Duration
-	JWTIssuer         string
-	JWTAudience       string
-	SecretsMasterKey  []byte         // 32 bytes, seals new secrets
-	SecretsKeyVersion int            // version of SecretsMasterKey
-	SecretsOldKeys    map[int][]byte // older versions, still opened until rotated away
-
-	OpenAIAPIKey    string
-	AnthropicAPIKey string
-
-	EmbeddingsProvider string // local | openai
-	EmbeddingsURL      string
-	EmbeddingsModel    string
-	EmbeddingsAPIKey   string
-
-	OTelEndpoint    string // OTEL_EXPORTER_OTLP_ENDPOINT; empty disables export
-	OTelServiceName string
+// Map is a fixed set of variables (tests, or a composed dev environment).
+func Map(vars map[string]string) Source {
+	m := make(map[string]string, len(vars))
+	for k, v := range vars {
+		m[k] = v
+	}
+	return Source{m}
 }
 
-// Addr is the listen address.
-func (c Config) Addr() string { return c.Host + ":" + strconv.Itoa(c.Port) }
+// WithDefaults returns s over defaults: a variable s has wins.
+func (s Source) WithDefaults(defaults map[string]string) Source {
+	out := Map(defaults)
+	for k, v := range s.vars {
+		out.vars[k] = v
+	}
+	return out
+}
 
-// Problem is one bad variable.
+// With returns s with name set to value, whatever s had.
+func (s Source) With(name, value string) Source {
+	out := Map(s.vars)
+	out.vars[name] = value
+	return out
+}
+
+// Lookup returns a variable's value and whether it is set.
+func (s Source) Lookup(name string) (string, bool) {
+	v, ok := s.vars[name]
+	return v, ok
+}
+
+// Problem is one bad variable: its name and why, never its value.
 type Problem struct {
 	Var    string
 	Reason string
 }
 
-// Error lists every bad variable.
+func (p *Problem) Error() string { return p.Var + ": " + p.Reason }
+
+// Invalid reports a bad variable from a Config's Validate method. The reason
+// must not contain the value.
+func Invalid(name, reason string) error { return &Problem{Var: name, Reason: reason} }
+
+// Reason is what an UnmarshalText method of a configuration type returns
+// when it refuses a value: why, without the value (the variable's name is
+// added by Load). Errors of any other type are replaced by a generic reason,
+// since parsers of other libraries echo the value.
+type Reason string
+
+func (r Reason) Error() string { return string(r) }
+
+// Error lists every bad variable, sorted by name.
 type Error struct{ Problems []Problem }
 
 func (e *Error) Error() string {
@@ -76,118 +108,190 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Load reads the configuration through getenv (os.Getenv in production; a map in tests).
-func Load(getenv func(string) string) (Config, error) {
-	r := reader{getenv: getenv}
-	var c Config
-	c.Env = Env(r.oneOf("APP_ENV", "development", string(Development), string(Test), string(Production)))
-	defaultHost := "0.0.0.0"
-	if c.Env != Production {
-		defaultHost = "127.0.0.1"
+// Join merges the *Error of several Loads into one, so a command that reads
+// several modules' configurations reports every bad variable at once. Errors
+// that are not *Error are joined as they are.
+func Join(errs ...error) error {
+	var problems []Problem
+	var others []error
+	for _, err := range errs {
+		var ce *Error
+		switch {
+		case err == nil:
+		case errors.As(err, &ce):
+			problems = append(problems, ce.Problems...)
+		default:
+			others = append(others, err)
+		}
 	}
-	c.Host = r.str("HOST", defaultHost)
-	c.Port = r.port("PORT", 8080)
-	c.LogLevel = r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")
-	c.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", "15s")
-
-	c.DatabaseURL = r.url("DATABASE_URL", true, "postgres", "postgresql")
-	c.MigrateDatabaseURL = r.url("MIGRATE_DATABASE_URL", false, "postgres", "postgresql")
-	c.RedisURL = r.url("REDIS_URL", false, "redis", "rediss")
-
-	c.JWTSecret = r.secret("JWT_SECRET", 32)
-	c.JWTAccessExpiry = r.duration("JWT_ACCESS_EXPIRY", "15m")
-	c.JWTRefreshExpiry = r.duration("JWT_REFRESH_EXPIRY", "7d")
-	c.JWTIssuer = r.str("JWT_ISSUER", "jarvis-core")
-	c.JWTAudience = r.str("JWT_AUDIENCE", "jarvis-api")
-	c.SecretsMasterKey = r.hexKey("SECRETS_MASTER_KEY", true)
-	c.SecretsKeyVersion = r.positive("SECRETS_KEY_VERSION", 1)
-	c.SecretsOldKeys = r.oldKeys("SECRETS_OLD_KEYS", c.SecretsKeyVersion)
-
-	c.OpenAIAPIKey = r.str("OPENAI_API_KEY", "")
-	c.AnthropicAPIKey = r.str("ANTHROPIC_API_KEY", "")
-
-	c.EmbeddingsProvider = r.oneOf("EMBEDDINGS_PROVIDER", "local", "local", "openai")
-	c.EmbeddingsURL = r.url("EMBEDDINGS_URL", false, "http", "https")
-	c.EmbeddingsModel = r.str("EMBEDDINGS_MODEL", "text-embedding-3-small")
-	c.EmbeddingsAPIKey = r.str("EMBEDDINGS_API_KEY", "")
-	if c.EmbeddingsProvider == "openai" && c.EmbeddingsAPIKey == "" && c.OpenAIAPIKey == "" {
-		r.bad("EMBEDDINGS_API_KEY", "required when EMBEDDINGS_PROVIDER=openai (or set OPENAI_API_KEY)")
+	if len(problems) > 0 {
+		slices.SortStableFunc(problems, func(a, b Problem) int { return strings.Compare(a.Var, b.Var) })
+		// Two modules reading the same variable report it once.
+		others = append(others, &Error{Problems: slices.Compact(problems)})
 	}
-
-	c.OTelEndpoint = r.url("OTEL_EXPORTER_OTLP_ENDPOINT", false, "http", "https")
-	c.OTelServiceName = r.str("OTEL_SERVICE_NAME", "jarvis-core")
-
-	if c.JWTAccessExpiry > 0 && c.JWTRefreshExpiry > 0 && c.JWTRefreshExpiry <= c.JWTAccessExpiry {
-		r.bad("JWT_REFRESH_EXPIRY", "must be longer than JWT_ACCESS_EXPIRY")
+	if len(others) == 1 {
+		return others[0]
 	}
-	if len(r.problems) > 0 {
-		sort.SliceStable(r.problems, func(i, j int) bool { return r.problems[i].Var < r.problems[j].Var })
-		return Config{}, &Error{Problems: r.problems}
+	return errors.Join(others...)
+}
+
+// Validator is a Config with checks its tags cannot express (ranges,
+// relations between variables, URL schemes). Validate returns Invalid
+// problems, joined with errors.Join.
+type Validator interface{ Validate() error }
+
+// Load parses T, a flat struct of `env:"NAME"` fields, from src, then runs
+// its Validate method if it has one. On error it returns the zero T and an
+// *Error with every problem (a variable that failed to parse is not checked
+// again by Validate).
+func Load[T any](src Source) (T, error) {
+	var zero, c T
+	keys, err := fieldKeys(reflect.TypeFor[T]())
+	if err != nil {
+		return zero, err
+	}
+	var problems []Problem
+	bad := map[string]bool{}
+	if err := env.ParseWithOptions(&c, env.Options{Environment: src.vars, FuncMap: parsers}); err != nil {
+		var agg env.AggregateError
+		if !errors.As(err, &agg) {
+			return zero, fmt.Errorf("config %T: %w", c, err)
+		}
+		for _, e := range agg.Errors {
+			p, err := problem(e, keys)
+			if err != nil {
+				return zero, fmt.Errorf("config %T: %w", c, err)
+			}
+			problems = append(problems, p)
+			bad[p.Var] = true
+		}
+	}
+	// &c: a Validate method on either receiver counts.
+	if v, ok := any(&c).(Validator); ok {
+		for _, e := range leaves(v.Validate()) {
+			var p *Problem
+			if !errors.As(e, &p) {
+				// Not printed: it may hold a value.
+				return zero, fmt.Errorf("config %T: Validate returned an error that is not a config.Problem (use config.Invalid)", c)
+			}
+			if !bad[p.Var] {
+				problems = append(problems, *p)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return zero, Join(&Error{Problems: problems})
 	}
 	return c, nil
 }
 
-// reader collects problems instead of stopping at the first.
-type reader struct {
-	getenv   func(string) string
-	problems []Problem
-}
-
-func (r *reader) bad(name, reason string) { r.problems = append(r.problems, Problem{name, reason}) }
-
-func (r *reader) str(name, def string) string {
-	if v := strings.TrimSpace(r.getenv(name)); v != "" {
-		return v
-	}
-	return def
-}
-
-func (r *reader) oneOf(name, def string, allowed ...string) string {
-	v := r.str(name, def)
-	for _, a := range allowed {
-		if v == a {
-			return v
+// Vars lists the variables T reads, in field order.
+func Vars[T any]() []string {
+	var out []string
+	for f := range reflect.TypeFor[T]().Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
+			out = append(out, name)
 		}
 	}
-	r.bad(name, "must be one of "+strings.Join(allowed, ", "))
-	return def
+	return out
 }
 
-func (r *reader) port(name string, def int) int {
-	v := r.str(name, "")
-	if v == "" {
-		return def
+// fieldKeys maps field names to variable names (caarlos0/env's ParseError
+// names the field, not the variable).
+func fieldKeys(t reflect.Type) (map[string]string, error) {
+	if t.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("config: %v is not a struct", t)
 	}
-	n, err := strconv.Atoi(v)
-	// 0 asks the system for a free port (tests, several instances).
-	if err != nil || n < 0 || n > 65535 {
-		r.bad(name, "must be a port number (0-65535; 0 picks a free one)")
-		return def
+	keys := map[string]string{}
+	for f := range t.Fields() {
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[url.URL]() &&
+			!reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
+			return nil, fmt.Errorf("config: %v.%s: a Config is a flat struct", t, f.Name)
+		}
+		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
+			keys[f.Name] = name
+		}
 	}
-	return n
+	return keys, nil
 }
 
-func (r *reader) positive(name string, def int) int {
-	v := r.str(name, "")
-	if v == "" {
-		return def
+// problem turns one of caarlos0/env's errors into a Problem without the value.
+func problem(err error, keys map[string]string) (Problem, error) {
+	var (
+		notSet env.VarIsNotSetError
+		empty  env.EmptyVarError
+		parse  env.ParseError
+		file   env.LoadFileContentError
+	)
+	switch {
+	case errors.As(err, &file): // its message holds the value (a path)
+		return Problem{Var: file.Key, Reason: "names a file that cannot be read"}, nil
+	case errors.As(err, &notSet):
+		return Problem{Var: notSet.Key, Reason: "is required"}, nil
+	case errors.As(err, &empty):
+		return Problem{Var: empty.Key, Reason: "is required"}, nil
+	case errors.As(err, &parse):
+		key, ok := keys[parse.Name]
+		if !ok {
+			return Problem{}, fmt.Errorf("field %s failed to parse and names no variable", parse.Name)
+		}
+		var r Reason
+		if errors.As(parse.Err, &r) {
+			return Problem{Var: key, Reason: string(r)}, nil
+		}
+		return Problem{Var: key, Reason: genericReason(parse.Type)}, nil
+	default:
+		// A mistake in a Config's tags or types, not in the environment:
+		// caarlos0/env's messages for these name fields and tags, never values.
+		return Problem{}, err
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		r.bad(name, "must be a positive integer")
-		return def
-	}
-	return n
 }
 
-func (r *reader) duration(name, def string) time.Duration {
-	v := r.str(name, def)
-	d, err := ParseDuration(v)
-	if err != nil || d <= 0 {
-		r.bad(name, "must be a positive duration such as 15m, 12h or 7d")
-		return 0
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+func genericReason(t reflect.Type) string {
+	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return "is not a valid " + t.String()
 	}
-	return d
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "must be an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "must be a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "must be a number"
+	case reflect.Bool:
+		return "must be true or false"
+	default:
+		return "is not a valid " + t.String()
+	}
+}
+
+// leaves flattens errors.Join trees.
+func leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+var parsers = map[reflect.Type]env.ParserFunc{
+	reflect.TypeFor[time.Duration](): func(v string) (any, error) {
+		d, err := ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, Reason("must be a positive duration such as 15m, 12h or 7d")
+		}
+		return d, nil
+	},
+	// caarlos0/env would read []byte as a comma-separated list of numbers.
+	reflect.TypeFor[[]byte](): func(v string) (any, error) { return []byte(v), nil },
 }
 
 // ParseDuration is time.ParseDuration plus whole days ("7d"), the unit people
@@ -203,97 +307,38 @@ func ParseDuration(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
-func (r *reader) url(name string, required bool, schemes ...string) string {
-	v := r.str(name, "")
+// CheckURL checks that v, when set, is an absolute URL with a host and one of
+// schemes; for Validate methods. Whether it is required is the tag's
+// business (`notEmpty`).
+func CheckURL(name, v string, schemes ...string) error {
 	if v == "" {
-		if required {
-			r.bad(name, "is required")
-		}
-		return ""
+		return nil
 	}
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" {
-		r.bad(name, "must be a URL like "+schemes[0]+"://host:port/...")
-		return ""
+		return Invalid(name, "must be a URL like "+schemes[0]+"://host:port/...")
 	}
-	for _, s := range schemes {
-		if u.Scheme == s {
-			return v
-		}
+	if !slices.Contains(schemes, u.Scheme) {
+		return Invalid(name, "scheme must be one of "+strings.Join(schemes, ", "))
 	}
-	r.bad(name, "scheme must be one of "+strings.Join(schemes, ", "))
-	return ""
+	return nil
 }
 
-func (r *reader) secret(name string, minLen int) []byte {
-	v := r.getenv(name)
-	switch {
-	case v == "":
-		r.bad(name, "is required")
-		return nil
-	case len(v) < minLen:
-		r.bad(name, fmt.Sprintf("must be at least %d bytes (it has %d)", minLen, len(v)))
-		return nil
-	}
-	return []byte(v)
-}
+// Env is the deployment kind (APP_ENV).
+type Env string
 
-// hexKey reads a 32-byte key written as 64 hex characters.
-func (r *reader) hexKey(name string, required bool) []byte {
-	v := strings.TrimSpace(r.getenv(name))
-	if v == "" {
-		if required {
-			r.bad(name, "is required (64 hex characters: openssl rand -hex 32)")
-		}
+const (
+	Development Env = "development"
+	Test        Env = "test"
+	Production  Env = "production"
+)
+
+// UnmarshalText accepts development, test or production.
+func (e *Env) UnmarshalText(b []byte) error {
+	switch v := Env(b); v {
+	case Development, Test, Production:
+		*e = v
 		return nil
 	}
-	k, err := decodeKey(v)
-	if err != nil {
-		r.bad(name, err.Error())
-		return nil
-	}
-	return k
-}
-
-func decodeKey(v string) ([]byte, error) {
-	if len(v) != 64 {
-		return nil, fmt.Errorf("must be exactly 64 hex characters (it has %d)", len(v))
-	}
-	k, err := hex.DecodeString(v)
-	if err != nil {
-		return nil, fmt.Errorf("must be hex (0-9, a-f)")
-	}
-	return k, nil
-}
-
-// oldKeys reads "version:hexkey,version:hexkey" for keys being rotated away.
-func (r *reader) oldKeys(name string, current int) map[int][]byte {
-	v := strings.TrimSpace(r.getenv(name))
-	out := map[int][]byte{}
-	if v == "" {
-		return out
-	}
-	for i, part := range strings.Split(v, ",") {
-		ver, key, ok := strings.Cut(strings.TrimSpace(part), ":")
-		n, err := strconv.Atoi(ver)
-		if !ok || err != nil || n < 1 {
-			r.bad(name, fmt.Sprintf("entry %d must be version:hexkey with a positive version", i+1))
-			continue
-		}
-		if n == current {
-			r.bad(name, fmt.Sprintf("entry %d reuses SECRETS_KEY_VERSION %d", i+1, n))
-			continue
-		}
-		if _, dup := out[n]; dup {
-			r.bad(name, fmt.Sprintf("version %d appears twice", n))
-			continue
-		}
-		k, err := decodeKey(key)
-		if err != nil {
-			r.bad(name, fmt.Sprintf("entry %d key %s", i+1, err))
-			continue
-		}
-		out[n] = k
-	}
-	return out
+	return Reason("must be one of development, test, production")
 }

@@ -9,13 +9,14 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 )
 
-// BenchmarkRunGetRun is one unit of work of the service: a transaction
-// that sets app.current_user_id, then a privacy-filtered read under RLS.
+// BenchmarkRunGetRun is one unit of work of a request: a transaction whose
+// identity statement sets app.current_user_id and checks the session, then
+// a privacy-filtered read under RLS.
 func BenchmarkRunGetRun(b *testing.B) {
 	d := dbtest.New(b)
 	alice := dbtest.Seed(b, d.OwnerClient(b), "alice@example.com")
 	app := d.App(b)
-	ctx := viewer.NewContext(context.Background(), viewer.User(alice.User.ID))
+	ctx := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
 	b.ReportAllocs()
 	for b.Loop() {
 		err := app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {

@@ -12,9 +12,6 @@ import (
 	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
-	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -24,7 +21,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	_ "github.com/jarvis-core/jarvis/ent/runtime" // privacy policies and hooks of ent/schema
 	"github.com/jarvis-core/jarvis/internal/fault"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 // DB is the service's database handle.
@@ -40,11 +37,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlDB := stdlib.OpenDBFromPool(pool)
 	return &DB{
-		Pool:   pool,
-		SQL:    sqlDB,
-		Client: ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, sqlDB))),
+		Pool: pool,
+		// For tools that need database/sql (the schema check); ent does not
+		// go through it.
+		SQL:    stdlib.OpenDBFromPool(pool),
+		Client: ent.NewClient(ent.Driver(&pgxDriver{pool: pool})),
 	}, nil
 }
 
@@ -94,15 +92,15 @@ func (d *DB) Close() {
 // Ping checks that Postgres answers.
 func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
 
-// CheckSchema returns migrate.ErrBehind when the database lacks migrations
+// CheckSchema returns pgmigrate.ErrBehind when the database lacks migrations
 // embedded in this binary.
 func (d *DB) CheckSchema(ctx context.Context) error {
-	return migrate.CheckCurrent(ctx, d.SQL, embeddedDir)
+	return pgmigrate.CheckCurrent(ctx, d.SQL, embeddedDir)
 }
 
 // embeddedDir is the binary's migration directory, loaded once.
 var embeddedDir = func() atlasmigrate.Dir {
-	dir, err := migrate.FSDir(migrations.FS)
+	dir, err := pgmigrate.FSDir(migrations.FS)
 	if err != nil {
 		panic(fmt.Sprintf("embedded migrations: %v", err)) // the build embeds them; unreadable means a broken binary
 	}
@@ -112,33 +110,6 @@ var embeddedDir = func() atlasmigrate.Dir {
 // ErrSessionInvalid is returned by Run when the request's session (see
 // viewer.Session) is revoked or gone, or its user disabled or deleted.
 var ErrSessionInvalid = fault.New(fault.Unauthorized, "session is no longer valid: sign in again")
-
-// liveSession is true when the session exists, is not revoked, and belongs
-// to an active user; it runs as that user, under RLS.
-const liveSession = `SELECT EXISTS (
-	SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
-	WHERE s.id = $1 AND s.revoked_at IS NULL AND u.status = 'active')`
-
-func checkSession(ctx context.Context, tx *ent.Tx, sessionID uuid.UUID) error {
-	rows, err := tx.QueryContext(ctx, liveSession, sessionID)
-	if err != nil {
-		return fmt.Errorf("check session: %w", err)
-	}
-	defer rows.Close()
-	live := false
-	if rows.Next() {
-		if err := rows.Scan(&live); err != nil {
-			return fmt.Errorf("check session: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("check session: %w", err)
-	}
-	if !live {
-		return ErrSessionInvalid
-	}
-	return nil
-}
 
 // Lookup runs fn in one read-only transaction where the narrow lookup
 // setting of table (ent.LookupPolicies: users by email, refresh tokens by
@@ -151,15 +122,10 @@ func (d *DB) Lookup(ctx context.Context, table, value string, fn func(ctx contex
 		return fmt.Errorf("lookup: table %s has no lookup policy", table)
 	}
 	ctx = rule.Bypass(ctx, "sign-in looks up rows before identity; RLS's lookup policy confines it")
-	tx, err := d.Client.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("begin lookup: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, "SELECT set_config($1, $2, true)", l.Setting, value); err != nil {
-		return errors.Join(fmt.Errorf("set lookup: %w", err), tx.Rollback())
-	}
-	if err := fn(ctx, tx); err != nil {
-		return errors.Join(err, tx.Rollback())
-	}
-	return tx.Commit()
+	pre := []prelude{{
+		sql:  "SELECT set_config($1, $2, true)",
+		args: []any{l.Setting, value},
+		wrap: func(err error) error { return fmt.Errorf("set lookup: %w", err) },
+	}}
+	return d.unit(ctx, &sql.TxOptions{ReadOnly: true}, pre, fn)
 }

@@ -8,12 +8,26 @@ import (
 	"github.com/jarvis-core/jarvis/internal/config"
 )
 
+// Config is how the service reaches Postgres.
+type Config struct {
+	// URL is the service role's: a member of jarvis_app, without BYPASSRLS.
+	URL string `env:"DATABASE_URL,notEmpty"`
+}
+
+// Validate checks the scheme.
+func (c Config) Validate() error {
+	return config.CheckURL("DATABASE_URL", c.URL, "postgres", "postgresql")
+}
+
 // Module provides *DB connected to DATABASE_URL, closed at stop.
-var Module = fx.Module("db", fx.Provide(func(lc fx.Lifecycle, cfg config.Config) (*DB, error) {
-	d, err := Open(context.Background(), cfg.DatabaseURL)
-	if err != nil {
-		return nil, err
-	}
-	lc.Append(fx.StopHook(d.Close))
-	return d, nil
-}))
+var Module = fx.Module("db",
+	config.Provide[Config](),
+	fx.Provide(func(lc fx.Lifecycle, cfg Config) (*DB, error) {
+		d, err := Open(context.Background(), cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		lc.Append(fx.StopHook(d.Close))
+		return d, nil
+	}),
+)

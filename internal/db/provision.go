@@ -7,12 +7,12 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 // Provisioning creates what migrations cannot: the database, its owner role
 // (runs migrations and admin scripts; BYPASSRLS) and the service's login role
-// (a member of migrate.AppRole; no BYPASSRLS). It needs a superuser
+// (a member of pgmigrate.AppRole; no BYPASSRLS). It needs a superuser
 // connection and is idempotent: roles that exist get the given passwords.
 type Provisioning struct {
 	AdminURL        string // superuser on the server, e.g. postgres://postgres@127.0.0.1:5432/postgres
@@ -63,7 +63,7 @@ func (p Provisioning) Prepare(ctx context.Context) error {
 			return fmt.Errorf("create database %s: %w", p.Database, err)
 		}
 	}
-	adminDB, err := migrate.WithDatabase(p.AdminURL, p.Database)
+	adminDB, err := pgmigrate.WithDatabase(p.AdminURL, p.Database)
 	if err != nil {
 		return err
 	}
@@ -92,11 +92,11 @@ func (p Provisioning) GrantService(ctx context.Context) error {
 	return GrantAppRole(ctx, admin, p.Service)
 }
 
-// EnsureAppRole creates migrate.AppRole (no login, no BYPASSRLS) if missing,
+// EnsureAppRole creates pgmigrate.AppRole (no login, no BYPASSRLS) if missing,
 // with the statement the first migration uses.
 func EnsureAppRole(ctx context.Context, admin execer) error {
-	if _, err := admin.ExecContext(ctx, migrate.AppRoleSQL()); err != nil {
-		return fmt.Errorf("create role %s: %w", migrate.AppRole, err)
+	if _, err := admin.ExecContext(ctx, pgmigrate.AppRoleSQL()); err != nil {
+		return fmt.Errorf("create role %s: %w", pgmigrate.AppRole, err)
 	}
 	return nil
 }
@@ -106,10 +106,10 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// GrantAppRole makes role a member of migrate.AppRole.
+// GrantAppRole makes role a member of pgmigrate.AppRole.
 func GrantAppRole(ctx context.Context, admin execer, role string) error {
-	if _, err := admin.ExecContext(ctx, fmt.Sprintf("GRANT %s TO %s", ident(migrate.AppRole), ident(role))); err != nil {
-		return fmt.Errorf("grant %s to %s: %w", migrate.AppRole, role, err)
+	if _, err := admin.ExecContext(ctx, fmt.Sprintf("GRANT %s TO %s", ident(pgmigrate.AppRole), ident(role))); err != nil {
+		return fmt.Errorf("grant %s to %s: %w", pgmigrate.AppRole, role, err)
 	}
 	return nil
 }

@@ -2,44 +2,75 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/privacy"
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/fault"
-	"github.com/jarvis-core/jarvis/internal/migrate"
 )
 
 // ErrNoViewer is returned by Run when ctx names nobody to act for.
 var ErrNoViewer = fault.New(fault.Unauthorized, "sign in first: a valid bearer access token is required")
 
 // Run is the unit of work: fn runs in one transaction acting as the viewer
-// in ctx. For a user viewer the transaction first sets app.current_user_id
-// (set_config(..., true): transaction-local, so a pooled connection never
-// carries one user's identity into another's work) and, when the viewer
-// came with a session (viewer.Session), checks in the same transaction that
-// the session is live and the user active. A privileged viewer (system,
-// admin) runs without an identity: RLS then shows it no user's rows, which
-// is what its narrow jobs (registration) expect.
+// in ctx. For a user viewer the transaction first calls jarvis_identify,
+// which sets app.current_user_id (set_config(..., true): transaction-local,
+// so a pooled connection never carries one user's identity into another's
+// work) and, when the viewer came with a session (viewer.Session), checks in
+// the same statement that the session is live and the user active; a dead
+// session fails that statement, so none of fn's statements runs, and Run
+// returns ErrSessionInvalid. A privileged viewer (system, admin) runs
+// without an identity: RLS then shows it no user's rows, which is what its
+// narrow jobs (registration) expect.
+//
+// BEGIN and the identity go to Postgres with fn's first statement, as one
+// pipeline: a read costs the round trip of its query and that of COMMIT. Go
+// code in fn before its first statement runs before the session's answer,
+// so fn must not act outside the database before it has read or written
+// (a unit of work never should: it holds a transaction). A unit that runs no
+// statement still gets the check, at commit.
 //
 // fn's error, or a panic in fn, rolls the transaction back. Errors come back
 // classified (fault): privacy denials, the model's cross-owner refusal and
 // foreign keys to rows the viewer cannot see are NotFound, unique
 // violations Conflict, ent validation Invalid with the field.
-func (d *DB) Run(ctx context.Context, fn func(ctx context.Context, tx *ent.Tx) error) (err error) {
+func (d *DB) Run(ctx context.Context, fn func(ctx context.Context, tx *ent.Tx) error) error {
 	v, ok := viewer.FromContext(ctx)
 	if !ok {
 		return ErrNoViewer
 	}
-	tx, err := d.Client.Tx(ctx)
+	var pre []prelude
+	if v.Role == viewer.RoleUser {
+		pre = identify(v)
+	}
+	if err := d.unit(ctx, nil, pre, fn); err != nil {
+		return Classify(err)
+	}
+	return nil
+}
+
+// unit runs fn in one transaction begun with opts whose first statements
+// are pre, and returns fn's error as is.
+func (d *DB) unit(ctx context.Context, opts *sql.TxOptions, pre []prelude, fn func(ctx context.Context, tx *ent.Tx) error) (err error) {
+	setup := &txSetup{prelude: pre}
+	ctx = context.WithValue(ctx, txSetupKey{}, setup)
+	var tx *ent.Tx
+	if opts == nil {
+		tx, err = d.Client.Tx(ctx)
+	} else {
+		tx, err = d.Client.BeginTx(ctx, opts)
+	}
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
@@ -49,19 +80,22 @@ func (d *DB) Run(ctx context.Context, fn func(ctx context.Context, tx *ent.Tx) e
 			panic(p)
 		}
 	}()
-	if v.Role == viewer.RoleUser {
-		if err := identify(ctx, tx, v); err != nil {
-			return errors.Join(err, tx.Rollback())
-		}
-	}
 	if err := fn(ctx, tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil {
-			return errors.Join(Classify(err), fmt.Errorf("rollback: %w", rerr))
+		rerr := tx.Rollback()
+		// A failed identity is the answer, whatever fn made of it.
+		if setup.tx != nil && setup.tx.failed() != nil {
+			err = setup.tx.failed()
 		}
-		return Classify(err)
+		if rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return Classify(fmt.Errorf("commit: %w", err))
+		if setup.tx != nil && setup.tx.failed() != nil {
+			return setup.tx.failed()
+		}
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
@@ -81,16 +115,39 @@ func Query[T any](ctx context.Context, d *DB, fn func(ctx context.Context, tx *e
 	return out, nil
 }
 
-// identify sets the transaction's RLS identity and, for a request's
-// session, checks it.
-func identify(ctx context.Context, tx *ent.Tx, v viewer.Viewer) error {
-	if _, err := tx.ExecContext(ctx, "SELECT set_config($1, $2, true)", migrate.CurrentUserSetting, v.UserID.String()); err != nil {
-		return fmt.Errorf("set row-level security identity: %w", err)
+// QueryRows runs a raw query in the unit of work of ctx (the ctx Run gives
+// fn), in its transaction and under its identity: for what ent cannot say
+// (pgvector distance order, say), with pgx's rows; tx.QueryContext does
+// the same through database/sql. The rows must be closed before the
+// transaction's next statement.
+func QueryRows(ctx context.Context, query string, args ...any) (pgx.Rows, error) {
+	s, ok := ctx.Value(txSetupKey{}).(*txSetup)
+	if !ok || s.tx == nil {
+		return nil, errors.New("db.QueryRows: no unit of work in the context")
 	}
-	if v.SessionID != [16]byte{} {
-		return checkSession(ctx, tx, v.SessionID)
-	}
-	return nil
+	return s.tx.query(ctx, query, pgxArgs(args))
+}
+
+// sessionInvalidCode is the SQLSTATE jarvis_identify raises for a session
+// that is revoked or gone, or whose user is no longer active.
+const sessionInvalidCode = "JV401"
+
+// identify is the statement that makes a transaction the viewer's: see Run.
+func identify(v viewer.Viewer) []prelude {
+	// pgtype.UUID: encoded as is (see pgxArgs); invalid is NULL, no
+	// session to check (a job acting for the user).
+	sid := pgtype.UUID{Bytes: v.SessionID, Valid: v.SessionID != uuid.Nil}
+	return []prelude{{
+		sql:  "SELECT jarvis_identify($1, $2)",
+		args: []any{pgtype.UUID{Bytes: v.UserID, Valid: true}, sid},
+		wrap: func(err error) error {
+			var pg *pgconn.PgError
+			if errors.As(err, &pg) && pg.Code == sessionInvalidCode {
+				return ErrSessionInvalid
+			}
+			return fmt.Errorf("set row-level security identity: %w", err)
+		},
+	}}
 }
 
 // Classify turns what ent and Postgres return into the fault vocabulary,

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
 
@@ -327,5 +328,31 @@ func TestNewChecksConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, want it to name %s", err, want)
 		}
+	}
+}
+
+func TestConfigFromEnvironment(t *testing.T) {
+	cfg, err := config.Load[Config](config.Map(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Provider != ProviderLocal || cfg.Timeout != 30*time.Second || cfg.MaxRetries != 3 || cfg.BatchSize != 96 {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+	_, err = config.Load[Config](config.Map(map[string]string{
+		"EMBEDDINGS_PROVIDER": "openai", "EMBEDDINGS_URL": "ftp://x", "EMBEDDINGS_BATCH_SIZE": "0",
+		"EMBEDDINGS_API_KEY": "sk-never-printed",
+	}))
+	for _, want := range []string{"EMBEDDINGS_URL", "EMBEDDINGS_BATCH_SIZE"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to name %s", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "sk-never-printed") {
+		t.Error("a configuration error printed the key")
+	}
+	cfg, err = config.Load[Config](config.Map(map[string]string{"EMBEDDINGS_PROVIDER": "openai"}))
+	if err != nil || cfg.URL != "https://api.openai.com/v1" || cfg.Model != "text-embedding-3-small" {
+		t.Fatalf("openai defaults = %+v, %v", cfg, err)
 	}
 }

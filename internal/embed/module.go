@@ -1,7 +1,7 @@
 package embed
 
 import (
-	"time"
+	"errors"
 
 	"go.uber.org/fx"
 
@@ -9,28 +9,45 @@ import (
 	"github.com/jarvis-core/jarvis/internal/secrets"
 )
 
-// Module provides the Embedder chosen by the EMBEDDINGS_* configuration.
-// Without an API key the OpenAI provider uses each user's stored `openai`
+// Module provides the Embedder chosen by the EMBEDDINGS_* variables. Without
+// EMBEDDINGS_API_KEY the OpenAI provider uses each user's stored `openai`
 // secret.
-var Module = fx.Module("embed", fx.Provide(
-	func(cfg config.Config, s *secrets.Service) (Embedder, error) {
-		return New(FromConfig(cfg), UserSecretKeys(s.DecryptedValue, secrets.ErrNotFound, secrets.ErrAmbiguous))
-	},
-))
+var Module = fx.Module("embed",
+	config.Provide[Config](),
+	fx.Provide(func(cfg Config, s *secrets.Service) (Embedder, error) {
+		return New(cfg, UserSecretKeys(s.DecryptedValue, secrets.ErrNotFound, secrets.ErrAmbiguous))
+	}),
+)
 
-// FromConfig is the embedder configuration of the service's: the
-// EMBEDDINGS_* variables, OPENAI_API_KEY as the key when EMBEDDINGS_API_KEY
-// is unset, and this package's defaults for what config does not read.
-func FromConfig(cfg config.Config) Config {
-	c := Config{
-		Provider: cfg.EmbeddingsProvider, URL: cfg.EmbeddingsURL, Model: cfg.EmbeddingsModel,
-		APIKey: cfg.EmbeddingsAPIKey, Timeout: 30 * time.Second, MaxRetries: 3, BatchSize: 96,
+// Validate checks what the tags cannot say; start-up then lists every bad
+// variable at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Provider != ProviderLocal && c.Provider != ProviderOpenAI {
+		errs = append(errs, config.Invalid("EMBEDDINGS_PROVIDER", "must be local or openai"))
 	}
-	if c.URL == "" {
-		c.URL = "https://api.openai.com/v1"
+	if c.Provider == ProviderOpenAI {
+		if c.URL == "" {
+			errs = append(errs, config.Invalid("EMBEDDINGS_URL", "required with EMBEDDINGS_PROVIDER=openai"))
+		}
+		if err := config.CheckURL("EMBEDDINGS_URL", c.URL, "https", "http"); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Model == "" {
+			errs = append(errs, config.Invalid("EMBEDDINGS_MODEL", "required with EMBEDDINGS_PROVIDER=openai"))
+		}
 	}
-	if c.APIKey == "" {
-		c.APIKey = cfg.OpenAIAPIKey
+	if c.Timeout <= 0 {
+		errs = append(errs, config.Invalid("EMBEDDINGS_TIMEOUT", "must be a positive duration"))
 	}
-	return c
+	if c.MaxRetries < 0 || c.MaxRetries > 10 {
+		errs = append(errs, config.Invalid("EMBEDDINGS_MAX_RETRIES", "must be between 0 and 10"))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 2048 {
+		errs = append(errs, config.Invalid("EMBEDDINGS_BATCH_SIZE", "must be between 1 and 2048"))
+	}
+	if c.RequestDimensions != 0 && c.RequestDimensions != Dims {
+		errs = append(errs, config.Invalid("EMBEDDINGS_REQUEST_DIMENSIONS", "must be 0 (not sent) or 1536, the stored width"))
+	}
+	return errors.Join(errs...)
 }

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 // Check is one dependency readiness looks at. Ping returns nil when the
@@ -18,6 +18,11 @@ type Check struct {
 	Name     string
 	Ping     func(context.Context) error
 	Disabled bool
+	// Optional dependencies the API serves without (Redis: limits and
+	// fan-out fall back in process): down, they make the instance
+	// "degraded" but still ready. Failing readiness for them would take
+	// every instance out of the load balancer at once while the API works.
+	Optional bool
 }
 
 type readyResponse struct {
@@ -31,7 +36,8 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz checks every dependency in parallel, with a short deadline, and says
-// which one is down. Errors are not echoed: they can carry hosts and users.
+// which one is down: 503 "unavailable" when a required one is, 200
+// "degraded" when only optional ones are. Errors are not echoed: they can carry hosts and users.
 func readyz(checks []Check) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -53,14 +59,20 @@ func readyz(checks []Check) http.HandlerFunc {
 				defer wg.Done()
 				state := "ok"
 				switch err := c.Ping(ctx); {
-				case errors.Is(err, migrate.ErrBehind):
+				case errors.Is(err, pgmigrate.ErrBehind):
 					state = "behind"
 				case err != nil:
 					state = "down"
 				}
 				mu.Lock()
 				res.Checks[c.Name] = state
-				if state != "ok" {
+				switch {
+				case state == "ok":
+				case c.Optional:
+					if res.Status == "ok" {
+						res.Status = "degraded"
+					}
+				default:
 					res.Status = "unavailable"
 				}
 				mu.Unlock()
@@ -68,7 +80,7 @@ func readyz(checks []Check) http.HandlerFunc {
 		}
 		wg.Wait()
 		code := http.StatusOK
-		if res.Status != "ok" {
+		if res.Status == "unavailable" {
 			code = http.StatusServiceUnavailable
 		}
 		writeJSON(w, code, res)

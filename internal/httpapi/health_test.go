@@ -53,7 +53,9 @@ func TestReadyzReportsWhichDependencyIsDown(t *testing.T) {
 	}
 	code, body = ready(t, httpapi.Checks(pg, down))
 	checks := body["checks"].(map[string]any)
-	if code != 503 || checks["redis"] != "down" || checks["postgres"] != "ok" {
+	// Redis is optional: the API serves without it (in-process limits and
+	// fan-out), so the instance stays in the load balancer, degraded.
+	if code != 200 || body["status"] != "degraded" || checks["redis"] != "down" || checks["postgres"] != "ok" {
 		t.Fatalf("redis down: %d %v", code, body)
 	}
 	code, body = ready(t, httpapi.Checks(pg, &redisconn.Conn{}))
@@ -79,5 +81,10 @@ func TestReadyzReportsWhichDependencyIsDown(t *testing.T) {
 	checks = body["checks"].(map[string]any)
 	if code != 503 || checks["postgres"] != "down" || checks["redis"] != "ok" {
 		t.Fatalf("postgres down: %d %v", code, body)
+	}
+	// A required dependency down wins over an optional one.
+	code, body = ready(t, httpapi.Checks(closed, down))
+	if code != 503 || body["status"] != "unavailable" {
+		t.Fatalf("postgres and redis down: %d %v", code, body)
 	}
 }

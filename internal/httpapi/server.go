@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 
 	"go.uber.org/fx"
@@ -102,7 +103,7 @@ func Checks(database *db.DB, rc *redisconn.Conn) []Check {
 	return []Check{
 		{Name: "postgres", Ping: database.Ping},
 		{Name: "migrations", Ping: database.CheckSchema},
-		{Name: "redis", Ping: rc.Ping, Disabled: !rc.Enabled()},
+		{Name: "redis", Ping: rc.Ping, Disabled: !rc.Enabled(), Optional: true},
 	}
 }
 
@@ -115,11 +116,39 @@ type Server struct {
 // Addr is where the server listens (useful with PORT=0 in tests).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// Config is where the server listens.
+type Config struct {
+	// Host defaults to 127.0.0.1, or 0.0.0.0 in production (APP_ENV).
+	Host string `env:"HOST"`
+	// Port 0 asks the system for a free port (tests, several instances).
+	Port int `env:"PORT" envDefault:"8080"`
+}
+
+// Validate checks the port's range.
+func (c Config) Validate() error {
+	if c.Port < 0 || c.Port > 65535 {
+		return config.Invalid("PORT", "must be a port number (0-65535; 0 picks a free one)")
+	}
+	return nil
+}
+
+// Addr is the listen address in deployment env.
+func (c Config) Addr(env config.Env) string {
+	host := c.Host
+	if host == "" {
+		host = "127.0.0.1" // a laptop's dev server is not for the network
+		if env == config.Production {
+			host = "0.0.0.0"
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(c.Port))
+}
+
 // NewServer listens at start and drains in-flight requests at stop, within
 // the context fx gives the stop hook (SHUTDOWN_TIMEOUT).
-func NewServer(lc fx.Lifecycle, cfg config.Config, h http.Handler, log *slog.Logger) *Server {
+func NewServer(lc fx.Lifecycle, cfg Config, env config.Env, h http.Handler, log *slog.Logger) *Server {
 	s := &Server{srv: &http.Server{
-		Addr:              cfg.Addr(),
+		Addr:              cfg.Addr(env),
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -153,6 +182,7 @@ func NewServer(lc fx.Lifecycle, cfg config.Config, h http.Handler, log *slog.Log
 
 // Module provides the handler and the server, and starts it.
 var Module = fx.Module("http",
+	config.Provide[Config](),
 	fx.Provide(
 		fx.Private,
 		Checks,

@@ -48,17 +48,27 @@ func Middleware(base *slog.Logger) func(http.Handler) http.Handler {
 			start := time.Now()
 			next.ServeHTTP(rec, r.WithContext(ctx))
 			level := slog.LevelInfo
-			if rec.status >= 500 {
-				level = slog.LevelError
-			}
-			// The query string is left out: it is where clients put tokens by mistake.
-			FromContext(ctx, base).LogAttrs(ctx, level, "http request",
+			attrs := []slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status),
 				slog.Int64("bytes", rec.bytes),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			)
+			}
+			switch {
+			case r.Context().Err() != nil:
+				// The client went away (disconnect, timeout): whatever status
+				// was written reached nobody, and nothing failed on our side.
+				attrs = append(attrs, slog.Bool("client_gone", true))
+			case rec.status == http.StatusServiceUnavailable:
+				// A deliberate refusal under load (with Retry-After), not a
+				// fault: worth a warning, not a page.
+				level = slog.LevelWarn
+			case rec.status >= 500:
+				level = slog.LevelError
+			}
+			// The query string is left out: it is where clients put tokens by mistake.
+			FromContext(ctx, base).LogAttrs(ctx, level, "http request", attrs...)
 		})
 	}
 }

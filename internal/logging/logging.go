@@ -22,23 +22,40 @@ func New(w io.Writer, level slog.Leveler) *slog.Logger {
 	}))
 }
 
-// ParseLevel maps debug|info|warn|error to a level (info otherwise).
-func ParseLevel(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo
-	}
-	return l
-}
-
 // SensitiveKey reports whether a log attribute's key names something secret:
 // passwords, secrets, API keys, authorization headers, cookies and tokens
 // (but not token counts such as total_tokens).
+//
+// It runs for every attribute of every log line, so it does not allocate
+// for keys of up to 64 bytes.
 func SensitiveKey(key string) bool {
-	k := strings.ToLower(key)
-	k = strings.NewReplacer("_", "", "-", "", ".", "", " ", "").Replace(k)
-	for _, s := range []string{"password", "passwd", "secret", "authorization", "apikey", "cookie",
-		"privatekey", "masterkey", "credential", "nonce", "ciphertext", "encryptedvalue", "authtag"} {
+	var buf [64]byte
+	k := buf[:0]
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c >= 0x80: // not ASCII: Unicode case folding, the slow way
+			return sensitiveNormalized(keySeparators.Replace(strings.ToLower(key)))
+		case c == '_' || c == '-' || c == '.' || c == ' ':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		k = append(k, c)
+	}
+	return sensitiveNormalized(string(k)) // no allocation: the compiler sees the conversion does not escape
+}
+
+// keySeparators are what SensitiveKey ignores between words.
+var keySeparators = strings.NewReplacer("_", "", "-", "", ".", "", " ", "")
+
+// sensitiveWords are what a key names when it holds a secret.
+var sensitiveWords = []string{"password", "passwd", "secret", "authorization", "apikey", "cookie",
+	"privatekey", "masterkey", "credential", "nonce", "ciphertext", "encryptedvalue", "authtag"}
+
+// sensitiveNormalized is SensitiveKey on a key lowercased without separators.
+func sensitiveNormalized(k string) bool {
+	for _, s := range sensitiveWords {
 		if strings.Contains(k, s) {
 			return true
 		}

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jarvis-core/jarvis/internal/logging/logtest"
 )
 
 func TestSensitiveKey(t *testing.T) {
@@ -102,5 +106,72 @@ func TestCorrelationIDs(t *testing.T) {
 				t.Error("the query string reached the log")
 			}
 		})
+	}
+}
+
+func BenchmarkSensitiveKey(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		SensitiveKey("correlation_id")
+	}
+}
+
+// Keys with non-ASCII letters take the Unicode path and are judged the same.
+func TestSensitiveKeyUnicode(t *testing.T) {
+	if !SensitiveKey("clé_SECRET") || !SensitiveKey("Ünique-Password") || SensitiveKey("größe") {
+		t.Error("non-ASCII keys are judged differently")
+	}
+}
+
+// A client that goes away is not a server error, whatever status the
+// handler then writes; a 503 refusal under load is a warning; other 5xx
+// stay errors.
+func TestRequestLogLevels(t *testing.T) {
+	var logs logtest.Buffer
+	log := New(&logs, slog.LevelDebug)
+	gone := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		w.WriteHeader(http.StatusInternalServerError)
+		close(gone)
+	})
+	mux.HandleFunc("/busy", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	mux.HandleFunc("/broken", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+	srv := httptest.NewServer(Middleware(log)(mux))
+	defer srv.Close()
+
+	c := &http.Client{Timeout: 100 * time.Millisecond}
+	if _, err := c.Get(srv.URL + "/slow"); err == nil {
+		t.Fatal("the slow handler answered")
+	}
+	<-gone
+	for _, p := range []string{"/busy", "/broken"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	want := map[string]string{"/slow": "INFO", "/busy": "WARN", "/broken": "ERROR"}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		got := map[string]string{}
+		for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+			var e struct{ Level, Msg, Path string }
+			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "http request" {
+				got[e.Path] = e.Level
+			}
+		}
+		if maps.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request log levels %v, want %v\n%s", got, want, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), `"client_gone":true`) {
+		t.Fatal("the disconnect is not marked client_gone")
 	}
 }

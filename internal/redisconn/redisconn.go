@@ -45,15 +45,24 @@ func (p slogPrinter) Printf(ctx context.Context, format string, v ...any) {
 	p.log.WarnContext(ctx, "redis client", slog.String("detail", fmt.Sprintf(format, v...)))
 }
 
+// Config is the optional Redis connection.
+type Config struct {
+	// URL is empty for single-node mode.
+	URL string `env:"REDIS_URL"`
+}
+
+// Validate checks the scheme.
+func (c Config) Validate() error { return config.CheckURL("REDIS_URL", c.URL, "redis", "rediss") }
+
 // New parses REDIS_URL. It does not fail when Redis is down at start: /readyz
 // reports it and the client reconnects by itself.
-func New(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*Conn, error) {
+func New(lc fx.Lifecycle, cfg Config, log *slog.Logger) (*Conn, error) {
 	RouteLogs(log)
-	if cfg.RedisURL == "" {
+	if cfg.URL == "" {
 		log.Info("redis not configured: single-node mode (in-process fan-out and limits)")
 		return &Conn{}, nil
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	opts, err := redis.ParseURL(cfg.URL)
 	if err != nil {
 		return nil, errors.New("parse REDIS_URL: invalid URL")
 	}
@@ -77,4 +86,4 @@ func New(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*Conn, error) {
 }
 
 // Module provides *Conn.
-var Module = fx.Module("redis", fx.Provide(New))
+var Module = fx.Module("redis", config.Provide[Config](), fx.Provide(New))

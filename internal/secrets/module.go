@@ -11,11 +11,12 @@ import (
 // and SECRETS_OLD_KEYS, the *Service on top of it, and the Secrets
 // operations' handler to the HTTP layer.
 var Module = fx.Module("secrets",
+	config.Provide[Config](),
 	fx.Provide(BoxFromConfig, NewService),
 	api.Handler(NewHandler),
 )
 
 // BoxFromConfig builds the box from the configuration.
-func BoxFromConfig(cfg config.Config) (*Box, error) {
-	return NewBox(cfg.SecretsKeyVersion, cfg.SecretsMasterKey, cfg.SecretsOldKeys)
+func BoxFromConfig(cfg Config) (*Box, error) {
+	return NewBox(cfg.KeyVersion, cfg.MasterKey, cfg.OldKeys)
 }

@@ -44,7 +44,16 @@ func ViewBody(n *gen.Type, e *Entity) (string, error) {
 		case f.IsEnum():
 			value, optType = fmt.Sprintf("openapi.%s%s(%s)", e.View, prop, src), "Opt"+e.View+prop
 		case typ == "decimal.Decimal":
-			value, optType = src+".String()", "OptString"
+			// ogen maps format decimal to decimal.Decimal, a JSON string.
+			value, optType = src, "OptStringDecimal"
+		case typ == "decimal.NullDecimal":
+			// An unknown amount (NULL) is absent.
+			fmt.Fprintf(&opt, "\tif %s.Valid {\n\t\tv.%s = openapi.NewOptStringDecimal(%s.Decimal)\n\t}\n", src, prop, src)
+			continue
+		case typ == "json.RawMessage":
+			// Any JSON value, kept as it was sent; absent when there is none.
+			fmt.Fprintf(&opt, "\tif len(%s) > 0 {\n\t\tv.%s = jx.Raw(%s)\n\t}\n", src, prop, src)
+			continue
 		case typ == "pgvector.Vector":
 			value = src + ".Slice()"
 		case f.IsJSON() && strings.HasPrefix(typ, "map[string]"):

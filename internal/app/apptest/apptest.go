@@ -93,10 +93,6 @@ func New(t testing.TB, opts ...Option) *Server {
 	if _, ok := o.env["DATABASE_URL"]; !ok {
 		o.env["DATABASE_URL"] = o.db.AppURL
 	}
-	cfg, err := config.Load(func(k string) string { return o.env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &logtest.Buffer{}
 	log := logging.New(logs, slog.LevelDebug)
 	s := &Server{DB: o.db, Logs: logs}
@@ -105,7 +101,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		fx.Decorate(func() (*password.Hasher, error) { return password.New(o.hash) }),
 		fx.Populate(&srv, &s.Issuer, &s.Security),
 	}, o.extra...)
-	a := app.New(cfg, log, fxOpts...)
+	a := app.New(config.Map(o.env), log, fxOpts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := a.Start(ctx); err != nil {

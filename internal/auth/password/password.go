@@ -5,6 +5,7 @@
 package password
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -79,16 +80,20 @@ func CheckPolicy(pw, email string) error {
 	return nil
 }
 
-// Hasher hashes with its Params.
+// Hasher hashes with its Params, at most a Bound's worth at once.
 type Hasher struct {
 	Params Params
 	dummy  string // a real hash, verified against for unknown accounts
+	gate   *gate
 }
 
-// New returns a Hasher for p.
-func New(p Params) (*Hasher, error) {
-	h := &Hasher{Params: p}
-	d, err := h.Hash("not-a-real-password-" + rand.Text())
+// New returns a Hasher for p under DefaultBound.
+func New(p Params) (*Hasher, error) { return NewBounded(p, DefaultBound()) }
+
+// NewBounded returns a Hasher for p under b.
+func NewBounded(p Params, b Bound) (*Hasher, error) {
+	h := &Hasher{Params: p, gate: newGate(b)}
+	d, err := h.Hash(context.Background(), "not-a-real-password-"+rand.Text())
 	if err != nil {
 		return nil, err
 	}
@@ -98,8 +103,10 @@ func New(p Params) (*Hasher, error) {
 
 var b64 = base64.RawStdEncoding
 
-// Hash returns the PHC string of pw with a new random salt.
-func (h *Hasher) Hash(pw string) (string, error) {
+// Hash returns the PHC string of pw with a new random salt. It waits for a
+// slot under the Hasher's bound and returns ErrBusy (or ctx's error) when
+// none frees up in time.
+func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if len(pw) > maxBytes {
 		return "", &PolicyError{fmt.Sprintf("password must be at most %d characters", MaxLength)}
 	}
@@ -107,15 +114,21 @@ func (h *Hasher) Hash(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("salt: %w", err)
 	}
+	leave, err := h.gate.enter(ctx)
+	if err != nil {
+		return "", err
+	}
 	key := argon2.IDKey([]byte(pw), salt, h.Params.Time, h.Params.MemoryKiB, h.Params.Threads, h.Params.KeyLen)
+	leave()
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
 		h.Params.MemoryKiB, h.Params.Time, h.Params.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 // Verify checks pw against a stored PHC hash. It returns ErrMismatch for a
 // wrong password, and reports whether the hash should be replaced because it
-// was made with other parameters than h's.
-func (h *Hasher) Verify(pw, encoded string) (needsRehash bool, err error) {
+// was made with other parameters than h's. Like Hash it runs under the
+// bound and may return ErrBusy: callers must not read that as a mismatch.
+func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (needsRehash bool, err error) {
 	p, salt, want, err := parse(encoded)
 	if err != nil {
 		return false, err
@@ -123,7 +136,12 @@ func (h *Hasher) Verify(pw, encoded string) (needsRehash bool, err error) {
 	if len(pw) > maxBytes {
 		return false, ErrMismatch
 	}
+	leave, err := h.gate.enter(ctx)
+	if err != nil {
+		return false, err
+	}
 	got := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	leave()
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return false, ErrMismatch
 	}
@@ -133,8 +151,12 @@ func (h *Hasher) Verify(pw, encoded string) (needsRehash bool, err error) {
 
 // VerifyDummy spends the time of one verification and always fails: login
 // calls it for unknown emails, so timing does not tell which emails exist.
-func (h *Hasher) VerifyDummy(pw string) error {
-	_, _ = h.Verify(pw, h.dummy)
+// It goes through the same bound as real verifications, so it is refused
+// (ErrBusy) exactly when they are, and a refusal says nothing either.
+func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
+	if _, err := h.Verify(ctx, pw, h.dummy); err != nil && !errors.Is(err, ErrMismatch) {
+		return err
+	}
 	return ErrMismatch
 }
 

@@ -1,10 +1,13 @@
 package password
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 )
+
+var ctx = context.Background()
 
 // fast keeps unit tests quick; Default's cost is measured by the benchmarks.
 var fast = Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
@@ -20,20 +23,20 @@ func hasher(t testing.TB, p Params) *Hasher {
 
 func TestHashAndVerify(t *testing.T) {
 	h := hasher(t, fast)
-	enc, err := h.Hash("correct horse battery staple")
+	enc, err := h.Hash(ctx, "correct horse battery staple")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(enc, "$argon2id$v=19$m=64,t=1,p=1$") || strings.Contains(enc, "correct horse") {
 		t.Fatalf("hash = %q", enc)
 	}
-	if rehash, err := h.Verify("correct horse battery staple", enc); err != nil || rehash {
+	if rehash, err := h.Verify(ctx, "correct horse battery staple", enc); err != nil || rehash {
 		t.Fatalf("verify = %v, %v", rehash, err)
 	}
-	if _, err := h.Verify("correct horse battery stapler", enc); !errors.Is(err, ErrMismatch) {
+	if _, err := h.Verify(ctx, "correct horse battery stapler", enc); !errors.Is(err, ErrMismatch) {
 		t.Fatalf("wrong password: %v", err)
 	}
-	other, _ := h.Hash("correct horse battery staple")
+	other, _ := h.Hash(ctx, "correct horse battery staple")
 	if other == enc {
 		t.Fatal("two hashes of one password are equal: salt not random")
 	}
@@ -41,10 +44,10 @@ func TestHashAndVerify(t *testing.T) {
 
 func TestOlderParametersVerifyAndAskForRehash(t *testing.T) {
 	old := hasher(t, fast)
-	enc, _ := old.Hash("correct horse battery staple")
+	enc, _ := old.Hash(ctx, "correct horse battery staple")
 	stronger := fast
 	stronger.MemoryKiB = 128
-	rehash, err := hasher(t, stronger).Verify("correct horse battery staple", enc)
+	rehash, err := hasher(t, stronger).Verify(ctx, "correct horse battery staple", enc)
 	if err != nil || !rehash {
 		t.Fatalf("verify with newer params = %v, %v; want ok and rehash", rehash, err)
 	}
@@ -52,7 +55,7 @@ func TestOlderParametersVerifyAndAskForRehash(t *testing.T) {
 
 func TestMalformedHashes(t *testing.T) {
 	h := hasher(t, fast)
-	good, _ := h.Hash("correct horse battery staple")
+	good, _ := h.Hash(ctx, "correct horse battery staple")
 	parts := strings.Split(good, "$")
 	for name, enc := range map[string]string{
 		"empty":        "",
@@ -65,7 +68,7 @@ func TestMalformedHashes(t *testing.T) {
 		"short key":    strings.Join([]string{"", parts[1], parts[2], parts[3], parts[4], "AAAA"}, "$"),
 		"extra fields": good + "$x",
 	} {
-		if _, err := h.Verify("correct horse battery staple", enc); !errors.Is(err, ErrMalformed) {
+		if _, err := h.Verify(ctx, "correct horse battery staple", enc); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
 		}
 	}
@@ -73,7 +76,7 @@ func TestMalformedHashes(t *testing.T) {
 
 func TestDummyVerificationFails(t *testing.T) {
 	h := hasher(t, fast)
-	if err := h.VerifyDummy("anything at all here"); !errors.Is(err, ErrMismatch) {
+	if err := h.VerifyDummy(ctx, "anything at all here"); !errors.Is(err, ErrMismatch) {
 		t.Fatal(err)
 	}
 }
@@ -105,11 +108,11 @@ func TestPolicy(t *testing.T) {
 func FuzzVerify(f *testing.F) {
 	const secret = "correct horse battery staple"
 	h := hasher(f, fast)
-	good, _ := h.Hash(secret)
+	good, _ := h.Hash(ctx, secret)
 	f.Add(secret, good)
 	f.Add("x", "$argon2id$v=19$m=8,t=1,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA")
 	f.Fuzz(func(t *testing.T, pw, enc string) {
-		if _, err := h.Verify(pw, enc); err == nil && pw != secret {
+		if _, err := h.Verify(ctx, pw, enc); err == nil && pw != secret {
 			t.Fatalf("verified %q against %q", pw, enc)
 		}
 	})
@@ -118,7 +121,7 @@ func FuzzVerify(f *testing.F) {
 func BenchmarkHashDefault(b *testing.B) {
 	h := hasher(b, Default)
 	for b.Loop() {
-		if _, err := h.Hash("correct horse battery staple"); err != nil {
+		if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -126,10 +129,10 @@ func BenchmarkHashDefault(b *testing.B) {
 
 func BenchmarkVerifyDefault(b *testing.B) {
 	h := hasher(b, Default)
-	enc, _ := h.Hash("correct horse battery staple")
+	enc, _ := h.Hash(ctx, "correct horse battery staple")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := h.Verify("correct horse battery staple", enc); err != nil {
+		if _, err := h.Verify(ctx, "correct horse battery staple", enc); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -112,6 +112,11 @@ func (i *Issuer) Verify(raw string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: typ %q", ErrInvalid, jc.Type)
 	case jc.IssuedAt == nil || jc.ID == "":
 		return Claims{}, fmt.Errorf("%w: iat and jti are required", ErrInvalid)
+	case jc.ExpiresAt.Sub(jc.IssuedAt.Time) > i.ttl:
+		// Correctly signed but longer-lived than this service issues: a
+		// leaked secret's forgery, or a token from before the lifetime was
+		// shortened. Either way not one to honour for its whole length.
+		return Claims{}, fmt.Errorf("%w: lifetime %s exceeds %s", ErrInvalid, jc.ExpiresAt.Sub(jc.IssuedAt.Time), i.ttl)
 	}
 	uid, err := uuid.Parse(jc.Subject)
 	if err != nil || uid == uuid.Nil {

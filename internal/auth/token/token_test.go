@@ -97,6 +97,16 @@ func TestVerifyRefuses(t *testing.T) {
 		"issued in the future": {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) {
 			c.IssuedAt = jwt.NewNumericDate(time.Now().Add(hour))
 		}), ErrInvalid},
+		"lifetime over the configured one": {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) {
+			c.ExpiresAt = jwt.NewNumericDate(c.IssuedAt.Add(15*time.Minute + time.Second))
+		}), ErrInvalid},
+		"lifetime of a year, backdated iat": {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) {
+			c.IssuedAt = jwt.NewNumericDate(time.Now().Add(-time.Minute))
+			c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(365 * 24 * hour))
+		}), ErrInvalid},
+		"lifetime exactly the configured one": {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) {
+			c.ExpiresAt = jwt.NewNumericDate(c.IssuedAt.Add(15 * time.Minute))
+		}), nil},
 		"no iat":       {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.IssuedAt = nil }), ErrInvalid},
 		"wrong issuer": {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Issuer = "evil" }), ErrInvalid},
 		"wrong aud":    {forge(t, jwt.SigningMethodHS256, secret, func(c *jwtClaims) { c.Audience = jwt.ClaimStrings{"other"} }), ErrInvalid},

@@ -22,14 +22,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/jarvis-core/jarvis/ent/migrate/migrations"
 	"github.com/jarvis-core/jarvis/internal/db"
-	"github.com/jarvis-core/jarvis/internal/migrate"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
 // Roles of the test databases, provisioned as in production: migrations run
 // as OwnerRole (not a superuser, no CREATEROLE; BYPASSRLS like admin scripts),
-// the service connects as ServiceRole (a member of migrate.AppRole, without
+// the service connects as ServiceRole (a member of pgmigrate.AppRole, without
 // BYPASSRLS). Their passwords only matter on servers without trust auth.
 const (
 	OwnerRole       = "jarvis_test_owner"
@@ -61,45 +63,68 @@ func New(t testing.TB) *Database {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := sql.Open("pgx", AdminURL())
+	d, drop, err := Create(ctx, t.Name())
 	if err != nil {
-		t.Fatalf("dbtest: open admin connection: %v", err)
-	}
-	defer admin.Close()
-	tmpl, err := ensureTemplate(ctx, admin)
-	if err != nil {
-		t.Fatalf("dbtest: template database: %v", err)
-	}
-	name := "jarvis_test_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))
-	if len(name) > 40 {
-		name = name[:40]
-	}
-	name = sanitize(name) + "_" + randomHex(4)
-	if err := createFromTemplate(ctx, admin, name, tmpl); err != nil {
-		t.Fatalf("dbtest: create database: %v", err)
+		t.Fatalf("dbtest: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
+		if err := drop(ctx); err != nil {
+			t.Errorf("dbtest: %v", err)
+		}
+	})
+	return d
+}
+
+// Create is New outside a test (jarvis bench): a migrated database named
+// after label, which drop removes.
+func Create(ctx context.Context, label string) (_ *Database, drop func(context.Context) error, _ error) {
+	admin, err := sql.Open("pgx", AdminURL())
+	if err != nil {
+		return nil, nil, fmt.Errorf("open admin connection: %w", err)
+	}
+	defer admin.Close()
+	name := "jarvis_test_" + strings.ToLower(strings.ReplaceAll(label, "/", "_"))
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	name = sanitize(name) + "_" + randomHex(4)
+	// A test process of an older checkout drops every template but its own,
+	// ours included, between our build and our clone: then build it again.
+	for attempt := 1; ; attempt++ {
+		tmpl, err := ensureTemplate(ctx, admin)
+		if err != nil {
+			return nil, nil, fmt.Errorf("template database: %w", err)
+		}
+		err = createFromTemplate(ctx, admin, name, tmpl)
+		var pg *pgconn.PgError
+		if err == nil {
+			break
+		}
+		if attempt == 10 || !errors.As(err, &pg) || pg.Code != "3D000" { // invalid_catalog_name
+			return nil, nil, fmt.Errorf("create database: %w", err)
+		}
+	}
+	drop = func(ctx context.Context) error {
 		admin, err := sql.Open("pgx", AdminURL())
 		if err != nil {
-			t.Errorf("dbtest: open admin connection: %v", err)
-			return
+			return fmt.Errorf("open admin connection: %w", err)
 		}
 		defer admin.Close()
 		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name)); err != nil {
-			t.Errorf("dbtest: drop database %s: %v", name, err)
+			return fmt.Errorf("drop database %s: %w", name, err)
 		}
-	})
+		return nil
+	}
 	owner, err := roleURL(name, OwnerRole, ownerPassword)
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		var app string
+		if app, err = roleURL(name, ServiceRole, servicePassword); err == nil {
+			return &Database{Name: name, OwnerURL: owner, AppURL: app}, drop, nil
+		}
 	}
-	app, err := roleURL(name, ServiceRole, servicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Database{Name: name, OwnerURL: owner, AppURL: app}
+	return nil, nil, errors.Join(err, drop(ctx))
 }
 
 // Empty creates an empty database (pgvector only, no migrations) for tests
@@ -108,7 +133,7 @@ func Empty(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dev, err := migrate.OpenDev(ctx, AdminURL())
+	dev, err := pgmigrate.OpenDev(ctx, AdminURL())
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
@@ -122,7 +147,7 @@ func Empty(t testing.TB) string {
 
 // roleURL is the URL of database name on the test server as role.
 func roleURL(name, role, password string) (string, error) {
-	dbURL, err := migrate.WithDatabase(AdminURL(), name)
+	dbURL, err := pgmigrate.WithDatabase(AdminURL(), name)
 	if err != nil {
 		return "", err
 	}
@@ -135,7 +160,7 @@ func roleURL(name, role, password string) (string, error) {
 }
 
 // templateBuilder names the way templates are built: change it whenever
-// buildTemplate, Provisioning or migrate.Apply change what a database gets.
+// buildTemplate, Provisioning or pgmigrate.Apply change what a database gets.
 const templateBuilder = "owner-role-v4"
 
 // ensureTemplate returns the name of the migrated template for the current
@@ -190,7 +215,7 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
 		return fmt.Errorf("create %s: %w", name, err)
 	}
 	// pgvector is not a trusted extension: the superuser creates it.
-	super, err := migrate.WithDatabase(AdminURL(), name)
+	super, err := pgmigrate.WithDatabase(AdminURL(), name)
 	if err != nil {
 		return err
 	}
@@ -205,9 +230,9 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := migrate.FSDir(migrations.FS)
+	dir, err := pgmigrate.FSDir(migrations.FS)
 	if err == nil {
-		_, err = migrate.Apply(ctx, tdb, dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_, err = pgmigrate.Apply(ctx, tdb, dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
 	tdb.Close()
 	if err != nil {

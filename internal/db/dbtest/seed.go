@@ -84,9 +84,9 @@ func Seed(t testing.TB, c *ent.Client, email string) *Fixture {
 		SetInput(map[string]any{"q": "x"}).Save(ctx)
 	must(err)
 	f.LLMCall, err = c.LLMCall.Create().SetUserID(uid).SetRunID(f.Run.ID).SetProvider("openai").
-		SetModel("gpt-4o-mini").SetInputTokens(10).SetTotalCost(decimal.RequireFromString("0.0000015")).Save(ctx)
+		SetModel("gpt-4o-mini").SetInputTokens(10).SetTotalCost(decimal.NewNullDecimal(decimal.RequireFromString("0.0000015"))).Save(ctx)
 	must(err)
-	f.Budget, err = c.Budget.Create().SetUserID(uid).SetPeriod("month").SetLimitUsd(decimal.NewFromInt(20)).Save(ctx)
+	f.Budget, err = c.Budget.Create().SetUserID(uid).SetLimitUsd(decimal.NewFromInt(20)).Save(ctx)
 	must(err)
 	f.ToolPermission, err = c.ToolPermission.Create().SetUserID(uid).SetToolID("shell").SetEffect("deny").Save(ctx)
 	must(err)

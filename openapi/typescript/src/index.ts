@@ -16,7 +16,24 @@ export type MemoryHit = Schemas["MemoryHit"];
 export type Entity = Schemas["Entity"];
 export type Relation = Schemas["Relation"];
 export type Neighbor = Schemas["Neighbor"];
+export type Run = Schemas["Run"];
+export type LLMCall = Schemas["LLMCall"];
+export type UsageReport = Schemas["UsageReport"];
 export type ApiError = Schemas["ErrorResponse"]["error"];
+/** What an agent worker sends to POST /v1/runs/{id}/events. */
+export type RunEventCreate = Schemas["RunEventCreate"];
+/** An event on the GET /v1/ws WebSocket (docs/realtime.md). */
+export type RealtimeEvent = Schemas["RealtimeEvent"];
+/** A message on GET /v1/ws that is not an event: connected, subscribed, resumed, pong, error, ... */
+export type RealtimeReply = Schemas["RealtimeReply"];
+/** A message a client sends on GET /v1/ws. */
+export type RealtimeClientMessage = Schemas["RealtimeClientMessage"];
+export type RealtimeServerMessage = RealtimeEvent | RealtimeReply;
+
+/** The subprotocols that authenticate a browser's WebSocket without putting the token in the URL. */
+export function realtimeProtocols(accessToken: string): string[] {
+  return ["jarvis.v1", `bearer.${accessToken}`];
+}
 export type ErrorCode = ApiError["code"];
 
 export interface ClientOptions {

@@ -75,6 +75,25 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read the monthly budget and this month's spend */
+        get: operations["getBudget"];
+        /** Set the monthly budget */
+        put: operations["putBudget"];
+        post?: never;
+        /** Remove the budget: spending is no longer limited */
+        delete: operations["deleteBudget"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/kg/entities": {
         parameters: {
             query?: never;
@@ -298,6 +317,192 @@ export interface paths {
         patch: operations["updateMemory"];
         trace?: never;
     };
+    "/v1/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List runs, newest first */
+        get: operations["listRuns"];
+        put?: never;
+        /**
+         * Create a pending run
+         * @description Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when the month's spend reached a hard budget.
+         */
+        post: operations["createRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Find a AgentRun by ID */
+        get: operations["getRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a pending or running run */
+        post: operations["cancelRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Move a running run to completed */
+        post: operations["completeRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stream an event of a run to its owner's sockets
+         * @description For agent workers holding the run owner's access token. The event is numbered in the owner's stream and delivered to the sockets subscribed to the run (GET /v1/ws); the answer is the event as delivered. data must match the type: AgentTokenData, AgentToolCallData, AgentToolResultData, AgentFinalData or AgentErrorData.
+         */
+        post: operations["emitRunEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/fail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Fail a pending or running run, saying why */
+        post: operations["failRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/llm-calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a run's LLM calls, newest first */
+        get: operations["listRunLLMCalls"];
+        put?: never;
+        /**
+         * Record an LLM call of a run, costed from the dated model price table
+         * @description The run's token and cost totals change in the same transaction. A model missing from the price table is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the month's spend reached a hard budget.
+         */
+        post: operations["recordLLMCall"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a run's messages, newest first */
+        get: operations["listRunMessages"];
+        put?: never;
+        /** Append a message to a pending or running run */
+        post: operations["appendRunMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Move a pending run to running */
+        post: operations["startRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/tool-calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a run's tool calls, newest first */
+        get: operations["listRunToolCalls"];
+        put?: never;
+        /**
+         * Start a tool call (pending) on a pending or running run
+         * @description Refused with 403 when the user denies the tool (or, for a tool without a permission, the default policy does); nothing is written then.
+         */
+        post: operations["startToolCall"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/secrets": {
         parameters: {
             query?: never;
@@ -369,10 +574,171 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tool-calls/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Find a ToolCall by ID */
+        get: operations["getToolCall"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tool-calls/{id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End a pending tool call with its output or its error
+         * @description duration_ms is measured by the server from the start to this request.
+         */
+        post: operations["completeToolCall"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tool-permissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List toolpermissions, newest first */
+        get: operations["listToolPermissions"];
+        /** Allow or deny a tool, replacing the tool's current permission */
+        put: operations["setToolPermission"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tool-permissions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a tool permission: the default policy applies to the tool again */
+        delete: operations["deleteToolPermission"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tokens and cost of LLM calls in [from, to), by UTC day or by model */
+        get: operations["getUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AgentErrorData: {
+            code?: string;
+            message: string;
+        };
+        AgentFinalData: {
+            /** @description The agent's final answer */
+            content: string;
+        };
+        AgentTokenData: {
+            /** @description The next piece of the agent's output */
+            text: string;
+        };
+        AgentToolCallData: {
+            /** @description The tool's arguments */
+            input?: {
+                [key: string]: unknown;
+            };
+            /** @description The tool's name */
+            name: string;
+            tool_call_id: string;
+        };
+        AgentToolResultData: {
+            /** @description The tool failed; output says why */
+            is_error?: boolean;
+            /** @description What the tool returned (any JSON) */
+            output: unknown;
+            tool_call_id: string;
+        };
+        Budget: {
+            hard: boolean;
+            /**
+             * Format: decimal
+             * @description Monthly limit in USD
+             */
+            limit_usd: string;
+            /**
+             * Format: date-time
+             * @description End of the month (UTC), exclusive
+             */
+            period_end: string;
+            /**
+             * Format: date-time
+             * @description Start of the month (UTC)
+             */
+            period_start: string;
+            /**
+             * Format: decimal
+             * @description Warning threshold in USD
+             */
+            soft_limit_usd?: string;
+            /**
+             * Format: decimal
+             * @description Cost of this month's priced LLM calls
+             */
+            spent_usd: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        BudgetSet: {
+            /** @description Refuse new runs and LLM calls at the limit (default true); false only warns */
+            hard?: boolean;
+            /**
+             * Format: decimal
+             * @description Monthly limit in USD
+             */
+            limit_usd: string;
+            /**
+             * Format: decimal
+             * @description Warning threshold in USD, at most limit_usd
+             */
+            soft_limit_usd?: string;
+        };
         Entity: {
             /** Format: date-time */
             created_at: string;
@@ -463,6 +829,67 @@ export interface components {
                 details?: components["schemas"]["ErrorDetail"][];
                 message: string;
             };
+        };
+        LLMCall: {
+            /** Format: decimal */
+            cached_input_cost?: string;
+            /** Format: int64 */
+            cached_input_tokens: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: decimal */
+            input_cost?: string;
+            /** Format: int64 */
+            input_tokens: number;
+            model: string;
+            /** Format: decimal */
+            output_cost?: string;
+            /** Format: int64 */
+            output_tokens: number;
+            price_version?: string;
+            provider: string;
+            /** Format: decimal */
+            reasoning_cost?: string;
+            /** Format: int64 */
+            reasoning_tokens: number;
+            /** Format: uuid */
+            run_id: string;
+            /** Format: decimal */
+            total_cost?: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description Tokens by usage type, disjoint: input excludes cached input, output excludes reasoning. */
+        LLMCallCreate: {
+            /**
+             * Format: int64
+             * @description Default 0
+             */
+            cached_input_tokens?: number;
+            /**
+             * Format: int64
+             * @description Default 0
+             */
+            input_tokens?: number;
+            model: string;
+            /**
+             * Format: int64
+             * @description Default 0
+             */
+            output_tokens?: number;
+            provider: string;
+            /**
+             * Format: int64
+             * @description Default 0
+             */
+            reasoning_tokens?: number;
+        };
+        LLMCallPage: {
+            items: components["schemas"]["LLMCall"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
         };
         LoginRequest: {
             email: string;
@@ -555,6 +982,32 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        Message: {
+            content: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            role: components["schemas"]["MessageRole"];
+            /** Format: uuid */
+            run_id: string;
+            tool_call_id?: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        MessageCreate: {
+            content: string;
+            role: components["schemas"]["MessageRole"];
+            /** @description Required on tool messages: the tool call the message answers */
+            tool_call_id?: string;
+        };
+        MessagePage: {
+            items: components["schemas"]["Message"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
+        };
+        /** @enum {string} */
+        MessageRole: "user" | "assistant" | "system" | "tool";
         Neighbor: {
             /** @description Hops from the start */
             distance: number;
@@ -568,6 +1021,87 @@ export interface components {
             items: components["schemas"]["Neighbor"][];
             /** @description Entities may be missing: limit or the walk's bound was reached */
             truncated: boolean;
+        };
+        /** @description A message a client sends on GET /v1/ws */
+        RealtimeClientMessage: {
+            /** @description resume: the epoch of the last event seen */
+            epoch?: string;
+            /** @description Echoed in the reply */
+            id?: string;
+            /**
+             * Format: uuid
+             * @description subscribe, unsubscribe
+             */
+            run_id?: string;
+            /**
+             * Format: int64
+             * @description resume: the seq of the last event seen
+             */
+            seq?: number;
+            /** @description auth: a fresh access token of the same user */
+            token?: string;
+            /** @enum {string} */
+            type: "subscribe" | "unsubscribe" | "resume" | "ping" | "auth";
+        };
+        /** @description An event on GET /v1/ws */
+        RealtimeEvent: {
+            /** @description The event's payload, by type */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: uuid
+             * @description The run, for run events
+             */
+            run_id?: string;
+            /**
+             * Format: int64
+             * @description Position in the user's event stream: +1 per event
+             */
+            seq: number;
+            /** Format: date-time */
+            ts: string;
+            type: components["schemas"]["RealtimeEventType"];
+        };
+        /** @enum {string} */
+        RealtimeEventType: "agent.token" | "agent.tool_call" | "agent.tool_result" | "agent.final" | "agent.error" | "run.status" | "run.message" | "budget.warning";
+        /** @description A message GET /v1/ws sends that is not an event */
+        RealtimeReply: {
+            /**
+             * @description error
+             * @enum {string}
+             */
+            code?: "VALIDATION_ERROR" | "TOKEN_EXPIRED" | "INTERNAL";
+            /** @description connected, resumed: the stream's epoch */
+            epoch?: string;
+            /**
+             * Format: date-time
+             * @description connected, authed: when the access token expires
+             */
+            expires_at?: string;
+            /** @description The id of the message answered */
+            id?: string;
+            /** @description error */
+            message?: string;
+            /**
+             * Format: int64
+             * @description resumed: how many missed events follow
+             */
+            missed?: number;
+            /** @description resumed: every missed event follows; false: reload state */
+            recovered?: boolean;
+            /**
+             * Format: uuid
+             * @description subscribed, unsubscribed
+             */
+            run_id?: string;
+            /**
+             * Format: int64
+             * @description connected, resumed: the stream position the socket started at
+             */
+            seq?: number;
+            /** @enum {string} */
+            type: "connected" | "subscribed" | "unsubscribed" | "resumed" | "pong" | "authed" | "error";
         };
         RefreshRequest: {
             refresh_token: string;
@@ -611,6 +1145,61 @@ export interface components {
             /** @description Absent on the last page */
             next_cursor?: string;
         };
+        Run: {
+            /** Format: int64 */
+            cached_input_tokens: number;
+            /** Format: date-time */
+            completed_at?: string;
+            /** Format: date-time */
+            created_at: string;
+            error?: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: int64 */
+            input_tokens: number;
+            /** Format: int64 */
+            output_tokens: number;
+            /** Format: int64 */
+            reasoning_tokens: number;
+            /** Format: date-time */
+            started_at?: string;
+            status: components["schemas"]["RunStatus"];
+            /** Format: decimal */
+            total_cost: string;
+            /** Format: int64 */
+            total_tokens: number;
+            /** Format: int64 */
+            unpriced_calls: number;
+            /** Format: date-time */
+            updated_at: string;
+            warning?: string;
+        };
+        RunEventCreate: {
+            /** @description The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData, AgentFinalData, AgentErrorData */
+            data: {
+                [key: string]: unknown;
+            };
+            type: components["schemas"]["RunEventType"];
+        };
+        /**
+         * @description What an agent worker may emit into a run
+         * @enum {string}
+         */
+        RunEventType: "agent.token" | "agent.tool_call" | "agent.tool_result" | "agent.final" | "agent.error";
+        RunFailure: {
+            /** @description Why the run failed */
+            error: string;
+        };
+        RunPage: {
+            items: components["schemas"]["Run"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
+        };
+        /**
+         * @default pending
+         * @enum {string}
+         */
+        RunStatus: "pending" | "running" | "completed" | "failed" | "cancelled";
         Secret: {
             /** Format: date-time */
             created_at: string;
@@ -674,6 +1263,115 @@ export interface components {
             /** Format: uuid */
             user_id: string;
         };
+        ToolCall: {
+            /** Format: date-time */
+            completed_at?: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            duration_ms?: number;
+            error?: string;
+            /** Format: uuid */
+            id: string;
+            input: {
+                [key: string]: unknown;
+            };
+            output?: unknown;
+            /** Format: uuid */
+            run_id: string;
+            status: components["schemas"]["ToolCallStatus"];
+            tool_id: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        ToolCallCompletion: {
+            /** @description Required on error */
+            error?: string;
+            /** @description Any JSON value: required on success */
+            output?: unknown;
+            /** @enum {string} */
+            status: "success" | "error";
+        };
+        ToolCallPage: {
+            items: components["schemas"]["ToolCall"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
+        };
+        ToolCallStart: {
+            /** @description The tool's arguments */
+            input?: {
+                [key: string]: unknown;
+            };
+            tool_id: string;
+        };
+        /**
+         * @default pending
+         * @enum {string}
+         */
+        ToolCallStatus: "pending" | "success" | "error";
+        ToolPermission: {
+            /** Format: date-time */
+            created_at: string;
+            effect: components["schemas"]["ToolPermissionEffect"];
+            /** Format: uuid */
+            id: string;
+            tool_id: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @enum {string} */
+        ToolPermissionEffect: "allow" | "deny";
+        ToolPermissionPage: {
+            items: components["schemas"]["ToolPermission"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
+        };
+        ToolPermissionSet: {
+            effect: components["schemas"]["ToolPermissionEffect"];
+            tool_id: string;
+        };
+        UsageReport: {
+            /** Format: date-time */
+            from: string;
+            /** @enum {string} */
+            group_by: "day" | "model";
+            rows: components["schemas"]["UsageRow"][];
+            /** Format: date-time */
+            to: string;
+        };
+        UsageRow: {
+            /** Format: int64 */
+            cached_input_tokens: number;
+            /** Format: int64 */
+            calls: number;
+            /**
+             * Format: decimal
+             * @description Cost of the priced calls in USD
+             */
+            cost_usd: string;
+            /**
+             * Format: date
+             * @description The UTC day (group_by=day)
+             */
+            day?: string;
+            /** Format: int64 */
+            input_tokens: number;
+            /** @description group_by=model */
+            model?: string;
+            /** Format: int64 */
+            output_tokens: number;
+            /** @description group_by=model */
+            provider?: string;
+            /** Format: int64 */
+            reasoning_tokens: number;
+            /** Format: int64 */
+            total_tokens: number;
+            /**
+             * Format: int64
+             * @description Calls of models without a price: tokens counted, no cost
+             */
+            unpriced_calls: number;
+        };
         User: {
             /** Format: date-time */
             created_at: string;
@@ -703,6 +1401,15 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
+        /** @description Payment Required */
+        BudgetExceeded: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
         /** @description Conflict */
         Conflict: {
             headers: {
@@ -714,6 +1421,15 @@ export interface components {
         };
         /** @description An error: the code is stable, the message is for people */
         Error: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description Forbidden */
+        Forbidden: {
             headers: {
                 [name: string]: unknown;
             };
@@ -891,6 +1607,81 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getBudget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    putBudget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetSet"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteBudget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
     };
@@ -1439,6 +2230,441 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    listRuns: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+                /** @description Only runs in this status */
+                status?: components["schemas"]["RunStatus"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    createRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            402: components["responses"]["BudgetExceeded"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    cancelRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    completeRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    emitRunEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunEventCreate"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealtimeEvent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    failRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunFailure"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listRunLLMCalls: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LLMCallPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    recordLLMCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LLMCallCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LLMCall"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            402: components["responses"]["BudgetExceeded"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listRunMessages: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessagePage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    appendRunMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MessageCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    startRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listRunToolCalls: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolCallPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    startToolCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToolCallStart"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolCall"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
     listSecrets: {
         parameters: {
             query?: {
@@ -1629,6 +2855,177 @@ export interface operations {
                 content?: never;
             };
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getToolCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the toolcall */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The toolcall */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolCall"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    completeToolCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the tool call */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToolCallCompletion"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolCall"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listToolPermissions: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolPermissionPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    setToolPermission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToolPermissionSet"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolPermission"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteToolPermission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the toolpermission */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getUsage: {
+        parameters: {
+            query: {
+                /** @description Start of the period (inclusive) */
+                from: string;
+                /** @description End of the period (exclusive); at most 366 days after from */
+                to: string;
+                group_by: "day" | "model";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };

@@ -1,0 +1,591 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jarvis-core/jarvis/internal/auth/token"
+	"github.com/jarvis-core/jarvis/internal/config"
+	"github.com/jarvis-core/jarvis/internal/db/dbtest"
+)
+
+func init() {
+	registerBench("read", "GET /v1/secrets?limit=20: the service beside a raw pgx handler and a hand-written one", benchRead)
+}
+
+const readUsage = `usage: jarvis bench read [flags]
+
+Serves GET /v1/secrets?limit=20 for one user with -secrets secrets three ways,
+each an HTTP server on loopback hammered by -clients concurrent clients for
+-duration, one after the other in this process, for -rounds rounds (short
+rounds interleave the three finely, so that a shared machine's changing load
+weighs on all of them alike):
+
+  raw       a pgx handler running the list's SELECT (owner role, no auth)
+  manual    a hand-written handler: JWT verify, BEGIN, set_config, session
+            check, SELECT, COMMIT on the service role
+  service   the real service (jarvis serve) on a throwaway database
+
+The database is created from the test template (JARVIS_TEST_DATABASE_URL, else
+the local postgres superuser) and dropped at the end.
+
+flags:
+`
+
+// benchJWT is the signing configuration the bench gives the service, so the
+// hand-written handler can verify the same tokens.
+const (
+	benchJWTSecret   = "bench-read-jwt-secret-0123456789abcdef"
+	benchJWTIssuer   = "jarvis-core"
+	benchJWTAudience = "jarvis-api"
+)
+
+func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench read", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	duration := fs.Duration("duration", time.Second, "measured time per server and round")
+	rounds := fs.Int("rounds", 10, "rounds, each measuring every server once")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load on each server before the first round")
+	clients := fs.Int("clients", 32, "concurrent clients")
+	nSecrets := fs.Int("secrets", 5, "secrets of the user")
+	only := fs.String("only", "raw,manual,service", "servers to measure, comma-separated")
+	poolSize := fs.Int("pool", 0, "connections per pool, the service's included (0: pgx's default, as the service has)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
+	if err := fs.Parse(args); err != nil {
+		var b strings.Builder
+		b.WriteString(readUsage)
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		return usageError(b.String())
+	}
+
+	setupCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	d, drop, err := dbtest.Create(setupCtx, "bench_read")
+	if err != nil {
+		return fmt.Errorf("bench database: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := drop(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "jarvis bench read:", err)
+		}
+	}()
+
+	svcDB := d.AppURL
+	if *poolSize > 0 {
+		svcDB += fmt.Sprintf("&pool_max_conns=%d", *poolSize)
+	}
+	svcURL, stopService, err := startBenchService(ctx, svcDB)
+	if err != nil {
+		return err
+	}
+	defer stopService()
+
+	user, err := seedBenchUser(setupCtx, svcURL, *nSecrets)
+	if err != nil {
+		return err
+	}
+
+	ownerPool, err := benchPool(setupCtx, d.OwnerURL, *poolSize)
+	if err != nil {
+		return err
+	}
+	defer ownerPool.Close()
+	appPool, err := benchPool(setupCtx, d.AppURL, *poolSize)
+	if err != nil {
+		return err
+	}
+	defer appPool.Close()
+	iss, err := token.NewIssuer([]byte(benchJWTSecret), benchJWTIssuer, benchJWTAudience, time.Hour)
+	if err != nil {
+		return err
+	}
+
+	rawURL, stopRaw, err := serveLoopback(rawListHandler(ownerPool, user.id))
+	if err != nil {
+		return err
+	}
+	defer stopRaw()
+	manualURL, stopManual, err := serveLoopback(manualListHandler(appPool, iss))
+	if err != nil {
+		return err
+	}
+	defer stopManual()
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	targets := []struct{ name, base, what string }{
+		{"raw", rawURL, "pgx: SELECT (owner role, no auth)"},
+		{"manual", manualURL, "JWT + BEGIN + set_config + session check + SELECT + COMMIT"},
+		{"service", svcURL, "jarvis serve"},
+	}
+	var selected []int
+	for i, t := range targets {
+		if slices.Contains(strings.Split(*only, ","), t.name) {
+			selected = append(selected, i)
+			if err := checkList(ctx, t.base+"/v1/secrets?limit=20", user.token, *nSecrets); err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "GET /v1/secrets?limit=20, %d secrets, %d clients, %d rounds of %s per server (after %s warm-up), GOMAXPROCS=%d\n\n",
+		*nSecrets, *clients, *rounds, *duration, *warmup, runtime.GOMAXPROCS(0))
+	// One client transport per server for the whole run: connections are
+	// reused across rounds, as a real client's would be.
+	transports := make([]*http.Transport, len(targets))
+	for _, i := range selected {
+		transports[i] = &http.Transport{MaxIdleConns: *clients, MaxIdleConnsPerHost: *clients, DisableCompression: true}
+		defer transports[i].CloseIdleConnections()
+		hammer(ctx, transports[i], targets[i].base+"/v1/secrets?limit=20", user.token, *clients, *warmup)
+	}
+	// Rounds interleave the servers, so that a change in the machine's load
+	// (it is shared) weighs on all three; ratios are taken within a round.
+	runs := make([][]loadResult, len(targets))
+	var svcManual, svcRaw []float64
+	for round := 1; round <= *rounds; round++ {
+		line := fmt.Sprintf("round %d:", round)
+		rates := map[string]float64{}
+		for _, i := range selected {
+			t := targets[i]
+			url := t.base + "/v1/secrets?limit=20"
+			r := hammer(ctx, transports[i], url, user.token, *clients, *duration)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			runs[i] = append(runs[i], r)
+			rates[t.name] = r.rate()
+			line += fmt.Sprintf("  %s %.0f/s", t.name, r.rate())
+		}
+		if svc, ok := rates["service"]; ok {
+			if m, ok := rates["manual"]; ok {
+				svcManual = append(svcManual, svc/m)
+				line += fmt.Sprintf("  service/manual %.2f", svc/m)
+			}
+			if r, ok := rates["raw"]; ok {
+				svcRaw = append(svcRaw, svc/r)
+				line += fmt.Sprintf("  service/raw %.2f", svc/r)
+			}
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	fmt.Fprintf(stdout, "\n%-8s %10s %9s %9s %9s %7s  %s\n", "server", "req/s", "p50", "p99", "CPU/req", "errors", "what")
+	for _, i := range selected {
+		t := targets[i]
+		rates := make([]float64, len(runs[i]))
+		var all loadResult
+		for j, r := range runs[i] {
+			rates[j] = r.rate()
+			all.latencies = append(all.latencies, r.latencies...)
+			all.errors += r.errors
+			all.cpu += r.cpu
+		}
+		slices.Sort(all.latencies)
+		fmt.Fprintf(stdout, "%-8s %10.0f %9s %9s %9s %7d  %s\n", t.name, median(rates), all.p(0.50).Round(time.Microsecond),
+			all.p(0.99).Round(time.Microsecond), all.cpuPerRequest().Round(time.Microsecond), all.errors, t.what)
+	}
+	fmt.Fprintln(stdout, "\n(req/s: median of the rounds; p50/p99 over every request of every round; CPU/req: this\nprocess's CPU, the load generator's included, Postgres's not)")
+	if len(svcManual) > 0 {
+		fmt.Fprintf(stdout, "service / manual = %.2f (median of rounds)\n", median(svcManual))
+	}
+	if len(svcRaw) > 0 {
+		fmt.Fprintf(stdout, "service / raw    = %.2f (median of rounds)\n", median(svcRaw))
+	}
+	return nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// startBenchService runs `jarvis serve` in this process on a free loopback
+// port, configured as in production.
+func startBenchService(ctx context.Context, dbURL string) (string, func(), error) {
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return "", nil, err
+	}
+	src := config.Map(map[string]string{
+		"APP_ENV": "production", "HOST": "127.0.0.1", "PORT": fmt.Sprint(port), "LOG_LEVEL": "info",
+		"DATABASE_URL": dbURL, "REDIS_URL": "redis://127.0.0.1:6379/0",
+		"JWT_SECRET": benchJWTSecret, "JWT_ISSUER": benchJWTIssuer, "JWT_AUDIENCE": benchJWTAudience,
+		"SECRETS_MASTER_KEY": strings.Repeat("5a", 32), "SHUTDOWN_TIMEOUT": "5s",
+	})
+	srvCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	// Its logs are formatted as in production (the cost is the service's),
+	// then discarded.
+	go func() { done <- serve(srvCtx, src, io.Discard) }()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	stop := func() {
+		cancel()
+		<-done
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base, stop, nil
+			}
+		}
+		select {
+		case err := <-done:
+			cancel()
+			return "", nil, fmt.Errorf("service stopped while starting: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, errors.New("service not ready after 15s")
+		}
+	}
+}
+
+type benchUser struct {
+	id    uuid.UUID
+	token string
+}
+
+// seedBenchUser registers a user through the API and stores n secrets.
+func seedBenchUser(ctx context.Context, base string, n int) (benchUser, error) {
+	var tok struct {
+		AccessToken string    `json:"access_token"`
+		UserID      uuid.UUID `json:"user_id"`
+	}
+	err := postJSON(ctx, base+"/v1/auth/register", "", map[string]string{
+		"email": "bench-read@example.com", "password": "correct horse battery staple",
+	}, &tok)
+	if err != nil {
+		return benchUser{}, fmt.Errorf("register: %w", err)
+	}
+	for i := range n {
+		err := postJSON(ctx, base+"/v1/secrets", tok.AccessToken, map[string]string{
+			"provider": "custom", "name": fmt.Sprintf("key-%d", i), "value": fmt.Sprintf("sk-bench-%032d", i),
+		}, nil)
+		if err != nil {
+			return benchUser{}, fmt.Errorf("create secret: %w", err)
+		}
+	}
+	return benchUser{id: tok.UserID, token: tok.AccessToken}, nil
+}
+
+func postJSON(ctx context.Context, url, bearer string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: %s", resp.Status, raw)
+	}
+	if out != nil {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+// checkList makes sure a server answers the list with every secret before
+// it is measured: a fast server that answers nothing proves nothing.
+func checkList(ctx context.Context, url, bearer string, want int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Items []struct {
+			ID   uuid.UUID `json:"id"`
+			Name string    `json:"name"`
+		} `json:"items"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("list: %s: %s", resp.Status, raw)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	if len(page.Items) != want {
+		return fmt.Errorf("list: %d items, want %d", len(page.Items), want)
+	}
+	return nil
+}
+
+func benchPool(ctx context.Context, url string, size int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, errors.New("parse database URL: invalid connection string")
+	}
+	if size > 0 {
+		cfg.MaxConns = int32(size)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+func serveLoopback(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+// benchSecret is the list item the service answers, column for column.
+type benchSecret struct {
+	ID         uuid.UUID  `json:"id"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	Provider   string     `json:"provider"`
+	Name       string     `json:"name"`
+	KeyVersion int        `json:"key_version"`
+	Last4      string     `json:"last4,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+// listSQL is the SELECT the service's list sends (the same columns, newest
+// first, a page of 20 plus one to know whether another follows).
+const listSQL = `SELECT id, created_at, updated_at, user_id, provider, name, last4, key_version, last_used_at
+FROM user_secrets WHERE user_id = $1 ORDER BY id DESC LIMIT 21`
+
+func scanSecrets(rows pgx.Rows) ([]benchSecret, error) {
+	out := make([]benchSecret, 0, 21)
+	for rows.Next() {
+		var (
+			s     benchSecret
+			owner uuid.UUID
+			last4 *string
+		)
+		if err := rows.Scan(&s.ID, &s.CreatedAt, &s.UpdatedAt, &owner, &s.Provider, &s.Name, &last4, &s.KeyVersion, &s.LastUsedAt); err != nil {
+			return nil, err
+		}
+		if last4 != nil {
+			s.Last4 = *last4
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func writePage(w http.ResponseWriter, items []benchSecret) {
+	if len(items) > 20 {
+		items = items[:20]
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	json.NewEncoder(w).Encode(struct { //nolint:errcheck // the client went away
+		Items []benchSecret `json:"items"`
+	}{items})
+}
+
+// rawListHandler is the floor: one SELECT on a pooled connection.
+func rawListHandler(pool *pgxpool.Pool, userID uuid.UUID) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rows, err := pool.Query(r.Context(), listSQL, userID)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		items, err := scanSecrets(rows)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writePage(w, items)
+	})
+}
+
+// manualListHandler is what the service does, written by hand on pgx: the
+// JWT check, then one transaction with the RLS identity, the live-session
+// check and the SELECT, a statement per round trip.
+func manualListHandler(pool *pgxpool.Pool, iss *token.Issuer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		c, err := iss.Verify(raw)
+		if err != nil {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		var items []benchSecret
+		err = pgx.BeginFunc(r.Context(), pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(r.Context(), "SELECT set_config('app.current_user_id', $1, true)", c.UserID.String()); err != nil {
+				return err
+			}
+			var live bool
+			err := tx.QueryRow(r.Context(), `SELECT EXISTS (SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
+				WHERE s.id = $1 AND s.revoked_at IS NULL AND u.status = 'active')`, c.SessionID).Scan(&live)
+			if err != nil {
+				return err
+			}
+			if !live {
+				return errUnauthorizedBench
+			}
+			rows, err := tx.Query(r.Context(), listSQL, c.UserID)
+			if err != nil {
+				return err
+			}
+			items, err = scanSecrets(rows)
+			return err
+		})
+		switch {
+		case errors.Is(err, errUnauthorizedBench):
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		default:
+			writePage(w, items)
+		}
+	})
+}
+
+var errUnauthorizedBench = errors.New("session is no longer valid")
+
+type loadResult struct {
+	elapsed   time.Duration
+	latencies []time.Duration
+	errors    int64
+	cpu       time.Duration // this process's CPU time (servers and clients)
+}
+
+// cpuPerRequest is this process's CPU time per request: less sensitive to
+// the load of a shared machine than req/s, though it leaves out Postgres.
+func (r loadResult) cpuPerRequest() time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(len(r.latencies))
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func (r loadResult) rate() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }
+
+func (r loadResult) p(q float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.latencies[int(q*float64(len(r.latencies)-1))]
+}
+
+// hammer runs clients loops of GET url for d and returns the successful
+// requests' latencies, sorted.
+func hammer(ctx context.Context, tr *http.Transport, url, bearer string, clients int, d time.Duration) loadResult {
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		all    []time.Duration
+		errs   atomic.Int64
+		wg     sync.WaitGroup
+		header = "Bearer " + bearer
+	)
+	start, cpu0 := time.Now(), processCPU()
+	for range clients {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 4096)
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				req.Header.Set("Authorization", header)
+				t0 := time.Now()
+				resp, err := hc.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs.Add(1)
+					}
+					continue
+				}
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch {
+				case err != nil && ctx.Err() != nil:
+				case err != nil || resp.StatusCode != http.StatusOK:
+					errs.Add(1)
+				default:
+					lat = append(lat, time.Since(t0))
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed, cpu := time.Since(start), processCPU()-cpu0
+	slices.Sort(all)
+	return loadResult{elapsed: elapsed, latencies: all, errors: errs.Load(), cpu: cpu}
+}

@@ -1,0 +1,300 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/budget"
+	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/db/dbtest"
+	"github.com/jarvis-core/jarvis/internal/fault"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
+)
+
+// TestRunKeepsEntWorkingOnPgx goes through what services use of ent on the
+// pgx driver, in one unit of work of a request: typed columns both ways
+// (decimal, enum, JSON, pgvector), upsert, FOR UPDATE, raw statements and
+// raw queries under the same identity.
+func TestRunKeepsEntWorkingOnPgx(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
+	dbtest.Seed(t, d.OwnerClient(t), "bob@example.com")
+	app := d.App(t)
+	ctx := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
+
+	err := app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		// Upsert on user_id (one budget per user) updates the seeded row.
+		id, err := tx.Budget.Create().SetUserID(alice.User.ID).SetPeriod(budget.PeriodWeek).
+			SetLimitUsd(decimal.RequireFromString("12.5")).
+			SetSoftLimitUsd(decimal.NewNullDecimal(decimal.RequireFromString("10"))).SetHard(false).
+			OnConflictColumns(budget.FieldUserID).UpdateNewValues().ID(ctx)
+		if err != nil {
+			return err
+		}
+		if id != alice.Budget.ID {
+			t.Errorf("upsert made a new row %s, want %s", id, alice.Budget.ID)
+		}
+		locked, err := tx.Budget.Query().Where(budget.ID(id)).ForUpdate().Only(ctx)
+		if err != nil {
+			return err
+		}
+		if !locked.LimitUsd.Equal(decimal.RequireFromString("12.5")) || !locked.SoftLimitUsd.Valid ||
+			!locked.SoftLimitUsd.Decimal.Equal(decimal.NewFromInt(10)) || locked.Period != budget.PeriodWeek || locked.Hard {
+			t.Errorf("budget read back as %+v", locked)
+		}
+
+		e, err := tx.KGEntity.Create().SetUserID(alice.User.ID).SetType("test-person").SetName("Ada Lovelace").
+			SetProperties(map[string]any{"born": float64(1815)}).SetEmbedding(dbtest.Embedding(7)).Save(ctx)
+		if err != nil {
+			return err
+		}
+		got, err := tx.KGEntity.Get(ctx, e.ID)
+		if err != nil {
+			return err
+		}
+		if got.Properties["born"] != float64(1815) || got.Embedding == nil || got.Embedding.Slice()[7] != 1 {
+			t.Errorf("entity read back as %+v", got)
+		}
+
+		res, err := tx.ExecContext(ctx, "UPDATE budgets SET hard = true WHERE id = $1", id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			t.Errorf("raw update affected %d rows, want 1", n)
+		}
+		// jarvis_identify names the setting in SQL: it must be the one the
+		// RLS policies read.
+		rows, err := tx.QueryContext(ctx, "SELECT current_setting($1), count(*) FROM users", pgmigrate.CurrentUserSetting)
+		if err != nil {
+			return err
+		}
+		var (
+			setting string
+			users   int
+		)
+		for rows.Next() {
+			if err := rows.Scan(&setting, &users); err != nil {
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if setting != alice.User.ID.String() || users != 1 {
+			t.Errorf("raw query sees identity %q and %d users, want alice and 1", setting, users)
+		}
+		prows, err := db.QueryRows(ctx, "SELECT id FROM budgets WHERE hard")
+		if err != nil {
+			return err
+		}
+		var ids []uuid.UUID
+		for prows.Next() {
+			var id uuid.UUID
+			if err := prows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		prows.Close()
+		if err := prows.Err(); err != nil {
+			return err
+		}
+		// Bob's budget is hard too, and not visible.
+		if len(ids) != 1 || ids[0] != id {
+			t.Errorf("hard budgets seen by alice: %v, want hers", ids)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunRefusesADeadSessionBeforeTheWork: the session check rides in the
+// pipeline with the work's first statement, and fails before it: a
+// statement that would fail on its own (division by zero) is never run,
+// the answer is ErrSessionInvalid whatever fn makes of its error, and a
+// unit that runs no statement is checked too.
+func TestRunRefusesADeadSessionBeforeTheWork(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	owner := d.OwnerClient(t)
+	alice := dbtest.Seed(t, owner, "alice@example.com")
+	bob := dbtest.Seed(t, owner, "bob@example.com")
+	app := d.App(t)
+	admin := viewer.NewContext(context.Background(), viewer.Admin())
+
+	alive := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
+	if err := app.Run(alive, func(context.Context, *ent.Tx) error { return nil }); err != nil {
+		t.Fatalf("live session, no statement: %v", err)
+	}
+	owner.Session.UpdateOneID(alice.Session.ID).SetRevokedAt(time.Now()).ExecX(admin)
+	owner.User.UpdateOneID(bob.User.ID).SetStatus(user.StatusDisabled).ExecX(admin)
+
+	for name, ctx := range map[string]context.Context{
+		"revoked":       alive,
+		"disabled user": viewer.NewContext(context.Background(), viewer.Session(bob.User.ID, bob.Session.ID)),
+		"foreign":       viewer.NewContext(context.Background(), viewer.Session(bob.User.ID, alice.Session.ID)),
+	} {
+		err := app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+			_, err := tx.ExecContext(ctx, "SELECT 1/0")
+			return err
+		})
+		if !errors.Is(err, db.ErrSessionInvalid) {
+			t.Errorf("%s: the work ran or failed otherwise: %v", name, err)
+		}
+		err = app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+			tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx) //nolint:errcheck // fn ignores it on purpose
+			return nil
+		})
+		if !errors.Is(err, db.ErrSessionInvalid) {
+			t.Errorf("%s, error ignored by fn: %v", name, err)
+		}
+		if err := app.Run(ctx, func(context.Context, *ent.Tx) error { return nil }); !errors.Is(err, db.ErrSessionInvalid) {
+			t.Errorf("%s, no statement: %v", name, err)
+		}
+	}
+	if n := owner.AgentRun.Query().Where(agentrun.UserID(alice.User.ID)).CountX(admin); n != 1 {
+		t.Fatalf("alice has %d runs, want only the seeded one", n)
+	}
+	// A job acting for the user (no session) is not checked.
+	job := viewer.NewContext(context.Background(), viewer.User(alice.User.ID))
+	if err := app.Run(job, func(ctx context.Context, tx *ent.Tx) error {
+		_, err := tx.AgentRun.Query().Count(ctx)
+		return err
+	}); err != nil {
+		t.Fatalf("job without session: %v", err)
+	}
+}
+
+// TestRunLeavesTheConnectionClean: on a pool of one connection, a panic, a
+// failed statement in the pipeline and a cancelled context each end their
+// transaction, and the next unit of work gets a clean connection.
+func TestRunLeavesTheConnectionClean(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
+	app := d.AppWithURL(t, d.AppURL+"&pool_max_conns=1")
+	ctx := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
+	count := func() int {
+		t.Helper()
+		n, err := db.Query(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) {
+			return tx.AgentRun.Query().Count(ctx)
+		})
+		if err != nil {
+			t.Fatalf("count after: %v", err)
+		}
+		return n
+	}
+
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic did not come through")
+			}
+		}()
+		_ = app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+			if err := tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	if n := count(); n != 1 {
+		t.Fatalf("runs after a panic = %d, want the seeded one", n)
+	}
+
+	err := app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		_, err := tx.ExecContext(ctx, "SELECT 1/0")
+		return err
+	})
+	if err == nil {
+		t.Fatal("division by zero succeeded")
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("runs after a failed first statement = %d", n)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	err = app.Run(cctx, func(ctx context.Context, tx *ent.Tx) error {
+		if err := tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx); err != nil {
+			return err
+		}
+		cancel()
+		return tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx)
+	})
+	if err == nil {
+		t.Fatal("work on a cancelled context succeeded")
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("runs after a cancelled unit = %d", n)
+	}
+}
+
+// TestRunNeedsAViewer: no viewer in the context, no transaction at all.
+func TestRunNeedsAViewer(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	app := d.App(t)
+	ran := false
+	err := app.Run(context.Background(), func(context.Context, *ent.Tx) error { ran = true; return nil })
+	if !errors.Is(err, db.ErrNoViewer) || !fault.Is(err, fault.Unauthorized) || ran {
+		t.Fatalf("Run without a viewer: err %v, fn ran: %v", err, ran)
+	}
+}
+
+// TestRunKeepsTheConnectionAfterARefusal: a dead session or a failed
+// statement ends the transaction, not the connection (a reconnect per
+// refused request would be a cheap way to load the server).
+func TestRunKeepsTheConnectionAfterARefusal(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	owner := d.OwnerClient(t)
+	alice := dbtest.Seed(t, owner, "alice@example.com")
+	app := d.AppWithURL(t, d.AppURL+"&pool_max_conns=1")
+	ctx := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
+	pid := func() int {
+		t.Helper()
+		var pid int
+		if err := app.Pool.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}
+	before := pid()
+	failing := func(ctx context.Context, tx *ent.Tx) error {
+		_, err := tx.ExecContext(ctx, "SELECT 1/0")
+		return err
+	}
+	ignoring := func(ctx context.Context, tx *ent.Tx) error {
+		failing(ctx, tx) //nolint:errcheck // fn ignores it on purpose
+		return nil
+	}
+	for _, fn := range []func(context.Context, *ent.Tx) error{failing, ignoring} {
+		if err := app.Run(ctx, fn); err == nil {
+			t.Fatal("a failed statement committed")
+		}
+	}
+	admin := viewer.NewContext(context.Background(), viewer.Admin())
+	owner.Session.UpdateOneID(alice.Session.ID).SetRevokedAt(time.Now()).ExecX(admin)
+	nothing := func(context.Context, *ent.Tx) error { return nil }
+	for _, fn := range []func(context.Context, *ent.Tx) error{failing, ignoring, nothing} {
+		if err := app.Run(ctx, fn); !errors.Is(err, db.ErrSessionInvalid) {
+			t.Fatalf("revoked session: %v", err)
+		}
+	}
+	if after := pid(); after != before {
+		t.Fatalf("the pool replaced its connection (backend %d, then %d)", before, after)
+	}
+}

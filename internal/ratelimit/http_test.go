@@ -1,0 +1,224 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jarvis-core/jarvis/internal/clientip"
+	"github.com/jarvis-core/jarvis/internal/fault"
+)
+
+// server runs the middleware in front of a handler that echoes the body it
+// received, behind a client-IP resolver that trusts loopback (so tests pick
+// their client address with X-Forwarded-For).
+func server(t *testing.T, cfg Config) *httptest.Server {
+	t.Helper()
+	res, err := clientip.NewResolver([]string{"127.0.0.1", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authn := func(_ context.Context, tok string) (string, bool) {
+		user, ok := strings.CutPrefix(tok, "valid-")
+		return user, ok
+	}
+	writeErr := func(w http.ResponseWriter, _ *http.Request, err error) {
+		e, _ := fault.As(err)
+		code := http.StatusInternalServerError
+		switch {
+		case e != nil && e.Kind == fault.RateLimited:
+			code = http.StatusTooManyRequests
+		case e != nil && e.Kind == fault.TooLarge:
+			code = http.StatusRequestEntityTooLarge
+		}
+		w.WriteHeader(code)
+		fmt.Fprint(w, err.Error())
+	}
+	h := NewHTTP(redisLimiter(t, discard()), cfg, authn, writeErr)
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	})
+	srv := httptest.NewServer(res.Middleware(h.Middleware().Wrap(echo)))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type call struct {
+	method, path, ip, token, body string
+}
+
+func do(t *testing.T, srv *httptest.Server, c call) *http.Response {
+	t.Helper()
+	if c.method == "" {
+		c.method = http.MethodGet
+	}
+	req, err := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Forwarded-For", c.ip)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// allowedTimes sends c until it is refused and returns how many got through.
+func allowedTimes(t *testing.T, srv *httptest.Server, c call, upTo int) (int, *http.Response) {
+	t.Helper()
+	for i := range upTo {
+		resp := do(t, srv, c)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			return i, resp
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: status %d", i+1, resp.StatusCode)
+		}
+	}
+	return upTo, nil
+}
+
+func TestEachLimitFiresAtItsNumber(t *testing.T) {
+	cfg := Config{IPPerMinute: 12, UserPerMinute: 4, AuthIPPerMinute: 3, AuthAccountPerMinute: 2}
+	login := func(ip, email string) call {
+		return call{method: "POST", path: "/v1/auth/login", ip: ip, body: `{"email":"` + email + `","password":"x"}`}
+	}
+	cases := []struct {
+		name string
+		want int
+		next func(i int) call // the i-th request of the run
+	}{
+		{"per IP on every route", 12, func(int) call { return call{path: "/v1/things", ip: "198.51.100.1"} }},
+		{"per user across IPs", 4, func(i int) call {
+			return call{path: "/v1/me", ip: "198.51.100." + strconv.Itoa(10+i), token: "valid-u1"}
+		}},
+		{"login per IP across accounts", 3, func(i int) call { return login("198.51.100.2", fmt.Sprintf("a%d@example.com", i)) }},
+		{"login per account across IPs, case and spaces folded", 2, func(i int) call {
+			return login("198.51.100."+strconv.Itoa(50+i), []string{"Victim@Example.com", " victim@example.com"}[i%2])
+		}},
+		{"register per IP", 3, func(i int) call {
+			return call{method: "POST", path: "/v1/auth/register", ip: "198.51.100.3", body: fmt.Sprintf(`{"email":"r%d@example.com"}`, i)}
+		}},
+		{"refresh per IP", 3, func(int) call {
+			return call{method: "POST", path: "/v1/auth/refresh", ip: "198.51.100.4", body: `{"refresh_token":"x"}`}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := server(t, cfg)
+			n := 0
+			for ; n < 50; n++ {
+				resp := do(t, srv, c.next(n))
+				if resp.StatusCode == http.StatusTooManyRequests {
+					if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra < 1 {
+						t.Errorf("429 with Retry-After %q", resp.Header.Get("Retry-After"))
+					}
+					if resp.Header.Get("RateLimit-Remaining") != "0" {
+						t.Errorf("429 with RateLimit-Remaining %q", resp.Header.Get("RateLimit-Remaining"))
+					}
+					break
+				}
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("request %d: status %d", n+1, resp.StatusCode)
+				}
+				if resp.Header.Get("RateLimit-Limit") == "" {
+					t.Fatalf("request %d: no RateLimit-Limit", n+1)
+				}
+			}
+			if n != c.want {
+				t.Fatalf("%d requests allowed, want %d", n, c.want)
+			}
+		})
+	}
+}
+
+func TestHeadersShowTheTightestLimit(t *testing.T) {
+	srv := server(t, Config{IPPerMinute: 100, UserPerMinute: 5})
+	resp := do(t, srv, call{path: "/v1/me", ip: "198.51.100.1", token: "valid-u"})
+	for k, want := range map[string]string{"RateLimit-Limit": "5", "RateLimit-Remaining": "4", "RateLimit-Policy": "5;w=60"} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if r := resp.Header.Get("RateLimit-Reset"); r != "12" {
+		t.Errorf("RateLimit-Reset = %q, want 12 (one interval of 60s/5)", r)
+	}
+	if resp.Header.Get("Retry-After") != "" {
+		t.Error("Retry-After on an allowed request")
+	}
+}
+
+// Tokens that do not verify spend nobody's per-user budget, and health
+// endpoints are never limited.
+func TestWhatIsNotCounted(t *testing.T) {
+	srv := server(t, Config{IPPerMinute: 1000, UserPerMinute: 2})
+	for range 5 {
+		do(t, srv, call{path: "/v1/me", ip: "198.51.100.1", token: "forged-u"})
+	}
+	if n, _ := allowedTimes(t, srv, call{path: "/v1/me", ip: "198.51.100.1", token: "valid-u"}, 5); n != 2 {
+		t.Fatalf("user allowed %d times, want 2", n)
+	}
+	srv = server(t, Config{IPPerMinute: 2})
+	if n, _ := allowedTimes(t, srv, call{path: "/healthz", ip: "198.51.100.1"}, 10); n != 10 {
+		t.Fatalf("/healthz limited after %d", n)
+	}
+}
+
+// The per-account limit reads the body and gives it back whole.
+func TestLoginBodyReachesTheHandler(t *testing.T) {
+	srv := server(t, DefaultConfig())
+	body := `{"email":"ada@example.com","password":"correct horse battery staple"}`
+	resp := do(t, srv, call{method: "POST", path: "/v1/auth/login", ip: "198.51.100.1", body: body})
+	got, _ := io.ReadAll(resp.Body)
+	if string(got) != body {
+		t.Fatalf("handler saw %q", got)
+	}
+	// A body too big to be a sign-in is refused rather than skipped (it
+	// would otherwise slip past the per-account limit).
+	resp = do(t, srv, call{method: "POST", path: "/v1/auth/login", ip: "198.51.100.1",
+		body: `{"password":"x",` + strings.Repeat(" ", authBodyMax) + `"email":"ada@example.com"}`})
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized login body: %d", resp.StatusCode)
+	}
+}
+
+// Two emails in one body are both charged.
+func TestDuplicateEmailKeysAreAllCharged(t *testing.T) {
+	srv := server(t, Config{AuthAccountPerMinute: 1})
+	do(t, srv, call{method: "POST", path: "/v1/auth/login", ip: "198.51.100.1", body: `{"email":"a@example.com"}`})
+	resp := do(t, srv, call{method: "POST", path: "/v1/auth/login", ip: "198.51.100.2",
+		body: `{"email":"fresh@example.com","email":"a@example.com"}`})
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d: the second email was not charged", resp.StatusCode)
+	}
+}
+
+// A refusal is held back for RefusalDelay before it is sent, so a client
+// that ignores Retry-After slows down.
+func TestRefusalsAreHeldBack(t *testing.T) {
+	srv := server(t, Config{IPPerMinute: 1, RefusalDelay: 300 * time.Millisecond})
+	c := call{path: "/v1/x", ip: "198.51.100.1"}
+	start := time.Now()
+	if resp := do(t, srv, c); resp.StatusCode != http.StatusOK || time.Since(start) > 200*time.Millisecond {
+		t.Fatalf("allowed request: %d after %s", resp.StatusCode, time.Since(start))
+	}
+	start = time.Now()
+	if resp := do(t, srv, c); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if d := time.Since(start); d < 280*time.Millisecond {
+		t.Fatalf("refusal sent after %s, want ≥ 300ms", d)
+	}
+}

@@ -1,0 +1,78 @@
+package realtime
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jarvis-core/jarvis/internal/config"
+)
+
+// Config tunes the realtime module. Every field has a production default;
+// tests build it literally (see DefaultConfig).
+type Config struct {
+	// HistorySize is how many recent events each user's stream keeps for
+	// resume; older ones are trimmed and a resume from before them says
+	// recovered: false.
+	HistorySize int `env:"REALTIME_HISTORY_SIZE" envDefault:"1000"`
+	// HistoryTTL drops a user's stream after this long without events (a
+	// connected user's stream is kept alive by its connections).
+	HistoryTTL time.Duration `env:"REALTIME_HISTORY_TTL" envDefault:"24h"`
+	// RedisPrefix namespaces the realtime keys and channels in Redis.
+	RedisPrefix string `env:"REALTIME_REDIS_PREFIX" envDefault:"jarvis:rt:"`
+	// SendQueueMessages and SendQueueBytes bound each socket's unsent
+	// messages; a socket past either is closed as a slow consumer.
+	SendQueueMessages int `env:"REALTIME_SEND_QUEUE_MESSAGES" envDefault:"1024"`
+	SendQueueBytes    int `env:"REALTIME_SEND_QUEUE_BYTES" envDefault:"1048576"`
+	// WriteTimeout bounds one write to a socket.
+	WriteTimeout time.Duration `env:"REALTIME_WRITE_TIMEOUT" envDefault:"10s"`
+	// PingInterval is how often a WebSocket ping checks the peer; a pong
+	// must come back within PongTimeout or the socket is dropped.
+	PingInterval time.Duration `env:"REALTIME_PING_INTERVAL" envDefault:"25s"`
+	PongTimeout  time.Duration `env:"REALTIME_PONG_TIMEOUT" envDefault:"10s"`
+	// SessionRecheck is how often an open socket's session is checked
+	// again in the database (revoked sessions, disabled users).
+	SessionRecheck time.Duration `env:"REALTIME_SESSION_RECHECK" envDefault:"1m"`
+	// MaxSubscriptions caps the runs one socket subscribes to.
+	MaxSubscriptions int `env:"REALTIME_MAX_SUBSCRIPTIONS" envDefault:"100"`
+	// MaxEventBytes caps an event's data (JSON) as emitted.
+	MaxEventBytes int `env:"REALTIME_MAX_EVENT_BYTES" envDefault:"65536"`
+	// OriginPatterns are the browser origins (host patterns, path.Match
+	// syntax) allowed besides the server's own host.
+	OriginPatterns []string `env:"REALTIME_ORIGINS" envSeparator:","`
+}
+
+// DefaultConfig is Config with every default, for tests and benchmarks.
+func DefaultConfig() Config {
+	c, err := config.Load[Config](config.Map(nil))
+	if err != nil {
+		panic(fmt.Sprintf("realtime: defaults do not parse: %v", err))
+	}
+	return c
+}
+
+// Validate names every bad value at once, never echoing one.
+func (c Config) Validate() error {
+	var errs []error
+	positive := func(name string, ok bool) {
+		if !ok {
+			errs = append(errs, config.Invalid(name, "must be positive"))
+		}
+	}
+	positive("REALTIME_HISTORY_SIZE", c.HistorySize > 0)
+	positive("REALTIME_SEND_QUEUE_MESSAGES", c.SendQueueMessages > 0)
+	positive("REALTIME_SEND_QUEUE_BYTES", c.SendQueueBytes > 0)
+	positive("REALTIME_WRITE_TIMEOUT", c.WriteTimeout > 0)
+	positive("REALTIME_PING_INTERVAL", c.PingInterval > 0)
+	positive("REALTIME_PONG_TIMEOUT", c.PongTimeout > 0)
+	positive("REALTIME_SESSION_RECHECK", c.SessionRecheck > 0)
+	positive("REALTIME_MAX_SUBSCRIPTIONS", c.MaxSubscriptions > 0)
+	positive("REALTIME_MAX_EVENT_BYTES", c.MaxEventBytes > 0)
+	if c.HistoryTTL < time.Second {
+		errs = append(errs, config.Invalid("REALTIME_HISTORY_TTL", "must be at least 1s"))
+	}
+	if c.RedisPrefix == "" {
+		errs = append(errs, config.Invalid("REALTIME_REDIS_PREFIX", "must not be empty"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,279 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+)
+
+// conn is one socket of a user on this instance. The HTTP handler's
+// goroutine reads it; a writer goroutine exists only while its queue has
+// messages, so an idle socket costs one goroutine.
+type conn struct {
+	hub  *Hub
+	ws   *websocket.Conn
+	user uuid.UUID
+	log  *slog.Logger
+
+	mu         sync.Mutex
+	queue      [][]byte // unsent messages, oldest first
+	queueBytes int
+	writing    bool // a writer goroutine is draining queue
+	draining   bool // shutting down: no new messages, the queue is still sent
+	closed     bool
+	drained    chan struct{} // closed when the queue is empty after draining started
+
+	runs     map[uuid.UUID]struct{} // run subscriptions
+	startSeq uint64                 // the stream position when the socket opened
+	lastSeq  uint64                 // highest event seq queued on this socket
+	holding  bool                   // events are held (not queued) while the socket starts or resumes
+	held     []heldEvent
+	resumed  bool
+
+	token     string    // the access token, re-checked against its session
+	expiresAt time.Time // of token
+	expiry    *time.Timer
+	tick      *time.Timer // pings and session re-checks
+	checkedAt time.Time   // last session check
+}
+
+type heldEvent struct {
+	p   Publication
+	msg []byte
+}
+
+func (c *conn) subscribedTo(run uuid.UUID) bool {
+	_, ok := c.runs[run]
+	return ok
+}
+
+// deliver queues an event published after the socket started (or holds it
+// while the socket starts or resumes). Events of runs the socket did not
+// subscribe to, and events already queued, are skipped.
+func (c *conn) deliver(p Publication, msg []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.draining || p.Seq <= c.lastSeq || (p.ToRun && !c.subscribedTo(p.RunID)) {
+		return
+	}
+	if c.holding {
+		if len(c.held) >= c.hub.cfg.SendQueueMessages {
+			c.closeLocked(CloseSlowConsumer, "slow consumer: send queue full")
+			return
+		}
+		c.held = append(c.held, heldEvent{p, msg})
+		return
+	}
+	c.lastSeq = p.Seq
+	c.enqueueLocked(msg)
+}
+
+// send queues a reply.
+func (c *conn) send(r reply) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.draining {
+		return
+	}
+	c.enqueueLocked(r.encode())
+}
+
+// release ends holding: held events newer than what is queued follow.
+func (c *conn) releaseLocked() {
+	for _, h := range c.held {
+		if h.p.Seq > c.lastSeq && !c.closed {
+			c.lastSeq = h.p.Seq
+			c.enqueueLocked(h.msg)
+		}
+	}
+	c.held = nil
+	c.holding = false
+}
+
+func (c *conn) enqueueLocked(msg []byte) {
+	if c.closed {
+		return
+	}
+	if len(c.queue) >= c.hub.cfg.SendQueueMessages || c.queueBytes+len(msg) > c.hub.cfg.SendQueueBytes {
+		c.closeLocked(CloseSlowConsumer, "slow consumer: send queue full")
+		return
+	}
+	c.queue = append(c.queue, msg)
+	c.queueBytes += len(msg)
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+// writeLoop sends the queue in order and exits when it is empty.
+func (c *conn) writeLoop() {
+	for {
+		c.mu.Lock()
+		if c.closed || len(c.queue) == 0 {
+			c.writing = false
+			c.queue = nil // let the backing array go while idle
+			if c.draining && c.drained != nil {
+				close(c.drained)
+				c.drained = nil
+			}
+			c.mu.Unlock()
+			return
+		}
+		msg := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.queueBytes -= len(msg)
+		c.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.WriteTimeout)
+		err := c.ws.Write(ctx, websocket.MessageText, msg)
+		cancel()
+		if err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// close ends the socket with code and reason (sent to the client, who
+// reacts to the code). It does not block: the close handshake runs in its
+// own goroutine, since close is called from delivery and timers.
+func (c *conn) close(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, reason)
+}
+
+func (c *conn) closeLocked(code websocket.StatusCode, reason string) {
+	if c.closed {
+		return
+	}
+	c.markClosedLocked()
+	level := slog.LevelInfo
+	if code == CloseSlowConsumer {
+		level = slog.LevelWarn
+		c.hub.slowClosed.Add(1)
+	}
+	c.log.Log(context.Background(), level, "realtime: closing socket", slog.Int("code", int(code)), slog.String("reason", reason))
+	go func() {
+		_ = c.ws.Close(code, reason) // the peer may be gone: nothing left to do either way
+	}()
+}
+
+// fail drops a socket whose connection broke (read or write error, no
+// pong): there is no one to send a close frame to.
+func (c *conn) fail(err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.markClosedLocked()
+	c.mu.Unlock()
+	if s := websocket.CloseStatus(err); s == -1 && !errors.Is(err, context.Canceled) {
+		c.log.Debug("realtime: socket dropped", slog.Any("error", err))
+	}
+	_ = c.ws.CloseNow()
+}
+
+func (c *conn) markClosedLocked() {
+	c.closed = true
+	c.queue, c.held = nil, nil
+	c.queueBytes = 0
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	if c.tick != nil {
+		c.tick.Stop()
+	}
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
+	}
+}
+
+// drainAndClose stops queuing new messages, waits (up to ctx) for the queue
+// to be written, then closes with 1001.
+func (c *conn) drainAndClose(ctx context.Context) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.draining = true
+	var wait chan struct{}
+	if c.writing {
+		wait = make(chan struct{})
+		c.drained = wait
+	}
+	c.mu.Unlock()
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+		}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.markClosedLocked()
+	c.mu.Unlock()
+	_ = c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+}
+
+// onTick pings the peer and, when due, checks the session again.
+func (c *conn) onTick() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.PongTimeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	c.mu.Lock()
+	due := time.Since(c.checkedAt) >= c.hub.cfg.SessionRecheck
+	tok := c.token
+	c.mu.Unlock()
+	if due {
+		ctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.PongTimeout)
+		_, err := c.hub.authenticate(ctx, tok, c.user)
+		cancel()
+		switch {
+		case err == nil:
+			c.mu.Lock()
+			c.checkedAt = time.Now()
+			c.mu.Unlock()
+		case isAuthRefusal(err):
+			c.close(closeCodeFor(err), closeReasonFor(err))
+			return
+		default:
+			// The database is unreachable: keep the socket (its token is
+			// still valid) and try again at the next tick.
+			c.log.Warn("realtime: session re-check failed", slog.Any("error", err))
+		}
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.tick.Reset(c.hub.cfg.PingInterval)
+	}
+	c.mu.Unlock()
+}
+
+// setToken arms the expiry timer for a (new) token.
+func (c *conn) setTokenLocked(tok string, exp time.Time) {
+	c.token, c.expiresAt, c.checkedAt = tok, exp, time.Now()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.expiry = time.AfterFunc(time.Until(exp), func() {
+		c.close(CloseTokenExpired, "access token expired")
+	})
+}

@@ -1,0 +1,103 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jarvis-core/jarvis/internal/events"
+	"github.com/jarvis-core/jarvis/internal/fault"
+)
+
+// Publisher is events.Publisher on a Broker: what other modules (runs) and
+// the agent-worker API emit goes through it.
+type Publisher struct {
+	broker   Broker
+	maxBytes int
+	now      func() time.Time
+}
+
+var _ events.Publisher = (*Publisher)(nil)
+
+// NewPublisher emits through broker, refusing event data over maxBytes.
+func NewPublisher(cfg Config, broker Broker) *Publisher {
+	return &Publisher{broker: broker, maxBytes: cfg.MaxEventBytes, now: time.Now}
+}
+
+// knownTypes are the event types a socket may receive (design.md).
+var knownTypes = map[events.Type]bool{
+	events.AgentToken: true, events.AgentToolCall: true, events.AgentToolResult: true,
+	events.AgentFinal: true, events.AgentError: true, events.RunStatus: true,
+	events.RunMessage: true, events.BudgetWarning: true,
+}
+
+// EmitToUser implements events.Publisher: every socket of the user gets e.
+func (p *Publisher) EmitToUser(ctx context.Context, userID uuid.UUID, e events.Event) error {
+	return p.emit(ctx, userID, e.RunID, false, e)
+}
+
+// EmitToRun implements events.Publisher: the user's sockets subscribed to
+// runID get e.
+func (p *Publisher) EmitToRun(ctx context.Context, userID, runID uuid.UUID, e events.Event) error {
+	if runID == uuid.Nil {
+		return fault.InvalidField("run_id", "required")
+	}
+	return p.emit(ctx, userID, runID, true, e)
+}
+
+func (p *Publisher) emit(ctx context.Context, userID, runID uuid.UUID, toRun bool, e events.Event) error {
+	_, err := p.Publish(ctx, userID, runID, toRun, e)
+	return err
+}
+
+// Publish validates and publishes one event, returning it as numbered.
+func (p *Publisher) Publish(ctx context.Context, userID, runID uuid.UUID, toRun bool, e events.Event) (Publication, error) {
+	if userID == uuid.Nil {
+		return Publication{}, fault.InvalidField("user_id", "required")
+	}
+	if !knownTypes[e.Type] {
+		return Publication{}, fault.InvalidField("type", fmt.Sprintf("unknown event type %q", e.Type))
+	}
+	data, err := p.normalize(e.Data)
+	if err != nil {
+		return Publication{}, err
+	}
+	env := Envelope{Type: e.Type, RunID: runID, ToRun: toRun, Time: p.now(), Data: data}
+	pos, err := p.broker.Publish(ctx, userID, env)
+	if err != nil {
+		return Publication{}, fault.New(fault.Unavailable, "realtime delivery is unavailable; try again").Wrap(err)
+	}
+	return Publication{Seq: pos.Seq, Envelope: env}, nil
+}
+
+// normalize checks that data is one JSON object within the size cap, and
+// compacts it (the wire message embeds it as is).
+func (p *Publisher) normalize(data json.RawMessage) (json.RawMessage, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return json.RawMessage(`{}`), nil
+	}
+	if len(data) > p.maxBytes {
+		return nil, fault.New(fault.TooLarge, "event data is over %d bytes", p.maxBytes)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		return nil, fault.InvalidField("data", "must be a JSON object")
+	}
+	if buf.Len() == 0 || buf.Bytes()[0] != '{' {
+		return nil, fault.InvalidField("data", "must be a JSON object")
+	}
+	return buf.Bytes(), nil
+}
+
+// IsUserConnected reports whether the user has a socket open on any instance.
+func (p *Publisher) IsUserConnected(ctx context.Context, userID uuid.UUID) (bool, error) {
+	ok, err := p.broker.Present(ctx, userID)
+	if err != nil {
+		return false, fault.New(fault.Unavailable, "realtime presence is unavailable; try again").Wrap(err)
+	}
+	return ok, nil
+}

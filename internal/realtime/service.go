@@ -1,0 +1,158 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
+	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/events"
+	"github.com/jarvis-core/jarvis/internal/fault"
+)
+
+// Service is what agent workers call over HTTP: they stream a run's events
+// with the run owner's token.
+type Service struct {
+	db  *db.DB
+	pub *Publisher
+}
+
+// NewService emits through pub after checking runs in d.
+func NewService(d *db.DB, pub *Publisher) *Service { return &Service{db: d, pub: pub} }
+
+// workerTypes are the event types a worker may emit, each with its
+// payload's validation; run.status and the others come from the server's
+// own modules.
+var workerTypes = map[events.Type]func(dec *json.Decoder) error{
+	events.AgentToken: func(dec *json.Decoder) error {
+		var d struct {
+			Text *string `json:"text"`
+		}
+		if err := dec.Decode(&d); err != nil {
+			return err
+		}
+		return errors.Join(required("text", d.Text), length("text", d.Text, 1, 16384))
+	},
+	events.AgentToolCall: func(dec *json.Decoder) error {
+		var d struct {
+			ToolCallID *string         `json:"tool_call_id"`
+			Name       *string         `json:"name"`
+			Input      json.RawMessage `json:"input"`
+		}
+		if err := dec.Decode(&d); err != nil {
+			return err
+		}
+		errs := []error{required("tool_call_id", d.ToolCallID), length("tool_call_id", d.ToolCallID, 1, 200),
+			required("name", d.Name), length("name", d.Name, 1, 200)}
+		if len(d.Input) > 0 && !isObject(d.Input) {
+			errs = append(errs, fault.InvalidField("data.input", "must be a JSON object"))
+		}
+		return errors.Join(errs...)
+	},
+	events.AgentToolResult: func(dec *json.Decoder) error {
+		var d struct {
+			ToolCallID *string         `json:"tool_call_id"`
+			Output     json.RawMessage `json:"output"`
+			IsError    *bool           `json:"is_error"`
+		}
+		if err := dec.Decode(&d); err != nil {
+			return err
+		}
+		errs := []error{required("tool_call_id", d.ToolCallID), length("tool_call_id", d.ToolCallID, 1, 200)}
+		if len(d.Output) == 0 {
+			errs = append(errs, fault.InvalidField("data.output", "required"))
+		}
+		return errors.Join(errs...)
+	},
+	events.AgentFinal: func(dec *json.Decoder) error {
+		var d struct {
+			Content *string `json:"content"`
+		}
+		if err := dec.Decode(&d); err != nil {
+			return err
+		}
+		return errors.Join(required("content", d.Content), length("content", d.Content, 0, 65536))
+	},
+	events.AgentError: func(dec *json.Decoder) error {
+		var d struct {
+			Message *string `json:"message"`
+			Code    *string `json:"code"`
+		}
+		if err := dec.Decode(&d); err != nil {
+			return err
+		}
+		return errors.Join(required("message", d.Message), length("message", d.Message, 1, 2000), length("code", d.Code, 1, 100))
+	},
+}
+
+func required(field string, v *string) error {
+	if v == nil {
+		return fault.InvalidField("data."+field, "required")
+	}
+	return nil
+}
+
+func length(field string, v *string, lo, hi int) error {
+	if v == nil {
+		return nil
+	}
+	if n := utf8.RuneCountInString(*v); n < lo || n > hi {
+		return fault.InvalidField("data."+field, fmt.Sprintf("must be %d to %d characters", lo, hi))
+	}
+	return nil
+}
+
+func isObject(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && t[0] == '{'
+}
+
+// validateWorkerEvent checks an event a worker sends: a worker type, and
+// data with exactly that type's fields.
+func validateWorkerEvent(t events.Type, data json.RawMessage) error {
+	validate, ok := workerTypes[t]
+	if !ok {
+		return fault.InvalidField("type", "must be one of agent.token, agent.tool_call, agent.tool_result, agent.final, agent.error")
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		data = json.RawMessage(`{}`)
+	}
+	if !isObject(data) {
+		return fault.InvalidField("data", "must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := validate(dec); err != nil {
+		if _, ok := fault.As(err); ok {
+			return err
+		}
+		return fault.InvalidField("data", fmt.Sprintf("does not match %s: %v", t, err))
+	}
+	return nil
+}
+
+// EmitRunEvent delivers one event of run runID, which must be the viewer's
+// (another user's run is NotFound, like a missing one), to the viewer's
+// sockets subscribed to it.
+func (s *Service) EmitRunEvent(ctx context.Context, runID uuid.UUID, t events.Type, data json.RawMessage) (Publication, error) {
+	v, ok := viewer.FromContext(ctx)
+	if !ok || v.Role != viewer.RoleUser {
+		return Publication{}, db.ErrNoViewer
+	}
+	if err := validateWorkerEvent(t, data); err != nil {
+		return Publication{}, err
+	}
+	if _, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.AgentRun, error) {
+		return tx.AgentRun.Get(ctx, runID)
+	}); err != nil {
+		return Publication{}, err
+	}
+	return s.pub.Publish(ctx, v.UserID, runID, true, events.Event{Type: t, RunID: runID, Data: data})
+}

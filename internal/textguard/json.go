@@ -1,0 +1,120 @@
+package textguard
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/jarvis-core/jarvis/internal/fault"
+)
+
+// MaxDepth is how deeply a JSON body may nest: far beyond any real request,
+// far below what would strain a recursive decoder.
+const MaxDepth = 64
+
+// JSON checks a JSON document in one pass without decoding it: every string
+// (names and values) is valid UTF-8 with no NUL, neither raw nor as a
+// \u0000 escape, and no lone UTF-16 surrogate escape (\ud800 without its
+// pair decodes to U+FFFD in most decoders: the text stored would not be the
+// text sent); raw control characters in strings and nesting beyond
+// MaxDepth are refused too. Malformed JSON outside strings is left to the
+// decoder, which refuses it with its own message.
+func JSON(b []byte) error {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{', '[':
+			depth++
+			if depth > MaxDepth {
+				return invalidBody(fmt.Sprintf("nests deeper than %d levels", MaxDepth))
+			}
+		case '}', ']':
+			depth--
+		case '"':
+			end, err := scanString(b, i+1)
+			if err != nil {
+				return err
+			}
+			i = end
+		}
+	}
+	return nil
+}
+
+func invalidBody(reason string) error { return fault.InvalidField("body", reason) }
+
+// scanString checks the string whose contents start at b[i] and returns the
+// index of its closing quote (or len(b): an unterminated string is the
+// decoder's to report).
+func scanString(b []byte, i int) (int, error) {
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			return i, nil
+		case c == '\\':
+			if i+1 >= len(b) {
+				return len(b), nil
+			}
+			if b[i+1] != 'u' {
+				i += 2
+				continue
+			}
+			r, ok := hex4(b, i+2)
+			if !ok {
+				return len(b), nil // malformed escape: the decoder refuses it
+			}
+			switch {
+			case r == 0:
+				return 0, invalidBody("text must not contain NUL characters (\\u0000)")
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return 0, invalidBody("text must not contain a lone UTF-16 surrogate escape")
+			case r >= 0xD800 && r <= 0xDBFF:
+				if i+12 > len(b) || b[i+6] != '\\' || b[i+7] != 'u' {
+					return 0, invalidBody("text must not contain a lone UTF-16 surrogate escape")
+				}
+				lo, ok := hex4(b, i+8)
+				if !ok || lo < 0xDC00 || lo > 0xDFFF {
+					return 0, invalidBody("text must not contain a lone UTF-16 surrogate escape")
+				}
+				i += 12
+			default:
+				i += 6
+			}
+		case c == 0:
+			return 0, invalidBody("text must not contain NUL characters")
+		case c < 0x20:
+			return 0, invalidBody("text must not contain raw control characters; escape them")
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return 0, invalidBody("text must be valid UTF-8")
+			}
+			i += size
+		}
+	}
+	return len(b), nil
+}
+
+// hex4 reads four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}

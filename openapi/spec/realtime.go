@@ -1,0 +1,92 @@
+package spec
+
+import (
+	"net/http"
+
+	"github.com/ogen-go/ogen"
+)
+
+// The realtime module: agent workers stream a run's events into it over
+// HTTP, and clients receive them on GET /v1/ws (a WebSocket, outside the
+// OpenAPI operations; docs/realtime.md). The WebSocket's messages are
+// declared here too, so that generated clients get their types.
+func init() {
+	obj := func() *ogen.Schema { return ogen.NewSchema().SetType("object") }
+	anyObject := func(desc string) *ogen.Schema {
+		sc := obj().SetDescription(desc)
+		sc.AdditionalProperties = &ogen.AdditionalProperties{Bool: ptr(true)}
+		return sc
+	}
+	seq := ogen.Int64().SetDescription("Position in the user's event stream: +1 per event")
+	Register(Module{
+		Group: "Realtime",
+		Operations: []Operation{
+			{Method: http.MethodPost, Path: "/v1/runs/{id}/events", ID: "emitRunEvent",
+				Summary: "Stream an event of a run to its owner's sockets",
+				Description: "For agent workers holding the run owner's access token. The event is numbered in " +
+					"the owner's stream and delivered to the sockets subscribed to the run (GET /v1/ws); the " +
+					"answer is the event as delivered. data must match the type: AgentTokenData, " +
+					"AgentToolCallData, AgentToolResultData, AgentFinalData or AgentErrorData.",
+				Params: []*ogen.Parameter{IDParam("run")}, Body: "RunEventCreate",
+				Status: http.StatusAccepted, Result: "RealtimeEvent", Errors: []int{http.StatusNotFound}},
+		},
+		Schemas: map[string]*ogen.Schema{
+			"RunEventType": Enum("agent.token", "agent.tool_call", "agent.tool_result", "agent.final", "agent.error").
+				SetDescription("What an agent worker may emit into a run"),
+			"RunEventCreate": obj().AddRequiredProperties(
+				Ref("RunEventType").ToProperty("type"),
+				anyObject("The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData, AgentFinalData, AgentErrorData").ToProperty("data"),
+			),
+			"AgentTokenData": obj().AddRequiredProperties(
+				Str(1, 16384).SetDescription("The next piece of the agent's output").ToProperty("text"),
+			),
+			"AgentToolCallData": obj().AddRequiredProperties(
+				Str(1, 200).ToProperty("tool_call_id"),
+				Str(1, 200).SetDescription("The tool's name").ToProperty("name"),
+			).AddOptionalProperties(anyObject("The tool's arguments").ToProperty("input")),
+			"AgentToolResultData": obj().AddRequiredProperties(
+				Str(1, 200).ToProperty("tool_call_id"),
+				ogen.NewSchema().SetDescription("What the tool returned (any JSON)").ToProperty("output"),
+			).AddOptionalProperties(ogen.Bool().SetDescription("The tool failed; output says why").ToProperty("is_error")),
+			"AgentFinalData": obj().AddRequiredProperties(
+				ogen.String().SetMaxLength(ptr(uint64(65536))).SetDescription("The agent's final answer").ToProperty("content"),
+			),
+			"AgentErrorData": obj().AddRequiredProperties(
+				Str(1, 2000).ToProperty("message"),
+			).AddOptionalProperties(Str(1, 100).ToProperty("code")),
+
+			"RealtimeEventType": Enum("agent.token", "agent.tool_call", "agent.tool_result", "agent.final",
+				"agent.error", "run.status", "run.message", "budget.warning"),
+			"RealtimeEvent": obj().SetDescription("An event on GET /v1/ws").AddRequiredProperties(
+				Ref("RealtimeEventType").ToProperty("type"),
+				seq.ToProperty("seq"),
+				ogen.DateTime().ToProperty("ts"),
+				anyObject("The event's payload, by type").ToProperty("data"),
+			).AddOptionalProperties(ogen.UUID().SetDescription("The run, for run events").ToProperty("run_id")),
+			"RealtimeClientMessage": obj().SetDescription("A message a client sends on GET /v1/ws").AddRequiredProperties(
+				Enum("subscribe", "unsubscribe", "resume", "ping", "auth").ToProperty("type"),
+			).AddOptionalProperties(
+				Str(1, 64).SetDescription("Echoed in the reply").ToProperty("id"),
+				ogen.UUID().SetDescription("subscribe, unsubscribe").ToProperty("run_id"),
+				ogen.String().SetDescription("resume: the epoch of the last event seen").ToProperty("epoch"),
+				ogen.Int64().SetDescription("resume: the seq of the last event seen").ToProperty("seq"),
+				ogen.String().SetDescription("auth: a fresh access token of the same user").ToProperty("token"),
+			),
+			"RealtimeReply": obj().SetDescription("A message GET /v1/ws sends that is not an event").AddRequiredProperties(
+				Enum("connected", "subscribed", "unsubscribed", "resumed", "pong", "authed", "error").ToProperty("type"),
+			).AddOptionalProperties(
+				ogen.String().SetDescription("The id of the message answered").ToProperty("id"),
+				ogen.UUID().SetDescription("subscribed, unsubscribed").ToProperty("run_id"),
+				ogen.String().SetDescription("connected, resumed: the stream's epoch").ToProperty("epoch"),
+				ogen.Int64().SetDescription("connected, resumed: the stream position the socket started at").ToProperty("seq"),
+				ogen.Bool().SetDescription("resumed: every missed event follows; false: reload state").ToProperty("recovered"),
+				ogen.Int64().SetDescription("resumed: how many missed events follow").ToProperty("missed"),
+				ogen.DateTime().SetDescription("connected, authed: when the access token expires").ToProperty("expires_at"),
+				Enum("VALIDATION_ERROR", "TOKEN_EXPIRED", "INTERNAL").SetDescription("error").ToProperty("code"),
+				ogen.String().SetDescription("error").ToProperty("message"),
+			),
+		},
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
