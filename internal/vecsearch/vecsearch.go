@@ -70,7 +70,7 @@ const Dims = 1536
 // latency.
 const EFSearch = 100
 
-// Querier is a transaction: *ent.Tx or *sql.Tx. The SET LOCALs below need
+// Querier is a transaction: *ent.Tx or *sql.Tx. The transaction-local settings below need
 // one; outside a transaction they would leak into the pooled connection.
 type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -121,8 +121,7 @@ const (
 // Nearest returns up to r.K of the user's rows closest to r.Vector, nearest
 // first, within r.MaxDistance.
 func Nearest(ctx context.Context, q Querier, t Table, r Request) ([]Hit, Path, error) {
-	// One round trip for the settings (no arguments: the simple protocol
-	// takes several statements), one for count-and-exact-search together:
+	// One round trip for the settings, one for count-and-exact-search together:
 	// on a loaded machine every round trip waits for the backend to be
 	// scheduled, and that showed in the p95.
 	if _, err := q.ExecContext(ctx, baseSettings); err != nil {
@@ -212,7 +211,11 @@ func Exact(ctx context.Context, q Querier, t Table, r Request) ([]Hit, error) {
 // would otherwise bring one generic plan for all users), and no JIT (a big
 // user's exact scan is estimated above jit_above_cost, and compiling costs
 // more than it saves on these short queries).
-const baseSettings = "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off"
+//
+// set_config(..., true) is SET LOCAL as a function: several settings in one
+// statement (the unit of work may send the transaction's first statement
+// prepared, where several commands are refused).
+const baseSettings = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('jit', 'off', true)"
 
 func exact(ctx context.Context, q Querier, t Table, r Request) ([]Hit, error) {
 	w, args := where(r)
@@ -237,9 +240,9 @@ func HNSW(ctx context.Context, q Querier, t Table, r Request, efSearch int) ([]H
 	// sort (the outer re-sort too), which pushes the estimate past
 	// jit_above_cost: Postgres then JIT-compiled a 1 ms query for 50–110 ms
 	// (measured), hence jit = off.
-	settings := fmt.Sprintf("%s; SET LOCAL hnsw.ef_search = %d; SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL enable_sort = off",
-		baseSettings, efSearch)
-	if _, err := q.ExecContext(ctx, settings); err != nil {
+	settings := baseSettings + ", set_config('hnsw.ef_search', $1, true)" +
+		", set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('enable_sort', 'off', true)"
+	if _, err := q.ExecContext(ctx, settings, fmt.Sprint(efSearch)); err != nil {
 		return nil, fmt.Errorf("vector search: settings: %w", err)
 	}
 	w, args := where(r)
@@ -252,7 +255,7 @@ SELECT id, distance FROM near WHERE distance <= $%d ORDER BY distance, id`, t, w
 		return nil, err
 	}
 	// Later statements of the transaction plan normally.
-	if _, err := q.ExecContext(ctx, "SET LOCAL enable_sort = on"); err != nil {
+	if _, err := q.ExecContext(ctx, "SELECT set_config('enable_sort', 'on', true)"); err != nil {
 		return nil, fmt.Errorf("vector search: reset enable_sort: %w", err)
 	}
 	return hits, nil
