@@ -33,7 +33,7 @@
 //
 // Traps handled here: the statement cache of pgx makes Postgres switch to a
 // generic plan after five executions, which picks one plan for every user
-// (5 ms became 414 ms for a big user), so the transaction sets
+// (design.md measured 5 ms become 414 ms for a big user), so the transaction sets
 // plan_cache_mode = force_custom_plan; the index serves only the form
 // `ORDER BY embedding <=> $v LIMIT k`, and raising ef_search can flip the
 // planner to a sequential scan, so the approximate path disables sorts
@@ -70,8 +70,9 @@ const Dims = 1536
 // latency.
 const EFSearch = 100
 
-// Querier is a transaction: *ent.Tx or *sql.Tx. The transaction-local settings below need
-// one; outside a transaction they would leak into the pooled connection.
+// Querier is a transaction: *ent.Tx or *sql.Tx. The transaction-local
+// settings below need one; outside a transaction they would leak into the
+// pooled connection.
 type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

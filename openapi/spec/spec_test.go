@@ -58,7 +58,8 @@ func TestSpecShape(t *testing.T) {
 			if public[op.OperationID] == (len(op.Security) > 0) {
 				t.Errorf("%s: security %v", op.OperationID, op.Security)
 			}
-			if method == "get" && (op.OperationID == "listSecrets" || op.OperationID == "listSessions" || op.OperationID == "listToolPermissions") {
+			if method == "get" && (op.OperationID == "listSecrets" || op.OperationID == "listSessions" || op.OperationID == "listToolPermissions" ||
+				op.OperationID == "listMemories" || op.OperationID == "listEntities") {
 				names := map[string]bool{}
 				for _, p := range op.Parameters {
 					names[p.Name] = true
@@ -69,12 +70,12 @@ func TestSpecShape(t *testing.T) {
 			}
 		}
 	}
-	// auth and secrets 12, runs 22, realtime 1
-	if ops != 35 {
-		t.Errorf("%d operations, want 35", ops)
+	// auth and secrets 12, runs 22, realtime 1, memories 6, knowledge graph 12
+	if ops != 53 {
+		t.Errorf("%d operations, want 53", ops)
 	}
 	for name, raw := range doc.Components.Schemas {
-		for _, bad := range []string{"password_hash", "encrypted_value", "nonce", "auth_tag", "token_hash", "user_id\""} {
+		for _, bad := range []string{"password_hash", "encrypted_value", "nonce", "auth_tag", "token_hash", "user_id\"", "search_vector"} {
 			if strings.Contains(string(raw), bad) && !(name == "TokenResponse" && bad == "user_id\"") {
 				t.Errorf("schema %s exposes %s", name, bad)
 			}
