@@ -124,20 +124,27 @@ const publicMark = "x-jarvis-public"
 // which ogen's types cannot express. The output is indented JSON with
 // sorted keys, stable from run to run.
 func PublicSecurity(raw []byte) ([]byte, error) {
+	return RewriteOperations(raw, func(op map[string]any) {
+		if _, public := op[publicMark]; public {
+			delete(op, publicMark)
+			op["security"] = []any{}
+		}
+	})
+}
+
+// RewriteOperations decodes a marshalled spec, lets fn change every
+// operation object, and encodes it again (indented, keys sorted).
+func RewriteOperations(raw []byte, fn func(op map[string]any)) ([]byte, error) {
 	var doc map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("spec: %w", err)
 	}
 	paths, _ := doc["paths"].(map[string]any)
 	for _, item := range paths {
-		for _, op := range item.(map[string]any) {
-			o, ok := op.(map[string]any)
-			if !ok {
-				continue
-			}
-			if _, public := o[publicMark]; public {
-				delete(o, publicMark)
-				o["security"] = []any{}
+		ops, _ := item.(map[string]any)
+		for _, op := range ops {
+			if o, ok := op.(map[string]any); ok {
+				fn(o)
 			}
 		}
 	}

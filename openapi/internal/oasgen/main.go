@@ -71,27 +71,15 @@ func main() {
 // runOgen runs ogen on raw without the error statuses that repeat the
 // default response.
 func runOgen(raw []byte) error {
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return err
-	}
-	paths, _ := doc["paths"].(map[string]any)
-	for _, item := range paths {
-		for _, op := range item.(map[string]any) {
-			o, ok := op.(map[string]any)
-			if !ok {
-				continue
-			}
-			responses, _ := o["responses"].(map[string]any)
-			for code, r := range responses {
-				ref, _ := r.(map[string]any)["$ref"].(string)
-				if code != "default" && strings.HasPrefix(ref, "#/components/responses/") {
-					delete(responses, code)
-				}
+	stripped, err := spec.RewriteOperations(raw, func(op map[string]any) {
+		responses, _ := op["responses"].(map[string]any)
+		for code, r := range responses {
+			ref, _ := r.(map[string]any)["$ref"].(string)
+			if code != "default" && strings.HasPrefix(ref, "#/components/responses/") {
+				delete(responses, code)
 			}
 		}
-	}
-	stripped, err := json.Marshal(doc)
+	})
 	if err != nil {
 		return err
 	}
