@@ -62,7 +62,7 @@ func (d *pgxDriver) Tx(ctx context.Context) (dialect.Tx, error) { return d.Begin
 // BeginTx is Tx with options; ent's Client.BeginTx calls it. Only the read
 // only flag and the isolation levels Postgres has are understood.
 func (d *pgxDriver) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error) {
-	t := &pgxTx{pool: d.pool}
+	t := &pgxTx{pool: d.pool, ctx: ctx}
 	if opts != nil {
 		if opts.ReadOnly {
 			t.opts.AccessMode = pgx.ReadOnly
@@ -115,6 +115,9 @@ type pgxTx struct {
 	pool  *pgxpool.Pool
 	opts  pgx.TxOptions
 	setup *txSetup
+	// ctx is the unit of work's: a transaction whose BEGIN is deferred to
+	// Commit (no statement ran) still honours its deadline there.
+	ctx context.Context
 
 	mu   sync.Mutex
 	conn *pgxpool.Conn
@@ -268,14 +271,13 @@ func (t *pgxTx) Commit() error {
 		if t.setup == nil || len(t.setup.prelude) == 0 {
 			return nil
 		}
-		ctx := context.Background()
-		if _, _, err := t.begin(ctx, "", nil, false); err != nil {
+		if _, _, err := t.begin(t.ctx, "", nil, false); err != nil {
 			if t.tx != nil {
-				_ = t.tx.Rollback(ctx) // as above: keep the connection
+				_ = t.tx.Rollback(context.Background()) // as above: keep the connection
 			}
 			return err
 		}
-		return t.tx.Commit(ctx)
+		return t.tx.Commit(context.Background())
 	}
 	return t.tx.Commit(context.Background())
 }

@@ -180,6 +180,12 @@ func Classify(err error) error {
 			return fault.Conflictf("already exists").Wrap(err)
 		case "42501": // RLS refused the row: another user's
 			return fault.NotFoundf("not found").Wrap(err)
+		case "22003": // numeric value out of range (a total past numeric(20,10) or bigint)
+			return fault.New(fault.Invalid, "a value is out of the range this service stores").Wrap(err)
+		case "22001": // string too long for its column
+			return fault.New(fault.Invalid, "a value is longer than this service stores").Wrap(err)
+		case "23514": // check constraint
+			return fault.New(fault.Invalid, "a value breaks a rule of the data model").Wrap(err)
 		}
 	}
 	return err

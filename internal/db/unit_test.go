@@ -298,3 +298,28 @@ func TestRunKeepsTheConnectionAfterARefusal(t *testing.T) {
 		t.Fatalf("the pool replaced its connection (backend %d, then %d)", before, after)
 	}
 }
+
+// TestEmptyUnitOfWorkHonoursItsDeadline: a unit of work that runs no
+// statement sends its deferred BEGIN and identity at commit; waiting for a
+// connection there must still end at the unit's deadline, not hang.
+func TestEmptyUnitOfWorkHonoursItsDeadline(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
+	app := d.AppWithURL(t, d.AppURL+"&pool_max_conns=1")
+	held, err := app.Pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	ctx, cancel := context.WithTimeout(viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID)), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = app.Run(ctx, func(context.Context, *ent.Tx) error { return nil })
+	if err == nil {
+		t.Fatal("the unit of work got a connection that was held")
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("the unit of work waited %s past its 200 ms deadline", waited)
+	}
+}
