@@ -6906,7 +6906,6 @@ func (s *Run) Decode(d *jx.Decoder) error {
 		return errors.New("invalid: unable to decode Run to nil")
 	}
 	var requiredBitSet [2]uint8
-	s.setDefaults()
 
 	if err := d.ObjBytes(func(d *jx.Decoder, k []byte) error {
 		switch string(k) {
@@ -8826,7 +8825,6 @@ func (s *ToolCall) Decode(d *jx.Decoder) error {
 		return errors.New("invalid: unable to decode ToolCall to nil")
 	}
 	var requiredBitSet [2]uint8
-	s.setDefaults()
 
 	if err := d.ObjBytes(func(d *jx.Decoder, k []byte) error {
 		switch string(k) {
@@ -10528,7 +10526,6 @@ func (s *User) Decode(d *jx.Decoder) error {
 		return errors.New("invalid: unable to decode User to nil")
 	}
 	var requiredBitSet [1]uint8
-	s.setDefaults()
 
 	if err := d.ObjBytes(func(d *jx.Decoder, k []byte) error {
 		switch string(k) {

@@ -3377,11 +3377,6 @@ func decodeListRunsParams(args [0]string, argsEscaped bool, r *http.Request) (pa
 			Err:  err,
 		}
 	}
-	// Set default value for query: status.
-	{
-		val := RunStatus("pending")
-		params.Status.SetTo(val)
-	}
 	// Decode query: status.
 	if err := func() error {
 		cfg := uri.QueryParameterDecodingConfig{

@@ -140,6 +140,23 @@ func TestRunsOverHTTP(t *testing.T) {
 	if err != nil || len(list.Items) != 1 || list.Items[0].ID != run.ID {
 		t.Fatalf("completed runs = %+v, %v", list, err)
 	}
+	// Without a status filter every run is listed, whatever its status
+	// (the column's default must not leak into the filter).
+	if _, err := c.CreateRun(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp := s.Do(t, http.MethodGet, "/v1/runs", tok.AccessToken, "")
+	var all struct{ Items []struct{ Status string } }
+	if err := json.NewDecoder(resp.Body).Decode(&all); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("list all: %d %v", resp.StatusCode, err)
+	}
+	statuses := map[string]int{}
+	for _, r := range all.Items {
+		statuses[r.Status]++
+	}
+	if statuses["completed"] == 0 || statuses["pending"] == 0 {
+		t.Fatalf("runs listed without a filter: %v, want completed and pending ones", statuses)
+	}
 }
 
 // TestActiveRunLimitOverHTTP: the 11th active run is 429 with Retry-After.

@@ -246,7 +246,11 @@ func (d *doc) entity(n *gen.Type, e Entity, s *ogen.Spec, entoasOps map[string]*
 	for i, p := range view.Properties {
 		if len(p.Schema.Enum) > 0 {
 			name := e.View + GoName(p.Name)
-			d.schemas[name] = p.Schema
+			// The type is shared (filters, bodies); the column's default is
+			// not the type's: a status filter must not default to "pending".
+			enum := *p.Schema
+			enum.Default = nil
+			d.schemas[name] = &enum
 			enums[p.Name] = name
 			view.Properties[i].Schema = Ref(name)
 		}
