@@ -284,6 +284,16 @@ func TestToolPermissions(t *testing.T) {
 	if ok, err := e.svc.ToolAllowed(ctx, "shell"); ok || err != nil {
 		t.Fatalf("ToolAllowed(shell) = %v, %v", ok, err)
 	}
+	// Variants of a denied id are the same tool, or refused; never allowed.
+	for _, variant := range []string{"Shell", " SHELL ", "ｓｈｅｌｌ", "shell\u200b", "shel\u0441", "she\u0301ll"} {
+		_, err := e.svc.StartToolCall(ctx, run.ID, variant, nil)
+		if !fault.Is(err, fault.Forbidden) && !fault.Is(err, fault.Invalid) {
+			t.Errorf("tool %q after denying shell: %v", variant, err)
+		}
+	}
+	if after := e.count(t, "tool_calls"); after != before {
+		t.Fatalf("variants of a denied tool wrote %d rows", after-before)
+	}
 	// Bob's choices are his own.
 	if _, err := e.svc.StartToolCall(as(e.bob), e.runIn(t, e.bob, agentrun.StatusRunning).ID, "shell", nil); err != nil {
 		t.Fatalf("alice's deny applied to bob: %v", err)

@@ -29,7 +29,8 @@ func (s *Service) toolPolicy(ctx context.Context, tx *ent.Tx, toolID string) (To
 
 // ToolAllowed reports whether the viewer may use toolID now.
 func (s *Service) ToolAllowed(ctx context.Context, toolID string) (bool, error) {
-	if err := validToolID(toolID); err != nil {
+	toolID, err := canonicalToolID(toolID)
+	if err != nil {
 		return false, err
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (bool, error) {
@@ -60,7 +61,8 @@ func (s *Service) SetToolPermission(ctx context.Context, toolID string, effect T
 	if err != nil {
 		return nil, err
 	}
-	if err := validToolID(toolID); err != nil {
+	toolID, err = canonicalToolID(toolID)
+	if err != nil {
 		return nil, err
 	}
 	if effect != Allow && effect != Deny {

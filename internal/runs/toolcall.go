@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/toolcall"
@@ -66,16 +68,30 @@ func (o ToolOutcome) validate() error {
 	}
 }
 
-func validToolID(id string) error {
-	switch {
-	case strings.TrimSpace(id) == "":
-		return fault.InvalidField("tool_id", "must not be empty")
-	case len(id) > 255:
-		return fault.InvalidField("tool_id", "must be at most 255 characters")
-	case !utf8.ValidString(id) || strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return fault.InvalidField("tool_id", "must be printable text")
+// toolIDPattern is what a canonical tool id may be: lower-case ASCII letters,
+// digits and a few separators ("github.create_issue", "mcp:fs/read").
+var toolIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._:/@-]{0,254}$`)
+
+// canonicalToolID is the one form of a tool id that permissions are stored
+// and checked in: Unicode-normalized (NFKC: full-width letters become
+// ASCII), trimmed and lower-cased, then held to toolIDPattern. A deny rule
+// for "shell.exec" so also stops "Shell.Exec", " shell.exec" and
+// "ｓhell.exec", and ids with invisible or look-alike characters are refused
+// rather than let past an exact-match check.
+func canonicalToolID(id string) (string, error) {
+	if !utf8.ValidString(id) {
+		return "", fault.InvalidField("tool_id", "must be text")
 	}
-	return nil
+	c := strings.ToLower(strings.TrimSpace(norm.NFKC.String(id)))
+	switch {
+	case c == "":
+		return "", fault.InvalidField("tool_id", "must not be empty")
+	case len(c) > 255:
+		return "", fault.InvalidField("tool_id", "must be at most 255 characters")
+	case !toolIDPattern.MatchString(c):
+		return "", fault.InvalidField("tool_id", "may hold only letters a-z, digits and . _ : / @ - (case is ignored)")
+	}
+	return c, nil
 }
 
 // toolCallEvent is the data of agent.tool_call and agent.tool_result events.
@@ -98,7 +114,8 @@ func (s *Service) StartToolCall(ctx context.Context, runID uuid.UUID, toolID str
 	if err != nil {
 		return nil, err
 	}
-	if err := validToolID(toolID); err != nil {
+	toolID, err = canonicalToolID(toolID)
+	if err != nil {
 		return nil, err
 	}
 	if input == nil {
