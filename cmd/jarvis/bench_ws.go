@@ -183,7 +183,9 @@ func benchWSRun(ctx context.Context, n, rate int, d time.Duration, redisURL, pre
 	for i, c := range conns {
 		readers.Go(func() { wsReadLoop(c, lat, i) })
 	}
-	time.Sleep(time.Second)
+	// A new socket holds its events for REALTIME_RESUME_GRACE (it does not
+	// resume here): measure only once every socket is live.
+	time.Sleep(realtime.DefaultConfig().ResumeGrace + time.Second)
 	if res.rssConnected, err = a.rss(ctx); err != nil {
 		return res, err
 	}

@@ -75,6 +75,10 @@ func TestStalledReaderIsClosedAndOthersAreUnaffected(t *testing.T) {
 			// A long write timeout: the queue bound, not a timed-out write,
 			// is what must catch the stalled reader.
 			cfg.SendQueueMessages, cfg.SendQueueBytes, cfg.WriteTimeout = 64, 128<<10, time.Minute
+			// The sockets go live at once, so that the send queue, not the
+			// bound on what a new socket holds, catches the stalled one.
+			cfg.ResumeGrace = 10 * time.Millisecond
+			cfg.MaxSocketsPerUser = 200
 			cl := newCluster(t, e, cfg)
 			a := cl.start(smallSendBuffers)
 			user, tok, _ := cl.user("ada")
@@ -171,6 +175,10 @@ func TestShutdownDrainsThenClosesGoingAway(t *testing.T) {
 	a := cl.start()
 	user, tok, _ := cl.user("ada")
 	c := dial(t, a, tok)
+	// Live first: events a new socket still holds (before its resume or
+	// grace) are not sent at shutdown; the client resumes them elsewhere.
+	c.send(map[string]any{"type": "resume", "epoch": c.connected.Epoch, "seq": c.connected.Seq})
+	c.expect(typeResumed)
 	const n = 200
 	for i := range n {
 		must(t, a.pub.EmitToUser(context.Background(), user, tokenEvent(i)))

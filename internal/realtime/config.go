@@ -33,6 +33,15 @@ type Config struct {
 	// SessionRecheck is how often an open socket's session is checked
 	// again in the database (revoked sessions, disabled users).
 	SessionRecheck time.Duration `env:"REALTIME_SESSION_RECHECK" envDefault:"1m"`
+	// ResumeGrace is how long a new socket holds back its events for a
+	// "resume" (sent after the client's subscribes): held events are
+	// released in order after the missed ones, so nothing emitted between
+	// "connected" and the subscribes is lost. A socket that does not resume
+	// gets its first events at most this late.
+	ResumeGrace time.Duration `env:"REALTIME_RESUME_GRACE" envDefault:"2s"`
+	// MaxSocketsPerUser caps one user's open sockets on one instance; the
+	// socket past it is closed at once with 4029.
+	MaxSocketsPerUser int `env:"REALTIME_MAX_SOCKETS_PER_USER" envDefault:"20"`
 	// MaxSubscriptions caps the runs one socket subscribes to.
 	MaxSubscriptions int `env:"REALTIME_MAX_SUBSCRIPTIONS" envDefault:"100"`
 	// MaxEventBytes caps an event's data (JSON) as emitted.
@@ -67,6 +76,8 @@ func (c Config) Validate() error {
 	positive("REALTIME_PONG_TIMEOUT", c.PongTimeout > 0)
 	positive("REALTIME_SESSION_RECHECK", c.SessionRecheck > 0)
 	positive("REALTIME_MAX_SUBSCRIPTIONS", c.MaxSubscriptions > 0)
+	positive("REALTIME_MAX_SOCKETS_PER_USER", c.MaxSocketsPerUser > 0)
+	positive("REALTIME_RESUME_GRACE", c.ResumeGrace > 0)
 	positive("REALTIME_MAX_EVENT_BYTES", c.MaxEventBytes > 0)
 	if c.HistoryTTL < time.Second {
 		errs = append(errs, config.Invalid("REALTIME_HISTORY_TTL", "must be at least 1s"))

@@ -31,9 +31,15 @@ type conn struct {
 	runs     map[uuid.UUID]struct{} // run subscriptions
 	startSeq uint64                 // the stream position when the socket opened
 	lastSeq  uint64                 // highest event seq queued on this socket
-	holding  bool                   // events are held (not queued) while the socket starts or resumes
-	held     []heldEvent
-	resumed  bool
+	// From registration until "resume" (or ResumeGrace) the socket holds
+	// every event of its user, subscribed or not: the client subscribes
+	// after "connected", and an event of a run it subscribes to a moment
+	// later must not be dropped before then, nor overtake the missed ones.
+	holding   bool
+	held      []heldEvent
+	heldBytes int
+	grace     *time.Timer // ends holding for a socket that does not resume
+	resumed   bool
 
 	token     string    // the access token, re-checked against its session
 	expiresAt time.Time // of token
@@ -52,25 +58,43 @@ func (c *conn) subscribedTo(run uuid.UUID) bool {
 	return ok
 }
 
-// deliver queues an event published after the socket started (or holds it
-// while the socket starts or resumes). Events of runs the socket did not
-// subscribe to, and events already queued, are skipped.
+// deliver queues an event published after the socket started, or holds it
+// while the socket starts or resumes. Events already queued are skipped, and
+// so are events of runs the socket did not subscribe to: when queued, since
+// held events are filtered by the subscriptions as of their release.
 func (c *conn) deliver(p Publication, msg []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.draining || p.Seq <= c.lastSeq || (p.ToRun && !c.subscribedTo(p.RunID)) {
+	if c.closed || c.draining || p.Seq <= c.lastSeq {
 		return
 	}
 	if c.holding {
-		if len(c.held) >= c.hub.cfg.SendQueueMessages {
+		// Bounded as the send queue is: a client that never resumes within
+		// the grace while its user's events pour in cannot grow this.
+		if len(c.held) >= c.hub.cfg.SendQueueMessages || c.heldBytes+len(msg) > c.hub.cfg.SendQueueBytes {
 			c.closeLocked(CloseSlowConsumer, "slow consumer: send queue full")
 			return
 		}
 		c.held = append(c.held, heldEvent{p, msg})
+		c.heldBytes += len(msg)
+		return
+	}
+	if p.ToRun && !c.subscribedTo(p.RunID) {
 		return
 	}
 	c.lastSeq = p.Seq
 	c.enqueueLocked(msg)
+}
+
+// endGrace releases a socket that did not resume within ResumeGrace. A
+// resume under way releases the socket itself, after its missed events.
+func (c *conn) endGrace() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.resumed || !c.holding {
+		return
+	}
+	c.releaseLocked()
 }
 
 // send queues a reply.
@@ -83,16 +107,25 @@ func (c *conn) send(r reply) {
 	c.enqueueLocked(r.encode())
 }
 
-// release ends holding: held events newer than what is queued follow.
+// releaseLocked ends holding: held events newer than what is queued follow,
+// filtered by the subscriptions the socket has now.
 func (c *conn) releaseLocked() {
 	for _, h := range c.held {
-		if h.p.Seq > c.lastSeq && !c.closed {
-			c.lastSeq = h.p.Seq
-			c.enqueueLocked(h.msg)
+		if c.closed {
+			break
 		}
+		if h.p.Seq <= c.lastSeq || (h.p.ToRun && !c.subscribedTo(h.p.RunID)) {
+			continue
+		}
+		c.lastSeq = h.p.Seq
+		c.enqueueLocked(h.msg)
 	}
-	c.held = nil
+	c.held, c.heldBytes = nil, 0
 	c.holding = false
+	if c.grace != nil {
+		c.grace.Stop()
+		c.grace = nil
+	}
 }
 
 func (c *conn) enqueueLocked(msg []byte) {
@@ -185,9 +218,12 @@ func (c *conn) fail(err error) {
 func (c *conn) markClosedLocked() {
 	c.closed = true
 	c.queue, c.held = nil, nil
-	c.queueBytes = 0
+	c.queueBytes, c.heldBytes = 0, 0
 	if c.expiry != nil {
 		c.expiry.Stop()
+	}
+	if c.grace != nil {
+		c.grace.Stop()
 	}
 	if c.tick != nil {
 		c.tick.Stop()

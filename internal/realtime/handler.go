@@ -76,6 +76,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		}
+		if errors.Is(err, errTooManySockets) {
+			log.Info("realtime: socket refused", slog.Int("max_sockets_per_user", h.cfg.MaxSocketsPerUser))
+			_ = ws.Close(CloseTooManySockets, fmt.Sprintf("too many sockets: at most %d per user", h.cfg.MaxSocketsPerUser))
+			return
+		}
 		log.Error("realtime: register socket", slog.Any("error", err))
 		_ = ws.Close(websocket.StatusTryAgainLater, "try again later")
 		return
@@ -84,7 +89,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.startSeq, c.lastSeq = pos.Seq, pos.Seq
 	seq, exp := pos.Seq, c.expiresAt
 	c.enqueueLocked(reply{Type: typeConnected, Epoch: pos.Epoch, Seq: &seq, ExpiresAt: &exp}.encode())
-	c.releaseLocked()
+	// Still holding: the client subscribes and resumes next (see conn.holding).
+	c.grace = time.AfterFunc(h.cfg.ResumeGrace, c.endGrace)
 	c.tick = time.AfterFunc(h.cfg.PingInterval, c.onTick)
 	c.mu.Unlock()
 
@@ -267,9 +273,11 @@ func (c *conn) handle(m clientMessage, epoch string) {
 }
 
 // resume sends what the socket's user stream got between the client's last
-// seen seq and this socket's start (everything after the start comes live),
-// filtered by the socket's run subscriptions, and says whether that was
-// all of it.
+// seen seq and this socket's start, then what the socket held since its
+// start, both filtered by the socket's run subscriptions as they are now,
+// and says whether that was all of it. A resume after the socket stopped
+// holding (ResumeGrace passed) cannot be complete: events after the start
+// were queued or dropped by then, so it says recovered: false.
 func (c *conn) resume(m clientMessage, epoch string) {
 	c.mu.Lock()
 	if c.resumed {
@@ -277,6 +285,7 @@ func (c *conn) resume(m clientMessage, epoch string) {
 		c.send(reply{Type: typeError, ID: m.ID, Code: "VALIDATION_ERROR", Message: "a socket resumes once, right after it connects"})
 		return
 	}
+	late := !c.holding
 	c.resumed, c.holding = true, true
 	start := c.startSeq
 	c.mu.Unlock()
@@ -286,7 +295,7 @@ func (c *conn) resume(m clientMessage, epoch string) {
 		pubs []Publication
 		err  error
 	)
-	recovered := m.Epoch == epoch && since <= start
+	recovered := !late && m.Epoch == epoch && since <= start
 	if recovered && since < start {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		pubs, _, err = c.hub.broker.History(ctx, c.user, since)

@@ -42,6 +42,7 @@ type Hub struct {
 	users    map[uuid.UUID]*userConns
 	closing  bool
 	sockets  sync.WaitGroup // handler goroutines of open sockets
+	catchUps sync.WaitGroup // catch-ups from the history
 	stopOnce sync.Once
 
 	slowClosed atomic.Int64 // sockets closed as slow consumers, for tests and metrics
@@ -57,8 +58,15 @@ type userConns struct {
 	conns   map[*conn]struct{}
 	epoch   string
 	lastSeq uint64
-	pending []pendingPub // delivered before ready
+	pending []pendingPub // delivered before ready, or during a catch-up
 	live    bool         // ready and positioned
+	// catching: a catch-up from the history is under way on its own
+	// goroutine; publications wait in pending meanwhile, so that the
+	// broker's delivery goroutine (one for every user of the instance)
+	// never waits on a History round trip. again: a broker reconnect came
+	// during it, so another catch-up follows.
+	catching bool
+	again    bool
 }
 
 type pendingPub struct {
@@ -111,6 +119,14 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		if h.listener != nil {
 			err = h.listener.Close()
 		}
+		// The listener delivers nothing after Close, so no catch-up starts
+		// now but from a running one: Wait is not racing a first Go.
+		caughtUp := make(chan struct{})
+		go func() { h.catchUps.Wait(); close(caughtUp) }()
+		select {
+		case <-caughtUp:
+		case <-ctx.Done():
+		}
 	})
 	return err
 }
@@ -149,6 +165,11 @@ func (h *Hub) add(ctx context.Context, c *conn) (Position, error) {
 		h.users[c.user] = u
 	}
 	u.mu.Lock()
+	if len(u.conns) >= h.cfg.MaxSocketsPerUser {
+		u.mu.Unlock()
+		h.mu.Unlock()
+		return Position{}, errTooManySockets
+	}
 	u.conns[c] = struct{}{}
 	u.mu.Unlock()
 	h.sockets.Add(1)
@@ -194,11 +215,7 @@ func (h *Hub) subscribe(ctx context.Context, user uuid.UUID, u *userConns) error
 	}
 	u.mu.Lock()
 	u.epoch, u.lastSeq, u.live = pos.Epoch, pos.Seq, true
-	pending := u.pending
-	u.pending = nil
-	for _, pp := range pending {
-		h.deliverLocked(user, u, pp.epoch, pp.p)
-	}
+	h.drainLocked(user, u)
 	u.mu.Unlock()
 	return nil
 }
@@ -263,11 +280,25 @@ func (h *Hub) Deliver(user uuid.UUID, epoch string, p Publication) {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if !u.live {
+	if !u.live || u.catching {
 		u.pending = append(u.pending, pendingPub{epoch, p})
 		return
 	}
 	h.deliverLocked(user, u, epoch, p)
+}
+
+// drainLocked delivers the pending publications in order, until none is
+// left or one of them starts a catch-up (the rest then wait for it).
+func (h *Hub) drainLocked(user uuid.UUID, u *userConns) {
+	for len(u.pending) > 0 && !u.catching {
+		pp := u.pending[0]
+		u.pending[0] = pendingPub{}
+		u.pending = u.pending[1:]
+		h.deliverLocked(user, u, pp.epoch, pp.p)
+	}
+	if len(u.pending) == 0 {
+		u.pending = nil // let the backing array go
+	}
 }
 
 // Resync implements Resyncer: after a broker reconnect, catch up from history.
@@ -280,9 +311,14 @@ func (h *Hub) Resync(user uuid.UUID) {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.live {
+	switch {
+	case !u.live:
+		// Still subscribing: the position it reads comes after the reconnect.
+	case u.catching:
+		u.again = true
+	default:
 		h.log.Info("realtime: resubscribed after a broker reconnect; catching up from history", slog.String("user_id", user.String()))
-		h.catchUpLocked(user, u, 0)
+		h.startCatchUpLocked(user, u)
 	}
 }
 
@@ -297,37 +333,55 @@ func (h *Hub) deliverLocked(user uuid.UUID, u *userConns, epoch string, p Public
 		return // already delivered (a duplicate, or before the position read)
 	case p.Seq > u.lastSeq+1:
 		// Publications went missing on the way (a pub/sub reconnect): take
-		// them from the history before this one.
-		if !h.catchUpLocked(user, u, p.Seq) {
-			return
-		}
+		// them from the history, then this one and what arrives meanwhile.
+		u.pending = append([]pendingPub{{epoch, p}}, u.pending...)
+		h.startCatchUpLocked(user, u)
+		return
 	}
 	h.fanOutLocked(u, p)
 }
 
-// catchUpLocked delivers what the history holds after u.lastSeq (and before
-// until, when not 0). When the history no longer has all of it, the
-// sockets are told to resume.
-func (h *Hub) catchUpLocked(user uuid.UUID, u *userConns, until uint64) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	pubs, pos, err := h.broker.History(ctx, user, u.lastSeq)
+// startCatchUpLocked fetches what the history holds after u.lastSeq on a
+// goroutine of its own; publications wait in u.pending until it is done.
+func (h *Hub) startCatchUpLocked(user uuid.UUID, u *userConns) {
+	u.catching = true
+	since := u.lastSeq
+	h.catchUps.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		pubs, pos, err := h.broker.History(ctx, user, since)
+		cancel()
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		h.catchUpLocked(u, since, pubs, pos, err)
+		if u.again {
+			u.again = false
+			h.startCatchUpLocked(user, u)
+			return
+		}
+		u.catching = false
+		h.drainLocked(user, u)
+	})
+}
+
+// catchUpLocked delivers what the history held after since (u.lastSeq:
+// nothing else is delivered during a catch-up). When the history no longer
+// has all of it, the sockets are told to resume.
+func (h *Hub) catchUpLocked(u *userConns, since uint64, pubs []Publication, pos Position, err error) {
 	if err != nil {
 		h.resyncLocked(u, "history unavailable: "+err.Error())
-		return false
+		u.pending = nil // as lost as the history; the sockets resume
+		return
 	}
-	if pos.Epoch != u.epoch || (len(pubs) > 0 && pubs[0].Seq != u.lastSeq+1) || (len(pubs) == 0 && pos.Seq > u.lastSeq) {
+	if pos.Epoch != u.epoch || (len(pubs) > 0 && pubs[0].Seq != since+1) || (len(pubs) == 0 && pos.Seq > since) {
 		h.resyncLocked(u, "events lost before delivery")
 		u.epoch, u.lastSeq = pos.Epoch, pos.Seq
-		return false
+		return
 	}
 	for _, p := range pubs {
-		if until != 0 && p.Seq >= until {
-			break
+		if p.Seq > u.lastSeq {
+			h.fanOutLocked(u, p)
 		}
-		h.fanOutLocked(u, p)
 	}
-	return true
 }
 
 func (h *Hub) fanOutLocked(u *userConns, p Publication) {
@@ -347,4 +401,7 @@ func (h *Hub) resyncLocked(u *userConns, why string) {
 	}
 }
 
-var errShuttingDown = errors.New("realtime: server shutting down")
+var (
+	errShuttingDown   = errors.New("realtime: server shutting down")
+	errTooManySockets = errors.New("realtime: too many sockets for one user")
+)

@@ -25,6 +25,10 @@ const (
 	// CloseResync: the user's stream was lost or recreated while the socket
 	// was open (new epoch). Reconnect and resume: it will say recovered: false.
 	CloseResync websocket.StatusCode = 4009
+	// CloseTooManySockets: the user already has REALTIME_MAX_SOCKETS_PER_USER
+	// sockets open on this instance. Close one before opening another; do
+	// not retry in a loop.
+	CloseTooManySockets websocket.StatusCode = 4029
 )
 
 // Subprotocol is the protocol name this server speaks; a browser passes its

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -350,4 +351,197 @@ func redisClientFrom(t *testing.T, opts *redis.Options) *redis.Client {
 	c := redis.NewClient(opts)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// A reconnecting client subscribes and resumes after "connected": a run
+// event emitted in between is not lost. Resume sends the missed events,
+// then those emitted since the socket opened, in seq order, filtered by
+// the subscriptions, and none twice.
+func TestEventsBetweenConnectAndResumeAreDeliveredInOrder(t *testing.T) {
+	t.Parallel()
+	for _, e := range engines(t, 100) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			cl := newCluster(t, e, testConfig())
+			a, b := cl.start(), cl.start()
+			user, tok, _ := cl.user("ada")
+			run, other := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+			ctx := context.Background()
+
+			c := dial(t, a, tok)
+			must(t, b.pub.EmitToUser(ctx, user, tokenEvent(0)))
+			seen := c.next()
+			_ = c.ws.CloseNow()
+			must(t, b.pub.EmitToRun(ctx, user, run, tokenEvent(1))) // missed while away
+
+			// A probe socket, live at once (it resumes from its start), shows
+			// when the instance has delivered what follows to every socket.
+			probe := dial(t, a, tok)
+			probe.send(map[string]any{"type": "resume", "epoch": probe.connected.Epoch, "seq": probe.connected.Seq})
+			if m := probe.expect(typeResumed); !*m.Recovered || m.Missed != 0 {
+				t.Fatalf("probe resumed %+v", m)
+			}
+
+			c2 := dial(t, a, tok)
+			must(t, b.pub.EmitToRun(ctx, user, run, tokenEvent(2)))   // before c2 subscribes
+			must(t, b.pub.EmitToRun(ctx, user, other, tokenEvent(3))) // a run c2 never watches
+			must(t, b.pub.EmitToUser(ctx, user, tokenEvent(4)))
+			if m := probe.next(); string(m.Data) != `{"text":"t4"}` {
+				t.Fatalf("probe got %+v, want t4", m)
+			}
+			c2.subscribe(run)
+			c2.send(map[string]any{"type": "resume", "epoch": c.connected.Epoch, "seq": seen.Seq})
+			if m := c2.expect(typeResumed); m.Recovered == nil || !*m.Recovered || m.Missed != 1 || m.Seq != c2.connected.Seq {
+				t.Fatalf("resumed %+v, want recovered with 1 missed", m)
+			}
+			for _, want := range []struct {
+				seq  uint64
+				text string
+			}{{seen.Seq + 1, "t1"}, {seen.Seq + 2, "t2"}, {seen.Seq + 4, "t4"}} {
+				if ev := c2.next(); ev.Seq != want.seq || string(ev.Data) != `{"text":"`+want.text+`"}` {
+					t.Fatalf("got %+v, want %s at seq %d", ev, want.text, want.seq)
+				}
+			}
+			must(t, b.pub.EmitToRun(ctx, user, run, tokenEvent(5)))
+			if ev := c2.next(); ev.Seq != seen.Seq+5 || string(ev.Data) != `{"text":"t5"}` {
+				t.Fatalf("live event after resume: %+v", ev)
+			}
+		})
+	}
+}
+
+// A socket that does not resume gets its events once the grace ends; a
+// resume after that cannot be complete and says so.
+func TestSocketWithoutResumeGoesLiveAfterGrace(t *testing.T) {
+	t.Parallel()
+	for _, e := range engines(t, 100) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig()
+			cfg.ResumeGrace = 100 * time.Millisecond
+			cl := newCluster(t, e, cfg)
+			a := cl.start()
+			user, tok, _ := cl.user("ada")
+			run := uuid.Must(uuid.NewV7())
+			c := dial(t, a, tok)
+			c.subscribe(run)
+			must(t, a.pub.EmitToRun(context.Background(), user, run, tokenEvent(1)))
+			if ev := c.next(); ev.Seq != c.connected.Seq+1 {
+				t.Fatalf("got %+v", ev)
+			}
+			c.send(map[string]any{"type": "resume", "epoch": c.connected.Epoch, "seq": c.connected.Seq})
+			if m := c.expect(typeResumed); m.Recovered == nil || *m.Recovered || m.Missed != 0 {
+				t.Fatalf("late resume %+v, want recovered: false", m)
+			}
+		})
+	}
+}
+
+// One user's sockets on an instance are capped; the one past the cap is
+// closed at once with 4029, and a slot frees when a socket closes.
+func TestSocketsPerUserAreCapped(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.MaxSocketsPerUser = 3
+	cl := newCluster(t, memoryEngine(t, 100), cfg)
+	a := cl.start()
+	_, tok, _ := cl.user("ada")
+	_, otherTok, _ := cl.user("bob")
+	open := []*client{dial(t, a, tok), dial(t, a, tok), dial(t, a, tok)}
+	ws, _, err := dialRaw(t, a.url, http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	extra := &client{t: t, ws: ws}
+	if code := extra.closedWith(5 * time.Second); code != CloseTooManySockets {
+		t.Fatalf("close code %d, want %d", code, CloseTooManySockets)
+	}
+	dial(t, a, otherTok) // another user's cap is their own
+	_ = open[0].ws.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, func() bool { return a.hub.Connected() == 3 })
+	dial(t, a, tok)
+}
+
+// gatedHistory is a real broker whose History for one user waits for gate:
+// a slow Redis round trip, on demand.
+type gatedHistory struct {
+	Broker
+	user    uuid.UUID
+	entered chan struct{} // signalled when a History of user starts waiting
+	gate    chan struct{}
+}
+
+func (g gatedHistory) History(ctx context.Context, user uuid.UUID, since uint64) ([]Publication, Position, error) {
+	if user == g.user {
+		select {
+		case g.entered <- struct{}{}:
+		default:
+		}
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+			return nil, Position{}, ctx.Err()
+		}
+	}
+	return g.Broker.History(ctx, user, since)
+}
+
+// A catch-up from the history after a pub/sub reconnect runs off the
+// delivery goroutine: while one user's history is slow to come, the other
+// users of the instance get their events, and the first one then gets all
+// of its own in order.
+func TestSlowCatchUpDoesNotHoldUpOtherUsers(t *testing.T) {
+	t.Parallel()
+	e := redisEngine(t, 1000)
+	cl := newCluster(t, e, testConfig())
+	rdb := newRedisClient(t)
+	name := "rt-test-" + uuid.NewString()[:8]
+	opts := *rdb.Options()
+	opts.ClientName = name
+	prefix := e.node(t).(*RedisBroker).prefix
+	ada, adaTok, _ := cl.user("ada")
+	bob, bobTok, _ := cl.user("bob")
+	entered, gate := make(chan struct{}, 1), make(chan struct{})
+	a := cl.startOn(gatedHistory{NewRedisBroker(redisClientFrom(t, &opts), prefix, 1000, time.Hour, logging.New(cl.logs, slog.LevelDebug)), ada, entered, gate})
+	b := cl.start()
+	ctx := context.Background()
+	live := func(c *client) *client {
+		c.send(map[string]any{"type": "resume", "epoch": c.connected.Epoch, "seq": c.connected.Seq})
+		c.expect(typeResumed)
+		return c
+	}
+	ca, cb := live(dial(t, a, adaTok)), live(dial(t, a, bobTok))
+
+	clients, err := rdb.ClientList(ctx).Result()
+	must(t, err)
+	killed := 0
+	for line := range strings.SplitSeq(clients, "\n") {
+		if strings.Contains(line, "name="+name+" ") && !strings.Contains(line, " sub=0 ") {
+			must(t, rdb.Do(ctx, "CLIENT", "KILL", "ID", strings.TrimPrefix(strings.Fields(line)[0], "id=")).Err())
+			killed++
+		}
+	}
+	if killed != 1 {
+		t.Fatalf("killed %d pub/sub connections, want 1:\n%s", killed, clients)
+	}
+	// Once resubscribed, the instance catches up its users from their
+	// histories; ada's hangs (for less than its 5 s timeout).
+	must(t, b.pub.EmitToUser(ctx, ada, tokenEvent(1)))
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no catch-up of ada's stream after the pub/sub reconnect")
+	}
+	must(t, b.pub.EmitToUser(ctx, bob, tokenEvent(1)))
+	m, err := cb.read(3 * time.Second)
+	if err != nil {
+		t.Fatalf("bob got nothing while ada's catch-up hung: %v", err)
+	}
+	if m.Seq != cb.connected.Seq+1 {
+		t.Fatalf("bob's event has seq %d, want %d", m.Seq, cb.connected.Seq+1)
+	}
+	close(gate)
+	if m := ca.next(); m.Seq != ca.connected.Seq+1 || string(m.Data) != `{"text":"t1"}` {
+		t.Fatalf("ada's event after the catch-up: %+v", m)
+	}
 }
