@@ -79,10 +79,16 @@ func (p *Policy) Wrap(next http.Handler) http.Handler {
 		if p.hsts {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
-		if strings.HasPrefix(r.URL.Path, "/v1/auth/") {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/v1/auth/"):
 			// RFC 6749 §5.1: token responses are never stored.
 			h.Set("Cache-Control", "no-store")
 			h.Set("Pragma", "no-cache")
+		case strings.HasPrefix(r.URL.Path, "/v1/"):
+			// Every other answer of the API is one user's data (or an error
+			// about it): no shared cache or disk cache may keep it. A handler
+			// that knows better can set its own.
+			h.Set("Cache-Control", "no-store")
 		}
 		if len(p.origins) > 0 {
 			// Whether CORS headers appear depends on Origin: caches must key on it.

@@ -54,6 +54,14 @@ func TestAuthResponsesAreNotStored(t *testing.T) {
 	}
 }
 
+func TestUsersDataIsNotStored(t *testing.T) {
+	for _, path := range []string{"/v1/me", "/v1/secrets", "/v1/memories/search"} {
+		if h := serve(t, Config{}, httptest.NewRequest("GET", path, nil)).Header(); h.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Cache-Control %q", path, h.Get("Cache-Control"))
+		}
+	}
+}
+
 func TestCORS(t *testing.T) {
 	cfg := Config{AllowedOrigins: []string{"https://app.example.com", " http://localhost:5173 "}}
 	preflight := func(origin, method string) *httptest.ResponseRecorder {

@@ -215,4 +215,9 @@ func TestEmitRunEventRefusesBadEventsAndOtherUsersRuns(t *testing.T) {
 	if err != nil || ok.Seq != before.Seq+1 {
 		t.Fatalf("first accepted event: %+v, %v", ok, err)
 	}
+	// A finished run takes no more events.
+	if _, err := alice.CancelRun(ctx, openapi.CancelRunParams{ID: run}); err != nil {
+		t.Fatal(err)
+	}
+	apptest.APIError(t, emit(alice, openapi.RunEventTypeAgentToken, `{"text":"late"}`, run), http.StatusConflict, openapi.ErrorResponseErrorCodeCONFLICT)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/ent/agentrun"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/events"
@@ -149,10 +150,16 @@ func (s *Service) EmitRunEvent(ctx context.Context, runID uuid.UUID, t events.Ty
 	if err := validateWorkerEvent(t, data); err != nil {
 		return Publication{}, err
 	}
-	if _, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.AgentRun, error) {
+	run, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.AgentRun, error) {
 		return tx.AgentRun.Get(ctx, runID)
-	}); err != nil {
+	})
+	if err != nil {
 		return Publication{}, err
+	}
+	switch run.Status {
+	case agentrun.StatusCompleted, agentrun.StatusFailed, agentrun.StatusCancelled:
+		// A finished run is immutable, its event stream included.
+		return Publication{}, fault.Conflictf("run %s is %s: a finished run takes no more events", runID, run.Status)
 	}
 	return s.pub.Publish(ctx, v.UserID, runID, true, events.Event{Type: t, RunID: runID, Data: data})
 }

@@ -28,7 +28,7 @@ func init() {
 					"answer is the event as delivered. data must match the type: AgentTokenData, " +
 					"AgentToolCallData, AgentToolResultData, AgentFinalData or AgentErrorData.",
 				Params: []*ogen.Parameter{IDParam("run")}, Body: "RunEventCreate",
-				Status: http.StatusAccepted, Result: "RealtimeEvent", Errors: []int{http.StatusNotFound}},
+				Status: http.StatusAccepted, Result: "RealtimeEvent", Errors: []int{http.StatusNotFound, http.StatusConflict}},
 		},
 		Schemas: map[string]*ogen.Schema{
 			"RunEventType": Enum("agent.token", "agent.tool_call", "agent.tool_result", "agent.final", "agent.error").

@@ -1195,10 +1195,7 @@ export interface components {
             /** @description Absent on the last page */
             next_cursor?: string;
         };
-        /**
-         * @default pending
-         * @enum {string}
-         */
+        /** @enum {string} */
         RunStatus: "pending" | "running" | "completed" | "failed" | "cancelled";
         Secret: {
             /** Format: date-time */
@@ -1304,10 +1301,7 @@ export interface components {
             };
             tool_id: string;
         };
-        /**
-         * @default pending
-         * @enum {string}
-         */
+        /** @enum {string} */
         ToolCallStatus: "pending" | "success" | "error";
         ToolPermission: {
             /** Format: date-time */
@@ -1385,10 +1379,7 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
-        /**
-         * @default active
-         * @enum {string}
-         */
+        /** @enum {string} */
         UserStatus: "active" | "disabled";
     };
     responses: {
@@ -2395,6 +2386,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
