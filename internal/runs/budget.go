@@ -136,7 +136,11 @@ type budgetState struct {
 func (s *Service) budgetState(ctx context.Context, tx *ent.Tx, uid uuid.UUID) (budgetState, error) {
 	st := budgetState{}
 	st.start, st.end = monthOf(s.now())
-	b, err := tx.Budget.Query().Only(ctx)
+	// The budget's row lock serializes the checks of one user's concurrent
+	// calls and runs (only for users who have a budget): each then sees the
+	// spend of those before it, so in-flight calls cannot all pass a hard
+	// stop. Read committed: the spend below is read after the lock.
+	b, err := tx.Budget.Query().ForUpdate().Only(ctx)
 	switch {
 	case ent.IsNotFound(err):
 		return st, nil

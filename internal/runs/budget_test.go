@@ -2,6 +2,7 @@ package runs
 
 import (
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,6 +98,49 @@ func TestBudgetSoftThresholdAndHardStop(t *testing.T) {
 	got, err := e.svc.GetBudget(ctx)
 	if err != nil || !got.SpentUSD.Equal(dec("3")) || !got.Budget.SoftLimitUsd.Decimal.Equal(dec("2")) {
 		t.Fatalf("budget = %+v, %v", got, err)
+	}
+}
+
+// TestHardBudgetHoldsUnderParallelCalls: 20 calls of $1 in parallel against
+// a $3 hard limit; checked one after another, exactly three are recorded
+// (the third reaches the limit) and the rest are refused.
+func TestHardBudgetHoldsUnderParallelCalls(t *testing.T) {
+	t.Parallel()
+	e := setup(t, withPrices(testPrices(t, time.Now().AddDate(1, 0, 0))))
+	ctx := as(e.alice)
+	if _, err := e.svc.PutBudget(ctx, BudgetInput{LimitUSD: dec("3"), Hard: true}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.svc.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg               sync.WaitGroup
+		mu               sync.Mutex
+		recorded, denied int
+	)
+	for range 20 {
+		wg.Go(func() {
+			_, err := e.svc.RecordLLMCall(ctx, run.ID, LLMCallInput{Provider: "openai", Model: "m1", Usage: oneDollar})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				recorded++
+			case fault.Is(err, fault.BudgetExceeded):
+				denied++
+			default:
+				t.Errorf("call: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if recorded != 3 || denied != 17 {
+		t.Fatalf("recorded %d, denied %d; want 3 and 17", recorded, denied)
+	}
+	if total := e.reload(t, run.ID).TotalCost; !total.Equal(dec("3")) {
+		t.Fatalf("run total %s, want 3", total)
 	}
 }
 
