@@ -9,7 +9,6 @@ import (
 
 	"github.com/jarvis-core/jarvis/internal/api"
 	"github.com/jarvis-core/jarvis/internal/auth"
-	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/openapi"
 )
 
@@ -71,9 +70,8 @@ func (s *Security) authenticate(next http.Handler, optional bool) http.Handler {
 		}
 		ctx, err := s.auth.Authenticate(r.Context(), tok)
 		if err != nil {
-			if !fault.Is(err, fault.Unauthorized) {
-				err = errUnauthorized.Wrap(err)
-			}
+			// A refusal is 401; anything else (the database is down) is
+			// answered as what it is, so clients do not sign out over it.
 			WriteError(w, r, s.log, err)
 			return
 		}
