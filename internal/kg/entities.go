@@ -278,15 +278,22 @@ ON CONFLICT (user_id, type, name) DO UPDATE SET
 	redactions = EXCLUDED.redactions,
 	embedding = EXCLUDED.embedding,
 	embedding_model = EXCLUDED.embedding_model
+-- Merged properties stay within the same cap as one request's: repeated
+-- upserts with new keys must not grow a row without bound.
+WHERE octet_length((e.properties || EXCLUDED.properties)::text) <= $9
 RETURNING id, xmax = 0`,
-			uuid.Must(uuid.NewV7()), userID, p.typ, p.name, string(props), string(reds), p.vector, p.model)
+			uuid.Must(uuid.NewV7()), userID, p.typ, p.name, string(props), string(reds), p.vector, p.model, MaxPropertiesBytes)
 		if err != nil {
 			return nil, fmt.Errorf("upsert entity: %w", err)
 		}
-		var id uuid.UUID
+		var (
+			id    uuid.UUID
+			found bool
+		)
 		func() {
 			defer rows.Close()
 			if rows.Next() {
+				found = true
 				err = rows.Scan(&id, &created)
 			}
 			if err == nil {
@@ -295,6 +302,9 @@ RETURNING id, xmax = 0`,
 		}()
 		if err != nil {
 			return nil, fmt.Errorf("upsert entity: %w", err)
+		}
+		if !found { // the WHERE above refused the merge
+			return nil, fault.InvalidField("properties", fmt.Sprintf("merged with the entity's own they would pass %d bytes", MaxPropertiesBytes))
 		}
 		return tx.KGEntity.Query().Where(kgentity.ID(id)).Only(ctx)
 	})

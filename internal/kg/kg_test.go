@@ -2,6 +2,7 @@ package kg
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -560,5 +561,32 @@ func TestKGRLSOnly(t *testing.T) {
 		if got := n > 0 && len(hits) > 0; got != who.want {
 			t.Fatalf("identity %s: %d reachable, %d search hits; want found=%v", who.id, n, len(hits), who.want)
 		}
+	}
+}
+
+// TestUpsertCannotGrowPropertiesWithoutBound: each upsert adds new keys
+// within the per-request cap; the merged object is held to the same cap, so
+// the row stops growing with a clear 400 and keeps what it had.
+func TestUpsertCannotGrowPropertiesWithoutBound(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	chunk := strings.Repeat("x", 4000)
+	var last error
+	for i := range 10 {
+		_, _, last = e.svc.UpsertEntity(e.alice, EntityInput{Type: "note", Name: "big",
+			Properties: map[string]any{fmt.Sprintf("k%d", i): chunk}})
+		if last != nil {
+			break
+		}
+	}
+	if !fault.Is(last, fault.Invalid) {
+		t.Fatalf("ten upserts of 4 KB each: last error %v, want Invalid once past %d bytes", last, MaxPropertiesBytes)
+	}
+	got, _, err := e.svc.UpsertEntity(e.alice, EntityInput{Type: "note", Name: "big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(got.Properties); len(b) > MaxPropertiesBytes || len(got.Properties) < 3 {
+		t.Fatalf("properties after the refusal: %d keys, %d bytes", len(got.Properties), len(b))
 	}
 }
