@@ -164,3 +164,22 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("defaults = %+v, %v; want DefaultConfig", def, err)
 	}
 }
+
+func TestLargePayloadsAreSlimmedNotDropped(t *testing.T) {
+	t.Parallel()
+	small := []byte(`{"id":"a","content":"hi"}`)
+	if got := slim(small); string(got) != string(small) {
+		t.Fatalf("a small payload changed: %s", got)
+	}
+	big, _ := json.Marshal(map[string]any{"id": "a", "role": "tool", "content": strings.Repeat("x", 100<<10)})
+	var got map[string]any
+	if err := json.Unmarshal(slim(big), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["id"] != "a" || got["role"] != "tool" || got["truncated"] != true || got["content"] != nil {
+		t.Fatalf("slimmed payload = %v", got)
+	}
+	if len(slim(big)) > maxEventData {
+		t.Fatal("a slimmed payload is still over the cap")
+	}
+}

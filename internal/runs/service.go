@@ -70,13 +70,43 @@ func (o *outbox) add(typ events.Type, runID uuid.UUID, data any) {
 		// Payloads are this package's own structs: a failure is a bug.
 		panic(fmt.Sprintf("runs: marshal %s event: %v", typ, err))
 	}
-	o.events = append(o.events, events.Event{Type: typ, RunID: runID, Data: b})
+	o.events = append(o.events, events.Event{Type: typ, RunID: runID, Data: slim(b)})
+}
+
+// maxEventData is how much of a payload an event carries: well under the
+// realtime module's cap, so a large message or tool output still produces
+// its event rather than one refused after commit.
+const maxEventData = 32 << 10
+
+// slim keeps an event's payload whole when it is small; otherwise it keeps
+// the small fields (ids, status, role, durations) and marks it truncated,
+// and the client reads the rest over the API.
+func slim(b []byte) json.RawMessage {
+	if len(b) <= maxEventData {
+		return b
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return json.RawMessage(`{"truncated":true}`)
+	}
+	for k, v := range fields {
+		if len(v) > 1<<10 {
+			delete(fields, k)
+		}
+	}
+	fields["truncated"] = json.RawMessage("true")
+	out, _ := json.Marshal(fields) // a map of raw JSON values re-encodes
+	return out
 }
 
 // publish hands the committed events to the publisher. A delivery failure
 // is logged, not returned: the change itself is committed and the client
 // can read it; realtime is best effort on top.
 func (s *Service) publish(ctx context.Context, o *outbox) {
+	// The change is committed: its events go out even when the client that
+	// asked has gone away meanwhile.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	for _, e := range o.events {
 		var err error
 		if e.RunID == uuid.Nil {
