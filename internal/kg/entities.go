@@ -134,32 +134,6 @@ func checkVector(field string, v *Vector) error {
 	return nil
 }
 
-// redactValue redacts every string inside a JSON value.
-func redactValue(v any, counts pii.Counts) any {
-	switch x := v.(type) {
-	case string:
-		out, c := pii.Redact(x)
-		for k, n := range c {
-			counts[k] += n
-		}
-		return out
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = redactValue(e, counts)
-		}
-		return m
-	case []any:
-		s := make([]any, len(x))
-		for i, e := range x {
-			s[i] = redactValue(e, counts)
-		}
-		return s
-	default:
-		return v
-	}
-}
-
 // entityText is what an entity's embedding is computed from.
 func entityText(typ, name string) string { return typ + ": " + name }
 
@@ -197,8 +171,8 @@ func (s *Service) prepare(ctx context.Context, in EntityInput, embedNow bool) (p
 	counts := pii.Counts{}
 	p := preparedEntity{
 		typ:        strings.TrimSpace(in.Type),
-		name:       redactValue(strings.TrimSpace(in.Name), counts).(string),
-		properties: redactValue(in.Properties, counts).(map[string]any),
+		name:       pii.RedactJSON(strings.TrimSpace(in.Name), counts).(string),
+		properties: pii.RedactJSON(in.Properties, counts).(map[string]any),
 	}
 	p.redactions = counts.Object()
 	switch {

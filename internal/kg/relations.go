@@ -89,7 +89,7 @@ func (s *Service) CreateRelation(ctx context.Context, in RelationInput) (*ent.KG
 	}
 	// Relations keep no redaction counts: their properties are annotations
 	// of an edge, redacted all the same.
-	props := redactValue(in.Properties, pii.Counts{}).(map[string]any)
+	props := pii.RedactJSON(in.Properties, pii.Counts{}).(map[string]any)
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGRelation, error) {
 		r, err := tx.KGRelation.Create().SetUserID(userID).SetSourceID(in.SourceID).SetTargetID(in.TargetID).
 			SetType(in.Type).SetProperties(props).Save(ctx)

@@ -116,7 +116,9 @@ func (s *Service) plan(ctx context.Context, in SearchInput) (searchPlan, error) 
 		if err := checkMetadata("metadata", in.Metadata); err != nil {
 			errs = append(errs, err)
 		} else if len(in.Metadata) > 0 {
-			p.metadata, _ = json.Marshal(in.Metadata)
+			// Stored metadata is redacted: so is the filter, or it could
+			// never match (and would carry the raw values further).
+			p.metadata, _ = json.Marshal(pii.RedactJSON(in.Metadata, pii.Counts{}))
 		}
 	}
 	if len(errs) > 0 {

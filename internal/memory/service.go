@@ -122,6 +122,18 @@ func (s *Service) prepare(ctx context.Context, content string, v *Vector) (prepa
 	return p, nil
 }
 
+// redactMetadata redacts the metadata's strings (keys too) before they are
+// stored, adding what it found to the row's redaction counts.
+func redactMetadata(m map[string]any, redactions map[string]any) map[string]any {
+	counts := pii.Counts{}
+	out := pii.RedactJSON(m, counts).(map[string]any)
+	for k, n := range counts {
+		prev, _ := redactions[string(k)].(int)
+		redactions[string(k)] = prev + n
+	}
+	return out
+}
+
 func checkContent(c string) error {
 	switch {
 	case strings.TrimSpace(c) == "":
@@ -196,6 +208,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Memory, erro
 	if err != nil {
 		return nil, err
 	}
+	in.Metadata = redactMetadata(in.Metadata, p.redactions)
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
 		m, err := tx.Memory.Create().SetUserID(userID).SetContent(p.content).SetEmbedding(p.vector).
 			SetEmbeddingModel(p.model).SetMetadata(in.Metadata).SetRedactions(p.redactions).Save(ctx)
@@ -257,7 +270,11 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
 		u := tx.Memory.UpdateOneID(id)
 		if in.Metadata != nil {
-			u.SetMetadata(*in.Metadata)
+			counts := map[string]any{}
+			if p != nil {
+				counts = p.redactions
+			}
+			u.SetMetadata(redactMetadata(*in.Metadata, counts))
 		}
 		switch {
 		case p != nil:

@@ -574,3 +574,26 @@ func TestExactAndHNSWAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMetadataIsRedactedToo: personal data in metadata (values and keys) is
+// redacted like content and counted, and a filter naming it still matches.
+func TestMetadataIsRedactedToo(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	m, err := e.svc.Create(e.alice, CreateInput{
+		Content:  "prefers tea",
+		Metadata: map[string]any{"from": "alice@example.com", "bob@example.com": "cc"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Metadata["from"] != "[EMAIL]" || m.Metadata["[EMAIL]"] != "cc" || redacted(m.Redactions, "email") != 2 {
+		t.Fatalf("metadata %v, redactions %v", m.Metadata, m.Redactions)
+	}
+	zero := float64(-1)
+	hits, err := e.svc.Search(e.alice, SearchInput{Query: "tea", Threshold: &zero,
+		Metadata: map[string]any{"from": "alice@example.com"}})
+	if err != nil || len(hits) != 1 || hits[0].Memory.ID != m.ID {
+		t.Fatalf("filter by the redacted value: %d hits, %v", len(hits), err)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Kind is a category of personal data; its placeholder is "[" + upper(kind) + "]".
@@ -86,11 +88,77 @@ var detectors = []detector{
 	{kind: Phone, re: regexp.MustCompile(`(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}`), valid: func(string) bool { return true }, dotted: true},
 }
 
+// Normalize is the form text is matched (and stored) in: NFKC, so
+// full-width and other compatibility forms of letters and digits match as
+// what they look like ("ａｌｉｃｅ＠example.com"), without the invisible
+// characters that would otherwise split a match (zero-width space, word
+// joiner, BOM, soft hyphen; zero-width (non-)joiners between ASCII
+// characters, where no script needs them).
+func Normalize(text string) string {
+	text = norm.NFKC.String(text)
+	if !strings.ContainsFunc(text, invisible) {
+		return text
+	}
+	var b strings.Builder
+	b.Grow(len(text))
+	prev := rune(0)
+	rs := []rune(text)
+	for i, r := range rs {
+		switch r {
+		case '\u200b', '\u2060', '\ufeff', '\u00ad':
+			continue
+		case '\u200c', '\u200d':
+			if prev < 0x80 && i+1 < len(rs) && rs[i+1] < 0x80 {
+				continue
+			}
+		}
+		b.WriteRune(r)
+		prev = r
+	}
+	return b.String()
+}
+
+func invisible(r rune) bool {
+	switch r {
+	case '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff', '\u00ad':
+		return true
+	}
+	return false
+}
+
+// RedactJSON redacts every string of a JSON value, object keys included,
+// adding what it found to counts.
+func RedactJSON(v any, counts Counts) any {
+	switch x := v.(type) {
+	case string:
+		out, c := Redact(x)
+		for k, n := range c {
+			counts[k] += n
+		}
+		return out
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[RedactJSON(k, counts).(string)] = RedactJSON(e, counts)
+		}
+		return m
+	case []any:
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = RedactJSON(e, counts)
+		}
+		return s
+	default:
+		return v
+	}
+}
+
 // Redact returns text with every match replaced by its placeholder, and the
 // counts. It repeats until a pass finds nothing, so its output never holds
 // anything it would redact (a replacement can make a neighbour stand alone):
 // each replacement removes a digit, '@' or ':' and adds none, so it ends.
 func Redact(text string) (string, Counts) {
+	text = Normalize(text)
 	counts := Counts{}
 	for {
 		changed := false

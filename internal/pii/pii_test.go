@@ -15,6 +15,10 @@ func TestRedact(t *testing.T) {
 	}{
 		// True positives.
 		{"email", "write to ada.lovelace+notes@example.co.uk today", "write to [EMAIL] today", Counts{Email: 1}},
+		{"full-width email", "ａｌｉｃｅ＠example.com", "[EMAIL]", Counts{Email: 1}},
+		{"email split by a zero-width space", "alice@exa\u200bmple.com", "[EMAIL]", Counts{Email: 1}},
+		{"full-width card", "４１１１１１１１１１１１１１１１", "[CARD]", Counts{Card: 1}},
+		{"emoji joiners survive", "👩\u200d💻 at work", "👩\u200d💻 at work", Counts{}},
 		{"two emails", "a@b.io, c_d@mail.example.org", "[EMAIL], [EMAIL]", Counts{Email: 2}},
 		{"intl phone", "call +44 20 7946 0958 after six", "call [PHONE] after six", Counts{Phone: 1}},
 		{"intl phone dashes", "+49-30-901820", "[PHONE]", Counts{Phone: 1}},
@@ -117,4 +121,12 @@ func FuzzRedact(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRedactJSONCoversKeysAndValues(t *testing.T) {
+	counts := Counts{}
+	got := RedactJSON(map[string]any{"alice@example.com": "k", "n": []any{"bob@example.com", 3.0}}, counts).(map[string]any)
+	if _, ok := got["[EMAIL]"]; !ok || got["n"].([]any)[0] != "[EMAIL]" || got["n"].([]any)[1] != 3.0 || counts[Email] != 2 {
+		t.Fatalf("got %v, counts %v", got, counts)
+	}
 }
