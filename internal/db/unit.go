@@ -221,3 +221,13 @@ func NewPage(size int, cursor string) (Page, error) {
 
 // Cursor is the next_cursor after the row with id.
 func Cursor(id uuid.UUID) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// UserID is the acting user of ctx, for work that must name its owner (the
+// user_id of a row it creates, a binding); ErrNoViewer without a user viewer.
+func UserID(ctx context.Context) (uuid.UUID, error) {
+	v, ok := viewer.FromContext(ctx)
+	if !ok || v.Role != viewer.RoleUser {
+		return uuid.Nil, ErrNoViewer
+	}
+	return v.UserID, nil
+}

@@ -23,7 +23,6 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/kgentity"
-	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/fault"
@@ -79,14 +78,6 @@ type EntityUpdate struct {
 var entityFields = []string{
 	kgentity.FieldID, kgentity.FieldCreatedAt, kgentity.FieldUpdatedAt, kgentity.FieldUserID, kgentity.FieldType,
 	kgentity.FieldName, kgentity.FieldProperties, kgentity.FieldEmbeddingModel, kgentity.FieldRedactions,
-}
-
-func userOf(ctx context.Context) (uuid.UUID, error) {
-	v, ok := viewer.FromContext(ctx)
-	if !ok || v.Role != viewer.RoleUser {
-		return uuid.Nil, db.ErrNoViewer
-	}
-	return v.UserID, nil
 }
 
 func checkLabel(field, v string, maxLen int) error {
@@ -206,7 +197,7 @@ func joinFaults(errs []error) error {
 // CreateEntity stores a new entity; an existing (type, name) is a Conflict
 // (UpsertEntity merges instead).
 func (s *Service) CreateEntity(ctx context.Context, in EntityInput) (*ent.KGEntity, error) {
-	userID, err := userOf(ctx)
+	userID, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +223,7 @@ func (s *Service) CreateEntity(ctx context.Context, in EntityInput) (*ent.KGEnti
 // facts accumulate), its embedding the new one. created says which.
 // One INSERT ... ON CONFLICT makes concurrent upserts of one name safe.
 func (s *Service) UpsertEntity(ctx context.Context, in EntityInput) (_ *ent.KGEntity, created bool, _ error) {
-	userID, err := userOf(ctx)
+	userID, err := db.UserID(ctx)
 	if err != nil {
 		return nil, false, err
 	}
@@ -310,7 +301,7 @@ func (s *Service) ListEntities(ctx context.Context, typ string, page db.Page) ([
 // UpdateEntity changes an entity; a new (type, name) that another entity
 // has is a Conflict.
 func (s *Service) UpdateEntity(ctx context.Context, id uuid.UUID, in EntityUpdate) (*ent.KGEntity, error) {
-	if _, err := userOf(ctx); err != nil {
+	if _, err := db.UserID(ctx); err != nil {
 		return nil, err
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
@@ -385,7 +376,7 @@ type EntityHit struct {
 
 // SearchEntities returns the viewer's entities nearest to the query, best first.
 func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) ([]EntityHit, error) {
-	userID, err := userOf(ctx)
+	userID, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}

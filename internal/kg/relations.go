@@ -64,7 +64,7 @@ func checkTypes(types []string) error {
 // is NotFound (the model's hook refuses it, and the database's same-owner
 // foreign keys would too); a repeat of (source, target, type) is a Conflict.
 func (s *Service) CreateRelation(ctx context.Context, in RelationInput) (*ent.KGRelation, error) {
-	userID, err := userOf(ctx)
+	userID, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}

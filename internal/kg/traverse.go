@@ -82,7 +82,7 @@ ORDER BY entity_id, depth, path`
 // Neighbors returns the entities reachable from id within q.Depth hops,
 // nearest first.
 func (s *Service) Neighbors(ctx context.Context, id uuid.UUID, q NeighborQuery) (Neighbors, error) {
-	userID, err := userOf(ctx)
+	userID, err := db.UserID(ctx)
 	if err != nil {
 		return Neighbors{}, err
 	}

@@ -162,7 +162,7 @@ func errModelMismatch(stored, query string) error {
 
 // Search finds the viewer's memories nearest to the query, best first.
 func (s *Service) Search(ctx context.Context, in SearchInput) ([]Hit, error) {
-	userID, err := userOf(ctx)
+	userID, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,6 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/memory"
-	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/fault"
@@ -82,14 +81,6 @@ var listFields = []string{
 
 // readFields are listFields and the embedding.
 var readFields = append(append([]string{}, listFields...), memory.FieldEmbedding)
-
-func userOf(ctx context.Context) (uuid.UUID, error) {
-	v, ok := viewer.FromContext(ctx)
-	if !ok || v.Role != viewer.RoleUser {
-		return uuid.Nil, db.ErrNoViewer
-	}
-	return v.UserID, nil
-}
 
 // prepared is content ready to store: redacted, embedded.
 type prepared struct {
@@ -194,7 +185,7 @@ func setSearchVector(ctx context.Context, tx *ent.Tx, id uuid.UUID) error {
 
 // Create redacts, embeds and stores a memory of the viewer.
 func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Memory, error) {
-	userID, err := userOf(ctx)
+	userID, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +234,7 @@ func (s *Service) List(ctx context.Context, page db.Page) ([]*ent.Memory, error)
 
 // Update changes content (redacted and re-embedded), metadata or the vector.
 func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*ent.Memory, error) {
-	if _, err := userOf(ctx); err != nil {
+	if _, err := db.UserID(ctx); err != nil {
 		return nil, err
 	}
 	if in.Metadata != nil {

@@ -66,7 +66,7 @@ func monthOf(t time.Time) (start, end time.Time) {
 // GetBudget returns the viewer's budget and this month's spend; NotFound
 // when the user has set none.
 func (s *Service) GetBudget(ctx context.Context) (*BudgetStatus, error) {
-	uid, err := userOf(ctx)
+	uid, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (s *Service) GetBudget(ctx context.Context) (*BudgetStatus, error) {
 
 // PutBudget sets the viewer's budget, replacing any.
 func (s *Service) PutBudget(ctx context.Context, in BudgetInput) (*BudgetStatus, error) {
-	uid, err := userOf(ctx)
+	uid, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func (in *LLMCallInput) normalize() error {
 // logged. Refused with BudgetExceeded when the month's spend reached a hard
 // budget, and Conflict on a finished run.
 func (s *Service) RecordLLMCall(ctx context.Context, runID uuid.UUID, in LLMCallInput) (*ent.LLMCall, error) {
-	uid, err := userOf(ctx)
+	uid, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}

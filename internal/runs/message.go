@@ -65,7 +65,7 @@ type messageEvent struct {
 
 // AppendMessage adds a message to the viewer's active run.
 func (s *Service) AppendMessage(ctx context.Context, runID uuid.UUID, in MessageInput) (*ent.Message, error) {
-	uid, err := userOf(ctx)
+	uid, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ type statusEvent struct {
 // insert happen under a per-user transaction lock, so parallel creates
 // cannot overshoot. At the budget's soft threshold the run carries a warning.
 func (s *Service) Create(ctx context.Context) (*ent.AgentRun, error) {
-	uid, err := userOf(ctx)
+	uid, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ func (s *Service) Cancel(ctx context.Context, id uuid.UUID) (*ent.AgentRun, erro
 // so of two concurrent transitions the second waits, then reads the status
 // the first committed and is judged against it: both cannot win.
 func (s *Service) move(ctx context.Context, id uuid.UUID, to agentrun.Status, reason string) (*ent.AgentRun, error) {
-	uid, err := userOf(ctx)
+	uid, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}

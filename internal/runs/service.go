@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/events"
 	"github.com/jarvis-core/jarvis/internal/fault"
@@ -44,18 +43,6 @@ type discard struct{}
 
 func (discard) EmitToUser(context.Context, uuid.UUID, events.Event) error           { return nil }
 func (discard) EmitToRun(context.Context, uuid.UUID, uuid.UUID, events.Event) error { return nil }
-
-// errNoUser refuses work without a user viewer: every method acts for one user.
-var errNoUser = fault.New(fault.Unauthorized, "sign in first: this action needs a user")
-
-// userOf is the user the context acts for.
-func userOf(ctx context.Context) (uuid.UUID, error) {
-	v, ok := viewer.FromContext(ctx)
-	if !ok || v.Role != viewer.RoleUser {
-		return uuid.Nil, errNoUser
-	}
-	return v.UserID, nil
-}
 
 // outbox collects the events of a unit of work, published only once it
 // committed, so nobody hears of a change that was rolled back.

@@ -110,7 +110,7 @@ type toolCallEvent struct {
 // active run. A tool the user denies (or, unlisted, the default policy
 // denies) is Forbidden and nothing is written.
 func (s *Service) StartToolCall(ctx context.Context, runID uuid.UUID, toolID string, input map[string]any) (*ent.ToolCall, error) {
-	uid, err := userOf(ctx)
+	uid, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (s *Service) StartToolCall(ctx context.Context, runID uuid.UUID, toolID str
 // outcome; duration_ms is measured here, from start to now. A call already
 // ended is Conflict.
 func (s *Service) CompleteToolCall(ctx context.Context, id uuid.UUID, o ToolOutcome) (*ent.ToolCall, error) {
-	uid, err := userOf(ctx)
+	uid, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}

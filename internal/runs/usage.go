@@ -62,7 +62,7 @@ const usageSums = `
 // Usage reports the viewer's tokens and cost of LLM calls made in
 // [from, to), grouped by UTC day or by model.
 func (s *Service) Usage(ctx context.Context, from, to time.Time, groupBy GroupBy) ([]UsageRow, error) {
-	uid, err := userOf(ctx)
+	uid, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
-	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
@@ -113,7 +112,7 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.UserSecret, error
 
 // Create seals value for the viewer.
 func (s *Service) Create(ctx context.Context, provider, name, value string) (*ent.UserSecret, error) {
-	userID, err := owner(ctx)
+	userID, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +141,7 @@ func (s *Service) Create(ctx context.Context, provider, name, value string) (*en
 
 // Update renames a secret and/or replaces its value; nil leaves a part as is.
 func (s *Service) Update(ctx context.Context, id uuid.UUID, name, value *string) (*ent.UserSecret, error) {
-	userID, err := owner(ctx)
+	userID, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -196,20 +195,11 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 	})
 }
 
-// owner is the viewer's user id, which binds a sealed value to its row.
-func owner(ctx context.Context) (uuid.UUID, error) {
-	v, ok := viewer.FromContext(ctx)
-	if !ok || v.Role != viewer.RoleUser {
-		return uuid.Nil, db.ErrNoViewer
-	}
-	return v.UserID, nil
-}
-
 // DecryptedValue opens the viewer's secret for provider (and name, when the
 // user has several) for server-side use by agent workers, and records when it
 // was last used. The value must never be logged or returned over the API.
 func (s *Service) DecryptedValue(ctx context.Context, provider, name string) (string, error) {
-	userID, err := owner(ctx)
+	userID, err := db.UserID(ctx)
 	if err != nil {
 		return "", err
 	}
