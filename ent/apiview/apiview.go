@@ -45,6 +45,20 @@ func Run(e *ent.AgentRun) *openapi.Run {
 	return v
 }
 
+// RunItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func RunItems(rows []*ent.AgentRun, p db.Page) ([]openapi.Run, openapi.OptString) {
+	items := make([]openapi.Run, 0, min(len(rows), p.Size))
+	for i, r := range rows {
+		if i == p.Size {
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
+		}
+		items = append(items, *Run(r))
+	}
+	return items, openapi.OptString{}
+}
+
 // Entity is the API view of a KGEntity.
 func Entity(e *ent.KGEntity) *openapi.Entity {
 	v := &openapi.Entity{
@@ -62,19 +76,24 @@ func Entity(e *ent.KGEntity) *openapi.Entity {
 	return v
 }
 
-// EntityPage is a page of Entity from the rows a list query
-// fetched for p (p.Fetch() at most): a row beyond the page means another
-// page follows, and the cursor is the last id shown.
-func EntityPage(rows []*ent.KGEntity, p db.Page) *openapi.EntityPage {
-	out := &openapi.EntityPage{Items: make([]openapi.Entity, 0, min(len(rows), p.Size))}
+// EntityItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func EntityItems(rows []*ent.KGEntity, p db.Page) ([]openapi.Entity, openapi.OptString) {
+	items := make([]openapi.Entity, 0, min(len(rows), p.Size))
 	for i, r := range rows {
 		if i == p.Size {
-			out.NextCursor = openapi.NewOptString(db.Cursor(rows[i-1].ID))
-			break
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
 		}
-		out.Items = append(out.Items, *Entity(r))
+		items = append(items, *Entity(r))
 	}
-	return out
+	return items, openapi.OptString{}
+}
+
+// EntityPage is the page of Entity of the entity's list operation.
+func EntityPage(rows []*ent.KGEntity, p db.Page) *openapi.EntityPage {
+	items, next := EntityItems(rows, p)
+	return &openapi.EntityPage{Items: items, NextCursor: next}
 }
 
 // Relation is the API view of a KGRelation.
@@ -89,6 +108,20 @@ func Relation(e *ent.KGRelation) *openapi.Relation {
 		Properties: object(e.Properties),
 	}
 	return v
+}
+
+// RelationItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func RelationItems(rows []*ent.KGRelation, p db.Page) ([]openapi.Relation, openapi.OptString) {
+	items := make([]openapi.Relation, 0, min(len(rows), p.Size))
+	for i, r := range rows {
+		if i == p.Size {
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
+		}
+		items = append(items, *Relation(r))
+	}
+	return items, openapi.OptString{}
 }
 
 // LLMCall is the API view of a LLMCall.
@@ -126,6 +159,20 @@ func LLMCall(e *ent.LLMCall) *openapi.LLMCall {
 	return v
 }
 
+// LLMCallItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func LLMCallItems(rows []*ent.LLMCall, p db.Page) ([]openapi.LLMCall, openapi.OptString) {
+	items := make([]openapi.LLMCall, 0, min(len(rows), p.Size))
+	for i, r := range rows {
+		if i == p.Size {
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
+		}
+		items = append(items, *LLMCall(r))
+	}
+	return items, openapi.OptString{}
+}
+
 // Memory is the API view of a Memory.
 func Memory(e *ent.Memory) *openapi.Memory {
 	v := &openapi.Memory{
@@ -140,19 +187,24 @@ func Memory(e *ent.Memory) *openapi.Memory {
 	return v
 }
 
-// MemoryPage is a page of Memory from the rows a list query
-// fetched for p (p.Fetch() at most): a row beyond the page means another
-// page follows, and the cursor is the last id shown.
-func MemoryPage(rows []*ent.Memory, p db.Page) *openapi.MemoryPage {
-	out := &openapi.MemoryPage{Items: make([]openapi.Memory, 0, min(len(rows), p.Size))}
+// MemoryItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func MemoryItems(rows []*ent.Memory, p db.Page) ([]openapi.Memory, openapi.OptString) {
+	items := make([]openapi.Memory, 0, min(len(rows), p.Size))
 	for i, r := range rows {
 		if i == p.Size {
-			out.NextCursor = openapi.NewOptString(db.Cursor(rows[i-1].ID))
-			break
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
 		}
-		out.Items = append(out.Items, *Memory(r))
+		items = append(items, *Memory(r))
 	}
-	return out
+	return items, openapi.OptString{}
+}
+
+// MemoryPage is the page of Memory of the entity's list operation.
+func MemoryPage(rows []*ent.Memory, p db.Page) *openapi.MemoryPage {
+	items, next := MemoryItems(rows, p)
+	return &openapi.MemoryPage{Items: items, NextCursor: next}
 }
 
 // Message is the API view of a Message.
@@ -169,6 +221,20 @@ func Message(e *ent.Message) *openapi.Message {
 		v.ToolCallID = openapi.NewOptString(e.ToolCallID)
 	}
 	return v
+}
+
+// MessageItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func MessageItems(rows []*ent.Message, p db.Page) ([]openapi.Message, openapi.OptString) {
+	items := make([]openapi.Message, 0, min(len(rows), p.Size))
+	for i, r := range rows {
+		if i == p.Size {
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
+		}
+		items = append(items, *Message(r))
+	}
+	return items, openapi.OptString{}
 }
 
 // Session is the API view of a Session.
@@ -193,19 +259,24 @@ func Session(e *ent.Session) *openapi.Session {
 	return v
 }
 
-// SessionPage is a page of Session from the rows a list query
-// fetched for p (p.Fetch() at most): a row beyond the page means another
-// page follows, and the cursor is the last id shown.
-func SessionPage(rows []*ent.Session, p db.Page) *openapi.SessionPage {
-	out := &openapi.SessionPage{Items: make([]openapi.Session, 0, min(len(rows), p.Size))}
+// SessionItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func SessionItems(rows []*ent.Session, p db.Page) ([]openapi.Session, openapi.OptString) {
+	items := make([]openapi.Session, 0, min(len(rows), p.Size))
 	for i, r := range rows {
 		if i == p.Size {
-			out.NextCursor = openapi.NewOptString(db.Cursor(rows[i-1].ID))
-			break
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
 		}
-		out.Items = append(out.Items, *Session(r))
+		items = append(items, *Session(r))
 	}
-	return out
+	return items, openapi.OptString{}
+}
+
+// SessionPage is the page of Session of the entity's list operation.
+func SessionPage(rows []*ent.Session, p db.Page) *openapi.SessionPage {
+	items, next := SessionItems(rows, p)
+	return &openapi.SessionPage{Items: items, NextCursor: next}
 }
 
 // ToolCall is the API view of a ToolCall.
@@ -234,6 +305,20 @@ func ToolCall(e *ent.ToolCall) *openapi.ToolCall {
 	return v
 }
 
+// ToolCallItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func ToolCallItems(rows []*ent.ToolCall, p db.Page) ([]openapi.ToolCall, openapi.OptString) {
+	items := make([]openapi.ToolCall, 0, min(len(rows), p.Size))
+	for i, r := range rows {
+		if i == p.Size {
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
+		}
+		items = append(items, *ToolCall(r))
+	}
+	return items, openapi.OptString{}
+}
+
 // ToolPermission is the API view of a ToolPermission.
 func ToolPermission(e *ent.ToolPermission) *openapi.ToolPermission {
 	v := &openapi.ToolPermission{
@@ -246,19 +331,24 @@ func ToolPermission(e *ent.ToolPermission) *openapi.ToolPermission {
 	return v
 }
 
-// ToolPermissionPage is a page of ToolPermission from the rows a list query
-// fetched for p (p.Fetch() at most): a row beyond the page means another
-// page follows, and the cursor is the last id shown.
-func ToolPermissionPage(rows []*ent.ToolPermission, p db.Page) *openapi.ToolPermissionPage {
-	out := &openapi.ToolPermissionPage{Items: make([]openapi.ToolPermission, 0, min(len(rows), p.Size))}
+// ToolPermissionItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func ToolPermissionItems(rows []*ent.ToolPermission, p db.Page) ([]openapi.ToolPermission, openapi.OptString) {
+	items := make([]openapi.ToolPermission, 0, min(len(rows), p.Size))
 	for i, r := range rows {
 		if i == p.Size {
-			out.NextCursor = openapi.NewOptString(db.Cursor(rows[i-1].ID))
-			break
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
 		}
-		out.Items = append(out.Items, *ToolPermission(r))
+		items = append(items, *ToolPermission(r))
 	}
-	return out
+	return items, openapi.OptString{}
+}
+
+// ToolPermissionPage is the page of ToolPermission of the entity's list operation.
+func ToolPermissionPage(rows []*ent.ToolPermission, p db.Page) *openapi.ToolPermissionPage {
+	items, next := ToolPermissionItems(rows, p)
+	return &openapi.ToolPermissionPage{Items: items, NextCursor: next}
 }
 
 // User is the API view of a User.
@@ -277,6 +367,20 @@ func User(e *ent.User) *openapi.User {
 		v.LastLoginAt = openapi.NewOptDateTime((*e.LastLoginAt))
 	}
 	return v
+}
+
+// UserItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func UserItems(rows []*ent.User, p db.Page) ([]openapi.User, openapi.OptString) {
+	items := make([]openapi.User, 0, min(len(rows), p.Size))
+	for i, r := range rows {
+		if i == p.Size {
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
+		}
+		items = append(items, *User(r))
+	}
+	return items, openapi.OptString{}
 }
 
 // Secret is the API view of a UserSecret.
@@ -298,19 +402,24 @@ func Secret(e *ent.UserSecret) *openapi.Secret {
 	return v
 }
 
-// SecretPage is a page of Secret from the rows a list query
-// fetched for p (p.Fetch() at most): a row beyond the page means another
-// page follows, and the cursor is the last id shown.
-func SecretPage(rows []*ent.UserSecret, p db.Page) *openapi.SecretPage {
-	out := &openapi.SecretPage{Items: make([]openapi.Secret, 0, min(len(rows), p.Size))}
+// SecretItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func SecretItems(rows []*ent.UserSecret, p db.Page) ([]openapi.Secret, openapi.OptString) {
+	items := make([]openapi.Secret, 0, min(len(rows), p.Size))
 	for i, r := range rows {
 		if i == p.Size {
-			out.NextCursor = openapi.NewOptString(db.Cursor(rows[i-1].ID))
-			break
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
 		}
-		out.Items = append(out.Items, *Secret(r))
+		items = append(items, *Secret(r))
 	}
-	return out
+	return items, openapi.OptString{}
+}
+
+// SecretPage is the page of Secret of the entity's list operation.
+func SecretPage(rows []*ent.UserSecret, p db.Page) *openapi.SecretPage {
+	items, next := SecretItems(rows, p)
+	return &openapi.SecretPage{Items: items, NextCursor: next}
 }
 
 // object is a JSON object field as ogen holds it.

@@ -12,9 +12,9 @@ package kg
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -35,7 +35,6 @@ const (
 	MaxTypeLen         = 100
 	MaxNameLen         = 500
 	MaxPropertiesBytes = 16 << 10
-	MaxModelLen        = 128
 )
 
 // Service manages the viewer's knowledge graph.
@@ -51,10 +50,7 @@ func NewService(d *db.DB, emb embed.Embedder, log *slog.Logger) *Service {
 }
 
 // Vector is a client's own embedding and its model.
-type Vector struct {
-	Values []float32
-	Model  string
-}
+type Vector = vecsearch.Vector
 
 // EntityInput is an entity to create or upsert. Without Embedding the
 // service embeds "type: name".
@@ -103,28 +99,6 @@ func checkProperties(field string, p map[string]any) error {
 	return nil
 }
 
-// checkVector refuses vectors search could not use (see memory.checkVector).
-func checkVector(field string, v *Vector) error {
-	if len(v.Values) != embed.Dims {
-		return fault.InvalidField(field, fmt.Sprintf("must have %d dimensions, got %d", embed.Dims, len(v.Values)))
-	}
-	var norm float64
-	for _, x := range v.Values {
-		f := float64(x)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return fault.InvalidField(field, "must hold finite numbers")
-		}
-		norm += f * f
-	}
-	if norm == 0 {
-		return fault.InvalidField(field, "must not be the zero vector")
-	}
-	if strings.TrimSpace(v.Model) == "" || len(v.Model) > MaxModelLen {
-		return fault.InvalidField("embedding_model", fmt.Sprintf("name the model of the vector (1-%d characters)", MaxModelLen))
-	}
-	return nil
-}
-
 // entityText is what an entity's embedding is computed from.
 func entityText(typ, name string) string { return typ + ": " + name }
 
@@ -152,12 +126,12 @@ func (s *Service) prepare(ctx context.Context, in EntityInput, embedNow bool) (p
 		errs = append(errs, err)
 	}
 	if in.Embedding != nil {
-		if err := checkVector("embedding", in.Embedding); err != nil {
+		if err := in.Embedding.Check("embedding"); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
-		return preparedEntity{}, joinFaults(errs)
+		return preparedEntity{}, errors.Join(errs...)
 	}
 	counts := pii.Counts{}
 	p := preparedEntity{
@@ -179,19 +153,6 @@ func (s *Service) prepare(ctx context.Context, in EntityInput, embedNow bool) (p
 		p.vector, p.model = &v, &m
 	}
 	return p, nil
-}
-
-func joinFaults(errs []error) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	e := &fault.Error{Kind: fault.Invalid, Message: "invalid request"}
-	for _, err := range errs {
-		if fe, ok := fault.As(err); ok {
-			e.Fields = append(e.Fields, fe.Fields...)
-		}
-	}
-	return e
 }
 
 // CreateEntity stores a new entity; an existing (type, name) is a Conflict
@@ -403,12 +364,12 @@ func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) ([]Entity
 	case len(text) > 4<<10:
 		errs = append(errs, fault.InvalidField("query", "must be at most 4096 bytes"))
 	case in.Vector != nil:
-		if err := checkVector("vector", in.Vector); err != nil {
+		if err := in.Vector.Check("vector"); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
-		return nil, joinFaults(errs)
+		return nil, errors.Join(errs...)
 	}
 	var vec pgvector.Vector
 	model := ""

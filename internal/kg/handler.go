@@ -211,15 +211,6 @@ func (h *Handler) ListEntityRelations(ctx context.Context, p openapi.ListEntityR
 	if err != nil {
 		return nil, err
 	}
-	// Relations have no CRUD list, so no generated page: the same keyset
-	// page by hand.
-	out := &openapi.RelationPage{Items: make([]openapi.Relation, 0, min(len(rows), page.Size))}
-	for i, r := range rows {
-		if i == page.Size {
-			out.NextCursor = openapi.NewOptString(db.Cursor(rows[i-1].ID))
-			break
-		}
-		out.Items = append(out.Items, *apiview.Relation(r))
-	}
-	return out, nil
+	items, next := apiview.RelationItems(rows, page)
+	return &openapi.RelationPage{Items: items, NextCursor: next}, nil
 }

@@ -85,7 +85,7 @@ func (s *Service) CreateRelation(ctx context.Context, in RelationInput) (*ent.KG
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return nil, joinFaults(errs)
+		return nil, errors.Join(errs...)
 	}
 	// Relations keep no redaction counts: their properties are annotations
 	// of an edge, redacted all the same.

@@ -2,6 +2,7 @@ package kg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -109,7 +110,7 @@ func (s *Service) Neighbors(ctx context.Context, id uuid.UUID, q NeighborQuery) 
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return Neighbors{}, joinFaults(errs)
+		return Neighbors{}, errors.Join(errs...)
 	}
 	types := q.Types
 	if types == nil {

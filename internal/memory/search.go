@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -108,7 +109,7 @@ func (s *Service) plan(ctx context.Context, in SearchInput) (searchPlan, error) 
 		errs = append(errs, fault.InvalidField("vector", "give query text or a vector, not both"))
 	}
 	if in.Vector != nil {
-		if err := checkVector("vector", in.Vector); err != nil {
+		if err := in.Vector.Check("vector"); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -122,7 +123,7 @@ func (s *Service) plan(ctx context.Context, in SearchInput) (searchPlan, error) 
 		}
 	}
 	if len(errs) > 0 {
-		return searchPlan{}, joinFaults(errs)
+		return searchPlan{}, errors.Join(errs...)
 	}
 	// The query is redacted like stored text: it goes to the embedding
 	// provider, and a stored "[EMAIL]" should match a searched address.
@@ -137,20 +138,6 @@ func (s *Service) plan(ctx context.Context, in SearchInput) (searchPlan, error) 
 	}
 	p.vector, p.model = pgvector.NewVector(vecs[0]), s.emb.Model()
 	return p, nil
-}
-
-// joinFaults keeps a single fault as is (its kind survives) and joins several.
-func joinFaults(errs []error) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	e := &fault.Error{Kind: fault.Invalid, Message: "invalid search request"}
-	for _, err := range errs {
-		if fe, ok := fault.As(err); ok {
-			e.Fields = append(e.Fields, fe.Fields...)
-		}
-	}
-	return e
 }
 
 // ErrModelMismatch is the refusal to compare vectors of different models.

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -24,13 +23,13 @@ import (
 	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/pii"
+	"github.com/jarvis-core/jarvis/internal/vecsearch"
 )
 
 // Limits of what one memory holds.
 const (
 	MaxContentBytes  = 32 << 10
 	MaxMetadataBytes = 16 << 10
-	MaxModelLen      = 128
 )
 
 // TextSearchConfig is the Postgres text search configuration of hybrid
@@ -51,10 +50,7 @@ func NewService(d *db.DB, emb embed.Embedder, log *slog.Logger) *Service {
 }
 
 // Vector is a client's own embedding and the model that computed it.
-type Vector struct {
-	Values []float32
-	Model  string
-}
+type Vector = vecsearch.Vector
 
 // CreateInput is a new memory. Embedding is optional: without it the
 // service embeds the (redacted) content.
@@ -99,7 +95,7 @@ func (s *Service) prepare(ctx context.Context, content string, v *Vector) (prepa
 	text, counts := pii.Redact(strings.TrimSpace(content))
 	p := prepared{content: text, redactions: counts.Object()}
 	if v != nil {
-		if err := checkVector("embedding", v); err != nil {
+		if err := v.Check("embedding"); err != nil {
 			return prepared{}, err
 		}
 		p.vector, p.model = pgvector.NewVector(v.Values), v.Model
@@ -133,30 +129,6 @@ func checkContent(c string) error {
 		return fault.InvalidField("content", fmt.Sprintf("must be at most %d bytes", MaxContentBytes))
 	case !utf8.ValidString(c) || strings.ContainsRune(c, 0):
 		return fault.InvalidField("content", "must be UTF-8 text without NUL characters")
-	}
-	return nil
-}
-
-// checkVector refuses a client vector Postgres would store but search
-// could not use: wrong width, NaN or infinite values, zero length (its
-// cosine distance to anything is NaN), or no model to compare it under.
-func checkVector(field string, v *Vector) error {
-	if len(v.Values) != embed.Dims {
-		return fault.InvalidField(field, fmt.Sprintf("must have %d dimensions, got %d", embed.Dims, len(v.Values)))
-	}
-	var norm float64
-	for _, x := range v.Values {
-		f := float64(x)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return fault.InvalidField(field, "must hold finite numbers")
-		}
-		norm += f * f
-	}
-	if norm == 0 {
-		return fault.InvalidField(field, "must not be the zero vector")
-	}
-	if strings.TrimSpace(v.Model) == "" || len(v.Model) > MaxModelLen {
-		return fault.InvalidField("embedding_model", fmt.Sprintf("name the model of the vector (1-%d characters)", MaxModelLen))
 	}
 	return nil
 }
@@ -254,7 +226,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 		}
 		p = &pp
 	case in.Embedding != nil:
-		if err := checkVector("embedding", in.Embedding); err != nil {
+		if err := in.Embedding.Check("embedding"); err != nil {
 			return nil, err
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/google/uuid"
-
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/agentrun"
 	"github.com/jarvis-core/jarvis/ent/apiview"
@@ -28,19 +26,6 @@ var _ openapi.RunsHandler = (*Handler)(nil)
 // defaultPageSize is a list's page size when the request names none.
 const defaultPageSize = 20
 
-// page builds a keyset page of views from the rows a list fetched for p
-// (p.Fetch() at most), as the generated XPage builders do.
-func page[E any, V any](rows []*E, p db.Page, id func(*E) uuid.UUID, view func(*E) *V) ([]V, openapi.OptString) {
-	items := make([]V, 0, min(len(rows), p.Size))
-	for i, r := range rows {
-		if i == p.Size {
-			return items, openapi.NewOptString(db.Cursor(id(rows[i-1])))
-		}
-		items = append(items, *view(r))
-	}
-	return items, openapi.OptString{}
-}
-
 // CreateRun implements openapi.RunsHandler.
 func (h *Handler) CreateRun(ctx context.Context) (*openapi.Run, error) {
 	r, err := h.svc.Create(ctx)
@@ -60,7 +45,7 @@ func (h *Handler) ListRuns(ctx context.Context, p openapi.ListRunsParams) (*open
 	if err != nil {
 		return nil, err
 	}
-	items, next := page(rows, pg, func(r *ent.AgentRun) uuid.UUID { return r.ID }, apiview.Run)
+	items, next := apiview.RunItems(rows, pg)
 	return &openapi.RunPage{Items: items, NextCursor: next}, nil
 }
 
@@ -106,7 +91,7 @@ func (h *Handler) ListRunMessages(ctx context.Context, p openapi.ListRunMessages
 	if err != nil {
 		return nil, err
 	}
-	items, next := page(rows, pg, func(m *ent.Message) uuid.UUID { return m.ID }, apiview.Message)
+	items, next := apiview.MessageItems(rows, pg)
 	return &openapi.MessagePage{Items: items, NextCursor: next}, nil
 }
 
@@ -131,7 +116,7 @@ func (h *Handler) ListRunToolCalls(ctx context.Context, p openapi.ListRunToolCal
 	if err != nil {
 		return nil, err
 	}
-	items, next := page(rows, pg, func(c *ent.ToolCall) uuid.UUID { return c.ID }, apiview.ToolCall)
+	items, next := apiview.ToolCallItems(rows, pg)
 	return &openapi.ToolCallPage{Items: items, NextCursor: next}, nil
 }
 
@@ -182,7 +167,7 @@ func (h *Handler) ListRunLLMCalls(ctx context.Context, p openapi.ListRunLLMCalls
 	if err != nil {
 		return nil, err
 	}
-	items, next := page(rows, pg, func(c *ent.LLMCall) uuid.UUID { return c.ID }, apiview.LLMCall)
+	items, next := apiview.LLMCallItems(rows, pg)
 	return &openapi.LLMCallPage{Items: items, NextCursor: next}, nil
 }
 
