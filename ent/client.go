@@ -28,6 +28,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 
 	stdsql "database/sql"
@@ -62,6 +63,8 @@ type Client struct {
 	ToolPermission *ToolPermissionClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// UserEmail is the client for interacting with the UserEmail builders.
+	UserEmail *UserEmailClient
 	// UserSecret is the client for interacting with the UserSecret builders.
 	UserSecret *UserSecretClient
 }
@@ -87,6 +90,7 @@ func (c *Client) init() {
 	c.ToolCall = NewToolCallClient(c.config)
 	c.ToolPermission = NewToolPermissionClient(c.config)
 	c.User = NewUserClient(c.config)
+	c.UserEmail = NewUserEmailClient(c.config)
 	c.UserSecret = NewUserSecretClient(c.config)
 }
 
@@ -192,6 +196,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ToolCall:       NewToolCallClient(cfg),
 		ToolPermission: NewToolPermissionClient(cfg),
 		User:           NewUserClient(cfg),
+		UserEmail:      NewUserEmailClient(cfg),
 		UserSecret:     NewUserSecretClient(cfg),
 	}, nil
 }
@@ -224,6 +229,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ToolCall:       NewToolCallClient(cfg),
 		ToolPermission: NewToolPermissionClient(cfg),
 		User:           NewUserClient(cfg),
+		UserEmail:      NewUserEmailClient(cfg),
 		UserSecret:     NewUserSecretClient(cfg),
 	}, nil
 }
@@ -255,7 +261,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AgentRun, c.Budget, c.KGEntity, c.KGRelation, c.LLMCall, c.Memory, c.Message,
-		c.RefreshToken, c.Session, c.ToolCall, c.ToolPermission, c.User, c.UserSecret,
+		c.RefreshToken, c.Session, c.ToolCall, c.ToolPermission, c.User, c.UserEmail,
+		c.UserSecret,
 	} {
 		n.Use(hooks...)
 	}
@@ -266,7 +273,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AgentRun, c.Budget, c.KGEntity, c.KGRelation, c.LLMCall, c.Memory, c.Message,
-		c.RefreshToken, c.Session, c.ToolCall, c.ToolPermission, c.User, c.UserSecret,
+		c.RefreshToken, c.Session, c.ToolCall, c.ToolPermission, c.User, c.UserEmail,
+		c.UserSecret,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -299,6 +307,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ToolPermission.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
+	case *UserEmailMutation:
+		return c.UserEmail.mutate(ctx, m)
 	case *UserSecretMutation:
 		return c.UserSecret.mutate(ctx, m)
 	default:
@@ -2448,6 +2458,22 @@ func (c *UserClient) QueryKgRelations(_m *User) *KGRelationQuery {
 	return query
 }
 
+// QueryEmails queries the emails edge of a User.
+func (c *UserClient) QueryEmails(_m *User) *UserEmailQuery {
+	query := (&UserEmailClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(useremail.Table, useremail.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.EmailsTable, user.EmailsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *UserClient) Hooks() []Hook {
 	hooks := c.hooks.User
@@ -2471,6 +2497,156 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 		return (&UserDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown User mutation op: %q", m.Op())
+	}
+}
+
+// UserEmailClient is a client for the UserEmail schema.
+type UserEmailClient struct {
+	config
+}
+
+// NewUserEmailClient returns a client for the UserEmail from the given config.
+func NewUserEmailClient(c config) *UserEmailClient {
+	return &UserEmailClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `useremail.Hooks(f(g(h())))`.
+func (c *UserEmailClient) Use(hooks ...Hook) {
+	c.hooks.UserEmail = append(c.hooks.UserEmail, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `useremail.Intercept(f(g(h())))`.
+func (c *UserEmailClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UserEmail = append(c.inters.UserEmail, interceptors...)
+}
+
+// Create returns a builder for creating a UserEmail entity.
+func (c *UserEmailClient) Create() *UserEmailCreate {
+	mutation := newUserEmailMutation(c.config, OpCreate)
+	return &UserEmailCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UserEmail entities.
+func (c *UserEmailClient) CreateBulk(builders ...*UserEmailCreate) *UserEmailCreateBulk {
+	return &UserEmailCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UserEmailClient) MapCreateBulk(slice any, setFunc func(*UserEmailCreate, int)) *UserEmailCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UserEmailCreateBulk{err: fmt.Errorf("calling to UserEmailClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UserEmailCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UserEmailCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UserEmail.
+func (c *UserEmailClient) Update() *UserEmailUpdate {
+	mutation := newUserEmailMutation(c.config, OpUpdate)
+	return &UserEmailUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UserEmailClient) UpdateOne(_m *UserEmail) *UserEmailUpdateOne {
+	mutation := newUserEmailMutation(c.config, OpUpdateOne, withUserEmail(_m))
+	return &UserEmailUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UserEmailClient) UpdateOneID(id uuid.UUID) *UserEmailUpdateOne {
+	mutation := newUserEmailMutation(c.config, OpUpdateOne, withUserEmailID(id))
+	return &UserEmailUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UserEmail.
+func (c *UserEmailClient) Delete() *UserEmailDelete {
+	mutation := newUserEmailMutation(c.config, OpDelete)
+	return &UserEmailDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UserEmailClient) DeleteOne(_m *UserEmail) *UserEmailDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UserEmailClient) DeleteOneID(id uuid.UUID) *UserEmailDeleteOne {
+	builder := c.Delete().Where(useremail.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UserEmailDeleteOne{builder}
+}
+
+// Query returns a query builder for UserEmail.
+func (c *UserEmailClient) Query() *UserEmailQuery {
+	return &UserEmailQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUserEmail},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UserEmail entity by its id.
+func (c *UserEmailClient) Get(ctx context.Context, id uuid.UUID) (*UserEmail, error) {
+	return c.Query().Where(useremail.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UserEmailClient) GetX(ctx context.Context, id uuid.UUID) *UserEmail {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOwner queries the owner edge of a UserEmail.
+func (c *UserEmailClient) QueryOwner(_m *UserEmail) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(useremail.Table, useremail.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, useremail.OwnerTable, useremail.OwnerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UserEmailClient) Hooks() []Hook {
+	hooks := c.hooks.UserEmail
+	return append(hooks[:len(hooks):len(hooks)], useremail.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UserEmailClient) Interceptors() []Interceptor {
+	return c.inters.UserEmail
+}
+
+func (c *UserEmailClient) mutate(ctx context.Context, m *UserEmailMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UserEmailCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UserEmailUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UserEmailUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UserEmailDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UserEmail mutation op: %q", m.Op())
 	}
 }
 
@@ -2628,11 +2804,12 @@ func (c *UserSecretClient) mutate(ctx context.Context, m *UserSecretMutation) (V
 type (
 	hooks struct {
 		AgentRun, Budget, KGEntity, KGRelation, LLMCall, Memory, Message, RefreshToken,
-		Session, ToolCall, ToolPermission, User, UserSecret []ent.Hook
+		Session, ToolCall, ToolPermission, User, UserEmail, UserSecret []ent.Hook
 	}
 	inters struct {
 		AgentRun, Budget, KGEntity, KGRelation, LLMCall, Memory, Message, RefreshToken,
-		Session, ToolCall, ToolPermission, User, UserSecret []ent.Interceptor
+		Session, ToolCall, ToolPermission, User, UserEmail,
+		UserSecret []ent.Interceptor
 	}
 )
 

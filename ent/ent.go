@@ -24,6 +24,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 )
 
@@ -97,6 +98,7 @@ func checkColumn(t, c string) error {
 			toolcall.Table:       toolcall.ValidColumn,
 			toolpermission.Table: toolpermission.ValidColumn,
 			user.Table:           user.ValidColumn,
+			useremail.Table:      useremail.ValidColumn,
 			usersecret.Table:     usersecret.ValidColumn,
 		})
 	})

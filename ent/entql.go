@@ -16,6 +16,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 
 	"entgo.io/ent/dialect/sql"
@@ -26,7 +27,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 13)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 14)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   agentrun.Table,
@@ -293,6 +294,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 	}
 	graph.Nodes[12] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   useremail.Table,
+			Columns: useremail.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: useremail.FieldID,
+			},
+		},
+		Type: "UserEmail",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			useremail.FieldCreatedAt: {Type: field.TypeTime, Column: useremail.FieldCreatedAt},
+			useremail.FieldUpdatedAt: {Type: field.TypeTime, Column: useremail.FieldUpdatedAt},
+			useremail.FieldUserID:    {Type: field.TypeUUID, Column: useremail.FieldUserID},
+			useremail.FieldEmail:     {Type: field.TypeString, Column: useremail.FieldEmail},
+		},
+	}
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usersecret.Table,
 			Columns: usersecret.Columns,
@@ -735,6 +753,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"User",
 		"KGRelation",
+	)
+	graph.MustAddE(
+		"emails",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.EmailsTable,
+			Columns: []string{user.EmailsColumn},
+			Bidi:    false,
+		},
+		"User",
+		"UserEmail",
+	)
+	graph.MustAddE(
+		"owner",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   useremail.OwnerTable,
+			Columns: []string{useremail.OwnerColumn},
+			Bidi:    false,
+		},
+		"UserEmail",
+		"User",
 	)
 	graph.MustAddE(
 		"owner",
@@ -2272,6 +2314,94 @@ func (f *UserFilter) WhereHasKgRelationsWith(preds ...predicate.KGRelation) {
 	})))
 }
 
+// WhereHasEmails applies a predicate to check if query has an edge emails.
+func (f *UserFilter) WhereHasEmails() {
+	f.Where(entql.HasEdge("emails"))
+}
+
+// WhereHasEmailsWith applies a predicate to check if query has an edge emails with a given conditions (other predicates).
+func (f *UserFilter) WhereHasEmailsWith(preds ...predicate.UserEmail) {
+	f.Where(entql.HasEdgeWith("emails", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *UserEmailQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the UserEmailQuery builder.
+func (_q *UserEmailQuery) Filter() *UserEmailFilter {
+	return &UserEmailFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *UserEmailMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the UserEmailMutation builder.
+func (m *UserEmailMutation) Filter() *UserEmailFilter {
+	return &UserEmailFilter{config: m.config, predicateAdder: m}
+}
+
+// UserEmailFilter provides a generic filtering capability at runtime for UserEmailQuery.
+type UserEmailFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *UserEmailFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *UserEmailFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(useremail.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *UserEmailFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(useremail.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *UserEmailFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(useremail.FieldUpdatedAt))
+}
+
+// WhereUserID applies the entql [16]byte predicate on the user_id field.
+func (f *UserEmailFilter) WhereUserID(p entql.ValueP) {
+	f.Where(p.Field(useremail.FieldUserID))
+}
+
+// WhereEmail applies the entql string predicate on the email field.
+func (f *UserEmailFilter) WhereEmail(p entql.StringP) {
+	f.Where(p.Field(useremail.FieldEmail))
+}
+
+// WhereHasOwner applies a predicate to check if query has an edge owner.
+func (f *UserEmailFilter) WhereHasOwner() {
+	f.Where(entql.HasEdge("owner"))
+}
+
+// WhereHasOwnerWith applies a predicate to check if query has an edge owner with a given conditions (other predicates).
+func (f *UserEmailFilter) WhereHasOwnerWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("owner", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *UserSecretQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -2301,7 +2431,7 @@ type UserSecretFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserSecretFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

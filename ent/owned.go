@@ -18,6 +18,7 @@ var OwnedTables = map[string]string{
 	"tool_calls":       "user_id",
 	"tool_permissions": "user_id",
 	"users":            "id",
+	"user_emails":      "user_id",
 	"user_secrets":     "user_id",
 }
 
@@ -32,4 +33,12 @@ type LookupPolicy struct {
 var LookupPolicies = map[string]LookupPolicy{
 	"refresh_tokens": {Column: "token_hash", Setting: "app.lookup_token_hash", Hex: true},
 	"users":          {Column: "email", Setting: "app.lookup_email", Hex: false},
+	"user_emails":    {Column: "email", Setting: "app.lookup_email", Hex: false},
+}
+
+// ReferenceTables lists the tables with a schema.Reference annotation: small
+// global tables a Citus deployment copies to every node instead of
+// distributing them by user.
+var ReferenceTables = map[string]bool{
+	"user_emails": true,
 }

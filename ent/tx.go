@@ -38,6 +38,8 @@ type Tx struct {
 	ToolPermission *ToolPermissionClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// UserEmail is the client for interacting with the UserEmail builders.
+	UserEmail *UserEmailClient
 	// UserSecret is the client for interacting with the UserSecret builders.
 	UserSecret *UserSecretClient
 
@@ -183,6 +185,7 @@ func (tx *Tx) init() {
 	tx.ToolCall = NewToolCallClient(tx.config)
 	tx.ToolPermission = NewToolPermissionClient(tx.config)
 	tx.User = NewUserClient(tx.config)
+	tx.UserEmail = NewUserEmailClient(tx.config)
 	tx.UserSecret = NewUserSecretClient(tx.config)
 }
 

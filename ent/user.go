@@ -64,9 +64,11 @@ type UserEdges struct {
 	KgEntities []*KGEntity `json:"kg_entities,omitempty"`
 	// KgRelations holds the value of the kg_relations edge.
 	KgRelations []*KGRelation `json:"kg_relations,omitempty"`
+	// Emails holds the value of the emails edge.
+	Emails []*UserEmail `json:"emails,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [12]bool
+	loadedTypes [13]bool
 }
 
 // SessionsOrErr returns the Sessions value or an error if the edge
@@ -175,6 +177,15 @@ func (e UserEdges) KgRelationsOrErr() ([]*KGRelation, error) {
 		return e.KgRelations, nil
 	}
 	return nil, &NotLoadedError{edge: "kg_relations"}
+}
+
+// EmailsOrErr returns the Emails value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) EmailsOrErr() ([]*UserEmail, error) {
+	if e.loadedTypes[12] {
+		return e.Emails, nil
+	}
+	return nil, &NotLoadedError{edge: "emails"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -323,6 +334,11 @@ func (_m *User) QueryKgEntities() *KGEntityQuery {
 // QueryKgRelations queries the "kg_relations" edge of the User entity.
 func (_m *User) QueryKgRelations() *KGRelationQuery {
 	return NewUserClient(_m.config).QueryKgRelations(_m)
+}
+
+// QueryEmails queries the "emails" edge of the User entity.
+func (_m *User) QueryEmails() *UserEmailQuery {
+	return NewUserClient(_m.config).QueryEmails(_m)
 }
 
 // Update returns a builder for updating this User.

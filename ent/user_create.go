@@ -25,6 +25,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 )
 
@@ -310,6 +311,21 @@ func (_c *UserCreate) AddKgRelations(v ...*KGRelation) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddKgRelationIDs(ids...)
+}
+
+// AddEmailIDs adds the "emails" edge to the UserEmail entity by IDs.
+func (_c *UserCreate) AddEmailIDs(ids ...uuid.UUID) *UserCreate {
+	_c.mutation.AddEmailIDs(ids...)
+	return _c
+}
+
+// AddEmails adds the "emails" edges to the UserEmail entity.
+func (_c *UserCreate) AddEmails(v ...*UserEmail) *UserCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddEmailIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -663,6 +679,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(kgrelation.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.EmailsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.EmailsTable,
+			Columns: []string{user.EmailsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(useremail.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -28,6 +28,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 )
 
@@ -50,6 +51,7 @@ type UserQuery struct {
 	withMemories        *MemoryQuery
 	withKgEntities      *KGEntityQuery
 	withKgRelations     *KGRelationQuery
+	withEmails          *UserEmailQuery
 	modifiers           []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -351,6 +353,28 @@ func (_q *UserQuery) QueryKgRelations() *KGRelationQuery {
 	return query
 }
 
+// QueryEmails chains the current query on the "emails" edge.
+func (_q *UserQuery) QueryEmails() *UserEmailQuery {
+	query := (&UserEmailClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(useremail.Table, useremail.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.EmailsTable, user.EmailsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first User entity from the query.
 // Returns a *NotFoundError when no User was found.
 func (_q *UserQuery) First(ctx context.Context) (*User, error) {
@@ -555,6 +579,7 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withMemories:        _q.withMemories.Clone(),
 		withKgEntities:      _q.withKgEntities.Clone(),
 		withKgRelations:     _q.withKgRelations.Clone(),
+		withEmails:          _q.withEmails.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -693,6 +718,17 @@ func (_q *UserQuery) WithKgRelations(opts ...func(*KGRelationQuery)) *UserQuery 
 	return _q
 }
 
+// WithEmails tells the query-builder to eager-load the nodes that are connected to
+// the "emails" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithEmails(opts ...func(*UserEmailQuery)) *UserQuery {
+	query := (&UserEmailClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withEmails = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -777,7 +813,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [12]bool{
+		loadedTypes = [13]bool{
 			_q.withSessions != nil,
 			_q.withRefreshTokens != nil,
 			_q.withSecrets != nil,
@@ -790,6 +826,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			_q.withMemories != nil,
 			_q.withKgEntities != nil,
 			_q.withKgRelations != nil,
+			_q.withEmails != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -894,6 +931,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadKgRelations(ctx, query, nodes,
 			func(n *User) { n.Edges.KgRelations = []*KGRelation{} },
 			func(n *User, e *KGRelation) { n.Edges.KgRelations = append(n.Edges.KgRelations, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withEmails; query != nil {
+		if err := _q.loadEmails(ctx, query, nodes,
+			func(n *User) { n.Edges.Emails = []*UserEmail{} },
+			func(n *User, e *UserEmail) { n.Edges.Emails = append(n.Edges.Emails, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1245,6 +1289,36 @@ func (_q *UserQuery) loadKgRelations(ctx context.Context, query *KGRelationQuery
 	}
 	query.Where(predicate.KGRelation(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(user.KgRelationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadEmails(ctx context.Context, query *UserEmailQuery, nodes []*User, init func(*User), assign func(*User, *UserEmail)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(useremail.FieldUserID)
+	}
+	query.Where(predicate.UserEmail(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.EmailsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

@@ -235,6 +235,23 @@ var Entities = []Entity{
 		},
 	},
 	{
+		Name: "UserEmail", Table: "user_emails", OwnerColumn: "user_id",
+		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			_, err := c.UserEmail.Get(ctx, id)
+			return err
+		},
+		Touch: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.UserEmail.UpdateOneID(id).SetUpdatedAt(time.Now()).Exec(ctx)
+		},
+		Delete: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.UserEmail.DeleteOneID(id).Exec(ctx)
+		},
+		Owners: func(ctx context.Context, c *ent.Client) ([]uuid.UUID, error) {
+			var ids []uuid.UUID
+			return ids, c.UserEmail.Query().Select("user_id").Scan(ctx, &ids)
+		},
+	},
+	{
 		Name: "UserSecret", Table: "user_secrets", OwnerColumn: "user_id",
 		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
 			_, err := c.UserSecret.Get(ctx, id)

@@ -153,6 +153,18 @@ func (f UserFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UserMutation", m)
 }
 
+// The UserEmailFunc type is an adapter to allow the use of ordinary
+// function as UserEmail mutator.
+type UserEmailFunc func(context.Context, *ent.UserEmailMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f UserEmailFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.UserEmailMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UserEmailMutation", m)
+}
+
 // The UserSecretFunc type is an adapter to allow the use of ordinary
 // function as UserSecret mutator.
 type UserSecretFunc func(context.Context, *ent.UserSecretMutation) (ent.Value, error)

@@ -21,6 +21,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 )
 
@@ -404,6 +405,33 @@ func (f TraverseUser) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.UserQuery", q)
 }
 
+// The UserEmailFunc type is an adapter to allow the use of ordinary function as a Querier.
+type UserEmailFunc func(context.Context, *ent.UserEmailQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f UserEmailFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.UserEmailQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.UserEmailQuery", q)
+}
+
+// The TraverseUserEmail type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseUserEmail func(context.Context, *ent.UserEmailQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseUserEmail) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseUserEmail) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UserEmailQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.UserEmailQuery", q)
+}
+
 // The UserSecretFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UserSecretFunc func(context.Context, *ent.UserSecretQuery) (ent.Value, error)
 
@@ -458,6 +486,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ToolPermissionQuery, predicate.ToolPermission, toolpermission.OrderOption]{typ: ent.TypeToolPermission, tq: q}, nil
 	case *ent.UserQuery:
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
+	case *ent.UserEmailQuery:
+		return &query[*ent.UserEmailQuery, predicate.UserEmail, useremail.OrderOption]{typ: ent.TypeUserEmail, tq: q}, nil
 	case *ent.UserSecretQuery:
 		return &query[*ent.UserSecretQuery, predicate.UserSecret, usersecret.OrderOption]{typ: ent.TypeUserSecret, tq: q}, nil
 	default:

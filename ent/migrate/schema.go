@@ -354,7 +354,7 @@ var (
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "token_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "token_hash", Type: field.TypeBytes},
 		{Name: "expires_at", Type: field.TypeTime},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "rotated_at", Type: field.TypeTime, Nullable: true},
@@ -391,6 +391,11 @@ var (
 				Name:    "refreshtoken_user_id_session_id",
 				Unique:  false,
 				Columns: []*schema.Column{RefreshTokensColumns[9], RefreshTokensColumns[8]},
+			},
+			{
+				Name:    "refreshtoken_user_id_token_hash",
+				Unique:  true,
+				Columns: []*schema.Column{RefreshTokensColumns[9], RefreshTokensColumns[3]},
 			},
 		},
 	}
@@ -518,7 +523,7 @@ var (
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "email", Type: field.TypeString, Unique: true, Size: 320},
+		{Name: "email", Type: field.TypeString, Size: 320},
 		{Name: "password_hash", Type: field.TypeString},
 		{Name: "display_name", Type: field.TypeString, Nullable: true, Size: 255},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"active", "disabled"}, Default: "active"},
@@ -529,6 +534,42 @@ var (
 		Name:       "users",
 		Columns:    UsersColumns,
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "user_email",
+				Unique:  false,
+				Columns: []*schema.Column{UsersColumns[3]},
+			},
+		},
+	}
+	// UserEmailsColumns holds the columns for the "user_emails" table.
+	UserEmailsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "email", Type: field.TypeString, Unique: true, Size: 320},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// UserEmailsTable holds the schema information for the "user_emails" table.
+	UserEmailsTable = &schema.Table{
+		Name:       "user_emails",
+		Columns:    UserEmailsColumns,
+		PrimaryKey: []*schema.Column{UserEmailsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "user_emails_users_emails",
+				Columns:    []*schema.Column{UserEmailsColumns[4]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "useremail_user_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{UserEmailsColumns[4], UserEmailsColumns[0]},
+			},
+		},
 	}
 	// UserSecretsColumns holds the columns for the "user_secrets" table.
 	UserSecretsColumns = []*schema.Column{
@@ -585,6 +626,7 @@ var (
 		ToolCallsTable,
 		ToolPermissionsTable,
 		UsersTable,
+		UserEmailsTable,
 		UserSecretsTable,
 	}
 )
@@ -610,6 +652,11 @@ func init() {
 	UsersTable.Annotation = &entsql.Annotation{}
 	UsersTable.Annotation.Checks = map[string]string{
 		"users_email_normalized": "email = lower(btrim(email))",
+	}
+	UserEmailsTable.ForeignKeys[0].RefTable = UsersTable
+	UserEmailsTable.Annotation = &entsql.Annotation{}
+	UserEmailsTable.Annotation.Checks = map[string]string{
+		"user_emails_email_normalized": "email = lower(btrim(email))",
 	}
 	UserSecretsTable.ForeignKeys[0].RefTable = UsersTable
 }

@@ -42,5 +42,8 @@ type ToolPermission func(*sql.Selector)
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
 
+// UserEmail is the predicate function for useremail builders.
+type UserEmail func(*sql.Selector)
+
 // UserSecret is the predicate function for usersecret builders.
 type UserSecret func(*sql.Selector)

@@ -399,6 +399,30 @@ func (f UserMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) 
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UserMutation", m)
 }
 
+// The UserEmailQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type UserEmailQueryRuleFunc func(context.Context, *ent.UserEmailQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f UserEmailQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UserEmailQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.UserEmailQuery", q)
+}
+
+// The UserEmailMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type UserEmailMutationRuleFunc func(context.Context, *ent.UserEmailMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f UserEmailMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.UserEmailMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UserEmailMutation", m)
+}
+
 // The UserSecretQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type UserSecretQueryRuleFunc func(context.Context, *ent.UserSecretQuery) error
@@ -482,6 +506,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.UserQuery:
 		return q.Filter(), nil
+	case *ent.UserEmailQuery:
+		return q.Filter(), nil
 	case *ent.UserSecretQuery:
 		return q.Filter(), nil
 	default:
@@ -514,6 +540,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.ToolPermissionMutation:
 		return m.Filter(), nil
 	case *ent.UserMutation:
+		return m.Filter(), nil
+	case *ent.UserEmailMutation:
 		return m.Filter(), nil
 	case *ent.UserSecretMutation:
 		return m.Filter(), nil

@@ -20,6 +20,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 	"github.com/shopspring/decimal"
 
@@ -693,6 +694,55 @@ func init() {
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.
 	user.DefaultID = userDescID.Default.(func() uuid.UUID)
+	useremailMixin := schema.UserEmail{}.Mixin()
+	useremail.Policy = privacy.NewPolicies(useremailMixin[0], useremailMixin[1], schema.UserEmail{})
+	useremail.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := useremail.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	useremailHooks := schema.UserEmail{}.Hooks()
+
+	useremail.Hooks[1] = useremailHooks[0]
+	useremailMixinFields0 := useremailMixin[0].Fields()
+	_ = useremailMixinFields0
+	useremailFields := schema.UserEmail{}.Fields()
+	_ = useremailFields
+	// useremailDescCreatedAt is the schema descriptor for created_at field.
+	useremailDescCreatedAt := useremailMixinFields0[1].Descriptor()
+	// useremail.DefaultCreatedAt holds the default value on creation for the created_at field.
+	useremail.DefaultCreatedAt = useremailDescCreatedAt.Default.(func() time.Time)
+	// useremailDescUpdatedAt is the schema descriptor for updated_at field.
+	useremailDescUpdatedAt := useremailMixinFields0[2].Descriptor()
+	// useremail.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	useremail.DefaultUpdatedAt = useremailDescUpdatedAt.Default.(func() time.Time)
+	// useremail.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	useremail.UpdateDefaultUpdatedAt = useremailDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// useremailDescEmail is the schema descriptor for email field.
+	useremailDescEmail := useremailFields[0].Descriptor()
+	// useremail.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	useremail.EmailValidator = func() func(string) error {
+		validators := useremailDescEmail.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(email string) error {
+			for _, fn := range fns {
+				if err := fn(email); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// useremailDescID is the schema descriptor for id field.
+	useremailDescID := useremailMixinFields0[0].Descriptor()
+	// useremail.DefaultID holds the default value on creation for the id field.
+	useremail.DefaultID = useremailDescID.Default.(func() uuid.UUID)
 	usersecretMixin := schema.UserSecret{}.Mixin()
 	usersecret.Policy = privacy.NewPolicies(usersecretMixin[0], usersecretMixin[1], schema.UserSecret{})
 	usersecret.Hooks[0] = func(next ent.Mutator) ent.Mutator {

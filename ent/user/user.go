@@ -55,6 +55,8 @@ const (
 	EdgeKgEntities = "kg_entities"
 	// EdgeKgRelations holds the string denoting the kg_relations edge name in mutations.
 	EdgeKgRelations = "kg_relations"
+	// EdgeEmails holds the string denoting the emails edge name in mutations.
+	EdgeEmails = "emails"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 	// SessionsTable is the table that holds the sessions relation/edge.
@@ -141,6 +143,13 @@ const (
 	KgRelationsInverseTable = "kg_relations"
 	// KgRelationsColumn is the table column denoting the kg_relations relation/edge.
 	KgRelationsColumn = "user_id"
+	// EmailsTable is the table that holds the emails relation/edge.
+	EmailsTable = "user_emails"
+	// EmailsInverseTable is the table name for the UserEmail entity.
+	// It exists in this package in order to avoid circular dependency with the "useremail" package.
+	EmailsInverseTable = "user_emails"
+	// EmailsColumn is the table column denoting the emails relation/edge.
+	EmailsColumn = "user_id"
 )
 
 // Columns holds all SQL columns for user fields.
@@ -425,6 +434,20 @@ func ByKgRelations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newKgRelationsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByEmailsCount orders the results by emails count.
+func ByEmailsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newEmailsStep(), opts...)
+	}
+}
+
+// ByEmails orders the results by emails terms.
+func ByEmails(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newEmailsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newSessionsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -507,5 +530,12 @@ func newKgRelationsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(KgRelationsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, KgRelationsTable, KgRelationsColumn),
+	)
+}
+func newEmailsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(EmailsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, EmailsTable, EmailsColumn),
 	)
 }

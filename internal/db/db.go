@@ -24,6 +24,11 @@ import (
 	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
+// CurrentUserSetting is the transaction-local setting row-level security
+// compares with each row's owner (set by jarvis_identify, or by
+// jarvis_set_local within a narrow lookup).
+const CurrentUserSetting = pgmigrate.CurrentUserSetting
+
 // DB is the service's database handle.
 type DB struct {
 	Pool   *pgxpool.Pool
@@ -123,7 +128,9 @@ func (d *DB) Lookup(ctx context.Context, table, value string, fn func(ctx contex
 	}
 	ctx = rule.Bypass(ctx, "sign-in looks up rows before identity; RLS's lookup policy confines it")
 	pre := []prelude{{
-		sql:  "SELECT set_config($1, $2, true)",
+		// jarvis_set_local, not set_config: on Citus the setting must
+		// reach the worker that holds the rows (see the migration's function).
+		sql:  "SELECT jarvis_set_local($1, $2)",
 		args: []any{l.Setting, value},
 		wrap: func(err error) error { return fmt.Errorf("set lookup: %w", err) },
 	}}

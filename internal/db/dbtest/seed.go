@@ -17,6 +17,7 @@ import (
 // Fixture is one user with one row of every user-owned entity.
 type Fixture struct {
 	User           *ent.User
+	Email          *ent.UserEmail
 	Session        *ent.Session
 	RefreshToken   *ent.RefreshToken
 	Secret         *ent.UserSecret
@@ -39,7 +40,7 @@ func (f *Fixture) IDs() map[string]uuid.UUID {
 		"user_secrets": f.Secret.ID, "agent_runs": f.Run.ID, "messages": f.Message.ID,
 		"tool_calls": f.ToolCall.ID, "llm_calls": f.LLMCall.ID, "budgets": f.Budget.ID,
 		"tool_permissions": f.ToolPermission.ID, "memories": f.Memory.ID,
-		"kg_entities": f.EntityA.ID, "kg_relations": f.Relation.ID,
+		"kg_entities": f.EntityA.ID, "kg_relations": f.Relation.ID, "user_emails": f.Email.ID,
 	}
 }
 
@@ -68,6 +69,8 @@ func Seed(t testing.TB, c *ent.Client, email string) *Fixture {
 	f.User, err = c.User.Create().SetEmail(email).SetPasswordHash("$argon2id$test").Save(ctx)
 	must(err)
 	uid := f.User.ID
+	f.Email, err = c.UserEmail.Create().SetUserID(uid).SetEmail(email).Save(ctx)
+	must(err)
 	f.Session, err = c.Session.Create().SetUserID(uid).SetUserAgent("test").Save(ctx)
 	must(err)
 	f.RefreshToken, err = c.RefreshToken.Create().SetUserID(uid).SetSessionID(f.Session.ID).
