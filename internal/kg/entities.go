@@ -288,14 +288,23 @@ func (s *Service) UpdateEntity(ctx context.Context, id uuid.UUID, in EntityUpdat
 		if err != nil {
 			return nil, err
 		}
-		u := tx.KGEntity.UpdateOneID(id).SetType(p.typ).SetName(p.name).SetProperties(p.properties)
+		// Update().Where(id), not UpdateOneID, whose re-read by id alone
+		// goes to every shard on Citus; the viewer's filter names the user.
+		u := tx.KGEntity.Update().Where(kgentity.ID(id)).SetType(p.typ).SetName(p.name).SetProperties(p.properties)
 		if in.Name != nil || in.Properties != nil || in.Type != nil {
 			u.SetRedactions(p.redactions)
 		}
 		if p.vector != nil {
 			u.SetEmbedding(*p.vector).SetEmbeddingModel(*p.model)
 		}
-		e, err := u.Save(ctx)
+		n, err := u.Save(ctx)
+		if err == nil && n == 0 {
+			return nil, fault.NotFoundf("kg entity not found")
+		}
+		var e *ent.KGEntity
+		if err == nil {
+			e, err = tx.KGEntity.Query().Where(kgentity.ID(id)).Only(ctx)
+		}
 		if ent.IsConstraintError(err) {
 			return nil, fault.Conflictf("an entity of type %q named %q already exists", p.typ, p.name).Wrap(err)
 		}

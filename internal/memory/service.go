@@ -146,9 +146,15 @@ func checkMetadata(field string, m map[string]any) error {
 
 // setSearchVector fills the full-text column from the stored content, in
 // the same transaction as the write.
+// The statement names the user (the viewer's): on Citus it runs on that
+// user's shard instead of every shard.
 func setSearchVector(ctx context.Context, tx *ent.Tx, id uuid.UUID) error {
-	_, err := tx.ExecContext(ctx,
-		"UPDATE memories SET search_vector = to_tsvector('"+TextSearchConfig+"', content) WHERE id = $1", id)
+	userID, err := db.UserID(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx,
+		"UPDATE memories SET search_vector = to_tsvector('"+TextSearchConfig+"', content) WHERE user_id = $1 AND id = $2", userID, id)
 	if err != nil {
 		return fmt.Errorf("index memory text: %w", err)
 	}
@@ -231,7 +237,10 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 		}
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
-		u := tx.Memory.UpdateOneID(id)
+		// Update().Where(id), not UpdateOneID: the latter re-reads the row
+		// by id alone (every shard on Citus); the viewer's filter adds the
+		// user here, and the row is read back below through it.
+		u := tx.Memory.Update().Where(memory.ID(id))
 		if in.Metadata != nil {
 			counts := map[string]any{}
 			if p != nil {
@@ -245,8 +254,12 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 		case in.Embedding != nil:
 			u.SetEmbedding(pgvector.NewVector(in.Embedding.Values)).SetEmbeddingModel(in.Embedding.Model)
 		}
-		if err := u.Exec(ctx); err != nil {
+		n, err := u.Save(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("update memory: %w", err)
+		}
+		if n == 0 {
+			return nil, fault.NotFoundf("memory not found")
 		}
 		if p != nil {
 			if err := setSearchVector(ctx, tx, id); err != nil {

@@ -190,7 +190,9 @@ func (s *Service) move(ctx context.Context, id uuid.UUID, to agentrun.Status, re
 			return nil, fault.Conflictf("cannot move run from %s to %s", cur.Status, to)
 		}
 		now := s.now()
-		upd := tx.AgentRun.UpdateOne(cur).SetStatus(to)
+		// Update().Where(id), not UpdateOne, whose re-read by id alone goes
+		// to every shard on Citus; the viewer's filter names the user.
+		upd := tx.AgentRun.Update().Where(agentrun.ID(cur.ID)).SetStatus(to)
 		if to == agentrun.StatusRunning {
 			upd.SetStartedAt(now)
 		}
@@ -200,9 +202,12 @@ func (s *Service) move(ctx context.Context, id uuid.UUID, to agentrun.Status, re
 		if reason != "" {
 			upd.SetError(reason)
 		}
-		run, err := upd.Save(ctx)
-		if err != nil {
+		if err := upd.Exec(ctx); err != nil {
 			return nil, fmt.Errorf("move run to %s: %w", to, err)
+		}
+		run, err := tx.AgentRun.Query().Where(agentrun.ID(cur.ID)).Only(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read run: %w", err)
 		}
 		out.add(events.RunStatus, run.ID, statusEvent{RunID: run.ID, Status: to, PreviousStatus: cur.Status, Error: reason, At: now})
 		return run, nil

@@ -159,7 +159,9 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, name, value *string)
 		return nil, err
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.UserSecret, error) {
-		upd := tx.UserSecret.UpdateOneID(id)
+		// Update().Where(id), not UpdateOneID, whose re-read by id alone
+		// goes to every shard on Citus; the viewer's filter names the user.
+		upd := tx.UserSecret.Update().Where(usersecret.ID(id))
 		if name != nil {
 			upd.SetName(strings.TrimSpace(*name))
 		}
@@ -171,7 +173,14 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, name, value *string)
 			upd.SetEncryptedValue(sealed.Ciphertext).SetNonce(sealed.Nonce).SetAuthTag(sealed.Tag).
 				SetKeyVersion(sealed.KeyVersion).SetLast4(last4(*value))
 		}
-		updated, err := upd.Save(ctx)
+		n, err := upd.Save(ctx)
+		var updated *ent.UserSecret
+		if err == nil && n == 0 {
+			err = &ent.NotFoundError{}
+		}
+		if err == nil {
+			updated, err = tx.UserSecret.Query().Where(usersecret.ID(id)).Only(ctx)
+		}
 		switch {
 		case ent.IsNotFound(err):
 			return nil, ErrNotFound.Wrap(err)
