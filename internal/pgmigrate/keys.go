@@ -2,6 +2,7 @@ package pgmigrate
 
 import (
 	"sort"
+	"strings"
 
 	"ariga.io/atlas/sql/schema"
 	entschema "entgo.io/ent/dialect/sql/schema"
@@ -188,4 +189,36 @@ func constraintOrder(ch schema.Change) int {
 		return 0
 	}
 	return 1
+}
+
+// AlterClauses splits an ALTER TABLE statement into its clauses (after the
+// table name), at the commas outside parentheses and quotes.
+func AlterClauses(stmt string) []string {
+	rest := stmt
+	if i := strings.Index(stmt, `" `); strings.HasPrefix(stmt, `ALTER TABLE "`) && i > 0 {
+		rest = stmt[i+2:]
+	}
+	var (
+		out           []string
+		depth         int
+		inStr, inName bool
+		start         int
+	)
+	for i, r := range rest {
+		switch {
+		case r == '\'' && !inName:
+			inStr = !inStr
+		case r == '"' && !inStr:
+			inName = !inName
+		case inStr || inName:
+		case r == '(':
+			depth++
+		case r == ')':
+			depth--
+		case r == ',' && depth == 0:
+			out = append(out, strings.TrimSpace(rest[start:i]))
+			start = i + 1
+		}
+	}
+	return append(out, strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest[start:]), ";")))
 }
