@@ -38,6 +38,8 @@ export type EventHandlers = { [T in RealtimeEventType]?: (event: TypedEvent<T>) 
 };
 
 export interface Subscription {
+  /** Resolves when the server confirmed the subscription: events of the run emitted from then on arrive. */
+  ready: Promise<void>;
   unsubscribe(): void;
 }
 
@@ -134,6 +136,8 @@ export class Realtime {
   private readonly mode: "header" | "subprotocol";
   private listeners = new Set<Listener>();
   private runs = new Map<string, number>(); // run id → listener count
+  private confirmed = new Set<string>(); // run ids the current socket confirmed
+  private waiting = new Map<string, (() => void)[]>(); // run id → ready resolvers
   private ws: WebSocketLike | undefined;
   private state: RealtimeState = "idle";
   // The position of the last event delivered: where a reconnect resumes.
@@ -167,8 +171,11 @@ export class Realtime {
     const n = this.runs.get(runId) ?? 0;
     this.runs.set(runId, n + 1);
     if (n === 0 && this.state === "open") this.send({ type: "subscribe", run_id: runId });
+    const ready = this.confirmed.has(runId)
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => this.waiting.set(runId, [...(this.waiting.get(runId) ?? []), resolve]));
     this.wake();
-    return { unsubscribe: () => this.remove(l) };
+    return { ready, unsubscribe: () => this.remove(l) };
   }
 
   /** Receive every event of the socket: the user's own and those of the runs subscribed. */
@@ -176,7 +183,7 @@ export class Realtime {
     const l: Listener = { handlers };
     this.listeners.add(l);
     this.wake();
-    return { unsubscribe: () => this.remove(l) };
+    return { ready: Promise.resolve(), unsubscribe: () => this.remove(l) };
   }
 
   /** Connects now instead of at the first subscription. */
@@ -219,6 +226,7 @@ export class Realtime {
       if (n > 0) this.runs.set(l.runId, n);
       else {
         this.runs.delete(l.runId);
+        this.confirmed.delete(l.runId);
         if (this.state === "open") this.send({ type: "unsubscribe", run_id: l.runId });
       }
     }
@@ -267,6 +275,7 @@ export class Realtime {
 
   private closed(code: number, reason: string): void {
     this.ws = undefined;
+    this.confirmed.clear();
     this.clearTimers();
     switch (code) {
       case CloseCode.Unauthorized:
@@ -305,6 +314,7 @@ export class Realtime {
   }
 
   private stop(state: RealtimeState): void {
+    this.confirmed.clear();
     this.clearTimers();
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
@@ -342,7 +352,15 @@ export class Realtime {
         return this.scheduleRenewal((m as Reply).expires_at);
       case "pong":
         return clearTimeout(this.pongTimer);
-      case "subscribed":
+      case "subscribed": {
+        const id = (m as Reply).run_id;
+        if (id && this.runs.has(id)) {
+          this.confirmed.add(id);
+          for (const resolve of this.waiting.get(id) ?? []) resolve();
+          this.waiting.delete(id);
+        }
+        return;
+      }
       case "unsubscribed":
         return;
       case "error": {
