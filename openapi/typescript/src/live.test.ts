@@ -3,6 +3,7 @@
 // TestTypeScriptSessionsAndRealtime, which also serves JARVIS_CONTROL: it
 // routes the balancer, restarts instances and counts refresh requests.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import WebSocket from "ws";
@@ -274,4 +275,12 @@ test("realtime: a signed-out session closes the socket; 4001 is not retried", { 
     rt.dispose();
     s.close();
   }
+});
+
+// The README's app flow is src/app.ts (type-checked by tsc with the rest),
+// shown as a user writes it: importing the package by name.
+test("the README's app flow is src/app.ts", () => {
+  const readme = readFileSync("README.md", "utf8");
+  const app = readFileSync("src/app.ts", "utf8").replace('"./index.js"', '"@jarvis-core/client"');
+  assert.ok(readme.includes("```ts\n" + app + "```"), "README.md's app flow differs from src/app.ts: copy it over");
 });
