@@ -186,3 +186,47 @@ test("two tabs: one refresh for both, the socket by subprotocol resumes after a 
   const dead = await anon.POST("/v1/auth/refresh", { body: { refresh_token: last } });
   assert.equal(dead.response.status, 401, "the server revoked the session");
 });
+
+// The README's app flow as a newcomer pastes it (src/app.ts, bundled as
+// window.app): sign in, ask, the tokens stream into the page, the socket is
+// dropped mid-answer, and the answer still arrives whole.
+test("the README's app flow streams a run's tokens into the page across a reconnect", { timeout: 60_000 }, async () => {
+  await ctl("POST", "/route/a");
+  const email = `ts-app-${Date.now()}@example.com`;
+  const anon = createJarvisClient(base);
+  assert.equal((await anon.POST("/v1/auth/register", { body: { email, password: "correct horse battery staple" } })).response.status, 201);
+
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => consoleLines.push(String(e)));
+  await page.goto(`${pageUrl}/app.html?api=${encodeURIComponent(base)}`);
+  type App = { signIn(e: string, p: string): Promise<void>; ask(): Promise<string> };
+  await page.evaluate((e) => (window as unknown as { app: App }).app.signIn(e, "correct horse battery staple"), email);
+  const token = await page.evaluate(() => (JSON.parse(localStorage.getItem("jarvis.session")!) as { access_token: string }).access_token);
+  const answer = page.evaluate(() => (window as unknown as { app: App }).app.ask());
+
+  // The agent: finds the run once the page started it, and emits into it.
+  const worker = createJarvisClient(base, { accessToken: () => token });
+  let runId = "";
+  await until("the page to start a run", async () => {
+    const runs = await worker.GET("/v1/runs");
+    runId = runs.data?.items.find((r) => r.status === "running")?.id ?? "";
+    return runId !== "";
+  });
+  const emit = async (via: ReturnType<typeof createJarvisClient>, body: { type: "agent.token" | "agent.final"; data: Record<string, unknown> }) =>
+    assert.equal((await via.POST("/v1/runs/{id}/events", { params: { path: { id: runId } }, body })).response.status, 202);
+  const shown = () => page.evaluate(() => document.querySelector("#answer")!.textContent);
+  await emit(worker, { type: "agent.token", data: { text: "Hel" } });
+  await emit(worker, { type: "agent.token", data: { text: "lo" } });
+  await until("the first tokens on the page", async () => (await shown()) === "Hello");
+
+  await ctl("POST", "/route/none");
+  await ctl("POST", "/drop");
+  const b = createJarvisClient(await ctl("GET", "/instance/b"), { accessToken: () => token });
+  await emit(b, { type: "agent.token", data: { text: " wor" } });
+  await ctl("POST", "/route/a");
+  await emit(worker, { type: "agent.token", data: { text: "ld" } });
+  await emit(worker, { type: "agent.final", data: { content: "Hello world" } });
+  assert.equal(await answer, "Hello world");
+  assert.equal(await shown(), "Hello world");
+  await page.close();
+});
