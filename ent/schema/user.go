@@ -42,6 +42,8 @@ func (User) Edges() []ent.Edge {
 		owned("memories", Memory.Type),
 		owned("kg_entities", KGEntity.Type),
 		owned("kg_relations", KGRelation.Type),
+		owned("oauth_connections", OAuthConnection.Type),
+		owned("oauth_states", OAuthState.Type),
 	}
 }
 
