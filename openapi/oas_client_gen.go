@@ -93,8 +93,9 @@ type AuthInvoker interface {
 type ConnectionsInvoker interface {
 	// CompleteConnection invokes completeConnection operation.
 	//
-	// An unknown, used, expired or another user's state, or another redirect_uri, is refused with 400 and
-	// consumes nothing else. Connecting an account already connected replaces its tokens.
+	// An unknown, used, expired or another user's state, or another redirect_uri than the start's, is
+	// refused with 400. A state works once, whatever the outcome. Connecting an account already connected
+	// replaces its tokens.
 	//
 	// POST /v1/connections/callback
 	CompleteConnection(ctx context.Context, request *ConnectionCallback) (*Connection, error)
@@ -776,8 +777,9 @@ func (c *Client) sendCancelRun(ctx context.Context, params CancelRunParams) (res
 
 // CompleteConnection invokes completeConnection operation.
 //
-// An unknown, used, expired or another user's state, or another redirect_uri, is refused with 400 and
-// consumes nothing else. Connecting an account already connected replaces its tokens.
+// An unknown, used, expired or another user's state, or another redirect_uri than the start's, is
+// refused with 400. A state works once, whatever the outcome. Connecting an account already connected
+// replaces its tokens.
 //
 // POST /v1/connections/callback
 func (c *Client) CompleteConnection(ctx context.Context, request *ConnectionCallback) (*Connection, error) {

@@ -450,8 +450,9 @@ func (s *Server) handleCancelRunRequest(args [1]string, argsEscaped bool, w http
 
 // handleCompleteConnectionRequest handles completeConnection operation.
 //
-// An unknown, used, expired or another user's state, or another redirect_uri, is refused with 400 and
-// consumes nothing else. Connecting an account already connected replaces its tokens.
+// An unknown, used, expired or another user's state, or another redirect_uri than the start's, is
+// refused with 400. A state works once, whatever the outcome. Connecting an account already connected
+// replaces its tokens.
 //
 // POST /v1/connections/callback
 func (s *Server) handleCompleteConnectionRequest(args [0]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {

@@ -76,8 +76,9 @@ type AuthHandler interface {
 type ConnectionsHandler interface {
 	// CompleteConnection implements completeConnection operation.
 	//
-	// An unknown, used, expired or another user's state, or another redirect_uri, is refused with 400 and
-	// consumes nothing else. Connecting an account already connected replaces its tokens.
+	// An unknown, used, expired or another user's state, or another redirect_uri than the start's, is
+	// refused with 400. A state works once, whatever the outcome. Connecting an account already connected
+	// replaces its tokens.
 	//
 	// POST /v1/connections/callback
 	CompleteConnection(ctx context.Context, req *ConnectionCallback) (*Connection, error)

@@ -33,8 +33,9 @@ func (UnimplementedHandler) CancelRun(ctx context.Context, params CancelRunParam
 
 // CompleteConnection implements completeConnection operation.
 //
-// An unknown, used, expired or another user's state, or another redirect_uri, is refused with 400 and
-// consumes nothing else. Connecting an account already connected replaces its tokens.
+// An unknown, used, expired or another user's state, or another redirect_uri than the start's, is
+// refused with 400. A state works once, whatever the outcome. Connecting an account already connected
+// replaces its tokens.
 //
 // POST /v1/connections/callback
 func (UnimplementedHandler) CompleteConnection(ctx context.Context, req *ConnectionCallback) (r *Connection, _ error) {

@@ -73,7 +73,7 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 // providers) and the access token.
 func (s *Service) revokeAll(ctx context.Context, p *Provider, uid uuid.UUID, c *ent.OAuthConnection) error {
 	sl := sealer{s.box, uid, c.ID}
-	if c.RefreshToken != nil {
+	if hasRefresh(c) {
 		rt, err := sl.open(refreshToken, *c.RefreshToken, c.KeyVersion)
 		if err != nil {
 			return fmt.Errorf("open refresh token of connection %s: %w", c.ID, err)

@@ -66,7 +66,7 @@ func rotateBatch(ctx context.Context, c *ent.Client, box *secrets.Box, after uui
 		}
 		upd := tx.OAuthConnection.UpdateOneID(r.ID).Where(oauthconnection.UserID(r.UserID)).
 			SetAccessToken(access).SetKeyVersion(box.CurrentVersion())
-		if r.RefreshToken != nil {
+		if hasRefresh(r) {
 			rt, err := sl.open(refreshToken, *r.RefreshToken, r.KeyVersion)
 			if err != nil {
 				return fail(fmt.Errorf("open refresh token of connection %s: %w", r.ID, err))

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/internal/secrets"
 )
 
@@ -72,4 +73,10 @@ func (s sealer) open(which string, b []byte, version int) (string, error) {
 		return "", err
 	}
 	return string(plain), nil
+}
+
+// hasRefresh says whether c holds a refresh token. ent scans a NULL bytea
+// into a non-nil pointer to an empty slice, so nil alone does not tell.
+func hasRefresh(c *ent.OAuthConnection) bool {
+	return c.RefreshToken != nil && len(*c.RefreshToken) > 0
 }

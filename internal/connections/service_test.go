@@ -115,3 +115,32 @@ func TestSealedTokensAreBoundToTheirRow(t *testing.T) {
 		t.Fatal("the refresh token opened as the access token")
 	}
 }
+
+// An imported token without a refresh token is handed out while it lasts,
+// even inside the refresh skew, and then the connection needs re-authorization.
+func TestTokenWithoutRefreshTokenLastsUntilItExpires(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	p := oauthtest.New()
+	t.Cleanup(p.Close)
+	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
+	svc := connections.NewService(d.App(t), testBox(t), acmeConfig(p), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := viewer.NewContext(context.Background(), viewer.User(alice.User.ID))
+	soon, err := svc.Import(ctx, "acme", "soon", connections.Tokens{Access: "soon_0123456789", Expiry: time.Now().Add(20 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := svc.Token(ctx, soon.ID); err != nil || tok.Value != "soon_0123456789" {
+		t.Fatalf("token inside the skew: %v %v", tok, err)
+	}
+	gone, err := svc.Import(ctx, "acme", "gone", connections.Tokens{Access: "gone_0123456789", Expiry: time.Now().Add(-time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Token(ctx, gone.ID); !fault.Is(err, fault.Conflict) {
+		t.Fatalf("expired token without refresh: %v, want NEEDS_REAUTH", err)
+	}
+	if p.TokenCalls() != 0 {
+		t.Fatal("asked the provider without a refresh token")
+	}
+}

@@ -109,7 +109,7 @@ func (s *Service) refresh(ctx context.Context, uid, id uuid.UUID) (*AccessToken,
 			return refreshResult{token: t}, err
 		}
 		p, ok := s.providers.Get(c.Provider)
-		if c.RefreshToken == nil || !ok || !p.Configured {
+		if !hasRefresh(c) || !ok || !p.Configured {
 			// Nothing to refresh with: an imported token without a refresh
 			// token, or no client credentials. Hand it out while it lasts.
 			if c.ExpiresAt != nil && c.ExpiresAt.After(s.now()) {

@@ -30,8 +30,8 @@ func init() {
 				Body: "ConnectionStart", Status: http.StatusCreated, Result: "ConnectionAuthorization"},
 			{Method: http.MethodPost, Path: "/v1/connections/callback", ID: "completeConnection",
 				Summary: "Finish connecting: exchange the provider's code for tokens (stored sealed)",
-				Description: "An unknown, used, expired or another user's state, or another redirect_uri, is refused with 400 " +
-					"and consumes nothing else. Connecting an account already connected replaces its tokens.",
+				Description: "An unknown, used, expired or another user's state, or another redirect_uri than the start's, is refused with 400. " +
+					"A state works once, whatever the outcome. Connecting an account already connected replaces its tokens.",
 				Body: "ConnectionCallback", Status: http.StatusCreated, Result: "Connection",
 				Errors: []int{http.StatusServiceUnavailable}},
 			{Method: http.MethodPost, Path: "/v1/connections/import", ID: "importConnection",

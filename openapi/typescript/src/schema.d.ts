@@ -159,7 +159,7 @@ export interface paths {
         put?: never;
         /**
          * Finish connecting: exchange the provider's code for tokens (stored sealed)
-         * @description An unknown, used, expired or another user's state, or another redirect_uri, is refused with 400 and consumes nothing else. Connecting an account already connected replaces its tokens.
+         * @description An unknown, used, expired or another user's state, or another redirect_uri than the start's, is refused with 400. A state works once, whatever the outcome. Connecting an account already connected replaces its tokens.
          */
         post: operations["completeConnection"];
         delete?: never;
