@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/oauthconnection"
@@ -66,6 +67,7 @@ type Service struct {
 	log       *slog.Logger
 	http      *http.Client
 	now       func() time.Time
+	flights   singleflight.Group // refreshes in progress on this instance, by user and connection
 }
 
 // NewService returns the connections service. pub may be nil.

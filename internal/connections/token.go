@@ -80,7 +80,18 @@ func (s *Service) Token(ctx context.Context, id uuid.UUID) (*AccessToken, error)
 	if s.fresh(c) {
 		return s.accessOf(uid, c)
 	}
-	return s.refresh(ctx, uid, id)
+	// Callers on this instance share one attempt, so a crowd holds one
+	// pool connection waiting on the row lock instead of all of them;
+	// other instances meet at the lock. The attempt runs without the first
+	// caller's cancellation: one caller leaving must not fail the others
+	// (it is bounded by the provider timeout and attempts anyway).
+	v, err, _ := s.flights.Do(uid.String()+"/"+id.String(), func() (any, error) {
+		return s.refresh(context.WithoutCancel(ctx), uid, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*AccessToken), nil
 }
 
 // refreshResult is what happened under the lock.
