@@ -27,6 +27,9 @@ type world struct {
 	provider *oauthtest.Server
 	s1, s2   *apptest.Server
 	db       *dbtest.Database
+
+	mu   sync.Mutex
+	seen []string // states handed out, scanned for in the logs
 }
 
 // newWorld starts the provider and two service instances configured with
@@ -35,7 +38,6 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	p := oauthtest.New()
-	var seen []string
 	w := &world{provider: p}
 	t.Cleanup(func() { // registered first: runs after the servers stopped
 		defer p.Close()
@@ -44,7 +46,10 @@ func newWorld(t *testing.T) *world {
 				continue
 			}
 			logs := s.Logs.String()
-			for _, v := range append(p.Issued(), seen...) {
+			w.mu.Lock()
+			seen := append(p.Issued(), w.seen...)
+			w.mu.Unlock()
+			for _, v := range seen {
 				if strings.Contains(logs, v) {
 					t.Errorf("a token, code or state is in the logs: %.12s…", v)
 				}
@@ -234,12 +239,15 @@ func TestProviderDownIs503AndStaysActive(t *testing.T) {
 }
 
 // start begins a flow for c and returns the provider's URL and the state.
-func start(t *testing.T, c *openapi.Client) *openapi.ConnectionAuthorization {
+func (w *world) start(t *testing.T, c *openapi.Client) *openapi.ConnectionAuthorization {
 	t.Helper()
 	a, err := c.StartConnection(context.Background(), &openapi.ConnectionStart{Provider: "acme", RedirectURI: redirect})
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
+	w.mu.Lock()
+	w.seen = append(w.seen, a.State)
+	w.mu.Unlock()
 	return a
 }
 
@@ -250,7 +258,7 @@ func TestConnectFlowWithPKCEAndState(t *testing.T) {
 	alice, _ := w.s1.SignUp(t, "alice@example.com")
 	bob, _ := w.s1.SignUp(t, "bob@example.com")
 
-	a := start(t, alice)
+	a := w.start(t, alice)
 	u, _ := url.Parse(a.AuthorizationURL)
 	if q := u.Query(); q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("state") != a.State ||
 		q.Get("redirect_uri") != redirect || q.Get("scope") != "read write" {
@@ -285,7 +293,7 @@ func TestConnectFlowWithPKCEAndState(t *testing.T) {
 	refused("replayed", alice, cb)
 
 	// Tampered state.
-	a = start(t, alice)
+	a = w.start(t, alice)
 	code, _, _ = w.provider.Authorize(a.AuthorizationURL)
 	refused("tampered state", alice, &openapi.ConnectionCallback{State: a.State + "x", Code: code, RedirectURI: redirect})
 	// Another redirect than the one the state is bound to: refused, and the state is spent.
@@ -293,7 +301,7 @@ func TestConnectFlowWithPKCEAndState(t *testing.T) {
 	refused("spent by a refused try", alice, &openapi.ConnectionCallback{State: a.State, Code: code, RedirectURI: redirect})
 
 	// Another user's state.
-	b := start(t, bob)
+	b := w.start(t, bob)
 	code, _, _ = w.provider.Authorize(b.AuthorizationURL)
 	refused("other user's state", alice, &openapi.ConnectionCallback{State: b.State, Code: code, RedirectURI: redirect})
 	if _, err := bob.CompleteConnection(ctx, &openapi.ConnectionCallback{State: b.State, Code: code, RedirectURI: redirect}); err != nil {
@@ -301,7 +309,7 @@ func TestConnectFlowWithPKCEAndState(t *testing.T) {
 	}
 
 	// Expired.
-	a = start(t, alice)
+	a = w.start(t, alice)
 	code, _, _ = w.provider.Authorize(a.AuthorizationURL)
 	if _, err := w.db.OwnerClient(t).ExecContext(ctx, "UPDATE oauth_states SET expires_at = now() - interval '1 second'"); err != nil {
 		t.Fatal(err)
@@ -310,7 +318,7 @@ func TestConnectFlowWithPKCEAndState(t *testing.T) {
 
 	// PKCE: a code obtained with another challenge (an attacker's) does not
 	// exchange with this flow's verifier.
-	a = start(t, alice)
+	a = w.start(t, alice)
 	u, _ = url.Parse(a.AuthorizationURL)
 	q := u.Query()
 	q.Set("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
