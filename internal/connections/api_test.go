@@ -54,6 +54,10 @@ func newWorld(t *testing.T) *world {
 					t.Errorf("a token, code or state is in the logs: %.12s…", v)
 				}
 			}
+			// The realtime publisher took every connection.needs_reauth event.
+			if strings.Contains(logs, "needs_reauth not delivered") {
+				t.Error("a connection.needs_reauth event was not delivered")
+			}
 			for _, v := range []string{oauthtest.ClientSecret, "test_at_", "test_rt_", "test_code_"} {
 				if strings.Contains(logs, v) {
 					t.Errorf("logs contain %q", v)
