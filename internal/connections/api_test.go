@@ -109,6 +109,9 @@ func TestFiftyCallersTwoInstancesOneRefresh(t *testing.T) {
 	c1, tok := w.s1.SignUp(t, "alice@example.com")
 	c2 := on(t, w.s2, tok)
 	conn, old, _ := w.importExpired(t, c1, "alice")
+	// A provider that takes its time keeps every caller's window open: without
+	// the row lock, both instances would refresh (and one be refused).
+	w.provider.SetDelay(300 * time.Millisecond)
 
 	var wg sync.WaitGroup
 	got := make([]string, 50)
