@@ -19,6 +19,8 @@ import (
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/session"
 	"github.com/jarvis-core/jarvis/ent/toolcall"
@@ -86,20 +88,22 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			agentrun.Table:       agentrun.ValidColumn,
-			budget.Table:         budget.ValidColumn,
-			kgentity.Table:       kgentity.ValidColumn,
-			kgrelation.Table:     kgrelation.ValidColumn,
-			llmcall.Table:        llmcall.ValidColumn,
-			memory.Table:         memory.ValidColumn,
-			message.Table:        message.ValidColumn,
-			refreshtoken.Table:   refreshtoken.ValidColumn,
-			session.Table:        session.ValidColumn,
-			toolcall.Table:       toolcall.ValidColumn,
-			toolpermission.Table: toolpermission.ValidColumn,
-			user.Table:           user.ValidColumn,
-			useremail.Table:      useremail.ValidColumn,
-			usersecret.Table:     usersecret.ValidColumn,
+			agentrun.Table:        agentrun.ValidColumn,
+			budget.Table:          budget.ValidColumn,
+			kgentity.Table:        kgentity.ValidColumn,
+			kgrelation.Table:      kgrelation.ValidColumn,
+			llmcall.Table:         llmcall.ValidColumn,
+			memory.Table:          memory.ValidColumn,
+			message.Table:         message.ValidColumn,
+			oauthconnection.Table: oauthconnection.ValidColumn,
+			oauthstate.Table:      oauthstate.ValidColumn,
+			refreshtoken.Table:    refreshtoken.ValidColumn,
+			session.Table:         session.ValidColumn,
+			toolcall.Table:        toolcall.ValidColumn,
+			toolpermission.Table:  toolpermission.ValidColumn,
+			user.Table:            user.ValidColumn,
+			useremail.Table:       useremail.ValidColumn,
+			usersecret.Table:      usersecret.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

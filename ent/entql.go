@@ -10,6 +10,8 @@ import (
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/predicate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/session"
@@ -27,7 +29,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 14)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 16)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   agentrun.Table,
@@ -191,6 +193,56 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   oauthconnection.Table,
+			Columns: oauthconnection.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: oauthconnection.FieldID,
+			},
+		},
+		Type: "OAuthConnection",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			oauthconnection.FieldCreatedAt:       {Type: field.TypeTime, Column: oauthconnection.FieldCreatedAt},
+			oauthconnection.FieldUpdatedAt:       {Type: field.TypeTime, Column: oauthconnection.FieldUpdatedAt},
+			oauthconnection.FieldUserID:          {Type: field.TypeUUID, Column: oauthconnection.FieldUserID},
+			oauthconnection.FieldProvider:        {Type: field.TypeString, Column: oauthconnection.FieldProvider},
+			oauthconnection.FieldAccount:         {Type: field.TypeString, Column: oauthconnection.FieldAccount},
+			oauthconnection.FieldScopes:          {Type: field.TypeJSON, Column: oauthconnection.FieldScopes},
+			oauthconnection.FieldAccessToken:     {Type: field.TypeBytes, Column: oauthconnection.FieldAccessToken},
+			oauthconnection.FieldRefreshToken:    {Type: field.TypeBytes, Column: oauthconnection.FieldRefreshToken},
+			oauthconnection.FieldTokenType:       {Type: field.TypeString, Column: oauthconnection.FieldTokenType},
+			oauthconnection.FieldKeyVersion:      {Type: field.TypeInt, Column: oauthconnection.FieldKeyVersion},
+			oauthconnection.FieldTokenVersion:    {Type: field.TypeInt, Column: oauthconnection.FieldTokenVersion},
+			oauthconnection.FieldExpiresAt:       {Type: field.TypeTime, Column: oauthconnection.FieldExpiresAt},
+			oauthconnection.FieldStatus:          {Type: field.TypeEnum, Column: oauthconnection.FieldStatus},
+			oauthconnection.FieldLastRefreshedAt: {Type: field.TypeTime, Column: oauthconnection.FieldLastRefreshedAt},
+		},
+	}
+	graph.Nodes[8] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   oauthstate.Table,
+			Columns: oauthstate.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: oauthstate.FieldID,
+			},
+		},
+		Type: "OAuthState",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			oauthstate.FieldCreatedAt:   {Type: field.TypeTime, Column: oauthstate.FieldCreatedAt},
+			oauthstate.FieldUpdatedAt:   {Type: field.TypeTime, Column: oauthstate.FieldUpdatedAt},
+			oauthstate.FieldUserID:      {Type: field.TypeUUID, Column: oauthstate.FieldUserID},
+			oauthstate.FieldProvider:    {Type: field.TypeString, Column: oauthstate.FieldProvider},
+			oauthstate.FieldStateHash:   {Type: field.TypeBytes, Column: oauthstate.FieldStateHash},
+			oauthstate.FieldVerifier:    {Type: field.TypeBytes, Column: oauthstate.FieldVerifier},
+			oauthstate.FieldKeyVersion:  {Type: field.TypeInt, Column: oauthstate.FieldKeyVersion},
+			oauthstate.FieldRedirectURI: {Type: field.TypeString, Column: oauthstate.FieldRedirectURI},
+			oauthstate.FieldScopes:      {Type: field.TypeJSON, Column: oauthstate.FieldScopes},
+			oauthstate.FieldExpiresAt:   {Type: field.TypeTime, Column: oauthstate.FieldExpiresAt},
+		},
+	}
+	graph.Nodes[9] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refreshtoken.Table,
 			Columns: refreshtoken.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -211,7 +263,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refreshtoken.FieldReplacedBy: {Type: field.TypeUUID, Column: refreshtoken.FieldReplacedBy},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -231,7 +283,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldRevokedAt:  {Type: field.TypeTime, Column: session.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   toolcall.Table,
 			Columns: toolcall.Columns,
@@ -255,7 +307,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			toolcall.FieldCompletedAt: {Type: field.TypeTime, Column: toolcall.FieldCompletedAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   toolpermission.Table,
 			Columns: toolpermission.Columns,
@@ -273,7 +325,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			toolpermission.FieldEffect:    {Type: field.TypeEnum, Column: toolpermission.FieldEffect},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -293,7 +345,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastLoginAt:  {Type: field.TypeTime, Column: user.FieldLastLoginAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   useremail.Table,
 			Columns: useremail.Columns,
@@ -310,7 +362,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			useremail.FieldEmail:     {Type: field.TypeString, Column: useremail.FieldEmail},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usersecret.Table,
 			Columns: usersecret.Columns,
@@ -525,6 +577,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Message",
 		"AgentRun",
+	)
+	graph.MustAddE(
+		"owner",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   oauthconnection.OwnerTable,
+			Columns: []string{oauthconnection.OwnerColumn},
+			Bidi:    false,
+		},
+		"OAuthConnection",
+		"User",
+	)
+	graph.MustAddE(
+		"owner",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   oauthstate.OwnerTable,
+			Columns: []string{oauthstate.OwnerColumn},
+			Bidi:    false,
+		},
+		"OAuthState",
+		"User",
 	)
 	graph.MustAddE(
 		"owner",
@@ -765,6 +841,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"User",
 		"UserEmail",
+	)
+	graph.MustAddE(
+		"oauth_connections",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthConnectionsTable,
+			Columns: []string{user.OauthConnectionsColumn},
+			Bidi:    false,
+		},
+		"User",
+		"OAuthConnection",
+	)
+	graph.MustAddE(
+		"oauth_states",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthStatesTable,
+			Columns: []string{user.OauthStatesColumn},
+			Bidi:    false,
+		},
+		"User",
+		"OAuthState",
 	)
 	graph.MustAddE(
 		"owner",
@@ -1654,6 +1754,234 @@ func (f *MessageFilter) WhereHasRunWith(preds ...predicate.AgentRun) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *OAuthConnectionQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the OAuthConnectionQuery builder.
+func (_q *OAuthConnectionQuery) Filter() *OAuthConnectionFilter {
+	return &OAuthConnectionFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *OAuthConnectionMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the OAuthConnectionMutation builder.
+func (m *OAuthConnectionMutation) Filter() *OAuthConnectionFilter {
+	return &OAuthConnectionFilter{config: m.config, predicateAdder: m}
+}
+
+// OAuthConnectionFilter provides a generic filtering capability at runtime for OAuthConnectionQuery.
+type OAuthConnectionFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *OAuthConnectionFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *OAuthConnectionFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(oauthconnection.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *OAuthConnectionFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(oauthconnection.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *OAuthConnectionFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(oauthconnection.FieldUpdatedAt))
+}
+
+// WhereUserID applies the entql [16]byte predicate on the user_id field.
+func (f *OAuthConnectionFilter) WhereUserID(p entql.ValueP) {
+	f.Where(p.Field(oauthconnection.FieldUserID))
+}
+
+// WhereProvider applies the entql string predicate on the provider field.
+func (f *OAuthConnectionFilter) WhereProvider(p entql.StringP) {
+	f.Where(p.Field(oauthconnection.FieldProvider))
+}
+
+// WhereAccount applies the entql string predicate on the account field.
+func (f *OAuthConnectionFilter) WhereAccount(p entql.StringP) {
+	f.Where(p.Field(oauthconnection.FieldAccount))
+}
+
+// WhereScopes applies the entql json.RawMessage predicate on the scopes field.
+func (f *OAuthConnectionFilter) WhereScopes(p entql.BytesP) {
+	f.Where(p.Field(oauthconnection.FieldScopes))
+}
+
+// WhereAccessToken applies the entql []byte predicate on the access_token field.
+func (f *OAuthConnectionFilter) WhereAccessToken(p entql.BytesP) {
+	f.Where(p.Field(oauthconnection.FieldAccessToken))
+}
+
+// WhereRefreshToken applies the entql []byte predicate on the refresh_token field.
+func (f *OAuthConnectionFilter) WhereRefreshToken(p entql.BytesP) {
+	f.Where(p.Field(oauthconnection.FieldRefreshToken))
+}
+
+// WhereTokenType applies the entql string predicate on the token_type field.
+func (f *OAuthConnectionFilter) WhereTokenType(p entql.StringP) {
+	f.Where(p.Field(oauthconnection.FieldTokenType))
+}
+
+// WhereKeyVersion applies the entql int predicate on the key_version field.
+func (f *OAuthConnectionFilter) WhereKeyVersion(p entql.IntP) {
+	f.Where(p.Field(oauthconnection.FieldKeyVersion))
+}
+
+// WhereTokenVersion applies the entql int predicate on the token_version field.
+func (f *OAuthConnectionFilter) WhereTokenVersion(p entql.IntP) {
+	f.Where(p.Field(oauthconnection.FieldTokenVersion))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *OAuthConnectionFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(oauthconnection.FieldExpiresAt))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *OAuthConnectionFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(oauthconnection.FieldStatus))
+}
+
+// WhereLastRefreshedAt applies the entql time.Time predicate on the last_refreshed_at field.
+func (f *OAuthConnectionFilter) WhereLastRefreshedAt(p entql.TimeP) {
+	f.Where(p.Field(oauthconnection.FieldLastRefreshedAt))
+}
+
+// WhereHasOwner applies a predicate to check if query has an edge owner.
+func (f *OAuthConnectionFilter) WhereHasOwner() {
+	f.Where(entql.HasEdge("owner"))
+}
+
+// WhereHasOwnerWith applies a predicate to check if query has an edge owner with a given conditions (other predicates).
+func (f *OAuthConnectionFilter) WhereHasOwnerWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("owner", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *OAuthStateQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the OAuthStateQuery builder.
+func (_q *OAuthStateQuery) Filter() *OAuthStateFilter {
+	return &OAuthStateFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *OAuthStateMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the OAuthStateMutation builder.
+func (m *OAuthStateMutation) Filter() *OAuthStateFilter {
+	return &OAuthStateFilter{config: m.config, predicateAdder: m}
+}
+
+// OAuthStateFilter provides a generic filtering capability at runtime for OAuthStateQuery.
+type OAuthStateFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *OAuthStateFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *OAuthStateFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(oauthstate.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *OAuthStateFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(oauthstate.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *OAuthStateFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(oauthstate.FieldUpdatedAt))
+}
+
+// WhereUserID applies the entql [16]byte predicate on the user_id field.
+func (f *OAuthStateFilter) WhereUserID(p entql.ValueP) {
+	f.Where(p.Field(oauthstate.FieldUserID))
+}
+
+// WhereProvider applies the entql string predicate on the provider field.
+func (f *OAuthStateFilter) WhereProvider(p entql.StringP) {
+	f.Where(p.Field(oauthstate.FieldProvider))
+}
+
+// WhereStateHash applies the entql []byte predicate on the state_hash field.
+func (f *OAuthStateFilter) WhereStateHash(p entql.BytesP) {
+	f.Where(p.Field(oauthstate.FieldStateHash))
+}
+
+// WhereVerifier applies the entql []byte predicate on the verifier field.
+func (f *OAuthStateFilter) WhereVerifier(p entql.BytesP) {
+	f.Where(p.Field(oauthstate.FieldVerifier))
+}
+
+// WhereKeyVersion applies the entql int predicate on the key_version field.
+func (f *OAuthStateFilter) WhereKeyVersion(p entql.IntP) {
+	f.Where(p.Field(oauthstate.FieldKeyVersion))
+}
+
+// WhereRedirectURI applies the entql string predicate on the redirect_uri field.
+func (f *OAuthStateFilter) WhereRedirectURI(p entql.StringP) {
+	f.Where(p.Field(oauthstate.FieldRedirectURI))
+}
+
+// WhereScopes applies the entql json.RawMessage predicate on the scopes field.
+func (f *OAuthStateFilter) WhereScopes(p entql.BytesP) {
+	f.Where(p.Field(oauthstate.FieldScopes))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *OAuthStateFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(oauthstate.FieldExpiresAt))
+}
+
+// WhereHasOwner applies a predicate to check if query has an edge owner.
+func (f *OAuthStateFilter) WhereHasOwner() {
+	f.Where(entql.HasEdge("owner"))
+}
+
+// WhereHasOwnerWith applies a predicate to check if query has an edge owner with a given conditions (other predicates).
+func (f *OAuthStateFilter) WhereHasOwnerWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("owner", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *RefreshTokenQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1682,7 +2010,7 @@ type RefreshTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefreshTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1795,7 +2123,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1898,7 +2226,7 @@ type ToolCallFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ToolCallFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2021,7 +2349,7 @@ type ToolPermissionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ToolPermissionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2100,7 +2428,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2328,6 +2656,34 @@ func (f *UserFilter) WhereHasEmailsWith(preds ...predicate.UserEmail) {
 	})))
 }
 
+// WhereHasOauthConnections applies a predicate to check if query has an edge oauth_connections.
+func (f *UserFilter) WhereHasOauthConnections() {
+	f.Where(entql.HasEdge("oauth_connections"))
+}
+
+// WhereHasOauthConnectionsWith applies a predicate to check if query has an edge oauth_connections with a given conditions (other predicates).
+func (f *UserFilter) WhereHasOauthConnectionsWith(preds ...predicate.OAuthConnection) {
+	f.Where(entql.HasEdgeWith("oauth_connections", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasOauthStates applies a predicate to check if query has an edge oauth_states.
+func (f *UserFilter) WhereHasOauthStates() {
+	f.Where(entql.HasEdge("oauth_states"))
+}
+
+// WhereHasOauthStatesWith applies a predicate to check if query has an edge oauth_states with a given conditions (other predicates).
+func (f *UserFilter) WhereHasOauthStatesWith(preds ...predicate.OAuthState) {
+	f.Where(entql.HasEdgeWith("oauth_states", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *UserEmailQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -2357,7 +2713,7 @@ type UserEmailFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserEmailFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2431,7 +2787,7 @@ type UserSecretFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserSecretFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

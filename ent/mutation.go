@@ -20,6 +20,8 @@ import (
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/predicate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/session"
@@ -41,20 +43,22 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAgentRun       = "AgentRun"
-	TypeBudget         = "Budget"
-	TypeKGEntity       = "KGEntity"
-	TypeKGRelation     = "KGRelation"
-	TypeLLMCall        = "LLMCall"
-	TypeMemory         = "Memory"
-	TypeMessage        = "Message"
-	TypeRefreshToken   = "RefreshToken"
-	TypeSession        = "Session"
-	TypeToolCall       = "ToolCall"
-	TypeToolPermission = "ToolPermission"
-	TypeUser           = "User"
-	TypeUserEmail      = "UserEmail"
-	TypeUserSecret     = "UserSecret"
+	TypeAgentRun        = "AgentRun"
+	TypeBudget          = "Budget"
+	TypeKGEntity        = "KGEntity"
+	TypeKGRelation      = "KGRelation"
+	TypeLLMCall         = "LLMCall"
+	TypeMemory          = "Memory"
+	TypeMessage         = "Message"
+	TypeOAuthConnection = "OAuthConnection"
+	TypeOAuthState      = "OAuthState"
+	TypeRefreshToken    = "RefreshToken"
+	TypeSession         = "Session"
+	TypeToolCall        = "ToolCall"
+	TypeToolPermission  = "ToolPermission"
+	TypeUser            = "User"
+	TypeUserEmail       = "UserEmail"
+	TypeUserSecret      = "UserSecret"
 )
 
 // AgentRunMutation represents an operation that mutates the AgentRun nodes in the graph.
@@ -7513,6 +7517,2189 @@ func (m *MessageMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Message edge %s", name)
 }
 
+// OAuthConnectionMutation represents an operation that mutates the OAuthConnection nodes in the graph.
+type OAuthConnectionMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *uuid.UUID
+	created_at        *time.Time
+	updated_at        *time.Time
+	provider          *string
+	account           *string
+	scopes            *[]string
+	appendscopes      []string
+	access_token      *[]byte
+	refresh_token     *[]byte
+	token_type        *string
+	key_version       *int
+	addkey_version    *int
+	token_version     *int
+	addtoken_version  *int
+	expires_at        *time.Time
+	status            *oauthconnection.Status
+	last_refreshed_at *time.Time
+	clearedFields     map[string]struct{}
+	owner             *uuid.UUID
+	clearedowner      bool
+	done              bool
+	oldValue          func(context.Context) (*OAuthConnection, error)
+	predicates        []predicate.OAuthConnection
+}
+
+var _ ent.Mutation = (*OAuthConnectionMutation)(nil)
+
+// oauthconnectionOption allows management of the mutation configuration using functional options.
+type oauthconnectionOption func(*OAuthConnectionMutation)
+
+// newOAuthConnectionMutation creates new mutation for the OAuthConnection entity.
+func newOAuthConnectionMutation(c config, op Op, opts ...oauthconnectionOption) *OAuthConnectionMutation {
+	m := &OAuthConnectionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeOAuthConnection,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withOAuthConnectionID sets the ID field of the mutation.
+func withOAuthConnectionID(id uuid.UUID) oauthconnectionOption {
+	return func(m *OAuthConnectionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *OAuthConnection
+		)
+		m.oldValue = func(ctx context.Context) (*OAuthConnection, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().OAuthConnection.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withOAuthConnection sets the old OAuthConnection of the mutation.
+func withOAuthConnection(node *OAuthConnection) oauthconnectionOption {
+	return func(m *OAuthConnectionMutation) {
+		m.oldValue = func(context.Context) (*OAuthConnection, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m OAuthConnectionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m OAuthConnectionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of OAuthConnection entities.
+func (m *OAuthConnectionMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *OAuthConnectionMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *OAuthConnectionMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().OAuthConnection.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *OAuthConnectionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *OAuthConnectionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *OAuthConnectionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *OAuthConnectionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *OAuthConnectionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *OAuthConnectionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *OAuthConnectionMutation) SetUserID(u uuid.UUID) {
+	m.owner = &u
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *OAuthConnectionMutation) UserID() (r uuid.UUID, exists bool) {
+	v := m.owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldUserID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *OAuthConnectionMutation) ResetUserID() {
+	m.owner = nil
+}
+
+// SetProvider sets the "provider" field.
+func (m *OAuthConnectionMutation) SetProvider(s string) {
+	m.provider = &s
+}
+
+// Provider returns the value of the "provider" field in the mutation.
+func (m *OAuthConnectionMutation) Provider() (r string, exists bool) {
+	v := m.provider
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProvider returns the old "provider" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldProvider(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProvider is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProvider requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProvider: %w", err)
+	}
+	return oldValue.Provider, nil
+}
+
+// ResetProvider resets all changes to the "provider" field.
+func (m *OAuthConnectionMutation) ResetProvider() {
+	m.provider = nil
+}
+
+// SetAccount sets the "account" field.
+func (m *OAuthConnectionMutation) SetAccount(s string) {
+	m.account = &s
+}
+
+// Account returns the value of the "account" field in the mutation.
+func (m *OAuthConnectionMutation) Account() (r string, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccount returns the old "account" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldAccount(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccount: %w", err)
+	}
+	return oldValue.Account, nil
+}
+
+// ResetAccount resets all changes to the "account" field.
+func (m *OAuthConnectionMutation) ResetAccount() {
+	m.account = nil
+}
+
+// SetScopes sets the "scopes" field.
+func (m *OAuthConnectionMutation) SetScopes(s []string) {
+	m.scopes = &s
+	m.appendscopes = nil
+}
+
+// Scopes returns the value of the "scopes" field in the mutation.
+func (m *OAuthConnectionMutation) Scopes() (r []string, exists bool) {
+	v := m.scopes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScopes returns the old "scopes" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldScopes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScopes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScopes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScopes: %w", err)
+	}
+	return oldValue.Scopes, nil
+}
+
+// AppendScopes adds s to the "scopes" field.
+func (m *OAuthConnectionMutation) AppendScopes(s []string) {
+	m.appendscopes = append(m.appendscopes, s...)
+}
+
+// AppendedScopes returns the list of values that were appended to the "scopes" field in this mutation.
+func (m *OAuthConnectionMutation) AppendedScopes() ([]string, bool) {
+	if len(m.appendscopes) == 0 {
+		return nil, false
+	}
+	return m.appendscopes, true
+}
+
+// ResetScopes resets all changes to the "scopes" field.
+func (m *OAuthConnectionMutation) ResetScopes() {
+	m.scopes = nil
+	m.appendscopes = nil
+}
+
+// SetAccessToken sets the "access_token" field.
+func (m *OAuthConnectionMutation) SetAccessToken(b []byte) {
+	m.access_token = &b
+}
+
+// AccessToken returns the value of the "access_token" field in the mutation.
+func (m *OAuthConnectionMutation) AccessToken() (r []byte, exists bool) {
+	v := m.access_token
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccessToken returns the old "access_token" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldAccessToken(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccessToken is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccessToken requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccessToken: %w", err)
+	}
+	return oldValue.AccessToken, nil
+}
+
+// ResetAccessToken resets all changes to the "access_token" field.
+func (m *OAuthConnectionMutation) ResetAccessToken() {
+	m.access_token = nil
+}
+
+// SetRefreshToken sets the "refresh_token" field.
+func (m *OAuthConnectionMutation) SetRefreshToken(b []byte) {
+	m.refresh_token = &b
+}
+
+// RefreshToken returns the value of the "refresh_token" field in the mutation.
+func (m *OAuthConnectionMutation) RefreshToken() (r []byte, exists bool) {
+	v := m.refresh_token
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefreshToken returns the old "refresh_token" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldRefreshToken(ctx context.Context) (v *[]byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefreshToken is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefreshToken requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefreshToken: %w", err)
+	}
+	return oldValue.RefreshToken, nil
+}
+
+// ClearRefreshToken clears the value of the "refresh_token" field.
+func (m *OAuthConnectionMutation) ClearRefreshToken() {
+	m.refresh_token = nil
+	m.clearedFields[oauthconnection.FieldRefreshToken] = struct{}{}
+}
+
+// RefreshTokenCleared returns if the "refresh_token" field was cleared in this mutation.
+func (m *OAuthConnectionMutation) RefreshTokenCleared() bool {
+	_, ok := m.clearedFields[oauthconnection.FieldRefreshToken]
+	return ok
+}
+
+// ResetRefreshToken resets all changes to the "refresh_token" field.
+func (m *OAuthConnectionMutation) ResetRefreshToken() {
+	m.refresh_token = nil
+	delete(m.clearedFields, oauthconnection.FieldRefreshToken)
+}
+
+// SetTokenType sets the "token_type" field.
+func (m *OAuthConnectionMutation) SetTokenType(s string) {
+	m.token_type = &s
+}
+
+// TokenType returns the value of the "token_type" field in the mutation.
+func (m *OAuthConnectionMutation) TokenType() (r string, exists bool) {
+	v := m.token_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenType returns the old "token_type" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldTokenType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenType: %w", err)
+	}
+	return oldValue.TokenType, nil
+}
+
+// ResetTokenType resets all changes to the "token_type" field.
+func (m *OAuthConnectionMutation) ResetTokenType() {
+	m.token_type = nil
+}
+
+// SetKeyVersion sets the "key_version" field.
+func (m *OAuthConnectionMutation) SetKeyVersion(i int) {
+	m.key_version = &i
+	m.addkey_version = nil
+}
+
+// KeyVersion returns the value of the "key_version" field in the mutation.
+func (m *OAuthConnectionMutation) KeyVersion() (r int, exists bool) {
+	v := m.key_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKeyVersion returns the old "key_version" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldKeyVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKeyVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKeyVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKeyVersion: %w", err)
+	}
+	return oldValue.KeyVersion, nil
+}
+
+// AddKeyVersion adds i to the "key_version" field.
+func (m *OAuthConnectionMutation) AddKeyVersion(i int) {
+	if m.addkey_version != nil {
+		*m.addkey_version += i
+	} else {
+		m.addkey_version = &i
+	}
+}
+
+// AddedKeyVersion returns the value that was added to the "key_version" field in this mutation.
+func (m *OAuthConnectionMutation) AddedKeyVersion() (r int, exists bool) {
+	v := m.addkey_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetKeyVersion resets all changes to the "key_version" field.
+func (m *OAuthConnectionMutation) ResetKeyVersion() {
+	m.key_version = nil
+	m.addkey_version = nil
+}
+
+// SetTokenVersion sets the "token_version" field.
+func (m *OAuthConnectionMutation) SetTokenVersion(i int) {
+	m.token_version = &i
+	m.addtoken_version = nil
+}
+
+// TokenVersion returns the value of the "token_version" field in the mutation.
+func (m *OAuthConnectionMutation) TokenVersion() (r int, exists bool) {
+	v := m.token_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenVersion returns the old "token_version" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldTokenVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenVersion: %w", err)
+	}
+	return oldValue.TokenVersion, nil
+}
+
+// AddTokenVersion adds i to the "token_version" field.
+func (m *OAuthConnectionMutation) AddTokenVersion(i int) {
+	if m.addtoken_version != nil {
+		*m.addtoken_version += i
+	} else {
+		m.addtoken_version = &i
+	}
+}
+
+// AddedTokenVersion returns the value that was added to the "token_version" field in this mutation.
+func (m *OAuthConnectionMutation) AddedTokenVersion() (r int, exists bool) {
+	v := m.addtoken_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTokenVersion resets all changes to the "token_version" field.
+func (m *OAuthConnectionMutation) ResetTokenVersion() {
+	m.token_version = nil
+	m.addtoken_version = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *OAuthConnectionMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *OAuthConnectionMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (m *OAuthConnectionMutation) ClearExpiresAt() {
+	m.expires_at = nil
+	m.clearedFields[oauthconnection.FieldExpiresAt] = struct{}{}
+}
+
+// ExpiresAtCleared returns if the "expires_at" field was cleared in this mutation.
+func (m *OAuthConnectionMutation) ExpiresAtCleared() bool {
+	_, ok := m.clearedFields[oauthconnection.FieldExpiresAt]
+	return ok
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *OAuthConnectionMutation) ResetExpiresAt() {
+	m.expires_at = nil
+	delete(m.clearedFields, oauthconnection.FieldExpiresAt)
+}
+
+// SetStatus sets the "status" field.
+func (m *OAuthConnectionMutation) SetStatus(o oauthconnection.Status) {
+	m.status = &o
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *OAuthConnectionMutation) Status() (r oauthconnection.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldStatus(ctx context.Context) (v oauthconnection.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *OAuthConnectionMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetLastRefreshedAt sets the "last_refreshed_at" field.
+func (m *OAuthConnectionMutation) SetLastRefreshedAt(t time.Time) {
+	m.last_refreshed_at = &t
+}
+
+// LastRefreshedAt returns the value of the "last_refreshed_at" field in the mutation.
+func (m *OAuthConnectionMutation) LastRefreshedAt() (r time.Time, exists bool) {
+	v := m.last_refreshed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastRefreshedAt returns the old "last_refreshed_at" field's value of the OAuthConnection entity.
+// If the OAuthConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthConnectionMutation) OldLastRefreshedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastRefreshedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastRefreshedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastRefreshedAt: %w", err)
+	}
+	return oldValue.LastRefreshedAt, nil
+}
+
+// ClearLastRefreshedAt clears the value of the "last_refreshed_at" field.
+func (m *OAuthConnectionMutation) ClearLastRefreshedAt() {
+	m.last_refreshed_at = nil
+	m.clearedFields[oauthconnection.FieldLastRefreshedAt] = struct{}{}
+}
+
+// LastRefreshedAtCleared returns if the "last_refreshed_at" field was cleared in this mutation.
+func (m *OAuthConnectionMutation) LastRefreshedAtCleared() bool {
+	_, ok := m.clearedFields[oauthconnection.FieldLastRefreshedAt]
+	return ok
+}
+
+// ResetLastRefreshedAt resets all changes to the "last_refreshed_at" field.
+func (m *OAuthConnectionMutation) ResetLastRefreshedAt() {
+	m.last_refreshed_at = nil
+	delete(m.clearedFields, oauthconnection.FieldLastRefreshedAt)
+}
+
+// SetOwnerID sets the "owner" edge to the User entity by id.
+func (m *OAuthConnectionMutation) SetOwnerID(id uuid.UUID) {
+	m.owner = &id
+}
+
+// ClearOwner clears the "owner" edge to the User entity.
+func (m *OAuthConnectionMutation) ClearOwner() {
+	m.clearedowner = true
+	m.clearedFields[oauthconnection.FieldUserID] = struct{}{}
+}
+
+// OwnerCleared reports if the "owner" edge to the User entity was cleared.
+func (m *OAuthConnectionMutation) OwnerCleared() bool {
+	return m.clearedowner
+}
+
+// OwnerID returns the "owner" edge ID in the mutation.
+func (m *OAuthConnectionMutation) OwnerID() (id uuid.UUID, exists bool) {
+	if m.owner != nil {
+		return *m.owner, true
+	}
+	return
+}
+
+// OwnerIDs returns the "owner" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OwnerID instead. It exists only for internal usage by the builders.
+func (m *OAuthConnectionMutation) OwnerIDs() (ids []uuid.UUID) {
+	if id := m.owner; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOwner resets all changes to the "owner" edge.
+func (m *OAuthConnectionMutation) ResetOwner() {
+	m.owner = nil
+	m.clearedowner = false
+}
+
+// Where appends a list predicates to the OAuthConnectionMutation builder.
+func (m *OAuthConnectionMutation) Where(ps ...predicate.OAuthConnection) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the OAuthConnectionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *OAuthConnectionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.OAuthConnection, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *OAuthConnectionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *OAuthConnectionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (OAuthConnection).
+func (m *OAuthConnectionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *OAuthConnectionMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m.created_at != nil {
+		fields = append(fields, oauthconnection.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, oauthconnection.FieldUpdatedAt)
+	}
+	if m.owner != nil {
+		fields = append(fields, oauthconnection.FieldUserID)
+	}
+	if m.provider != nil {
+		fields = append(fields, oauthconnection.FieldProvider)
+	}
+	if m.account != nil {
+		fields = append(fields, oauthconnection.FieldAccount)
+	}
+	if m.scopes != nil {
+		fields = append(fields, oauthconnection.FieldScopes)
+	}
+	if m.access_token != nil {
+		fields = append(fields, oauthconnection.FieldAccessToken)
+	}
+	if m.refresh_token != nil {
+		fields = append(fields, oauthconnection.FieldRefreshToken)
+	}
+	if m.token_type != nil {
+		fields = append(fields, oauthconnection.FieldTokenType)
+	}
+	if m.key_version != nil {
+		fields = append(fields, oauthconnection.FieldKeyVersion)
+	}
+	if m.token_version != nil {
+		fields = append(fields, oauthconnection.FieldTokenVersion)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, oauthconnection.FieldExpiresAt)
+	}
+	if m.status != nil {
+		fields = append(fields, oauthconnection.FieldStatus)
+	}
+	if m.last_refreshed_at != nil {
+		fields = append(fields, oauthconnection.FieldLastRefreshedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *OAuthConnectionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case oauthconnection.FieldCreatedAt:
+		return m.CreatedAt()
+	case oauthconnection.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case oauthconnection.FieldUserID:
+		return m.UserID()
+	case oauthconnection.FieldProvider:
+		return m.Provider()
+	case oauthconnection.FieldAccount:
+		return m.Account()
+	case oauthconnection.FieldScopes:
+		return m.Scopes()
+	case oauthconnection.FieldAccessToken:
+		return m.AccessToken()
+	case oauthconnection.FieldRefreshToken:
+		return m.RefreshToken()
+	case oauthconnection.FieldTokenType:
+		return m.TokenType()
+	case oauthconnection.FieldKeyVersion:
+		return m.KeyVersion()
+	case oauthconnection.FieldTokenVersion:
+		return m.TokenVersion()
+	case oauthconnection.FieldExpiresAt:
+		return m.ExpiresAt()
+	case oauthconnection.FieldStatus:
+		return m.Status()
+	case oauthconnection.FieldLastRefreshedAt:
+		return m.LastRefreshedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *OAuthConnectionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case oauthconnection.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case oauthconnection.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case oauthconnection.FieldUserID:
+		return m.OldUserID(ctx)
+	case oauthconnection.FieldProvider:
+		return m.OldProvider(ctx)
+	case oauthconnection.FieldAccount:
+		return m.OldAccount(ctx)
+	case oauthconnection.FieldScopes:
+		return m.OldScopes(ctx)
+	case oauthconnection.FieldAccessToken:
+		return m.OldAccessToken(ctx)
+	case oauthconnection.FieldRefreshToken:
+		return m.OldRefreshToken(ctx)
+	case oauthconnection.FieldTokenType:
+		return m.OldTokenType(ctx)
+	case oauthconnection.FieldKeyVersion:
+		return m.OldKeyVersion(ctx)
+	case oauthconnection.FieldTokenVersion:
+		return m.OldTokenVersion(ctx)
+	case oauthconnection.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case oauthconnection.FieldStatus:
+		return m.OldStatus(ctx)
+	case oauthconnection.FieldLastRefreshedAt:
+		return m.OldLastRefreshedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown OAuthConnection field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *OAuthConnectionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case oauthconnection.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case oauthconnection.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case oauthconnection.FieldUserID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case oauthconnection.FieldProvider:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProvider(v)
+		return nil
+	case oauthconnection.FieldAccount:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccount(v)
+		return nil
+	case oauthconnection.FieldScopes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScopes(v)
+		return nil
+	case oauthconnection.FieldAccessToken:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccessToken(v)
+		return nil
+	case oauthconnection.FieldRefreshToken:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefreshToken(v)
+		return nil
+	case oauthconnection.FieldTokenType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenType(v)
+		return nil
+	case oauthconnection.FieldKeyVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKeyVersion(v)
+		return nil
+	case oauthconnection.FieldTokenVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenVersion(v)
+		return nil
+	case oauthconnection.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case oauthconnection.FieldStatus:
+		v, ok := value.(oauthconnection.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case oauthconnection.FieldLastRefreshedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastRefreshedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown OAuthConnection field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *OAuthConnectionMutation) AddedFields() []string {
+	var fields []string
+	if m.addkey_version != nil {
+		fields = append(fields, oauthconnection.FieldKeyVersion)
+	}
+	if m.addtoken_version != nil {
+		fields = append(fields, oauthconnection.FieldTokenVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *OAuthConnectionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case oauthconnection.FieldKeyVersion:
+		return m.AddedKeyVersion()
+	case oauthconnection.FieldTokenVersion:
+		return m.AddedTokenVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *OAuthConnectionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case oauthconnection.FieldKeyVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddKeyVersion(v)
+		return nil
+	case oauthconnection.FieldTokenVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTokenVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown OAuthConnection numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *OAuthConnectionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(oauthconnection.FieldRefreshToken) {
+		fields = append(fields, oauthconnection.FieldRefreshToken)
+	}
+	if m.FieldCleared(oauthconnection.FieldExpiresAt) {
+		fields = append(fields, oauthconnection.FieldExpiresAt)
+	}
+	if m.FieldCleared(oauthconnection.FieldLastRefreshedAt) {
+		fields = append(fields, oauthconnection.FieldLastRefreshedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *OAuthConnectionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *OAuthConnectionMutation) ClearField(name string) error {
+	switch name {
+	case oauthconnection.FieldRefreshToken:
+		m.ClearRefreshToken()
+		return nil
+	case oauthconnection.FieldExpiresAt:
+		m.ClearExpiresAt()
+		return nil
+	case oauthconnection.FieldLastRefreshedAt:
+		m.ClearLastRefreshedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown OAuthConnection nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *OAuthConnectionMutation) ResetField(name string) error {
+	switch name {
+	case oauthconnection.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case oauthconnection.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case oauthconnection.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case oauthconnection.FieldProvider:
+		m.ResetProvider()
+		return nil
+	case oauthconnection.FieldAccount:
+		m.ResetAccount()
+		return nil
+	case oauthconnection.FieldScopes:
+		m.ResetScopes()
+		return nil
+	case oauthconnection.FieldAccessToken:
+		m.ResetAccessToken()
+		return nil
+	case oauthconnection.FieldRefreshToken:
+		m.ResetRefreshToken()
+		return nil
+	case oauthconnection.FieldTokenType:
+		m.ResetTokenType()
+		return nil
+	case oauthconnection.FieldKeyVersion:
+		m.ResetKeyVersion()
+		return nil
+	case oauthconnection.FieldTokenVersion:
+		m.ResetTokenVersion()
+		return nil
+	case oauthconnection.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case oauthconnection.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case oauthconnection.FieldLastRefreshedAt:
+		m.ResetLastRefreshedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown OAuthConnection field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *OAuthConnectionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.owner != nil {
+		edges = append(edges, oauthconnection.EdgeOwner)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *OAuthConnectionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case oauthconnection.EdgeOwner:
+		if id := m.owner; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *OAuthConnectionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *OAuthConnectionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *OAuthConnectionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedowner {
+		edges = append(edges, oauthconnection.EdgeOwner)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *OAuthConnectionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case oauthconnection.EdgeOwner:
+		return m.clearedowner
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *OAuthConnectionMutation) ClearEdge(name string) error {
+	switch name {
+	case oauthconnection.EdgeOwner:
+		m.ClearOwner()
+		return nil
+	}
+	return fmt.Errorf("unknown OAuthConnection unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *OAuthConnectionMutation) ResetEdge(name string) error {
+	switch name {
+	case oauthconnection.EdgeOwner:
+		m.ResetOwner()
+		return nil
+	}
+	return fmt.Errorf("unknown OAuthConnection edge %s", name)
+}
+
+// OAuthStateMutation represents an operation that mutates the OAuthState nodes in the graph.
+type OAuthStateMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *uuid.UUID
+	created_at     *time.Time
+	updated_at     *time.Time
+	provider       *string
+	state_hash     *[]byte
+	verifier       *[]byte
+	key_version    *int
+	addkey_version *int
+	redirect_uri   *string
+	scopes         *[]string
+	appendscopes   []string
+	expires_at     *time.Time
+	clearedFields  map[string]struct{}
+	owner          *uuid.UUID
+	clearedowner   bool
+	done           bool
+	oldValue       func(context.Context) (*OAuthState, error)
+	predicates     []predicate.OAuthState
+}
+
+var _ ent.Mutation = (*OAuthStateMutation)(nil)
+
+// oauthstateOption allows management of the mutation configuration using functional options.
+type oauthstateOption func(*OAuthStateMutation)
+
+// newOAuthStateMutation creates new mutation for the OAuthState entity.
+func newOAuthStateMutation(c config, op Op, opts ...oauthstateOption) *OAuthStateMutation {
+	m := &OAuthStateMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeOAuthState,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withOAuthStateID sets the ID field of the mutation.
+func withOAuthStateID(id uuid.UUID) oauthstateOption {
+	return func(m *OAuthStateMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *OAuthState
+		)
+		m.oldValue = func(ctx context.Context) (*OAuthState, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().OAuthState.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withOAuthState sets the old OAuthState of the mutation.
+func withOAuthState(node *OAuthState) oauthstateOption {
+	return func(m *OAuthStateMutation) {
+		m.oldValue = func(context.Context) (*OAuthState, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m OAuthStateMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m OAuthStateMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of OAuthState entities.
+func (m *OAuthStateMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *OAuthStateMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *OAuthStateMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().OAuthState.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *OAuthStateMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *OAuthStateMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the OAuthState entity.
+// If the OAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthStateMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *OAuthStateMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *OAuthStateMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *OAuthStateMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the OAuthState entity.
+// If the OAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthStateMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *OAuthStateMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *OAuthStateMutation) SetUserID(u uuid.UUID) {
+	m.owner = &u
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *OAuthStateMutation) UserID() (r uuid.UUID, exists bool) {
+	v := m.owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the OAuthState entity.
+// If the OAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthStateMutation) OldUserID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *OAuthStateMutation) ResetUserID() {
+	m.owner = nil
+}
+
+// SetProvider sets the "provider" field.
+func (m *OAuthStateMutation) SetProvider(s string) {
+	m.provider = &s
+}
+
+// Provider returns the value of the "provider" field in the mutation.
+func (m *OAuthStateMutation) Provider() (r string, exists bool) {
+	v := m.provider
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProvider returns the old "provider" field's value of the OAuthState entity.
+// If the OAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthStateMutation) OldProvider(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProvider is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProvider requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProvider: %w", err)
+	}
+	return oldValue.Provider, nil
+}
+
+// ResetProvider resets all changes to the "provider" field.
+func (m *OAuthStateMutation) ResetProvider() {
+	m.provider = nil
+}
+
+// SetStateHash sets the "state_hash" field.
+func (m *OAuthStateMutation) SetStateHash(b []byte) {
+	m.state_hash = &b
+}
+
+// StateHash returns the value of the "state_hash" field in the mutation.
+func (m *OAuthStateMutation) StateHash() (r []byte, exists bool) {
+	v := m.state_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStateHash returns the old "state_hash" field's value of the OAuthState entity.
+// If the OAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthStateMutation) OldStateHash(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStateHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStateHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStateHash: %w", err)
+	}
+	return oldValue.StateHash, nil
+}
+
+// ResetStateHash resets all changes to the "state_hash" field.
+func (m *OAuthStateMutation) ResetStateHash() {
+	m.state_hash = nil
+}
+
+// SetVerifier sets the "verifier" field.
+func (m *OAuthStateMutation) SetVerifier(b []byte) {
+	m.verifier = &b
+}
+
+// Verifier returns the value of the "verifier" field in the mutation.
+func (m *OAuthStateMutation) Verifier() (r []byte, exists bool) {
+	v := m.verifier
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerifier returns the old "verifier" field's value of the OAuthState entity.
+// If the OAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthStateMutation) OldVerifier(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerifier is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerifier requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerifier: %w", err)
+	}
+	return oldValue.Verifier, nil
+}
+
+// ResetVerifier resets all changes to the "verifier" field.
+func (m *OAuthStateMutation) ResetVerifier() {
+	m.verifier = nil
+}
+
+// SetKeyVersion sets the "key_version" field.
+func (m *OAuthStateMutation) SetKeyVersion(i int) {
+	m.key_version = &i
+	m.addkey_version = nil
+}
+
+// KeyVersion returns the value of the "key_version" field in the mutation.
+func (m *OAuthStateMutation) KeyVersion() (r int, exists bool) {
+	v := m.key_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKeyVersion returns the old "key_version" field's value of the OAuthState entity.
+// If the OAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthStateMutation) OldKeyVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKeyVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKeyVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKeyVersion: %w", err)
+	}
+	return oldValue.KeyVersion, nil
+}
+
+// AddKeyVersion adds i to the "key_version" field.
+func (m *OAuthStateMutation) AddKeyVersion(i int) {
+	if m.addkey_version != nil {
+		*m.addkey_version += i
+	} else {
+		m.addkey_version = &i
+	}
+}
+
+// AddedKeyVersion returns the value that was added to the "key_version" field in this mutation.
+func (m *OAuthStateMutation) AddedKeyVersion() (r int, exists bool) {
+	v := m.addkey_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetKeyVersion resets all changes to the "key_version" field.
+func (m *OAuthStateMutation) ResetKeyVersion() {
+	m.key_version = nil
+	m.addkey_version = nil
+}
+
+// SetRedirectURI sets the "redirect_uri" field.
+func (m *OAuthStateMutation) SetRedirectURI(s string) {
+	m.redirect_uri = &s
+}
+
+// RedirectURI returns the value of the "redirect_uri" field in the mutation.
+func (m *OAuthStateMutation) RedirectURI() (r string, exists bool) {
+	v := m.redirect_uri
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRedirectURI returns the old "redirect_uri" field's value of the OAuthState entity.
+// If the OAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthStateMutation) OldRedirectURI(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRedirectURI is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRedirectURI requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRedirectURI: %w", err)
+	}
+	return oldValue.RedirectURI, nil
+}
+
+// ResetRedirectURI resets all changes to the "redirect_uri" field.
+func (m *OAuthStateMutation) ResetRedirectURI() {
+	m.redirect_uri = nil
+}
+
+// SetScopes sets the "scopes" field.
+func (m *OAuthStateMutation) SetScopes(s []string) {
+	m.scopes = &s
+	m.appendscopes = nil
+}
+
+// Scopes returns the value of the "scopes" field in the mutation.
+func (m *OAuthStateMutation) Scopes() (r []string, exists bool) {
+	v := m.scopes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScopes returns the old "scopes" field's value of the OAuthState entity.
+// If the OAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthStateMutation) OldScopes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScopes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScopes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScopes: %w", err)
+	}
+	return oldValue.Scopes, nil
+}
+
+// AppendScopes adds s to the "scopes" field.
+func (m *OAuthStateMutation) AppendScopes(s []string) {
+	m.appendscopes = append(m.appendscopes, s...)
+}
+
+// AppendedScopes returns the list of values that were appended to the "scopes" field in this mutation.
+func (m *OAuthStateMutation) AppendedScopes() ([]string, bool) {
+	if len(m.appendscopes) == 0 {
+		return nil, false
+	}
+	return m.appendscopes, true
+}
+
+// ResetScopes resets all changes to the "scopes" field.
+func (m *OAuthStateMutation) ResetScopes() {
+	m.scopes = nil
+	m.appendscopes = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *OAuthStateMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *OAuthStateMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the OAuthState entity.
+// If the OAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OAuthStateMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *OAuthStateMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetOwnerID sets the "owner" edge to the User entity by id.
+func (m *OAuthStateMutation) SetOwnerID(id uuid.UUID) {
+	m.owner = &id
+}
+
+// ClearOwner clears the "owner" edge to the User entity.
+func (m *OAuthStateMutation) ClearOwner() {
+	m.clearedowner = true
+	m.clearedFields[oauthstate.FieldUserID] = struct{}{}
+}
+
+// OwnerCleared reports if the "owner" edge to the User entity was cleared.
+func (m *OAuthStateMutation) OwnerCleared() bool {
+	return m.clearedowner
+}
+
+// OwnerID returns the "owner" edge ID in the mutation.
+func (m *OAuthStateMutation) OwnerID() (id uuid.UUID, exists bool) {
+	if m.owner != nil {
+		return *m.owner, true
+	}
+	return
+}
+
+// OwnerIDs returns the "owner" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OwnerID instead. It exists only for internal usage by the builders.
+func (m *OAuthStateMutation) OwnerIDs() (ids []uuid.UUID) {
+	if id := m.owner; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOwner resets all changes to the "owner" edge.
+func (m *OAuthStateMutation) ResetOwner() {
+	m.owner = nil
+	m.clearedowner = false
+}
+
+// Where appends a list predicates to the OAuthStateMutation builder.
+func (m *OAuthStateMutation) Where(ps ...predicate.OAuthState) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the OAuthStateMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *OAuthStateMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.OAuthState, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *OAuthStateMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *OAuthStateMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (OAuthState).
+func (m *OAuthStateMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *OAuthStateMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, oauthstate.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, oauthstate.FieldUpdatedAt)
+	}
+	if m.owner != nil {
+		fields = append(fields, oauthstate.FieldUserID)
+	}
+	if m.provider != nil {
+		fields = append(fields, oauthstate.FieldProvider)
+	}
+	if m.state_hash != nil {
+		fields = append(fields, oauthstate.FieldStateHash)
+	}
+	if m.verifier != nil {
+		fields = append(fields, oauthstate.FieldVerifier)
+	}
+	if m.key_version != nil {
+		fields = append(fields, oauthstate.FieldKeyVersion)
+	}
+	if m.redirect_uri != nil {
+		fields = append(fields, oauthstate.FieldRedirectURI)
+	}
+	if m.scopes != nil {
+		fields = append(fields, oauthstate.FieldScopes)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, oauthstate.FieldExpiresAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *OAuthStateMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case oauthstate.FieldCreatedAt:
+		return m.CreatedAt()
+	case oauthstate.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case oauthstate.FieldUserID:
+		return m.UserID()
+	case oauthstate.FieldProvider:
+		return m.Provider()
+	case oauthstate.FieldStateHash:
+		return m.StateHash()
+	case oauthstate.FieldVerifier:
+		return m.Verifier()
+	case oauthstate.FieldKeyVersion:
+		return m.KeyVersion()
+	case oauthstate.FieldRedirectURI:
+		return m.RedirectURI()
+	case oauthstate.FieldScopes:
+		return m.Scopes()
+	case oauthstate.FieldExpiresAt:
+		return m.ExpiresAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *OAuthStateMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case oauthstate.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case oauthstate.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case oauthstate.FieldUserID:
+		return m.OldUserID(ctx)
+	case oauthstate.FieldProvider:
+		return m.OldProvider(ctx)
+	case oauthstate.FieldStateHash:
+		return m.OldStateHash(ctx)
+	case oauthstate.FieldVerifier:
+		return m.OldVerifier(ctx)
+	case oauthstate.FieldKeyVersion:
+		return m.OldKeyVersion(ctx)
+	case oauthstate.FieldRedirectURI:
+		return m.OldRedirectURI(ctx)
+	case oauthstate.FieldScopes:
+		return m.OldScopes(ctx)
+	case oauthstate.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown OAuthState field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *OAuthStateMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case oauthstate.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case oauthstate.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case oauthstate.FieldUserID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case oauthstate.FieldProvider:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProvider(v)
+		return nil
+	case oauthstate.FieldStateHash:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStateHash(v)
+		return nil
+	case oauthstate.FieldVerifier:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerifier(v)
+		return nil
+	case oauthstate.FieldKeyVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKeyVersion(v)
+		return nil
+	case oauthstate.FieldRedirectURI:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRedirectURI(v)
+		return nil
+	case oauthstate.FieldScopes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScopes(v)
+		return nil
+	case oauthstate.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown OAuthState field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *OAuthStateMutation) AddedFields() []string {
+	var fields []string
+	if m.addkey_version != nil {
+		fields = append(fields, oauthstate.FieldKeyVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *OAuthStateMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case oauthstate.FieldKeyVersion:
+		return m.AddedKeyVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *OAuthStateMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case oauthstate.FieldKeyVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddKeyVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown OAuthState numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *OAuthStateMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *OAuthStateMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *OAuthStateMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown OAuthState nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *OAuthStateMutation) ResetField(name string) error {
+	switch name {
+	case oauthstate.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case oauthstate.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case oauthstate.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case oauthstate.FieldProvider:
+		m.ResetProvider()
+		return nil
+	case oauthstate.FieldStateHash:
+		m.ResetStateHash()
+		return nil
+	case oauthstate.FieldVerifier:
+		m.ResetVerifier()
+		return nil
+	case oauthstate.FieldKeyVersion:
+		m.ResetKeyVersion()
+		return nil
+	case oauthstate.FieldRedirectURI:
+		m.ResetRedirectURI()
+		return nil
+	case oauthstate.FieldScopes:
+		m.ResetScopes()
+		return nil
+	case oauthstate.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown OAuthState field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *OAuthStateMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.owner != nil {
+		edges = append(edges, oauthstate.EdgeOwner)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *OAuthStateMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case oauthstate.EdgeOwner:
+		if id := m.owner; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *OAuthStateMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *OAuthStateMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *OAuthStateMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedowner {
+		edges = append(edges, oauthstate.EdgeOwner)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *OAuthStateMutation) EdgeCleared(name string) bool {
+	switch name {
+	case oauthstate.EdgeOwner:
+		return m.clearedowner
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *OAuthStateMutation) ClearEdge(name string) error {
+	switch name {
+	case oauthstate.EdgeOwner:
+		m.ClearOwner()
+		return nil
+	}
+	return fmt.Errorf("unknown OAuthState unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *OAuthStateMutation) ResetEdge(name string) error {
+	switch name {
+	case oauthstate.EdgeOwner:
+		m.ResetOwner()
+		return nil
+	}
+	return fmt.Errorf("unknown OAuthState edge %s", name)
+}
+
 // RefreshTokenMutation represents an operation that mutates the RefreshToken nodes in the graph.
 type RefreshTokenMutation struct {
 	config
@@ -11073,59 +13260,65 @@ func (m *ToolPermissionMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op                      Op
-	typ                     string
-	id                      *uuid.UUID
-	created_at              *time.Time
-	updated_at              *time.Time
-	email                   *string
-	password_hash           *string
-	display_name            *string
-	status                  *user.Status
-	last_login_at           *time.Time
-	clearedFields           map[string]struct{}
-	sessions                map[uuid.UUID]struct{}
-	removedsessions         map[uuid.UUID]struct{}
-	clearedsessions         bool
-	refresh_tokens          map[uuid.UUID]struct{}
-	removedrefresh_tokens   map[uuid.UUID]struct{}
-	clearedrefresh_tokens   bool
-	secrets                 map[uuid.UUID]struct{}
-	removedsecrets          map[uuid.UUID]struct{}
-	clearedsecrets          bool
-	runs                    map[uuid.UUID]struct{}
-	removedruns             map[uuid.UUID]struct{}
-	clearedruns             bool
-	messages                map[uuid.UUID]struct{}
-	removedmessages         map[uuid.UUID]struct{}
-	clearedmessages         bool
-	tool_calls              map[uuid.UUID]struct{}
-	removedtool_calls       map[uuid.UUID]struct{}
-	clearedtool_calls       bool
-	llm_calls               map[uuid.UUID]struct{}
-	removedllm_calls        map[uuid.UUID]struct{}
-	clearedllm_calls        bool
-	budgets                 map[uuid.UUID]struct{}
-	removedbudgets          map[uuid.UUID]struct{}
-	clearedbudgets          bool
-	tool_permissions        map[uuid.UUID]struct{}
-	removedtool_permissions map[uuid.UUID]struct{}
-	clearedtool_permissions bool
-	memories                map[uuid.UUID]struct{}
-	removedmemories         map[uuid.UUID]struct{}
-	clearedmemories         bool
-	kg_entities             map[uuid.UUID]struct{}
-	removedkg_entities      map[uuid.UUID]struct{}
-	clearedkg_entities      bool
-	kg_relations            map[uuid.UUID]struct{}
-	removedkg_relations     map[uuid.UUID]struct{}
-	clearedkg_relations     bool
-	emails                  map[uuid.UUID]struct{}
-	removedemails           map[uuid.UUID]struct{}
-	clearedemails           bool
-	done                    bool
-	oldValue                func(context.Context) (*User, error)
-	predicates              []predicate.User
+	op                       Op
+	typ                      string
+	id                       *uuid.UUID
+	created_at               *time.Time
+	updated_at               *time.Time
+	email                    *string
+	password_hash            *string
+	display_name             *string
+	status                   *user.Status
+	last_login_at            *time.Time
+	clearedFields            map[string]struct{}
+	sessions                 map[uuid.UUID]struct{}
+	removedsessions          map[uuid.UUID]struct{}
+	clearedsessions          bool
+	refresh_tokens           map[uuid.UUID]struct{}
+	removedrefresh_tokens    map[uuid.UUID]struct{}
+	clearedrefresh_tokens    bool
+	secrets                  map[uuid.UUID]struct{}
+	removedsecrets           map[uuid.UUID]struct{}
+	clearedsecrets           bool
+	runs                     map[uuid.UUID]struct{}
+	removedruns              map[uuid.UUID]struct{}
+	clearedruns              bool
+	messages                 map[uuid.UUID]struct{}
+	removedmessages          map[uuid.UUID]struct{}
+	clearedmessages          bool
+	tool_calls               map[uuid.UUID]struct{}
+	removedtool_calls        map[uuid.UUID]struct{}
+	clearedtool_calls        bool
+	llm_calls                map[uuid.UUID]struct{}
+	removedllm_calls         map[uuid.UUID]struct{}
+	clearedllm_calls         bool
+	budgets                  map[uuid.UUID]struct{}
+	removedbudgets           map[uuid.UUID]struct{}
+	clearedbudgets           bool
+	tool_permissions         map[uuid.UUID]struct{}
+	removedtool_permissions  map[uuid.UUID]struct{}
+	clearedtool_permissions  bool
+	memories                 map[uuid.UUID]struct{}
+	removedmemories          map[uuid.UUID]struct{}
+	clearedmemories          bool
+	kg_entities              map[uuid.UUID]struct{}
+	removedkg_entities       map[uuid.UUID]struct{}
+	clearedkg_entities       bool
+	kg_relations             map[uuid.UUID]struct{}
+	removedkg_relations      map[uuid.UUID]struct{}
+	clearedkg_relations      bool
+	emails                   map[uuid.UUID]struct{}
+	removedemails            map[uuid.UUID]struct{}
+	clearedemails            bool
+	oauth_connections        map[uuid.UUID]struct{}
+	removedoauth_connections map[uuid.UUID]struct{}
+	clearedoauth_connections bool
+	oauth_states             map[uuid.UUID]struct{}
+	removedoauth_states      map[uuid.UUID]struct{}
+	clearedoauth_states      bool
+	done                     bool
+	oldValue                 func(context.Context) (*User, error)
+	predicates               []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -12212,6 +14405,114 @@ func (m *UserMutation) ResetEmails() {
 	m.removedemails = nil
 }
 
+// AddOauthConnectionIDs adds the "oauth_connections" edge to the OAuthConnection entity by ids.
+func (m *UserMutation) AddOauthConnectionIDs(ids ...uuid.UUID) {
+	if m.oauth_connections == nil {
+		m.oauth_connections = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.oauth_connections[ids[i]] = struct{}{}
+	}
+}
+
+// ClearOauthConnections clears the "oauth_connections" edge to the OAuthConnection entity.
+func (m *UserMutation) ClearOauthConnections() {
+	m.clearedoauth_connections = true
+}
+
+// OauthConnectionsCleared reports if the "oauth_connections" edge to the OAuthConnection entity was cleared.
+func (m *UserMutation) OauthConnectionsCleared() bool {
+	return m.clearedoauth_connections
+}
+
+// RemoveOauthConnectionIDs removes the "oauth_connections" edge to the OAuthConnection entity by IDs.
+func (m *UserMutation) RemoveOauthConnectionIDs(ids ...uuid.UUID) {
+	if m.removedoauth_connections == nil {
+		m.removedoauth_connections = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.oauth_connections, ids[i])
+		m.removedoauth_connections[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedOauthConnections returns the removed IDs of the "oauth_connections" edge to the OAuthConnection entity.
+func (m *UserMutation) RemovedOauthConnectionsIDs() (ids []uuid.UUID) {
+	for id := range m.removedoauth_connections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// OauthConnectionsIDs returns the "oauth_connections" edge IDs in the mutation.
+func (m *UserMutation) OauthConnectionsIDs() (ids []uuid.UUID) {
+	for id := range m.oauth_connections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetOauthConnections resets all changes to the "oauth_connections" edge.
+func (m *UserMutation) ResetOauthConnections() {
+	m.oauth_connections = nil
+	m.clearedoauth_connections = false
+	m.removedoauth_connections = nil
+}
+
+// AddOauthStateIDs adds the "oauth_states" edge to the OAuthState entity by ids.
+func (m *UserMutation) AddOauthStateIDs(ids ...uuid.UUID) {
+	if m.oauth_states == nil {
+		m.oauth_states = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.oauth_states[ids[i]] = struct{}{}
+	}
+}
+
+// ClearOauthStates clears the "oauth_states" edge to the OAuthState entity.
+func (m *UserMutation) ClearOauthStates() {
+	m.clearedoauth_states = true
+}
+
+// OauthStatesCleared reports if the "oauth_states" edge to the OAuthState entity was cleared.
+func (m *UserMutation) OauthStatesCleared() bool {
+	return m.clearedoauth_states
+}
+
+// RemoveOauthStateIDs removes the "oauth_states" edge to the OAuthState entity by IDs.
+func (m *UserMutation) RemoveOauthStateIDs(ids ...uuid.UUID) {
+	if m.removedoauth_states == nil {
+		m.removedoauth_states = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.oauth_states, ids[i])
+		m.removedoauth_states[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedOauthStates returns the removed IDs of the "oauth_states" edge to the OAuthState entity.
+func (m *UserMutation) RemovedOauthStatesIDs() (ids []uuid.UUID) {
+	for id := range m.removedoauth_states {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// OauthStatesIDs returns the "oauth_states" edge IDs in the mutation.
+func (m *UserMutation) OauthStatesIDs() (ids []uuid.UUID) {
+	for id := range m.oauth_states {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetOauthStates resets all changes to the "oauth_states" edge.
+func (m *UserMutation) ResetOauthStates() {
+	m.oauth_states = nil
+	m.clearedoauth_states = false
+	m.removedoauth_states = nil
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -12462,7 +14763,7 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 13)
+	edges := make([]string, 0, 15)
 	if m.sessions != nil {
 		edges = append(edges, user.EdgeSessions)
 	}
@@ -12501,6 +14802,12 @@ func (m *UserMutation) AddedEdges() []string {
 	}
 	if m.emails != nil {
 		edges = append(edges, user.EdgeEmails)
+	}
+	if m.oauth_connections != nil {
+		edges = append(edges, user.EdgeOauthConnections)
+	}
+	if m.oauth_states != nil {
+		edges = append(edges, user.EdgeOauthStates)
 	}
 	return edges
 }
@@ -12587,13 +14894,25 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeOauthConnections:
+		ids := make([]ent.Value, 0, len(m.oauth_connections))
+		for id := range m.oauth_connections {
+			ids = append(ids, id)
+		}
+		return ids
+	case user.EdgeOauthStates:
+		ids := make([]ent.Value, 0, len(m.oauth_states))
+		for id := range m.oauth_states {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 13)
+	edges := make([]string, 0, 15)
 	if m.removedsessions != nil {
 		edges = append(edges, user.EdgeSessions)
 	}
@@ -12632,6 +14951,12 @@ func (m *UserMutation) RemovedEdges() []string {
 	}
 	if m.removedemails != nil {
 		edges = append(edges, user.EdgeEmails)
+	}
+	if m.removedoauth_connections != nil {
+		edges = append(edges, user.EdgeOauthConnections)
+	}
+	if m.removedoauth_states != nil {
+		edges = append(edges, user.EdgeOauthStates)
 	}
 	return edges
 }
@@ -12718,13 +15043,25 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeOauthConnections:
+		ids := make([]ent.Value, 0, len(m.removedoauth_connections))
+		for id := range m.removedoauth_connections {
+			ids = append(ids, id)
+		}
+		return ids
+	case user.EdgeOauthStates:
+		ids := make([]ent.Value, 0, len(m.removedoauth_states))
+		for id := range m.removedoauth_states {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 13)
+	edges := make([]string, 0, 15)
 	if m.clearedsessions {
 		edges = append(edges, user.EdgeSessions)
 	}
@@ -12764,6 +15101,12 @@ func (m *UserMutation) ClearedEdges() []string {
 	if m.clearedemails {
 		edges = append(edges, user.EdgeEmails)
 	}
+	if m.clearedoauth_connections {
+		edges = append(edges, user.EdgeOauthConnections)
+	}
+	if m.clearedoauth_states {
+		edges = append(edges, user.EdgeOauthStates)
+	}
 	return edges
 }
 
@@ -12797,6 +15140,10 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedkg_relations
 	case user.EdgeEmails:
 		return m.clearedemails
+	case user.EdgeOauthConnections:
+		return m.clearedoauth_connections
+	case user.EdgeOauthStates:
+		return m.clearedoauth_states
 	}
 	return false
 }
@@ -12851,6 +15198,12 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeEmails:
 		m.ResetEmails()
+		return nil
+	case user.EdgeOauthConnections:
+		m.ResetOauthConnections()
+		return nil
+	case user.EdgeOauthStates:
+		m.ResetOauthStates()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

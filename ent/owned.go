@@ -6,20 +6,22 @@ package ent
 // security policy compares with app.current_user_id. It is generated from the
 // schema.Owned annotations; `jarvis migrate diff` emits RLS for these tables.
 var OwnedTables = map[string]string{
-	"agent_runs":       "user_id",
-	"budgets":          "user_id",
-	"kg_entities":      "user_id",
-	"kg_relations":     "user_id",
-	"llm_calls":        "user_id",
-	"memories":         "user_id",
-	"messages":         "user_id",
-	"refresh_tokens":   "user_id",
-	"sessions":         "user_id",
-	"tool_calls":       "user_id",
-	"tool_permissions": "user_id",
-	"users":            "id",
-	"user_emails":      "user_id",
-	"user_secrets":     "user_id",
+	"agent_runs":        "user_id",
+	"budgets":           "user_id",
+	"kg_entities":       "user_id",
+	"kg_relations":      "user_id",
+	"llm_calls":         "user_id",
+	"memories":          "user_id",
+	"messages":          "user_id",
+	"oauth_connections": "user_id",
+	"oauth_states":      "user_id",
+	"refresh_tokens":    "user_id",
+	"sessions":          "user_id",
+	"tool_calls":        "user_id",
+	"tool_permissions":  "user_id",
+	"users":             "id",
+	"user_emails":       "user_id",
+	"user_secrets":      "user_id",
 }
 
 // LookupPolicy is a table's narrow path before identity is known.

@@ -28,6 +28,10 @@ type Tx struct {
 	Memory *MemoryClient
 	// Message is the client for interacting with the Message builders.
 	Message *MessageClient
+	// OAuthConnection is the client for interacting with the OAuthConnection builders.
+	OAuthConnection *OAuthConnectionClient
+	// OAuthState is the client for interacting with the OAuthState builders.
+	OAuthState *OAuthStateClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
 	// Session is the client for interacting with the Session builders.
@@ -180,6 +184,8 @@ func (tx *Tx) init() {
 	tx.LLMCall = NewLLMCallClient(tx.config)
 	tx.Memory = NewMemoryClient(tx.config)
 	tx.Message = NewMessageClient(tx.config)
+	tx.OAuthConnection = NewOAuthConnectionClient(tx.config)
+	tx.OAuthState = NewOAuthStateClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.ToolCall = NewToolCallClient(tx.config)

@@ -66,9 +66,13 @@ type UserEdges struct {
 	KgRelations []*KGRelation `json:"kg_relations,omitempty"`
 	// Emails holds the value of the emails edge.
 	Emails []*UserEmail `json:"emails,omitempty"`
+	// OauthConnections holds the value of the oauth_connections edge.
+	OauthConnections []*OAuthConnection `json:"oauth_connections,omitempty"`
+	// OauthStates holds the value of the oauth_states edge.
+	OauthStates []*OAuthState `json:"oauth_states,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [13]bool
+	loadedTypes [15]bool
 }
 
 // SessionsOrErr returns the Sessions value or an error if the edge
@@ -186,6 +190,24 @@ func (e UserEdges) EmailsOrErr() ([]*UserEmail, error) {
 		return e.Emails, nil
 	}
 	return nil, &NotLoadedError{edge: "emails"}
+}
+
+// OauthConnectionsOrErr returns the OauthConnections value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) OauthConnectionsOrErr() ([]*OAuthConnection, error) {
+	if e.loadedTypes[13] {
+		return e.OauthConnections, nil
+	}
+	return nil, &NotLoadedError{edge: "oauth_connections"}
+}
+
+// OauthStatesOrErr returns the OauthStates value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) OauthStatesOrErr() ([]*OAuthState, error) {
+	if e.loadedTypes[14] {
+		return e.OauthStates, nil
+	}
+	return nil, &NotLoadedError{edge: "oauth_states"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -339,6 +361,16 @@ func (_m *User) QueryKgRelations() *KGRelationQuery {
 // QueryEmails queries the "emails" edge of the User entity.
 func (_m *User) QueryEmails() *UserEmailQuery {
 	return NewUserClient(_m.config).QueryEmails(_m)
+}
+
+// QueryOauthConnections queries the "oauth_connections" edge of the User entity.
+func (_m *User) QueryOauthConnections() *OAuthConnectionQuery {
+	return NewUserClient(_m.config).QueryOauthConnections(_m)
+}
+
+// QueryOauthStates queries the "oauth_states" edge of the User entity.
+func (_m *User) QueryOauthStates() *OAuthStateQuery {
+	return NewUserClient(_m.config).QueryOauthStates(_m)
 }
 
 // Update returns a builder for updating this User.

@@ -24,6 +24,20 @@ func encodeAppendRunMessageRequest(
 	return nil
 }
 
+func encodeCompleteConnectionRequest(
+	req *ConnectionCallback,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
 func encodeCompleteToolCallRequest(
 	req *ToolCallCompletion,
 	r *http.Request,
@@ -110,6 +124,20 @@ func encodeEmitRunEventRequest(
 
 func encodeFailRunRequest(
 	req *RunFailure,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
+func encodeImportConnectionRequest(
+	req *ConnectionImport,
 	r *http.Request,
 ) error {
 	const contentType = "application/json"
@@ -242,6 +270,20 @@ func encodeSearchMemoriesRequest(
 
 func encodeSetToolPermissionRequest(
 	req *ToolPermissionSet,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
+func encodeStartConnectionRequest(
+	req *ConnectionStart,
 	r *http.Request,
 ) error {
 	const contentType = "application/json"

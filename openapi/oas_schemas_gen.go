@@ -167,8 +167,512 @@ func (s *BudgetSet) SetSoftLimitUsd(val OptStringDecimal) {
 	s.SoftLimitUsd = val
 }
 
+// Ref: #/components/schemas/Connection
+type Connection struct {
+	Account         string           `json:"account"`
+	CreatedAt       time.Time        `json:"created_at"`
+	ExpiresAt       OptDateTime      `json:"expires_at"`
+	ID              uuid.UUID        `json:"id"`
+	LastRefreshedAt OptDateTime      `json:"last_refreshed_at"`
+	Provider        string           `json:"provider"`
+	Scopes          []string         `json:"scopes"`
+	Status          ConnectionStatus `json:"status"`
+	UpdatedAt       time.Time        `json:"updated_at"`
+}
+
+// GetAccount returns the value of Account.
+func (s *Connection) GetAccount() string {
+	return s.Account
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *Connection) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetExpiresAt returns the value of ExpiresAt.
+func (s *Connection) GetExpiresAt() OptDateTime {
+	return s.ExpiresAt
+}
+
+// GetID returns the value of ID.
+func (s *Connection) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetLastRefreshedAt returns the value of LastRefreshedAt.
+func (s *Connection) GetLastRefreshedAt() OptDateTime {
+	return s.LastRefreshedAt
+}
+
+// GetProvider returns the value of Provider.
+func (s *Connection) GetProvider() string {
+	return s.Provider
+}
+
+// GetScopes returns the value of Scopes.
+func (s *Connection) GetScopes() []string {
+	return s.Scopes
+}
+
+// GetStatus returns the value of Status.
+func (s *Connection) GetStatus() ConnectionStatus {
+	return s.Status
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *Connection) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// SetAccount sets the value of Account.
+func (s *Connection) SetAccount(val string) {
+	s.Account = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *Connection) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetExpiresAt sets the value of ExpiresAt.
+func (s *Connection) SetExpiresAt(val OptDateTime) {
+	s.ExpiresAt = val
+}
+
+// SetID sets the value of ID.
+func (s *Connection) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetLastRefreshedAt sets the value of LastRefreshedAt.
+func (s *Connection) SetLastRefreshedAt(val OptDateTime) {
+	s.LastRefreshedAt = val
+}
+
+// SetProvider sets the value of Provider.
+func (s *Connection) SetProvider(val string) {
+	s.Provider = val
+}
+
+// SetScopes sets the value of Scopes.
+func (s *Connection) SetScopes(val []string) {
+	s.Scopes = val
+}
+
+// SetStatus sets the value of Status.
+func (s *Connection) SetStatus(val ConnectionStatus) {
+	s.Status = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *Connection) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Ref: #/components/schemas/ConnectionAuthorization
+type ConnectionAuthorization struct {
+	// Send the user here.
+	AuthorizationURL string `json:"authorization_url"`
+	// The state is refused after this.
+	ExpiresAt time.Time `json:"expires_at"`
+	// The state in that URL; give it back at the callback.
+	State string `json:"state"`
+}
+
+// GetAuthorizationURL returns the value of AuthorizationURL.
+func (s *ConnectionAuthorization) GetAuthorizationURL() string {
+	return s.AuthorizationURL
+}
+
+// GetExpiresAt returns the value of ExpiresAt.
+func (s *ConnectionAuthorization) GetExpiresAt() time.Time {
+	return s.ExpiresAt
+}
+
+// GetState returns the value of State.
+func (s *ConnectionAuthorization) GetState() string {
+	return s.State
+}
+
+// SetAuthorizationURL sets the value of AuthorizationURL.
+func (s *ConnectionAuthorization) SetAuthorizationURL(val string) {
+	s.AuthorizationURL = val
+}
+
+// SetExpiresAt sets the value of ExpiresAt.
+func (s *ConnectionAuthorization) SetExpiresAt(val time.Time) {
+	s.ExpiresAt = val
+}
+
+// SetState sets the value of State.
+func (s *ConnectionAuthorization) SetState(val string) {
+	s.State = val
+}
+
+// Ref: #/components/schemas/ConnectionCallback
+type ConnectionCallback struct {
+	// A label for the account (default: what the provider says, else "default").
+	Account OptString `json:"account"`
+	// The code the provider gave.
+	Code string `json:"code"`
+	// The same redirect_uri as at the start.
+	RedirectURI string `json:"redirect_uri"`
+	State       string `json:"state"`
+}
+
+// GetAccount returns the value of Account.
+func (s *ConnectionCallback) GetAccount() OptString {
+	return s.Account
+}
+
+// GetCode returns the value of Code.
+func (s *ConnectionCallback) GetCode() string {
+	return s.Code
+}
+
+// GetRedirectURI returns the value of RedirectURI.
+func (s *ConnectionCallback) GetRedirectURI() string {
+	return s.RedirectURI
+}
+
+// GetState returns the value of State.
+func (s *ConnectionCallback) GetState() string {
+	return s.State
+}
+
+// SetAccount sets the value of Account.
+func (s *ConnectionCallback) SetAccount(val OptString) {
+	s.Account = val
+}
+
+// SetCode sets the value of Code.
+func (s *ConnectionCallback) SetCode(val string) {
+	s.Code = val
+}
+
+// SetRedirectURI sets the value of RedirectURI.
+func (s *ConnectionCallback) SetRedirectURI(val string) {
+	s.RedirectURI = val
+}
+
+// SetState sets the value of State.
+func (s *ConnectionCallback) SetState(val string) {
+	s.State = val
+}
+
+// Ref: #/components/schemas/ConnectionImport
+type ConnectionImport struct {
+	// Write-only: never returned by reads.
+	AccessToken string `json:"access_token"`
+	// Which account at the provider.
+	Account string `json:"account"`
+	// When the access token expires; absent: it does not.
+	ExpiresAt OptDateTime `json:"expires_at"`
+	Provider  string      `json:"provider"`
+	// Write-only: never returned.
+	RefreshToken OptString `json:"refresh_token"`
+	// The scopes granted.
+	Scopes []string `json:"scopes"`
+}
+
+// GetAccessToken returns the value of AccessToken.
+func (s *ConnectionImport) GetAccessToken() string {
+	return s.AccessToken
+}
+
+// GetAccount returns the value of Account.
+func (s *ConnectionImport) GetAccount() string {
+	return s.Account
+}
+
+// GetExpiresAt returns the value of ExpiresAt.
+func (s *ConnectionImport) GetExpiresAt() OptDateTime {
+	return s.ExpiresAt
+}
+
+// GetProvider returns the value of Provider.
+func (s *ConnectionImport) GetProvider() string {
+	return s.Provider
+}
+
+// GetRefreshToken returns the value of RefreshToken.
+func (s *ConnectionImport) GetRefreshToken() OptString {
+	return s.RefreshToken
+}
+
+// GetScopes returns the value of Scopes.
+func (s *ConnectionImport) GetScopes() []string {
+	return s.Scopes
+}
+
+// SetAccessToken sets the value of AccessToken.
+func (s *ConnectionImport) SetAccessToken(val string) {
+	s.AccessToken = val
+}
+
+// SetAccount sets the value of Account.
+func (s *ConnectionImport) SetAccount(val string) {
+	s.Account = val
+}
+
+// SetExpiresAt sets the value of ExpiresAt.
+func (s *ConnectionImport) SetExpiresAt(val OptDateTime) {
+	s.ExpiresAt = val
+}
+
+// SetProvider sets the value of Provider.
+func (s *ConnectionImport) SetProvider(val string) {
+	s.Provider = val
+}
+
+// SetRefreshToken sets the value of RefreshToken.
+func (s *ConnectionImport) SetRefreshToken(val OptString) {
+	s.RefreshToken = val
+}
+
+// SetScopes sets the value of Scopes.
+func (s *ConnectionImport) SetScopes(val []string) {
+	s.Scopes = val
+}
+
+// Ref: #/components/schemas/ConnectionPage
+type ConnectionPage struct {
+	Items []Connection `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *ConnectionPage) GetItems() []Connection {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *ConnectionPage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *ConnectionPage) SetItems(val []Connection) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *ConnectionPage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+// Ref: #/components/schemas/ConnectionProvider
+type ConnectionProvider struct {
+	// The service holds client credentials: the authorization flow and refresh work.
+	Configured    bool     `json:"configured"`
+	DefaultScopes []string `json:"default_scopes"`
+	// The name connections use.
+	Name string `json:"name"`
+	// The provider has a revocation endpoint (RFC 7009).
+	Revocable bool `json:"revocable"`
+	// The provider replaces the refresh token on every refresh.
+	RotatesRefreshTokens bool `json:"rotates_refresh_tokens"`
+}
+
+// GetConfigured returns the value of Configured.
+func (s *ConnectionProvider) GetConfigured() bool {
+	return s.Configured
+}
+
+// GetDefaultScopes returns the value of DefaultScopes.
+func (s *ConnectionProvider) GetDefaultScopes() []string {
+	return s.DefaultScopes
+}
+
+// GetName returns the value of Name.
+func (s *ConnectionProvider) GetName() string {
+	return s.Name
+}
+
+// GetRevocable returns the value of Revocable.
+func (s *ConnectionProvider) GetRevocable() bool {
+	return s.Revocable
+}
+
+// GetRotatesRefreshTokens returns the value of RotatesRefreshTokens.
+func (s *ConnectionProvider) GetRotatesRefreshTokens() bool {
+	return s.RotatesRefreshTokens
+}
+
+// SetConfigured sets the value of Configured.
+func (s *ConnectionProvider) SetConfigured(val bool) {
+	s.Configured = val
+}
+
+// SetDefaultScopes sets the value of DefaultScopes.
+func (s *ConnectionProvider) SetDefaultScopes(val []string) {
+	s.DefaultScopes = val
+}
+
+// SetName sets the value of Name.
+func (s *ConnectionProvider) SetName(val string) {
+	s.Name = val
+}
+
+// SetRevocable sets the value of Revocable.
+func (s *ConnectionProvider) SetRevocable(val bool) {
+	s.Revocable = val
+}
+
+// SetRotatesRefreshTokens sets the value of RotatesRefreshTokens.
+func (s *ConnectionProvider) SetRotatesRefreshTokens(val bool) {
+	s.RotatesRefreshTokens = val
+}
+
+// Ref: #/components/schemas/ConnectionProviderList
+type ConnectionProviderList struct {
+	Items []ConnectionProvider `json:"items"`
+}
+
+// GetItems returns the value of Items.
+func (s *ConnectionProviderList) GetItems() []ConnectionProvider {
+	return s.Items
+}
+
+// SetItems sets the value of Items.
+func (s *ConnectionProviderList) SetItems(val []ConnectionProvider) {
+	s.Items = val
+}
+
+// Ref: #/components/schemas/ConnectionStart
+type ConnectionStart struct {
+	Provider string `json:"provider"`
+	// Where the provider sends the user back; one of the configured redirect URLs.
+	RedirectURI string `json:"redirect_uri"`
+	// Scopes to ask for; default: the provider's default scopes.
+	Scopes []string `json:"scopes"`
+}
+
+// GetProvider returns the value of Provider.
+func (s *ConnectionStart) GetProvider() string {
+	return s.Provider
+}
+
+// GetRedirectURI returns the value of RedirectURI.
+func (s *ConnectionStart) GetRedirectURI() string {
+	return s.RedirectURI
+}
+
+// GetScopes returns the value of Scopes.
+func (s *ConnectionStart) GetScopes() []string {
+	return s.Scopes
+}
+
+// SetProvider sets the value of Provider.
+func (s *ConnectionStart) SetProvider(val string) {
+	s.Provider = val
+}
+
+// SetRedirectURI sets the value of RedirectURI.
+func (s *ConnectionStart) SetRedirectURI(val string) {
+	s.RedirectURI = val
+}
+
+// SetScopes sets the value of Scopes.
+func (s *ConnectionStart) SetScopes(val []string) {
+	s.Scopes = val
+}
+
+// Ref: #/components/schemas/ConnectionStatus
+type ConnectionStatus string
+
+const (
+	ConnectionStatusActive      ConnectionStatus = "active"
+	ConnectionStatusNeedsReauth ConnectionStatus = "needs_reauth"
+	ConnectionStatusRevoked     ConnectionStatus = "revoked"
+)
+
+// AllValues returns all ConnectionStatus values.
+func (ConnectionStatus) AllValues() []ConnectionStatus {
+	return []ConnectionStatus{
+		ConnectionStatusActive,
+		ConnectionStatusNeedsReauth,
+		ConnectionStatusRevoked,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ConnectionStatus) MarshalText() ([]byte, error) {
+	switch s {
+	case ConnectionStatusActive:
+		return []byte(s), nil
+	case ConnectionStatusNeedsReauth:
+		return []byte(s), nil
+	case ConnectionStatusRevoked:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ConnectionStatus) UnmarshalText(data []byte) error {
+	switch ConnectionStatus(data) {
+	case ConnectionStatusActive:
+		*s = ConnectionStatusActive
+		return nil
+	case ConnectionStatusNeedsReauth:
+		*s = ConnectionStatusNeedsReauth
+		return nil
+	case ConnectionStatusRevoked:
+		*s = ConnectionStatusRevoked
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/ConnectionToken
+type ConnectionToken struct {
+	AccessToken string `json:"access_token"`
+	// Absent: the token does not expire.
+	ExpiresAt OptDateTime `json:"expires_at"`
+	// Bearer, as the provider said.
+	TokenType string `json:"token_type"`
+}
+
+// GetAccessToken returns the value of AccessToken.
+func (s *ConnectionToken) GetAccessToken() string {
+	return s.AccessToken
+}
+
+// GetExpiresAt returns the value of ExpiresAt.
+func (s *ConnectionToken) GetExpiresAt() OptDateTime {
+	return s.ExpiresAt
+}
+
+// GetTokenType returns the value of TokenType.
+func (s *ConnectionToken) GetTokenType() string {
+	return s.TokenType
+}
+
+// SetAccessToken sets the value of AccessToken.
+func (s *ConnectionToken) SetAccessToken(val string) {
+	s.AccessToken = val
+}
+
+// SetExpiresAt sets the value of ExpiresAt.
+func (s *ConnectionToken) SetExpiresAt(val OptDateTime) {
+	s.ExpiresAt = val
+}
+
+// SetTokenType sets the value of TokenType.
+func (s *ConnectionToken) SetTokenType(val string) {
+	s.TokenType = val
+}
+
 // DeleteBudgetNoContent is response for DeleteBudget operation.
 type DeleteBudgetNoContent struct{}
+
+// DeleteConnectionNoContent is response for DeleteConnection operation.
+type DeleteConnectionNoContent struct{}
 
 // DeleteEntityNoContent is response for DeleteEntity operation.
 type DeleteEntityNoContent struct{}
@@ -722,6 +1226,7 @@ const (
 	ErrorResponseErrorCodeMETHODNOTALLOWED   ErrorResponseErrorCode = "METHOD_NOT_ALLOWED"
 	ErrorResponseErrorCodeEMAILEXISTS        ErrorResponseErrorCode = "EMAIL_EXISTS"
 	ErrorResponseErrorCodeCONFLICT           ErrorResponseErrorCode = "CONFLICT"
+	ErrorResponseErrorCodeNEEDSREAUTH        ErrorResponseErrorCode = "NEEDS_REAUTH"
 	ErrorResponseErrorCodeBUDGETEXCEEDED     ErrorResponseErrorCode = "BUDGET_EXCEEDED"
 	ErrorResponseErrorCodePAYLOADTOOLARGE    ErrorResponseErrorCode = "PAYLOAD_TOO_LARGE"
 	ErrorResponseErrorCodeRATELIMITED        ErrorResponseErrorCode = "RATE_LIMITED"
@@ -741,6 +1246,7 @@ func (ErrorResponseErrorCode) AllValues() []ErrorResponseErrorCode {
 		ErrorResponseErrorCodeMETHODNOTALLOWED,
 		ErrorResponseErrorCodeEMAILEXISTS,
 		ErrorResponseErrorCodeCONFLICT,
+		ErrorResponseErrorCodeNEEDSREAUTH,
 		ErrorResponseErrorCodeBUDGETEXCEEDED,
 		ErrorResponseErrorCodePAYLOADTOOLARGE,
 		ErrorResponseErrorCodeRATELIMITED,
@@ -769,6 +1275,8 @@ func (s ErrorResponseErrorCode) MarshalText() ([]byte, error) {
 	case ErrorResponseErrorCodeEMAILEXISTS:
 		return []byte(s), nil
 	case ErrorResponseErrorCodeCONFLICT:
+		return []byte(s), nil
+	case ErrorResponseErrorCodeNEEDSREAUTH:
 		return []byte(s), nil
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
 		return []byte(s), nil
@@ -814,6 +1322,9 @@ func (s *ErrorResponseErrorCode) UnmarshalText(data []byte) error {
 		return nil
 	case ErrorResponseErrorCodeCONFLICT:
 		*s = ErrorResponseErrorCodeCONFLICT
+		return nil
+	case ErrorResponseErrorCodeNEEDSREAUTH:
+		*s = ErrorResponseErrorCodeNEEDSREAUTH
 		return nil
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
 		*s = ErrorResponseErrorCodeBUDGETEXCEEDED

@@ -9,6 +9,7 @@ import (
 // Handler handles operations described by OpenAPI v3 specification.
 type Handler interface {
 	AuthHandler
+	ConnectionsHandler
 	KnowledgeGraphHandler
 	MemoriesHandler
 	RealtimeHandler
@@ -67,6 +68,66 @@ type AuthHandler interface {
 	//
 	// POST /v1/auth/register
 	Register(ctx context.Context, req *RegisterRequest) (*TokenResponse, error)
+}
+
+// ConnectionsHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: Connections
+type ConnectionsHandler interface {
+	// CompleteConnection implements completeConnection operation.
+	//
+	// An unknown, used, expired or another user's state, or another redirect_uri than the start's, is
+	// refused with 400. A state works once, whatever the outcome. Connecting an account already connected
+	// replaces its tokens.
+	//
+	// POST /v1/connections/callback
+	CompleteConnection(ctx context.Context, req *ConnectionCallback) (*Connection, error)
+	// DeleteConnection implements deleteConnection operation.
+	//
+	// Revoke a connection's tokens at the provider (RFC 7009, when it has a revocation endpoint), then
+	// forget it.
+	//
+	// DELETE /v1/connections/{id}
+	DeleteConnection(ctx context.Context, params DeleteConnectionParams) error
+	// GetConnection implements getConnection operation.
+	//
+	// Read a connection without its tokens.
+	//
+	// GET /v1/connections/{id}
+	GetConnection(ctx context.Context, params GetConnectionParams) (*Connection, error)
+	// GetConnectionToken implements getConnectionToken operation.
+	//
+	// One refresh happens at the provider per expiry however many callers ask at once. 409 NEEDS_REAUTH
+	// when the provider no longer accepts the grant (the user must connect again); 503 with Retry-After
+	// when the provider is unreachable (the connection stays active).
+	//
+	// POST /v1/connections/{id}/token
+	GetConnectionToken(ctx context.Context, params GetConnectionTokenParams) (*ConnectionToken, error)
+	// ImportConnection implements importConnection operation.
+	//
+	// Importing an account already connected replaces its tokens and makes it active again.
+	//
+	// POST /v1/connections/import
+	ImportConnection(ctx context.Context, req *ConnectionImport) (*Connection, error)
+	// ListConnectionProviders implements listConnectionProviders operation.
+	//
+	// List the OAuth providers this service knows, and what each can do.
+	//
+	// GET /v1/connection-providers
+	ListConnectionProviders(ctx context.Context) (*ConnectionProviderList, error)
+	// ListConnections implements listConnections operation.
+	//
+	// List connections without their tokens, newest first.
+	//
+	// GET /v1/connections
+	ListConnections(ctx context.Context, params ListConnectionsParams) (*ConnectionPage, error)
+	// StartConnection implements startConnection operation.
+	//
+	// Redirect_uri must be one of the service's configured redirect URLs. The state is single-use, expires
+	// after a few minutes and works only for the same user and redirect_uri at the callback.
+	//
+	// POST /v1/connections/authorize
+	StartConnection(ctx context.Context, req *ConnectionStart) (*ConnectionAuthorization, error)
 }
 
 // KnowledgeGraphHandler handles operations described by OpenAPI v3 specification.

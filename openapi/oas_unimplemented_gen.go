@@ -31,6 +31,17 @@ func (UnimplementedHandler) CancelRun(ctx context.Context, params CancelRunParam
 	return r, ht.ErrNotImplemented
 }
 
+// CompleteConnection implements completeConnection operation.
+//
+// An unknown, used, expired or another user's state, or another redirect_uri than the start's, is
+// refused with 400. A state works once, whatever the outcome. Connecting an account already connected
+// replaces its tokens.
+//
+// POST /v1/connections/callback
+func (UnimplementedHandler) CompleteConnection(ctx context.Context, req *ConnectionCallback) (r *Connection, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // CompleteRun implements completeRun operation.
 //
 // Move a running run to completed.
@@ -103,6 +114,16 @@ func (UnimplementedHandler) CreateSecret(ctx context.Context, req *SecretCreate)
 //
 // DELETE /v1/budget
 func (UnimplementedHandler) DeleteBudget(ctx context.Context) error {
+	return ht.ErrNotImplemented
+}
+
+// DeleteConnection implements deleteConnection operation.
+//
+// Revoke a connection's tokens at the provider (RFC 7009, when it has a revocation endpoint), then
+// forget it.
+//
+// DELETE /v1/connections/{id}
+func (UnimplementedHandler) DeleteConnection(ctx context.Context, params DeleteConnectionParams) error {
 	return ht.ErrNotImplemented
 }
 
@@ -190,6 +211,26 @@ func (UnimplementedHandler) GetBudget(ctx context.Context) (r *Budget, _ error) 
 	return r, ht.ErrNotImplemented
 }
 
+// GetConnection implements getConnection operation.
+//
+// Read a connection without its tokens.
+//
+// GET /v1/connections/{id}
+func (UnimplementedHandler) GetConnection(ctx context.Context, params GetConnectionParams) (r *Connection, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// GetConnectionToken implements getConnectionToken operation.
+//
+// One refresh happens at the provider per expiry however many callers ask at once. 409 NEEDS_REAUTH
+// when the provider no longer accepts the grant (the user must connect again); 503 with Retry-After
+// when the provider is unreachable (the connection stays active).
+//
+// POST /v1/connections/{id}/token
+func (UnimplementedHandler) GetConnectionToken(ctx context.Context, params GetConnectionTokenParams) (r *ConnectionToken, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // GetEntity implements getEntity operation.
 //
 // Read a knowledge-graph entity.
@@ -259,6 +300,33 @@ func (UnimplementedHandler) GetToolCall(ctx context.Context, params GetToolCallP
 //
 // GET /v1/usage
 func (UnimplementedHandler) GetUsage(ctx context.Context, params GetUsageParams) (r *UsageReport, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ImportConnection implements importConnection operation.
+//
+// Importing an account already connected replaces its tokens and makes it active again.
+//
+// POST /v1/connections/import
+func (UnimplementedHandler) ImportConnection(ctx context.Context, req *ConnectionImport) (r *Connection, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListConnectionProviders implements listConnectionProviders operation.
+//
+// List the OAuth providers this service knows, and what each can do.
+//
+// GET /v1/connection-providers
+func (UnimplementedHandler) ListConnectionProviders(ctx context.Context) (r *ConnectionProviderList, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListConnections implements listConnections operation.
+//
+// List connections without their tokens, newest first.
+//
+// GET /v1/connections
+func (UnimplementedHandler) ListConnections(ctx context.Context, params ListConnectionsParams) (r *ConnectionPage, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -446,6 +514,16 @@ func (UnimplementedHandler) SearchMemories(ctx context.Context, req *MemorySearc
 //
 // PUT /v1/tool-permissions
 func (UnimplementedHandler) SetToolPermission(ctx context.Context, req *ToolPermissionSet) (r *ToolPermission, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// StartConnection implements startConnection operation.
+//
+// Redirect_uri must be one of the service's configured redirect URLs. The state is single-use, expires
+// after a few minutes and works only for the same user and redirect_uri at the callback.
+//
+// POST /v1/connections/authorize
+func (UnimplementedHandler) StartConnection(ctx context.Context, req *ConnectionStart) (r *ConnectionAuthorization, _ error) {
 	return r, ht.ErrNotImplemented
 }
 

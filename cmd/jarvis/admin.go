@@ -13,6 +13,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/internal/config"
+	"github.com/jarvis-core/jarvis/internal/connections"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/secrets"
 )
@@ -21,8 +22,9 @@ const adminUsage = `usage: jarvis admin <command> [flags]
 
 commands:
   secrets rotate-key [--batch 100]
-      re-seal every secret under SECRETS_MASTER_KEY (version SECRETS_KEY_VERSION),
-      opening older ones with SECRETS_OLD_KEYS; runs beside the live service,
+      re-seal every secret and every OAuth connection's tokens under
+      SECRETS_MASTER_KEY (version SECRETS_KEY_VERSION), opening older ones with
+      SECRETS_OLD_KEYS; runs beside the live service,
       one batch per transaction. Connects as MIGRATE_DATABASE_URL (owner role).
 `
 
@@ -59,5 +61,10 @@ func runAdmin(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		return fmt.Errorf("rotate keys (%d re-sealed before the error): %w", n, err)
 	}
 	fmt.Fprintf(stdout, "re-sealed %d secret(s) under key version %d\n", n, box.CurrentVersion())
+	n, err = connections.RotateKeys(ctx, client, box, *batch, log)
+	if err != nil {
+		return fmt.Errorf("rotate connection keys (%d re-sealed before the error): %w", n, err)
+	}
+	fmt.Fprintf(stdout, "re-sealed %d connection(s) under key version %d\n", n, box.CurrentVersion())
 	return nil
 }

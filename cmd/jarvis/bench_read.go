@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -236,17 +237,21 @@ func median(xs []float64) float64 {
 
 // startBenchService runs `jarvis serve` in this process on a free loopback
 // port, configured as in production.
-func startBenchService(ctx context.Context, dbURL string) (string, func(), error) {
+func startBenchService(ctx context.Context, dbURL string, extra ...map[string]string) (string, func(), error) {
 	port, err := freeLoopbackPort()
 	if err != nil {
 		return "", nil, err
 	}
-	src := config.Map(map[string]string{
+	vars := map[string]string{
 		"APP_ENV": "production", "HOST": "127.0.0.1", "PORT": fmt.Sprint(port), "LOG_LEVEL": "info",
 		"DATABASE_URL": dbURL, "REDIS_URL": "redis://127.0.0.1:6379/0",
 		"JWT_SECRET": benchJWTSecret, "JWT_ISSUER": benchJWTIssuer, "JWT_AUDIENCE": benchJWTAudience,
 		"SECRETS_MASTER_KEY": strings.Repeat("5a", 32), "SHUTDOWN_TIMEOUT": "5s",
-	})
+	}
+	for _, e := range extra { // a bench's own settings
+		maps.Copy(vars, e)
+	}
+	src := config.Map(vars)
 	srvCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	// Its logs are formatted as in production (the cost is the service's),
@@ -544,6 +549,11 @@ func (r loadResult) p(q float64) time.Duration {
 // hammer runs clients loops of GET url for d and returns the successful
 // requests' latencies, sorted.
 func hammer(ctx context.Context, tr *http.Transport, url, bearer string, clients int, d time.Duration) loadResult {
+	return hammerMethod(ctx, tr, http.MethodGet, url, bearer, clients, d)
+}
+
+// hammerMethod is hammer with another method than GET (no body).
+func hammerMethod(ctx context.Context, tr *http.Transport, method, url, bearer string, clients int, d time.Duration) loadResult {
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -559,7 +569,7 @@ func hammer(ctx context.Context, tr *http.Transport, url, bearer string, clients
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 4096)
 			for ctx.Err() == nil {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				req, _ := http.NewRequestWithContext(ctx, method, url, nil)
 				req.Header.Set("Authorization", header)
 				t0 := time.Now()
 				resp, err := hc.Do(req)

@@ -237,6 +237,46 @@ func MessageItems(rows []*ent.Message, p db.Page) ([]openapi.Message, openapi.Op
 	return items, openapi.OptString{}
 }
 
+// Connection is the API view of a OAuthConnection.
+func Connection(e *ent.OAuthConnection) *openapi.Connection {
+	v := &openapi.Connection{
+		ID:        e.ID,
+		CreatedAt: e.CreatedAt,
+		UpdatedAt: e.UpdatedAt,
+		Provider:  e.Provider,
+		Account:   e.Account,
+		Scopes:    e.Scopes,
+		Status:    openapi.ConnectionStatus(e.Status),
+	}
+	if e.ExpiresAt != nil {
+		v.ExpiresAt = openapi.NewOptDateTime((*e.ExpiresAt))
+	}
+	if e.LastRefreshedAt != nil {
+		v.LastRefreshedAt = openapi.NewOptDateTime((*e.LastRefreshedAt))
+	}
+	return v
+}
+
+// ConnectionItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func ConnectionItems(rows []*ent.OAuthConnection, p db.Page) ([]openapi.Connection, openapi.OptString) {
+	items := make([]openapi.Connection, 0, min(len(rows), p.Size))
+	for i, r := range rows {
+		if i == p.Size {
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
+		}
+		items = append(items, *Connection(r))
+	}
+	return items, openapi.OptString{}
+}
+
+// ConnectionPage is the page of Connection of the entity's list operation.
+func ConnectionPage(rows []*ent.OAuthConnection, p db.Page) *openapi.ConnectionPage {
+	items, next := ConnectionItems(rows, p)
+	return &openapi.ConnectionPage{Items: items, NextCursor: next}
+}
+
 // Session is the API view of a Session.
 func Session(e *ent.Session) *openapi.Session {
 	v := &openapi.Session{

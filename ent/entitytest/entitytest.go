@@ -151,6 +151,40 @@ var Entities = []Entity{
 		},
 	},
 	{
+		Name: "OAuthConnection", Table: "oauth_connections", OwnerColumn: "user_id",
+		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			_, err := c.OAuthConnection.Get(ctx, id)
+			return err
+		},
+		Touch: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.OAuthConnection.UpdateOneID(id).SetUpdatedAt(time.Now()).Exec(ctx)
+		},
+		Delete: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.OAuthConnection.DeleteOneID(id).Exec(ctx)
+		},
+		Owners: func(ctx context.Context, c *ent.Client) ([]uuid.UUID, error) {
+			var ids []uuid.UUID
+			return ids, c.OAuthConnection.Query().Select("user_id").Scan(ctx, &ids)
+		},
+	},
+	{
+		Name: "OAuthState", Table: "oauth_states", OwnerColumn: "user_id",
+		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			_, err := c.OAuthState.Get(ctx, id)
+			return err
+		},
+		Touch: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.OAuthState.UpdateOneID(id).SetUpdatedAt(time.Now()).Exec(ctx)
+		},
+		Delete: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.OAuthState.DeleteOneID(id).Exec(ctx)
+		},
+		Owners: func(ctx context.Context, c *ent.Client) ([]uuid.UUID, error) {
+			var ids []uuid.UUID
+			return ids, c.OAuthState.Query().Select("user_id").Scan(ctx, &ids)
+		},
+	},
+	{
 		Name: "RefreshToken", Table: "refresh_tokens", OwnerColumn: "user_id",
 		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
 			_, err := c.RefreshToken.Get(ctx, id)

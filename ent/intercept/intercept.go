@@ -15,6 +15,8 @@ import (
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/predicate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/session"
@@ -270,6 +272,60 @@ func (f TraverseMessage) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.MessageQuery", q)
 }
 
+// The OAuthConnectionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type OAuthConnectionFunc func(context.Context, *ent.OAuthConnectionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f OAuthConnectionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.OAuthConnectionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.OAuthConnectionQuery", q)
+}
+
+// The TraverseOAuthConnection type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseOAuthConnection func(context.Context, *ent.OAuthConnectionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseOAuthConnection) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseOAuthConnection) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.OAuthConnectionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.OAuthConnectionQuery", q)
+}
+
+// The OAuthStateFunc type is an adapter to allow the use of ordinary function as a Querier.
+type OAuthStateFunc func(context.Context, *ent.OAuthStateQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f OAuthStateFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.OAuthStateQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.OAuthStateQuery", q)
+}
+
+// The TraverseOAuthState type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseOAuthState func(context.Context, *ent.OAuthStateQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseOAuthState) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseOAuthState) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.OAuthStateQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.OAuthStateQuery", q)
+}
+
 // The RefreshTokenFunc type is an adapter to allow the use of ordinary function as a Querier.
 type RefreshTokenFunc func(context.Context, *ent.RefreshTokenQuery) (ent.Value, error)
 
@@ -476,6 +532,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.MemoryQuery, predicate.Memory, memory.OrderOption]{typ: ent.TypeMemory, tq: q}, nil
 	case *ent.MessageQuery:
 		return &query[*ent.MessageQuery, predicate.Message, message.OrderOption]{typ: ent.TypeMessage, tq: q}, nil
+	case *ent.OAuthConnectionQuery:
+		return &query[*ent.OAuthConnectionQuery, predicate.OAuthConnection, oauthconnection.OrderOption]{typ: ent.TypeOAuthConnection, tq: q}, nil
+	case *ent.OAuthStateQuery:
+		return &query[*ent.OAuthStateQuery, predicate.OAuthState, oauthstate.OrderOption]{typ: ent.TypeOAuthState, tq: q}, nil
 	case *ent.RefreshTokenQuery:
 		return &query[*ent.RefreshTokenQuery, predicate.RefreshToken, refreshtoken.OrderOption]{typ: ent.TypeRefreshToken, tq: q}, nil
 	case *ent.SessionQuery:

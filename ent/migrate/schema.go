@@ -349,6 +349,90 @@ var (
 			},
 		},
 	}
+	// OauthConnectionsColumns holds the columns for the "oauth_connections" table.
+	OauthConnectionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "provider", Type: field.TypeString, Size: 64},
+		{Name: "account", Type: field.TypeString, Size: 255},
+		{Name: "scopes", Type: field.TypeJSON},
+		{Name: "access_token", Type: field.TypeBytes},
+		{Name: "refresh_token", Type: field.TypeBytes, Nullable: true},
+		{Name: "token_type", Type: field.TypeString, Size: 32, Default: "Bearer"},
+		{Name: "key_version", Type: field.TypeInt},
+		{Name: "token_version", Type: field.TypeInt, Default: 1},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"active", "needs_reauth", "revoked"}, Default: "active"},
+		{Name: "last_refreshed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// OauthConnectionsTable holds the schema information for the "oauth_connections" table.
+	OauthConnectionsTable = &schema.Table{
+		Name:       "oauth_connections",
+		Columns:    OauthConnectionsColumns,
+		PrimaryKey: []*schema.Column{OauthConnectionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "oauth_connections_users_oauth_connections",
+				Columns:    []*schema.Column{OauthConnectionsColumns[14]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "oauthconnection_user_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{OauthConnectionsColumns[14], OauthConnectionsColumns[0]},
+			},
+			{
+				Name:    "oauthconnection_user_id_provider_account",
+				Unique:  true,
+				Columns: []*schema.Column{OauthConnectionsColumns[14], OauthConnectionsColumns[3], OauthConnectionsColumns[4]},
+			},
+		},
+	}
+	// OauthStatesColumns holds the columns for the "oauth_states" table.
+	OauthStatesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "provider", Type: field.TypeString, Size: 64},
+		{Name: "state_hash", Type: field.TypeBytes},
+		{Name: "verifier", Type: field.TypeBytes},
+		{Name: "key_version", Type: field.TypeInt},
+		{Name: "redirect_uri", Type: field.TypeString, Size: 2048},
+		{Name: "scopes", Type: field.TypeJSON},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// OauthStatesTable holds the schema information for the "oauth_states" table.
+	OauthStatesTable = &schema.Table{
+		Name:       "oauth_states",
+		Columns:    OauthStatesColumns,
+		PrimaryKey: []*schema.Column{OauthStatesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "oauth_states_users_oauth_states",
+				Columns:    []*schema.Column{OauthStatesColumns[10]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "oauthstate_user_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{OauthStatesColumns[10], OauthStatesColumns[0]},
+			},
+			{
+				Name:    "oauthstate_user_id_state_hash",
+				Unique:  true,
+				Columns: []*schema.Column{OauthStatesColumns[10], OauthStatesColumns[4]},
+			},
+		},
+	}
 	// RefreshTokensColumns holds the columns for the "refresh_tokens" table.
 	RefreshTokensColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -621,6 +705,8 @@ var (
 		LlmCallsTable,
 		MemoriesTable,
 		MessagesTable,
+		OauthConnectionsTable,
+		OauthStatesTable,
 		RefreshTokensTable,
 		SessionsTable,
 		ToolCallsTable,
@@ -643,6 +729,14 @@ func init() {
 	MemoriesTable.ForeignKeys[0].RefTable = UsersTable
 	MessagesTable.ForeignKeys[0].RefTable = AgentRunsTable
 	MessagesTable.ForeignKeys[1].RefTable = UsersTable
+	OauthConnectionsTable.ForeignKeys[0].RefTable = UsersTable
+	OauthConnectionsTable.Annotation = &entsql.Annotation{
+		Table: "oauth_connections",
+	}
+	OauthStatesTable.ForeignKeys[0].RefTable = UsersTable
+	OauthStatesTable.Annotation = &entsql.Annotation{
+		Table: "oauth_states",
+	}
 	RefreshTokensTable.ForeignKeys[0].RefTable = SessionsTable
 	RefreshTokensTable.ForeignKeys[1].RefTable = UsersTable
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable

@@ -14,6 +14,8 @@ import (
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/schema"
 	"github.com/jarvis-core/jarvis/ent/session"
@@ -463,6 +465,172 @@ func init() {
 	messageDescID := messageMixinFields0[0].Descriptor()
 	// message.DefaultID holds the default value on creation for the id field.
 	message.DefaultID = messageDescID.Default.(func() uuid.UUID)
+	oauthconnectionMixin := schema.OAuthConnection{}.Mixin()
+	oauthconnection.Policy = privacy.NewPolicies(oauthconnectionMixin[0], oauthconnectionMixin[1], schema.OAuthConnection{})
+	oauthconnection.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := oauthconnection.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	oauthconnectionMixinFields0 := oauthconnectionMixin[0].Fields()
+	_ = oauthconnectionMixinFields0
+	oauthconnectionFields := schema.OAuthConnection{}.Fields()
+	_ = oauthconnectionFields
+	// oauthconnectionDescCreatedAt is the schema descriptor for created_at field.
+	oauthconnectionDescCreatedAt := oauthconnectionMixinFields0[1].Descriptor()
+	// oauthconnection.DefaultCreatedAt holds the default value on creation for the created_at field.
+	oauthconnection.DefaultCreatedAt = oauthconnectionDescCreatedAt.Default.(func() time.Time)
+	// oauthconnectionDescUpdatedAt is the schema descriptor for updated_at field.
+	oauthconnectionDescUpdatedAt := oauthconnectionMixinFields0[2].Descriptor()
+	// oauthconnection.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	oauthconnection.DefaultUpdatedAt = oauthconnectionDescUpdatedAt.Default.(func() time.Time)
+	// oauthconnection.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	oauthconnection.UpdateDefaultUpdatedAt = oauthconnectionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// oauthconnectionDescProvider is the schema descriptor for provider field.
+	oauthconnectionDescProvider := oauthconnectionFields[0].Descriptor()
+	// oauthconnection.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	oauthconnection.ProviderValidator = func() func(string) error {
+		validators := oauthconnectionDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// oauthconnectionDescAccount is the schema descriptor for account field.
+	oauthconnectionDescAccount := oauthconnectionFields[1].Descriptor()
+	// oauthconnection.AccountValidator is a validator for the "account" field. It is called by the builders before save.
+	oauthconnection.AccountValidator = func() func(string) error {
+		validators := oauthconnectionDescAccount.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account string) error {
+			for _, fn := range fns {
+				if err := fn(account); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// oauthconnectionDescScopes is the schema descriptor for scopes field.
+	oauthconnectionDescScopes := oauthconnectionFields[2].Descriptor()
+	// oauthconnection.DefaultScopes holds the default value on creation for the scopes field.
+	oauthconnection.DefaultScopes = oauthconnectionDescScopes.Default.([]string)
+	// oauthconnectionDescAccessToken is the schema descriptor for access_token field.
+	oauthconnectionDescAccessToken := oauthconnectionFields[3].Descriptor()
+	// oauthconnection.AccessTokenValidator is a validator for the "access_token" field. It is called by the builders before save.
+	oauthconnection.AccessTokenValidator = oauthconnectionDescAccessToken.Validators[0].(func([]byte) error)
+	// oauthconnectionDescTokenType is the schema descriptor for token_type field.
+	oauthconnectionDescTokenType := oauthconnectionFields[5].Descriptor()
+	// oauthconnection.DefaultTokenType holds the default value on creation for the token_type field.
+	oauthconnection.DefaultTokenType = oauthconnectionDescTokenType.Default.(string)
+	// oauthconnection.TokenTypeValidator is a validator for the "token_type" field. It is called by the builders before save.
+	oauthconnection.TokenTypeValidator = oauthconnectionDescTokenType.Validators[0].(func(string) error)
+	// oauthconnectionDescKeyVersion is the schema descriptor for key_version field.
+	oauthconnectionDescKeyVersion := oauthconnectionFields[6].Descriptor()
+	// oauthconnection.KeyVersionValidator is a validator for the "key_version" field. It is called by the builders before save.
+	oauthconnection.KeyVersionValidator = oauthconnectionDescKeyVersion.Validators[0].(func(int) error)
+	// oauthconnectionDescTokenVersion is the schema descriptor for token_version field.
+	oauthconnectionDescTokenVersion := oauthconnectionFields[7].Descriptor()
+	// oauthconnection.DefaultTokenVersion holds the default value on creation for the token_version field.
+	oauthconnection.DefaultTokenVersion = oauthconnectionDescTokenVersion.Default.(int)
+	// oauthconnectionDescID is the schema descriptor for id field.
+	oauthconnectionDescID := oauthconnectionMixinFields0[0].Descriptor()
+	// oauthconnection.DefaultID holds the default value on creation for the id field.
+	oauthconnection.DefaultID = oauthconnectionDescID.Default.(func() uuid.UUID)
+	oauthstateMixin := schema.OAuthState{}.Mixin()
+	oauthstate.Policy = privacy.NewPolicies(oauthstateMixin[0], oauthstateMixin[1], schema.OAuthState{})
+	oauthstate.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := oauthstate.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	oauthstateMixinFields0 := oauthstateMixin[0].Fields()
+	_ = oauthstateMixinFields0
+	oauthstateFields := schema.OAuthState{}.Fields()
+	_ = oauthstateFields
+	// oauthstateDescCreatedAt is the schema descriptor for created_at field.
+	oauthstateDescCreatedAt := oauthstateMixinFields0[1].Descriptor()
+	// oauthstate.DefaultCreatedAt holds the default value on creation for the created_at field.
+	oauthstate.DefaultCreatedAt = oauthstateDescCreatedAt.Default.(func() time.Time)
+	// oauthstateDescUpdatedAt is the schema descriptor for updated_at field.
+	oauthstateDescUpdatedAt := oauthstateMixinFields0[2].Descriptor()
+	// oauthstate.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	oauthstate.DefaultUpdatedAt = oauthstateDescUpdatedAt.Default.(func() time.Time)
+	// oauthstate.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	oauthstate.UpdateDefaultUpdatedAt = oauthstateDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// oauthstateDescProvider is the schema descriptor for provider field.
+	oauthstateDescProvider := oauthstateFields[0].Descriptor()
+	// oauthstate.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	oauthstate.ProviderValidator = func() func(string) error {
+		validators := oauthstateDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// oauthstateDescStateHash is the schema descriptor for state_hash field.
+	oauthstateDescStateHash := oauthstateFields[1].Descriptor()
+	// oauthstate.StateHashValidator is a validator for the "state_hash" field. It is called by the builders before save.
+	oauthstate.StateHashValidator = oauthstateDescStateHash.Validators[0].(func([]byte) error)
+	// oauthstateDescVerifier is the schema descriptor for verifier field.
+	oauthstateDescVerifier := oauthstateFields[2].Descriptor()
+	// oauthstate.VerifierValidator is a validator for the "verifier" field. It is called by the builders before save.
+	oauthstate.VerifierValidator = oauthstateDescVerifier.Validators[0].(func([]byte) error)
+	// oauthstateDescKeyVersion is the schema descriptor for key_version field.
+	oauthstateDescKeyVersion := oauthstateFields[3].Descriptor()
+	// oauthstate.KeyVersionValidator is a validator for the "key_version" field. It is called by the builders before save.
+	oauthstate.KeyVersionValidator = oauthstateDescKeyVersion.Validators[0].(func(int) error)
+	// oauthstateDescRedirectURI is the schema descriptor for redirect_uri field.
+	oauthstateDescRedirectURI := oauthstateFields[4].Descriptor()
+	// oauthstate.RedirectURIValidator is a validator for the "redirect_uri" field. It is called by the builders before save.
+	oauthstate.RedirectURIValidator = func() func(string) error {
+		validators := oauthstateDescRedirectURI.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(redirect_uri string) error {
+			for _, fn := range fns {
+				if err := fn(redirect_uri); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// oauthstateDescScopes is the schema descriptor for scopes field.
+	oauthstateDescScopes := oauthstateFields[5].Descriptor()
+	// oauthstate.DefaultScopes holds the default value on creation for the scopes field.
+	oauthstate.DefaultScopes = oauthstateDescScopes.Default.([]string)
+	// oauthstateDescID is the schema descriptor for id field.
+	oauthstateDescID := oauthstateMixinFields0[0].Descriptor()
+	// oauthstate.DefaultID holds the default value on creation for the id field.
+	oauthstate.DefaultID = oauthstateDescID.Default.(func() uuid.UUID)
 	refreshtokenMixin := schema.RefreshToken{}.Mixin()
 	refreshtoken.Policy = privacy.NewPolicies(refreshtokenMixin[0], refreshtokenMixin[1], schema.RefreshToken{})
 	refreshtoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -46,6 +46,8 @@ func (User) Edges() []ent.Edge {
 		owned("kg_entities", KGEntity.Type),
 		owned("kg_relations", KGRelation.Type),
 		owned("emails", UserEmail.Type),
+		owned("oauth_connections", OAuthConnection.Type),
+		owned("oauth_states", OAuthState.Type),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/internal/auth"
 	"github.com/jarvis-core/jarvis/internal/config"
+	"github.com/jarvis-core/jarvis/internal/connections"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/guard"
@@ -65,6 +66,7 @@ func New(src config.Source, log *slog.Logger, extra ...fx.Option) *fx.App {
 		kg.Module,
 		realtime.Module,
 		runs.Module,
+		connections.Module,
 		guard.Module,
 		httpapi.Module,
 	}

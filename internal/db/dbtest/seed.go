@@ -31,6 +31,8 @@ type Fixture struct {
 	EntityA        *ent.KGEntity
 	EntityB        *ent.KGEntity
 	Relation       *ent.KGRelation
+	Connection     *ent.OAuthConnection
+	OAuthState     *ent.OAuthState
 }
 
 // IDs returns the id of the fixture's row in each owned table.
@@ -41,6 +43,7 @@ func (f *Fixture) IDs() map[string]uuid.UUID {
 		"tool_calls": f.ToolCall.ID, "llm_calls": f.LLMCall.ID, "budgets": f.Budget.ID,
 		"tool_permissions": f.ToolPermission.ID, "memories": f.Memory.ID,
 		"kg_entities": f.EntityA.ID, "kg_relations": f.Relation.ID, "user_emails": f.Email.ID,
+		"oauth_connections": f.Connection.ID, "oauth_states": f.OAuthState.ID,
 	}
 }
 
@@ -103,6 +106,13 @@ func Seed(t testing.TB, c *ent.Client, email string) *Fixture {
 	must(err)
 	f.Relation, err = c.KGRelation.Create().SetUserID(uid).SetSourceID(f.EntityA.ID).SetTargetID(f.EntityB.ID).
 		SetType("likes").Save(ctx)
+	must(err)
+	f.Connection, err = c.OAuthConnection.Create().SetUserID(uid).SetProvider("github").SetAccount("octocat").
+		SetAccessToken([]byte{1}).SetKeyVersion(1).Save(ctx)
+	must(err)
+	f.OAuthState, err = c.OAuthState.Create().SetUserID(uid).SetProvider("github").SetStateHash([]byte("state-" + email)).
+		SetVerifier([]byte{1}).SetKeyVersion(1).SetRedirectURI("https://app.example/cb").
+		SetExpiresAt(time.Now().Add(time.Minute)).Save(ctx)
 	must(err)
 	return &f
 }

@@ -94,6 +94,138 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/connection-providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the OAuth providers this service knows, and what each can do */
+        get: operations["listConnectionProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List connections without their tokens, newest first */
+        get: operations["listConnections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start connecting an account: the provider's authorization URL (PKCE, single-use state)
+         * @description redirect_uri must be one of the service's configured redirect URLs. The state is single-use, expires after a few minutes and works only for the same user and redirect_uri at the callback.
+         */
+        post: operations["startConnection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish connecting: exchange the provider's code for tokens (stored sealed)
+         * @description An unknown, used, expired or another user's state, or another redirect_uri than the start's, is refused with 400. A state works once, whatever the outcome. Connecting an account already connected replaces its tokens.
+         */
+        post: operations["completeConnection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import tokens obtained elsewhere (a Composio connected account, say), stored sealed
+         * @description Importing an account already connected replaces its tokens and makes it active again.
+         */
+        post: operations["importConnection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a connection without its tokens */
+        get: operations["getConnection"];
+        put?: never;
+        post?: never;
+        /** Revoke a connection's tokens at the provider (RFC 7009, when it has a revocation endpoint), then forget it */
+        delete: operations["deleteConnection"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/{id}/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A valid access token for agent workers (refreshed first when it is about to expire)
+         * @description One refresh happens at the provider per expiry however many callers ask at once. 409 NEEDS_REAUTH when the provider no longer accepts the grant (the user must connect again); 503 with Retry-After when the provider is unreachable (the connection stays active).
+         */
+        post: operations["getConnectionToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/kg/entities": {
         parameters: {
             query?: never;
@@ -739,6 +871,96 @@ export interface components {
              */
             soft_limit_usd?: string;
         };
+        Connection: {
+            account: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at?: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            last_refreshed_at?: string;
+            provider: string;
+            scopes: string[];
+            status: components["schemas"]["ConnectionStatus"];
+            /** Format: date-time */
+            updated_at: string;
+        };
+        ConnectionAuthorization: {
+            /** @description Send the user here */
+            authorization_url: string;
+            /**
+             * Format: date-time
+             * @description The state is refused after this
+             */
+            expires_at: string;
+            /** @description The state in that URL; give it back at the callback */
+            state: string;
+        };
+        ConnectionCallback: {
+            /** @description A label for the account (default: what the provider says, else "default") */
+            account?: string;
+            /** @description The code the provider gave */
+            code: string;
+            /** @description The same redirect_uri as at the start */
+            redirect_uri: string;
+            state: string;
+        };
+        ConnectionImport: {
+            /** @description Write-only: never returned by reads */
+            access_token: string;
+            /** @description Which account at the provider */
+            account: string;
+            /**
+             * Format: date-time
+             * @description When the access token expires; absent: it does not
+             */
+            expires_at?: string;
+            provider: string;
+            /** @description Write-only: never returned */
+            refresh_token?: string;
+            /** @description The scopes granted */
+            scopes?: string[];
+        };
+        ConnectionPage: {
+            items: components["schemas"]["Connection"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
+        };
+        ConnectionProvider: {
+            /** @description The service holds client credentials: the authorization flow and refresh work */
+            configured: boolean;
+            default_scopes: string[];
+            /** @description The name connections use */
+            name: string;
+            /** @description The provider has a revocation endpoint (RFC 7009) */
+            revocable: boolean;
+            /** @description The provider replaces the refresh token on every refresh */
+            rotates_refresh_tokens: boolean;
+        };
+        ConnectionProviderList: {
+            items: components["schemas"]["ConnectionProvider"][];
+        };
+        ConnectionStart: {
+            provider: string;
+            /** @description Where the provider sends the user back; one of the configured redirect URLs */
+            redirect_uri: string;
+            /** @description Scopes to ask for; default: the provider's default scopes */
+            scopes?: string[];
+        };
+        /** @enum {string} */
+        ConnectionStatus: "active" | "needs_reauth" | "revoked";
+        ConnectionToken: {
+            access_token: string;
+            /**
+             * Format: date-time
+             * @description Absent: the token does not expire
+             */
+            expires_at?: string;
+            /** @description Bearer, as the provider said */
+            token_type: string;
+        };
         Entity: {
             /** Format: date-time */
             created_at: string;
@@ -824,7 +1046,7 @@ export interface components {
         ErrorResponse: {
             error: {
                 /** @enum {string} */
-                code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "EMAIL_EXISTS" | "CONFLICT" | "BUDGET_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "UNAVAILABLE" | "INTERNAL";
+                code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "EMAIL_EXISTS" | "CONFLICT" | "NEEDS_REAUTH" | "BUDGET_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "UNAVAILABLE" | "INTERNAL";
                 correlation_id: string;
                 details?: components["schemas"]["ErrorDetail"][];
                 message: string;
@@ -1673,6 +1895,224 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listConnectionProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionProviderList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listConnections: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    startConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionStart"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionAuthorization"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    completeConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionCallback"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    importConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionImport"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the connection */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connection */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the connection */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getConnectionToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the connection */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionToken"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
