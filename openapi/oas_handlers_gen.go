@@ -9016,8 +9016,9 @@ func (s *Server) handleSearchEntitiesRequest(args [0]string, argsEscaped bool, w
 //
 // Mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits
 // at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal
-// rank fusion (threshold then applies to the vector side, and score is the fused score). A search
-// whose model differs from the one the memories were embedded with is refused.
+// rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories
+// embedded with the search's model are searched (vectors of different models cannot be compared):
+// other_models says how many were left out.
 //
 // POST /v1/memories/search
 func (s *Server) handleSearchMemoriesRequest(args [0]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {

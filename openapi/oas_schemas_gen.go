@@ -509,6 +509,9 @@ func (s *EntitySearch) SetVector(val []float32) {
 // Ref: #/components/schemas/EntitySearchResult
 type EntitySearchResult struct {
 	Items []EntityHit `json:"items"`
+	// How many of your entities were not searched because another embedding model computed their vectors
+	// (search with a vector of that model to reach them).
+	OtherModels int `json:"other_models"`
 }
 
 // GetItems returns the value of Items.
@@ -516,9 +519,19 @@ func (s *EntitySearchResult) GetItems() []EntityHit {
 	return s.Items
 }
 
+// GetOtherModels returns the value of OtherModels.
+func (s *EntitySearchResult) GetOtherModels() int {
+	return s.OtherModels
+}
+
 // SetItems sets the value of Items.
 func (s *EntitySearchResult) SetItems(val []EntityHit) {
 	s.Items = val
+}
+
+// SetOtherModels sets the value of OtherModels.
+func (s *EntitySearchResult) SetOtherModels(val int) {
+	s.OtherModels = val
 }
 
 // Ref: #/components/schemas/EntityUpdate
@@ -1704,6 +1717,9 @@ func (s *MemorySearchMode) UnmarshalText(data []byte) error {
 // Ref: #/components/schemas/MemorySearchResult
 type MemorySearchResult struct {
 	Items []MemoryHit `json:"items"`
+	// How many of your memories were not searched because another embedding model computed their vectors
+	// (search with a vector of that model to reach them).
+	OtherModels int `json:"other_models"`
 }
 
 // GetItems returns the value of Items.
@@ -1711,9 +1727,19 @@ func (s *MemorySearchResult) GetItems() []MemoryHit {
 	return s.Items
 }
 
+// GetOtherModels returns the value of OtherModels.
+func (s *MemorySearchResult) GetOtherModels() int {
+	return s.OtherModels
+}
+
 // SetItems sets the value of Items.
 func (s *MemorySearchResult) SetItems(val []MemoryHit) {
 	s.Items = val
+}
+
+// SetOtherModels sets the value of OtherModels.
+func (s *MemorySearchResult) SetOtherModels(val int) {
+	s.OtherModels = val
 }
 
 // Ref: #/components/schemas/MemoryUpdate

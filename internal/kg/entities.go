@@ -335,11 +335,19 @@ type EntityHit struct {
 	Similarity float64
 }
 
-// SearchEntities returns the viewer's entities nearest to the query, best first.
-func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) ([]EntityHit, error) {
+// EntityResult is a search's answer: the hits, and how many of the user's
+// entities were not searched because another model embedded them.
+type EntityResult struct {
+	Hits        []EntityHit
+	OtherModels int
+}
+
+// SearchEntities returns the viewer's entities nearest to the query, best
+// first, among those embedded with the query's model.
+func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) (EntityResult, error) {
 	userID, err := db.UserID(ctx)
 	if err != nil {
-		return nil, err
+		return EntityResult{}, err
 	}
 	threshold, limit := DefaultThreshold, in.Limit
 	var errs []error
@@ -369,7 +377,7 @@ func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) ([]Entity
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return EntityResult{}, errors.Join(errs...)
 	}
 	var vec pgvector.Vector
 	model := ""
@@ -379,65 +387,50 @@ func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) ([]Entity
 		text, _ = pii.Redact(text)
 		vecs, err := s.emb.Embed(ctx, []string{text})
 		if err != nil {
-			return nil, fmt.Errorf("embed query: %w", err)
+			return EntityResult{}, fmt.Errorf("embed query: %w", err)
 		}
 		vec, model = pgvector.NewVector(vecs[0]), s.emb.Model()
 	}
-	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]EntityHit, error) {
-		if other, err := otherModel(ctx, tx, userID, model); err != nil {
-			return nil, err
-		} else if other != "" {
-			return nil, fault.InvalidField("model", fmt.Sprintf(
-				"entities were embedded with model %q, this search uses %q: vectors of different models cannot be compared", other, model))
-		}
-		req := vecsearch.Request{UserID: userID, Vector: vec, Model: model, K: limit, MaxDistance: 1 - threshold}
-		if in.Type != "" {
-			req.Where = append(req.Where, vecsearch.Cond{SQL: "type = $?", Arg: in.Type})
-		}
-		near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.KGEntities, req)
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (EntityResult, error) {
+		other, err := vecsearch.OtherModels(ctx, tx, vecsearch.KGEntities, userID, model)
 		if err != nil {
-			return nil, err
+			return EntityResult{}, err
 		}
-		if len(near) == 0 {
-			return []EntityHit{}, nil
-		}
-		ids := make([]uuid.UUID, len(near))
-		for i, h := range near {
-			ids[i] = h.ID
-		}
-		rows, err := tx.KGEntity.Query().Where(kgentity.IDIn(ids...)).Select(entityFields...).All(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("load entities: %w", err)
-		}
-		byID := make(map[uuid.UUID]*ent.KGEntity, len(rows))
-		for _, e := range rows {
-			byID[e.ID] = e
-		}
-		hits := make([]EntityHit, 0, len(near))
-		for _, h := range near {
-			if e, ok := byID[h.ID]; ok {
-				hits = append(hits, EntityHit{Entity: e, Similarity: 1 - h.Distance})
-			}
-		}
-		return hits, nil
+		hits, err := nearestEntities(ctx, tx, userID, vec, model, in.Type, limit, threshold)
+		return EntityResult{Hits: hits, OtherModels: other}, err
 	})
 }
 
-// otherModel returns a model other than model that the user's entities were
-// embedded with, or "". Users hold far fewer entities than memories, so a
-// scan of theirs (through the (user_id, type, name) index) is cheap.
-func otherModel(ctx context.Context, tx *ent.Tx, userID uuid.UUID, model string) (string, error) {
-	rows, err := tx.QueryContext(ctx,
-		`SELECT embedding_model FROM kg_entities WHERE user_id = $1 AND embedding_model <> $2 LIMIT 1`, userID, model)
-	if err != nil {
-		return "", fmt.Errorf("check embedding models: %w", err)
+// nearestEntities searches the user's entities of model.
+func nearestEntities(ctx context.Context, tx *ent.Tx, userID uuid.UUID, vec pgvector.Vector, model, typ string, limit int, threshold float64) ([]EntityHit, error) {
+	req := vecsearch.Request{UserID: userID, Vector: vec, Model: model, K: limit, MaxDistance: 1 - threshold}
+	if typ != "" {
+		req.Where = append(req.Where, vecsearch.Cond{SQL: "type = $?", Arg: typ})
 	}
-	defer rows.Close()
-	var other string
-	if rows.Next() {
-		if err := rows.Scan(&other); err != nil {
-			return "", fmt.Errorf("check embedding models: %w", err)
+	near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.KGEntities, req)
+	if err != nil {
+		return nil, err
+	}
+	if len(near) == 0 {
+		return []EntityHit{}, nil
+	}
+	ids := make([]uuid.UUID, len(near))
+	for i, h := range near {
+		ids[i] = h.ID
+	}
+	rows, err := tx.KGEntity.Query().Where(kgentity.IDIn(ids...)).Select(entityFields...).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load entities: %w", err)
+	}
+	byID := make(map[uuid.UUID]*ent.KGEntity, len(rows))
+	for _, e := range rows {
+		byID[e.ID] = e
+	}
+	hits := make([]EntityHit, 0, len(near))
+	for _, h := range near {
+		if e, ok := byID[h.ID]; ok {
+			hits = append(hits, EntityHit{Entity: e, Similarity: 1 - h.Distance})
 		}
 	}
-	return other, rows.Err()
+	return hits, nil
 }

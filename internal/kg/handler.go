@@ -139,12 +139,12 @@ func (h *Handler) SearchEntities(ctx context.Context, req *openapi.EntitySearch)
 	if t, ok := req.Threshold.Get(); ok {
 		in.Threshold = &t
 	}
-	hits, err := h.svc.SearchEntities(ctx, in)
+	res, err := h.svc.SearchEntities(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	out := &openapi.EntitySearchResult{Items: make([]openapi.EntityHit, len(hits))}
-	for i, hit := range hits {
+	out := &openapi.EntitySearchResult{Items: make([]openapi.EntityHit, len(res.Hits)), OtherModels: res.OtherModels}
+	for i, hit := range res.Hits {
 		out.Items[i] = openapi.EntityHit{Entity: *apiview.Entity(hit.Entity), Similarity: hit.Similarity}
 	}
 	return out, nil

@@ -128,12 +128,12 @@ func (h *Handler) SearchMemories(ctx context.Context, req *openapi.MemorySearch)
 			return nil, err
 		}
 	}
-	hits, err := h.svc.Search(ctx, in)
+	res, err := h.svc.Search(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	out := &openapi.MemorySearchResult{Items: make([]openapi.MemoryHit, len(hits))}
-	for i, hit := range hits {
+	out := &openapi.MemorySearchResult{Items: make([]openapi.MemoryHit, len(res.Hits)), OtherModels: res.OtherModels}
+	for i, hit := range res.Hits {
 		out.Items[i] = openapi.MemoryHit{Memory: *apiview.Memory(hit.Memory), Similarity: hit.Similarity, Score: hit.Score}
 	}
 	return out, nil

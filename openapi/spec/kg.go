@@ -95,6 +95,7 @@ func init() {
 			),
 			"EntitySearchResult": ogen.NewSchema().SetType("object").AddRequiredProperties(
 				Ref("EntityHit").AsArray().ToProperty("items"),
+				otherModels("entities"),
 			),
 			"Neighbor": ogen.NewSchema().SetType("object").AddRequiredProperties(
 				Ref("Entity").ToProperty("entity"),

@@ -26,7 +26,7 @@ func init() {
 				Errors: []int{http.StatusNotFound}},
 			{Method: http.MethodPost, Path: "/v1/memories/search", ID: "searchMemories",
 				Summary:     "Find memories by meaning, best first",
-				Description: "mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal rank fusion (threshold then applies to the vector side, and score is the fused score). A search whose model differs from the one the memories were embedded with is refused.",
+				Description: "mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories embedded with the search's model are searched (vectors of different models cannot be compared): other_models says how many were left out.",
 				Body:        "MemorySearch", Result: "MemorySearchResult"},
 		},
 		Schemas: map[string]*ogen.Schema{
@@ -59,9 +59,17 @@ func init() {
 			),
 			"MemorySearchResult": ogen.NewSchema().SetType("object").AddRequiredProperties(
 				Ref("MemoryHit").AsArray().ToProperty("items"),
+				otherModels("memories"),
 			),
 		},
 	})
+}
+
+// otherModels is the count of a search answer's rows left out for their model.
+func otherModels(what string) *ogen.Property {
+	return ogen.Int().SetMinimum(ptrInt(0)).SetDescription("How many of your " + what +
+		" were not searched because another embedding model computed their vectors (search with a vector of that model to reach them)").
+		ToProperty("other_models")
 }
 
 // freeObject is a JSON object of any properties.

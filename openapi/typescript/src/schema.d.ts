@@ -289,7 +289,7 @@ export interface paths {
         put?: never;
         /**
          * Find memories by meaning, best first
-         * @description mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal rank fusion (threshold then applies to the vector side, and score is the fused score). A search whose model differs from the one the memories were embedded with is refused.
+         * @description mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories embedded with the search's model are searched (vectors of different models cannot be compared): other_models says how many were left out.
          */
         post: operations["searchMemories"];
         delete?: never;
@@ -799,6 +799,8 @@ export interface components {
         };
         EntitySearchResult: {
             items: components["schemas"]["EntityHit"][];
+            /** @description How many of your entities were not searched because another embedding model computed their vectors (search with a vector of that model to reach them) */
+            other_models: number;
         };
         EntityUpdate: {
             /** @description Your own embedding (1536 numbers); embedding_model is then required */
@@ -971,6 +973,8 @@ export interface components {
         };
         MemorySearchResult: {
             items: components["schemas"]["MemoryHit"][];
+            /** @description How many of your memories were not searched because another embedding model computed their vectors (search with a vector of that model to reach them) */
+            other_models: number;
         };
         MemoryUpdate: {
             content?: string;
