@@ -2,7 +2,14 @@ package memory_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/jarvis-core/jarvis/internal/app/apptest"
 	"github.com/jarvis-core/jarvis/internal/embed"
@@ -57,5 +64,81 @@ func TestSearchOverMixedModelsHTTP(t *testing.T) {
 	res, err = other.SearchMemories(ctx, &openapi.MemorySearch{Query: openapi.NewOptString("tea")})
 	if err != nil || res.OtherModels != 0 {
 		t.Fatalf("other user = %+v, %v", res, err)
+	}
+}
+
+// fill is a vector of n copies of x, as JSON.
+func fill(x string) string {
+	return "[" + strings.TrimSuffix(strings.Repeat(x+",", embed.Dims), ",") + "]"
+}
+
+// Vectors finite and non-zero in float64 whose squared length overflows or
+// underflows in pgvector's float32 can never be found: they are refused, as
+// memories, as updates and as queries (issue 16, item 3).
+func TestVectorsPgvectorCannotCompareHTTP(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	c, tok := s.SignUp(t, "floats@example.com")
+	ctx := context.Background()
+	m, err := c.CreateMemory(ctx, &openapi.MemoryCreate{Content: "green tea", Embedding: axis(0), EmbeddingModel: openapi.NewOptString("m1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []string{"3e38", "1e20", "1e-45", "1e-23"} {
+		for _, req := range []struct{ method, path, body, field string }{
+			{http.MethodPost, "/v1/memories", `{"content":"tea","embedding_model":"m1","embedding":` + fill(x) + `}`, "embedding"},
+			{http.MethodPatch, "/v1/memories/" + m.ID.String(), `{"embedding_model":"m1","embedding":` + fill(x) + `}`, "embedding"},
+			{http.MethodPost, "/v1/memories/search", `{"model":"m1","vector":` + fill(x) + `}`, "vector"},
+			{http.MethodPost, "/v1/kg/entities", `{"type":"drink","name":"Tea","embedding_model":"m1","embedding":` + fill(x) + `}`, "embedding"},
+			{http.MethodPost, "/v1/kg/entities/search", `{"model":"m1","vector":` + fill(x) + `}`, "vector"},
+		} {
+			resp := s.Do(t, req.method, req.path, tok.AccessToken, req.body)
+			var body struct {
+				Error struct {
+					Code    string
+					Details []struct{ Field string }
+				}
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusBadRequest || len(body.Error.Details) != 1 || body.Error.Details[0].Field != req.field {
+				t.Errorf("%s %s with %s: %d %+v", req.method, req.path, x, resp.StatusCode, body.Error)
+			}
+		}
+	}
+	// Vectors of ordinary scale, tiny or large, are fine and found.
+	for _, x := range []string{"1e-15", "1e15"} {
+		resp := s.Do(t, http.MethodPost, "/v1/memories/search", tok.AccessToken, `{"model":"m1","vector":`+fill(x)+`,"threshold":-1}`)
+		var res openapi.MemorySearchResult
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != http.StatusOK || len(res.Items) != 1 {
+			t.Fatalf("search with %s: %d %+v %v", x, resp.StatusCode, res, err)
+		}
+	}
+
+	// A row stored before the check (written here as a migration would
+	// find it) still answers hybrid search with a number.
+	owner, err := sql.Open("pgx", s.DB.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	if _, err := owner.Exec(`UPDATE memories SET embedding = $1::vector, embedding_model = $2 WHERE id = $3`,
+		fill("3e38"), embed.LocalModel, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	resp := s.Do(t, http.MethodPost, "/v1/memories/search", tok.AccessToken, `{"query":"green tea","mode":"hybrid"}`)
+	raw, _ := io.ReadAll(resp.Body)
+	var hits struct {
+		Items []struct {
+			Similarity *float64
+			Score      *float64
+		}
+	}
+	if err := json.Unmarshal(raw, &hits); err != nil || resp.StatusCode != http.StatusOK || len(hits.Items) != 1 {
+		t.Fatalf("hybrid search: %d %s %v", resp.StatusCode, raw, err)
+	}
+	if h := hits.Items[0]; h.Similarity == nil || *h.Similarity != 0 || h.Score == nil {
+		t.Fatalf("hybrid hit of an incomparable vector: %s", raw)
 	}
 }

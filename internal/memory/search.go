@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -231,6 +232,13 @@ LIMIT $5`, args...)
 		var h textHit
 		if err := rows.Scan(&h.id, &h.distance); err != nil {
 			return nil, fmt.Errorf("full-text search: %w", err)
+		}
+		if math.IsNaN(h.distance) {
+			// A vector stored before Vector.Check refused those pgvector
+			// cannot compare: the text matched, the vectors say nothing,
+			// so it is reported as orthogonal (similarity 0), never as
+			// a missing number.
+			h.distance = 1
 		}
 		out = append(out, h)
 	}
