@@ -153,14 +153,18 @@ type KnowledgeGraphInvoker interface {
 	SearchEntities(ctx context.Context, request *EntitySearch) (*EntitySearchResult, error)
 	// UpdateEntity invokes updateEntity operation.
 	//
-	// Change an entity (a new type or name is re-embedded).
+	// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+	// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+	// never changes its model silently.
 	//
 	// PATCH /v1/kg/entities/{id}
 	UpdateEntity(ctx context.Context, request *EntityUpdate, params UpdateEntityParams) (*Entity, error)
 	// UpsertEntity invokes upsertEntity operation.
 	//
-	// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-	// says which happened. Concurrent upserts of one name make one entity.
+	// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+	// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+	// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+	// name make one entity.
 	//
 	// POST /v1/kg/entities/upsert
 	UpsertEntity(ctx context.Context, request *EntityCreate) (*EntityUpsert, error)
@@ -208,7 +212,9 @@ type MemoriesInvoker interface {
 	SearchMemories(ctx context.Context, request *MemorySearch) (*MemorySearchResult, error)
 	// UpdateMemory invokes updateMemory operation.
 	//
-	// Change a memory's content (redacted and re-embedded), metadata or vector.
+	// New content is embedded by the service when the memory's vector is the service's model's; a memory
+	// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+	// never changes its model silently. redactions always describes the stored content and metadata.
 	//
 	// PATCH /v1/memories/{id}
 	UpdateMemory(ctx context.Context, request *MemoryUpdate, params UpdateMemoryParams) (*Memory, error)
@@ -7006,7 +7012,9 @@ func (c *Client) sendStartToolCall(ctx context.Context, request *ToolCallStart, 
 
 // UpdateEntity invokes updateEntity operation.
 //
-// Change an entity (a new type or name is re-embedded).
+// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+// never changes its model silently.
 //
 // PATCH /v1/kg/entities/{id}
 func (c *Client) UpdateEntity(ctx context.Context, request *EntityUpdate, params UpdateEntityParams) (*Entity, error) {
@@ -7140,7 +7148,9 @@ func (c *Client) sendUpdateEntity(ctx context.Context, request *EntityUpdate, pa
 
 // UpdateMemory invokes updateMemory operation.
 //
-// Change a memory's content (redacted and re-embedded), metadata or vector.
+// New content is embedded by the service when the memory's vector is the service's model's; a memory
+// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+// never changes its model silently. redactions always describes the stored content and metadata.
 //
 // PATCH /v1/memories/{id}
 func (c *Client) UpdateMemory(ctx context.Context, request *MemoryUpdate, params UpdateMemoryParams) (*Memory, error) {
@@ -7408,8 +7418,10 @@ func (c *Client) sendUpdateSecret(ctx context.Context, request *SecretUpdate, pa
 
 // UpsertEntity invokes upsertEntity operation.
 //
-// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-// says which happened. Concurrent upserts of one name make one entity.
+// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+// name make one entity.
 //
 // POST /v1/kg/entities/upsert
 func (c *Client) UpsertEntity(ctx context.Context, request *EntityCreate) (*EntityUpsert, error) {

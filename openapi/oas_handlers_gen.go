@@ -9834,7 +9834,9 @@ func (s *Server) handleStartToolCallRequest(args [1]string, argsEscaped bool, w 
 
 // handleUpdateEntityRequest handles updateEntity operation.
 //
-// Change an entity (a new type or name is re-embedded).
+// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+// never changes its model silently.
 //
 // PATCH /v1/kg/entities/{id}
 func (s *Server) handleUpdateEntityRequest(args [1]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {
@@ -10049,7 +10051,9 @@ func (s *Server) handleUpdateEntityRequest(args [1]string, argsEscaped bool, w h
 
 // handleUpdateMemoryRequest handles updateMemory operation.
 //
-// Change a memory's content (redacted and re-embedded), metadata or vector.
+// New content is embedded by the service when the memory's vector is the service's model's; a memory
+// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+// never changes its model silently. redactions always describes the stored content and metadata.
 //
 // PATCH /v1/memories/{id}
 func (s *Server) handleUpdateMemoryRequest(args [1]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {
@@ -10479,8 +10483,10 @@ func (s *Server) handleUpdateSecretRequest(args [1]string, argsEscaped bool, w h
 
 // handleUpsertEntityRequest handles upsertEntity operation.
 //
-// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-// says which happened. Concurrent upserts of one name make one entity.
+// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+// name make one entity.
 //
 // POST /v1/kg/entities/upsert
 func (s *Server) handleUpsertEntityRequest(args [0]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {

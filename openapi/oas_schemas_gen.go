@@ -284,10 +284,11 @@ func (s *Entity) SetUpdatedAt(val time.Time) {
 // Ref: #/components/schemas/EntityCreate
 type EntityCreate struct {
 	// Your own embedding (1536 numbers); embedding_model is then required.
-	Embedding      []float32 `json:"embedding"`
+	Embedding []float32 `json:"embedding"`
+	// The model of embedding.
 	EmbeddingModel OptString `json:"embedding_model"`
 	Name           string    `json:"name"`
-	// Properties (string values are redacted like names).
+	// Properties (personal data in keys, strings and numbers is redacted like names).
 	Properties OptEntityCreateProperties `json:"properties"`
 	Type       string                    `json:"type"`
 }
@@ -342,7 +343,7 @@ func (s *EntityCreate) SetType(val string) {
 	s.Type = val
 }
 
-// Properties (string values are redacted like names).
+// Properties (personal data in keys, strings and numbers is redacted like names).
 type EntityCreateProperties map[string]jx.Raw
 
 func (s *EntityCreateProperties) init() EntityCreateProperties {
@@ -536,11 +537,14 @@ func (s *EntitySearchResult) SetOtherModels(val int) {
 
 // Ref: #/components/schemas/EntityUpdate
 type EntityUpdate struct {
-	// Your own embedding (1536 numbers); embedding_model is then required.
-	Embedding      []float32 `json:"embedding"`
+	// Your own embedding (1536 numbers); embedding_model is then required. Required with a new type or
+	// name when the entity's vector came from a model other than the service's.
+	Embedding []float32 `json:"embedding"`
+	// The model of embedding; alone, naming the service's model, it has the service re-embed the entity
+	// with it.
 	EmbeddingModel OptString `json:"embedding_model"`
 	Name           OptString `json:"name"`
-	// Properties (string values are redacted like names).
+	// Properties (personal data in keys, strings and numbers is redacted like names).
 	Properties OptEntityUpdateProperties `json:"properties"`
 	Type       OptString                 `json:"type"`
 }
@@ -595,7 +599,7 @@ func (s *EntityUpdate) SetType(val OptString) {
 	s.Type = val
 }
 
-// Properties (string values are redacted like names).
+// Properties (personal data in keys, strings and numbers is redacted like names).
 type EntityUpdateProperties map[string]jx.Raw
 
 func (s *EntityUpdateProperties) init() EntityUpdateProperties {
@@ -1427,7 +1431,8 @@ type MemoryCreate struct {
 	Embedding []float32 `json:"embedding"`
 	// The model of embedding.
 	EmbeddingModel OptString `json:"embedding_model"`
-	// Your own data, returned as given and usable as a search filter.
+	// Your own data, usable as a search filter. Personal data in it is redacted like content (keys,
+	// strings, and numbers such as card or phone numbers) and counted in redactions.
 	Metadata OptMemoryCreateMetadata `json:"metadata"`
 }
 
@@ -1471,7 +1476,8 @@ func (s *MemoryCreate) SetMetadata(val OptMemoryCreateMetadata) {
 	s.Metadata = val
 }
 
-// Your own data, returned as given and usable as a search filter.
+// Your own data, usable as a search filter. Personal data in it is redacted like content (keys,
+// strings, and numbers such as card or phone numbers) and counted in redactions.
 type MemoryCreateMetadata map[string]jx.Raw
 
 func (s *MemoryCreateMetadata) init() MemoryCreateMetadata {
@@ -1745,10 +1751,13 @@ func (s *MemorySearchResult) SetOtherModels(val int) {
 // Ref: #/components/schemas/MemoryUpdate
 type MemoryUpdate struct {
 	Content OptString `json:"content"`
-	// Your own embedding (1536 numbers); embedding_model is then required.
-	Embedding      []float32 `json:"embedding"`
+	// Your own embedding (1536 numbers); embedding_model is then required. Required with new content when
+	// the memory's vector came from a model other than the service's.
+	Embedding []float32 `json:"embedding"`
+	// The model of embedding; alone, naming the service's model, it has the service re-embed the content
+	// with it.
 	EmbeddingModel OptString `json:"embedding_model"`
-	// Replaces the metadata.
+	// Replaces the metadata (redacted like content).
 	Metadata OptMemoryUpdateMetadata `json:"metadata"`
 }
 
@@ -1792,7 +1801,7 @@ func (s *MemoryUpdate) SetMetadata(val OptMemoryUpdateMetadata) {
 	s.Metadata = val
 }
 
-// Replaces the metadata.
+// Replaces the metadata (redacted like content).
 type MemoryUpdateMetadata map[string]jx.Raw
 
 func (s *MemoryUpdateMetadata) init() MemoryUpdateMetadata {

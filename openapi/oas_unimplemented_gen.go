@@ -471,7 +471,9 @@ func (UnimplementedHandler) StartToolCall(ctx context.Context, req *ToolCallStar
 
 // UpdateEntity implements updateEntity operation.
 //
-// Change an entity (a new type or name is re-embedded).
+// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+// never changes its model silently.
 //
 // PATCH /v1/kg/entities/{id}
 func (UnimplementedHandler) UpdateEntity(ctx context.Context, req *EntityUpdate, params UpdateEntityParams) (r *Entity, _ error) {
@@ -480,7 +482,9 @@ func (UnimplementedHandler) UpdateEntity(ctx context.Context, req *EntityUpdate,
 
 // UpdateMemory implements updateMemory operation.
 //
-// Change a memory's content (redacted and re-embedded), metadata or vector.
+// New content is embedded by the service when the memory's vector is the service's model's; a memory
+// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+// never changes its model silently. redactions always describes the stored content and metadata.
 //
 // PATCH /v1/memories/{id}
 func (UnimplementedHandler) UpdateMemory(ctx context.Context, req *MemoryUpdate, params UpdateMemoryParams) (r *Memory, _ error) {
@@ -498,8 +502,10 @@ func (UnimplementedHandler) UpdateSecret(ctx context.Context, req *SecretUpdate,
 
 // UpsertEntity implements upsertEntity operation.
 //
-// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-// says which happened. Concurrent upserts of one name make one entity.
+// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+// name make one entity.
 //
 // POST /v1/kg/entities/upsert
 func (UnimplementedHandler) UpsertEntity(ctx context.Context, req *EntityCreate) (r *EntityUpsert, _ error) {

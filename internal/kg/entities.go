@@ -181,7 +181,9 @@ func (s *Service) CreateEntity(ctx context.Context, in EntityInput) (*ent.KGEnti
 
 // UpsertEntity creates the entity of (type, name), or merges into the
 // existing one: its properties take the new keys (a JSON object merge, so
-// facts accumulate), its embedding the new one. created says which.
+// facts accumulate), its embedding the client's new one, or the service's
+// unless the existing vector is of another model (then it stays). created
+// says which.
 // One INSERT ... ON CONFLICT makes concurrent upserts of one name safe.
 func (s *Service) UpsertEntity(ctx context.Context, in EntityInput) (_ *ent.KGEntity, created bool, _ error) {
 	userID, err := db.UserID(ctx)
@@ -202,13 +204,18 @@ ON CONFLICT (user_id, type, name) DO UPDATE SET
 	updated_at = now(),
 	properties = e.properties || EXCLUDED.properties,
 	redactions = EXCLUDED.redactions,
-	embedding = EXCLUDED.embedding,
-	embedding_model = EXCLUDED.embedding_model
+	-- Without the client's vector, an entity the client embedded with
+	-- another model keeps its vector: its label, hence its text, is the
+	-- same, and the service's vector would change its model silently.
+	embedding = CASE WHEN $10 OR e.embedding_model IS NULL OR e.embedding_model = EXCLUDED.embedding_model
+		THEN EXCLUDED.embedding ELSE e.embedding END,
+	embedding_model = CASE WHEN $10 OR e.embedding_model IS NULL OR e.embedding_model = EXCLUDED.embedding_model
+		THEN EXCLUDED.embedding_model ELSE e.embedding_model END
 -- Merged properties stay within the same cap as one request's: repeated
 -- upserts with new keys must not grow a row without bound.
 WHERE octet_length((e.properties || EXCLUDED.properties)::text) <= $9
 RETURNING id, xmax = 0`,
-			uuid.Must(uuid.NewV7()), userID, p.typ, p.name, string(props), string(reds), p.vector, p.model, MaxPropertiesBytes)
+			uuid.Must(uuid.NewV7()), userID, p.typ, p.name, string(props), string(reds), p.vector, p.model, MaxPropertiesBytes, in.Embedding != nil)
 		if err != nil {
 			return nil, fmt.Errorf("upsert entity: %w", err)
 		}
@@ -265,6 +272,11 @@ func (s *Service) UpdateEntity(ctx context.Context, id uuid.UUID, in EntityUpdat
 	if _, err := db.UserID(ctx); err != nil {
 		return nil, err
 	}
+	// embedding_model alone, naming the service's model: the service embeds.
+	reembed := false
+	if in.Embedding != nil && in.Embedding.Values == nil && in.Embedding.Model == s.emb.Model() {
+		in.Embedding, reembed = nil, true
+	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
 		cur, err := tx.KGEntity.Get(ctx, id)
 		if err != nil {
@@ -281,10 +293,18 @@ func (s *Service) UpdateEntity(ctx context.Context, id uuid.UUID, in EntityUpdat
 			next.Properties = *in.Properties
 		}
 		relabel := next.Type != cur.Type || next.Name != cur.Name
+		// A new label of an entity the client embedded with another model
+		// needs the client's new vector: the service's would change the
+		// entity's model behind its owner's back.
+		if relabel && in.Embedding == nil && !reembed && cur.EmbeddingModel != nil && *cur.EmbeddingModel != s.emb.Model() {
+			return nil, fault.InvalidField("embedding", fmt.Sprintf(
+				"this entity's vector came from model %q, not the service's %q: send the new type and name's embedding of model %q with them (or embedding_model %q alone to have the service embed it)",
+				*cur.EmbeddingModel, s.emb.Model(), *cur.EmbeddingModel, s.emb.Model()))
+		}
 		// Embedding inside the transaction holds the row's lock for the
 		// provider's round trip; updates of one entity are rare and the
 		// alternative (embed, then re-check the name) races with upserts.
-		p, err := s.prepare(ctx, next, relabel || cur.Embedding == nil)
+		p, err := s.prepare(ctx, next, relabel || reembed || cur.Embedding == nil)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-faster/jx"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/jarvis-core/jarvis/internal/app/apptest"
@@ -141,4 +142,58 @@ func TestVectorsPgvectorCannotCompareHTTP(t *testing.T) {
 	if h := hits.Items[0]; h.Similarity == nil || *h.Similarity != 0 || h.Score == nil {
 		t.Fatalf("hybrid hit of an incomparable vector: %s", raw)
 	}
+}
+
+// Fixing a typo in a memory that came with the client's vector needs the
+// new content's vector: the service's would silently move it to another
+// model (issue 16, item 2).
+func TestUpdateKeepsTheClientsModelHTTP(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	c, _ := s.SignUp(t, "typo@example.com")
+	ctx := context.Background()
+	m, err := c.CreateMemory(ctx, &openapi.MemoryCreate{Content: "gren tea", Embedding: axis(0), EmbeddingModel: openapi.NewOptString("m1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.UpdateMemory(ctx, &openapi.MemoryUpdate{Content: openapi.NewOptString("green tea")}, openapi.UpdateMemoryParams{ID: m.ID})
+	if e := apptest.APIError(t, err, http.StatusBadRequest, openapi.ErrorResponseErrorCodeVALIDATIONERROR); len(e.Details) != 1 || e.Details[0].Field.Or("") != "embedding" || !strings.Contains(e.Message+e.Details[0].Message, `"m1"`) {
+		t.Fatalf("content without vector: %+v", e)
+	}
+	got, err := c.GetMemory(ctx, openapi.GetMemoryParams{ID: m.ID})
+	if err != nil || got.Content != "gren tea" || got.EmbeddingModel != "m1" {
+		t.Fatalf("refused update changed the memory: %+v, %v", got, err)
+	}
+	// With its vector the fix keeps the model, and m1's search finds it.
+	up, err := c.UpdateMemory(ctx, &openapi.MemoryUpdate{Content: openapi.NewOptString("green tea"),
+		Embedding: axis(1), EmbeddingModel: openapi.NewOptString("m1")}, openapi.UpdateMemoryParams{ID: m.ID})
+	if err != nil || up.Content != "green tea" || up.EmbeddingModel != "m1" {
+		t.Fatalf("update with vector = %+v, %v", up, err)
+	}
+	res, err := c.SearchMemories(ctx, &openapi.MemorySearch{Vector: axis(1), Model: openapi.NewOptString("m1")})
+	if err != nil || len(res.Items) != 1 || res.OtherModels != 0 {
+		t.Fatalf("m1 search after the fix = %+v, %v", res, err)
+	}
+	// Metadata alone needs no vector.
+	if _, err := c.UpdateMemory(ctx, &openapi.MemoryUpdate{Metadata: openapi.NewOptMemoryUpdateMetadata(openapi.MemoryUpdateMetadata{"k": jx.Raw(`"v"`)})},
+		openapi.UpdateMemoryParams{ID: m.ID}); err != nil {
+		t.Fatal(err)
+	}
+	// Naming the service's model alone moves the memory to it, on purpose.
+	up, err = c.UpdateMemory(ctx, &openapi.MemoryUpdate{EmbeddingModel: openapi.NewOptString(embed.LocalModel)}, openapi.UpdateMemoryParams{ID: m.ID})
+	if err != nil || up.EmbeddingModel != embed.LocalModel || up.Content != "green tea" {
+		t.Fatalf("re-embed by the service = %+v, %v", up, err)
+	}
+	res, err = c.SearchMemories(ctx, &openapi.MemorySearch{Query: openapi.NewOptString("green tea")})
+	if err != nil || len(res.Items) != 1 || res.Items[0].Similarity < 0.99 {
+		t.Fatalf("service search after re-embedding = %+v, %v", res, err)
+	}
+	// Now the service's own: new content is embedded by the service.
+	up, err = c.UpdateMemory(ctx, &openapi.MemoryUpdate{Content: openapi.NewOptString("green tea, no sugar")}, openapi.UpdateMemoryParams{ID: m.ID})
+	if err != nil || up.EmbeddingModel != embed.LocalModel {
+		t.Fatalf("service-embedded update = %+v, %v", up, err)
+	}
+	// Another model's name alone names no vector.
+	_, err = c.UpdateMemory(ctx, &openapi.MemoryUpdate{EmbeddingModel: openapi.NewOptString("m2")}, openapi.UpdateMemoryParams{ID: m.ID})
+	apptest.APIError(t, err, http.StatusBadRequest, openapi.ErrorResponseErrorCodeVALIDATIONERROR)
 }

@@ -205,6 +205,14 @@ func (s *Service) List(ctx context.Context, page db.Page) ([]*ent.Memory, error)
 }
 
 // Update changes content (redacted and re-embedded), metadata or the vector.
+//
+// New content is embedded by the service only when the memory's vector is
+// of the service's model: a memory the client embedded with another model
+// needs the new content's vector (Invalid on "embedding" without it), so an
+// edit never changes a memory's model behind its owner's back (and never
+// takes it out of the searches of its model). Embedding with no values and
+// the service's model asks the service to embed it (the content given, or
+// the stored one).
 func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*ent.Memory, error) {
 	if _, err := db.UserID(ctx); err != nil {
 		return nil, err
@@ -217,6 +225,25 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 			return nil, err
 		}
 	}
+	reembed := false
+	if in.Embedding != nil && in.Embedding.Values == nil && in.Embedding.Model == s.emb.Model() {
+		in.Embedding, reembed = nil, true
+	}
+	// The row decides who embeds new content: read it before calling a
+	// provider for a change that would be refused.
+	var cur *ent.Memory
+	if in.Content != nil || reembed {
+		var err error
+		cur, err = db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
+			return tx.Memory.Query().Where(memory.ID(id)).Select(memory.FieldID, memory.FieldContent, memory.FieldEmbeddingModel).Only(ctx)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := s.needsVector(cur.EmbeddingModel, in.Content != nil && in.Embedding == nil && !reembed); err != nil {
+			return nil, err
+		}
+	}
 	var p *prepared
 	switch {
 	case in.Content != nil:
@@ -225,12 +252,31 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 			return nil, err
 		}
 		p = &pp
+	case reembed:
+		vecs, err := s.emb.Embed(ctx, []string{cur.Content})
+		if err != nil {
+			return nil, fmt.Errorf("embed memory: %w", err)
+		}
+		in.Embedding = &Vector{Values: vecs[0], Model: s.emb.Model()}
 	case in.Embedding != nil:
 		if err := in.Embedding.Check("embedding"); err != nil {
 			return nil, err
 		}
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
+		if cur != nil {
+			// Again under the row's lock: another edit may have come between.
+			now, err := tx.Memory.Query().Where(memory.ID(id)).Select(memory.FieldID, memory.FieldContent, memory.FieldEmbeddingModel).ForUpdate().Only(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.needsVector(now.EmbeddingModel, in.Content != nil && in.Embedding == nil && !reembed); err != nil {
+				return nil, err
+			}
+			if in.Content == nil && now.Content != cur.Content {
+				return nil, fault.Conflictf("the memory's content changed while it was re-embedded: retry")
+			}
+		}
 		u := tx.Memory.UpdateOneID(id)
 		if in.Metadata != nil {
 			counts := map[string]any{}
@@ -255,6 +301,17 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 		}
 		return tx.Memory.Query().Where(memory.ID(id)).Select(readFields...).Only(ctx)
 	})
+}
+
+// needsVector refuses, when refuse holds, new content for a memory embedded
+// with model by someone other than the service.
+func (s *Service) needsVector(model string, refuse bool) error {
+	if !refuse || model == s.emb.Model() {
+		return nil
+	}
+	return fault.InvalidField("embedding", fmt.Sprintf(
+		"this memory's vector came from model %q, not the service's %q: send the new content's embedding of model %q with it (or embedding_model %q alone to have the service embed it)",
+		model, s.emb.Model(), model, s.emb.Model()))
 }
 
 // Delete removes one of the viewer's memories.

@@ -140,7 +140,7 @@ export interface paths {
         put?: never;
         /**
          * Create the entity of (type, name), or merge into it
-         * @description An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created says which happened. Concurrent upserts of one name make one entity.
+         * @description An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without an embedding, an entity whose vector came from a model other than the service's keeps it (its type and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one name make one entity.
          */
         post: operations["upsertEntity"];
         delete?: never;
@@ -164,7 +164,10 @@ export interface paths {
         delete: operations["deleteEntity"];
         options?: never;
         head?: never;
-        /** Change an entity (a new type or name is re-embedded) */
+        /**
+         * Change an entity (a new type or name is re-embedded)
+         * @description A new type or name is embedded by the service when the entity's vector is the service's model's; an entity embedded with another model needs the new vector in embedding (400 without it), so an edit never changes its model silently.
+         */
         patch: operations["updateEntity"];
         trace?: never;
     };
@@ -313,7 +316,10 @@ export interface paths {
         delete: operations["deleteMemory"];
         options?: never;
         head?: never;
-        /** Change a memory's content (redacted and re-embedded), metadata or vector */
+        /**
+         * Change a memory's content (redacted and re-embedded), metadata or vector
+         * @description New content is embedded by the service when the memory's vector is the service's model's; a memory embedded with another model needs the new content's vector in embedding (400 without it), so an edit never changes its model silently. redactions always describes the stored content and metadata.
+         */
         patch: operations["updateMemory"];
         trace?: never;
     };
@@ -760,9 +766,10 @@ export interface components {
         EntityCreate: {
             /** @description Your own embedding (1536 numbers); embedding_model is then required */
             embedding?: number[];
+            /** @description The model of embedding */
             embedding_model?: string;
             name: string;
-            /** @description Properties (string values are redacted like names) */
+            /** @description Properties (personal data in keys, strings and numbers is redacted like names) */
             properties?: {
                 [key: string]: unknown;
             };
@@ -803,11 +810,12 @@ export interface components {
             other_models: number;
         };
         EntityUpdate: {
-            /** @description Your own embedding (1536 numbers); embedding_model is then required */
+            /** @description Your own embedding (1536 numbers); embedding_model is then required. Required with a new type or name when the entity's vector came from a model other than the service's */
             embedding?: number[];
+            /** @description The model of embedding; alone, naming the service's model, it has the service re-embed the entity with it */
             embedding_model?: string;
             name?: string;
-            /** @description Properties (string values are redacted like names) */
+            /** @description Properties (personal data in keys, strings and numbers is redacted like names) */
             properties?: {
                 [key: string]: unknown;
             };
@@ -924,7 +932,7 @@ export interface components {
             embedding?: number[];
             /** @description The model of embedding */
             embedding_model?: string;
-            /** @description Your own data, returned as given and usable as a search filter */
+            /** @description Your own data, usable as a search filter. Personal data in it is redacted like content (keys, strings, and numbers such as card or phone numbers) and counted in redactions */
             metadata?: {
                 [key: string]: unknown;
             };
@@ -978,10 +986,11 @@ export interface components {
         };
         MemoryUpdate: {
             content?: string;
-            /** @description Your own embedding (1536 numbers); embedding_model is then required */
+            /** @description Your own embedding (1536 numbers); embedding_model is then required. Required with new content when the memory's vector came from a model other than the service's */
             embedding?: number[];
+            /** @description The model of embedding; alone, naming the service's model, it has the service re-embed the content with it */
             embedding_model?: string;
-            /** @description Replaces the metadata */
+            /** @description Replaces the metadata (redacted like content) */
             metadata?: {
                 [key: string]: unknown;
             };
