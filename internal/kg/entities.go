@@ -3,7 +3,7 @@
 // the user's own entities, similarity search over entity embeddings, and
 // multi-hop traversal by one recursive query.
 //
-// Entity names and string property values are redacted (internal/pii)
+// Entity types and names, relation types and properties are redacted (internal/pii)
 // before they are stored or embedded, like memories. Two different
 // addresses in a name both become "[EMAIL]", so they upsert into one
 // entity: names are meant to be names.
@@ -99,6 +99,22 @@ func checkProperties(field string, p map[string]any) error {
 	return nil
 }
 
+// redactLabel is a type filter as types are stored: redacted, so a filter
+// finds what it names (and carries no raw value further).
+func redactLabel(t string) string {
+	out, _ := pii.Redact(strings.TrimSpace(t))
+	return out
+}
+
+// redactLabels is redactLabel over a list.
+func redactLabels(ts []string) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = redactLabel(t)
+	}
+	return out
+}
+
 // entityText is what an entity's embedding is computed from.
 func entityText(typ, name string) string { return typ + ": " + name }
 
@@ -133,13 +149,18 @@ func (s *Service) prepare(ctx context.Context, in EntityInput, embedNow bool) (p
 	if len(errs) > 0 {
 		return preparedEntity{}, errors.Join(errs...)
 	}
+	// The type is text like the name: it is stored, embedded and shown.
 	counts := pii.Counts{}
 	p := preparedEntity{
-		typ:        strings.TrimSpace(in.Type),
+		typ:        pii.RedactJSON(strings.TrimSpace(in.Type), counts).(string),
 		name:       pii.RedactJSON(strings.TrimSpace(in.Name), counts).(string),
 		properties: pii.RedactJSON(in.Properties, counts).(map[string]any),
 	}
 	p.redactions = counts.Object()
+	// A placeholder can be longer than what it replaced.
+	if err := errors.Join(checkLabel("type", p.typ, MaxTypeLen), checkLabel("name", p.name, MaxNameLen)); err != nil {
+		return preparedEntity{}, err
+	}
 	switch {
 	case in.Embedding != nil:
 		v := pgvector.NewVector(in.Embedding.Values)
@@ -260,7 +281,7 @@ func (s *Service) ListEntities(ctx context.Context, typ string, page db.Page) ([
 			q = q.Where(kgentity.IDLT(page.Before))
 		}
 		if typ != "" {
-			q = q.Where(kgentity.Type(typ))
+			q = q.Where(kgentity.Type(redactLabel(typ)))
 		}
 		return q.All(ctx)
 	})
@@ -425,7 +446,7 @@ func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) (EntityRe
 func nearestEntities(ctx context.Context, tx *ent.Tx, userID uuid.UUID, vec pgvector.Vector, model, typ string, limit int, threshold float64) ([]EntityHit, error) {
 	req := vecsearch.Request{UserID: userID, Vector: vec, Model: model, K: limit, MaxDistance: 1 - threshold}
 	if typ != "" {
-		req.Where = append(req.Where, vecsearch.Cond{SQL: "type = $?", Arg: typ})
+		req.Where = append(req.Where, vecsearch.Cond{SQL: "type = $?", Arg: redactLabel(typ)})
 	}
 	near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.KGEntities, req)
 	if err != nil {
