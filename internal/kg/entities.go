@@ -122,7 +122,7 @@ func entityText(typ, name string) string { return typ + ": " + name }
 type preparedEntity struct {
 	typ, name  string
 	properties map[string]any
-	redactions map[string]any
+	counts     pii.Counts // what redaction replaced in type, name and properties
 	vector     *pgvector.Vector
 	model      *string
 }
@@ -156,7 +156,7 @@ func (s *Service) prepare(ctx context.Context, in EntityInput, embedNow bool) (p
 		name:       pii.RedactJSON(strings.TrimSpace(in.Name), counts).(string),
 		properties: pii.RedactJSON(in.Properties, counts).(map[string]any),
 	}
-	p.redactions = counts.Object()
+	p.counts = counts
 	// A placeholder can be longer than what it replaced.
 	if err := errors.Join(checkLabel("type", p.typ, MaxTypeLen), checkLabel("name", p.name, MaxNameLen)); err != nil {
 		return preparedEntity{}, err
@@ -189,7 +189,7 @@ func (s *Service) CreateEntity(ctx context.Context, in EntityInput) (*ent.KGEnti
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
 		e, err := tx.KGEntity.Create().SetUserID(userID).SetType(p.typ).SetName(p.name).SetProperties(p.properties).
-			SetRedactions(p.redactions).SetNillableEmbedding(p.vector).SetNillableEmbeddingModel(p.model).Save(ctx)
+			SetRedactions(p.counts.Object()).SetNillableEmbedding(p.vector).SetNillableEmbeddingModel(p.model).Save(ctx)
 		if ent.IsConstraintError(err) {
 			return nil, fault.Conflictf("an entity of type %q named %q already exists", p.typ, p.name).Wrap(err)
 		}
@@ -216,7 +216,7 @@ func (s *Service) UpsertEntity(ctx context.Context, in EntityInput) (_ *ent.KGEn
 		return nil, false, err
 	}
 	props, _ := json.Marshal(p.properties)
-	reds, _ := json.Marshal(p.redactions)
+	reds, _ := json.Marshal(p.counts.Object())
 	e, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
 		rows, err := tx.QueryContext(ctx, `
 INSERT INTO kg_entities AS e (id, created_at, updated_at, user_id, type, name, properties, redactions, embedding, embedding_model)
@@ -260,7 +260,22 @@ RETURNING id, xmax = 0`,
 		if !found { // the WHERE above refused the merge
 			return nil, fault.InvalidField("properties", fmt.Sprintf("merged with the entity's own they would pass %d bytes", MaxPropertiesBytes))
 		}
-		return tx.KGEntity.Query().Where(kgentity.ID(id)).Only(ctx)
+		e, err := tx.KGEntity.Query().Where(kgentity.ID(id)).Only(ctx)
+		if err != nil || created {
+			return e, err
+		}
+		// Merged: redactions describe the merged row, so the properties
+		// kept from before add their placeholders (the row is locked by
+		// the upsert until the transaction ends).
+		counts := pii.Counts{}
+		counts.Add(p.counts)
+		for k, v := range e.Properties {
+			if _, replaced := p.properties[k]; !replaced {
+				pii.Placeholders(k, counts)
+				pii.Placeholders(v, counts)
+			}
+		}
+		return tx.KGEntity.UpdateOneID(id).SetRedactions(counts.Object()).Save(ctx)
 	})
 	return e, created, err
 }
@@ -329,10 +344,21 @@ func (s *Service) UpdateEntity(ctx context.Context, id uuid.UUID, in EntityUpdat
 		if err != nil {
 			return nil, err
 		}
-		u := tx.KGEntity.UpdateOneID(id).SetType(p.typ).SetName(p.name).SetProperties(p.properties)
-		if in.Name != nil || in.Properties != nil || in.Type != nil {
-			u.SetRedactions(p.redactions)
+		// redactions describe what is stored: the new parts' counts (the
+		// kept parts, already redacted, count nothing in prepare), and the
+		// placeholders of the parts kept.
+		counts := pii.Counts{}
+		counts.Add(p.counts)
+		if in.Type == nil {
+			pii.Placeholders(cur.Type, counts)
 		}
+		if in.Name == nil {
+			pii.Placeholders(cur.Name, counts)
+		}
+		if in.Properties == nil {
+			pii.Placeholders(cur.Properties, counts)
+		}
+		u := tx.KGEntity.UpdateOneID(id).SetType(p.typ).SetName(p.name).SetProperties(p.properties).SetRedactions(counts.Object())
 		if p.vector != nil {
 			u.SetEmbedding(*p.vector).SetEmbeddingModel(*p.model)
 		}

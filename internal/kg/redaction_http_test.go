@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-faster/jx"
+
 	"github.com/jarvis-core/jarvis/internal/app/apptest"
 	"github.com/jarvis-core/jarvis/openapi"
 )
@@ -61,4 +63,46 @@ func TestTypesAreRedactedHTTP(t *testing.T) {
 	// A type whose placeholders pass the length limit is refused, not cut.
 	_, err = c.CreateEntity(ctx, &openapi.EntityCreate{Type: strings.TrimSpace(strings.Repeat("a@b.co ", 14)), Name: "x"})
 	apptest.APIError(t, err, http.StatusBadRequest, openapi.ErrorResponseErrorCodeVALIDATIONERROR)
+}
+
+// redactions describe the stored entity after an update of one part and
+// after an upsert that merges properties (issue 16, item 7).
+func TestEntityRedactionCountsFollowWritesHTTP(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	c, _ := s.SignUp(t, "entcounts@example.com")
+	ctx := context.Background()
+	count := func(m map[string]jx.Raw, kind string) string {
+		if v, ok := m[kind]; ok {
+			return string(v)
+		}
+		return "0"
+	}
+	e, err := c.CreateEntity(ctx, &openapi.EntityCreate{Type: "person", Name: "ada@example.com",
+		Properties: openapi.NewOptEntityCreateProperties(openapi.EntityCreateProperties{"ip": jx.Raw(`"10.0.0.1"`)})})
+	if err != nil || count(e.Redactions, "email") != "1" || count(e.Redactions, "ip") != "1" {
+		t.Fatalf("created = %+v, %v", e, err)
+	}
+	// An upsert merging a new key keeps the old key's IP counted.
+	u, err := c.UpsertEntity(ctx, &openapi.EntityCreate{Type: "person", Name: "ada@example.com",
+		Properties: openapi.NewOptEntityCreateProperties(openapi.EntityCreateProperties{"phone": jx.Raw(`"415-555-2671"`)})})
+	if err != nil || u.Created || count(u.Entity.Redactions, "email") != "1" || count(u.Entity.Redactions, "ip") != "1" || count(u.Entity.Redactions, "phone") != "1" {
+		t.Fatalf("merge = %+v, %v", u.Entity.Redactions, err)
+	}
+	// An upsert replacing the key drops what it held.
+	u, err = c.UpsertEntity(ctx, &openapi.EntityCreate{Type: "person", Name: "ada@example.com",
+		Properties: openapi.NewOptEntityCreateProperties(openapi.EntityCreateProperties{"ip": jx.Raw(`"unknown"`)})})
+	if err != nil || count(u.Entity.Redactions, "ip") != "0" || count(u.Entity.Redactions, "phone") != "1" || count(u.Entity.Redactions, "email") != "1" {
+		t.Fatalf("replace = %+v, %v", u.Entity.Redactions, err)
+	}
+	// Properties alone: the name's email stays counted.
+	up, err := c.UpdateEntity(ctx, &openapi.EntityUpdate{Properties: openapi.NewOptEntityUpdateProperties(openapi.EntityUpdateProperties{})}, openapi.UpdateEntityParams{ID: e.ID})
+	if err != nil || len(up.Redactions) != 1 || count(up.Redactions, "email") != "1" {
+		t.Fatalf("properties update: %s, %v", up.Redactions, err)
+	}
+	// The name alone: the properties' counts (none now) and the new name's.
+	up, err = c.UpdateEntity(ctx, &openapi.EntityUpdate{Name: openapi.NewOptString("Ada")}, openapi.UpdateEntityParams{ID: e.ID})
+	if err != nil || len(up.Redactions) != 0 {
+		t.Fatalf("name update: %s, %v", up.Redactions, err)
+	}
 }

@@ -80,10 +80,10 @@ var readFields = append(append([]string{}, listFields...), memory.FieldEmbedding
 
 // prepared is content ready to store: redacted, embedded.
 type prepared struct {
-	content    string
-	redactions map[string]any
-	vector     pgvector.Vector
-	model      string
+	content string
+	counts  pii.Counts // the content's redactions
+	vector  pgvector.Vector
+	model   string
 }
 
 // prepare redacts content and embeds it (or checks the client's vector);
@@ -93,7 +93,7 @@ func (s *Service) prepare(ctx context.Context, content string, v *Vector) (prepa
 		return prepared{}, err
 	}
 	text, counts := pii.Redact(strings.TrimSpace(content))
-	p := prepared{content: text, redactions: counts.Object()}
+	p := prepared{content: text, counts: counts}
 	if v != nil {
 		if err := v.Check("embedding"); err != nil {
 			return prepared{}, err
@@ -109,16 +109,10 @@ func (s *Service) prepare(ctx context.Context, content string, v *Vector) (prepa
 	return p, nil
 }
 
-// redactMetadata redacts the metadata's strings (keys too) before they are
-// stored, adding what it found to the row's redaction counts.
-func redactMetadata(m map[string]any, redactions map[string]any) map[string]any {
-	counts := pii.Counts{}
-	out := pii.RedactJSON(m, counts).(map[string]any)
-	for k, n := range counts {
-		prev, _ := redactions[string(k)].(int)
-		redactions[string(k)] = prev + n
-	}
-	return out
+// redactMetadata redacts the metadata (keys too) before it is stored,
+// adding what it found to counts.
+func redactMetadata(m map[string]any, counts pii.Counts) map[string]any {
+	return pii.RedactJSON(m, counts).(map[string]any)
 }
 
 func checkContent(c string) error {
@@ -171,10 +165,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Memory, erro
 	if err != nil {
 		return nil, err
 	}
-	in.Metadata = redactMetadata(in.Metadata, p.redactions)
+	counts := pii.Counts{}
+	counts.Add(p.counts)
+	in.Metadata = redactMetadata(in.Metadata, counts)
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
 		m, err := tx.Memory.Create().SetUserID(userID).SetContent(p.content).SetEmbedding(p.vector).
-			SetEmbeddingModel(p.model).SetMetadata(in.Metadata).SetRedactions(p.redactions).Save(ctx)
+			SetEmbeddingModel(p.model).SetMetadata(in.Metadata).SetRedactions(counts.Object()).Save(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("store memory: %w", err)
 		}
@@ -264,30 +260,36 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 		}
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
-		if cur != nil {
-			// Again under the row's lock: another edit may have come between.
-			now, err := tx.Memory.Query().Where(memory.ID(id)).Select(memory.FieldID, memory.FieldContent, memory.FieldEmbeddingModel).ForUpdate().Only(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if err := s.needsVector(now.EmbeddingModel, in.Content != nil && in.Embedding == nil && !reembed); err != nil {
-				return nil, err
-			}
-			if in.Content == nil && now.Content != cur.Content {
-				return nil, fault.Conflictf("the memory's content changed while it was re-embedded: retry")
-			}
+		// The row under its lock: another edit may have come between.
+		now, err := tx.Memory.Query().Where(memory.ID(id)).
+			Select(memory.FieldID, memory.FieldContent, memory.FieldMetadata, memory.FieldEmbeddingModel).ForUpdate().Only(ctx)
+		if err != nil {
+			return nil, err
 		}
+		if err := s.needsVector(now.EmbeddingModel, in.Content != nil && in.Embedding == nil && !reembed); err != nil {
+			return nil, err
+		}
+		if cur != nil && in.Content == nil && now.Content != cur.Content {
+			return nil, fault.Conflictf("the memory's content changed while it was re-embedded: retry")
+		}
+		// redactions describe what is stored: the new parts' counts, and
+		// the placeholders of the parts kept.
+		counts := pii.Counts{}
 		u := tx.Memory.UpdateOneID(id)
-		if in.Metadata != nil {
-			counts := map[string]any{}
-			if p != nil {
-				counts = p.redactions
-			}
-			u.SetMetadata(redactMetadata(*in.Metadata, counts))
+		if p != nil {
+			counts.Add(p.counts)
+		} else {
+			pii.Placeholders(now.Content, counts)
 		}
+		if in.Metadata != nil {
+			u.SetMetadata(redactMetadata(*in.Metadata, counts))
+		} else {
+			pii.Placeholders(now.Metadata, counts)
+		}
+		u.SetRedactions(counts.Object())
 		switch {
 		case p != nil:
-			u.SetContent(p.content).SetEmbedding(p.vector).SetEmbeddingModel(p.model).SetRedactions(p.redactions)
+			u.SetContent(p.content).SetEmbedding(p.vector).SetEmbeddingModel(p.model)
 		case in.Embedding != nil:
 			u.SetEmbedding(pgvector.NewVector(in.Embedding.Values)).SetEmbeddingModel(in.Embedding.Model)
 		}

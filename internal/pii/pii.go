@@ -126,6 +126,43 @@ func invisible(r rune) bool {
 	return false
 }
 
+// kinds are every Kind, for Placeholders.
+var kinds = []Kind{Email, Phone, SSN, Card, IBAN, IP}
+
+// Placeholders counts the placeholders in a JSON value already redacted
+// (strings and object keys): what redaction put into data kept from an
+// earlier write, whose own counts were not kept apart. A client's literal
+// "[EMAIL]" counts too.
+func Placeholders(v any, counts Counts) {
+	switch x := v.(type) {
+	case string:
+		if !strings.Contains(x, "[") {
+			return
+		}
+		for _, k := range kinds {
+			if n := strings.Count(x, k.Placeholder()); n > 0 {
+				counts[k] += n
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			Placeholders(k, counts)
+			Placeholders(e, counts)
+		}
+	case []any:
+		for _, e := range x {
+			Placeholders(e, counts)
+		}
+	}
+}
+
+// Add adds other's counts to c.
+func (c Counts) Add(other Counts) {
+	for k, n := range other {
+		c[k] += n
+	}
+}
+
 // RedactJSON redacts every string of a JSON value, object keys included,
 // adding what it found to counts.
 func RedactJSON(v any, counts Counts) any {
