@@ -1,6 +1,7 @@
 package kg
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 
@@ -23,8 +24,12 @@ var _ openapi.KnowledgeGraphHandler = (*Handler)(nil)
 func decodeObject(field string, m map[string]jx.Raw) (map[string]any, error) {
 	out := make(map[string]any, len(m))
 	for k, raw := range m {
+		// Numbers stay literals (json.Number): a float64 would round
+		// integers past 2^53, card numbers among them, before redaction.
 		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		if err := d.Decode(&v); err != nil {
 			return nil, fault.InvalidField(field, "must be a JSON object")
 		}
 		out[k] = v

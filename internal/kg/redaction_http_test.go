@@ -106,3 +106,20 @@ func TestEntityRedactionCountsFollowWritesHTTP(t *testing.T) {
 		t.Fatalf("name update: %s, %v", up.Redactions, err)
 	}
 }
+
+// Entity properties redact numbers that are personal data (issue 16, item 5).
+func TestNumbersInPropertiesAreRedactedHTTP(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	c, _ := s.SignUp(t, "propnumbers@example.com")
+	e, err := c.CreateEntity(context.Background(), &openapi.EntityCreate{Type: "person", Name: "Ada",
+		Properties: openapi.NewOptEntityCreateProperties(openapi.EntityCreateProperties{
+			"card": jx.Raw(`4111111111111111`), "phone": jx.Raw(`15551234567`), "born": jx.Raw(`1815`)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(e.Properties["card"]) != `"[CARD]"` || string(e.Properties["phone"]) != `"[PHONE]"` || string(e.Properties["born"]) != `1815` ||
+		string(e.Redactions["card"]) != "1" || string(e.Redactions["phone"]) != "1" {
+		t.Fatalf("entity = %+v", e)
+	}
+}

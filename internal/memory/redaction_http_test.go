@@ -1,7 +1,9 @@
 package memory_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/go-faster/jx"
@@ -46,4 +48,55 @@ func TestRedactionCountsFollowUpdatesHTTP(t *testing.T) {
 	if err != nil || len(up.Redactions) != 1 || count(up.Redactions, "phone") != "1" {
 		t.Fatalf("metadata emptied: %s, %v", up.Redactions, err)
 	}
+}
+
+// Personal data written as a JSON number is redacted like text; other
+// numbers stay numbers (issue 16, item 5).
+func TestNumbersInMetadataAreRedactedHTTP(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	c, _ := s.SignUp(t, "numbers@example.com")
+	ctx := context.Background()
+	m, err := c.CreateMemory(ctx, &openapi.MemoryCreate{Content: "contact details",
+		Metadata: openapi.NewOptMemoryCreateMetadata(openapi.MemoryCreateMetadata{
+			"card":   jx.Raw(`4111111111111111`),
+			"amex":   jx.Raw(`[378282246310005]`),
+			"phone":  jx.Raw(`15551234567`),
+			"nested": jx.Raw(`{"mobile_number": 4155552671, "visa19": 4000000000000000006}`),
+			"amount": jx.Raw(`1234567`),
+			"ts":     jx.Raw(`1733385600000`),
+			"price":  jx.Raw(`4111111111111111.5`),
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"card": `"[CARD]"`, "amex": `["[CARD]"]`, "phone": `"[PHONE]"`,
+		"nested": `{"mobile_number":"[PHONE]","visa19":"[CARD]"}`,
+		"amount": `1234567`, "ts": `1733385600000`,
+	}
+	for k, v := range want {
+		if got := compact(t, m.Metadata[k]); got != v {
+			t.Errorf("metadata %s = %s, want %s", k, got, v)
+		}
+	}
+	if count(m.Redactions, "card") != "3" || count(m.Redactions, "phone") != "2" {
+		t.Errorf("redactions = %s", m.Redactions)
+	}
+	// A search filter by the raw number finds the redacted row.
+	res, err := c.SearchMemories(ctx, &openapi.MemorySearch{Query: openapi.NewOptString("contact"), Threshold: openapi.NewOptFloat64(-1),
+		Metadata: openapi.NewOptMemorySearchMetadata(openapi.MemorySearchMetadata{"card": jx.Raw(`4111111111111111`)})})
+	if err != nil || len(res.Items) != 1 {
+		t.Fatalf("filter by the raw card number = %+v, %v", res, err)
+	}
+}
+
+// compact is raw JSON without insignificant spaces.
+func compact(t *testing.T, raw jx.Raw) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	return b.String()
 }

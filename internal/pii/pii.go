@@ -11,8 +11,11 @@
 package pii
 
 import (
+	"encoding/json"
+	"math"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"golang.org/x/text/unicode/norm"
@@ -164,30 +167,67 @@ func (c Counts) Add(other Counts) {
 }
 
 // RedactJSON redacts every string of a JSON value, object keys included,
-// adding what it found to counts.
+// and every integer that is personal data written as a number
+// ({"card": 4111111111111111} becomes {"card": "[CARD]"}), adding what it
+// found to counts. Decode with json.Decoder.UseNumber: a float64 holds
+// integers exactly only up to 2^53, and card numbers have up to 19 digits.
 func RedactJSON(v any, counts Counts) any {
+	return redactJSON(v, "", counts)
+}
+
+// redactJSON redacts v, the value of key in its object ("" elsewhere).
+func redactJSON(v any, key string, counts Counts) any {
 	switch x := v.(type) {
 	case string:
 		out, c := Redact(x)
-		for k, n := range c {
-			counts[k] += n
-		}
+		counts.Add(c)
 		return out
+	case json.Number:
+		return redactNumber(string(x), key, v, counts)
+	case float64:
+		if x != math.Trunc(x) || math.Abs(x) >= 1e19 {
+			return v
+		}
+		return redactNumber(strconv.FormatFloat(x, 'f', -1, 64), key, v, counts)
 	case map[string]any:
 		m := make(map[string]any, len(x))
 		for k, e := range x {
-			m[RedactJSON(k, counts).(string)] = RedactJSON(e, counts)
+			m[redactJSON(k, "", counts).(string)] = redactJSON(e, k, counts)
 		}
 		return m
 	case []any:
 		s := make([]any, len(x))
 		for i, e := range x {
-			s[i] = RedactJSON(e, counts)
+			s[i] = redactJSON(e, key, counts)
 		}
 		return s
 	default:
 		return v
 	}
+}
+
+// phoneKey matches object keys that say their value is a phone number:
+// there a bare number of a phone number's length is one, though without
+// its "+" or separators no pattern could tell it from a count or an id.
+var phoneKey = regexp.MustCompile(`(?i)(^|[^a-z])(phone|tel|telephone|mobile|cell|cellphone|fax|whatsapp|msisdn)($|[^a-z])|phone`)
+
+// redactNumber redacts an integer literal that is personal data on its own
+// (a Luhn-valid card number, an SSN, a phone number under a key that says
+// so) into its placeholder; any other number (amounts, timestamps, ids)
+// stays a number.
+func redactNumber(lit, key string, orig any, counts Counts) any {
+	if lit == "" || strings.Trim(lit, "0123456789") != "" {
+		return orig // negative, fractional or exponent: not an identifier
+	}
+	if out, c := Redact(lit); out != lit {
+		counts.Add(c)
+		return out
+	}
+	if key != "" && len(lit) >= 7 && len(lit) <= 15 && phoneKey.MatchString(Normalize(key)) {
+		counts[Phone]++
+		return Phone.Placeholder()
+	}
+	return orig
 }
 
 // Redact returns text with every match replaced by its placeholder, and the

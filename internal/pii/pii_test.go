@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -132,5 +133,45 @@ func TestRedactJSONCoversKeysAndValues(t *testing.T) {
 	got := RedactJSON(map[string]any{"alice@example.com": "k", "n": []any{"bob@example.com", 3.0}}, counts).(map[string]any)
 	if _, ok := got["[EMAIL]"]; !ok || got["n"].([]any)[0] != "[EMAIL]" || got["n"].([]any)[1] != 3.0 || counts[Email] != 2 {
 		t.Fatalf("got %v, counts %v", got, counts)
+	}
+}
+
+func TestRedactJSONNumbers(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+		n    Counts
+	}{
+		{"card", `{"card": 4111111111111111}`, `{"card":"[CARD]"}`, Counts{Card: 1}},
+		{"19-digit card beyond float64", `{"x": 4000000000000000006}`, `{"x":"[CARD]"}`, Counts{Card: 1}},
+		{"phone under a phone key", `{"phone": 15551234567}`, `{"phone":"[PHONE]"}`, Counts{Phone: 1}},
+		{"phone key in an array", `{"fax_numbers": [4155550000]}`, `{"fax_numbers":["[PHONE]"]}`, Counts{Phone: 1}},
+		// False positives that must survive.
+		{"amount", `{"amount": 15551234567}`, `{"amount":15551234567}`, Counts{}},
+		{"timestamp ms", `{"ts": 1733385600000}`, `{"ts":1733385600000}`, Counts{}},
+		{"luhn-failing id", `{"id": 4111111111111112}`, `{"id":4111111111111112}`, Counts{}},
+		{"short number under a phone key", `{"phone_count": 3}`, `{"phone_count":3}`, Counts{}},
+		{"negative", `{"card": -4111111111111111}`, `{"card":-4111111111111111}`, Counts{}},
+		{"fraction", `{"card": 4111111111111111.5}`, `{"card":4111111111111111.5}`, Counts{}},
+		{"telemetry is not tel", `{"telemetry": 15551234567}`, `{"telemetry":15551234567}`, Counts{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := json.NewDecoder(strings.NewReader(tt.in))
+			d.UseNumber()
+			var v any
+			if err := d.Decode(&v); err != nil {
+				t.Fatal(err)
+			}
+			n := Counts{}
+			out, _ := json.Marshal(RedactJSON(v, n))
+			if string(out) != tt.want {
+				t.Errorf("RedactJSON(%s) = %s, want %s", tt.in, out, tt.want)
+			}
+			if len(n) != len(tt.n) || n.Total() != tt.n.Total() {
+				t.Errorf("counts = %v, want %v", n, tt.n)
+			}
+		})
 	}
 }
