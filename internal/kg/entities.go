@@ -41,12 +41,13 @@ const (
 type Service struct {
 	db  *db.DB
 	emb embed.Embedder
+	red *pii.Redactor
 	log *slog.Logger
 }
 
 // NewService returns the knowledge-graph service.
-func NewService(d *db.DB, emb embed.Embedder, log *slog.Logger) *Service {
-	return &Service{db: d, emb: emb, log: log}
+func NewService(d *db.DB, emb embed.Embedder, red *pii.Redactor, log *slog.Logger) *Service {
+	return &Service{db: d, emb: emb, red: red, log: log}
 }
 
 // Vector is a client's own embedding and its model.
@@ -101,16 +102,16 @@ func checkProperties(field string, p map[string]any) error {
 
 // redactLabel is a type filter as types are stored: redacted, so a filter
 // finds what it names (and carries no raw value further).
-func redactLabel(t string) string {
-	out, _ := pii.Redact(strings.TrimSpace(t))
+func (s *Service) redactLabel(t string) string {
+	out, _ := s.red.Redact(strings.TrimSpace(t))
 	return out
 }
 
 // redactLabels is redactLabel over a list.
-func redactLabels(ts []string) []string {
+func (s *Service) redactLabels(ts []string) []string {
 	out := make([]string, len(ts))
 	for i, t := range ts {
-		out[i] = redactLabel(t)
+		out[i] = s.redactLabel(t)
 	}
 	return out
 }
@@ -152,9 +153,9 @@ func (s *Service) prepare(ctx context.Context, in EntityInput, embedNow bool) (p
 	// The type is text like the name: it is stored, embedded and shown.
 	counts := pii.Counts{}
 	p := preparedEntity{
-		typ:        pii.RedactJSON(strings.TrimSpace(in.Type), counts).(string),
-		name:       pii.RedactJSON(strings.TrimSpace(in.Name), counts).(string),
-		properties: pii.RedactJSON(in.Properties, counts).(map[string]any),
+		typ:        s.red.RedactJSON(strings.TrimSpace(in.Type), counts).(string),
+		name:       s.red.RedactJSON(strings.TrimSpace(in.Name), counts).(string),
+		properties: s.red.RedactJSON(in.Properties, counts).(map[string]any),
 	}
 	p.counts = counts
 	// A placeholder can be longer than what it replaced.
@@ -296,7 +297,7 @@ func (s *Service) ListEntities(ctx context.Context, typ string, page db.Page) ([
 			q = q.Where(kgentity.IDLT(page.Before))
 		}
 		if typ != "" {
-			q = q.Where(kgentity.Type(redactLabel(typ)))
+			q = q.Where(kgentity.Type(s.redactLabel(typ)))
 		}
 		return q.All(ctx)
 	})
@@ -451,7 +452,7 @@ func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) (EntityRe
 	if in.Vector != nil {
 		vec, model = pgvector.NewVector(in.Vector.Values), in.Vector.Model
 	} else {
-		text, _ = pii.Redact(text)
+		text, _ = s.red.Redact(text)
 		vecs, err := s.emb.Embed(ctx, []string{text})
 		if err != nil {
 			return EntityResult{}, fmt.Errorf("embed query: %w", err)
@@ -463,7 +464,7 @@ func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) (EntityRe
 		if err != nil {
 			return EntityResult{}, err
 		}
-		hits, err := nearestEntities(ctx, tx, userID, vec, model, in.Type, limit, threshold)
+		hits, err := nearestEntities(ctx, tx, userID, vec, model, s.redactLabel(in.Type), limit, threshold)
 		return EntityResult{Hits: hits, OtherModels: other}, err
 	})
 }
@@ -472,7 +473,7 @@ func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) (EntityRe
 func nearestEntities(ctx context.Context, tx *ent.Tx, userID uuid.UUID, vec pgvector.Vector, model, typ string, limit int, threshold float64) ([]EntityHit, error) {
 	req := vecsearch.Request{UserID: userID, Vector: vec, Model: model, K: limit, MaxDistance: 1 - threshold}
 	if typ != "" {
-		req.Where = append(req.Where, vecsearch.Cond{SQL: "type = $?", Arg: redactLabel(typ)})
+		req.Where = append(req.Where, vecsearch.Cond{SQL: "type = $?", Arg: typ})
 	}
 	near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.KGEntities, req)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/fault"
+	"github.com/jarvis-core/jarvis/internal/pii"
 	"github.com/jarvis-core/jarvis/internal/vecsearch"
 )
 
@@ -44,7 +45,7 @@ func setup(t *testing.T) env {
 	}
 	app := d.App(t)
 	e := env{
-		svc: NewService(app, embed.Local{}, slog.New(slog.NewTextHandler(io.Discard, nil))),
+		svc: NewService(app, embed.Local{}, pii.Default, slog.New(slog.NewTextHandler(io.Discard, nil))),
 		app: app, owner: owner,
 		alice: viewer.NewContext(context.Background(), viewer.User(a.User.ID)), aliceID: a.User.ID,
 		bob: viewer.NewContext(context.Background(), viewer.User(b.User.ID)), bobID: b.User.ID,

@@ -89,8 +89,8 @@ func (s *Service) CreateRelation(ctx context.Context, in RelationInput) (*ent.KG
 	}
 	// Relations keep no redaction counts: their type and properties are
 	// annotations of an edge, redacted all the same.
-	props := pii.RedactJSON(in.Properties, pii.Counts{}).(map[string]any)
-	in.Type = redactLabel(in.Type)
+	props := s.red.RedactJSON(in.Properties, pii.Counts{}).(map[string]any)
+	in.Type = s.redactLabel(in.Type)
 	if err := checkLabel("type", in.Type, MaxTypeLen); err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func (s *Service) ListRelations(ctx context.Context, entityID uuid.UUID, f Relat
 			q = q.Where(kgrelation.Or(kgrelation.SourceID(entityID), kgrelation.TargetID(entityID)))
 		}
 		if len(f.Types) > 0 {
-			q = q.Where(kgrelation.TypeIn(redactLabels(f.Types)...))
+			q = q.Where(kgrelation.TypeIn(s.redactLabels(f.Types)...))
 		}
 		if page.Before != uuid.Nil {
 			q = q.Where(kgrelation.IDLT(page.Before))

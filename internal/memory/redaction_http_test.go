@@ -100,3 +100,35 @@ func compact(t *testing.T, raw jx.Raw) string {
 	}
 	return b.String()
 }
+
+// Formats the first patterns missed are redacted; national phone formats
+// follow PII_PHONE_REGIONS (issue 16, item 6).
+func TestMissedFormatsAreRedactedHTTP(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t, apptest.Env(map[string]string{"PII_PHONE_REGIONS": "US,GB,FR"}))
+	c, _ := s.SignUp(t, "formats@example.com")
+	ctx := context.Background()
+	for _, tt := range []struct{ in, want string }{
+		{"postgres at 10.1.2.3:5432", "postgres at [IP]:5432"},
+		{"link tel:+14155552671", "link tel:[PHONE]"},
+		{"Paris 01 23 45 67 89", "Paris [PHONE]"},
+		{"London 020 7946 0958", "London [PHONE]"},
+		{"SF 4155552671", "SF [PHONE]"},
+		{"card 4111.1111.1111.1111", "card [CARD]"},
+		{"card 4111  1111  1111  1111", "card [CARD]"},
+		{"iban DE89-3704-0044-0532-0130-00", "iban [IBAN]"},
+		{"ssn 123.45.6789", "ssn [SSN]"},
+		{"sent at 1733385600, order 1234567890", "sent at 1733385600, order 1234567890"},
+	} {
+		m, err := c.CreateMemory(ctx, &openapi.MemoryCreate{Content: tt.in})
+		if err != nil || m.Content != tt.want {
+			t.Errorf("%q stored as %q (%v), want %q", tt.in, m.Content, err, tt.want)
+		}
+	}
+	// Without GB among the regions, a British national number is not known.
+	us := apptest.New(t)
+	uc, _ := us.SignUp(t, "us@example.com")
+	if m, err := uc.CreateMemory(ctx, &openapi.MemoryCreate{Content: "London 020 7946 0958"}); err != nil || m.Content != "London 020 7946 0958" {
+		t.Errorf("US-only redactor: %q, %v", m.Content, err)
+	}
+}

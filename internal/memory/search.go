@@ -120,7 +120,7 @@ func (s *Service) plan(ctx context.Context, in SearchInput) (searchPlan, error) 
 		} else if len(in.Metadata) > 0 {
 			// Stored metadata is redacted: so is the filter, or it could
 			// never match (and would carry the raw values further).
-			p.metadata, _ = json.Marshal(pii.RedactJSON(in.Metadata, pii.Counts{}))
+			p.metadata, _ = json.Marshal(s.red.RedactJSON(in.Metadata, pii.Counts{}))
 		}
 	}
 	if len(errs) > 0 {
@@ -128,7 +128,7 @@ func (s *Service) plan(ctx context.Context, in SearchInput) (searchPlan, error) 
 	}
 	// The query is redacted like stored text: it goes to the embedding
 	// provider, and a stored "[EMAIL]" should match a searched address.
-	p.text, _ = pii.Redact(p.text)
+	p.text, _ = s.red.Redact(p.text)
 	if in.Vector != nil {
 		p.vector, p.model = pgvector.NewVector(in.Vector.Values), in.Vector.Model
 		return p, nil

@@ -41,12 +41,13 @@ const TextSearchConfig = "english"
 type Service struct {
 	db  *db.DB
 	emb embed.Embedder
+	red *pii.Redactor
 	log *slog.Logger
 }
 
 // NewService returns the memory service.
-func NewService(d *db.DB, emb embed.Embedder, log *slog.Logger) *Service {
-	return &Service{db: d, emb: emb, log: log}
+func NewService(d *db.DB, emb embed.Embedder, red *pii.Redactor, log *slog.Logger) *Service {
+	return &Service{db: d, emb: emb, red: red, log: log}
 }
 
 // Vector is a client's own embedding and the model that computed it.
@@ -92,7 +93,7 @@ func (s *Service) prepare(ctx context.Context, content string, v *Vector) (prepa
 	if err := checkContent(content); err != nil {
 		return prepared{}, err
 	}
-	text, counts := pii.Redact(strings.TrimSpace(content))
+	text, counts := s.red.Redact(strings.TrimSpace(content))
 	p := prepared{content: text, counts: counts}
 	if v != nil {
 		if err := v.Check("embedding"); err != nil {
@@ -111,8 +112,8 @@ func (s *Service) prepare(ctx context.Context, content string, v *Vector) (prepa
 
 // redactMetadata redacts the metadata (keys too) before it is stored,
 // adding what it found to counts.
-func redactMetadata(m map[string]any, counts pii.Counts) map[string]any {
-	return pii.RedactJSON(m, counts).(map[string]any)
+func (s *Service) redactMetadata(m map[string]any, counts pii.Counts) map[string]any {
+	return s.red.RedactJSON(m, counts).(map[string]any)
 }
 
 func checkContent(c string) error {
@@ -167,7 +168,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Memory, erro
 	}
 	counts := pii.Counts{}
 	counts.Add(p.counts)
-	in.Metadata = redactMetadata(in.Metadata, counts)
+	in.Metadata = s.redactMetadata(in.Metadata, counts)
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
 		m, err := tx.Memory.Create().SetUserID(userID).SetContent(p.content).SetEmbedding(p.vector).
 			SetEmbeddingModel(p.model).SetMetadata(in.Metadata).SetRedactions(counts.Object()).Save(ctx)
@@ -282,7 +283,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 			pii.Placeholders(now.Content, counts)
 		}
 		if in.Metadata != nil {
-			u.SetMetadata(redactMetadata(*in.Metadata, counts))
+			u.SetMetadata(s.redactMetadata(*in.Metadata, counts))
 		} else {
 			pii.Placeholders(now.Metadata, counts)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/fault"
+	"github.com/jarvis-core/jarvis/internal/pii"
 	"github.com/jarvis-core/jarvis/internal/vecsearch"
 )
 
@@ -43,7 +44,7 @@ func setup(t *testing.T) env {
 	}
 	app := d.App(t)
 	return env{
-		svc: NewService(app, embed.Local{}, slog.New(slog.NewTextHandler(io.Discard, nil))),
+		svc: NewService(app, embed.Local{}, pii.Default, slog.New(slog.NewTextHandler(io.Discard, nil))),
 		app: app, owner: owner,
 		alice: viewer.NewContext(context.Background(), viewer.User(a.User.ID)), aliceID: a.User.ID,
 		bob: viewer.NewContext(context.Background(), viewer.User(b.User.ID)), bobID: b.User.ID,
@@ -301,7 +302,7 @@ func (failingEmbedder) Embed(context.Context, []string) ([][]float32, error) {
 func TestMemoryEmbedderFailureStoresNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	svc := NewService(e.app, failingEmbedder{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc := NewService(e.app, failingEmbedder{}, pii.Default, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if _, err := svc.Create(e.alice, CreateInput{Content: "remember this"}); !isKind(err, fault.Unavailable) {
 		t.Fatalf("err = %v, want Unavailable", err)
 	}
