@@ -214,14 +214,18 @@ type KnowledgeGraphInvoker interface {
 	SearchEntities(ctx context.Context, request *EntitySearch) (*EntitySearchResult, error)
 	// UpdateEntity invokes updateEntity operation.
 	//
-	// Change an entity (a new type or name is re-embedded).
+	// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+	// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+	// never changes its model silently.
 	//
 	// PATCH /v1/kg/entities/{id}
 	UpdateEntity(ctx context.Context, request *EntityUpdate, params UpdateEntityParams) (*Entity, error)
 	// UpsertEntity invokes upsertEntity operation.
 	//
-	// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-	// says which happened. Concurrent upserts of one name make one entity.
+	// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+	// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+	// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+	// name make one entity.
 	//
 	// POST /v1/kg/entities/upsert
 	UpsertEntity(ctx context.Context, request *EntityCreate) (*EntityUpsert, error)
@@ -261,14 +265,17 @@ type MemoriesInvoker interface {
 	//
 	// Mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits
 	// at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal
-	// rank fusion (threshold then applies to the vector side, and score is the fused score). A search
-	// whose model differs from the one the memories were embedded with is refused.
+	// rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories
+	// embedded with the search's model are searched (vectors of different models cannot be compared):
+	// other_models says how many were left out.
 	//
 	// POST /v1/memories/search
 	SearchMemories(ctx context.Context, request *MemorySearch) (*MemorySearchResult, error)
 	// UpdateMemory invokes updateMemory operation.
 	//
-	// Change a memory's content (redacted and re-embedded), metadata or vector.
+	// New content is embedded by the service when the memory's vector is the service's model's; a memory
+	// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+	// never changes its model silently. redactions always describes the stored content and metadata.
 	//
 	// PATCH /v1/memories/{id}
 	UpdateMemory(ctx context.Context, request *MemoryUpdate, params UpdateMemoryParams) (*Memory, error)
@@ -7459,8 +7466,9 @@ func (c *Client) sendSearchEntities(ctx context.Context, request *EntitySearch) 
 //
 // Mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits
 // at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal
-// rank fusion (threshold then applies to the vector side, and score is the fused score). A search
-// whose model differs from the one the memories were embedded with is refused.
+// rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories
+// embedded with the search's model are searched (vectors of different models cannot be compared):
+// other_models says how many were left out.
 //
 // POST /v1/memories/search
 func (c *Client) SearchMemories(ctx context.Context, request *MemorySearch) (*MemorySearchResult, error) {
@@ -8077,7 +8085,9 @@ func (c *Client) sendStartToolCall(ctx context.Context, request *ToolCallStart, 
 
 // UpdateEntity invokes updateEntity operation.
 //
-// Change an entity (a new type or name is re-embedded).
+// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+// never changes its model silently.
 //
 // PATCH /v1/kg/entities/{id}
 func (c *Client) UpdateEntity(ctx context.Context, request *EntityUpdate, params UpdateEntityParams) (*Entity, error) {
@@ -8211,7 +8221,9 @@ func (c *Client) sendUpdateEntity(ctx context.Context, request *EntityUpdate, pa
 
 // UpdateMemory invokes updateMemory operation.
 //
-// Change a memory's content (redacted and re-embedded), metadata or vector.
+// New content is embedded by the service when the memory's vector is the service's model's; a memory
+// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+// never changes its model silently. redactions always describes the stored content and metadata.
 //
 // PATCH /v1/memories/{id}
 func (c *Client) UpdateMemory(ctx context.Context, request *MemoryUpdate, params UpdateMemoryParams) (*Memory, error) {
@@ -8479,8 +8491,10 @@ func (c *Client) sendUpdateSecret(ctx context.Context, request *SecretUpdate, pa
 
 // UpsertEntity invokes upsertEntity operation.
 //
-// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-// says which happened. Concurrent upserts of one name make one entity.
+// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+// name make one entity.
 //
 // POST /v1/kg/entities/upsert
 func (c *Client) UpsertEntity(ctx context.Context, request *EntityCreate) (*EntityUpsert, error) {

@@ -10410,8 +10410,9 @@ func (s *Server) handleSearchEntitiesRequest(args [0]string, argsEscaped bool, w
 //
 // Mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits
 // at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal
-// rank fusion (threshold then applies to the vector side, and score is the fused score). A search
-// whose model differs from the one the memories were embedded with is refused.
+// rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories
+// embedded with the search's model are searched (vectors of different models cannot be compared):
+// other_models says how many were left out.
 //
 // POST /v1/memories/search
 func (s *Server) handleSearchMemoriesRequest(args [0]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {
@@ -11428,7 +11429,9 @@ func (s *Server) handleStartToolCallRequest(args [1]string, argsEscaped bool, w 
 
 // handleUpdateEntityRequest handles updateEntity operation.
 //
-// Change an entity (a new type or name is re-embedded).
+// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+// never changes its model silently.
 //
 // PATCH /v1/kg/entities/{id}
 func (s *Server) handleUpdateEntityRequest(args [1]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {
@@ -11643,7 +11646,9 @@ func (s *Server) handleUpdateEntityRequest(args [1]string, argsEscaped bool, w h
 
 // handleUpdateMemoryRequest handles updateMemory operation.
 //
-// Change a memory's content (redacted and re-embedded), metadata or vector.
+// New content is embedded by the service when the memory's vector is the service's model's; a memory
+// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+// never changes its model silently. redactions always describes the stored content and metadata.
 //
 // PATCH /v1/memories/{id}
 func (s *Server) handleUpdateMemoryRequest(args [1]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {
@@ -12073,8 +12078,10 @@ func (s *Server) handleUpdateSecretRequest(args [1]string, argsEscaped bool, w h
 
 // handleUpsertEntityRequest handles upsertEntity operation.
 //
-// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-// says which happened. Concurrent upserts of one name make one entity.
+// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+// name make one entity.
 //
 // POST /v1/kg/entities/upsert
 func (s *Server) handleUpsertEntityRequest(args [0]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {

@@ -2750,10 +2750,15 @@ func (s *EntitySearchResult) encodeFields(e *jx.Encoder) {
 		}
 		e.ArrEnd()
 	}
+	{
+		e.FieldStart("other_models")
+		e.Int(s.OtherModels)
+	}
 }
 
-var jsonFieldsNameOfEntitySearchResult = [1]string{
+var jsonFieldsNameOfEntitySearchResult = [2]string{
 	0: "items",
+	1: "other_models",
 }
 
 // Decode decodes EntitySearchResult from json.
@@ -2783,6 +2788,18 @@ func (s *EntitySearchResult) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"items\"")
 			}
+		case "other_models":
+			requiredBitSet[0] |= 1 << 1
+			if err := func() error {
+				v, err := d.Int()
+				s.OtherModels = int(v)
+				if err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"other_models\"")
+			}
 		default:
 			return d.Skip()
 		}
@@ -2793,7 +2810,7 @@ func (s *EntitySearchResult) Decode(d *jx.Decoder) error {
 	// Validate required fields.
 	var failures []validate.FieldError
 	for i, mask := range [1]uint8{
-		0b00000001,
+		0b00000011,
 	} {
 		if result := (requiredBitSet[i] & mask) ^ mask; result != 0 {
 			// Mask only required fields and check equality to mask using XOR.
@@ -5485,10 +5502,15 @@ func (s *MemorySearchResult) encodeFields(e *jx.Encoder) {
 		}
 		e.ArrEnd()
 	}
+	{
+		e.FieldStart("other_models")
+		e.Int(s.OtherModels)
+	}
 }
 
-var jsonFieldsNameOfMemorySearchResult = [1]string{
+var jsonFieldsNameOfMemorySearchResult = [2]string{
 	0: "items",
+	1: "other_models",
 }
 
 // Decode decodes MemorySearchResult from json.
@@ -5518,6 +5540,18 @@ func (s *MemorySearchResult) Decode(d *jx.Decoder) error {
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"items\"")
 			}
+		case "other_models":
+			requiredBitSet[0] |= 1 << 1
+			if err := func() error {
+				v, err := d.Int()
+				s.OtherModels = int(v)
+				if err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"other_models\"")
+			}
 		default:
 			return d.Skip()
 		}
@@ -5528,7 +5562,7 @@ func (s *MemorySearchResult) Decode(d *jx.Decoder) error {
 	// Validate required fields.
 	var failures []validate.FieldError
 	for i, mask := range [1]uint8{
-		0b00000001,
+		0b00000011,
 	} {
 		if result := (requiredBitSet[i] & mask) ^ mask; result != 0 {
 			// Mask only required fields and check equality to mask using XOR.

@@ -788,10 +788,11 @@ func (s *Entity) SetUpdatedAt(val time.Time) {
 // Ref: #/components/schemas/EntityCreate
 type EntityCreate struct {
 	// Your own embedding (1536 numbers); embedding_model is then required.
-	Embedding      []float32 `json:"embedding"`
+	Embedding []float32 `json:"embedding"`
+	// The model of embedding.
 	EmbeddingModel OptString `json:"embedding_model"`
 	Name           string    `json:"name"`
-	// Properties (string values are redacted like names).
+	// Properties (personal data in keys, strings and numbers is redacted like names).
 	Properties OptEntityCreateProperties `json:"properties"`
 	Type       string                    `json:"type"`
 }
@@ -846,7 +847,7 @@ func (s *EntityCreate) SetType(val string) {
 	s.Type = val
 }
 
-// Properties (string values are redacted like names).
+// Properties (personal data in keys, strings and numbers is redacted like names).
 type EntityCreateProperties map[string]jx.Raw
 
 func (s *EntityCreateProperties) init() EntityCreateProperties {
@@ -1013,6 +1014,9 @@ func (s *EntitySearch) SetVector(val []float32) {
 // Ref: #/components/schemas/EntitySearchResult
 type EntitySearchResult struct {
 	Items []EntityHit `json:"items"`
+	// How many of your entities were not searched because another embedding model computed their vectors
+	// (search with a vector of that model to reach them).
+	OtherModels int `json:"other_models"`
 }
 
 // GetItems returns the value of Items.
@@ -1020,18 +1024,31 @@ func (s *EntitySearchResult) GetItems() []EntityHit {
 	return s.Items
 }
 
+// GetOtherModels returns the value of OtherModels.
+func (s *EntitySearchResult) GetOtherModels() int {
+	return s.OtherModels
+}
+
 // SetItems sets the value of Items.
 func (s *EntitySearchResult) SetItems(val []EntityHit) {
 	s.Items = val
 }
 
+// SetOtherModels sets the value of OtherModels.
+func (s *EntitySearchResult) SetOtherModels(val int) {
+	s.OtherModels = val
+}
+
 // Ref: #/components/schemas/EntityUpdate
 type EntityUpdate struct {
-	// Your own embedding (1536 numbers); embedding_model is then required.
-	Embedding      []float32 `json:"embedding"`
+	// Your own embedding (1536 numbers); embedding_model is then required. Required with a new type or
+	// name when the entity's vector came from a model other than the service's.
+	Embedding []float32 `json:"embedding"`
+	// The model of embedding; alone, naming the service's model, it has the service re-embed the entity
+	// with it.
 	EmbeddingModel OptString `json:"embedding_model"`
 	Name           OptString `json:"name"`
-	// Properties (string values are redacted like names).
+	// Properties (personal data in keys, strings and numbers is redacted like names).
 	Properties OptEntityUpdateProperties `json:"properties"`
 	Type       OptString                 `json:"type"`
 }
@@ -1086,7 +1103,7 @@ func (s *EntityUpdate) SetType(val OptString) {
 	s.Type = val
 }
 
-// Properties (string values are redacted like names).
+// Properties (personal data in keys, strings and numbers is redacted like names).
 type EntityUpdateProperties map[string]jx.Raw
 
 func (s *EntityUpdateProperties) init() EntityUpdateProperties {
@@ -1925,7 +1942,8 @@ type MemoryCreate struct {
 	Embedding []float32 `json:"embedding"`
 	// The model of embedding.
 	EmbeddingModel OptString `json:"embedding_model"`
-	// Your own data, returned as given and usable as a search filter.
+	// Your own data, usable as a search filter. Personal data in it is redacted like content (keys,
+	// strings, and numbers such as card or phone numbers) and counted in redactions.
 	Metadata OptMemoryCreateMetadata `json:"metadata"`
 }
 
@@ -1969,7 +1987,8 @@ func (s *MemoryCreate) SetMetadata(val OptMemoryCreateMetadata) {
 	s.Metadata = val
 }
 
-// Your own data, returned as given and usable as a search filter.
+// Your own data, usable as a search filter. Personal data in it is redacted like content (keys,
+// strings, and numbers such as card or phone numbers) and counted in redactions.
 type MemoryCreateMetadata map[string]jx.Raw
 
 func (s *MemoryCreateMetadata) init() MemoryCreateMetadata {
@@ -2215,6 +2234,9 @@ func (s *MemorySearchMode) UnmarshalText(data []byte) error {
 // Ref: #/components/schemas/MemorySearchResult
 type MemorySearchResult struct {
 	Items []MemoryHit `json:"items"`
+	// How many of your memories were not searched because another embedding model computed their vectors
+	// (search with a vector of that model to reach them).
+	OtherModels int `json:"other_models"`
 }
 
 // GetItems returns the value of Items.
@@ -2222,18 +2244,31 @@ func (s *MemorySearchResult) GetItems() []MemoryHit {
 	return s.Items
 }
 
+// GetOtherModels returns the value of OtherModels.
+func (s *MemorySearchResult) GetOtherModels() int {
+	return s.OtherModels
+}
+
 // SetItems sets the value of Items.
 func (s *MemorySearchResult) SetItems(val []MemoryHit) {
 	s.Items = val
 }
 
+// SetOtherModels sets the value of OtherModels.
+func (s *MemorySearchResult) SetOtherModels(val int) {
+	s.OtherModels = val
+}
+
 // Ref: #/components/schemas/MemoryUpdate
 type MemoryUpdate struct {
 	Content OptString `json:"content"`
-	// Your own embedding (1536 numbers); embedding_model is then required.
-	Embedding      []float32 `json:"embedding"`
+	// Your own embedding (1536 numbers); embedding_model is then required. Required with new content when
+	// the memory's vector came from a model other than the service's.
+	Embedding []float32 `json:"embedding"`
+	// The model of embedding; alone, naming the service's model, it has the service re-embed the content
+	// with it.
 	EmbeddingModel OptString `json:"embedding_model"`
-	// Replaces the metadata.
+	// Replaces the metadata (redacted like content).
 	Metadata OptMemoryUpdateMetadata `json:"metadata"`
 }
 
@@ -2277,7 +2312,7 @@ func (s *MemoryUpdate) SetMetadata(val OptMemoryUpdateMetadata) {
 	s.Metadata = val
 }
 
-// Replaces the metadata.
+// Replaces the metadata (redacted like content).
 type MemoryUpdateMetadata map[string]jx.Raw
 
 func (s *MemoryUpdateMetadata) init() MemoryUpdateMetadata {

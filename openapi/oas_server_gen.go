@@ -197,14 +197,18 @@ type KnowledgeGraphHandler interface {
 	SearchEntities(ctx context.Context, req *EntitySearch) (*EntitySearchResult, error)
 	// UpdateEntity implements updateEntity operation.
 	//
-	// Change an entity (a new type or name is re-embedded).
+	// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+	// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+	// never changes its model silently.
 	//
 	// PATCH /v1/kg/entities/{id}
 	UpdateEntity(ctx context.Context, req *EntityUpdate, params UpdateEntityParams) (*Entity, error)
 	// UpsertEntity implements upsertEntity operation.
 	//
-	// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-	// says which happened. Concurrent upserts of one name make one entity.
+	// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+	// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+	// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+	// name make one entity.
 	//
 	// POST /v1/kg/entities/upsert
 	UpsertEntity(ctx context.Context, req *EntityCreate) (*EntityUpsert, error)
@@ -244,14 +248,17 @@ type MemoriesHandler interface {
 	//
 	// Mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits
 	// at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal
-	// rank fusion (threshold then applies to the vector side, and score is the fused score). A search
-	// whose model differs from the one the memories were embedded with is refused.
+	// rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories
+	// embedded with the search's model are searched (vectors of different models cannot be compared):
+	// other_models says how many were left out.
 	//
 	// POST /v1/memories/search
 	SearchMemories(ctx context.Context, req *MemorySearch) (*MemorySearchResult, error)
 	// UpdateMemory implements updateMemory operation.
 	//
-	// Change a memory's content (redacted and re-embedded), metadata or vector.
+	// New content is embedded by the service when the memory's vector is the service's model's; a memory
+	// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+	// never changes its model silently. redactions always describes the stored content and metadata.
 	//
 	// PATCH /v1/memories/{id}
 	UpdateMemory(ctx context.Context, req *MemoryUpdate, params UpdateMemoryParams) (*Memory, error)

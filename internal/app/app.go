@@ -18,6 +18,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/kg"
 	"github.com/jarvis-core/jarvis/internal/logging"
 	"github.com/jarvis-core/jarvis/internal/memory"
+	"github.com/jarvis-core/jarvis/internal/pii"
 	"github.com/jarvis-core/jarvis/internal/realtime"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
 	"github.com/jarvis-core/jarvis/internal/runs"
@@ -62,6 +63,7 @@ func New(src config.Source, log *slog.Logger, extra ...fx.Option) *fx.App {
 		secrets.Module,
 		auth.Module,
 		embed.Module,
+		pii.Module,
 		memory.Module,
 		kg.Module,
 		realtime.Module,

@@ -283,3 +283,30 @@ func scan(ctx context.Context, q Querier, query string, args []any) ([]Hit, erro
 	}
 	return hits, nil
 }
+
+// OtherModels counts the user's rows embedded with a model other than
+// model: a search compares vectors of one model only, so these rows were
+// not searched, and the caller says how many. Two range counts on
+// embedding_model (memories have an index on (user_id, embedding_model))
+// cost what the other models' rows cost, usually nothing; a `<>` filter
+// would walk all of the user's rows. Rows without an embedding have no
+// model and are not counted.
+func OtherModels(ctx context.Context, q Querier, t Table, userID uuid.UUID, model string) (int, error) {
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT
+	(SELECT count(*) FROM %[1]s WHERE user_id = $1 AND embedding_model < $2) +
+	(SELECT count(*) FROM %[1]s WHERE user_id = $1 AND embedding_model > $2)`, t), userID, model)
+	if err != nil {
+		return 0, fmt.Errorf("count rows of other embedding models: %w", err)
+	}
+	defer rows.Close()
+	var n int
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, fmt.Errorf("count rows of other embedding models: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("count rows of other embedding models: %w", err)
+	}
+	return n, nil
+}

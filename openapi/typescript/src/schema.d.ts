@@ -272,7 +272,7 @@ export interface paths {
         put?: never;
         /**
          * Create the entity of (type, name), or merge into it
-         * @description An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created says which happened. Concurrent upserts of one name make one entity.
+         * @description An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without an embedding, an entity whose vector came from a model other than the service's keeps it (its type and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one name make one entity.
          */
         post: operations["upsertEntity"];
         delete?: never;
@@ -296,7 +296,10 @@ export interface paths {
         delete: operations["deleteEntity"];
         options?: never;
         head?: never;
-        /** Change an entity (a new type or name is re-embedded) */
+        /**
+         * Change an entity (a new type or name is re-embedded)
+         * @description A new type or name is embedded by the service when the entity's vector is the service's model's; an entity embedded with another model needs the new vector in embedding (400 without it), so an edit never changes its model silently.
+         */
         patch: operations["updateEntity"];
         trace?: never;
     };
@@ -421,7 +424,7 @@ export interface paths {
         put?: never;
         /**
          * Find memories by meaning, best first
-         * @description mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal rank fusion (threshold then applies to the vector side, and score is the fused score). A search whose model differs from the one the memories were embedded with is refused.
+         * @description mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories embedded with the search's model are searched (vectors of different models cannot be compared): other_models says how many were left out.
          */
         post: operations["searchMemories"];
         delete?: never;
@@ -445,7 +448,10 @@ export interface paths {
         delete: operations["deleteMemory"];
         options?: never;
         head?: never;
-        /** Change a memory's content (redacted and re-embedded), metadata or vector */
+        /**
+         * Change a memory's content (redacted and re-embedded), metadata or vector
+         * @description New content is embedded by the service when the memory's vector is the service's model's; a memory embedded with another model needs the new content's vector in embedding (400 without it), so an edit never changes its model silently. redactions always describes the stored content and metadata.
+         */
         patch: operations["updateMemory"];
         trace?: never;
     };
@@ -982,9 +988,10 @@ export interface components {
         EntityCreate: {
             /** @description Your own embedding (1536 numbers); embedding_model is then required */
             embedding?: number[];
+            /** @description The model of embedding */
             embedding_model?: string;
             name: string;
-            /** @description Properties (string values are redacted like names) */
+            /** @description Properties (personal data in keys, strings and numbers is redacted like names) */
             properties?: {
                 [key: string]: unknown;
             };
@@ -1021,13 +1028,16 @@ export interface components {
         };
         EntitySearchResult: {
             items: components["schemas"]["EntityHit"][];
+            /** @description How many of your entities were not searched because another embedding model computed their vectors (search with a vector of that model to reach them) */
+            other_models: number;
         };
         EntityUpdate: {
-            /** @description Your own embedding (1536 numbers); embedding_model is then required */
+            /** @description Your own embedding (1536 numbers); embedding_model is then required. Required with a new type or name when the entity's vector came from a model other than the service's */
             embedding?: number[];
+            /** @description The model of embedding; alone, naming the service's model, it has the service re-embed the entity with it */
             embedding_model?: string;
             name?: string;
-            /** @description Properties (string values are redacted like names) */
+            /** @description Properties (personal data in keys, strings and numbers is redacted like names) */
             properties?: {
                 [key: string]: unknown;
             };
@@ -1144,7 +1154,7 @@ export interface components {
             embedding?: number[];
             /** @description The model of embedding */
             embedding_model?: string;
-            /** @description Your own data, returned as given and usable as a search filter */
+            /** @description Your own data, usable as a search filter. Personal data in it is redacted like content (keys, strings, and numbers such as card or phone numbers) and counted in redactions */
             metadata?: {
                 [key: string]: unknown;
             };
@@ -1193,13 +1203,16 @@ export interface components {
         };
         MemorySearchResult: {
             items: components["schemas"]["MemoryHit"][];
+            /** @description How many of your memories were not searched because another embedding model computed their vectors (search with a vector of that model to reach them) */
+            other_models: number;
         };
         MemoryUpdate: {
             content?: string;
-            /** @description Your own embedding (1536 numbers); embedding_model is then required */
+            /** @description Your own embedding (1536 numbers); embedding_model is then required. Required with new content when the memory's vector came from a model other than the service's */
             embedding?: number[];
+            /** @description The model of embedding; alone, naming the service's model, it has the service re-embed the content with it */
             embedding_model?: string;
-            /** @description Replaces the metadata */
+            /** @description Replaces the metadata (redacted like content) */
             metadata?: {
                 [key: string]: unknown;
             };
