@@ -244,7 +244,9 @@ func TestTokenVerifiedOnlyForThePerUserLimit(t *testing.T) {
 				return context.WithValue(ctx, key{}, tok), "u1", true
 			}
 			h := NewHTTP(New(nil, discard(), Options{}), Config{IPPerMinute: 100, UserPerMinute: tc.perUser}, authn,
-				func(w http.ResponseWriter, _ *http.Request, err error) { http.Error(w, err.Error(), http.StatusTooManyRequests) })
+				func(w http.ResponseWriter, _ *http.Request, err error) {
+					http.Error(w, err.Error(), http.StatusTooManyRequests)
+				})
 			var seen any
 			srv := httptest.NewServer(h.Wrap(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 				seen = r.Context().Value(key{})
