@@ -35,7 +35,8 @@ var ErrNoViewer = fault.New(fault.Unauthorized, "sign in first: a valid bearer a
 // narrow jobs (registration) expect.
 //
 // BEGIN and the identity go to Postgres with fn's first statement, as one
-// pipeline: a read costs the round trip of its query and that of COMMIT. Go
+// pipeline: a read costs the round trip of its query and that of COMMIT
+// (ReadOne, for a unit of one statement, folds COMMIT in: one). Go
 // code in fn before its first statement runs before the session's answer,
 // so fn must not act outside the database before it has read or written
 // (a unit of work never should: it holds a transaction). A unit that runs no
