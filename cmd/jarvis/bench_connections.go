@@ -89,16 +89,21 @@ func benchConnections(ctx context.Context, args []string, stdout io.Writer) erro
 		"RATELIMIT_USER_PER_MINUTE": "0", "RATELIMIT_IP_PER_MINUTE": "0",
 		"RATELIMIT_AUTH_IP_PER_MINUTE": "0", "RATELIMIT_AUTH_ACCOUNT_PER_MINUTE": "0",
 	}
-	base1, stop1, err := startBenchService(ctx, d.AppURL, env)
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find this binary: %w", err)
+	}
+	svc1, err := startBenchService(ctx, self, d.AppURL, env)
 	if err != nil {
 		return err
 	}
-	defer stop1()
-	base2, stop2, err := startBenchService(ctx, d.AppURL, env)
+	defer svc1.stop()
+	svc2, err := startBenchService(ctx, self, d.AppURL, env)
 	if err != nil {
 		return err
 	}
-	defer stop2()
+	defer svc2.stop()
+	base1, base2 := svc1.url, svc2.url
 
 	// Users, each with a secret list for the baseline, and the connections.
 	type conn struct{ id, token string }

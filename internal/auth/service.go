@@ -467,9 +467,14 @@ func (s *Service) Me(ctx context.Context) (*ent.User, error) {
 // database, and returns ctx carrying the token's session as its viewer
 // (and a logger naming the user): the request's unit of work then checks
 // the session in its own transaction, so an authenticated request is one
-// transaction.
+// transaction. A token an earlier step of the request verified (the rate
+// limiter, token.NewContext) is not verified again.
 func (s *Service) Verify(ctx context.Context, access string) (context.Context, error) {
-	c, err := s.issuer.Verify(access)
+	c, ok := token.FromContext(ctx, access)
+	var err error
+	if !ok {
+		c, err = s.issuer.Verify(access)
+	}
 	switch {
 	case errors.Is(err, token.ErrExpired):
 		return ctx, ErrTokenExpired

@@ -134,5 +134,5 @@ func (d *DB) Lookup(ctx context.Context, table, value string, fn func(ctx contex
 		args: []any{l.Setting, value},
 		wrap: func(err error) error { return fmt.Errorf("set lookup: %w", err) },
 	}}
-	return d.unit(ctx, &sql.TxOptions{ReadOnly: true}, pre, fn)
+	return d.unit(ctx, &sql.TxOptions{ReadOnly: true}, pre, false, fn)
 }

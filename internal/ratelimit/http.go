@@ -47,11 +47,13 @@ func DefaultConfig() Config {
 }
 
 // Authenticator returns the user a bearer token belongs to, and false when
-// the token does not verify. It must be cheap (a signature check, no
-// database): it runs before the request's own authentication, on every
-// request that carries a token. The per-user limit counts only tokens that
-// verify, so nobody can spend another user's budget with made-up tokens.
-type Authenticator func(ctx context.Context, bearer string) (user string, ok bool)
+// the token does not verify, with ctx carrying what it verified so that the
+// request's own authentication need not verify it again. It must be cheap
+// (a signature check, no database): it runs before the request's own
+// authentication, on every request that carries a token while the per-user
+// limit is on. The per-user limit counts only tokens that verify, so nobody
+// can spend another user's budget with made-up tokens.
+type Authenticator func(ctx context.Context, bearer string) (_ context.Context, user string, ok bool)
 
 // ErrorWriter writes err as the API's error response.
 type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
@@ -134,9 +136,13 @@ func (h *HTTP) Wrap(next http.Handler) http.Handler {
 			}
 			checks = append(checks, check{op + ":ip:" + ip, PerMinute(h.cfg.AuthIPPerMinute)})
 		}
-		if h.authn != nil {
+		// With the per-user limit off the token is left to the request's
+		// own authentication: verifying it here would only repeat that.
+		if h.authn != nil && !PerMinute(h.cfg.UserPerMinute).Off() {
 			if tok, ok := bearer(r); ok {
-				if user, ok := h.authn(r.Context(), tok); ok {
+				ctx, user, ok := h.authn(r.Context(), tok)
+				if ok {
+					r = r.WithContext(ctx)
 					checks = append(checks, check{"user:" + user, PerMinute(h.cfg.UserPerMinute)})
 				}
 			}

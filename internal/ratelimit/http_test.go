@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,9 +25,9 @@ func server(t *testing.T, cfg Config) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authn := func(_ context.Context, tok string) (string, bool) {
+	authn := func(ctx context.Context, tok string) (context.Context, string, bool) {
 		user, ok := strings.CutPrefix(tok, "valid-")
-		return user, ok
+		return ctx, user, ok
 	}
 	writeErr := func(w http.ResponseWriter, _ *http.Request, err error) {
 		e, _ := fault.As(err)
@@ -220,5 +221,53 @@ func TestRefusalsAreHeldBack(t *testing.T) {
 	}
 	if d := time.Since(start); d < 280*time.Millisecond {
 		t.Fatalf("refusal sent after %s, want ≥ 300ms", d)
+	}
+}
+
+// The token is verified by the limiter only while the per-user limit needs
+// it, and what it verified reaches the handler (which then need not verify
+// it again).
+func TestTokenVerifiedOnlyForThePerUserLimit(t *testing.T) {
+	type key struct{}
+	for _, tc := range []struct {
+		name      string
+		perUser   int
+		wantCalls int64
+	}{
+		{"per-user limit on", 100, 1},
+		{"per-user limit off", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int64
+			authn := func(ctx context.Context, tok string) (context.Context, string, bool) {
+				calls.Add(1)
+				return context.WithValue(ctx, key{}, tok), "u1", true
+			}
+			h := NewHTTP(New(nil, discard(), Options{}), Config{IPPerMinute: 100, UserPerMinute: tc.perUser}, authn,
+				func(w http.ResponseWriter, _ *http.Request, err error) {
+					http.Error(w, err.Error(), http.StatusTooManyRequests)
+				})
+			var seen any
+			srv := httptest.NewServer(h.Wrap(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				seen = r.Context().Value(key{})
+			})))
+			t.Cleanup(srv.Close)
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/secrets", nil)
+			req.Header.Set("Authorization", "Bearer tok-1")
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if got := calls.Load(); got != tc.wantCalls {
+				t.Fatalf("authenticator called %d times, want %d", got, tc.wantCalls)
+			}
+			if want := map[bool]any{true: "tok-1", false: nil}[tc.wantCalls == 1]; seen != want {
+				t.Fatalf("handler saw %v in its context, want %v", seen, want)
+			}
+		})
 	}
 }

@@ -88,9 +88,10 @@ func last4(v string) string {
 	return string(r[len(r)-4:])
 }
 
-// List returns a page of the viewer's secrets without values, newest first.
+// List returns a page of the viewer's secrets without values, newest first,
+// in one round trip to Postgres (db.ReadOne: one statement).
 func (s *Service) List(ctx context.Context, p db.Page) ([]*ent.UserSecret, error) {
-	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]*ent.UserSecret, error) {
+	return db.ReadOne(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]*ent.UserSecret, error) {
 		q := tx.UserSecret.Query().Select(listFields...).Order(ent.Desc(usersecret.FieldID)).Limit(p.Fetch())
 		if p.Before != uuid.Nil {
 			q = q.Where(usersecret.IDLT(p.Before))
@@ -99,9 +100,10 @@ func (s *Service) List(ctx context.Context, p db.Page) ([]*ent.UserSecret, error
 	})
 }
 
-// Get returns one of the viewer's secrets, without its value.
+// Get returns one of the viewer's secrets, without its value, in one round
+// trip (db.ReadOne).
 func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.UserSecret, error) {
-	sec, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.UserSecret, error) {
+	sec, err := db.ReadOne(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.UserSecret, error) {
 		return tx.UserSecret.Query().Where(usersecret.ID(id)).Select(listFields...).Only(ctx)
 	})
 	if fault.Is(err, fault.NotFound) {
