@@ -35,6 +35,7 @@ type Params struct {
 	Handlers   []api.OperationHandler `group:"api.handlers"`
 	Routes     []api.Route            `group:"api.routes"`
 	Middleware []api.Middleware       `group:"api.middleware"`
+	Edge       []api.Middleware       `group:"api.edge"`
 }
 
 // NewHandler builds the route table behind the middleware chain.
@@ -78,7 +79,13 @@ func NewHandler(p Params) (http.Handler, error) {
 	for i := len(mw) - 1; i >= 0; i-- {
 		h = mw[i].Wrap(h)
 	}
-	return logging.Middleware(log)(recoverPanics(log)(h)), nil
+	h = logging.Middleware(log)(recoverPanics(log)(h))
+	edge := append([]api.Middleware(nil), p.Edge...)
+	sort.SliceStable(edge, func(i, j int) bool { return edge[i].Order < edge[j].Order })
+	for i := len(edge) - 1; i >= 0; i-- {
+		h = edge[i].Wrap(h)
+	}
+	return h, nil
 }
 
 // handlers unwraps the value group.
