@@ -38,6 +38,7 @@ var Module = fx.Options(
 			}
 			return api.Middleware{Name: "telemetry", Wrap: e.wrap}, nil
 		}),
+		fx.Provide(fx.Annotate(ogenOptions, fx.ResultTags(`group:"api.server_options,flatten"`))),
 		fx.Invoke(instrument, func(*MetricsServer) {}),
 	),
 )
