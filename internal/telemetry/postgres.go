@@ -225,14 +225,16 @@ func (u *unitSpan) End(err error) {
 // observePool exports pgxpool's statistics (read at scrape time).
 func observePool(t *Telemetry, pool *pgxpool.Pool) error {
 	m := t.meter
-	used := metric.WithAttributeSet(attribute.NewSet(attribute.String("db.client.connection.state", "used")))
-	idle := metric.WithAttributeSet(attribute.NewSet(attribute.String("db.client.connection.state", "idle")))
-	count, err := m.Int64ObservableUpDownCounter("db.client.connection.count",
+	used := metric.WithAttributeSet(attribute.NewSet(attribute.String("state", "used")))
+	idle := metric.WithAttributeSet(attribute.NewSet(attribute.String("state", "idle")))
+	// Not db.client.connection.count: Prometheus reserves _count for
+	// histograms and summaries (promtool refuses it).
+	count, err := m.Int64ObservableUpDownCounter("jarvis.db.pool.connections",
 		metric.WithDescription("Connections of the Postgres pool, by state (used: acquired by a unit of work)."))
 	if err != nil {
 		return err
 	}
-	maxConns, err := m.Int64ObservableUpDownCounter("db.client.connection.max",
+	maxConns, err := m.Int64ObservableUpDownCounter("jarvis.db.pool.max_connections",
 		metric.WithDescription("The Postgres pool's size limit."))
 	if err != nil {
 		return err

@@ -3,10 +3,10 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -20,34 +20,59 @@ import (
 // spans (the realtime subscriber's and the stream readers' background
 // commands would fill a trace store) and never records a command's
 // arguments: they are events' payloads and rate-limit keys.
-type redisHook struct{ tracer trace.Tracer }
+type redisHook struct {
+	t        *Telemetry
+	duration metric.Float64Histogram
+	sets     sync.Map // command name → metric.MeasurementOption
+}
 
 var redisSystem = semconv.DBSystemNameRedis
 
-func (h redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+// record notes a command's duration, labelled by its name (the code's
+// commands: a bounded set).
+func (h *redisHook) record(name string, start time.Time) {
+	if !h.t.metrics {
+		return
+	}
+	opt, ok := h.sets.Load(name)
+	if !ok {
+		opt, _ = h.sets.LoadOrStore(name, metric.WithAttributeSet(attribute.NewSet(semconv.DBOperationName(name))))
+	}
+	h.duration.Record(context.Background(), time.Since(start).Seconds(), opt.(metric.MeasurementOption))
+}
+
+func (h *redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if !trace.SpanFromContext(ctx).IsRecording() {
-			return next(ctx, cmd)
+		start := time.Now()
+		if !h.t.tracing || !trace.SpanFromContext(ctx).IsRecording() {
+			err := next(ctx, cmd)
+			h.record(cmd.FullName(), start)
+			return err
 		}
-		ctx, span := h.tracer.Start(ctx, cmd.FullName(), clientKind,
+		ctx, span := h.t.tracer.Start(ctx, cmd.FullName(), clientKind,
 			trace.WithAttributes(redisSystem, semconv.DBOperationName(cmd.FullName())))
 		err := next(ctx, cmd)
 		endRedis(span, err)
+		h.record(cmd.FullName(), start)
 		return err
 	}
 }
 
-func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h *redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if !trace.SpanFromContext(ctx).IsRecording() {
-			return next(ctx, cmds)
+		start := time.Now()
+		if !h.t.tracing || !trace.SpanFromContext(ctx).IsRecording() {
+			err := next(ctx, cmds)
+			h.record("pipeline", start)
+			return err
 		}
-		ctx, span := h.tracer.Start(ctx, "pipeline", clientKind,
+		ctx, span := h.t.tracer.Start(ctx, "pipeline", clientKind,
 			trace.WithAttributes(redisSystem, attribute.Int("db.operation.batch.size", len(cmds))))
 		err := next(ctx, cmds)
 		endRedis(span, err)
+		h.record("pipeline", start)
 		return err
 	}
 }
@@ -63,24 +88,39 @@ func endRedis(span trace.Span, err error) {
 // metrics, and jarvis.redis.up (read at most once a second at scrape
 // time): 0 means the service runs on its in-process fallbacks.
 func instrumentRedis(t *Telemetry, client *redis.Client) error {
-	if t.tracing {
-		client.AddHook(redisHook{tracer: t.tracer})
+	h := &redisHook{t: t}
+	var err error
+	h.duration, err = t.meter.Float64Histogram("jarvis.redis.command.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of Redis commands (and pipelines), by command."),
+		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
+	if err != nil {
+		return err
 	}
+	client.AddHook(h)
 	if !t.metrics {
 		return nil
 	}
-	if err := redisotel.InstrumentMetrics(client, redisotel.WithMeterProvider(t.MeterProvider),
-		redisotel.WithSemConvCompliantMetrics(true)); err != nil {
-		return err
-	}
-	up, err := t.meter.Int64ObservableGauge("jarvis.redis.up",
+	m := t.meter
+	up, err := m.Int64ObservableGauge("jarvis.redis.up",
 		metric.WithDescription("1 when Redis answers a PING; 0 when it does not and realtime and rate limits run on their in-process fallbacks."))
 	if err != nil {
 		return err
 	}
+	conns, err := m.Int64ObservableUpDownCounter("jarvis.redis.pool.connections",
+		metric.WithDescription("Connections of the Redis pool, by state."))
+	if err != nil {
+		return err
+	}
+	timeouts, err := m.Int64ObservableCounter("jarvis.redis.pool.timeouts",
+		metric.WithDescription("Times a command waited for a Redis connection past the pool timeout."))
+	if err != nil {
+		return err
+	}
+	idle := metric.WithAttributeSet(attribute.NewSet(attribute.String("state", "idle")))
+	used := metric.WithAttributeSet(attribute.NewSet(attribute.String("state", "used")))
 	var last atomic.Int64 // unix nanoseconds of the last ping
 	var state atomic.Int64
-	_, err = t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		if now := time.Now().UnixNano(); now-last.Load() > int64(time.Second) {
 			last.Store(now)
 			pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
@@ -93,7 +133,11 @@ func instrumentRedis(t *Telemetry, client *redis.Client) error {
 			state.Store(v)
 		}
 		o.ObserveInt64(up, state.Load())
+		ps := client.PoolStats()
+		o.ObserveInt64(conns, int64(ps.IdleConns), idle)
+		o.ObserveInt64(conns, int64(ps.TotalConns)-int64(ps.IdleConns), used)
+		o.ObserveInt64(timeouts, int64(ps.Timeouts))
 		return nil
-	}, up)
+	}, up, conns, timeouts)
 	return err
 }

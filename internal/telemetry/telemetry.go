@@ -131,6 +131,14 @@ func New(ctx context.Context, cfg Config, opts Options) (*Telemetry, error) {
 	return t, nil
 }
 
+// Flush exports the spans ended so far (tests, and before a crash report).
+func (t *Telemetry) Flush(ctx context.Context) error {
+	if t.sdkTP == nil {
+		return nil
+	}
+	return t.sdkTP.ForceFlush(ctx)
+}
+
 // Shutdown flushes the spans still queued and stops the providers.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	var errs []error

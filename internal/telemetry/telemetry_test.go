@@ -94,7 +94,10 @@ func TestOneRequestIsOneTree(t *testing.T) {
 		}
 	}
 	if unit == nil {
-		for _, sp := range spans { t.Logf("span %s kind %v parent %v", sp.Name, sp.SpanKind, sp.Parent.SpanID()) }; t.Fatal("no unit-of-work span")
+		for _, sp := range spans {
+			t.Logf("span %s kind %v parent %v", sp.Name, sp.SpanKind, sp.Parent.SpanID())
+		}
+		t.Fatal("no unit-of-work span")
 	}
 	joined := strings.Join(statements, ", ")
 	for _, want := range []string{"BEGIN", "SELECT", "SELECT user_secrets", "COMMIT"} {
