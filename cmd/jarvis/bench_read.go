@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -46,6 +47,12 @@ weighs on all of them alike):
             check, SELECT, COMMIT on the service role
   service   the real service (jarvis serve) on a throwaway database
 
+and, when named in -only, the same service with telemetry on, to price it:
+
+  metrics   METRICS_ADDR set (Prometheus metrics recorded; not scraped)
+  traces    every request traced (OTEL_TRACES_SAMPLER=always_on) and exported
+            over OTLP/HTTP to a receiver in this process that reads and drops it
+
 The database is created from the test template (JARVIS_TEST_DATABASE_URL, else
 the local postgres superuser) and dropped at the end.
 
@@ -68,7 +75,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load on each server before the first round")
 	clients := fs.Int("clients", 32, "concurrent clients")
 	nSecrets := fs.Int("secrets", 5, "secrets of the user")
-	only := fs.String("only", "raw,manual,service", "servers to measure, comma-separated")
+	only := fs.String("only", "raw,manual,service", "servers to measure, comma-separated (raw, manual, service, metrics, traces)")
 	poolSize := fs.Int("pool", 0, "connections per pool, the service's included (0: pgx's default, as the service has)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	if err := fs.Parse(args); err != nil {
@@ -97,11 +104,41 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	if *poolSize > 0 {
 		svcDB += fmt.Sprintf("&pool_max_conns=%d", *poolSize)
 	}
-	svcURL, stopService, err := startBenchService(ctx, svcDB)
+	svcURL, stopService, err := startBenchService(ctx, svcDB, nil)
 	if err != nil {
 		return err
 	}
 	defer stopService()
+	// The same service with telemetry on, when asked for: metrics only
+	// (METRICS_ADDR), and traces sampled at 100% to an OTLP/HTTP receiver.
+	var metricsURL, tracesURL string
+	var spansReceived atomic.Int64
+	if slices.Contains(strings.Split(*only, ","), "metrics") {
+		port, err := freeLoopbackPort()
+		if err != nil {
+			return err
+		}
+		var stop func()
+		metricsURL, stop, err = startBenchService(ctx, svcDB, map[string]string{"METRICS_ADDR": fmt.Sprintf("127.0.0.1:%d", port)})
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if slices.Contains(strings.Split(*only, ","), "traces") {
+		collector, stopCollector, err := serveLoopback(otlpSink(&spansReceived))
+		if err != nil {
+			return err
+		}
+		defer stopCollector()
+		var stop func()
+		tracesURL, stop, err = startBenchService(ctx, svcDB, map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT": collector, "OTEL_TRACES_SAMPLER": "always_on"})
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	user, err := seedBenchUser(setupCtx, svcURL, *nSecrets)
 	if err != nil {
@@ -150,6 +187,8 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		{"raw", rawURL, "pgx: SELECT (owner role, no auth)"},
 		{"manual", manualURL, "JWT + BEGIN + set_config + session check + SELECT + COMMIT"},
 		{"service", svcURL, "jarvis serve"},
+		{"metrics", metricsURL, "jarvis serve, METRICS_ADDR set"},
+		{"traces", tracesURL, "jarvis serve, 100% of traces to OTLP"},
 	}
 	var selected []int
 	for i, t := range targets {
@@ -173,7 +212,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	// Rounds interleave the servers, so that a change in the machine's load
 	// (it is shared) weighs on all three; ratios are taken within a round.
 	runs := make([][]loadResult, len(targets))
-	var svcManual, svcRaw []float64
+	var svcManual, svcRaw, metricsSvc, tracesSvc []float64
 	for round := 1; round <= *rounds; round++ {
 		line := fmt.Sprintf("round %d:", round)
 		rates := map[string]float64{}
@@ -189,6 +228,14 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 			line += fmt.Sprintf("  %s %.0f/s", t.name, r.rate())
 		}
 		if svc, ok := rates["service"]; ok {
+			if m, ok := rates["metrics"]; ok {
+				metricsSvc = append(metricsSvc, m/svc)
+				line += fmt.Sprintf("  metrics/service %.2f", m/svc)
+			}
+			if tr, ok := rates["traces"]; ok {
+				tracesSvc = append(tracesSvc, tr/svc)
+				line += fmt.Sprintf("  traces/service %.2f", tr/svc)
+			}
 			if m, ok := rates["manual"]; ok {
 				svcManual = append(svcManual, svc/m)
 				line += fmt.Sprintf("  service/manual %.2f", svc/m)
@@ -222,6 +269,12 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(svcRaw) > 0 {
 		fmt.Fprintf(stdout, "service / raw    = %.2f (median of rounds)\n", median(svcRaw))
 	}
+	if len(metricsSvc) > 0 {
+		fmt.Fprintf(stdout, "metrics / service = %.2f (median of rounds)\n", median(metricsSvc))
+	}
+	if len(tracesSvc) > 0 {
+		fmt.Fprintf(stdout, "traces / service  = %.2f (median of rounds; %d OTLP export requests received)\n", median(tracesSvc), spansReceived.Load())
+	}
 	return nil
 }
 
@@ -234,19 +287,37 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// otlpSink is an OTLP/HTTP traces receiver that reads and drops every
+// export, counting them: the traced service pays for encoding and
+// sending, as it would to a collector.
+func otlpSink(n *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
 // startBenchService runs `jarvis serve` in this process on a free loopback
 // port, configured as in production.
-func startBenchService(ctx context.Context, dbURL string) (string, func(), error) {
+func startBenchService(ctx context.Context, dbURL string, extra map[string]string) (string, func(), error) {
 	port, err := freeLoopbackPort()
 	if err != nil {
 		return "", nil, err
 	}
-	src := config.Map(map[string]string{
+	vars := map[string]string{
 		"APP_ENV": "production", "HOST": "127.0.0.1", "PORT": fmt.Sprint(port), "LOG_LEVEL": "info",
 		"DATABASE_URL": dbURL, "REDIS_URL": "redis://127.0.0.1:6379/0",
 		"JWT_SECRET": benchJWTSecret, "JWT_ISSUER": benchJWTIssuer, "JWT_AUDIENCE": benchJWTAudience,
 		"SECRETS_MASTER_KEY": strings.Repeat("5a", 32), "SHUTDOWN_TIMEOUT": "5s",
-	})
+		// Limits still checked on every request (their cost is the
+		// service's), but high enough that one loopback client measures
+		// reads, not 429s.
+		"RATELIMIT_IP_PER_MINUTE": "100000000", "RATELIMIT_USER_PER_MINUTE": "100000000",
+	}
+	maps.Copy(vars, extra)
+	src := config.Map(vars)
 	srvCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	// Its logs are formatted as in production (the cost is the service's),

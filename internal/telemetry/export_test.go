@@ -166,6 +166,9 @@ func TestMetricsPage(t *testing.T) {
 	want("jarvis_db_pool_acquires_total", nil)
 	want("jarvis_redis_up", nil)
 	want("jarvis_redis_command_duration_seconds", nil)
+	want("jarvis_realtime_connections", nil)
+	want("jarvis_realtime_slow_consumer_closes_total", nil)
+	want("jarvis_http_server_refusals_total", map[string]string{"http_response_status_code": "401"})
 	want("go_goroutines", nil)
 	for name, f := range fams {
 		for _, m := range f.Metric {

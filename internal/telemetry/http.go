@@ -45,11 +45,15 @@ type route struct {
 type edge struct {
 	t        *Telemetry
 	find     func(method, path string) (openapi.Route, bool)
-	routes   map[string]route // "GET /v1/ws" → route, outside ogen
-	ops      sync.Map         // "getRun" → *route (built once per operation)
+	routes   map[methodPath]route // GET /v1/ws → route, outside ogen
+	ops      sync.Map             // "getRun" → *route (built once per operation)
 	duration metric.Float64Histogram
 	sets     sync.Map // labelKey → metric.MeasurementOption (cached attribute sets)
+	refusals metric.Int64Counter
+	refusal  map[int]metric.AddOption // by status: the refusals an operator alerts on
 }
+
+type methodPath struct{ method, path string }
 
 type labelKey struct {
 	op, method string
@@ -64,9 +68,9 @@ func newEdge(t *Telemetry, extra []api.Route) (*edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &edge{t: t, find: router.FindRoute, routes: map[string]route{}}
+	e := &edge{t: t, find: router.FindRoute, routes: map[methodPath]route{}}
 	add := func(method, path, op string) {
-		e.routes[method+" "+path] = route{name: method + " " + path, op: op, pattern: path,
+		e.routes[methodPath{method, path}] = route{name: method + " " + path, op: op, pattern: path,
 			attrs: []attribute.KeyValue{semconv.HTTPRouteKey.String(path), semconv.HTTPRequestMethodKey.String(method)}}
 	}
 	add("GET", "/healthz", opHealthz)
@@ -86,11 +90,20 @@ func newEdge(t *Telemetry, extra []api.Route) (*edge, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.refusals, err = t.meter.Int64Counter("jarvis.http.server.refusals",
+		metric.WithDescription("Requests refused on purpose, by status: 401 unauthenticated, 402 budget exceeded, 403 forbidden, 429 rate limited, 503 overloaded (password gate)."))
+	if err != nil {
+		return nil, err
+	}
+	e.refusal = map[int]metric.AddOption{}
+	for _, code := range []int{401, 402, 403, 429, 503} {
+		e.refusal[code] = metric.WithAttributeSet(attribute.NewSet(semconv.HTTPResponseStatusCode(code)))
+	}
 	return e, nil
 }
 
 func (e *edge) route(r *http.Request) route {
-	if rt, ok := e.routes[r.Method+" "+r.URL.Path]; ok {
+	if rt, ok := e.routes[methodPath{r.Method, r.URL.Path}]; ok {
 		return rt
 	}
 	or, ok := e.find(r.Method, r.URL.Path)
@@ -175,6 +188,9 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 			}
 			if e.t.metrics {
 				e.duration.Record(ctx, time.Since(start).Seconds(), e.measure(rt.op, knownMethod(r.Method), rec.status))
+				if opt, ok := e.refusal[rec.status]; ok {
+					e.refusals.Add(ctx, 1, opt)
+				}
 			}
 		}()
 		next.ServeHTTP(rec, r)

@@ -12,6 +12,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/api"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
+	"github.com/jarvis-core/jarvis/internal/realtime"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
 )
 
@@ -87,7 +88,7 @@ func newMetricsServer(lc fx.Lifecycle, t *Telemetry, cfg Config, log *slog.Logge
 func (s *MetricsServer) stopHook(ctx context.Context) error { return s.stop(ctx) }
 
 // instrument attaches what the other layers offer seams for.
-func instrument(t *Telemetry, d *db.DB, rc *redisconn.Conn) error {
+func instrument(t *Telemetry, d *db.DB, rc *redisconn.Conn, hub *realtime.Hub) error {
 	if !t.tracing && !t.metrics {
 		return nil
 	}
@@ -98,6 +99,9 @@ func instrument(t *Telemetry, d *db.DB, rc *redisconn.Conn) error {
 	d.Observe(u)
 	if t.metrics {
 		if err := observePool(t, d.Pool); err != nil {
+			return err
+		}
+		if err := observeHub(t, hub); err != nil {
 			return err
 		}
 	}
