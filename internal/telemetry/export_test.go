@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -181,6 +182,48 @@ func TestMetricsPage(t *testing.T) {
 		}
 	}
 	promtoolCheckMetrics(t, page)
+	shippedQueriesUseRealSeries(t, fams)
+}
+
+// shippedQueriesUseRealSeries: every metric the Grafana dashboard and the
+// alert rules query is one the service exports (a renamed metric would
+// otherwise leave a panel blank and an alert silent forever).
+func shippedQueriesUseRealSeries(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	name := regexp.MustCompile(`\b(?:jarvis|http_server|go|db_client)_[a-z0-9_]+`)
+	labels := map[string]bool{}
+	for _, f := range fams {
+		for _, m := range f.Metric {
+			for _, l := range m.Label {
+				labels[l.GetName()] = true
+			}
+		}
+	}
+	for _, f := range []string{"../../observability/grafana-dashboard.json", "../../observability/alerts.yml"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range name.FindAllString(string(b), -1) {
+			if labels[m] {
+				continue
+			}
+			base := m
+			for _, suf := range []string{"_bucket", "_count", "_sum"} {
+				if _, ok := fams[base]; !ok {
+					base = strings.TrimSuffix(base, suf)
+				}
+			}
+			if _, ok := fams[base]; !ok {
+				t.Errorf("%s queries %s, which /metrics does not carry", f, m)
+			}
+			n++
+		}
+		if n < 5 {
+			t.Errorf("%s: only %d metric names found; is the pattern right?", f, n)
+		}
+	}
 }
 
 func hasLabels(m *dto.Metric, want map[string]string) bool {
