@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"net/http"
 
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
@@ -19,7 +20,7 @@ import (
 func ogenOptions() []openapi.ServerOption {
 	return []openapi.ServerOption{
 		openapi.WithTracerProvider(passthroughProvider{}),
-		openapi.WithMeterProvider(metricnoop.NewMeterProvider()),
+		openapi.WithMeterProvider(noopMeter),
 	}
 }
 
@@ -37,3 +38,7 @@ var discarded = trace.SpanFromContext(context.Background())
 func (passthroughTracer) Start(ctx context.Context, _ string, _ ...trace.SpanStartOption) (context.Context, trace.Span) {
 	return ctx, discarded
 }
+
+var noopMeter = metricnoop.NewMeterProvider()
+
+func hasRecordingSpan(r *http.Request) bool { return trace.SpanFromContext(r.Context()).IsRecording() }

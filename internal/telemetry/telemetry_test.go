@@ -2,11 +2,12 @@ package telemetry_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -194,4 +195,67 @@ func wantAttr(t *testing.T, sp *tracetest.SpanStub, key, want string) {
 	}
 }
 
-var _ = attribute.String
+
+// TestEmbeddingsCallIsAChildSpan: the embeddings provider's HTTP call is a
+// client span of the request, the provider receives the trace context, and
+// the API key appears in no attribute.
+func TestEmbeddingsCallIsAChildSpan(t *testing.T) {
+	const apiKey = "sk-live-embeddings-key-0123456789"
+	var gotParent string
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotParent = r.Header.Get("traceparent")
+		var req struct {
+			Input []string `json:"input"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		type item struct {
+			Index     int       `json:"index"`
+			Embedding []float32 `json:"embedding"`
+		}
+		out := struct {
+			Data []item `json:"data"`
+		}{}
+		for i := range req.Input {
+			v := make([]float32, 1536)
+			v[i%1536] = 1
+			out.Data = append(out.Data, item{Index: i, Embedding: v})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	t.Cleanup(provider.Close)
+	s, exp := tracedServer(t, map[string]string{
+		"EMBEDDINGS_PROVIDER": "openai", "EMBEDDINGS_URL": provider.URL, "EMBEDDINGS_MODEL": "text-embedding-3-small",
+		"EMBEDDINGS_API_KEY": apiKey,
+	})
+	_, tok := s.SignUp(t, "embed-trace@example.com")
+	exp.Reset()
+	resp := s.Do(t, "POST", "/v1/memories", tok.AccessToken, `{"content":"the user likes green tea"}`)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("create memory: %d", resp.StatusCode)
+	}
+	var server, client *tracetest.SpanStub
+	spans := exp.GetSpans()
+	for i := range spans {
+		switch {
+		case spans[i].SpanKind == trace.SpanKindServer:
+			server = &spans[i]
+		case strings.HasPrefix(spans[i].Name, "embeddings "):
+			client = &spans[i]
+		}
+		for _, kv := range spans[i].Attributes {
+			if strings.Contains(kv.Value.Emit(), apiKey) {
+				t.Errorf("span %s attribute %s carries the API key", spans[i].Name, kv.Key)
+			}
+		}
+	}
+	if server == nil || client == nil {
+		t.Fatalf("want a server span and an embeddings client span; got %d spans", len(spans))
+	}
+	if client.SpanContext.TraceID() != server.SpanContext.TraceID() || client.SpanKind != trace.SpanKindClient {
+		t.Errorf("embeddings span is not a client span of the request's trace")
+	}
+	if !strings.Contains(gotParent, client.SpanContext.TraceID().String()) {
+		t.Errorf("provider got traceparent %q, want trace %s", gotParent, client.SpanContext.TraceID())
+	}
+}
