@@ -195,7 +195,6 @@ func wantAttr(t *testing.T, sp *tracetest.SpanStub, key, want string) {
 	}
 }
 
-
 // TestEmbeddingsCallIsAChildSpan: the embeddings provider's HTTP call is a
 // client span of the request, the provider receives the trace context, and
 // the API key appears in no attribute.
