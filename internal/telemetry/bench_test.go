@@ -14,8 +14,7 @@ import (
 type discardExporter struct{}
 
 func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
-func (discardExporter) Shutdown(context.Context) error                           { return nil }
-
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
 
 // BenchmarkEdge is what the HTTP edge adds to one API request, with
 // telemetry off, metrics only, and every request traced (batched to a
