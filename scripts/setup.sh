@@ -117,10 +117,24 @@ ensure_chromium() {
     die "could not install chromium (apt-get install chromium)"
 }
 
+# --- promtool (the test task validates the alert rules and a live scrape) -------
+ensure_promtool() {
+  if command -v promtool >/dev/null; then return; fi
+  if command -v apt-get >/dev/null; then
+    log "installing promtool (Debian's prometheus package; it starts nothing)"
+    apt_update_once
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    # The package may enable a service; nothing here needs a running Prometheus.
+    command -v promtool >/dev/null && return
+  fi
+  die "promtool not found: install Prometheus' promtool (Debian: apt-get install prometheus)"
+}
+
 ensure_postgres
 major=$(server_major)
 [ "$major" -ge 15 ] || die "PostgreSQL $major found; Jarvis needs 15 or newer"
 ensure_pgvector
 ensure_redis
 ensure_chromium
+ensure_promtool
 log "ready: PostgreSQL $major with pgvector"

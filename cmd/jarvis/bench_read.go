@@ -52,6 +52,12 @@ them alike):
   service   the real service (jarvis serve, -service-bin) with its rate
             limits off, on a throwaway database
 
+and, when named in -only, the same service with telemetry on, to price it:
+
+  metrics   METRICS_ADDR set (Prometheus metrics recorded; not scraped)
+  traces    every request traced (OTEL_TRACES_SAMPLER=always_on) and exported
+            over OTLP/HTTP to a receiver in this process that reads and drops it
+
 The database is created from the test template (JARVIS_TEST_DATABASE_URL, else
 the local postgres superuser) and dropped at the end.
 
@@ -74,7 +80,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load on each server before the first round")
 	clients := fs.Int("clients", 32, "concurrent clients")
 	nSecrets := fs.Int("secrets", 5, "secrets of the user")
-	only := fs.String("only", "raw,manual,service", "servers to measure, comma-separated")
+	only := fs.String("only", "raw,manual,service", "servers to measure, comma-separated (raw, manual, service, metrics, traces)")
 	poolSize := fs.Int("pool", 0, "connections per pool, the service's included (0: pgx's default, as the service has)")
 	serviceBin := fs.String("service-bin", "", "jarvis binary whose serve is measured (default: this one), to compare builds")
 	baselines := fs.Bool("serve-baselines", false, "internal: serve raw and manual (URLs from the environment) until interrupted")
@@ -125,6 +131,37 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer svc.stop()
 	svcURL := svc.url
+	procs := map[string]*benchProcess{"service": svc}
+	// The same service with telemetry on, when asked for: metrics only
+	// (METRICS_ADDR), and traces sampled at 100% to an OTLP/HTTP receiver.
+	var metricsURL, tracesURL string
+	var spansReceived atomic.Int64
+	if slices.Contains(strings.Split(*only, ","), "metrics") {
+		port, err := freeLoopbackPort()
+		if err != nil {
+			return err
+		}
+		m, err := startBenchService(ctx, bin, svcDB, map[string]string{"METRICS_ADDR": fmt.Sprintf("127.0.0.1:%d", port)})
+		if err != nil {
+			return err
+		}
+		defer m.stop()
+		metricsURL, procs["metrics"] = m.url, m
+	}
+	if slices.Contains(strings.Split(*only, ","), "traces") {
+		collector, stopCollector, err := serveLoopback(otlpSink(&spansReceived))
+		if err != nil {
+			return err
+		}
+		defer stopCollector()
+		t, err := startBenchService(ctx, bin, svcDB, map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT": collector, "OTEL_TRACES_SAMPLER": "always_on"})
+		if err != nil {
+			return err
+		}
+		defer t.stop()
+		tracesURL, procs["traces"] = t.url, t
+	}
 
 	user, err := seedBenchUser(setupCtx, svcURL, *nSecrets)
 	if err != nil {
@@ -137,12 +174,13 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer base.stop()
 	rawURL, manualURL := base.urls[0], base.urls[1]
-	procs := map[string]*benchProcess{"raw": base, "manual": base, "service": svc}
-
+	procs["raw"], procs["manual"] = base, base
 	targets := []struct{ name, base, what string }{
 		{"raw", rawURL, "pgx: SELECT (owner role, no auth)"},
 		{"manual", manualURL, "JWT + [BEGIN READ ONLY, jarvis_identify, SELECT, COMMIT] in one round trip"},
 		{"service", svcURL, "jarvis serve"},
+		{"metrics", metricsURL, "jarvis serve, METRICS_ADDR set"},
+		{"traces", tracesURL, "jarvis serve, 100% of traces to OTLP"},
 	}
 	var selected []int
 	for i, t := range targets {
@@ -166,7 +204,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	// Rounds interleave the servers, so that a change in the machine's load
 	// (it is shared) weighs on all three; ratios are taken within a round.
 	runs := make([][]loadResult, len(targets))
-	var svcManual, svcRaw []float64
+	var svcManual, svcRaw, metricsSvc, tracesSvc []float64
 	for round := 1; round <= *rounds; round++ {
 		line := fmt.Sprintf("round %d:", round)
 		rates := map[string]float64{}
@@ -184,6 +222,14 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 			line += fmt.Sprintf("  %s %.0f/s", t.name, r.rate())
 		}
 		if svc, ok := rates["service"]; ok {
+			if m, ok := rates["metrics"]; ok {
+				metricsSvc = append(metricsSvc, m/svc)
+				line += fmt.Sprintf("  metrics/service %.2f", m/svc)
+			}
+			if tr, ok := rates["traces"]; ok {
+				tracesSvc = append(tracesSvc, tr/svc)
+				line += fmt.Sprintf("  traces/service %.2f", tr/svc)
+			}
 			if m, ok := rates["manual"]; ok {
 				svcManual = append(svcManual, svc/m)
 				line += fmt.Sprintf("  service/manual %.2f", svc/m)
@@ -217,6 +263,12 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(svcRaw) > 0 {
 		fmt.Fprintf(stdout, "service / raw    = %.2f (median of rounds)\n", median(svcRaw))
 	}
+	if len(metricsSvc) > 0 {
+		fmt.Fprintf(stdout, "metrics / service = %.2f (median of rounds)\n", median(metricsSvc))
+	}
+	if len(tracesSvc) > 0 {
+		fmt.Fprintf(stdout, "traces / service  = %.2f (median of rounds; %d OTLP export requests received)\n", median(tracesSvc), spansReceived.Load())
+	}
 	return nil
 }
 
@@ -227,6 +279,18 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// otlpSink is an OTLP/HTTP traces receiver that reads and drops every
+// export, counting them: the traced service pays for encoding and
+// sending, as it would to a collector.
+func otlpSink(n *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})
 }
 
 // benchProcess is a server of the bench in a process of its own.

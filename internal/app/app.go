@@ -23,6 +23,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/redisconn"
 	"github.com/jarvis-core/jarvis/internal/runs"
 	"github.com/jarvis-core/jarvis/internal/secrets"
+	"github.com/jarvis-core/jarvis/internal/telemetry"
 )
 
 // Config is what concerns the whole app rather than one module.
@@ -58,6 +59,7 @@ func New(src config.Source, log *slog.Logger, extra ...fx.Option) *fx.App {
 		config.Provide[Config](),
 		fx.Provide(func(c Config) config.Env { return c.Env }),
 		logging.Module,
+		telemetry.Module,
 		db.Module,
 		redisconn.Module,
 		secrets.Module,

@@ -34,11 +34,22 @@ type DB struct {
 	Pool   *pgxpool.Pool
 	SQL    *sql.DB
 	Client *ent.Client
+
+	observer Observer
+}
+
+// Option adjusts the pool's configuration before it connects.
+type Option func(*pgxpool.Config)
+
+// WithTracer has pgx report every statement to t (telemetry's spans); nil
+// is no tracer.
+func WithTracer(t pgx.QueryTracer) Option {
+	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = t }
 }
 
 // Open connects to url (the service role: no BYPASSRLS) and checks the connection.
-func Open(ctx context.Context, url string) (*DB, error) {
-	pool, err := openPool(ctx, url)
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
+	pool, err := openPool(ctx, url, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -69,11 +80,14 @@ func OpenSQL(ctx context.Context, url string) (*sql.DB, error) {
 	return sqlDB, nil
 }
 
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func openPool(ctx context.Context, url string, opts []Option) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's parse errors can quote the URL, password included.
 		return nil, errors.New("parse database URL: invalid connection string")
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

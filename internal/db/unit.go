@@ -94,6 +94,11 @@ func ReadOne[T any](ctx context.Context, d *DB, fn func(ctx context.Context, tx 
 // are pre, and returns fn's error as is. With oneStatement, COMMIT travels
 // with fn's first statement (see ReadOne).
 func (d *DB) unit(ctx context.Context, opts *sql.TxOptions, pre []prelude, oneStatement bool, fn func(ctx context.Context, tx *ent.Tx) error) (err error) {
+	var obs UnitSpan
+	if d.observer != nil {
+		ctx, obs = d.observer.StartUnit(ctx)
+		defer func() { obs.End(err) }()
+	}
 	setup := &txSetup{prelude: pre, oneStatement: oneStatement}
 	ctx = context.WithValue(ctx, txSetupKey{}, setup)
 	var tx *ent.Tx
@@ -121,6 +126,9 @@ func (d *DB) unit(ctx context.Context, opts *sql.TxOptions, pre []prelude, oneSt
 			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
 		}
 		return err
+	}
+	if obs != nil {
+		obs.Committing(ctx)
 	}
 	if err := tx.Commit(); err != nil {
 		if setup.tx != nil && setup.tx.failed() != nil {
@@ -262,3 +270,22 @@ func UserID(ctx context.Context) (uuid.UUID, error) {
 	}
 	return v.UserID, nil
 }
+
+// Observer watches units of work: internal/telemetry's span and duration
+// metric. StartUnit returns the context the unit runs in (its statements
+// nest under it) and the unit in progress.
+type Observer interface {
+	StartUnit(ctx context.Context) (context.Context, UnitSpan)
+}
+
+// UnitSpan is a unit of work in progress, as its Observer sees it.
+type UnitSpan interface {
+	// Committing is called when the work is done and COMMIT is sent.
+	Committing(ctx context.Context)
+	// End is called once with the unit's outcome (nil: committed).
+	End(err error)
+}
+
+// Observe has o watch every unit of work from now on; call it before the
+// service serves (fx invokes run before start hooks).
+func (d *DB) Observe(o Observer) { d.observer = o }
