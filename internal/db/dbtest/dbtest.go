@@ -112,6 +112,12 @@ func Create(ctx context.Context, label string) (_ *Database, drop func(context.C
 			return fmt.Errorf("open admin connection: %w", err)
 		}
 		defer admin.Close()
+		if Citus() {
+			// Citus's maintenance daemon is not ended by FORCE.
+			if _, err := admin.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name); err != nil {
+				return fmt.Errorf("drop database %s: %w", name, err)
+			}
+		}
 		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name)); err != nil {
 			return fmt.Errorf("drop database %s: %w", name, err)
 		}
