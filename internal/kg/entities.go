@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -221,9 +222,11 @@ func (s *Service) UpsertEntity(ctx context.Context, in EntityInput) (_ *ent.KGEn
 	e, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
 		rows, err := tx.QueryContext(ctx, `
 INSERT INTO kg_entities AS e (id, created_at, updated_at, user_id, type, name, properties, redactions, embedding, embedding_model)
-VALUES ($1, now(), now(), $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8)
+VALUES ($1, $11, $11, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8)
 ON CONFLICT (user_id, type, name) DO UPDATE SET
-	updated_at = now(),
+	-- The time is a parameter, not now(): Citus accepts only immutable
+	-- functions in DO UPDATE SET on a distributed table.
+	updated_at = $11,
 	properties = e.properties || EXCLUDED.properties,
 	redactions = EXCLUDED.redactions,
 	-- Without the client's vector, an entity the client embedded with
@@ -237,7 +240,7 @@ ON CONFLICT (user_id, type, name) DO UPDATE SET
 -- upserts with new keys must not grow a row without bound.
 WHERE octet_length((e.properties || EXCLUDED.properties)::text) <= $9
 RETURNING id, xmax = 0`,
-			uuid.Must(uuid.NewV7()), userID, p.typ, p.name, string(props), string(reds), p.vector, p.model, MaxPropertiesBytes, in.Embedding != nil)
+			uuid.Must(uuid.NewV7()), userID, p.typ, p.name, string(props), string(reds), p.vector, p.model, MaxPropertiesBytes, in.Embedding != nil, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("upsert entity: %w", err)
 		}

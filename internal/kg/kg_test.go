@@ -551,7 +551,7 @@ func TestKGRLSOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tx.Exec("SELECT set_config('app.current_user_id', $1, true)", who.id.String()); err != nil {
+		if _, err := tx.Exec("SELECT jarvis_set_local('app.current_user_id', $1)", who.id.String()); err != nil {
 			t.Fatal(err)
 		}
 		var n int

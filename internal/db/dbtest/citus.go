@@ -208,7 +208,18 @@ func citusDrop(ctx context.Context, name string, template bool) error {
 				return err
 			}
 		}
-		_, err := c.ExecContext(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %q WITH (FORCE)", name))
+		// Citus's maintenance daemon, a background worker, is not ended by
+		// FORCE: end it, and retry while it comes back.
+		var err error
+		for i := 0; i < 10; i++ {
+			if _, err = c.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name); err != nil {
+				return err
+			}
+			if _, err = c.ExecContext(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %q WITH (FORCE)", name)); err == nil {
+				return nil
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 		return err
 	})
 }

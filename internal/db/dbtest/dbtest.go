@@ -112,8 +112,21 @@ func Create(ctx context.Context, label string) (_ *Database, drop func(context.C
 			return fmt.Errorf("open admin connection: %w", err)
 		}
 		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name)); err != nil {
-			return fmt.Errorf("drop database %s: %w", name, err)
+		for attempt := 1; ; attempt++ {
+			if Citus() {
+				// Citus's maintenance daemon is not ended by FORCE.
+				if _, err := admin.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name); err != nil {
+					return fmt.Errorf("drop database %s: %w", name, err)
+				}
+			}
+			_, err := admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name))
+			if err == nil {
+				break
+			}
+			if !Citus() || attempt == 10 {
+				return fmt.Errorf("drop database %s: %w", name, err)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 		return citusDrop(ctx, name, false)
 	}
