@@ -26,6 +26,7 @@ const (
 	FailRunOperation              OperationName = "FailRun"
 	GetBudgetOperation            OperationName = "GetBudget"
 	GetEntityOperation            OperationName = "GetEntity"
+	GetLLMCallOperation           OperationName = "GetLLMCall"
 	GetMeOperation                OperationName = "GetMe"
 	GetMemoryOperation            OperationName = "GetMemory"
 	GetRelationOperation          OperationName = "GetRelation"

@@ -55,6 +55,7 @@ var operationRolesBearerAuth = map[string][]string{
 	FailRunOperation:              []string{},
 	GetBudgetOperation:            []string{},
 	GetEntityOperation:            []string{},
+	GetLLMCallOperation:           []string{},
 	GetMeOperation:                []string{},
 	GetMemoryOperation:            []string{},
 	GetRelationOperation:          []string{},

@@ -229,10 +229,10 @@ type RunsHandler interface {
 	CancelRun(ctx context.Context, params CancelRunParams) (*Run, error)
 	// CompleteRun implements completeRun operation.
 	//
-	// Move a running run to completed.
+	// Move a running run to completed, with its final output.
 	//
 	// POST /v1/runs/{id}/complete
-	CompleteRun(ctx context.Context, params CompleteRunParams) (*Run, error)
+	CompleteRun(ctx context.Context, req OptRunCompletion, params CompleteRunParams) (*Run, error)
 	// CompleteToolCall implements completeToolCall operation.
 	//
 	// Duration_ms is measured by the server from the start to this request.
@@ -241,11 +241,12 @@ type RunsHandler interface {
 	CompleteToolCall(ctx context.Context, req *ToolCallCompletion, params CompleteToolCallParams) (*ToolCall, error)
 	// CreateRun implements createRun operation.
 	//
-	// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
-	// the month's spend reached a hard budget.
+	// The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for
+	// sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or
+	// running runs, and with 402 when the month's spend reached a hard budget.
 	//
 	// POST /v1/runs
-	CreateRun(ctx context.Context) (*Run, error)
+	CreateRun(ctx context.Context, req OptRunCreate) (*Run, error)
 	// DeleteBudget implements deleteBudget operation.
 	//
 	// Remove the budget: spending is no longer limited.
@@ -270,6 +271,12 @@ type RunsHandler interface {
 	//
 	// GET /v1/budget
 	GetBudget(ctx context.Context) (*Budget, error)
+	// GetLLMCall implements getLLMCall operation.
+	//
+	// Find a LLMCall by ID.
+	//
+	// GET /v1/llm-calls/{id}
+	GetLLMCall(ctx context.Context, params GetLLMCallParams) (*LLMCall, error)
 	// GetRun implements getRun operation.
 	//
 	// Find a AgentRun by ID.

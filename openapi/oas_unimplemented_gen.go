@@ -33,10 +33,10 @@ func (UnimplementedHandler) CancelRun(ctx context.Context, params CancelRunParam
 
 // CompleteRun implements completeRun operation.
 //
-// Move a running run to completed.
+// Move a running run to completed, with its final output.
 //
 // POST /v1/runs/{id}/complete
-func (UnimplementedHandler) CompleteRun(ctx context.Context, params CompleteRunParams) (r *Run, _ error) {
+func (UnimplementedHandler) CompleteRun(ctx context.Context, req OptRunCompletion, params CompleteRunParams) (r *Run, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -80,11 +80,12 @@ func (UnimplementedHandler) CreateRelation(ctx context.Context, req *RelationCre
 
 // CreateRun implements createRun operation.
 //
-// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
-// the month's spend reached a hard budget.
+// The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for
+// sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or
+// running runs, and with 402 when the month's spend reached a hard budget.
 //
 // POST /v1/runs
-func (UnimplementedHandler) CreateRun(ctx context.Context) (r *Run, _ error) {
+func (UnimplementedHandler) CreateRun(ctx context.Context, req OptRunCreate) (r *Run, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -196,6 +197,15 @@ func (UnimplementedHandler) GetBudget(ctx context.Context) (r *Budget, _ error) 
 //
 // GET /v1/kg/entities/{id}
 func (UnimplementedHandler) GetEntity(ctx context.Context, params GetEntityParams) (r *Entity, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// GetLLMCall implements getLLMCall operation.
+//
+// Find a LLMCall by ID.
+//
+// GET /v1/llm-calls/{id}
+func (UnimplementedHandler) GetLLMCall(ctx context.Context, params GetLLMCallParams) (r *LLMCall, _ error) {
 	return r, ht.ErrNotImplemented
 }
 

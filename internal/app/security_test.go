@@ -31,14 +31,14 @@ var resources = map[string]resource{
 		return s.ID
 	},
 	"run": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
-		r, err := c.CreateRun(context.Background())
+		r, err := c.CreateRun(context.Background(), openapi.OptRunCreate{})
 		if err != nil {
 			t.Fatalf("create run: %v", err)
 		}
 		return r.ID
 	},
 	"tool_call": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
-		r, err := c.CreateRun(context.Background())
+		r, err := c.CreateRun(context.Background(), openapi.OptRunCreate{})
 		if err != nil {
 			t.Fatalf("create run: %v", err)
 		}

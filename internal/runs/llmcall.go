@@ -177,6 +177,14 @@ func addToRunTotals(ctx context.Context, tx *ent.Tx, uid, runID uuid.UUID, u pri
 	return fault.Conflictf("run is %s: a finished run cannot change", run.Status)
 }
 
+// GetLLMCall returns one of the viewer's LLM calls.
+func (s *Service) GetLLMCall(ctx context.Context, id uuid.UUID) (*ent.LLMCall, error) {
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.LLMCall, error) {
+		c, err := tx.LLMCall.Get(ctx, id)
+		return c, notFound(err, errLLMCallNotFound)
+	})
+}
+
 // ListLLMCalls returns up to p.Fetch() of a run's LLM calls, newest first.
 func (s *Service) ListLLMCalls(ctx context.Context, runID uuid.UUID, p db.Page) ([]*ent.LLMCall, error) {
 	if err := checkPage(p); err != nil {

@@ -56,6 +56,9 @@ func ViewBody(n *gen.Type, e *Entity) (string, error) {
 			continue
 		case typ == "pgvector.Vector":
 			value = src + ".Slice()"
+		case typ == "[]string":
+			// A list of strings is always there, empty when there is none.
+			value = src
 		case f.IsJSON() && strings.HasPrefix(typ, "map[string]"):
 			value, optType = "object("+src+")", "Opt"+e.View+prop
 		case typ == "string":

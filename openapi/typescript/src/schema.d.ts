@@ -240,6 +240,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/llm-calls/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Find a LLMCall by ID */
+        get: operations["getLLMCall"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -328,8 +345,8 @@ export interface paths {
         get: operations["listRuns"];
         put?: never;
         /**
-         * Create a pending run
-         * @description Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when the month's spend reached a hard budget.
+         * Create a pending run, with what it is about
+         * @description The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when the month's spend reached a hard budget.
          */
         post: operations["createRun"];
         delete?: never;
@@ -381,7 +398,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move a running run to completed */
+        /** Move a running run to completed, with its final output */
         post: operations["completeRun"];
         delete?: never;
         options?: never;
@@ -728,15 +745,9 @@ export interface components {
         BudgetSet: {
             /** @description Refuse new runs and LLM calls at the limit (default true); false only warns */
             hard?: boolean;
-            /**
-             * Format: decimal
-             * @description Monthly limit in USD
-             */
+            /** @description Monthly limit in USD: digits, optionally a point and 1 to 10 more ("12.50"); no exponent, sign or trailing point */
             limit_usd: string;
-            /**
-             * Format: decimal
-             * @description Warning threshold in USD, at most limit_usd
-             */
+            /** @description Warning threshold in USD, at most limit_usd: digits, optionally a point and 1 to 10 more ("12.50"); no exponent, sign or trailing point */
             soft_limit_usd?: string;
         };
         Entity: {
@@ -1155,15 +1166,25 @@ export interface components {
             error?: string;
             /** Format: uuid */
             id: string;
+            input?: unknown;
             /** Format: int64 */
             input_tokens: number;
+            metadata: {
+                [key: string]: unknown;
+            };
+            name?: string;
+            output?: unknown;
             /** Format: int64 */
             output_tokens: number;
+            /** Format: uuid */
+            parent_run_id?: string;
             /** Format: int64 */
             reasoning_tokens: number;
             /** Format: date-time */
             started_at?: string;
             status: components["schemas"]["RunStatus"];
+            tags: string[];
+            thread_id?: string;
             /** Format: decimal */
             total_cost: string;
             /** Format: int64 */
@@ -1173,6 +1194,29 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             warning?: string;
+        };
+        RunCompletion: {
+            /** @description The run's final output: any JSON value, at most 1 MiB as JSON */
+            output?: unknown;
+        };
+        RunCreate: {
+            /** @description The run's input: any JSON value, at most 1 MiB as JSON */
+            input?: unknown;
+            /** @description Your own data, at most 16 KiB as JSON */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description The agent's name */
+            name?: string;
+            /**
+             * Format: uuid
+             * @description The run that started this one (a sub-agent); a run of the same user
+             */
+            parent_run_id?: string;
+            /** @description Labels to filter runs by; at most 32 */
+            tags?: string[];
+            /** @description The conversation the run belongs to */
+            thread_id?: string;
         };
         RunEventCreate: {
             /** @description The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData, AgentFinalData, AgentErrorData */
@@ -2029,6 +2073,32 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    getLLMCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the llmcall */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The llmcall */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LLMCall"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -2230,6 +2300,14 @@ export interface operations {
                 cursor?: string;
                 /** @description Only runs in this status */
                 status?: components["schemas"]["RunStatus"];
+                /** @description Only runs of this agent name */
+                name?: string;
+                /** @description Only runs carrying this tag */
+                tag?: string;
+                /** @description Only runs of this thread */
+                thread_id?: string;
+                /** @description Only the direct children of this run */
+                parent_run_id?: string;
             };
             header?: never;
             path?: never;
@@ -2259,7 +2337,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunCreate"];
+            };
+        };
         responses: {
             /** @description Created */
             201: {
@@ -2270,8 +2352,10 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             402: components["responses"]["BudgetExceeded"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
@@ -2340,7 +2424,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunCompletion"];
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -2351,9 +2439,11 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };

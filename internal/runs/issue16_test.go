@@ -1,0 +1,187 @@
+package runs_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/jarvis-core/jarvis/internal/app/apptest"
+)
+
+// call sends a raw JSON request and decodes the answer into a map; it fails
+// the test unless the status is want.
+func call(t *testing.T, s *apptest.Server, token, method, path, body string, want int) map[string]any {
+	t.Helper()
+	resp := s.Do(t, method, path, token, body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s %s: %d %s, want %d", method, path, body, resp.StatusCode, raw, want)
+	}
+	out := map[string]any{}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, raw)
+		}
+	}
+	return out
+}
+
+// ids are the ids of a page's items, in order.
+func ids(page map[string]any) []string {
+	var out []string
+	for _, it := range page["items"].([]any) {
+		out = append(out, it.(map[string]any)["id"].(string))
+	}
+	return out
+}
+
+func compactJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestRunsCarryWhatTheyAreAbout: a run is created with its agent's name,
+// input, metadata, tags, parent run and thread; lists filter on them; the
+// final output is kept on completion (issue 16, item 13).
+func TestRunsCarryWhatTheyAreAbout(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	_, tok := s.SignUp(t, "agent@example.com")
+	_, other := s.SignUp(t, "other@example.com")
+	at, ot := tok.AccessToken, other.AccessToken
+
+	root := call(t, s, at, http.MethodPost, "/v1/runs", `{"name":"planner","input":{"question":"why?"},
+		"metadata":{"env":"prod","n":3},"tags":["beta","eu"],"thread_id":"conv-1"}`, http.StatusCreated)
+	if root["name"] != "planner" || root["thread_id"] != "conv-1" || compactJSON(t, root["input"]) != `{"question":"why?"}` ||
+		compactJSON(t, root["metadata"]) != `{"env":"prod","n":3}` || compactJSON(t, root["tags"]) != `["beta","eu"]` ||
+		root["parent_run_id"] != nil || root["output"] != nil {
+		t.Fatalf("root run = %v", root)
+	}
+	rootID := root["id"].(string)
+	child := call(t, s, at, http.MethodPost, "/v1/runs",
+		`{"name":"searcher","parent_run_id":"`+rootID+`","thread_id":"conv-1","tags":["eu"],"input":"find it"}`, http.StatusCreated)
+	if child["parent_run_id"] != rootID || child["input"] != "find it" {
+		t.Fatalf("child run = %v", child)
+	}
+	childID := child["id"].(string)
+	// No body at all is still a run, with empty metadata and tags.
+	bare := call(t, s, at, http.MethodPost, "/v1/runs", "", http.StatusCreated)
+	if compactJSON(t, bare["tags"]) != `[]` || compactJSON(t, bare["metadata"]) != `{}` || bare["name"] != nil {
+		t.Fatalf("bare run = %v", bare)
+	}
+	bareID := bare["id"].(string)
+
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{bareID, childID, rootID}},
+		{"?name=planner", []string{rootID}},
+		{"?tag=eu", []string{childID, rootID}},
+		{"?tag=beta", []string{rootID}},
+		{"?tag=none", nil},
+		{"?thread_id=conv-1", []string{childID, rootID}},
+		{"?parent_run_id=" + rootID, []string{childID}},
+		{"?thread_id=conv-1&name=searcher", []string{childID}},
+		{"?status=pending&tag=eu&limit=1", []string{childID}},
+	} {
+		got := ids(call(t, s, at, http.MethodGet, "/v1/runs"+c.query, "", http.StatusOK))
+		if strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf("GET /v1/runs%s = %v, want %v", c.query, got, c.want)
+		}
+	}
+	// Another user sees none of them, by any filter.
+	if got := ids(call(t, s, ot, http.MethodGet, "/v1/runs?thread_id=conv-1", "", http.StatusOK)); len(got) != 0 {
+		t.Fatalf("other user's list = %v", got)
+	}
+
+	// The final output is kept on completion.
+	call(t, s, at, http.MethodPost, "/v1/runs/"+rootID+"/start", "", http.StatusOK)
+	done := call(t, s, at, http.MethodPost, "/v1/runs/"+rootID+"/complete", `{"output":{"answer":42}}`, http.StatusOK)
+	if done["status"] != "completed" || compactJSON(t, done["output"]) != `{"answer":42}` {
+		t.Fatalf("completed run = %v", done)
+	}
+	read := call(t, s, at, http.MethodGet, "/v1/runs/"+rootID, "", http.StatusOK)
+	if compactJSON(t, read["output"]) != `{"answer":42}` || read["name"] != "planner" {
+		t.Fatalf("read run = %v", read)
+	}
+	// Completing without a body still works.
+	call(t, s, at, http.MethodPost, "/v1/runs/"+bareID+"/start", "", http.StatusOK)
+	call(t, s, at, http.MethodPost, "/v1/runs/"+bareID+"/complete", "", http.StatusOK)
+
+	// Bad input is refused, naming the field, and writes nothing.
+	for _, c := range []struct{ body, field string }{
+		{`{"parent_run_id":"` + rootID + `"}`, "parent_run_id"}, // another user's run, sent by other below
+		{`{"tags":["a","a"]}`, "tags"},
+		{`{"name":""}`, "name"},
+		{`{"name":"   "}`, "name"},
+		{`{"thread_id":"` + strings.Repeat("x", 256) + `"}`, "thread_id"},
+		{`{"tags":[` + strings.Repeat(`"t",`, 32) + `"u"]}`, "tags"},
+		{`{"metadata":[1]}`, "body"}, // the decoder refuses a non-object
+	} {
+		resp := call(t, s, ot, http.MethodPost, "/v1/runs", c.body, http.StatusBadRequest)
+		if !strings.Contains(compactJSON(t, resp), c.field) {
+			t.Errorf("%s: error %v does not name %s", c.body, resp, c.field)
+		}
+	}
+	if got := ids(call(t, s, ot, http.MethodGet, "/v1/runs", "", http.StatusOK)); len(got) != 0 {
+		t.Fatalf("refused creates left runs: %v", got)
+	}
+}
+
+// TestGetLLMCallByID: an LLM call is readable by its id, by its owner only
+// (issue 16, item 14).
+func TestGetLLMCallByID(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	_, tok := s.SignUp(t, "caller@example.com")
+	_, other := s.SignUp(t, "other@example.com")
+	at := tok.AccessToken
+	run := call(t, s, at, http.MethodPost, "/v1/runs", "", http.StatusCreated)
+	rec := call(t, s, at, http.MethodPost, "/v1/runs/"+run["id"].(string)+"/llm-calls",
+		`{"provider":"openai","model":"gpt-4o-mini","input_tokens":1200,"output_tokens":350}`, http.StatusCreated)
+	id := rec["id"].(string)
+	got := call(t, s, at, http.MethodGet, "/v1/llm-calls/"+id, "", http.StatusOK)
+	if compactJSON(t, got) != compactJSON(t, rec) {
+		t.Fatalf("GET = %v, recorded %v", got, rec)
+	}
+	e := call(t, s, other.AccessToken, http.MethodGet, "/v1/llm-calls/"+id, "", http.StatusNotFound)
+	if e["error"].(map[string]any)["code"] != "NOT_FOUND" {
+		t.Fatalf("other user: %v", e)
+	}
+	call(t, s, at, http.MethodGet, "/v1/llm-calls/"+run["id"].(string), "", http.StatusNotFound)
+}
+
+// TestBudgetAmountsHoldToTheSpec: the spec's pattern for amounts is
+// enforced by the server: no exponent, no trailing point, no sign (issue
+// 16, item 10).
+func TestBudgetAmountsHoldToTheSpec(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	_, tok := s.SignUp(t, "budget@example.com")
+	at := tok.AccessToken
+	for _, body := range []string{
+		`{"limit_usd":"1e3"}`, `{"limit_usd":"1."}`, `{"limit_usd":".5"}`, `{"limit_usd":"-1"}`, `{"limit_usd":"+1"}`,
+		`{"limit_usd":" 1"}`, `{"limit_usd":"1.12345678901"}`, `{"limit_usd":"12345678901"}`,
+		`{"limit_usd":"10","soft_limit_usd":"5e0"}`, `{"limit_usd":1000}`,
+	} {
+		e := call(t, s, at, http.MethodPut, "/v1/budget", body, http.StatusBadRequest)
+		if e["error"].(map[string]any)["code"] != "VALIDATION_ERROR" {
+			t.Errorf("%s: %v", body, e)
+		}
+	}
+	call(t, s, at, http.MethodGet, "/v1/budget", "", http.StatusNotFound) // nothing was stored
+	b := call(t, s, at, http.MethodPut, "/v1/budget", `{"limit_usd":"1000.5","soft_limit_usd":"0.0000000001"}`, http.StatusOK)
+	if b["limit_usd"] != "1000.5" || b["soft_limit_usd"] != "0.0000000001" {
+		t.Fatalf("budget = %v", b)
+	}
+}
