@@ -185,3 +185,36 @@ func TestBudgetAmountsHoldToTheSpec(t *testing.T) {
 		t.Fatalf("budget = %v", b)
 	}
 }
+
+// TestFinishingARunClosesItsPendingToolCalls: a tool call still pending
+// when its run ends becomes an error naming why, instead of staying pending
+// forever (issue 16, item 15).
+func TestFinishingARunClosesItsPendingToolCalls(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	_, tok := s.SignUp(t, "tools@example.com")
+	at := tok.AccessToken
+	for _, end := range []struct{ verb, body, status string }{
+		{"complete", `{"output":"done"}`, "completed"},
+		{"fail", `{"error":"model crashed"}`, "failed"},
+		{"cancel", "", "cancelled"},
+	} {
+		run := call(t, s, at, http.MethodPost, "/v1/runs", "", http.StatusCreated)["id"].(string)
+		call(t, s, at, http.MethodPost, "/v1/runs/"+run+"/start", "", http.StatusOK)
+		open := call(t, s, at, http.MethodPost, "/v1/runs/"+run+"/tool-calls", `{"tool_id":"search"}`, http.StatusCreated)["id"].(string)
+		ended := call(t, s, at, http.MethodPost, "/v1/runs/"+run+"/tool-calls", `{"tool_id":"fetch"}`, http.StatusCreated)["id"].(string)
+		call(t, s, at, http.MethodPost, "/v1/tool-calls/"+ended+"/complete", `{"status":"success","output":1}`, http.StatusOK)
+
+		call(t, s, at, http.MethodPost, "/v1/runs/"+run+"/"+end.verb, end.body, http.StatusOK)
+
+		tc := call(t, s, at, http.MethodGet, "/v1/tool-calls/"+open, "", http.StatusOK)
+		if tc["status"] != "error" || tc["error"] != "run "+end.status+" before the tool call completed" ||
+			tc["completed_at"] == nil || tc["duration_ms"] == nil {
+			t.Fatalf("%s: pending tool call after the run ended = %v", end.verb, tc)
+		}
+		if tc := call(t, s, at, http.MethodGet, "/v1/tool-calls/"+ended, "", http.StatusOK); tc["status"] != "success" {
+			t.Fatalf("%s: a completed tool call changed: %v", end.verb, tc)
+		}
+		call(t, s, at, http.MethodPost, "/v1/tool-calls/"+open+"/complete", `{"status":"success","output":1}`, http.StatusConflict)
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/events"
 	"github.com/jarvis-core/jarvis/internal/fault"
@@ -364,6 +365,11 @@ func (s *Service) moveWith(ctx context.Context, id uuid.UUID, to agentrun.Status
 		if err != nil {
 			return nil, fmt.Errorf("move run to %s: %w", to, err)
 		}
+		if Finished(to) {
+			if err := s.closePendingToolCalls(ctx, tx, run, now, out); err != nil {
+				return nil, err
+			}
+		}
 		out.add(events.RunStatus, run.ID, statusEvent{RunID: run.ID, Status: to, PreviousStatus: cur.Status, Error: reason, At: now})
 		return run, nil
 	})
@@ -372,6 +378,31 @@ func (s *Service) moveWith(ctx context.Context, id uuid.UUID, to agentrun.Status
 	}
 	s.publish(ctx, out)
 	return run, nil
+}
+
+// closePendingToolCalls ends the tool calls still pending when their run
+// finishes: a finished run accepts no completion, so they would stay
+// pending forever. Each becomes an error naming why, with its duration up
+// to now, and gets its agent.tool_result event like any completion.
+func (s *Service) closePendingToolCalls(ctx context.Context, tx *ent.Tx, run *ent.AgentRun, now time.Time, out *outbox) error {
+	pending, err := tx.ToolCall.Query().
+		Where(toolcall.RunID(run.ID), toolcall.StatusEQ(toolcall.StatusPending)).
+		Order(ent.Asc(toolcall.FieldID)).ForUpdate().All(ctx)
+	if err != nil {
+		return fmt.Errorf("find pending tool calls: %w", err)
+	}
+	reason := fmt.Sprintf("run %s before the tool call completed", run.Status)
+	for _, tc := range pending {
+		ms := int64(max(now.Sub(tc.CreatedAt), 0) / time.Millisecond)
+		done, err := tx.ToolCall.UpdateOne(tc).SetStatus(toolcall.StatusError).SetError(reason).
+			SetDurationMs(ms).SetCompletedAt(now).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("close tool call %s: %w", tc.ID, err)
+		}
+		out.add(events.AgentToolResult, run.ID, toolCallEvent{ID: done.ID, RunID: run.ID, ToolID: done.ToolID,
+			Status: done.Status, Error: done.Error, DurationMS: done.DurationMs})
+	}
+	return nil
 }
 
 // lockActiveRun takes a shared lock on the viewer's run id and checks that
