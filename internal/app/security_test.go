@@ -49,6 +49,18 @@ var resources = map[string]resource{
 		}
 		return tc.ID
 	},
+	"llm_call": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		r, err := c.CreateRun(context.Background(), openapi.OptRunCreate{})
+		if err != nil {
+			t.Fatalf("create run: %v", err)
+		}
+		call, err := c.RecordLLMCall(context.Background(), &openapi.LLMCallCreate{Provider: "openai", Model: "gpt-4o-mini",
+			InputTokens: openapi.NewOptInt64(10)}, openapi.RecordLLMCallParams{ID: r.ID})
+		if err != nil {
+			t.Fatalf("record llm call: %v", err)
+		}
+		return call.ID
+	},
 	"tool_permission": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		p, err := c.SetToolPermission(context.Background(), &openapi.ToolPermissionSet{
 			ToolID: "shell", Effect: openapi.ToolPermissionEffectDeny})
@@ -111,6 +123,7 @@ var idOperations = map[string]struct {
 	"listRunLLMCalls":      {kind: "run"},
 	"recordLLMCall":        {kind: "run", body: `{"provider":"openai","model":"gpt-5","input_tokens":1}`},
 	"getToolCall":          {kind: "tool_call"},
+	"getLLMCall":           {kind: "llm_call"},
 	"completeToolCall":     {kind: "tool_call", body: `{"status":"error","error":"stolen"}`},
 	"deleteToolPermission": {kind: "tool_permission"},
 	"emitRunEvent":         {kind: "run", body: `{"type":"agent.token","data":{"text":"stolen"}}`},
@@ -163,7 +176,9 @@ func operations(t *testing.T) []operation {
 // answers 404 when the id is another user's, whatever the module.
 func TestEveryOperationIsGuarded(t *testing.T) {
 	t.Parallel()
-	s := apptest.New(t)
+	// One user's requests here outnumber the default per-user limit: the
+	// limits are tested in internal/guard, not here.
+	s := apptest.New(t, apptest.Env(map[string]string{"RATELIMIT_USER_PER_MINUTE": "1000", "RATELIMIT_IP_PER_MINUTE": "1000"}))
 	alice, aliceTok := s.SignUp(t, "alice@example.com")
 	bob, bobTok := s.SignUp(t, "bob@example.com")
 	_ = alice
