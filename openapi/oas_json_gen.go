@@ -2117,6 +2117,8 @@ func (s *ErrorResponseErrorCode) Decode(d *jx.Decoder) error {
 		*s = ErrorResponseErrorCodeCONFLICT
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
 		*s = ErrorResponseErrorCodeBUDGETEXCEEDED
+	case ErrorResponseErrorCodeUNPRICEDMODEL:
+		*s = ErrorResponseErrorCodeUNPRICEDMODEL
 	case ErrorResponseErrorCodePAYLOADTOOLARGE:
 		*s = ErrorResponseErrorCodePAYLOADTOOLARGE
 	case ErrorResponseErrorCodeRATELIMITED:

@@ -725,6 +725,7 @@ const (
 	ErrorResponseErrorCodeEMAILEXISTS        ErrorResponseErrorCode = "EMAIL_EXISTS"
 	ErrorResponseErrorCodeCONFLICT           ErrorResponseErrorCode = "CONFLICT"
 	ErrorResponseErrorCodeBUDGETEXCEEDED     ErrorResponseErrorCode = "BUDGET_EXCEEDED"
+	ErrorResponseErrorCodeUNPRICEDMODEL      ErrorResponseErrorCode = "UNPRICED_MODEL"
 	ErrorResponseErrorCodePAYLOADTOOLARGE    ErrorResponseErrorCode = "PAYLOAD_TOO_LARGE"
 	ErrorResponseErrorCodeRATELIMITED        ErrorResponseErrorCode = "RATE_LIMITED"
 	ErrorResponseErrorCodeUNAVAILABLE        ErrorResponseErrorCode = "UNAVAILABLE"
@@ -744,6 +745,7 @@ func (ErrorResponseErrorCode) AllValues() []ErrorResponseErrorCode {
 		ErrorResponseErrorCodeEMAILEXISTS,
 		ErrorResponseErrorCodeCONFLICT,
 		ErrorResponseErrorCodeBUDGETEXCEEDED,
+		ErrorResponseErrorCodeUNPRICEDMODEL,
 		ErrorResponseErrorCodePAYLOADTOOLARGE,
 		ErrorResponseErrorCodeRATELIMITED,
 		ErrorResponseErrorCodeUNAVAILABLE,
@@ -773,6 +775,8 @@ func (s ErrorResponseErrorCode) MarshalText() ([]byte, error) {
 	case ErrorResponseErrorCodeCONFLICT:
 		return []byte(s), nil
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
+		return []byte(s), nil
+	case ErrorResponseErrorCodeUNPRICEDMODEL:
 		return []byte(s), nil
 	case ErrorResponseErrorCodePAYLOADTOOLARGE:
 		return []byte(s), nil
@@ -819,6 +823,9 @@ func (s *ErrorResponseErrorCode) UnmarshalText(data []byte) error {
 		return nil
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
 		*s = ErrorResponseErrorCodeBUDGETEXCEEDED
+		return nil
+	case ErrorResponseErrorCodeUNPRICEDMODEL:
+		*s = ErrorResponseErrorCodeUNPRICEDMODEL
 		return nil
 	case ErrorResponseErrorCodePAYLOADTOOLARGE:
 		*s = ErrorResponseErrorCodePAYLOADTOOLARGE

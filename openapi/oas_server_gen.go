@@ -333,8 +333,11 @@ type RunsHandler interface {
 	PutBudget(ctx context.Context, req *BudgetSet) (*Budget, error)
 	// RecordLLMCall implements recordLLMCall operation.
 	//
-	// The run's token and cost totals change in the same transaction. A model missing from the price table
-	// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+	// The run's token and cost totals change in the same transaction. Provider and model names are
+	// normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A
+	// model missing from the price table is recorded with its tokens and no cost (the cost fields are
+	// absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator
+	// allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the
 	// month's spend reached a hard budget.
 	//
 	// POST /v1/runs/{id}/llm-calls

@@ -684,6 +684,8 @@ func (s ErrorResponseErrorCode) Validate() error {
 		return nil
 	case "BUDGET_EXCEEDED":
 		return nil
+	case "UNPRICED_MODEL":
+		return nil
 	case "PAYLOAD_TOO_LARGE":
 		return nil
 	case "RATE_LIMITED":

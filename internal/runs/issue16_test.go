@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jarvis-core/jarvis/internal/app/apptest"
 )
@@ -216,5 +217,85 @@ func TestFinishingARunClosesItsPendingToolCalls(t *testing.T) {
 			t.Fatalf("%s: a completed tool call changed: %v", end.verb, tc)
 		}
 		call(t, s, at, http.MethodPost, "/v1/tool-calls/"+open+"/complete", `{"status":"success","output":1}`, http.StatusConflict)
+	}
+}
+
+// TestUnknownModelNamesCannotDodgeAHardBudget: model names are normalized
+// before pricing (a U+2010 hyphen or upper case still finds the price), and
+// under a hard budget a model without a price is refused unless the
+// operator allows unpriced models (issue 16, item 8).
+func TestUnknownModelNamesCannotDodgeAHardBudget(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	_, tok := s.SignUp(t, "spender@example.com")
+	at := tok.AccessToken
+	run := call(t, s, at, http.MethodPost, "/v1/runs", "", http.StatusCreated)["id"].(string)
+	record := func(token, model string, want int) map[string]any {
+		t.Helper()
+		return call(t, s, token, http.MethodPost, "/v1/runs/"+run+"/llm-calls",
+			`{"provider":"OpenAI","model":"`+model+`","input_tokens":1000000}`, want)
+	}
+	// No budget: an unknown model is recorded without a cost.
+	if c := record(at, "x-1", http.StatusCreated); c["total_cost"] != nil {
+		t.Fatalf("unpriced call = %v", c)
+	}
+	call(t, s, at, http.MethodPut, "/v1/budget", `{"limit_usd":"100"}`, http.StatusOK)
+	for _, name := range []string{"gpt\u20104o-mini", "GPT-4O-MINI", " gpt\u20114o\u2013mini ", "gpt-4o\u200b-mini", "ｇｐｔ-4o-mini"} {
+		c := record(at, name, http.StatusCreated)
+		if c["model"] != "gpt-4o-mini" || c["provider"] != "openai" || c["total_cost"] != "0.15" {
+			t.Errorf("%q: recorded %v", name, c)
+		}
+	}
+	e := record(at, "gpt-4o-mini-typo", http.StatusPaymentRequired)["error"].(map[string]any)
+	if e["code"] != "UNPRICED_MODEL" || !strings.Contains(e["message"].(string), `"gpt-4o-mini-typo"`) {
+		t.Fatalf("refusal = %v", e)
+	}
+	r := call(t, s, at, http.MethodGet, "/v1/runs/"+run, "", http.StatusOK)
+	if r["unpriced_calls"] != float64(1) || r["total_cost"] != "0.75" {
+		t.Fatalf("run after the refusal = %v", r)
+	}
+	// The usage report sees one model, however it was spelled.
+	now := time.Now().UTC()
+	q := "/v1/usage?group_by=model&from=" + now.Add(-time.Hour).Format(time.RFC3339) + "&to=" + now.Add(time.Hour).Format(time.RFC3339)
+	rows := call(t, s, at, http.MethodGet, q, "", http.StatusOK)["rows"].([]any)
+	if len(rows) != 2 {
+		t.Fatalf("usage rows = %v", rows)
+	}
+	for _, row := range rows {
+		row := row.(map[string]any)
+		if row["model"] == "gpt-4o-mini" && (row["calls"] != float64(5) || row["cost_usd"] != "0.75") {
+			t.Fatalf("gpt-4o-mini row = %v", row)
+		}
+	}
+	// A soft budget only warns: the unknown model is recorded.
+	call(t, s, at, http.MethodPut, "/v1/budget", `{"limit_usd":"100","hard":false}`, http.StatusOK)
+	record(at, "gpt-4o-mini-typo", http.StatusCreated)
+
+	// The operator may allow unpriced models under a hard budget.
+	open := apptest.New(t, apptest.Env(map[string]string{"RUNS_ALLOW_UNPRICED_MODELS": "true"}))
+	_, tok2 := open.SignUp(t, "spender@example.com")
+	call(t, open, tok2.AccessToken, http.MethodPut, "/v1/budget", `{"limit_usd":"100"}`, http.StatusOK)
+	run2 := call(t, open, tok2.AccessToken, http.MethodPost, "/v1/runs", "", http.StatusCreated)["id"].(string)
+	if c := call(t, open, tok2.AccessToken, http.MethodPost, "/v1/runs/"+run2+"/llm-calls",
+		`{"provider":"openai","model":"x-1","input_tokens":5}`, http.StatusCreated); c["total_cost"] != nil {
+		t.Fatalf("allowed unpriced call = %v", c)
+	}
+}
+
+// TestBudgetRefusalSaysTheExactAmount: the 402 names the spend to the last
+// digit, never rounded (issue 16, item 9).
+func TestBudgetRefusalSaysTheExactAmount(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	_, tok := s.SignUp(t, "exact@example.com")
+	at := tok.AccessToken
+	call(t, s, at, http.MethodPut, "/v1/budget", `{"limit_usd":"0.01"}`, http.StatusOK)
+	run := call(t, s, at, http.MethodPost, "/v1/runs", "", http.StatusCreated)["id"].(string)
+	// 100,000 input tokens of gpt-4o-mini at $0.15 per million: $0.015.
+	call(t, s, at, http.MethodPost, "/v1/runs/"+run+"/llm-calls",
+		`{"provider":"openai","model":"gpt-4o-mini","input_tokens":100000}`, http.StatusCreated)
+	e := call(t, s, at, http.MethodPost, "/v1/runs", "", http.StatusPaymentRequired)["error"].(map[string]any)
+	if msg := e["message"].(string); !strings.Contains(msg, "budget of $0.01 reached: $0.015 spent") {
+		t.Fatalf("refusal %q does not say the exact amount", msg)
 	}
 }

@@ -92,8 +92,11 @@ func init() {
 				Result: "LLMCallPage", Errors: []int{http.StatusBadRequest, nf}},
 			{Method: http.MethodPost, Path: "/v1/runs/{id}/llm-calls", ID: "recordLLMCall",
 				Summary: "Record an LLM call of a run, costed from the dated model price table",
-				Description: "The run's token and cost totals change in the same transaction. A model missing from the price table " +
-					"is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the month's spend reached a hard budget.",
+				Description: "The run's token and cost totals change in the same transaction. Provider and model names are normalized " +
+					"(Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A model missing from the price table " +
+					"is recorded with its tokens and no cost (the cost fields are absent), except under a hard budget: then it is refused " +
+					"with 402 UNPRICED_MODEL unless the operator allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). " +
+					"Refused with 402 BUDGET_EXCEEDED when the month's spend reached a hard budget.",
 				Params: []*ogen.Parameter{run}, Body: "LLMCallCreate", Status: http.StatusCreated, Result: "LLMCall",
 				Errors: []int{http.StatusPaymentRequired, nf, conflict}},
 

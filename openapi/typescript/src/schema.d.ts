@@ -455,7 +455,7 @@ export interface paths {
         put?: never;
         /**
          * Record an LLM call of a run, costed from the dated model price table
-         * @description The run's token and cost totals change in the same transaction. A model missing from the price table is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the month's spend reached a hard budget.
+         * @description The run's token and cost totals change in the same transaction. Provider and model names are normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A model missing from the price table is recorded with its tokens and no cost (the cost fields are absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the month's spend reached a hard budget.
          */
         post: operations["recordLLMCall"];
         delete?: never;
@@ -835,7 +835,7 @@ export interface components {
         ErrorResponse: {
             error: {
                 /** @enum {string} */
-                code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "EMAIL_EXISTS" | "CONFLICT" | "BUDGET_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "UNAVAILABLE" | "INTERNAL";
+                code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "EMAIL_EXISTS" | "CONFLICT" | "BUDGET_EXCEEDED" | "UNPRICED_MODEL" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "UNAVAILABLE" | "INTERNAL";
                 correlation_id: string;
                 details?: components["schemas"]["ErrorDetail"][];
                 message: string;
