@@ -299,3 +299,33 @@ func TestBudgetRefusalSaysTheExactAmount(t *testing.T) {
 		t.Fatalf("refusal %q does not say the exact amount", msg)
 	}
 }
+
+// TestDuplicateJSONNamesAreRefused: a body naming a field twice is 400 and
+// changes nothing; decoders keep the last value, which checks may not have
+// seen (issue 16, item 11).
+func TestDuplicateJSONNamesAreRefused(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t)
+	_, tok := s.SignUp(t, "dup@example.com")
+	at := tok.AccessToken
+	run := call(t, s, at, http.MethodPost, "/v1/runs", "", http.StatusCreated)["id"].(string)
+	for _, c := range []struct{ method, path, body string }{
+		{http.MethodPost, "/v1/runs/" + run + "/llm-calls", `{"provider":"openai","model":"gpt-4o-mini","input_tokens":1,"input_tokens":1000000000}`},
+		{http.MethodPost, "/v1/runs/" + run + "/llm-calls", `{"provider":"openai","model":"gpt-4o-mini","\u0069nput_tokens":1,"input_tokens":2}`},
+		{http.MethodPut, "/v1/budget", `{"limit_usd":"1","limit_usd":"1000000"}`},
+		{http.MethodPost, "/v1/runs", `{"metadata":{"a":1,"a":2}}`},
+	} {
+		e := call(t, s, at, c.method, c.path, c.body, http.StatusBadRequest)["error"].(map[string]any)
+		if e["code"] != "VALIDATION_ERROR" || !strings.Contains(e["message"].(string), "twice") {
+			t.Errorf("%s: %v", c.body, e)
+		}
+	}
+	r := call(t, s, at, http.MethodGet, "/v1/runs/"+run, "", http.StatusOK)
+	if r["input_tokens"] != float64(0) || r["total_cost"] != "0" {
+		t.Fatalf("refused bodies changed the run: %v", r)
+	}
+	call(t, s, at, http.MethodGet, "/v1/budget", "", http.StatusNotFound)
+	if got := ids(call(t, s, at, http.MethodGet, "/v1/runs", "", http.StatusOK)); len(got) != 1 {
+		t.Fatalf("runs = %v", got)
+	}
+}
