@@ -689,7 +689,7 @@ export interface components {
             message: string;
         };
         AgentFinalData: {
-            /** @description The agent's final answer */
+            /** @description The agent's final answer. The limit is in bytes: the data as JSON ({"content":"..."}) must fit in REALTIME_MAX_EVENT_BYTES (65536 by default), so with the default content holds at most 65522 bytes once JSON-escaped (fewer characters when they take several bytes or need escaping) */
             content: string;
         };
         AgentTokenData: {
@@ -1037,8 +1037,8 @@ export interface components {
         RealtimeClientMessage: {
             /** @description resume: the epoch of the last event seen */
             epoch?: string;
-            /** @description Echoed in the reply */
-            id?: string;
+            /** @description Echoed in the reply, as sent: a string of 1 to 64 characters or an integer */
+            id?: string | number;
             /**
              * Format: uuid
              * @description subscribe, unsubscribe
@@ -1090,8 +1090,8 @@ export interface components {
              * @description connected, authed: when the access token expires
              */
             expires_at?: string;
-            /** @description The id of the message answered */
-            id?: string;
+            /** @description The id of the message answered, as it was sent (a string or an integer) */
+            id?: string | number;
             /** @description error */
             message?: string;
             /**
