@@ -49,8 +49,8 @@ func init() {
 				ogen.NewSchema().SetDescription("What the tool returned (any JSON)").ToProperty("output"),
 			).AddOptionalProperties(ogen.Bool().SetDescription("The tool failed; output says why").ToProperty("is_error")),
 			"AgentFinalData": obj().AddRequiredProperties(
-				ogen.String().SetMaxLength(ptr(uint64(65536))).SetDescription("The agent's final answer. The limit is in bytes: "+
-					"the data as JSON ({\"content\":\"...\"}) must fit in REALTIME_MAX_EVENT_BYTES (65536 by default), so with the default "+
+				ogen.String().SetMaxLength(ptr(uint64(65536))).SetDescription("The agent's final answer. The limit is in bytes: " +
+					"the data as JSON ({\"content\":\"...\"}) must fit in REALTIME_MAX_EVENT_BYTES (65536 by default), so with the default " +
 					"content holds at most 65522 bytes once JSON-escaped (fewer characters when they take several bytes or need escaping)").ToProperty("content"),
 			),
 			"AgentErrorData": obj().AddRequiredProperties(
