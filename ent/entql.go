@@ -56,6 +56,13 @@ var schemaGraph = func() *sqlgraph.Schema {
 			agentrun.FieldWarning:           {Type: field.TypeString, Column: agentrun.FieldWarning},
 			agentrun.FieldStartedAt:         {Type: field.TypeTime, Column: agentrun.FieldStartedAt},
 			agentrun.FieldCompletedAt:       {Type: field.TypeTime, Column: agentrun.FieldCompletedAt},
+			agentrun.FieldName:              {Type: field.TypeString, Column: agentrun.FieldName},
+			agentrun.FieldInput:             {Type: field.TypeJSON, Column: agentrun.FieldInput},
+			agentrun.FieldOutput:            {Type: field.TypeJSON, Column: agentrun.FieldOutput},
+			agentrun.FieldMetadata:          {Type: field.TypeJSON, Column: agentrun.FieldMetadata},
+			agentrun.FieldTags:              {Type: field.TypeJSON, Column: agentrun.FieldTags},
+			agentrun.FieldParentRunID:       {Type: field.TypeUUID, Column: agentrun.FieldParentRunID},
+			agentrun.FieldThreadID:          {Type: field.TypeString, Column: agentrun.FieldThreadID},
 		},
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
@@ -433,6 +440,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"AgentRun",
 		"LLMCall",
+	)
+	graph.MustAddE(
+		"parent",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   agentrun.ParentTable,
+			Columns: []string{agentrun.ParentColumn},
+			Bidi:    false,
+		},
+		"AgentRun",
+		"AgentRun",
+	)
+	graph.MustAddE(
+		"children",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   agentrun.ChildrenTable,
+			Columns: []string{agentrun.ChildrenColumn},
+			Bidi:    false,
+		},
+		"AgentRun",
+		"AgentRun",
 	)
 	graph.MustAddE(
 		"owner",
@@ -1014,6 +1045,41 @@ func (f *AgentRunFilter) WhereCompletedAt(p entql.TimeP) {
 	f.Where(p.Field(agentrun.FieldCompletedAt))
 }
 
+// WhereName applies the entql string predicate on the name field.
+func (f *AgentRunFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(agentrun.FieldName))
+}
+
+// WhereInput applies the entql json.RawMessage predicate on the input field.
+func (f *AgentRunFilter) WhereInput(p entql.BytesP) {
+	f.Where(p.Field(agentrun.FieldInput))
+}
+
+// WhereOutput applies the entql json.RawMessage predicate on the output field.
+func (f *AgentRunFilter) WhereOutput(p entql.BytesP) {
+	f.Where(p.Field(agentrun.FieldOutput))
+}
+
+// WhereMetadata applies the entql json.RawMessage predicate on the metadata field.
+func (f *AgentRunFilter) WhereMetadata(p entql.BytesP) {
+	f.Where(p.Field(agentrun.FieldMetadata))
+}
+
+// WhereTags applies the entql json.RawMessage predicate on the tags field.
+func (f *AgentRunFilter) WhereTags(p entql.BytesP) {
+	f.Where(p.Field(agentrun.FieldTags))
+}
+
+// WhereParentRunID applies the entql [16]byte predicate on the parent_run_id field.
+func (f *AgentRunFilter) WhereParentRunID(p entql.ValueP) {
+	f.Where(p.Field(agentrun.FieldParentRunID))
+}
+
+// WhereThreadID applies the entql string predicate on the thread_id field.
+func (f *AgentRunFilter) WhereThreadID(p entql.StringP) {
+	f.Where(p.Field(agentrun.FieldThreadID))
+}
+
 // WhereHasOwner applies a predicate to check if query has an edge owner.
 func (f *AgentRunFilter) WhereHasOwner() {
 	f.Where(entql.HasEdge("owner"))
@@ -1064,6 +1130,34 @@ func (f *AgentRunFilter) WhereHasLlmCalls() {
 // WhereHasLlmCallsWith applies a predicate to check if query has an edge llm_calls with a given conditions (other predicates).
 func (f *AgentRunFilter) WhereHasLlmCallsWith(preds ...predicate.LLMCall) {
 	f.Where(entql.HasEdgeWith("llm_calls", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasParent applies a predicate to check if query has an edge parent.
+func (f *AgentRunFilter) WhereHasParent() {
+	f.Where(entql.HasEdge("parent"))
+}
+
+// WhereHasParentWith applies a predicate to check if query has an edge parent with a given conditions (other predicates).
+func (f *AgentRunFilter) WhereHasParentWith(preds ...predicate.AgentRun) {
+	f.Where(entql.HasEdgeWith("parent", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasChildren applies a predicate to check if query has an edge children.
+func (f *AgentRunFilter) WhereHasChildren() {
+	f.Where(entql.HasEdge("children"))
+}
+
+// WhereHasChildrenWith applies a predicate to check if query has an edge children with a given conditions (other predicates).
+func (f *AgentRunFilter) WhereHasChildrenWith(preds ...predicate.AgentRun) {
+	f.Where(entql.HasEdgeWith("children", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

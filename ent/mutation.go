@@ -87,6 +87,15 @@ type AgentRunMutation struct {
 	warning                *string
 	started_at             *time.Time
 	completed_at           *time.Time
+	name                   *string
+	input                  *json.RawMessage
+	appendinput            json.RawMessage
+	output                 *json.RawMessage
+	appendoutput           json.RawMessage
+	metadata               *map[string]interface{}
+	tags                   *[]string
+	appendtags             []string
+	thread_id              *string
 	clearedFields          map[string]struct{}
 	owner                  *uuid.UUID
 	clearedowner           bool
@@ -99,6 +108,11 @@ type AgentRunMutation struct {
 	llm_calls              map[uuid.UUID]struct{}
 	removedllm_calls       map[uuid.UUID]struct{}
 	clearedllm_calls       bool
+	parent                 *uuid.UUID
+	clearedparent          bool
+	children               map[uuid.UUID]struct{}
+	removedchildren        map[uuid.UUID]struct{}
+	clearedchildren        bool
 	done                   bool
 	oldValue               func(context.Context) (*AgentRun, error)
 	predicates             []predicate.AgentRun
@@ -920,6 +934,370 @@ func (m *AgentRunMutation) ResetCompletedAt() {
 	delete(m.clearedFields, agentrun.FieldCompletedAt)
 }
 
+// SetName sets the "name" field.
+func (m *AgentRunMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *AgentRunMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the AgentRun entity.
+// If the AgentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentRunMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ClearName clears the value of the "name" field.
+func (m *AgentRunMutation) ClearName() {
+	m.name = nil
+	m.clearedFields[agentrun.FieldName] = struct{}{}
+}
+
+// NameCleared returns if the "name" field was cleared in this mutation.
+func (m *AgentRunMutation) NameCleared() bool {
+	_, ok := m.clearedFields[agentrun.FieldName]
+	return ok
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *AgentRunMutation) ResetName() {
+	m.name = nil
+	delete(m.clearedFields, agentrun.FieldName)
+}
+
+// SetInput sets the "input" field.
+func (m *AgentRunMutation) SetInput(jm json.RawMessage) {
+	m.input = &jm
+	m.appendinput = nil
+}
+
+// Input returns the value of the "input" field in the mutation.
+func (m *AgentRunMutation) Input() (r json.RawMessage, exists bool) {
+	v := m.input
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInput returns the old "input" field's value of the AgentRun entity.
+// If the AgentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentRunMutation) OldInput(ctx context.Context) (v json.RawMessage, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInput is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInput requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInput: %w", err)
+	}
+	return oldValue.Input, nil
+}
+
+// AppendInput adds jm to the "input" field.
+func (m *AgentRunMutation) AppendInput(jm json.RawMessage) {
+	m.appendinput = append(m.appendinput, jm...)
+}
+
+// AppendedInput returns the list of values that were appended to the "input" field in this mutation.
+func (m *AgentRunMutation) AppendedInput() (json.RawMessage, bool) {
+	if len(m.appendinput) == 0 {
+		return nil, false
+	}
+	return m.appendinput, true
+}
+
+// ClearInput clears the value of the "input" field.
+func (m *AgentRunMutation) ClearInput() {
+	m.input = nil
+	m.appendinput = nil
+	m.clearedFields[agentrun.FieldInput] = struct{}{}
+}
+
+// InputCleared returns if the "input" field was cleared in this mutation.
+func (m *AgentRunMutation) InputCleared() bool {
+	_, ok := m.clearedFields[agentrun.FieldInput]
+	return ok
+}
+
+// ResetInput resets all changes to the "input" field.
+func (m *AgentRunMutation) ResetInput() {
+	m.input = nil
+	m.appendinput = nil
+	delete(m.clearedFields, agentrun.FieldInput)
+}
+
+// SetOutput sets the "output" field.
+func (m *AgentRunMutation) SetOutput(jm json.RawMessage) {
+	m.output = &jm
+	m.appendoutput = nil
+}
+
+// Output returns the value of the "output" field in the mutation.
+func (m *AgentRunMutation) Output() (r json.RawMessage, exists bool) {
+	v := m.output
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutput returns the old "output" field's value of the AgentRun entity.
+// If the AgentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentRunMutation) OldOutput(ctx context.Context) (v json.RawMessage, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutput is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutput requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutput: %w", err)
+	}
+	return oldValue.Output, nil
+}
+
+// AppendOutput adds jm to the "output" field.
+func (m *AgentRunMutation) AppendOutput(jm json.RawMessage) {
+	m.appendoutput = append(m.appendoutput, jm...)
+}
+
+// AppendedOutput returns the list of values that were appended to the "output" field in this mutation.
+func (m *AgentRunMutation) AppendedOutput() (json.RawMessage, bool) {
+	if len(m.appendoutput) == 0 {
+		return nil, false
+	}
+	return m.appendoutput, true
+}
+
+// ClearOutput clears the value of the "output" field.
+func (m *AgentRunMutation) ClearOutput() {
+	m.output = nil
+	m.appendoutput = nil
+	m.clearedFields[agentrun.FieldOutput] = struct{}{}
+}
+
+// OutputCleared returns if the "output" field was cleared in this mutation.
+func (m *AgentRunMutation) OutputCleared() bool {
+	_, ok := m.clearedFields[agentrun.FieldOutput]
+	return ok
+}
+
+// ResetOutput resets all changes to the "output" field.
+func (m *AgentRunMutation) ResetOutput() {
+	m.output = nil
+	m.appendoutput = nil
+	delete(m.clearedFields, agentrun.FieldOutput)
+}
+
+// SetMetadata sets the "metadata" field.
+func (m *AgentRunMutation) SetMetadata(value map[string]interface{}) {
+	m.metadata = &value
+}
+
+// Metadata returns the value of the "metadata" field in the mutation.
+func (m *AgentRunMutation) Metadata() (r map[string]interface{}, exists bool) {
+	v := m.metadata
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMetadata returns the old "metadata" field's value of the AgentRun entity.
+// If the AgentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentRunMutation) OldMetadata(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMetadata is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMetadata requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMetadata: %w", err)
+	}
+	return oldValue.Metadata, nil
+}
+
+// ResetMetadata resets all changes to the "metadata" field.
+func (m *AgentRunMutation) ResetMetadata() {
+	m.metadata = nil
+}
+
+// SetTags sets the "tags" field.
+func (m *AgentRunMutation) SetTags(s []string) {
+	m.tags = &s
+	m.appendtags = nil
+}
+
+// Tags returns the value of the "tags" field in the mutation.
+func (m *AgentRunMutation) Tags() (r []string, exists bool) {
+	v := m.tags
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTags returns the old "tags" field's value of the AgentRun entity.
+// If the AgentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentRunMutation) OldTags(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTags is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTags requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTags: %w", err)
+	}
+	return oldValue.Tags, nil
+}
+
+// AppendTags adds s to the "tags" field.
+func (m *AgentRunMutation) AppendTags(s []string) {
+	m.appendtags = append(m.appendtags, s...)
+}
+
+// AppendedTags returns the list of values that were appended to the "tags" field in this mutation.
+func (m *AgentRunMutation) AppendedTags() ([]string, bool) {
+	if len(m.appendtags) == 0 {
+		return nil, false
+	}
+	return m.appendtags, true
+}
+
+// ResetTags resets all changes to the "tags" field.
+func (m *AgentRunMutation) ResetTags() {
+	m.tags = nil
+	m.appendtags = nil
+}
+
+// SetParentRunID sets the "parent_run_id" field.
+func (m *AgentRunMutation) SetParentRunID(u uuid.UUID) {
+	m.parent = &u
+}
+
+// ParentRunID returns the value of the "parent_run_id" field in the mutation.
+func (m *AgentRunMutation) ParentRunID() (r uuid.UUID, exists bool) {
+	v := m.parent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldParentRunID returns the old "parent_run_id" field's value of the AgentRun entity.
+// If the AgentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentRunMutation) OldParentRunID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldParentRunID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldParentRunID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldParentRunID: %w", err)
+	}
+	return oldValue.ParentRunID, nil
+}
+
+// ClearParentRunID clears the value of the "parent_run_id" field.
+func (m *AgentRunMutation) ClearParentRunID() {
+	m.parent = nil
+	m.clearedFields[agentrun.FieldParentRunID] = struct{}{}
+}
+
+// ParentRunIDCleared returns if the "parent_run_id" field was cleared in this mutation.
+func (m *AgentRunMutation) ParentRunIDCleared() bool {
+	_, ok := m.clearedFields[agentrun.FieldParentRunID]
+	return ok
+}
+
+// ResetParentRunID resets all changes to the "parent_run_id" field.
+func (m *AgentRunMutation) ResetParentRunID() {
+	m.parent = nil
+	delete(m.clearedFields, agentrun.FieldParentRunID)
+}
+
+// SetThreadID sets the "thread_id" field.
+func (m *AgentRunMutation) SetThreadID(s string) {
+	m.thread_id = &s
+}
+
+// ThreadID returns the value of the "thread_id" field in the mutation.
+func (m *AgentRunMutation) ThreadID() (r string, exists bool) {
+	v := m.thread_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldThreadID returns the old "thread_id" field's value of the AgentRun entity.
+// If the AgentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentRunMutation) OldThreadID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldThreadID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldThreadID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldThreadID: %w", err)
+	}
+	return oldValue.ThreadID, nil
+}
+
+// ClearThreadID clears the value of the "thread_id" field.
+func (m *AgentRunMutation) ClearThreadID() {
+	m.thread_id = nil
+	m.clearedFields[agentrun.FieldThreadID] = struct{}{}
+}
+
+// ThreadIDCleared returns if the "thread_id" field was cleared in this mutation.
+func (m *AgentRunMutation) ThreadIDCleared() bool {
+	_, ok := m.clearedFields[agentrun.FieldThreadID]
+	return ok
+}
+
+// ResetThreadID resets all changes to the "thread_id" field.
+func (m *AgentRunMutation) ResetThreadID() {
+	m.thread_id = nil
+	delete(m.clearedFields, agentrun.FieldThreadID)
+}
+
 // SetOwnerID sets the "owner" edge to the User entity by id.
 func (m *AgentRunMutation) SetOwnerID(id uuid.UUID) {
 	m.owner = &id
@@ -1122,6 +1500,100 @@ func (m *AgentRunMutation) ResetLlmCalls() {
 	m.removedllm_calls = nil
 }
 
+// SetParentID sets the "parent" edge to the AgentRun entity by id.
+func (m *AgentRunMutation) SetParentID(id uuid.UUID) {
+	m.parent = &id
+}
+
+// ClearParent clears the "parent" edge to the AgentRun entity.
+func (m *AgentRunMutation) ClearParent() {
+	m.clearedparent = true
+	m.clearedFields[agentrun.FieldParentRunID] = struct{}{}
+}
+
+// ParentCleared reports if the "parent" edge to the AgentRun entity was cleared.
+func (m *AgentRunMutation) ParentCleared() bool {
+	return m.ParentRunIDCleared() || m.clearedparent
+}
+
+// ParentID returns the "parent" edge ID in the mutation.
+func (m *AgentRunMutation) ParentID() (id uuid.UUID, exists bool) {
+	if m.parent != nil {
+		return *m.parent, true
+	}
+	return
+}
+
+// ParentIDs returns the "parent" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ParentID instead. It exists only for internal usage by the builders.
+func (m *AgentRunMutation) ParentIDs() (ids []uuid.UUID) {
+	if id := m.parent; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetParent resets all changes to the "parent" edge.
+func (m *AgentRunMutation) ResetParent() {
+	m.parent = nil
+	m.clearedparent = false
+}
+
+// AddChildIDs adds the "children" edge to the AgentRun entity by ids.
+func (m *AgentRunMutation) AddChildIDs(ids ...uuid.UUID) {
+	if m.children == nil {
+		m.children = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.children[ids[i]] = struct{}{}
+	}
+}
+
+// ClearChildren clears the "children" edge to the AgentRun entity.
+func (m *AgentRunMutation) ClearChildren() {
+	m.clearedchildren = true
+}
+
+// ChildrenCleared reports if the "children" edge to the AgentRun entity was cleared.
+func (m *AgentRunMutation) ChildrenCleared() bool {
+	return m.clearedchildren
+}
+
+// RemoveChildIDs removes the "children" edge to the AgentRun entity by IDs.
+func (m *AgentRunMutation) RemoveChildIDs(ids ...uuid.UUID) {
+	if m.removedchildren == nil {
+		m.removedchildren = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.children, ids[i])
+		m.removedchildren[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedChildren returns the removed IDs of the "children" edge to the AgentRun entity.
+func (m *AgentRunMutation) RemovedChildrenIDs() (ids []uuid.UUID) {
+	for id := range m.removedchildren {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ChildrenIDs returns the "children" edge IDs in the mutation.
+func (m *AgentRunMutation) ChildrenIDs() (ids []uuid.UUID) {
+	for id := range m.children {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetChildren resets all changes to the "children" edge.
+func (m *AgentRunMutation) ResetChildren() {
+	m.children = nil
+	m.clearedchildren = false
+	m.removedchildren = nil
+}
+
 // Where appends a list predicates to the AgentRunMutation builder.
 func (m *AgentRunMutation) Where(ps ...predicate.AgentRun) {
 	m.predicates = append(m.predicates, ps...)
@@ -1156,7 +1628,7 @@ func (m *AgentRunMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AgentRunMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 22)
 	if m.created_at != nil {
 		fields = append(fields, agentrun.FieldCreatedAt)
 	}
@@ -1202,6 +1674,27 @@ func (m *AgentRunMutation) Fields() []string {
 	if m.completed_at != nil {
 		fields = append(fields, agentrun.FieldCompletedAt)
 	}
+	if m.name != nil {
+		fields = append(fields, agentrun.FieldName)
+	}
+	if m.input != nil {
+		fields = append(fields, agentrun.FieldInput)
+	}
+	if m.output != nil {
+		fields = append(fields, agentrun.FieldOutput)
+	}
+	if m.metadata != nil {
+		fields = append(fields, agentrun.FieldMetadata)
+	}
+	if m.tags != nil {
+		fields = append(fields, agentrun.FieldTags)
+	}
+	if m.parent != nil {
+		fields = append(fields, agentrun.FieldParentRunID)
+	}
+	if m.thread_id != nil {
+		fields = append(fields, agentrun.FieldThreadID)
+	}
 	return fields
 }
 
@@ -1240,6 +1733,20 @@ func (m *AgentRunMutation) Field(name string) (ent.Value, bool) {
 		return m.StartedAt()
 	case agentrun.FieldCompletedAt:
 		return m.CompletedAt()
+	case agentrun.FieldName:
+		return m.Name()
+	case agentrun.FieldInput:
+		return m.Input()
+	case agentrun.FieldOutput:
+		return m.Output()
+	case agentrun.FieldMetadata:
+		return m.Metadata()
+	case agentrun.FieldTags:
+		return m.Tags()
+	case agentrun.FieldParentRunID:
+		return m.ParentRunID()
+	case agentrun.FieldThreadID:
+		return m.ThreadID()
 	}
 	return nil, false
 }
@@ -1279,6 +1786,20 @@ func (m *AgentRunMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldStartedAt(ctx)
 	case agentrun.FieldCompletedAt:
 		return m.OldCompletedAt(ctx)
+	case agentrun.FieldName:
+		return m.OldName(ctx)
+	case agentrun.FieldInput:
+		return m.OldInput(ctx)
+	case agentrun.FieldOutput:
+		return m.OldOutput(ctx)
+	case agentrun.FieldMetadata:
+		return m.OldMetadata(ctx)
+	case agentrun.FieldTags:
+		return m.OldTags(ctx)
+	case agentrun.FieldParentRunID:
+		return m.OldParentRunID(ctx)
+	case agentrun.FieldThreadID:
+		return m.OldThreadID(ctx)
 	}
 	return nil, fmt.Errorf("unknown AgentRun field %s", name)
 }
@@ -1392,6 +1913,55 @@ func (m *AgentRunMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCompletedAt(v)
+		return nil
+	case agentrun.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case agentrun.FieldInput:
+		v, ok := value.(json.RawMessage)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInput(v)
+		return nil
+	case agentrun.FieldOutput:
+		v, ok := value.(json.RawMessage)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutput(v)
+		return nil
+	case agentrun.FieldMetadata:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMetadata(v)
+		return nil
+	case agentrun.FieldTags:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTags(v)
+		return nil
+	case agentrun.FieldParentRunID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetParentRunID(v)
+		return nil
+	case agentrun.FieldThreadID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetThreadID(v)
 		return nil
 	}
 	return fmt.Errorf("unknown AgentRun field %s", name)
@@ -1510,6 +2080,21 @@ func (m *AgentRunMutation) ClearedFields() []string {
 	if m.FieldCleared(agentrun.FieldCompletedAt) {
 		fields = append(fields, agentrun.FieldCompletedAt)
 	}
+	if m.FieldCleared(agentrun.FieldName) {
+		fields = append(fields, agentrun.FieldName)
+	}
+	if m.FieldCleared(agentrun.FieldInput) {
+		fields = append(fields, agentrun.FieldInput)
+	}
+	if m.FieldCleared(agentrun.FieldOutput) {
+		fields = append(fields, agentrun.FieldOutput)
+	}
+	if m.FieldCleared(agentrun.FieldParentRunID) {
+		fields = append(fields, agentrun.FieldParentRunID)
+	}
+	if m.FieldCleared(agentrun.FieldThreadID) {
+		fields = append(fields, agentrun.FieldThreadID)
+	}
 	return fields
 }
 
@@ -1535,6 +2120,21 @@ func (m *AgentRunMutation) ClearField(name string) error {
 		return nil
 	case agentrun.FieldCompletedAt:
 		m.ClearCompletedAt()
+		return nil
+	case agentrun.FieldName:
+		m.ClearName()
+		return nil
+	case agentrun.FieldInput:
+		m.ClearInput()
+		return nil
+	case agentrun.FieldOutput:
+		m.ClearOutput()
+		return nil
+	case agentrun.FieldParentRunID:
+		m.ClearParentRunID()
+		return nil
+	case agentrun.FieldThreadID:
+		m.ClearThreadID()
 		return nil
 	}
 	return fmt.Errorf("unknown AgentRun nullable field %s", name)
@@ -1589,13 +2189,34 @@ func (m *AgentRunMutation) ResetField(name string) error {
 	case agentrun.FieldCompletedAt:
 		m.ResetCompletedAt()
 		return nil
+	case agentrun.FieldName:
+		m.ResetName()
+		return nil
+	case agentrun.FieldInput:
+		m.ResetInput()
+		return nil
+	case agentrun.FieldOutput:
+		m.ResetOutput()
+		return nil
+	case agentrun.FieldMetadata:
+		m.ResetMetadata()
+		return nil
+	case agentrun.FieldTags:
+		m.ResetTags()
+		return nil
+	case agentrun.FieldParentRunID:
+		m.ResetParentRunID()
+		return nil
+	case agentrun.FieldThreadID:
+		m.ResetThreadID()
+		return nil
 	}
 	return fmt.Errorf("unknown AgentRun field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AgentRunMutation) AddedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 6)
 	if m.owner != nil {
 		edges = append(edges, agentrun.EdgeOwner)
 	}
@@ -1607,6 +2228,12 @@ func (m *AgentRunMutation) AddedEdges() []string {
 	}
 	if m.llm_calls != nil {
 		edges = append(edges, agentrun.EdgeLlmCalls)
+	}
+	if m.parent != nil {
+		edges = append(edges, agentrun.EdgeParent)
+	}
+	if m.children != nil {
+		edges = append(edges, agentrun.EdgeChildren)
 	}
 	return edges
 }
@@ -1637,13 +2264,23 @@ func (m *AgentRunMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case agentrun.EdgeParent:
+		if id := m.parent; id != nil {
+			return []ent.Value{*id}
+		}
+	case agentrun.EdgeChildren:
+		ids := make([]ent.Value, 0, len(m.children))
+		for id := range m.children {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AgentRunMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 6)
 	if m.removedmessages != nil {
 		edges = append(edges, agentrun.EdgeMessages)
 	}
@@ -1652,6 +2289,9 @@ func (m *AgentRunMutation) RemovedEdges() []string {
 	}
 	if m.removedllm_calls != nil {
 		edges = append(edges, agentrun.EdgeLlmCalls)
+	}
+	if m.removedchildren != nil {
+		edges = append(edges, agentrun.EdgeChildren)
 	}
 	return edges
 }
@@ -1678,13 +2318,19 @@ func (m *AgentRunMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case agentrun.EdgeChildren:
+		ids := make([]ent.Value, 0, len(m.removedchildren))
+		for id := range m.removedchildren {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AgentRunMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 6)
 	if m.clearedowner {
 		edges = append(edges, agentrun.EdgeOwner)
 	}
@@ -1696,6 +2342,12 @@ func (m *AgentRunMutation) ClearedEdges() []string {
 	}
 	if m.clearedllm_calls {
 		edges = append(edges, agentrun.EdgeLlmCalls)
+	}
+	if m.clearedparent {
+		edges = append(edges, agentrun.EdgeParent)
+	}
+	if m.clearedchildren {
+		edges = append(edges, agentrun.EdgeChildren)
 	}
 	return edges
 }
@@ -1712,6 +2364,10 @@ func (m *AgentRunMutation) EdgeCleared(name string) bool {
 		return m.clearedtool_calls
 	case agentrun.EdgeLlmCalls:
 		return m.clearedllm_calls
+	case agentrun.EdgeParent:
+		return m.clearedparent
+	case agentrun.EdgeChildren:
+		return m.clearedchildren
 	}
 	return false
 }
@@ -1722,6 +2378,9 @@ func (m *AgentRunMutation) ClearEdge(name string) error {
 	switch name {
 	case agentrun.EdgeOwner:
 		m.ClearOwner()
+		return nil
+	case agentrun.EdgeParent:
+		m.ClearParent()
 		return nil
 	}
 	return fmt.Errorf("unknown AgentRun unique edge %s", name)
@@ -1742,6 +2401,12 @@ func (m *AgentRunMutation) ResetEdge(name string) error {
 		return nil
 	case agentrun.EdgeLlmCalls:
 		m.ResetLlmCalls()
+		return nil
+	case agentrun.EdgeParent:
+		m.ResetParent()
+		return nil
+	case agentrun.EdgeChildren:
+		m.ResetChildren()
 		return nil
 	}
 	return fmt.Errorf("unknown AgentRun edge %s", name)

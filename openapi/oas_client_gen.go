@@ -314,10 +314,10 @@ type RunsInvoker interface {
 	CancelRun(ctx context.Context, params CancelRunParams) (*Run, error)
 	// CompleteRun invokes completeRun operation.
 	//
-	// Move a running run to completed.
+	// Move a running run to completed, with its final output.
 	//
 	// POST /v1/runs/{id}/complete
-	CompleteRun(ctx context.Context, params CompleteRunParams) (*Run, error)
+	CompleteRun(ctx context.Context, request OptRunCompletion, params CompleteRunParams) (*Run, error)
 	// CompleteToolCall invokes completeToolCall operation.
 	//
 	// Duration_ms is measured by the server from the start to this request.
@@ -326,11 +326,12 @@ type RunsInvoker interface {
 	CompleteToolCall(ctx context.Context, request *ToolCallCompletion, params CompleteToolCallParams) (*ToolCall, error)
 	// CreateRun invokes createRun operation.
 	//
-	// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
-	// the month's spend reached a hard budget.
+	// The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for
+	// sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or
+	// running runs, and with 402 when the month's spend reached a hard budget.
 	//
 	// POST /v1/runs
-	CreateRun(ctx context.Context) (*Run, error)
+	CreateRun(ctx context.Context, request OptRunCreate) (*Run, error)
 	// DeleteBudget invokes deleteBudget operation.
 	//
 	// Remove the budget: spending is no longer limited.
@@ -355,6 +356,12 @@ type RunsInvoker interface {
 	//
 	// GET /v1/budget
 	GetBudget(ctx context.Context) (*Budget, error)
+	// GetLLMCall invokes getLLMCall operation.
+	//
+	// Find a LLMCall by ID.
+	//
+	// GET /v1/llm-calls/{id}
+	GetLLMCall(ctx context.Context, params GetLLMCallParams) (*LLMCall, error)
 	// GetRun invokes getRun operation.
 	//
 	// Find a AgentRun by ID.
@@ -411,8 +418,11 @@ type RunsInvoker interface {
 	PutBudget(ctx context.Context, request *BudgetSet) (*Budget, error)
 	// RecordLLMCall invokes recordLLMCall operation.
 	//
-	// The run's token and cost totals change in the same transaction. A model missing from the price table
-	// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+	// The run's token and cost totals change in the same transaction. Provider and model names are
+	// normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A
+	// model missing from the price table is recorded with its tokens and no cost (the cost fields are
+	// absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator
+	// allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the
 	// month's spend reached a hard budget.
 	//
 	// POST /v1/runs/{id}/llm-calls
@@ -902,15 +912,15 @@ func (c *Client) sendCompleteConnection(ctx context.Context, request *Connection
 
 // CompleteRun invokes completeRun operation.
 //
-// Move a running run to completed.
+// Move a running run to completed, with its final output.
 //
 // POST /v1/runs/{id}/complete
-func (c *Client) CompleteRun(ctx context.Context, params CompleteRunParams) (*Run, error) {
-	res, err := c.sendCompleteRun(ctx, params)
+func (c *Client) CompleteRun(ctx context.Context, request OptRunCompletion, params CompleteRunParams) (*Run, error) {
+	res, err := c.sendCompleteRun(ctx, request, params)
 	return res, err
 }
 
-func (c *Client) sendCompleteRun(ctx context.Context, params CompleteRunParams) (res *Run, err error) {
+func (c *Client) sendCompleteRun(ctx context.Context, request OptRunCompletion, params CompleteRunParams) (res *Run, err error) {
 	otelAttrs := []attribute.KeyValue{
 		otelogen.OperationID("completeRun"),
 		semconv.HTTPRequestMethodKey.String("POST"),
@@ -974,6 +984,9 @@ func (c *Client) sendCompleteRun(ctx context.Context, params CompleteRunParams) 
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeCompleteRunRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
 	}
 
 	{
@@ -1519,16 +1532,17 @@ func (c *Client) sendCreateRelation(ctx context.Context, request *RelationCreate
 
 // CreateRun invokes createRun operation.
 //
-// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
-// the month's spend reached a hard budget.
+// The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for
+// sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or
+// running runs, and with 402 when the month's spend reached a hard budget.
 //
 // POST /v1/runs
-func (c *Client) CreateRun(ctx context.Context) (*Run, error) {
-	res, err := c.sendCreateRun(ctx)
+func (c *Client) CreateRun(ctx context.Context, request OptRunCreate) (*Run, error) {
+	res, err := c.sendCreateRun(ctx, request)
 	return res, err
 }
 
-func (c *Client) sendCreateRun(ctx context.Context) (res *Run, err error) {
+func (c *Client) sendCreateRun(ctx context.Context, request OptRunCreate) (res *Run, err error) {
 	otelAttrs := []attribute.KeyValue{
 		otelogen.OperationID("createRun"),
 		semconv.HTTPRequestMethodKey.String("POST"),
@@ -1573,6 +1587,9 @@ func (c *Client) sendCreateRun(ctx context.Context) (res *Run, err error) {
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeCreateRunRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
 	}
 
 	{
@@ -3553,6 +3570,137 @@ func (c *Client) sendGetEntity(ctx context.Context, params GetEntityParams) (res
 
 	stage = "DecodeResponse"
 	result, err := decodeGetEntityResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// GetLLMCall invokes getLLMCall operation.
+//
+// Find a LLMCall by ID.
+//
+// GET /v1/llm-calls/{id}
+func (c *Client) GetLLMCall(ctx context.Context, params GetLLMCallParams) (*LLMCall, error) {
+	res, err := c.sendGetLLMCall(ctx, params)
+	return res, err
+}
+
+func (c *Client) sendGetLLMCall(ctx context.Context, params GetLLMCallParams) (res *LLMCall, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("getLLMCall"),
+		semconv.HTTPRequestMethodKey.String("GET"),
+		semconv.URLTemplateKey.String("/v1/llm-calls/{id}"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, GetLLMCallOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [2]string
+	pathParts[0] = "/v1/llm-calls/"
+	{
+		// Encode "id" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "id",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.UUIDToString(params.ID))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "GET", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, GetLLMCallOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeGetLLMCallResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}
@@ -6210,6 +6358,74 @@ func (c *Client) sendListRuns(ctx context.Context, params ListRunsParams) (res *
 			return res, errors.Wrap(err, "encode query")
 		}
 	}
+	{
+		// Encode "name" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "name",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Name.Get(); ok {
+				return e.EncodeValue(conv.StringToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	{
+		// Encode "tag" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "tag",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Tag.Get(); ok {
+				return e.EncodeValue(conv.StringToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	{
+		// Encode "thread_id" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "thread_id",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.ThreadID.Get(); ok {
+				return e.EncodeValue(conv.StringToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	{
+		// Encode "parent_run_id" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "parent_run_id",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.ParentRunID.Get(); ok {
+				return e.EncodeValue(conv.UUIDToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
 	u.RawQuery = q.Values().Encode()
 
 	stage = "EncodeRequest"
@@ -7044,8 +7260,11 @@ func (c *Client) sendPutBudget(ctx context.Context, request *BudgetSet) (res *Bu
 
 // RecordLLMCall invokes recordLLMCall operation.
 //
-// The run's token and cost totals change in the same transaction. A model missing from the price table
-// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+// The run's token and cost totals change in the same transaction. Provider and model names are
+// normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A
+// model missing from the price table is recorded with its tokens and no cost (the cost fields are
+// absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator
+// allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the
 // month's spend reached a hard budget.
 //
 // POST /v1/runs/{id}/llm-calls

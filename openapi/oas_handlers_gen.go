@@ -652,7 +652,7 @@ func (s *Server) handleCompleteConnectionRequest(args [0]string, argsEscaped boo
 
 // handleCompleteRunRequest handles completeRun operation.
 //
-// Move a running run to completed.
+// Move a running run to completed, with its final output.
 //
 // POST /v1/runs/{id}/complete
 func (s *Server) handleCompleteRunRequest(args [1]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {
@@ -784,15 +784,30 @@ func (s *Server) handleCompleteRunRequest(args [1]string, argsEscaped bool, w ht
 	}
 
 	var rawBody []byte
+	request, rawBody, close, err := s.decodeCompleteRunRequest(r)
+	if err != nil {
+		err = &ogenerrors.DecodeRequestError{
+			OperationContext: opErrContext,
+			Err:              err,
+		}
+		defer recordError("DecodeRequest", err)
+		s.cfg.ErrorHandler(ctx, w, r, err)
+		return
+	}
+	defer func() {
+		if err := close(); err != nil {
+			recordError("CloseRequest", err)
+		}
+	}()
 
 	var response *Run
 	if m := s.cfg.Middleware; m != nil {
 		mreq := middleware.Request{
 			Context:          ctx,
 			OperationName:    CompleteRunOperation,
-			OperationSummary: "Move a running run to completed",
+			OperationSummary: "Move a running run to completed, with its final output",
 			OperationID:      "completeRun",
-			Body:             nil,
+			Body:             request,
 			RawBody:          rawBody,
 			Params: middleware.Parameters{
 				{
@@ -804,7 +819,7 @@ func (s *Server) handleCompleteRunRequest(args [1]string, argsEscaped bool, w ht
 		}
 
 		type (
-			Request  = struct{}
+			Request  = OptRunCompletion
 			Params   = CompleteRunParams
 			Response = *Run
 		)
@@ -817,12 +832,12 @@ func (s *Server) handleCompleteRunRequest(args [1]string, argsEscaped bool, w ht
 			mreq,
 			unpackCompleteRunParams,
 			func(ctx context.Context, request Request, params Params) (response Response, err error) {
-				response, err = s.h.CompleteRun(ctx, params)
+				response, err = s.h.CompleteRun(ctx, request, params)
 				return response, err
 			},
 		)
 	} else {
-		response, err = s.h.CompleteRun(ctx, params)
+		response, err = s.h.CompleteRun(ctx, request, params)
 	}
 	if err != nil {
 		if errRes, ok := errors.Into[*ErrorStatusCode](err); ok {
@@ -1669,8 +1684,9 @@ func (s *Server) handleCreateRelationRequest(args [0]string, argsEscaped bool, w
 
 // handleCreateRunRequest handles createRun operation.
 //
-// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
-// the month's spend reached a hard budget.
+// The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for
+// sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or
+// running runs, and with 402 when the month's spend reached a hard budget.
 //
 // POST /v1/runs
 func (s *Server) handleCreateRunRequest(args [0]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {
@@ -1792,22 +1808,37 @@ func (s *Server) handleCreateRunRequest(args [0]string, argsEscaped bool, w http
 	}
 
 	var rawBody []byte
+	request, rawBody, close, err := s.decodeCreateRunRequest(r)
+	if err != nil {
+		err = &ogenerrors.DecodeRequestError{
+			OperationContext: opErrContext,
+			Err:              err,
+		}
+		defer recordError("DecodeRequest", err)
+		s.cfg.ErrorHandler(ctx, w, r, err)
+		return
+	}
+	defer func() {
+		if err := close(); err != nil {
+			recordError("CloseRequest", err)
+		}
+	}()
 
 	var response *Run
 	if m := s.cfg.Middleware; m != nil {
 		mreq := middleware.Request{
 			Context:          ctx,
 			OperationName:    CreateRunOperation,
-			OperationSummary: "Create a pending run",
+			OperationSummary: "Create a pending run, with what it is about",
 			OperationID:      "createRun",
-			Body:             nil,
+			Body:             request,
 			RawBody:          rawBody,
 			Params:           middleware.Parameters{},
 			Raw:              r,
 		}
 
 		type (
-			Request  = struct{}
+			Request  = OptRunCreate
 			Params   = struct{}
 			Response = *Run
 		)
@@ -1820,12 +1851,12 @@ func (s *Server) handleCreateRunRequest(args [0]string, argsEscaped bool, w http
 			mreq,
 			nil,
 			func(ctx context.Context, request Request, params Params) (response Response, err error) {
-				response, err = s.h.CreateRun(ctx)
+				response, err = s.h.CreateRun(ctx, request)
 				return response, err
 			},
 		)
 	} else {
-		response, err = s.h.CreateRun(ctx)
+		response, err = s.h.CreateRun(ctx, request)
 	}
 	if err != nil {
 		if errRes, ok := errors.Into[*ErrorStatusCode](err); ok {
@@ -4851,6 +4882,206 @@ func (s *Server) handleGetEntityRequest(args [1]string, argsEscaped bool, w http
 	}
 
 	if err := encodeGetEntityResponse(response, w, span); err != nil {
+		defer recordError("EncodeResponse", err)
+		if !errors.Is(err, ht.ErrInternalServerErrorResponse) {
+			s.cfg.ErrorHandler(ctx, w, r, err)
+		}
+		return
+	}
+}
+
+// handleGetLLMCallRequest handles getLLMCall operation.
+//
+// Find a LLMCall by ID.
+//
+// GET /v1/llm-calls/{id}
+func (s *Server) handleGetLLMCallRequest(args [1]string, argsEscaped bool, w http.ResponseWriter, r *http.Request) {
+	statusWriter := &codeRecorder{ResponseWriter: w}
+	w = statusWriter
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("getLLMCall"),
+		semconv.HTTPRequestMethodKey.String("GET"),
+		semconv.HTTPRouteKey.String("/v1/llm-calls/{id}"),
+	}
+	// Add attributes from config.
+	otelAttrs = append(otelAttrs, s.cfg.Attributes...)
+
+	// Start a span for this request.
+	ctx, span := s.cfg.Tracer.Start(r.Context(), GetLLMCallOperation,
+		trace.WithAttributes(otelAttrs...),
+		serverSpanKind,
+	)
+	defer span.End()
+
+	// Add Labeler to context.
+	labeler := &Labeler{attrs: otelAttrs}
+	ctx = contextWithLabeler(ctx, labeler)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		elapsedDuration := time.Since(startTime)
+
+		attrSet := labeler.AttributeSet()
+		attrs := attrSet.ToSlice()
+		code := statusWriter.status
+		if code != 0 {
+			codeAttr := semconv.HTTPResponseStatusCode(code)
+			attrs = append(attrs, codeAttr)
+			span.SetAttributes(attrs...)
+		}
+		attrOpt := metric.WithAttributes(attrs...)
+
+		// Increment request counter.
+		s.requests.Add(ctx, 1, attrOpt)
+
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		s.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), attrOpt)
+	}()
+
+	var (
+		recordError = func(stage string, err error) {
+			span.RecordError(err)
+
+			// https://opentelemetry.io/docs/specs/semconv/http/http-spans/#status
+			// Span Status MUST be left unset if HTTP status code was in the 1xx, 2xx or 3xx ranges,
+			// unless there was another error (e.g., network error receiving the response body; or 3xx codes with
+			// max redirects exceeded), in which case status MUST be set to Error.
+			code := statusWriter.status
+			if code < 100 || code >= 500 {
+				span.SetStatus(codes.Error, stage)
+			}
+
+			attrSet := labeler.AttributeSet()
+			attrs := attrSet.ToSlice()
+			if code != 0 {
+				attrs = append(attrs, semconv.HTTPResponseStatusCode(code))
+			}
+
+			s.errors.Add(ctx, 1, metric.WithAttributes(attrs...))
+		}
+		err          error
+		opErrContext = ogenerrors.OperationContext{
+			Name: GetLLMCallOperation,
+			ID:   "getLLMCall",
+		}
+	)
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			sctx, ok, err := s.securityBearerAuth(ctx, GetLLMCallOperation, r)
+			if err != nil {
+				err = &ogenerrors.SecurityError{
+					OperationContext: opErrContext,
+					Security:         "BearerAuth",
+					Err:              err,
+				}
+				if encodeErr := encodeErrorResponse(s.h.NewError(ctx, err), w, span); encodeErr != nil {
+					defer recordError("Security:BearerAuth", err)
+				}
+				return
+			}
+			if ok {
+				satisfied[0] |= 1 << 0
+				ctx = sctx
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			err = &ogenerrors.SecurityError{
+				OperationContext: opErrContext,
+				Err:              ogenerrors.ErrSecurityRequirementIsNotSatisfied,
+			}
+			if encodeErr := encodeErrorResponse(s.h.NewError(ctx, err), w, span); encodeErr != nil {
+				defer recordError("Security", err)
+			}
+			return
+		}
+	}
+	params, err := decodeGetLLMCallParams(args, argsEscaped, r)
+	if err != nil {
+		err = &ogenerrors.DecodeParamsError{
+			OperationContext: opErrContext,
+			Err:              err,
+		}
+		defer recordError("DecodeParams", err)
+		s.cfg.ErrorHandler(ctx, w, r, err)
+		return
+	}
+
+	var rawBody []byte
+
+	var response *LLMCall
+	if m := s.cfg.Middleware; m != nil {
+		mreq := middleware.Request{
+			Context:          ctx,
+			OperationName:    GetLLMCallOperation,
+			OperationSummary: "Find a LLMCall by ID",
+			OperationID:      "getLLMCall",
+			Body:             nil,
+			RawBody:          rawBody,
+			Params: middleware.Parameters{
+				{
+					Name: "id",
+					In:   "path",
+				}: params.ID,
+			},
+			Raw: r,
+		}
+
+		type (
+			Request  = struct{}
+			Params   = GetLLMCallParams
+			Response = *LLMCall
+		)
+		response, err = middleware.HookMiddleware[
+			Request,
+			Params,
+			Response,
+		](
+			m,
+			mreq,
+			unpackGetLLMCallParams,
+			func(ctx context.Context, request Request, params Params) (response Response, err error) {
+				response, err = s.h.GetLLMCall(ctx, params)
+				return response, err
+			},
+		)
+	} else {
+		response, err = s.h.GetLLMCall(ctx, params)
+	}
+	if err != nil {
+		if errRes, ok := errors.Into[*ErrorStatusCode](err); ok {
+			if err := encodeErrorResponse(errRes, w, span); err != nil {
+				defer recordError("Internal", err)
+			}
+			return
+		}
+		if errors.Is(err, ht.ErrNotImplemented) {
+			s.cfg.ErrorHandler(ctx, w, r, err)
+			return
+		}
+		if err := encodeErrorResponse(s.h.NewError(ctx, err), w, span); err != nil {
+			defer recordError("Internal", err)
+		}
+		return
+	}
+
+	if err := encodeGetLLMCallResponse(response, w, span); err != nil {
 		defer recordError("EncodeResponse", err)
 		if !errors.Is(err, ht.ErrInternalServerErrorResponse) {
 			s.cfg.ErrorHandler(ctx, w, r, err)
@@ -8463,6 +8694,22 @@ func (s *Server) handleListRunsRequest(args [0]string, argsEscaped bool, w http.
 					Name: "status",
 					In:   "query",
 				}: params.Status,
+				{
+					Name: "name",
+					In:   "query",
+				}: params.Name,
+				{
+					Name: "tag",
+					In:   "query",
+				}: params.Tag,
+				{
+					Name: "thread_id",
+					In:   "query",
+				}: params.ThreadID,
+				{
+					Name: "parent_run_id",
+					In:   "query",
+				}: params.ParentRunID,
 			},
 			Raw: r,
 		}
@@ -9682,8 +9929,11 @@ func (s *Server) handlePutBudgetRequest(args [0]string, argsEscaped bool, w http
 
 // handleRecordLLMCallRequest handles recordLLMCall operation.
 //
-// The run's token and cost totals change in the same transaction. A model missing from the price table
-// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+// The run's token and cost totals change in the same transaction. Provider and model names are
+// normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A
+// model missing from the price table is recorded with its tokens and no cost (the cost fields are
+// absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator
+// allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the
 // month's spend reached a hard budget.
 //
 // POST /v1/runs/{id}/llm-calls

@@ -30,6 +30,7 @@ const (
 	GetConnectionOperation           OperationName = "GetConnection"
 	GetConnectionTokenOperation      OperationName = "GetConnectionToken"
 	GetEntityOperation               OperationName = "GetEntity"
+	GetLLMCallOperation              OperationName = "GetLLMCall"
 	GetMeOperation                   OperationName = "GetMe"
 	GetMemoryOperation               OperationName = "GetMemory"
 	GetRelationOperation             OperationName = "GetRelation"

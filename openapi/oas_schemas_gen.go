@@ -131,10 +131,12 @@ func (s *Budget) SetUpdatedAt(val time.Time) {
 type BudgetSet struct {
 	// Refuse new runs and LLM calls at the limit (default true); false only warns.
 	Hard OptBool `json:"hard"`
-	// Monthly limit in USD.
-	LimitUsd decimal.Decimal `json:"limit_usd"`
-	// Warning threshold in USD, at most limit_usd.
-	SoftLimitUsd OptStringDecimal `json:"soft_limit_usd"`
+	// Monthly limit in USD: digits, optionally a point and 1 to 10 more ("12.50"); no exponent, sign or
+	// trailing point.
+	LimitUsd string `json:"limit_usd"`
+	// Warning threshold in USD, at most limit_usd: digits, optionally a point and 1 to 10 more ("12.50");
+	// no exponent, sign or trailing point.
+	SoftLimitUsd OptString `json:"soft_limit_usd"`
 }
 
 // GetHard returns the value of Hard.
@@ -143,12 +145,12 @@ func (s *BudgetSet) GetHard() OptBool {
 }
 
 // GetLimitUsd returns the value of LimitUsd.
-func (s *BudgetSet) GetLimitUsd() decimal.Decimal {
+func (s *BudgetSet) GetLimitUsd() string {
 	return s.LimitUsd
 }
 
 // GetSoftLimitUsd returns the value of SoftLimitUsd.
-func (s *BudgetSet) GetSoftLimitUsd() OptStringDecimal {
+func (s *BudgetSet) GetSoftLimitUsd() OptString {
 	return s.SoftLimitUsd
 }
 
@@ -158,12 +160,12 @@ func (s *BudgetSet) SetHard(val OptBool) {
 }
 
 // SetLimitUsd sets the value of LimitUsd.
-func (s *BudgetSet) SetLimitUsd(val decimal.Decimal) {
+func (s *BudgetSet) SetLimitUsd(val string) {
 	s.LimitUsd = val
 }
 
 // SetSoftLimitUsd sets the value of SoftLimitUsd.
-func (s *BudgetSet) SetSoftLimitUsd(val OptStringDecimal) {
+func (s *BudgetSet) SetSoftLimitUsd(val OptString) {
 	s.SoftLimitUsd = val
 }
 
@@ -1245,6 +1247,7 @@ const (
 	ErrorResponseErrorCodeCONFLICT           ErrorResponseErrorCode = "CONFLICT"
 	ErrorResponseErrorCodeNEEDSREAUTH        ErrorResponseErrorCode = "NEEDS_REAUTH"
 	ErrorResponseErrorCodeBUDGETEXCEEDED     ErrorResponseErrorCode = "BUDGET_EXCEEDED"
+	ErrorResponseErrorCodeUNPRICEDMODEL      ErrorResponseErrorCode = "UNPRICED_MODEL"
 	ErrorResponseErrorCodePAYLOADTOOLARGE    ErrorResponseErrorCode = "PAYLOAD_TOO_LARGE"
 	ErrorResponseErrorCodeRATELIMITED        ErrorResponseErrorCode = "RATE_LIMITED"
 	ErrorResponseErrorCodeUNAVAILABLE        ErrorResponseErrorCode = "UNAVAILABLE"
@@ -1265,6 +1268,7 @@ func (ErrorResponseErrorCode) AllValues() []ErrorResponseErrorCode {
 		ErrorResponseErrorCodeCONFLICT,
 		ErrorResponseErrorCodeNEEDSREAUTH,
 		ErrorResponseErrorCodeBUDGETEXCEEDED,
+		ErrorResponseErrorCodeUNPRICEDMODEL,
 		ErrorResponseErrorCodePAYLOADTOOLARGE,
 		ErrorResponseErrorCodeRATELIMITED,
 		ErrorResponseErrorCodeUNAVAILABLE,
@@ -1296,6 +1300,8 @@ func (s ErrorResponseErrorCode) MarshalText() ([]byte, error) {
 	case ErrorResponseErrorCodeNEEDSREAUTH:
 		return []byte(s), nil
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
+		return []byte(s), nil
+	case ErrorResponseErrorCodeUNPRICEDMODEL:
 		return []byte(s), nil
 	case ErrorResponseErrorCodePAYLOADTOOLARGE:
 		return []byte(s), nil
@@ -1345,6 +1351,9 @@ func (s *ErrorResponseErrorCode) UnmarshalText(data []byte) error {
 		return nil
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
 		*s = ErrorResponseErrorCodeBUDGETEXCEEDED
+		return nil
+	case ErrorResponseErrorCodeUNPRICEDMODEL:
+		*s = ErrorResponseErrorCodeUNPRICEDMODEL
 		return nil
 	case ErrorResponseErrorCodePAYLOADTOOLARGE:
 		*s = ErrorResponseErrorCodePAYLOADTOOLARGE
@@ -3340,6 +3349,144 @@ func (o OptRelationCreateProperties) Or(d RelationCreateProperties) RelationCrea
 	return d
 }
 
+// NewOptRunCompletion returns new OptRunCompletion with value set to v.
+func NewOptRunCompletion(v RunCompletion) OptRunCompletion {
+	return OptRunCompletion{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptRunCompletion is optional RunCompletion.
+type OptRunCompletion struct {
+	Value RunCompletion
+	Set   bool
+}
+
+// IsSet returns true if OptRunCompletion was set.
+func (o OptRunCompletion) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptRunCompletion) Reset() {
+	var v RunCompletion
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptRunCompletion) SetTo(v RunCompletion) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptRunCompletion) Get() (v RunCompletion, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptRunCompletion) Or(d RunCompletion) RunCompletion {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptRunCreate returns new OptRunCreate with value set to v.
+func NewOptRunCreate(v RunCreate) OptRunCreate {
+	return OptRunCreate{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptRunCreate is optional RunCreate.
+type OptRunCreate struct {
+	Value RunCreate
+	Set   bool
+}
+
+// IsSet returns true if OptRunCreate was set.
+func (o OptRunCreate) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptRunCreate) Reset() {
+	var v RunCreate
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptRunCreate) SetTo(v RunCreate) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptRunCreate) Get() (v RunCreate, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptRunCreate) Or(d RunCreate) RunCreate {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptRunCreateMetadata returns new OptRunCreateMetadata with value set to v.
+func NewOptRunCreateMetadata(v RunCreateMetadata) OptRunCreateMetadata {
+	return OptRunCreateMetadata{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptRunCreateMetadata is optional RunCreateMetadata.
+type OptRunCreateMetadata struct {
+	Value RunCreateMetadata
+	Set   bool
+}
+
+// IsSet returns true if OptRunCreateMetadata was set.
+func (o OptRunCreateMetadata) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptRunCreateMetadata) Reset() {
+	var v RunCreateMetadata
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptRunCreateMetadata) SetTo(v RunCreateMetadata) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptRunCreateMetadata) Get() (v RunCreateMetadata, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptRunCreateMetadata) Or(d RunCreateMetadata) RunCreateMetadata {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
 // NewOptRunStatus returns new OptRunStatus with value set to v.
 func NewOptRunStatus(v RunStatus) OptRunStatus {
 	return OptRunStatus{
@@ -3969,11 +4116,18 @@ type Run struct {
 	CreatedAt         time.Time       `json:"created_at"`
 	Error             OptString       `json:"error"`
 	ID                uuid.UUID       `json:"id"`
+	Input             jx.Raw          `json:"input"`
 	InputTokens       int64           `json:"input_tokens"`
+	Metadata          RunMetadata     `json:"metadata"`
+	Name              OptString       `json:"name"`
+	Output            jx.Raw          `json:"output"`
 	OutputTokens      int64           `json:"output_tokens"`
+	ParentRunID       OptUUID         `json:"parent_run_id"`
 	ReasoningTokens   int64           `json:"reasoning_tokens"`
 	StartedAt         OptDateTime     `json:"started_at"`
 	Status            RunStatus       `json:"status"`
+	Tags              []string        `json:"tags"`
+	ThreadID          OptString       `json:"thread_id"`
 	TotalCost         decimal.Decimal `json:"total_cost"`
 	TotalTokens       int64           `json:"total_tokens"`
 	UnpricedCalls     int64           `json:"unpriced_calls"`
@@ -4006,14 +4160,39 @@ func (s *Run) GetID() uuid.UUID {
 	return s.ID
 }
 
+// GetInput returns the value of Input.
+func (s *Run) GetInput() jx.Raw {
+	return s.Input
+}
+
 // GetInputTokens returns the value of InputTokens.
 func (s *Run) GetInputTokens() int64 {
 	return s.InputTokens
 }
 
+// GetMetadata returns the value of Metadata.
+func (s *Run) GetMetadata() RunMetadata {
+	return s.Metadata
+}
+
+// GetName returns the value of Name.
+func (s *Run) GetName() OptString {
+	return s.Name
+}
+
+// GetOutput returns the value of Output.
+func (s *Run) GetOutput() jx.Raw {
+	return s.Output
+}
+
 // GetOutputTokens returns the value of OutputTokens.
 func (s *Run) GetOutputTokens() int64 {
 	return s.OutputTokens
+}
+
+// GetParentRunID returns the value of ParentRunID.
+func (s *Run) GetParentRunID() OptUUID {
+	return s.ParentRunID
 }
 
 // GetReasoningTokens returns the value of ReasoningTokens.
@@ -4029,6 +4208,16 @@ func (s *Run) GetStartedAt() OptDateTime {
 // GetStatus returns the value of Status.
 func (s *Run) GetStatus() RunStatus {
 	return s.Status
+}
+
+// GetTags returns the value of Tags.
+func (s *Run) GetTags() []string {
+	return s.Tags
+}
+
+// GetThreadID returns the value of ThreadID.
+func (s *Run) GetThreadID() OptString {
+	return s.ThreadID
 }
 
 // GetTotalCost returns the value of TotalCost.
@@ -4081,14 +4270,39 @@ func (s *Run) SetID(val uuid.UUID) {
 	s.ID = val
 }
 
+// SetInput sets the value of Input.
+func (s *Run) SetInput(val jx.Raw) {
+	s.Input = val
+}
+
 // SetInputTokens sets the value of InputTokens.
 func (s *Run) SetInputTokens(val int64) {
 	s.InputTokens = val
 }
 
+// SetMetadata sets the value of Metadata.
+func (s *Run) SetMetadata(val RunMetadata) {
+	s.Metadata = val
+}
+
+// SetName sets the value of Name.
+func (s *Run) SetName(val OptString) {
+	s.Name = val
+}
+
+// SetOutput sets the value of Output.
+func (s *Run) SetOutput(val jx.Raw) {
+	s.Output = val
+}
+
 // SetOutputTokens sets the value of OutputTokens.
 func (s *Run) SetOutputTokens(val int64) {
 	s.OutputTokens = val
+}
+
+// SetParentRunID sets the value of ParentRunID.
+func (s *Run) SetParentRunID(val OptUUID) {
+	s.ParentRunID = val
 }
 
 // SetReasoningTokens sets the value of ReasoningTokens.
@@ -4104,6 +4318,16 @@ func (s *Run) SetStartedAt(val OptDateTime) {
 // SetStatus sets the value of Status.
 func (s *Run) SetStatus(val RunStatus) {
 	s.Status = val
+}
+
+// SetTags sets the value of Tags.
+func (s *Run) SetTags(val []string) {
+	s.Tags = val
+}
+
+// SetThreadID sets the value of ThreadID.
+func (s *Run) SetThreadID(val OptString) {
+	s.ThreadID = val
 }
 
 // SetTotalCost sets the value of TotalCost.
@@ -4129,6 +4353,110 @@ func (s *Run) SetUpdatedAt(val time.Time) {
 // SetWarning sets the value of Warning.
 func (s *Run) SetWarning(val OptString) {
 	s.Warning = val
+}
+
+// Ref: #/components/schemas/RunCompletion
+type RunCompletion struct {
+	// The run's final output: any JSON value, at most 1 MiB as JSON.
+	Output jx.Raw `json:"output"`
+}
+
+// GetOutput returns the value of Output.
+func (s *RunCompletion) GetOutput() jx.Raw {
+	return s.Output
+}
+
+// SetOutput sets the value of Output.
+func (s *RunCompletion) SetOutput(val jx.Raw) {
+	s.Output = val
+}
+
+// Ref: #/components/schemas/RunCreate
+type RunCreate struct {
+	// The run's input: any JSON value, at most 1 MiB as JSON.
+	Input jx.Raw `json:"input"`
+	// Your own data, at most 16 KiB as JSON.
+	Metadata OptRunCreateMetadata `json:"metadata"`
+	// The agent's name.
+	Name OptString `json:"name"`
+	// The run that started this one (a sub-agent); a run of the same user.
+	ParentRunID OptUUID `json:"parent_run_id"`
+	// Labels to filter runs by; at most 32.
+	Tags []string `json:"tags"`
+	// The conversation the run belongs to.
+	ThreadID OptString `json:"thread_id"`
+}
+
+// GetInput returns the value of Input.
+func (s *RunCreate) GetInput() jx.Raw {
+	return s.Input
+}
+
+// GetMetadata returns the value of Metadata.
+func (s *RunCreate) GetMetadata() OptRunCreateMetadata {
+	return s.Metadata
+}
+
+// GetName returns the value of Name.
+func (s *RunCreate) GetName() OptString {
+	return s.Name
+}
+
+// GetParentRunID returns the value of ParentRunID.
+func (s *RunCreate) GetParentRunID() OptUUID {
+	return s.ParentRunID
+}
+
+// GetTags returns the value of Tags.
+func (s *RunCreate) GetTags() []string {
+	return s.Tags
+}
+
+// GetThreadID returns the value of ThreadID.
+func (s *RunCreate) GetThreadID() OptString {
+	return s.ThreadID
+}
+
+// SetInput sets the value of Input.
+func (s *RunCreate) SetInput(val jx.Raw) {
+	s.Input = val
+}
+
+// SetMetadata sets the value of Metadata.
+func (s *RunCreate) SetMetadata(val OptRunCreateMetadata) {
+	s.Metadata = val
+}
+
+// SetName sets the value of Name.
+func (s *RunCreate) SetName(val OptString) {
+	s.Name = val
+}
+
+// SetParentRunID sets the value of ParentRunID.
+func (s *RunCreate) SetParentRunID(val OptUUID) {
+	s.ParentRunID = val
+}
+
+// SetTags sets the value of Tags.
+func (s *RunCreate) SetTags(val []string) {
+	s.Tags = val
+}
+
+// SetThreadID sets the value of ThreadID.
+func (s *RunCreate) SetThreadID(val OptString) {
+	s.ThreadID = val
+}
+
+// Your own data, at most 16 KiB as JSON.
+type RunCreateMetadata map[string]jx.Raw
+
+func (s *RunCreateMetadata) init() RunCreateMetadata {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
 }
 
 // Ref: #/components/schemas/RunEventCreate
@@ -4250,6 +4578,17 @@ func (s *RunFailure) GetError() string {
 // SetError sets the value of Error.
 func (s *RunFailure) SetError(val string) {
 	s.Error = val
+}
+
+type RunMetadata map[string]jx.Raw
+
+func (s *RunMetadata) init() RunMetadata {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
 }
 
 // Ref: #/components/schemas/RunPage

@@ -59,6 +59,7 @@ var operationRolesBearerAuth = map[string][]string{
 	GetConnectionOperation:           []string{},
 	GetConnectionTokenOperation:      []string{},
 	GetEntityOperation:               []string{},
+	GetLLMCallOperation:              []string{},
 	GetMeOperation:                   []string{},
 	GetMemoryOperation:               []string{},
 	GetRelationOperation:             []string{},

@@ -297,10 +297,10 @@ type RunsHandler interface {
 	CancelRun(ctx context.Context, params CancelRunParams) (*Run, error)
 	// CompleteRun implements completeRun operation.
 	//
-	// Move a running run to completed.
+	// Move a running run to completed, with its final output.
 	//
 	// POST /v1/runs/{id}/complete
-	CompleteRun(ctx context.Context, params CompleteRunParams) (*Run, error)
+	CompleteRun(ctx context.Context, req OptRunCompletion, params CompleteRunParams) (*Run, error)
 	// CompleteToolCall implements completeToolCall operation.
 	//
 	// Duration_ms is measured by the server from the start to this request.
@@ -309,11 +309,12 @@ type RunsHandler interface {
 	CompleteToolCall(ctx context.Context, req *ToolCallCompletion, params CompleteToolCallParams) (*ToolCall, error)
 	// CreateRun implements createRun operation.
 	//
-	// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
-	// the month's spend reached a hard budget.
+	// The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for
+	// sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or
+	// running runs, and with 402 when the month's spend reached a hard budget.
 	//
 	// POST /v1/runs
-	CreateRun(ctx context.Context) (*Run, error)
+	CreateRun(ctx context.Context, req OptRunCreate) (*Run, error)
 	// DeleteBudget implements deleteBudget operation.
 	//
 	// Remove the budget: spending is no longer limited.
@@ -338,6 +339,12 @@ type RunsHandler interface {
 	//
 	// GET /v1/budget
 	GetBudget(ctx context.Context) (*Budget, error)
+	// GetLLMCall implements getLLMCall operation.
+	//
+	// Find a LLMCall by ID.
+	//
+	// GET /v1/llm-calls/{id}
+	GetLLMCall(ctx context.Context, params GetLLMCallParams) (*LLMCall, error)
 	// GetRun implements getRun operation.
 	//
 	// Find a AgentRun by ID.
@@ -394,8 +401,11 @@ type RunsHandler interface {
 	PutBudget(ctx context.Context, req *BudgetSet) (*Budget, error)
 	// RecordLLMCall implements recordLLMCall operation.
 	//
-	// The run's token and cost totals change in the same transaction. A model missing from the price table
-	// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+	// The run's token and cost totals change in the same transaction. Provider and model names are
+	// normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A
+	// model missing from the price table is recorded with its tokens and no cost (the cost fields are
+	// absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator
+	// allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the
 	// month's spend reached a hard budget.
 	//
 	// POST /v1/runs/{id}/llm-calls

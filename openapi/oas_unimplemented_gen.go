@@ -44,10 +44,10 @@ func (UnimplementedHandler) CompleteConnection(ctx context.Context, req *Connect
 
 // CompleteRun implements completeRun operation.
 //
-// Move a running run to completed.
+// Move a running run to completed, with its final output.
 //
 // POST /v1/runs/{id}/complete
-func (UnimplementedHandler) CompleteRun(ctx context.Context, params CompleteRunParams) (r *Run, _ error) {
+func (UnimplementedHandler) CompleteRun(ctx context.Context, req OptRunCompletion, params CompleteRunParams) (r *Run, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -91,11 +91,12 @@ func (UnimplementedHandler) CreateRelation(ctx context.Context, req *RelationCre
 
 // CreateRun implements createRun operation.
 //
-// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
-// the month's spend reached a hard budget.
+// The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for
+// sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or
+// running runs, and with 402 when the month's spend reached a hard budget.
 //
 // POST /v1/runs
-func (UnimplementedHandler) CreateRun(ctx context.Context) (r *Run, _ error) {
+func (UnimplementedHandler) CreateRun(ctx context.Context, req OptRunCreate) (r *Run, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -237,6 +238,15 @@ func (UnimplementedHandler) GetConnectionToken(ctx context.Context, params GetCo
 //
 // GET /v1/kg/entities/{id}
 func (UnimplementedHandler) GetEntity(ctx context.Context, params GetEntityParams) (r *Entity, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// GetLLMCall implements getLLMCall operation.
+//
+// Find a LLMCall by ID.
+//
+// GET /v1/llm-calls/{id}
+func (UnimplementedHandler) GetLLMCall(ctx context.Context, params GetLLMCallParams) (r *LLMCall, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -459,8 +469,11 @@ func (UnimplementedHandler) PutBudget(ctx context.Context, req *BudgetSet) (r *B
 
 // RecordLLMCall implements recordLLMCall operation.
 //
-// The run's token and cost totals change in the same transaction. A model missing from the price table
-// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+// The run's token and cost totals change in the same transaction. Provider and model names are
+// normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A
+// model missing from the price table is recorded with its tokens and no cost (the cost fields are
+// absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator
+// allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the
 // month's spend reached a hard budget.
 //
 // POST /v1/runs/{id}/llm-calls

@@ -29,6 +29,8 @@ func Run(e *ent.AgentRun) *openapi.Run {
 		TotalTokens:       e.TotalTokens,
 		TotalCost:         e.TotalCost,
 		UnpricedCalls:     e.UnpricedCalls,
+		Metadata:          object(e.Metadata),
+		Tags:              e.Tags,
 	}
 	if e.Error != "" {
 		v.Error = openapi.NewOptString(e.Error)
@@ -41,6 +43,21 @@ func Run(e *ent.AgentRun) *openapi.Run {
 	}
 	if e.CompletedAt != nil {
 		v.CompletedAt = openapi.NewOptDateTime((*e.CompletedAt))
+	}
+	if e.Name != "" {
+		v.Name = openapi.NewOptString(e.Name)
+	}
+	if len(e.Input) > 0 {
+		v.Input = jx.Raw(e.Input)
+	}
+	if len(e.Output) > 0 {
+		v.Output = jx.Raw(e.Output)
+	}
+	if e.ParentRunID != nil {
+		v.ParentRunID = openapi.NewOptUUID((*e.ParentRunID))
+	}
+	if e.ThreadID != "" {
+		v.ThreadID = openapi.NewOptString(e.ThreadID)
 	}
 	return v
 }

@@ -26,6 +26,13 @@ var (
 		{Name: "warning", Type: field.TypeString, Nullable: true, Size: 2147483647},
 		{Name: "started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "name", Type: field.TypeString, Nullable: true, Size: 255},
+		{Name: "input", Type: field.TypeJSON, Nullable: true},
+		{Name: "output", Type: field.TypeJSON, Nullable: true},
+		{Name: "metadata", Type: field.TypeJSON, Default: schema.Expr("'{}'::jsonb")},
+		{Name: "tags", Type: field.TypeJSON, Default: schema.Expr("'[]'::jsonb")},
+		{Name: "thread_id", Type: field.TypeString, Nullable: true, Size: 255},
+		{Name: "parent_run_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
 	// AgentRunsTable holds the schema information for the "agent_runs" table.
@@ -35,8 +42,14 @@ var (
 		PrimaryKey: []*schema.Column{AgentRunsColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
+				Symbol:     "agent_runs_agent_runs_children",
+				Columns:    []*schema.Column{AgentRunsColumns[21]},
+				RefColumns: []*schema.Column{AgentRunsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
 				Symbol:     "agent_runs_users_runs",
-				Columns:    []*schema.Column{AgentRunsColumns[15]},
+				Columns:    []*schema.Column{AgentRunsColumns[22]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -45,12 +58,27 @@ var (
 			{
 				Name:    "agentrun_user_id_id",
 				Unique:  true,
-				Columns: []*schema.Column{AgentRunsColumns[15], AgentRunsColumns[0]},
+				Columns: []*schema.Column{AgentRunsColumns[22], AgentRunsColumns[0]},
 			},
 			{
 				Name:    "agentrun_user_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{AgentRunsColumns[15], AgentRunsColumns[3], AgentRunsColumns[0]},
+				Columns: []*schema.Column{AgentRunsColumns[22], AgentRunsColumns[3], AgentRunsColumns[0]},
+			},
+			{
+				Name:    "agentrun_user_id_thread_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{AgentRunsColumns[22], AgentRunsColumns[20], AgentRunsColumns[0]},
+			},
+			{
+				Name:    "agentrun_user_id_parent_run_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{AgentRunsColumns[22], AgentRunsColumns[21], AgentRunsColumns[0]},
+			},
+			{
+				Name:    "agentrun_user_id_name_id",
+				Unique:  false,
+				Columns: []*schema.Column{AgentRunsColumns[22], AgentRunsColumns[15], AgentRunsColumns[0]},
 			},
 		},
 	}
@@ -718,7 +746,8 @@ var (
 )
 
 func init() {
-	AgentRunsTable.ForeignKeys[0].RefTable = UsersTable
+	AgentRunsTable.ForeignKeys[0].RefTable = AgentRunsTable
+	AgentRunsTable.ForeignKeys[1].RefTable = UsersTable
 	BudgetsTable.ForeignKeys[0].RefTable = UsersTable
 	KgEntitiesTable.ForeignKeys[0].RefTable = UsersTable
 	KgRelationsTable.ForeignKeys[0].RefTable = KgEntitiesTable

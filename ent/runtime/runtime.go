@@ -98,6 +98,22 @@ func init() {
 	agentrun.DefaultUnpricedCalls = agentrunDescUnpricedCalls.Default.(int64)
 	// agentrun.UnpricedCallsValidator is a validator for the "unpriced_calls" field. It is called by the builders before save.
 	agentrun.UnpricedCallsValidator = agentrunDescUnpricedCalls.Validators[0].(func(int64) error)
+	// agentrunDescName is the schema descriptor for name field.
+	agentrunDescName := agentrunFields[12].Descriptor()
+	// agentrun.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	agentrun.NameValidator = agentrunDescName.Validators[0].(func(string) error)
+	// agentrunDescMetadata is the schema descriptor for metadata field.
+	agentrunDescMetadata := agentrunFields[15].Descriptor()
+	// agentrun.DefaultMetadata holds the default value on creation for the metadata field.
+	agentrun.DefaultMetadata = agentrunDescMetadata.Default.(map[string]interface{})
+	// agentrunDescTags is the schema descriptor for tags field.
+	agentrunDescTags := agentrunFields[16].Descriptor()
+	// agentrun.DefaultTags holds the default value on creation for the tags field.
+	agentrun.DefaultTags = agentrunDescTags.Default.([]string)
+	// agentrunDescThreadID is the schema descriptor for thread_id field.
+	agentrunDescThreadID := agentrunFields[18].Descriptor()
+	// agentrun.ThreadIDValidator is a validator for the "thread_id" field. It is called by the builders before save.
+	agentrun.ThreadIDValidator = agentrunDescThreadID.Validators[0].(func(string) error)
 	// agentrunDescID is the schema descriptor for id field.
 	agentrunDescID := agentrunMixinFields0[0].Descriptor()
 	// agentrun.DefaultID holds the default value on creation for the id field.

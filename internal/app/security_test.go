@@ -31,14 +31,14 @@ var resources = map[string]resource{
 		return s.ID
 	},
 	"run": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
-		r, err := c.CreateRun(context.Background())
+		r, err := c.CreateRun(context.Background(), openapi.OptRunCreate{})
 		if err != nil {
 			t.Fatalf("create run: %v", err)
 		}
 		return r.ID
 	},
 	"tool_call": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
-		r, err := c.CreateRun(context.Background())
+		r, err := c.CreateRun(context.Background(), openapi.OptRunCreate{})
 		if err != nil {
 			t.Fatalf("create run: %v", err)
 		}
@@ -48,6 +48,18 @@ var resources = map[string]resource{
 			t.Fatalf("start tool call: %v", err)
 		}
 		return tc.ID
+	},
+	"llm_call": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		r, err := c.CreateRun(context.Background(), openapi.OptRunCreate{})
+		if err != nil {
+			t.Fatalf("create run: %v", err)
+		}
+		call, err := c.RecordLLMCall(context.Background(), &openapi.LLMCallCreate{Provider: "openai", Model: "gpt-4o-mini",
+			InputTokens: openapi.NewOptInt64(10)}, openapi.RecordLLMCallParams{ID: r.ID})
+		if err != nil {
+			t.Fatalf("record llm call: %v", err)
+		}
+		return call.ID
 	},
 	"tool_permission": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		p, err := c.SetToolPermission(context.Background(), &openapi.ToolPermissionSet{
@@ -119,6 +131,7 @@ var idOperations = map[string]struct {
 	"listRunLLMCalls":      {kind: "run"},
 	"recordLLMCall":        {kind: "run", body: `{"provider":"openai","model":"gpt-5","input_tokens":1}`},
 	"getToolCall":          {kind: "tool_call"},
+	"getLLMCall":           {kind: "llm_call"},
 	"completeToolCall":     {kind: "tool_call", body: `{"status":"error","error":"stolen"}`},
 	"deleteToolPermission": {kind: "tool_permission"},
 	"emitRunEvent":         {kind: "run", body: `{"type":"agent.token","data":{"text":"stolen"}}`},

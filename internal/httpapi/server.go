@@ -50,6 +50,10 @@ func NewHandler(p Params) (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Spec)
 	})
+	mux.HandleFunc("GET /asyncapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.AsyncAPI)
+	})
 	refuse := func(w http.ResponseWriter, r *http.Request, err error) { WriteError(w, r, log, err) }
 	notFound := func(w http.ResponseWriter, r *http.Request) { refuse(w, r, errNotFound) }
 	if len(p.Handlers) > 0 {

@@ -186,6 +186,9 @@ func (st budgetState) refusal() error {
 		usd(b.LimitUsd), usd(st.spent), st.start.Format(time.DateOnly))
 }
 
+// hard reports whether the user has a budget that stops spending.
+func (st budgetState) hard() bool { return st.budget != nil && st.budget.Hard }
+
 // warning is the text a run carries when the period's spend reached the
 // soft limit (or went over a limit that is not a hard stop); empty if not.
 func (st budgetState) warning() string {
@@ -223,10 +226,12 @@ func (st budgetState) warningEvent(runID uuid.UUID, msg string) budgetWarningEve
 
 // usd formats an amount for people: cents, or every digit below a cent.
 func usd(d decimal.Decimal) string {
-	if d.Abs().LessThan(decimal.RequireFromString("0.01")) && !d.IsZero() {
-		return "$" + d.String()
+	// Cents at least, every digit there is: a refusal saying "$0.02 spent"
+	// when $0.015 was spent is wrong about the money.
+	if d.Equal(d.Round(2)) {
+		return "$" + d.StringFixed(2)
 	}
-	return "$" + d.StringFixed(2)
+	return "$" + d.String()
 }
 
 // budgetWarningOnce sets the run's warning unless it already carries one,
