@@ -4,6 +4,7 @@ package ent
 
 import (
 	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/auditevent"
 	"github.com/jarvis-core/jarvis/ent/budget"
 	"github.com/jarvis-core/jarvis/ent/kgentity"
 	"github.com/jarvis-core/jarvis/ent/kgrelation"
@@ -26,7 +27,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 13)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 14)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   agentrun.Table,
@@ -57,6 +58,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   auditevent.Table,
+			Columns: auditevent.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: auditevent.FieldID,
+			},
+		},
+		Type: "AuditEvent",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			auditevent.FieldCreatedAt:     {Type: field.TypeTime, Column: auditevent.FieldCreatedAt},
+			auditevent.FieldUpdatedAt:     {Type: field.TypeTime, Column: auditevent.FieldUpdatedAt},
+			auditevent.FieldUserID:        {Type: field.TypeUUID, Column: auditevent.FieldUserID},
+			auditevent.FieldType:          {Type: field.TypeEnum, Column: auditevent.FieldType},
+			auditevent.FieldActor:         {Type: field.TypeString, Column: auditevent.FieldActor},
+			auditevent.FieldIP:            {Type: field.TypeString, Column: auditevent.FieldIP},
+			auditevent.FieldUserAgent:     {Type: field.TypeString, Column: auditevent.FieldUserAgent},
+			auditevent.FieldCorrelationID: {Type: field.TypeString, Column: auditevent.FieldCorrelationID},
+			auditevent.FieldTraceID:       {Type: field.TypeString, Column: auditevent.FieldTraceID},
+			auditevent.FieldReason:        {Type: field.TypeString, Column: auditevent.FieldReason},
+			auditevent.FieldData:          {Type: field.TypeJSON, Column: auditevent.FieldData},
+		},
+	}
+	graph.Nodes[2] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   budget.Table,
 			Columns: budget.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -75,7 +100,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			budget.FieldHard:         {Type: field.TypeBool, Column: budget.FieldHard},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   kgentity.Table,
 			Columns: kgentity.Columns,
@@ -97,7 +122,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			kgentity.FieldRedactions:     {Type: field.TypeJSON, Column: kgentity.FieldRedactions},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   kgrelation.Table,
 			Columns: kgrelation.Columns,
@@ -117,7 +142,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			kgrelation.FieldProperties: {Type: field.TypeJSON, Column: kgrelation.FieldProperties},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   llmcall.Table,
 			Columns: llmcall.Columns,
@@ -146,7 +171,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			llmcall.FieldPriceVersion:      {Type: field.TypeString, Column: llmcall.FieldPriceVersion},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   memory.Table,
 			Columns: memory.Columns,
@@ -168,7 +193,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			memory.FieldSearchVector:   {Type: field.TypeString, Column: memory.FieldSearchVector},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   message.Table,
 			Columns: message.Columns,
@@ -188,7 +213,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			message.FieldToolCallID: {Type: field.TypeString, Column: message.FieldToolCallID},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refreshtoken.Table,
 			Columns: refreshtoken.Columns,
@@ -210,7 +235,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refreshtoken.FieldReplacedBy: {Type: field.TypeUUID, Column: refreshtoken.FieldReplacedBy},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -230,7 +255,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldRevokedAt:  {Type: field.TypeTime, Column: session.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   toolcall.Table,
 			Columns: toolcall.Columns,
@@ -254,7 +279,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			toolcall.FieldCompletedAt: {Type: field.TypeTime, Column: toolcall.FieldCompletedAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   toolpermission.Table,
 			Columns: toolpermission.Columns,
@@ -272,7 +297,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			toolpermission.FieldEffect:    {Type: field.TypeEnum, Column: toolpermission.FieldEffect},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -292,7 +317,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastLoginAt:  {Type: field.TypeTime, Column: user.FieldLastLoginAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usersecret.Table,
 			Columns: usersecret.Columns,
@@ -929,6 +954,101 @@ func (f *AgentRunFilter) WhereHasLlmCallsWith(preds ...predicate.LLMCall) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *AuditEventQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AuditEventQuery builder.
+func (_q *AuditEventQuery) Filter() *AuditEventFilter {
+	return &AuditEventFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AuditEventMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AuditEventMutation builder.
+func (m *AuditEventMutation) Filter() *AuditEventFilter {
+	return &AuditEventFilter{config: m.config, predicateAdder: m}
+}
+
+// AuditEventFilter provides a generic filtering capability at runtime for AuditEventQuery.
+type AuditEventFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AuditEventFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *AuditEventFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(auditevent.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *AuditEventFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(auditevent.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *AuditEventFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(auditevent.FieldUpdatedAt))
+}
+
+// WhereUserID applies the entql [16]byte predicate on the user_id field.
+func (f *AuditEventFilter) WhereUserID(p entql.ValueP) {
+	f.Where(p.Field(auditevent.FieldUserID))
+}
+
+// WhereType applies the entql string predicate on the type field.
+func (f *AuditEventFilter) WhereType(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldType))
+}
+
+// WhereActor applies the entql string predicate on the actor field.
+func (f *AuditEventFilter) WhereActor(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldActor))
+}
+
+// WhereIP applies the entql string predicate on the ip field.
+func (f *AuditEventFilter) WhereIP(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldIP))
+}
+
+// WhereUserAgent applies the entql string predicate on the user_agent field.
+func (f *AuditEventFilter) WhereUserAgent(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldUserAgent))
+}
+
+// WhereCorrelationID applies the entql string predicate on the correlation_id field.
+func (f *AuditEventFilter) WhereCorrelationID(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldCorrelationID))
+}
+
+// WhereTraceID applies the entql string predicate on the trace_id field.
+func (f *AuditEventFilter) WhereTraceID(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldTraceID))
+}
+
+// WhereReason applies the entql string predicate on the reason field.
+func (f *AuditEventFilter) WhereReason(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldReason))
+}
+
+// WhereData applies the entql json.RawMessage predicate on the data field.
+func (f *AuditEventFilter) WhereData(p entql.BytesP) {
+	f.Where(p.Field(auditevent.FieldData))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *BudgetQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -957,7 +1077,7 @@ type BudgetFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *BudgetFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1046,7 +1166,7 @@ type KGEntityFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *KGEntityFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1173,7 +1293,7 @@ type KGRelationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *KGRelationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1290,7 +1410,7 @@ type LLMCallFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LLMCallFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1438,7 +1558,7 @@ type MemoryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MemoryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1537,7 +1657,7 @@ type MessageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MessageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1640,7 +1760,7 @@ type RefreshTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefreshTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1753,7 +1873,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1856,7 +1976,7 @@ type ToolCallFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ToolCallFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1979,7 +2099,7 @@ type ToolPermissionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ToolPermissionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2058,7 +2178,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2301,7 +2421,7 @@ type UserSecretFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserSecretFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -7,6 +7,7 @@ package ent
 // schema.Owned annotations; `jarvis migrate diff` emits RLS for these tables.
 var OwnedTables = map[string]string{
 	"agent_runs":       "user_id",
+	"audit_events":     "user_id",
 	"budgets":          "user_id",
 	"kg_entities":      "user_id",
 	"kg_relations":     "user_id",
@@ -32,4 +33,19 @@ type LookupPolicy struct {
 var LookupPolicies = map[string]LookupPolicy{
 	"refresh_tokens": {Column: "token_hash", Setting: "app.lookup_token_hash", Hex: true},
 	"users":          {Column: "email", Setting: "app.lookup_email", Hex: false},
+}
+
+// SensitiveColumns lists, per table, the columns the schema marks
+// Sensitive (hashes, sealed values): a user's data export leaves them out.
+var SensitiveColumns = map[string][]string{
+	"refresh_tokens": {"token_hash"},
+	"users":          {"password_hash"},
+	"user_secrets":   {"encrypted_value", "nonce", "auth_tag"},
+}
+
+// VectorColumns lists, per table, its pgvector columns (embeddings): a data
+// export includes them only when asked.
+var VectorColumns = map[string][]string{
+	"kg_entities": {"embedding"},
+	"memories":    {"embedding"},
 }

@@ -181,6 +181,15 @@ func (UnimplementedHandler) FailRun(ctx context.Context, req *RunFailure, params
 	return r, ht.ErrNotImplemented
 }
 
+// GetAuditEvent implements getAuditEvent operation.
+//
+// Read one of your audit events.
+//
+// GET /v1/audit-events/{id}
+func (UnimplementedHandler) GetAuditEvent(ctx context.Context, params GetAuditEventParams) (r *AuditEvent, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // GetBudget implements getBudget operation.
 //
 // Read the monthly budget and this month's spend.
@@ -259,6 +268,15 @@ func (UnimplementedHandler) GetToolCall(ctx context.Context, params GetToolCallP
 //
 // GET /v1/usage
 func (UnimplementedHandler) GetUsage(ctx context.Context, params GetUsageParams) (r *UsageReport, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListAuditEvents implements listAuditEvents operation.
+//
+// List your audit events, newest first.
+//
+// GET /v1/audit-events
+func (UnimplementedHandler) ListAuditEvents(ctx context.Context, params ListAuditEventsParams) (r *AuditEventPage, _ error) {
 	return r, ht.ErrNotImplemented
 }
 

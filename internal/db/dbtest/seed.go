@@ -30,6 +30,7 @@ type Fixture struct {
 	EntityA        *ent.KGEntity
 	EntityB        *ent.KGEntity
 	Relation       *ent.KGRelation
+	AuditEvent     *ent.AuditEvent
 }
 
 // IDs returns the id of the fixture's row in each owned table.
@@ -39,7 +40,7 @@ func (f *Fixture) IDs() map[string]uuid.UUID {
 		"user_secrets": f.Secret.ID, "agent_runs": f.Run.ID, "messages": f.Message.ID,
 		"tool_calls": f.ToolCall.ID, "llm_calls": f.LLMCall.ID, "budgets": f.Budget.ID,
 		"tool_permissions": f.ToolPermission.ID, "memories": f.Memory.ID,
-		"kg_entities": f.EntityA.ID, "kg_relations": f.Relation.ID,
+		"kg_entities": f.EntityA.ID, "kg_relations": f.Relation.ID, "audit_events": f.AuditEvent.ID,
 	}
 }
 
@@ -100,6 +101,8 @@ func Seed(t testing.TB, c *ent.Client, email string) *Fixture {
 	must(err)
 	f.Relation, err = c.KGRelation.Create().SetUserID(uid).SetSourceID(f.EntityA.ID).SetTargetID(f.EntityB.ID).
 		SetType("likes").Save(ctx)
+	must(err)
+	f.AuditEvent, err = c.AuditEvent.Create().SetUserID(uid).SetType("login_succeeded").SetActor("system").Save(ctx)
 	must(err)
 	return &f
 }
