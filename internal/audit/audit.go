@@ -101,12 +101,14 @@ func Record(ctx context.Context, tx *ent.Tx, e Event) error {
 	// stands for an unknown account) and an operator's action about no one
 	// account (a prune), which name UnknownUser.
 	user := e.User
-	v, ok := viewer.FromContext(ctx)
-	if user == uuid.Nil && e.Type != LoginFailed && !(ok && v.Privileged()) {
-		if !ok || v.Role != viewer.RoleUser {
+	if user == uuid.Nil && e.Type != LoginFailed {
+		_, operator := Operator(ctx)
+		switch v, ok := viewer.FromContext(ctx); {
+		case ok && v.Role == viewer.RoleUser:
+			user = v.UserID
+		case !operator:
 			return fmt.Errorf("audit %s: no user to record it for", e.Type)
 		}
-		user = v.UserID
 	}
 	for k := range e.Data {
 		lk := strings.ToLower(k)
