@@ -29,6 +29,9 @@ commands:
   users disable|enable|revoke-sessions <email|id> --reason "..." [--operator name]
       disable (also revokes every session: live tokens stop at their next
       request), enable, or revoke every session of one account.
+  users erase <email|id> --reason "..." [--operator name]
+      delete the account and every row of every owned table naming it; its
+      audit events are replaced by one tombstone without personal data.
   audit prune --reason "..." [--operator name]
       delete audit events older than AUDIT_RETENTION, across every user.
 

@@ -83,6 +83,17 @@ func runOperator(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "revoked %d session(s) of %s\n", n, pos[0])
 		return nil
+	case "users erase":
+		counts, err := ops.Erase(ctx, op, pos[0])
+		if err != nil {
+			return err
+		}
+		total := 0
+		for _, n := range counts {
+			total += n
+		}
+		fmt.Fprintf(stdout, "erased %s: %d row(s) in %d table(s); the audit log keeps a tombstone\n", pos[0], total, len(counts))
+		return nil
 	case "audit prune":
 		n, err := ops.PruneAudit(ctx, op, ac.Retention)
 		if err != nil {
