@@ -67,6 +67,14 @@ var resources = map[string]resource{
 	"entity": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		return bobEntity(t, c, "Bob").ID
 	},
+	// Registration wrote bob's first audit event.
+	"audit_event": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		p, err := c.ListAuditEvents(context.Background(), openapi.ListAuditEventsParams{})
+		if err != nil || len(p.Items) == 0 {
+			t.Fatalf("list audit events: %v", err)
+		}
+		return p.Items[len(p.Items)-1].ID
+	},
 	"relation": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		from, to := bobEntity(t, c, "Bob's chess club"), bobEntity(t, c, "Bob's city")
 		r, err := c.CreateRelation(context.Background(), &openapi.RelationCreate{SourceID: from.ID, TargetID: to.ID, Type: "located_in"})
@@ -125,6 +133,7 @@ var idOperations = map[string]struct {
 	"listNeighbors":       {kind: "entity"},
 	"listEntityRelations": {kind: "entity"},
 	"getRelation":         {kind: "relation"},
+	"getAuditEvent":       {kind: "audit_event"},
 	"deleteRelation":      {kind: "relation"},
 }
 
@@ -163,7 +172,10 @@ func operations(t *testing.T) []operation {
 // answers 404 when the id is another user's, whatever the module.
 func TestEveryOperationIsGuarded(t *testing.T) {
 	t.Parallel()
-	s := apptest.New(t)
+	// One request per resource kind and per {id} operation from each user:
+	// more than the default per-user and per-address minute, which is not
+	// what this tests (internal/ratelimit does).
+	s := apptest.New(t, apptest.Env(map[string]string{"RATELIMIT_USER_PER_MINUTE": "600", "RATELIMIT_IP_PER_MINUTE": "1000"}))
 	alice, aliceTok := s.SignUp(t, "alice@example.com")
 	bob, bobTok := s.SignUp(t, "bob@example.com")
 	_ = alice
