@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/auditevent"
 	"github.com/jarvis-core/jarvis/ent/budget"
 	"github.com/jarvis-core/jarvis/ent/kgentity"
 	"github.com/jarvis-core/jarvis/ent/kgrelation"
@@ -89,6 +90,7 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			agentrun.Table:        agentrun.ValidColumn,
+			auditevent.Table:      auditevent.ValidColumn,
 			budget.Table:          budget.ValidColumn,
 			kgentity.Table:        kgentity.ValidColumn,
 			kgrelation.Table:      kgrelation.ValidColumn,

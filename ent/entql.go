@@ -4,6 +4,7 @@ package ent
 
 import (
 	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/auditevent"
 	"github.com/jarvis-core/jarvis/ent/budget"
 	"github.com/jarvis-core/jarvis/ent/kgentity"
 	"github.com/jarvis-core/jarvis/ent/kgrelation"
@@ -29,7 +30,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 16)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 17)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   agentrun.Table,
@@ -67,6 +68,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   auditevent.Table,
+			Columns: auditevent.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: auditevent.FieldID,
+			},
+		},
+		Type: "AuditEvent",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			auditevent.FieldCreatedAt:     {Type: field.TypeTime, Column: auditevent.FieldCreatedAt},
+			auditevent.FieldUpdatedAt:     {Type: field.TypeTime, Column: auditevent.FieldUpdatedAt},
+			auditevent.FieldUserID:        {Type: field.TypeUUID, Column: auditevent.FieldUserID},
+			auditevent.FieldType:          {Type: field.TypeEnum, Column: auditevent.FieldType},
+			auditevent.FieldActor:         {Type: field.TypeString, Column: auditevent.FieldActor},
+			auditevent.FieldIP:            {Type: field.TypeString, Column: auditevent.FieldIP},
+			auditevent.FieldUserAgent:     {Type: field.TypeString, Column: auditevent.FieldUserAgent},
+			auditevent.FieldCorrelationID: {Type: field.TypeString, Column: auditevent.FieldCorrelationID},
+			auditevent.FieldTraceID:       {Type: field.TypeString, Column: auditevent.FieldTraceID},
+			auditevent.FieldReason:        {Type: field.TypeString, Column: auditevent.FieldReason},
+			auditevent.FieldData:          {Type: field.TypeJSON, Column: auditevent.FieldData},
+		},
+	}
+	graph.Nodes[2] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   budget.Table,
 			Columns: budget.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -85,7 +110,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			budget.FieldHard:         {Type: field.TypeBool, Column: budget.FieldHard},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   kgentity.Table,
 			Columns: kgentity.Columns,
@@ -107,7 +132,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			kgentity.FieldRedactions:     {Type: field.TypeJSON, Column: kgentity.FieldRedactions},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   kgrelation.Table,
 			Columns: kgrelation.Columns,
@@ -127,7 +152,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			kgrelation.FieldProperties: {Type: field.TypeJSON, Column: kgrelation.FieldProperties},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   llmcall.Table,
 			Columns: llmcall.Columns,
@@ -156,7 +181,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			llmcall.FieldPriceVersion:      {Type: field.TypeString, Column: llmcall.FieldPriceVersion},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   memory.Table,
 			Columns: memory.Columns,
@@ -178,7 +203,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			memory.FieldSearchVector:   {Type: field.TypeString, Column: memory.FieldSearchVector},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   message.Table,
 			Columns: message.Columns,
@@ -198,7 +223,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			message.FieldToolCallID: {Type: field.TypeString, Column: message.FieldToolCallID},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   oauthconnection.Table,
 			Columns: oauthconnection.Columns,
@@ -225,7 +250,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			oauthconnection.FieldLastRefreshedAt: {Type: field.TypeTime, Column: oauthconnection.FieldLastRefreshedAt},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   oauthstate.Table,
 			Columns: oauthstate.Columns,
@@ -248,7 +273,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			oauthstate.FieldExpiresAt:   {Type: field.TypeTime, Column: oauthstate.FieldExpiresAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refreshtoken.Table,
 			Columns: refreshtoken.Columns,
@@ -270,7 +295,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refreshtoken.FieldReplacedBy: {Type: field.TypeUUID, Column: refreshtoken.FieldReplacedBy},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -290,7 +315,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldRevokedAt:  {Type: field.TypeTime, Column: session.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   toolcall.Table,
 			Columns: toolcall.Columns,
@@ -314,7 +339,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			toolcall.FieldCompletedAt: {Type: field.TypeTime, Column: toolcall.FieldCompletedAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   toolpermission.Table,
 			Columns: toolpermission.Columns,
@@ -332,7 +357,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			toolpermission.FieldEffect:    {Type: field.TypeEnum, Column: toolpermission.FieldEffect},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -352,7 +377,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastLoginAt:  {Type: field.TypeTime, Column: user.FieldLastLoginAt},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   useremail.Table,
 			Columns: useremail.Columns,
@@ -369,7 +394,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			useremail.FieldEmail:     {Type: field.TypeString, Column: useremail.FieldEmail},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usersecret.Table,
 			Columns: usersecret.Columns,
@@ -1165,6 +1190,101 @@ func (f *AgentRunFilter) WhereHasChildrenWith(preds ...predicate.AgentRun) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *AuditEventQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AuditEventQuery builder.
+func (_q *AuditEventQuery) Filter() *AuditEventFilter {
+	return &AuditEventFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AuditEventMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AuditEventMutation builder.
+func (m *AuditEventMutation) Filter() *AuditEventFilter {
+	return &AuditEventFilter{config: m.config, predicateAdder: m}
+}
+
+// AuditEventFilter provides a generic filtering capability at runtime for AuditEventQuery.
+type AuditEventFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AuditEventFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *AuditEventFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(auditevent.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *AuditEventFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(auditevent.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *AuditEventFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(auditevent.FieldUpdatedAt))
+}
+
+// WhereUserID applies the entql [16]byte predicate on the user_id field.
+func (f *AuditEventFilter) WhereUserID(p entql.ValueP) {
+	f.Where(p.Field(auditevent.FieldUserID))
+}
+
+// WhereType applies the entql string predicate on the type field.
+func (f *AuditEventFilter) WhereType(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldType))
+}
+
+// WhereActor applies the entql string predicate on the actor field.
+func (f *AuditEventFilter) WhereActor(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldActor))
+}
+
+// WhereIP applies the entql string predicate on the ip field.
+func (f *AuditEventFilter) WhereIP(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldIP))
+}
+
+// WhereUserAgent applies the entql string predicate on the user_agent field.
+func (f *AuditEventFilter) WhereUserAgent(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldUserAgent))
+}
+
+// WhereCorrelationID applies the entql string predicate on the correlation_id field.
+func (f *AuditEventFilter) WhereCorrelationID(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldCorrelationID))
+}
+
+// WhereTraceID applies the entql string predicate on the trace_id field.
+func (f *AuditEventFilter) WhereTraceID(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldTraceID))
+}
+
+// WhereReason applies the entql string predicate on the reason field.
+func (f *AuditEventFilter) WhereReason(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldReason))
+}
+
+// WhereData applies the entql json.RawMessage predicate on the data field.
+func (f *AuditEventFilter) WhereData(p entql.BytesP) {
+	f.Where(p.Field(auditevent.FieldData))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *BudgetQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1193,7 +1313,7 @@ type BudgetFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *BudgetFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1282,7 +1402,7 @@ type KGEntityFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *KGEntityFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1409,7 +1529,7 @@ type KGRelationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *KGRelationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1526,7 +1646,7 @@ type LLMCallFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LLMCallFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1674,7 +1794,7 @@ type MemoryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MemoryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1773,7 +1893,7 @@ type MessageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MessageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1876,7 +1996,7 @@ type OAuthConnectionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OAuthConnectionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2000,7 +2120,7 @@ type OAuthStateFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OAuthStateFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2104,7 +2224,7 @@ type RefreshTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefreshTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2217,7 +2337,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2320,7 +2440,7 @@ type ToolCallFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ToolCallFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2443,7 +2563,7 @@ type ToolPermissionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ToolPermissionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2522,7 +2642,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2807,7 +2927,7 @@ type UserEmailFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserEmailFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2881,7 +3001,7 @@ type UserSecretFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserSecretFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

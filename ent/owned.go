@@ -7,6 +7,7 @@ package ent
 // schema.Owned annotations; `jarvis migrate diff` emits RLS for these tables.
 var OwnedTables = map[string]string{
 	"agent_runs":        "user_id",
+	"audit_events":      "user_id",
 	"budgets":           "user_id",
 	"kg_entities":       "user_id",
 	"kg_relations":      "user_id",
@@ -43,4 +44,21 @@ var LookupPolicies = map[string]LookupPolicy{
 // distributing them by user.
 var ReferenceTables = map[string]bool{
 	"user_emails": true,
+}
+
+// SensitiveColumns lists, per table, the columns the schema marks
+// Sensitive (hashes, sealed values): a user's data export leaves them out.
+var SensitiveColumns = map[string][]string{
+	"oauth_connections": {"access_token", "refresh_token"},
+	"oauth_states":      {"state_hash", "verifier"},
+	"refresh_tokens":    {"token_hash"},
+	"users":             {"password_hash"},
+	"user_secrets":      {"encrypted_value", "nonce", "auth_tag"},
+}
+
+// VectorColumns lists, per table, its pgvector columns (embeddings): a data
+// export includes them only when asked.
+var VectorColumns = map[string][]string{
+	"kg_entities": {"embedding"},
+	"memories":    {"embedding"},
 }

@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// AgentRun is the client for interacting with the AgentRun builders.
 	AgentRun *AgentRunClient
+	// AuditEvent is the client for interacting with the AuditEvent builders.
+	AuditEvent *AuditEventClient
 	// Budget is the client for interacting with the Budget builders.
 	Budget *BudgetClient
 	// KGEntity is the client for interacting with the KGEntity builders.
@@ -178,6 +180,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.AgentRun = NewAgentRunClient(tx.config)
+	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Budget = NewBudgetClient(tx.config)
 	tx.KGEntity = NewKGEntityClient(tx.config)
 	tx.KGRelation = NewKGRelationClient(tx.config)

@@ -16,6 +16,323 @@ func (s *ErrorStatusCode) Error() string {
 	return fmt.Sprintf("code %d: %+v", s.StatusCode, s.Response)
 }
 
+// Ref: #/components/schemas/AuditEvent
+type AuditEvent struct {
+	Actor         string         `json:"actor"`
+	CorrelationID OptString      `json:"correlation_id"`
+	CreatedAt     time.Time      `json:"created_at"`
+	Data          AuditEventData `json:"data"`
+	ID            uuid.UUID      `json:"id"`
+	IP            OptString      `json:"ip"`
+	Reason        OptString      `json:"reason"`
+	TraceID       OptString      `json:"trace_id"`
+	Type          AuditEventType `json:"type"`
+	UpdatedAt     time.Time      `json:"updated_at"`
+	UserAgent     OptString      `json:"user_agent"`
+}
+
+// GetActor returns the value of Actor.
+func (s *AuditEvent) GetActor() string {
+	return s.Actor
+}
+
+// GetCorrelationID returns the value of CorrelationID.
+func (s *AuditEvent) GetCorrelationID() OptString {
+	return s.CorrelationID
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *AuditEvent) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetData returns the value of Data.
+func (s *AuditEvent) GetData() AuditEventData {
+	return s.Data
+}
+
+// GetID returns the value of ID.
+func (s *AuditEvent) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetIP returns the value of IP.
+func (s *AuditEvent) GetIP() OptString {
+	return s.IP
+}
+
+// GetReason returns the value of Reason.
+func (s *AuditEvent) GetReason() OptString {
+	return s.Reason
+}
+
+// GetTraceID returns the value of TraceID.
+func (s *AuditEvent) GetTraceID() OptString {
+	return s.TraceID
+}
+
+// GetType returns the value of Type.
+func (s *AuditEvent) GetType() AuditEventType {
+	return s.Type
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *AuditEvent) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// GetUserAgent returns the value of UserAgent.
+func (s *AuditEvent) GetUserAgent() OptString {
+	return s.UserAgent
+}
+
+// SetActor sets the value of Actor.
+func (s *AuditEvent) SetActor(val string) {
+	s.Actor = val
+}
+
+// SetCorrelationID sets the value of CorrelationID.
+func (s *AuditEvent) SetCorrelationID(val OptString) {
+	s.CorrelationID = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *AuditEvent) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetData sets the value of Data.
+func (s *AuditEvent) SetData(val AuditEventData) {
+	s.Data = val
+}
+
+// SetID sets the value of ID.
+func (s *AuditEvent) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetIP sets the value of IP.
+func (s *AuditEvent) SetIP(val OptString) {
+	s.IP = val
+}
+
+// SetReason sets the value of Reason.
+func (s *AuditEvent) SetReason(val OptString) {
+	s.Reason = val
+}
+
+// SetTraceID sets the value of TraceID.
+func (s *AuditEvent) SetTraceID(val OptString) {
+	s.TraceID = val
+}
+
+// SetType sets the value of Type.
+func (s *AuditEvent) SetType(val AuditEventType) {
+	s.Type = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *AuditEvent) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// SetUserAgent sets the value of UserAgent.
+func (s *AuditEvent) SetUserAgent(val OptString) {
+	s.UserAgent = val
+}
+
+type AuditEventData map[string]jx.Raw
+
+func (s *AuditEventData) init() AuditEventData {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/AuditEventPage
+type AuditEventPage struct {
+	Items []AuditEvent `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *AuditEventPage) GetItems() []AuditEvent {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *AuditEventPage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *AuditEventPage) SetItems(val []AuditEvent) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *AuditEventPage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+// Ref: #/components/schemas/AuditEventType
+type AuditEventType string
+
+const (
+	AuditEventTypeUserRegistered        AuditEventType = "user_registered"
+	AuditEventTypeLoginSucceeded        AuditEventType = "login_succeeded"
+	AuditEventTypeLoginFailed           AuditEventType = "login_failed"
+	AuditEventTypeRefreshTokenReused    AuditEventType = "refresh_token_reused"
+	AuditEventTypeLogout                AuditEventType = "logout"
+	AuditEventTypeSessionRevoked        AuditEventType = "session_revoked"
+	AuditEventTypeSecretCreated         AuditEventType = "secret_created"
+	AuditEventTypeSecretUpdated         AuditEventType = "secret_updated"
+	AuditEventTypeSecretDeleted         AuditEventType = "secret_deleted"
+	AuditEventTypeSecretOpened          AuditEventType = "secret_opened"
+	AuditEventTypeToolPermissionChanged AuditEventType = "tool_permission_changed"
+	AuditEventTypeBudgetChanged         AuditEventType = "budget_changed"
+	AuditEventTypeBudgetRefused         AuditEventType = "budget_refused"
+	AuditEventTypeAccountDisabled       AuditEventType = "account_disabled"
+	AuditEventTypeAccountEnabled        AuditEventType = "account_enabled"
+	AuditEventTypeAdminAction           AuditEventType = "admin_action"
+	AuditEventTypeDataExported          AuditEventType = "data_exported"
+	AuditEventTypeAccountErased         AuditEventType = "account_erased"
+)
+
+// AllValues returns all AuditEventType values.
+func (AuditEventType) AllValues() []AuditEventType {
+	return []AuditEventType{
+		AuditEventTypeUserRegistered,
+		AuditEventTypeLoginSucceeded,
+		AuditEventTypeLoginFailed,
+		AuditEventTypeRefreshTokenReused,
+		AuditEventTypeLogout,
+		AuditEventTypeSessionRevoked,
+		AuditEventTypeSecretCreated,
+		AuditEventTypeSecretUpdated,
+		AuditEventTypeSecretDeleted,
+		AuditEventTypeSecretOpened,
+		AuditEventTypeToolPermissionChanged,
+		AuditEventTypeBudgetChanged,
+		AuditEventTypeBudgetRefused,
+		AuditEventTypeAccountDisabled,
+		AuditEventTypeAccountEnabled,
+		AuditEventTypeAdminAction,
+		AuditEventTypeDataExported,
+		AuditEventTypeAccountErased,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s AuditEventType) MarshalText() ([]byte, error) {
+	switch s {
+	case AuditEventTypeUserRegistered:
+		return []byte(s), nil
+	case AuditEventTypeLoginSucceeded:
+		return []byte(s), nil
+	case AuditEventTypeLoginFailed:
+		return []byte(s), nil
+	case AuditEventTypeRefreshTokenReused:
+		return []byte(s), nil
+	case AuditEventTypeLogout:
+		return []byte(s), nil
+	case AuditEventTypeSessionRevoked:
+		return []byte(s), nil
+	case AuditEventTypeSecretCreated:
+		return []byte(s), nil
+	case AuditEventTypeSecretUpdated:
+		return []byte(s), nil
+	case AuditEventTypeSecretDeleted:
+		return []byte(s), nil
+	case AuditEventTypeSecretOpened:
+		return []byte(s), nil
+	case AuditEventTypeToolPermissionChanged:
+		return []byte(s), nil
+	case AuditEventTypeBudgetChanged:
+		return []byte(s), nil
+	case AuditEventTypeBudgetRefused:
+		return []byte(s), nil
+	case AuditEventTypeAccountDisabled:
+		return []byte(s), nil
+	case AuditEventTypeAccountEnabled:
+		return []byte(s), nil
+	case AuditEventTypeAdminAction:
+		return []byte(s), nil
+	case AuditEventTypeDataExported:
+		return []byte(s), nil
+	case AuditEventTypeAccountErased:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *AuditEventType) UnmarshalText(data []byte) error {
+	switch AuditEventType(data) {
+	case AuditEventTypeUserRegistered:
+		*s = AuditEventTypeUserRegistered
+		return nil
+	case AuditEventTypeLoginSucceeded:
+		*s = AuditEventTypeLoginSucceeded
+		return nil
+	case AuditEventTypeLoginFailed:
+		*s = AuditEventTypeLoginFailed
+		return nil
+	case AuditEventTypeRefreshTokenReused:
+		*s = AuditEventTypeRefreshTokenReused
+		return nil
+	case AuditEventTypeLogout:
+		*s = AuditEventTypeLogout
+		return nil
+	case AuditEventTypeSessionRevoked:
+		*s = AuditEventTypeSessionRevoked
+		return nil
+	case AuditEventTypeSecretCreated:
+		*s = AuditEventTypeSecretCreated
+		return nil
+	case AuditEventTypeSecretUpdated:
+		*s = AuditEventTypeSecretUpdated
+		return nil
+	case AuditEventTypeSecretDeleted:
+		*s = AuditEventTypeSecretDeleted
+		return nil
+	case AuditEventTypeSecretOpened:
+		*s = AuditEventTypeSecretOpened
+		return nil
+	case AuditEventTypeToolPermissionChanged:
+		*s = AuditEventTypeToolPermissionChanged
+		return nil
+	case AuditEventTypeBudgetChanged:
+		*s = AuditEventTypeBudgetChanged
+		return nil
+	case AuditEventTypeBudgetRefused:
+		*s = AuditEventTypeBudgetRefused
+		return nil
+	case AuditEventTypeAccountDisabled:
+		*s = AuditEventTypeAccountDisabled
+		return nil
+	case AuditEventTypeAccountEnabled:
+		*s = AuditEventTypeAccountEnabled
+		return nil
+	case AuditEventTypeAdminAction:
+		*s = AuditEventTypeAdminAction
+		return nil
+	case AuditEventTypeDataExported:
+		*s = AuditEventTypeDataExported
+		return nil
+	case AuditEventTypeAccountErased:
+		*s = AuditEventTypeAccountErased
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
 type BearerAuth struct {
 	Token string
 	Roles []string
@@ -2611,6 +2928,52 @@ func (s *NeighborList) SetItems(val []Neighbor) {
 // SetTruncated sets the value of Truncated.
 func (s *NeighborList) SetTruncated(val bool) {
 	s.Truncated = val
+}
+
+// NewOptAuditEventType returns new OptAuditEventType with value set to v.
+func NewOptAuditEventType(v AuditEventType) OptAuditEventType {
+	return OptAuditEventType{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptAuditEventType is optional AuditEventType.
+type OptAuditEventType struct {
+	Value AuditEventType
+	Set   bool
+}
+
+// IsSet returns true if OptAuditEventType was set.
+func (o OptAuditEventType) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptAuditEventType) Reset() {
+	var v AuditEventType
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptAuditEventType) SetTo(v AuditEventType) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptAuditEventType) Get() (v AuditEventType, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptAuditEventType) Or(d AuditEventType) AuditEventType {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
 }
 
 // NewOptBool returns new OptBool with value set to v.

@@ -8,6 +8,7 @@ import (
 
 // Handler handles operations described by OpenAPI v3 specification.
 type Handler interface {
+	AuditHandler
 	AuthHandler
 	ConnectionsHandler
 	KnowledgeGraphHandler
@@ -19,6 +20,24 @@ type Handler interface {
 	//
 	// Used for common default response.
 	NewError(ctx context.Context, err error) *ErrorStatusCode
+}
+
+// AuditHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: Audit
+type AuditHandler interface {
+	// GetAuditEvent implements getAuditEvent operation.
+	//
+	// Read one of your audit events.
+	//
+	// GET /v1/audit-events/{id}
+	GetAuditEvent(ctx context.Context, params GetAuditEventParams) (*AuditEvent, error)
+	// ListAuditEvents implements listAuditEvents operation.
+	//
+	// List your audit events, newest first.
+	//
+	// GET /v1/audit-events
+	ListAuditEvents(ctx context.Context, params ListAuditEventsParams) (*AuditEventPage, error)
 }
 
 // AuthHandler handles operations described by OpenAPI v3 specification.

@@ -203,6 +203,15 @@ func (UnimplementedHandler) FailRun(ctx context.Context, req *RunFailure, params
 	return r, ht.ErrNotImplemented
 }
 
+// GetAuditEvent implements getAuditEvent operation.
+//
+// Read one of your audit events.
+//
+// GET /v1/audit-events/{id}
+func (UnimplementedHandler) GetAuditEvent(ctx context.Context, params GetAuditEventParams) (r *AuditEvent, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // GetBudget implements getBudget operation.
 //
 // Read the monthly budget and this month's spend.
@@ -319,6 +328,15 @@ func (UnimplementedHandler) GetUsage(ctx context.Context, params GetUsageParams)
 //
 // POST /v1/connections/import
 func (UnimplementedHandler) ImportConnection(ctx context.Context, req *ConnectionImport) (r *Connection, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListAuditEvents implements listAuditEvents operation.
+//
+// List your audit events, newest first.
+//
+// GET /v1/audit-events
+func (UnimplementedHandler) ListAuditEvents(ctx context.Context, params ListAuditEventsParams) (r *AuditEventPage, _ error) {
 	return r, ht.ErrNotImplemented
 }
 

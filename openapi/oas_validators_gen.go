@@ -9,6 +9,112 @@ import (
 	"github.com/ogen-go/ogen/validate"
 )
 
+func (s *AuditEvent) Validate() error {
+	if s == nil {
+		return validate.ErrNilPointer
+	}
+
+	var failures []validate.FieldError
+	if err := func() error {
+		if err := s.Type.Validate(); err != nil {
+			return err
+		}
+		return nil
+	}(); err != nil {
+		failures = append(failures, validate.FieldError{
+			Name:  "type",
+			Error: err,
+		})
+	}
+	if len(failures) > 0 {
+		return &validate.Error{Fields: failures}
+	}
+	return nil
+}
+
+func (s *AuditEventPage) Validate() error {
+	if s == nil {
+		return validate.ErrNilPointer
+	}
+
+	var failures []validate.FieldError
+	if err := func() error {
+		if s.Items == nil {
+			return errors.New("nil is invalid value")
+		}
+		var failures []validate.FieldError
+		for i, elem := range s.Items {
+			if err := func() error {
+				if err := elem.Validate(); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				failures = append(failures, validate.FieldError{
+					Name:  fmt.Sprintf("[%d]", i),
+					Error: err,
+				})
+			}
+		}
+		if len(failures) > 0 {
+			return &validate.Error{Fields: failures}
+		}
+		return nil
+	}(); err != nil {
+		failures = append(failures, validate.FieldError{
+			Name:  "items",
+			Error: err,
+		})
+	}
+	if len(failures) > 0 {
+		return &validate.Error{Fields: failures}
+	}
+	return nil
+}
+
+func (s AuditEventType) Validate() error {
+	switch s {
+	case "user_registered":
+		return nil
+	case "login_succeeded":
+		return nil
+	case "login_failed":
+		return nil
+	case "refresh_token_reused":
+		return nil
+	case "logout":
+		return nil
+	case "session_revoked":
+		return nil
+	case "secret_created":
+		return nil
+	case "secret_updated":
+		return nil
+	case "secret_deleted":
+		return nil
+	case "secret_opened":
+		return nil
+	case "tool_permission_changed":
+		return nil
+	case "budget_changed":
+		return nil
+	case "budget_refused":
+		return nil
+	case "account_disabled":
+		return nil
+	case "account_enabled":
+		return nil
+	case "admin_action":
+		return nil
+	case "data_exported":
+		return nil
+	case "account_erased":
+		return nil
+	default:
+		return errors.Errorf("invalid value: %v", s)
+	}
+}
+
 func (s *BudgetSet) Validate() error {
 	if s == nil {
 		return validate.ErrNilPointer

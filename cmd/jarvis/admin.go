@@ -26,9 +26,27 @@ commands:
       SECRETS_MASTER_KEY (version SECRETS_KEY_VERSION), opening older ones with
       SECRETS_OLD_KEYS; runs beside the live service,
       one batch per transaction. Connects as MIGRATE_DATABASE_URL (owner role).
+  users find <email|id>
+      the account, its status and how many rows it owns in each owned table.
+  users disable|enable|revoke-sessions <email|id> --reason "..." [--operator name]
+      disable (also revokes every session: live tokens stop at their next
+      request), enable, or revoke every session of one account.
+  users erase <email|id> --reason "..." [--operator name]
+      delete the account and every row of every owned table naming it; its
+      audit events are replaced by one tombstone without personal data.
+  audit prune --reason "..." [--operator name]
+      delete audit events older than AUDIT_RETENTION, across every user.
+
+Every command that changes something writes an audit event naming the operator
+(--operator, default the OS user) and the reason, in the same transaction.
+All connect as MIGRATE_DATABASE_URL (the owner role); "audit prune" fans out
+over every user (every shard on Citus), the users commands touch one user.
 `
 
 func runAdmin(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	if len(args) >= 2 && (args[0] == "users" || args[0] == "audit") {
+		return runOperator(ctx, args, stdout)
+	}
 	if len(args) < 2 || args[0] != "secrets" || args[1] != "rotate-key" {
 		return usageError(adminUsage)
 	}

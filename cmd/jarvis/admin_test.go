@@ -82,3 +82,36 @@ func TestAdminRotateKey(t *testing.T) {
 		t.Fatal("rotation printed a secret")
 	}
 }
+
+func TestAdminUsersAndAuditCommands(t *testing.T) {
+	d := dbtest.New(t)
+	owner := d.OwnerClient(t)
+	alice := dbtest.Seed(t, owner, "alice@example.com")
+	t.Setenv("MIGRATE_DATABASE_URL", d.OwnerURL)
+	t.Setenv("AUDIT_RETENTION", "24h")
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := run(ctx, []string{"admin", "users", "disable", "alice@example.com"}, &out, io.Discard); err == nil {
+		t.Fatal("disable without --reason ran")
+	}
+	if err := run(ctx, []string{"admin", "users", "disable", "--operator", "carol", "--reason", "abuse report 9", "alice@example.com"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "disabled alice@example.com (1 session(s) revoked)") {
+		t.Fatalf("output: %s", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"admin", "users", "find", alice.User.ID.String()}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"status": "disabled"`) || !strings.Contains(out.String(), `"memories": 1`) {
+		t.Fatalf("find output: %s", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"admin", "audit", "prune", "--reason", "retention"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "pruned 0 audit event(s) older than 24h0m0s") {
+		t.Fatalf("prune output: %s", out.String())
+	}
+}

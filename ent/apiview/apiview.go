@@ -76,6 +76,48 @@ func RunItems(rows []*ent.AgentRun, p db.Page) ([]openapi.Run, openapi.OptString
 	return items, openapi.OptString{}
 }
 
+// AuditEvent is the API view of a AuditEvent.
+func AuditEvent(e *ent.AuditEvent) *openapi.AuditEvent {
+	v := &openapi.AuditEvent{
+		ID:        e.ID,
+		CreatedAt: e.CreatedAt,
+		UpdatedAt: e.UpdatedAt,
+		Type:      openapi.AuditEventType(e.Type),
+		Actor:     e.Actor,
+		Data:      object(e.Data),
+	}
+	if e.IP != "" {
+		v.IP = openapi.NewOptString(e.IP)
+	}
+	if e.UserAgent != "" {
+		v.UserAgent = openapi.NewOptString(e.UserAgent)
+	}
+	if e.CorrelationID != "" {
+		v.CorrelationID = openapi.NewOptString(e.CorrelationID)
+	}
+	if e.TraceID != "" {
+		v.TraceID = openapi.NewOptString(e.TraceID)
+	}
+	if e.Reason != "" {
+		v.Reason = openapi.NewOptString(e.Reason)
+	}
+	return v
+}
+
+// AuditEventItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func AuditEventItems(rows []*ent.AuditEvent, p db.Page) ([]openapi.AuditEvent, openapi.OptString) {
+	items := make([]openapi.AuditEvent, 0, min(len(rows), p.Size))
+	for i, r := range rows {
+		if i == p.Size {
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
+		}
+		items = append(items, *AuditEvent(r))
+	}
+	return items, openapi.OptString{}
+}
+
 // Entity is the API view of a KGEntity.
 func Entity(e *ent.KGEntity) *openapi.Entity {
 	v := &openapi.Entity{

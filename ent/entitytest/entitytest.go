@@ -49,6 +49,23 @@ var Entities = []Entity{
 		},
 	},
 	{
+		Name: "AuditEvent", Table: "audit_events", OwnerColumn: "user_id",
+		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			_, err := c.AuditEvent.Get(ctx, id)
+			return err
+		},
+		Touch: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.AuditEvent.UpdateOneID(id).SetUpdatedAt(time.Now()).Exec(ctx)
+		},
+		Delete: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.AuditEvent.DeleteOneID(id).Exec(ctx)
+		},
+		Owners: func(ctx context.Context, c *ent.Client) ([]uuid.UUID, error) {
+			var ids []uuid.UUID
+			return ids, c.AuditEvent.Query().Select("user_id").Scan(ctx, &ids)
+		},
+	},
+	{
 		Name: "Budget", Table: "budgets", OwnerColumn: "user_id",
 		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
 			_, err := c.Budget.Get(ctx, id)

@@ -82,6 +82,44 @@ var (
 			},
 		},
 	}
+	// AuditEventsColumns holds the columns for the "audit_events" table.
+	AuditEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeUUID},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"user_registered", "login_succeeded", "login_failed", "refresh_token_reused", "logout", "session_revoked", "secret_created", "secret_updated", "secret_deleted", "secret_opened", "tool_permission_changed", "budget_changed", "budget_refused", "account_disabled", "account_enabled", "admin_action", "data_exported", "account_erased"}},
+		{Name: "actor", Type: field.TypeString, Size: 200},
+		{Name: "ip", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "user_agent", Type: field.TypeString, Nullable: true, Size: 512},
+		{Name: "correlation_id", Type: field.TypeString, Nullable: true, Size: 128},
+		{Name: "trace_id", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "data", Type: field.TypeJSON},
+	}
+	// AuditEventsTable holds the schema information for the "audit_events" table.
+	AuditEventsTable = &schema.Table{
+		Name:       "audit_events",
+		Columns:    AuditEventsColumns,
+		PrimaryKey: []*schema.Column{AuditEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditevent_user_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{AuditEventsColumns[3], AuditEventsColumns[0]},
+			},
+			{
+				Name:    "auditevent_user_id_type_id",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[3], AuditEventsColumns[4], AuditEventsColumns[0]},
+			},
+			{
+				Name:    "auditevent_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[1]},
+			},
+		},
+	}
 	// BudgetsColumns holds the columns for the "budgets" table.
 	BudgetsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -727,6 +765,7 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AgentRunsTable,
+		AuditEventsTable,
 		BudgetsTable,
 		KgEntitiesTable,
 		KgRelationsTable,

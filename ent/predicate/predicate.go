@@ -9,6 +9,9 @@ import (
 // AgentRun is the predicate function for agentrun builders.
 type AgentRun func(*sql.Selector)
 
+// AuditEvent is the predicate function for auditevent builders.
+type AuditEvent func(*sql.Selector)
+
 // Budget is the predicate function for budget builders.
 type Budget func(*sql.Selector)
 

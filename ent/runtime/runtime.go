@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/auditevent"
 	"github.com/jarvis-core/jarvis/ent/budget"
 	"github.com/jarvis-core/jarvis/ent/kgentity"
 	"github.com/jarvis-core/jarvis/ent/kgrelation"
@@ -118,6 +119,76 @@ func init() {
 	agentrunDescID := agentrunMixinFields0[0].Descriptor()
 	// agentrun.DefaultID holds the default value on creation for the id field.
 	agentrun.DefaultID = agentrunDescID.Default.(func() uuid.UUID)
+	auditeventMixin := schema.AuditEvent{}.Mixin()
+	auditevent.Policy = privacy.NewPolicies(auditeventMixin[0], schema.AuditEvent{})
+	auditevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := auditevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	auditeventMixinFields0 := auditeventMixin[0].Fields()
+	_ = auditeventMixinFields0
+	auditeventFields := schema.AuditEvent{}.Fields()
+	_ = auditeventFields
+	// auditeventDescCreatedAt is the schema descriptor for created_at field.
+	auditeventDescCreatedAt := auditeventMixinFields0[1].Descriptor()
+	// auditevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	auditevent.DefaultCreatedAt = auditeventDescCreatedAt.Default.(func() time.Time)
+	// auditeventDescUpdatedAt is the schema descriptor for updated_at field.
+	auditeventDescUpdatedAt := auditeventMixinFields0[2].Descriptor()
+	// auditevent.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	auditevent.DefaultUpdatedAt = auditeventDescUpdatedAt.Default.(func() time.Time)
+	// auditevent.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	auditevent.UpdateDefaultUpdatedAt = auditeventDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// auditeventDescActor is the schema descriptor for actor field.
+	auditeventDescActor := auditeventFields[2].Descriptor()
+	// auditevent.ActorValidator is a validator for the "actor" field. It is called by the builders before save.
+	auditevent.ActorValidator = func() func(string) error {
+		validators := auditeventDescActor.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(actor string) error {
+			for _, fn := range fns {
+				if err := fn(actor); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// auditeventDescIP is the schema descriptor for ip field.
+	auditeventDescIP := auditeventFields[3].Descriptor()
+	// auditevent.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	auditevent.IPValidator = auditeventDescIP.Validators[0].(func(string) error)
+	// auditeventDescUserAgent is the schema descriptor for user_agent field.
+	auditeventDescUserAgent := auditeventFields[4].Descriptor()
+	// auditevent.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	auditevent.UserAgentValidator = auditeventDescUserAgent.Validators[0].(func(string) error)
+	// auditeventDescCorrelationID is the schema descriptor for correlation_id field.
+	auditeventDescCorrelationID := auditeventFields[5].Descriptor()
+	// auditevent.CorrelationIDValidator is a validator for the "correlation_id" field. It is called by the builders before save.
+	auditevent.CorrelationIDValidator = auditeventDescCorrelationID.Validators[0].(func(string) error)
+	// auditeventDescTraceID is the schema descriptor for trace_id field.
+	auditeventDescTraceID := auditeventFields[6].Descriptor()
+	// auditevent.TraceIDValidator is a validator for the "trace_id" field. It is called by the builders before save.
+	auditevent.TraceIDValidator = auditeventDescTraceID.Validators[0].(func(string) error)
+	// auditeventDescReason is the schema descriptor for reason field.
+	auditeventDescReason := auditeventFields[7].Descriptor()
+	// auditevent.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	auditevent.ReasonValidator = auditeventDescReason.Validators[0].(func(string) error)
+	// auditeventDescData is the schema descriptor for data field.
+	auditeventDescData := auditeventFields[8].Descriptor()
+	// auditevent.DefaultData holds the default value on creation for the data field.
+	auditevent.DefaultData = auditeventDescData.Default.(map[string]interface{})
+	// auditeventDescID is the schema descriptor for id field.
+	auditeventDescID := auditeventMixinFields0[0].Descriptor()
+	// auditevent.DefaultID holds the default value on creation for the id field.
+	auditevent.DefaultID = auditeventDescID.Default.(func() uuid.UUID)
 	budgetMixin := schema.Budget{}.Mixin()
 	budget.Policy = privacy.NewPolicies(budgetMixin[0], budgetMixin[1], schema.Budget{})
 	budget.Hooks[0] = func(next ent.Mutator) ent.Mutator {

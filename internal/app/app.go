@@ -8,6 +8,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/auth"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/connections"
@@ -62,6 +63,7 @@ func New(src config.Source, log *slog.Logger, extra ...fx.Option) *fx.App {
 		telemetry.Module,
 		db.Module,
 		redisconn.Module,
+		audit.Module,
 		secrets.Module,
 		auth.Module,
 		embed.Module,

@@ -87,6 +87,14 @@ var resources = map[string]resource{
 	"entity": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		return bobEntity(t, c, "Bob").ID
 	},
+	// Registration wrote bob's first audit event.
+	"audit_event": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		p, err := c.ListAuditEvents(context.Background(), openapi.ListAuditEventsParams{})
+		if err != nil || len(p.Items) == 0 {
+			t.Fatalf("list audit events: %v", err)
+		}
+		return p.Items[len(p.Items)-1].ID
+	},
 	"relation": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		from, to := bobEntity(t, c, "Bob's chess club"), bobEntity(t, c, "Bob's city")
 		r, err := c.CreateRelation(context.Background(), &openapi.RelationCreate{SourceID: from.ID, TargetID: to.ID, Type: "located_in"})
@@ -151,6 +159,7 @@ var idOperations = map[string]struct {
 	"deleteConnection":   {kind: "connection"},
 	"getConnectionToken": {kind: "connection"},
 	"deleteRelation":     {kind: "relation"},
+	"getAuditEvent":      {kind: "audit_event"},
 }
 
 type operation struct {

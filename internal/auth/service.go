@@ -22,6 +22,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/session"
 	"github.com/jarvis-core/jarvis/ent/user"
 	"github.com/jarvis-core/jarvis/ent/useremail"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
@@ -170,10 +171,26 @@ func (s *Service) Register(ctx context.Context, email, pw, displayName string, m
 			}
 			return fmt.Errorf("record email: %w", err)
 		}
-		out, err = s.startSession(ctx, tx, id, meta)
-		return err
+		if out, err = s.startSession(ctx, tx, id, meta); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Type: audit.UserRegistered, Data: sessionData(out.SessionID)})
 	})
 	return out, err
+}
+
+func sessionData(id uuid.UUID) map[string]any { return map[string]any{"session_id": id.String()} }
+
+// loginFailed records a refused sign-in in a transaction of its own (the
+// refusal changed nothing else): about the account when there is one, else
+// about audit.UnknownUser, without the e-mail that was tried.
+func (s *Service) loginFailed(ctx context.Context, userID uuid.UUID, why string) {
+	err := s.db.Run(viewer.NewContext(ctx, viewer.User(userID)), func(ctx context.Context, tx *ent.Tx) error {
+		return audit.Record(ctx, tx, audit.Event{Type: audit.LoginFailed, User: userID, Data: map[string]any{"why": why}})
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "audit: record failed login", slog.Any("error", err))
+	}
 }
 
 // Login checks the password and opens a session. Unknown emails, wrong
@@ -216,6 +233,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 		if err := s.hasher.VerifyDummy(ctx, pw); !errors.Is(err, password.ErrMismatch) {
 			return Tokens{}, fmt.Errorf("verify password: %w", err)
 		}
+		s.loginFailed(ctx, audit.UnknownUser, "unknown_account")
 		return Tokens{}, ErrInvalidCredentials
 	}
 	rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
@@ -226,6 +244,11 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 		if err != nil && !errors.Is(err, password.ErrMismatch) {
 			s.log.ErrorContext(ctx, "stored password hash unusable", slog.String("user_id", u.ID.String()), slog.Any("error", err))
 		}
+		why := "wrong_password"
+		if err == nil {
+			why = "account_disabled"
+		}
+		s.loginFailed(ctx, u.ID, why)
 		return Tokens{}, ErrInvalidCredentials
 	}
 	var newHash string
@@ -244,8 +267,10 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 		if err := upd.Exec(ctx); err != nil {
 			return fmt.Errorf("record login: %w", err)
 		}
-		out, err = s.startSession(ctx, tx, u.ID, meta)
-		return err
+		if out, err = s.startSession(ctx, tx, u.ID, meta); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Type: audit.LoginSucceeded, Data: sessionData(out.SessionID)})
 	})
 	return out, err
 }
@@ -344,7 +369,10 @@ func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, e
 			// Past the window, or its successor has moved on: whoever
 			// presents it now is not the client that rotated it.
 			reused = true
-			return s.revokeSession(ctx, tx, sess.ID, now)
+			if err := s.revokeSession(ctx, tx, sess.ID, now); err != nil {
+				return err
+			}
+			return audit.Record(ctx, tx, audit.Event{Type: audit.RefreshTokenReused, Data: sessionData(sess.ID)})
 		case !now.Before(rt.ExpiresAt):
 			return ErrInvalidRefresh
 		}
@@ -425,7 +453,7 @@ func (s *Service) Logout(ctx context.Context, all bool) error {
 				return err
 			}
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Event{Type: audit.Logout, Data: map[string]any{"all": all, "sessions": len(ids)}})
 	})
 }
 
@@ -440,7 +468,10 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID uuid.UUID) error 
 		if sess.RevokedAt != nil {
 			return nil
 		}
-		return s.revokeSession(ctx, tx, sess.ID, s.now())
+		if err := s.revokeSession(ctx, tx, sess.ID, s.now()); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Type: audit.SessionRevoked, Data: sessionData(sess.ID)})
 	})
 }
 

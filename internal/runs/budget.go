@@ -3,6 +3,7 @@ package runs
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/budget"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
@@ -103,6 +105,10 @@ func (s *Service) PutBudget(ctx context.Context, in BudgetInput) (*BudgetStatus,
 		if err != nil {
 			return nil, fmt.Errorf("store budget: %w", err)
 		}
+		if err := audit.Record(ctx, tx, audit.Event{Type: audit.BudgetChanged, Data: map[string]any{
+			"limit_usd": in.LimitUSD.String(), "soft_limit_usd": soft.Decimal.String(), "hard": in.Hard}}); err != nil {
+			return nil, err
+		}
 		st, err := s.budgetState(ctx, tx, uid)
 		if err != nil {
 			return nil, err
@@ -121,7 +127,7 @@ func (s *Service) DeleteBudget(ctx context.Context) error {
 		if n == 0 {
 			return fault.NotFoundf("no budget set")
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Event{Type: audit.BudgetChanged, Data: map[string]any{"removed": true}})
 	})
 }
 
@@ -246,4 +252,18 @@ func budgetWarningOnce(ctx context.Context, tx *ent.Tx, uid, runID uuid.UUID, ms
 		return false, fmt.Errorf("set run warning: %w", err)
 	}
 	return n == 1, nil
+}
+
+// auditRefusal records a hard budget's refusal in a transaction of its
+// own: the refused work rolled back, the refusal itself is the event.
+func (s *Service) auditRefusal(ctx context.Context, err error, what string) {
+	if f, ok := fault.As(err); !ok || f.Kind != fault.BudgetExceeded {
+		return
+	}
+	rerr := s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		return audit.Record(ctx, tx, audit.Event{Type: audit.BudgetRefused, Data: map[string]any{"refused": what}})
+	})
+	if rerr != nil {
+		s.log.ErrorContext(ctx, "audit: record budget refusal", slog.Any("error", rerr))
+	}
 }

@@ -138,6 +138,7 @@ func (s *Service) RecordLLMCall(ctx context.Context, runID uuid.UUID, in LLMCall
 		return call, nil
 	})
 	if err != nil {
+		s.auditRefusal(ctx, err, "llm_call")
 		return nil, err
 	}
 	if !priced {

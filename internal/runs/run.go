@@ -243,6 +243,7 @@ func (s *Service) Create(ctx context.Context, in RunInput) (*ent.AgentRun, error
 		return run, nil
 	})
 	if err != nil {
+		s.auditRefusal(ctx, err, "run")
 		return nil, err
 	}
 	s.publish(ctx, out)

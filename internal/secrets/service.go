@@ -14,6 +14,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
@@ -137,6 +138,9 @@ func (s *Service) Create(ctx context.Context, provider, name, value string) (*en
 		if err != nil {
 			return nil, fmt.Errorf("store secret: %w", err)
 		}
+		if err := audit.Record(ctx, tx, audit.Event{Type: audit.SecretCreated, Data: secretData(created)}); err != nil {
+			return nil, err
+		}
 		return withoutValue(created), nil
 	})
 }
@@ -191,18 +195,40 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, name, value *string)
 		case err != nil:
 			return nil, fmt.Errorf("update secret: %w", err)
 		}
+		data := secretData(updated)
+		data["replaced"] = value != nil
+		data["renamed"] = name != nil
+		if err := audit.Record(ctx, tx, audit.Event{Type: audit.SecretUpdated, Data: data}); err != nil {
+			return nil, err
+		}
 		return withoutValue(updated), nil
 	})
+}
+
+// secretData is what the audit log says about a secret: which one, never
+// its value.
+func secretData(sec *ent.UserSecret) map[string]any {
+	return map[string]any{"secret_id": sec.ID.String(), "provider": string(sec.Provider), "name": sec.Name}
 }
 
 // Delete removes one of the viewer's secrets.
 func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 	return s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		err := tx.UserSecret.DeleteOneID(id).Exec(ctx)
+		sec, err := tx.UserSecret.Query().Where(usersecret.ID(id)).Select(listFields...).Only(ctx)
 		if ent.IsNotFound(err) {
 			return ErrNotFound.Wrap(err)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		err = tx.UserSecret.DeleteOneID(id).Exec(ctx)
+		if ent.IsNotFound(err) {
+			return ErrNotFound.Wrap(err)
+		}
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Type: audit.SecretDeleted, Data: secretData(sec)})
 	})
 }
 
@@ -242,7 +268,7 @@ func (s *Service) DecryptedValue(ctx context.Context, provider, name string) (st
 		if _, err := tx.ExecContext(ctx, "UPDATE user_secrets SET last_used_at = $1 WHERE id = $2", time.Now(), sec.ID); err != nil {
 			return fmt.Errorf("record use: %w", err)
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Event{Type: audit.SecretOpened, Data: secretData(sec)})
 	})
 	if err != nil {
 		return "", err

@@ -33,6 +33,7 @@ type Fixture struct {
 	Relation       *ent.KGRelation
 	Connection     *ent.OAuthConnection
 	OAuthState     *ent.OAuthState
+	AuditEvent     *ent.AuditEvent
 }
 
 // IDs returns the id of the fixture's row in each owned table.
@@ -44,6 +45,7 @@ func (f *Fixture) IDs() map[string]uuid.UUID {
 		"tool_permissions": f.ToolPermission.ID, "memories": f.Memory.ID,
 		"kg_entities": f.EntityA.ID, "kg_relations": f.Relation.ID, "user_emails": f.Email.ID,
 		"oauth_connections": f.Connection.ID, "oauth_states": f.OAuthState.ID,
+		"audit_events": f.AuditEvent.ID,
 	}
 }
 
@@ -113,6 +115,8 @@ func Seed(t testing.TB, c *ent.Client, email string) *Fixture {
 	f.OAuthState, err = c.OAuthState.Create().SetUserID(uid).SetProvider("github").SetStateHash([]byte("state-" + email)).
 		SetVerifier([]byte{1}).SetKeyVersion(1).SetRedirectURI("https://app.example/cb").
 		SetExpiresAt(time.Now().Add(time.Minute)).Save(ctx)
+	must(err)
+	f.AuditEvent, err = c.AuditEvent.Create().SetUserID(uid).SetType("login_succeeded").SetActor("system").Save(ctx)
 	must(err)
 	return &f
 }

@@ -4,6 +4,40 @@
  */
 
 export interface paths {
+    "/v1/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List your audit events, newest first */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit-events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read one of your audit events */
+        get: operations["getAuditEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/login": {
         parameters: {
             query?: never;
@@ -375,6 +409,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/llm-calls/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Find a LLMCall by ID */
+        get: operations["getLLMCall"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -466,8 +517,8 @@ export interface paths {
         get: operations["listRuns"];
         put?: never;
         /**
-         * Create a pending run
-         * @description Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when the month's spend reached a hard budget.
+         * Create a pending run, with what it is about
+         * @description The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when the month's spend reached a hard budget.
          */
         post: operations["createRun"];
         delete?: never;
@@ -519,7 +570,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move a running run to completed */
+        /** Move a running run to completed, with its final output */
         post: operations["completeRun"];
         delete?: never;
         options?: never;
@@ -576,7 +627,7 @@ export interface paths {
         put?: never;
         /**
          * Record an LLM call of a run, costed from the dated model price table
-         * @description The run's token and cost totals change in the same transaction. A model missing from the price table is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the month's spend reached a hard budget.
+         * @description The run's token and cost totals change in the same transaction. Provider and model names are normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A model missing from the price table is recorded with its tokens and no cost (the cost fields are absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the month's spend reached a hard budget.
          */
         post: operations["recordLLMCall"];
         delete?: never;
@@ -810,7 +861,7 @@ export interface components {
             message: string;
         };
         AgentFinalData: {
-            /** @description The agent's final answer */
+            /** @description The agent's final answer. The limit is in bytes: the data as JSON ({"content":"..."}) must fit in REALTIME_MAX_EVENT_BYTES (65536 by default), so with the default content holds at most 65522 bytes once JSON-escaped (fewer characters when they take several bytes or need escaping) */
             content: string;
         };
         AgentTokenData: {
@@ -833,6 +884,31 @@ export interface components {
             output: unknown;
             tool_call_id: string;
         };
+        AuditEvent: {
+            actor: string;
+            correlation_id?: string;
+            /** Format: date-time */
+            created_at: string;
+            data: {
+                [key: string]: unknown;
+            };
+            /** Format: uuid */
+            id: string;
+            ip?: string;
+            reason?: string;
+            trace_id?: string;
+            type: components["schemas"]["AuditEventType"];
+            /** Format: date-time */
+            updated_at: string;
+            user_agent?: string;
+        };
+        AuditEventPage: {
+            items: components["schemas"]["AuditEvent"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
+        };
+        /** @enum {string} */
+        AuditEventType: "user_registered" | "login_succeeded" | "login_failed" | "refresh_token_reused" | "logout" | "session_revoked" | "secret_created" | "secret_updated" | "secret_deleted" | "secret_opened" | "tool_permission_changed" | "budget_changed" | "budget_refused" | "account_disabled" | "account_enabled" | "admin_action" | "data_exported" | "account_erased";
         Budget: {
             hard: boolean;
             /**
@@ -866,15 +942,9 @@ export interface components {
         BudgetSet: {
             /** @description Refuse new runs and LLM calls at the limit (default true); false only warns */
             hard?: boolean;
-            /**
-             * Format: decimal
-             * @description Monthly limit in USD
-             */
+            /** @description Monthly limit in USD: digits, optionally a point and 1 to 10 more ("12.50"); no exponent, sign or trailing point */
             limit_usd: string;
-            /**
-             * Format: decimal
-             * @description Warning threshold in USD, at most limit_usd
-             */
+            /** @description Warning threshold in USD, at most limit_usd: digits, optionally a point and 1 to 10 more ("12.50"); no exponent, sign or trailing point */
             soft_limit_usd?: string;
         };
         Connection: {
@@ -1056,7 +1126,7 @@ export interface components {
         ErrorResponse: {
             error: {
                 /** @enum {string} */
-                code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "EMAIL_EXISTS" | "CONFLICT" | "NEEDS_REAUTH" | "BUDGET_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "UNAVAILABLE" | "INTERNAL";
+                code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "EMAIL_EXISTS" | "CONFLICT" | "NEEDS_REAUTH" | "BUDGET_EXCEEDED" | "UNPRICED_MODEL" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "UNAVAILABLE" | "INTERNAL";
                 correlation_id: string;
                 details?: components["schemas"]["ErrorDetail"][];
                 message: string;
@@ -1261,8 +1331,8 @@ export interface components {
         RealtimeClientMessage: {
             /** @description resume: the epoch of the last event seen */
             epoch?: string;
-            /** @description Echoed in the reply */
-            id?: string;
+            /** @description Echoed in the reply, as sent: a string of 1 to 64 characters or an integer */
+            id?: string | number;
             /**
              * Format: uuid
              * @description subscribe, unsubscribe
@@ -1314,8 +1384,8 @@ export interface components {
              * @description connected, authed: when the access token expires
              */
             expires_at?: string;
-            /** @description The id of the message answered */
-            id?: string;
+            /** @description The id of the message answered, as it was sent (a string or an integer) */
+            id?: string | number;
             /** @description error */
             message?: string;
             /**
@@ -1390,15 +1460,25 @@ export interface components {
             error?: string;
             /** Format: uuid */
             id: string;
+            input?: unknown;
             /** Format: int64 */
             input_tokens: number;
+            metadata: {
+                [key: string]: unknown;
+            };
+            name?: string;
+            output?: unknown;
             /** Format: int64 */
             output_tokens: number;
+            /** Format: uuid */
+            parent_run_id?: string;
             /** Format: int64 */
             reasoning_tokens: number;
             /** Format: date-time */
             started_at?: string;
             status: components["schemas"]["RunStatus"];
+            tags: string[];
+            thread_id?: string;
             /** Format: decimal */
             total_cost: string;
             /** Format: int64 */
@@ -1408,6 +1488,29 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             warning?: string;
+        };
+        RunCompletion: {
+            /** @description The run's final output: any JSON value, at most 1 MiB as JSON */
+            output?: unknown;
+        };
+        RunCreate: {
+            /** @description The run's input: any JSON value, at most 1 MiB as JSON */
+            input?: unknown;
+            /** @description Your own data, at most 16 KiB as JSON */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description The agent's name */
+            name?: string;
+            /**
+             * Format: uuid
+             * @description The run that started this one (a sub-agent); a run of the same user
+             */
+            parent_run_id?: string;
+            /** @description Labels to filter runs by; at most 32 */
+            tags?: string[];
+            /** @description The conversation the run belongs to */
+            thread_id?: string;
         };
         RunEventCreate: {
             /** @description The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData, AgentFinalData, AgentErrorData */
@@ -1720,6 +1823,67 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+                /** @description Only events of this type */
+                type?: components["schemas"]["AuditEventType"];
+                /** @description Only events at or after this instant */
+                since?: string;
+                /** @description Only events before this instant */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getAuditEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the auditevent */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The auditevent */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEvent"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -2482,6 +2646,32 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    getLLMCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the llmcall */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The llmcall */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LLMCall"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -2683,6 +2873,14 @@ export interface operations {
                 cursor?: string;
                 /** @description Only runs in this status */
                 status?: components["schemas"]["RunStatus"];
+                /** @description Only runs of this agent name */
+                name?: string;
+                /** @description Only runs carrying this tag */
+                tag?: string;
+                /** @description Only runs of this thread */
+                thread_id?: string;
+                /** @description Only the direct children of this run */
+                parent_run_id?: string;
             };
             header?: never;
             path?: never;
@@ -2712,7 +2910,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunCreate"];
+            };
+        };
         responses: {
             /** @description Created */
             201: {
@@ -2723,8 +2925,10 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             402: components["responses"]["BudgetExceeded"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
@@ -2793,7 +2997,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunCompletion"];
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -2804,9 +3012,11 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
