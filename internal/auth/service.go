@@ -185,9 +185,24 @@ func sessionData(id uuid.UUID) map[string]any { return map[string]any{"session_i
 // refusal changed nothing else): about the account when there is one, else
 // about audit.UnknownUser, without the e-mail that was tried.
 func (s *Service) loginFailed(ctx context.Context, userID uuid.UUID, why string) {
-	err := s.db.Run(viewer.NewContext(ctx, viewer.User(userID)), func(ctx context.Context, tx *ent.Tx) error {
+	record := func(ctx context.Context, tx *ent.Tx) error {
 		return audit.Record(ctx, tx, audit.Event{Type: audit.LoginFailed, User: userID, Data: map[string]any{"why": why}})
-	})
+	}
+	var err error
+	if userID == audit.UnknownUser {
+		// Nobody to act for (a viewer needs a real user): the unknown
+		// account's events are written under its own RLS identity, which
+		// the row-level policy then holds the insert to.
+		ctx = rule.Bypass(viewer.NewContext(ctx, viewer.System()), "audit: a failed login for an unknown account")
+		err = s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+			if _, err := tx.ExecContext(ctx, "SELECT jarvis_set_local($1, $2)", db.CurrentUserSetting, userID.String()); err != nil {
+				return fmt.Errorf("identify unknown account: %w", err)
+			}
+			return record(ctx, tx)
+		})
+	} else {
+		err = s.db.Run(viewer.NewContext(ctx, viewer.User(userID)), record)
+	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "audit: record failed login", slog.Any("error", err))
 	}
