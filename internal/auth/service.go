@@ -191,15 +191,8 @@ func (s *Service) loginFailed(ctx context.Context, userID uuid.UUID, why string)
 	var err error
 	if userID == audit.UnknownUser {
 		// Nobody to act for (a viewer needs a real user): the unknown
-		// account's events are written under its own RLS identity, which
-		// the row-level policy then holds the insert to.
-		ctx = rule.Bypass(viewer.NewContext(ctx, viewer.System()), "audit: a failed login for an unknown account")
-		err = s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
-			if _, err := tx.ExecContext(ctx, "SELECT jarvis_set_local($1, $2)", db.CurrentUserSetting, userID.String()); err != nil {
-				return fmt.Errorf("identify unknown account: %w", err)
-			}
-			return record(ctx, tx)
-		})
+		// account's events are written under its own RLS identity.
+		err = s.db.RunUnowned(ctx, userID, "audit: a failed login for an unknown account", record)
 	} else {
 		err = s.db.Run(viewer.NewContext(ctx, viewer.User(userID)), record)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -129,6 +130,23 @@ var embeddedDir = func() atlasmigrate.Dir {
 // ErrSessionInvalid is returned by Run when the request's session (see
 // viewer.Session) is revoked or gone, or its user disabled or deleted.
 var ErrSessionInvalid = fault.New(fault.Unauthorized, "session is no longer valid: sign in again")
+
+// RunUnowned runs fn in one transaction whose row-level security identity
+// is id, with no viewer: for a record about no real account (a failed login
+// for an unknown e-mail is audited under audit.UnknownUser, which no viewer
+// can name). RLS holds fn to id's rows; ent privacy is bypassed with reason.
+func (d *DB) RunUnowned(ctx context.Context, id uuid.UUID, reason string, fn func(ctx context.Context, tx *ent.Tx) error) error {
+	ctx = rule.Bypass(ctx, reason)
+	pre := []prelude{{
+		sql:  "SELECT jarvis_set_local($1, $2)",
+		args: []any{CurrentUserSetting, id.String()},
+		wrap: func(err error) error { return fmt.Errorf("set row-level security identity: %w", err) },
+	}}
+	if err := d.unit(ctx, nil, pre, false, fn); err != nil {
+		return Classify(err)
+	}
+	return nil
+}
 
 // Lookup runs fn in one read-only transaction where the narrow lookup
 // setting of table (ent.LookupPolicies: users by email, refresh tokens by
