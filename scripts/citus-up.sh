@@ -106,7 +106,14 @@ for p in $WORKER_PORTS; do node "citus_w$i" "$p"; i=$((i + 1)); done
 psqlc() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres "$@"; }
 for p in $COORD_PORT $WORKER_PORTS; do
   for _ in $(seq 1 30); do psqlc -p "$p" -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 1; done
-  psqlc -p "$p" -d postgres -c 'CREATE EXTENSION IF NOT EXISTS citus; CREATE EXTENSION IF NOT EXISTS vector;'
+  # Only when missing: once the coordinator has synced its metadata to a
+  # worker, Citus refuses CREATE EXTENSION there even with IF NOT EXISTS
+  # ("operation is not allowed on this node"), so a second run must not ask.
+  for ext in citus vector; do
+    if [ "$(psqlc -p "$p" -d postgres -Atc "SELECT 1 FROM pg_extension WHERE extname = '$ext'")" != 1 ]; then
+      psqlc -p "$p" -d postgres -c "CREATE EXTENSION $ext"
+    fi
+  done
 done
 # The postgres database of the coordinator knows its workers; every test
 # database registers them again (internal/db/dbtest), as Citus keeps its
