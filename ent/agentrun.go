@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -50,6 +51,20 @@ type AgentRun struct {
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	// CompletedAt holds the value of the "completed_at" field.
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	// Name holds the value of the "name" field.
+	Name string `json:"name,omitempty"`
+	// Input holds the value of the "input" field.
+	Input json.RawMessage `json:"input,omitempty"`
+	// Output holds the value of the "output" field.
+	Output json.RawMessage `json:"output,omitempty"`
+	// Metadata holds the value of the "metadata" field.
+	Metadata map[string]interface{} `json:"metadata,omitempty"`
+	// Tags holds the value of the "tags" field.
+	Tags []string `json:"tags,omitempty"`
+	// ParentRunID holds the value of the "parent_run_id" field.
+	ParentRunID *uuid.UUID `json:"parent_run_id,omitempty"`
+	// ThreadID holds the value of the "thread_id" field.
+	ThreadID string `json:"thread_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AgentRunQuery when eager-loading is set.
 	Edges        AgentRunEdges `json:"edges"`
@@ -66,9 +81,13 @@ type AgentRunEdges struct {
 	ToolCalls []*ToolCall `json:"tool_calls,omitempty"`
 	// LlmCalls holds the value of the llm_calls edge.
 	LlmCalls []*LLMCall `json:"llm_calls,omitempty"`
+	// Parent holds the value of the parent edge.
+	Parent *AgentRun `json:"parent,omitempty"`
+	// Children holds the value of the children edge.
+	Children []*AgentRun `json:"children,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [6]bool
 }
 
 // OwnerOrErr returns the Owner value or an error if the edge
@@ -109,16 +128,40 @@ func (e AgentRunEdges) LlmCallsOrErr() ([]*LLMCall, error) {
 	return nil, &NotLoadedError{edge: "llm_calls"}
 }
 
+// ParentOrErr returns the Parent value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e AgentRunEdges) ParentOrErr() (*AgentRun, error) {
+	if e.Parent != nil {
+		return e.Parent, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: agentrun.Label}
+	}
+	return nil, &NotLoadedError{edge: "parent"}
+}
+
+// ChildrenOrErr returns the Children value or an error if the edge
+// was not loaded in eager-loading.
+func (e AgentRunEdges) ChildrenOrErr() ([]*AgentRun, error) {
+	if e.loadedTypes[5] {
+		return e.Children, nil
+	}
+	return nil, &NotLoadedError{edge: "children"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*AgentRun) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case agentrun.FieldParentRunID:
+			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
+		case agentrun.FieldInput, agentrun.FieldOutput, agentrun.FieldMetadata, agentrun.FieldTags:
+			values[i] = new([]byte)
 		case agentrun.FieldTotalCost:
 			values[i] = new(decimal.Decimal)
 		case agentrun.FieldInputTokens, agentrun.FieldCachedInputTokens, agentrun.FieldOutputTokens, agentrun.FieldReasoningTokens, agentrun.FieldTotalTokens, agentrun.FieldUnpricedCalls:
 			values[i] = new(sql.NullInt64)
-		case agentrun.FieldStatus, agentrun.FieldError, agentrun.FieldWarning:
+		case agentrun.FieldStatus, agentrun.FieldError, agentrun.FieldWarning, agentrun.FieldName, agentrun.FieldThreadID:
 			values[i] = new(sql.NullString)
 		case agentrun.FieldCreatedAt, agentrun.FieldUpdatedAt, agentrun.FieldStartedAt, agentrun.FieldCompletedAt:
 			values[i] = new(sql.NullTime)
@@ -237,6 +280,57 @@ func (_m *AgentRun) assignValues(columns []string, values []any) error {
 				_m.CompletedAt = new(time.Time)
 				*_m.CompletedAt = value.Time
 			}
+		case agentrun.FieldName:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field name", values[i])
+			} else if value.Valid {
+				_m.Name = value.String
+			}
+		case agentrun.FieldInput:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field input", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Input); err != nil {
+					return fmt.Errorf("unmarshal field input: %w", err)
+				}
+			}
+		case agentrun.FieldOutput:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field output", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Output); err != nil {
+					return fmt.Errorf("unmarshal field output: %w", err)
+				}
+			}
+		case agentrun.FieldMetadata:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field metadata", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Metadata); err != nil {
+					return fmt.Errorf("unmarshal field metadata: %w", err)
+				}
+			}
+		case agentrun.FieldTags:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field tags", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Tags); err != nil {
+					return fmt.Errorf("unmarshal field tags: %w", err)
+				}
+			}
+		case agentrun.FieldParentRunID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field parent_run_id", values[i])
+			} else if value.Valid {
+				_m.ParentRunID = new(uuid.UUID)
+				*_m.ParentRunID = *value.S.(*uuid.UUID)
+			}
+		case agentrun.FieldThreadID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field thread_id", values[i])
+			} else if value.Valid {
+				_m.ThreadID = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -268,6 +362,16 @@ func (_m *AgentRun) QueryToolCalls() *ToolCallQuery {
 // QueryLlmCalls queries the "llm_calls" edge of the AgentRun entity.
 func (_m *AgentRun) QueryLlmCalls() *LLMCallQuery {
 	return NewAgentRunClient(_m.config).QueryLlmCalls(_m)
+}
+
+// QueryParent queries the "parent" edge of the AgentRun entity.
+func (_m *AgentRun) QueryParent() *AgentRunQuery {
+	return NewAgentRunClient(_m.config).QueryParent(_m)
+}
+
+// QueryChildren queries the "children" edge of the AgentRun entity.
+func (_m *AgentRun) QueryChildren() *AgentRunQuery {
+	return NewAgentRunClient(_m.config).QueryChildren(_m)
 }
 
 // Update returns a builder for updating this AgentRun.
@@ -341,6 +445,29 @@ func (_m *AgentRun) String() string {
 		builder.WriteString("completed_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("name=")
+	builder.WriteString(_m.Name)
+	builder.WriteString(", ")
+	builder.WriteString("input=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Input))
+	builder.WriteString(", ")
+	builder.WriteString("output=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Output))
+	builder.WriteString(", ")
+	builder.WriteString("metadata=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Metadata))
+	builder.WriteString(", ")
+	builder.WriteString("tags=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Tags))
+	builder.WriteString(", ")
+	if v := _m.ParentRunID; v != nil {
+		builder.WriteString("parent_run_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("thread_id=")
+	builder.WriteString(_m.ThreadID)
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -231,6 +232,72 @@ func (_c *AgentRunCreate) SetNillableCompletedAt(v *time.Time) *AgentRunCreate {
 	return _c
 }
 
+// SetName sets the "name" field.
+func (_c *AgentRunCreate) SetName(v string) *AgentRunCreate {
+	_c.mutation.SetName(v)
+	return _c
+}
+
+// SetNillableName sets the "name" field if the given value is not nil.
+func (_c *AgentRunCreate) SetNillableName(v *string) *AgentRunCreate {
+	if v != nil {
+		_c.SetName(*v)
+	}
+	return _c
+}
+
+// SetInput sets the "input" field.
+func (_c *AgentRunCreate) SetInput(v json.RawMessage) *AgentRunCreate {
+	_c.mutation.SetInput(v)
+	return _c
+}
+
+// SetOutput sets the "output" field.
+func (_c *AgentRunCreate) SetOutput(v json.RawMessage) *AgentRunCreate {
+	_c.mutation.SetOutput(v)
+	return _c
+}
+
+// SetMetadata sets the "metadata" field.
+func (_c *AgentRunCreate) SetMetadata(v map[string]interface{}) *AgentRunCreate {
+	_c.mutation.SetMetadata(v)
+	return _c
+}
+
+// SetTags sets the "tags" field.
+func (_c *AgentRunCreate) SetTags(v []string) *AgentRunCreate {
+	_c.mutation.SetTags(v)
+	return _c
+}
+
+// SetParentRunID sets the "parent_run_id" field.
+func (_c *AgentRunCreate) SetParentRunID(v uuid.UUID) *AgentRunCreate {
+	_c.mutation.SetParentRunID(v)
+	return _c
+}
+
+// SetNillableParentRunID sets the "parent_run_id" field if the given value is not nil.
+func (_c *AgentRunCreate) SetNillableParentRunID(v *uuid.UUID) *AgentRunCreate {
+	if v != nil {
+		_c.SetParentRunID(*v)
+	}
+	return _c
+}
+
+// SetThreadID sets the "thread_id" field.
+func (_c *AgentRunCreate) SetThreadID(v string) *AgentRunCreate {
+	_c.mutation.SetThreadID(v)
+	return _c
+}
+
+// SetNillableThreadID sets the "thread_id" field if the given value is not nil.
+func (_c *AgentRunCreate) SetNillableThreadID(v *string) *AgentRunCreate {
+	if v != nil {
+		_c.SetThreadID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *AgentRunCreate) SetID(v uuid.UUID) *AgentRunCreate {
 	_c.mutation.SetID(v)
@@ -299,6 +366,40 @@ func (_c *AgentRunCreate) AddLlmCalls(v ...*LLMCall) *AgentRunCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddLlmCallIDs(ids...)
+}
+
+// SetParentID sets the "parent" edge to the AgentRun entity by ID.
+func (_c *AgentRunCreate) SetParentID(id uuid.UUID) *AgentRunCreate {
+	_c.mutation.SetParentID(id)
+	return _c
+}
+
+// SetNillableParentID sets the "parent" edge to the AgentRun entity by ID if the given value is not nil.
+func (_c *AgentRunCreate) SetNillableParentID(id *uuid.UUID) *AgentRunCreate {
+	if id != nil {
+		_c = _c.SetParentID(*id)
+	}
+	return _c
+}
+
+// SetParent sets the "parent" edge to the AgentRun entity.
+func (_c *AgentRunCreate) SetParent(v *AgentRun) *AgentRunCreate {
+	return _c.SetParentID(v.ID)
+}
+
+// AddChildIDs adds the "children" edge to the AgentRun entity by IDs.
+func (_c *AgentRunCreate) AddChildIDs(ids ...uuid.UUID) *AgentRunCreate {
+	_c.mutation.AddChildIDs(ids...)
+	return _c
+}
+
+// AddChildren adds the "children" edges to the AgentRun entity.
+func (_c *AgentRunCreate) AddChildren(v ...*AgentRun) *AgentRunCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddChildIDs(ids...)
 }
 
 // Mutation returns the AgentRunMutation object of the builder.
@@ -384,6 +485,14 @@ func (_c *AgentRunCreate) defaults() error {
 		v := agentrun.DefaultUnpricedCalls
 		_c.mutation.SetUnpricedCalls(v)
 	}
+	if _, ok := _c.mutation.Metadata(); !ok {
+		v := agentrun.DefaultMetadata
+		_c.mutation.SetMetadata(v)
+	}
+	if _, ok := _c.mutation.Tags(); !ok {
+		v := agentrun.DefaultTags
+		_c.mutation.SetTags(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if agentrun.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized agentrun.DefaultID (forgotten import ent/runtime?)")
@@ -462,6 +571,16 @@ func (_c *AgentRunCreate) check() error {
 	if v, ok := _c.mutation.UnpricedCalls(); ok {
 		if err := agentrun.UnpricedCallsValidator(v); err != nil {
 			return &ValidationError{Name: "unpriced_calls", err: fmt.Errorf(`ent: validator failed for field "AgentRun.unpriced_calls": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.Name(); ok {
+		if err := agentrun.NameValidator(v); err != nil {
+			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "AgentRun.name": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.ThreadID(); ok {
+		if err := agentrun.ThreadIDValidator(v); err != nil {
+			return &ValidationError{Name: "thread_id", err: fmt.Errorf(`ent: validator failed for field "AgentRun.thread_id": %w`, err)}
 		}
 	}
 	if len(_c.mutation.OwnerIDs()) == 0 {
@@ -559,6 +678,30 @@ func (_c *AgentRunCreate) createSpec() (*AgentRun, *sqlgraph.CreateSpec) {
 		_spec.SetField(agentrun.FieldCompletedAt, field.TypeTime, value)
 		_node.CompletedAt = &value
 	}
+	if value, ok := _c.mutation.Name(); ok {
+		_spec.SetField(agentrun.FieldName, field.TypeString, value)
+		_node.Name = value
+	}
+	if value, ok := _c.mutation.Input(); ok {
+		_spec.SetField(agentrun.FieldInput, field.TypeJSON, value)
+		_node.Input = value
+	}
+	if value, ok := _c.mutation.Output(); ok {
+		_spec.SetField(agentrun.FieldOutput, field.TypeJSON, value)
+		_node.Output = value
+	}
+	if value, ok := _c.mutation.Metadata(); ok {
+		_spec.SetField(agentrun.FieldMetadata, field.TypeJSON, value)
+		_node.Metadata = value
+	}
+	if value, ok := _c.mutation.Tags(); ok {
+		_spec.SetField(agentrun.FieldTags, field.TypeJSON, value)
+		_node.Tags = value
+	}
+	if value, ok := _c.mutation.ThreadID(); ok {
+		_spec.SetField(agentrun.FieldThreadID, field.TypeString, value)
+		_node.ThreadID = value
+	}
 	if nodes := _c.mutation.OwnerIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -617,6 +760,39 @@ func (_c *AgentRunCreate) createSpec() (*AgentRun, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(llmcall.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ParentIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   agentrun.ParentTable,
+			Columns: []string{agentrun.ParentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentrun.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.ParentRunID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ChildrenIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   agentrun.ChildrenTable,
+			Columns: []string{agentrun.ChildrenColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentrun.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -892,6 +1068,36 @@ func (u *AgentRunUpsert) ClearCompletedAt() *AgentRunUpsert {
 	return u
 }
 
+// SetOutput sets the "output" field.
+func (u *AgentRunUpsert) SetOutput(v json.RawMessage) *AgentRunUpsert {
+	u.Set(agentrun.FieldOutput, v)
+	return u
+}
+
+// UpdateOutput sets the "output" field to the value that was provided on create.
+func (u *AgentRunUpsert) UpdateOutput() *AgentRunUpsert {
+	u.SetExcluded(agentrun.FieldOutput)
+	return u
+}
+
+// ClearOutput clears the value of the "output" field.
+func (u *AgentRunUpsert) ClearOutput() *AgentRunUpsert {
+	u.SetNull(agentrun.FieldOutput)
+	return u
+}
+
+// SetMetadata sets the "metadata" field.
+func (u *AgentRunUpsert) SetMetadata(v map[string]interface{}) *AgentRunUpsert {
+	u.Set(agentrun.FieldMetadata, v)
+	return u
+}
+
+// UpdateMetadata sets the "metadata" field to the value that was provided on create.
+func (u *AgentRunUpsert) UpdateMetadata() *AgentRunUpsert {
+	u.SetExcluded(agentrun.FieldMetadata)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -914,6 +1120,21 @@ func (u *AgentRunUpsertOne) UpdateNewValues() *AgentRunUpsertOne {
 		}
 		if _, exists := u.create.mutation.UserID(); exists {
 			s.SetIgnore(agentrun.FieldUserID)
+		}
+		if _, exists := u.create.mutation.Name(); exists {
+			s.SetIgnore(agentrun.FieldName)
+		}
+		if _, exists := u.create.mutation.Input(); exists {
+			s.SetIgnore(agentrun.FieldInput)
+		}
+		if _, exists := u.create.mutation.Tags(); exists {
+			s.SetIgnore(agentrun.FieldTags)
+		}
+		if _, exists := u.create.mutation.ParentRunID(); exists {
+			s.SetIgnore(agentrun.FieldParentRunID)
+		}
+		if _, exists := u.create.mutation.ThreadID(); exists {
+			s.SetIgnore(agentrun.FieldThreadID)
 		}
 	}))
 	return u
@@ -1198,6 +1419,41 @@ func (u *AgentRunUpsertOne) ClearCompletedAt() *AgentRunUpsertOne {
 	})
 }
 
+// SetOutput sets the "output" field.
+func (u *AgentRunUpsertOne) SetOutput(v json.RawMessage) *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetOutput(v)
+	})
+}
+
+// UpdateOutput sets the "output" field to the value that was provided on create.
+func (u *AgentRunUpsertOne) UpdateOutput() *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateOutput()
+	})
+}
+
+// ClearOutput clears the value of the "output" field.
+func (u *AgentRunUpsertOne) ClearOutput() *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.ClearOutput()
+	})
+}
+
+// SetMetadata sets the "metadata" field.
+func (u *AgentRunUpsertOne) SetMetadata(v map[string]interface{}) *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetMetadata(v)
+	})
+}
+
+// UpdateMetadata sets the "metadata" field to the value that was provided on create.
+func (u *AgentRunUpsertOne) UpdateMetadata() *AgentRunUpsertOne {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateMetadata()
+	})
+}
+
 // Exec executes the query.
 func (u *AgentRunUpsertOne) Exec(ctx context.Context) error {
 	if len(u.create.conflict) == 0 {
@@ -1386,6 +1642,21 @@ func (u *AgentRunUpsertBulk) UpdateNewValues() *AgentRunUpsertBulk {
 			}
 			if _, exists := b.mutation.UserID(); exists {
 				s.SetIgnore(agentrun.FieldUserID)
+			}
+			if _, exists := b.mutation.Name(); exists {
+				s.SetIgnore(agentrun.FieldName)
+			}
+			if _, exists := b.mutation.Input(); exists {
+				s.SetIgnore(agentrun.FieldInput)
+			}
+			if _, exists := b.mutation.Tags(); exists {
+				s.SetIgnore(agentrun.FieldTags)
+			}
+			if _, exists := b.mutation.ParentRunID(); exists {
+				s.SetIgnore(agentrun.FieldParentRunID)
+			}
+			if _, exists := b.mutation.ThreadID(); exists {
+				s.SetIgnore(agentrun.FieldThreadID)
 			}
 		}
 	}))
@@ -1668,6 +1939,41 @@ func (u *AgentRunUpsertBulk) UpdateCompletedAt() *AgentRunUpsertBulk {
 func (u *AgentRunUpsertBulk) ClearCompletedAt() *AgentRunUpsertBulk {
 	return u.Update(func(s *AgentRunUpsert) {
 		s.ClearCompletedAt()
+	})
+}
+
+// SetOutput sets the "output" field.
+func (u *AgentRunUpsertBulk) SetOutput(v json.RawMessage) *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetOutput(v)
+	})
+}
+
+// UpdateOutput sets the "output" field to the value that was provided on create.
+func (u *AgentRunUpsertBulk) UpdateOutput() *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateOutput()
+	})
+}
+
+// ClearOutput clears the value of the "output" field.
+func (u *AgentRunUpsertBulk) ClearOutput() *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.ClearOutput()
+	})
+}
+
+// SetMetadata sets the "metadata" field.
+func (u *AgentRunUpsertBulk) SetMetadata(v map[string]interface{}) *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.SetMetadata(v)
+	})
+}
+
+// UpdateMetadata sets the "metadata" field to the value that was provided on create.
+func (u *AgentRunUpsertBulk) UpdateMetadata() *AgentRunUpsertBulk {
+	return u.Update(func(s *AgentRunUpsert) {
+		s.UpdateMetadata()
 	})
 }
 

@@ -34,6 +34,8 @@ type AgentRunQuery struct {
 	withMessages  *MessageQuery
 	withToolCalls *ToolCallQuery
 	withLlmCalls  *LLMCallQuery
+	withParent    *AgentRunQuery
+	withChildren  *AgentRunQuery
 	modifiers     []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -152,6 +154,50 @@ func (_q *AgentRunQuery) QueryLlmCalls() *LLMCallQuery {
 			sqlgraph.From(agentrun.Table, agentrun.FieldID, selector),
 			sqlgraph.To(llmcall.Table, llmcall.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, agentrun.LlmCallsTable, agentrun.LlmCallsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryParent chains the current query on the "parent" edge.
+func (_q *AgentRunQuery) QueryParent() *AgentRunQuery {
+	query := (&AgentRunClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(agentrun.Table, agentrun.FieldID, selector),
+			sqlgraph.To(agentrun.Table, agentrun.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, agentrun.ParentTable, agentrun.ParentColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryChildren chains the current query on the "children" edge.
+func (_q *AgentRunQuery) QueryChildren() *AgentRunQuery {
+	query := (&AgentRunClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(agentrun.Table, agentrun.FieldID, selector),
+			sqlgraph.To(agentrun.Table, agentrun.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, agentrun.ChildrenTable, agentrun.ChildrenColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -355,6 +401,8 @@ func (_q *AgentRunQuery) Clone() *AgentRunQuery {
 		withMessages:  _q.withMessages.Clone(),
 		withToolCalls: _q.withToolCalls.Clone(),
 		withLlmCalls:  _q.withLlmCalls.Clone(),
+		withParent:    _q.withParent.Clone(),
+		withChildren:  _q.withChildren.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -402,6 +450,28 @@ func (_q *AgentRunQuery) WithLlmCalls(opts ...func(*LLMCallQuery)) *AgentRunQuer
 		opt(query)
 	}
 	_q.withLlmCalls = query
+	return _q
+}
+
+// WithParent tells the query-builder to eager-load the nodes that are connected to
+// the "parent" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AgentRunQuery) WithParent(opts ...func(*AgentRunQuery)) *AgentRunQuery {
+	query := (&AgentRunClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withParent = query
+	return _q
+}
+
+// WithChildren tells the query-builder to eager-load the nodes that are connected to
+// the "children" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AgentRunQuery) WithChildren(opts ...func(*AgentRunQuery)) *AgentRunQuery {
+	query := (&AgentRunClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withChildren = query
 	return _q
 }
 
@@ -489,11 +559,13 @@ func (_q *AgentRunQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Age
 	var (
 		nodes       = []*AgentRun{}
 		_spec       = _q.querySpec()
-		loadedTypes = [4]bool{
+		loadedTypes = [6]bool{
 			_q.withOwner != nil,
 			_q.withMessages != nil,
 			_q.withToolCalls != nil,
 			_q.withLlmCalls != nil,
+			_q.withParent != nil,
+			_q.withChildren != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -541,6 +613,19 @@ func (_q *AgentRunQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Age
 		if err := _q.loadLlmCalls(ctx, query, nodes,
 			func(n *AgentRun) { n.Edges.LlmCalls = []*LLMCall{} },
 			func(n *AgentRun, e *LLMCall) { n.Edges.LlmCalls = append(n.Edges.LlmCalls, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withParent; query != nil {
+		if err := _q.loadParent(ctx, query, nodes, nil,
+			func(n *AgentRun, e *AgentRun) { n.Edges.Parent = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withChildren; query != nil {
+		if err := _q.loadChildren(ctx, query, nodes,
+			func(n *AgentRun) { n.Edges.Children = []*AgentRun{} },
+			func(n *AgentRun, e *AgentRun) { n.Edges.Children = append(n.Edges.Children, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -666,6 +751,71 @@ func (_q *AgentRunQuery) loadLlmCalls(ctx context.Context, query *LLMCallQuery, 
 	}
 	return nil
 }
+func (_q *AgentRunQuery) loadParent(ctx context.Context, query *AgentRunQuery, nodes []*AgentRun, init func(*AgentRun), assign func(*AgentRun, *AgentRun)) error {
+	ids := make([]uuid.UUID, 0, len(nodes))
+	nodeids := make(map[uuid.UUID][]*AgentRun)
+	for i := range nodes {
+		if nodes[i].ParentRunID == nil {
+			continue
+		}
+		fk := *nodes[i].ParentRunID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(agentrun.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "parent_run_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *AgentRunQuery) loadChildren(ctx context.Context, query *AgentRunQuery, nodes []*AgentRun, init func(*AgentRun), assign func(*AgentRun, *AgentRun)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*AgentRun)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(agentrun.FieldParentRunID)
+	}
+	query.Where(predicate.AgentRun(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(agentrun.ChildrenColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ParentRunID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "parent_run_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "parent_run_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *AgentRunQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -697,6 +847,9 @@ func (_q *AgentRunQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withOwner != nil {
 			_spec.Node.AddColumnOnce(agentrun.FieldUserID)
+		}
+		if _q.withParent != nil {
+			_spec.Node.AddColumnOnce(agentrun.FieldParentRunID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -4,12 +4,14 @@ package ent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 	"github.com/jarvis-core/jarvis/ent/agentrun"
@@ -273,6 +275,30 @@ func (_u *AgentRunUpdate) ClearCompletedAt() *AgentRunUpdate {
 	return _u
 }
 
+// SetOutput sets the "output" field.
+func (_u *AgentRunUpdate) SetOutput(v json.RawMessage) *AgentRunUpdate {
+	_u.mutation.SetOutput(v)
+	return _u
+}
+
+// AppendOutput appends value to the "output" field.
+func (_u *AgentRunUpdate) AppendOutput(v json.RawMessage) *AgentRunUpdate {
+	_u.mutation.AppendOutput(v)
+	return _u
+}
+
+// ClearOutput clears the value of the "output" field.
+func (_u *AgentRunUpdate) ClearOutput() *AgentRunUpdate {
+	_u.mutation.ClearOutput()
+	return _u
+}
+
+// SetMetadata sets the "metadata" field.
+func (_u *AgentRunUpdate) SetMetadata(v map[string]interface{}) *AgentRunUpdate {
+	_u.mutation.SetMetadata(v)
+	return _u
+}
+
 // AddMessageIDs adds the "messages" edge to the Message entity by IDs.
 func (_u *AgentRunUpdate) AddMessageIDs(ids ...uuid.UUID) *AgentRunUpdate {
 	_u.mutation.AddMessageIDs(ids...)
@@ -316,6 +342,21 @@ func (_u *AgentRunUpdate) AddLlmCalls(v ...*LLMCall) *AgentRunUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddLlmCallIDs(ids...)
+}
+
+// AddChildIDs adds the "children" edge to the AgentRun entity by IDs.
+func (_u *AgentRunUpdate) AddChildIDs(ids ...uuid.UUID) *AgentRunUpdate {
+	_u.mutation.AddChildIDs(ids...)
+	return _u
+}
+
+// AddChildren adds the "children" edges to the AgentRun entity.
+func (_u *AgentRunUpdate) AddChildren(v ...*AgentRun) *AgentRunUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddChildIDs(ids...)
 }
 
 // Mutation returns the AgentRunMutation object of the builder.
@@ -384,6 +425,27 @@ func (_u *AgentRunUpdate) RemoveLlmCalls(v ...*LLMCall) *AgentRunUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveLlmCallIDs(ids...)
+}
+
+// ClearChildren clears all "children" edges to the AgentRun entity.
+func (_u *AgentRunUpdate) ClearChildren() *AgentRunUpdate {
+	_u.mutation.ClearChildren()
+	return _u
+}
+
+// RemoveChildIDs removes the "children" edge to AgentRun entities by IDs.
+func (_u *AgentRunUpdate) RemoveChildIDs(ids ...uuid.UUID) *AgentRunUpdate {
+	_u.mutation.RemoveChildIDs(ids...)
+	return _u
+}
+
+// RemoveChildren removes "children" edges to AgentRun entities.
+func (_u *AgentRunUpdate) RemoveChildren(v ...*AgentRun) *AgentRunUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveChildIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -552,6 +614,29 @@ func (_u *AgentRunUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(agentrun.FieldCompletedAt, field.TypeTime)
 	}
+	if _u.mutation.NameCleared() {
+		_spec.ClearField(agentrun.FieldName, field.TypeString)
+	}
+	if _u.mutation.InputCleared() {
+		_spec.ClearField(agentrun.FieldInput, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Output(); ok {
+		_spec.SetField(agentrun.FieldOutput, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedOutput(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, agentrun.FieldOutput, value)
+		})
+	}
+	if _u.mutation.OutputCleared() {
+		_spec.ClearField(agentrun.FieldOutput, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Metadata(); ok {
+		_spec.SetField(agentrun.FieldMetadata, field.TypeJSON, value)
+	}
+	if _u.mutation.ThreadIDCleared() {
+		_spec.ClearField(agentrun.FieldThreadID, field.TypeString)
+	}
 	if _u.mutation.MessagesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -680,6 +765,51 @@ func (_u *AgentRunUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(llmcall.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ChildrenCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   agentrun.ChildrenTable,
+			Columns: []string{agentrun.ChildrenColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentrun.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedChildrenIDs(); len(nodes) > 0 && !_u.mutation.ChildrenCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   agentrun.ChildrenTable,
+			Columns: []string{agentrun.ChildrenColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentrun.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ChildrenIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   agentrun.ChildrenTable,
+			Columns: []string{agentrun.ChildrenColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentrun.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -947,6 +1077,30 @@ func (_u *AgentRunUpdateOne) ClearCompletedAt() *AgentRunUpdateOne {
 	return _u
 }
 
+// SetOutput sets the "output" field.
+func (_u *AgentRunUpdateOne) SetOutput(v json.RawMessage) *AgentRunUpdateOne {
+	_u.mutation.SetOutput(v)
+	return _u
+}
+
+// AppendOutput appends value to the "output" field.
+func (_u *AgentRunUpdateOne) AppendOutput(v json.RawMessage) *AgentRunUpdateOne {
+	_u.mutation.AppendOutput(v)
+	return _u
+}
+
+// ClearOutput clears the value of the "output" field.
+func (_u *AgentRunUpdateOne) ClearOutput() *AgentRunUpdateOne {
+	_u.mutation.ClearOutput()
+	return _u
+}
+
+// SetMetadata sets the "metadata" field.
+func (_u *AgentRunUpdateOne) SetMetadata(v map[string]interface{}) *AgentRunUpdateOne {
+	_u.mutation.SetMetadata(v)
+	return _u
+}
+
 // AddMessageIDs adds the "messages" edge to the Message entity by IDs.
 func (_u *AgentRunUpdateOne) AddMessageIDs(ids ...uuid.UUID) *AgentRunUpdateOne {
 	_u.mutation.AddMessageIDs(ids...)
@@ -990,6 +1144,21 @@ func (_u *AgentRunUpdateOne) AddLlmCalls(v ...*LLMCall) *AgentRunUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.AddLlmCallIDs(ids...)
+}
+
+// AddChildIDs adds the "children" edge to the AgentRun entity by IDs.
+func (_u *AgentRunUpdateOne) AddChildIDs(ids ...uuid.UUID) *AgentRunUpdateOne {
+	_u.mutation.AddChildIDs(ids...)
+	return _u
+}
+
+// AddChildren adds the "children" edges to the AgentRun entity.
+func (_u *AgentRunUpdateOne) AddChildren(v ...*AgentRun) *AgentRunUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddChildIDs(ids...)
 }
 
 // Mutation returns the AgentRunMutation object of the builder.
@@ -1058,6 +1227,27 @@ func (_u *AgentRunUpdateOne) RemoveLlmCalls(v ...*LLMCall) *AgentRunUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveLlmCallIDs(ids...)
+}
+
+// ClearChildren clears all "children" edges to the AgentRun entity.
+func (_u *AgentRunUpdateOne) ClearChildren() *AgentRunUpdateOne {
+	_u.mutation.ClearChildren()
+	return _u
+}
+
+// RemoveChildIDs removes the "children" edge to AgentRun entities by IDs.
+func (_u *AgentRunUpdateOne) RemoveChildIDs(ids ...uuid.UUID) *AgentRunUpdateOne {
+	_u.mutation.RemoveChildIDs(ids...)
+	return _u
+}
+
+// RemoveChildren removes "children" edges to AgentRun entities.
+func (_u *AgentRunUpdateOne) RemoveChildren(v ...*AgentRun) *AgentRunUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveChildIDs(ids...)
 }
 
 // Where appends a list predicates to the AgentRunUpdate builder.
@@ -1256,6 +1446,29 @@ func (_u *AgentRunUpdateOne) sqlSave(ctx context.Context) (_node *AgentRun, err 
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(agentrun.FieldCompletedAt, field.TypeTime)
 	}
+	if _u.mutation.NameCleared() {
+		_spec.ClearField(agentrun.FieldName, field.TypeString)
+	}
+	if _u.mutation.InputCleared() {
+		_spec.ClearField(agentrun.FieldInput, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Output(); ok {
+		_spec.SetField(agentrun.FieldOutput, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedOutput(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, agentrun.FieldOutput, value)
+		})
+	}
+	if _u.mutation.OutputCleared() {
+		_spec.ClearField(agentrun.FieldOutput, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Metadata(); ok {
+		_spec.SetField(agentrun.FieldMetadata, field.TypeJSON, value)
+	}
+	if _u.mutation.ThreadIDCleared() {
+		_spec.ClearField(agentrun.FieldThreadID, field.TypeString)
+	}
 	if _u.mutation.MessagesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -1384,6 +1597,51 @@ func (_u *AgentRunUpdateOne) sqlSave(ctx context.Context) (_node *AgentRun, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(llmcall.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ChildrenCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   agentrun.ChildrenTable,
+			Columns: []string{agentrun.ChildrenColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentrun.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedChildrenIDs(); len(nodes) > 0 && !_u.mutation.ChildrenCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   agentrun.ChildrenTable,
+			Columns: []string{agentrun.ChildrenColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentrun.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ChildrenIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   agentrun.ChildrenTable,
+			Columns: []string{agentrun.ChildrenColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentrun.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -17,17 +17,21 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/auditevent"
 	"github.com/jarvis-core/jarvis/ent/budget"
 	"github.com/jarvis-core/jarvis/ent/kgentity"
 	"github.com/jarvis-core/jarvis/ent/kgrelation"
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/session"
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 
 	stdsql "database/sql"
@@ -40,6 +44,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// AgentRun is the client for interacting with the AgentRun builders.
 	AgentRun *AgentRunClient
+	// AuditEvent is the client for interacting with the AuditEvent builders.
+	AuditEvent *AuditEventClient
 	// Budget is the client for interacting with the Budget builders.
 	Budget *BudgetClient
 	// KGEntity is the client for interacting with the KGEntity builders.
@@ -52,6 +58,10 @@ type Client struct {
 	Memory *MemoryClient
 	// Message is the client for interacting with the Message builders.
 	Message *MessageClient
+	// OAuthConnection is the client for interacting with the OAuthConnection builders.
+	OAuthConnection *OAuthConnectionClient
+	// OAuthState is the client for interacting with the OAuthState builders.
+	OAuthState *OAuthStateClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
 	// Session is the client for interacting with the Session builders.
@@ -62,6 +72,8 @@ type Client struct {
 	ToolPermission *ToolPermissionClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// UserEmail is the client for interacting with the UserEmail builders.
+	UserEmail *UserEmailClient
 	// UserSecret is the client for interacting with the UserSecret builders.
 	UserSecret *UserSecretClient
 }
@@ -76,17 +88,21 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.AgentRun = NewAgentRunClient(c.config)
+	c.AuditEvent = NewAuditEventClient(c.config)
 	c.Budget = NewBudgetClient(c.config)
 	c.KGEntity = NewKGEntityClient(c.config)
 	c.KGRelation = NewKGRelationClient(c.config)
 	c.LLMCall = NewLLMCallClient(c.config)
 	c.Memory = NewMemoryClient(c.config)
 	c.Message = NewMessageClient(c.config)
+	c.OAuthConnection = NewOAuthConnectionClient(c.config)
+	c.OAuthState = NewOAuthStateClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.ToolCall = NewToolCallClient(c.config)
 	c.ToolPermission = NewToolPermissionClient(c.config)
 	c.User = NewUserClient(c.config)
+	c.UserEmail = NewUserEmailClient(c.config)
 	c.UserSecret = NewUserSecretClient(c.config)
 }
 
@@ -178,21 +194,25 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		AgentRun:       NewAgentRunClient(cfg),
-		Budget:         NewBudgetClient(cfg),
-		KGEntity:       NewKGEntityClient(cfg),
-		KGRelation:     NewKGRelationClient(cfg),
-		LLMCall:        NewLLMCallClient(cfg),
-		Memory:         NewMemoryClient(cfg),
-		Message:        NewMessageClient(cfg),
-		RefreshToken:   NewRefreshTokenClient(cfg),
-		Session:        NewSessionClient(cfg),
-		ToolCall:       NewToolCallClient(cfg),
-		ToolPermission: NewToolPermissionClient(cfg),
-		User:           NewUserClient(cfg),
-		UserSecret:     NewUserSecretClient(cfg),
+		ctx:             ctx,
+		config:          cfg,
+		AgentRun:        NewAgentRunClient(cfg),
+		AuditEvent:      NewAuditEventClient(cfg),
+		Budget:          NewBudgetClient(cfg),
+		KGEntity:        NewKGEntityClient(cfg),
+		KGRelation:      NewKGRelationClient(cfg),
+		LLMCall:         NewLLMCallClient(cfg),
+		Memory:          NewMemoryClient(cfg),
+		Message:         NewMessageClient(cfg),
+		OAuthConnection: NewOAuthConnectionClient(cfg),
+		OAuthState:      NewOAuthStateClient(cfg),
+		RefreshToken:    NewRefreshTokenClient(cfg),
+		Session:         NewSessionClient(cfg),
+		ToolCall:        NewToolCallClient(cfg),
+		ToolPermission:  NewToolPermissionClient(cfg),
+		User:            NewUserClient(cfg),
+		UserEmail:       NewUserEmailClient(cfg),
+		UserSecret:      NewUserSecretClient(cfg),
 	}, nil
 }
 
@@ -210,21 +230,25 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		AgentRun:       NewAgentRunClient(cfg),
-		Budget:         NewBudgetClient(cfg),
-		KGEntity:       NewKGEntityClient(cfg),
-		KGRelation:     NewKGRelationClient(cfg),
-		LLMCall:        NewLLMCallClient(cfg),
-		Memory:         NewMemoryClient(cfg),
-		Message:        NewMessageClient(cfg),
-		RefreshToken:   NewRefreshTokenClient(cfg),
-		Session:        NewSessionClient(cfg),
-		ToolCall:       NewToolCallClient(cfg),
-		ToolPermission: NewToolPermissionClient(cfg),
-		User:           NewUserClient(cfg),
-		UserSecret:     NewUserSecretClient(cfg),
+		ctx:             ctx,
+		config:          cfg,
+		AgentRun:        NewAgentRunClient(cfg),
+		AuditEvent:      NewAuditEventClient(cfg),
+		Budget:          NewBudgetClient(cfg),
+		KGEntity:        NewKGEntityClient(cfg),
+		KGRelation:      NewKGRelationClient(cfg),
+		LLMCall:         NewLLMCallClient(cfg),
+		Memory:          NewMemoryClient(cfg),
+		Message:         NewMessageClient(cfg),
+		OAuthConnection: NewOAuthConnectionClient(cfg),
+		OAuthState:      NewOAuthStateClient(cfg),
+		RefreshToken:    NewRefreshTokenClient(cfg),
+		Session:         NewSessionClient(cfg),
+		ToolCall:        NewToolCallClient(cfg),
+		ToolPermission:  NewToolPermissionClient(cfg),
+		User:            NewUserClient(cfg),
+		UserEmail:       NewUserEmailClient(cfg),
+		UserSecret:      NewUserSecretClient(cfg),
 	}, nil
 }
 
@@ -254,8 +278,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AgentRun, c.Budget, c.KGEntity, c.KGRelation, c.LLMCall, c.Memory, c.Message,
-		c.RefreshToken, c.Session, c.ToolCall, c.ToolPermission, c.User, c.UserSecret,
+		c.AgentRun, c.AuditEvent, c.Budget, c.KGEntity, c.KGRelation, c.LLMCall,
+		c.Memory, c.Message, c.OAuthConnection, c.OAuthState, c.RefreshToken,
+		c.Session, c.ToolCall, c.ToolPermission, c.User, c.UserEmail, c.UserSecret,
 	} {
 		n.Use(hooks...)
 	}
@@ -265,8 +290,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AgentRun, c.Budget, c.KGEntity, c.KGRelation, c.LLMCall, c.Memory, c.Message,
-		c.RefreshToken, c.Session, c.ToolCall, c.ToolPermission, c.User, c.UserSecret,
+		c.AgentRun, c.AuditEvent, c.Budget, c.KGEntity, c.KGRelation, c.LLMCall,
+		c.Memory, c.Message, c.OAuthConnection, c.OAuthState, c.RefreshToken,
+		c.Session, c.ToolCall, c.ToolPermission, c.User, c.UserEmail, c.UserSecret,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -277,6 +303,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *AgentRunMutation:
 		return c.AgentRun.mutate(ctx, m)
+	case *AuditEventMutation:
+		return c.AuditEvent.mutate(ctx, m)
 	case *BudgetMutation:
 		return c.Budget.mutate(ctx, m)
 	case *KGEntityMutation:
@@ -289,6 +317,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Memory.mutate(ctx, m)
 	case *MessageMutation:
 		return c.Message.mutate(ctx, m)
+	case *OAuthConnectionMutation:
+		return c.OAuthConnection.mutate(ctx, m)
+	case *OAuthStateMutation:
+		return c.OAuthState.mutate(ctx, m)
 	case *RefreshTokenMutation:
 		return c.RefreshToken.mutate(ctx, m)
 	case *SessionMutation:
@@ -299,6 +331,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ToolPermission.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
+	case *UserEmailMutation:
+		return c.UserEmail.mutate(ctx, m)
 	case *UserSecretMutation:
 		return c.UserSecret.mutate(ctx, m)
 	default:
@@ -478,6 +512,38 @@ func (c *AgentRunClient) QueryLlmCalls(_m *AgentRun) *LLMCallQuery {
 	return query
 }
 
+// QueryParent queries the parent edge of a AgentRun.
+func (c *AgentRunClient) QueryParent(_m *AgentRun) *AgentRunQuery {
+	query := (&AgentRunClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(agentrun.Table, agentrun.FieldID, id),
+			sqlgraph.To(agentrun.Table, agentrun.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, agentrun.ParentTable, agentrun.ParentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryChildren queries the children edge of a AgentRun.
+func (c *AgentRunClient) QueryChildren(_m *AgentRun) *AgentRunQuery {
+	query := (&AgentRunClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(agentrun.Table, agentrun.FieldID, id),
+			sqlgraph.To(agentrun.Table, agentrun.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, agentrun.ChildrenTable, agentrun.ChildrenColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *AgentRunClient) Hooks() []Hook {
 	hooks := c.hooks.AgentRun
@@ -501,6 +567,140 @@ func (c *AgentRunClient) mutate(ctx context.Context, m *AgentRunMutation) (Value
 		return (&AgentRunDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AgentRun mutation op: %q", m.Op())
+	}
+}
+
+// AuditEventClient is a client for the AuditEvent schema.
+type AuditEventClient struct {
+	config
+}
+
+// NewAuditEventClient returns a client for the AuditEvent from the given config.
+func NewAuditEventClient(c config) *AuditEventClient {
+	return &AuditEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `auditevent.Hooks(f(g(h())))`.
+func (c *AuditEventClient) Use(hooks ...Hook) {
+	c.hooks.AuditEvent = append(c.hooks.AuditEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `auditevent.Intercept(f(g(h())))`.
+func (c *AuditEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AuditEvent = append(c.inters.AuditEvent, interceptors...)
+}
+
+// Create returns a builder for creating a AuditEvent entity.
+func (c *AuditEventClient) Create() *AuditEventCreate {
+	mutation := newAuditEventMutation(c.config, OpCreate)
+	return &AuditEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AuditEvent entities.
+func (c *AuditEventClient) CreateBulk(builders ...*AuditEventCreate) *AuditEventCreateBulk {
+	return &AuditEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AuditEventClient) MapCreateBulk(slice any, setFunc func(*AuditEventCreate, int)) *AuditEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AuditEventCreateBulk{err: fmt.Errorf("calling to AuditEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AuditEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AuditEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AuditEvent.
+func (c *AuditEventClient) Update() *AuditEventUpdate {
+	mutation := newAuditEventMutation(c.config, OpUpdate)
+	return &AuditEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AuditEventClient) UpdateOne(_m *AuditEvent) *AuditEventUpdateOne {
+	mutation := newAuditEventMutation(c.config, OpUpdateOne, withAuditEvent(_m))
+	return &AuditEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AuditEventClient) UpdateOneID(id uuid.UUID) *AuditEventUpdateOne {
+	mutation := newAuditEventMutation(c.config, OpUpdateOne, withAuditEventID(id))
+	return &AuditEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AuditEvent.
+func (c *AuditEventClient) Delete() *AuditEventDelete {
+	mutation := newAuditEventMutation(c.config, OpDelete)
+	return &AuditEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AuditEventClient) DeleteOne(_m *AuditEvent) *AuditEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AuditEventClient) DeleteOneID(id uuid.UUID) *AuditEventDeleteOne {
+	builder := c.Delete().Where(auditevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AuditEventDeleteOne{builder}
+}
+
+// Query returns a query builder for AuditEvent.
+func (c *AuditEventClient) Query() *AuditEventQuery {
+	return &AuditEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAuditEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AuditEvent entity by its id.
+func (c *AuditEventClient) Get(ctx context.Context, id uuid.UUID) (*AuditEvent, error) {
+	return c.Query().Where(auditevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AuditEventClient) GetX(ctx context.Context, id uuid.UUID) *AuditEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AuditEventClient) Hooks() []Hook {
+	hooks := c.hooks.AuditEvent
+	return append(hooks[:len(hooks):len(hooks)], auditevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AuditEventClient) Interceptors() []Interceptor {
+	return c.inters.AuditEvent
+}
+
+func (c *AuditEventClient) mutate(ctx context.Context, m *AuditEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AuditEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AuditEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AuditEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AuditEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AuditEvent mutation op: %q", m.Op())
 	}
 }
 
@@ -1500,6 +1700,306 @@ func (c *MessageClient) mutate(ctx context.Context, m *MessageMutation) (Value, 
 	}
 }
 
+// OAuthConnectionClient is a client for the OAuthConnection schema.
+type OAuthConnectionClient struct {
+	config
+}
+
+// NewOAuthConnectionClient returns a client for the OAuthConnection from the given config.
+func NewOAuthConnectionClient(c config) *OAuthConnectionClient {
+	return &OAuthConnectionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `oauthconnection.Hooks(f(g(h())))`.
+func (c *OAuthConnectionClient) Use(hooks ...Hook) {
+	c.hooks.OAuthConnection = append(c.hooks.OAuthConnection, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `oauthconnection.Intercept(f(g(h())))`.
+func (c *OAuthConnectionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.OAuthConnection = append(c.inters.OAuthConnection, interceptors...)
+}
+
+// Create returns a builder for creating a OAuthConnection entity.
+func (c *OAuthConnectionClient) Create() *OAuthConnectionCreate {
+	mutation := newOAuthConnectionMutation(c.config, OpCreate)
+	return &OAuthConnectionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of OAuthConnection entities.
+func (c *OAuthConnectionClient) CreateBulk(builders ...*OAuthConnectionCreate) *OAuthConnectionCreateBulk {
+	return &OAuthConnectionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *OAuthConnectionClient) MapCreateBulk(slice any, setFunc func(*OAuthConnectionCreate, int)) *OAuthConnectionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &OAuthConnectionCreateBulk{err: fmt.Errorf("calling to OAuthConnectionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*OAuthConnectionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &OAuthConnectionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for OAuthConnection.
+func (c *OAuthConnectionClient) Update() *OAuthConnectionUpdate {
+	mutation := newOAuthConnectionMutation(c.config, OpUpdate)
+	return &OAuthConnectionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *OAuthConnectionClient) UpdateOne(_m *OAuthConnection) *OAuthConnectionUpdateOne {
+	mutation := newOAuthConnectionMutation(c.config, OpUpdateOne, withOAuthConnection(_m))
+	return &OAuthConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *OAuthConnectionClient) UpdateOneID(id uuid.UUID) *OAuthConnectionUpdateOne {
+	mutation := newOAuthConnectionMutation(c.config, OpUpdateOne, withOAuthConnectionID(id))
+	return &OAuthConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for OAuthConnection.
+func (c *OAuthConnectionClient) Delete() *OAuthConnectionDelete {
+	mutation := newOAuthConnectionMutation(c.config, OpDelete)
+	return &OAuthConnectionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *OAuthConnectionClient) DeleteOne(_m *OAuthConnection) *OAuthConnectionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *OAuthConnectionClient) DeleteOneID(id uuid.UUID) *OAuthConnectionDeleteOne {
+	builder := c.Delete().Where(oauthconnection.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &OAuthConnectionDeleteOne{builder}
+}
+
+// Query returns a query builder for OAuthConnection.
+func (c *OAuthConnectionClient) Query() *OAuthConnectionQuery {
+	return &OAuthConnectionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeOAuthConnection},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a OAuthConnection entity by its id.
+func (c *OAuthConnectionClient) Get(ctx context.Context, id uuid.UUID) (*OAuthConnection, error) {
+	return c.Query().Where(oauthconnection.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *OAuthConnectionClient) GetX(ctx context.Context, id uuid.UUID) *OAuthConnection {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOwner queries the owner edge of a OAuthConnection.
+func (c *OAuthConnectionClient) QueryOwner(_m *OAuthConnection) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(oauthconnection.Table, oauthconnection.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, oauthconnection.OwnerTable, oauthconnection.OwnerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *OAuthConnectionClient) Hooks() []Hook {
+	hooks := c.hooks.OAuthConnection
+	return append(hooks[:len(hooks):len(hooks)], oauthconnection.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *OAuthConnectionClient) Interceptors() []Interceptor {
+	return c.inters.OAuthConnection
+}
+
+func (c *OAuthConnectionClient) mutate(ctx context.Context, m *OAuthConnectionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&OAuthConnectionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&OAuthConnectionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&OAuthConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&OAuthConnectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown OAuthConnection mutation op: %q", m.Op())
+	}
+}
+
+// OAuthStateClient is a client for the OAuthState schema.
+type OAuthStateClient struct {
+	config
+}
+
+// NewOAuthStateClient returns a client for the OAuthState from the given config.
+func NewOAuthStateClient(c config) *OAuthStateClient {
+	return &OAuthStateClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `oauthstate.Hooks(f(g(h())))`.
+func (c *OAuthStateClient) Use(hooks ...Hook) {
+	c.hooks.OAuthState = append(c.hooks.OAuthState, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `oauthstate.Intercept(f(g(h())))`.
+func (c *OAuthStateClient) Intercept(interceptors ...Interceptor) {
+	c.inters.OAuthState = append(c.inters.OAuthState, interceptors...)
+}
+
+// Create returns a builder for creating a OAuthState entity.
+func (c *OAuthStateClient) Create() *OAuthStateCreate {
+	mutation := newOAuthStateMutation(c.config, OpCreate)
+	return &OAuthStateCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of OAuthState entities.
+func (c *OAuthStateClient) CreateBulk(builders ...*OAuthStateCreate) *OAuthStateCreateBulk {
+	return &OAuthStateCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *OAuthStateClient) MapCreateBulk(slice any, setFunc func(*OAuthStateCreate, int)) *OAuthStateCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &OAuthStateCreateBulk{err: fmt.Errorf("calling to OAuthStateClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*OAuthStateCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &OAuthStateCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for OAuthState.
+func (c *OAuthStateClient) Update() *OAuthStateUpdate {
+	mutation := newOAuthStateMutation(c.config, OpUpdate)
+	return &OAuthStateUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *OAuthStateClient) UpdateOne(_m *OAuthState) *OAuthStateUpdateOne {
+	mutation := newOAuthStateMutation(c.config, OpUpdateOne, withOAuthState(_m))
+	return &OAuthStateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *OAuthStateClient) UpdateOneID(id uuid.UUID) *OAuthStateUpdateOne {
+	mutation := newOAuthStateMutation(c.config, OpUpdateOne, withOAuthStateID(id))
+	return &OAuthStateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for OAuthState.
+func (c *OAuthStateClient) Delete() *OAuthStateDelete {
+	mutation := newOAuthStateMutation(c.config, OpDelete)
+	return &OAuthStateDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *OAuthStateClient) DeleteOne(_m *OAuthState) *OAuthStateDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *OAuthStateClient) DeleteOneID(id uuid.UUID) *OAuthStateDeleteOne {
+	builder := c.Delete().Where(oauthstate.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &OAuthStateDeleteOne{builder}
+}
+
+// Query returns a query builder for OAuthState.
+func (c *OAuthStateClient) Query() *OAuthStateQuery {
+	return &OAuthStateQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeOAuthState},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a OAuthState entity by its id.
+func (c *OAuthStateClient) Get(ctx context.Context, id uuid.UUID) (*OAuthState, error) {
+	return c.Query().Where(oauthstate.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *OAuthStateClient) GetX(ctx context.Context, id uuid.UUID) *OAuthState {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOwner queries the owner edge of a OAuthState.
+func (c *OAuthStateClient) QueryOwner(_m *OAuthState) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(oauthstate.Table, oauthstate.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, oauthstate.OwnerTable, oauthstate.OwnerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *OAuthStateClient) Hooks() []Hook {
+	hooks := c.hooks.OAuthState
+	return append(hooks[:len(hooks):len(hooks)], oauthstate.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *OAuthStateClient) Interceptors() []Interceptor {
+	return c.inters.OAuthState
+}
+
+func (c *OAuthStateClient) mutate(ctx context.Context, m *OAuthStateMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&OAuthStateCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&OAuthStateUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&OAuthStateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&OAuthStateDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown OAuthState mutation op: %q", m.Op())
+	}
+}
+
 // RefreshTokenClient is a client for the RefreshToken schema.
 type RefreshTokenClient struct {
 	config
@@ -2448,6 +2948,54 @@ func (c *UserClient) QueryKgRelations(_m *User) *KGRelationQuery {
 	return query
 }
 
+// QueryEmails queries the emails edge of a User.
+func (c *UserClient) QueryEmails(_m *User) *UserEmailQuery {
+	query := (&UserEmailClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(useremail.Table, useremail.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.EmailsTable, user.EmailsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryOauthConnections queries the oauth_connections edge of a User.
+func (c *UserClient) QueryOauthConnections(_m *User) *OAuthConnectionQuery {
+	query := (&OAuthConnectionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(oauthconnection.Table, oauthconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.OauthConnectionsTable, user.OauthConnectionsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryOauthStates queries the oauth_states edge of a User.
+func (c *UserClient) QueryOauthStates(_m *User) *OAuthStateQuery {
+	query := (&OAuthStateClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(oauthstate.Table, oauthstate.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.OauthStatesTable, user.OauthStatesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *UserClient) Hooks() []Hook {
 	hooks := c.hooks.User
@@ -2471,6 +3019,156 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 		return (&UserDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown User mutation op: %q", m.Op())
+	}
+}
+
+// UserEmailClient is a client for the UserEmail schema.
+type UserEmailClient struct {
+	config
+}
+
+// NewUserEmailClient returns a client for the UserEmail from the given config.
+func NewUserEmailClient(c config) *UserEmailClient {
+	return &UserEmailClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `useremail.Hooks(f(g(h())))`.
+func (c *UserEmailClient) Use(hooks ...Hook) {
+	c.hooks.UserEmail = append(c.hooks.UserEmail, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `useremail.Intercept(f(g(h())))`.
+func (c *UserEmailClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UserEmail = append(c.inters.UserEmail, interceptors...)
+}
+
+// Create returns a builder for creating a UserEmail entity.
+func (c *UserEmailClient) Create() *UserEmailCreate {
+	mutation := newUserEmailMutation(c.config, OpCreate)
+	return &UserEmailCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UserEmail entities.
+func (c *UserEmailClient) CreateBulk(builders ...*UserEmailCreate) *UserEmailCreateBulk {
+	return &UserEmailCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UserEmailClient) MapCreateBulk(slice any, setFunc func(*UserEmailCreate, int)) *UserEmailCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UserEmailCreateBulk{err: fmt.Errorf("calling to UserEmailClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UserEmailCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UserEmailCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UserEmail.
+func (c *UserEmailClient) Update() *UserEmailUpdate {
+	mutation := newUserEmailMutation(c.config, OpUpdate)
+	return &UserEmailUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UserEmailClient) UpdateOne(_m *UserEmail) *UserEmailUpdateOne {
+	mutation := newUserEmailMutation(c.config, OpUpdateOne, withUserEmail(_m))
+	return &UserEmailUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UserEmailClient) UpdateOneID(id uuid.UUID) *UserEmailUpdateOne {
+	mutation := newUserEmailMutation(c.config, OpUpdateOne, withUserEmailID(id))
+	return &UserEmailUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UserEmail.
+func (c *UserEmailClient) Delete() *UserEmailDelete {
+	mutation := newUserEmailMutation(c.config, OpDelete)
+	return &UserEmailDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UserEmailClient) DeleteOne(_m *UserEmail) *UserEmailDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UserEmailClient) DeleteOneID(id uuid.UUID) *UserEmailDeleteOne {
+	builder := c.Delete().Where(useremail.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UserEmailDeleteOne{builder}
+}
+
+// Query returns a query builder for UserEmail.
+func (c *UserEmailClient) Query() *UserEmailQuery {
+	return &UserEmailQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUserEmail},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UserEmail entity by its id.
+func (c *UserEmailClient) Get(ctx context.Context, id uuid.UUID) (*UserEmail, error) {
+	return c.Query().Where(useremail.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UserEmailClient) GetX(ctx context.Context, id uuid.UUID) *UserEmail {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOwner queries the owner edge of a UserEmail.
+func (c *UserEmailClient) QueryOwner(_m *UserEmail) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(useremail.Table, useremail.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, useremail.OwnerTable, useremail.OwnerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UserEmailClient) Hooks() []Hook {
+	hooks := c.hooks.UserEmail
+	return append(hooks[:len(hooks):len(hooks)], useremail.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UserEmailClient) Interceptors() []Interceptor {
+	return c.inters.UserEmail
+}
+
+func (c *UserEmailClient) mutate(ctx context.Context, m *UserEmailMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UserEmailCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UserEmailUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UserEmailUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UserEmailDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UserEmail mutation op: %q", m.Op())
 	}
 }
 
@@ -2627,12 +3325,14 @@ func (c *UserSecretClient) mutate(ctx context.Context, m *UserSecretMutation) (V
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AgentRun, Budget, KGEntity, KGRelation, LLMCall, Memory, Message, RefreshToken,
-		Session, ToolCall, ToolPermission, User, UserSecret []ent.Hook
+		AgentRun, AuditEvent, Budget, KGEntity, KGRelation, LLMCall, Memory, Message,
+		OAuthConnection, OAuthState, RefreshToken, Session, ToolCall, ToolPermission,
+		User, UserEmail, UserSecret []ent.Hook
 	}
 	inters struct {
-		AgentRun, Budget, KGEntity, KGRelation, LLMCall, Memory, Message, RefreshToken,
-		Session, ToolCall, ToolPermission, User, UserSecret []ent.Interceptor
+		AgentRun, AuditEvent, Budget, KGEntity, KGRelation, LLMCall, Memory, Message,
+		OAuthConnection, OAuthState, RefreshToken, Session, ToolCall, ToolPermission,
+		User, UserEmail, UserSecret []ent.Interceptor
 	}
 )
 

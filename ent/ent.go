@@ -13,17 +13,21 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/auditevent"
 	"github.com/jarvis-core/jarvis/ent/budget"
 	"github.com/jarvis-core/jarvis/ent/kgentity"
 	"github.com/jarvis-core/jarvis/ent/kgrelation"
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/session"
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 )
 
@@ -85,19 +89,23 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			agentrun.Table:       agentrun.ValidColumn,
-			budget.Table:         budget.ValidColumn,
-			kgentity.Table:       kgentity.ValidColumn,
-			kgrelation.Table:     kgrelation.ValidColumn,
-			llmcall.Table:        llmcall.ValidColumn,
-			memory.Table:         memory.ValidColumn,
-			message.Table:        message.ValidColumn,
-			refreshtoken.Table:   refreshtoken.ValidColumn,
-			session.Table:        session.ValidColumn,
-			toolcall.Table:       toolcall.ValidColumn,
-			toolpermission.Table: toolpermission.ValidColumn,
-			user.Table:           user.ValidColumn,
-			usersecret.Table:     usersecret.ValidColumn,
+			agentrun.Table:        agentrun.ValidColumn,
+			auditevent.Table:      auditevent.ValidColumn,
+			budget.Table:          budget.ValidColumn,
+			kgentity.Table:        kgentity.ValidColumn,
+			kgrelation.Table:      kgrelation.ValidColumn,
+			llmcall.Table:         llmcall.ValidColumn,
+			memory.Table:          memory.ValidColumn,
+			message.Table:         message.ValidColumn,
+			oauthconnection.Table: oauthconnection.ValidColumn,
+			oauthstate.Table:      oauthstate.ValidColumn,
+			refreshtoken.Table:    refreshtoken.ValidColumn,
+			session.Table:         session.ValidColumn,
+			toolcall.Table:        toolcall.ValidColumn,
+			toolpermission.Table:  toolpermission.ValidColumn,
+			user.Table:            user.ValidColumn,
+			useremail.Table:       useremail.ValidColumn,
+			usersecret.Table:      usersecret.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -4,18 +4,22 @@ package ent
 
 import (
 	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/auditevent"
 	"github.com/jarvis-core/jarvis/ent/budget"
 	"github.com/jarvis-core/jarvis/ent/kgentity"
 	"github.com/jarvis-core/jarvis/ent/kgrelation"
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/predicate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/session"
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 
 	"entgo.io/ent/dialect/sql"
@@ -26,7 +30,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 13)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 17)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   agentrun.Table,
@@ -53,9 +57,40 @@ var schemaGraph = func() *sqlgraph.Schema {
 			agentrun.FieldWarning:           {Type: field.TypeString, Column: agentrun.FieldWarning},
 			agentrun.FieldStartedAt:         {Type: field.TypeTime, Column: agentrun.FieldStartedAt},
 			agentrun.FieldCompletedAt:       {Type: field.TypeTime, Column: agentrun.FieldCompletedAt},
+			agentrun.FieldName:              {Type: field.TypeString, Column: agentrun.FieldName},
+			agentrun.FieldInput:             {Type: field.TypeJSON, Column: agentrun.FieldInput},
+			agentrun.FieldOutput:            {Type: field.TypeJSON, Column: agentrun.FieldOutput},
+			agentrun.FieldMetadata:          {Type: field.TypeJSON, Column: agentrun.FieldMetadata},
+			agentrun.FieldTags:              {Type: field.TypeJSON, Column: agentrun.FieldTags},
+			agentrun.FieldParentRunID:       {Type: field.TypeUUID, Column: agentrun.FieldParentRunID},
+			agentrun.FieldThreadID:          {Type: field.TypeString, Column: agentrun.FieldThreadID},
 		},
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   auditevent.Table,
+			Columns: auditevent.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: auditevent.FieldID,
+			},
+		},
+		Type: "AuditEvent",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			auditevent.FieldCreatedAt:     {Type: field.TypeTime, Column: auditevent.FieldCreatedAt},
+			auditevent.FieldUpdatedAt:     {Type: field.TypeTime, Column: auditevent.FieldUpdatedAt},
+			auditevent.FieldUserID:        {Type: field.TypeUUID, Column: auditevent.FieldUserID},
+			auditevent.FieldType:          {Type: field.TypeEnum, Column: auditevent.FieldType},
+			auditevent.FieldActor:         {Type: field.TypeString, Column: auditevent.FieldActor},
+			auditevent.FieldIP:            {Type: field.TypeString, Column: auditevent.FieldIP},
+			auditevent.FieldUserAgent:     {Type: field.TypeString, Column: auditevent.FieldUserAgent},
+			auditevent.FieldCorrelationID: {Type: field.TypeString, Column: auditevent.FieldCorrelationID},
+			auditevent.FieldTraceID:       {Type: field.TypeString, Column: auditevent.FieldTraceID},
+			auditevent.FieldReason:        {Type: field.TypeString, Column: auditevent.FieldReason},
+			auditevent.FieldData:          {Type: field.TypeJSON, Column: auditevent.FieldData},
+		},
+	}
+	graph.Nodes[2] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   budget.Table,
 			Columns: budget.Columns,
@@ -75,7 +110,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			budget.FieldHard:         {Type: field.TypeBool, Column: budget.FieldHard},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   kgentity.Table,
 			Columns: kgentity.Columns,
@@ -97,7 +132,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			kgentity.FieldRedactions:     {Type: field.TypeJSON, Column: kgentity.FieldRedactions},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   kgrelation.Table,
 			Columns: kgrelation.Columns,
@@ -117,7 +152,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			kgrelation.FieldProperties: {Type: field.TypeJSON, Column: kgrelation.FieldProperties},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   llmcall.Table,
 			Columns: llmcall.Columns,
@@ -146,7 +181,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			llmcall.FieldPriceVersion:      {Type: field.TypeString, Column: llmcall.FieldPriceVersion},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   memory.Table,
 			Columns: memory.Columns,
@@ -168,7 +203,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			memory.FieldSearchVector:   {Type: field.TypeString, Column: memory.FieldSearchVector},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   message.Table,
 			Columns: message.Columns,
@@ -188,7 +223,57 @@ var schemaGraph = func() *sqlgraph.Schema {
 			message.FieldToolCallID: {Type: field.TypeString, Column: message.FieldToolCallID},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   oauthconnection.Table,
+			Columns: oauthconnection.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: oauthconnection.FieldID,
+			},
+		},
+		Type: "OAuthConnection",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			oauthconnection.FieldCreatedAt:       {Type: field.TypeTime, Column: oauthconnection.FieldCreatedAt},
+			oauthconnection.FieldUpdatedAt:       {Type: field.TypeTime, Column: oauthconnection.FieldUpdatedAt},
+			oauthconnection.FieldUserID:          {Type: field.TypeUUID, Column: oauthconnection.FieldUserID},
+			oauthconnection.FieldProvider:        {Type: field.TypeString, Column: oauthconnection.FieldProvider},
+			oauthconnection.FieldAccount:         {Type: field.TypeString, Column: oauthconnection.FieldAccount},
+			oauthconnection.FieldScopes:          {Type: field.TypeJSON, Column: oauthconnection.FieldScopes},
+			oauthconnection.FieldAccessToken:     {Type: field.TypeBytes, Column: oauthconnection.FieldAccessToken},
+			oauthconnection.FieldRefreshToken:    {Type: field.TypeBytes, Column: oauthconnection.FieldRefreshToken},
+			oauthconnection.FieldTokenType:       {Type: field.TypeString, Column: oauthconnection.FieldTokenType},
+			oauthconnection.FieldKeyVersion:      {Type: field.TypeInt, Column: oauthconnection.FieldKeyVersion},
+			oauthconnection.FieldTokenVersion:    {Type: field.TypeInt, Column: oauthconnection.FieldTokenVersion},
+			oauthconnection.FieldExpiresAt:       {Type: field.TypeTime, Column: oauthconnection.FieldExpiresAt},
+			oauthconnection.FieldStatus:          {Type: field.TypeEnum, Column: oauthconnection.FieldStatus},
+			oauthconnection.FieldLastRefreshedAt: {Type: field.TypeTime, Column: oauthconnection.FieldLastRefreshedAt},
+		},
+	}
+	graph.Nodes[9] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   oauthstate.Table,
+			Columns: oauthstate.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: oauthstate.FieldID,
+			},
+		},
+		Type: "OAuthState",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			oauthstate.FieldCreatedAt:   {Type: field.TypeTime, Column: oauthstate.FieldCreatedAt},
+			oauthstate.FieldUpdatedAt:   {Type: field.TypeTime, Column: oauthstate.FieldUpdatedAt},
+			oauthstate.FieldUserID:      {Type: field.TypeUUID, Column: oauthstate.FieldUserID},
+			oauthstate.FieldProvider:    {Type: field.TypeString, Column: oauthstate.FieldProvider},
+			oauthstate.FieldStateHash:   {Type: field.TypeBytes, Column: oauthstate.FieldStateHash},
+			oauthstate.FieldVerifier:    {Type: field.TypeBytes, Column: oauthstate.FieldVerifier},
+			oauthstate.FieldKeyVersion:  {Type: field.TypeInt, Column: oauthstate.FieldKeyVersion},
+			oauthstate.FieldRedirectURI: {Type: field.TypeString, Column: oauthstate.FieldRedirectURI},
+			oauthstate.FieldScopes:      {Type: field.TypeJSON, Column: oauthstate.FieldScopes},
+			oauthstate.FieldExpiresAt:   {Type: field.TypeTime, Column: oauthstate.FieldExpiresAt},
+		},
+	}
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refreshtoken.Table,
 			Columns: refreshtoken.Columns,
@@ -210,7 +295,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refreshtoken.FieldReplacedBy: {Type: field.TypeUUID, Column: refreshtoken.FieldReplacedBy},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -230,7 +315,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldRevokedAt:  {Type: field.TypeTime, Column: session.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   toolcall.Table,
 			Columns: toolcall.Columns,
@@ -254,7 +339,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			toolcall.FieldCompletedAt: {Type: field.TypeTime, Column: toolcall.FieldCompletedAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   toolpermission.Table,
 			Columns: toolpermission.Columns,
@@ -272,7 +357,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			toolpermission.FieldEffect:    {Type: field.TypeEnum, Column: toolpermission.FieldEffect},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -292,7 +377,24 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastLoginAt:  {Type: field.TypeTime, Column: user.FieldLastLoginAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   useremail.Table,
+			Columns: useremail.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: useremail.FieldID,
+			},
+		},
+		Type: "UserEmail",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			useremail.FieldCreatedAt: {Type: field.TypeTime, Column: useremail.FieldCreatedAt},
+			useremail.FieldUpdatedAt: {Type: field.TypeTime, Column: useremail.FieldUpdatedAt},
+			useremail.FieldUserID:    {Type: field.TypeUUID, Column: useremail.FieldUserID},
+			useremail.FieldEmail:     {Type: field.TypeString, Column: useremail.FieldEmail},
+		},
+	}
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usersecret.Table,
 			Columns: usersecret.Columns,
@@ -363,6 +465,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"AgentRun",
 		"LLMCall",
+	)
+	graph.MustAddE(
+		"parent",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   agentrun.ParentTable,
+			Columns: []string{agentrun.ParentColumn},
+			Bidi:    false,
+		},
+		"AgentRun",
+		"AgentRun",
+	)
+	graph.MustAddE(
+		"children",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   agentrun.ChildrenTable,
+			Columns: []string{agentrun.ChildrenColumn},
+			Bidi:    false,
+		},
+		"AgentRun",
+		"AgentRun",
 	)
 	graph.MustAddE(
 		"owner",
@@ -507,6 +633,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Message",
 		"AgentRun",
+	)
+	graph.MustAddE(
+		"owner",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   oauthconnection.OwnerTable,
+			Columns: []string{oauthconnection.OwnerColumn},
+			Bidi:    false,
+		},
+		"OAuthConnection",
+		"User",
+	)
+	graph.MustAddE(
+		"owner",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   oauthstate.OwnerTable,
+			Columns: []string{oauthstate.OwnerColumn},
+			Bidi:    false,
+		},
+		"OAuthState",
+		"User",
 	)
 	graph.MustAddE(
 		"owner",
@@ -737,6 +887,54 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"KGRelation",
 	)
 	graph.MustAddE(
+		"emails",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.EmailsTable,
+			Columns: []string{user.EmailsColumn},
+			Bidi:    false,
+		},
+		"User",
+		"UserEmail",
+	)
+	graph.MustAddE(
+		"oauth_connections",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthConnectionsTable,
+			Columns: []string{user.OauthConnectionsColumn},
+			Bidi:    false,
+		},
+		"User",
+		"OAuthConnection",
+	)
+	graph.MustAddE(
+		"oauth_states",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthStatesTable,
+			Columns: []string{user.OauthStatesColumn},
+			Bidi:    false,
+		},
+		"User",
+		"OAuthState",
+	)
+	graph.MustAddE(
+		"owner",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   useremail.OwnerTable,
+			Columns: []string{useremail.OwnerColumn},
+			Bidi:    false,
+		},
+		"UserEmail",
+		"User",
+	)
+	graph.MustAddE(
 		"owner",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -872,6 +1070,41 @@ func (f *AgentRunFilter) WhereCompletedAt(p entql.TimeP) {
 	f.Where(p.Field(agentrun.FieldCompletedAt))
 }
 
+// WhereName applies the entql string predicate on the name field.
+func (f *AgentRunFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(agentrun.FieldName))
+}
+
+// WhereInput applies the entql json.RawMessage predicate on the input field.
+func (f *AgentRunFilter) WhereInput(p entql.BytesP) {
+	f.Where(p.Field(agentrun.FieldInput))
+}
+
+// WhereOutput applies the entql json.RawMessage predicate on the output field.
+func (f *AgentRunFilter) WhereOutput(p entql.BytesP) {
+	f.Where(p.Field(agentrun.FieldOutput))
+}
+
+// WhereMetadata applies the entql json.RawMessage predicate on the metadata field.
+func (f *AgentRunFilter) WhereMetadata(p entql.BytesP) {
+	f.Where(p.Field(agentrun.FieldMetadata))
+}
+
+// WhereTags applies the entql json.RawMessage predicate on the tags field.
+func (f *AgentRunFilter) WhereTags(p entql.BytesP) {
+	f.Where(p.Field(agentrun.FieldTags))
+}
+
+// WhereParentRunID applies the entql [16]byte predicate on the parent_run_id field.
+func (f *AgentRunFilter) WhereParentRunID(p entql.ValueP) {
+	f.Where(p.Field(agentrun.FieldParentRunID))
+}
+
+// WhereThreadID applies the entql string predicate on the thread_id field.
+func (f *AgentRunFilter) WhereThreadID(p entql.StringP) {
+	f.Where(p.Field(agentrun.FieldThreadID))
+}
+
 // WhereHasOwner applies a predicate to check if query has an edge owner.
 func (f *AgentRunFilter) WhereHasOwner() {
 	f.Where(entql.HasEdge("owner"))
@@ -928,6 +1161,129 @@ func (f *AgentRunFilter) WhereHasLlmCallsWith(preds ...predicate.LLMCall) {
 	})))
 }
 
+// WhereHasParent applies a predicate to check if query has an edge parent.
+func (f *AgentRunFilter) WhereHasParent() {
+	f.Where(entql.HasEdge("parent"))
+}
+
+// WhereHasParentWith applies a predicate to check if query has an edge parent with a given conditions (other predicates).
+func (f *AgentRunFilter) WhereHasParentWith(preds ...predicate.AgentRun) {
+	f.Where(entql.HasEdgeWith("parent", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasChildren applies a predicate to check if query has an edge children.
+func (f *AgentRunFilter) WhereHasChildren() {
+	f.Where(entql.HasEdge("children"))
+}
+
+// WhereHasChildrenWith applies a predicate to check if query has an edge children with a given conditions (other predicates).
+func (f *AgentRunFilter) WhereHasChildrenWith(preds ...predicate.AgentRun) {
+	f.Where(entql.HasEdgeWith("children", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *AuditEventQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AuditEventQuery builder.
+func (_q *AuditEventQuery) Filter() *AuditEventFilter {
+	return &AuditEventFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AuditEventMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AuditEventMutation builder.
+func (m *AuditEventMutation) Filter() *AuditEventFilter {
+	return &AuditEventFilter{config: m.config, predicateAdder: m}
+}
+
+// AuditEventFilter provides a generic filtering capability at runtime for AuditEventQuery.
+type AuditEventFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AuditEventFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *AuditEventFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(auditevent.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *AuditEventFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(auditevent.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *AuditEventFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(auditevent.FieldUpdatedAt))
+}
+
+// WhereUserID applies the entql [16]byte predicate on the user_id field.
+func (f *AuditEventFilter) WhereUserID(p entql.ValueP) {
+	f.Where(p.Field(auditevent.FieldUserID))
+}
+
+// WhereType applies the entql string predicate on the type field.
+func (f *AuditEventFilter) WhereType(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldType))
+}
+
+// WhereActor applies the entql string predicate on the actor field.
+func (f *AuditEventFilter) WhereActor(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldActor))
+}
+
+// WhereIP applies the entql string predicate on the ip field.
+func (f *AuditEventFilter) WhereIP(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldIP))
+}
+
+// WhereUserAgent applies the entql string predicate on the user_agent field.
+func (f *AuditEventFilter) WhereUserAgent(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldUserAgent))
+}
+
+// WhereCorrelationID applies the entql string predicate on the correlation_id field.
+func (f *AuditEventFilter) WhereCorrelationID(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldCorrelationID))
+}
+
+// WhereTraceID applies the entql string predicate on the trace_id field.
+func (f *AuditEventFilter) WhereTraceID(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldTraceID))
+}
+
+// WhereReason applies the entql string predicate on the reason field.
+func (f *AuditEventFilter) WhereReason(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldReason))
+}
+
+// WhereData applies the entql json.RawMessage predicate on the data field.
+func (f *AuditEventFilter) WhereData(p entql.BytesP) {
+	f.Where(p.Field(auditevent.FieldData))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *BudgetQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -957,7 +1313,7 @@ type BudgetFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *BudgetFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1046,7 +1402,7 @@ type KGEntityFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *KGEntityFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1173,7 +1529,7 @@ type KGRelationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *KGRelationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1290,7 +1646,7 @@ type LLMCallFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LLMCallFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1438,7 +1794,7 @@ type MemoryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MemoryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1537,7 +1893,7 @@ type MessageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MessageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1612,6 +1968,234 @@ func (f *MessageFilter) WhereHasRunWith(preds ...predicate.AgentRun) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *OAuthConnectionQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the OAuthConnectionQuery builder.
+func (_q *OAuthConnectionQuery) Filter() *OAuthConnectionFilter {
+	return &OAuthConnectionFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *OAuthConnectionMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the OAuthConnectionMutation builder.
+func (m *OAuthConnectionMutation) Filter() *OAuthConnectionFilter {
+	return &OAuthConnectionFilter{config: m.config, predicateAdder: m}
+}
+
+// OAuthConnectionFilter provides a generic filtering capability at runtime for OAuthConnectionQuery.
+type OAuthConnectionFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *OAuthConnectionFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *OAuthConnectionFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(oauthconnection.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *OAuthConnectionFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(oauthconnection.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *OAuthConnectionFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(oauthconnection.FieldUpdatedAt))
+}
+
+// WhereUserID applies the entql [16]byte predicate on the user_id field.
+func (f *OAuthConnectionFilter) WhereUserID(p entql.ValueP) {
+	f.Where(p.Field(oauthconnection.FieldUserID))
+}
+
+// WhereProvider applies the entql string predicate on the provider field.
+func (f *OAuthConnectionFilter) WhereProvider(p entql.StringP) {
+	f.Where(p.Field(oauthconnection.FieldProvider))
+}
+
+// WhereAccount applies the entql string predicate on the account field.
+func (f *OAuthConnectionFilter) WhereAccount(p entql.StringP) {
+	f.Where(p.Field(oauthconnection.FieldAccount))
+}
+
+// WhereScopes applies the entql json.RawMessage predicate on the scopes field.
+func (f *OAuthConnectionFilter) WhereScopes(p entql.BytesP) {
+	f.Where(p.Field(oauthconnection.FieldScopes))
+}
+
+// WhereAccessToken applies the entql []byte predicate on the access_token field.
+func (f *OAuthConnectionFilter) WhereAccessToken(p entql.BytesP) {
+	f.Where(p.Field(oauthconnection.FieldAccessToken))
+}
+
+// WhereRefreshToken applies the entql []byte predicate on the refresh_token field.
+func (f *OAuthConnectionFilter) WhereRefreshToken(p entql.BytesP) {
+	f.Where(p.Field(oauthconnection.FieldRefreshToken))
+}
+
+// WhereTokenType applies the entql string predicate on the token_type field.
+func (f *OAuthConnectionFilter) WhereTokenType(p entql.StringP) {
+	f.Where(p.Field(oauthconnection.FieldTokenType))
+}
+
+// WhereKeyVersion applies the entql int predicate on the key_version field.
+func (f *OAuthConnectionFilter) WhereKeyVersion(p entql.IntP) {
+	f.Where(p.Field(oauthconnection.FieldKeyVersion))
+}
+
+// WhereTokenVersion applies the entql int predicate on the token_version field.
+func (f *OAuthConnectionFilter) WhereTokenVersion(p entql.IntP) {
+	f.Where(p.Field(oauthconnection.FieldTokenVersion))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *OAuthConnectionFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(oauthconnection.FieldExpiresAt))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *OAuthConnectionFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(oauthconnection.FieldStatus))
+}
+
+// WhereLastRefreshedAt applies the entql time.Time predicate on the last_refreshed_at field.
+func (f *OAuthConnectionFilter) WhereLastRefreshedAt(p entql.TimeP) {
+	f.Where(p.Field(oauthconnection.FieldLastRefreshedAt))
+}
+
+// WhereHasOwner applies a predicate to check if query has an edge owner.
+func (f *OAuthConnectionFilter) WhereHasOwner() {
+	f.Where(entql.HasEdge("owner"))
+}
+
+// WhereHasOwnerWith applies a predicate to check if query has an edge owner with a given conditions (other predicates).
+func (f *OAuthConnectionFilter) WhereHasOwnerWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("owner", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *OAuthStateQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the OAuthStateQuery builder.
+func (_q *OAuthStateQuery) Filter() *OAuthStateFilter {
+	return &OAuthStateFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *OAuthStateMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the OAuthStateMutation builder.
+func (m *OAuthStateMutation) Filter() *OAuthStateFilter {
+	return &OAuthStateFilter{config: m.config, predicateAdder: m}
+}
+
+// OAuthStateFilter provides a generic filtering capability at runtime for OAuthStateQuery.
+type OAuthStateFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *OAuthStateFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *OAuthStateFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(oauthstate.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *OAuthStateFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(oauthstate.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *OAuthStateFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(oauthstate.FieldUpdatedAt))
+}
+
+// WhereUserID applies the entql [16]byte predicate on the user_id field.
+func (f *OAuthStateFilter) WhereUserID(p entql.ValueP) {
+	f.Where(p.Field(oauthstate.FieldUserID))
+}
+
+// WhereProvider applies the entql string predicate on the provider field.
+func (f *OAuthStateFilter) WhereProvider(p entql.StringP) {
+	f.Where(p.Field(oauthstate.FieldProvider))
+}
+
+// WhereStateHash applies the entql []byte predicate on the state_hash field.
+func (f *OAuthStateFilter) WhereStateHash(p entql.BytesP) {
+	f.Where(p.Field(oauthstate.FieldStateHash))
+}
+
+// WhereVerifier applies the entql []byte predicate on the verifier field.
+func (f *OAuthStateFilter) WhereVerifier(p entql.BytesP) {
+	f.Where(p.Field(oauthstate.FieldVerifier))
+}
+
+// WhereKeyVersion applies the entql int predicate on the key_version field.
+func (f *OAuthStateFilter) WhereKeyVersion(p entql.IntP) {
+	f.Where(p.Field(oauthstate.FieldKeyVersion))
+}
+
+// WhereRedirectURI applies the entql string predicate on the redirect_uri field.
+func (f *OAuthStateFilter) WhereRedirectURI(p entql.StringP) {
+	f.Where(p.Field(oauthstate.FieldRedirectURI))
+}
+
+// WhereScopes applies the entql json.RawMessage predicate on the scopes field.
+func (f *OAuthStateFilter) WhereScopes(p entql.BytesP) {
+	f.Where(p.Field(oauthstate.FieldScopes))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *OAuthStateFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(oauthstate.FieldExpiresAt))
+}
+
+// WhereHasOwner applies a predicate to check if query has an edge owner.
+func (f *OAuthStateFilter) WhereHasOwner() {
+	f.Where(entql.HasEdge("owner"))
+}
+
+// WhereHasOwnerWith applies a predicate to check if query has an edge owner with a given conditions (other predicates).
+func (f *OAuthStateFilter) WhereHasOwnerWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("owner", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *RefreshTokenQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1640,7 +2224,7 @@ type RefreshTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefreshTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1753,7 +2337,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1856,7 +2440,7 @@ type ToolCallFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ToolCallFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1979,7 +2563,7 @@ type ToolPermissionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ToolPermissionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2058,7 +2642,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2272,6 +2856,122 @@ func (f *UserFilter) WhereHasKgRelationsWith(preds ...predicate.KGRelation) {
 	})))
 }
 
+// WhereHasEmails applies a predicate to check if query has an edge emails.
+func (f *UserFilter) WhereHasEmails() {
+	f.Where(entql.HasEdge("emails"))
+}
+
+// WhereHasEmailsWith applies a predicate to check if query has an edge emails with a given conditions (other predicates).
+func (f *UserFilter) WhereHasEmailsWith(preds ...predicate.UserEmail) {
+	f.Where(entql.HasEdgeWith("emails", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasOauthConnections applies a predicate to check if query has an edge oauth_connections.
+func (f *UserFilter) WhereHasOauthConnections() {
+	f.Where(entql.HasEdge("oauth_connections"))
+}
+
+// WhereHasOauthConnectionsWith applies a predicate to check if query has an edge oauth_connections with a given conditions (other predicates).
+func (f *UserFilter) WhereHasOauthConnectionsWith(preds ...predicate.OAuthConnection) {
+	f.Where(entql.HasEdgeWith("oauth_connections", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasOauthStates applies a predicate to check if query has an edge oauth_states.
+func (f *UserFilter) WhereHasOauthStates() {
+	f.Where(entql.HasEdge("oauth_states"))
+}
+
+// WhereHasOauthStatesWith applies a predicate to check if query has an edge oauth_states with a given conditions (other predicates).
+func (f *UserFilter) WhereHasOauthStatesWith(preds ...predicate.OAuthState) {
+	f.Where(entql.HasEdgeWith("oauth_states", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *UserEmailQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the UserEmailQuery builder.
+func (_q *UserEmailQuery) Filter() *UserEmailFilter {
+	return &UserEmailFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *UserEmailMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the UserEmailMutation builder.
+func (m *UserEmailMutation) Filter() *UserEmailFilter {
+	return &UserEmailFilter{config: m.config, predicateAdder: m}
+}
+
+// UserEmailFilter provides a generic filtering capability at runtime for UserEmailQuery.
+type UserEmailFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *UserEmailFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *UserEmailFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(useremail.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *UserEmailFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(useremail.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *UserEmailFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(useremail.FieldUpdatedAt))
+}
+
+// WhereUserID applies the entql [16]byte predicate on the user_id field.
+func (f *UserEmailFilter) WhereUserID(p entql.ValueP) {
+	f.Where(p.Field(useremail.FieldUserID))
+}
+
+// WhereEmail applies the entql string predicate on the email field.
+func (f *UserEmailFilter) WhereEmail(p entql.StringP) {
+	f.Where(p.Field(useremail.FieldEmail))
+}
+
+// WhereHasOwner applies a predicate to check if query has an edge owner.
+func (f *UserEmailFilter) WhereHasOwner() {
+	f.Where(entql.HasEdge("owner"))
+}
+
+// WhereHasOwnerWith applies a predicate to check if query has an edge owner with a given conditions (other predicates).
+func (f *UserEmailFilter) WhereHasOwnerWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("owner", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *UserSecretQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -2301,7 +3001,7 @@ type UserSecretFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserSecretFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -6,19 +6,23 @@ package ent
 // security policy compares with app.current_user_id. It is generated from the
 // schema.Owned annotations; `jarvis migrate diff` emits RLS for these tables.
 var OwnedTables = map[string]string{
-	"agent_runs":       "user_id",
-	"budgets":          "user_id",
-	"kg_entities":      "user_id",
-	"kg_relations":     "user_id",
-	"llm_calls":        "user_id",
-	"memories":         "user_id",
-	"messages":         "user_id",
-	"refresh_tokens":   "user_id",
-	"sessions":         "user_id",
-	"tool_calls":       "user_id",
-	"tool_permissions": "user_id",
-	"users":            "id",
-	"user_secrets":     "user_id",
+	"agent_runs":        "user_id",
+	"audit_events":      "user_id",
+	"budgets":           "user_id",
+	"kg_entities":       "user_id",
+	"kg_relations":      "user_id",
+	"llm_calls":         "user_id",
+	"memories":          "user_id",
+	"messages":          "user_id",
+	"oauth_connections": "user_id",
+	"oauth_states":      "user_id",
+	"refresh_tokens":    "user_id",
+	"sessions":          "user_id",
+	"tool_calls":        "user_id",
+	"tool_permissions":  "user_id",
+	"users":             "id",
+	"user_emails":       "user_id",
+	"user_secrets":      "user_id",
 }
 
 // LookupPolicy is a table's narrow path before identity is known.
@@ -32,4 +36,29 @@ type LookupPolicy struct {
 var LookupPolicies = map[string]LookupPolicy{
 	"refresh_tokens": {Column: "token_hash", Setting: "app.lookup_token_hash", Hex: true},
 	"users":          {Column: "email", Setting: "app.lookup_email", Hex: false},
+	"user_emails":    {Column: "email", Setting: "app.lookup_email", Hex: false},
+}
+
+// ReferenceTables lists the tables with a schema.Reference annotation: small
+// global tables a Citus deployment copies to every node instead of
+// distributing them by user.
+var ReferenceTables = map[string]bool{
+	"user_emails": true,
+}
+
+// SensitiveColumns lists, per table, the columns the schema marks
+// Sensitive (hashes, sealed values): a user's data export leaves them out.
+var SensitiveColumns = map[string][]string{
+	"oauth_connections": {"access_token", "refresh_token"},
+	"oauth_states":      {"state_hash", "verifier"},
+	"refresh_tokens":    {"token_hash"},
+	"users":             {"password_hash"},
+	"user_secrets":      {"encrypted_value", "nonce", "auth_tag"},
+}
+
+// VectorColumns lists, per table, its pgvector columns (embeddings): a data
+// export includes them only when asked.
+var VectorColumns = map[string][]string{
+	"kg_entities": {"embedding"},
+	"memories":    {"embedding"},
 }

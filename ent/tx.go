@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// AgentRun is the client for interacting with the AgentRun builders.
 	AgentRun *AgentRunClient
+	// AuditEvent is the client for interacting with the AuditEvent builders.
+	AuditEvent *AuditEventClient
 	// Budget is the client for interacting with the Budget builders.
 	Budget *BudgetClient
 	// KGEntity is the client for interacting with the KGEntity builders.
@@ -28,6 +30,10 @@ type Tx struct {
 	Memory *MemoryClient
 	// Message is the client for interacting with the Message builders.
 	Message *MessageClient
+	// OAuthConnection is the client for interacting with the OAuthConnection builders.
+	OAuthConnection *OAuthConnectionClient
+	// OAuthState is the client for interacting with the OAuthState builders.
+	OAuthState *OAuthStateClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
 	// Session is the client for interacting with the Session builders.
@@ -38,6 +44,8 @@ type Tx struct {
 	ToolPermission *ToolPermissionClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// UserEmail is the client for interacting with the UserEmail builders.
+	UserEmail *UserEmailClient
 	// UserSecret is the client for interacting with the UserSecret builders.
 	UserSecret *UserSecretClient
 
@@ -172,17 +180,21 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.AgentRun = NewAgentRunClient(tx.config)
+	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Budget = NewBudgetClient(tx.config)
 	tx.KGEntity = NewKGEntityClient(tx.config)
 	tx.KGRelation = NewKGRelationClient(tx.config)
 	tx.LLMCall = NewLLMCallClient(tx.config)
 	tx.Memory = NewMemoryClient(tx.config)
 	tx.Message = NewMessageClient(tx.config)
+	tx.OAuthConnection = NewOAuthConnectionClient(tx.config)
+	tx.OAuthState = NewOAuthStateClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.ToolCall = NewToolCallClient(tx.config)
 	tx.ToolPermission = NewToolPermissionClient(tx.config)
 	tx.User = NewUserClient(tx.config)
+	tx.UserEmail = NewUserEmailClient(tx.config)
 	tx.UserSecret = NewUserSecretClient(tx.config)
 }
 

@@ -64,9 +64,15 @@ type UserEdges struct {
 	KgEntities []*KGEntity `json:"kg_entities,omitempty"`
 	// KgRelations holds the value of the kg_relations edge.
 	KgRelations []*KGRelation `json:"kg_relations,omitempty"`
+	// Emails holds the value of the emails edge.
+	Emails []*UserEmail `json:"emails,omitempty"`
+	// OauthConnections holds the value of the oauth_connections edge.
+	OauthConnections []*OAuthConnection `json:"oauth_connections,omitempty"`
+	// OauthStates holds the value of the oauth_states edge.
+	OauthStates []*OAuthState `json:"oauth_states,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [12]bool
+	loadedTypes [15]bool
 }
 
 // SessionsOrErr returns the Sessions value or an error if the edge
@@ -175,6 +181,33 @@ func (e UserEdges) KgRelationsOrErr() ([]*KGRelation, error) {
 		return e.KgRelations, nil
 	}
 	return nil, &NotLoadedError{edge: "kg_relations"}
+}
+
+// EmailsOrErr returns the Emails value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) EmailsOrErr() ([]*UserEmail, error) {
+	if e.loadedTypes[12] {
+		return e.Emails, nil
+	}
+	return nil, &NotLoadedError{edge: "emails"}
+}
+
+// OauthConnectionsOrErr returns the OauthConnections value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) OauthConnectionsOrErr() ([]*OAuthConnection, error) {
+	if e.loadedTypes[13] {
+		return e.OauthConnections, nil
+	}
+	return nil, &NotLoadedError{edge: "oauth_connections"}
+}
+
+// OauthStatesOrErr returns the OauthStates value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) OauthStatesOrErr() ([]*OAuthState, error) {
+	if e.loadedTypes[14] {
+		return e.OauthStates, nil
+	}
+	return nil, &NotLoadedError{edge: "oauth_states"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -323,6 +356,21 @@ func (_m *User) QueryKgEntities() *KGEntityQuery {
 // QueryKgRelations queries the "kg_relations" edge of the User entity.
 func (_m *User) QueryKgRelations() *KGRelationQuery {
 	return NewUserClient(_m.config).QueryKgRelations(_m)
+}
+
+// QueryEmails queries the "emails" edge of the User entity.
+func (_m *User) QueryEmails() *UserEmailQuery {
+	return NewUserClient(_m.config).QueryEmails(_m)
+}
+
+// QueryOauthConnections queries the "oauth_connections" edge of the User entity.
+func (_m *User) QueryOauthConnections() *OAuthConnectionQuery {
+	return NewUserClient(_m.config).QueryOauthConnections(_m)
+}
+
+// QueryOauthStates queries the "oauth_states" edge of the User entity.
+func (_m *User) QueryOauthStates() *OAuthStateQuery {
+	return NewUserClient(_m.config).QueryOauthStates(_m)
 }
 
 // Update returns a builder for updating this User.

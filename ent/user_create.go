@@ -20,11 +20,14 @@ import (
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/session"
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 )
 
@@ -310,6 +313,51 @@ func (_c *UserCreate) AddKgRelations(v ...*KGRelation) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddKgRelationIDs(ids...)
+}
+
+// AddEmailIDs adds the "emails" edge to the UserEmail entity by IDs.
+func (_c *UserCreate) AddEmailIDs(ids ...uuid.UUID) *UserCreate {
+	_c.mutation.AddEmailIDs(ids...)
+	return _c
+}
+
+// AddEmails adds the "emails" edges to the UserEmail entity.
+func (_c *UserCreate) AddEmails(v ...*UserEmail) *UserCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddEmailIDs(ids...)
+}
+
+// AddOauthConnectionIDs adds the "oauth_connections" edge to the OAuthConnection entity by IDs.
+func (_c *UserCreate) AddOauthConnectionIDs(ids ...uuid.UUID) *UserCreate {
+	_c.mutation.AddOauthConnectionIDs(ids...)
+	return _c
+}
+
+// AddOauthConnections adds the "oauth_connections" edges to the OAuthConnection entity.
+func (_c *UserCreate) AddOauthConnections(v ...*OAuthConnection) *UserCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddOauthConnectionIDs(ids...)
+}
+
+// AddOauthStateIDs adds the "oauth_states" edge to the OAuthState entity by IDs.
+func (_c *UserCreate) AddOauthStateIDs(ids ...uuid.UUID) *UserCreate {
+	_c.mutation.AddOauthStateIDs(ids...)
+	return _c
+}
+
+// AddOauthStates adds the "oauth_states" edges to the OAuthState entity.
+func (_c *UserCreate) AddOauthStates(v ...*OAuthState) *UserCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddOauthStateIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -663,6 +711,54 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(kgrelation.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.EmailsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.EmailsTable,
+			Columns: []string{user.EmailsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(useremail.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.OauthConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthConnectionsTable,
+			Columns: []string{user.OauthConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthconnection.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.OauthStatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthStatesTable,
+			Columns: []string{user.OauthStatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthstate.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

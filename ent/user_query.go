@@ -22,35 +22,41 @@ import (
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/predicate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/session"
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 )
 
 // UserQuery is the builder for querying User entities.
 type UserQuery struct {
 	config
-	ctx                 *QueryContext
-	order               []user.OrderOption
-	inters              []Interceptor
-	predicates          []predicate.User
-	withSessions        *SessionQuery
-	withRefreshTokens   *RefreshTokenQuery
-	withSecrets         *UserSecretQuery
-	withRuns            *AgentRunQuery
-	withMessages        *MessageQuery
-	withToolCalls       *ToolCallQuery
-	withLlmCalls        *LLMCallQuery
-	withBudgets         *BudgetQuery
-	withToolPermissions *ToolPermissionQuery
-	withMemories        *MemoryQuery
-	withKgEntities      *KGEntityQuery
-	withKgRelations     *KGRelationQuery
-	modifiers           []func(*sql.Selector)
+	ctx                  *QueryContext
+	order                []user.OrderOption
+	inters               []Interceptor
+	predicates           []predicate.User
+	withSessions         *SessionQuery
+	withRefreshTokens    *RefreshTokenQuery
+	withSecrets          *UserSecretQuery
+	withRuns             *AgentRunQuery
+	withMessages         *MessageQuery
+	withToolCalls        *ToolCallQuery
+	withLlmCalls         *LLMCallQuery
+	withBudgets          *BudgetQuery
+	withToolPermissions  *ToolPermissionQuery
+	withMemories         *MemoryQuery
+	withKgEntities       *KGEntityQuery
+	withKgRelations      *KGRelationQuery
+	withEmails           *UserEmailQuery
+	withOauthConnections *OAuthConnectionQuery
+	withOauthStates      *OAuthStateQuery
+	modifiers            []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -351,6 +357,72 @@ func (_q *UserQuery) QueryKgRelations() *KGRelationQuery {
 	return query
 }
 
+// QueryEmails chains the current query on the "emails" edge.
+func (_q *UserQuery) QueryEmails() *UserEmailQuery {
+	query := (&UserEmailClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(useremail.Table, useremail.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.EmailsTable, user.EmailsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryOauthConnections chains the current query on the "oauth_connections" edge.
+func (_q *UserQuery) QueryOauthConnections() *OAuthConnectionQuery {
+	query := (&OAuthConnectionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(oauthconnection.Table, oauthconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.OauthConnectionsTable, user.OauthConnectionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryOauthStates chains the current query on the "oauth_states" edge.
+func (_q *UserQuery) QueryOauthStates() *OAuthStateQuery {
+	query := (&OAuthStateClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(oauthstate.Table, oauthstate.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.OauthStatesTable, user.OauthStatesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first User entity from the query.
 // Returns a *NotFoundError when no User was found.
 func (_q *UserQuery) First(ctx context.Context) (*User, error) {
@@ -538,23 +610,26 @@ func (_q *UserQuery) Clone() *UserQuery {
 		return nil
 	}
 	return &UserQuery{
-		config:              _q.config,
-		ctx:                 _q.ctx.Clone(),
-		order:               append([]user.OrderOption{}, _q.order...),
-		inters:              append([]Interceptor{}, _q.inters...),
-		predicates:          append([]predicate.User{}, _q.predicates...),
-		withSessions:        _q.withSessions.Clone(),
-		withRefreshTokens:   _q.withRefreshTokens.Clone(),
-		withSecrets:         _q.withSecrets.Clone(),
-		withRuns:            _q.withRuns.Clone(),
-		withMessages:        _q.withMessages.Clone(),
-		withToolCalls:       _q.withToolCalls.Clone(),
-		withLlmCalls:        _q.withLlmCalls.Clone(),
-		withBudgets:         _q.withBudgets.Clone(),
-		withToolPermissions: _q.withToolPermissions.Clone(),
-		withMemories:        _q.withMemories.Clone(),
-		withKgEntities:      _q.withKgEntities.Clone(),
-		withKgRelations:     _q.withKgRelations.Clone(),
+		config:               _q.config,
+		ctx:                  _q.ctx.Clone(),
+		order:                append([]user.OrderOption{}, _q.order...),
+		inters:               append([]Interceptor{}, _q.inters...),
+		predicates:           append([]predicate.User{}, _q.predicates...),
+		withSessions:         _q.withSessions.Clone(),
+		withRefreshTokens:    _q.withRefreshTokens.Clone(),
+		withSecrets:          _q.withSecrets.Clone(),
+		withRuns:             _q.withRuns.Clone(),
+		withMessages:         _q.withMessages.Clone(),
+		withToolCalls:        _q.withToolCalls.Clone(),
+		withLlmCalls:         _q.withLlmCalls.Clone(),
+		withBudgets:          _q.withBudgets.Clone(),
+		withToolPermissions:  _q.withToolPermissions.Clone(),
+		withMemories:         _q.withMemories.Clone(),
+		withKgEntities:       _q.withKgEntities.Clone(),
+		withKgRelations:      _q.withKgRelations.Clone(),
+		withEmails:           _q.withEmails.Clone(),
+		withOauthConnections: _q.withOauthConnections.Clone(),
+		withOauthStates:      _q.withOauthStates.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -693,6 +768,39 @@ func (_q *UserQuery) WithKgRelations(opts ...func(*KGRelationQuery)) *UserQuery 
 	return _q
 }
 
+// WithEmails tells the query-builder to eager-load the nodes that are connected to
+// the "emails" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithEmails(opts ...func(*UserEmailQuery)) *UserQuery {
+	query := (&UserEmailClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withEmails = query
+	return _q
+}
+
+// WithOauthConnections tells the query-builder to eager-load the nodes that are connected to
+// the "oauth_connections" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithOauthConnections(opts ...func(*OAuthConnectionQuery)) *UserQuery {
+	query := (&OAuthConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withOauthConnections = query
+	return _q
+}
+
+// WithOauthStates tells the query-builder to eager-load the nodes that are connected to
+// the "oauth_states" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithOauthStates(opts ...func(*OAuthStateQuery)) *UserQuery {
+	query := (&OAuthStateClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withOauthStates = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -777,7 +885,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [12]bool{
+		loadedTypes = [15]bool{
 			_q.withSessions != nil,
 			_q.withRefreshTokens != nil,
 			_q.withSecrets != nil,
@@ -790,6 +898,9 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			_q.withMemories != nil,
 			_q.withKgEntities != nil,
 			_q.withKgRelations != nil,
+			_q.withEmails != nil,
+			_q.withOauthConnections != nil,
+			_q.withOauthStates != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -894,6 +1005,27 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadKgRelations(ctx, query, nodes,
 			func(n *User) { n.Edges.KgRelations = []*KGRelation{} },
 			func(n *User, e *KGRelation) { n.Edges.KgRelations = append(n.Edges.KgRelations, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withEmails; query != nil {
+		if err := _q.loadEmails(ctx, query, nodes,
+			func(n *User) { n.Edges.Emails = []*UserEmail{} },
+			func(n *User, e *UserEmail) { n.Edges.Emails = append(n.Edges.Emails, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withOauthConnections; query != nil {
+		if err := _q.loadOauthConnections(ctx, query, nodes,
+			func(n *User) { n.Edges.OauthConnections = []*OAuthConnection{} },
+			func(n *User, e *OAuthConnection) { n.Edges.OauthConnections = append(n.Edges.OauthConnections, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withOauthStates; query != nil {
+		if err := _q.loadOauthStates(ctx, query, nodes,
+			func(n *User) { n.Edges.OauthStates = []*OAuthState{} },
+			func(n *User, e *OAuthState) { n.Edges.OauthStates = append(n.Edges.OauthStates, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1245,6 +1377,96 @@ func (_q *UserQuery) loadKgRelations(ctx context.Context, query *KGRelationQuery
 	}
 	query.Where(predicate.KGRelation(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(user.KgRelationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadEmails(ctx context.Context, query *UserEmailQuery, nodes []*User, init func(*User), assign func(*User, *UserEmail)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(useremail.FieldUserID)
+	}
+	query.Where(predicate.UserEmail(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.EmailsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadOauthConnections(ctx context.Context, query *OAuthConnectionQuery, nodes []*User, init func(*User), assign func(*User, *OAuthConnection)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(oauthconnection.FieldUserID)
+	}
+	query.Where(predicate.OAuthConnection(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.OauthConnectionsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadOauthStates(ctx context.Context, query *OAuthStateQuery, nodes []*User, init func(*User), assign func(*User, *OAuthState)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(oauthstate.FieldUserID)
+	}
+	query.Where(predicate.OAuthState(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.OauthStatesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

@@ -19,12 +19,15 @@ import (
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/predicate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/session"
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 )
 
@@ -309,6 +312,51 @@ func (_u *UserUpdate) AddKgRelations(v ...*KGRelation) *UserUpdate {
 	return _u.AddKgRelationIDs(ids...)
 }
 
+// AddEmailIDs adds the "emails" edge to the UserEmail entity by IDs.
+func (_u *UserUpdate) AddEmailIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.AddEmailIDs(ids...)
+	return _u
+}
+
+// AddEmails adds the "emails" edges to the UserEmail entity.
+func (_u *UserUpdate) AddEmails(v ...*UserEmail) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddEmailIDs(ids...)
+}
+
+// AddOauthConnectionIDs adds the "oauth_connections" edge to the OAuthConnection entity by IDs.
+func (_u *UserUpdate) AddOauthConnectionIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.AddOauthConnectionIDs(ids...)
+	return _u
+}
+
+// AddOauthConnections adds the "oauth_connections" edges to the OAuthConnection entity.
+func (_u *UserUpdate) AddOauthConnections(v ...*OAuthConnection) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddOauthConnectionIDs(ids...)
+}
+
+// AddOauthStateIDs adds the "oauth_states" edge to the OAuthState entity by IDs.
+func (_u *UserUpdate) AddOauthStateIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.AddOauthStateIDs(ids...)
+	return _u
+}
+
+// AddOauthStates adds the "oauth_states" edges to the OAuthState entity.
+func (_u *UserUpdate) AddOauthStates(v ...*OAuthState) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddOauthStateIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdate) Mutation() *UserMutation {
 	return _u.mutation
@@ -564,6 +612,69 @@ func (_u *UserUpdate) RemoveKgRelations(v ...*KGRelation) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveKgRelationIDs(ids...)
+}
+
+// ClearEmails clears all "emails" edges to the UserEmail entity.
+func (_u *UserUpdate) ClearEmails() *UserUpdate {
+	_u.mutation.ClearEmails()
+	return _u
+}
+
+// RemoveEmailIDs removes the "emails" edge to UserEmail entities by IDs.
+func (_u *UserUpdate) RemoveEmailIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.RemoveEmailIDs(ids...)
+	return _u
+}
+
+// RemoveEmails removes "emails" edges to UserEmail entities.
+func (_u *UserUpdate) RemoveEmails(v ...*UserEmail) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveEmailIDs(ids...)
+}
+
+// ClearOauthConnections clears all "oauth_connections" edges to the OAuthConnection entity.
+func (_u *UserUpdate) ClearOauthConnections() *UserUpdate {
+	_u.mutation.ClearOauthConnections()
+	return _u
+}
+
+// RemoveOauthConnectionIDs removes the "oauth_connections" edge to OAuthConnection entities by IDs.
+func (_u *UserUpdate) RemoveOauthConnectionIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.RemoveOauthConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveOauthConnections removes "oauth_connections" edges to OAuthConnection entities.
+func (_u *UserUpdate) RemoveOauthConnections(v ...*OAuthConnection) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveOauthConnectionIDs(ids...)
+}
+
+// ClearOauthStates clears all "oauth_states" edges to the OAuthState entity.
+func (_u *UserUpdate) ClearOauthStates() *UserUpdate {
+	_u.mutation.ClearOauthStates()
+	return _u
+}
+
+// RemoveOauthStateIDs removes the "oauth_states" edge to OAuthState entities by IDs.
+func (_u *UserUpdate) RemoveOauthStateIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.RemoveOauthStateIDs(ids...)
+	return _u
+}
+
+// RemoveOauthStates removes "oauth_states" edges to OAuthState entities.
+func (_u *UserUpdate) RemoveOauthStates(v ...*OAuthState) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveOauthStateIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -1209,6 +1320,141 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.EmailsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.EmailsTable,
+			Columns: []string{user.EmailsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(useremail.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedEmailsIDs(); len(nodes) > 0 && !_u.mutation.EmailsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.EmailsTable,
+			Columns: []string{user.EmailsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(useremail.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EmailsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.EmailsTable,
+			Columns: []string{user.EmailsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(useremail.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.OauthConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthConnectionsTable,
+			Columns: []string{user.OauthConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthconnection.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedOauthConnectionsIDs(); len(nodes) > 0 && !_u.mutation.OauthConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthConnectionsTable,
+			Columns: []string{user.OauthConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthconnection.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.OauthConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthConnectionsTable,
+			Columns: []string{user.OauthConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthconnection.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.OauthStatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthStatesTable,
+			Columns: []string{user.OauthStatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthstate.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedOauthStatesIDs(); len(nodes) > 0 && !_u.mutation.OauthStatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthStatesTable,
+			Columns: []string{user.OauthStatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthstate.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.OauthStatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthStatesTable,
+			Columns: []string{user.OauthStatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthstate.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{user.Label}
@@ -1497,6 +1743,51 @@ func (_u *UserUpdateOne) AddKgRelations(v ...*KGRelation) *UserUpdateOne {
 	return _u.AddKgRelationIDs(ids...)
 }
 
+// AddEmailIDs adds the "emails" edge to the UserEmail entity by IDs.
+func (_u *UserUpdateOne) AddEmailIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.AddEmailIDs(ids...)
+	return _u
+}
+
+// AddEmails adds the "emails" edges to the UserEmail entity.
+func (_u *UserUpdateOne) AddEmails(v ...*UserEmail) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddEmailIDs(ids...)
+}
+
+// AddOauthConnectionIDs adds the "oauth_connections" edge to the OAuthConnection entity by IDs.
+func (_u *UserUpdateOne) AddOauthConnectionIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.AddOauthConnectionIDs(ids...)
+	return _u
+}
+
+// AddOauthConnections adds the "oauth_connections" edges to the OAuthConnection entity.
+func (_u *UserUpdateOne) AddOauthConnections(v ...*OAuthConnection) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddOauthConnectionIDs(ids...)
+}
+
+// AddOauthStateIDs adds the "oauth_states" edge to the OAuthState entity by IDs.
+func (_u *UserUpdateOne) AddOauthStateIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.AddOauthStateIDs(ids...)
+	return _u
+}
+
+// AddOauthStates adds the "oauth_states" edges to the OAuthState entity.
+func (_u *UserUpdateOne) AddOauthStates(v ...*OAuthState) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddOauthStateIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdateOne) Mutation() *UserMutation {
 	return _u.mutation
@@ -1752,6 +2043,69 @@ func (_u *UserUpdateOne) RemoveKgRelations(v ...*KGRelation) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveKgRelationIDs(ids...)
+}
+
+// ClearEmails clears all "emails" edges to the UserEmail entity.
+func (_u *UserUpdateOne) ClearEmails() *UserUpdateOne {
+	_u.mutation.ClearEmails()
+	return _u
+}
+
+// RemoveEmailIDs removes the "emails" edge to UserEmail entities by IDs.
+func (_u *UserUpdateOne) RemoveEmailIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.RemoveEmailIDs(ids...)
+	return _u
+}
+
+// RemoveEmails removes "emails" edges to UserEmail entities.
+func (_u *UserUpdateOne) RemoveEmails(v ...*UserEmail) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveEmailIDs(ids...)
+}
+
+// ClearOauthConnections clears all "oauth_connections" edges to the OAuthConnection entity.
+func (_u *UserUpdateOne) ClearOauthConnections() *UserUpdateOne {
+	_u.mutation.ClearOauthConnections()
+	return _u
+}
+
+// RemoveOauthConnectionIDs removes the "oauth_connections" edge to OAuthConnection entities by IDs.
+func (_u *UserUpdateOne) RemoveOauthConnectionIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.RemoveOauthConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveOauthConnections removes "oauth_connections" edges to OAuthConnection entities.
+func (_u *UserUpdateOne) RemoveOauthConnections(v ...*OAuthConnection) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveOauthConnectionIDs(ids...)
+}
+
+// ClearOauthStates clears all "oauth_states" edges to the OAuthState entity.
+func (_u *UserUpdateOne) ClearOauthStates() *UserUpdateOne {
+	_u.mutation.ClearOauthStates()
+	return _u
+}
+
+// RemoveOauthStateIDs removes the "oauth_states" edge to OAuthState entities by IDs.
+func (_u *UserUpdateOne) RemoveOauthStateIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.RemoveOauthStateIDs(ids...)
+	return _u
+}
+
+// RemoveOauthStates removes "oauth_states" edges to OAuthState entities.
+func (_u *UserUpdateOne) RemoveOauthStates(v ...*OAuthState) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveOauthStateIDs(ids...)
 }
 
 // Where appends a list predicates to the UserUpdate builder.
@@ -2420,6 +2774,141 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(kgrelation.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.EmailsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.EmailsTable,
+			Columns: []string{user.EmailsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(useremail.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedEmailsIDs(); len(nodes) > 0 && !_u.mutation.EmailsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.EmailsTable,
+			Columns: []string{user.EmailsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(useremail.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EmailsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.EmailsTable,
+			Columns: []string{user.EmailsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(useremail.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.OauthConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthConnectionsTable,
+			Columns: []string{user.OauthConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthconnection.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedOauthConnectionsIDs(); len(nodes) > 0 && !_u.mutation.OauthConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthConnectionsTable,
+			Columns: []string{user.OauthConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthconnection.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.OauthConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthConnectionsTable,
+			Columns: []string{user.OauthConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthconnection.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.OauthStatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthStatesTable,
+			Columns: []string{user.OauthStatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthstate.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedOauthStatesIDs(); len(nodes) > 0 && !_u.mutation.OauthStatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthStatesTable,
+			Columns: []string{user.OauthStatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthstate.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.OauthStatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.OauthStatesTable,
+			Columns: []string{user.OauthStatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(oauthstate.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

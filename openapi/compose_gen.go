@@ -8,7 +8,7 @@ import (
 )
 
 // Groups are the operation groups of the API: one handler interface each.
-var Groups = []string{"Auth", "KnowledgeGraph", "Memories", "Realtime", "Runs", "Secrets"}
+var Groups = []string{"Audit", "Auth", "Connections", "KnowledgeGraph", "Memories", "Realtime", "Runs", "Secrets"}
 
 // Compose builds the Handler from the modules' operation-group handlers and
 // the error handler. Each group needs exactly one handler; a handler that
@@ -17,11 +17,23 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 	c := composed{newError: newError}
 	for _, h := range handlers {
 		matched := false
+		if g, ok := h.(AuditHandler); ok {
+			if c.AuditHandler != nil {
+				return nil, fmt.Errorf("two handlers for operation group Audit: %T and %T", c.AuditHandler, h)
+			}
+			c.AuditHandler, matched = g, true
+		}
 		if g, ok := h.(AuthHandler); ok {
 			if c.AuthHandler != nil {
 				return nil, fmt.Errorf("two handlers for operation group Auth: %T and %T", c.AuthHandler, h)
 			}
 			c.AuthHandler, matched = g, true
+		}
+		if g, ok := h.(ConnectionsHandler); ok {
+			if c.ConnectionsHandler != nil {
+				return nil, fmt.Errorf("two handlers for operation group Connections: %T and %T", c.ConnectionsHandler, h)
+			}
+			c.ConnectionsHandler, matched = g, true
 		}
 		if g, ok := h.(KnowledgeGraphHandler); ok {
 			if c.KnowledgeGraphHandler != nil {
@@ -57,8 +69,14 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 			return nil, fmt.Errorf("handler %T implements no operation group", h)
 		}
 	}
+	if c.AuditHandler == nil {
+		return nil, fmt.Errorf("no handler for operation group Audit: is its module in the app?")
+	}
 	if c.AuthHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Auth: is its module in the app?")
+	}
+	if c.ConnectionsHandler == nil {
+		return nil, fmt.Errorf("no handler for operation group Connections: is its module in the app?")
 	}
 	if c.KnowledgeGraphHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group KnowledgeGraph: is its module in the app?")
@@ -79,7 +97,9 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 }
 
 type composed struct {
+	AuditHandler
 	AuthHandler
+	ConnectionsHandler
 	KnowledgeGraphHandler
 	MemoriesHandler
 	RealtimeHandler

@@ -13,3 +13,10 @@ import _ "embed"
 //
 //go:embed openapi.json
 var Spec []byte
+
+// AsyncAPI is asyncapi.json, the realtime protocol (GET /v1/ws) as an
+// AsyncAPI 3.0 document built from Spec's components; served at GET
+// /asyncapi.json.
+//
+//go:embed asyncapi.json
+var AsyncAPI []byte

@@ -18,8 +18,9 @@ import (
 )
 
 var regexMap = map[string]ogenregex.Regexp{
-	"^-?[0-9]+(\\.[0-9]+)?$": ogenregex.MustCompile("^-?[0-9]+(\\.[0-9]+)?$"),
-	"^[0-9]+(\\.[0-9]+)?$":   ogenregex.MustCompile("^[0-9]+(\\.[0-9]+)?$"),
+	"^-?[0-9]+(\\.[0-9]+)?$":         ogenregex.MustCompile("^-?[0-9]+(\\.[0-9]+)?$"),
+	"^[0-9]+(\\.[0-9]+)?$":           ogenregex.MustCompile("^[0-9]+(\\.[0-9]+)?$"),
+	"^[0-9]{1,10}(\\.[0-9]{1,10})?$": ogenregex.MustCompile("^[0-9]{1,10}(\\.[0-9]{1,10})?$"),
 }
 var (
 	// Allocate option closure once.

@@ -29,12 +29,32 @@ func trimTrailingSlashes(u *url.URL) {
 
 // Invoker invokes operations described by OpenAPI v3 specification.
 type Invoker interface {
+	AuditInvoker
 	AuthInvoker
+	ConnectionsInvoker
 	KnowledgeGraphInvoker
 	MemoriesInvoker
 	RealtimeInvoker
 	RunsInvoker
 	SecretsInvoker
+}
+
+// AuditInvoker invokes operations described by OpenAPI v3 specification.
+//
+// x-gen-operation-group: Audit
+type AuditInvoker interface {
+	// GetAuditEvent invokes getAuditEvent operation.
+	//
+	// Read one of your audit events.
+	//
+	// GET /v1/audit-events/{id}
+	GetAuditEvent(ctx context.Context, params GetAuditEventParams) (*AuditEvent, error)
+	// ListAuditEvents invokes listAuditEvents operation.
+	//
+	// List your audit events, newest first.
+	//
+	// GET /v1/audit-events
+	ListAuditEvents(ctx context.Context, params ListAuditEventsParams) (*AuditEventPage, error)
 }
 
 // AuthInvoker invokes operations described by OpenAPI v3 specification.
@@ -84,6 +104,66 @@ type AuthInvoker interface {
 	//
 	// POST /v1/auth/register
 	Register(ctx context.Context, request *RegisterRequest) (*TokenResponse, error)
+}
+
+// ConnectionsInvoker invokes operations described by OpenAPI v3 specification.
+//
+// x-gen-operation-group: Connections
+type ConnectionsInvoker interface {
+	// CompleteConnection invokes completeConnection operation.
+	//
+	// An unknown, used, expired or another user's state, or another redirect_uri than the start's, is
+	// refused with 400. A state works once, whatever the outcome. Connecting an account already connected
+	// replaces its tokens.
+	//
+	// POST /v1/connections/callback
+	CompleteConnection(ctx context.Context, request *ConnectionCallback) (*Connection, error)
+	// DeleteConnection invokes deleteConnection operation.
+	//
+	// Revoke a connection's tokens at the provider (RFC 7009, when it has a revocation endpoint), then
+	// forget it.
+	//
+	// DELETE /v1/connections/{id}
+	DeleteConnection(ctx context.Context, params DeleteConnectionParams) error
+	// GetConnection invokes getConnection operation.
+	//
+	// Read a connection without its tokens.
+	//
+	// GET /v1/connections/{id}
+	GetConnection(ctx context.Context, params GetConnectionParams) (*Connection, error)
+	// GetConnectionToken invokes getConnectionToken operation.
+	//
+	// One refresh happens at the provider per expiry however many callers ask at once. 409 NEEDS_REAUTH
+	// when the provider no longer accepts the grant (the user must connect again); 503 with Retry-After
+	// when the provider is unreachable (the connection stays active).
+	//
+	// POST /v1/connections/{id}/token
+	GetConnectionToken(ctx context.Context, params GetConnectionTokenParams) (*ConnectionToken, error)
+	// ImportConnection invokes importConnection operation.
+	//
+	// Importing an account already connected replaces its tokens and makes it active again.
+	//
+	// POST /v1/connections/import
+	ImportConnection(ctx context.Context, request *ConnectionImport) (*Connection, error)
+	// ListConnectionProviders invokes listConnectionProviders operation.
+	//
+	// List the OAuth providers this service knows, and what each can do.
+	//
+	// GET /v1/connection-providers
+	ListConnectionProviders(ctx context.Context) (*ConnectionProviderList, error)
+	// ListConnections invokes listConnections operation.
+	//
+	// List connections without their tokens, newest first.
+	//
+	// GET /v1/connections
+	ListConnections(ctx context.Context, params ListConnectionsParams) (*ConnectionPage, error)
+	// StartConnection invokes startConnection operation.
+	//
+	// Redirect_uri must be one of the service's configured redirect URLs. The state is single-use, expires
+	// after a few minutes and works only for the same user and redirect_uri at the callback.
+	//
+	// POST /v1/connections/authorize
+	StartConnection(ctx context.Context, request *ConnectionStart) (*ConnectionAuthorization, error)
 }
 
 // KnowledgeGraphInvoker invokes operations described by OpenAPI v3 specification.
@@ -153,14 +233,18 @@ type KnowledgeGraphInvoker interface {
 	SearchEntities(ctx context.Context, request *EntitySearch) (*EntitySearchResult, error)
 	// UpdateEntity invokes updateEntity operation.
 	//
-	// Change an entity (a new type or name is re-embedded).
+	// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+	// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+	// never changes its model silently.
 	//
 	// PATCH /v1/kg/entities/{id}
 	UpdateEntity(ctx context.Context, request *EntityUpdate, params UpdateEntityParams) (*Entity, error)
 	// UpsertEntity invokes upsertEntity operation.
 	//
-	// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-	// says which happened. Concurrent upserts of one name make one entity.
+	// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+	// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+	// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+	// name make one entity.
 	//
 	// POST /v1/kg/entities/upsert
 	UpsertEntity(ctx context.Context, request *EntityCreate) (*EntityUpsert, error)
@@ -200,14 +284,17 @@ type MemoriesInvoker interface {
 	//
 	// Mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits
 	// at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal
-	// rank fusion (threshold then applies to the vector side, and score is the fused score). A search
-	// whose model differs from the one the memories were embedded with is refused.
+	// rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories
+	// embedded with the search's model are searched (vectors of different models cannot be compared):
+	// other_models says how many were left out.
 	//
 	// POST /v1/memories/search
 	SearchMemories(ctx context.Context, request *MemorySearch) (*MemorySearchResult, error)
 	// UpdateMemory invokes updateMemory operation.
 	//
-	// Change a memory's content (redacted and re-embedded), metadata or vector.
+	// New content is embedded by the service when the memory's vector is the service's model's; a memory
+	// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+	// never changes its model silently. redactions always describes the stored content and metadata.
 	//
 	// PATCH /v1/memories/{id}
 	UpdateMemory(ctx context.Context, request *MemoryUpdate, params UpdateMemoryParams) (*Memory, error)
@@ -246,10 +333,10 @@ type RunsInvoker interface {
 	CancelRun(ctx context.Context, params CancelRunParams) (*Run, error)
 	// CompleteRun invokes completeRun operation.
 	//
-	// Move a running run to completed.
+	// Move a running run to completed, with its final output.
 	//
 	// POST /v1/runs/{id}/complete
-	CompleteRun(ctx context.Context, params CompleteRunParams) (*Run, error)
+	CompleteRun(ctx context.Context, request OptRunCompletion, params CompleteRunParams) (*Run, error)
 	// CompleteToolCall invokes completeToolCall operation.
 	//
 	// Duration_ms is measured by the server from the start to this request.
@@ -258,11 +345,12 @@ type RunsInvoker interface {
 	CompleteToolCall(ctx context.Context, request *ToolCallCompletion, params CompleteToolCallParams) (*ToolCall, error)
 	// CreateRun invokes createRun operation.
 	//
-	// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
-	// the month's spend reached a hard budget.
+	// The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for
+	// sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or
+	// running runs, and with 402 when the month's spend reached a hard budget.
 	//
 	// POST /v1/runs
-	CreateRun(ctx context.Context) (*Run, error)
+	CreateRun(ctx context.Context, request OptRunCreate) (*Run, error)
 	// DeleteBudget invokes deleteBudget operation.
 	//
 	// Remove the budget: spending is no longer limited.
@@ -287,6 +375,12 @@ type RunsInvoker interface {
 	//
 	// GET /v1/budget
 	GetBudget(ctx context.Context) (*Budget, error)
+	// GetLLMCall invokes getLLMCall operation.
+	//
+	// Find a LLMCall by ID.
+	//
+	// GET /v1/llm-calls/{id}
+	GetLLMCall(ctx context.Context, params GetLLMCallParams) (*LLMCall, error)
 	// GetRun invokes getRun operation.
 	//
 	// Find a AgentRun by ID.
@@ -343,8 +437,11 @@ type RunsInvoker interface {
 	PutBudget(ctx context.Context, request *BudgetSet) (*Budget, error)
 	// RecordLLMCall invokes recordLLMCall operation.
 	//
-	// The run's token and cost totals change in the same transaction. A model missing from the price table
-	// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+	// The run's token and cost totals change in the same transaction. Provider and model names are
+	// normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A
+	// model missing from the price table is recorded with its tokens and no cost (the cost fields are
+	// absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator
+	// allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the
 	// month's spend reached a hard budget.
 	//
 	// POST /v1/runs/{id}/llm-calls
@@ -714,17 +811,135 @@ func (c *Client) sendCancelRun(ctx context.Context, params CancelRunParams) (res
 	return result, nil
 }
 
-// CompleteRun invokes completeRun operation.
+// CompleteConnection invokes completeConnection operation.
 //
-// Move a running run to completed.
+// An unknown, used, expired or another user's state, or another redirect_uri than the start's, is
+// refused with 400. A state works once, whatever the outcome. Connecting an account already connected
+// replaces its tokens.
 //
-// POST /v1/runs/{id}/complete
-func (c *Client) CompleteRun(ctx context.Context, params CompleteRunParams) (*Run, error) {
-	res, err := c.sendCompleteRun(ctx, params)
+// POST /v1/connections/callback
+func (c *Client) CompleteConnection(ctx context.Context, request *ConnectionCallback) (*Connection, error) {
+	res, err := c.sendCompleteConnection(ctx, request)
 	return res, err
 }
 
-func (c *Client) sendCompleteRun(ctx context.Context, params CompleteRunParams) (res *Run, err error) {
+func (c *Client) sendCompleteConnection(ctx context.Context, request *ConnectionCallback) (res *Connection, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("completeConnection"),
+		semconv.HTTPRequestMethodKey.String("POST"),
+		semconv.URLTemplateKey.String("/v1/connections/callback"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, CompleteConnectionOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [1]string
+	pathParts[0] = "/v1/connections/callback"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "POST", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeCompleteConnectionRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, CompleteConnectionOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeCompleteConnectionResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// CompleteRun invokes completeRun operation.
+//
+// Move a running run to completed, with its final output.
+//
+// POST /v1/runs/{id}/complete
+func (c *Client) CompleteRun(ctx context.Context, request OptRunCompletion, params CompleteRunParams) (*Run, error) {
+	res, err := c.sendCompleteRun(ctx, request, params)
+	return res, err
+}
+
+func (c *Client) sendCompleteRun(ctx context.Context, request OptRunCompletion, params CompleteRunParams) (res *Run, err error) {
 	otelAttrs := []attribute.KeyValue{
 		otelogen.OperationID("completeRun"),
 		semconv.HTTPRequestMethodKey.String("POST"),
@@ -788,6 +1003,9 @@ func (c *Client) sendCompleteRun(ctx context.Context, params CompleteRunParams) 
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeCompleteRunRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
 	}
 
 	{
@@ -1333,16 +1551,17 @@ func (c *Client) sendCreateRelation(ctx context.Context, request *RelationCreate
 
 // CreateRun invokes createRun operation.
 //
-// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
-// the month's spend reached a hard budget.
+// The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for
+// sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or
+// running runs, and with 402 when the month's spend reached a hard budget.
 //
 // POST /v1/runs
-func (c *Client) CreateRun(ctx context.Context) (*Run, error) {
-	res, err := c.sendCreateRun(ctx)
+func (c *Client) CreateRun(ctx context.Context, request OptRunCreate) (*Run, error) {
+	res, err := c.sendCreateRun(ctx, request)
 	return res, err
 }
 
-func (c *Client) sendCreateRun(ctx context.Context) (res *Run, err error) {
+func (c *Client) sendCreateRun(ctx context.Context, request OptRunCreate) (res *Run, err error) {
 	otelAttrs := []attribute.KeyValue{
 		otelogen.OperationID("createRun"),
 		semconv.HTTPRequestMethodKey.String("POST"),
@@ -1387,6 +1606,9 @@ func (c *Client) sendCreateRun(ctx context.Context) (res *Run, err error) {
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeCreateRunRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
 	}
 
 	{
@@ -1667,6 +1889,138 @@ func (c *Client) sendDeleteBudget(ctx context.Context) (res *DeleteBudgetNoConte
 
 	stage = "DecodeResponse"
 	result, err := decodeDeleteBudgetResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// DeleteConnection invokes deleteConnection operation.
+//
+// Revoke a connection's tokens at the provider (RFC 7009, when it has a revocation endpoint), then
+// forget it.
+//
+// DELETE /v1/connections/{id}
+func (c *Client) DeleteConnection(ctx context.Context, params DeleteConnectionParams) error {
+	_, err := c.sendDeleteConnection(ctx, params)
+	return err
+}
+
+func (c *Client) sendDeleteConnection(ctx context.Context, params DeleteConnectionParams) (res *DeleteConnectionNoContent, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("deleteConnection"),
+		semconv.HTTPRequestMethodKey.String("DELETE"),
+		semconv.URLTemplateKey.String("/v1/connections/{id}"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, DeleteConnectionOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [2]string
+	pathParts[0] = "/v1/connections/"
+	{
+		// Encode "id" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "id",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.UUIDToString(params.ID))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "DELETE", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, DeleteConnectionOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeDeleteConnectionResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}
@@ -2733,6 +3087,137 @@ func (c *Client) sendFailRun(ctx context.Context, request *RunFailure, params Fa
 	return result, nil
 }
 
+// GetAuditEvent invokes getAuditEvent operation.
+//
+// Read one of your audit events.
+//
+// GET /v1/audit-events/{id}
+func (c *Client) GetAuditEvent(ctx context.Context, params GetAuditEventParams) (*AuditEvent, error) {
+	res, err := c.sendGetAuditEvent(ctx, params)
+	return res, err
+}
+
+func (c *Client) sendGetAuditEvent(ctx context.Context, params GetAuditEventParams) (res *AuditEvent, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("getAuditEvent"),
+		semconv.HTTPRequestMethodKey.String("GET"),
+		semconv.URLTemplateKey.String("/v1/audit-events/{id}"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, GetAuditEventOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [2]string
+	pathParts[0] = "/v1/audit-events/"
+	{
+		// Encode "id" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "id",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.UUIDToString(params.ID))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "GET", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, GetAuditEventOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeGetAuditEventResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
 // GetBudget invokes getBudget operation.
 //
 // Read the monthly budget and this month's spend.
@@ -2839,6 +3324,271 @@ func (c *Client) sendGetBudget(ctx context.Context) (res *Budget, err error) {
 
 	stage = "DecodeResponse"
 	result, err := decodeGetBudgetResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// GetConnection invokes getConnection operation.
+//
+// Read a connection without its tokens.
+//
+// GET /v1/connections/{id}
+func (c *Client) GetConnection(ctx context.Context, params GetConnectionParams) (*Connection, error) {
+	res, err := c.sendGetConnection(ctx, params)
+	return res, err
+}
+
+func (c *Client) sendGetConnection(ctx context.Context, params GetConnectionParams) (res *Connection, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("getConnection"),
+		semconv.HTTPRequestMethodKey.String("GET"),
+		semconv.URLTemplateKey.String("/v1/connections/{id}"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, GetConnectionOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [2]string
+	pathParts[0] = "/v1/connections/"
+	{
+		// Encode "id" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "id",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.UUIDToString(params.ID))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "GET", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, GetConnectionOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeGetConnectionResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// GetConnectionToken invokes getConnectionToken operation.
+//
+// One refresh happens at the provider per expiry however many callers ask at once. 409 NEEDS_REAUTH
+// when the provider no longer accepts the grant (the user must connect again); 503 with Retry-After
+// when the provider is unreachable (the connection stays active).
+//
+// POST /v1/connections/{id}/token
+func (c *Client) GetConnectionToken(ctx context.Context, params GetConnectionTokenParams) (*ConnectionToken, error) {
+	res, err := c.sendGetConnectionToken(ctx, params)
+	return res, err
+}
+
+func (c *Client) sendGetConnectionToken(ctx context.Context, params GetConnectionTokenParams) (res *ConnectionToken, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("getConnectionToken"),
+		semconv.HTTPRequestMethodKey.String("POST"),
+		semconv.URLTemplateKey.String("/v1/connections/{id}/token"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, GetConnectionTokenOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [3]string
+	pathParts[0] = "/v1/connections/"
+	{
+		// Encode "id" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "id",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.UUIDToString(params.ID))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	pathParts[2] = "/token"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "POST", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, GetConnectionTokenOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeGetConnectionTokenResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}
@@ -2970,6 +3720,137 @@ func (c *Client) sendGetEntity(ctx context.Context, params GetEntityParams) (res
 
 	stage = "DecodeResponse"
 	result, err := decodeGetEntityResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// GetLLMCall invokes getLLMCall operation.
+//
+// Find a LLMCall by ID.
+//
+// GET /v1/llm-calls/{id}
+func (c *Client) GetLLMCall(ctx context.Context, params GetLLMCallParams) (*LLMCall, error) {
+	res, err := c.sendGetLLMCall(ctx, params)
+	return res, err
+}
+
+func (c *Client) sendGetLLMCall(ctx context.Context, params GetLLMCallParams) (res *LLMCall, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("getLLMCall"),
+		semconv.HTTPRequestMethodKey.String("GET"),
+		semconv.URLTemplateKey.String("/v1/llm-calls/{id}"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, GetLLMCallOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [2]string
+	pathParts[0] = "/v1/llm-calls/"
+	{
+		// Encode "id" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "id",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.UUIDToString(params.ID))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "GET", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, GetLLMCallOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeGetLLMCallResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}
@@ -3897,6 +4778,588 @@ func (c *Client) sendGetUsage(ctx context.Context, params GetUsageParams) (res *
 
 	stage = "DecodeResponse"
 	result, err := decodeGetUsageResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// ImportConnection invokes importConnection operation.
+//
+// Importing an account already connected replaces its tokens and makes it active again.
+//
+// POST /v1/connections/import
+func (c *Client) ImportConnection(ctx context.Context, request *ConnectionImport) (*Connection, error) {
+	res, err := c.sendImportConnection(ctx, request)
+	return res, err
+}
+
+func (c *Client) sendImportConnection(ctx context.Context, request *ConnectionImport) (res *Connection, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("importConnection"),
+		semconv.HTTPRequestMethodKey.String("POST"),
+		semconv.URLTemplateKey.String("/v1/connections/import"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, ImportConnectionOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [1]string
+	pathParts[0] = "/v1/connections/import"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "POST", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeImportConnectionRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, ImportConnectionOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeImportConnectionResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// ListAuditEvents invokes listAuditEvents operation.
+//
+// List your audit events, newest first.
+//
+// GET /v1/audit-events
+func (c *Client) ListAuditEvents(ctx context.Context, params ListAuditEventsParams) (*AuditEventPage, error) {
+	res, err := c.sendListAuditEvents(ctx, params)
+	return res, err
+}
+
+func (c *Client) sendListAuditEvents(ctx context.Context, params ListAuditEventsParams) (res *AuditEventPage, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("listAuditEvents"),
+		semconv.HTTPRequestMethodKey.String("GET"),
+		semconv.URLTemplateKey.String("/v1/audit-events"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, ListAuditEventsOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [1]string
+	pathParts[0] = "/v1/audit-events"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeQueryParams"
+	q := uri.NewQueryEncoder()
+	{
+		// Encode "limit" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "limit",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Limit.Get(); ok {
+				return e.EncodeValue(conv.IntToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	{
+		// Encode "cursor" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "cursor",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Cursor.Get(); ok {
+				return e.EncodeValue(conv.StringToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	{
+		// Encode "type" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "type",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Type.Get(); ok {
+				return e.EncodeValue(conv.StringToString(string(val)))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	{
+		// Encode "since" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "since",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Since.Get(); ok {
+				return e.EncodeValue(conv.DateTimeToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	{
+		// Encode "until" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "until",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Until.Get(); ok {
+				return e.EncodeValue(conv.DateTimeToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	u.RawQuery = q.Values().Encode()
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "GET", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, ListAuditEventsOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeListAuditEventsResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// ListConnectionProviders invokes listConnectionProviders operation.
+//
+// List the OAuth providers this service knows, and what each can do.
+//
+// GET /v1/connection-providers
+func (c *Client) ListConnectionProviders(ctx context.Context) (*ConnectionProviderList, error) {
+	res, err := c.sendListConnectionProviders(ctx)
+	return res, err
+}
+
+func (c *Client) sendListConnectionProviders(ctx context.Context) (res *ConnectionProviderList, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("listConnectionProviders"),
+		semconv.HTTPRequestMethodKey.String("GET"),
+		semconv.URLTemplateKey.String("/v1/connection-providers"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, ListConnectionProvidersOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [1]string
+	pathParts[0] = "/v1/connection-providers"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "GET", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, ListConnectionProvidersOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeListConnectionProvidersResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// ListConnections invokes listConnections operation.
+//
+// List connections without their tokens, newest first.
+//
+// GET /v1/connections
+func (c *Client) ListConnections(ctx context.Context, params ListConnectionsParams) (*ConnectionPage, error) {
+	res, err := c.sendListConnections(ctx, params)
+	return res, err
+}
+
+func (c *Client) sendListConnections(ctx context.Context, params ListConnectionsParams) (res *ConnectionPage, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("listConnections"),
+		semconv.HTTPRequestMethodKey.String("GET"),
+		semconv.URLTemplateKey.String("/v1/connections"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, ListConnectionsOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [1]string
+	pathParts[0] = "/v1/connections"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeQueryParams"
+	q := uri.NewQueryEncoder()
+	{
+		// Encode "limit" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "limit",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Limit.Get(); ok {
+				return e.EncodeValue(conv.IntToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	{
+		// Encode "cursor" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "cursor",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Cursor.Get(); ok {
+				return e.EncodeValue(conv.StringToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	u.RawQuery = q.Values().Encode()
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "GET", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, ListConnectionsOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeListConnectionsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}
@@ -5247,6 +6710,74 @@ func (c *Client) sendListRuns(ctx context.Context, params ListRunsParams) (res *
 			return res, errors.Wrap(err, "encode query")
 		}
 	}
+	{
+		// Encode "name" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "name",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Name.Get(); ok {
+				return e.EncodeValue(conv.StringToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	{
+		// Encode "tag" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "tag",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Tag.Get(); ok {
+				return e.EncodeValue(conv.StringToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	{
+		// Encode "thread_id" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "thread_id",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.ThreadID.Get(); ok {
+				return e.EncodeValue(conv.StringToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	{
+		// Encode "parent_run_id" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "parent_run_id",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.ParentRunID.Get(); ok {
+				return e.EncodeValue(conv.UUIDToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
 	u.RawQuery = q.Values().Encode()
 
 	stage = "EncodeRequest"
@@ -6081,8 +7612,11 @@ func (c *Client) sendPutBudget(ctx context.Context, request *BudgetSet) (res *Bu
 
 // RecordLLMCall invokes recordLLMCall operation.
 //
-// The run's token and cost totals change in the same transaction. A model missing from the price table
-// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+// The run's token and cost totals change in the same transaction. Provider and model names are
+// normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A
+// model missing from the price table is recorded with its tokens and no cost (the cost fields are
+// absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator
+// allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the
 // month's spend reached a hard budget.
 //
 // POST /v1/runs/{id}/llm-calls
@@ -6503,8 +8037,9 @@ func (c *Client) sendSearchEntities(ctx context.Context, request *EntitySearch) 
 //
 // Mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits
 // at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal
-// rank fusion (threshold then applies to the vector side, and score is the fused score). A search
-// whose model differs from the one the memories were embedded with is refused.
+// rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories
+// embedded with the search's model are searched (vectors of different models cannot be compared):
+// other_models says how many were left out.
 //
 // POST /v1/memories/search
 func (c *Client) SearchMemories(ctx context.Context, request *MemorySearch) (*MemorySearchResult, error) {
@@ -6727,6 +8262,123 @@ func (c *Client) sendSetToolPermission(ctx context.Context, request *ToolPermiss
 
 	stage = "DecodeResponse"
 	result, err := decodeSetToolPermissionResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// StartConnection invokes startConnection operation.
+//
+// Redirect_uri must be one of the service's configured redirect URLs. The state is single-use, expires
+// after a few minutes and works only for the same user and redirect_uri at the callback.
+//
+// POST /v1/connections/authorize
+func (c *Client) StartConnection(ctx context.Context, request *ConnectionStart) (*ConnectionAuthorization, error) {
+	res, err := c.sendStartConnection(ctx, request)
+	return res, err
+}
+
+func (c *Client) sendStartConnection(ctx context.Context, request *ConnectionStart) (res *ConnectionAuthorization, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("startConnection"),
+		semconv.HTTPRequestMethodKey.String("POST"),
+		semconv.URLTemplateKey.String("/v1/connections/authorize"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, StartConnectionOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [1]string
+	pathParts[0] = "/v1/connections/authorize"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "POST", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeStartConnectionRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, StartConnectionOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeStartConnectionResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}
@@ -7004,7 +8656,9 @@ func (c *Client) sendStartToolCall(ctx context.Context, request *ToolCallStart, 
 
 // UpdateEntity invokes updateEntity operation.
 //
-// Change an entity (a new type or name is re-embedded).
+// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+// never changes its model silently.
 //
 // PATCH /v1/kg/entities/{id}
 func (c *Client) UpdateEntity(ctx context.Context, request *EntityUpdate, params UpdateEntityParams) (*Entity, error) {
@@ -7138,7 +8792,9 @@ func (c *Client) sendUpdateEntity(ctx context.Context, request *EntityUpdate, pa
 
 // UpdateMemory invokes updateMemory operation.
 //
-// Change a memory's content (redacted and re-embedded), metadata or vector.
+// New content is embedded by the service when the memory's vector is the service's model's; a memory
+// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+// never changes its model silently. redactions always describes the stored content and metadata.
 //
 // PATCH /v1/memories/{id}
 func (c *Client) UpdateMemory(ctx context.Context, request *MemoryUpdate, params UpdateMemoryParams) (*Memory, error) {
@@ -7406,8 +9062,10 @@ func (c *Client) sendUpdateSecret(ctx context.Context, request *SecretUpdate, pa
 
 // UpsertEntity invokes upsertEntity operation.
 //
-// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-// says which happened. Concurrent upserts of one name make one entity.
+// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+// name make one entity.
 //
 // POST /v1/kg/entities/upsert
 func (c *Client) UpsertEntity(ctx context.Context, request *EntityCreate) (*EntityUpsert, error) {

@@ -24,6 +24,40 @@ func encodeAppendRunMessageRequest(
 	return nil
 }
 
+func encodeCompleteConnectionRequest(
+	req *ConnectionCallback,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
+func encodeCompleteRunRequest(
+	req OptRunCompletion,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	if !req.Set {
+		// Keep request with empty body if value is not set.
+		return nil
+	}
+	e := new(jx.Encoder)
+	{
+		if req.Set {
+			req.Encode(e)
+		}
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
 func encodeCompleteToolCallRequest(
 	req *ToolCallCompletion,
 	r *http.Request,
@@ -80,6 +114,26 @@ func encodeCreateRelationRequest(
 	return nil
 }
 
+func encodeCreateRunRequest(
+	req OptRunCreate,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	if !req.Set {
+		// Keep request with empty body if value is not set.
+		return nil
+	}
+	e := new(jx.Encoder)
+	{
+		if req.Set {
+			req.Encode(e)
+		}
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
 func encodeCreateSecretRequest(
 	req *SecretCreate,
 	r *http.Request,
@@ -110,6 +164,20 @@ func encodeEmitRunEventRequest(
 
 func encodeFailRunRequest(
 	req *RunFailure,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
+func encodeImportConnectionRequest(
+	req *ConnectionImport,
 	r *http.Request,
 ) error {
 	const contentType = "application/json"
@@ -242,6 +310,20 @@ func encodeSearchMemoriesRequest(
 
 func encodeSetToolPermissionRequest(
 	req *ToolPermissionSet,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
+func encodeStartConnectionRequest(
+	req *ConnectionStart,
 	r *http.Request,
 ) error {
 	const contentType = "application/json"

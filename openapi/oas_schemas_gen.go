@@ -16,6 +16,323 @@ func (s *ErrorStatusCode) Error() string {
 	return fmt.Sprintf("code %d: %+v", s.StatusCode, s.Response)
 }
 
+// Ref: #/components/schemas/AuditEvent
+type AuditEvent struct {
+	Actor         string         `json:"actor"`
+	CorrelationID OptString      `json:"correlation_id"`
+	CreatedAt     time.Time      `json:"created_at"`
+	Data          AuditEventData `json:"data"`
+	ID            uuid.UUID      `json:"id"`
+	IP            OptString      `json:"ip"`
+	Reason        OptString      `json:"reason"`
+	TraceID       OptString      `json:"trace_id"`
+	Type          AuditEventType `json:"type"`
+	UpdatedAt     time.Time      `json:"updated_at"`
+	UserAgent     OptString      `json:"user_agent"`
+}
+
+// GetActor returns the value of Actor.
+func (s *AuditEvent) GetActor() string {
+	return s.Actor
+}
+
+// GetCorrelationID returns the value of CorrelationID.
+func (s *AuditEvent) GetCorrelationID() OptString {
+	return s.CorrelationID
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *AuditEvent) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetData returns the value of Data.
+func (s *AuditEvent) GetData() AuditEventData {
+	return s.Data
+}
+
+// GetID returns the value of ID.
+func (s *AuditEvent) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetIP returns the value of IP.
+func (s *AuditEvent) GetIP() OptString {
+	return s.IP
+}
+
+// GetReason returns the value of Reason.
+func (s *AuditEvent) GetReason() OptString {
+	return s.Reason
+}
+
+// GetTraceID returns the value of TraceID.
+func (s *AuditEvent) GetTraceID() OptString {
+	return s.TraceID
+}
+
+// GetType returns the value of Type.
+func (s *AuditEvent) GetType() AuditEventType {
+	return s.Type
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *AuditEvent) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// GetUserAgent returns the value of UserAgent.
+func (s *AuditEvent) GetUserAgent() OptString {
+	return s.UserAgent
+}
+
+// SetActor sets the value of Actor.
+func (s *AuditEvent) SetActor(val string) {
+	s.Actor = val
+}
+
+// SetCorrelationID sets the value of CorrelationID.
+func (s *AuditEvent) SetCorrelationID(val OptString) {
+	s.CorrelationID = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *AuditEvent) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetData sets the value of Data.
+func (s *AuditEvent) SetData(val AuditEventData) {
+	s.Data = val
+}
+
+// SetID sets the value of ID.
+func (s *AuditEvent) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetIP sets the value of IP.
+func (s *AuditEvent) SetIP(val OptString) {
+	s.IP = val
+}
+
+// SetReason sets the value of Reason.
+func (s *AuditEvent) SetReason(val OptString) {
+	s.Reason = val
+}
+
+// SetTraceID sets the value of TraceID.
+func (s *AuditEvent) SetTraceID(val OptString) {
+	s.TraceID = val
+}
+
+// SetType sets the value of Type.
+func (s *AuditEvent) SetType(val AuditEventType) {
+	s.Type = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *AuditEvent) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// SetUserAgent sets the value of UserAgent.
+func (s *AuditEvent) SetUserAgent(val OptString) {
+	s.UserAgent = val
+}
+
+type AuditEventData map[string]jx.Raw
+
+func (s *AuditEventData) init() AuditEventData {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/AuditEventPage
+type AuditEventPage struct {
+	Items []AuditEvent `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *AuditEventPage) GetItems() []AuditEvent {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *AuditEventPage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *AuditEventPage) SetItems(val []AuditEvent) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *AuditEventPage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+// Ref: #/components/schemas/AuditEventType
+type AuditEventType string
+
+const (
+	AuditEventTypeUserRegistered        AuditEventType = "user_registered"
+	AuditEventTypeLoginSucceeded        AuditEventType = "login_succeeded"
+	AuditEventTypeLoginFailed           AuditEventType = "login_failed"
+	AuditEventTypeRefreshTokenReused    AuditEventType = "refresh_token_reused"
+	AuditEventTypeLogout                AuditEventType = "logout"
+	AuditEventTypeSessionRevoked        AuditEventType = "session_revoked"
+	AuditEventTypeSecretCreated         AuditEventType = "secret_created"
+	AuditEventTypeSecretUpdated         AuditEventType = "secret_updated"
+	AuditEventTypeSecretDeleted         AuditEventType = "secret_deleted"
+	AuditEventTypeSecretOpened          AuditEventType = "secret_opened"
+	AuditEventTypeToolPermissionChanged AuditEventType = "tool_permission_changed"
+	AuditEventTypeBudgetChanged         AuditEventType = "budget_changed"
+	AuditEventTypeBudgetRefused         AuditEventType = "budget_refused"
+	AuditEventTypeAccountDisabled       AuditEventType = "account_disabled"
+	AuditEventTypeAccountEnabled        AuditEventType = "account_enabled"
+	AuditEventTypeAdminAction           AuditEventType = "admin_action"
+	AuditEventTypeDataExported          AuditEventType = "data_exported"
+	AuditEventTypeAccountErased         AuditEventType = "account_erased"
+)
+
+// AllValues returns all AuditEventType values.
+func (AuditEventType) AllValues() []AuditEventType {
+	return []AuditEventType{
+		AuditEventTypeUserRegistered,
+		AuditEventTypeLoginSucceeded,
+		AuditEventTypeLoginFailed,
+		AuditEventTypeRefreshTokenReused,
+		AuditEventTypeLogout,
+		AuditEventTypeSessionRevoked,
+		AuditEventTypeSecretCreated,
+		AuditEventTypeSecretUpdated,
+		AuditEventTypeSecretDeleted,
+		AuditEventTypeSecretOpened,
+		AuditEventTypeToolPermissionChanged,
+		AuditEventTypeBudgetChanged,
+		AuditEventTypeBudgetRefused,
+		AuditEventTypeAccountDisabled,
+		AuditEventTypeAccountEnabled,
+		AuditEventTypeAdminAction,
+		AuditEventTypeDataExported,
+		AuditEventTypeAccountErased,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s AuditEventType) MarshalText() ([]byte, error) {
+	switch s {
+	case AuditEventTypeUserRegistered:
+		return []byte(s), nil
+	case AuditEventTypeLoginSucceeded:
+		return []byte(s), nil
+	case AuditEventTypeLoginFailed:
+		return []byte(s), nil
+	case AuditEventTypeRefreshTokenReused:
+		return []byte(s), nil
+	case AuditEventTypeLogout:
+		return []byte(s), nil
+	case AuditEventTypeSessionRevoked:
+		return []byte(s), nil
+	case AuditEventTypeSecretCreated:
+		return []byte(s), nil
+	case AuditEventTypeSecretUpdated:
+		return []byte(s), nil
+	case AuditEventTypeSecretDeleted:
+		return []byte(s), nil
+	case AuditEventTypeSecretOpened:
+		return []byte(s), nil
+	case AuditEventTypeToolPermissionChanged:
+		return []byte(s), nil
+	case AuditEventTypeBudgetChanged:
+		return []byte(s), nil
+	case AuditEventTypeBudgetRefused:
+		return []byte(s), nil
+	case AuditEventTypeAccountDisabled:
+		return []byte(s), nil
+	case AuditEventTypeAccountEnabled:
+		return []byte(s), nil
+	case AuditEventTypeAdminAction:
+		return []byte(s), nil
+	case AuditEventTypeDataExported:
+		return []byte(s), nil
+	case AuditEventTypeAccountErased:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *AuditEventType) UnmarshalText(data []byte) error {
+	switch AuditEventType(data) {
+	case AuditEventTypeUserRegistered:
+		*s = AuditEventTypeUserRegistered
+		return nil
+	case AuditEventTypeLoginSucceeded:
+		*s = AuditEventTypeLoginSucceeded
+		return nil
+	case AuditEventTypeLoginFailed:
+		*s = AuditEventTypeLoginFailed
+		return nil
+	case AuditEventTypeRefreshTokenReused:
+		*s = AuditEventTypeRefreshTokenReused
+		return nil
+	case AuditEventTypeLogout:
+		*s = AuditEventTypeLogout
+		return nil
+	case AuditEventTypeSessionRevoked:
+		*s = AuditEventTypeSessionRevoked
+		return nil
+	case AuditEventTypeSecretCreated:
+		*s = AuditEventTypeSecretCreated
+		return nil
+	case AuditEventTypeSecretUpdated:
+		*s = AuditEventTypeSecretUpdated
+		return nil
+	case AuditEventTypeSecretDeleted:
+		*s = AuditEventTypeSecretDeleted
+		return nil
+	case AuditEventTypeSecretOpened:
+		*s = AuditEventTypeSecretOpened
+		return nil
+	case AuditEventTypeToolPermissionChanged:
+		*s = AuditEventTypeToolPermissionChanged
+		return nil
+	case AuditEventTypeBudgetChanged:
+		*s = AuditEventTypeBudgetChanged
+		return nil
+	case AuditEventTypeBudgetRefused:
+		*s = AuditEventTypeBudgetRefused
+		return nil
+	case AuditEventTypeAccountDisabled:
+		*s = AuditEventTypeAccountDisabled
+		return nil
+	case AuditEventTypeAccountEnabled:
+		*s = AuditEventTypeAccountEnabled
+		return nil
+	case AuditEventTypeAdminAction:
+		*s = AuditEventTypeAdminAction
+		return nil
+	case AuditEventTypeDataExported:
+		*s = AuditEventTypeDataExported
+		return nil
+	case AuditEventTypeAccountErased:
+		*s = AuditEventTypeAccountErased
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
 type BearerAuth struct {
 	Token string
 	Roles []string
@@ -131,10 +448,12 @@ func (s *Budget) SetUpdatedAt(val time.Time) {
 type BudgetSet struct {
 	// Refuse new runs and LLM calls at the limit (default true); false only warns.
 	Hard OptBool `json:"hard"`
-	// Monthly limit in USD.
-	LimitUsd decimal.Decimal `json:"limit_usd"`
-	// Warning threshold in USD, at most limit_usd.
-	SoftLimitUsd OptStringDecimal `json:"soft_limit_usd"`
+	// Monthly limit in USD: digits, optionally a point and 1 to 10 more ("12.50"); no exponent, sign or
+	// trailing point.
+	LimitUsd string `json:"limit_usd"`
+	// Warning threshold in USD, at most limit_usd: digits, optionally a point and 1 to 10 more ("12.50");
+	// no exponent, sign or trailing point.
+	SoftLimitUsd OptString `json:"soft_limit_usd"`
 }
 
 // GetHard returns the value of Hard.
@@ -143,12 +462,12 @@ func (s *BudgetSet) GetHard() OptBool {
 }
 
 // GetLimitUsd returns the value of LimitUsd.
-func (s *BudgetSet) GetLimitUsd() decimal.Decimal {
+func (s *BudgetSet) GetLimitUsd() string {
 	return s.LimitUsd
 }
 
 // GetSoftLimitUsd returns the value of SoftLimitUsd.
-func (s *BudgetSet) GetSoftLimitUsd() OptStringDecimal {
+func (s *BudgetSet) GetSoftLimitUsd() OptString {
 	return s.SoftLimitUsd
 }
 
@@ -158,17 +477,521 @@ func (s *BudgetSet) SetHard(val OptBool) {
 }
 
 // SetLimitUsd sets the value of LimitUsd.
-func (s *BudgetSet) SetLimitUsd(val decimal.Decimal) {
+func (s *BudgetSet) SetLimitUsd(val string) {
 	s.LimitUsd = val
 }
 
 // SetSoftLimitUsd sets the value of SoftLimitUsd.
-func (s *BudgetSet) SetSoftLimitUsd(val OptStringDecimal) {
+func (s *BudgetSet) SetSoftLimitUsd(val OptString) {
 	s.SoftLimitUsd = val
+}
+
+// Ref: #/components/schemas/Connection
+type Connection struct {
+	Account         string           `json:"account"`
+	CreatedAt       time.Time        `json:"created_at"`
+	ExpiresAt       OptDateTime      `json:"expires_at"`
+	ID              uuid.UUID        `json:"id"`
+	LastRefreshedAt OptDateTime      `json:"last_refreshed_at"`
+	Provider        string           `json:"provider"`
+	Scopes          []string         `json:"scopes"`
+	Status          ConnectionStatus `json:"status"`
+	UpdatedAt       time.Time        `json:"updated_at"`
+}
+
+// GetAccount returns the value of Account.
+func (s *Connection) GetAccount() string {
+	return s.Account
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *Connection) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetExpiresAt returns the value of ExpiresAt.
+func (s *Connection) GetExpiresAt() OptDateTime {
+	return s.ExpiresAt
+}
+
+// GetID returns the value of ID.
+func (s *Connection) GetID() uuid.UUID {
+	return s.ID
+}
+
+// GetLastRefreshedAt returns the value of LastRefreshedAt.
+func (s *Connection) GetLastRefreshedAt() OptDateTime {
+	return s.LastRefreshedAt
+}
+
+// GetProvider returns the value of Provider.
+func (s *Connection) GetProvider() string {
+	return s.Provider
+}
+
+// GetScopes returns the value of Scopes.
+func (s *Connection) GetScopes() []string {
+	return s.Scopes
+}
+
+// GetStatus returns the value of Status.
+func (s *Connection) GetStatus() ConnectionStatus {
+	return s.Status
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *Connection) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// SetAccount sets the value of Account.
+func (s *Connection) SetAccount(val string) {
+	s.Account = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *Connection) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetExpiresAt sets the value of ExpiresAt.
+func (s *Connection) SetExpiresAt(val OptDateTime) {
+	s.ExpiresAt = val
+}
+
+// SetID sets the value of ID.
+func (s *Connection) SetID(val uuid.UUID) {
+	s.ID = val
+}
+
+// SetLastRefreshedAt sets the value of LastRefreshedAt.
+func (s *Connection) SetLastRefreshedAt(val OptDateTime) {
+	s.LastRefreshedAt = val
+}
+
+// SetProvider sets the value of Provider.
+func (s *Connection) SetProvider(val string) {
+	s.Provider = val
+}
+
+// SetScopes sets the value of Scopes.
+func (s *Connection) SetScopes(val []string) {
+	s.Scopes = val
+}
+
+// SetStatus sets the value of Status.
+func (s *Connection) SetStatus(val ConnectionStatus) {
+	s.Status = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *Connection) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// Ref: #/components/schemas/ConnectionAuthorization
+type ConnectionAuthorization struct {
+	// Send the user here.
+	AuthorizationURL string `json:"authorization_url"`
+	// The state is refused after this.
+	ExpiresAt time.Time `json:"expires_at"`
+	// The state in that URL; give it back at the callback.
+	State string `json:"state"`
+}
+
+// GetAuthorizationURL returns the value of AuthorizationURL.
+func (s *ConnectionAuthorization) GetAuthorizationURL() string {
+	return s.AuthorizationURL
+}
+
+// GetExpiresAt returns the value of ExpiresAt.
+func (s *ConnectionAuthorization) GetExpiresAt() time.Time {
+	return s.ExpiresAt
+}
+
+// GetState returns the value of State.
+func (s *ConnectionAuthorization) GetState() string {
+	return s.State
+}
+
+// SetAuthorizationURL sets the value of AuthorizationURL.
+func (s *ConnectionAuthorization) SetAuthorizationURL(val string) {
+	s.AuthorizationURL = val
+}
+
+// SetExpiresAt sets the value of ExpiresAt.
+func (s *ConnectionAuthorization) SetExpiresAt(val time.Time) {
+	s.ExpiresAt = val
+}
+
+// SetState sets the value of State.
+func (s *ConnectionAuthorization) SetState(val string) {
+	s.State = val
+}
+
+// Ref: #/components/schemas/ConnectionCallback
+type ConnectionCallback struct {
+	// A label for the account (default: what the provider says, else "default").
+	Account OptString `json:"account"`
+	// The code the provider gave.
+	Code string `json:"code"`
+	// The same redirect_uri as at the start.
+	RedirectURI string `json:"redirect_uri"`
+	State       string `json:"state"`
+}
+
+// GetAccount returns the value of Account.
+func (s *ConnectionCallback) GetAccount() OptString {
+	return s.Account
+}
+
+// GetCode returns the value of Code.
+func (s *ConnectionCallback) GetCode() string {
+	return s.Code
+}
+
+// GetRedirectURI returns the value of RedirectURI.
+func (s *ConnectionCallback) GetRedirectURI() string {
+	return s.RedirectURI
+}
+
+// GetState returns the value of State.
+func (s *ConnectionCallback) GetState() string {
+	return s.State
+}
+
+// SetAccount sets the value of Account.
+func (s *ConnectionCallback) SetAccount(val OptString) {
+	s.Account = val
+}
+
+// SetCode sets the value of Code.
+func (s *ConnectionCallback) SetCode(val string) {
+	s.Code = val
+}
+
+// SetRedirectURI sets the value of RedirectURI.
+func (s *ConnectionCallback) SetRedirectURI(val string) {
+	s.RedirectURI = val
+}
+
+// SetState sets the value of State.
+func (s *ConnectionCallback) SetState(val string) {
+	s.State = val
+}
+
+// Ref: #/components/schemas/ConnectionImport
+type ConnectionImport struct {
+	// Write-only: never returned by reads.
+	AccessToken string `json:"access_token"`
+	// Which account at the provider.
+	Account string `json:"account"`
+	// When the access token expires; absent: it does not.
+	ExpiresAt OptDateTime `json:"expires_at"`
+	Provider  string      `json:"provider"`
+	// Write-only: never returned.
+	RefreshToken OptString `json:"refresh_token"`
+	// The scopes granted.
+	Scopes []string `json:"scopes"`
+}
+
+// GetAccessToken returns the value of AccessToken.
+func (s *ConnectionImport) GetAccessToken() string {
+	return s.AccessToken
+}
+
+// GetAccount returns the value of Account.
+func (s *ConnectionImport) GetAccount() string {
+	return s.Account
+}
+
+// GetExpiresAt returns the value of ExpiresAt.
+func (s *ConnectionImport) GetExpiresAt() OptDateTime {
+	return s.ExpiresAt
+}
+
+// GetProvider returns the value of Provider.
+func (s *ConnectionImport) GetProvider() string {
+	return s.Provider
+}
+
+// GetRefreshToken returns the value of RefreshToken.
+func (s *ConnectionImport) GetRefreshToken() OptString {
+	return s.RefreshToken
+}
+
+// GetScopes returns the value of Scopes.
+func (s *ConnectionImport) GetScopes() []string {
+	return s.Scopes
+}
+
+// SetAccessToken sets the value of AccessToken.
+func (s *ConnectionImport) SetAccessToken(val string) {
+	s.AccessToken = val
+}
+
+// SetAccount sets the value of Account.
+func (s *ConnectionImport) SetAccount(val string) {
+	s.Account = val
+}
+
+// SetExpiresAt sets the value of ExpiresAt.
+func (s *ConnectionImport) SetExpiresAt(val OptDateTime) {
+	s.ExpiresAt = val
+}
+
+// SetProvider sets the value of Provider.
+func (s *ConnectionImport) SetProvider(val string) {
+	s.Provider = val
+}
+
+// SetRefreshToken sets the value of RefreshToken.
+func (s *ConnectionImport) SetRefreshToken(val OptString) {
+	s.RefreshToken = val
+}
+
+// SetScopes sets the value of Scopes.
+func (s *ConnectionImport) SetScopes(val []string) {
+	s.Scopes = val
+}
+
+// Ref: #/components/schemas/ConnectionPage
+type ConnectionPage struct {
+	Items []Connection `json:"items"`
+	// Absent on the last page.
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *ConnectionPage) GetItems() []Connection {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *ConnectionPage) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *ConnectionPage) SetItems(val []Connection) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *ConnectionPage) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+// Ref: #/components/schemas/ConnectionProvider
+type ConnectionProvider struct {
+	// The service holds client credentials: the authorization flow and refresh work.
+	Configured    bool     `json:"configured"`
+	DefaultScopes []string `json:"default_scopes"`
+	// The name connections use.
+	Name string `json:"name"`
+	// The provider has a revocation endpoint (RFC 7009).
+	Revocable bool `json:"revocable"`
+	// The provider replaces the refresh token on every refresh.
+	RotatesRefreshTokens bool `json:"rotates_refresh_tokens"`
+}
+
+// GetConfigured returns the value of Configured.
+func (s *ConnectionProvider) GetConfigured() bool {
+	return s.Configured
+}
+
+// GetDefaultScopes returns the value of DefaultScopes.
+func (s *ConnectionProvider) GetDefaultScopes() []string {
+	return s.DefaultScopes
+}
+
+// GetName returns the value of Name.
+func (s *ConnectionProvider) GetName() string {
+	return s.Name
+}
+
+// GetRevocable returns the value of Revocable.
+func (s *ConnectionProvider) GetRevocable() bool {
+	return s.Revocable
+}
+
+// GetRotatesRefreshTokens returns the value of RotatesRefreshTokens.
+func (s *ConnectionProvider) GetRotatesRefreshTokens() bool {
+	return s.RotatesRefreshTokens
+}
+
+// SetConfigured sets the value of Configured.
+func (s *ConnectionProvider) SetConfigured(val bool) {
+	s.Configured = val
+}
+
+// SetDefaultScopes sets the value of DefaultScopes.
+func (s *ConnectionProvider) SetDefaultScopes(val []string) {
+	s.DefaultScopes = val
+}
+
+// SetName sets the value of Name.
+func (s *ConnectionProvider) SetName(val string) {
+	s.Name = val
+}
+
+// SetRevocable sets the value of Revocable.
+func (s *ConnectionProvider) SetRevocable(val bool) {
+	s.Revocable = val
+}
+
+// SetRotatesRefreshTokens sets the value of RotatesRefreshTokens.
+func (s *ConnectionProvider) SetRotatesRefreshTokens(val bool) {
+	s.RotatesRefreshTokens = val
+}
+
+// Ref: #/components/schemas/ConnectionProviderList
+type ConnectionProviderList struct {
+	Items []ConnectionProvider `json:"items"`
+}
+
+// GetItems returns the value of Items.
+func (s *ConnectionProviderList) GetItems() []ConnectionProvider {
+	return s.Items
+}
+
+// SetItems sets the value of Items.
+func (s *ConnectionProviderList) SetItems(val []ConnectionProvider) {
+	s.Items = val
+}
+
+// Ref: #/components/schemas/ConnectionStart
+type ConnectionStart struct {
+	Provider string `json:"provider"`
+	// Where the provider sends the user back; one of the configured redirect URLs.
+	RedirectURI string `json:"redirect_uri"`
+	// Scopes to ask for; default: the provider's default scopes.
+	Scopes []string `json:"scopes"`
+}
+
+// GetProvider returns the value of Provider.
+func (s *ConnectionStart) GetProvider() string {
+	return s.Provider
+}
+
+// GetRedirectURI returns the value of RedirectURI.
+func (s *ConnectionStart) GetRedirectURI() string {
+	return s.RedirectURI
+}
+
+// GetScopes returns the value of Scopes.
+func (s *ConnectionStart) GetScopes() []string {
+	return s.Scopes
+}
+
+// SetProvider sets the value of Provider.
+func (s *ConnectionStart) SetProvider(val string) {
+	s.Provider = val
+}
+
+// SetRedirectURI sets the value of RedirectURI.
+func (s *ConnectionStart) SetRedirectURI(val string) {
+	s.RedirectURI = val
+}
+
+// SetScopes sets the value of Scopes.
+func (s *ConnectionStart) SetScopes(val []string) {
+	s.Scopes = val
+}
+
+// Ref: #/components/schemas/ConnectionStatus
+type ConnectionStatus string
+
+const (
+	ConnectionStatusActive      ConnectionStatus = "active"
+	ConnectionStatusNeedsReauth ConnectionStatus = "needs_reauth"
+	ConnectionStatusRevoked     ConnectionStatus = "revoked"
+)
+
+// AllValues returns all ConnectionStatus values.
+func (ConnectionStatus) AllValues() []ConnectionStatus {
+	return []ConnectionStatus{
+		ConnectionStatusActive,
+		ConnectionStatusNeedsReauth,
+		ConnectionStatusRevoked,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ConnectionStatus) MarshalText() ([]byte, error) {
+	switch s {
+	case ConnectionStatusActive:
+		return []byte(s), nil
+	case ConnectionStatusNeedsReauth:
+		return []byte(s), nil
+	case ConnectionStatusRevoked:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ConnectionStatus) UnmarshalText(data []byte) error {
+	switch ConnectionStatus(data) {
+	case ConnectionStatusActive:
+		*s = ConnectionStatusActive
+		return nil
+	case ConnectionStatusNeedsReauth:
+		*s = ConnectionStatusNeedsReauth
+		return nil
+	case ConnectionStatusRevoked:
+		*s = ConnectionStatusRevoked
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/ConnectionToken
+type ConnectionToken struct {
+	AccessToken string `json:"access_token"`
+	// Absent: the token does not expire.
+	ExpiresAt OptDateTime `json:"expires_at"`
+	// Bearer, as the provider said.
+	TokenType string `json:"token_type"`
+}
+
+// GetAccessToken returns the value of AccessToken.
+func (s *ConnectionToken) GetAccessToken() string {
+	return s.AccessToken
+}
+
+// GetExpiresAt returns the value of ExpiresAt.
+func (s *ConnectionToken) GetExpiresAt() OptDateTime {
+	return s.ExpiresAt
+}
+
+// GetTokenType returns the value of TokenType.
+func (s *ConnectionToken) GetTokenType() string {
+	return s.TokenType
+}
+
+// SetAccessToken sets the value of AccessToken.
+func (s *ConnectionToken) SetAccessToken(val string) {
+	s.AccessToken = val
+}
+
+// SetExpiresAt sets the value of ExpiresAt.
+func (s *ConnectionToken) SetExpiresAt(val OptDateTime) {
+	s.ExpiresAt = val
+}
+
+// SetTokenType sets the value of TokenType.
+func (s *ConnectionToken) SetTokenType(val string) {
+	s.TokenType = val
 }
 
 // DeleteBudgetNoContent is response for DeleteBudget operation.
 type DeleteBudgetNoContent struct{}
+
+// DeleteConnectionNoContent is response for DeleteConnection operation.
+type DeleteConnectionNoContent struct{}
 
 // DeleteEntityNoContent is response for DeleteEntity operation.
 type DeleteEntityNoContent struct{}
@@ -284,10 +1107,11 @@ func (s *Entity) SetUpdatedAt(val time.Time) {
 // Ref: #/components/schemas/EntityCreate
 type EntityCreate struct {
 	// Your own embedding (1536 numbers); embedding_model is then required.
-	Embedding      []float32 `json:"embedding"`
+	Embedding []float32 `json:"embedding"`
+	// The model of embedding.
 	EmbeddingModel OptString `json:"embedding_model"`
 	Name           string    `json:"name"`
-	// Properties (string values are redacted like names).
+	// Properties (personal data in keys, strings and numbers is redacted like names).
 	Properties OptEntityCreateProperties `json:"properties"`
 	Type       string                    `json:"type"`
 }
@@ -342,7 +1166,7 @@ func (s *EntityCreate) SetType(val string) {
 	s.Type = val
 }
 
-// Properties (string values are redacted like names).
+// Properties (personal data in keys, strings and numbers is redacted like names).
 type EntityCreateProperties map[string]jx.Raw
 
 func (s *EntityCreateProperties) init() EntityCreateProperties {
@@ -509,6 +1333,9 @@ func (s *EntitySearch) SetVector(val []float32) {
 // Ref: #/components/schemas/EntitySearchResult
 type EntitySearchResult struct {
 	Items []EntityHit `json:"items"`
+	// How many of your entities were not searched because another embedding model computed their vectors
+	// (search with a vector of that model to reach them).
+	OtherModels int `json:"other_models"`
 }
 
 // GetItems returns the value of Items.
@@ -516,18 +1343,31 @@ func (s *EntitySearchResult) GetItems() []EntityHit {
 	return s.Items
 }
 
+// GetOtherModels returns the value of OtherModels.
+func (s *EntitySearchResult) GetOtherModels() int {
+	return s.OtherModels
+}
+
 // SetItems sets the value of Items.
 func (s *EntitySearchResult) SetItems(val []EntityHit) {
 	s.Items = val
 }
 
+// SetOtherModels sets the value of OtherModels.
+func (s *EntitySearchResult) SetOtherModels(val int) {
+	s.OtherModels = val
+}
+
 // Ref: #/components/schemas/EntityUpdate
 type EntityUpdate struct {
-	// Your own embedding (1536 numbers); embedding_model is then required.
-	Embedding      []float32 `json:"embedding"`
+	// Your own embedding (1536 numbers); embedding_model is then required. Required with a new type or
+	// name when the entity's vector came from a model other than the service's.
+	Embedding []float32 `json:"embedding"`
+	// The model of embedding; alone, naming the service's model, it has the service re-embed the entity
+	// with it.
 	EmbeddingModel OptString `json:"embedding_model"`
 	Name           OptString `json:"name"`
-	// Properties (string values are redacted like names).
+	// Properties (personal data in keys, strings and numbers is redacted like names).
 	Properties OptEntityUpdateProperties `json:"properties"`
 	Type       OptString                 `json:"type"`
 }
@@ -582,7 +1422,7 @@ func (s *EntityUpdate) SetType(val OptString) {
 	s.Type = val
 }
 
-// Properties (string values are redacted like names).
+// Properties (personal data in keys, strings and numbers is redacted like names).
 type EntityUpdateProperties map[string]jx.Raw
 
 func (s *EntityUpdateProperties) init() EntityUpdateProperties {
@@ -722,7 +1562,9 @@ const (
 	ErrorResponseErrorCodeMETHODNOTALLOWED   ErrorResponseErrorCode = "METHOD_NOT_ALLOWED"
 	ErrorResponseErrorCodeEMAILEXISTS        ErrorResponseErrorCode = "EMAIL_EXISTS"
 	ErrorResponseErrorCodeCONFLICT           ErrorResponseErrorCode = "CONFLICT"
+	ErrorResponseErrorCodeNEEDSREAUTH        ErrorResponseErrorCode = "NEEDS_REAUTH"
 	ErrorResponseErrorCodeBUDGETEXCEEDED     ErrorResponseErrorCode = "BUDGET_EXCEEDED"
+	ErrorResponseErrorCodeUNPRICEDMODEL      ErrorResponseErrorCode = "UNPRICED_MODEL"
 	ErrorResponseErrorCodePAYLOADTOOLARGE    ErrorResponseErrorCode = "PAYLOAD_TOO_LARGE"
 	ErrorResponseErrorCodeRATELIMITED        ErrorResponseErrorCode = "RATE_LIMITED"
 	ErrorResponseErrorCodeUNAVAILABLE        ErrorResponseErrorCode = "UNAVAILABLE"
@@ -741,7 +1583,9 @@ func (ErrorResponseErrorCode) AllValues() []ErrorResponseErrorCode {
 		ErrorResponseErrorCodeMETHODNOTALLOWED,
 		ErrorResponseErrorCodeEMAILEXISTS,
 		ErrorResponseErrorCodeCONFLICT,
+		ErrorResponseErrorCodeNEEDSREAUTH,
 		ErrorResponseErrorCodeBUDGETEXCEEDED,
+		ErrorResponseErrorCodeUNPRICEDMODEL,
 		ErrorResponseErrorCodePAYLOADTOOLARGE,
 		ErrorResponseErrorCodeRATELIMITED,
 		ErrorResponseErrorCodeUNAVAILABLE,
@@ -770,7 +1614,11 @@ func (s ErrorResponseErrorCode) MarshalText() ([]byte, error) {
 		return []byte(s), nil
 	case ErrorResponseErrorCodeCONFLICT:
 		return []byte(s), nil
+	case ErrorResponseErrorCodeNEEDSREAUTH:
+		return []byte(s), nil
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
+		return []byte(s), nil
+	case ErrorResponseErrorCodeUNPRICEDMODEL:
 		return []byte(s), nil
 	case ErrorResponseErrorCodePAYLOADTOOLARGE:
 		return []byte(s), nil
@@ -815,8 +1663,14 @@ func (s *ErrorResponseErrorCode) UnmarshalText(data []byte) error {
 	case ErrorResponseErrorCodeCONFLICT:
 		*s = ErrorResponseErrorCodeCONFLICT
 		return nil
+	case ErrorResponseErrorCodeNEEDSREAUTH:
+		*s = ErrorResponseErrorCodeNEEDSREAUTH
+		return nil
 	case ErrorResponseErrorCodeBUDGETEXCEEDED:
 		*s = ErrorResponseErrorCodeBUDGETEXCEEDED
+		return nil
+	case ErrorResponseErrorCodeUNPRICEDMODEL:
+		*s = ErrorResponseErrorCodeUNPRICEDMODEL
 		return nil
 	case ErrorResponseErrorCodePAYLOADTOOLARGE:
 		*s = ErrorResponseErrorCodePAYLOADTOOLARGE
@@ -1414,7 +2268,8 @@ type MemoryCreate struct {
 	Embedding []float32 `json:"embedding"`
 	// The model of embedding.
 	EmbeddingModel OptString `json:"embedding_model"`
-	// Your own data, returned as given and usable as a search filter.
+	// Your own data, usable as a search filter. Personal data in it is redacted like content (keys,
+	// strings, and numbers such as card or phone numbers) and counted in redactions.
 	Metadata OptMemoryCreateMetadata `json:"metadata"`
 }
 
@@ -1458,7 +2313,8 @@ func (s *MemoryCreate) SetMetadata(val OptMemoryCreateMetadata) {
 	s.Metadata = val
 }
 
-// Your own data, returned as given and usable as a search filter.
+// Your own data, usable as a search filter. Personal data in it is redacted like content (keys,
+// strings, and numbers such as card or phone numbers) and counted in redactions.
 type MemoryCreateMetadata map[string]jx.Raw
 
 func (s *MemoryCreateMetadata) init() MemoryCreateMetadata {
@@ -1704,6 +2560,9 @@ func (s *MemorySearchMode) UnmarshalText(data []byte) error {
 // Ref: #/components/schemas/MemorySearchResult
 type MemorySearchResult struct {
 	Items []MemoryHit `json:"items"`
+	// How many of your memories were not searched because another embedding model computed their vectors
+	// (search with a vector of that model to reach them).
+	OtherModels int `json:"other_models"`
 }
 
 // GetItems returns the value of Items.
@@ -1711,18 +2570,31 @@ func (s *MemorySearchResult) GetItems() []MemoryHit {
 	return s.Items
 }
 
+// GetOtherModels returns the value of OtherModels.
+func (s *MemorySearchResult) GetOtherModels() int {
+	return s.OtherModels
+}
+
 // SetItems sets the value of Items.
 func (s *MemorySearchResult) SetItems(val []MemoryHit) {
 	s.Items = val
 }
 
+// SetOtherModels sets the value of OtherModels.
+func (s *MemorySearchResult) SetOtherModels(val int) {
+	s.OtherModels = val
+}
+
 // Ref: #/components/schemas/MemoryUpdate
 type MemoryUpdate struct {
 	Content OptString `json:"content"`
-	// Your own embedding (1536 numbers); embedding_model is then required.
-	Embedding      []float32 `json:"embedding"`
+	// Your own embedding (1536 numbers); embedding_model is then required. Required with new content when
+	// the memory's vector came from a model other than the service's.
+	Embedding []float32 `json:"embedding"`
+	// The model of embedding; alone, naming the service's model, it has the service re-embed the content
+	// with it.
 	EmbeddingModel OptString `json:"embedding_model"`
-	// Replaces the metadata.
+	// Replaces the metadata (redacted like content).
 	Metadata OptMemoryUpdateMetadata `json:"metadata"`
 }
 
@@ -1766,7 +2638,7 @@ func (s *MemoryUpdate) SetMetadata(val OptMemoryUpdateMetadata) {
 	s.Metadata = val
 }
 
-// Replaces the metadata.
+// Replaces the metadata (redacted like content).
 type MemoryUpdateMetadata map[string]jx.Raw
 
 func (s *MemoryUpdateMetadata) init() MemoryUpdateMetadata {
@@ -2056,6 +2928,52 @@ func (s *NeighborList) SetItems(val []Neighbor) {
 // SetTruncated sets the value of Truncated.
 func (s *NeighborList) SetTruncated(val bool) {
 	s.Truncated = val
+}
+
+// NewOptAuditEventType returns new OptAuditEventType with value set to v.
+func NewOptAuditEventType(v AuditEventType) OptAuditEventType {
+	return OptAuditEventType{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptAuditEventType is optional AuditEventType.
+type OptAuditEventType struct {
+	Value AuditEventType
+	Set   bool
+}
+
+// IsSet returns true if OptAuditEventType was set.
+func (o OptAuditEventType) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptAuditEventType) Reset() {
+	var v AuditEventType
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptAuditEventType) SetTo(v AuditEventType) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptAuditEventType) Get() (v AuditEventType, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptAuditEventType) Or(d AuditEventType) AuditEventType {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
 }
 
 // NewOptBool returns new OptBool with value set to v.
@@ -2794,6 +3712,144 @@ func (o OptRelationCreateProperties) Or(d RelationCreateProperties) RelationCrea
 	return d
 }
 
+// NewOptRunCompletion returns new OptRunCompletion with value set to v.
+func NewOptRunCompletion(v RunCompletion) OptRunCompletion {
+	return OptRunCompletion{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptRunCompletion is optional RunCompletion.
+type OptRunCompletion struct {
+	Value RunCompletion
+	Set   bool
+}
+
+// IsSet returns true if OptRunCompletion was set.
+func (o OptRunCompletion) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptRunCompletion) Reset() {
+	var v RunCompletion
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptRunCompletion) SetTo(v RunCompletion) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptRunCompletion) Get() (v RunCompletion, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptRunCompletion) Or(d RunCompletion) RunCompletion {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptRunCreate returns new OptRunCreate with value set to v.
+func NewOptRunCreate(v RunCreate) OptRunCreate {
+	return OptRunCreate{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptRunCreate is optional RunCreate.
+type OptRunCreate struct {
+	Value RunCreate
+	Set   bool
+}
+
+// IsSet returns true if OptRunCreate was set.
+func (o OptRunCreate) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptRunCreate) Reset() {
+	var v RunCreate
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptRunCreate) SetTo(v RunCreate) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptRunCreate) Get() (v RunCreate, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptRunCreate) Or(d RunCreate) RunCreate {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptRunCreateMetadata returns new OptRunCreateMetadata with value set to v.
+func NewOptRunCreateMetadata(v RunCreateMetadata) OptRunCreateMetadata {
+	return OptRunCreateMetadata{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptRunCreateMetadata is optional RunCreateMetadata.
+type OptRunCreateMetadata struct {
+	Value RunCreateMetadata
+	Set   bool
+}
+
+// IsSet returns true if OptRunCreateMetadata was set.
+func (o OptRunCreateMetadata) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptRunCreateMetadata) Reset() {
+	var v RunCreateMetadata
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptRunCreateMetadata) SetTo(v RunCreateMetadata) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptRunCreateMetadata) Get() (v RunCreateMetadata, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptRunCreateMetadata) Or(d RunCreateMetadata) RunCreateMetadata {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
 // NewOptRunStatus returns new OptRunStatus with value set to v.
 func NewOptRunStatus(v RunStatus) OptRunStatus {
 	return OptRunStatus{
@@ -3423,11 +4479,18 @@ type Run struct {
 	CreatedAt         time.Time       `json:"created_at"`
 	Error             OptString       `json:"error"`
 	ID                uuid.UUID       `json:"id"`
+	Input             jx.Raw          `json:"input"`
 	InputTokens       int64           `json:"input_tokens"`
+	Metadata          RunMetadata     `json:"metadata"`
+	Name              OptString       `json:"name"`
+	Output            jx.Raw          `json:"output"`
 	OutputTokens      int64           `json:"output_tokens"`
+	ParentRunID       OptUUID         `json:"parent_run_id"`
 	ReasoningTokens   int64           `json:"reasoning_tokens"`
 	StartedAt         OptDateTime     `json:"started_at"`
 	Status            RunStatus       `json:"status"`
+	Tags              []string        `json:"tags"`
+	ThreadID          OptString       `json:"thread_id"`
 	TotalCost         decimal.Decimal `json:"total_cost"`
 	TotalTokens       int64           `json:"total_tokens"`
 	UnpricedCalls     int64           `json:"unpriced_calls"`
@@ -3460,14 +4523,39 @@ func (s *Run) GetID() uuid.UUID {
 	return s.ID
 }
 
+// GetInput returns the value of Input.
+func (s *Run) GetInput() jx.Raw {
+	return s.Input
+}
+
 // GetInputTokens returns the value of InputTokens.
 func (s *Run) GetInputTokens() int64 {
 	return s.InputTokens
 }
 
+// GetMetadata returns the value of Metadata.
+func (s *Run) GetMetadata() RunMetadata {
+	return s.Metadata
+}
+
+// GetName returns the value of Name.
+func (s *Run) GetName() OptString {
+	return s.Name
+}
+
+// GetOutput returns the value of Output.
+func (s *Run) GetOutput() jx.Raw {
+	return s.Output
+}
+
 // GetOutputTokens returns the value of OutputTokens.
 func (s *Run) GetOutputTokens() int64 {
 	return s.OutputTokens
+}
+
+// GetParentRunID returns the value of ParentRunID.
+func (s *Run) GetParentRunID() OptUUID {
+	return s.ParentRunID
 }
 
 // GetReasoningTokens returns the value of ReasoningTokens.
@@ -3483,6 +4571,16 @@ func (s *Run) GetStartedAt() OptDateTime {
 // GetStatus returns the value of Status.
 func (s *Run) GetStatus() RunStatus {
 	return s.Status
+}
+
+// GetTags returns the value of Tags.
+func (s *Run) GetTags() []string {
+	return s.Tags
+}
+
+// GetThreadID returns the value of ThreadID.
+func (s *Run) GetThreadID() OptString {
+	return s.ThreadID
 }
 
 // GetTotalCost returns the value of TotalCost.
@@ -3535,14 +4633,39 @@ func (s *Run) SetID(val uuid.UUID) {
 	s.ID = val
 }
 
+// SetInput sets the value of Input.
+func (s *Run) SetInput(val jx.Raw) {
+	s.Input = val
+}
+
 // SetInputTokens sets the value of InputTokens.
 func (s *Run) SetInputTokens(val int64) {
 	s.InputTokens = val
 }
 
+// SetMetadata sets the value of Metadata.
+func (s *Run) SetMetadata(val RunMetadata) {
+	s.Metadata = val
+}
+
+// SetName sets the value of Name.
+func (s *Run) SetName(val OptString) {
+	s.Name = val
+}
+
+// SetOutput sets the value of Output.
+func (s *Run) SetOutput(val jx.Raw) {
+	s.Output = val
+}
+
 // SetOutputTokens sets the value of OutputTokens.
 func (s *Run) SetOutputTokens(val int64) {
 	s.OutputTokens = val
+}
+
+// SetParentRunID sets the value of ParentRunID.
+func (s *Run) SetParentRunID(val OptUUID) {
+	s.ParentRunID = val
 }
 
 // SetReasoningTokens sets the value of ReasoningTokens.
@@ -3558,6 +4681,16 @@ func (s *Run) SetStartedAt(val OptDateTime) {
 // SetStatus sets the value of Status.
 func (s *Run) SetStatus(val RunStatus) {
 	s.Status = val
+}
+
+// SetTags sets the value of Tags.
+func (s *Run) SetTags(val []string) {
+	s.Tags = val
+}
+
+// SetThreadID sets the value of ThreadID.
+func (s *Run) SetThreadID(val OptString) {
+	s.ThreadID = val
 }
 
 // SetTotalCost sets the value of TotalCost.
@@ -3583,6 +4716,110 @@ func (s *Run) SetUpdatedAt(val time.Time) {
 // SetWarning sets the value of Warning.
 func (s *Run) SetWarning(val OptString) {
 	s.Warning = val
+}
+
+// Ref: #/components/schemas/RunCompletion
+type RunCompletion struct {
+	// The run's final output: any JSON value, at most 1 MiB as JSON.
+	Output jx.Raw `json:"output"`
+}
+
+// GetOutput returns the value of Output.
+func (s *RunCompletion) GetOutput() jx.Raw {
+	return s.Output
+}
+
+// SetOutput sets the value of Output.
+func (s *RunCompletion) SetOutput(val jx.Raw) {
+	s.Output = val
+}
+
+// Ref: #/components/schemas/RunCreate
+type RunCreate struct {
+	// The run's input: any JSON value, at most 1 MiB as JSON.
+	Input jx.Raw `json:"input"`
+	// Your own data, at most 16 KiB as JSON.
+	Metadata OptRunCreateMetadata `json:"metadata"`
+	// The agent's name.
+	Name OptString `json:"name"`
+	// The run that started this one (a sub-agent); a run of the same user.
+	ParentRunID OptUUID `json:"parent_run_id"`
+	// Labels to filter runs by; at most 32.
+	Tags []string `json:"tags"`
+	// The conversation the run belongs to.
+	ThreadID OptString `json:"thread_id"`
+}
+
+// GetInput returns the value of Input.
+func (s *RunCreate) GetInput() jx.Raw {
+	return s.Input
+}
+
+// GetMetadata returns the value of Metadata.
+func (s *RunCreate) GetMetadata() OptRunCreateMetadata {
+	return s.Metadata
+}
+
+// GetName returns the value of Name.
+func (s *RunCreate) GetName() OptString {
+	return s.Name
+}
+
+// GetParentRunID returns the value of ParentRunID.
+func (s *RunCreate) GetParentRunID() OptUUID {
+	return s.ParentRunID
+}
+
+// GetTags returns the value of Tags.
+func (s *RunCreate) GetTags() []string {
+	return s.Tags
+}
+
+// GetThreadID returns the value of ThreadID.
+func (s *RunCreate) GetThreadID() OptString {
+	return s.ThreadID
+}
+
+// SetInput sets the value of Input.
+func (s *RunCreate) SetInput(val jx.Raw) {
+	s.Input = val
+}
+
+// SetMetadata sets the value of Metadata.
+func (s *RunCreate) SetMetadata(val OptRunCreateMetadata) {
+	s.Metadata = val
+}
+
+// SetName sets the value of Name.
+func (s *RunCreate) SetName(val OptString) {
+	s.Name = val
+}
+
+// SetParentRunID sets the value of ParentRunID.
+func (s *RunCreate) SetParentRunID(val OptUUID) {
+	s.ParentRunID = val
+}
+
+// SetTags sets the value of Tags.
+func (s *RunCreate) SetTags(val []string) {
+	s.Tags = val
+}
+
+// SetThreadID sets the value of ThreadID.
+func (s *RunCreate) SetThreadID(val OptString) {
+	s.ThreadID = val
+}
+
+// Your own data, at most 16 KiB as JSON.
+type RunCreateMetadata map[string]jx.Raw
+
+func (s *RunCreateMetadata) init() RunCreateMetadata {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
 }
 
 // Ref: #/components/schemas/RunEventCreate
@@ -3704,6 +4941,17 @@ func (s *RunFailure) GetError() string {
 // SetError sets the value of Error.
 func (s *RunFailure) SetError(val string) {
 	s.Error = val
+}
+
+type RunMetadata map[string]jx.Raw
+
+func (s *RunMetadata) init() RunMetadata {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
 }
 
 // Ref: #/components/schemas/RunPage

@@ -8,7 +8,9 @@ import (
 
 // Handler handles operations described by OpenAPI v3 specification.
 type Handler interface {
+	AuditHandler
 	AuthHandler
+	ConnectionsHandler
 	KnowledgeGraphHandler
 	MemoriesHandler
 	RealtimeHandler
@@ -18,6 +20,24 @@ type Handler interface {
 	//
 	// Used for common default response.
 	NewError(ctx context.Context, err error) *ErrorStatusCode
+}
+
+// AuditHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: Audit
+type AuditHandler interface {
+	// GetAuditEvent implements getAuditEvent operation.
+	//
+	// Read one of your audit events.
+	//
+	// GET /v1/audit-events/{id}
+	GetAuditEvent(ctx context.Context, params GetAuditEventParams) (*AuditEvent, error)
+	// ListAuditEvents implements listAuditEvents operation.
+	//
+	// List your audit events, newest first.
+	//
+	// GET /v1/audit-events
+	ListAuditEvents(ctx context.Context, params ListAuditEventsParams) (*AuditEventPage, error)
 }
 
 // AuthHandler handles operations described by OpenAPI v3 specification.
@@ -67,6 +87,66 @@ type AuthHandler interface {
 	//
 	// POST /v1/auth/register
 	Register(ctx context.Context, req *RegisterRequest) (*TokenResponse, error)
+}
+
+// ConnectionsHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: Connections
+type ConnectionsHandler interface {
+	// CompleteConnection implements completeConnection operation.
+	//
+	// An unknown, used, expired or another user's state, or another redirect_uri than the start's, is
+	// refused with 400. A state works once, whatever the outcome. Connecting an account already connected
+	// replaces its tokens.
+	//
+	// POST /v1/connections/callback
+	CompleteConnection(ctx context.Context, req *ConnectionCallback) (*Connection, error)
+	// DeleteConnection implements deleteConnection operation.
+	//
+	// Revoke a connection's tokens at the provider (RFC 7009, when it has a revocation endpoint), then
+	// forget it.
+	//
+	// DELETE /v1/connections/{id}
+	DeleteConnection(ctx context.Context, params DeleteConnectionParams) error
+	// GetConnection implements getConnection operation.
+	//
+	// Read a connection without its tokens.
+	//
+	// GET /v1/connections/{id}
+	GetConnection(ctx context.Context, params GetConnectionParams) (*Connection, error)
+	// GetConnectionToken implements getConnectionToken operation.
+	//
+	// One refresh happens at the provider per expiry however many callers ask at once. 409 NEEDS_REAUTH
+	// when the provider no longer accepts the grant (the user must connect again); 503 with Retry-After
+	// when the provider is unreachable (the connection stays active).
+	//
+	// POST /v1/connections/{id}/token
+	GetConnectionToken(ctx context.Context, params GetConnectionTokenParams) (*ConnectionToken, error)
+	// ImportConnection implements importConnection operation.
+	//
+	// Importing an account already connected replaces its tokens and makes it active again.
+	//
+	// POST /v1/connections/import
+	ImportConnection(ctx context.Context, req *ConnectionImport) (*Connection, error)
+	// ListConnectionProviders implements listConnectionProviders operation.
+	//
+	// List the OAuth providers this service knows, and what each can do.
+	//
+	// GET /v1/connection-providers
+	ListConnectionProviders(ctx context.Context) (*ConnectionProviderList, error)
+	// ListConnections implements listConnections operation.
+	//
+	// List connections without their tokens, newest first.
+	//
+	// GET /v1/connections
+	ListConnections(ctx context.Context, params ListConnectionsParams) (*ConnectionPage, error)
+	// StartConnection implements startConnection operation.
+	//
+	// Redirect_uri must be one of the service's configured redirect URLs. The state is single-use, expires
+	// after a few minutes and works only for the same user and redirect_uri at the callback.
+	//
+	// POST /v1/connections/authorize
+	StartConnection(ctx context.Context, req *ConnectionStart) (*ConnectionAuthorization, error)
 }
 
 // KnowledgeGraphHandler handles operations described by OpenAPI v3 specification.
@@ -136,14 +216,18 @@ type KnowledgeGraphHandler interface {
 	SearchEntities(ctx context.Context, req *EntitySearch) (*EntitySearchResult, error)
 	// UpdateEntity implements updateEntity operation.
 	//
-	// Change an entity (a new type or name is re-embedded).
+	// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+	// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+	// never changes its model silently.
 	//
 	// PATCH /v1/kg/entities/{id}
 	UpdateEntity(ctx context.Context, req *EntityUpdate, params UpdateEntityParams) (*Entity, error)
 	// UpsertEntity implements upsertEntity operation.
 	//
-	// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-	// says which happened. Concurrent upserts of one name make one entity.
+	// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+	// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+	// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+	// name make one entity.
 	//
 	// POST /v1/kg/entities/upsert
 	UpsertEntity(ctx context.Context, req *EntityCreate) (*EntityUpsert, error)
@@ -183,14 +267,17 @@ type MemoriesHandler interface {
 	//
 	// Mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits
 	// at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal
-	// rank fusion (threshold then applies to the vector side, and score is the fused score). A search
-	// whose model differs from the one the memories were embedded with is refused.
+	// rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories
+	// embedded with the search's model are searched (vectors of different models cannot be compared):
+	// other_models says how many were left out.
 	//
 	// POST /v1/memories/search
 	SearchMemories(ctx context.Context, req *MemorySearch) (*MemorySearchResult, error)
 	// UpdateMemory implements updateMemory operation.
 	//
-	// Change a memory's content (redacted and re-embedded), metadata or vector.
+	// New content is embedded by the service when the memory's vector is the service's model's; a memory
+	// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+	// never changes its model silently. redactions always describes the stored content and metadata.
 	//
 	// PATCH /v1/memories/{id}
 	UpdateMemory(ctx context.Context, req *MemoryUpdate, params UpdateMemoryParams) (*Memory, error)
@@ -229,10 +316,10 @@ type RunsHandler interface {
 	CancelRun(ctx context.Context, params CancelRunParams) (*Run, error)
 	// CompleteRun implements completeRun operation.
 	//
-	// Move a running run to completed.
+	// Move a running run to completed, with its final output.
 	//
 	// POST /v1/runs/{id}/complete
-	CompleteRun(ctx context.Context, params CompleteRunParams) (*Run, error)
+	CompleteRun(ctx context.Context, req OptRunCompletion, params CompleteRunParams) (*Run, error)
 	// CompleteToolCall implements completeToolCall operation.
 	//
 	// Duration_ms is measured by the server from the start to this request.
@@ -241,11 +328,12 @@ type RunsHandler interface {
 	CompleteToolCall(ctx context.Context, req *ToolCallCompletion, params CompleteToolCallParams) (*ToolCall, error)
 	// CreateRun implements createRun operation.
 	//
-	// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
-	// the month's spend reached a hard budget.
+	// The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for
+	// sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or
+	// running runs, and with 402 when the month's spend reached a hard budget.
 	//
 	// POST /v1/runs
-	CreateRun(ctx context.Context) (*Run, error)
+	CreateRun(ctx context.Context, req OptRunCreate) (*Run, error)
 	// DeleteBudget implements deleteBudget operation.
 	//
 	// Remove the budget: spending is no longer limited.
@@ -270,6 +358,12 @@ type RunsHandler interface {
 	//
 	// GET /v1/budget
 	GetBudget(ctx context.Context) (*Budget, error)
+	// GetLLMCall implements getLLMCall operation.
+	//
+	// Find a LLMCall by ID.
+	//
+	// GET /v1/llm-calls/{id}
+	GetLLMCall(ctx context.Context, params GetLLMCallParams) (*LLMCall, error)
 	// GetRun implements getRun operation.
 	//
 	// Find a AgentRun by ID.
@@ -326,8 +420,11 @@ type RunsHandler interface {
 	PutBudget(ctx context.Context, req *BudgetSet) (*Budget, error)
 	// RecordLLMCall implements recordLLMCall operation.
 	//
-	// The run's token and cost totals change in the same transaction. A model missing from the price table
-	// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+	// The run's token and cost totals change in the same transaction. Provider and model names are
+	// normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A
+	// model missing from the price table is recorded with its tokens and no cost (the cost fields are
+	// absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator
+	// allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the
 	// month's spend reached a hard budget.
 	//
 	// POST /v1/runs/{id}/llm-calls

@@ -31,12 +31,23 @@ func (UnimplementedHandler) CancelRun(ctx context.Context, params CancelRunParam
 	return r, ht.ErrNotImplemented
 }
 
+// CompleteConnection implements completeConnection operation.
+//
+// An unknown, used, expired or another user's state, or another redirect_uri than the start's, is
+// refused with 400. A state works once, whatever the outcome. Connecting an account already connected
+// replaces its tokens.
+//
+// POST /v1/connections/callback
+func (UnimplementedHandler) CompleteConnection(ctx context.Context, req *ConnectionCallback) (r *Connection, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // CompleteRun implements completeRun operation.
 //
-// Move a running run to completed.
+// Move a running run to completed, with its final output.
 //
 // POST /v1/runs/{id}/complete
-func (UnimplementedHandler) CompleteRun(ctx context.Context, params CompleteRunParams) (r *Run, _ error) {
+func (UnimplementedHandler) CompleteRun(ctx context.Context, req OptRunCompletion, params CompleteRunParams) (r *Run, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -80,11 +91,12 @@ func (UnimplementedHandler) CreateRelation(ctx context.Context, req *RelationCre
 
 // CreateRun implements createRun operation.
 //
-// Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when
-// the month's spend reached a hard budget.
+// The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for
+// sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or
+// running runs, and with 402 when the month's spend reached a hard budget.
 //
 // POST /v1/runs
-func (UnimplementedHandler) CreateRun(ctx context.Context) (r *Run, _ error) {
+func (UnimplementedHandler) CreateRun(ctx context.Context, req OptRunCreate) (r *Run, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -103,6 +115,16 @@ func (UnimplementedHandler) CreateSecret(ctx context.Context, req *SecretCreate)
 //
 // DELETE /v1/budget
 func (UnimplementedHandler) DeleteBudget(ctx context.Context) error {
+	return ht.ErrNotImplemented
+}
+
+// DeleteConnection implements deleteConnection operation.
+//
+// Revoke a connection's tokens at the provider (RFC 7009, when it has a revocation endpoint), then
+// forget it.
+//
+// DELETE /v1/connections/{id}
+func (UnimplementedHandler) DeleteConnection(ctx context.Context, params DeleteConnectionParams) error {
 	return ht.ErrNotImplemented
 }
 
@@ -181,6 +203,15 @@ func (UnimplementedHandler) FailRun(ctx context.Context, req *RunFailure, params
 	return r, ht.ErrNotImplemented
 }
 
+// GetAuditEvent implements getAuditEvent operation.
+//
+// Read one of your audit events.
+//
+// GET /v1/audit-events/{id}
+func (UnimplementedHandler) GetAuditEvent(ctx context.Context, params GetAuditEventParams) (r *AuditEvent, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // GetBudget implements getBudget operation.
 //
 // Read the monthly budget and this month's spend.
@@ -190,12 +221,41 @@ func (UnimplementedHandler) GetBudget(ctx context.Context) (r *Budget, _ error) 
 	return r, ht.ErrNotImplemented
 }
 
+// GetConnection implements getConnection operation.
+//
+// Read a connection without its tokens.
+//
+// GET /v1/connections/{id}
+func (UnimplementedHandler) GetConnection(ctx context.Context, params GetConnectionParams) (r *Connection, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// GetConnectionToken implements getConnectionToken operation.
+//
+// One refresh happens at the provider per expiry however many callers ask at once. 409 NEEDS_REAUTH
+// when the provider no longer accepts the grant (the user must connect again); 503 with Retry-After
+// when the provider is unreachable (the connection stays active).
+//
+// POST /v1/connections/{id}/token
+func (UnimplementedHandler) GetConnectionToken(ctx context.Context, params GetConnectionTokenParams) (r *ConnectionToken, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // GetEntity implements getEntity operation.
 //
 // Read a knowledge-graph entity.
 //
 // GET /v1/kg/entities/{id}
 func (UnimplementedHandler) GetEntity(ctx context.Context, params GetEntityParams) (r *Entity, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// GetLLMCall implements getLLMCall operation.
+//
+// Find a LLMCall by ID.
+//
+// GET /v1/llm-calls/{id}
+func (UnimplementedHandler) GetLLMCall(ctx context.Context, params GetLLMCallParams) (r *LLMCall, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -259,6 +319,42 @@ func (UnimplementedHandler) GetToolCall(ctx context.Context, params GetToolCallP
 //
 // GET /v1/usage
 func (UnimplementedHandler) GetUsage(ctx context.Context, params GetUsageParams) (r *UsageReport, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ImportConnection implements importConnection operation.
+//
+// Importing an account already connected replaces its tokens and makes it active again.
+//
+// POST /v1/connections/import
+func (UnimplementedHandler) ImportConnection(ctx context.Context, req *ConnectionImport) (r *Connection, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListAuditEvents implements listAuditEvents operation.
+//
+// List your audit events, newest first.
+//
+// GET /v1/audit-events
+func (UnimplementedHandler) ListAuditEvents(ctx context.Context, params ListAuditEventsParams) (r *AuditEventPage, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListConnectionProviders implements listConnectionProviders operation.
+//
+// List the OAuth providers this service knows, and what each can do.
+//
+// GET /v1/connection-providers
+func (UnimplementedHandler) ListConnectionProviders(ctx context.Context) (r *ConnectionProviderList, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ListConnections implements listConnections operation.
+//
+// List connections without their tokens, newest first.
+//
+// GET /v1/connections
+func (UnimplementedHandler) ListConnections(ctx context.Context, params ListConnectionsParams) (r *ConnectionPage, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -391,8 +487,11 @@ func (UnimplementedHandler) PutBudget(ctx context.Context, req *BudgetSet) (r *B
 
 // RecordLLMCall implements recordLLMCall operation.
 //
-// The run's token and cost totals change in the same transaction. A model missing from the price table
-// is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the
+// The run's token and cost totals change in the same transaction. Provider and model names are
+// normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A
+// model missing from the price table is recorded with its tokens and no cost (the cost fields are
+// absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator
+// allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the
 // month's spend reached a hard budget.
 //
 // POST /v1/runs/{id}/llm-calls
@@ -432,8 +531,9 @@ func (UnimplementedHandler) SearchEntities(ctx context.Context, req *EntitySearc
 //
 // Mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits
 // at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal
-// rank fusion (threshold then applies to the vector side, and score is the fused score). A search
-// whose model differs from the one the memories were embedded with is refused.
+// rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories
+// embedded with the search's model are searched (vectors of different models cannot be compared):
+// other_models says how many were left out.
 //
 // POST /v1/memories/search
 func (UnimplementedHandler) SearchMemories(ctx context.Context, req *MemorySearch) (r *MemorySearchResult, _ error) {
@@ -446,6 +546,16 @@ func (UnimplementedHandler) SearchMemories(ctx context.Context, req *MemorySearc
 //
 // PUT /v1/tool-permissions
 func (UnimplementedHandler) SetToolPermission(ctx context.Context, req *ToolPermissionSet) (r *ToolPermission, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// StartConnection implements startConnection operation.
+//
+// Redirect_uri must be one of the service's configured redirect URLs. The state is single-use, expires
+// after a few minutes and works only for the same user and redirect_uri at the callback.
+//
+// POST /v1/connections/authorize
+func (UnimplementedHandler) StartConnection(ctx context.Context, req *ConnectionStart) (r *ConnectionAuthorization, _ error) {
 	return r, ht.ErrNotImplemented
 }
 
@@ -470,7 +580,9 @@ func (UnimplementedHandler) StartToolCall(ctx context.Context, req *ToolCallStar
 
 // UpdateEntity implements updateEntity operation.
 //
-// Change an entity (a new type or name is re-embedded).
+// A new type or name is embedded by the service when the entity's vector is the service's model's; an
+// entity embedded with another model needs the new vector in embedding (400 without it), so an edit
+// never changes its model silently.
 //
 // PATCH /v1/kg/entities/{id}
 func (UnimplementedHandler) UpdateEntity(ctx context.Context, req *EntityUpdate, params UpdateEntityParams) (r *Entity, _ error) {
@@ -479,7 +591,9 @@ func (UnimplementedHandler) UpdateEntity(ctx context.Context, req *EntityUpdate,
 
 // UpdateMemory implements updateMemory operation.
 //
-// Change a memory's content (redacted and re-embedded), metadata or vector.
+// New content is embedded by the service when the memory's vector is the service's model's; a memory
+// embedded with another model needs the new content's vector in embedding (400 without it), so an edit
+// never changes its model silently. redactions always describes the stored content and metadata.
 //
 // PATCH /v1/memories/{id}
 func (UnimplementedHandler) UpdateMemory(ctx context.Context, req *MemoryUpdate, params UpdateMemoryParams) (r *Memory, _ error) {
@@ -497,8 +611,10 @@ func (UnimplementedHandler) UpdateSecret(ctx context.Context, req *SecretUpdate,
 
 // UpsertEntity implements upsertEntity operation.
 //
-// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created
-// says which happened. Concurrent upserts of one name make one entity.
+// An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without
+// an embedding, an entity whose vector came from a model other than the service's keeps it (its type
+// and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one
+// name make one entity.
 //
 // POST /v1/kg/entities/upsert
 func (UnimplementedHandler) UpsertEntity(ctx context.Context, req *EntityCreate) (r *EntityUpsert, _ error) {

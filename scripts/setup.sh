@@ -3,7 +3,8 @@
 #   1. finds PostgreSQL >= 15 and Redis, starting them when installed but stopped;
 #   2. installs pgvector when the server lacks it (Debian package, else Debian's
 #      source package built against this server);
-#   3. leaves the database, roles, migrations and dev config to `jarvis dev`
+#   3. installs Debian's chromium when missing (the TypeScript client's browser test);
+#   4. leaves the database, roles, migrations and dev config to `jarvis dev`
 #      (Go code, so the same logic serves tests and people).
 # Idempotent: a second run changes nothing and takes well under a second.
 set -euo pipefail
@@ -107,9 +108,33 @@ ensure_redis() {
   log "Redis not reachable: the service will use its in-process single-node fallback"
 }
 
+# --- Chromium (the TypeScript client's browser test drives it) -----------------
+ensure_chromium() {
+  if command -v chromium >/dev/null; then return; fi
+  log "installing Debian's chromium for the browser test"
+  apt_update_once
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+    die "could not install chromium (apt-get install chromium)"
+}
+
+# --- promtool (the test task validates the alert rules and a live scrape) -------
+ensure_promtool() {
+  if command -v promtool >/dev/null; then return; fi
+  if command -v apt-get >/dev/null; then
+    log "installing promtool (Debian's prometheus package; it starts nothing)"
+    apt_update_once
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    # The package may enable a service; nothing here needs a running Prometheus.
+    command -v promtool >/dev/null && return
+  fi
+  die "promtool not found: install Prometheus' promtool (Debian: apt-get install prometheus)"
+}
+
 ensure_postgres
 major=$(server_major)
 [ "$major" -ge 15 ] || die "PostgreSQL $major found; Jarvis needs 15 or newer"
 ensure_pgvector
 ensure_redis
+ensure_chromium
+ensure_promtool
 log "ready: PostgreSQL $major with pgvector"

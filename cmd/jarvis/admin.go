@@ -13,6 +13,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/internal/config"
+	"github.com/jarvis-core/jarvis/internal/connections"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/secrets"
 )
@@ -21,12 +22,31 @@ const adminUsage = `usage: jarvis admin <command> [flags]
 
 commands:
   secrets rotate-key [--batch 100]
-      re-seal every secret under SECRETS_MASTER_KEY (version SECRETS_KEY_VERSION),
-      opening older ones with SECRETS_OLD_KEYS; runs beside the live service,
+      re-seal every secret and every OAuth connection's tokens under
+      SECRETS_MASTER_KEY (version SECRETS_KEY_VERSION), opening older ones with
+      SECRETS_OLD_KEYS; runs beside the live service,
       one batch per transaction. Connects as MIGRATE_DATABASE_URL (owner role).
+  users find <email|id>
+      the account, its status and how many rows it owns in each owned table.
+  users disable|enable|revoke-sessions <email|id> --reason "..." [--operator name]
+      disable (also revokes every session: live tokens stop at their next
+      request), enable, or revoke every session of one account.
+  users erase <email|id> --reason "..." [--operator name]
+      delete the account and every row of every owned table naming it; its
+      audit events are replaced by one tombstone without personal data.
+  audit prune --reason "..." [--operator name]
+      delete audit events older than AUDIT_RETENTION, across every user.
+
+Every command that changes something writes an audit event naming the operator
+(--operator, default the OS user) and the reason, in the same transaction.
+All connect as MIGRATE_DATABASE_URL (the owner role); "audit prune" fans out
+over every user (every shard on Citus), the users commands touch one user.
 `
 
 func runAdmin(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	if len(args) >= 2 && (args[0] == "users" || args[0] == "audit") {
+		return runOperator(ctx, args, stdout)
+	}
 	if len(args) < 2 || args[0] != "secrets" || args[1] != "rotate-key" {
 		return usageError(adminUsage)
 	}
@@ -59,5 +79,10 @@ func runAdmin(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		return fmt.Errorf("rotate keys (%d re-sealed before the error): %w", n, err)
 	}
 	fmt.Fprintf(stdout, "re-sealed %d secret(s) under key version %d\n", n, box.CurrentVersion())
+	n, err = connections.RotateKeys(ctx, client, box, *batch, log)
+	if err != nil {
+		return fmt.Errorf("rotate connection keys (%d re-sealed before the error): %w", n, err)
+	}
+	fmt.Fprintf(stdout, "re-sealed %d connection(s) under key version %d\n", n, box.CurrentVersion())
 	return nil
 }

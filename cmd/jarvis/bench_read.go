@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,8 +12,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -22,10 +23,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jarvis-core/jarvis/internal/auth/token"
-	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 )
 
@@ -36,15 +38,25 @@ func init() {
 const readUsage = `usage: jarvis bench read [flags]
 
 Serves GET /v1/secrets?limit=20 for one user with -secrets secrets three ways,
-each an HTTP server on loopback hammered by -clients concurrent clients for
--duration, one after the other in this process, for -rounds rounds (short
-rounds interleave the three finely, so that a shared machine's changing load
-weighs on all of them alike):
+each an HTTP server on loopback in a process of its own, hammered from this
+process (as a user's client would) by -clients concurrent clients for
+-duration, one after the other, for -rounds rounds (short rounds interleave
+the three finely, so that a shared machine's changing load weighs on all of
+them alike):
 
   raw       a pgx handler running the list's SELECT (owner role, no auth)
-  manual    a hand-written handler: JWT verify, BEGIN, set_config, session
-            check, SELECT, COMMIT on the service role
-  service   the real service (jarvis serve) on a throwaway database
+  manual    a hand-written handler doing exactly the service's work: JWT
+            verify once, then on the service role BEGIN READ ONLY,
+            jarvis_identify (RLS identity and session check), the service's
+            own SELECT and COMMIT, as one pipeline (one round trip)
+  service   the real service (jarvis serve, -service-bin) with its rate
+            limits off, on a throwaway database
+
+and, when named in -only, the same service with telemetry on, to price it:
+
+  metrics   METRICS_ADDR set (Prometheus metrics recorded; not scraped)
+  traces    every request traced (OTEL_TRACES_SAMPLER=always_on) and exported
+            over OTLP/HTTP to a receiver in this process that reads and drops it
 
 The database is created from the test template (JARVIS_TEST_DATABASE_URL, else
 the local postgres superuser) and dropped at the end.
@@ -68,15 +80,31 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load on each server before the first round")
 	clients := fs.Int("clients", 32, "concurrent clients")
 	nSecrets := fs.Int("secrets", 5, "secrets of the user")
-	only := fs.String("only", "raw,manual,service", "servers to measure, comma-separated")
+	only := fs.String("only", "raw,manual,service", "servers to measure, comma-separated (raw, manual, service, metrics, traces)")
 	poolSize := fs.Int("pool", 0, "connections per pool, the service's included (0: pgx's default, as the service has)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
+	serviceBin := fs.String("service-bin", "", "jarvis binary whose serve is measured (default: this one), to compare builds")
+	baselines := fs.Bool("serve-baselines", false, "internal: serve raw and manual (URLs from the environment) until interrupted")
 	if err := fs.Parse(args); err != nil {
 		var b strings.Builder
 		b.WriteString(readUsage)
 		fs.SetOutput(&b)
 		fs.PrintDefaults()
 		return usageError(b.String())
+	}
+
+	if *baselines {
+		return serveBaselines(ctx, stdout, *poolSize)
+	}
+	bin := *serviceBin
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return fmt.Errorf("find this binary: %w", err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find this binary: %w", err)
 	}
 
 	setupCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -97,59 +125,62 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	if *poolSize > 0 {
 		svcDB += fmt.Sprintf("&pool_max_conns=%d", *poolSize)
 	}
-	svcURL, stopService, err := startBenchService(ctx, svcDB)
+	svc, err := startBenchService(ctx, bin, svcDB)
 	if err != nil {
 		return err
 	}
-	defer stopService()
+	defer svc.stop()
+	svcURL := svc.url
+	procs := map[string]*benchProcess{"service": svc}
+	// The same service with telemetry on, when asked for: metrics only
+	// (METRICS_ADDR), and traces sampled at 100% to an OTLP/HTTP receiver.
+	var metricsURL, tracesURL string
+	var spansReceived atomic.Int64
+	if slices.Contains(strings.Split(*only, ","), "metrics") {
+		port, err := freeLoopbackPort()
+		if err != nil {
+			return err
+		}
+		m, err := startBenchService(ctx, bin, svcDB, map[string]string{"METRICS_ADDR": fmt.Sprintf("127.0.0.1:%d", port)})
+		if err != nil {
+			return err
+		}
+		defer m.stop()
+		metricsURL, procs["metrics"] = m.url, m
+	}
+	if slices.Contains(strings.Split(*only, ","), "traces") {
+		collector, stopCollector, err := serveLoopback(otlpSink(&spansReceived))
+		if err != nil {
+			return err
+		}
+		defer stopCollector()
+		t, err := startBenchService(ctx, bin, svcDB, map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT": collector, "OTEL_TRACES_SAMPLER": "always_on"})
+		if err != nil {
+			return err
+		}
+		defer t.stop()
+		tracesURL, procs["traces"] = t.url, t
+	}
 
 	user, err := seedBenchUser(setupCtx, svcURL, *nSecrets)
 	if err != nil {
 		return err
 	}
 
-	ownerPool, err := benchPool(setupCtx, d.OwnerURL, *poolSize)
+	base, err := startBaselines(ctx, self, d.OwnerURL, d.AppURL, user.id, *poolSize)
 	if err != nil {
 		return err
 	}
-	defer ownerPool.Close()
-	appPool, err := benchPool(setupCtx, d.AppURL, *poolSize)
-	if err != nil {
-		return err
-	}
-	defer appPool.Close()
-	iss, err := token.NewIssuer([]byte(benchJWTSecret), benchJWTIssuer, benchJWTAudience, time.Hour)
-	if err != nil {
-		return err
-	}
-
-	rawURL, stopRaw, err := serveLoopback(rawListHandler(ownerPool, user.id))
-	if err != nil {
-		return err
-	}
-	defer stopRaw()
-	manualURL, stopManual, err := serveLoopback(manualListHandler(appPool, iss))
-	if err != nil {
-		return err
-	}
-	defer stopManual()
-
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-
+	defer base.stop()
+	rawURL, manualURL := base.urls[0], base.urls[1]
+	procs["raw"], procs["manual"] = base, base
 	targets := []struct{ name, base, what string }{
 		{"raw", rawURL, "pgx: SELECT (owner role, no auth)"},
-		{"manual", manualURL, "JWT + BEGIN + set_config + session check + SELECT + COMMIT"},
+		{"manual", manualURL, "JWT + [BEGIN READ ONLY, jarvis_identify, SELECT, COMMIT] in one round trip"},
 		{"service", svcURL, "jarvis serve"},
+		{"metrics", metricsURL, "jarvis serve, METRICS_ADDR set"},
+		{"traces", tracesURL, "jarvis serve, 100% of traces to OTLP"},
 	}
 	var selected []int
 	for i, t := range targets {
@@ -173,14 +204,16 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	// Rounds interleave the servers, so that a change in the machine's load
 	// (it is shared) weighs on all three; ratios are taken within a round.
 	runs := make([][]loadResult, len(targets))
-	var svcManual, svcRaw []float64
+	var svcManual, svcRaw, metricsSvc, tracesSvc []float64
 	for round := 1; round <= *rounds; round++ {
 		line := fmt.Sprintf("round %d:", round)
 		rates := map[string]float64{}
 		for _, i := range selected {
 			t := targets[i]
 			url := t.base + "/v1/secrets?limit=20"
+			cpu0 := procs[t.name].cpu()
 			r := hammer(ctx, transports[i], url, user.token, *clients, *duration)
+			r.cpu = procs[t.name].cpu() - cpu0
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -189,6 +222,14 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 			line += fmt.Sprintf("  %s %.0f/s", t.name, r.rate())
 		}
 		if svc, ok := rates["service"]; ok {
+			if m, ok := rates["metrics"]; ok {
+				metricsSvc = append(metricsSvc, m/svc)
+				line += fmt.Sprintf("  metrics/service %.2f", m/svc)
+			}
+			if tr, ok := rates["traces"]; ok {
+				tracesSvc = append(tracesSvc, tr/svc)
+				line += fmt.Sprintf("  traces/service %.2f", tr/svc)
+			}
 			if m, ok := rates["manual"]; ok {
 				svcManual = append(svcManual, svc/m)
 				line += fmt.Sprintf("  service/manual %.2f", svc/m)
@@ -215,12 +256,18 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%-8s %10.0f %9s %9s %9s %7d  %s\n", t.name, median(rates), all.p(0.50).Round(time.Microsecond),
 			all.p(0.99).Round(time.Microsecond), all.cpuPerRequest().Round(time.Microsecond), all.errors, t.what)
 	}
-	fmt.Fprintln(stdout, "\n(req/s: median of the rounds; p50/p99 over every request of every round; CPU/req: this\nprocess's CPU, the load generator's included, Postgres's not)")
+	fmt.Fprintln(stdout, "\n(req/s: median of the rounds; p50/p99 over every request of every round; CPU/req: the\nserver process's CPU (raw and manual share one), Postgres's and the load generator's not)")
 	if len(svcManual) > 0 {
 		fmt.Fprintf(stdout, "service / manual = %.2f (median of rounds)\n", median(svcManual))
 	}
 	if len(svcRaw) > 0 {
 		fmt.Fprintf(stdout, "service / raw    = %.2f (median of rounds)\n", median(svcRaw))
+	}
+	if len(metricsSvc) > 0 {
+		fmt.Fprintf(stdout, "metrics / service = %.2f (median of rounds)\n", median(metricsSvc))
+	}
+	if len(tracesSvc) > 0 {
+		fmt.Fprintf(stdout, "traces / service  = %.2f (median of rounds; %d OTLP export requests received)\n", median(tracesSvc), spansReceived.Load())
 	}
 	return nil
 }
@@ -234,49 +281,190 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// startBenchService runs `jarvis serve` in this process on a free loopback
-// port, configured as in production.
-func startBenchService(ctx context.Context, dbURL string) (string, func(), error) {
+// otlpSink is an OTLP/HTTP traces receiver that reads and drops every
+// export, counting them: the traced service pays for encoding and
+// sending, as it would to a collector.
+func otlpSink(n *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// benchProcess is a server of the bench in a process of its own.
+type benchProcess struct {
+	cmd  *exec.Cmd
+	url  string
+	urls []string
+	done chan error
+}
+
+// cpu is the process's CPU time so far (user and system, from /proc).
+func (p *benchProcess) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th of them, in clock ticks (100 a second).
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut) //nolint:errcheck // 0 on a malformed line
+	fmt.Sscan(f[12], &st) //nolint:errcheck
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+func (p *benchProcess) stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// startBenchService runs `bin serve` in a process of its own on a free
+// loopback port, configured as in production except for the rate limits,
+// which are off: the bench's one user would be refused after 30 requests.
+// Its logs are formatted as in production (the cost is the service's), then
+// discarded.
+func startBenchService(ctx context.Context, bin, dbURL string, extra ...map[string]string) (*benchProcess, error) {
 	port, err := freeLoopbackPort()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	src := config.Map(map[string]string{
-		"APP_ENV": "production", "HOST": "127.0.0.1", "PORT": fmt.Sprint(port), "LOG_LEVEL": "info",
-		"DATABASE_URL": dbURL, "REDIS_URL": "redis://127.0.0.1:6379/0",
-		"JWT_SECRET": benchJWTSecret, "JWT_ISSUER": benchJWTIssuer, "JWT_AUDIENCE": benchJWTAudience,
-		"SECRETS_MASTER_KEY": strings.Repeat("5a", 32), "SHUTDOWN_TIMEOUT": "5s",
-	})
-	srvCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	// Its logs are formatted as in production (the cost is the service's),
-	// then discarded.
-	go func() { done <- serve(srvCtx, src, io.Discard) }()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	stop := func() {
-		cancel()
-		<-done
+	env := []string{
+		"APP_ENV=production", "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "LOG_LEVEL=info",
+		"DATABASE_URL=" + dbURL, "REDIS_URL=redis://127.0.0.1:6379/0",
+		"JWT_SECRET=" + benchJWTSecret, "JWT_ISSUER=" + benchJWTIssuer, "JWT_AUDIENCE=" + benchJWTAudience,
+		"SECRETS_MASTER_KEY=" + strings.Repeat("5a", 32), "SHUTDOWN_TIMEOUT=5s",
+		"RATELIMIT_IP_PER_MINUTE=0", "RATELIMIT_USER_PER_MINUTE=0",
+		"RATELIMIT_AUTH_IP_PER_MINUTE=0", "RATELIMIT_AUTH_ACCOUNT_PER_MINUTE=0",
 	}
+	for _, e := range extra { // a bench's own settings, last so they win
+		for k, v := range e {
+			env = append(env, k+"="+v)
+		}
+	}
+	p, err := startProcess(ctx, bin, []string{"serve"}, env, io.Discard, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	p.url = fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := http.Get(p.url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base, stop, nil
+				return p, nil
 			}
 		}
 		select {
-		case err := <-done:
-			cancel()
-			return "", nil, fmt.Errorf("service stopped while starting: %w", err)
+		case err := <-p.done:
+			return nil, fmt.Errorf("service stopped while starting: %v", err)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			stop()
-			return "", nil, errors.New("service not ready after 15s")
+			p.stop()
+			return nil, errors.New("service not ready after 15s")
 		}
 	}
+}
+
+// startProcess starts bin with args and only env (plus PATH and
+// GOMAXPROCS, so that every server of the bench has the same CPUs).
+func startProcess(ctx context.Context, bin string, args, env []string, stdout, stderr io.Writer) (*benchProcess, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(env, "PATH="+os.Getenv("PATH"), fmt.Sprintf("GOMAXPROCS=%d", runtime.GOMAXPROCS(0)))
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	p := &benchProcess{cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	return p, nil
+}
+
+// startBaselines runs the raw and manual servers in one process of their
+// own (this binary, -serve-baselines), which prints their URLs.
+func startBaselines(ctx context.Context, self, ownerURL, appURL string, user uuid.UUID, pool int) (*benchProcess, error) {
+	pr, pw := io.Pipe()
+	env := []string{"BENCH_OWNER_URL=" + ownerURL, "BENCH_APP_URL=" + appURL, "BENCH_USER_ID=" + user.String()}
+	p, err := startProcess(ctx, self, []string{"bench", "read", "-serve-baselines", fmt.Sprintf("-pool=%d", pool)}, env, pw, os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	for len(p.urls) < 2 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				p.stop()
+				return nil, errors.New("baselines stopped before serving")
+			}
+			p.urls = append(p.urls, l)
+		case <-time.After(30 * time.Second):
+			p.stop()
+			return nil, errors.New("baselines not serving after 30s")
+		}
+	}
+	go func() {
+		for range lines { //nolint:revive // drain: the child's stdout must not block
+		}
+	}()
+	return p, nil
+}
+
+// serveBaselines is the baselines' process: raw and manual on loopback,
+// their URLs on stdout, until interrupted.
+func serveBaselines(ctx context.Context, stdout io.Writer, poolSize int) error {
+	user, err := uuid.Parse(os.Getenv("BENCH_USER_ID"))
+	if err != nil {
+		return errors.New("BENCH_USER_ID: not a user id")
+	}
+	ownerPool, err := benchPool(ctx, os.Getenv("BENCH_OWNER_URL"), poolSize)
+	if err != nil {
+		return err
+	}
+	defer ownerPool.Close()
+	appPool, err := benchPool(ctx, os.Getenv("BENCH_APP_URL"), poolSize)
+	if err != nil {
+		return err
+	}
+	defer appPool.Close()
+	iss, err := token.NewIssuer([]byte(benchJWTSecret), benchJWTIssuer, benchJWTAudience, time.Hour)
+	if err != nil {
+		return err
+	}
+	rawURL, stopRaw, err := serveLoopback(rawListHandler(ownerPool, user))
+	if err != nil {
+		return err
+	}
+	defer stopRaw()
+	manualURL, stopManual, err := serveLoopback(manualListHandler(appPool, iss))
+	if err != nil {
+		return err
+	}
+	defer stopManual()
+	fmt.Fprintf(stdout, "%s\n%s\n", rawURL, manualURL)
+	<-ctx.Done()
+	return nil
 }
 
 type benchUser struct {
@@ -459,9 +647,16 @@ func rawListHandler(pool *pgxpool.Pool, userID uuid.UUID) http.Handler {
 	})
 }
 
+// serviceListSQL is the statement ent sends for the service's list, to the
+// byte (privacy's owner filter included), so that Postgres and pgx's
+// statement cache see the same statement from both.
+const serviceListSQL = `SELECT "user_secrets"."id", "user_secrets"."created_at", "user_secrets"."updated_at", "user_secrets"."user_id", "user_secrets"."provider", "user_secrets"."name", "user_secrets"."last4", "user_secrets"."key_version", "user_secrets"."last_used_at" FROM "user_secrets" WHERE "user_secrets"."user_id" = $1 ORDER BY "user_secrets"."id" DESC LIMIT 21`
+
 // manualListHandler is what the service does, written by hand on pgx: the
-// JWT check, then one transaction with the RLS identity, the live-session
-// check and the SELECT, a statement per round trip.
+// JWT verified once, then one pipeline (one round trip) on the service role:
+// BEGIN READ ONLY, jarvis_identify (the RLS identity and the live-session
+// check), the service's SELECT, COMMIT. A dead session fails the identity
+// and nothing after it runs.
 func manualListHandler(pool *pgxpool.Pool, iss *token.Issuer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -474,27 +669,42 @@ func manualListHandler(pool *pgxpool.Pool, iss *token.Issuer) http.Handler {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		var items []benchSecret
-		err = pgx.BeginFunc(r.Context(), pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(r.Context(), "SELECT set_config('app.current_user_id', $1, true)", c.UserID.String()); err != nil {
-				return err
-			}
-			var live bool
-			err := tx.QueryRow(r.Context(), `SELECT EXISTS (SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
-				WHERE s.id = $1 AND s.revoked_at IS NULL AND u.status = 'active')`, c.SessionID).Scan(&live)
+		items, err := func() ([]benchSecret, error) {
+			conn, err := pool.Acquire(r.Context())
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if !live {
-				return errUnauthorizedBench
+			defer conn.Release()
+			b := &pgx.Batch{}
+			b.BeginTx(pgx.TxOptions{AccessMode: pgx.ReadOnly})
+			b.Queue("SELECT jarvis_identify($1, $2)", pgtype.UUID{Bytes: c.UserID, Valid: true}, pgtype.UUID{Bytes: c.SessionID, Valid: true})
+			b.Queue(serviceListSQL, pgtype.UUID{Bytes: c.UserID, Valid: true})
+			b.Queue("COMMIT")
+			br := conn.Conn().SendBatch(r.Context(), b)
+			defer br.Close()
+			if _, err := br.Exec(); err != nil {
+				return nil, err
 			}
-			rows, err := tx.Query(r.Context(), listSQL, c.UserID)
+			if _, err := br.Exec(); err != nil {
+				var pg *pgconn.PgError
+				if errors.As(err, &pg) && pg.Code == "JV401" {
+					return nil, errUnauthorizedBench
+				}
+				return nil, err
+			}
+			rows, err := br.Query()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			items, err = scanSecrets(rows)
-			return err
-		})
+			items, err := scanSecrets(rows)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := br.Exec(); err != nil {
+				return nil, err
+			}
+			return items, br.Close()
+		}()
 		switch {
 		case errors.Is(err, errUnauthorizedBench):
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -544,6 +754,11 @@ func (r loadResult) p(q float64) time.Duration {
 // hammer runs clients loops of GET url for d and returns the successful
 // requests' latencies, sorted.
 func hammer(ctx context.Context, tr *http.Transport, url, bearer string, clients int, d time.Duration) loadResult {
+	return hammerMethod(ctx, tr, http.MethodGet, url, bearer, clients, d)
+}
+
+// hammerMethod is hammer with another method than GET (no body).
+func hammerMethod(ctx context.Context, tr *http.Transport, method, url, bearer string, clients int, d time.Duration) loadResult {
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -559,7 +774,7 @@ func hammer(ctx context.Context, tr *http.Transport, url, bearer string, clients
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 4096)
 			for ctx.Err() == nil {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				req, _ := http.NewRequestWithContext(ctx, method, url, nil)
 				req.Header.Set("Authorization", header)
 				t0 := time.Now()
 				resp, err := hc.Do(req)

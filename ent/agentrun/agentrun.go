@@ -48,6 +48,20 @@ const (
 	FieldStartedAt = "started_at"
 	// FieldCompletedAt holds the string denoting the completed_at field in the database.
 	FieldCompletedAt = "completed_at"
+	// FieldName holds the string denoting the name field in the database.
+	FieldName = "name"
+	// FieldInput holds the string denoting the input field in the database.
+	FieldInput = "input"
+	// FieldOutput holds the string denoting the output field in the database.
+	FieldOutput = "output"
+	// FieldMetadata holds the string denoting the metadata field in the database.
+	FieldMetadata = "metadata"
+	// FieldTags holds the string denoting the tags field in the database.
+	FieldTags = "tags"
+	// FieldParentRunID holds the string denoting the parent_run_id field in the database.
+	FieldParentRunID = "parent_run_id"
+	// FieldThreadID holds the string denoting the thread_id field in the database.
+	FieldThreadID = "thread_id"
 	// EdgeOwner holds the string denoting the owner edge name in mutations.
 	EdgeOwner = "owner"
 	// EdgeMessages holds the string denoting the messages edge name in mutations.
@@ -56,6 +70,10 @@ const (
 	EdgeToolCalls = "tool_calls"
 	// EdgeLlmCalls holds the string denoting the llm_calls edge name in mutations.
 	EdgeLlmCalls = "llm_calls"
+	// EdgeParent holds the string denoting the parent edge name in mutations.
+	EdgeParent = "parent"
+	// EdgeChildren holds the string denoting the children edge name in mutations.
+	EdgeChildren = "children"
 	// Table holds the table name of the agentrun in the database.
 	Table = "agent_runs"
 	// OwnerTable is the table that holds the owner relation/edge.
@@ -86,6 +104,14 @@ const (
 	LlmCallsInverseTable = "llm_calls"
 	// LlmCallsColumn is the table column denoting the llm_calls relation/edge.
 	LlmCallsColumn = "run_id"
+	// ParentTable is the table that holds the parent relation/edge.
+	ParentTable = "agent_runs"
+	// ParentColumn is the table column denoting the parent relation/edge.
+	ParentColumn = "parent_run_id"
+	// ChildrenTable is the table that holds the children relation/edge.
+	ChildrenTable = "agent_runs"
+	// ChildrenColumn is the table column denoting the children relation/edge.
+	ChildrenColumn = "parent_run_id"
 )
 
 // Columns holds all SQL columns for agentrun fields.
@@ -106,6 +132,13 @@ var Columns = []string{
 	FieldWarning,
 	FieldStartedAt,
 	FieldCompletedAt,
+	FieldName,
+	FieldInput,
+	FieldOutput,
+	FieldMetadata,
+	FieldTags,
+	FieldParentRunID,
+	FieldThreadID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -158,6 +191,14 @@ var (
 	DefaultUnpricedCalls int64
 	// UnpricedCallsValidator is a validator for the "unpriced_calls" field. It is called by the builders before save.
 	UnpricedCallsValidator func(int64) error
+	// NameValidator is a validator for the "name" field. It is called by the builders before save.
+	NameValidator func(string) error
+	// DefaultMetadata holds the default value on creation for the "metadata" field.
+	DefaultMetadata map[string]interface{}
+	// DefaultTags holds the default value on creation for the "tags" field.
+	DefaultTags []string
+	// ThreadIDValidator is a validator for the "thread_id" field. It is called by the builders before save.
+	ThreadIDValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -274,6 +315,21 @@ func ByCompletedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCompletedAt, opts...).ToFunc()
 }
 
+// ByName orders the results by the name field.
+func ByName(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldName, opts...).ToFunc()
+}
+
+// ByParentRunID orders the results by the parent_run_id field.
+func ByParentRunID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldParentRunID, opts...).ToFunc()
+}
+
+// ByThreadID orders the results by the thread_id field.
+func ByThreadID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldThreadID, opts...).ToFunc()
+}
+
 // ByOwnerField orders the results by owner field.
 func ByOwnerField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -322,6 +378,27 @@ func ByLlmCalls(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newLlmCallsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByParentField orders the results by parent field.
+func ByParentField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newParentStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByChildrenCount orders the results by children count.
+func ByChildrenCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newChildrenStep(), opts...)
+	}
+}
+
+// ByChildren orders the results by children terms.
+func ByChildren(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newChildrenStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newOwnerStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -348,5 +425,19 @@ func newLlmCallsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(LlmCallsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, LlmCallsTable, LlmCallsColumn),
+	)
+}
+func newParentStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, ParentTable, ParentColumn),
+	)
+}
+func newChildrenStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ChildrenTable, ChildrenColumn),
 	)
 }

@@ -127,6 +127,21 @@ func CompletedAt(v time.Time) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldEQ(FieldCompletedAt, v))
 }
 
+// Name applies equality check predicate on the "name" field. It's identical to NameEQ.
+func Name(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldName, v))
+}
+
+// ParentRunID applies equality check predicate on the "parent_run_id" field. It's identical to ParentRunIDEQ.
+func ParentRunID(v uuid.UUID) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldParentRunID, v))
+}
+
+// ThreadID applies equality check predicate on the "thread_id" field. It's identical to ThreadIDEQ.
+func ThreadID(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldThreadID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldEQ(FieldCreatedAt, v))
@@ -777,6 +792,206 @@ func CompletedAtNotNil() predicate.AgentRun {
 	return predicate.AgentRun(sql.FieldNotNull(FieldCompletedAt))
 }
 
+// NameEQ applies the EQ predicate on the "name" field.
+func NameEQ(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldName, v))
+}
+
+// NameNEQ applies the NEQ predicate on the "name" field.
+func NameNEQ(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNEQ(FieldName, v))
+}
+
+// NameIn applies the In predicate on the "name" field.
+func NameIn(vs ...string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIn(FieldName, vs...))
+}
+
+// NameNotIn applies the NotIn predicate on the "name" field.
+func NameNotIn(vs ...string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotIn(FieldName, vs...))
+}
+
+// NameGT applies the GT predicate on the "name" field.
+func NameGT(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGT(FieldName, v))
+}
+
+// NameGTE applies the GTE predicate on the "name" field.
+func NameGTE(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGTE(FieldName, v))
+}
+
+// NameLT applies the LT predicate on the "name" field.
+func NameLT(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLT(FieldName, v))
+}
+
+// NameLTE applies the LTE predicate on the "name" field.
+func NameLTE(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLTE(FieldName, v))
+}
+
+// NameContains applies the Contains predicate on the "name" field.
+func NameContains(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldContains(FieldName, v))
+}
+
+// NameHasPrefix applies the HasPrefix predicate on the "name" field.
+func NameHasPrefix(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldHasPrefix(FieldName, v))
+}
+
+// NameHasSuffix applies the HasSuffix predicate on the "name" field.
+func NameHasSuffix(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldHasSuffix(FieldName, v))
+}
+
+// NameIsNil applies the IsNil predicate on the "name" field.
+func NameIsNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIsNull(FieldName))
+}
+
+// NameNotNil applies the NotNil predicate on the "name" field.
+func NameNotNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotNull(FieldName))
+}
+
+// NameEqualFold applies the EqualFold predicate on the "name" field.
+func NameEqualFold(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEqualFold(FieldName, v))
+}
+
+// NameContainsFold applies the ContainsFold predicate on the "name" field.
+func NameContainsFold(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldContainsFold(FieldName, v))
+}
+
+// InputIsNil applies the IsNil predicate on the "input" field.
+func InputIsNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIsNull(FieldInput))
+}
+
+// InputNotNil applies the NotNil predicate on the "input" field.
+func InputNotNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotNull(FieldInput))
+}
+
+// OutputIsNil applies the IsNil predicate on the "output" field.
+func OutputIsNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIsNull(FieldOutput))
+}
+
+// OutputNotNil applies the NotNil predicate on the "output" field.
+func OutputNotNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotNull(FieldOutput))
+}
+
+// ParentRunIDEQ applies the EQ predicate on the "parent_run_id" field.
+func ParentRunIDEQ(v uuid.UUID) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldParentRunID, v))
+}
+
+// ParentRunIDNEQ applies the NEQ predicate on the "parent_run_id" field.
+func ParentRunIDNEQ(v uuid.UUID) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNEQ(FieldParentRunID, v))
+}
+
+// ParentRunIDIn applies the In predicate on the "parent_run_id" field.
+func ParentRunIDIn(vs ...uuid.UUID) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIn(FieldParentRunID, vs...))
+}
+
+// ParentRunIDNotIn applies the NotIn predicate on the "parent_run_id" field.
+func ParentRunIDNotIn(vs ...uuid.UUID) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotIn(FieldParentRunID, vs...))
+}
+
+// ParentRunIDIsNil applies the IsNil predicate on the "parent_run_id" field.
+func ParentRunIDIsNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIsNull(FieldParentRunID))
+}
+
+// ParentRunIDNotNil applies the NotNil predicate on the "parent_run_id" field.
+func ParentRunIDNotNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotNull(FieldParentRunID))
+}
+
+// ThreadIDEQ applies the EQ predicate on the "thread_id" field.
+func ThreadIDEQ(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEQ(FieldThreadID, v))
+}
+
+// ThreadIDNEQ applies the NEQ predicate on the "thread_id" field.
+func ThreadIDNEQ(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNEQ(FieldThreadID, v))
+}
+
+// ThreadIDIn applies the In predicate on the "thread_id" field.
+func ThreadIDIn(vs ...string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIn(FieldThreadID, vs...))
+}
+
+// ThreadIDNotIn applies the NotIn predicate on the "thread_id" field.
+func ThreadIDNotIn(vs ...string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotIn(FieldThreadID, vs...))
+}
+
+// ThreadIDGT applies the GT predicate on the "thread_id" field.
+func ThreadIDGT(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGT(FieldThreadID, v))
+}
+
+// ThreadIDGTE applies the GTE predicate on the "thread_id" field.
+func ThreadIDGTE(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldGTE(FieldThreadID, v))
+}
+
+// ThreadIDLT applies the LT predicate on the "thread_id" field.
+func ThreadIDLT(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLT(FieldThreadID, v))
+}
+
+// ThreadIDLTE applies the LTE predicate on the "thread_id" field.
+func ThreadIDLTE(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldLTE(FieldThreadID, v))
+}
+
+// ThreadIDContains applies the Contains predicate on the "thread_id" field.
+func ThreadIDContains(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldContains(FieldThreadID, v))
+}
+
+// ThreadIDHasPrefix applies the HasPrefix predicate on the "thread_id" field.
+func ThreadIDHasPrefix(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldHasPrefix(FieldThreadID, v))
+}
+
+// ThreadIDHasSuffix applies the HasSuffix predicate on the "thread_id" field.
+func ThreadIDHasSuffix(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldHasSuffix(FieldThreadID, v))
+}
+
+// ThreadIDIsNil applies the IsNil predicate on the "thread_id" field.
+func ThreadIDIsNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldIsNull(FieldThreadID))
+}
+
+// ThreadIDNotNil applies the NotNil predicate on the "thread_id" field.
+func ThreadIDNotNil() predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldNotNull(FieldThreadID))
+}
+
+// ThreadIDEqualFold applies the EqualFold predicate on the "thread_id" field.
+func ThreadIDEqualFold(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldEqualFold(FieldThreadID, v))
+}
+
+// ThreadIDContainsFold applies the ContainsFold predicate on the "thread_id" field.
+func ThreadIDContainsFold(v string) predicate.AgentRun {
+	return predicate.AgentRun(sql.FieldContainsFold(FieldThreadID, v))
+}
+
 // HasOwner applies the HasEdge predicate on the "owner" edge.
 func HasOwner() predicate.AgentRun {
 	return predicate.AgentRun(func(s *sql.Selector) {
@@ -861,6 +1076,52 @@ func HasLlmCalls() predicate.AgentRun {
 func HasLlmCallsWith(preds ...predicate.LLMCall) predicate.AgentRun {
 	return predicate.AgentRun(func(s *sql.Selector) {
 		step := newLlmCallsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasParent applies the HasEdge predicate on the "parent" edge.
+func HasParent() predicate.AgentRun {
+	return predicate.AgentRun(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ParentTable, ParentColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasParentWith applies the HasEdge predicate on the "parent" edge with a given conditions (other predicates).
+func HasParentWith(preds ...predicate.AgentRun) predicate.AgentRun {
+	return predicate.AgentRun(func(s *sql.Selector) {
+		step := newParentStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasChildren applies the HasEdge predicate on the "children" edge.
+func HasChildren() predicate.AgentRun {
+	return predicate.AgentRun(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ChildrenTable, ChildrenColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasChildrenWith applies the HasEdge predicate on the "children" edge with a given conditions (other predicates).
+func HasChildrenWith(preds ...predicate.AgentRun) predicate.AgentRun {
+	return predicate.AgentRun(func(s *sql.Selector) {
+		step := newChildrenStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

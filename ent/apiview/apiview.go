@@ -29,6 +29,8 @@ func Run(e *ent.AgentRun) *openapi.Run {
 		TotalTokens:       e.TotalTokens,
 		TotalCost:         e.TotalCost,
 		UnpricedCalls:     e.UnpricedCalls,
+		Metadata:          object(e.Metadata),
+		Tags:              e.Tags,
 	}
 	if e.Error != "" {
 		v.Error = openapi.NewOptString(e.Error)
@@ -41,6 +43,21 @@ func Run(e *ent.AgentRun) *openapi.Run {
 	}
 	if e.CompletedAt != nil {
 		v.CompletedAt = openapi.NewOptDateTime((*e.CompletedAt))
+	}
+	if e.Name != "" {
+		v.Name = openapi.NewOptString(e.Name)
+	}
+	if len(e.Input) > 0 {
+		v.Input = jx.Raw(e.Input)
+	}
+	if len(e.Output) > 0 {
+		v.Output = jx.Raw(e.Output)
+	}
+	if e.ParentRunID != nil {
+		v.ParentRunID = openapi.NewOptUUID((*e.ParentRunID))
+	}
+	if e.ThreadID != "" {
+		v.ThreadID = openapi.NewOptString(e.ThreadID)
 	}
 	return v
 }
@@ -55,6 +72,48 @@ func RunItems(rows []*ent.AgentRun, p db.Page) ([]openapi.Run, openapi.OptString
 			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
 		}
 		items = append(items, *Run(r))
+	}
+	return items, openapi.OptString{}
+}
+
+// AuditEvent is the API view of a AuditEvent.
+func AuditEvent(e *ent.AuditEvent) *openapi.AuditEvent {
+	v := &openapi.AuditEvent{
+		ID:        e.ID,
+		CreatedAt: e.CreatedAt,
+		UpdatedAt: e.UpdatedAt,
+		Type:      openapi.AuditEventType(e.Type),
+		Actor:     e.Actor,
+		Data:      object(e.Data),
+	}
+	if e.IP != "" {
+		v.IP = openapi.NewOptString(e.IP)
+	}
+	if e.UserAgent != "" {
+		v.UserAgent = openapi.NewOptString(e.UserAgent)
+	}
+	if e.CorrelationID != "" {
+		v.CorrelationID = openapi.NewOptString(e.CorrelationID)
+	}
+	if e.TraceID != "" {
+		v.TraceID = openapi.NewOptString(e.TraceID)
+	}
+	if e.Reason != "" {
+		v.Reason = openapi.NewOptString(e.Reason)
+	}
+	return v
+}
+
+// AuditEventItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func AuditEventItems(rows []*ent.AuditEvent, p db.Page) ([]openapi.AuditEvent, openapi.OptString) {
+	items := make([]openapi.AuditEvent, 0, min(len(rows), p.Size))
+	for i, r := range rows {
+		if i == p.Size {
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
+		}
+		items = append(items, *AuditEvent(r))
 	}
 	return items, openapi.OptString{}
 }
@@ -235,6 +294,46 @@ func MessageItems(rows []*ent.Message, p db.Page) ([]openapi.Message, openapi.Op
 		items = append(items, *Message(r))
 	}
 	return items, openapi.OptString{}
+}
+
+// Connection is the API view of a OAuthConnection.
+func Connection(e *ent.OAuthConnection) *openapi.Connection {
+	v := &openapi.Connection{
+		ID:        e.ID,
+		CreatedAt: e.CreatedAt,
+		UpdatedAt: e.UpdatedAt,
+		Provider:  e.Provider,
+		Account:   e.Account,
+		Scopes:    e.Scopes,
+		Status:    openapi.ConnectionStatus(e.Status),
+	}
+	if e.ExpiresAt != nil {
+		v.ExpiresAt = openapi.NewOptDateTime((*e.ExpiresAt))
+	}
+	if e.LastRefreshedAt != nil {
+		v.LastRefreshedAt = openapi.NewOptDateTime((*e.LastRefreshedAt))
+	}
+	return v
+}
+
+// ConnectionItems are the views of the rows a list query fetched for p
+// (p.Fetch() at most), and the next page's cursor: a row beyond the page
+// means another page follows, and the cursor is the last id shown.
+func ConnectionItems(rows []*ent.OAuthConnection, p db.Page) ([]openapi.Connection, openapi.OptString) {
+	items := make([]openapi.Connection, 0, min(len(rows), p.Size))
+	for i, r := range rows {
+		if i == p.Size {
+			return items, openapi.NewOptString(db.Cursor(rows[i-1].ID))
+		}
+		items = append(items, *Connection(r))
+	}
+	return items, openapi.OptString{}
+}
+
+// ConnectionPage is the page of Connection of the entity's list operation.
+func ConnectionPage(rows []*ent.OAuthConnection, p db.Page) *openapi.ConnectionPage {
+	items, next := ConnectionItems(rows, p)
+	return &openapi.ConnectionPage{Items: items, NextCursor: next}
 }
 
 // Session is the API view of a Session.

@@ -49,6 +49,23 @@ var Entities = []Entity{
 		},
 	},
 	{
+		Name: "AuditEvent", Table: "audit_events", OwnerColumn: "user_id",
+		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			_, err := c.AuditEvent.Get(ctx, id)
+			return err
+		},
+		Touch: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.AuditEvent.UpdateOneID(id).SetUpdatedAt(time.Now()).Exec(ctx)
+		},
+		Delete: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.AuditEvent.DeleteOneID(id).Exec(ctx)
+		},
+		Owners: func(ctx context.Context, c *ent.Client) ([]uuid.UUID, error) {
+			var ids []uuid.UUID
+			return ids, c.AuditEvent.Query().Select("user_id").Scan(ctx, &ids)
+		},
+	},
+	{
 		Name: "Budget", Table: "budgets", OwnerColumn: "user_id",
 		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
 			_, err := c.Budget.Get(ctx, id)
@@ -151,6 +168,40 @@ var Entities = []Entity{
 		},
 	},
 	{
+		Name: "OAuthConnection", Table: "oauth_connections", OwnerColumn: "user_id",
+		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			_, err := c.OAuthConnection.Get(ctx, id)
+			return err
+		},
+		Touch: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.OAuthConnection.UpdateOneID(id).SetUpdatedAt(time.Now()).Exec(ctx)
+		},
+		Delete: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.OAuthConnection.DeleteOneID(id).Exec(ctx)
+		},
+		Owners: func(ctx context.Context, c *ent.Client) ([]uuid.UUID, error) {
+			var ids []uuid.UUID
+			return ids, c.OAuthConnection.Query().Select("user_id").Scan(ctx, &ids)
+		},
+	},
+	{
+		Name: "OAuthState", Table: "oauth_states", OwnerColumn: "user_id",
+		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			_, err := c.OAuthState.Get(ctx, id)
+			return err
+		},
+		Touch: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.OAuthState.UpdateOneID(id).SetUpdatedAt(time.Now()).Exec(ctx)
+		},
+		Delete: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.OAuthState.DeleteOneID(id).Exec(ctx)
+		},
+		Owners: func(ctx context.Context, c *ent.Client) ([]uuid.UUID, error) {
+			var ids []uuid.UUID
+			return ids, c.OAuthState.Query().Select("user_id").Scan(ctx, &ids)
+		},
+	},
+	{
 		Name: "RefreshToken", Table: "refresh_tokens", OwnerColumn: "user_id",
 		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
 			_, err := c.RefreshToken.Get(ctx, id)
@@ -232,6 +283,23 @@ var Entities = []Entity{
 		},
 		Owners: func(ctx context.Context, c *ent.Client) ([]uuid.UUID, error) {
 			return c.User.Query().IDs(ctx)
+		},
+	},
+	{
+		Name: "UserEmail", Table: "user_emails", OwnerColumn: "user_id",
+		Get: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			_, err := c.UserEmail.Get(ctx, id)
+			return err
+		},
+		Touch: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.UserEmail.UpdateOneID(id).SetUpdatedAt(time.Now()).Exec(ctx)
+		},
+		Delete: func(ctx context.Context, c *ent.Client, id uuid.UUID) error {
+			return c.UserEmail.DeleteOneID(id).Exec(ctx)
+		},
+		Owners: func(ctx context.Context, c *ent.Client) ([]uuid.UUID, error) {
+			var ids []uuid.UUID
+			return ids, c.UserEmail.Query().Select("user_id").Scan(ctx, &ids)
 		},
 	},
 	{

@@ -26,6 +26,13 @@ var (
 		{Name: "warning", Type: field.TypeString, Nullable: true, Size: 2147483647},
 		{Name: "started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "name", Type: field.TypeString, Nullable: true, Size: 255},
+		{Name: "input", Type: field.TypeJSON, Nullable: true},
+		{Name: "output", Type: field.TypeJSON, Nullable: true},
+		{Name: "metadata", Type: field.TypeJSON, Default: schema.Expr("'{}'::jsonb")},
+		{Name: "tags", Type: field.TypeJSON, Default: schema.Expr("'[]'::jsonb")},
+		{Name: "thread_id", Type: field.TypeString, Nullable: true, Size: 255},
+		{Name: "parent_run_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
 	// AgentRunsTable holds the schema information for the "agent_runs" table.
@@ -35,8 +42,14 @@ var (
 		PrimaryKey: []*schema.Column{AgentRunsColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
+				Symbol:     "agent_runs_agent_runs_children",
+				Columns:    []*schema.Column{AgentRunsColumns[21]},
+				RefColumns: []*schema.Column{AgentRunsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
 				Symbol:     "agent_runs_users_runs",
-				Columns:    []*schema.Column{AgentRunsColumns[15]},
+				Columns:    []*schema.Column{AgentRunsColumns[22]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -45,12 +58,65 @@ var (
 			{
 				Name:    "agentrun_user_id_id",
 				Unique:  true,
-				Columns: []*schema.Column{AgentRunsColumns[15], AgentRunsColumns[0]},
+				Columns: []*schema.Column{AgentRunsColumns[22], AgentRunsColumns[0]},
 			},
 			{
 				Name:    "agentrun_user_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{AgentRunsColumns[15], AgentRunsColumns[3], AgentRunsColumns[0]},
+				Columns: []*schema.Column{AgentRunsColumns[22], AgentRunsColumns[3], AgentRunsColumns[0]},
+			},
+			{
+				Name:    "agentrun_user_id_thread_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{AgentRunsColumns[22], AgentRunsColumns[20], AgentRunsColumns[0]},
+			},
+			{
+				Name:    "agentrun_user_id_parent_run_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{AgentRunsColumns[22], AgentRunsColumns[21], AgentRunsColumns[0]},
+			},
+			{
+				Name:    "agentrun_user_id_name_id",
+				Unique:  false,
+				Columns: []*schema.Column{AgentRunsColumns[22], AgentRunsColumns[15], AgentRunsColumns[0]},
+			},
+		},
+	}
+	// AuditEventsColumns holds the columns for the "audit_events" table.
+	AuditEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeUUID},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"user_registered", "login_succeeded", "login_failed", "refresh_token_reused", "logout", "session_revoked", "secret_created", "secret_updated", "secret_deleted", "secret_opened", "tool_permission_changed", "budget_changed", "budget_refused", "account_disabled", "account_enabled", "admin_action", "data_exported", "account_erased"}},
+		{Name: "actor", Type: field.TypeString, Size: 200},
+		{Name: "ip", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "user_agent", Type: field.TypeString, Nullable: true, Size: 512},
+		{Name: "correlation_id", Type: field.TypeString, Nullable: true, Size: 128},
+		{Name: "trace_id", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "data", Type: field.TypeJSON},
+	}
+	// AuditEventsTable holds the schema information for the "audit_events" table.
+	AuditEventsTable = &schema.Table{
+		Name:       "audit_events",
+		Columns:    AuditEventsColumns,
+		PrimaryKey: []*schema.Column{AuditEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditevent_user_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{AuditEventsColumns[3], AuditEventsColumns[0]},
+			},
+			{
+				Name:    "auditevent_user_id_type_id",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[3], AuditEventsColumns[4], AuditEventsColumns[0]},
+			},
+			{
+				Name:    "auditevent_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[1]},
 			},
 		},
 	}
@@ -349,12 +415,96 @@ var (
 			},
 		},
 	}
+	// OauthConnectionsColumns holds the columns for the "oauth_connections" table.
+	OauthConnectionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "provider", Type: field.TypeString, Size: 64},
+		{Name: "account", Type: field.TypeString, Size: 255},
+		{Name: "scopes", Type: field.TypeJSON},
+		{Name: "access_token", Type: field.TypeBytes},
+		{Name: "refresh_token", Type: field.TypeBytes, Nullable: true},
+		{Name: "token_type", Type: field.TypeString, Size: 32, Default: "Bearer"},
+		{Name: "key_version", Type: field.TypeInt},
+		{Name: "token_version", Type: field.TypeInt, Default: 1},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"active", "needs_reauth", "revoked"}, Default: "active"},
+		{Name: "last_refreshed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// OauthConnectionsTable holds the schema information for the "oauth_connections" table.
+	OauthConnectionsTable = &schema.Table{
+		Name:       "oauth_connections",
+		Columns:    OauthConnectionsColumns,
+		PrimaryKey: []*schema.Column{OauthConnectionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "oauth_connections_users_oauth_connections",
+				Columns:    []*schema.Column{OauthConnectionsColumns[14]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "oauthconnection_user_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{OauthConnectionsColumns[14], OauthConnectionsColumns[0]},
+			},
+			{
+				Name:    "oauthconnection_user_id_provider_account",
+				Unique:  true,
+				Columns: []*schema.Column{OauthConnectionsColumns[14], OauthConnectionsColumns[3], OauthConnectionsColumns[4]},
+			},
+		},
+	}
+	// OauthStatesColumns holds the columns for the "oauth_states" table.
+	OauthStatesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "provider", Type: field.TypeString, Size: 64},
+		{Name: "state_hash", Type: field.TypeBytes},
+		{Name: "verifier", Type: field.TypeBytes},
+		{Name: "key_version", Type: field.TypeInt},
+		{Name: "redirect_uri", Type: field.TypeString, Size: 2048},
+		{Name: "scopes", Type: field.TypeJSON},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// OauthStatesTable holds the schema information for the "oauth_states" table.
+	OauthStatesTable = &schema.Table{
+		Name:       "oauth_states",
+		Columns:    OauthStatesColumns,
+		PrimaryKey: []*schema.Column{OauthStatesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "oauth_states_users_oauth_states",
+				Columns:    []*schema.Column{OauthStatesColumns[10]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "oauthstate_user_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{OauthStatesColumns[10], OauthStatesColumns[0]},
+			},
+			{
+				Name:    "oauthstate_user_id_state_hash",
+				Unique:  true,
+				Columns: []*schema.Column{OauthStatesColumns[10], OauthStatesColumns[4]},
+			},
+		},
+	}
 	// RefreshTokensColumns holds the columns for the "refresh_tokens" table.
 	RefreshTokensColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "token_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "token_hash", Type: field.TypeBytes},
 		{Name: "expires_at", Type: field.TypeTime},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "rotated_at", Type: field.TypeTime, Nullable: true},
@@ -391,6 +541,11 @@ var (
 				Name:    "refreshtoken_user_id_session_id",
 				Unique:  false,
 				Columns: []*schema.Column{RefreshTokensColumns[9], RefreshTokensColumns[8]},
+			},
+			{
+				Name:    "refreshtoken_user_id_token_hash",
+				Unique:  true,
+				Columns: []*schema.Column{RefreshTokensColumns[9], RefreshTokensColumns[3]},
 			},
 		},
 	}
@@ -518,7 +673,7 @@ var (
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "email", Type: field.TypeString, Unique: true, Size: 320},
+		{Name: "email", Type: field.TypeString, Size: 320},
 		{Name: "password_hash", Type: field.TypeString},
 		{Name: "display_name", Type: field.TypeString, Nullable: true, Size: 255},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"active", "disabled"}, Default: "active"},
@@ -529,6 +684,42 @@ var (
 		Name:       "users",
 		Columns:    UsersColumns,
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "user_email",
+				Unique:  false,
+				Columns: []*schema.Column{UsersColumns[3]},
+			},
+		},
+	}
+	// UserEmailsColumns holds the columns for the "user_emails" table.
+	UserEmailsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "email", Type: field.TypeString, Unique: true, Size: 320},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// UserEmailsTable holds the schema information for the "user_emails" table.
+	UserEmailsTable = &schema.Table{
+		Name:       "user_emails",
+		Columns:    UserEmailsColumns,
+		PrimaryKey: []*schema.Column{UserEmailsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "user_emails_users_emails",
+				Columns:    []*schema.Column{UserEmailsColumns[4]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "useremail_user_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{UserEmailsColumns[4], UserEmailsColumns[0]},
+			},
+		},
 	}
 	// UserSecretsColumns holds the columns for the "user_secrets" table.
 	UserSecretsColumns = []*schema.Column{
@@ -574,23 +765,28 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AgentRunsTable,
+		AuditEventsTable,
 		BudgetsTable,
 		KgEntitiesTable,
 		KgRelationsTable,
 		LlmCallsTable,
 		MemoriesTable,
 		MessagesTable,
+		OauthConnectionsTable,
+		OauthStatesTable,
 		RefreshTokensTable,
 		SessionsTable,
 		ToolCallsTable,
 		ToolPermissionsTable,
 		UsersTable,
+		UserEmailsTable,
 		UserSecretsTable,
 	}
 )
 
 func init() {
-	AgentRunsTable.ForeignKeys[0].RefTable = UsersTable
+	AgentRunsTable.ForeignKeys[0].RefTable = AgentRunsTable
+	AgentRunsTable.ForeignKeys[1].RefTable = UsersTable
 	BudgetsTable.ForeignKeys[0].RefTable = UsersTable
 	KgEntitiesTable.ForeignKeys[0].RefTable = UsersTable
 	KgRelationsTable.ForeignKeys[0].RefTable = KgEntitiesTable
@@ -601,6 +797,14 @@ func init() {
 	MemoriesTable.ForeignKeys[0].RefTable = UsersTable
 	MessagesTable.ForeignKeys[0].RefTable = AgentRunsTable
 	MessagesTable.ForeignKeys[1].RefTable = UsersTable
+	OauthConnectionsTable.ForeignKeys[0].RefTable = UsersTable
+	OauthConnectionsTable.Annotation = &entsql.Annotation{
+		Table: "oauth_connections",
+	}
+	OauthStatesTable.ForeignKeys[0].RefTable = UsersTable
+	OauthStatesTable.Annotation = &entsql.Annotation{
+		Table: "oauth_states",
+	}
 	RefreshTokensTable.ForeignKeys[0].RefTable = SessionsTable
 	RefreshTokensTable.ForeignKeys[1].RefTable = UsersTable
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
@@ -610,6 +814,11 @@ func init() {
 	UsersTable.Annotation = &entsql.Annotation{}
 	UsersTable.Annotation.Checks = map[string]string{
 		"users_email_normalized": "email = lower(btrim(email))",
+	}
+	UserEmailsTable.ForeignKeys[0].RefTable = UsersTable
+	UserEmailsTable.Annotation = &entsql.Annotation{}
+	UserEmailsTable.Annotation.Checks = map[string]string{
+		"user_emails_email_normalized": "email = lower(btrim(email))",
 	}
 	UserSecretsTable.ForeignKeys[0].RefTable = UsersTable
 }

@@ -9,6 +9,9 @@ import (
 // AgentRun is the predicate function for agentrun builders.
 type AgentRun func(*sql.Selector)
 
+// AuditEvent is the predicate function for auditevent builders.
+type AuditEvent func(*sql.Selector)
+
 // Budget is the predicate function for budget builders.
 type Budget func(*sql.Selector)
 
@@ -27,6 +30,12 @@ type Memory func(*sql.Selector)
 // Message is the predicate function for message builders.
 type Message func(*sql.Selector)
 
+// OAuthConnection is the predicate function for oauthconnection builders.
+type OAuthConnection func(*sql.Selector)
+
+// OAuthState is the predicate function for oauthstate builders.
+type OAuthState func(*sql.Selector)
+
 // RefreshToken is the predicate function for refreshtoken builders.
 type RefreshToken func(*sql.Selector)
 
@@ -41,6 +50,9 @@ type ToolPermission func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
+
+// UserEmail is the predicate function for useremail builders.
+type UserEmail func(*sql.Selector)
 
 // UserSecret is the predicate function for usersecret builders.
 type UserSecret func(*sql.Selector)

@@ -8,18 +8,22 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jarvis-core/jarvis/ent/agentrun"
+	"github.com/jarvis-core/jarvis/ent/auditevent"
 	"github.com/jarvis-core/jarvis/ent/budget"
 	"github.com/jarvis-core/jarvis/ent/kgentity"
 	"github.com/jarvis-core/jarvis/ent/kgrelation"
 	"github.com/jarvis-core/jarvis/ent/llmcall"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/message"
+	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/ent/oauthstate"
 	"github.com/jarvis-core/jarvis/ent/refreshtoken"
 	"github.com/jarvis-core/jarvis/ent/schema"
 	"github.com/jarvis-core/jarvis/ent/session"
 	"github.com/jarvis-core/jarvis/ent/toolcall"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 	"github.com/shopspring/decimal"
 
@@ -95,10 +99,96 @@ func init() {
 	agentrun.DefaultUnpricedCalls = agentrunDescUnpricedCalls.Default.(int64)
 	// agentrun.UnpricedCallsValidator is a validator for the "unpriced_calls" field. It is called by the builders before save.
 	agentrun.UnpricedCallsValidator = agentrunDescUnpricedCalls.Validators[0].(func(int64) error)
+	// agentrunDescName is the schema descriptor for name field.
+	agentrunDescName := agentrunFields[12].Descriptor()
+	// agentrun.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	agentrun.NameValidator = agentrunDescName.Validators[0].(func(string) error)
+	// agentrunDescMetadata is the schema descriptor for metadata field.
+	agentrunDescMetadata := agentrunFields[15].Descriptor()
+	// agentrun.DefaultMetadata holds the default value on creation for the metadata field.
+	agentrun.DefaultMetadata = agentrunDescMetadata.Default.(map[string]interface{})
+	// agentrunDescTags is the schema descriptor for tags field.
+	agentrunDescTags := agentrunFields[16].Descriptor()
+	// agentrun.DefaultTags holds the default value on creation for the tags field.
+	agentrun.DefaultTags = agentrunDescTags.Default.([]string)
+	// agentrunDescThreadID is the schema descriptor for thread_id field.
+	agentrunDescThreadID := agentrunFields[18].Descriptor()
+	// agentrun.ThreadIDValidator is a validator for the "thread_id" field. It is called by the builders before save.
+	agentrun.ThreadIDValidator = agentrunDescThreadID.Validators[0].(func(string) error)
 	// agentrunDescID is the schema descriptor for id field.
 	agentrunDescID := agentrunMixinFields0[0].Descriptor()
 	// agentrun.DefaultID holds the default value on creation for the id field.
 	agentrun.DefaultID = agentrunDescID.Default.(func() uuid.UUID)
+	auditeventMixin := schema.AuditEvent{}.Mixin()
+	auditevent.Policy = privacy.NewPolicies(auditeventMixin[0], schema.AuditEvent{})
+	auditevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := auditevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	auditeventMixinFields0 := auditeventMixin[0].Fields()
+	_ = auditeventMixinFields0
+	auditeventFields := schema.AuditEvent{}.Fields()
+	_ = auditeventFields
+	// auditeventDescCreatedAt is the schema descriptor for created_at field.
+	auditeventDescCreatedAt := auditeventMixinFields0[1].Descriptor()
+	// auditevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	auditevent.DefaultCreatedAt = auditeventDescCreatedAt.Default.(func() time.Time)
+	// auditeventDescUpdatedAt is the schema descriptor for updated_at field.
+	auditeventDescUpdatedAt := auditeventMixinFields0[2].Descriptor()
+	// auditevent.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	auditevent.DefaultUpdatedAt = auditeventDescUpdatedAt.Default.(func() time.Time)
+	// auditevent.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	auditevent.UpdateDefaultUpdatedAt = auditeventDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// auditeventDescActor is the schema descriptor for actor field.
+	auditeventDescActor := auditeventFields[2].Descriptor()
+	// auditevent.ActorValidator is a validator for the "actor" field. It is called by the builders before save.
+	auditevent.ActorValidator = func() func(string) error {
+		validators := auditeventDescActor.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(actor string) error {
+			for _, fn := range fns {
+				if err := fn(actor); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// auditeventDescIP is the schema descriptor for ip field.
+	auditeventDescIP := auditeventFields[3].Descriptor()
+	// auditevent.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	auditevent.IPValidator = auditeventDescIP.Validators[0].(func(string) error)
+	// auditeventDescUserAgent is the schema descriptor for user_agent field.
+	auditeventDescUserAgent := auditeventFields[4].Descriptor()
+	// auditevent.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	auditevent.UserAgentValidator = auditeventDescUserAgent.Validators[0].(func(string) error)
+	// auditeventDescCorrelationID is the schema descriptor for correlation_id field.
+	auditeventDescCorrelationID := auditeventFields[5].Descriptor()
+	// auditevent.CorrelationIDValidator is a validator for the "correlation_id" field. It is called by the builders before save.
+	auditevent.CorrelationIDValidator = auditeventDescCorrelationID.Validators[0].(func(string) error)
+	// auditeventDescTraceID is the schema descriptor for trace_id field.
+	auditeventDescTraceID := auditeventFields[6].Descriptor()
+	// auditevent.TraceIDValidator is a validator for the "trace_id" field. It is called by the builders before save.
+	auditevent.TraceIDValidator = auditeventDescTraceID.Validators[0].(func(string) error)
+	// auditeventDescReason is the schema descriptor for reason field.
+	auditeventDescReason := auditeventFields[7].Descriptor()
+	// auditevent.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	auditevent.ReasonValidator = auditeventDescReason.Validators[0].(func(string) error)
+	// auditeventDescData is the schema descriptor for data field.
+	auditeventDescData := auditeventFields[8].Descriptor()
+	// auditevent.DefaultData holds the default value on creation for the data field.
+	auditevent.DefaultData = auditeventDescData.Default.(map[string]interface{})
+	// auditeventDescID is the schema descriptor for id field.
+	auditeventDescID := auditeventMixinFields0[0].Descriptor()
+	// auditevent.DefaultID holds the default value on creation for the id field.
+	auditevent.DefaultID = auditeventDescID.Default.(func() uuid.UUID)
 	budgetMixin := schema.Budget{}.Mixin()
 	budget.Policy = privacy.NewPolicies(budgetMixin[0], budgetMixin[1], schema.Budget{})
 	budget.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -462,6 +552,172 @@ func init() {
 	messageDescID := messageMixinFields0[0].Descriptor()
 	// message.DefaultID holds the default value on creation for the id field.
 	message.DefaultID = messageDescID.Default.(func() uuid.UUID)
+	oauthconnectionMixin := schema.OAuthConnection{}.Mixin()
+	oauthconnection.Policy = privacy.NewPolicies(oauthconnectionMixin[0], oauthconnectionMixin[1], schema.OAuthConnection{})
+	oauthconnection.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := oauthconnection.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	oauthconnectionMixinFields0 := oauthconnectionMixin[0].Fields()
+	_ = oauthconnectionMixinFields0
+	oauthconnectionFields := schema.OAuthConnection{}.Fields()
+	_ = oauthconnectionFields
+	// oauthconnectionDescCreatedAt is the schema descriptor for created_at field.
+	oauthconnectionDescCreatedAt := oauthconnectionMixinFields0[1].Descriptor()
+	// oauthconnection.DefaultCreatedAt holds the default value on creation for the created_at field.
+	oauthconnection.DefaultCreatedAt = oauthconnectionDescCreatedAt.Default.(func() time.Time)
+	// oauthconnectionDescUpdatedAt is the schema descriptor for updated_at field.
+	oauthconnectionDescUpdatedAt := oauthconnectionMixinFields0[2].Descriptor()
+	// oauthconnection.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	oauthconnection.DefaultUpdatedAt = oauthconnectionDescUpdatedAt.Default.(func() time.Time)
+	// oauthconnection.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	oauthconnection.UpdateDefaultUpdatedAt = oauthconnectionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// oauthconnectionDescProvider is the schema descriptor for provider field.
+	oauthconnectionDescProvider := oauthconnectionFields[0].Descriptor()
+	// oauthconnection.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	oauthconnection.ProviderValidator = func() func(string) error {
+		validators := oauthconnectionDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// oauthconnectionDescAccount is the schema descriptor for account field.
+	oauthconnectionDescAccount := oauthconnectionFields[1].Descriptor()
+	// oauthconnection.AccountValidator is a validator for the "account" field. It is called by the builders before save.
+	oauthconnection.AccountValidator = func() func(string) error {
+		validators := oauthconnectionDescAccount.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account string) error {
+			for _, fn := range fns {
+				if err := fn(account); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// oauthconnectionDescScopes is the schema descriptor for scopes field.
+	oauthconnectionDescScopes := oauthconnectionFields[2].Descriptor()
+	// oauthconnection.DefaultScopes holds the default value on creation for the scopes field.
+	oauthconnection.DefaultScopes = oauthconnectionDescScopes.Default.([]string)
+	// oauthconnectionDescAccessToken is the schema descriptor for access_token field.
+	oauthconnectionDescAccessToken := oauthconnectionFields[3].Descriptor()
+	// oauthconnection.AccessTokenValidator is a validator for the "access_token" field. It is called by the builders before save.
+	oauthconnection.AccessTokenValidator = oauthconnectionDescAccessToken.Validators[0].(func([]byte) error)
+	// oauthconnectionDescTokenType is the schema descriptor for token_type field.
+	oauthconnectionDescTokenType := oauthconnectionFields[5].Descriptor()
+	// oauthconnection.DefaultTokenType holds the default value on creation for the token_type field.
+	oauthconnection.DefaultTokenType = oauthconnectionDescTokenType.Default.(string)
+	// oauthconnection.TokenTypeValidator is a validator for the "token_type" field. It is called by the builders before save.
+	oauthconnection.TokenTypeValidator = oauthconnectionDescTokenType.Validators[0].(func(string) error)
+	// oauthconnectionDescKeyVersion is the schema descriptor for key_version field.
+	oauthconnectionDescKeyVersion := oauthconnectionFields[6].Descriptor()
+	// oauthconnection.KeyVersionValidator is a validator for the "key_version" field. It is called by the builders before save.
+	oauthconnection.KeyVersionValidator = oauthconnectionDescKeyVersion.Validators[0].(func(int) error)
+	// oauthconnectionDescTokenVersion is the schema descriptor for token_version field.
+	oauthconnectionDescTokenVersion := oauthconnectionFields[7].Descriptor()
+	// oauthconnection.DefaultTokenVersion holds the default value on creation for the token_version field.
+	oauthconnection.DefaultTokenVersion = oauthconnectionDescTokenVersion.Default.(int)
+	// oauthconnectionDescID is the schema descriptor for id field.
+	oauthconnectionDescID := oauthconnectionMixinFields0[0].Descriptor()
+	// oauthconnection.DefaultID holds the default value on creation for the id field.
+	oauthconnection.DefaultID = oauthconnectionDescID.Default.(func() uuid.UUID)
+	oauthstateMixin := schema.OAuthState{}.Mixin()
+	oauthstate.Policy = privacy.NewPolicies(oauthstateMixin[0], oauthstateMixin[1], schema.OAuthState{})
+	oauthstate.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := oauthstate.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	oauthstateMixinFields0 := oauthstateMixin[0].Fields()
+	_ = oauthstateMixinFields0
+	oauthstateFields := schema.OAuthState{}.Fields()
+	_ = oauthstateFields
+	// oauthstateDescCreatedAt is the schema descriptor for created_at field.
+	oauthstateDescCreatedAt := oauthstateMixinFields0[1].Descriptor()
+	// oauthstate.DefaultCreatedAt holds the default value on creation for the created_at field.
+	oauthstate.DefaultCreatedAt = oauthstateDescCreatedAt.Default.(func() time.Time)
+	// oauthstateDescUpdatedAt is the schema descriptor for updated_at field.
+	oauthstateDescUpdatedAt := oauthstateMixinFields0[2].Descriptor()
+	// oauthstate.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	oauthstate.DefaultUpdatedAt = oauthstateDescUpdatedAt.Default.(func() time.Time)
+	// oauthstate.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	oauthstate.UpdateDefaultUpdatedAt = oauthstateDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// oauthstateDescProvider is the schema descriptor for provider field.
+	oauthstateDescProvider := oauthstateFields[0].Descriptor()
+	// oauthstate.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	oauthstate.ProviderValidator = func() func(string) error {
+		validators := oauthstateDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// oauthstateDescStateHash is the schema descriptor for state_hash field.
+	oauthstateDescStateHash := oauthstateFields[1].Descriptor()
+	// oauthstate.StateHashValidator is a validator for the "state_hash" field. It is called by the builders before save.
+	oauthstate.StateHashValidator = oauthstateDescStateHash.Validators[0].(func([]byte) error)
+	// oauthstateDescVerifier is the schema descriptor for verifier field.
+	oauthstateDescVerifier := oauthstateFields[2].Descriptor()
+	// oauthstate.VerifierValidator is a validator for the "verifier" field. It is called by the builders before save.
+	oauthstate.VerifierValidator = oauthstateDescVerifier.Validators[0].(func([]byte) error)
+	// oauthstateDescKeyVersion is the schema descriptor for key_version field.
+	oauthstateDescKeyVersion := oauthstateFields[3].Descriptor()
+	// oauthstate.KeyVersionValidator is a validator for the "key_version" field. It is called by the builders before save.
+	oauthstate.KeyVersionValidator = oauthstateDescKeyVersion.Validators[0].(func(int) error)
+	// oauthstateDescRedirectURI is the schema descriptor for redirect_uri field.
+	oauthstateDescRedirectURI := oauthstateFields[4].Descriptor()
+	// oauthstate.RedirectURIValidator is a validator for the "redirect_uri" field. It is called by the builders before save.
+	oauthstate.RedirectURIValidator = func() func(string) error {
+		validators := oauthstateDescRedirectURI.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(redirect_uri string) error {
+			for _, fn := range fns {
+				if err := fn(redirect_uri); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// oauthstateDescScopes is the schema descriptor for scopes field.
+	oauthstateDescScopes := oauthstateFields[5].Descriptor()
+	// oauthstate.DefaultScopes holds the default value on creation for the scopes field.
+	oauthstate.DefaultScopes = oauthstateDescScopes.Default.([]string)
+	// oauthstateDescID is the schema descriptor for id field.
+	oauthstateDescID := oauthstateMixinFields0[0].Descriptor()
+	// oauthstate.DefaultID holds the default value on creation for the id field.
+	oauthstate.DefaultID = oauthstateDescID.Default.(func() uuid.UUID)
 	refreshtokenMixin := schema.RefreshToken{}.Mixin()
 	refreshtoken.Policy = privacy.NewPolicies(refreshtokenMixin[0], refreshtokenMixin[1], schema.RefreshToken{})
 	refreshtoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -693,6 +949,55 @@ func init() {
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.
 	user.DefaultID = userDescID.Default.(func() uuid.UUID)
+	useremailMixin := schema.UserEmail{}.Mixin()
+	useremail.Policy = privacy.NewPolicies(useremailMixin[0], useremailMixin[1], schema.UserEmail{})
+	useremail.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := useremail.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	useremailHooks := schema.UserEmail{}.Hooks()
+
+	useremail.Hooks[1] = useremailHooks[0]
+	useremailMixinFields0 := useremailMixin[0].Fields()
+	_ = useremailMixinFields0
+	useremailFields := schema.UserEmail{}.Fields()
+	_ = useremailFields
+	// useremailDescCreatedAt is the schema descriptor for created_at field.
+	useremailDescCreatedAt := useremailMixinFields0[1].Descriptor()
+	// useremail.DefaultCreatedAt holds the default value on creation for the created_at field.
+	useremail.DefaultCreatedAt = useremailDescCreatedAt.Default.(func() time.Time)
+	// useremailDescUpdatedAt is the schema descriptor for updated_at field.
+	useremailDescUpdatedAt := useremailMixinFields0[2].Descriptor()
+	// useremail.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	useremail.DefaultUpdatedAt = useremailDescUpdatedAt.Default.(func() time.Time)
+	// useremail.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	useremail.UpdateDefaultUpdatedAt = useremailDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// useremailDescEmail is the schema descriptor for email field.
+	useremailDescEmail := useremailFields[0].Descriptor()
+	// useremail.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	useremail.EmailValidator = func() func(string) error {
+		validators := useremailDescEmail.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(email string) error {
+			for _, fn := range fns {
+				if err := fn(email); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// useremailDescID is the schema descriptor for id field.
+	useremailDescID := useremailMixinFields0[0].Descriptor()
+	// useremail.DefaultID holds the default value on creation for the id field.
+	useremail.DefaultID = useremailDescID.Default.(func() uuid.UUID)
 	usersecretMixin := schema.UserSecret{}.Mixin()
 	usersecret.Policy = privacy.NewPolicies(usersecretMixin[0], usersecretMixin[1], schema.UserSecret{})
 	usersecret.Hooks[0] = func(next ent.Mutator) ent.Mutator {

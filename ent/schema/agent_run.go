@@ -1,11 +1,17 @@
 package schema
 
 import (
+	"encoding/json"
+
+	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+	"github.com/google/uuid"
+	"github.com/ogen-go/ogen"
 
 	"github.com/jarvis-core/jarvis/openapi/spec"
 )
@@ -39,6 +45,22 @@ func (AgentRun) Fields() []ent.Field {
 		field.Text("warning").Optional(),
 		field.Time("started_at").Optional().Nillable(),
 		field.Time("completed_at").Optional().Nillable(),
+		// What the run is about, given by the client at creation: the agent's
+		// name, its input (any JSON value), free metadata and tags, the run
+		// that started it (sub-agents form a tree of runs of one user) and
+		// the conversation it belongs to. output is the final answer, given
+		// when the run completes.
+		field.String("name").MaxLen(255).Optional().Immutable(),
+		field.JSON("input", json.RawMessage{}).Optional().Immutable().Annotations(entoas.Schema(&ogen.Schema{})),
+		field.JSON("output", json.RawMessage{}).Optional().Annotations(entoas.Schema(&ogen.Schema{})),
+		// The database defaults fill the rows that exist when the columns
+		// are added.
+		field.JSON("metadata", map[string]any{}).Default(map[string]any{}).
+			Annotations(entsql.DefaultExpr("'{}'::jsonb"),
+				entoas.Schema(&ogen.Schema{Type: "object", AdditionalProperties: &ogen.AdditionalProperties{Bool: &anyProps}})),
+		field.Strings("tags").Default([]string{}).Immutable().Annotations(entsql.DefaultExpr("'[]'::jsonb")),
+		field.UUID("parent_run_id", uuid.UUID{}).Optional().Nillable().Immutable(),
+		field.String("thread_id").MaxLen(255).Optional().Immutable(),
 	}
 }
 
@@ -47,13 +69,25 @@ func (AgentRun) Edges() []ent.Edge {
 		edge.To("messages", Message.Type).Annotations(cascade()),
 		edge.To("tool_calls", ToolCall.Type).Annotations(cascade()),
 		edge.To("llm_calls", LLMCall.Type).Annotations(cascade()),
+		// A sub-agent's run points at the run that started it; the database
+		// keeps both of one user (the same-owner key). Runs are deleted
+		// only with their user, so the key cascades: Citus refuses ON
+		// DELETE SET NULL on a key that holds the distribution column.
+		edge.To("children", AgentRun.Type).Annotations(cascade()).From("parent").Field("parent_run_id").Unique().Immutable(),
 	}
 }
 
 func (AgentRun) Indexes() []ent.Index {
 	// Serves the active-run count (status in pending, running) and the list
 	// filtered by status, newest first.
-	return []ent.Index{index.Fields("user_id", "status", "id")}
+	// The list's other filters (thread, parent, name) each have theirs,
+	// keyset order included.
+	return []ent.Index{
+		index.Fields("user_id", "status", "id"),
+		index.Fields("user_id", "thread_id", "id"),
+		index.Fields("user_id", "parent_run_id", "id"),
+		index.Fields("user_id", "name", "id"),
+	}
 }
 
 // Annotations: a run is read through the CRUD view; creating, listing (with

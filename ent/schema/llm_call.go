@@ -62,8 +62,8 @@ func optionalMoney(name string) ent.Field {
 		Annotations(decimalSchema())
 }
 
-// Annotations: LLM calls are recorded and listed under their run by the runs
-// module's operations; the entity lends its view.
+// Annotations: an LLM call is read by id (GET /v1/llm-calls/{id}); it is
+// recorded and listed under its run by the runs module's operations.
 func (LLMCall) Annotations() []schema.Annotation {
-	return spec.Expose(spec.Entity{View: "LLMCall"})
+	return spec.Expose(spec.Entity{View: "LLMCall", Path: "/v1/llm-calls", Group: "Runs", Ops: []spec.Op{spec.OpRead}})
 }

@@ -40,7 +40,11 @@ func (BaseMixin) Fields() []ent.Field {
 
 // OwnerMixin marks a user-owned entity: a user_id column (immutable, indexed
 // first), the owner edge, the per-user privacy policy (privacy.go) and the
-// row-level security policy the migrations create for it (see Owned).
+// row-level security policy the migrations create for it (see Owned). The
+// migrations also make its primary key (user_id, id), its unique indexes and
+// parent keys include user_id, and distribute it by user_id on Citus
+// (internal/pgmigrate, docs/scale-out.md): a table that uses this mixin needs
+// nothing more to scale out.
 type OwnerMixin struct {
 	mixin.Schema
 	// Ref is the name of the edge on User that lists these rows.
@@ -95,6 +99,17 @@ type Lookup struct {
 
 // Name implements schema.Annotation.
 func (Lookup) Name() string { return "Lookup" }
+
+// Reference marks a small global table every node of a distributed
+// deployment holds in full (a Citus reference table): lookups that must
+// happen before the user is known, such as e-mail to user at login. It is
+// the exception to the rule that owned tables are distributed by user_id:
+// an owned table with Reference keeps its own keys and is never split.
+// See internal/pgmigrate (distribution) and docs/scale-out.md.
+type Reference struct{}
+
+// Name implements schema.Annotation.
+func (Reference) Name() string { return "Reference" }
 
 var anyProps = true
 

@@ -16,6 +16,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/entitytest"
 	"github.com/jarvis-core/jarvis/ent/privacy"
+	"github.com/jarvis-core/jarvis/ent/schema"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 )
@@ -67,6 +68,18 @@ func TestPrivacyConfinesEveryEntityToItsOwner(t *testing.T) {
 			}
 			if err := e.Get(asAlice, c, bobID); !ent.IsNotFound(err) {
 				t.Fatalf("alice reads bob's row: err = %v, want not found", err)
+			}
+			if schema.AppendOnlyTables[e.Table] {
+				if err := e.Touch(asAlice, c, aliceID); !errors.Is(err, privacy.Deny) {
+					t.Fatalf("alice updates her own row of an append-only table: err = %v, want privacy deny", err)
+				}
+				if err := e.Delete(asAlice, c, aliceID); !errors.Is(err, privacy.Deny) {
+					t.Fatalf("alice deletes her own row of an append-only table: err = %v, want privacy deny", err)
+				}
+				if err := e.Delete(asAlice, c, bobID); !errors.Is(err, privacy.Deny) {
+					t.Fatalf("alice deletes bob's row of an append-only table: err = %v, want privacy deny", err)
+				}
+				return
 			}
 			if err := e.Touch(asAlice, c, bobID); !ent.IsNotFound(err) {
 				t.Fatalf("alice updates bob's row: err = %v, want not found", err)

@@ -20,7 +20,7 @@ func (RefreshToken) Mixin() []ent.Mixin {
 func (RefreshToken) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("session_id", uuid.UUID{}).Immutable(),
-		field.Bytes("token_hash").Sensitive().Unique().Immutable().NotEmpty(),
+		field.Bytes("token_hash").Sensitive().Immutable().NotEmpty(),
 		field.Time("expires_at").Immutable(),
 		field.Time("revoked_at").Optional().Nillable(),
 		// Set when the token is rotated: a repeat within the grace window gets
@@ -43,5 +43,10 @@ func (RefreshToken) Edges() []ent.Edge {
 }
 
 func (RefreshToken) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("user_id", "session_id")}
+	return []ent.Index{
+		index.Fields("user_id", "session_id"),
+		// Unique per user: on Citus a unique index must include the
+		// distribution column; a token names its user (internal/auth).
+		index.Fields("user_id", "token_hash").Unique(),
+	}
 }

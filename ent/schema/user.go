@@ -6,18 +6,21 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
-// User is an account. Its email is stored normalized (trimmed, lower case), so
-// the unique index is case-insensitive; a CHECK keeps anything else out.
+// User is an account. Its email is stored normalized (trimmed, lower case); a
+// CHECK keeps anything else out. Users are distributed by id on Citus, where
+// a unique index must include the distribution column, so the e-mail's global
+// uniqueness lives in user_emails (UserEmail, a reference table).
 type User struct{ ent.Schema }
 
 func (User) Mixin() []ent.Mixin { return []ent.Mixin{BaseMixin{}} }
 
 func (User) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("email").MaxLen(320).NotEmpty().Unique(),
+		field.String("email").MaxLen(320).NotEmpty(),
 		field.String("password_hash").Sensitive().NotEmpty(),
 		field.String("display_name").MaxLen(255).Optional(),
 		field.Enum("status").Values("active", "disabled").Default("active"),
@@ -42,7 +45,16 @@ func (User) Edges() []ent.Edge {
 		owned("memories", Memory.Type),
 		owned("kg_entities", KGEntity.Type),
 		owned("kg_relations", KGRelation.Type),
+		owned("emails", UserEmail.Type),
+		owned("oauth_connections", OAuthConnection.Type),
+		owned("oauth_states", OAuthState.Type),
 	}
+}
+
+func (User) Indexes() []ent.Index {
+	// Admin commands find an account by e-mail; the service resolves it
+	// through user_emails.
+	return []ent.Index{index.Fields("email")}
 }
 
 func (User) Annotations() []schema.Annotation {

@@ -55,6 +55,12 @@ const (
 	EdgeKgEntities = "kg_entities"
 	// EdgeKgRelations holds the string denoting the kg_relations edge name in mutations.
 	EdgeKgRelations = "kg_relations"
+	// EdgeEmails holds the string denoting the emails edge name in mutations.
+	EdgeEmails = "emails"
+	// EdgeOauthConnections holds the string denoting the oauth_connections edge name in mutations.
+	EdgeOauthConnections = "oauth_connections"
+	// EdgeOauthStates holds the string denoting the oauth_states edge name in mutations.
+	EdgeOauthStates = "oauth_states"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 	// SessionsTable is the table that holds the sessions relation/edge.
@@ -141,6 +147,27 @@ const (
 	KgRelationsInverseTable = "kg_relations"
 	// KgRelationsColumn is the table column denoting the kg_relations relation/edge.
 	KgRelationsColumn = "user_id"
+	// EmailsTable is the table that holds the emails relation/edge.
+	EmailsTable = "user_emails"
+	// EmailsInverseTable is the table name for the UserEmail entity.
+	// It exists in this package in order to avoid circular dependency with the "useremail" package.
+	EmailsInverseTable = "user_emails"
+	// EmailsColumn is the table column denoting the emails relation/edge.
+	EmailsColumn = "user_id"
+	// OauthConnectionsTable is the table that holds the oauth_connections relation/edge.
+	OauthConnectionsTable = "oauth_connections"
+	// OauthConnectionsInverseTable is the table name for the OAuthConnection entity.
+	// It exists in this package in order to avoid circular dependency with the "oauthconnection" package.
+	OauthConnectionsInverseTable = "oauth_connections"
+	// OauthConnectionsColumn is the table column denoting the oauth_connections relation/edge.
+	OauthConnectionsColumn = "user_id"
+	// OauthStatesTable is the table that holds the oauth_states relation/edge.
+	OauthStatesTable = "oauth_states"
+	// OauthStatesInverseTable is the table name for the OAuthState entity.
+	// It exists in this package in order to avoid circular dependency with the "oauthstate" package.
+	OauthStatesInverseTable = "oauth_states"
+	// OauthStatesColumn is the table column denoting the oauth_states relation/edge.
+	OauthStatesColumn = "user_id"
 )
 
 // Columns holds all SQL columns for user fields.
@@ -425,6 +452,48 @@ func ByKgRelations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newKgRelationsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByEmailsCount orders the results by emails count.
+func ByEmailsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newEmailsStep(), opts...)
+	}
+}
+
+// ByEmails orders the results by emails terms.
+func ByEmails(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newEmailsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByOauthConnectionsCount orders the results by oauth_connections count.
+func ByOauthConnectionsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newOauthConnectionsStep(), opts...)
+	}
+}
+
+// ByOauthConnections orders the results by oauth_connections terms.
+func ByOauthConnections(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newOauthConnectionsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByOauthStatesCount orders the results by oauth_states count.
+func ByOauthStatesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newOauthStatesStep(), opts...)
+	}
+}
+
+// ByOauthStates orders the results by oauth_states terms.
+func ByOauthStates(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newOauthStatesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newSessionsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -507,5 +576,26 @@ func newKgRelationsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(KgRelationsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, KgRelationsTable, KgRelationsColumn),
+	)
+}
+func newEmailsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(EmailsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, EmailsTable, EmailsColumn),
+	)
+}
+func newOauthConnectionsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(OauthConnectionsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, OauthConnectionsTable, OauthConnectionsColumn),
+	)
+}
+func newOauthStatesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(OauthStatesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, OauthStatesTable, OauthStatesColumn),
 	)
 }

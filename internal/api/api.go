@@ -56,6 +56,13 @@ func Middlewares(ctor any) fx.Option {
 	return fx.Provide(fx.Annotate(ctor, fx.ResultTags(`group:"api.middleware"`)))
 }
 
+// Edge provides the result of ctor (a Middleware) to wrap every request
+// outside correlation ids and request logs, so that what it puts in the
+// context reaches every log line of the request: telemetry's server span.
+func Edge(ctor any) fx.Option {
+	return fx.Provide(fx.Annotate(ctor, fx.ResultTags(`group:"api.edge"`)))
+}
+
 // Client is who is calling, as far as the HTTP layer can tell: the address
 // (the connection's, or the trusted proxy chain's) and the user agent.
 type Client struct {

@@ -8,8 +8,10 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/auth"
 	"github.com/jarvis-core/jarvis/internal/config"
+	"github.com/jarvis-core/jarvis/internal/connections"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/guard"
@@ -17,10 +19,12 @@ import (
 	"github.com/jarvis-core/jarvis/internal/kg"
 	"github.com/jarvis-core/jarvis/internal/logging"
 	"github.com/jarvis-core/jarvis/internal/memory"
+	"github.com/jarvis-core/jarvis/internal/pii"
 	"github.com/jarvis-core/jarvis/internal/realtime"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
 	"github.com/jarvis-core/jarvis/internal/runs"
 	"github.com/jarvis-core/jarvis/internal/secrets"
+	"github.com/jarvis-core/jarvis/internal/telemetry"
 )
 
 // Config is what concerns the whole app rather than one module.
@@ -56,15 +60,19 @@ func New(src config.Source, log *slog.Logger, extra ...fx.Option) *fx.App {
 		config.Provide[Config](),
 		fx.Provide(func(c Config) config.Env { return c.Env }),
 		logging.Module,
+		telemetry.Module,
 		db.Module,
 		redisconn.Module,
+		audit.Module,
 		secrets.Module,
 		auth.Module,
 		embed.Module,
+		pii.Module,
 		memory.Module,
 		kg.Module,
 		realtime.Module,
 		runs.Module,
+		connections.Module,
 		guard.Module,
 		httpapi.Module,
 	}

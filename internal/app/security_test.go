@@ -31,14 +31,14 @@ var resources = map[string]resource{
 		return s.ID
 	},
 	"run": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
-		r, err := c.CreateRun(context.Background())
+		r, err := c.CreateRun(context.Background(), openapi.OptRunCreate{})
 		if err != nil {
 			t.Fatalf("create run: %v", err)
 		}
 		return r.ID
 	},
 	"tool_call": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
-		r, err := c.CreateRun(context.Background())
+		r, err := c.CreateRun(context.Background(), openapi.OptRunCreate{})
 		if err != nil {
 			t.Fatalf("create run: %v", err)
 		}
@@ -48,6 +48,18 @@ var resources = map[string]resource{
 			t.Fatalf("start tool call: %v", err)
 		}
 		return tc.ID
+	},
+	"llm_call": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		r, err := c.CreateRun(context.Background(), openapi.OptRunCreate{})
+		if err != nil {
+			t.Fatalf("create run: %v", err)
+		}
+		call, err := c.RecordLLMCall(context.Background(), &openapi.LLMCallCreate{Provider: "openai", Model: "gpt-4o-mini",
+			InputTokens: openapi.NewOptInt64(10)}, openapi.RecordLLMCallParams{ID: r.ID})
+		if err != nil {
+			t.Fatalf("record llm call: %v", err)
+		}
+		return call.ID
 	},
 	"tool_permission": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		p, err := c.SetToolPermission(context.Background(), &openapi.ToolPermissionSet{
@@ -64,8 +76,24 @@ var resources = map[string]resource{
 		}
 		return m.ID
 	},
+	"connection": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		conn, err := c.ImportConnection(context.Background(), &openapi.ConnectionImport{
+			Provider: "github", Account: "probe", AccessToken: "gho_probe_0123456789"})
+		if err != nil {
+			t.Fatalf("import connection: %v", err)
+		}
+		return conn.ID
+	},
 	"entity": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		return bobEntity(t, c, "Bob").ID
+	},
+	// Registration wrote bob's first audit event.
+	"audit_event": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
+		p, err := c.ListAuditEvents(context.Background(), openapi.ListAuditEventsParams{})
+		if err != nil || len(p.Items) == 0 {
+			t.Fatalf("list audit events: %v", err)
+		}
+		return p.Items[len(p.Items)-1].ID
 	},
 	"relation": func(t *testing.T, c *openapi.Client, _ *openapi.TokenResponse) uuid.UUID {
 		from, to := bobEntity(t, c, "Bob's chess club"), bobEntity(t, c, "Bob's city")
@@ -111,6 +139,7 @@ var idOperations = map[string]struct {
 	"listRunLLMCalls":      {kind: "run"},
 	"recordLLMCall":        {kind: "run", body: `{"provider":"openai","model":"gpt-5","input_tokens":1}`},
 	"getToolCall":          {kind: "tool_call"},
+	"getLLMCall":           {kind: "llm_call"},
 	"completeToolCall":     {kind: "tool_call", body: `{"status":"error","error":"stolen"}`},
 	"deleteToolPermission": {kind: "tool_permission"},
 	"emitRunEvent":         {kind: "run", body: `{"type":"agent.token","data":{"text":"stolen"}}`},
@@ -125,7 +154,12 @@ var idOperations = map[string]struct {
 	"listNeighbors":       {kind: "entity"},
 	"listEntityRelations": {kind: "entity"},
 	"getRelation":         {kind: "relation"},
-	"deleteRelation":      {kind: "relation"},
+
+	"getConnection":      {kind: "connection"},
+	"deleteConnection":   {kind: "connection"},
+	"getConnectionToken": {kind: "connection"},
+	"deleteRelation":     {kind: "relation"},
+	"getAuditEvent":      {kind: "audit_event"},
 }
 
 type operation struct {
@@ -163,7 +197,9 @@ func operations(t *testing.T) []operation {
 // answers 404 when the id is another user's, whatever the module.
 func TestEveryOperationIsGuarded(t *testing.T) {
 	t.Parallel()
-	s := apptest.New(t)
+	// One user probes every operation within a second: rate limits are
+	// another test's subject (internal/guard), not this one's.
+	s := apptest.New(t, apptest.Env(map[string]string{"RATELIMIT_USER_PER_MINUTE": "0", "RATELIMIT_IP_PER_MINUTE": "0"}))
 	alice, aliceTok := s.SignUp(t, "alice@example.com")
 	bob, bobTok := s.SignUp(t, "bob@example.com")
 	_ = alice

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,6 +21,8 @@ import (
 	"github.com/jarvis-core/jarvis/ent/schema"
 	"github.com/jarvis-core/jarvis/ent/session"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/ent/useremail"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/auth/token"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
@@ -78,22 +81,46 @@ func NewService(d *db.DB, h *password.Hasher, iss *token.Issuer, jwtSecret []byt
 	return &Service{db: d, hasher: h, issuer: iss, successor: mac.Sum(nil), refreshTTL: refreshTTL, log: log, now: time.Now}
 }
 
-// newRefreshToken is 32 random bytes, URL-safe.
-func newRefreshToken() string {
+// newRefreshToken is its user's id and 32 random bytes, URL-safe:
+// <user id>.<secret>. The user id routes the refresh to the user's rows
+// (on Citus, the user's shard) without a lookup over every user; it is not
+// a secret (the access token carries it too) and changing it only makes
+// the token unknown.
+func newRefreshToken(userID uuid.UUID) string {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	return tokenPrefix(userID) + base64.RawURLEncoding.EncodeToString(b)
 }
 
-// successorOf derives the token that replaces raw. Derived, not stored: the
-// database keeps only hashes, yet a repeat of raw within the grace window
-// can be answered with the same successor.
-func (s *Service) successorOf(raw string) string {
+func tokenPrefix(userID uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString(userID[:]) + "."
+}
+
+// tokenOwner reads the user id a refresh token carries; ok is false for a
+// token issued before tokens carried it (a bare secret), which refresh still
+// accepts through the lookup by hash.
+func tokenOwner(raw string) (_ uuid.UUID, ok bool) {
+	prefix, _, found := strings.Cut(raw, ".")
+	if !found {
+		return uuid.Nil, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(prefix)
+	if err != nil || len(b) != 16 {
+		return uuid.Nil, false
+	}
+	id, err := uuid.FromBytes(b)
+	return id, err == nil && id != uuid.Nil
+}
+
+// successorOf derives the token that replaces raw, for the same user.
+// Derived, not stored: the database keeps only hashes, yet a repeat of raw
+// within the grace window can be answered with the same successor.
+func (s *Service) successorOf(raw string, userID uuid.UUID) string {
 	mac := hmac.New(sha256.New, s.successor)
 	mac.Write([]byte(raw))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	return tokenPrefix(userID) + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 func hashToken(raw string) []byte {
@@ -134,15 +161,44 @@ func (s *Service) Register(ctx context.Context, email, pw, displayName string, m
 			create.SetDisplayName(displayName)
 		}
 		if err := create.Exec(sys); err != nil {
+			return fmt.Errorf("create user: %w", err)
+		}
+		// The global e-mail index (a reference table on Citus): its unique
+		// key is what refuses a second account with this address.
+		if err := tx.UserEmail.Create().SetUserID(id).SetEmail(email).Exec(ctx); err != nil {
 			if ent.IsConstraintError(err) {
 				return ErrEmailExists.Wrap(err)
 			}
-			return fmt.Errorf("create user: %w", err)
+			return fmt.Errorf("record email: %w", err)
 		}
-		out, err = s.startSession(ctx, tx, id, meta)
-		return err
+		if out, err = s.startSession(ctx, tx, id, meta); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Type: audit.UserRegistered, Data: sessionData(out.SessionID)})
 	})
 	return out, err
+}
+
+func sessionData(id uuid.UUID) map[string]any { return map[string]any{"session_id": id.String()} }
+
+// loginFailed records a refused sign-in in a transaction of its own (the
+// refusal changed nothing else): about the account when there is one, else
+// about audit.UnknownUser, without the e-mail that was tried.
+func (s *Service) loginFailed(ctx context.Context, userID uuid.UUID, why string) {
+	record := func(ctx context.Context, tx *ent.Tx) error {
+		return audit.Record(ctx, tx, audit.Event{Type: audit.LoginFailed, User: userID, Data: map[string]any{"why": why}})
+	}
+	var err error
+	if userID == audit.UnknownUser {
+		// Nobody to act for (a viewer needs a real user): the unknown
+		// account's events are written under its own RLS identity.
+		err = s.db.RunUnowned(ctx, userID, "audit: a failed login for an unknown account", record)
+	} else {
+		err = s.db.Run(viewer.NewContext(ctx, viewer.User(userID)), record)
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "audit: record failed login", slog.Any("error", err))
+	}
 }
 
 // Login checks the password and opens a session. Unknown emails, wrong
@@ -157,9 +213,20 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 	}
 	defer release()
 	var u *ent.User
-	err = s.db.Lookup(ctx, user.Table, email, func(ctx context.Context, tx *ent.Tx) error {
-		var err error
-		u, err = tx.User.Query().Where(user.Email(email)).Only(ctx)
+	// The e-mail resolves to the user first (user_emails, a reference table
+	// on Citus), then the account is read by its id: on the user's shard.
+	err = s.db.Lookup(ctx, useremail.Table, email, func(ctx context.Context, tx *ent.Tx) error {
+		e, err := tx.UserEmail.Query().Where(useremail.Email(email)).Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "SELECT jarvis_set_local($1, $2)", db.CurrentUserSetting, e.UserID.String()); err != nil {
+			return fmt.Errorf("identify account: %w", err)
+		}
+		u, err = tx.User.Query().Where(user.ID(e.UserID)).Only(ctx)
 		if ent.IsNotFound(err) {
 			return nil
 		}
@@ -174,6 +241,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 		if err := s.hasher.VerifyDummy(ctx, pw); !errors.Is(err, password.ErrMismatch) {
 			return Tokens{}, fmt.Errorf("verify password: %w", err)
 		}
+		s.loginFailed(ctx, audit.UnknownUser, "unknown_account")
 		return Tokens{}, ErrInvalidCredentials
 	}
 	rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
@@ -184,6 +252,11 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 		if err != nil && !errors.Is(err, password.ErrMismatch) {
 			s.log.ErrorContext(ctx, "stored password hash unusable", slog.String("user_id", u.ID.String()), slog.Any("error", err))
 		}
+		why := "wrong_password"
+		if err == nil {
+			why = "account_disabled"
+		}
+		s.loginFailed(ctx, u.ID, why)
 		return Tokens{}, ErrInvalidCredentials
 	}
 	var newHash string
@@ -202,8 +275,10 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta Meta) (Token
 		if err := upd.Exec(ctx); err != nil {
 			return fmt.Errorf("record login: %w", err)
 		}
-		out, err = s.startSession(ctx, tx, u.ID, meta)
-		return err
+		if out, err = s.startSession(ctx, tx, u.ID, meta); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Type: audit.LoginSucceeded, Data: sessionData(out.SessionID)})
 	})
 	return out, err
 }
@@ -215,7 +290,7 @@ func (s *Service) startSession(ctx context.Context, tx *ent.Tx, userID uuid.UUID
 	if err != nil {
 		return Tokens{}, fmt.Errorf("create session: %w", err)
 	}
-	raw := newRefreshToken()
+	raw := newRefreshToken(userID)
 	rt, err := tx.RefreshToken.Create().SetUserID(userID).SetSessionID(sess.ID).
 		SetTokenHash(hashToken(raw)).SetExpiresAt(now.Add(s.refreshTTL)).Save(ctx)
 	if err != nil {
@@ -242,31 +317,40 @@ func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, e
 		return Tokens{}, ErrInvalidRefresh
 	}
 	hash := hashToken(raw)
-	var owner uuid.UUID
-	err := s.db.Lookup(ctx, refreshtoken.Table, hex.EncodeToString(hash), func(ctx context.Context, tx *ent.Tx) error {
-		rt, err := tx.RefreshToken.Query().Where(refreshtoken.TokenHash(hash)).Only(ctx)
-		if err == nil {
-			owner = rt.UserID
+	owner, ok := tokenOwner(raw)
+	if !ok {
+		// A token issued before tokens carried their user: found by its
+		// hash over every user (on Citus, every shard). They expire with
+		// the refresh lifetime; their successors carry the user.
+		err := s.db.Lookup(ctx, refreshtoken.Table, hex.EncodeToString(hash), func(ctx context.Context, tx *ent.Tx) error {
+			rt, err := tx.RefreshToken.Query().Where(refreshtoken.TokenHash(hash)).Only(ctx)
+			if err == nil {
+				owner = rt.UserID
+			}
+			if ent.IsNotFound(err) {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return Tokens{}, fmt.Errorf("look up refresh token: %w", err)
 		}
-		if ent.IsNotFound(err) {
-			return nil
+		if owner == uuid.Nil {
+			return Tokens{}, ErrInvalidRefresh
 		}
-		return err
-	})
-	if err != nil {
-		return Tokens{}, fmt.Errorf("look up refresh token: %w", err)
-	}
-	if owner == uuid.Nil {
-		return Tokens{}, ErrInvalidRefresh
 	}
 	var (
 		out    Tokens
 		reused bool
 	)
-	err = s.db.Run(viewer.NewContext(ctx, viewer.User(owner)), func(ctx context.Context, tx *ent.Tx) error {
+	err := s.db.Run(viewer.NewContext(ctx, viewer.User(owner)), func(ctx context.Context, tx *ent.Tx) error {
 		// The row lock serializes concurrent refreshes of one token: the
 		// first rotates, the others see the rotation and take the grace path.
+		// The viewer's filter names the user: one shard on Citus.
 		rt, err := tx.RefreshToken.Query().Where(refreshtoken.TokenHash(hash)).ForUpdate().Only(ctx)
+		if ent.IsNotFound(err) {
+			return ErrInvalidRefresh
+		}
 		if err != nil {
 			return fmt.Errorf("lock refresh token: %w", err)
 		}
@@ -293,20 +377,26 @@ func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, e
 			// Past the window, or its successor has moved on: whoever
 			// presents it now is not the client that rotated it.
 			reused = true
-			return s.revokeSession(ctx, tx, sess.ID, now)
+			if err := s.revokeSession(ctx, tx, sess.ID, now); err != nil {
+				return err
+			}
+			return audit.Record(ctx, tx, audit.Event{Type: audit.RefreshTokenReused, Data: sessionData(sess.ID)})
 		case !now.Before(rt.ExpiresAt):
 			return ErrInvalidRefresh
 		}
-		next := s.successorOf(raw)
+		next := s.successorOf(raw, owner)
 		succ, err := tx.RefreshToken.Create().SetUserID(owner).SetSessionID(sess.ID).
 			SetTokenHash(hashToken(next)).SetExpiresAt(now.Add(s.refreshTTL)).Save(ctx)
 		if err != nil {
 			return fmt.Errorf("create successor: %w", err)
 		}
-		if err := tx.RefreshToken.UpdateOne(rt).SetRotatedAt(now).SetReplacedBy(succ.ID).Exec(ctx); err != nil {
+		// Update().Where(id), not UpdateOne: UpdateOne re-reads the row by
+		// id alone, which Citus sends to every shard; the viewer's filter
+		// adds the user to these.
+		if err := tx.RefreshToken.Update().Where(refreshtoken.ID(rt.ID)).SetRotatedAt(now).SetReplacedBy(succ.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("retire refresh token: %w", err)
 		}
-		upd := tx.Session.UpdateOne(sess).SetLastUsedAt(now)
+		upd := tx.Session.Update().Where(session.ID(sess.ID)).SetLastUsedAt(now)
 		if meta.IP != "" {
 			upd.SetIP(textguard.Sanitize(meta.IP, 64))
 		}
@@ -330,7 +420,7 @@ func (s *Service) Refresh(ctx context.Context, raw string, meta Meta) (Tokens, e
 // its successor has itself been rotated (or revoked, or is not the one
 // derived from it), live is false and the caller treats the repeat as reuse.
 func (s *Service) repeatSuccessor(ctx context.Context, tx *ent.Tx, raw string, rt *ent.RefreshToken) (_ Tokens, live bool, _ error) {
-	next := s.successorOf(raw)
+	next := s.successorOf(raw, rt.UserID)
 	succ, err := tx.RefreshToken.Get(ctx, *rt.ReplacedBy)
 	if err != nil {
 		return Tokens{}, false, fmt.Errorf("load successor: %w", err)
@@ -343,7 +433,7 @@ func (s *Service) repeatSuccessor(ctx context.Context, tx *ent.Tx, raw string, r
 }
 
 func (s *Service) revokeSession(ctx context.Context, tx *ent.Tx, id uuid.UUID, now time.Time) error {
-	if err := tx.Session.UpdateOneID(id).SetRevokedAt(now).Exec(ctx); err != nil {
+	if err := tx.Session.Update().Where(session.ID(id)).SetRevokedAt(now).Exec(ctx); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
 	if err := tx.RefreshToken.Update().Where(refreshtoken.SessionID(id), refreshtoken.RevokedAtIsNil()).
@@ -371,7 +461,7 @@ func (s *Service) Logout(ctx context.Context, all bool) error {
 				return err
 			}
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Event{Type: audit.Logout, Data: map[string]any{"all": all, "sessions": len(ids)}})
 	})
 }
 
@@ -386,7 +476,10 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID uuid.UUID) error 
 		if sess.RevokedAt != nil {
 			return nil
 		}
-		return s.revokeSession(ctx, tx, sess.ID, s.now())
+		if err := s.revokeSession(ctx, tx, sess.ID, s.now()); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Type: audit.SessionRevoked, Data: sessionData(sess.ID)})
 	})
 }
 
@@ -413,9 +506,14 @@ func (s *Service) Me(ctx context.Context) (*ent.User, error) {
 // database, and returns ctx carrying the token's session as its viewer
 // (and a logger naming the user): the request's unit of work then checks
 // the session in its own transaction, so an authenticated request is one
-// transaction.
+// transaction. A token an earlier step of the request verified (the rate
+// limiter, token.NewContext) is not verified again.
 func (s *Service) Verify(ctx context.Context, access string) (context.Context, error) {
-	c, err := s.issuer.Verify(access)
+	c, ok := token.FromContext(ctx, access)
+	var err error
+	if !ok {
+		c, err = s.issuer.Verify(access)
+	}
 	switch {
 	case errors.Is(err, token.ErrExpired):
 		return ctx, ErrTokenExpired

@@ -284,3 +284,24 @@ func TestRefreshRefusesGarbageAndExpired(t *testing.T) {
 		t.Errorf("expired refresh token: %v", err)
 	}
 }
+
+// A token the rate limiter already verified (token.NewContext) is taken
+// from the context, not verified a second time: the claims recorded there
+// are what the viewer gets, even for a string the issuer would refuse.
+func TestVerifyReusesClaimsVerifiedEarlierInTheRequest(t *testing.T) {
+	t.Parallel()
+	f := newService(t)
+	c := token.Claims{UserID: uuid.New(), SessionID: uuid.New(), ID: "j"}
+	ctx := token.NewContext(context.Background(), "already-verified", c)
+	ctx, err := f.svc.Verify(ctx, "already-verified")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := viewer.FromContext(ctx); v != viewer.Session(c.UserID, c.SessionID) {
+		t.Fatalf("viewer = %+v, want the recorded claims' session", v)
+	}
+	// Another token in the same request is verified on its own.
+	if _, err := f.svc.Verify(ctx, "not-a-jwt"); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("Verify(not-a-jwt) = %v, want unauthorized", err)
+	}
+}

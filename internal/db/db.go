@@ -12,6 +12,7 @@ import (
 	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -24,16 +25,32 @@ import (
 	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 )
 
+// CurrentUserSetting is the transaction-local setting row-level security
+// compares with each row's owner (set by jarvis_identify, or by
+// jarvis_set_local within a narrow lookup).
+const CurrentUserSetting = pgmigrate.CurrentUserSetting
+
 // DB is the service's database handle.
 type DB struct {
 	Pool   *pgxpool.Pool
 	SQL    *sql.DB
 	Client *ent.Client
+
+	observer Observer
+}
+
+// Option adjusts the pool's configuration before it connects.
+type Option func(*pgxpool.Config)
+
+// WithTracer has pgx report every statement to t (telemetry's spans); nil
+// is no tracer.
+func WithTracer(t pgx.QueryTracer) Option {
+	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = t }
 }
 
 // Open connects to url (the service role: no BYPASSRLS) and checks the connection.
-func Open(ctx context.Context, url string) (*DB, error) {
-	pool, err := openPool(ctx, url)
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
+	pool, err := openPool(ctx, url, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -64,11 +81,14 @@ func OpenSQL(ctx context.Context, url string) (*sql.DB, error) {
 	return sqlDB, nil
 }
 
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func openPool(ctx context.Context, url string, opts []Option) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's parse errors can quote the URL, password included.
 		return nil, errors.New("parse database URL: invalid connection string")
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -111,6 +131,23 @@ var embeddedDir = func() atlasmigrate.Dir {
 // viewer.Session) is revoked or gone, or its user disabled or deleted.
 var ErrSessionInvalid = fault.New(fault.Unauthorized, "session is no longer valid: sign in again")
 
+// RunUnowned runs fn in one transaction whose row-level security identity
+// is id, with no viewer: for a record about no real account (a failed login
+// for an unknown e-mail is audited under audit.UnknownUser, which no viewer
+// can name). RLS holds fn to id's rows; ent privacy is bypassed with reason.
+func (d *DB) RunUnowned(ctx context.Context, id uuid.UUID, reason string, fn func(ctx context.Context, tx *ent.Tx) error) error {
+	ctx = rule.Bypass(ctx, reason)
+	pre := []prelude{{
+		sql:  "SELECT jarvis_set_local($1, $2)",
+		args: []any{CurrentUserSetting, id.String()},
+		wrap: func(err error) error { return fmt.Errorf("set row-level security identity: %w", err) },
+	}}
+	if err := d.unit(ctx, nil, pre, false, fn); err != nil {
+		return Classify(err)
+	}
+	return nil
+}
+
 // Lookup runs fn in one read-only transaction where the narrow lookup
 // setting of table (ent.LookupPolicies: users by email, refresh tokens by
 // hash) holds value, before anyone's identity is known. Row-level security
@@ -123,9 +160,11 @@ func (d *DB) Lookup(ctx context.Context, table, value string, fn func(ctx contex
 	}
 	ctx = rule.Bypass(ctx, "sign-in looks up rows before identity; RLS's lookup policy confines it")
 	pre := []prelude{{
-		sql:  "SELECT set_config($1, $2, true)",
+		// jarvis_set_local, not set_config: on Citus the setting must
+		// reach the worker that holds the rows (see the migration's function).
+		sql:  "SELECT jarvis_set_local($1, $2)",
 		args: []any{l.Setting, value},
 		wrap: func(err error) error { return fmt.Errorf("set lookup: %w", err) },
 	}}
-	return d.unit(ctx, &sql.TxOptions{ReadOnly: true}, pre, fn)
+	return d.unit(ctx, &sql.TxOptions{ReadOnly: true}, pre, false, fn)
 }

@@ -94,8 +94,16 @@ type txSetup struct {
 	// prelude runs right after BEGIN, in the same pipeline as the first
 	// statement of the work; its errors end the transaction.
 	prelude []prelude
-	tx      *pgxTx
+	// oneStatement queues COMMIT right after the first statement, in its
+	// pipeline: the unit has no other statement to wait for.
+	oneStatement bool
+	tx           *pgxTx
 }
+
+// ErrOneStatement is a second statement in a unit of work declared to have
+// one (ReadOne): a programming error, refused rather than run outside the
+// transaction that has already committed.
+var ErrOneStatement = errors.New("db: a one-statement unit of work ran a second statement")
 
 type prelude struct {
 	sql  string
@@ -124,6 +132,11 @@ type pgxTx struct {
 	tx   pgx.Tx
 	err  error // sticky: the prelude failed, or the begin did
 	done bool
+	// ended is set once the first statement went out with COMMIT behind it
+	// (txSetup.oneStatement); endErr is what closing that batch said, the
+	// COMMIT's answer included, once the statement's results were read.
+	ended  bool
+	endErr error
 }
 
 var _ dialect.Tx = (*pgxTx)(nil)
@@ -146,8 +159,13 @@ func (t *pgxTx) begin(ctx context.Context, first string, args []any, query bool)
 	for _, p := range pre {
 		b.Queue(p.sql, p.args...)
 	}
+	oneShot := first != "" && t.setup != nil && t.setup.oneStatement
 	if first != "" {
 		b.Queue(first, args...)
+	}
+	if oneShot {
+		b.Queue("COMMIT")
+		t.ended = true
 	}
 	br := conn.Conn().SendBatch(ctx, b)
 	t.tx = br.Tx()
@@ -175,10 +193,14 @@ func (t *pgxTx) begin(ctx context.Context, first string, args []any, query bool)
 		}
 		// The batch must be closed before the connection is used again:
 		// closing the rows does it.
-		return &batchRows{Rows: rows, br: br}, pgconn.CommandTag{}, nil
+		return &batchRows{Rows: rows, br: br, tx: t}, pgconn.CommandTag{}, nil
 	}
 	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
+	cerr := br.Close()
+	if oneShot {
+		t.endErr = cerr
+	}
+	if err == nil {
 		err = cerr
 	}
 	return nil, tag, err
@@ -192,6 +214,8 @@ func (t *pgxTx) exec(ctx context.Context, query string, argv []any) (pgconn.Comm
 		return pgconn.CommandTag{}, t.err
 	case t.done:
 		return pgconn.CommandTag{}, pgx.ErrTxClosed
+	case t.ended:
+		return pgconn.CommandTag{}, ErrOneStatement
 	case t.tx == nil:
 		_, tag, err := t.begin(ctx, query, argv, false)
 		return tag, err
@@ -207,6 +231,8 @@ func (t *pgxTx) query(ctx context.Context, query string, argv []any) (pgx.Rows, 
 		return nil, t.err
 	case t.done:
 		return nil, pgx.ErrTxClosed
+	case t.ended:
+		return nil, ErrOneStatement
 	case t.tx == nil:
 		rows, _, err := t.begin(ctx, query, argv, true)
 		return rows, err
@@ -267,6 +293,15 @@ func (t *pgxTx) Commit() error {
 		}
 		return t.err
 	}
+	if t.ended {
+		// COMMIT went with the statement; its answer came when the
+		// statement's results were closed.
+		if t.endErr != nil {
+			_ = t.tx.Rollback(context.Background()) // a no-op unless the batch left it open
+			return t.endErr
+		}
+		return nil
+	}
 	if t.tx == nil {
 		if t.setup == nil || len(t.setup.prelude) == 0 {
 			return nil
@@ -315,11 +350,15 @@ func (t *pgxTx) release() {
 type batchRows struct {
 	pgx.Rows
 	br pgx.BatchResults
+	tx *pgxTx
 }
 
 func (r *batchRows) Close() {
 	r.Rows.Close()
-	_ = r.br.Close() // an error here is the rows' error too
+	err := r.br.Close() // the rows' error too, or COMMIT's when it was queued behind them
+	if r.tx.ended {
+		r.tx.endErr = err
+	}
 }
 
 // pgxRows is ent's ColumnScanner on pgx rows.

@@ -3,6 +3,8 @@ package db
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
+
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/config"
@@ -22,8 +24,9 @@ func (c Config) Validate() error {
 // Module provides *DB connected to DATABASE_URL, closed at stop.
 var Module = fx.Module("db",
 	config.Provide[Config](),
-	fx.Provide(func(lc fx.Lifecycle, cfg Config) (*DB, error) {
-		d, err := Open(context.Background(), cfg.URL)
+	fx.Provide(func(p params) (*DB, error) {
+		lc, cfg := p.Lifecycle, p.Config
+		d, err := Open(context.Background(), cfg.URL, WithTracer(p.Tracer))
 		if err != nil {
 			return nil, err
 		}
@@ -31,3 +34,11 @@ var Module = fx.Module("db",
 		return d, nil
 	}),
 )
+
+type params struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    Config
+	// Tracer is telemetry's statement tracer, when something provides one.
+	Tracer pgx.QueryTracer `optional:"true"`
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/ent/schema"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 )
 
@@ -45,6 +46,13 @@ func TestRowLevelSecurityAsServiceRole(t *testing.T) {
 	ctx := context.Background()
 	app := connect(t, d.AppURL)
 	owner := connect(t, d.OwnerURL)
+	if dbtest.Citus() {
+		// This test looks at every shard on purpose (no other user's row
+		// anywhere); the service role otherwise refuses multi-shard queries.
+		if _, err := app.Exec(ctx, "SET citus.multi_task_query_log_level = 'off'"); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	t.Run("no identity sees nothing", func(t *testing.T) {
 		for _, table := range ownedTables() {
@@ -71,6 +79,11 @@ func TestRowLevelSecurityAsServiceRole(t *testing.T) {
 				if total == 0 || foreign != 0 {
 					t.Fatalf("alice sees %d rows, %d of them not hers", total, foreign)
 				}
+				if schema.AppendOnlyTables[table] {
+					// No UPDATE or DELETE at all for the service role
+					// (internal/audit tests it further).
+					return
+				}
 				tag, err := tx.Exec(ctx, fmt.Sprintf("UPDATE %q SET updated_at = now() WHERE id = $1", table), bobRow)
 				if err != nil || tag.RowsAffected() != 0 {
 					t.Fatalf("update of bob's row: %d rows, %v", tag.RowsAffected(), err)
@@ -80,8 +93,17 @@ func TestRowLevelSecurityAsServiceRole(t *testing.T) {
 					t.Fatalf("delete of bob's row: %d rows, %v", tag.RowsAffected(), err)
 				}
 			})
+			if schema.AppendOnlyTables[table] {
+				for _, stmt := range []string{"UPDATE %q SET updated_at = now() WHERE id = $1", "DELETE FROM %q WHERE id = $1"} {
+					asUser(t, app, alice.User.ID, func(tx pgx.Tx) {
+						_, err := tx.Exec(ctx, fmt.Sprintf(stmt, table), bobRow)
+						wantRLSViolation(t, "update or delete in an append-only table", err)
+					})
+				}
+			}
 			// A new row naming bob as owner (a copy of alice's with a new id).
 			asUser(t, app, alice.User.ID, func(tx pgx.Tx) {
+
 				_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %[1]q
 					SELECT (jsonb_populate_record(NULL::%[1]q,
 						to_jsonb(a) || jsonb_build_object('id', gen_random_uuid()) || jsonb_build_object(%[2]s, $1::uuid))).*
@@ -105,6 +127,11 @@ func TestRowLevelSecurityAsServiceRole(t *testing.T) {
 func wantRLSViolation(t *testing.T, what string, err error) {
 	t.Helper()
 	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "0A000" && dbtest.Citus() {
+		// Citus refuses it before RLS is asked: moving a row to another
+		// distribution value, or INSERT ... SELECT under RLS (COPY).
+		return
+	}
 	if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
 		t.Fatalf("%s: err = %v, want insufficient_privilege from the RLS policy", what, err)
 	}
@@ -127,7 +154,8 @@ func withSetting(t *testing.T, conn *pgx.Conn, setting, value string, fn func(pg
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // each block is read-and-discard
-	if _, err := tx.Exec(ctx, "SELECT set_config($1, $2, true)", setting, value); err != nil {
+	// jarvis_set_local, as the service does: on Citus it reaches the shards.
+	if _, err := tx.Exec(ctx, "SELECT jarvis_set_local($1, $2)", setting, value); err != nil {
 		t.Fatal(err)
 	}
 	fn(tx)

@@ -35,7 +35,8 @@ var ErrNoViewer = fault.New(fault.Unauthorized, "sign in first: a valid bearer a
 // narrow jobs (registration) expect.
 //
 // BEGIN and the identity go to Postgres with fn's first statement, as one
-// pipeline: a read costs the round trip of its query and that of COMMIT. Go
+// pipeline: a read costs the round trip of its query and that of COMMIT
+// (ReadOne, for a unit of one statement, folds COMMIT in: one). Go
 // code in fn before its first statement runs before the session's answer,
 // so fn must not act outside the database before it has read or written
 // (a unit of work never should: it holds a transaction). A unit that runs no
@@ -54,16 +55,51 @@ func (d *DB) Run(ctx context.Context, fn func(ctx context.Context, tx *ent.Tx) e
 	if v.Role == viewer.RoleUser {
 		pre = identify(v)
 	}
-	if err := d.unit(ctx, nil, pre, fn); err != nil {
+	if err := d.unit(ctx, nil, pre, false, fn); err != nil {
 		return Classify(err)
 	}
 	return nil
 }
 
+// ReadOne is Query for work that reads with exactly one statement (a list,
+// a get): BEGIN READ ONLY, the identity, that statement and COMMIT go to
+// Postgres as one pipeline, so the whole unit costs one round trip where
+// Query costs two (the statement's, then COMMIT's). fn must run one
+// statement and only one: a second fails with ErrOneStatement (the
+// transaction has ended by then), and a write fails as in any read-only
+// transaction. Errors are those of Query.
+func ReadOne[T any](ctx context.Context, d *DB, fn func(ctx context.Context, tx *ent.Tx) (T, error)) (T, error) {
+	var zero T
+	v, ok := viewer.FromContext(ctx)
+	if !ok {
+		return zero, ErrNoViewer
+	}
+	var pre []prelude
+	if v.Role == viewer.RoleUser {
+		pre = identify(v)
+	}
+	var out T
+	err := d.unit(ctx, &sql.TxOptions{ReadOnly: true}, pre, true, func(ctx context.Context, tx *ent.Tx) error {
+		var err error
+		out, err = fn(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return zero, Classify(err)
+	}
+	return out, nil
+}
+
 // unit runs fn in one transaction begun with opts whose first statements
-// are pre, and returns fn's error as is.
-func (d *DB) unit(ctx context.Context, opts *sql.TxOptions, pre []prelude, fn func(ctx context.Context, tx *ent.Tx) error) (err error) {
-	setup := &txSetup{prelude: pre}
+// are pre, and returns fn's error as is. With oneStatement, COMMIT travels
+// with fn's first statement (see ReadOne).
+func (d *DB) unit(ctx context.Context, opts *sql.TxOptions, pre []prelude, oneStatement bool, fn func(ctx context.Context, tx *ent.Tx) error) (err error) {
+	var obs UnitSpan
+	if d.observer != nil {
+		ctx, obs = d.observer.StartUnit(ctx)
+		defer func() { obs.End(err) }()
+	}
+	setup := &txSetup{prelude: pre, oneStatement: oneStatement}
 	ctx = context.WithValue(ctx, txSetupKey{}, setup)
 	var tx *ent.Tx
 	if opts == nil {
@@ -90,6 +126,9 @@ func (d *DB) unit(ctx context.Context, opts *sql.TxOptions, pre []prelude, fn fu
 			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
 		}
 		return err
+	}
+	if obs != nil {
+		obs.Committing(ctx)
 	}
 	if err := tx.Commit(); err != nil {
 		if setup.tx != nil && setup.tx.failed() != nil {
@@ -231,3 +270,22 @@ func UserID(ctx context.Context) (uuid.UUID, error) {
 	}
 	return v.UserID, nil
 }
+
+// Observer watches units of work: internal/telemetry's span and duration
+// metric. StartUnit returns the context the unit runs in (its statements
+// nest under it) and the unit in progress.
+type Observer interface {
+	StartUnit(ctx context.Context) (context.Context, UnitSpan)
+}
+
+// UnitSpan is a unit of work in progress, as its Observer sees it.
+type UnitSpan interface {
+	// Committing is called when the work is done and COMMIT is sent.
+	Committing(ctx context.Context)
+	// End is called once with the unit's outcome (nil: committed).
+	End(err error)
+}
+
+// Observe has o watch every unit of work from now on; call it before the
+// service serves (fx invokes run before start hooks).
+func (d *DB) Observe(o Observer) { d.observer = o }

@@ -323,3 +323,96 @@ func TestEmptyUnitOfWorkHonoursItsDeadline(t *testing.T) {
 		t.Fatalf("the unit of work waited %s past its 200 ms deadline", waited)
 	}
 }
+
+// TestReadOneIsAUnitOfWorkOfOneStatement: ReadOne (BEGIN READ ONLY, the
+// identity, the statement and COMMIT in one pipeline) reads under the
+// viewer's identity, refuses a dead session, a write and a second
+// statement, and leaves the only connection of its pool clean after each.
+func TestReadOneIsAUnitOfWorkOfOneStatement(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	owner := d.OwnerClient(t)
+	alice := dbtest.Seed(t, owner, "alice@example.com")
+	bob := dbtest.Seed(t, owner, "bob@example.com")
+	app := d.AppWithURL(t, d.AppURL+"&pool_max_conns=1")
+	ctx := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
+	runs := func(ctx context.Context) ([]*ent.AgentRun, error) {
+		return db.ReadOne(ctx, app, func(ctx context.Context, tx *ent.Tx) ([]*ent.AgentRun, error) {
+			return tx.AgentRun.Query().All(ctx)
+		})
+	}
+	check := func(step string) {
+		t.Helper()
+		got, err := runs(ctx)
+		if err != nil {
+			t.Fatalf("after %s: %v", step, err)
+		}
+		if len(got) != 1 || got[0].UserID != alice.User.ID {
+			t.Fatalf("after %s: alice reads %d runs, want her seeded one", step, len(got))
+		}
+	}
+	check("nothing")
+
+	// One statement that fails: the error, and the connection is usable.
+	_, err := db.ReadOne(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		_, err := tx.ExecContext(ctx, "SELECT 1/0")
+		return 0, err
+	})
+	if err == nil {
+		t.Fatal("division by zero succeeded")
+	}
+	check("a failed statement")
+
+	// A write is refused: the transaction is read only.
+	_, err = db.ReadOne(ctx, app, func(ctx context.Context, tx *ent.Tx) (*ent.AgentRun, error) {
+		return tx.AgentRun.Create().SetUserID(alice.User.ID).Save(ctx)
+	})
+	if err == nil {
+		t.Fatal("a write in ReadOne succeeded")
+	}
+	check("a refused write")
+
+	// A second statement is refused, not run outside the transaction.
+	_, err = db.ReadOne(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		if _, err := tx.AgentRun.Query().Count(ctx); err != nil {
+			return 0, err
+		}
+		return 0, tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx)
+	})
+	if !errors.Is(err, db.ErrOneStatement) {
+		t.Fatalf("second statement: %v, want ErrOneStatement", err)
+	}
+	check("a second statement")
+
+	// fn's own error after its statement is the answer.
+	sentinel := errors.New("fn says no")
+	_, err = db.ReadOne(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		if _, err := tx.AgentRun.Query().Count(ctx); err != nil {
+			return 0, err
+		}
+		return 0, sentinel
+	})
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("fn's error: %v", err)
+	}
+	check("fn's error")
+
+	// Another user's rows stay invisible, and a dead session reads nothing.
+	got, err := runs(viewer.NewContext(context.Background(), viewer.Session(bob.User.ID, bob.Session.ID)))
+	if err != nil || len(got) != 1 || got[0].UserID != bob.User.ID {
+		t.Fatalf("bob reads %d runs (%v), want his own one", len(got), err)
+	}
+	owner.Session.UpdateOneID(bob.Session.ID).SetRevokedAt(time.Now()).ExecX(viewer.NewContext(context.Background(), viewer.Admin()))
+	if _, err := runs(viewer.NewContext(context.Background(), viewer.Session(bob.User.ID, bob.Session.ID))); !errors.Is(err, db.ErrSessionInvalid) {
+		t.Fatalf("revoked session: %v, want ErrSessionInvalid", err)
+	}
+	check("a refused session")
+	if _, err := runs(context.Background()); !errors.Is(err, db.ErrNoViewer) {
+		t.Fatalf("no viewer: %v", err)
+	}
+	// No statement at all still checks the session.
+	if _, err := db.ReadOne(viewer.NewContext(context.Background(), viewer.Session(bob.User.ID, bob.Session.ID)), app,
+		func(context.Context, *ent.Tx) (int, error) { return 0, nil }); !errors.Is(err, db.ErrSessionInvalid) {
+		t.Fatalf("revoked session, no statement: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package embed
 
 import (
 	"errors"
+	"net/http"
 
 	"go.uber.org/fx"
 
@@ -14,10 +15,23 @@ import (
 // secret.
 var Module = fx.Module("embed",
 	config.Provide[Config](),
-	fx.Provide(func(cfg Config, s *secrets.Service) (Embedder, error) {
-		return New(cfg, UserSecretKeys(s.DecryptedValue, secrets.ErrNotFound, secrets.ErrAmbiguous))
+	fx.Provide(func(p params) (Embedder, error) {
+		e, err := New(p.Config, UserSecretKeys(p.Secrets.DecryptedValue, secrets.ErrNotFound, secrets.ErrAmbiguous))
+		if o, ok := e.(*OpenAI); ok && p.Transport != nil {
+			o.client.Transport = p.Transport
+		}
+		return e, err
 	}),
 )
+
+type params struct {
+	fx.In
+	Config  Config
+	Secrets *secrets.Service
+	// Transport, when provided (telemetry: client spans and trace
+	// propagation), carries the provider's HTTP requests.
+	Transport http.RoundTripper `name:"embed.transport" optional:"true"`
+}
 
 // Validate checks what the tags cannot say; start-up then lists every bad
 // variable at once.

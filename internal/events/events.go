@@ -26,6 +26,8 @@ const (
 	RunStatus       Type = "run.status"
 	RunMessage      Type = "run.message"
 	BudgetWarning   Type = "budget.warning"
+	// ConnectionNeedsReauth: an OAuth connection stopped working; the user must connect again.
+	ConnectionNeedsReauth Type = "connection.needs_reauth"
 )
 
 // Event is one thing that happened. RunID is zero for user-level events.

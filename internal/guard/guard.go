@@ -170,14 +170,15 @@ var keyPrefix = func() string {
 
 // RateLimit applies the limits; the per-user one counts only tokens whose
 // signature and claims verify (no database: the request's own
-// authentication checks the session afterwards).
+// authentication checks the session afterwards, reusing the verified
+// claims: the token's signature is checked once per request).
 func RateLimit(l *ratelimit.Limiter, limits ratelimit.Config, iss *token.Issuer, log *slog.Logger) api.Middleware {
-	authn := func(_ context.Context, bearer string) (string, bool) {
+	authn := func(ctx context.Context, bearer string) (context.Context, string, bool) {
 		c, err := iss.Verify(bearer)
 		if err != nil {
-			return "", false
+			return ctx, "", false
 		}
-		return c.UserID.String(), true
+		return token.NewContext(ctx, bearer, c), c.UserID.String(), true
 	}
 	return ratelimit.NewHTTP(l, limits, authn, writer(log)).Middleware()
 }

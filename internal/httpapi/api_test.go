@@ -327,17 +327,21 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 }
 
+// The HTTP contract and the realtime one (AsyncAPI 3.0, issue 16 item 16)
+// are both served as committed.
 func TestOpenAPIIsServed(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)
-	resp, err := http.Get(s.URL + "/openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !bytes.Equal(got, openapi.Spec) {
-		t.Fatalf("GET /openapi.json: %d, %d bytes", resp.StatusCode, len(got))
+	for path, want := range map[string][]byte{"/openapi.json": openapi.Spec, "/asyncapi.json": openapi.AsyncAPI} {
+		resp, err := http.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Equal(got, want) || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("GET %s: %d, %d bytes", path, resp.StatusCode, len(got))
+		}
 	}
 }
 

@@ -35,6 +35,9 @@ type Params struct {
 	Handlers   []api.OperationHandler `group:"api.handlers"`
 	Routes     []api.Route            `group:"api.routes"`
 	Middleware []api.Middleware       `group:"api.middleware"`
+	Edge       []api.Middleware       `group:"api.edge"`
+	// ServerOptions configure ogen's server (telemetry's tracer provider).
+	ServerOptions []openapi.ServerOption `group:"api.server_options"`
 }
 
 // NewHandler builds the route table behind the middleware chain.
@@ -47,6 +50,10 @@ func NewHandler(p Params) (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Spec)
 	})
+	mux.HandleFunc("GET /asyncapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.AsyncAPI)
+	})
 	refuse := func(w http.ResponseWriter, r *http.Request, err error) { WriteError(w, r, log, err) }
 	notFound := func(w http.ResponseWriter, r *http.Request) { refuse(w, r, errNotFound) }
 	if len(p.Handlers) > 0 {
@@ -54,7 +61,7 @@ func NewHandler(p Params) (http.Handler, error) {
 		if err != nil {
 			return nil, fmt.Errorf("compose the API: %w", err)
 		}
-		v1, err := openapi.NewServer(h, p.Security,
+		opts := append([]openapi.ServerOption{
 			openapi.WithErrorHandler(decodeErrorHandler(log)),
 			openapi.WithNotFound(notFound),
 			openapi.WithMethodNotAllowed(func(w http.ResponseWriter, r *http.Request, allowed string) {
@@ -62,7 +69,8 @@ func NewHandler(p Params) (http.Handler, error) {
 				refuse(w, r, &statusError{http.StatusMethodNotAllowed, openapi.ErrorResponseErrorCodeMETHODNOTALLOWED,
 					fmt.Sprintf("method %s is not allowed here; allowed: %s", r.Method, allowed)})
 			}),
-		)
+		}, p.ServerOptions...)
+		v1, err := openapi.NewServer(h, p.Security, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("openapi server: %w", err)
 		}
@@ -78,7 +86,13 @@ func NewHandler(p Params) (http.Handler, error) {
 	for i := len(mw) - 1; i >= 0; i-- {
 		h = mw[i].Wrap(h)
 	}
-	return logging.Middleware(log)(recoverPanics(log)(h)), nil
+	h = logging.Middleware(log)(recoverPanics(log)(h))
+	edge := append([]api.Middleware(nil), p.Edge...)
+	sort.SliceStable(edge, func(i, j int) bool { return edge[i].Order < edge[j].Order })
+	for i := len(edge) - 1; i >= 0; i-- {
+		h = edge[i].Wrap(h)
+	}
+	return h, nil
 }
 
 // handlers unwraps the value group.

@@ -30,5 +30,5 @@ func TestTypeScriptClientEndToEnd(t *testing.T) {
 	}
 	run(nil, "npx", "tsc", "-p", ".")
 	s := newServer(t)
-	run([]string{"JARVIS_URL=" + s.URL}, "node", "--test", "dist/e2e.test.js")
+	run([]string{"JARVIS_URL=" + s.URL}, "node", "--test", "dist/e2e.test.js", "dist/connections.e2e.test.js")
 }

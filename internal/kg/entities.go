@@ -3,7 +3,7 @@
 // the user's own entities, similarity search over entity embeddings, and
 // multi-hop traversal by one recursive query.
 //
-// Entity names and string property values are redacted (internal/pii)
+// Entity types and names, relation types and properties are redacted (internal/pii)
 // before they are stored or embedded, like memories. Two different
 // addresses in a name both become "[EMAIL]", so they upsert into one
 // entity: names are meant to be names.
@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -41,12 +42,13 @@ const (
 type Service struct {
 	db  *db.DB
 	emb embed.Embedder
+	red *pii.Redactor
 	log *slog.Logger
 }
 
 // NewService returns the knowledge-graph service.
-func NewService(d *db.DB, emb embed.Embedder, log *slog.Logger) *Service {
-	return &Service{db: d, emb: emb, log: log}
+func NewService(d *db.DB, emb embed.Embedder, red *pii.Redactor, log *slog.Logger) *Service {
+	return &Service{db: d, emb: emb, red: red, log: log}
 }
 
 // Vector is a client's own embedding and its model.
@@ -99,6 +101,22 @@ func checkProperties(field string, p map[string]any) error {
 	return nil
 }
 
+// redactLabel is a type filter as types are stored: redacted, so a filter
+// finds what it names (and carries no raw value further).
+func (s *Service) redactLabel(t string) string {
+	out, _ := s.red.Redact(strings.TrimSpace(t))
+	return out
+}
+
+// redactLabels is redactLabel over a list.
+func (s *Service) redactLabels(ts []string) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = s.redactLabel(t)
+	}
+	return out
+}
+
 // entityText is what an entity's embedding is computed from.
 func entityText(typ, name string) string { return typ + ": " + name }
 
@@ -106,7 +124,7 @@ func entityText(typ, name string) string { return typ + ": " + name }
 type preparedEntity struct {
 	typ, name  string
 	properties map[string]any
-	redactions map[string]any
+	counts     pii.Counts // what redaction replaced in type, name and properties
 	vector     *pgvector.Vector
 	model      *string
 }
@@ -133,13 +151,18 @@ func (s *Service) prepare(ctx context.Context, in EntityInput, embedNow bool) (p
 	if len(errs) > 0 {
 		return preparedEntity{}, errors.Join(errs...)
 	}
+	// The type is text like the name: it is stored, embedded and shown.
 	counts := pii.Counts{}
 	p := preparedEntity{
-		typ:        strings.TrimSpace(in.Type),
-		name:       pii.RedactJSON(strings.TrimSpace(in.Name), counts).(string),
-		properties: pii.RedactJSON(in.Properties, counts).(map[string]any),
+		typ:        s.red.RedactJSON(strings.TrimSpace(in.Type), counts).(string),
+		name:       s.red.RedactJSON(strings.TrimSpace(in.Name), counts).(string),
+		properties: s.red.RedactJSON(in.Properties, counts).(map[string]any),
 	}
-	p.redactions = counts.Object()
+	p.counts = counts
+	// A placeholder can be longer than what it replaced.
+	if err := errors.Join(checkLabel("type", p.typ, MaxTypeLen), checkLabel("name", p.name, MaxNameLen)); err != nil {
+		return preparedEntity{}, err
+	}
 	switch {
 	case in.Embedding != nil:
 		v := pgvector.NewVector(in.Embedding.Values)
@@ -168,7 +191,7 @@ func (s *Service) CreateEntity(ctx context.Context, in EntityInput) (*ent.KGEnti
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
 		e, err := tx.KGEntity.Create().SetUserID(userID).SetType(p.typ).SetName(p.name).SetProperties(p.properties).
-			SetRedactions(p.redactions).SetNillableEmbedding(p.vector).SetNillableEmbeddingModel(p.model).Save(ctx)
+			SetRedactions(p.counts.Object()).SetNillableEmbedding(p.vector).SetNillableEmbeddingModel(p.model).Save(ctx)
 		if ent.IsConstraintError(err) {
 			return nil, fault.Conflictf("an entity of type %q named %q already exists", p.typ, p.name).Wrap(err)
 		}
@@ -181,7 +204,9 @@ func (s *Service) CreateEntity(ctx context.Context, in EntityInput) (*ent.KGEnti
 
 // UpsertEntity creates the entity of (type, name), or merges into the
 // existing one: its properties take the new keys (a JSON object merge, so
-// facts accumulate), its embedding the new one. created says which.
+// facts accumulate), its embedding the client's new one, or the service's
+// unless the existing vector is of another model (then it stays). created
+// says which.
 // One INSERT ... ON CONFLICT makes concurrent upserts of one name safe.
 func (s *Service) UpsertEntity(ctx context.Context, in EntityInput) (_ *ent.KGEntity, created bool, _ error) {
 	userID, err := db.UserID(ctx)
@@ -193,22 +218,29 @@ func (s *Service) UpsertEntity(ctx context.Context, in EntityInput) (_ *ent.KGEn
 		return nil, false, err
 	}
 	props, _ := json.Marshal(p.properties)
-	reds, _ := json.Marshal(p.redactions)
+	reds, _ := json.Marshal(p.counts.Object())
 	e, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
 		rows, err := tx.QueryContext(ctx, `
 INSERT INTO kg_entities AS e (id, created_at, updated_at, user_id, type, name, properties, redactions, embedding, embedding_model)
-VALUES ($1, now(), now(), $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8)
+VALUES ($1, $11, $11, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8)
 ON CONFLICT (user_id, type, name) DO UPDATE SET
-	updated_at = now(),
+	-- The time is a parameter, not now(): Citus accepts only immutable
+	-- functions in DO UPDATE SET on a distributed table.
+	updated_at = $11,
 	properties = e.properties || EXCLUDED.properties,
 	redactions = EXCLUDED.redactions,
-	embedding = EXCLUDED.embedding,
-	embedding_model = EXCLUDED.embedding_model
+	-- Without the client's vector, an entity the client embedded with
+	-- another model keeps its vector: its label, hence its text, is the
+	-- same, and the service's vector would change its model silently.
+	embedding = CASE WHEN $10 OR e.embedding_model IS NULL OR e.embedding_model = EXCLUDED.embedding_model
+		THEN EXCLUDED.embedding ELSE e.embedding END,
+	embedding_model = CASE WHEN $10 OR e.embedding_model IS NULL OR e.embedding_model = EXCLUDED.embedding_model
+		THEN EXCLUDED.embedding_model ELSE e.embedding_model END
 -- Merged properties stay within the same cap as one request's: repeated
 -- upserts with new keys must not grow a row without bound.
 WHERE octet_length((e.properties || EXCLUDED.properties)::text) <= $9
 RETURNING id, xmax = 0`,
-			uuid.Must(uuid.NewV7()), userID, p.typ, p.name, string(props), string(reds), p.vector, p.model, MaxPropertiesBytes)
+			uuid.Must(uuid.NewV7()), userID, p.typ, p.name, string(props), string(reds), p.vector, p.model, MaxPropertiesBytes, in.Embedding != nil, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("upsert entity: %w", err)
 		}
@@ -232,7 +264,27 @@ RETURNING id, xmax = 0`,
 		if !found { // the WHERE above refused the merge
 			return nil, fault.InvalidField("properties", fmt.Sprintf("merged with the entity's own they would pass %d bytes", MaxPropertiesBytes))
 		}
-		return tx.KGEntity.Query().Where(kgentity.ID(id)).Only(ctx)
+		e, err := tx.KGEntity.Query().Where(kgentity.ID(id)).Only(ctx)
+		if err != nil || created {
+			return e, err
+		}
+		// Merged: redactions describe the merged row, so the properties
+		// kept from before add their placeholders (the row is locked by
+		// the upsert until the transaction ends).
+		counts := pii.Counts{}
+		counts.Add(p.counts)
+		for k, v := range e.Properties {
+			if _, replaced := p.properties[k]; !replaced {
+				pii.Placeholders(k, counts)
+				pii.Placeholders(v, counts)
+			}
+		}
+		// Update().Where(id): UpdateOneID's re-read by id alone fans out on Citus.
+		if _, err := tx.KGEntity.Update().Where(kgentity.ID(id)).SetRedactions(counts.Object()).Save(ctx); err != nil {
+			return nil, fmt.Errorf("upsert entity redactions: %w", err)
+		}
+		e.Redactions = counts.Object()
+		return e, nil
 	})
 	return e, created, err
 }
@@ -253,7 +305,7 @@ func (s *Service) ListEntities(ctx context.Context, typ string, page db.Page) ([
 			q = q.Where(kgentity.IDLT(page.Before))
 		}
 		if typ != "" {
-			q = q.Where(kgentity.Type(typ))
+			q = q.Where(kgentity.Type(s.redactLabel(typ)))
 		}
 		return q.All(ctx)
 	})
@@ -264,6 +316,11 @@ func (s *Service) ListEntities(ctx context.Context, typ string, page db.Page) ([
 func (s *Service) UpdateEntity(ctx context.Context, id uuid.UUID, in EntityUpdate) (*ent.KGEntity, error) {
 	if _, err := db.UserID(ctx); err != nil {
 		return nil, err
+	}
+	// embedding_model alone, naming the service's model: the service embeds.
+	reembed := false
+	if in.Embedding != nil && in.Embedding.Values == nil && in.Embedding.Model == s.emb.Model() {
+		in.Embedding, reembed = nil, true
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGEntity, error) {
 		cur, err := tx.KGEntity.Get(ctx, id)
@@ -281,21 +338,49 @@ func (s *Service) UpdateEntity(ctx context.Context, id uuid.UUID, in EntityUpdat
 			next.Properties = *in.Properties
 		}
 		relabel := next.Type != cur.Type || next.Name != cur.Name
+		// A new label of an entity the client embedded with another model
+		// needs the client's new vector: the service's would change the
+		// entity's model behind its owner's back.
+		if relabel && in.Embedding == nil && !reembed && cur.EmbeddingModel != nil && *cur.EmbeddingModel != s.emb.Model() {
+			return nil, fault.InvalidField("embedding", fmt.Sprintf(
+				"this entity's vector came from model %q, not the service's %q: send the new type and name's embedding of model %q with them (or embedding_model %q alone to have the service embed it)",
+				*cur.EmbeddingModel, s.emb.Model(), *cur.EmbeddingModel, s.emb.Model()))
+		}
 		// Embedding inside the transaction holds the row's lock for the
 		// provider's round trip; updates of one entity are rare and the
 		// alternative (embed, then re-check the name) races with upserts.
-		p, err := s.prepare(ctx, next, relabel || cur.Embedding == nil)
+		p, err := s.prepare(ctx, next, relabel || reembed || cur.Embedding == nil)
 		if err != nil {
 			return nil, err
 		}
-		u := tx.KGEntity.UpdateOneID(id).SetType(p.typ).SetName(p.name).SetProperties(p.properties)
-		if in.Name != nil || in.Properties != nil || in.Type != nil {
-			u.SetRedactions(p.redactions)
+		// redactions describe what is stored: the new parts' counts (the
+		// kept parts, already redacted, count nothing in prepare), and the
+		// placeholders of the parts kept.
+		counts := pii.Counts{}
+		counts.Add(p.counts)
+		if in.Type == nil {
+			pii.Placeholders(cur.Type, counts)
 		}
+		if in.Name == nil {
+			pii.Placeholders(cur.Name, counts)
+		}
+		if in.Properties == nil {
+			pii.Placeholders(cur.Properties, counts)
+		}
+		// Update().Where(id), not UpdateOneID, whose re-read by id alone
+		// goes to every shard on Citus; the viewer's filter names the user.
+		u := tx.KGEntity.Update().Where(kgentity.ID(id)).SetType(p.typ).SetName(p.name).SetProperties(p.properties).SetRedactions(counts.Object())
 		if p.vector != nil {
 			u.SetEmbedding(*p.vector).SetEmbeddingModel(*p.model)
 		}
-		e, err := u.Save(ctx)
+		n, err := u.Save(ctx)
+		if err == nil && n == 0 {
+			return nil, fault.NotFoundf("kg entity not found")
+		}
+		var e *ent.KGEntity
+		if err == nil {
+			e, err = tx.KGEntity.Query().Where(kgentity.ID(id)).Only(ctx)
+		}
 		if ent.IsConstraintError(err) {
 			return nil, fault.Conflictf("an entity of type %q named %q already exists", p.typ, p.name).Wrap(err)
 		}
@@ -335,11 +420,19 @@ type EntityHit struct {
 	Similarity float64
 }
 
-// SearchEntities returns the viewer's entities nearest to the query, best first.
-func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) ([]EntityHit, error) {
+// EntityResult is a search's answer: the hits, and how many of the user's
+// entities were not searched because another model embedded them.
+type EntityResult struct {
+	Hits        []EntityHit
+	OtherModels int
+}
+
+// SearchEntities returns the viewer's entities nearest to the query, best
+// first, among those embedded with the query's model.
+func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) (EntityResult, error) {
 	userID, err := db.UserID(ctx)
 	if err != nil {
-		return nil, err
+		return EntityResult{}, err
 	}
 	threshold, limit := DefaultThreshold, in.Limit
 	var errs []error
@@ -369,75 +462,60 @@ func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) ([]Entity
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return EntityResult{}, errors.Join(errs...)
 	}
 	var vec pgvector.Vector
 	model := ""
 	if in.Vector != nil {
 		vec, model = pgvector.NewVector(in.Vector.Values), in.Vector.Model
 	} else {
-		text, _ = pii.Redact(text)
+		text, _ = s.red.Redact(text)
 		vecs, err := s.emb.Embed(ctx, []string{text})
 		if err != nil {
-			return nil, fmt.Errorf("embed query: %w", err)
+			return EntityResult{}, fmt.Errorf("embed query: %w", err)
 		}
 		vec, model = pgvector.NewVector(vecs[0]), s.emb.Model()
 	}
-	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]EntityHit, error) {
-		if other, err := otherModel(ctx, tx, userID, model); err != nil {
-			return nil, err
-		} else if other != "" {
-			return nil, fault.InvalidField("model", fmt.Sprintf(
-				"entities were embedded with model %q, this search uses %q: vectors of different models cannot be compared", other, model))
-		}
-		req := vecsearch.Request{UserID: userID, Vector: vec, Model: model, K: limit, MaxDistance: 1 - threshold}
-		if in.Type != "" {
-			req.Where = append(req.Where, vecsearch.Cond{SQL: "type = $?", Arg: in.Type})
-		}
-		near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.KGEntities, req)
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (EntityResult, error) {
+		other, err := vecsearch.OtherModels(ctx, tx, vecsearch.KGEntities, userID, model)
 		if err != nil {
-			return nil, err
+			return EntityResult{}, err
 		}
-		if len(near) == 0 {
-			return []EntityHit{}, nil
-		}
-		ids := make([]uuid.UUID, len(near))
-		for i, h := range near {
-			ids[i] = h.ID
-		}
-		rows, err := tx.KGEntity.Query().Where(kgentity.IDIn(ids...)).Select(entityFields...).All(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("load entities: %w", err)
-		}
-		byID := make(map[uuid.UUID]*ent.KGEntity, len(rows))
-		for _, e := range rows {
-			byID[e.ID] = e
-		}
-		hits := make([]EntityHit, 0, len(near))
-		for _, h := range near {
-			if e, ok := byID[h.ID]; ok {
-				hits = append(hits, EntityHit{Entity: e, Similarity: 1 - h.Distance})
-			}
-		}
-		return hits, nil
+		hits, err := nearestEntities(ctx, tx, userID, vec, model, s.redactLabel(in.Type), limit, threshold)
+		return EntityResult{Hits: hits, OtherModels: other}, err
 	})
 }
 
-// otherModel returns a model other than model that the user's entities were
-// embedded with, or "". Users hold far fewer entities than memories, so a
-// scan of theirs (through the (user_id, type, name) index) is cheap.
-func otherModel(ctx context.Context, tx *ent.Tx, userID uuid.UUID, model string) (string, error) {
-	rows, err := tx.QueryContext(ctx,
-		`SELECT embedding_model FROM kg_entities WHERE user_id = $1 AND embedding_model <> $2 LIMIT 1`, userID, model)
-	if err != nil {
-		return "", fmt.Errorf("check embedding models: %w", err)
+// nearestEntities searches the user's entities of model.
+func nearestEntities(ctx context.Context, tx *ent.Tx, userID uuid.UUID, vec pgvector.Vector, model, typ string, limit int, threshold float64) ([]EntityHit, error) {
+	req := vecsearch.Request{UserID: userID, Vector: vec, Model: model, K: limit, MaxDistance: 1 - threshold}
+	if typ != "" {
+		req.Where = append(req.Where, vecsearch.Cond{SQL: "type = $?", Arg: typ})
 	}
-	defer rows.Close()
-	var other string
-	if rows.Next() {
-		if err := rows.Scan(&other); err != nil {
-			return "", fmt.Errorf("check embedding models: %w", err)
+	near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.KGEntities, req)
+	if err != nil {
+		return nil, err
+	}
+	if len(near) == 0 {
+		return []EntityHit{}, nil
+	}
+	ids := make([]uuid.UUID, len(near))
+	for i, h := range near {
+		ids[i] = h.ID
+	}
+	rows, err := tx.KGEntity.Query().Where(kgentity.IDIn(ids...)).Select(entityFields...).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load entities: %w", err)
+	}
+	byID := make(map[uuid.UUID]*ent.KGEntity, len(rows))
+	for _, e := range rows {
+		byID[e.ID] = e
+	}
+	hits := make([]EntityHit, 0, len(near))
+	for _, h := range near {
+		if e, ok := byID[h.ID]; ok {
+			hits = append(hits, EntityHit{Entity: e, Similarity: 1 - h.Distance})
 		}
 	}
-	return other, rows.Err()
+	return hits, nil
 }

@@ -1,6 +1,7 @@
 package kg
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 
@@ -23,8 +24,12 @@ var _ openapi.KnowledgeGraphHandler = (*Handler)(nil)
 func decodeObject(field string, m map[string]jx.Raw) (map[string]any, error) {
 	out := make(map[string]any, len(m))
 	for k, raw := range m {
+		// Numbers stay literals (json.Number): a float64 would round
+		// integers past 2^53, card numbers among them, before redaction.
 		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		if err := d.Decode(&v); err != nil {
 			return nil, fault.InvalidField(field, "must be a JSON object")
 		}
 		out[k] = v
@@ -139,12 +144,12 @@ func (h *Handler) SearchEntities(ctx context.Context, req *openapi.EntitySearch)
 	if t, ok := req.Threshold.Get(); ok {
 		in.Threshold = &t
 	}
-	hits, err := h.svc.SearchEntities(ctx, in)
+	res, err := h.svc.SearchEntities(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	out := &openapi.EntitySearchResult{Items: make([]openapi.EntityHit, len(hits))}
-	for i, hit := range hits {
+	out := &openapi.EntitySearchResult{Items: make([]openapi.EntityHit, len(res.Hits)), OtherModels: res.OtherModels}
+	for i, hit := range res.Hits {
 		out.Items[i] = openapi.EntityHit{Entity: *apiview.Entity(hit.Entity), Similarity: hit.Similarity}
 	}
 	return out, nil

@@ -87,9 +87,13 @@ func (s *Service) CreateRelation(ctx context.Context, in RelationInput) (*ent.KG
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	// Relations keep no redaction counts: their properties are annotations
-	// of an edge, redacted all the same.
-	props := pii.RedactJSON(in.Properties, pii.Counts{}).(map[string]any)
+	// Relations keep no redaction counts: their type and properties are
+	// annotations of an edge, redacted all the same.
+	props := s.red.RedactJSON(in.Properties, pii.Counts{}).(map[string]any)
+	in.Type = s.redactLabel(in.Type)
+	if err := checkLabel("type", in.Type, MaxTypeLen); err != nil {
+		return nil, err
+	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.KGRelation, error) {
 		r, err := tx.KGRelation.Create().SetUserID(userID).SetSourceID(in.SourceID).SetTargetID(in.TargetID).
 			SetType(in.Type).SetProperties(props).Save(ctx)
@@ -152,7 +156,7 @@ func (s *Service) ListRelations(ctx context.Context, entityID uuid.UUID, f Relat
 			q = q.Where(kgrelation.Or(kgrelation.SourceID(entityID), kgrelation.TargetID(entityID)))
 		}
 		if len(f.Types) > 0 {
-			q = q.Where(kgrelation.TypeIn(f.Types...))
+			q = q.Where(kgrelation.TypeIn(s.redactLabels(f.Types)...))
 		}
 		if page.Before != uuid.Nil {
 			q = q.Where(kgrelation.IDLT(page.Before))

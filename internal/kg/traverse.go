@@ -112,10 +112,7 @@ func (s *Service) Neighbors(ctx context.Context, id uuid.UUID, q NeighborQuery) 
 	if len(errs) > 0 {
 		return Neighbors{}, errors.Join(errs...)
 	}
-	types := q.Types
-	if types == nil {
-		types = []string{}
-	}
+	types := s.redactLabels(q.Types) // as stored
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (Neighbors, error) {
 		if ok, err := tx.KGEntity.Query().Where(kgentity.ID(id)).Exist(ctx); err != nil {
 			return Neighbors{}, err

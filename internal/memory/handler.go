@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 
@@ -24,8 +25,12 @@ var _ openapi.MemoriesHandler = (*Handler)(nil)
 func decodeObject(field string, m map[string]jx.Raw) (map[string]any, error) {
 	out := make(map[string]any, len(m))
 	for k, raw := range m {
+		// Numbers stay literals (json.Number): a float64 would round
+		// integers past 2^53, card numbers among them, before redaction.
 		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		if err := d.Decode(&v); err != nil {
 			return nil, fault.InvalidField(field, "must be a JSON object")
 		}
 		out[k] = v
@@ -128,12 +133,12 @@ func (h *Handler) SearchMemories(ctx context.Context, req *openapi.MemorySearch)
 			return nil, err
 		}
 	}
-	hits, err := h.svc.Search(ctx, in)
+	res, err := h.svc.Search(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	out := &openapi.MemorySearchResult{Items: make([]openapi.MemoryHit, len(hits))}
-	for i, hit := range hits {
+	out := &openapi.MemorySearchResult{Items: make([]openapi.MemoryHit, len(res.Hits)), OtherModels: res.OtherModels}
+	for i, hit := range res.Hits {
 		out.Items[i] = openapi.MemoryHit{Memory: *apiview.Memory(hit.Memory), Similarity: hit.Similarity, Score: hit.Score}
 	}
 	return out, nil

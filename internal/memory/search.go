@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -119,7 +120,7 @@ func (s *Service) plan(ctx context.Context, in SearchInput) (searchPlan, error) 
 		} else if len(in.Metadata) > 0 {
 			// Stored metadata is redacted: so is the filter, or it could
 			// never match (and would carry the raw values further).
-			p.metadata, _ = json.Marshal(pii.RedactJSON(in.Metadata, pii.Counts{}))
+			p.metadata, _ = json.Marshal(s.red.RedactJSON(in.Metadata, pii.Counts{}))
 		}
 	}
 	if len(errs) > 0 {
@@ -127,7 +128,7 @@ func (s *Service) plan(ctx context.Context, in SearchInput) (searchPlan, error) 
 	}
 	// The query is redacted like stored text: it goes to the embedding
 	// provider, and a stored "[EMAIL]" should match a searched address.
-	p.text, _ = pii.Redact(p.text)
+	p.text, _ = s.red.Redact(p.text)
 	if in.Vector != nil {
 		p.vector, p.model = pgvector.NewVector(in.Vector.Values), in.Vector.Model
 		return p, nil
@@ -140,78 +141,63 @@ func (s *Service) plan(ctx context.Context, in SearchInput) (searchPlan, error) 
 	return p, nil
 }
 
-// ErrModelMismatch is the refusal to compare vectors of different models.
-func errModelMismatch(stored, query string) error {
-	return fault.InvalidField("model", fmt.Sprintf(
-		"memories were embedded with model %q, this search uses %q: vectors of different models cannot be compared (re-embed the memories, or search with a vector of %q)",
-		stored, query, stored))
+// Result is a search's answer: the hits, and how many of the user's
+// memories were not searched because another model embedded them (their
+// vectors cannot be compared with the query's).
+type Result struct {
+	Hits        []Hit
+	OtherModels int
 }
 
-// Search finds the viewer's memories nearest to the query, best first.
-func (s *Service) Search(ctx context.Context, in SearchInput) ([]Hit, error) {
+// Search finds the viewer's memories nearest to the query, best first,
+// among those embedded with the query's model.
+func (s *Service) Search(ctx context.Context, in SearchInput) (Result, error) {
 	userID, err := db.UserID(ctx)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	p, err := s.plan(ctx, in)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
-	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]Hit, error) {
-		if other, err := otherModel(ctx, tx, userID, p.model); err != nil {
-			return nil, err
-		} else if other != "" {
-			return nil, errModelMismatch(other, p.model)
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (Result, error) {
+		other, err := vecsearch.OtherModels(ctx, tx, vecsearch.Memories, userID, p.model)
+		if err != nil {
+			return Result{}, err
 		}
-		req := vecsearch.Request{UserID: userID, Vector: p.vector, Model: p.model, K: p.limit, MaxDistance: p.maxDist}
-		if p.metadata != nil {
-			req.Where = append(req.Where, vecsearch.Cond{SQL: "metadata @> $?::jsonb", Arg: string(p.metadata)})
-		}
-		if p.mode == ModeVector {
-			near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.Memories, req)
-			if err != nil {
-				return nil, err
-			}
-			hits := make([]Hit, len(near))
-			for i, h := range near {
-				hits[i] = Hit{Similarity: 1 - h.Distance, Score: 1 - h.Distance}
-			}
-			return load(ctx, tx, hits, ids(near))
-		}
-		depth := max(hybridDepth*p.limit, minCandidates)
-		req.K = depth
+		hits, err := s.search(ctx, tx, userID, p)
+		return Result{Hits: hits, OtherModels: other}, err
+	})
+}
+
+// search runs the plan over the user's memories of the plan's model.
+func (s *Service) search(ctx context.Context, tx *ent.Tx, userID uuid.UUID, p searchPlan) ([]Hit, error) {
+	req := vecsearch.Request{UserID: userID, Vector: p.vector, Model: p.model, K: p.limit, MaxDistance: p.maxDist}
+	if p.metadata != nil {
+		req.Where = append(req.Where, vecsearch.Cond{SQL: "metadata @> $?::jsonb", Arg: string(p.metadata)})
+	}
+	if p.mode == ModeVector {
 		near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.Memories, req)
 		if err != nil {
 			return nil, err
 		}
-		text, err := fullText(ctx, tx, userID, p, depth)
-		if err != nil {
-			return nil, err
+		hits := make([]Hit, len(near))
+		for i, h := range near {
+			hits[i] = Hit{Similarity: 1 - h.Distance, Score: 1 - h.Distance}
 		}
-		return fuse(ctx, tx, near, text, p.limit)
-	})
-}
-
-// otherModel returns a model other than model that the user's memories
-// were embedded with, or "". Two range probes on (user_id,
-// embedding_model) answer it in O(log n) whatever the user's size; a
-// `<>` filter would walk all of the user's entries.
-func otherModel(ctx context.Context, tx *ent.Tx, userID uuid.UUID, model string) (string, error) {
-	rows, err := tx.QueryContext(ctx, `
-(SELECT embedding_model FROM memories WHERE user_id = $1 AND embedding_model < $2 ORDER BY embedding_model DESC LIMIT 1)
-UNION ALL
-(SELECT embedding_model FROM memories WHERE user_id = $1 AND embedding_model > $2 ORDER BY embedding_model LIMIT 1)`, userID, model)
+		return load(ctx, tx, hits, ids(near))
+	}
+	depth := max(hybridDepth*p.limit, minCandidates)
+	req.K = depth
+	near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.Memories, req)
 	if err != nil {
-		return "", fmt.Errorf("check embedding models: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var other string
-	if rows.Next() {
-		if err := rows.Scan(&other); err != nil {
-			return "", fmt.Errorf("check embedding models: %w", err)
-		}
+	text, err := fullText(ctx, tx, userID, p, depth)
+	if err != nil {
+		return nil, err
 	}
-	return other, rows.Err()
+	return fuse(ctx, tx, near, text, p.limit)
 }
 
 // textHit is a full-text match with its similarity to the query vector.
@@ -246,6 +232,13 @@ LIMIT $5`, args...)
 		var h textHit
 		if err := rows.Scan(&h.id, &h.distance); err != nil {
 			return nil, fmt.Errorf("full-text search: %w", err)
+		}
+		if math.IsNaN(h.distance) {
+			// A vector stored before Vector.Check refused those pgvector
+			// cannot compare: the text matched, the vectors say nothing,
+			// so it is reported as orthogonal (similarity 0), never as
+			// a missing number.
+			h.distance = 1
 		}
 		out = append(out, h)
 	}

@@ -41,12 +41,13 @@ const TextSearchConfig = "english"
 type Service struct {
 	db  *db.DB
 	emb embed.Embedder
+	red *pii.Redactor
 	log *slog.Logger
 }
 
 // NewService returns the memory service.
-func NewService(d *db.DB, emb embed.Embedder, log *slog.Logger) *Service {
-	return &Service{db: d, emb: emb, log: log}
+func NewService(d *db.DB, emb embed.Embedder, red *pii.Redactor, log *slog.Logger) *Service {
+	return &Service{db: d, emb: emb, red: red, log: log}
 }
 
 // Vector is a client's own embedding and the model that computed it.
@@ -80,10 +81,10 @@ var readFields = append(append([]string{}, listFields...), memory.FieldEmbedding
 
 // prepared is content ready to store: redacted, embedded.
 type prepared struct {
-	content    string
-	redactions map[string]any
-	vector     pgvector.Vector
-	model      string
+	content string
+	counts  pii.Counts // the content's redactions
+	vector  pgvector.Vector
+	model   string
 }
 
 // prepare redacts content and embeds it (or checks the client's vector);
@@ -92,8 +93,8 @@ func (s *Service) prepare(ctx context.Context, content string, v *Vector) (prepa
 	if err := checkContent(content); err != nil {
 		return prepared{}, err
 	}
-	text, counts := pii.Redact(strings.TrimSpace(content))
-	p := prepared{content: text, redactions: counts.Object()}
+	text, counts := s.red.Redact(strings.TrimSpace(content))
+	p := prepared{content: text, counts: counts}
 	if v != nil {
 		if err := v.Check("embedding"); err != nil {
 			return prepared{}, err
@@ -109,16 +110,10 @@ func (s *Service) prepare(ctx context.Context, content string, v *Vector) (prepa
 	return p, nil
 }
 
-// redactMetadata redacts the metadata's strings (keys too) before they are
-// stored, adding what it found to the row's redaction counts.
-func redactMetadata(m map[string]any, redactions map[string]any) map[string]any {
-	counts := pii.Counts{}
-	out := pii.RedactJSON(m, counts).(map[string]any)
-	for k, n := range counts {
-		prev, _ := redactions[string(k)].(int)
-		redactions[string(k)] = prev + n
-	}
-	return out
+// redactMetadata redacts the metadata (keys too) before it is stored,
+// adding what it found to counts.
+func (s *Service) redactMetadata(m map[string]any, counts pii.Counts) map[string]any {
+	return s.red.RedactJSON(m, counts).(map[string]any)
 }
 
 func checkContent(c string) error {
@@ -146,9 +141,15 @@ func checkMetadata(field string, m map[string]any) error {
 
 // setSearchVector fills the full-text column from the stored content, in
 // the same transaction as the write.
+// The statement names the user (the viewer's): on Citus it runs on that
+// user's shard instead of every shard.
 func setSearchVector(ctx context.Context, tx *ent.Tx, id uuid.UUID) error {
-	_, err := tx.ExecContext(ctx,
-		"UPDATE memories SET search_vector = to_tsvector('"+TextSearchConfig+"', content) WHERE id = $1", id)
+	userID, err := db.UserID(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx,
+		"UPDATE memories SET search_vector = to_tsvector('"+TextSearchConfig+"', content) WHERE user_id = $1 AND id = $2", userID, id)
 	if err != nil {
 		return fmt.Errorf("index memory text: %w", err)
 	}
@@ -171,10 +172,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Memory, erro
 	if err != nil {
 		return nil, err
 	}
-	in.Metadata = redactMetadata(in.Metadata, p.redactions)
+	counts := pii.Counts{}
+	counts.Add(p.counts)
+	in.Metadata = s.redactMetadata(in.Metadata, counts)
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
 		m, err := tx.Memory.Create().SetUserID(userID).SetContent(p.content).SetEmbedding(p.vector).
-			SetEmbeddingModel(p.model).SetMetadata(in.Metadata).SetRedactions(p.redactions).Save(ctx)
+			SetEmbeddingModel(p.model).SetMetadata(in.Metadata).SetRedactions(counts.Object()).Save(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("store memory: %w", err)
 		}
@@ -205,6 +208,14 @@ func (s *Service) List(ctx context.Context, page db.Page) ([]*ent.Memory, error)
 }
 
 // Update changes content (redacted and re-embedded), metadata or the vector.
+//
+// New content is embedded by the service only when the memory's vector is
+// of the service's model: a memory the client embedded with another model
+// needs the new content's vector (Invalid on "embedding" without it), so an
+// edit never changes a memory's model behind its owner's back (and never
+// takes it out of the searches of its model). Embedding with no values and
+// the service's model asks the service to embed it (the content given, or
+// the stored one).
 func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*ent.Memory, error) {
 	if _, err := db.UserID(ctx); err != nil {
 		return nil, err
@@ -217,6 +228,25 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 			return nil, err
 		}
 	}
+	reembed := false
+	if in.Embedding != nil && in.Embedding.Values == nil && in.Embedding.Model == s.emb.Model() {
+		in.Embedding, reembed = nil, true
+	}
+	// The row decides who embeds new content: read it before calling a
+	// provider for a change that would be refused.
+	var cur *ent.Memory
+	if in.Content != nil || reembed {
+		var err error
+		cur, err = db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
+			return tx.Memory.Query().Where(memory.ID(id)).Select(memory.FieldID, memory.FieldContent, memory.FieldEmbeddingModel).Only(ctx)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := s.needsVector(cur.EmbeddingModel, in.Content != nil && in.Embedding == nil && !reembed); err != nil {
+			return nil, err
+		}
+	}
 	var p *prepared
 	switch {
 	case in.Content != nil:
@@ -225,28 +255,60 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 			return nil, err
 		}
 		p = &pp
+	case reembed:
+		vecs, err := s.emb.Embed(ctx, []string{cur.Content})
+		if err != nil {
+			return nil, fmt.Errorf("embed memory: %w", err)
+		}
+		in.Embedding = &Vector{Values: vecs[0], Model: s.emb.Model()}
 	case in.Embedding != nil:
 		if err := in.Embedding.Check("embedding"); err != nil {
 			return nil, err
 		}
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
-		u := tx.Memory.UpdateOneID(id)
-		if in.Metadata != nil {
-			counts := map[string]any{}
-			if p != nil {
-				counts = p.redactions
-			}
-			u.SetMetadata(redactMetadata(*in.Metadata, counts))
+		// The row under its lock: another edit may have come between.
+		now, err := tx.Memory.Query().Where(memory.ID(id)).
+			Select(memory.FieldID, memory.FieldContent, memory.FieldMetadata, memory.FieldEmbeddingModel).ForUpdate().Only(ctx)
+		if err != nil {
+			return nil, err
 		}
+		if err := s.needsVector(now.EmbeddingModel, in.Content != nil && in.Embedding == nil && !reembed); err != nil {
+			return nil, err
+		}
+		if cur != nil && in.Content == nil && now.Content != cur.Content {
+			return nil, fault.Conflictf("the memory's content changed while it was re-embedded: retry")
+		}
+		// redactions describe what is stored: the new parts' counts, and
+		// the placeholders of the parts kept.
+		counts := pii.Counts{}
+		// Update().Where(id), not UpdateOneID: the latter re-reads the row
+		// by id alone (every shard on Citus); the viewer's filter adds the
+		// user here, and the row is read back below through it.
+		u := tx.Memory.Update().Where(memory.ID(id))
+		if p != nil {
+			counts.Add(p.counts)
+		} else {
+			pii.Placeholders(now.Content, counts)
+		}
+		if in.Metadata != nil {
+			u.SetMetadata(s.redactMetadata(*in.Metadata, counts))
+		} else {
+			pii.Placeholders(now.Metadata, counts)
+		}
+		u.SetRedactions(counts.Object())
 		switch {
 		case p != nil:
-			u.SetContent(p.content).SetEmbedding(p.vector).SetEmbeddingModel(p.model).SetRedactions(p.redactions)
+			u.SetContent(p.content).SetEmbedding(p.vector).SetEmbeddingModel(p.model)
 		case in.Embedding != nil:
 			u.SetEmbedding(pgvector.NewVector(in.Embedding.Values)).SetEmbeddingModel(in.Embedding.Model)
 		}
-		if err := u.Exec(ctx); err != nil {
+		n, err := u.Save(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("update memory: %w", err)
+		}
+		if n == 0 {
+			return nil, fault.NotFoundf("memory not found")
 		}
 		if p != nil {
 			if err := setSearchVector(ctx, tx, id); err != nil {
@@ -255,6 +317,17 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 		}
 		return tx.Memory.Query().Where(memory.ID(id)).Select(readFields...).Only(ctx)
 	})
+}
+
+// needsVector refuses, when refuse holds, new content for a memory embedded
+// with model by someone other than the service.
+func (s *Service) needsVector(model string, refuse bool) error {
+	if !refuse || model == s.emb.Model() {
+		return nil
+	}
+	return fault.InvalidField("embedding", fmt.Sprintf(
+		"this memory's vector came from model %q, not the service's %q: send the new content's embedding of model %q with it (or embedding_model %q alone to have the service embed it)",
+		model, s.emb.Model(), model, s.emb.Model()))
 }
 
 // Delete removes one of the viewer's memories.

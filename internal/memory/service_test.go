@@ -18,6 +18,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/fault"
+	"github.com/jarvis-core/jarvis/internal/pii"
 	"github.com/jarvis-core/jarvis/internal/vecsearch"
 )
 
@@ -43,7 +44,7 @@ func setup(t *testing.T) env {
 	}
 	app := d.App(t)
 	return env{
-		svc: NewService(app, embed.Local{}, slog.New(slog.NewTextHandler(io.Discard, nil))),
+		svc: NewService(app, embed.Local{}, pii.Default, slog.New(slog.NewTextHandler(io.Discard, nil))),
 		app: app, owner: owner,
 		alice: viewer.NewContext(context.Background(), viewer.User(a.User.ID)), aliceID: a.User.ID,
 		bob: viewer.NewContext(context.Background(), viewer.User(b.User.ID)), bobID: b.User.ID,
@@ -61,6 +62,9 @@ func redacted(m map[string]any, kind string) int {
 	}
 	return 0
 }
+
+// hitsOf is a search's hits, for tests that look at nothing else.
+func hitsOf(r Result, err error) ([]Hit, error) { return r.Hits, err }
 
 func isKind(err error, k fault.Kind) bool {
 	fe, ok := fault.As(err)
@@ -258,17 +262,23 @@ func TestMemoryRejectsBadInputAndStoresNothing(t *testing.T) {
 			return err
 		}, "embedding_model"},
 		{"search vector dims", func() error {
-			_, err := e.svc.Search(e.alice, SearchInput{Vector: &Vector{Values: []float32{1}, Model: embed.LocalModel}})
+			_, err := hitsOf(e.svc.Search(e.alice, SearchInput{Vector: &Vector{Values: []float32{1}, Model: embed.LocalModel}}))
 			return err
 		}, "vector"},
-		{"search limit", func() error { _, err := e.svc.Search(e.alice, SearchInput{Query: "x", Limit: 101}); return err }, "limit"},
-		{"search threshold", func() error { _, err := e.svc.Search(e.alice, SearchInput{Query: "x", Threshold: &two}); return err }, "threshold"},
-		{"search mode", func() error { _, err := e.svc.Search(e.alice, SearchInput{Query: "x", Mode: "magic"}); return err }, "mode"},
+		{"search limit", func() error { _, err := hitsOf(e.svc.Search(e.alice, SearchInput{Query: "x", Limit: 101})); return err }, "limit"},
+		{"search threshold", func() error {
+			_, err := hitsOf(e.svc.Search(e.alice, SearchInput{Query: "x", Threshold: &two}))
+			return err
+		}, "threshold"},
+		{"search mode", func() error {
+			_, err := hitsOf(e.svc.Search(e.alice, SearchInput{Query: "x", Mode: "magic"}))
+			return err
+		}, "mode"},
 		{"hybrid without text", func() error {
-			_, err := e.svc.Search(e.alice, SearchInput{Mode: ModeHybrid, Vector: &Vector{Values: unit(1), Model: "m"}})
+			_, err := hitsOf(e.svc.Search(e.alice, SearchInput{Mode: ModeHybrid, Vector: &Vector{Values: unit(1), Model: "m"}}))
 			return err
 		}, "query"},
-		{"search nothing", func() error { _, err := e.svc.Search(e.alice, SearchInput{}); return err }, "query"},
+		{"search nothing", func() error { _, err := hitsOf(e.svc.Search(e.alice, SearchInput{})); return err }, "query"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.run()
@@ -292,7 +302,7 @@ func (failingEmbedder) Embed(context.Context, []string) ([][]float32, error) {
 func TestMemoryEmbedderFailureStoresNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	svc := NewService(e.app, failingEmbedder{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc := NewService(e.app, failingEmbedder{}, pii.Default, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if _, err := svc.Create(e.alice, CreateInput{Content: "remember this"}); !isKind(err, fault.Unavailable) {
 		t.Fatalf("err = %v, want Unavailable", err)
 	}
@@ -327,7 +337,7 @@ func TestMemorySearchVector(t *testing.T) {
 	e := setup(t)
 	ids := seedFacts(t, e, e.alice, facts)
 	low := 0.2
-	hits, err := e.svc.Search(e.alice, SearchInput{Query: "Ada drinks green tea every morning", Threshold: &low})
+	hits, err := hitsOf(e.svc.Search(e.alice, SearchInput{Query: "Ada drinks green tea every morning", Threshold: &low}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +350,7 @@ func TestMemorySearchVector(t *testing.T) {
 		}
 	}
 	// Default threshold 0.7 keeps only close matches.
-	hits, err = e.svc.Search(e.alice, SearchInput{Query: "Ada drinks green tea every morning"})
+	hits, err = hitsOf(e.svc.Search(e.alice, SearchInput{Query: "Ada drinks green tea every morning"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,10 +361,10 @@ func TestMemorySearchVector(t *testing.T) {
 	}
 	// Limit, and the metadata filter.
 	zero := -1.0
-	if hits, err = e.svc.Search(e.alice, SearchInput{Query: "tea", Threshold: &zero, Limit: 2}); err != nil || len(hits) != 2 {
+	if hits, err = hitsOf(e.svc.Search(e.alice, SearchInput{Query: "tea", Threshold: &zero, Limit: 2})); err != nil || len(hits) != 2 {
 		t.Fatalf("limit 2: %d hits, %v", len(hits), err)
 	}
-	hits, err = e.svc.Search(e.alice, SearchInput{Query: "tea", Threshold: &zero, Metadata: map[string]any{"topic": "food"}})
+	hits, err = hitsOf(e.svc.Search(e.alice, SearchInput{Query: "tea", Threshold: &zero, Metadata: map[string]any{"topic": "food"}}))
 	if err != nil || len(hits) != 2 {
 		t.Fatalf("metadata filter: %d hits, %v", len(hits), err)
 	}
@@ -365,7 +375,7 @@ func TestMemorySearchVector(t *testing.T) {
 	}
 	// A client's vector of the same model.
 	v, _ := embed.Local{}.Embed(context.Background(), []string{"Ada is allergic to peanuts"})
-	hits, err = e.svc.Search(e.alice, SearchInput{Vector: &Vector{Values: v[0], Model: embed.LocalModel}})
+	hits, err = hitsOf(e.svc.Search(e.alice, SearchInput{Vector: &Vector{Values: v[0], Model: embed.LocalModel}}))
 	if err != nil || len(hits) != 1 || hits[0].Memory.ID != ids["Ada is allergic to peanuts"] {
 		t.Fatalf("vector search = %+v, %v", hits, err)
 	}
@@ -376,14 +386,14 @@ func TestMemorySearchHybrid(t *testing.T) {
 	e := setup(t)
 	ids := seedFacts(t, e, e.alice, facts)
 	// "Lisbon" shares a word with one memory but little of its vector.
-	hits, err := e.svc.Search(e.alice, SearchInput{Query: "where is Lisbon"})
+	hits, err := hitsOf(e.svc.Search(e.alice, SearchInput{Query: "where is Lisbon"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(hits) != 0 {
 		t.Fatalf("vector mode at 0.7 found %d hits; the test needs a weak vector match", len(hits))
 	}
-	hits, err = e.svc.Search(e.alice, SearchInput{Query: "where is Lisbon", Mode: ModeHybrid})
+	hits, err = hitsOf(e.svc.Search(e.alice, SearchInput{Query: "where is Lisbon", Mode: ModeHybrid}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +403,7 @@ func TestMemorySearchHybrid(t *testing.T) {
 	// Both lists agree on the tea memories: fusion ranks them first, and
 	// stemming matches "drinking" with "drinks".
 	low := 0.1
-	hits, err = e.svc.Search(e.alice, SearchInput{Query: "drinking green tea", Mode: ModeHybrid, Threshold: &low})
+	hits, err = hitsOf(e.svc.Search(e.alice, SearchInput{Query: "drinking green tea", Mode: ModeHybrid, Threshold: &low}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,24 +417,28 @@ func TestMemorySearchHybrid(t *testing.T) {
 	}
 }
 
-func TestMemorySearchRefusesMixedModels(t *testing.T) {
+func TestMemorySearchOverMixedModels(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	if _, err := e.svc.Create(e.alice, CreateInput{Content: "tea", Embedding: &Vector{Values: unit(5), Model: "text-embedding-3-small"}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.svc.Search(e.alice, SearchInput{Query: "tea"})
-	if !isKind(err, fault.Invalid) || !strings.Contains(err.Error(), "text-embedding-3-small") || !strings.Contains(err.Error(), embed.LocalModel) {
-		t.Fatalf("err = %v, want a refusal naming both models", err)
+	if _, err := e.svc.Create(e.alice, CreateInput{Content: "green tea"}); err != nil {
+		t.Fatal(err)
 	}
-	// Searching with a vector of the stored model works.
-	hits, err := e.svc.Search(e.alice, SearchInput{Vector: &Vector{Values: unit(5), Model: "text-embedding-3-small"}})
-	if err != nil || len(hits) != 1 {
-		t.Fatalf("same-model search = %v, %v", hits, err)
+	// Each search runs over its model's rows and counts the others.
+	low := -1.0
+	res, err := e.svc.Search(e.alice, SearchInput{Query: "tea", Threshold: &low})
+	if err != nil || len(res.Hits) != 1 || res.Hits[0].Memory.Content != "green tea" || res.OtherModels != 1 {
+		t.Fatalf("service-model search = %+v, %v", res, err)
+	}
+	res, err = e.svc.Search(e.alice, SearchInput{Vector: &Vector{Values: unit(5), Model: "text-embedding-3-small"}})
+	if err != nil || len(res.Hits) != 1 || res.Hits[0].Memory.Content != "tea" || res.OtherModels != 1 {
+		t.Fatalf("client-model search = %+v, %v", res, err)
 	}
 	// Bob's rows of another model don't concern alice, and the reverse.
-	if _, err := e.svc.Search(e.bob, SearchInput{Query: "tea"}); err != nil {
-		t.Fatalf("bob: %v", err)
+	if res, err := e.svc.Search(e.bob, SearchInput{Query: "tea"}); err != nil || res.OtherModels != 0 {
+		t.Fatalf("bob: %+v, %v", res, err)
 	}
 }
 
@@ -437,7 +451,7 @@ func TestMemoryCrossUser(t *testing.T) {
 	}
 	low := -1.0
 	for _, mode := range []string{ModeVector, ModeHybrid} {
-		hits, err := e.svc.Search(e.bob, SearchInput{Query: "Ada drinks green tea every morning", Mode: mode, Threshold: &low, Limit: 100})
+		hits, err := hitsOf(e.svc.Search(e.bob, SearchInput{Query: "Ada drinks green tea every morning", Mode: mode, Threshold: &low, Limit: 100}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -478,8 +492,16 @@ func TestMemorySearchRLSOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.Exec("SELECT set_config('app.current_user_id', $1, true)", e.bobID.String()); err != nil {
+	// jarvis_set_local, as the service does: on Citus it reaches the shards.
+	if _, err := tx.Exec("SELECT jarvis_set_local('app.current_user_id', $1)", e.bobID.String()); err != nil {
 		t.Fatal(err)
+	}
+	if dbtest.Citus() {
+		// The full-text probe below names no user on purpose (a lost
+		// privacy layer would not): let it look at every shard.
+		if _, err := tx.Exec("SET LOCAL citus.multi_task_query_log_level = 'off'"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for name, search := range map[string]func() ([]vecsearch.Hit, error){
 		"exact": func() ([]vecsearch.Hit, error) {
@@ -509,7 +531,7 @@ func TestMemorySearchRLSOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx2.Rollback()
-	if _, err := tx2.Exec("SELECT set_config('app.current_user_id', $1, true)", e.aliceID.String()); err != nil {
+	if _, err := tx2.Exec("SELECT jarvis_set_local('app.current_user_id', $1)", e.aliceID.String()); err != nil {
 		t.Fatal(err)
 	}
 	hits, err := vecsearch.Exact(context.Background(), tx2, vecsearch.Memories, req)
@@ -591,8 +613,8 @@ func TestMetadataIsRedactedToo(t *testing.T) {
 		t.Fatalf("metadata %v, redactions %v", m.Metadata, m.Redactions)
 	}
 	zero := float64(-1)
-	hits, err := e.svc.Search(e.alice, SearchInput{Query: "tea", Threshold: &zero,
-		Metadata: map[string]any{"from": "alice@example.com"}})
+	hits, err := hitsOf(e.svc.Search(e.alice, SearchInput{Query: "tea", Threshold: &zero,
+		Metadata: map[string]any{"from": "alice@example.com"}}))
 	if err != nil || len(hits) != 1 || hits[0].Memory.ID != m.ID {
 		t.Fatalf("filter by the redacted value: %d hits, %v", len(hits), err)
 	}

@@ -74,7 +74,7 @@ func plan(ctx context.Context, devURL string, dir migrate.Dir, name string) (*Pl
 	if err != nil {
 		return nil, fmt.Errorf("read migration directory: %w", err)
 	}
-	rls, err := replayRLS(ctx, devURL, dir)
+	rls, funcs, err := replayState(ctx, devURL, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,12 @@ func plan(ctx context.Context, devURL string, dir migrate.Dir, name string) (*Pl
 	if err != nil {
 		return nil, err
 	}
-	missing := missingRLS(rls, ent.OwnedTables, ent.LookupPolicies)
+	missing := missingRLS(rls, ent.OwnedTables, ent.LookupPolicies) + missingRoutines(funcs)
+	done, err := distributedIn(dir, tableSQL)
+	if err != nil {
+		return nil, fmt.Errorf("read migration directory: %w", err)
+	}
+	missing += missingDistribution(done, ModelTables)
 	if tableSQL == "" && missing == "" {
 		return nil, nil
 	}
@@ -95,18 +100,23 @@ func plan(ctx context.Context, devURL string, dir migrate.Dir, name string) (*Pl
 	return &Plan{Name: nextName(files, name), SQL: b.String()}, nil
 }
 
-// replayRLS replays dir on a fresh dev database and returns its row-level
-// security.
-func replayRLS(ctx context.Context, devURL string, dir migrate.Dir) (rlsState, error) {
+// replayState replays dir on a fresh dev database and returns its row-level
+// security and the bodies of the model's functions.
+func replayState(ctx context.Context, devURL string, dir migrate.Dir) (rlsState, map[string]string, error) {
 	dev, err := OpenDev(ctx, devURL)
 	if err != nil {
-		return rlsState{}, err
+		return rlsState{}, nil, err
 	}
 	defer dev.Close()
 	if err := replay(ctx, dev, dir); err != nil {
-		return rlsState{}, err
+		return rlsState{}, nil, err
 	}
-	return readRLS(ctx, dev.DB)
+	rls, err := readRLS(ctx, dev.DB)
+	if err != nil {
+		return rlsState{}, nil, err
+	}
+	funcs, err := readRoutines(ctx, dev.DB)
+	return rls, funcs, err
 }
 
 // replay applies every file of dir on dev without recording revisions.
@@ -151,7 +161,7 @@ func entDiff(ctx context.Context, devURL string, dir migrate.Dir, name string) (
 		// model; `jarvis migrate lint` reports them for review.
 		entschema.WithDropColumn(true),
 		entschema.WithDropIndex(true),
-		entschema.WithDiffHook(sameOwnerKeys(ent.OwnedTables)),
+		entschema.WithDiffHook(modelKeys(ModelTables)),
 	)
 	if err != nil {
 		return "", fmt.Errorf("diff ent/schema against migration directory: %w", err)
@@ -167,7 +177,34 @@ func entDiff(ctx context.Context, devURL string, dir migrate.Dir, name string) (
 	if err != nil {
 		return "", fmt.Errorf("read planned migration: %w", err)
 	}
-	return string(b), nil
+	return dropConstraintsFirst(string(b)), nil
+}
+
+// pureDrop is a statement that only drops a constraint.
+var pureDrop = regexp.MustCompile(`^ALTER TABLE "[^"]+" DROP CONSTRAINT "[^"]+";$`)
+
+// dropConstraintsFirst moves the statements that only drop a constraint (with
+// their comment line) to the top of a planned file. Atlas orders changes per
+// table, and a primary key that changes (to (user_id, id), see ownerKeys)
+// cannot be dropped while a foreign key of another table still depends on
+// it; dropping a constraint earlier never breaks a later statement.
+func dropConstraintsFirst(sql string) string {
+	lines := strings.SplitAfter(sql, "\n")
+	var drops, rest []string
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if strings.HasPrefix(l, "--") && i+1 < len(lines) && pureDrop.MatchString(strings.TrimSpace(lines[i+1])) {
+			drops = append(drops, l, lines[i+1])
+			i++
+			continue
+		}
+		if pureDrop.MatchString(strings.TrimSpace(l)) {
+			drops = append(drops, l)
+			continue
+		}
+		rest = append(rest, l)
+	}
+	return strings.Join(drops, "") + strings.Join(rest, "")
 }
 
 // nextName is <version>_<name>.sql with a UTC timestamp version that sorts

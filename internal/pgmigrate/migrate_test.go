@@ -333,3 +333,75 @@ func TestLintReportsDestructiveChanges(t *testing.T) {
 		t.Fatalf("findings = %v, want blocking DS102 (drop table) and DS103 (drop column)", findings)
 	}
 }
+
+// TestMigrationsKeepConstraintsApart: Citus refuses an ALTER TABLE of a
+// distributed table that adds a constraint beside another change ("cannot
+// execute ADD COLUMN command with PRIMARY KEY, UNIQUE, FOREIGN and CHECK
+// constraints"). `jarvis migrate diff` plans each constraint in its own
+// statement (splitConstraints); this holds every committed file to it,
+// hand-written ones included, from the first distributed migration on.
+func TestMigrationsKeepConstraintsApart(t *testing.T) {
+	t.Parallel()
+	dir, err := pgmigrate.FSDir(migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := dir.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	distributed := false
+	for _, f := range files {
+		src := string(f.Bytes())
+		if !distributed {
+			// Tables are local until the migration that distributes them.
+			distributed = strings.Contains(src, "SELECT jarvis_distribute(")
+			continue
+		}
+		for _, stmt := range strings.Split(src, ";\n") {
+			s := strings.TrimSpace(stripComments(stmt))
+			if !strings.HasPrefix(s, "ALTER TABLE") {
+				continue
+			}
+			clauses := pgmigrate.AlterClauses(s)
+			adds := 0
+			for _, c := range clauses {
+				if strings.HasPrefix(c, "ADD CONSTRAINT") || strings.HasPrefix(c, "ADD PRIMARY KEY") ||
+					strings.HasPrefix(c, "ADD UNIQUE") || strings.HasPrefix(c, "ADD FOREIGN KEY") || strings.HasPrefix(c, "ADD CHECK") {
+					adds++
+				}
+			}
+			if adds > 0 && len(clauses) > adds+countDrops(clauses) {
+				t.Errorf("%s: a constraint is added beside other changes, which Citus refuses on a distributed table; give it an ALTER TABLE of its own:\n%s", f.Name(), s)
+			}
+		}
+	}
+}
+
+func countDrops(clauses []string) int {
+	n := 0
+	for _, c := range clauses {
+		if strings.HasPrefix(c, "DROP CONSTRAINT") {
+			n++
+		}
+	}
+	return n
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+func TestAlterClauses(t *testing.T) {
+	got := pgmigrate.AlterClauses(`ALTER TABLE "t" ADD COLUMN "a" numeric(20,10) NULL, ADD CONSTRAINT "c" FOREIGN KEY ("x", "y") REFERENCES "p" ("id", "user_id")`)
+	want := []string{`ADD COLUMN "a" numeric(20,10) NULL`, `ADD CONSTRAINT "c" FOREIGN KEY ("x", "y") REFERENCES "p" ("id", "user_id")`}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("AlterClauses = %q, want %q", got, want)
+	}
+}

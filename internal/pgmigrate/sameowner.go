@@ -4,32 +4,22 @@ import (
 	"sort"
 
 	"ariga.io/atlas/sql/schema"
-	entschema "entgo.io/ent/dialect/sql/schema"
 )
 
 // sameOwnerSuffix names the composite foreign key that pins a child row to
 // a parent of the same user.
 const sameOwnerSuffix = "_same_owner"
 
-// sameOwnerKeys is a diff hook: for every foreign key from one owned table to
-// another (a message's run, a relation's entities, a refresh token's session)
-// it adds to the desired schema a composite key (fk, user_id) → (id,
-// user_id), so Atlas plans it like any other constraint and never drops it.
-// Postgres checks foreign keys without row-level security, so a plain key
-// would let a row of user A point at user B's parent; the composite key makes
-// the database refuse it, whoever writes the row. The parents' unique
-// (user_id, id) index (OwnerMixin) is what the key references. The key has no
-// action: the plain key still cascades or nulls, and a NULL column skips the
-// check (MATCH SIMPLE).
-func sameOwnerKeys(owned map[string]string) entschema.DiffHook {
-	return func(next entschema.Differ) entschema.Differ {
-		return entschema.DiffFunc(func(current, desired *schema.Schema) ([]schema.Change, error) {
-			addSameOwnerKeys(desired, owned)
-			return next.Diff(current, desired)
-		})
-	}
-}
-
+// addSameOwnerKeys adds to the desired schema, for every foreign key from one
+// owned table to another (a message's run, a relation's entities, a refresh
+// token's session), a composite key (fk, user_id) → (id, user_id), so Atlas
+// plans it like any other constraint and never drops it. Postgres checks
+// foreign keys without row-level security, so a plain key would let a row of
+// user A point at user B's parent; the composite key makes the database
+// refuse it, whoever writes the row. It is also the key Citus accepts between
+// co-located tables: ownerKeys (keys.go) then drops the plain key and gives
+// its ON DELETE action to this one. The parents' unique (user_id, id)
+// (OwnerMixin, and the primary key) is what the key references.
 func addSameOwnerKeys(s *schema.Schema, owned map[string]string) {
 	for _, t := range s.Tables {
 		ownerCol, ok := owned[t.Name]

@@ -1,8 +1,10 @@
 // Package pii redacts personal data from text before it is stored or sent
-// to an embedding provider: email addresses, phone numbers (international
-// and US formats), US social security numbers, payment card numbers (Luhn
-// checked), IBANs (mod-97 checked) and IPv4/IPv6 addresses become typed
-// placeholders such as [EMAIL]. Checksums and boundaries keep ordinary
+// to an embedding provider: email addresses, phone numbers (international,
+// tel: URIs, and the national formats of the configured regions, checked
+// by libphonenumber's Go port), US social security numbers, payment card
+// numbers (Luhn checked), IBANs (mod-97 checked) and IPv4/IPv6 addresses
+// (with or without a port) become typed placeholders such as [EMAIL]. JSON
+// values are redacted in keys, strings and integers. Checksums and boundaries keep ordinary
 // numbers (order numbers, dates, versions) intact: a redactor that eats them
 // would destroy the memories it protects.
 //
@@ -11,8 +13,11 @@
 package pii
 
 import (
+	"encoding/json"
+	"math"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"golang.org/x/text/unicode/norm"
@@ -75,9 +80,12 @@ type detector struct {
 // addresses before phones (a dotted quad looks like a phone number too).
 var detectors = []detector{
 	{kind: Email, re: regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,63}`), valid: validEmail},
-	{kind: IBAN, re: regexp.MustCompile(`[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{1,4}){3,8}`), valid: validIBAN, shrink: true},
-	{kind: Card, re: regexp.MustCompile(`[0-9]{4}[ \-][0-9]{4}[ \-][0-9]{4}[ \-][0-9]{4}(?:[ \-][0-9]{3})?|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{5}|[0-9]{13,19}`), valid: validCard, shrink: true},
-	{kind: SSN, re: regexp.MustCompile(`[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}`), valid: validSSN},
+	// Groups of up to four, separated by a space or a hyphen (printed and
+	// typed forms).
+	{kind: IBAN, re: regexp.MustCompile(`[A-Za-z]{2}[0-9]{2}(?:[ \-]?[A-Za-z0-9]{1,4}){3,8}`), valid: validIBAN, shrink: true},
+	// Groups separated by a space, two spaces, a hyphen or a dot.
+	{kind: Card, re: regexp.MustCompile(`[0-9]{4}` + cardSep + `[0-9]{4}` + cardSep + `[0-9]{4}` + cardSep + `[0-9]{4}(?:` + cardSep + `[0-9]{3})?|[0-9]{4}` + cardSep + `[0-9]{6}` + cardSep + `[0-9]{5}|[0-9]{13,19}`), valid: validCard, shrink: true},
+	{kind: SSN, re: regexp.MustCompile(`[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}`), valid: validSSN},
 	// IPv6, the IPv4-mapped form (::ffff:192.0.2.1) first: Go's leftmost-first
 	// alternation would otherwise stop at ":192".
 	{kind: IP, re: regexp.MustCompile(`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){1,6}:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}`), valid: validIPv6},
@@ -87,6 +95,9 @@ var detectors = []detector{
 	// US (NANP): optional 1, area code and exchange starting 2-9, then 4 digits.
 	{kind: Phone, re: regexp.MustCompile(`(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}`), valid: func(string) bool { return true }, dotted: true},
 }
+
+// cardSep separates a card number's groups.
+const cardSep = `(?:[.\-]| {1,2})`
 
 // Normalize is the form text is matched (and stored) in: NFKC, so
 // full-width and other compatibility forms of letters and digits match as
@@ -126,26 +137,80 @@ func invisible(r rune) bool {
 	return false
 }
 
-// RedactJSON redacts every string of a JSON value, object keys included,
-// adding what it found to counts.
-func RedactJSON(v any, counts Counts) any {
+// kinds are every Kind, for Placeholders.
+var kinds = []Kind{Email, Phone, SSN, Card, IBAN, IP}
+
+// Placeholders counts the placeholders in a JSON value already redacted
+// (strings and object keys): what redaction put into data kept from an
+// earlier write, whose own counts were not kept apart. A client's literal
+// "[EMAIL]" counts too.
+func Placeholders(v any, counts Counts) {
 	switch x := v.(type) {
 	case string:
-		out, c := Redact(x)
-		for k, n := range c {
-			counts[k] += n
+		if !strings.Contains(x, "[") {
+			return
 		}
+		for _, k := range kinds {
+			if n := strings.Count(x, k.Placeholder()); n > 0 {
+				counts[k] += n
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			Placeholders(k, counts)
+			Placeholders(e, counts)
+		}
+	case []any:
+		for _, e := range x {
+			Placeholders(e, counts)
+		}
+	}
+}
+
+// Add adds other's counts to c.
+func (c Counts) Add(other Counts) {
+	for k, n := range other {
+		c[k] += n
+	}
+}
+
+// RedactJSON redacts every string of a JSON value, object keys included,
+// and every integer that is personal data written as a number
+// ({"card": 4111111111111111} becomes {"card": "[CARD]"}), adding what it
+// found to counts. Decode with json.Decoder.UseNumber: a float64 holds
+// integers exactly only up to 2^53, and card numbers have up to 19 digits.
+// It uses the Default redactor.
+func RedactJSON(v any, counts Counts) any { return Default.RedactJSON(v, counts) }
+
+// RedactJSON is the package's RedactJSON with r's detectors.
+func (r *Redactor) RedactJSON(v any, counts Counts) any {
+	return r.redactJSON(v, "", counts)
+}
+
+// redactJSON redacts v, the value of key in its object ("" elsewhere).
+func (r *Redactor) redactJSON(v any, key string, counts Counts) any {
+	switch x := v.(type) {
+	case string:
+		out, c := r.Redact(x)
+		counts.Add(c)
 		return out
+	case json.Number:
+		return r.redactNumber(string(x), key, v, counts)
+	case float64:
+		if x != math.Trunc(x) || math.Abs(x) >= 1e19 {
+			return v
+		}
+		return r.redactNumber(strconv.FormatFloat(x, 'f', -1, 64), key, v, counts)
 	case map[string]any:
 		m := make(map[string]any, len(x))
 		for k, e := range x {
-			m[RedactJSON(k, counts).(string)] = RedactJSON(e, counts)
+			m[r.redactJSON(k, "", counts).(string)] = r.redactJSON(e, k, counts)
 		}
 		return m
 	case []any:
 		s := make([]any, len(x))
 		for i, e := range x {
-			s[i] = RedactJSON(e, counts)
+			s[i] = r.redactJSON(e, key, counts)
 		}
 		return s
 	default:
@@ -153,16 +218,44 @@ func RedactJSON(v any, counts Counts) any {
 	}
 }
 
+// phoneKey matches object keys that say their value is a phone number:
+// there a bare number of a phone number's length is one, though without
+// its "+" or separators no pattern could tell it from a count or an id.
+var phoneKey = regexp.MustCompile(`(?i)(^|[^a-z])(phone|tel|telephone|mobile|cell|cellphone|fax|whatsapp|msisdn)($|[^a-z])|phone`)
+
+// redactNumber redacts an integer literal that is personal data on its own
+// (a Luhn-valid card number, an SSN, a phone number under a key that says
+// so) into its placeholder; any other number (amounts, timestamps, ids)
+// stays a number.
+func (r *Redactor) redactNumber(lit, key string, orig any, counts Counts) any {
+	if lit == "" || strings.Trim(lit, "0123456789") != "" {
+		return orig // negative, fractional or exponent: not an identifier
+	}
+	if out, c := r.Redact(lit); out != lit {
+		counts.Add(c)
+		return out
+	}
+	if key != "" && len(lit) >= 7 && len(lit) <= 15 && phoneKey.MatchString(Normalize(key)) {
+		counts[Phone]++
+		return Phone.Placeholder()
+	}
+	return orig
+}
+
 // Redact returns text with every match replaced by its placeholder, and the
 // counts. It repeats until a pass finds nothing, so its output never holds
 // anything it would redact (a replacement can make a neighbour stand alone):
 // each replacement removes a digit, '@' or ':' and adds none, so it ends.
-func Redact(text string) (string, Counts) {
+// It uses the Default redactor.
+func Redact(text string) (string, Counts) { return Default.Redact(text) }
+
+// Redact is the package's Redact with r's detectors.
+func (r *Redactor) Redact(text string) (string, Counts) {
 	text = Normalize(text)
 	counts := Counts{}
 	for {
 		changed := false
-		for _, d := range detectors {
+		for _, d := range r.detectors {
 			var n int
 			text, n = d.replace(text)
 			if n > 0 {
@@ -235,11 +328,26 @@ func (d detector) standsAlone(text string, start, end int) bool {
 		if start >= 2 && (text[start-1] == '.' || text[start-1] == ':') && isDigit(text[start-2]) {
 			return false
 		}
-		if end+1 < len(text) && (text[end] == '.' || text[end] == ':') && isHex(text[end+1]) {
+		if end+1 < len(text) && (text[end] == '.' || text[end] == ':') && isHex(text[end+1]) &&
+			!(d.kind == IP && d.dotted && text[end] == ':' && isPort(text[end+1:])) {
 			return false
 		}
 	}
 	return true
+}
+
+// isPort says s starts with a port number that ends there (1-5 digits, then
+// no letter, digit, '.' or ':'): "10.1.2.3:5432" is an address and its port,
+// "1.2.3.4:5:6" is not.
+func isPort(s string) bool {
+	n := 0
+	for n < len(s) && isDigit(s[n]) {
+		n++
+	}
+	if n == 0 || n > 5 {
+		return false
+	}
+	return n == len(s) || !(glued(s[n]) || s[n] == '.' || s[n] == ':')
 }
 
 func glued(c byte) bool {
@@ -310,7 +418,7 @@ var ibanLengths = map[string]int{
 
 // validIBAN checks the country's length and the ISO 13616 mod-97 checksum.
 func validIBAN(m string) bool {
-	s := strings.ToUpper(strings.ReplaceAll(m, " ", ""))
+	s := strings.ToUpper(strings.NewReplacer(" ", "", "-", "").Replace(m))
 	if want, ok := ibanLengths[s[:2]]; !ok || len(s) != want {
 		return false
 	}

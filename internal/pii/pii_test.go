@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -132,5 +133,111 @@ func TestRedactJSONCoversKeysAndValues(t *testing.T) {
 	got := RedactJSON(map[string]any{"alice@example.com": "k", "n": []any{"bob@example.com", 3.0}}, counts).(map[string]any)
 	if _, ok := got["[EMAIL]"]; !ok || got["n"].([]any)[0] != "[EMAIL]" || got["n"].([]any)[1] != 3.0 || counts[Email] != 2 {
 		t.Fatalf("got %v, counts %v", got, counts)
+	}
+}
+
+func TestRedactJSONNumbers(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+		n    Counts
+	}{
+		{"card", `{"card": 4111111111111111}`, `{"card":"[CARD]"}`, Counts{Card: 1}},
+		{"19-digit card beyond float64", `{"x": 4000000000000000006}`, `{"x":"[CARD]"}`, Counts{Card: 1}},
+		{"phone under a phone key", `{"phone": 15551234567}`, `{"phone":"[PHONE]"}`, Counts{Phone: 1}},
+		{"phone key in an array", `{"fax_numbers": [4155550000]}`, `{"fax_numbers":["[PHONE]"]}`, Counts{Phone: 1}},
+		// False positives that must survive.
+		{"amount", `{"amount": 15551234567}`, `{"amount":15551234567}`, Counts{}},
+		{"timestamp ms", `{"ts": 1733385600000}`, `{"ts":1733385600000}`, Counts{}},
+		{"luhn-failing id", `{"id": 4111111111111112}`, `{"id":4111111111111112}`, Counts{}},
+		{"short number under a phone key", `{"phone_count": 3}`, `{"phone_count":3}`, Counts{}},
+		{"negative", `{"card": -4111111111111111}`, `{"card":-4111111111111111}`, Counts{}},
+		{"fraction", `{"card": 4111111111111111.5}`, `{"card":4111111111111111.5}`, Counts{}},
+		{"telemetry is not tel", `{"telemetry": 15551234567}`, `{"telemetry":15551234567}`, Counts{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := json.NewDecoder(strings.NewReader(tt.in))
+			d.UseNumber()
+			var v any
+			if err := d.Decode(&v); err != nil {
+				t.Fatal(err)
+			}
+			n := Counts{}
+			out, _ := json.Marshal(RedactJSON(v, n))
+			if string(out) != tt.want {
+				t.Errorf("RedactJSON(%s) = %s, want %s", tt.in, out, tt.want)
+			}
+			if len(n) != len(tt.n) || n.Total() != tt.n.Total() {
+				t.Errorf("counts = %v, want %v", n, tt.n)
+			}
+		})
+	}
+}
+
+// Formats the first patterns missed (issue 16, item 6), and what must
+// survive beside them, per region set.
+func TestRedactFormats(t *testing.T) {
+	us := Default
+	eu, err := New(Config{PhoneRegions: []string{"FR", "GB", "US"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		r    *Redactor
+		in   string
+		want string
+		n    Counts
+	}{
+		{"ip with port", us, "db at 10.1.2.3:5432 is up", "db at [IP]:5432 is up", Counts{IP: 1}},
+		{"tel uri", us, "<a href=\"tel:+14155552671\">", "<a href=\"tel:[PHONE]\">", Counts{Phone: 1}},
+		{"tel uri dashes", us, "tel:+1-415-555-2671", "tel:[PHONE]", Counts{Phone: 1}},
+		{"tel uri national", us, "tel:4155552671", "tel:[PHONE]", Counts{Phone: 1}},
+		{"us compact", us, "call 4155552671 now", "call [PHONE] now", Counts{Phone: 1}},
+		{"fr national", eu, "appelez le 01 23 45 67 89", "appelez le [PHONE]", Counts{Phone: 1}},
+		{"fr national dots", eu, "tél. 06.12.34.56.78", "tél. [PHONE]", Counts{Phone: 1}},
+		{"gb national", eu, "ring 020 7946 0958 today", "ring [PHONE] today", Counts{Phone: 1}},
+		{"gb national needs GB", us, "ring 020 7946 0958 today", "ring 020 7946 0958 today", Counts{}},
+		{"card with dots", us, "4111.1111.1111.1111", "[CARD]", Counts{Card: 1}},
+		{"card with double spaces", us, "4111  1111  1111  1111", "[CARD]", Counts{Card: 1}},
+		{"iban with hyphens", us, "DE89-3704-0044-0532-0130-00", "[IBAN]", Counts{IBAN: 1}},
+		{"ssn with dots", us, "ssn 123.45.6789", "ssn [SSN]", Counts{SSN: 1}},
+
+		// False positives that must survive (measured for both region sets).
+		{"timestamp", eu, "at 1733385600 sharp", "at 1733385600 sharp", Counts{}},
+		{"order id 10 digits", us, "order 1234567890 shipped", "order 1234567890 shipped", Counts{}},
+		{"year range", eu, "from 2019 to 2024", "from 2019 to 2024", Counts{}},
+		{"date", eu, "on 2024-01-15 and 15.01.2024", "on 2024-01-15 and 15.01.2024", Counts{}},
+		{"amount", eu, "paid 1 250 000 EUR", "paid 1 250 000 EUR", Counts{}},
+		{"version", eu, "v1.22.333", "v1.22.333", Counts{}},
+		{"address port-like", us, "1.2.3.4:5:6", "1.2.3.4:5:6", Counts{}},
+		{"zip and street", eu, "75001 Paris, 12 rue X", "75001 Paris, 12 rue X", Counts{}},
+		{"short code", eu, "code 123456", "code 123456", Counts{}},
+		{"iban hyphen bad checksum", us, "DE88-3704-0044-0532-0130-00", "DE88-3704-0044-0532-0130-00", Counts{}},
+		{"card dots failing luhn", us, "4111.1111.1111.1112", "4111.1111.1111.1112", Counts{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, n := tt.r.Redact(tt.in)
+			if got != tt.want {
+				t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if len(n) != len(tt.n) || n.Total() != tt.n.Total() {
+				t.Errorf("counts = %v, want %v", n, tt.n)
+			}
+		})
+	}
+}
+
+func TestConfigRegions(t *testing.T) {
+	if err := (Config{PhoneRegions: []string{"US", "gb"}}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{nil, {"XX"}, {"US", "Narnia"}} {
+		if err := (Config{PhoneRegions: bad}).Validate(); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 }

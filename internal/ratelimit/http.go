@@ -27,9 +27,16 @@ type Config struct {
 	// AuthIPPerMinute applies to each of login, register and refresh, per
 	// client IP: guessing and account creation from one address.
 	AuthIPPerMinute int `env:"RATELIMIT_AUTH_IP_PER_MINUTE" envDefault:"10"`
-	// AuthAccountPerMinute applies to login and register per email, from
-	// any address: guessing one account's password from many.
+	// AuthAccountPerMinute applies to login per email and client IP, and to
+	// register per email from any address: guessing one account's password
+	// from one address. A login limit per email alone would let anyone lock
+	// a victim out of their account by failing logins in their name; per
+	// email and address, the victim's own address keeps its budget.
 	AuthAccountPerMinute int `env:"RATELIMIT_AUTH_ACCOUNT_PER_MINUTE" envDefault:"5"`
+	// AuthAccountCeilingPerMinute applies to login per email from any
+	// address: the ceiling only a distributed attack reaches (with the
+	// defaults, 20 addresses guessing one account at their own limit).
+	AuthAccountCeilingPerMinute int `env:"RATELIMIT_AUTH_ACCOUNT_CEILING_PER_MINUTE" envDefault:"100"`
 	// RefusalDelay holds a 429 back (at most until its Retry-After, and for
 	// at most maxHeld requests at once) before sending it: clients that
 	// ignore Retry-After, a flood's loop, then retry at a walking pace
@@ -43,15 +50,18 @@ const maxHeld = 1024
 
 // DefaultConfig is Config with its envDefault values, for tests and tools.
 func DefaultConfig() Config {
-	return Config{IPPerMinute: 100, UserPerMinute: 30, AuthIPPerMinute: 10, AuthAccountPerMinute: 5, RefusalDelay: time.Second}
+	return Config{IPPerMinute: 100, UserPerMinute: 30, AuthIPPerMinute: 10, AuthAccountPerMinute: 5,
+		AuthAccountCeilingPerMinute: 100, RefusalDelay: time.Second}
 }
 
 // Authenticator returns the user a bearer token belongs to, and false when
-// the token does not verify. It must be cheap (a signature check, no
-// database): it runs before the request's own authentication, on every
-// request that carries a token. The per-user limit counts only tokens that
-// verify, so nobody can spend another user's budget with made-up tokens.
-type Authenticator func(ctx context.Context, bearer string) (user string, ok bool)
+// the token does not verify, with ctx carrying what it verified so that the
+// request's own authentication need not verify it again. It must be cheap
+// (a signature check, no database): it runs before the request's own
+// authentication, on every request that carries a token while the per-user
+// limit is on. The per-user limit counts only tokens that verify, so nobody
+// can spend another user's budget with made-up tokens.
+type Authenticator func(ctx context.Context, bearer string) (_ context.Context, user string, ok bool)
 
 // ErrorWriter writes err as the API's error response.
 type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
@@ -122,21 +132,37 @@ func (h *HTTP) Wrap(next http.Handler) http.Handler {
 		}
 		var checks []check
 		if op := authOperation(r); op != "" {
-			if op != "refresh" && !PerMinute(h.cfg.AuthAccountPerMinute).Off() {
-				emails, err := peekEmails(r)
-				if err != nil {
+			var emails []string
+			if op != "refresh" && (!PerMinute(h.cfg.AuthAccountPerMinute).Off() || !PerMinute(h.cfg.AuthAccountCeilingPerMinute).Off()) {
+				var err error
+				if emails, err = peekEmails(r); err != nil {
 					h.writeErr(w, r, err)
 					return
 				}
-				for _, e := range emails {
-					checks = append(checks, check{op + ":account:" + e, PerMinute(h.cfg.AuthAccountPerMinute)})
+			}
+			for _, e := range emails {
+				key := op + ":account:" + e
+				if op == "login" {
+					key = "login:account-ip:" + e + ":" + ip
 				}
+				checks = append(checks, check{key, PerMinute(h.cfg.AuthAccountPerMinute)})
 			}
 			checks = append(checks, check{op + ":ip:" + ip, PerMinute(h.cfg.AuthIPPerMinute)})
+			if op == "login" {
+				// Last of the sign-in limits: a request another limit refused
+				// does not spend the account's ceiling.
+				for _, e := range emails {
+					checks = append(checks, check{"login:account:" + e, PerMinute(h.cfg.AuthAccountCeilingPerMinute)})
+				}
+			}
 		}
-		if h.authn != nil {
+		// With the per-user limit off the token is left to the request's
+		// own authentication: verifying it here would only repeat that.
+		if h.authn != nil && !PerMinute(h.cfg.UserPerMinute).Off() {
 			if tok, ok := bearer(r); ok {
-				if user, ok := h.authn(r.Context(), tok); ok {
+				ctx, user, ok := h.authn(r.Context(), tok)
+				if ok {
+					r = r.WithContext(ctx)
 					checks = append(checks, check{"user:" + user, PerMinute(h.cfg.UserPerMinute)})
 				}
 			}

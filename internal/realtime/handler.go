@@ -225,6 +225,11 @@ func (c *conn) readLoop(epoch string) {
 			c.send(reply{Type: typeError, Code: "VALIDATION_ERROR", Message: "message is not a JSON object"})
 			continue
 		}
+		if !validMessageID(m.ID) {
+			// Not echoed: it is not an id.
+			c.send(reply{Type: typeError, Code: "VALIDATION_ERROR", Message: "id must be a string of 1 to 64 characters or an integer"})
+			continue
+		}
 		c.handle(m, epoch)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
@@ -69,6 +70,22 @@ type clientMessage struct {
 	Epoch string          `json:"epoch,omitempty"`
 	Seq   *uint64         `json:"seq,omitempty"`
 	Token string          `json:"token,omitempty"`
+}
+
+// validMessageID reports whether a client message's id is what the
+// contract allows (absent, a string of 1 to 64 characters, or an
+// integer), so what is echoed is a short id and never an arbitrary value.
+func validMessageID(raw json.RawMessage) bool {
+	if len(raw) == 0 {
+		return true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		n := utf8.RuneCountInString(s)
+		return n >= 1 && n <= 64
+	}
+	var i int64
+	return json.Unmarshal(raw, &i) == nil
 }
 
 // reply is every server → client message that is not an event.

@@ -32,7 +32,7 @@ func NewPublisher(cfg Config, broker Broker) *Publisher {
 var knownTypes = map[events.Type]bool{
 	events.AgentToken: true, events.AgentToolCall: true, events.AgentToolResult: true,
 	events.AgentFinal: true, events.AgentError: true, events.RunStatus: true,
-	events.RunMessage: true, events.BudgetWarning: true,
+	events.RunMessage: true, events.BudgetWarning: true, events.ConnectionNeedsReauth: true,
 }
 
 // EmitToUser implements events.Publisher: every socket of the user gets e.

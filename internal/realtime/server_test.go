@@ -61,7 +61,7 @@ func twoServers(t *testing.T) (a, b *apptest.Server, pub events.Publisher) {
 
 func createRun(t *testing.T, c *openapi.Client) uuid.UUID {
 	t.Helper()
-	r, err := c.CreateRun(context.Background())
+	r, err := c.CreateRun(context.Background(), openapi.OptRunCreate{})
 	if err != nil {
 		t.Fatalf("create run: %v", err)
 	}

@@ -25,7 +25,7 @@ func TestRunsOverHTTP(t *testing.T) {
 	c, tok := s.SignUp(t, "worker@example.com")
 	ctx := context.Background()
 
-	run, err := c.CreateRun(ctx)
+	run, err := c.CreateRun(ctx, openapi.OptRunCreate{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +116,11 @@ func TestRunsOverHTTP(t *testing.T) {
 	if _, err := c.GetBudget(ctx); err == nil {
 		t.Fatal("a budget before any was set")
 	}
-	b, err := c.PutBudget(ctx, &openapi.BudgetSet{LimitUsd: decimal.RequireFromString("0.0004")})
+	b, err := c.PutBudget(ctx, &openapi.BudgetSet{LimitUsd: "0.0004"})
 	if err != nil || !b.Hard || b.SpentUsd.String() != "0.00045" {
 		t.Fatalf("budget = %+v, %v", b, err)
 	}
-	_, err = c.CreateRun(ctx)
+	_, err = c.CreateRun(ctx, openapi.OptRunCreate{})
 	e = apptest.APIError(t, err, http.StatusPaymentRequired, openapi.ErrorResponseErrorCodeBUDGETEXCEEDED)
 	if !strings.Contains(e.Message, "$0.0004") || !strings.Contains(e.Message, "$0.00045 spent") {
 		t.Fatalf("budget message %q", e.Message)
@@ -129,7 +129,7 @@ func TestRunsOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run, err = c.CompleteRun(ctx, openapi.CompleteRunParams{ID: run.ID})
+	run, err = c.CompleteRun(ctx, openapi.OptRunCompletion{}, openapi.CompleteRunParams{ID: run.ID})
 	if err != nil || run.Status != openapi.RunStatusCompleted || !run.CompletedAt.Set {
 		t.Fatalf("completed run = %+v, %v", run, err)
 	}
@@ -142,7 +142,7 @@ func TestRunsOverHTTP(t *testing.T) {
 	}
 	// Without a status filter every run is listed, whatever its status
 	// (the column's default must not leak into the filter).
-	if _, err := c.CreateRun(ctx); err != nil {
+	if _, err := c.CreateRun(ctx, openapi.OptRunCreate{}); err != nil {
 		t.Fatal(err)
 	}
 	resp := s.Do(t, http.MethodGet, "/v1/runs", tok.AccessToken, "")
@@ -165,7 +165,7 @@ func TestActiveRunLimitOverHTTP(t *testing.T) {
 	s := apptest.New(t)
 	c, tok := s.SignUp(t, "busy@example.com")
 	for range 10 {
-		if _, err := c.CreateRun(context.Background()); err != nil {
+		if _, err := c.CreateRun(context.Background(), openapi.OptRunCreate{}); err != nil {
 			t.Fatal(err)
 		}
 	}

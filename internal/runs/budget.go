@@ -3,6 +3,7 @@ package runs
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/budget"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
@@ -103,6 +105,10 @@ func (s *Service) PutBudget(ctx context.Context, in BudgetInput) (*BudgetStatus,
 		if err != nil {
 			return nil, fmt.Errorf("store budget: %w", err)
 		}
+		if err := audit.Record(ctx, tx, audit.Event{Type: audit.BudgetChanged, Data: map[string]any{
+			"limit_usd": in.LimitUSD.String(), "soft_limit_usd": soft.Decimal.String(), "hard": in.Hard}}); err != nil {
+			return nil, err
+		}
 		st, err := s.budgetState(ctx, tx, uid)
 		if err != nil {
 			return nil, err
@@ -121,7 +127,7 @@ func (s *Service) DeleteBudget(ctx context.Context) error {
 		if n == 0 {
 			return fault.NotFoundf("no budget set")
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Event{Type: audit.BudgetChanged, Data: map[string]any{"removed": true}})
 	})
 }
 
@@ -186,6 +192,9 @@ func (st budgetState) refusal() error {
 		usd(b.LimitUsd), usd(st.spent), st.start.Format(time.DateOnly))
 }
 
+// hard reports whether the user has a budget that stops spending.
+func (st budgetState) hard() bool { return st.budget != nil && st.budget.Hard }
+
 // warning is the text a run carries when the period's spend reached the
 // soft limit (or went over a limit that is not a hard stop); empty if not.
 func (st budgetState) warning() string {
@@ -223,10 +232,12 @@ func (st budgetState) warningEvent(runID uuid.UUID, msg string) budgetWarningEve
 
 // usd formats an amount for people: cents, or every digit below a cent.
 func usd(d decimal.Decimal) string {
-	if d.Abs().LessThan(decimal.RequireFromString("0.01")) && !d.IsZero() {
-		return "$" + d.String()
+	// Cents at least, every digit there is: a refusal saying "$0.02 spent"
+	// when $0.015 was spent is wrong about the money.
+	if d.Equal(d.Round(2)) {
+		return "$" + d.StringFixed(2)
 	}
-	return "$" + d.StringFixed(2)
+	return "$" + d.String()
 }
 
 // budgetWarningOnce sets the run's warning unless it already carries one,
@@ -241,4 +252,18 @@ func budgetWarningOnce(ctx context.Context, tx *ent.Tx, uid, runID uuid.UUID, ms
 		return false, fmt.Errorf("set run warning: %w", err)
 	}
 	return n == 1, nil
+}
+
+// auditRefusal records a hard budget's refusal in a transaction of its
+// own: the refused work rolled back, the refusal itself is the event.
+func (s *Service) auditRefusal(ctx context.Context, err error, what string) {
+	if f, ok := fault.As(err); !ok || f.Kind != fault.BudgetExceeded {
+		return
+	}
+	rerr := s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		return audit.Record(ctx, tx, audit.Event{Type: audit.BudgetRefused, Data: map[string]any{"refused": what}})
+	})
+	if rerr != nil {
+		s.log.ErrorContext(ctx, "audit: record budget refusal", slog.Any("error", rerr))
+	}
 }

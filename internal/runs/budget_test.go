@@ -30,7 +30,7 @@ func TestBudgetSoftThresholdAndHardStop(t *testing.T) {
 	if !st.SpentUSD.IsZero() || !st.Budget.LimitUsd.Equal(dec("3")) || st.PeriodStart.Day() != 1 {
 		t.Fatalf("status = %+v", st)
 	}
-	run, err := e.svc.Create(ctx)
+	run, err := e.svc.Create(ctx, RunInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,13 +74,13 @@ func TestBudgetSoftThresholdAndHardStop(t *testing.T) {
 	// At the limit: no new LLM call, no new run.
 	_, err = e.svc.RecordLLMCall(ctx, run.ID, call)
 	wantFault(t, err, fault.BudgetExceeded, "$3.00", "$3.00 spent")
-	_, err = e.svc.Create(ctx)
+	_, err = e.svc.Create(ctx, RunInput{})
 	wantFault(t, err, fault.BudgetExceeded, "monthly budget of $3.00 reached")
 	if n := e.count(t, "llm_calls"); n != 3 {
 		t.Fatalf("%d calls recorded, want 3", n)
 	}
 	// Bob is not affected by alice's budget.
-	if _, err := e.svc.Create(as(e.bob)); err != nil {
+	if _, err := e.svc.Create(as(e.bob), RunInput{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -88,7 +88,7 @@ func TestBudgetSoftThresholdAndHardStop(t *testing.T) {
 	if _, err := e.svc.PutBudget(ctx, BudgetInput{LimitUSD: dec("10"), SoftLimitUSD: ptr(dec("2")), Hard: true}); err != nil {
 		t.Fatal(err)
 	}
-	run2, err := e.svc.Create(ctx)
+	run2, err := e.svc.Create(ctx, RunInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestHardBudgetHoldsUnderParallelCalls(t *testing.T) {
 	if _, err := e.svc.PutBudget(ctx, BudgetInput{LimitUSD: dec("3"), Hard: true}); err != nil {
 		t.Fatal(err)
 	}
-	run, err := e.svc.Create(ctx)
+	run, err := e.svc.Create(ctx, RunInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestSoftBudgetOnlyWarns(t *testing.T) {
 	if _, err := e.svc.PutBudget(ctx, BudgetInput{LimitUSD: dec("1"), Hard: false}); err != nil {
 		t.Fatal(err)
 	}
-	run, err := e.svc.Create(ctx)
+	run, err := e.svc.Create(ctx, RunInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestBudgetCountsOnlyThisMonth(t *testing.T) {
 		!st.PeriodEnd.Equal(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("status = %+v, %v", st, err)
 	}
-	if _, err := e.svc.Create(ctx); err != nil {
+	if _, err := e.svc.Create(ctx, RunInput{}); err != nil {
 		t.Fatalf("last month's spend counted: %v", err)
 	}
 }
@@ -225,7 +225,7 @@ func TestBudgetValidationAndDelete(t *testing.T) {
 	if _, err := e.svc.PutBudget(ctx, BudgetInput{LimitUSD: dec("0"), Hard: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Create(ctx); !fault.Is(err, fault.BudgetExceeded) {
+	if _, err := e.svc.Create(ctx, RunInput{}); !fault.Is(err, fault.BudgetExceeded) {
 		t.Fatalf("zero budget: %v", err)
 	}
 	if err := e.svc.DeleteBudget(ctx); err != nil {
@@ -234,7 +234,7 @@ func TestBudgetValidationAndDelete(t *testing.T) {
 	if err := e.svc.DeleteBudget(ctx); !fault.Is(err, fault.NotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
-	if _, err := e.svc.Create(ctx); err != nil {
+	if _, err := e.svc.Create(ctx, RunInput{}); err != nil {
 		t.Fatalf("after delete: %v", err)
 	}
 }

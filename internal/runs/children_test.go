@@ -354,7 +354,7 @@ func TestAnotherUsersRunIsNotFound(t *testing.T) {
 	ops := map[string]func() error{
 		"get":      func() error { _, err := e.svc.Get(ctx, bobRun.ID); return err },
 		"start":    func() error { _, err := e.svc.Start(ctx, bobRun.ID); return err },
-		"complete": func() error { _, err := e.svc.Complete(ctx, bobRun.ID); return err },
+		"complete": func() error { _, err := e.svc.Complete(ctx, bobRun.ID, nil); return err },
 		"fail":     func() error { _, err := e.svc.Fail(ctx, bobRun.ID, "x"); return err },
 		"cancel":   func() error { _, err := e.svc.Cancel(ctx, bobRun.ID); return err },
 		"append message": func() error {

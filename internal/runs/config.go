@@ -24,6 +24,10 @@ type Config struct {
 	RetryAfter time.Duration `env:"RUNS_RETRY_AFTER" envDefault:"30s"`
 	// DefaultToolPolicy applies to tools a user has no permission for.
 	DefaultToolPolicy ToolPolicy `env:"TOOLS_DEFAULT_POLICY" envDefault:"allow"`
+	// AllowUnpricedModels lets LLM calls of models missing from the price
+	// table be recorded under a hard budget (with no cost, so they do not
+	// add to spend). Off, they are refused (UNPRICED_MODEL).
+	AllowUnpricedModels bool `env:"RUNS_ALLOW_UNPRICED_MODELS" envDefault:"false"`
 }
 
 // DefaultConfig is the configuration with every default.

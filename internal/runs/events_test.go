@@ -29,7 +29,7 @@ func TestEventsOfARun(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := as(e.alice)
-	run, err := e.svc.Create(ctx)
+	run, err := e.svc.Create(ctx, RunInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestEventsOfARun(t *testing.T) {
 			_, err = e.svc.CompleteToolCall(ctx, tc.ID, ToolOutcome{Status: toolcall.StatusSuccess, Output: json.RawMessage(`"ok"`)})
 			return err
 		},
-		func() error { _, err := e.svc.Complete(ctx, run.ID); return err },
+		func() error { _, err := e.svc.Complete(ctx, run.ID, nil); return err },
 		// Refused: nothing is emitted for work that did not happen.
 		func() error {
 			if _, err := e.svc.Cancel(ctx, run.ID); !fault.Is(err, fault.Conflict) {
@@ -130,7 +130,7 @@ func TestEventDeliveryIsBestEffort(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run, err := svc.Create(as(alice))
+		run, err := svc.Create(as(alice), RunInput{})
 		if err != nil {
 			t.Fatalf("%s publisher: %v", name, err)
 		}

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/go-faster/jx"
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/agentrun"
 	"github.com/jarvis-core/jarvis/ent/apiview"
@@ -27,8 +31,17 @@ var _ openapi.RunsHandler = (*Handler)(nil)
 const defaultPageSize = 20
 
 // CreateRun implements openapi.RunsHandler.
-func (h *Handler) CreateRun(ctx context.Context) (*openapi.Run, error) {
-	r, err := h.svc.Create(ctx)
+func (h *Handler) CreateRun(ctx context.Context, req openapi.OptRunCreate) (*openapi.Run, error) {
+	var in RunInput
+	if b, ok := req.Get(); ok {
+		meta, err := decodeObject("metadata", b.Metadata.Or(nil))
+		if err != nil {
+			return nil, err
+		}
+		in = RunInput{Name: b.Name.Or(""), Input: json.RawMessage(b.Input), Metadata: meta, Tags: b.Tags,
+			ParentRunID: b.ParentRunID.Or(uuid.Nil), ThreadID: b.ThreadID.Or("")}
+	}
+	r, err := h.svc.Create(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +54,8 @@ func (h *Handler) ListRuns(ctx context.Context, p openapi.ListRunsParams) (*open
 	if err != nil {
 		return nil, err
 	}
-	rows, err := h.svc.List(ctx, pg, agentrun.Status(p.Status.Or("")))
+	rows, err := h.svc.List(ctx, pg, RunFilter{Status: agentrun.Status(p.Status.Or("")), Name: p.Name.Or(""),
+		Tag: p.Tag.Or(""), ThreadID: p.ThreadID.Or(""), ParentRunID: p.ParentRunID.Or(uuid.Nil)})
 	if err != nil {
 		return nil, err
 	}
@@ -60,8 +74,12 @@ func (h *Handler) StartRun(ctx context.Context, p openapi.StartRunParams) (*open
 }
 
 // CompleteRun implements openapi.RunsHandler.
-func (h *Handler) CompleteRun(ctx context.Context, p openapi.CompleteRunParams) (*openapi.Run, error) {
-	return runView(h.svc.Complete(ctx, p.ID))
+func (h *Handler) CompleteRun(ctx context.Context, req openapi.OptRunCompletion, p openapi.CompleteRunParams) (*openapi.Run, error) {
+	var output json.RawMessage
+	if b, ok := req.Get(); ok {
+		output = json.RawMessage(b.Output)
+	}
+	return runView(h.svc.Complete(ctx, p.ID, output))
 }
 
 // FailRun implements openapi.RunsHandler.
@@ -72,6 +90,20 @@ func (h *Handler) FailRun(ctx context.Context, req *openapi.RunFailure, p openap
 // CancelRun implements openapi.RunsHandler.
 func (h *Handler) CancelRun(ctx context.Context, p openapi.CancelRunParams) (*openapi.Run, error) {
 	return runView(h.svc.Cancel(ctx, p.ID))
+}
+
+// decodeObject turns an API object (raw JSON values) into the map ent
+// stores.
+func decodeObject(field string, m map[string]jx.Raw) (map[string]any, error) {
+	out := make(map[string]any, len(m))
+	for k, raw := range m {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fault.InvalidField(field, "must be a JSON object").Wrap(err)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 func runView(r *ent.AgentRun, err error) (*openapi.Run, error) {
@@ -122,13 +154,9 @@ func (h *Handler) ListRunToolCalls(ctx context.Context, p openapi.ListRunToolCal
 
 // StartToolCall implements openapi.RunsHandler.
 func (h *Handler) StartToolCall(ctx context.Context, req *openapi.ToolCallStart, p openapi.StartToolCallParams) (*openapi.ToolCall, error) {
-	input := map[string]any{}
-	for k, raw := range req.Input.Or(nil) {
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, fault.InvalidField("input", "must be a JSON object").Wrap(err)
-		}
-		input[k] = v
+	input, err := decodeObject("input", req.Input.Or(nil))
+	if err != nil {
+		return nil, err
 	}
 	tc, err := h.svc.StartToolCall(ctx, p.ID, req.ToolID, input)
 	if err != nil {
@@ -169,6 +197,15 @@ func (h *Handler) ListRunLLMCalls(ctx context.Context, p openapi.ListRunLLMCalls
 	}
 	items, next := apiview.LLMCallItems(rows, pg)
 	return &openapi.LLMCallPage{Items: items, NextCursor: next}, nil
+}
+
+// GetLLMCall implements openapi.RunsHandler.
+func (h *Handler) GetLLMCall(ctx context.Context, p openapi.GetLLMCallParams) (*openapi.LLMCall, error) {
+	c, err := h.svc.GetLLMCall(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	return apiview.LLMCall(c), nil
 }
 
 // RecordLLMCall implements openapi.RunsHandler.
@@ -217,9 +254,19 @@ func (h *Handler) GetBudget(ctx context.Context) (*openapi.Budget, error) {
 
 // PutBudget implements openapi.RunsHandler.
 func (h *Handler) PutBudget(ctx context.Context, req *openapi.BudgetSet) (*openapi.Budget, error) {
-	in := BudgetInput{LimitUSD: req.LimitUsd, Hard: req.Hard.Or(true)}
+	// The decoder held both amounts to the spec's pattern (plain digits, an
+	// optional point with 1 to 10 more): what parses here is what was sent.
+	limit, err := decimal.NewFromString(req.LimitUsd)
+	if err != nil {
+		return nil, fault.InvalidField("limit_usd", "must be an amount like 12.50").Wrap(err)
+	}
+	in := BudgetInput{LimitUSD: limit, Hard: req.Hard.Or(true)}
 	if v, ok := req.SoftLimitUsd.Get(); ok {
-		in.SoftLimitUSD = &v
+		soft, err := decimal.NewFromString(v)
+		if err != nil {
+			return nil, fault.InvalidField("soft_limit_usd", "must be an amount like 10.00").Wrap(err)
+		}
+		in.SoftLimitUSD = &soft
 	}
 	return budgetView(h.svc.PutBudget(ctx, in))
 }

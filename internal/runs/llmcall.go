@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -31,8 +30,10 @@ type LLMCallInput struct {
 const maxTokensPerCall = 1 << 40
 
 func (in *LLMCallInput) normalize() error {
-	in.Provider = strings.ToLower(strings.TrimSpace(in.Provider))
-	in.Model = strings.TrimSpace(in.Model)
+	// Stored as normalized, so the price lookup, the totals and the usage
+	// report by model all see one name for one model.
+	in.Provider = pricing.Normalize(in.Provider)
+	in.Model = pricing.Normalize(in.Model)
 	var errs []error
 	switch {
 	case in.Provider == "":
@@ -93,6 +94,13 @@ func (s *Service) RecordLLMCall(ctx context.Context, runID uuid.UUID, in LLMCall
 		if err := b.refusal(); err != nil {
 			return nil, err
 		}
+		if !priced && b.hard() && !s.cfg.AllowUnpricedModels {
+			// A call without a price never adds to spend: under a hard
+			// budget it would pass every check unseen.
+			return nil, fault.New(fault.BudgetExceeded,
+				"model %q of provider %q has no price, and a hard budget refuses calls it cannot cost: use a priced model name, "+
+					"or ask the operator to allow unpriced models", in.Model, in.Provider).WithCode("UNPRICED_MODEL")
+		}
 		c := tx.LLMCall.Create().SetUserID(uid).SetRunID(runID).SetCreatedAt(now).SetUpdatedAt(now).
 			SetProvider(in.Provider).SetModel(in.Model).
 			SetInputTokens(in.Usage.Input).SetCachedInputTokens(in.Usage.CachedInput).
@@ -130,6 +138,7 @@ func (s *Service) RecordLLMCall(ctx context.Context, runID uuid.UUID, in LLMCall
 		return call, nil
 	})
 	if err != nil {
+		s.auditRefusal(ctx, err, "llm_call")
 		return nil, err
 	}
 	if !priced {
@@ -175,6 +184,14 @@ func addToRunTotals(ctx context.Context, tx *ent.Tx, uid, runID uuid.UUID, u pri
 		return notFound(err, errRunNotFound)
 	}
 	return fault.Conflictf("run is %s: a finished run cannot change", run.Status)
+}
+
+// GetLLMCall returns one of the viewer's LLM calls.
+func (s *Service) GetLLMCall(ctx context.Context, id uuid.UUID) (*ent.LLMCall, error) {
+	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.LLMCall, error) {
+		c, err := tx.LLMCall.Get(ctx, id)
+		return c, notFound(err, errLLMCallNotFound)
+	})
 }
 
 // ListLLMCalls returns up to p.Fetch() of a run's LLM calls, newest first.

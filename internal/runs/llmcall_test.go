@@ -324,7 +324,7 @@ func TestCallsRacingTheEndOfARun(t *testing.T) {
 	}
 	wg.Go(func() {
 		time.Sleep(20 * time.Millisecond)
-		if _, err := e.svc.Complete(ctx, run.ID); err != nil {
+		if _, err := e.svc.Complete(ctx, run.ID, nil); err != nil {
 			t.Error(err)
 		}
 	})

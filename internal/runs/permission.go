@@ -8,6 +8,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/toolpermission"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
@@ -76,6 +77,10 @@ func (s *Service) SetToolPermission(ctx context.Context, toolID string, effect T
 		if err != nil {
 			return nil, fmt.Errorf("store tool permission: %w", err)
 		}
+		if err := audit.Record(ctx, tx, audit.Event{Type: audit.ToolPermissionChanged,
+			Data: map[string]any{"tool_id": toolID, "effect": string(effect)}}); err != nil {
+			return nil, err
+		}
 		return tx.ToolPermission.Query().Where(toolpermission.ToolID(toolID)).Only(ctx)
 	})
 }
@@ -84,13 +89,21 @@ func (s *Service) SetToolPermission(ctx context.Context, toolID string, effect T
 // default policy then applies to its tool.
 func (s *Service) DeleteToolPermission(ctx context.Context, id uuid.UUID) error {
 	return s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		err := tx.ToolPermission.DeleteOneID(id).Exec(ctx)
+		p, err := tx.ToolPermission.Get(ctx, id)
+		if ent.IsNotFound(err) {
+			return errPermissionNotFound.Wrap(err)
+		}
+		if err != nil {
+			return fmt.Errorf("find tool permission: %w", err)
+		}
+		err = tx.ToolPermission.DeleteOneID(id).Exec(ctx)
 		if ent.IsNotFound(err) {
 			return errPermissionNotFound.Wrap(err)
 		}
 		if err != nil {
 			return fmt.Errorf("delete tool permission: %w", err)
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Event{Type: audit.ToolPermissionChanged,
+			Data: map[string]any{"tool_id": p.ToolID, "effect": "default"}})
 	})
 }

@@ -37,7 +37,7 @@ func TestStateMachine(t *testing.T) {
 	ctx := as(e.alice)
 	moves := map[agentrun.Status]func(uuid.UUID) (any, error){
 		R: func(id uuid.UUID) (any, error) { return e.svc.Start(ctx, id) },
-		C: func(id uuid.UUID) (any, error) { return e.svc.Complete(ctx, id) },
+		C: func(id uuid.UUID) (any, error) { return e.svc.Complete(ctx, id, nil) },
 		F: func(id uuid.UUID) (any, error) { return e.svc.Fail(ctx, id, "tool crashed") },
 		X: func(id uuid.UUID) (any, error) { return e.svc.Cancel(ctx, id) },
 	}
@@ -106,7 +106,7 @@ func TestConcurrentTransitionsOneWins(t *testing.T) {
 	for round := range 5 {
 		run := e.runIn(t, e.alice, agentrun.StatusRunning)
 		ops := []func() error{
-			func() error { _, err := e.svc.Complete(ctx, run.ID); return err },
+			func() error { _, err := e.svc.Complete(ctx, run.ID, nil); return err },
 			func() error { _, err := e.svc.Fail(ctx, run.ID, "boom"); return err },
 			func() error { _, err := e.svc.Cancel(ctx, run.ID); return err },
 		}
@@ -164,7 +164,7 @@ func TestMaxActiveRuns(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, errs[i] = e.svc.Create(ctx)
+			_, errs[i] = e.svc.Create(ctx, RunInput{})
 		})
 	}
 	close(start)
@@ -188,17 +188,17 @@ func TestMaxActiveRuns(t *testing.T) {
 		t.Fatalf("created %d, %d active in the database; want 10 and 10", created, active)
 	}
 	// Finishing one frees a place.
-	list, err := e.svc.List(ctx, pageOf(1), agentrun.StatusPending)
+	list, err := e.svc.List(ctx, pageOf(1), RunFilter{Status: agentrun.StatusPending})
 	if err != nil || len(list) == 0 {
 		t.Fatal(list, err)
 	}
 	if _, err := e.svc.Cancel(ctx, list[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Create(ctx); err != nil {
+	if _, err := e.svc.Create(ctx, RunInput{}); err != nil {
 		t.Fatalf("create after a cancel: %v", err)
 	}
-	if _, err := e.svc.Create(ctx); !fault.Is(err, fault.RateLimited) {
+	if _, err := e.svc.Create(ctx, RunInput{}); !fault.Is(err, fault.RateLimited) {
 		t.Fatalf("11th active run: %v", err)
 	}
 }
@@ -209,7 +209,7 @@ func TestCreateGetListRuns(t *testing.T) {
 	ctx := as(e.alice)
 	var ids []uuid.UUID
 	for range 3 {
-		r, err := e.svc.Create(ctx)
+		r, err := e.svc.Create(ctx, RunInput{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,25 +232,25 @@ func TestCreateGetListRuns(t *testing.T) {
 	}
 
 	// Newest first, pages of 2, by keyset.
-	page1, err := e.svc.List(ctx, pageOf(2), "")
+	page1, err := e.svc.List(ctx, pageOf(2), RunFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(page1) != 3 || page1[0].ID != ids[2] || page1[1].ID != ids[1] {
 		t.Fatalf("page 1 = %v (fetches size+1)", runIDs(page1))
 	}
-	page2, err := e.svc.List(ctx, pageAfter(2, page1[1].ID), "")
+	page2, err := e.svc.List(ctx, pageAfter(2, page1[1].ID), RunFilter{})
 	if err != nil || len(page2) != 1 || page2[0].ID != ids[0] {
 		t.Fatalf("page 2 = %v, %v", runIDs(page2), err)
 	}
-	running, err := e.svc.List(ctx, pageOf(10), agentrun.StatusRunning)
+	running, err := e.svc.List(ctx, pageOf(10), RunFilter{Status: agentrun.StatusRunning})
 	if err != nil || len(running) != 1 || running[0].ID != ids[1] {
 		t.Fatalf("running = %v, %v", runIDs(running), err)
 	}
-	if _, err := e.svc.List(ctx, pageOf(10), "sleeping"); len(fault.Fields(err)) != 1 {
+	if _, err := e.svc.List(ctx, pageOf(10), RunFilter{Status: "sleeping"}); len(fault.Fields(err)) != 1 {
 		t.Fatalf("bad status filter: %v", err)
 	}
-	if _, err := e.svc.List(ctx, pageOf(0), ""); len(fault.Fields(err)) != 1 {
+	if _, err := e.svc.List(ctx, pageOf(0), RunFilter{}); len(fault.Fields(err)) != 1 {
 		t.Fatalf("bad page size: %v", err)
 	}
 }
@@ -258,7 +258,7 @@ func TestCreateGetListRuns(t *testing.T) {
 func TestNoUserNoWork(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	if _, err := e.svc.Create(sys()); !fault.Is(err, fault.Unauthorized) {
+	if _, err := e.svc.Create(sys(), RunInput{}); !fault.Is(err, fault.Unauthorized) {
 		t.Fatalf("system viewer creating a run: %v", err)
 	}
 	if _, err := e.svc.Get(t.Context(), uuid.New()); !fault.Is(err, fault.Unauthorized) {

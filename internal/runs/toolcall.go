@@ -25,6 +25,8 @@ const MaxToolPayloadBytes = 1 << 20
 
 var errToolCallNotFound = fault.NotFoundf("tool call not found")
 
+var errLLMCallNotFound = fault.NotFoundf("LLM call not found")
+
 // ToolOutcome is how a tool call ended: success with its output (any JSON
 // value), or error with the error.
 type ToolOutcome struct {

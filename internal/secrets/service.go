@@ -14,6 +14,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
@@ -88,9 +89,10 @@ func last4(v string) string {
 	return string(r[len(r)-4:])
 }
 
-// List returns a page of the viewer's secrets without values, newest first.
+// List returns a page of the viewer's secrets without values, newest first,
+// in one round trip to Postgres (db.ReadOne: one statement).
 func (s *Service) List(ctx context.Context, p db.Page) ([]*ent.UserSecret, error) {
-	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]*ent.UserSecret, error) {
+	return db.ReadOne(ctx, s.db, func(ctx context.Context, tx *ent.Tx) ([]*ent.UserSecret, error) {
 		q := tx.UserSecret.Query().Select(listFields...).Order(ent.Desc(usersecret.FieldID)).Limit(p.Fetch())
 		if p.Before != uuid.Nil {
 			q = q.Where(usersecret.IDLT(p.Before))
@@ -99,9 +101,10 @@ func (s *Service) List(ctx context.Context, p db.Page) ([]*ent.UserSecret, error
 	})
 }
 
-// Get returns one of the viewer's secrets, without its value.
+// Get returns one of the viewer's secrets, without its value, in one round
+// trip (db.ReadOne).
 func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.UserSecret, error) {
-	sec, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.UserSecret, error) {
+	sec, err := db.ReadOne(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.UserSecret, error) {
 		return tx.UserSecret.Query().Where(usersecret.ID(id)).Select(listFields...).Only(ctx)
 	})
 	if fault.Is(err, fault.NotFound) {
@@ -135,6 +138,9 @@ func (s *Service) Create(ctx context.Context, provider, name, value string) (*en
 		if err != nil {
 			return nil, fmt.Errorf("store secret: %w", err)
 		}
+		if err := audit.Record(ctx, tx, audit.Event{Type: audit.SecretCreated, Data: secretData(created)}); err != nil {
+			return nil, err
+		}
 		return withoutValue(created), nil
 	})
 }
@@ -159,7 +165,9 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, name, value *string)
 		return nil, err
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.UserSecret, error) {
-		upd := tx.UserSecret.UpdateOneID(id)
+		// Update().Where(id), not UpdateOneID, whose re-read by id alone
+		// goes to every shard on Citus; the viewer's filter names the user.
+		upd := tx.UserSecret.Update().Where(usersecret.ID(id))
 		if name != nil {
 			upd.SetName(strings.TrimSpace(*name))
 		}
@@ -171,7 +179,14 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, name, value *string)
 			upd.SetEncryptedValue(sealed.Ciphertext).SetNonce(sealed.Nonce).SetAuthTag(sealed.Tag).
 				SetKeyVersion(sealed.KeyVersion).SetLast4(last4(*value))
 		}
-		updated, err := upd.Save(ctx)
+		n, err := upd.Save(ctx)
+		var updated *ent.UserSecret
+		if err == nil && n == 0 {
+			err = &ent.NotFoundError{}
+		}
+		if err == nil {
+			updated, err = tx.UserSecret.Query().Where(usersecret.ID(id)).Only(ctx)
+		}
 		switch {
 		case ent.IsNotFound(err):
 			return nil, ErrNotFound.Wrap(err)
@@ -180,18 +195,40 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, name, value *string)
 		case err != nil:
 			return nil, fmt.Errorf("update secret: %w", err)
 		}
+		data := secretData(updated)
+		data["replaced"] = value != nil
+		data["renamed"] = name != nil
+		if err := audit.Record(ctx, tx, audit.Event{Type: audit.SecretUpdated, Data: data}); err != nil {
+			return nil, err
+		}
 		return withoutValue(updated), nil
 	})
+}
+
+// secretData is what the audit log says about a secret: which one, never
+// its value.
+func secretData(sec *ent.UserSecret) map[string]any {
+	return map[string]any{"secret_id": sec.ID.String(), "provider": string(sec.Provider), "name": sec.Name}
 }
 
 // Delete removes one of the viewer's secrets.
 func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 	return s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		err := tx.UserSecret.DeleteOneID(id).Exec(ctx)
+		sec, err := tx.UserSecret.Query().Where(usersecret.ID(id)).Select(listFields...).Only(ctx)
 		if ent.IsNotFound(err) {
 			return ErrNotFound.Wrap(err)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		err = tx.UserSecret.DeleteOneID(id).Exec(ctx)
+		if ent.IsNotFound(err) {
+			return ErrNotFound.Wrap(err)
+		}
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Type: audit.SecretDeleted, Data: secretData(sec)})
 	})
 }
 
@@ -231,7 +268,7 @@ func (s *Service) DecryptedValue(ctx context.Context, provider, name string) (st
 		if _, err := tx.ExecContext(ctx, "UPDATE user_secrets SET last_used_at = $1 WHERE id = $2", time.Now(), sec.ID); err != nil {
 			return fmt.Errorf("record use: %w", err)
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Event{Type: audit.SecretOpened, Data: secretData(sec)})
 	})
 	if err != nil {
 		return "", err

@@ -1,7 +1,9 @@
 package textguard
 
 import (
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/jarvis-core/jarvis/internal/fault"
@@ -15,29 +17,73 @@ const MaxDepth = 64
 // (names and values) is valid UTF-8 with no NUL, neither raw nor as a
 // \u0000 escape, and no lone UTF-16 surrogate escape (\ud800 without its
 // pair decodes to U+FFFD in most decoders: the text stored would not be the
-// text sent); raw control characters in strings and nesting beyond
-// MaxDepth are refused too. Malformed JSON outside strings is left to the
-// decoder, which refuses it with its own message.
+// text sent); raw control characters in strings, nesting beyond MaxDepth
+// and a name twice in one object are refused too. Decoders keep the last
+// of two equal names and checks may have read the first:
+// {"input_tokens":1,"input_tokens":1000000000} must not pass as either.
+// Names are compared as decoded ("a" and "\u0061" are one name). Malformed
+// JSON outside strings is left to the decoder, which refuses it with its
+// own message.
 func JSON(b []byte) error {
-	depth := 0
+	// frames are the open containers; an object's frame tracks whether the
+	// next string is a name and the names seen so far.
+	type frame struct {
+		object  bool
+		wantKey bool
+		names   map[string]struct{}
+	}
+	var frames []frame
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '{', '[':
-			depth++
-			if depth > MaxDepth {
+			if len(frames) >= MaxDepth {
 				return invalidBody(fmt.Sprintf("nests deeper than %d levels", MaxDepth))
 			}
+			frames = append(frames, frame{object: b[i] == '{', wantKey: b[i] == '{'})
 		case '}', ']':
-			depth--
+			if len(frames) > 0 {
+				frames = frames[:len(frames)-1]
+			}
+		case ',':
+			if n := len(frames); n > 0 && frames[n-1].object {
+				frames[n-1].wantKey = true
+			}
 		case '"':
 			end, err := scanString(b, i+1)
 			if err != nil {
 				return err
 			}
+			if n := len(frames); n > 0 && frames[n-1].object && frames[n-1].wantKey && end < len(b) {
+				f := &frames[n-1]
+				f.wantKey = false
+				var name string
+				if err := json.Unmarshal(b[i:end+1], &name); err == nil {
+					if _, dup := f.names[name]; dup {
+						return invalidBody(fmt.Sprintf("names %s twice in one object", quoteName(name)))
+					}
+					if f.names == nil {
+						f.names = map[string]struct{}{}
+					}
+					f.names[name] = struct{}{}
+				}
+			}
 			i = end
 		}
 	}
 	return nil
+}
+
+// quoteName is a duplicated name as an error message shows it: quoted and
+// cut to 64 bytes, so a huge name does not make a huge message.
+func quoteName(name string) string {
+	if len(name) > 64 {
+		cut := 64
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		name = name[:cut] + "…"
+	}
+	return strconv.Quote(name)
 }
 
 func invalidBody(reason string) error { return fault.InvalidField("body", reason) }

@@ -41,6 +41,14 @@ func TestJSON(t *testing.T) {
 		{"brackets inside strings do not nest", `{"a":"` + strings.Repeat("[", 200) + `"}`, true},
 		{"malformed outside strings is the decoder's", `{"a":tru}`, true},
 		{"unterminated string is the decoder's", `{"a":"abc`, true},
+		{"duplicate name", `{"input_tokens":1,"input_tokens":1000000000}`, false},
+		{"duplicate name, one escaped", `{"a":1,"\u0061":2}`, false},
+		{"duplicate name in a nested object", `{"x":{"k":1,"k":2}}`, false},
+		{"duplicate name in an object in an array", `[{"k":1},{"k":2,"k":3}]`, false},
+		{"same name in sibling objects", `[{"k":1},{"k":2}]`, true},
+		{"same name at two levels", `{"k":{"k":{"k":1}}}`, true},
+		{"name equal to a value", `{"a":"b","b":"a"}`, true},
+		{"names after a nested object", `{"a":{"b":1},"b":2,"c":[1,{"a":1}],"d":3}`, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

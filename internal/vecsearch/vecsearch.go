@@ -213,10 +213,12 @@ func Exact(ctx context.Context, q Querier, t Table, r Request) ([]Hit, error) {
 // user's exact scan is estimated above jit_above_cost, and compiling costs
 // more than it saves on these short queries).
 //
-// set_config(..., true) is SET LOCAL as a function: several settings in one
-// statement (the unit of work may send the transaction's first statement
-// prepared, where several commands are refused).
-const baseSettings = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('jit', 'off', true)"
+// jarvis_set_local(name, value) is SET LOCAL as a function (a migration
+// defines it): several settings in one statement (the unit of work may send
+// the transaction's first statement prepared, where several commands are
+// refused), and unlike set_config it reaches Citus's workers, where the
+// index scan runs.
+const baseSettings = "SELECT jarvis_set_local('plan_cache_mode', 'force_custom_plan'), jarvis_set_local('jit', 'off')"
 
 func exact(ctx context.Context, q Querier, t Table, r Request) ([]Hit, error) {
 	w, args := where(r)
@@ -241,8 +243,8 @@ func HNSW(ctx context.Context, q Querier, t Table, r Request, efSearch int) ([]H
 	// sort (the outer re-sort too), which pushes the estimate past
 	// jit_above_cost: Postgres then JIT-compiled a 1 ms query for 50–110 ms
 	// (measured), hence jit = off.
-	settings := baseSettings + ", set_config('hnsw.ef_search', $1, true)" +
-		", set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('enable_sort', 'off', true)"
+	settings := baseSettings + ", jarvis_set_local('hnsw.ef_search', $1)" +
+		", jarvis_set_local('hnsw.iterative_scan', 'relaxed_order'), jarvis_set_local('enable_sort', 'off')"
 	if _, err := q.ExecContext(ctx, settings, fmt.Sprint(efSearch)); err != nil {
 		return nil, fmt.Errorf("vector search: settings: %w", err)
 	}
@@ -256,7 +258,7 @@ SELECT id, distance FROM near WHERE distance <= $%d ORDER BY distance, id`, t, w
 		return nil, err
 	}
 	// Later statements of the transaction plan normally.
-	if _, err := q.ExecContext(ctx, "SELECT set_config('enable_sort', 'on', true)"); err != nil {
+	if _, err := q.ExecContext(ctx, "SELECT jarvis_set_local('enable_sort', 'on')"); err != nil {
 		return nil, fmt.Errorf("vector search: reset enable_sort: %w", err)
 	}
 	return hits, nil
@@ -280,4 +282,31 @@ func scan(ctx context.Context, q Querier, query string, args []any) ([]Hit, erro
 		return nil, fmt.Errorf("vector search: %w", err)
 	}
 	return hits, nil
+}
+
+// OtherModels counts the user's rows embedded with a model other than
+// model: a search compares vectors of one model only, so these rows were
+// not searched, and the caller says how many. Two range counts on
+// embedding_model (memories have an index on (user_id, embedding_model))
+// cost what the other models' rows cost, usually nothing; a `<>` filter
+// would walk all of the user's rows. Rows without an embedding have no
+// model and are not counted.
+func OtherModels(ctx context.Context, q Querier, t Table, userID uuid.UUID, model string) (int, error) {
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT
+	(SELECT count(*) FROM %[1]s WHERE user_id = $1 AND embedding_model < $2) +
+	(SELECT count(*) FROM %[1]s WHERE user_id = $1 AND embedding_model > $2)`, t), userID, model)
+	if err != nil {
+		return 0, fmt.Errorf("count rows of other embedding models: %w", err)
+	}
+	defer rows.Close()
+	var n int
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, fmt.Errorf("count rows of other embedding models: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("count rows of other embedding models: %w", err)
+	}
+	return n, nil
 }

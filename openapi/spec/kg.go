@@ -22,10 +22,16 @@ func init() {
 		} else {
 			s.AddOptionalProperties(typ, name)
 		}
+		embedding := "Your own embedding (1536 numbers); embedding_model is then required"
+		model := "The model of embedding"
+		if !required {
+			embedding += ". Required with a new type or name when the entity's vector came from a model other than the service's"
+			model += "; alone, naming the service's model, it has the service re-embed the entity with it"
+		}
 		return s.AddOptionalProperties(
-			freeObject("Properties (string values are redacted like names)").ToProperty("properties"),
-			vector().SetDescription("Your own embedding (1536 numbers); embedding_model is then required").ToProperty("embedding"),
-			Str(1, 128).ToProperty("embedding_model"),
+			freeObject("Properties (personal data in keys, strings and numbers is redacted like names)").ToProperty("properties"),
+			vector().SetDescription(embedding).ToProperty("embedding"),
+			Str(1, 128).SetDescription(model).ToProperty("embedding_model"),
 		)
 	}
 	direction := func() *ogen.Parameter {
@@ -48,10 +54,11 @@ func init() {
 				Body:    "EntityCreate", Status: http.StatusCreated, Result: "Entity", Errors: []int{http.StatusConflict}},
 			{Method: http.MethodPost, Path: "/v1/kg/entities/upsert", ID: "upsertEntity",
 				Summary:     "Create the entity of (type, name), or merge into it",
-				Description: "An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created says which happened. Concurrent upserts of one name make one entity.",
+				Description: "An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without an embedding, an entity whose vector came from a model other than the service's keeps it (its type and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one name make one entity.",
 				Body:        "EntityCreate", Result: "EntityUpsert"},
 			{Method: http.MethodPatch, Path: "/v1/kg/entities/{id}", ID: "updateEntity",
-				Summary: "Change an entity (a new type or name is re-embedded)", Params: []*ogen.Parameter{IDParam("entity")},
+				Summary:     "Change an entity (a new type or name is re-embedded)",
+				Description: "A new type or name is embedded by the service when the entity's vector is the service's model's; an entity embedded with another model needs the new vector in embedding (400 without it), so an edit never changes its model silently.", Params: []*ogen.Parameter{IDParam("entity")},
 				Body: "EntityUpdate", Result: "Entity", Errors: []int{http.StatusNotFound, http.StatusConflict}},
 			{Method: http.MethodPost, Path: "/v1/kg/entities/search", ID: "searchEntities",
 				Summary: "Find entities by meaning, best first", Body: "EntitySearch", Result: "EntitySearchResult"},
@@ -95,6 +102,7 @@ func init() {
 			),
 			"EntitySearchResult": ogen.NewSchema().SetType("object").AddRequiredProperties(
 				Ref("EntityHit").AsArray().ToProperty("items"),
+				otherModels("entities"),
 			),
 			"Neighbor": ogen.NewSchema().SetType("object").AddRequiredProperties(
 				Ref("Entity").ToProperty("entity"),

@@ -49,7 +49,9 @@ func init() {
 				ogen.NewSchema().SetDescription("What the tool returned (any JSON)").ToProperty("output"),
 			).AddOptionalProperties(ogen.Bool().SetDescription("The tool failed; output says why").ToProperty("is_error")),
 			"AgentFinalData": obj().AddRequiredProperties(
-				ogen.String().SetMaxLength(ptr(uint64(65536))).SetDescription("The agent's final answer").ToProperty("content"),
+				ogen.String().SetMaxLength(ptr(uint64(65536))).SetDescription("The agent's final answer. The limit is in bytes: " +
+					"the data as JSON ({\"content\":\"...\"}) must fit in REALTIME_MAX_EVENT_BYTES (65536 by default), so with the default " +
+					"content holds at most 65522 bytes once JSON-escaped (fewer characters when they take several bytes or need escaping)").ToProperty("content"),
 			),
 			"AgentErrorData": obj().AddRequiredProperties(
 				Str(1, 2000).ToProperty("message"),
@@ -66,7 +68,7 @@ func init() {
 			"RealtimeClientMessage": obj().SetDescription("A message a client sends on GET /v1/ws").AddRequiredProperties(
 				Enum("subscribe", "unsubscribe", "resume", "ping", "auth").ToProperty("type"),
 			).AddOptionalProperties(
-				Str(1, 64).SetDescription("Echoed in the reply").ToProperty("id"),
+				messageID().SetDescription("Echoed in the reply, as sent: a string of 1 to 64 characters or an integer").ToProperty("id"),
 				ogen.UUID().SetDescription("subscribe, unsubscribe").ToProperty("run_id"),
 				ogen.String().SetDescription("resume: the epoch of the last event seen").ToProperty("epoch"),
 				ogen.Int64().SetDescription("resume: the seq of the last event seen").ToProperty("seq"),
@@ -75,7 +77,7 @@ func init() {
 			"RealtimeReply": obj().SetDescription("A message GET /v1/ws sends that is not an event").AddRequiredProperties(
 				Enum("connected", "subscribed", "unsubscribed", "resumed", "pong", "authed", "error").ToProperty("type"),
 			).AddOptionalProperties(
-				ogen.String().SetDescription("The id of the message answered").ToProperty("id"),
+				messageID().SetDescription("The id of the message answered, as it was sent (a string or an integer)").ToProperty("id"),
 				ogen.UUID().SetDescription("subscribed, unsubscribed").ToProperty("run_id"),
 				ogen.String().SetDescription("connected, resumed: the stream's epoch").ToProperty("epoch"),
 				ogen.Int64().SetDescription("connected, resumed: the stream position the socket started at").ToProperty("seq"),
@@ -90,3 +92,9 @@ func init() {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// messageID is a client message's id: a string or an integer, echoed as
+// sent (clients number their requests or name them).
+func messageID() *ogen.Schema {
+	return ogen.NewSchema().SetOneOf([]*ogen.Schema{Str(1, 64), ogen.Int64()})
+}

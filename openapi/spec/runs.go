@@ -9,11 +9,19 @@ import (
 // The runs module's operations beyond CRUD: a run's lifecycle (its status
 // moves only through these), its messages, tool calls and LLM calls (nested
 // under the run), tool permissions by tool, the budget and usage.
+func ptrUint(n uint64) *uint64 { return &n }
+
 func init() {
 	nf, conflict := http.StatusNotFound, http.StatusConflict
 	run := IDParam("run")
 	money := func(desc string) *ogen.Schema {
 		return ogen.String().SetFormat("decimal").SetPattern(`^[0-9]+(\.[0-9]+)?$`).SetDescription(desc)
+	}
+	// An amount the client sends is a plain string held to the pattern, so
+	// the server enforces it (a decimal format would let "1e3" or "1."
+	// through the decoder); numeric(20,10) holds 10 digits on each side.
+	moneyIn := func(desc string) *ogen.Schema {
+		return ogen.String().SetPattern(`^[0-9]{1,10}(\.[0-9]{1,10})?$`).SetDescription(desc + ": digits, optionally a point and 1 to 10 more (\"12.50\"); no exponent, sign or trailing point")
 	}
 	tokens := func(name string) *ogen.Property {
 		zero := int64(0)
@@ -23,10 +31,22 @@ func init() {
 		return Operation{Method: http.MethodPost, Path: "/v1/runs/{id}/" + verb, ID: id, Summary: summary,
 			Params: []*ogen.Parameter{run}, Result: "Run", Errors: append([]int{nf, conflict}, errors...)}
 	}
+	complete := transition("complete", "completeRun", "Move a running run to completed, with its final output")
+	complete.Body, complete.BodyOptional = "RunCompletion", true
 	fail := transition("fail", "failRun", "Fail a pending or running run, saying why")
 	fail.Body = "RunFailure"
 	status := ogen.NewParameter().SetName("status").SetIn("query").SetDescription("Only runs in this status").
 		SetSchema(Ref("RunStatus"))
+	filter := func(name, desc string, schema *ogen.Schema) *ogen.Parameter {
+		return ogen.NewParameter().SetName(name).SetIn("query").SetDescription(desc).SetSchema(schema)
+	}
+	runFilters := []*ogen.Parameter{
+		status,
+		filter("name", "Only runs of this agent name", Str(1, 255)),
+		filter("tag", "Only runs carrying this tag", Str(1, 64)),
+		filter("thread_id", "Only runs of this thread", Str(1, 255)),
+		filter("parent_run_id", "Only the direct children of this run", ogen.UUID()),
+	}
 	when := func(name, desc string) *ogen.Parameter {
 		return ogen.NewParameter().SetName(name).SetIn("query").SetRequired(true).SetDescription(desc).
 			SetSchema(ogen.DateTime())
@@ -35,13 +55,14 @@ func init() {
 		Group: "Runs",
 		Operations: []Operation{
 			{Method: http.MethodPost, Path: "/v1/runs", ID: "createRun",
-				Summary:     "Create a pending run",
-				Description: "Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when the month's spend reached a hard budget.",
-				Status:      http.StatusCreated, Result: "Run", Errors: []int{http.StatusPaymentRequired}},
+				Summary: "Create a pending run, with what it is about",
+				Description: "The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for sub-agents) and thread_id. " +
+					"Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when the month's spend reached a hard budget.",
+				Body: "RunCreate", BodyOptional: true, Status: http.StatusCreated, Result: "Run", Errors: []int{http.StatusPaymentRequired}},
 			{Method: http.MethodGet, Path: "/v1/runs", ID: "listRuns", Summary: "List runs, newest first",
-				Params: append(PageParams(), status), Result: "RunPage", Errors: []int{http.StatusBadRequest}},
+				Params: append(PageParams(), runFilters...), Result: "RunPage", Errors: []int{http.StatusBadRequest}},
 			transition("start", "startRun", "Move a pending run to running"),
-			transition("complete", "completeRun", "Move a running run to completed"),
+			complete,
 			fail,
 			transition("cancel", "cancelRun", "Cancel a pending or running run"),
 
@@ -71,8 +92,11 @@ func init() {
 				Result: "LLMCallPage", Errors: []int{http.StatusBadRequest, nf}},
 			{Method: http.MethodPost, Path: "/v1/runs/{id}/llm-calls", ID: "recordLLMCall",
 				Summary: "Record an LLM call of a run, costed from the dated model price table",
-				Description: "The run's token and cost totals change in the same transaction. A model missing from the price table " +
-					"is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the month's spend reached a hard budget.",
+				Description: "The run's token and cost totals change in the same transaction. Provider and model names are normalized " +
+					"(Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A model missing from the price table " +
+					"is recorded with its tokens and no cost (the cost fields are absent), except under a hard budget: then it is refused " +
+					"with 402 UNPRICED_MODEL unless the operator allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). " +
+					"Refused with 402 BUDGET_EXCEEDED when the month's spend reached a hard budget.",
 				Params: []*ogen.Parameter{run}, Body: "LLMCallCreate", Status: http.StatusCreated, Result: "LLMCall",
 				Errors: []int{http.StatusPaymentRequired, nf, conflict}},
 
@@ -101,6 +125,16 @@ func init() {
 			"MessagePage":  PageOf("Message"),
 			"ToolCallPage": PageOf("ToolCall"),
 			"LLMCallPage":  PageOf("LLMCall"),
+			"RunCreate": ogen.NewSchema().SetType("object").AddOptionalProperties(
+				Str(1, 255).SetDescription("The agent's name").ToProperty("name"),
+				ogen.NewSchema().SetDescription("The run's input: any JSON value, at most 1 MiB as JSON").ToProperty("input"),
+				freeObject("Your own data, at most 16 KiB as JSON").ToProperty("metadata"),
+				Str(1, 64).AsArray().SetMaxItems(ptrUint(32)).SetUniqueItems(true).
+					SetDescription("Labels to filter runs by; at most 32").ToProperty("tags"),
+				ogen.UUID().SetDescription("The run that started this one (a sub-agent); a run of the same user").ToProperty("parent_run_id"),
+				Str(1, 255).SetDescription("The conversation the run belongs to").ToProperty("thread_id")),
+			"RunCompletion": ogen.NewSchema().SetType("object").AddOptionalProperties(
+				ogen.NewSchema().SetDescription("The run's final output: any JSON value, at most 1 MiB as JSON").ToProperty("output")),
 			"RunFailure": ogen.NewSchema().SetType("object").AddRequiredProperties(
 				Str(1, 16384).SetDescription("Why the run failed").ToProperty("error")),
 			"MessageCreate": ogen.NewSchema().SetType("object").AddRequiredProperties(
@@ -126,9 +160,9 @@ func init() {
 			"ToolPermissionSet": ogen.NewSchema().SetType("object").AddRequiredProperties(
 				Str(1, 255).ToProperty("tool_id"), Ref("ToolPermissionEffect").ToProperty("effect")),
 			"BudgetSet": ogen.NewSchema().SetType("object").AddRequiredProperties(
-				money("Monthly limit in USD").ToProperty("limit_usd"),
+				moneyIn("Monthly limit in USD").ToProperty("limit_usd"),
 			).AddOptionalProperties(
-				money("Warning threshold in USD, at most limit_usd").ToProperty("soft_limit_usd"),
+				moneyIn("Warning threshold in USD, at most limit_usd").ToProperty("soft_limit_usd"),
 				ogen.Bool().SetDescription("Refuse new runs and LLM calls at the limit (default true); false only warns").ToProperty("hard")),
 			"Budget": ogen.NewSchema().SetType("object").AddRequiredProperties(
 				money("Monthly limit in USD").ToProperty("limit_usd"),

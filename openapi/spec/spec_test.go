@@ -9,6 +9,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/jarvis-core/jarvis/openapi"
+	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
 // TestSpecIsValidOpenAPI3 validates the committed, generated spec with an
@@ -70,9 +71,9 @@ func TestSpecShape(t *testing.T) {
 			}
 		}
 	}
-	// auth and secrets 12, runs 22, realtime 1, memories 6, knowledge graph 12
-	if ops != 53 {
-		t.Errorf("%d operations, want 53", ops)
+	// auth and secrets 12, runs 23, realtime 1, memories 6, knowledge graph 12, connections 8, audit 2
+	if ops != 64 {
+		t.Errorf("%d operations, want 64", ops)
 	}
 	for name, raw := range doc.Components.Schemas {
 		for _, bad := range []string{"password_hash", "encrypted_value", "nonce", "auth_tag", "token_hash", "user_id\"", "search_vector"} {
@@ -81,4 +82,104 @@ func TestSpecShape(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestAsyncAPIIsCurrent: asyncapi.json is what spec.AsyncAPI builds from
+// the committed openapi.json, so the realtime contract cannot drift from
+// the components it is made of (regenerate with go tool task generate).
+func TestAsyncAPIIsCurrent(t *testing.T) {
+	want, err := spec.AsyncAPI(openapi.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(openapi.AsyncAPI) {
+		t.Fatal("openapi/asyncapi.json is stale: run go tool task generate")
+	}
+}
+
+// TestAsyncAPIShape: an AsyncAPI 3.0 document for /v1/ws whose every $ref
+// resolves inside it, carrying the realtime components of openapi.json
+// unchanged.
+func TestAsyncAPIShape(t *testing.T) {
+	var doc map[string]any
+	if err := json.Unmarshal(openapi.AsyncAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["asyncapi"] != "3.0.0" {
+		t.Fatalf("asyncapi = %v", doc["asyncapi"])
+	}
+	ch := doc["channels"].(map[string]any)["realtime"].(map[string]any)
+	if ch["address"] != "/v1/ws" {
+		t.Fatalf("channel = %v", ch)
+	}
+	ops := doc["operations"].(map[string]any)
+	actions := map[string]int{}
+	for _, op := range ops {
+		actions[op.(map[string]any)["action"].(string)]++
+	}
+	if actions["send"] != 1 || actions["receive"] != 2 {
+		t.Fatalf("operations = %v", ops)
+	}
+	var walk func(v any)
+	refs := 0
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if s, ok := x.(string); ok && k == "$ref" {
+					refs++
+					if !resolves(doc, s) {
+						t.Errorf("$ref %s does not resolve", s)
+					}
+				}
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(doc)
+	if refs < 10 {
+		t.Fatalf("only %d refs", refs)
+	}
+	var api struct {
+		Components struct {
+			Schemas map[string]json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openapi.Spec, &api); err != nil {
+		t.Fatal(err)
+	}
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	for _, name := range []string{"RealtimeClientMessage", "RealtimeEvent", "RealtimeReply", "RealtimeEventType", "AgentFinalData"} {
+		got, _ := json.Marshal(schemas[name])
+		var a, b any
+		_ = json.Unmarshal(got, &a)
+		_ = json.Unmarshal(api.Components.Schemas[name], &b)
+		ga, _ := json.Marshal(a)
+		gb, _ := json.Marshal(b)
+		if schemas[name] == nil || string(ga) != string(gb) {
+			t.Errorf("schema %s differs from openapi.json's", name)
+		}
+	}
+}
+
+// resolves follows a local JSON pointer (#/a/b) in doc.
+func resolves(doc map[string]any, ref string) bool {
+	if !strings.HasPrefix(ref, "#/") {
+		return false
+	}
+	var cur any = doc
+	for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		if cur, ok = m[part]; !ok {
+			return false
+		}
+	}
+	return true
 }

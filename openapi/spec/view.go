@@ -56,6 +56,9 @@ func ViewBody(n *gen.Type, e *Entity) (string, error) {
 			continue
 		case typ == "pgvector.Vector":
 			value = src + ".Slice()"
+		case typ == "[]string":
+			// A JSON list of strings is ogen's []string, as is.
+			value = src
 		case f.IsJSON() && strings.HasPrefix(typ, "map[string]"):
 			value, optType = "object("+src+")", "Opt"+e.View+prop
 		case typ == "string":
@@ -81,7 +84,7 @@ func ViewBody(n *gen.Type, e *Entity) (string, error) {
 		switch {
 		case required:
 			fmt.Fprintf(&req, "\t\t%s: %s,\n", prop, value)
-		case typ == "pgvector.Vector":
+		case typ == "pgvector.Vector" || typ == "[]string":
 			// Arrays are not wrapped: a nil slice is left out.
 			fmt.Fprintf(&opt, "\tif %s != nil {\n\t\tv.%s = %s\n\t}\n", src, prop, strings.Replace(value, src, "(*"+src+")", 1))
 		case f.Nillable:

@@ -134,3 +134,16 @@ func Policy(query []privacy.QueryRule, mutation []privacy.MutationRule) ent.Poli
 		Mutation: append(append(privacy.MutationPolicy{}, mutation...), privacy.AlwaysDenyRule()),
 	}
 }
+
+// CreateOnly refuses updates and deletes for user viewers: an append-only
+// entity (audit events) is written once and removed only by privileged
+// viewers (retention, erasure), whose rule runs before this one.
+func CreateOnly() privacy.MutationRule {
+	return privacy.MutationRuleFunc(func(_ context.Context, m ent.Mutation) error {
+		if !m.Op().Is(ent.OpCreate) {
+			return privacy.Denyf("%s is append-only", m.Type())
+		}
+		// A create: the owner rule decides.
+		return privacy.Skip
+	})
+}

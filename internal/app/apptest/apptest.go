@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,7 @@ type Server struct {
 	Logs     *logtest.Buffer
 	Issuer   *token.Issuer
 	Security *httpapi.Security
+	stop     func()
 }
 
 type options struct {
@@ -107,12 +109,18 @@ func New(t testing.TB, opts ...Option) *Server {
 	if err := a.Start(ctx); err != nil {
 		t.Fatalf("start the service: %v", err)
 	}
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := a.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("stop the service: %v", err)
+			}
+		})
+	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("stop the service: %v", err)
-		}
+		s.stop()
 		out := logs.String()
 		for _, leak := range Leaks {
 			if strings.Contains(out, leak) {
@@ -123,6 +131,11 @@ func New(t testing.TB, opts ...Option) *Server {
 	s.URL = "http://" + srv.Addr()
 	return s
 }
+
+// Stop shuts the instance down as production does (sockets get 1001 after
+// draining) before the test ends: a restart or a failover. The log check
+// still runs at cleanup.
+func (s *Server) Stop() { s.stop() }
 
 // Bearer is a client's security source; an empty token sends none.
 type Bearer struct{ Token string }

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
@@ -173,4 +174,20 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("verified a token this process did not sign: %q", raw)
 		}
 	})
+}
+
+func TestContextCarriesOnlyTheTokenItVerified(t *testing.T) {
+	c := Claims{UserID: uuid.New(), SessionID: uuid.New(), ID: "j"}
+	ctx := NewContext(context.Background(), "tok-a", c)
+	if got, ok := FromContext(ctx, "tok-a"); !ok || got != c {
+		t.Fatalf("FromContext(tok-a) = %v, %v; want the recorded claims", got, ok)
+	}
+	for _, raw := range []string{"tok-b", ""} {
+		if _, ok := FromContext(ctx, raw); ok {
+			t.Fatalf("FromContext(%q) found claims recorded for another token", raw)
+		}
+	}
+	if _, ok := FromContext(context.Background(), "tok-a"); ok {
+		t.Fatal("FromContext found claims in an empty context")
+	}
 }

@@ -112,10 +112,23 @@ func Create(ctx context.Context, label string) (_ *Database, drop func(context.C
 			return fmt.Errorf("open admin connection: %w", err)
 		}
 		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name)); err != nil {
-			return fmt.Errorf("drop database %s: %w", name, err)
+		for attempt := 1; ; attempt++ {
+			if Citus() {
+				// Citus's maintenance daemon is not ended by FORCE.
+				if _, err := admin.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name); err != nil {
+					return fmt.Errorf("drop database %s: %w", name, err)
+				}
+			}
+			_, err := admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name))
+			if err == nil {
+				break
+			}
+			if !Citus() || attempt == 10 {
+				return fmt.Errorf("drop database %s: %w", name, err)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		return nil
+		return citusDrop(ctx, name, false)
 	}
 	owner, err := roleURL(name, OwnerRole, ownerPassword)
 	if err == nil {
@@ -161,7 +174,7 @@ func roleURL(name, role, password string) (string, error) {
 
 // templateBuilder names the way templates are built: change it whenever
 // buildTemplate, Provisioning or pgmigrate.Apply change what a database gets.
-const templateBuilder = "owner-role-v4"
+const templateBuilder = "owner-role-v5-citus"
 
 // ensureTemplate returns the name of the migrated template for the current
 // migration directory, building it (once per directory version) if needed.
@@ -172,7 +185,7 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	}
 	// The builder's version is hashed in too: a change in how templates are
 	// built must not reuse one built the old way.
-	h := sha256.Sum256(append([]byte(templateBuilder), sum...))
+	h := sha256.Sum256(append([]byte(templateBuilder+strings.Join(CitusWorkers(), ",")), sum...))
 	name := "jarvis_tpl_" + hex.EncodeToString(h[:6])
 
 	conn, err := admin.Conn(ctx)
@@ -208,19 +221,26 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 }
 
 func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
-	if err := ensureRoles(ctx, conn); err != nil {
+	if err := ensureAllRoles(ctx, conn); err != nil {
 		return err
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE %q OWNER %q", name, OwnerRole)); err != nil {
 		return fmt.Errorf("create %s: %w", name, err)
+	}
+	if Citus() {
+		if err := citusDatabase(ctx, name); err != nil {
+			return fmt.Errorf("citus database %s: %w", name, err)
+		}
 	}
 	// pgvector is not a trusted extension: the superuser creates it.
 	super, err := pgmigrate.WithDatabase(AdminURL(), name)
 	if err != nil {
 		return err
 	}
-	if err := execOn(ctx, super, "CREATE EXTENSION IF NOT EXISTS vector"); err != nil {
-		return err
+	if !Citus() { // citusDatabase creates it, owned by the owner role
+		if err := execOn(ctx, super, "CREATE EXTENSION IF NOT EXISTS vector"); err != nil {
+			return err
+		}
 	}
 	owner, err := roleURL(name, OwnerRole, ownerPassword)
 	if err != nil {
@@ -237,6 +257,11 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, name string) error {
 	tdb.Close()
 	if err != nil {
 		return fmt.Errorf("migrate %s as %s: %w", name, OwnerRole, err)
+	}
+	if Citus() {
+		if err := citusTemplate(ctx, name); err != nil {
+			return err
+		}
 	}
 	// Marked last: a template is complete exactly when it is marked.
 	_, err = conn.ExecContext(ctx, fmt.Sprintf("ALTER DATABASE %q WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", name))
@@ -267,6 +292,17 @@ func ensureRoles(ctx context.Context, conn *sql.Conn) error {
 		return err
 	}
 	return db.GrantAppRole(ctx, conn, ServiceRole)
+}
+
+// ensureAllRoles provisions the test roles on every node.
+func ensureAllRoles(ctx context.Context, conn *sql.Conn) error {
+	if err := ensureRoles(ctx, conn); err != nil {
+		return err
+	}
+	if Citus() {
+		return citusRoles(ctx, conn)
+	}
+	return nil
 }
 
 // staleAfter is how long an unused template is kept: several checkouts
@@ -317,7 +353,7 @@ func dropDatabase(ctx context.Context, conn *sql.Conn, name string) error {
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %q WITH (FORCE)", name)); err != nil {
 		return fmt.Errorf("drop %s: %w", name, err)
 	}
-	return nil
+	return citusDrop(ctx, name, true)
 }
 
 // createFromTemplate clones tmpl. Postgres counts a session cloning a
@@ -333,8 +369,16 @@ func createFromTemplate(ctx context.Context, admin *sql.DB, name, tmpl string) e
 		return fmt.Errorf("lock: %w", err)
 	}
 	defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(hashtext('jarvis_dbtest_clone'))") //nolint:errcheck
-	_, err = conn.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE %q TEMPLATE %q OWNER %q", name, tmpl, OwnerRole))
-	return err
+	if Citus() {
+		// Citus's maintenance daemon holds a connection to the template.
+		if err := closeConnections(ctx, conn, tmpl); err != nil {
+			return err
+		}
+	}
+	if _, err = conn.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE %q TEMPLATE %q OWNER %q", name, tmpl, OwnerRole)); err != nil {
+		return err
+	}
+	return citusClone(ctx, name, tmpl)
 }
 
 func sanitize(s string) string {

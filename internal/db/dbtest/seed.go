@@ -17,6 +17,7 @@ import (
 // Fixture is one user with one row of every user-owned entity.
 type Fixture struct {
 	User           *ent.User
+	Email          *ent.UserEmail
 	Session        *ent.Session
 	RefreshToken   *ent.RefreshToken
 	Secret         *ent.UserSecret
@@ -30,6 +31,9 @@ type Fixture struct {
 	EntityA        *ent.KGEntity
 	EntityB        *ent.KGEntity
 	Relation       *ent.KGRelation
+	Connection     *ent.OAuthConnection
+	OAuthState     *ent.OAuthState
+	AuditEvent     *ent.AuditEvent
 }
 
 // IDs returns the id of the fixture's row in each owned table.
@@ -39,7 +43,9 @@ func (f *Fixture) IDs() map[string]uuid.UUID {
 		"user_secrets": f.Secret.ID, "agent_runs": f.Run.ID, "messages": f.Message.ID,
 		"tool_calls": f.ToolCall.ID, "llm_calls": f.LLMCall.ID, "budgets": f.Budget.ID,
 		"tool_permissions": f.ToolPermission.ID, "memories": f.Memory.ID,
-		"kg_entities": f.EntityA.ID, "kg_relations": f.Relation.ID,
+		"kg_entities": f.EntityA.ID, "kg_relations": f.Relation.ID, "user_emails": f.Email.ID,
+		"oauth_connections": f.Connection.ID, "oauth_states": f.OAuthState.ID,
+		"audit_events": f.AuditEvent.ID,
 	}
 }
 
@@ -68,6 +74,8 @@ func Seed(t testing.TB, c *ent.Client, email string) *Fixture {
 	f.User, err = c.User.Create().SetEmail(email).SetPasswordHash("$argon2id$test").Save(ctx)
 	must(err)
 	uid := f.User.ID
+	f.Email, err = c.UserEmail.Create().SetUserID(uid).SetEmail(email).Save(ctx)
+	must(err)
 	f.Session, err = c.Session.Create().SetUserID(uid).SetUserAgent("test").Save(ctx)
 	must(err)
 	f.RefreshToken, err = c.RefreshToken.Create().SetUserID(uid).SetSessionID(f.Session.ID).
@@ -100,6 +108,15 @@ func Seed(t testing.TB, c *ent.Client, email string) *Fixture {
 	must(err)
 	f.Relation, err = c.KGRelation.Create().SetUserID(uid).SetSourceID(f.EntityA.ID).SetTargetID(f.EntityB.ID).
 		SetType("likes").Save(ctx)
+	must(err)
+	f.Connection, err = c.OAuthConnection.Create().SetUserID(uid).SetProvider("github").SetAccount("octocat").
+		SetAccessToken([]byte{1}).SetKeyVersion(1).Save(ctx)
+	must(err)
+	f.OAuthState, err = c.OAuthState.Create().SetUserID(uid).SetProvider("github").SetStateHash([]byte("state-" + email)).
+		SetVerifier([]byte{1}).SetKeyVersion(1).SetRedirectURI("https://app.example/cb").
+		SetExpiresAt(time.Now().Add(time.Minute)).Save(ctx)
+	must(err)
+	f.AuditEvent, err = c.AuditEvent.Create().SetUserID(uid).SetType("login_succeeded").SetActor("system").Save(ctx)
 	must(err)
 	return &f
 }

@@ -18,8 +18,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/text/unicode/norm"
 )
 
 //go:embed prices.json
@@ -221,4 +223,26 @@ func (t *Table) Models() []string {
 
 func key(provider, model string) string { return provider + "/" + model }
 
-func normalize(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+func normalize(s string) string { return Normalize(s) }
+
+// Normalize is the one form of a provider or model name that prices are
+// looked up, stored and grouped in: Unicode NFKC (full-width letters become
+// ASCII), every dash (U+2010 hyphen, en and em dashes, minus sign...) a
+// plain '-', invisible format characters (zero-width space, soft hyphen,
+// BOM) removed, spaces trimmed, lower case. "GPT‐4o" (U+2010) is "gpt-4o",
+// so a look-alike name cannot dodge its price.
+func Normalize(s string) string {
+	s = norm.NFKC.String(s)
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case unicode.Is(unicode.Pd, r) || r == '\u2212':
+			b.WriteByte('-')
+		case unicode.Is(unicode.Cf, r):
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return strings.ToLower(strings.TrimSpace(b.String()))
+}

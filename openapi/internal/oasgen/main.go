@@ -5,6 +5,8 @@
 //     as the default response, which ogen's "convenient errors" turn into
 //     the error result of every operation. Left in, they would make every
 //     result a union of error types for Go callers, for no information.
+//   - asyncapi.json: the AsyncAPI 3.0 document of GET /v1/ws, from
+//     openapi.json's realtime components (spec.AsyncAPI).
 //   - compose_gen.go: Compose, which builds ogen's Handler from the
 //     operation-group handlers the modules provide, so the HTTP layer
 //     composes whatever it is given without naming a module.
@@ -31,6 +33,13 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := runOgen(raw); err != nil {
+		log.Fatal(err)
+	}
+	async, err := spec.AsyncAPI(raw)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("asyncapi.json", async, 0o644); err != nil {
 		log.Fatal(err)
 	}
 	var doc struct {

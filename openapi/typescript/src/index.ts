@@ -57,3 +57,19 @@ export function createJarvisClient(baseUrl: string, options: ClientOptions = {})
   client.use(auth);
   return client;
 }
+
+export { Sessions, AuthError, memoryStorage } from "./sessions.js";
+export type { Session as AuthSession, SessionOptions, TokenStorage, AuthEvent, AuthListener } from "./sessions.js";
+export { Realtime, CloseCode } from "./realtime.js";
+export type {
+  EventData,
+  EventHandlers,
+  TypedEvent,
+  Subscription,
+  RealtimeState,
+  RealtimeOptions,
+  ResyncInfo,
+  RealtimeError,
+  WebSocketLike,
+  WebSocketConstructor,
+} from "./realtime.js";

@@ -4,6 +4,40 @@
  */
 
 export interface paths {
+    "/v1/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List your audit events, newest first */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit-events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read one of your audit events */
+        get: operations["getAuditEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/login": {
         parameters: {
             query?: never;
@@ -94,6 +128,138 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/connection-providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the OAuth providers this service knows, and what each can do */
+        get: operations["listConnectionProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List connections without their tokens, newest first */
+        get: operations["listConnections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start connecting an account: the provider's authorization URL (PKCE, single-use state)
+         * @description redirect_uri must be one of the service's configured redirect URLs. The state is single-use, expires after a few minutes and works only for the same user and redirect_uri at the callback.
+         */
+        post: operations["startConnection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish connecting: exchange the provider's code for tokens (stored sealed)
+         * @description An unknown, used, expired or another user's state, or another redirect_uri than the start's, is refused with 400. A state works once, whatever the outcome. Connecting an account already connected replaces its tokens.
+         */
+        post: operations["completeConnection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import tokens obtained elsewhere (a Composio connected account, say), stored sealed
+         * @description Importing an account already connected replaces its tokens and makes it active again.
+         */
+        post: operations["importConnection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a connection without its tokens */
+        get: operations["getConnection"];
+        put?: never;
+        post?: never;
+        /** Revoke a connection's tokens at the provider (RFC 7009, when it has a revocation endpoint), then forget it */
+        delete: operations["deleteConnection"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/{id}/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A valid access token for agent workers (refreshed first when it is about to expire)
+         * @description One refresh happens at the provider per expiry however many callers ask at once. 409 NEEDS_REAUTH when the provider no longer accepts the grant (the user must connect again); 503 with Retry-After when the provider is unreachable (the connection stays active).
+         */
+        post: operations["getConnectionToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/kg/entities": {
         parameters: {
             query?: never;
@@ -140,7 +306,7 @@ export interface paths {
         put?: never;
         /**
          * Create the entity of (type, name), or merge into it
-         * @description An existing entity takes the new properties' keys (JSON object merge) and the new embedding; created says which happened. Concurrent upserts of one name make one entity.
+         * @description An existing entity takes the new properties' keys (JSON object merge) and the new embedding; without an embedding, an entity whose vector came from a model other than the service's keeps it (its type and name, hence its text, are unchanged). created says which happened. Concurrent upserts of one name make one entity.
          */
         post: operations["upsertEntity"];
         delete?: never;
@@ -164,7 +330,10 @@ export interface paths {
         delete: operations["deleteEntity"];
         options?: never;
         head?: never;
-        /** Change an entity (a new type or name is re-embedded) */
+        /**
+         * Change an entity (a new type or name is re-embedded)
+         * @description A new type or name is embedded by the service when the entity's vector is the service's model's; an entity embedded with another model needs the new vector in embedding (400 without it), so an edit never changes its model silently.
+         */
         patch: operations["updateEntity"];
         trace?: never;
     };
@@ -240,6 +409,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/llm-calls/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Find a LLMCall by ID */
+        get: operations["getLLMCall"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -289,7 +475,7 @@ export interface paths {
         put?: never;
         /**
          * Find memories by meaning, best first
-         * @description mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal rank fusion (threshold then applies to the vector side, and score is the fused score). A search whose model differs from the one the memories were embedded with is refused.
+         * @description mode vector ranks by cosine similarity to the query text's embedding (or to vector) and keeps hits at or above threshold; mode hybrid fuses that ranking with Postgres full-text rank by reciprocal rank fusion (threshold then applies to the vector side, and score is the fused score). Only memories embedded with the search's model are searched (vectors of different models cannot be compared): other_models says how many were left out.
          */
         post: operations["searchMemories"];
         delete?: never;
@@ -313,7 +499,10 @@ export interface paths {
         delete: operations["deleteMemory"];
         options?: never;
         head?: never;
-        /** Change a memory's content (redacted and re-embedded), metadata or vector */
+        /**
+         * Change a memory's content (redacted and re-embedded), metadata or vector
+         * @description New content is embedded by the service when the memory's vector is the service's model's; a memory embedded with another model needs the new content's vector in embedding (400 without it), so an edit never changes its model silently. redactions always describes the stored content and metadata.
+         */
         patch: operations["updateMemory"];
         trace?: never;
     };
@@ -328,8 +517,8 @@ export interface paths {
         get: operations["listRuns"];
         put?: never;
         /**
-         * Create a pending run
-         * @description Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when the month's spend reached a hard budget.
+         * Create a pending run, with what it is about
+         * @description The body is optional: name, input, metadata, tags, parent_run_id (a run of the same user, for sub-agents) and thread_id. Refused with 429 when the user already has the maximum of pending or running runs, and with 402 when the month's spend reached a hard budget.
          */
         post: operations["createRun"];
         delete?: never;
@@ -381,7 +570,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move a running run to completed */
+        /** Move a running run to completed, with its final output */
         post: operations["completeRun"];
         delete?: never;
         options?: never;
@@ -438,7 +627,7 @@ export interface paths {
         put?: never;
         /**
          * Record an LLM call of a run, costed from the dated model price table
-         * @description The run's token and cost totals change in the same transaction. A model missing from the price table is recorded with its tokens and no cost (the cost fields are absent). Refused with 402 when the month's spend reached a hard budget.
+         * @description The run's token and cost totals change in the same transaction. Provider and model names are normalized (Unicode NFKC, dashes to '-', invisible characters removed, lower case) and stored so. A model missing from the price table is recorded with its tokens and no cost (the cost fields are absent), except under a hard budget: then it is refused with 402 UNPRICED_MODEL unless the operator allows unpriced models (RUNS_ALLOW_UNPRICED_MODELS). Refused with 402 BUDGET_EXCEEDED when the month's spend reached a hard budget.
          */
         post: operations["recordLLMCall"];
         delete?: never;
@@ -672,7 +861,7 @@ export interface components {
             message: string;
         };
         AgentFinalData: {
-            /** @description The agent's final answer */
+            /** @description The agent's final answer. The limit is in bytes: the data as JSON ({"content":"..."}) must fit in REALTIME_MAX_EVENT_BYTES (65536 by default), so with the default content holds at most 65522 bytes once JSON-escaped (fewer characters when they take several bytes or need escaping) */
             content: string;
         };
         AgentTokenData: {
@@ -695,6 +884,31 @@ export interface components {
             output: unknown;
             tool_call_id: string;
         };
+        AuditEvent: {
+            actor: string;
+            correlation_id?: string;
+            /** Format: date-time */
+            created_at: string;
+            data: {
+                [key: string]: unknown;
+            };
+            /** Format: uuid */
+            id: string;
+            ip?: string;
+            reason?: string;
+            trace_id?: string;
+            type: components["schemas"]["AuditEventType"];
+            /** Format: date-time */
+            updated_at: string;
+            user_agent?: string;
+        };
+        AuditEventPage: {
+            items: components["schemas"]["AuditEvent"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
+        };
+        /** @enum {string} */
+        AuditEventType: "user_registered" | "login_succeeded" | "login_failed" | "refresh_token_reused" | "logout" | "session_revoked" | "secret_created" | "secret_updated" | "secret_deleted" | "secret_opened" | "tool_permission_changed" | "budget_changed" | "budget_refused" | "account_disabled" | "account_enabled" | "admin_action" | "data_exported" | "account_erased";
         Budget: {
             hard: boolean;
             /**
@@ -728,16 +942,100 @@ export interface components {
         BudgetSet: {
             /** @description Refuse new runs and LLM calls at the limit (default true); false only warns */
             hard?: boolean;
-            /**
-             * Format: decimal
-             * @description Monthly limit in USD
-             */
+            /** @description Monthly limit in USD: digits, optionally a point and 1 to 10 more ("12.50"); no exponent, sign or trailing point */
             limit_usd: string;
-            /**
-             * Format: decimal
-             * @description Warning threshold in USD, at most limit_usd
-             */
+            /** @description Warning threshold in USD, at most limit_usd: digits, optionally a point and 1 to 10 more ("12.50"); no exponent, sign or trailing point */
             soft_limit_usd?: string;
+        };
+        Connection: {
+            account: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at?: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            last_refreshed_at?: string;
+            provider: string;
+            scopes: string[];
+            status: components["schemas"]["ConnectionStatus"];
+            /** Format: date-time */
+            updated_at: string;
+        };
+        ConnectionAuthorization: {
+            /** @description Send the user here */
+            authorization_url: string;
+            /**
+             * Format: date-time
+             * @description The state is refused after this
+             */
+            expires_at: string;
+            /** @description The state in that URL; give it back at the callback */
+            state: string;
+        };
+        ConnectionCallback: {
+            /** @description A label for the account (default: what the provider says, else "default") */
+            account?: string;
+            /** @description The code the provider gave */
+            code: string;
+            /** @description The same redirect_uri as at the start */
+            redirect_uri: string;
+            state: string;
+        };
+        ConnectionImport: {
+            /** @description Write-only: never returned by reads */
+            access_token: string;
+            /** @description Which account at the provider */
+            account: string;
+            /**
+             * Format: date-time
+             * @description When the access token expires; absent: it does not
+             */
+            expires_at?: string;
+            provider: string;
+            /** @description Write-only: never returned */
+            refresh_token?: string;
+            /** @description The scopes granted */
+            scopes?: string[];
+        };
+        ConnectionPage: {
+            items: components["schemas"]["Connection"][];
+            /** @description Absent on the last page */
+            next_cursor?: string;
+        };
+        ConnectionProvider: {
+            /** @description The service holds client credentials: the authorization flow and refresh work */
+            configured: boolean;
+            default_scopes: string[];
+            /** @description The name connections use */
+            name: string;
+            /** @description The provider has a revocation endpoint (RFC 7009) */
+            revocable: boolean;
+            /** @description The provider replaces the refresh token on every refresh */
+            rotates_refresh_tokens: boolean;
+        };
+        ConnectionProviderList: {
+            items: components["schemas"]["ConnectionProvider"][];
+        };
+        ConnectionStart: {
+            provider: string;
+            /** @description Where the provider sends the user back; one of the configured redirect URLs */
+            redirect_uri: string;
+            /** @description Scopes to ask for; default: the provider's default scopes */
+            scopes?: string[];
+        };
+        /** @enum {string} */
+        ConnectionStatus: "active" | "needs_reauth" | "revoked";
+        ConnectionToken: {
+            access_token: string;
+            /**
+             * Format: date-time
+             * @description Absent: the token does not expire
+             */
+            expires_at?: string;
+            /** @description Bearer, as the provider said */
+            token_type: string;
         };
         Entity: {
             /** Format: date-time */
@@ -760,9 +1058,10 @@ export interface components {
         EntityCreate: {
             /** @description Your own embedding (1536 numbers); embedding_model is then required */
             embedding?: number[];
+            /** @description The model of embedding */
             embedding_model?: string;
             name: string;
-            /** @description Properties (string values are redacted like names) */
+            /** @description Properties (personal data in keys, strings and numbers is redacted like names) */
             properties?: {
                 [key: string]: unknown;
             };
@@ -799,13 +1098,16 @@ export interface components {
         };
         EntitySearchResult: {
             items: components["schemas"]["EntityHit"][];
+            /** @description How many of your entities were not searched because another embedding model computed their vectors (search with a vector of that model to reach them) */
+            other_models: number;
         };
         EntityUpdate: {
-            /** @description Your own embedding (1536 numbers); embedding_model is then required */
+            /** @description Your own embedding (1536 numbers); embedding_model is then required. Required with a new type or name when the entity's vector came from a model other than the service's */
             embedding?: number[];
+            /** @description The model of embedding; alone, naming the service's model, it has the service re-embed the entity with it */
             embedding_model?: string;
             name?: string;
-            /** @description Properties (string values are redacted like names) */
+            /** @description Properties (personal data in keys, strings and numbers is redacted like names) */
             properties?: {
                 [key: string]: unknown;
             };
@@ -824,7 +1126,7 @@ export interface components {
         ErrorResponse: {
             error: {
                 /** @enum {string} */
-                code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "EMAIL_EXISTS" | "CONFLICT" | "BUDGET_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "UNAVAILABLE" | "INTERNAL";
+                code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "INVALID_CREDENTIALS" | "TOKEN_EXPIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "EMAIL_EXISTS" | "CONFLICT" | "NEEDS_REAUTH" | "BUDGET_EXCEEDED" | "UNPRICED_MODEL" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "UNAVAILABLE" | "INTERNAL";
                 correlation_id: string;
                 details?: components["schemas"]["ErrorDetail"][];
                 message: string;
@@ -922,7 +1224,7 @@ export interface components {
             embedding?: number[];
             /** @description The model of embedding */
             embedding_model?: string;
-            /** @description Your own data, returned as given and usable as a search filter */
+            /** @description Your own data, usable as a search filter. Personal data in it is redacted like content (keys, strings, and numbers such as card or phone numbers) and counted in redactions */
             metadata?: {
                 [key: string]: unknown;
             };
@@ -971,13 +1273,16 @@ export interface components {
         };
         MemorySearchResult: {
             items: components["schemas"]["MemoryHit"][];
+            /** @description How many of your memories were not searched because another embedding model computed their vectors (search with a vector of that model to reach them) */
+            other_models: number;
         };
         MemoryUpdate: {
             content?: string;
-            /** @description Your own embedding (1536 numbers); embedding_model is then required */
+            /** @description Your own embedding (1536 numbers); embedding_model is then required. Required with new content when the memory's vector came from a model other than the service's */
             embedding?: number[];
+            /** @description The model of embedding; alone, naming the service's model, it has the service re-embed the content with it */
             embedding_model?: string;
-            /** @description Replaces the metadata */
+            /** @description Replaces the metadata (redacted like content) */
             metadata?: {
                 [key: string]: unknown;
             };
@@ -1026,8 +1331,8 @@ export interface components {
         RealtimeClientMessage: {
             /** @description resume: the epoch of the last event seen */
             epoch?: string;
-            /** @description Echoed in the reply */
-            id?: string;
+            /** @description Echoed in the reply, as sent: a string of 1 to 64 characters or an integer */
+            id?: string | number;
             /**
              * Format: uuid
              * @description subscribe, unsubscribe
@@ -1079,8 +1384,8 @@ export interface components {
              * @description connected, authed: when the access token expires
              */
             expires_at?: string;
-            /** @description The id of the message answered */
-            id?: string;
+            /** @description The id of the message answered, as it was sent (a string or an integer) */
+            id?: string | number;
             /** @description error */
             message?: string;
             /**
@@ -1155,15 +1460,25 @@ export interface components {
             error?: string;
             /** Format: uuid */
             id: string;
+            input?: unknown;
             /** Format: int64 */
             input_tokens: number;
+            metadata: {
+                [key: string]: unknown;
+            };
+            name?: string;
+            output?: unknown;
             /** Format: int64 */
             output_tokens: number;
+            /** Format: uuid */
+            parent_run_id?: string;
             /** Format: int64 */
             reasoning_tokens: number;
             /** Format: date-time */
             started_at?: string;
             status: components["schemas"]["RunStatus"];
+            tags: string[];
+            thread_id?: string;
             /** Format: decimal */
             total_cost: string;
             /** Format: int64 */
@@ -1173,6 +1488,29 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             warning?: string;
+        };
+        RunCompletion: {
+            /** @description The run's final output: any JSON value, at most 1 MiB as JSON */
+            output?: unknown;
+        };
+        RunCreate: {
+            /** @description The run's input: any JSON value, at most 1 MiB as JSON */
+            input?: unknown;
+            /** @description Your own data, at most 16 KiB as JSON */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description The agent's name */
+            name?: string;
+            /**
+             * Format: uuid
+             * @description The run that started this one (a sub-agent); a run of the same user
+             */
+            parent_run_id?: string;
+            /** @description Labels to filter runs by; at most 32 */
+            tags?: string[];
+            /** @description The conversation the run belongs to */
+            thread_id?: string;
         };
         RunEventCreate: {
             /** @description The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData, AgentFinalData, AgentErrorData */
@@ -1485,6 +1823,67 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+                /** @description Only events of this type */
+                type?: components["schemas"]["AuditEventType"];
+                /** @description Only events at or after this instant */
+                since?: string;
+                /** @description Only events before this instant */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getAuditEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the auditevent */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The auditevent */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEvent"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -1673,6 +2072,224 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listConnectionProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionProviderList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listConnections: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1-100, default 20) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    startConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionStart"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionAuthorization"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    completeConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionCallback"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    importConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionImport"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the connection */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connection */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the connection */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getConnectionToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the connection */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionToken"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -2029,6 +2646,32 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    getLLMCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the llmcall */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The llmcall */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LLMCall"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -2230,6 +2873,14 @@ export interface operations {
                 cursor?: string;
                 /** @description Only runs in this status */
                 status?: components["schemas"]["RunStatus"];
+                /** @description Only runs of this agent name */
+                name?: string;
+                /** @description Only runs carrying this tag */
+                tag?: string;
+                /** @description Only runs of this thread */
+                thread_id?: string;
+                /** @description Only the direct children of this run */
+                parent_run_id?: string;
             };
             header?: never;
             path?: never;
@@ -2259,7 +2910,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunCreate"];
+            };
+        };
         responses: {
             /** @description Created */
             201: {
@@ -2270,8 +2925,10 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             402: components["responses"]["BudgetExceeded"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };
@@ -2340,7 +2997,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunCompletion"];
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -2351,9 +3012,11 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             default: components["responses"]["Error"];
         };

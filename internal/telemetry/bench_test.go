@@ -1,0 +1,52 @@
+package telemetry
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+// discardExporter drops spans after the batch processor hands them over,
+// so the benchmark prices recording and batching, not a network.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkEdge is what the HTTP edge adds to one API request, with
+// telemetry off, metrics only, and every request traced (batched to a
+// discarding exporter).
+func BenchmarkEdge(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		opts Options
+	}{
+		{"off", Config{}, Options{}},
+		{"metrics", Config{MetricsAddr: "127.0.0.1:0"}, Options{}},
+		{"traces", Config{Sampler: "always_on"}, Options{SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{})}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			t, err := New(context.Background(), c.cfg, c.opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer t.Shutdown(context.Background())
+			e, err := newEdge(t, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := e.wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+			req := httptest.NewRequest("GET", "/v1/secrets/0198e3a4-0000-7000-8000-000000000000", nil)
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				h.ServeHTTP(w, req)
+			}
+		})
+	}
+}

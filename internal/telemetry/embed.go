@@ -1,0 +1,25 @@
+package telemetry
+
+import (
+	"net/http"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+)
+
+// embedTransport is the embeddings client's transport: a client span per
+// provider call (under the request's span; none outside one) with the
+// trace context sent along. Nil when tracing is off: the client keeps
+// Go's default transport and pays nothing.
+func embedTransport(t *Telemetry) http.RoundTripper {
+	if !t.tracing {
+		return nil
+	}
+	return otelhttp.NewTransport(http.DefaultTransport,
+		otelhttp.WithTracerProvider(t.TracerProvider),
+		otelhttp.WithPropagators(t.Propagator),
+		// The provider's metrics are the embed package's concern.
+		otelhttp.WithMeterProvider(noopMeter),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "embeddings " + r.Method }),
+		otelhttp.WithFilter(func(r *http.Request) bool { return hasRecordingSpan(r) }),
+	)
+}

@@ -1,0 +1,219 @@
+package telemetry
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.39.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jarvis-core/jarvis/internal/api"
+	"github.com/jarvis-core/jarvis/internal/logging"
+	"github.com/jarvis-core/jarvis/openapi"
+)
+
+// Operation labels of what is not an API operation.
+const (
+	opHealthz  = "healthz"
+	opReadyz   = "readyz"
+	opSpec     = "openapi.json"
+	opUnrouted = "unrouted" // no operation or route: 404s, 405s
+)
+
+// CorrelationAttr is the span attribute carrying X-Correlation-ID.
+const CorrelationAttr = "jarvis.correlation_id"
+
+// route is what a request is labelled with: its operation (ogen's
+// operation id, or the name of a route outside the API) and path pattern.
+type route struct {
+	name    string // span name
+	op      string // metric label
+	pattern string // http.route
+	attrs   []attribute.KeyValue
+}
+
+// edge is the HTTP instrumentation: one server span per request (the
+// pipeline's only span at this level: ogen's own is off) and the request
+// duration histogram. It runs outside the logging middleware, so every line
+// logged for the request carries the span's ids.
+type edge struct {
+	t        *Telemetry
+	find     func(method, path string) (openapi.Route, bool)
+	routes   map[methodPath]route // GET /v1/ws → route, outside ogen
+	ops      sync.Map             // "getRun" → *route (built once per operation)
+	duration metric.Float64Histogram
+	sets     sync.Map // labelKey → metric.MeasurementOption (cached attribute sets)
+	refusals metric.Int64Counter
+	refusal  map[int]metric.AddOption // by status: the refusals an operator alerts on
+}
+
+type methodPath struct{ method, path string }
+
+type labelKey struct {
+	op, method string
+	class      int // status / 100
+}
+
+// newEdge routes with ogen's generated router (the same table the API
+// serves from; its handler is never called) to name spans and label
+// metrics by operation, never by a path with ids in it.
+func newEdge(t *Telemetry, extra []api.Route) (*edge, error) {
+	router, err := openapi.NewServer(openapi.UnimplementedHandler{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	e := &edge{t: t, find: router.FindRoute, routes: map[methodPath]route{}}
+	add := func(method, path, op string) {
+		e.routes[methodPath{method, path}] = route{name: method + " " + path, op: op, pattern: path,
+			attrs: []attribute.KeyValue{semconv.HTTPRouteKey.String(path), semconv.HTTPRequestMethodKey.String(method)}}
+	}
+	add("GET", "/healthz", opHealthz)
+	add("GET", "/readyz", opReadyz)
+	add("GET", "/openapi.json", opSpec)
+	for _, r := range extra {
+		method, path, ok := strings.Cut(r.Pattern, " ")
+		if !ok || strings.ContainsAny(path, "{") {
+			continue // only exact method+path routes have a name of their own
+		}
+		add(method, path, strings.Trim(strings.ReplaceAll(path, "/", "."), "."))
+	}
+	e.duration, err = t.meter.Float64Histogram("http.server.request.duration",
+		metric.WithUnit("s"),
+		metric.WithDescription("Duration of HTTP server requests, by operation, method and status class."),
+		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10))
+	if err != nil {
+		return nil, err
+	}
+	e.refusals, err = t.meter.Int64Counter("jarvis.http.server.refusals",
+		metric.WithDescription("Requests refused on purpose, by status: 401 unauthenticated, 402 budget exceeded, 403 forbidden, 429 rate limited, 503 overloaded (password gate)."))
+	if err != nil {
+		return nil, err
+	}
+	e.refusal = map[int]metric.AddOption{}
+	for _, code := range []int{401, 402, 403, 429, 503} {
+		e.refusal[code] = metric.WithAttributeSet(attribute.NewSet(semconv.HTTPResponseStatusCode(code)))
+	}
+	return e, nil
+}
+
+func (e *edge) route(r *http.Request) route {
+	if rt, ok := e.routes[methodPath{r.Method, r.URL.Path}]; ok {
+		return rt
+	}
+	or, ok := e.find(r.Method, r.URL.Path)
+	if !ok {
+		return route{name: "HTTP " + knownMethod(r.Method), op: opUnrouted}
+	}
+	if v, ok := e.ops.Load(or.OperationID()); ok {
+		return *v.(*route)
+	}
+	rt := &route{name: or.Name(), op: or.OperationID(), pattern: or.PathPattern(), attrs: []attribute.KeyValue{
+		attribute.String("jarvis.operation", or.OperationID()),
+		semconv.HTTPRouteKey.String(or.PathPattern()),
+		semconv.HTTPRequestMethodKey.String(r.Method),
+	}}
+	e.ops.Store(or.OperationID(), rt)
+	return *rt
+}
+
+// knownMethod bounds the method label (semantic conventions: _OTHER).
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "_OTHER"
+}
+
+func (e *edge) measure(op, method string, status int) metric.MeasurementOption {
+	k := labelKey{op: op, method: method, class: status / 100}
+	if v, ok := e.sets.Load(k); ok {
+		return v.(metric.MeasurementOption)
+	}
+	class := "other"
+	if k.class >= 1 && k.class <= 5 {
+		class = string(rune('0'+k.class)) + "xx"
+	}
+	set := attribute.NewSet(
+		attribute.String("jarvis.operation", op),
+		semconv.HTTPRequestMethodKey.String(method),
+		attribute.String("http.response.status_class", class),
+	)
+	opt := metric.WithAttributeSet(set)
+	e.sets.Store(k, opt)
+	return opt
+}
+
+// wrap is the middleware.
+func (e *edge) wrap(next http.Handler) http.Handler {
+	if !e.t.tracing && !e.t.metrics {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rt := e.route(r)
+		ctx := r.Context()
+		var span trace.Span
+		if e.t.tracing {
+			ctx = e.t.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+			ctx, span = e.t.tracer.Start(ctx, rt.name, trace.WithSpanKind(trace.SpanKindServer))
+			if span.IsRecording() && len(rt.attrs) > 0 {
+				span.SetAttributes(rt.attrs...)
+			}
+			// The answer names the trace (W3C traceparent), so a client can
+			// report the id of a slow or failed call.
+			e.t.Propagator.Inject(ctx, propagation.HeaderCarrier(w.Header()))
+			r = r.WithContext(ctx)
+		}
+		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if span != nil {
+				if span.IsRecording() {
+					span.SetAttributes(semconv.HTTPResponseStatusCode(rec.status))
+					if id := w.Header().Get(logging.CorrelationHeader); id != "" {
+						span.SetAttributes(attribute.String(CorrelationAttr, id))
+					}
+					if rec.status >= 500 {
+						span.SetStatus(codes.Error, http.StatusText(rec.status))
+					}
+				}
+				span.End()
+			}
+			if e.t.metrics {
+				e.duration.Record(ctx, time.Since(start).Seconds(), e.measure(rt.op, knownMethod(r.Method), rec.status))
+				if opt, ok := e.refusal[rec.status]; ok {
+					e.refusals.Add(ctx, 1, opt)
+				}
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.status, s.wroteHeader = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	s.wroteHeader = true
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the writer (flush, hijack for WebSocket).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -1,0 +1,268 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.39.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jarvis-core/jarvis/internal/db"
+)
+
+// pgxTracer makes a client span of each statement run inside a traced
+// request. A statement is described by its text (placeholders, never the
+// values bound to them: those are users' data, tokens' hashes, passwords'
+// hashes) and, on failure, by its SQLSTATE only (a Postgres error message
+// can quote a row's values). Statements outside a recording span (pool
+// health checks, background jobs without a trace) cost one context lookup.
+type pgxTracer struct {
+	tracer trace.Tracer
+}
+
+var (
+	_ pgx.QueryTracer = pgxTracer{}
+	_ pgx.BatchTracer = pgxTracer{}
+
+	pgSystem = semconv.DBSystemNamePostgreSQL
+	// Allocated once: options for every statement span.
+	clientKind = trace.WithSpanKind(trace.SpanKindClient)
+)
+
+// statementName is the span's name: the statement's first keyword, and the
+// table it works on when easy to tell ("SELECT secrets"). Low cardinality,
+// as span names must be; the full text is an attribute.
+func statementName(sql string) string {
+	sql = strings.TrimSpace(sql)
+	verb, rest, _ := strings.Cut(sql, " ")
+	verb = strings.ToUpper(verb)
+	var target string
+	switch verb {
+	case "SELECT", "DELETE":
+		if _, after, ok := strings.Cut(rest, " FROM "); ok {
+			target = firstWord(after)
+		}
+	case "INSERT":
+		if _, after, ok := strings.Cut(rest, "INTO "); ok {
+			target = firstWord(after)
+		}
+	case "UPDATE":
+		target = firstWord(rest)
+	}
+	if target != "" && !strings.ContainsAny(target, "($") {
+		return verb + " " + strings.Trim(target, `"`)
+	}
+	if len(verb) > 16 {
+		verb = verb[:16]
+	}
+	return verb
+}
+
+func firstWord(s string) string {
+	w, _, _ := strings.Cut(strings.TrimSpace(s), " ")
+	return w
+}
+
+func (p pgxTracer) start(ctx context.Context, sql string, at time.Time) context.Context {
+	ctx, _ = p.tracer.Start(ctx, statementName(sql), clientKind, trace.WithTimestamp(at),
+		trace.WithAttributes(pgSystem, semconv.DBQueryText(sql)))
+	return ctx
+}
+
+func endStatement(span trace.Span, err error) {
+	if err != nil {
+		var pg *pgconn.PgError
+		if errors.As(err, &pg) {
+			span.SetAttributes(semconv.DBResponseStatusCode(pg.Code))
+			span.SetStatus(codes.Error, "SQLSTATE "+pg.Code)
+		} else if !errors.Is(err, context.Canceled) {
+			span.SetStatus(codes.Error, "statement failed")
+		}
+	}
+	span.End()
+}
+
+// TraceQueryStart starts the statement's span under a recording parent.
+func (p pgxTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx
+	}
+	return context.WithValue(p.start(ctx, data.SQL, time.Now()), statementKey{}, true)
+}
+
+// statementKey marks a context whose span is a statement's, so the end
+// hook never ends its parent's span.
+type statementKey struct{}
+
+// TraceQueryEnd ends it.
+func (p pgxTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	if ctx.Value(statementKey{}) == nil {
+		return
+	}
+	endStatement(trace.SpanFromContext(ctx), data.Err)
+}
+
+// A batch (BEGIN, the identity and the first statement, one round trip)
+// gets one span per statement, each from the end of the one before.
+type batchState struct {
+	at time.Time
+}
+
+// TraceBatchStart notes the time; the statements' spans come as they end.
+func (p pgxTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx
+	}
+	return context.WithValue(ctx, batchKey{}, &batchState{at: time.Now()})
+}
+
+type batchKey struct{}
+
+// TraceBatchQuery records one statement of the batch.
+func (p pgxTracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	b, ok := ctx.Value(batchKey{}).(*batchState)
+	if !ok {
+		return
+	}
+	sctx := p.start(ctx, data.SQL, b.at)
+	endStatement(trace.SpanFromContext(sctx), data.Err)
+	b.at = time.Now()
+}
+
+// TraceBatchEnd has nothing left to do: each statement ended its span.
+func (p pgxTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// pgxTracerFor is the pool's tracer, or nil (no tracing: pgx then calls nothing).
+func pgxTracerFor(t *Telemetry) pgx.QueryTracer {
+	if !t.tracing {
+		return nil
+	}
+	return pgxTracer{tracer: t.tracer}
+}
+
+// unitObserver is the unit of work's span ("unit of work", with a
+// "commit" child) and its duration by outcome.
+type unitObserver struct {
+	t         *Telemetry
+	duration  metric.Float64Histogram
+	committed metric.MeasurementOption
+	rolled    metric.MeasurementOption
+}
+
+func newUnitObserver(t *Telemetry) (*unitObserver, error) {
+	h, err := t.meter.Float64Histogram("jarvis.db.unit.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of units of work (one transaction each), by outcome."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+	if err != nil {
+		return nil, err
+	}
+	return &unitObserver{t: t, duration: h,
+		committed: metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "committed"))),
+		rolled:    metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "rolled_back"))),
+	}, nil
+}
+
+// unitSpan is one unit of work in progress.
+type unitSpan struct {
+	o      *unitObserver
+	start  time.Time
+	span   trace.Span
+	commit trace.Span
+}
+
+var _ db.Observer = (*unitObserver)(nil)
+
+// StartUnit implements db.Observer.
+func (o *unitObserver) StartUnit(ctx context.Context) (context.Context, db.UnitSpan) {
+	u := &unitSpan{o: o, start: time.Now()}
+	if o.t.tracing && trace.SpanFromContext(ctx).IsRecording() {
+		ctx, u.span = o.t.tracer.Start(ctx, "unit of work")
+	}
+	return ctx, u
+}
+
+// Committing implements db.UnitSpan.
+func (u *unitSpan) Committing(ctx context.Context) {
+	if u.span != nil {
+		_, u.commit = u.o.t.tracer.Start(trace.ContextWithSpan(ctx, u.span), "COMMIT", clientKind,
+			trace.WithAttributes(pgSystem))
+	}
+}
+
+// End implements db.UnitSpan.
+func (u *unitSpan) End(err error) {
+	if u.commit != nil {
+		if err != nil {
+			u.commit.SetStatus(codes.Error, "commit failed")
+		}
+		u.commit.End()
+	}
+	if u.span != nil {
+		if err != nil {
+			// The error's kind, not its text (which may quote a value).
+			u.span.SetAttributes(attribute.String("outcome", "rolled_back"))
+			u.span.SetStatus(codes.Error, "rolled back")
+		}
+		u.span.End()
+	}
+	if u.o.t.metrics {
+		opt := u.o.committed
+		if err != nil {
+			opt = u.o.rolled
+		}
+		u.o.duration.Record(context.Background(), time.Since(u.start).Seconds(), opt)
+	}
+}
+
+// observePool exports pgxpool's statistics (read at scrape time).
+func observePool(t *Telemetry, pool *pgxpool.Pool) error {
+	m := t.meter
+	used := metric.WithAttributeSet(attribute.NewSet(attribute.String("state", "used")))
+	idle := metric.WithAttributeSet(attribute.NewSet(attribute.String("state", "idle")))
+	// Not db.client.connection.count: Prometheus reserves _count for
+	// histograms and summaries (promtool refuses it).
+	count, err := m.Int64ObservableUpDownCounter("jarvis.db.pool.connections",
+		metric.WithDescription("Connections of the Postgres pool, by state (used: acquired by a unit of work)."))
+	if err != nil {
+		return err
+	}
+	maxConns, err := m.Int64ObservableUpDownCounter("jarvis.db.pool.max_connections",
+		metric.WithDescription("The Postgres pool's size limit."))
+	if err != nil {
+		return err
+	}
+	acquires, err := m.Int64ObservableCounter("jarvis.db.pool.acquires",
+		metric.WithDescription("Connections acquired from the Postgres pool."))
+	if err != nil {
+		return err
+	}
+	waited, err := m.Int64ObservableCounter("jarvis.db.pool.acquires_waited",
+		metric.WithDescription("Acquisitions that had to wait for a connection (the pool was empty)."))
+	if err != nil {
+		return err
+	}
+	wait, err := m.Float64ObservableCounter("jarvis.db.pool.acquire_wait", metric.WithUnit("s"),
+		metric.WithDescription("Total time spent acquiring connections from the Postgres pool."))
+	if err != nil {
+		return err
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		s := pool.Stat()
+		o.ObserveInt64(count, int64(s.AcquiredConns()), used)
+		o.ObserveInt64(count, int64(s.IdleConns()), idle)
+		o.ObserveInt64(maxConns, int64(s.MaxConns()))
+		o.ObserveInt64(acquires, s.AcquireCount())
+		o.ObserveInt64(waited, s.EmptyAcquireCount())
+		o.ObserveFloat64(wait, s.AcquireDuration().Seconds())
+		return nil
+	}, count, maxConns, acquires, waited, wait)
+	return err
+}
