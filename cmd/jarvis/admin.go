@@ -36,16 +36,34 @@ commands:
       audit events are replaced by one tombstone without personal data.
   audit prune --reason "..." [--operator name]
       delete audit events older than AUDIT_RETENTION, across every user.
+  budgets show <email|id>
+      the account's budget and this month's spend, as GET /v1/budget shows it.
+  budgets set <email|id> --limit-usd 50 [--soft-limit-usd 40] [--hard=false] --reason "..."
+  budgets clear <email|id> --reason "..."
+      set or remove the account's budget through the runs service (the
+      validation and audit event of PUT/DELETE /v1/budget).
+  usage top [--month 2026-11] [--by user|model] [--limit 20] [--json]
+      the month's top spenders (UTC calendar month), exact decimal amounts;
+      --by model splits each of them by provider and model.
+  prices unpriced [--json]
+      models recorded in LLM calls without a price (those calls cost
+      nothing), with their calls, users, first and last seen.
+  reembed memories|entities --user <email|id>|--all [--batch 100] --reason "..."
+      recompute the embeddings of rows of another model than the configured
+      embedder's (EMBEDDINGS_*; an OpenAI-compatible provider needs
+      EMBEDDINGS_API_KEY), batch by batch; interrupted, run it again: rows
+      already done carry the new model and are not redone.
 
 Every command that changes something writes an audit event naming the operator
 (--operator, default the OS user) and the reason, in the same transaction.
-All connect as MIGRATE_DATABASE_URL (the owner role); "audit prune" fans out
-over every user (every shard on Citus), the users commands touch one user.
+All connect as MIGRATE_DATABASE_URL (the owner role); "audit prune",
+"usage top", "prices unpriced", "reembed --all" and "secrets rotate-key" fan
+out over every user (every shard on Citus), the others touch one user.
 `
 
 func runAdmin(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
-	if len(args) >= 2 && (args[0] == "users" || args[0] == "audit") {
-		return runOperator(ctx, args, stdout)
+	if len(args) >= 2 && args[0] != "secrets" {
+		return runOperator(ctx, args, stdout, log)
 	}
 	if len(args) < 2 || args[0] != "secrets" || args[1] != "rotate-key" {
 		return usageError(adminUsage)
