@@ -12,6 +12,8 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/internal/admin"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/connections"
 	"github.com/jarvis-core/jarvis/internal/db"
@@ -21,7 +23,7 @@ import (
 const adminUsage = `usage: jarvis admin <command> [flags]
 
 commands:
-  secrets rotate-key [--batch 100]
+  secrets rotate-key --reason "..." [--operator name] [--batch 100]
       re-seal every secret and every OAuth connection's tokens under
       SECRETS_MASTER_KEY (version SECRETS_KEY_VERSION), opening older ones with
       SECRETS_OLD_KEYS; runs beside the live service,
@@ -69,10 +71,20 @@ func runAdmin(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		return usageError(adminUsage)
 	}
 	fs := flag.NewFlagSet("admin secrets rotate-key", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	batch := fs.Int("batch", 100, "rows per transaction")
-	if err := fs.Parse(args[2:]); err != nil {
+	op := admin.Operator{}
+	fs.StringVar(&op.Name, "operator", admin.DefaultOperator(), "who runs the command (audit log)")
+	fs.StringVar(&op.Reason, "reason", "", "why (audit log; required)")
+	if err := fs.Parse(args[2:]); err != nil || fs.NArg() > 0 {
 		return usageError(adminUsage)
 	}
+	if err := op.Validate(); err != nil {
+		return err
+	}
+	// Each batch records an admin_action per user it re-sealed, naming the
+	// operator and the reason.
+	ctx = audit.WithReason(audit.WithOperator(ctx, op.Name), op.Reason)
 	src := config.Environ()
 	sc, serr := config.Load[secrets.Config](src)
 	mc, merr := config.Load[migrateConfig](src)

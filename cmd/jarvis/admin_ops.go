@@ -31,7 +31,7 @@ import (
 // positional arguments each takes.
 var operatorCommands = map[string]int{
 	"users find": 1, "users disable": 1, "users enable": 1, "users revoke-sessions": 1, "users erase": 1,
-	"audit prune": 0,
+	"audit prune":  0,
 	"budgets show": 1, "budgets set": 1, "budgets clear": 1,
 	"usage top": 0, "prices unpriced": 0,
 	"reembed memories": 0, "reembed entities": 0,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jarvis-core/jarvis/ent/auditevent"
 	"github.com/jarvis-core/jarvis/ent/oauthconnection"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
 	"github.com/jarvis-core/jarvis/internal/auth/viewer"
@@ -54,8 +55,22 @@ func TestAdminRotateKey(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	var out bytes.Buffer
-	if err := run(ctx, []string{"admin", "secrets", "rotate-key", "--batch", "2"}, &out, io.Discard); err != nil {
+	if err := run(ctx, []string{"admin", "secrets", "rotate-key", "--batch", "2"}, &out, io.Discard); err == nil {
+		t.Fatal("rotation without --reason ran")
+	}
+	if err := run(ctx, []string{"admin", "secrets", "rotate-key", "--batch", "2", "--operator", "carol", "--reason", "yearly rotation"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
+	}
+	// Every user whose rows were re-sealed is told, in the batches' transactions.
+	rotated := map[string]float64{}
+	for _, e := range owner.AuditEvent.Query().Where(auditevent.TypeEQ(auditevent.TypeAdminAction)).AllX(admin) {
+		if e.UserID != alice.User.ID || e.Actor != "operator:carol" || e.Reason != "yearly rotation" || e.Data["action"] != "rotate_key" || e.Data["key_version"] != float64(2) {
+			t.Fatalf("rotation event %+v", e)
+		}
+		rotated[e.Data["table"].(string)] += e.Data["rows"].(float64)
+	}
+	if rotated["user_secrets"] != 3 || rotated["oauth_connections"] != 2 {
+		t.Fatalf("audited re-seals: %v", rotated)
 	}
 	if !strings.Contains(out.String(), "re-sealed 3 secret(s) under key version 2") {
 		t.Fatalf("output: %s", out.String())
