@@ -510,6 +510,18 @@ func (s *AuditEventType) Decode(d *jx.Decoder) error {
 		*s = AuditEventTypeDataExported
 	case AuditEventTypeAccountErased:
 		*s = AuditEventTypeAccountErased
+	case AuditEventTypeConnectionCreated:
+		*s = AuditEventTypeConnectionCreated
+	case AuditEventTypeConnectionImported:
+		*s = AuditEventTypeConnectionImported
+	case AuditEventTypeConnectionRefreshFailed:
+		*s = AuditEventTypeConnectionRefreshFailed
+	case AuditEventTypeConnectionNeedsReauth:
+		*s = AuditEventTypeConnectionNeedsReauth
+	case AuditEventTypeConnectionRevoked:
+		*s = AuditEventTypeConnectionRevoked
+	case AuditEventTypeConnectionDeleted:
+		*s = AuditEventTypeConnectionDeleted
 	default:
 		*s = AuditEventType(v)
 	}

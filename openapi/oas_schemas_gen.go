@@ -183,24 +183,30 @@ func (s *AuditEventPage) SetNextCursor(val OptString) {
 type AuditEventType string
 
 const (
-	AuditEventTypeUserRegistered        AuditEventType = "user_registered"
-	AuditEventTypeLoginSucceeded        AuditEventType = "login_succeeded"
-	AuditEventTypeLoginFailed           AuditEventType = "login_failed"
-	AuditEventTypeRefreshTokenReused    AuditEventType = "refresh_token_reused"
-	AuditEventTypeLogout                AuditEventType = "logout"
-	AuditEventTypeSessionRevoked        AuditEventType = "session_revoked"
-	AuditEventTypeSecretCreated         AuditEventType = "secret_created"
-	AuditEventTypeSecretUpdated         AuditEventType = "secret_updated"
-	AuditEventTypeSecretDeleted         AuditEventType = "secret_deleted"
-	AuditEventTypeSecretOpened          AuditEventType = "secret_opened"
-	AuditEventTypeToolPermissionChanged AuditEventType = "tool_permission_changed"
-	AuditEventTypeBudgetChanged         AuditEventType = "budget_changed"
-	AuditEventTypeBudgetRefused         AuditEventType = "budget_refused"
-	AuditEventTypeAccountDisabled       AuditEventType = "account_disabled"
-	AuditEventTypeAccountEnabled        AuditEventType = "account_enabled"
-	AuditEventTypeAdminAction           AuditEventType = "admin_action"
-	AuditEventTypeDataExported          AuditEventType = "data_exported"
-	AuditEventTypeAccountErased         AuditEventType = "account_erased"
+	AuditEventTypeUserRegistered          AuditEventType = "user_registered"
+	AuditEventTypeLoginSucceeded          AuditEventType = "login_succeeded"
+	AuditEventTypeLoginFailed             AuditEventType = "login_failed"
+	AuditEventTypeRefreshTokenReused      AuditEventType = "refresh_token_reused"
+	AuditEventTypeLogout                  AuditEventType = "logout"
+	AuditEventTypeSessionRevoked          AuditEventType = "session_revoked"
+	AuditEventTypeSecretCreated           AuditEventType = "secret_created"
+	AuditEventTypeSecretUpdated           AuditEventType = "secret_updated"
+	AuditEventTypeSecretDeleted           AuditEventType = "secret_deleted"
+	AuditEventTypeSecretOpened            AuditEventType = "secret_opened"
+	AuditEventTypeToolPermissionChanged   AuditEventType = "tool_permission_changed"
+	AuditEventTypeBudgetChanged           AuditEventType = "budget_changed"
+	AuditEventTypeBudgetRefused           AuditEventType = "budget_refused"
+	AuditEventTypeAccountDisabled         AuditEventType = "account_disabled"
+	AuditEventTypeAccountEnabled          AuditEventType = "account_enabled"
+	AuditEventTypeAdminAction             AuditEventType = "admin_action"
+	AuditEventTypeDataExported            AuditEventType = "data_exported"
+	AuditEventTypeAccountErased           AuditEventType = "account_erased"
+	AuditEventTypeConnectionCreated       AuditEventType = "connection_created"
+	AuditEventTypeConnectionImported      AuditEventType = "connection_imported"
+	AuditEventTypeConnectionRefreshFailed AuditEventType = "connection_refresh_failed"
+	AuditEventTypeConnectionNeedsReauth   AuditEventType = "connection_needs_reauth"
+	AuditEventTypeConnectionRevoked       AuditEventType = "connection_revoked"
+	AuditEventTypeConnectionDeleted       AuditEventType = "connection_deleted"
 )
 
 // AllValues returns all AuditEventType values.
@@ -224,6 +230,12 @@ func (AuditEventType) AllValues() []AuditEventType {
 		AuditEventTypeAdminAction,
 		AuditEventTypeDataExported,
 		AuditEventTypeAccountErased,
+		AuditEventTypeConnectionCreated,
+		AuditEventTypeConnectionImported,
+		AuditEventTypeConnectionRefreshFailed,
+		AuditEventTypeConnectionNeedsReauth,
+		AuditEventTypeConnectionRevoked,
+		AuditEventTypeConnectionDeleted,
 	}
 }
 
@@ -265,6 +277,18 @@ func (s AuditEventType) MarshalText() ([]byte, error) {
 	case AuditEventTypeDataExported:
 		return []byte(s), nil
 	case AuditEventTypeAccountErased:
+		return []byte(s), nil
+	case AuditEventTypeConnectionCreated:
+		return []byte(s), nil
+	case AuditEventTypeConnectionImported:
+		return []byte(s), nil
+	case AuditEventTypeConnectionRefreshFailed:
+		return []byte(s), nil
+	case AuditEventTypeConnectionNeedsReauth:
+		return []byte(s), nil
+	case AuditEventTypeConnectionRevoked:
+		return []byte(s), nil
+	case AuditEventTypeConnectionDeleted:
 		return []byte(s), nil
 	default:
 		return nil, errors.Errorf("invalid value: %q", s)
@@ -327,6 +351,24 @@ func (s *AuditEventType) UnmarshalText(data []byte) error {
 		return nil
 	case AuditEventTypeAccountErased:
 		*s = AuditEventTypeAccountErased
+		return nil
+	case AuditEventTypeConnectionCreated:
+		*s = AuditEventTypeConnectionCreated
+		return nil
+	case AuditEventTypeConnectionImported:
+		*s = AuditEventTypeConnectionImported
+		return nil
+	case AuditEventTypeConnectionRefreshFailed:
+		*s = AuditEventTypeConnectionRefreshFailed
+		return nil
+	case AuditEventTypeConnectionNeedsReauth:
+		*s = AuditEventTypeConnectionNeedsReauth
+		return nil
+	case AuditEventTypeConnectionRevoked:
+		*s = AuditEventTypeConnectionRevoked
+		return nil
+	case AuditEventTypeConnectionDeleted:
+		*s = AuditEventTypeConnectionDeleted
 		return nil
 	default:
 		return errors.Errorf("invalid value: %q", data)

@@ -110,6 +110,18 @@ func (s AuditEventType) Validate() error {
 		return nil
 	case "account_erased":
 		return nil
+	case "connection_created":
+		return nil
+	case "connection_imported":
+		return nil
+	case "connection_refresh_failed":
+		return nil
+	case "connection_needs_reauth":
+		return nil
+	case "connection_revoked":
+		return nil
+	case "connection_deleted":
+		return nil
 	default:
 		return errors.Errorf("invalid value: %v", s)
 	}

@@ -908,7 +908,7 @@ export interface components {
             next_cursor?: string;
         };
         /** @enum {string} */
-        AuditEventType: "user_registered" | "login_succeeded" | "login_failed" | "refresh_token_reused" | "logout" | "session_revoked" | "secret_created" | "secret_updated" | "secret_deleted" | "secret_opened" | "tool_permission_changed" | "budget_changed" | "budget_refused" | "account_disabled" | "account_enabled" | "admin_action" | "data_exported" | "account_erased";
+        AuditEventType: "user_registered" | "login_succeeded" | "login_failed" | "refresh_token_reused" | "logout" | "session_revoked" | "secret_created" | "secret_updated" | "secret_deleted" | "secret_opened" | "tool_permission_changed" | "budget_changed" | "budget_refused" | "account_disabled" | "account_enabled" | "admin_action" | "data_exported" | "account_erased" | "connection_created" | "connection_imported" | "connection_refresh_failed" | "connection_needs_reauth" | "connection_revoked" | "connection_deleted";
         Budget: {
             hard: boolean;
             /**
