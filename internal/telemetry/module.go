@@ -23,6 +23,9 @@ import (
 // root, where the logger is supplied).
 var Module = fx.Options(
 	fx.Decorate(TraceLogs),
+	// At the root, like TraceLogs: the hub and the publisher take the
+	// broker in the realtime module's scope.
+	fx.Decorate(observeBroker),
 	fx.Module("telemetry",
 		config.Provide[Config](),
 		fx.Provide(
