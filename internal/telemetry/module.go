@@ -10,6 +10,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/api"
+	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/realtime"
@@ -92,7 +93,7 @@ func newMetricsServer(lc fx.Lifecycle, t *Telemetry, cfg Config, log *slog.Logge
 func (s *MetricsServer) stopHook(ctx context.Context) error { return s.stop(ctx) }
 
 // instrument attaches what the other layers offer seams for.
-func instrument(t *Telemetry, d *db.DB, rc *redisconn.Conn, hub *realtime.Hub) error {
+func instrument(t *Telemetry, d *db.DB, rc *redisconn.Conn, hub *realtime.Hub, pw *password.Hasher) error {
 	if !t.tracing && !t.metrics {
 		return nil
 	}
@@ -106,6 +107,9 @@ func instrument(t *Telemetry, d *db.DB, rc *redisconn.Conn, hub *realtime.Hub) e
 			return err
 		}
 		if err := observeHub(t, hub); err != nil {
+			return err
+		}
+		if err := observePasswordGate(t, pw); err != nil {
 			return err
 		}
 	}
