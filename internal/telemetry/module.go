@@ -15,6 +15,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/realtime"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
+	"github.com/jarvis-core/jarvis/internal/vecsearch"
 )
 
 // Module provides the providers (trace.TracerProvider, metric.MeterProvider,
@@ -110,6 +111,9 @@ func instrument(t *Telemetry, d *db.DB, rc *redisconn.Conn, hub *realtime.Hub, p
 			return err
 		}
 		if err := observePasswordGate(t, pw); err != nil {
+			return err
+		}
+		if err := vecsearch.Measure(t.MeterProvider); err != nil {
 			return err
 		}
 	}
