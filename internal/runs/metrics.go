@@ -32,7 +32,7 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 		metric.WithDescription("LLM calls recorded, by provider and model (other: not in the price table)."))
 	out.tokens, errs[1] = m.Int64Counter("jarvis.llm.tokens", metric.WithUnit("{token}"),
 		metric.WithDescription("Tokens of recorded LLM calls, by usage type (input, cached_input, output, reasoning), provider and model."))
-	out.cost, errs[2] = m.Float64Counter("jarvis.llm.cost", metric.WithUnit("USD"),
+	out.cost, errs[2] = m.Float64Counter("jarvis.llm.cost.usd", metric.WithUnit("{USD}"),
 		metric.WithDescription("Cost of recorded LLM calls in USD, by provider and model (unpriced calls add nothing)."))
 	out.refusals, errs[3] = m.Int64Counter("jarvis.runs.budget_refusals",
 		metric.WithDescription("Work refused by a hard monthly budget (402), by what was refused: run or llm_call."))

@@ -53,7 +53,7 @@ func TestLLMMetricsBoundTheModel(t *testing.T) {
 	want := map[string]map[string]float64{
 		"jarvis.llm.calls":            {"openai/gpt-4o/": 1, "other/other/": 1},
 		"jarvis.llm.tokens":           {"openai/gpt-4o/input": 10, "openai/gpt-4o/output": 5, "other/other/input": 7, "other/other/reasoning": 2},
-		"jarvis.llm.cost":             {"openai/gpt-4o": 0.5},
+		"jarvis.llm.cost.usd":         {"openai/gpt-4o": 0.5},
 		"jarvis.runs.budget_refusals": {"//run": 1},
 	}
 	for name, series := range want {

@@ -21,7 +21,10 @@ import (
 	"go.uber.org/fx"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/coder/websocket"
+
 	"github.com/jarvis-core/jarvis/internal/app/apptest"
+	"github.com/jarvis-core/jarvis/internal/realtime"
 	"github.com/jarvis-core/jarvis/internal/telemetry"
 )
 
@@ -120,7 +123,9 @@ func contains(xs []string, x string) bool {
 func TestMetricsPage(t *testing.T) {
 	var ms *telemetry.MetricsServer
 	s := apptest.New(t, apptest.Env(map[string]string{
-		"METRICS_ADDR": "127.0.0.1:0", "REDIS_URL": "redis://127.0.0.1:6379/0",
+		"METRICS_ADDR": "127.0.0.1:0", "REDIS_URL": testRedisURL, "REALTIME_REDIS_PREFIX": redisPrefix(t),
+		// One login per account and IP a minute: the second is refused.
+		"RATELIMIT_AUTH_ACCOUNT_PER_MINUTE": "1", "RATELIMIT_USER_PER_MINUTE": "1000", "RATELIMIT_REFUSAL_DELAY": "1ms",
 	}), apptest.Fx(fx.Populate(&ms)))
 	if strings.Contains(s.URL, ms.Addr()) || ms.Addr() == "" {
 		t.Fatalf("metrics listen on %q, the API on %s: want a listener of their own", ms.Addr(), s.URL)
@@ -132,6 +137,8 @@ func TestMetricsPage(t *testing.T) {
 	s.Do(t, "GET", "/v1/secrets/0198e3a4-0000-7000-8000-000000000000", tok.AccessToken, "")
 	s.Do(t, "GET", "/v1/secrets", "", "")
 	s.Do(t, "GET", "/nowhere/12345", "", "")
+
+	domainTraffic(t, s, tok.AccessToken)
 
 	page := scrape(t, "http://"+ms.Addr()+"/metrics")
 	p := expfmt.NewTextParser(model.UTF8Validation)
@@ -171,11 +178,31 @@ func TestMetricsPage(t *testing.T) {
 	want("jarvis_realtime_slow_consumer_closes_total", nil)
 	want("jarvis_http_server_refusals_total", map[string]string{"http_response_status_code": "401"})
 	want("go_goroutines", nil)
+	// Realtime: a socket resumed, got an event; a bad token was closed.
+	want("jarvis_realtime_events_delivered_total", nil)
+	want("jarvis_realtime_resumes_total", map[string]string{"recovered": "true"})
+	want("jarvis_realtime_auth_closes_total", nil)
+	want("jarvis_realtime_delivery_latency_seconds", nil)
+	// Rate limits and the password gate.
+	want("jarvis_ratelimit_refusals_total", map[string]string{"rule": "login.account_ip"})
+	want("jarvis_auth_password_gate_in_use", nil)
+	want("jarvis_auth_password_gate_queued", nil)
+	want("jarvis_auth_password_gate_limit", nil)
+	want("jarvis_auth_password_gate_refusals_total", nil)
+	// Runs: a priced call, an unpriced one (model "other"), a budget refusal.
+	want("jarvis_llm_calls_total", map[string]string{"gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt-4o-mini"})
+	want("jarvis_llm_calls_total", map[string]string{"gen_ai_provider_name": "other", "gen_ai_request_model": "other"})
+	want("jarvis_llm_tokens_total", map[string]string{"gen_ai_token_type": "output", "gen_ai_request_model": "gpt-4o-mini"})
+	want("jarvis_llm_cost_usd_total", map[string]string{"gen_ai_request_model": "gpt-4o-mini"})
+	want("jarvis_runs_budget_refusals_total", map[string]string{"refused": "run"})
+	// Embeddings (the local provider) and vector search.
+	want("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "gen_ai_provider_name": "local"})
+	want("jarvis_vecsearch_duration_seconds", map[string]string{"strategy": "exact", "table": "memories"})
 	for name, f := range fams {
 		for _, m := range f.Metric {
 			for _, l := range m.Label {
 				v := l.GetValue()
-				if strings.Contains(v, "@") || strings.Contains(v, "0198e3a4") || strings.Contains(v, "12345") {
+				if strings.Contains(v, "@") || strings.Contains(v, "0198e3a4") || strings.Contains(v, "12345") || strings.Contains(v, "made-up") {
 					t.Errorf("%s label %s=%q names a user or an id", name, l.GetName(), v)
 				}
 			}
@@ -183,6 +210,56 @@ func TestMetricsPage(t *testing.T) {
 	}
 	promtoolCheckMetrics(t, page)
 	shippedQueriesUseRealSeries(t, fams)
+}
+
+// domainTraffic makes what the modules measure happen: a run with LLM
+// calls (one of a model the price table does not know) and a budget
+// refusal, a socket that resumes and gets an event, a socket refused for
+// its token, a login refused by the rate limit, and a memory created and
+// searched (embeddings, vector search).
+func domainTraffic(t *testing.T, s *apptest.Server, access string) {
+	t.Helper()
+	expect := func(method, path, body string, status int) {
+		t.Helper()
+		resp := s.Do(t, method, path, access, body)
+		resp.Body.Close()
+		if resp.StatusCode != status {
+			t.Fatalf("%s %s: %d, want %d", method, path, resp.StatusCode, status)
+		}
+	}
+	run := createRun(t, s, access)
+	ws := subscribedSocket(t, s, access, run)
+	expect(http.MethodPost, "/v1/runs/"+run.String()+"/events", `{"type":"agent.token","data":{"text":"hi"}}`, http.StatusAccepted)
+	if m := readWS(t, ws); m.Type != "agent.token" {
+		t.Fatalf("socket got %+v", m)
+	}
+	if ws, err := dialWS(t, s, "not-a-token"); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _, err = ws.Read(ctx)
+		cancel()
+		if websocket.CloseStatus(err) != realtime.CloseUnauthorized {
+			t.Fatalf("bad token: %v, want close 4001", err)
+		}
+	}
+	expect(http.MethodPost, "/v1/runs/"+run.String()+"/llm-calls",
+		`{"provider":"openai","model":"gpt-4o-mini","input_tokens":1200,"output_tokens":350}`, http.StatusCreated)
+	expect(http.MethodPost, "/v1/runs/"+run.String()+"/llm-calls",
+		`{"provider":"openai","model":"made-up-model","input_tokens":10,"output_tokens":5}`, http.StatusCreated)
+	expect(http.MethodPut, "/v1/budget", `{"limit_usd":"0.0001"}`, http.StatusOK)
+	expect(http.MethodPost, "/v1/runs", "", http.StatusPaymentRequired)
+	expect(http.MethodDelete, "/v1/budget", "", http.StatusNoContent)
+
+	expect(http.MethodPost, "/v1/memories", `{"content":"Ada drinks green tea"}`, http.StatusCreated)
+	expect(http.MethodPost, "/v1/memories/search", `{"query":"green tea"}`, http.StatusOK)
+
+	login := `{"email":"nobody-metrics@example.com","password":"wrong password"}`
+	for i, want := range []int{http.StatusUnauthorized, http.StatusTooManyRequests} {
+		resp := s.Do(t, http.MethodPost, "/v1/auth/login", "", login)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("login %d: %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
 }
 
 // shippedQueriesUseRealSeries: every metric the Grafana dashboard and the
