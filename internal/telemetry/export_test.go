@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -124,6 +126,8 @@ func TestMetricsPage(t *testing.T) {
 	var ms *telemetry.MetricsServer
 	s := apptest.New(t, apptest.Env(map[string]string{
 		"METRICS_ADDR": "127.0.0.1:0", "REDIS_URL": testRedisURL, "REALTIME_REDIS_PREFIX": redisPrefix(t),
+		"EMBEDDINGS_PROVIDER": "openai", "EMBEDDINGS_URL": flakyEmbeddings(t), "EMBEDDINGS_MODEL": "text-embedding-3-small",
+		"EMBEDDINGS_API_KEY": "sk-live-metrics-test-key", "EMBEDDINGS_MAX_RETRIES": "1",
 		// One login per account and IP a minute: the second is refused.
 		"RATELIMIT_AUTH_ACCOUNT_PER_MINUTE": "1", "RATELIMIT_USER_PER_MINUTE": "1000", "RATELIMIT_REFUSAL_DELAY": "1ms",
 	}), apptest.Fx(fx.Populate(&ms)))
@@ -196,7 +200,9 @@ func TestMetricsPage(t *testing.T) {
 	want("jarvis_llm_cost_usd_total", map[string]string{"gen_ai_request_model": "gpt-4o-mini"})
 	want("jarvis_runs_budget_refusals_total", map[string]string{"refused": "run"})
 	// Embeddings (the local provider) and vector search.
-	want("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "gen_ai_provider_name": "local"})
+	want("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "gen_ai_provider_name": "openai"})
+	want("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "error_type": "unavailable"})
+	want("jarvis_embeddings_retries_total", map[string]string{"gen_ai_provider_name": "openai"})
 	want("jarvis_vecsearch_duration_seconds", map[string]string{"strategy": "exact", "table": "memories"})
 	for name, f := range fams {
 		for _, m := range f.Metric {
@@ -249,7 +255,9 @@ func domainTraffic(t *testing.T, s *apptest.Server, access string) {
 	expect(http.MethodPost, "/v1/runs", "", http.StatusPaymentRequired)
 	expect(http.MethodDelete, "/v1/budget", "", http.StatusNoContent)
 
+	// The provider fails its first request (retried) and every "fail-me".
 	expect(http.MethodPost, "/v1/memories", `{"content":"Ada drinks green tea"}`, http.StatusCreated)
+	expect(http.MethodPost, "/v1/memories", `{"content":"fail-me"}`, http.StatusServiceUnavailable)
 	expect(http.MethodPost, "/v1/memories/search", `{"query":"green tea"}`, http.StatusOK)
 
 	login := `{"email":"nobody-metrics@example.com","password":"wrong password"}`
@@ -262,12 +270,51 @@ func domainTraffic(t *testing.T, s *apptest.Server, access string) {
 	}
 }
 
+// flakyEmbeddings is an OpenAI-style embeddings provider whose first
+// request answers 503, as does every request embedding "fail-me"; it
+// returns the provider's URL.
+func flakyEmbeddings(t *testing.T) string {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Input []string `json:"input"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		first := n == 0
+		n++
+		mu.Unlock()
+		if first || slices.Contains(req.Input, "fail-me") {
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return
+		}
+		type item struct {
+			Index     int       `json:"index"`
+			Embedding []float32 `json:"embedding"`
+		}
+		var out struct {
+			Data []item `json:"data"`
+		}
+		for i := range req.Input {
+			v := make([]float32, 1536)
+			v[i%1536] = 1
+			out.Data = append(out.Data, item{Index: i, Embedding: v})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // shippedQueriesUseRealSeries: every metric the Grafana dashboard and the
 // alert rules query is one the service exports (a renamed metric would
 // otherwise leave a panel blank and an alert silent forever).
 func shippedQueriesUseRealSeries(t *testing.T, fams map[string]*dto.MetricFamily) {
 	t.Helper()
-	name := regexp.MustCompile(`\b(?:jarvis|http_server|go|db_client)_[a-z0-9_]+`)
+	name := regexp.MustCompile(`\b(?:jarvis|http_server|go|db_client|gen_ai)_[a-z0-9_]+`)
 	labels := map[string]bool{}
 	for _, f := range fams {
 		for _, m := range f.Metric {
