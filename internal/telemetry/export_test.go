@@ -150,19 +150,33 @@ func TestMetricsPage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
-	want := func(name string, labels map[string]string) {
+	find := func(name string, labels map[string]string) *dto.Metric {
 		t.Helper()
 		f, ok := fams[name]
 		if !ok {
 			t.Errorf("no %s", name)
-			return
+			return nil
 		}
 		for _, m := range f.Metric {
 			if hasLabels(m, labels) {
-				return
+				return m
 			}
 		}
 		t.Errorf("%s has no series with %v", name, labels)
+		return nil
+	}
+	want := func(name string, labels map[string]string) { t.Helper(); find(name, labels) }
+	// Counters read at scrape time are on the page at 0 as well: what the
+	// traffic caused must have counted.
+	counted := func(name string, labels map[string]string) {
+		t.Helper()
+		m := find(name, labels)
+		if m == nil {
+			return
+		}
+		if v := m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount()); v <= 0 {
+			t.Errorf("%s%v = %v, want more than 0", name, labels, v)
+		}
 	}
 	want("http_server_request_duration_seconds", map[string]string{
 		"jarvis_operation": "listSecrets", "http_request_method": "GET", "http_response_status_class": "2xx"})
@@ -183,27 +197,27 @@ func TestMetricsPage(t *testing.T) {
 	want("jarvis_http_server_refusals_total", map[string]string{"http_response_status_code": "401"})
 	want("go_goroutines", nil)
 	// Realtime: a socket resumed, got an event; a bad token was closed.
-	want("jarvis_realtime_events_delivered_total", nil)
-	want("jarvis_realtime_resumes_total", map[string]string{"recovered": "true"})
-	want("jarvis_realtime_auth_closes_total", nil)
-	want("jarvis_realtime_delivery_latency_seconds", nil)
+	counted("jarvis_realtime_events_delivered_total", nil)
+	counted("jarvis_realtime_resumes_total", map[string]string{"recovered": "true"})
+	counted("jarvis_realtime_auth_closes_total", nil)
+	counted("jarvis_realtime_delivery_latency_seconds", nil)
 	// Rate limits and the password gate.
-	want("jarvis_ratelimit_refusals_total", map[string]string{"rule": "login.account_ip"})
+	counted("jarvis_ratelimit_refusals_total", map[string]string{"rule": "login.account_ip"})
 	want("jarvis_auth_password_gate_in_use", nil)
 	want("jarvis_auth_password_gate_queued", nil)
 	want("jarvis_auth_password_gate_limit", nil)
 	want("jarvis_auth_password_gate_refusals_total", nil)
 	// Runs: a priced call, an unpriced one (model "other"), a budget refusal.
-	want("jarvis_llm_calls_total", map[string]string{"gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt-4o-mini"})
-	want("jarvis_llm_calls_total", map[string]string{"gen_ai_provider_name": "other", "gen_ai_request_model": "other"})
-	want("jarvis_llm_tokens_total", map[string]string{"gen_ai_token_type": "output", "gen_ai_request_model": "gpt-4o-mini"})
-	want("jarvis_llm_cost_usd_total", map[string]string{"gen_ai_request_model": "gpt-4o-mini"})
-	want("jarvis_runs_budget_refusals_total", map[string]string{"refused": "run"})
-	// Embeddings (the local provider) and vector search.
-	want("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "gen_ai_provider_name": "openai"})
-	want("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "error_type": "unavailable"})
-	want("jarvis_embeddings_retries_total", map[string]string{"gen_ai_provider_name": "openai"})
-	want("jarvis_vecsearch_duration_seconds", map[string]string{"strategy": "exact", "table": "memories"})
+	counted("jarvis_llm_calls_total", map[string]string{"gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt-4o-mini"})
+	counted("jarvis_llm_calls_total", map[string]string{"gen_ai_provider_name": "other", "gen_ai_request_model": "other"})
+	counted("jarvis_llm_tokens_total", map[string]string{"gen_ai_token_type": "output", "gen_ai_request_model": "gpt-4o-mini"})
+	counted("jarvis_llm_cost_usd_total", map[string]string{"gen_ai_request_model": "gpt-4o-mini"})
+	counted("jarvis_runs_budget_refusals_total", map[string]string{"refused": "run"})
+	// Embeddings (a provider failing now and then) and vector search.
+	counted("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "gen_ai_provider_name": "openai"})
+	counted("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "error_type": "unavailable"})
+	counted("jarvis_embeddings_retries_total", map[string]string{"gen_ai_provider_name": "openai"})
+	counted("jarvis_vecsearch_duration_seconds", map[string]string{"strategy": "exact", "table": "memories"})
 	for name, f := range fams {
 		for _, m := range f.Metric {
 			for _, l := range m.Label {
