@@ -29,6 +29,10 @@ type Envelope struct {
 	ToRun bool            `json:"o,omitempty"` // only for sockets subscribed to RunID
 	Time  time.Time       `json:"ts"`
 	Data  json.RawMessage `json:"d"`
+	// Trace is the W3C traceparent of the span that published the event
+	// (empty when it was not traced), so that a delivery on another
+	// instance continues that trace. Never sent to clients.
+	Trace string `json:"tp,omitempty"`
 }
 
 // Publication is an event in a user's stream.

@@ -56,6 +56,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = ws.Close(websocket.StatusInternalError, "try again later")
 			return
 		}
+		h.countClose(closeCodeFor(authErr))
 		_ = ws.Close(closeCodeFor(authErr), closeReasonFor(authErr))
 		return
 	}
@@ -325,9 +326,10 @@ func (c *conn) resume(m clientMessage, epoch string) {
 		}
 	}
 	n := len(missed)
+	c.hub.countResume(recovered)
 	c.enqueueLocked(reply{Type: typeResumed, ID: m.ID, Recovered: &recovered, Epoch: epoch, Seq: &start, Missed: &n}.encode())
 	for _, p := range missed {
-		c.enqueueLocked(encodeEvent(p))
+		c.enqueueEventLocked(encodeEvent(p))
 	}
 	c.releaseLocked()
 }

@@ -46,6 +46,7 @@ type Hub struct {
 	stopOnce sync.Once
 
 	slowClosed atomic.Int64 // sockets closed as slow consumers, for tests and metrics
+	stats      hubStats     // the other counts metrics read (stats.go)
 }
 
 // userConns is one user's sockets here, and where the user's stream is as

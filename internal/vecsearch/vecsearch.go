@@ -119,9 +119,8 @@ const (
 	PathHNSW  Path = "hnsw"
 )
 
-// Nearest returns up to r.K of the user's rows closest to r.Vector, nearest
-// first, within r.MaxDistance.
-func Nearest(ctx context.Context, q Querier, t Table, r Request) ([]Hit, Path, error) {
+// nearest is Nearest, unmeasured.
+func nearest(ctx context.Context, q Querier, t Table, r Request) ([]Hit, Path, error) {
 	// One round trip for the settings, one for count-and-exact-search together:
 	// on a loaded machine every round trip waits for the backend to be
 	// scheduled, and that showed in the p95.
