@@ -569,9 +569,8 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-
-// asUser runs fn as the service does: in a transaction, as the app role
-// (no BYPASSRLS) with the user's row-level security identity.
+// asUser runs fn as the service does: in a transaction on the service's
+// role (no BYPASSRLS) with the user's row-level security identity.
 func asUser(ctx context.Context, d *sql.DB, userID uuid.UUID, fn func(tx *sql.Tx) error) error {
 	tx, err := d.BeginTx(ctx, nil)
 	if err != nil {

@@ -18,8 +18,8 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/fault"
-	"github.com/jarvis-core/jarvis/internal/pii"
 	"github.com/jarvis-core/jarvis/internal/pgmigrate"
+	"github.com/jarvis-core/jarvis/internal/pii"
 	"github.com/jarvis-core/jarvis/internal/vecsearch"
 )
 
