@@ -133,6 +133,11 @@ func Nearest(ctx context.Context, q Querier, t Table, r Request) ([]Hit, Path, e
 		return nil, "", err
 	}
 	if small {
+		// Later statements of the transaction plan normally (hybrid
+		// search's full-text query needs a bitmap scan of its GIN index).
+		if _, err := q.ExecContext(ctx, resetSettings); err != nil {
+			return nil, "", fmt.Errorf("vector search: reset settings: %w", err)
+		}
 		return hits, PathExact, nil
 	}
 	hits, err = HNSW(ctx, q, t, r, EFSearch)
@@ -205,20 +210,41 @@ func Exact(ctx context.Context, q Querier, t Table, r Request) ([]Hit, error) {
 	if _, err := q.ExecContext(ctx, baseSettings); err != nil {
 		return nil, fmt.Errorf("vector search: settings: %w", err)
 	}
-	return exact(ctx, q, t, r)
+	hits, err := exact(ctx, q, t, r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := q.ExecContext(ctx, resetSettings); err != nil {
+		return nil, fmt.Errorf("vector search: reset settings: %w", err)
+	}
+	return hits, nil
 }
 
 // baseSettings hold for every search: custom plans (the statement cache
-// would otherwise bring one generic plan for all users), and no JIT (a big
+// would otherwise bring one generic plan for all users), no JIT (a big
 // user's exact scan is estimated above jit_above_cost, and compiling costs
-// more than it saves on these short queries).
+// more than it saves on these short queries), and neither bitmap nor
+// sequential scans: the count of the user's rows must stop at
+// ExactMaxRows+1, which only an index scan does. A bitmap scan reads every
+// index entry of the user first, and the planner picks one whenever its
+// statistics think the user small: with autovacuum off nothing analyzes
+// the table after a bulk load, and a user of 8,000 rows believed to hold 5
+// had all 8,000 read per search (TestCountBoundedUnvacuumed); a sequential
+// scan, picked for a user believed large, reads the table until it meets
+// enough of the user's rows. An index-only scan is no cure either: it
+// visits the heap for every entry until VACUUM sets the visibility map.
 //
 // jarvis_set_local(name, value) is SET LOCAL as a function (a migration
 // defines it): several settings in one statement (the unit of work may send
 // the transaction's first statement prepared, where several commands are
 // refused), and unlike set_config it reaches Citus's workers, where the
 // index scan runs.
-const baseSettings = "SELECT jarvis_set_local('plan_cache_mode', 'force_custom_plan'), jarvis_set_local('jit', 'off')"
+const baseSettings = "SELECT jarvis_set_local('plan_cache_mode', 'force_custom_plan'), jarvis_set_local('jit', 'off')" +
+	", jarvis_set_local('enable_bitmapscan', 'off'), jarvis_set_local('enable_seqscan', 'off')"
+
+// resetSettings gives the transaction's later statements the planner's
+// usual choices back.
+const resetSettings = "SELECT jarvis_set_local('enable_bitmapscan', 'on'), jarvis_set_local('enable_seqscan', 'on'), jarvis_set_local('enable_sort', 'on')"
 
 func exact(ctx context.Context, q Querier, t Table, r Request) ([]Hit, error) {
 	w, args := where(r)
@@ -258,8 +284,8 @@ SELECT id, distance FROM near WHERE distance <= $%d ORDER BY distance, id`, t, w
 		return nil, err
 	}
 	// Later statements of the transaction plan normally.
-	if _, err := q.ExecContext(ctx, "SELECT jarvis_set_local('enable_sort', 'on')"); err != nil {
-		return nil, fmt.Errorf("vector search: reset enable_sort: %w", err)
+	if _, err := q.ExecContext(ctx, resetSettings); err != nil {
+		return nil, fmt.Errorf("vector search: reset settings: %w", err)
 	}
 	return hits, nil
 }
