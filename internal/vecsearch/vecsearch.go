@@ -26,7 +26,7 @@
 //     btree path costs 1.3 ms.
 //
 // So Nearest counts the user's rows of the model, capped at ExactMaxRows+1
-// (a bounded index-only scan, well under a millisecond), and
+// (an index scan that stops there, vacuumed or not: see baseSettings), and
 //   - at most ExactMaxRows: scans them exactly (recall 1.0);
 //   - more: walks the HNSW index with iterative scan (relaxed order,
 //     re-sorted) and a raised ef_search.
@@ -144,7 +144,7 @@ func Nearest(ctx context.Context, q Querier, t Table, r Request) ([]Hit, Path, e
 	return hits, PathHNSW, err
 }
 
-// exactIfSmall counts the user's rows of the model (a bounded index-only
+// exactIfSmall counts the user's rows of the model (a bounded index
 // scan) and, in the same statement, searches them exactly when they are at
 // most ExactMaxRows. For a larger user the count's one-time filter skips
 // the scan, and one row of NULLs says so.
