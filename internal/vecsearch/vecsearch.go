@@ -67,7 +67,10 @@ const Dims = 1536
 // (pgvector's default is 40, which gave recall 0.85-0.91 for a 100k-row
 // user): 100 gave 0.967-0.979 in three index builds (p95 4.2 ms at load 4,
 // 10.7 ms at load 9); 150-200 add ~0.01 of recall for up to half again the
-// latency.
+// latency. With data written through the API (the index built row by row)
+// and queries whose neighbours are mostly other users' rows, issue 17
+// measured 0.945 at 100, 0.967 at 150, 0.973 at 200 for a 100k-row user
+// among 200k: not re-measured at that size yet (docs/benchmarks.md).
 const EFSearch = 100
 
 // Querier is a transaction: *ent.Tx or *sql.Tx. The transaction-local
