@@ -326,7 +326,7 @@ var (
 		{Name: "embedding_model", Type: field.TypeString, Size: 128},
 		{Name: "metadata", Type: field.TypeJSON},
 		{Name: "redactions", Type: field.TypeJSON, Default: "{}"},
-		{Name: "search_vector", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"postgres": "tsvector"}},
+		{Name: "search_vector", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"postgres": "tsvector"}},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
 	// MemoriesTable holds the schema information for the "memories" table.
