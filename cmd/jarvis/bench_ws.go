@@ -418,7 +418,7 @@ func benchWSServe(ctx context.Context, redisURL, prefix string, stdout io.Writer
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := realtime.DefaultConfig()
 	cfg.RedisPrefix = prefix
-	broker := realtime.NewRedisBroker(rdb, prefix, cfg.HistorySize, cfg.HistoryTTL, log)
+	broker := realtime.NewRedisBroker(rdb, prefix, cfg.Retention(), log)
 	hub := realtime.NewHub(cfg, broker, benchAuth{iss}, log)
 	if err := hub.Start(ctx); err != nil {
 		return err

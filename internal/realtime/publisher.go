@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -67,8 +68,57 @@ func (p *Publisher) Publish(ctx context.Context, userID, runID uuid.UUID, toRun 
 		return Publication{}, err
 	}
 	env := Envelope{Type: e.Type, RunID: runID, ToRun: toRun, Time: p.now(), Data: data}
-	pos, err := p.broker.Publish(ctx, userID, env)
+	var pos Position
+	if op := statusOp(e.Type, runID, data); op != 0 {
+		// A run's own status changes keep its state in the broker current,
+		// which is what lets workers' events skip the database (Service).
+		pos, err = p.broker.PublishRun(ctx, userID, env, op)
+	} else {
+		pos, err = p.broker.Publish(ctx, userID, env)
+	}
 	if err != nil {
+		return Publication{}, fault.New(fault.Unavailable, "realtime delivery is unavailable; try again").Wrap(err)
+	}
+	return Publication{Seq: pos.Seq, Envelope: env}, nil
+}
+
+// statusOp is how a run.status event changes the run's state in the
+// broker: closed for good once finished, open otherwise; 0 for any other
+// event.
+func statusOp(t events.Type, runID uuid.UUID, data json.RawMessage) RunOp {
+	if t != events.RunStatus || runID == uuid.Nil {
+		return 0
+	}
+	var d struct {
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(data, &d) != nil || d.Status == "" {
+		return 0
+	}
+	if finished[d.Status] {
+		return RunMarkClosed
+	}
+	return RunMarkOpen
+}
+
+// finished are the terminal run statuses (agentrun's completed, failed,
+// cancelled): a run never leaves them.
+var finished = map[string]bool{"completed": true, "failed": true, "cancelled": true}
+
+// publishGuarded publishes a worker's event of run runID only while the
+// broker holds the run open in the user's stream (see Service.EmitRunEvent).
+// ErrRunUnknown and ErrRunClosed come back unwrapped.
+func (p *Publisher) publishGuarded(ctx context.Context, userID, runID uuid.UUID, e events.Event, op RunOp) (Publication, error) {
+	data, err := p.normalize(e.Data)
+	if err != nil {
+		return Publication{}, err
+	}
+	env := Envelope{Type: e.Type, RunID: runID, ToRun: true, Time: p.now(), Data: data}
+	pos, err := p.broker.PublishRun(ctx, userID, env, op)
+	switch {
+	case errors.Is(err, ErrRunUnknown), errors.Is(err, ErrRunClosed):
+		return Publication{}, err
+	case err != nil:
 		return Publication{}, fault.New(fault.Unavailable, "realtime delivery is unavailable; try again").Wrap(err)
 	}
 	return Publication{Seq: pos.Seq, Envelope: env}, nil

@@ -140,8 +140,17 @@ func validateWorkerEvent(t events.Type, data json.RawMessage) error {
 }
 
 // EmitRunEvent delivers one event of run runID, which must be the viewer's
-// (another user's run is NotFound, like a missing one), to the viewer's
-// sockets subscribed to it.
+// (another user's run is NotFound, like a missing one) and unfinished (a
+// finished run is a Conflict), to the viewer's sockets subscribed to it.
+//
+// The run is read from the database only the first time the viewer's
+// stream meets it: the broker keeps each run's state in its owner's stream,
+// recorded by the run's own run.status events (open, or closed for good)
+// and checked in the same atomic step that publishes, so no worker event
+// can follow the event that finished the run, on any instance. A run the
+// viewer's stream does not hold is either another user's or not yet known
+// (created before, or the stream expired or was lost): the database says
+// which, and its state is recorded for the next events.
 func (s *Service) EmitRunEvent(ctx context.Context, runID uuid.UUID, t events.Type, data json.RawMessage) (Publication, error) {
 	v, ok := viewer.FromContext(ctx)
 	if !ok || v.Role != viewer.RoleUser {
@@ -149,6 +158,11 @@ func (s *Service) EmitRunEvent(ctx context.Context, runID uuid.UUID, t events.Ty
 	}
 	if err := validateWorkerEvent(t, data); err != nil {
 		return Publication{}, err
+	}
+	e := events.Event{Type: t, RunID: runID, Data: data}
+	pub, err := s.pub.publishGuarded(ctx, v.UserID, runID, e, RunIfOpen)
+	if !errors.Is(err, ErrRunUnknown) {
+		return pub, closedConflict(runID, err)
 	}
 	run, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.AgentRun, error) {
 		return tx.AgentRun.Get(ctx, runID)
@@ -161,5 +175,14 @@ func (s *Service) EmitRunEvent(ctx context.Context, runID uuid.UUID, t events.Ty
 		// A finished run is immutable, its event stream included.
 		return Publication{}, fault.Conflictf("run %s is %s: a finished run takes no more events", runID, run.Status)
 	}
-	return s.pub.Publish(ctx, v.UserID, runID, true, events.Event{Type: t, RunID: runID, Data: data})
+	pub, err = s.pub.publishGuarded(ctx, v.UserID, runID, e, RunLearnOpen)
+	return pub, closedConflict(runID, err)
+}
+
+// closedConflict is the API's answer to a run the broker holds closed.
+func closedConflict(runID uuid.UUID, err error) error {
+	if errors.Is(err, ErrRunClosed) {
+		return fault.Conflictf("run %s is finished: a finished run takes no more events", runID)
+	}
+	return err
 }

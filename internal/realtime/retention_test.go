@@ -1,0 +1,157 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jarvis-core/jarvis/internal/events"
+)
+
+func event(t events.Type, run uuid.UUID) Envelope {
+	return Envelope{Type: t, RunID: run, ToRun: true, Time: time.Now(), Data: json.RawMessage(`{"text":"x"}`)}
+}
+
+func seqs(pubs []Publication) []uint64 {
+	out := make([]uint64, len(pubs))
+	for i, p := range pubs {
+		out[i] = p.Seq
+	}
+	return out
+}
+
+func sameSeqs(got []Publication, want ...uint64) bool {
+	s := seqs(got)
+	if len(s) != len(want) {
+		return false
+	}
+	for i := range s {
+		if s[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Token fragments live in a short history of their own: a resume within
+// their window recovers everything; past the cap or the window they are
+// gone while the long-lived kinds remain, and the holes they leave are
+// what makes a resume say recovered: false.
+func TestRetentionByKind(t *testing.T) {
+	t.Parallel()
+	ret := Retention{Size: 100, TTL: time.Hour, ShortTypes: map[events.Type]bool{events.AgentToken: true}, ShortSize: 5, ShortTTL: time.Second}
+	for _, e := range retainingEngines(t, ret) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			b, ctx, user, run := e.node(t), context.Background(), uuid.New(), uuid.New()
+			publish := func(typ events.Type) {
+				t.Helper()
+				if _, err := b.Publish(ctx, user, event(typ, run)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			publish(events.RunStatus) // 1
+			for range 3 {
+				publish(events.AgentToken) // 2..4
+			}
+			publish(events.AgentFinal) // 5
+			pubs, pos, err := b.History(ctx, user, 0)
+			if err != nil || pos.Seq != 5 || !sameSeqs(pubs, 1, 2, 3, 4, 5) || !Contiguous(pubs, 0, 5) {
+				t.Fatalf("within the window: %v %+v %v", seqs(pubs), pos, err)
+			}
+			for range 4 {
+				publish(events.AgentToken) // 6..9: the short cap (5) trims 2 and 3
+			}
+			pubs, _, err = b.History(ctx, user, 0)
+			if err != nil || !sameSeqs(pubs, 1, 4, 5, 6, 7, 8, 9) {
+				t.Fatalf("past the short cap: %v %v", seqs(pubs), err)
+			}
+			if Contiguous(pubs, 0, 9) || !Contiguous(pubs[1:], 3, 9) {
+				t.Fatal("a resume from before the trimmed tokens must be incomplete, one after them complete")
+			}
+			time.Sleep(ret.ShortTTL + 200*time.Millisecond)
+			pubs, pos, err = b.History(ctx, user, 0)
+			if err != nil || pos.Seq != 9 || !sameSeqs(pubs, 1, 5) {
+				t.Fatalf("past the short window: %v %+v %v", seqs(pubs), pos, err)
+			}
+			if pubs[0].Type != events.RunStatus || pubs[1].Type != events.AgentFinal {
+				t.Fatalf("long-lived kinds kept: %+v", pubs)
+			}
+			if pubs, _, _ = b.History(ctx, user, 5); Contiguous(pubs, 5, 9) {
+				t.Fatal("expired tokens must make the resume incomplete")
+			}
+		})
+	}
+}
+
+// A run's state lives in its owner's stream: recorded by its status
+// events, checked atomically with the publish of a worker's event, shared
+// by every instance, lost (unknown, never open) with the stream.
+func TestRunStateGuardsPublishes(t *testing.T) {
+	t.Parallel()
+	for _, e := range engines(t, 100) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			a, b, ctx := e.node(t), e.node(t), context.Background()
+			user, other, run := uuid.New(), uuid.New(), uuid.New()
+			try := func(br Broker, u uuid.UUID, typ events.Type, op RunOp, want error) {
+				t.Helper()
+				before, _ := br.Position(ctx, u)
+				pos, err := br.PublishRun(ctx, u, event(typ, run), op)
+				if !errors.Is(err, want) {
+					t.Fatalf("op %d: %v, want %v", op, err, want)
+				}
+				if want != nil && pos.Seq != 0 {
+					t.Fatalf("refused publish numbered %d", pos.Seq)
+				}
+				after, _ := br.Position(ctx, u)
+				if published := after.Seq == before.Seq+1; published != (want == nil) {
+					t.Fatalf("op %d: seq %d → %d", op, before.Seq, after.Seq)
+				}
+			}
+			try(a, user, events.AgentToken, RunIfOpen, ErrRunUnknown)
+			try(a, user, events.AgentToken, RunLearnOpen, nil)
+			try(b, user, events.AgentToken, RunIfOpen, nil)
+			try(b, other, events.AgentToken, RunIfOpen, ErrRunUnknown) // another user's stream does not know it
+			try(a, user, events.RunStatus, RunMarkClosed, nil)
+			try(b, user, events.AgentToken, RunIfOpen, ErrRunClosed)
+			try(b, user, events.AgentToken, RunLearnOpen, ErrRunClosed) // a database read from before the close
+			try(a, user, events.RunStatus, RunMarkOpen, nil)            // a late status does not reopen it
+			try(b, user, events.AgentToken, RunIfOpen, ErrRunClosed)
+			e.lose(t)
+			try(b, user, events.AgentToken, RunIfOpen, ErrRunUnknown)
+		})
+	}
+}
+
+func TestContiguous(t *testing.T) {
+	t.Parallel()
+	p := func(s ...uint64) []Publication {
+		out := make([]Publication, len(s))
+		for i := range s {
+			out[i].Seq = s[i]
+		}
+		return out
+	}
+	for _, c := range []struct {
+		pubs        []Publication
+		since, upTo uint64
+		want        bool
+	}{
+		{p(), 3, 3, true},
+		{p(), 3, 4, false},
+		{p(4, 5), 3, 5, true},
+		{p(4, 5, 6), 3, 5, true}, // past upTo does not matter
+		{p(5), 3, 5, false},
+		{p(4, 6), 3, 6, false},
+		{p(4), 3, 5, false},
+	} {
+		if got := Contiguous(c.pubs, c.since, c.upTo); got != c.want {
+			t.Errorf("Contiguous(%v, %d, %d) = %v", seqs(c.pubs), c.since, c.upTo, got)
+		}
+	}
+}
