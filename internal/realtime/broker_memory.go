@@ -30,14 +30,21 @@ type MemoryBroker struct {
 	stopOnce sync.Once
 }
 
+// runState is a run's state in a MemoryBroker's stream, which forgets it
+// as RedisBroker's keys expire.
+type runState struct {
+	open bool
+	at   time.Time // the last event (open) or the close
+}
+
 type memStream struct {
 	mu      sync.Mutex
 	epoch   string
 	seq     uint64
-	ring    []Publication      // long-lived kinds, oldest first, at most ret.Size
-	short   []Publication      // short-lived kinds, oldest first, at most ret.ShortSize
-	shortAt time.Time          // the last short-lived event: short expires ret.ShortTTL after it
-	runs    map[uuid.UUID]bool // run → open (PublishRun)
+	ring    []Publication          // long-lived kinds, oldest first, at most ret.Size
+	short   []Publication          // short-lived kinds, oldest first, at most ret.ShortSize
+	shortAt time.Time              // the last short-lived event: short expires ret.ShortTTL after it
+	runs    map[uuid.UUID]runState // PublishRun's run states
 	touched time.Time
 	dropped bool // swept: whoever holds it must look the stream up again
 }
@@ -77,6 +84,7 @@ func (b *MemoryBroker) sweep() {
 					s.dropped = true
 					delete(b.streams, id)
 				}
+				s.forgetRunsLocked(b.ret.TTL, b.now())
 				s.mu.Unlock()
 			}
 			b.mu.Unlock()
@@ -90,7 +98,7 @@ func (b *MemoryBroker) stream(user uuid.UUID) *memStream {
 		b.mu.Lock()
 		s, ok := b.streams[user]
 		if !ok {
-			s = &memStream{epoch: newEpoch(), touched: b.now(), runs: map[uuid.UUID]bool{}}
+			s = &memStream{epoch: newEpoch(), touched: b.now(), runs: map[uuid.UUID]runState{}}
 			b.streams[user] = s
 		}
 		b.mu.Unlock()
@@ -130,24 +138,43 @@ func (b *MemoryBroker) PublishRun(_ context.Context, user uuid.UUID, e Envelope,
 	}
 	s := b.stream(user)
 	defer s.mu.Unlock()
-	open, known := s.runs[e.RunID]
+	now := b.now()
+	st, known := s.runs[e.RunID]
 	switch op {
 	case RunMarkClosed:
-		s.runs[e.RunID] = false
+		st, known = runState{open: false}, true
 	case RunMarkOpen, RunLearnOpen:
 		if !known {
-			s.runs[e.RunID], open, known = true, true, true
+			st, known = runState{open: true}, true
 		}
 	}
 	if op == RunIfOpen || op == RunLearnOpen {
 		if !known {
 			return Position{}, ErrRunUnknown
 		}
-		if !open {
+		if !st.open {
 			return Position{}, ErrRunClosed
 		}
 	}
+	if op == RunMarkClosed || st.open {
+		st.at = now
+		s.runs[e.RunID] = st
+	}
 	return b.publishLocked(user, s, e), nil
+}
+
+// forgetRunsLocked drops the run states RedisBroker's keys would have let
+// expire by now.
+func (s *memStream) forgetRunsLocked(ttl time.Duration, now time.Time) {
+	for id, st := range s.runs {
+		keep := ttl
+		if !st.open {
+			keep = min(closedRunTTL, ttl)
+		}
+		if now.Sub(st.at) >= keep {
+			delete(s.runs, id)
+		}
+	}
 }
 
 func (b *MemoryBroker) publishLocked(user uuid.UUID, s *memStream, e Envelope) Position {

@@ -27,7 +27,10 @@ import (
 //   - <prefix>{<user>}.t, the same for the short-lived kinds (agent.token),
 //     capped at Retention.ShortSize and expiring Retention.ShortTTL after
 //     its last entry;
-//   - <prefix>{<user>}.r, a hash: run id → "1" open, "0" closed (PublishRun);
+//   - <prefix>{<user>}.r:<run>, the run's state for PublishRun: "1" open
+//     (expiring Retention.TTL after its last event), "0" closed (expiring
+//     closedRunTTL after the close: an emit whose database read came before
+//     the close cannot take longer than that to reach the script);
 //   - <prefix><user>, the pub/sub channel instances listen on.
 //
 // Numbering, appending and publishing happen in one Lua script, so seqs are
@@ -49,47 +52,58 @@ func NewRedisBroker(rdb *redis.Client, prefix string, ret Retention, log *slog.L
 	return &RedisBroker{rdb: rdb, prefix: prefix, ret: ret, log: log}
 }
 
-// Keys are every Redis key holding user's stream (history, position, run
-// states), for whoever must remove them all.
+// Keys are the Redis keys holding user's stream (position, both
+// histories), for whoever must remove them all. The run states,
+// <prefix>{<user>}.r:<run>, expire on their own.
 func (b *RedisBroker) Keys(u uuid.UUID) []string {
 	tag := b.prefix + "{" + u.String() + "}"
-	return []string{tag + ".m", tag + ".s", tag + ".t", tag + ".r"}
+	return []string{tag + ".m", tag + ".s", tag + ".t"}
 }
+
+func (b *RedisBroker) runKey(u, run uuid.UUID) string {
+	return b.prefix + "{" + u.String() + "}.r:" + run.String()
+}
+
+// closedRunTTL is how long a closed run's state outlives its close (see
+// RedisBroker); after it, the database answers again.
+const closedRunTTL = 10 * time.Minute
 
 func (b *RedisBroker) channel(u uuid.UUID) string { return b.prefix + u.String() }
 
-// ensureEpoch is the common head of the scripts: streams and run states
-// without their hash are left over from a lost epoch and go with it.
+// ensureEpoch is the common head of the scripts: streams without their
+// hash are left over from a lost epoch and go with it. (Run states stay:
+// they describe the runs, not the stream.)
 const ensureEpoch = `
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
   epoch = ARGV[1]
   redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+  redis.call('DEL', KEYS[2], KEYS[3])
 end
 `
 
-// KEYS: meta, stream, short stream, runs. ARGV: new epoch, ttl seconds,
-// maxlen, channel, envelope, short ("1": the short stream), short maxlen,
-// short ttl ms, run op ("": none, "open", "close", "guard", "learn"), run
-// id. A refused guard returns {-1} (unknown run) or {-2} (closed run).
+// KEYS: meta, stream, short stream, run state. ARGV: new epoch, ttl
+// seconds, maxlen, channel, envelope, short ("1": the short stream), short
+// maxlen, short ttl ms, run op ("": none, "open", "close", "guard",
+// "learn"), closed run ttl seconds. A refused guard returns {-1} (unknown
+// run) or {-2} (closed run) and changes nothing.
 var publishScript = redis.NewScript(ensureEpoch + `
 local op = ARGV[9]
 if op ~= '' then
-  local st = redis.call('HGET', KEYS[4], ARGV[10])
+  local st = redis.call('GET', KEYS[4])
   if op == 'close' then
-    redis.call('HSET', KEYS[4], ARGV[10], '0')
-  elseif op == 'open' or op == 'learn' then
-    if not st then
-      redis.call('HSET', KEYS[4], ARGV[10], '1')
-      st = '1'
-    end
+    redis.call('SET', KEYS[4], '0', 'EX', ARGV[10])
+    st = '0'
+  elseif (op == 'open' or op == 'learn') and not st then
+    st = '1'
   end
   if op == 'guard' or op == 'learn' then
     if not st then return {-1, epoch} end
     if st == '0' then return {-2, epoch} end
   end
-  redis.call('EXPIRE', KEYS[4], ARGV[2])
+  if st == '1' then
+    redis.call('SET', KEYS[4], '1', 'EX', ARGV[2])
+  end
 end
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
 if ARGV[6] == '1' then
@@ -104,7 +118,7 @@ redis.call('PUBLISH', ARGV[4], seq .. ' ' .. epoch .. ' ' .. ARGV[5])
 return {seq, epoch}
 `)
 
-// KEYS: meta, stream, short stream, runs. ARGV: new epoch, ttl seconds,
+// KEYS: meta, stream, short stream. ARGV: new epoch, ttl seconds,
 // first seq wanted (0: none), max entries, max short entries. A read
 // refreshes the ttl: a connected user's stream keeps its epoch while the
 // user is around.
@@ -144,9 +158,9 @@ func (b *RedisBroker) publish(ctx context.Context, user uuid.UUID, e Envelope, o
 	if b.ret.short(e.Type) {
 		short = "1"
 	}
-	res, err := publishScript.Run(ctx, b.rdb, b.Keys(user),
+	res, err := publishScript.Run(ctx, b.rdb, append(b.Keys(user), b.runKey(user, e.RunID)),
 		newEpoch(), int64(b.ret.TTL/time.Second), b.ret.Size, b.channel(user), body,
-		short, b.ret.ShortSize, b.ret.ShortTTL.Milliseconds(), op, e.RunID.String(),
+		short, b.ret.ShortSize, b.ret.ShortTTL.Milliseconds(), op, int64(min(closedRunTTL, b.ret.TTL)/time.Second),
 	).Slice()
 	if err != nil {
 		return Position{}, fmt.Errorf("publish to redis: %w", err)

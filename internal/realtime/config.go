@@ -16,13 +16,13 @@ type Config struct {
 	// HistorySize is how many recent events of the long-lived kinds (all
 	// but ShortHistoryTypes) each user's stream keeps for resume; older
 	// ones are trimmed and a resume from before them says recovered: false.
-	HistorySize int `env:"REALTIME_HISTORY_SIZE" envDefault:"100"`
+	HistorySize int `env:"REALTIME_HISTORY_SIZE" envDefault:"16"`
 	// ShortHistoryTypes are the short-lived event kinds (token fragments):
 	// kept apart, at most ShortHistorySize of them, dropped ShortHistoryTTL
 	// after the user's last one. A client reconnecting within that window
 	// recovers them; later, its resume says recovered: false.
 	ShortHistoryTypes []string      `env:"REALTIME_SHORT_HISTORY_TYPES" envDefault:"agent.token" envSeparator:","`
-	ShortHistorySize  int           `env:"REALTIME_SHORT_HISTORY_SIZE" envDefault:"256"`
+	ShortHistorySize  int           `env:"REALTIME_SHORT_HISTORY_SIZE" envDefault:"100"`
 	ShortHistoryTTL   time.Duration `env:"REALTIME_SHORT_HISTORY_TTL" envDefault:"2m"`
 	// HistoryTTL drops a user's stream after this long without events (a
 	// connected user's stream is kept alive by its connections).
@@ -50,7 +50,7 @@ type Config struct {
 	ResumeGrace time.Duration `env:"REALTIME_RESUME_GRACE" envDefault:"2s"`
 	// MaxSocketsPerUser caps one user's open sockets on one instance; the
 	// socket past it is closed at once with 4029.
-	MaxSocketsPerUser int `env:"REALTIME_MAX_SOCKETS_PER_USER" envDefault:"20"`
+	MaxSocketsPerUser int `env:"REALTIME_MAX_SOCKETS_PER_USER" envDefault:"16"`
 	// MaxSubscriptions caps the runs one socket subscribes to.
 	MaxSubscriptions int `env:"REALTIME_MAX_SUBSCRIPTIONS" envDefault:"100"`
 	// MaxEventBytes caps an event's data (JSON) as emitted.

@@ -58,7 +58,8 @@ func TestEmitAcrossInstancesRefusesOtherUsersAndFinishedRuns(t *testing.T) {
 	// The stream loses the run states (expiry, Redis restarted empty): the
 	// database says again which runs are finished, and whose.
 	open := createRun(t, alice)
-	if n, err := rdb.Del(ctx, prefix+"{"+aliceTok.UserID.String()+"}.r").Result(); err != nil || n != 1 {
+	runKey := func(id uuid.UUID) string { return prefix + "{" + aliceTok.UserID.String() + "}.r:" + id.String() }
+	if n, err := rdb.Del(ctx, runKey(run), runKey(open)).Result(); err != nil || n != 2 {
 		t.Fatalf("drop run states: %d %v", n, err)
 	}
 	apptest.APIError(t, func() error { _, err := emitToken(ctx, aliceOnB, run, "late"); return err }(), http.StatusConflict, openapi.ErrorResponseErrorCodeCONFLICT)
@@ -66,7 +67,7 @@ func TestEmitAcrossInstancesRefusesOtherUsersAndFinishedRuns(t *testing.T) {
 	if _, err := emitToken(ctx, aliceOnB, open, "b"); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := rdb.HGet(ctx, prefix+"{"+aliceTok.UserID.String()+"}.r", open.String()).Result(); err != nil || st != "1" {
+	if st, err := rdb.Get(ctx, runKey(open)).Result(); err != nil || st != "1" {
 		t.Fatalf("the database's answer is recorded for the next events: %q %v", st, err)
 	}
 }
