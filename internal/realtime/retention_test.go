@@ -155,3 +155,63 @@ func TestContiguous(t *testing.T) {
 		}
 	}
 }
+
+// Over real sockets: a client back within the token window recovers every
+// event it missed, tokens included, in order; one back after the window is
+// told recovered: false, since the tokens it missed are gone.
+func TestResumeWithinAndPastTheTokenWindow(t *testing.T) {
+	t.Parallel()
+	ret := Retention{Size: 100, TTL: time.Hour, ShortTypes: map[events.Type]bool{events.AgentToken: true}, ShortSize: 50, ShortTTL: time.Second}
+	for _, e := range retainingEngines(t, ret) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			cl := newCluster(t, e, testConfig())
+			a, b := cl.start(), cl.start()
+			user, tok, _ := cl.user("ada")
+			run := uuid.Must(uuid.NewV7())
+			ctx := context.Background()
+			status := func(s string) events.Event {
+				return events.Event{Type: events.RunStatus, Data: json.RawMessage(`{"status":"` + s + `"}`)}
+			}
+			c := dial(t, a, tok)
+			c.subscribe(run)
+			must(t, b.pub.EmitToRun(ctx, user, run, status("running")))
+			seen := c.next()
+			_ = c.ws.CloseNow()
+
+			for i := range 3 {
+				must(t, b.pub.EmitToRun(ctx, user, run, tokenEvent(i)))
+			}
+			must(t, b.pub.EmitToRun(ctx, user, run, events.Event{Type: events.AgentFinal, Data: json.RawMessage(`{"content":"t0t1t2"}`)}))
+			c2 := dial(t, a, tok)
+			c2.subscribe(run)
+			c2.send(map[string]any{"type": "resume", "epoch": c.connected.Epoch, "seq": seen.Seq})
+			if m := c2.expect(typeResumed); m.Recovered == nil || !*m.Recovered || m.Missed != 4 {
+				t.Fatalf("resume within the window: %+v", m)
+			}
+			var last msg
+			for i := range 4 {
+				last = c2.next()
+				if last.Seq != seen.Seq+uint64(i)+1 {
+					t.Fatalf("missed event %d: %+v", i, last)
+				}
+			}
+			if last.Type != string(events.AgentFinal) {
+				t.Fatalf("last missed event %+v", last)
+			}
+			_ = c2.ws.CloseNow()
+
+			for i := range 2 {
+				must(t, b.pub.EmitToRun(ctx, user, run, tokenEvent(10+i)))
+			}
+			must(t, b.pub.EmitToRun(ctx, user, run, status("completed")))
+			time.Sleep(ret.ShortTTL + 200*time.Millisecond)
+			c3 := dial(t, a, tok)
+			c3.subscribe(run)
+			c3.send(map[string]any{"type": "resume", "epoch": c.connected.Epoch, "seq": last.Seq})
+			if m := c3.expect(typeResumed); m.Recovered == nil || *m.Recovered || m.Missed != 0 || m.Seq != last.Seq+3 {
+				t.Fatalf("resume past the window: %+v", m)
+			}
+		})
+	}
+}
