@@ -23,11 +23,12 @@ import (
 // The API mode of `jarvis bench ws` measures what a user sees: two real
 // `jarvis serve` processes on one database and one Redis (rate limits
 // off), N sockets on instance A (each subscribed to its user's run, through
-// the public GET /v1/ws), and this process publishing agent.token events
+// the public GET /v1/ws; a user has one run per socket, and each socket
+// subscribes to its own), and this process publishing agent.token events
 // through the public POST /v1/runs/{id}/events on instance B, at a fixed
-// rate, round robin over the users. Every accepted event's seq comes back in
-// the 202; each socket must receive exactly its user's accepted seqs, in
-// order: what is missing is lost, what comes twice is duplicated, a seq
+// rate, round robin over the sockets' runs. Every accepted event's seq comes
+// back in the 202; each socket must receive exactly its run's accepted
+// seqs, in order: what is missing is lost, what comes twice is duplicated, a seq
 // below the previous one is reordered. Latency is publish (just before the
 // request) → receive, from the send time carried in the token's text.
 
@@ -44,13 +45,16 @@ type benchWSAPIResult struct {
 
 type apiUser struct {
 	token string
-	run   uuid.UUID
-	mu    sync.Mutex
-	seqs  []uint64 // accepted, as the 202s said
+	runs  []uuid.UUID
 }
 
+// apiSocket is one socket, subscribed to a run of its own: each event
+// published goes to exactly one socket, as in the issue's comparison.
 type apiSocket struct {
 	user *apiUser
+	run  uuid.UUID
+	seqs []uint64 // accepted for run, as the 202s said (one publisher at a time per socket, see jobs)
+	mu   sync.Mutex
 	seen map[uint64]int
 	last uint64
 	lat  []time.Duration
@@ -122,17 +126,19 @@ func benchWSAPIRun(ctx context.Context, sockets, users, rate, clients int, d tim
 					}
 					time.Sleep(20 * time.Millisecond)
 				}
-				var run struct {
-					ID uuid.UUID `json:"id"`
-				}
-				if err == nil {
+				u := &apiUser{token: tok.AccessToken}
+				for j := 0; err == nil && j < (sockets+users-1-i)/users; j++ { // a run per socket of the user
+					var run struct {
+						ID uuid.UUID `json:"id"`
+					}
 					err = postJSON(setup, b.url+"/v1/runs", tok.AccessToken, map[string]any{}, &run)
+					u.runs = append(u.runs, run.ID)
 				}
 				if err != nil {
 					fail.Store(fmt.Errorf("user %d: %w", i, err))
 					return
 				}
-				us[i] = &apiUser{token: tok.AccessToken, run: run.ID}
+				us[i] = u
 			}
 		})
 	}
@@ -157,7 +163,7 @@ func benchWSAPIRun(ctx context.Context, sockets, users, rate, clients int, d tim
 				if i >= sockets {
 					return
 				}
-				u := us[i%users]
+				u, run := us[i%users], us[i%users].runs[i/users]
 				if err := func() error {
 					dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 					defer cancel()
@@ -173,7 +179,7 @@ func benchWSAPIRun(ctx context.Context, sockets, users, rate, clients int, d tim
 					if err := wsReadJSON(dctx, ws, &hello); err != nil {
 						return err
 					}
-					for _, m := range []map[string]any{{"type": "subscribe", "run_id": u.run}, {"type": "resume", "epoch": hello.Epoch, "seq": hello.Seq}} {
+					for _, m := range []map[string]any{{"type": "subscribe", "run_id": run}, {"type": "resume", "epoch": hello.Epoch, "seq": hello.Seq}} {
 						b, _ := json.Marshal(m)
 						if err := ws.Write(dctx, websocket.MessageText, b); err != nil {
 							return err
@@ -195,7 +201,7 @@ func benchWSAPIRun(ctx context.Context, sockets, users, rate, clients int, d tim
 					fail.Store(fmt.Errorf("socket %d: %w", i, err))
 					return
 				}
-				socks[i] = &apiSocket{user: u, seen: map[uint64]int{}}
+				socks[i] = &apiSocket{user: u, run: run, seen: map[uint64]int{}}
 			}
 		})
 	}
@@ -223,19 +229,19 @@ func benchWSAPIRun(ctx context.Context, sockets, users, rate, clients int, d tim
 	// Publish through B's API.
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	jobs := make(chan *apiUser, rate)
+	jobs := make(chan *apiSocket, rate)
 	var (
 		accepted, refused atomic.Int64
 		emitLat           = make([][]time.Duration, clients)
 	)
 	for w := range clients {
 		wg.Go(func() {
-			for u := range jobs {
+			for sk := range jobs {
 				sent := time.Now()
 				body := `{"type":"agent.token","data":{"text":"` + strconv.FormatInt(sent.UnixNano(), 10) + `"}}`
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.url+"/v1/runs/"+u.run.String()+"/events", strings.NewReader(body))
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.url+"/v1/runs/"+sk.run.String()+"/events", strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+u.token)
+				req.Header.Set("Authorization", "Bearer "+sk.user.token)
 				resp, err := hc.Do(req)
 				if err != nil {
 					refused.Add(1)
@@ -253,9 +259,9 @@ func benchWSAPIRun(ctx context.Context, sockets, users, rate, clients int, d tim
 					}
 					continue
 				}
-				u.mu.Lock()
-				u.seqs = append(u.seqs, ev.Seq)
-				u.mu.Unlock()
+				sk.mu.Lock()
+				sk.seqs = append(sk.seqs, ev.Seq)
+				sk.mu.Unlock()
 				accepted.Add(1)
 			}
 		})
@@ -273,7 +279,7 @@ loop:
 		due := int(float64(now.Sub(start)/tick+1) * per)
 		for ; sent < due; sent++ {
 			select {
-			case jobs <- us[i%users]:
+			case jobs <- socks[i%sockets]:
 				i++
 			case <-ctx.Done():
 				break loop
@@ -289,9 +295,8 @@ loop:
 
 	// Wait for the deliveries (sockets per user × accepted of that user).
 	var want int64
-	for k, s := range socks {
-		_ = k
-		want += int64(len(s.user.seqs))
+	for _, s := range socks {
+		want += int64(len(s.seqs))
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for received.Load() < want && time.Now().Before(deadline) {
@@ -306,7 +311,7 @@ loop:
 
 	var all []time.Duration
 	for _, s := range socks {
-		for _, q := range s.user.seqs {
+		for _, q := range s.seqs {
 			switch n := s.seen[q]; {
 			case n == 0:
 				res.lost++
