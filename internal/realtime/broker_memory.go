@@ -37,6 +37,15 @@ type runState struct {
 	at   time.Time // the last event (open) or the close
 }
 
+// keep is how long the state lasts after it was recorded, as RedisBroker's
+// key does.
+func (st runState) keep(ttl time.Duration) time.Duration {
+	if st.open {
+		return min(openRunTTL, ttl)
+	}
+	return min(closedRunTTL, ttl)
+}
+
 type memStream struct {
 	mu      sync.Mutex
 	epoch   string
@@ -140,6 +149,10 @@ func (b *MemoryBroker) PublishRun(_ context.Context, user uuid.UUID, e Envelope,
 	defer s.mu.Unlock()
 	now := b.now()
 	st, known := s.runs[e.RunID]
+	if known && now.Sub(st.at) >= st.keep(b.ret.TTL) {
+		delete(s.runs, e.RunID) // expired, as the Redis key would be
+		known = false
+	}
 	switch op {
 	case RunMarkClosed:
 		st, known = runState{open: false}, true
@@ -156,7 +169,7 @@ func (b *MemoryBroker) PublishRun(_ context.Context, user uuid.UUID, e Envelope,
 			return Position{}, ErrRunClosed
 		}
 	}
-	if op == RunMarkClosed || st.open {
+	if op != RunIfOpen && (op == RunMarkClosed || st.open) { // recorded now; a guard only reads
 		st.at = now
 		s.runs[e.RunID] = st
 	}
@@ -167,11 +180,7 @@ func (b *MemoryBroker) PublishRun(_ context.Context, user uuid.UUID, e Envelope,
 // expire by now.
 func (s *memStream) forgetRunsLocked(ttl time.Duration, now time.Time) {
 	for id, st := range s.runs {
-		keep := ttl
-		if !st.open {
-			keep = min(closedRunTTL, ttl)
-		}
-		if now.Sub(st.at) >= keep {
+		if now.Sub(st.at) >= st.keep(ttl) {
 			delete(s.runs, id)
 		}
 	}

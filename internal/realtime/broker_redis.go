@@ -28,9 +28,11 @@ import (
 //     capped at Retention.ShortSize and expiring Retention.ShortTTL after
 //     its last entry;
 //   - <prefix>{<user>}.r:<run>, the run's state for PublishRun: "1" open
-//     (expiring Retention.TTL after its last event), "0" closed (expiring
-//     closedRunTTL after the close: an emit whose database read came before
-//     the close cannot take longer than that to reach the script);
+//     (expiring openRunTTL after it was recorded, so that a close whose
+//     publish failed is found in the database within that time), "0"
+//     closed (expiring closedRunTTL after the close: an emit whose database
+//     read came before the close cannot take longer than that to reach the
+//     script);
 //   - <prefix><user>, the pub/sub channel instances listen on.
 //
 // Numbering, appending and publishing happen in one Lua script, so seqs are
@@ -68,6 +70,12 @@ func (b *RedisBroker) runKey(u, run uuid.UUID) string {
 // RedisBroker); after it, the database answers again.
 const closedRunTTL = 10 * time.Minute
 
+// openRunTTL is how long an open run's state is trusted without the
+// database: one read per run and minute at most, and the bound on how long
+// a run whose closing run.status could not be published (Redis failing
+// just then) still takes events.
+const openRunTTL = time.Minute
+
 func (b *RedisBroker) channel(u uuid.UUID) string { return b.prefix + u.String() }
 
 // ensureEpoch is the common head of the scripts: streams without their
@@ -85,7 +93,7 @@ end
 // KEYS: meta, stream, short stream, run state. ARGV: new epoch, ttl
 // seconds, maxlen, channel, envelope, short ("1": the short stream), short
 // maxlen, short ttl ms, run op ("": none, "open", "close", "guard",
-// "learn"), closed run ttl seconds. A refused guard returns {-1} (unknown
+// "learn"), closed run ttl seconds, open run ttl seconds. A refused guard returns {-1} (unknown
 // run) or {-2} (closed run) and changes nothing.
 var publishScript = redis.NewScript(ensureEpoch + `
 local op = ARGV[9]
@@ -94,15 +102,13 @@ if op ~= '' then
   if op == 'close' then
     redis.call('SET', KEYS[4], '0', 'EX', ARGV[10])
     st = '0'
-  elseif (op == 'open' or op == 'learn') and not st then
+  elseif (op == 'open' or op == 'learn') and st ~= '0' then
+    redis.call('SET', KEYS[4], '1', 'EX', ARGV[11])
     st = '1'
   end
   if op == 'guard' or op == 'learn' then
     if not st then return {-1, epoch} end
     if st == '0' then return {-2, epoch} end
-  end
-  if st == '1' then
-    redis.call('SET', KEYS[4], '1', 'EX', ARGV[2])
   end
 end
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
@@ -160,7 +166,7 @@ func (b *RedisBroker) publish(ctx context.Context, user uuid.UUID, e Envelope, o
 	}
 	res, err := publishScript.Run(ctx, b.rdb, append(b.Keys(user), b.runKey(user, e.RunID)),
 		newEpoch(), int64(b.ret.TTL/time.Second), b.ret.Size, b.channel(user), body,
-		short, b.ret.ShortSize, b.ret.ShortTTL.Milliseconds(), op, int64(min(closedRunTTL, b.ret.TTL)/time.Second),
+		short, b.ret.ShortSize, b.ret.ShortTTL.Milliseconds(), op, int64(min(closedRunTTL, b.ret.TTL)/time.Second), int64(min(openRunTTL, b.ret.TTL)/time.Second),
 	).Slice()
 	if err != nil {
 		return Position{}, fmt.Errorf("publish to redis: %w", err)
