@@ -143,8 +143,8 @@ func validateWorkerEvent(t events.Type, data json.RawMessage) error {
 // (another user's run is NotFound, like a missing one) and unfinished (a
 // finished run is a Conflict), to the viewer's sockets subscribed to it.
 //
-// The run is read from the database only the first time the viewer's
-// stream meets it: the broker keeps each run's state in its owner's stream,
+// The run is read from the database only when the viewer's stream does
+// not hold its state (at most once a minute per run, see openRunTTL): the broker keeps each run's state in its owner's stream,
 // recorded by the run's own run.status events (open, or closed for good)
 // and checked in the same atomic step that publishes, so no worker event
 // can follow the event that finished the run, on any instance. A run the
