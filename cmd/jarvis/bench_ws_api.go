@@ -82,7 +82,7 @@ func benchWSAPIRun(ctx context.Context, sockets, users, rate, clients int, d tim
 		"REALTIME_REDIS_PREFIX":         prefix,
 		"REALTIME_MAX_SOCKETS_PER_USER": strconv.Itoa(sockets/users + 1),
 		"RUNS_MAX_ACTIVE":               strconv.Itoa(sockets/users + 1), // a run per socket, all open at once
-		"LOG_LEVEL":                     "warn", // a request log line per emit is the service's cost, but not at 10k/s on a shared machine
+		"LOG_LEVEL":                     "warn",                          // a request log line per emit is the service's cost, but not at 10k/s on a shared machine
 	}
 	if v := os.Getenv("JARVIS_BENCH_WS_LOG_LEVEL"); v != "" {
 		env["LOG_LEVEL"] = v
