@@ -70,6 +70,7 @@ func runBenchWS(ctx context.Context, args []string, stdout io.Writer) error {
 	api := fs.Bool("api", false, "also measure through the public API: two `jarvis serve` processes, sockets on one, events POSTed to the other from this process")
 	users := fs.Int("users", 1000, "with -api: users (registered through the API, one run each); sockets are spread over them")
 	clients := fs.Int("clients", 64, "with -api: concurrent HTTP publishers")
+	serviceBin := fs.String("service-bin", "", "with -api: jarvis binary whose serve is measured (default: this one), to compare builds")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error() + "\n")
 	}
@@ -108,7 +109,7 @@ func runBenchWS(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintln(tw, "sockets\tpublished/s\tdelivered\tp50\tp99\tmax\temit p50\temit p99\tlost\tdup\treordered\trefused\tRSS A idle\tRSS A sockets\tRSS A after\tload avg\t")
 	for _, n := range counts {
 		u := min(*users, n)
-		r, err := benchWSAPIRun(ctx, n, u, *rate, *clients, *duration, *prefix)
+		r, err := benchWSAPIRun(ctx, *serviceBin, n, u, *rate, *clients, *duration, *prefix)
 		if err != nil {
 			return fmt.Errorf("api, %d sockets: %w", n, err)
 		}

@@ -61,11 +61,13 @@ type apiSocket struct {
 	reo  int64
 }
 
-func benchWSAPIRun(ctx context.Context, sockets, users, rate, clients int, d time.Duration, prefix string) (benchWSAPIResult, error) {
+func benchWSAPIRun(ctx context.Context, bin string, sockets, users, rate, clients int, d time.Duration, prefix string) (benchWSAPIResult, error) {
 	var res benchWSAPIResult
-	bin, err := os.Executable()
-	if err != nil {
-		return res, err
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return res, err
+		}
 	}
 	setup, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
