@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,5 +214,27 @@ func TestResumeWithinAndPastTheTokenWindow(t *testing.T) {
 				t.Fatalf("resume past the window: %+v", m)
 			}
 		})
+	}
+}
+
+// The retention settings are checked at start-up, each bad one named.
+func TestRetentionConfig(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Retention()
+	if !r.short(events.AgentToken) || r.short(events.RunStatus) || r.short(events.AgentFinal) || r.ShortSize != 100 || r.Size != 16 {
+		t.Fatalf("default retention %+v", r)
+	}
+	cfg.ShortHistoryTypes = []string{"agent.token", "agent.tokens"}
+	cfg.ShortHistorySize = 0
+	cfg.ShortHistoryTTL = 48 * time.Hour
+	err := cfg.Validate()
+	for _, name := range []string{"REALTIME_SHORT_HISTORY_TYPES", "REALTIME_SHORT_HISTORY_SIZE", "REALTIME_SHORT_HISTORY_TTL"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s not named in %v", name, err)
+		}
 	}
 }
