@@ -69,11 +69,26 @@ type Broker interface {
 	// Present reports whether any listener, on any instance, is subscribed
 	// to the user: whether the user has a connection anywhere.
 	Present(ctx context.Context, user uuid.UUID) (bool, error)
-	// PublishRun is Publish for an event of run e.RunID that also reads or
-	// records the run's state in the user's stream, in the same atomic step
-	// (see RunOp): a run recorded closed takes no guarded event after the
-	// event that closed it, whichever instance emits it.
-	PublishRun(ctx context.Context, user uuid.UUID, e Envelope, op RunOp) (Position, error)
+	// PublishRun is Publish for one or more events of one run (es[i].RunID)
+	// that also reads or records the run's state in the user's stream, in
+	// the same atomic step (see RunOp): a run recorded closed takes no
+	// guarded event after the event that closed it, whichever instance
+	// emits it. The events get consecutive seqs, in order; the position
+	// returned is the last one's.
+	PublishRun(ctx context.Context, user uuid.UUID, op RunOp, es ...Envelope) (Position, error)
+}
+
+// sameRun reports whether es are one or more events of one run.
+func sameRun(es []Envelope) bool {
+	if len(es) == 0 || es[0].RunID == uuid.Nil {
+		return false
+	}
+	for _, e := range es[1:] {
+		if e.RunID != es[0].RunID {
+			return false
+		}
+	}
+	return true
 }
 
 // RunOp is what PublishRun does with the run's state, which the broker

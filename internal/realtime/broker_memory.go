@@ -141,10 +141,11 @@ func (b *MemoryBroker) Publish(_ context.Context, user uuid.UUID, e Envelope) (P
 }
 
 // PublishRun implements Broker, with the run states in the stream.
-func (b *MemoryBroker) PublishRun(_ context.Context, user uuid.UUID, e Envelope, op RunOp) (Position, error) {
-	if _, ok := runOps[op]; !ok || e.RunID == uuid.Nil {
-		return Position{}, fmt.Errorf("publish run event: bad op %d or no run", op)
+func (b *MemoryBroker) PublishRun(_ context.Context, user uuid.UUID, op RunOp, es ...Envelope) (Position, error) {
+	if _, ok := runOps[op]; !ok || !sameRun(es) {
+		return Position{}, fmt.Errorf("publish run events: bad op %d, or not events of one run", op)
 	}
+	e := es[0]
 	s := b.stream(user)
 	defer s.mu.Unlock()
 	now := b.now()
@@ -173,7 +174,11 @@ func (b *MemoryBroker) PublishRun(_ context.Context, user uuid.UUID, e Envelope,
 		st.at = now
 		s.runs[e.RunID] = st
 	}
-	return b.publishLocked(user, s, e), nil
+	var pos Position
+	for _, e := range es {
+		pos = b.publishLocked(user, s, e)
+	}
+	return pos, nil
 }
 
 // forgetRunsLocked drops the run states RedisBroker's keys would have let

@@ -90,20 +90,22 @@ if not epoch then
 end
 `
 
-// KEYS: meta, stream, short stream, run state. ARGV: new epoch, ttl
-// seconds, maxlen, channel, envelope, short ("1": the short stream), short
-// maxlen, short ttl ms, run op ("": none, "open", "close", "guard",
-// "learn"), closed run ttl seconds, open run ttl seconds. A refused guard returns {-1} (unknown
-// run) or {-2} (closed run) and changes nothing.
+// KEYS: meta, stream, short stream, run state. ARGV: [1] new epoch, [2]
+// ttl seconds, [3] maxlen, [4] channel, [5] kinds (one character per
+// envelope, "1": the short stream), [6] short maxlen, [7] short ttl ms, [8]
+// run op ("": none, "open", "close", "guard", "learn"), [9] closed run ttl
+// seconds, [10] open run ttl seconds, [11...] the envelopes (at least one). They are numbered consecutively; the reply
+// is the last seq. A refused guard returns {-1} (unknown run) or {-2}
+// (closed run) and changes nothing.
 var publishScript = redis.NewScript(ensureEpoch + `
-local op = ARGV[9]
+local op = ARGV[8]
 if op ~= '' then
   local st = redis.call('GET', KEYS[4])
   if op == 'close' then
-    redis.call('SET', KEYS[4], '0', 'EX', ARGV[10])
+    redis.call('SET', KEYS[4], '0', 'EX', ARGV[9])
     st = '0'
   elseif (op == 'open' or op == 'learn') and st ~= '0' then
-    redis.call('SET', KEYS[4], '1', 'EX', ARGV[11])
+    redis.call('SET', KEYS[4], '1', 'EX', ARGV[10])
     st = '1'
   end
   if op == 'guard' or op == 'learn' then
@@ -111,16 +113,19 @@ if op ~= '' then
     if st == '0' then return {-2, epoch} end
   end
 end
-local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
-if ARGV[6] == '1' then
-  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[7], seq .. '-0', 'd', ARGV[5])
-  redis.call('PEXPIRE', KEYS[3], ARGV[8])
-else
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-0', 'd', ARGV[5])
+local seq
+for i = 11, #ARGV do
+  seq = redis.call('HINCRBY', KEYS[1], 's', 1)
+  if string.sub(ARGV[5], i - 10, i - 10) == '1' then
+    redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[6], seq .. '-0', 'd', ARGV[i])
+    redis.call('PEXPIRE', KEYS[3], ARGV[7])
+  else
+    redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-0', 'd', ARGV[i])
+  end
+  redis.call('PUBLISH', ARGV[4], seq .. ' ' .. epoch .. ' ' .. ARGV[i])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('PUBLISH', ARGV[4], seq .. ' ' .. epoch .. ' ' .. ARGV[5])
 return {seq, epoch}
 `)
 
@@ -143,37 +148,45 @@ var runOps = map[RunOp]string{RunMarkOpen: "open", RunMarkClosed: "close", RunIf
 
 // Publish implements Broker.
 func (b *RedisBroker) Publish(ctx context.Context, user uuid.UUID, e Envelope) (Position, error) {
-	return b.publish(ctx, user, e, "")
+	return b.publish(ctx, user, "", e)
 }
 
 // PublishRun implements Broker.
-func (b *RedisBroker) PublishRun(ctx context.Context, user uuid.UUID, e Envelope, op RunOp) (Position, error) {
+func (b *RedisBroker) PublishRun(ctx context.Context, user uuid.UUID, op RunOp, es ...Envelope) (Position, error) {
 	name, ok := runOps[op]
-	if !ok || e.RunID == uuid.Nil {
-		return Position{}, fmt.Errorf("publish run event: bad op %d or no run", op)
+	if !ok || !sameRun(es) {
+		return Position{}, fmt.Errorf("publish run events: bad op %d, or not events of one run", op)
 	}
-	return b.publish(ctx, user, e, name)
+	return b.publish(ctx, user, name, es...)
 }
 
-func (b *RedisBroker) publish(ctx context.Context, user uuid.UUID, e Envelope, op string) (Position, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return Position{}, fmt.Errorf("encode event: %w", err)
+func (b *RedisBroker) publish(ctx context.Context, user uuid.UUID, op string, es ...Envelope) (Position, error) {
+	kinds := make([]byte, len(es))
+	args := []any{newEpoch(), int64(b.ret.TTL / time.Second), b.ret.Size, b.channel(user), "",
+		b.ret.ShortSize, b.ret.ShortTTL.Milliseconds(), op,
+		int64(min(closedRunTTL, b.ret.TTL) / time.Second), int64(min(openRunTTL, b.ret.TTL) / time.Second)}
+	for i, e := range es {
+		body, err := json.Marshal(e)
+		if err != nil {
+			return Position{}, fmt.Errorf("encode event: %w", err)
+		}
+		kinds[i] = '0'
+		if b.ret.short(e.Type) {
+			kinds[i] = '1'
+		}
+		args = append(args, body)
 	}
-	short := "0"
-	if b.ret.short(e.Type) {
-		short = "1"
-	}
-	res, err := publishScript.Run(ctx, b.rdb, append(b.Keys(user), b.runKey(user, e.RunID)),
-		newEpoch(), int64(b.ret.TTL/time.Second), b.ret.Size, b.channel(user), body,
-		short, b.ret.ShortSize, b.ret.ShortTTL.Milliseconds(), op, int64(min(closedRunTTL, b.ret.TTL)/time.Second), int64(min(openRunTTL, b.ret.TTL)/time.Second),
-	).Slice()
+	args[4] = string(kinds)
+	res, err := publishScript.Run(ctx, b.rdb, append(b.Keys(user), b.runKey(user, es[0].RunID)), args...).Slice()
 	if err != nil {
 		return Position{}, fmt.Errorf("publish to redis: %w", err)
 	}
+	if len(res) != 2 {
+		return Position{}, fmt.Errorf("publish to redis: unexpected reply %v", res)
+	}
 	seq, ok1 := res[0].(int64)
 	epoch, ok2 := res[1].(string)
-	if len(res) != 2 || !ok1 || !ok2 {
+	if !ok1 || !ok2 {
 		return Position{}, fmt.Errorf("publish to redis: unexpected reply %v", res)
 	}
 	switch seq {

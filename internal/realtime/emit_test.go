@@ -147,3 +147,82 @@ func TestNoEventFollowsTheStatusThatFinishedTheRun(t *testing.T) {
 		t.Fatalf("%d tokens before the final status, %d accepted", tokens, accepted.Load())
 	}
 }
+
+func tokenBatch(texts ...string) *openapi.RunEventBatch {
+	b := &openapi.RunEventBatch{}
+	for _, t := range texts {
+		b.Events = append(b.Events, openapi.RunEventCreate{Type: openapi.RunEventTypeAgentToken, Data: openapi.RunEventCreateData{"text": []byte(`"` + t + `"`)}})
+	}
+	return b
+}
+
+// A batch is published whole, with consecutive seqs in the order given, to
+// the sockets on the other instance, under the same checks as one event;
+// a bad event refuses the whole batch, named by its index.
+func TestEmitBatchAcrossInstances(t *testing.T) {
+	t.Parallel()
+	a, b, _ := twoServers(t)
+	alice, tok := a.SignUp(t, "alice@example.com")
+	_, bobTok := a.SignUp(t, "bob@example.com")
+	worker, bobOnB := clientAs(t, b, tok.AccessToken), clientAs(t, b, bobTok.AccessToken)
+	run := createRun(t, alice)
+	ws := dialWS(t, a, tok.AccessToken)
+	connected := readWS(t, ws)
+	writeWS(t, ws, map[string]any{"type": "subscribe", "run_id": run})
+	writeWS(t, ws, map[string]any{"type": "resume", "epoch": connected.Epoch, "seq": connected.Seq})
+	for _, want := range []string{"subscribed", "resumed"} {
+		if m := readWS(t, ws); m.Type != want {
+			t.Fatalf("got %+v, want %s", m, want)
+		}
+	}
+	ctx := context.Background()
+	bad := tokenBatch("a", "b", "")
+	_, err := worker.EmitRunEvents(ctx, bad, openapi.EmitRunEventsParams{ID: run})
+	e := apptest.APIError(t, err, http.StatusBadRequest, openapi.ErrorResponseErrorCodeVALIDATIONERROR)
+	if len(e.Details) != 1 || e.Details[0].Field.Value != "events[2].data.text" {
+		t.Fatalf("details %+v", e.Details)
+	}
+	_, err = bobOnB.EmitRunEvents(ctx, tokenBatch("x"), openapi.EmitRunEventsParams{ID: run})
+	apptest.APIError(t, err, http.StatusNotFound, openapi.ErrorResponseErrorCodeNOTFOUND)
+
+	got, err := worker.EmitRunEvents(ctx, tokenBatch("He", "ll", "o"), openapi.EmitRunEventsParams{ID: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Events) != 3 {
+		t.Fatalf("answer %+v", got)
+	}
+	for i, want := range []string{"He", "ll", "o"} {
+		ev := got.Events[i]
+		// Nothing of the refused batches was published: the first seq follows the socket's start.
+		if ev.Seq != connected.Seq+int64(i)+1 || string(ev.Data["text"]) != `"`+want+`"` || ev.RunID.Value != run {
+			t.Fatalf("answer %d: %+v", i, ev)
+		}
+		if m := readWS(t, ws); m.Type != "agent.token" || m.Seq != ev.Seq || string(m.Data) != `{"text":"`+want+`"}` {
+			t.Fatalf("socket got %+v, want %+v", m, ev)
+		}
+	}
+	if _, err := alice.CancelRun(ctx, openapi.CancelRunParams{ID: run}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = worker.EmitRunEvents(ctx, tokenBatch("late"), openapi.EmitRunEventsParams{ID: run})
+	apptest.APIError(t, err, http.StatusConflict, openapi.ErrorResponseErrorCodeCONFLICT)
+	// The contract caps a batch at 100 events.
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = "t"
+	}
+	resp := b.Do(t, http.MethodPost, "/v1/runs/"+run.String()+"/event-batches", tok.AccessToken, mustJSON(t, tokenBatch(many...)))
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("101 events: %d", resp.StatusCode)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

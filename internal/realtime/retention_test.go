@@ -102,7 +102,7 @@ func TestRunStateGuardsPublishes(t *testing.T) {
 			try := func(br Broker, u uuid.UUID, typ events.Type, op RunOp, want error) {
 				t.Helper()
 				before, _ := br.Position(ctx, u)
-				pos, err := br.PublishRun(ctx, u, event(typ, run), op)
+				pos, err := br.PublishRun(ctx, u, op, event(typ, run))
 				if !errors.Is(err, want) {
 					t.Fatalf("op %d: %v, want %v", op, err, want)
 				}
@@ -236,5 +236,32 @@ func TestRetentionConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s not named in %v", name, err)
 		}
+	}
+}
+
+// Several events of one run go out in one step: consecutive seqs, in order,
+// or none when the run is not open.
+func TestPublishRunBatch(t *testing.T) {
+	t.Parallel()
+	for _, e := range engines(t, 100) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			b, ctx, user, run := e.node(t), context.Background(), uuid.New(), uuid.New()
+			batch := []Envelope{event(events.AgentToken, run), event(events.AgentToolCall, run), event(events.AgentToken, run)}
+			if _, err := b.PublishRun(ctx, user, RunIfOpen, batch...); !errors.Is(err, ErrRunUnknown) {
+				t.Fatalf("unknown run: %v", err)
+			}
+			pos, err := b.PublishRun(ctx, user, RunLearnOpen, batch...)
+			if err != nil || pos.Seq != 3 {
+				t.Fatalf("batch: %+v %v", pos, err)
+			}
+			pubs, _, err := b.History(ctx, user, 0)
+			if err != nil || !sameSeqs(pubs, 1, 2, 3) || pubs[1].Type != events.AgentToolCall {
+				t.Fatalf("history %v %v", seqs(pubs), err)
+			}
+			if _, err := b.PublishRun(ctx, user, RunIfOpen, event(events.AgentToken, run), event(events.AgentToken, uuid.New())); err == nil {
+				t.Fatal("events of two runs in one batch")
+			}
+		})
 	}
 }

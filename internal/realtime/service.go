@@ -152,31 +152,73 @@ func validateWorkerEvent(t events.Type, data json.RawMessage) error {
 // (created before, or the stream expired or was lost): the database says
 // which, and its state is recorded for the next events.
 func (s *Service) EmitRunEvent(ctx context.Context, runID uuid.UUID, t events.Type, data json.RawMessage) (Publication, error) {
-	v, ok := viewer.FromContext(ctx)
-	if !ok || v.Role != viewer.RoleUser {
-		return Publication{}, db.ErrNoViewer
-	}
 	if err := validateWorkerEvent(t, data); err != nil {
 		return Publication{}, err
 	}
-	e := events.Event{Type: t, RunID: runID, Data: data}
-	pub, err := s.pub.publishGuarded(ctx, v.UserID, runID, e, RunIfOpen)
+	pubs, err := s.emit(ctx, runID, events.Event{Type: t, RunID: runID, Data: data})
+	if err != nil {
+		return Publication{}, err
+	}
+	return pubs[0], nil
+}
+
+// EmitRunEvents is EmitRunEvent for several events at once: all are
+// published, with consecutive seqs in the order given, or none is (a bad
+// event is named events[i]).
+func (s *Service) EmitRunEvents(ctx context.Context, runID uuid.UUID, evs []events.Event) ([]Publication, error) {
+	if len(evs) == 0 {
+		return nil, fault.InvalidField("events", "at least one event")
+	}
+	for i, e := range evs {
+		if err := validateWorkerEvent(e.Type, e.Data); err != nil {
+			return nil, inBatch(i, err)
+		}
+		evs[i].RunID = runID
+	}
+	return s.emit(ctx, runID, evs...)
+}
+
+// inBatch names the batch's i-th event in a validation error's field.
+func inBatch(i int, err error) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var out []error
+	for _, e := range errs {
+		f, ok := fault.As(e)
+		if !ok || f.Kind != fault.Invalid {
+			return err
+		}
+		for _, fl := range f.Fields {
+			out = append(out, fault.InvalidField(fmt.Sprintf("events[%d].%s", i, fl.Name), fl.Reason))
+		}
+	}
+	return errors.Join(out...)
+}
+
+func (s *Service) emit(ctx context.Context, runID uuid.UUID, evs ...events.Event) ([]Publication, error) {
+	v, ok := viewer.FromContext(ctx)
+	if !ok || v.Role != viewer.RoleUser {
+		return nil, db.ErrNoViewer
+	}
+	pubs, err := s.pub.publishGuarded(ctx, v.UserID, runID, RunIfOpen, evs...)
 	if !errors.Is(err, ErrRunUnknown) {
-		return pub, closedConflict(runID, err)
+		return pubs, closedConflict(runID, err)
 	}
 	run, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.AgentRun, error) {
 		return tx.AgentRun.Get(ctx, runID)
 	})
 	if err != nil {
-		return Publication{}, err
+		return nil, err
 	}
 	switch run.Status {
 	case agentrun.StatusCompleted, agentrun.StatusFailed, agentrun.StatusCancelled:
 		// A finished run is immutable, its event stream included.
-		return Publication{}, fault.Conflictf("run %s is %s: a finished run takes no more events", runID, run.Status)
+		return nil, fault.Conflictf("run %s is %s: a finished run takes no more events", runID, run.Status)
 	}
-	pub, err = s.pub.publishGuarded(ctx, v.UserID, runID, e, RunLearnOpen)
-	return pub, closedConflict(runID, err)
+	pubs, err = s.pub.publishGuarded(ctx, v.UserID, runID, RunLearnOpen, evs...)
+	return pubs, closedConflict(runID, err)
 }
 
 // closedConflict is the API's answer to a run the broker holds closed.
