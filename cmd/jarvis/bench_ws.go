@@ -70,6 +70,7 @@ func runBenchWS(ctx context.Context, args []string, stdout io.Writer) error {
 	api := fs.Bool("api", false, "also measure through the public API: two `jarvis serve` processes, sockets on one, events POSTed to the other from this process")
 	users := fs.Int("users", 1000, "with -api: users (registered through the API, one run each); sockets are spread over them")
 	clients := fs.Int("clients", 64, "with -api: concurrent HTTP publishers")
+	batch := fs.Int("batch", 1, "with -api: events per request (over 1: POST /v1/runs/{id}/event-batches)")
 	serviceBin := fs.String("service-bin", "", "with -api: jarvis binary whose serve is measured (default: this one), to compare builds")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error() + "\n")
@@ -105,11 +106,11 @@ func runBenchWS(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := tw.Flush(); err != nil || !*api {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nthrough the API (in-process publish above): `jarvis serve` ×2, POST /v1/runs/{id}/events on B from %d clients, sockets on A over %d users\n\n", *clients, *users)
+	fmt.Fprintf(stdout, "\nthrough the API (in-process publish above): `jarvis serve` ×2, POST /v1/runs/{id}/events on B from %d clients (%d events per request), sockets on A over %d users\n\n", *clients, *batch, *users)
 	fmt.Fprintln(tw, "sockets\tpublished/s\tdelivered\tp50\tp99\tmax\temit p50\temit p99\tlost\tdup\treordered\trefused\tRSS A idle\tRSS A sockets\tRSS A after\tload avg\t")
 	for _, n := range counts {
 		u := min(*users, n)
-		r, err := benchWSAPIRun(ctx, *serviceBin, n, u, *rate, *clients, *duration, *prefix)
+		r, err := benchWSAPIRun(ctx, *serviceBin, n, u, *rate, *clients, *batch, *duration, *prefix)
 		if err != nil {
 			return fmt.Errorf("api, %d sockets: %w", n, err)
 		}

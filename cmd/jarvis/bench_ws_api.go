@@ -61,7 +61,7 @@ type apiSocket struct {
 	reo  int64
 }
 
-func benchWSAPIRun(ctx context.Context, bin string, sockets, users, rate, clients int, d time.Duration, prefix string) (benchWSAPIResult, error) {
+func benchWSAPIRun(ctx context.Context, bin string, sockets, users, rate, clients, batch int, d time.Duration, prefix string) (benchWSAPIResult, error) {
 	var res benchWSAPIResult
 	if bin == "" {
 		var err error
@@ -241,8 +241,12 @@ func benchWSAPIRun(ctx context.Context, bin string, sockets, users, rate, client
 		wg.Go(func() {
 			for sk := range jobs {
 				sent := time.Now()
-				body := `{"type":"agent.token","data":{"text":"` + strconv.FormatInt(sent.UnixNano(), 10) + `"}}`
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.url+"/v1/runs/"+sk.run.String()+"/events", strings.NewReader(body))
+				event := `{"type":"agent.token","data":{"text":"` + strconv.FormatInt(sent.UnixNano(), 10) + `"}}`
+				body, path := event, "/events"
+				if batch > 1 { // batch events of one run, as a buffering worker sends them
+					body, path = `{"events":[`+strings.Repeat(event+",", batch-1)+event+`]}`, "/event-batches"
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.url+"/v1/runs/"+sk.run.String()+path, strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", "Bearer "+sk.user.token)
 				resp, err := hc.Do(req)
@@ -253,24 +257,39 @@ func benchWSAPIRun(ctx context.Context, bin string, sockets, users, rate, client
 				raw, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				emitLat[w] = append(emitLat[w], time.Since(sent))
-				var ev struct {
+				type seqOnly struct {
 					Seq uint64 `json:"seq"`
 				}
-				if resp.StatusCode != http.StatusAccepted || json.Unmarshal(raw, &ev) != nil {
+				var (
+					one  seqOnly
+					many struct {
+						Events []seqOnly `json:"events"`
+					}
+					err2 error
+				)
+				if batch > 1 {
+					err2 = json.Unmarshal(raw, &many)
+				} else {
+					err2 = json.Unmarshal(raw, &one)
+					many.Events = []seqOnly{one}
+				}
+				if resp.StatusCode != http.StatusAccepted || err2 != nil {
 					if refused.Add(1) == 1 {
 						fmt.Fprintf(os.Stderr, "emit refused: %s %s\n", resp.Status, bytes.TrimSpace(raw))
 					}
 					continue
 				}
 				sk.mu.Lock()
-				sk.seqs = append(sk.seqs, ev.Seq)
+				for _, e := range many.Events {
+					sk.seqs = append(sk.seqs, e.Seq)
+				}
 				sk.mu.Unlock()
-				accepted.Add(1)
+				accepted.Add(int64(len(many.Events)))
 			}
 		})
 	}
 	const tick = time.Millisecond
-	per := float64(rate) * tick.Seconds()
+	per := float64(rate) / float64(max(batch, 1)) * tick.Seconds() // requests per tick
 	t := time.NewTicker(tick)
 	start := time.Now()
 	sent, i := 0, 0
