@@ -313,6 +313,14 @@ type RealtimeInvoker interface {
 	//
 	// POST /v1/runs/{id}/events
 	EmitRunEvent(ctx context.Context, request *RunEventCreate, params EmitRunEventParams) (*RealtimeEvent, error)
+	// EmitRunEvents invokes emitRunEvents operation.
+	//
+	// EmitRunEvent for 1 to 100 events in one request, for workers that buffer (token fragments): all are
+	// accepted, numbered consecutively in the order given and delivered in that order, or none is (one bad
+	// event refuses the batch, naming it as events[i]).
+	//
+	// POST /v1/runs/{id}/event-batches
+	EmitRunEvents(ctx context.Context, request *RunEventBatch, params EmitRunEventsParams) (*RealtimeEventBatch, error)
 }
 
 // RunsInvoker invokes operations described by OpenAPI v3 specification.
@@ -2945,6 +2953,143 @@ func (c *Client) sendEmitRunEvent(ctx context.Context, request *RunEventCreate, 
 
 	stage = "DecodeResponse"
 	result, err := decodeEmitRunEventResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// EmitRunEvents invokes emitRunEvents operation.
+//
+// EmitRunEvent for 1 to 100 events in one request, for workers that buffer (token fragments): all are
+// accepted, numbered consecutively in the order given and delivered in that order, or none is (one bad
+// event refuses the batch, naming it as events[i]).
+//
+// POST /v1/runs/{id}/event-batches
+func (c *Client) EmitRunEvents(ctx context.Context, request *RunEventBatch, params EmitRunEventsParams) (*RealtimeEventBatch, error) {
+	res, err := c.sendEmitRunEvents(ctx, request, params)
+	return res, err
+}
+
+func (c *Client) sendEmitRunEvents(ctx context.Context, request *RunEventBatch, params EmitRunEventsParams) (res *RealtimeEventBatch, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("emitRunEvents"),
+		semconv.HTTPRequestMethodKey.String("POST"),
+		semconv.URLTemplateKey.String("/v1/runs/{id}/event-batches"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, EmitRunEventsOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [3]string
+	pathParts[0] = "/v1/runs/"
+	{
+		// Encode "id" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "id",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.UUIDToString(params.ID))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	pathParts[2] = "/event-batches"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "POST", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeEmitRunEventsRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, EmitRunEventsOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeEmitRunEventsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}

@@ -25,6 +25,7 @@ const (
 	DeleteSessionOperation           OperationName = "DeleteSession"
 	DeleteToolPermissionOperation    OperationName = "DeleteToolPermission"
 	EmitRunEventOperation            OperationName = "EmitRunEvent"
+	EmitRunEventsOperation           OperationName = "EmitRunEvents"
 	FailRunOperation                 OperationName = "FailRun"
 	GetAuditEventOperation           OperationName = "GetAuditEvent"
 	GetBudgetOperation               OperationName = "GetBudget"

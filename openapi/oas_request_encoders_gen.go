@@ -162,6 +162,20 @@ func encodeEmitRunEventRequest(
 	return nil
 }
 
+func encodeEmitRunEventsRequest(
+	req *RunEventBatch,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
 func encodeFailRunRequest(
 	req *RunFailure,
 	r *http.Request,

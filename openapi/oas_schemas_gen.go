@@ -4185,6 +4185,22 @@ func (s *RealtimeEvent) SetType(val RealtimeEventType) {
 	s.Type = val
 }
 
+// Ref: #/components/schemas/RealtimeEventBatch
+type RealtimeEventBatch struct {
+	// The events as delivered, in the order given.
+	Events []RealtimeEvent `json:"events"`
+}
+
+// GetEvents returns the value of Events.
+func (s *RealtimeEventBatch) GetEvents() []RealtimeEvent {
+	return s.Events
+}
+
+// SetEvents sets the value of Events.
+func (s *RealtimeEventBatch) SetEvents(val []RealtimeEvent) {
+	s.Events = val
+}
+
 // The event's payload, by type.
 type RealtimeEventData map[string]jx.Raw
 
@@ -4862,6 +4878,21 @@ func (s *RunCreateMetadata) init() RunCreateMetadata {
 		*s = m
 	}
 	return m
+}
+
+// Ref: #/components/schemas/RunEventBatch
+type RunEventBatch struct {
+	Events []RunEventCreate `json:"events"`
+}
+
+// GetEvents returns the value of Events.
+func (s *RunEventBatch) GetEvents() []RunEventCreate {
+	return s.Events
+}
+
+// SetEvents sets the value of Events.
+func (s *RunEventBatch) SetEvents(val []RunEventCreate) {
+	s.Events = val
 }
 
 // Ref: #/components/schemas/RunEventCreate

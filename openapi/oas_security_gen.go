@@ -54,6 +54,7 @@ var operationRolesBearerAuth = map[string][]string{
 	DeleteSessionOperation:           []string{},
 	DeleteToolPermissionOperation:    []string{},
 	EmitRunEventOperation:            []string{},
+	EmitRunEventsOperation:           []string{},
 	FailRunOperation:                 []string{},
 	GetAuditEventOperation:           []string{},
 	GetBudgetOperation:               []string{},

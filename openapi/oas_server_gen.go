@@ -296,6 +296,14 @@ type RealtimeHandler interface {
 	//
 	// POST /v1/runs/{id}/events
 	EmitRunEvent(ctx context.Context, req *RunEventCreate, params EmitRunEventParams) (*RealtimeEvent, error)
+	// EmitRunEvents implements emitRunEvents operation.
+	//
+	// EmitRunEvent for 1 to 100 events in one request, for workers that buffer (token fragments): all are
+	// accepted, numbered consecutively in the order given and delivered in that order, or none is (one bad
+	// event refuses the batch, naming it as events[i]).
+	//
+	// POST /v1/runs/{id}/event-batches
+	EmitRunEvents(ctx context.Context, req *RunEventBatch, params EmitRunEventsParams) (*RealtimeEventBatch, error)
 }
 
 // RunsHandler handles operations described by OpenAPI v3 specification.

@@ -194,6 +194,17 @@ func (UnimplementedHandler) EmitRunEvent(ctx context.Context, req *RunEventCreat
 	return r, ht.ErrNotImplemented
 }
 
+// EmitRunEvents implements emitRunEvents operation.
+//
+// EmitRunEvent for 1 to 100 events in one request, for workers that buffer (token fragments): all are
+// accepted, numbered consecutively in the order given and delivered in that order, or none is (one bad
+// event refuses the batch, naming it as events[i]).
+//
+// POST /v1/runs/{id}/event-batches
+func (UnimplementedHandler) EmitRunEvents(ctx context.Context, req *RunEventBatch, params EmitRunEventsParams) (r *RealtimeEventBatch, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
 // FailRun implements failRun operation.
 //
 // Fail a pending or running run, saying why.

@@ -309,8 +309,8 @@ func (c *conn) resume(m clientMessage, epoch string) {
 		if err != nil {
 			c.log.Error("realtime: resume", slog.Any("error", err))
 			recovered, pubs = false, nil
-		} else if len(pubs) == 0 || pubs[0].Seq != since+1 {
-			recovered, pubs = false, nil // trimmed past the cap, or lost
+		} else if !Contiguous(pubs, since, start) {
+			recovered, pubs = false, nil // trimmed past its kind's cap or window, or lost
 		}
 	}
 

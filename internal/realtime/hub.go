@@ -373,7 +373,7 @@ func (h *Hub) catchUpLocked(u *userConns, since uint64, pubs []Publication, pos 
 		u.pending = nil // as lost as the history; the sockets resume
 		return
 	}
-	if pos.Epoch != u.epoch || (len(pubs) > 0 && pubs[0].Seq != since+1) || (len(pubs) == 0 && pos.Seq > since) {
+	if pos.Epoch != u.epoch || !Contiguous(pubs, since, pos.Seq) {
 		h.resyncLocked(u, "events lost before delivery")
 		u.epoch, u.lastSeq = pos.Epoch, pos.Seq
 		return

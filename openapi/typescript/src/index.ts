@@ -22,6 +22,8 @@ export type UsageReport = Schemas["UsageReport"];
 export type ApiError = Schemas["ErrorResponse"]["error"];
 /** What an agent worker sends to POST /v1/runs/{id}/events. */
 export type RunEventCreate = Schemas["RunEventCreate"];
+/** What an agent worker sends to POST /v1/runs/{id}/event-batches: 1 to 100 events, all or none. */
+export type RunEventBatch = Schemas["RunEventBatch"];
 /** An event on the GET /v1/ws WebSocket (docs/realtime.md). */
 export type RealtimeEvent = Schemas["RealtimeEvent"];
 /** A message on GET /v1/ws that is not an event: connected, subscribed, resumed, pong, error, ... */

@@ -578,6 +578,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{id}/event-batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stream several events of a run at once
+         * @description emitRunEvent for 1 to 100 events in one request, for workers that buffer (token fragments): all are accepted, numbered consecutively in the order given and delivered in that order, or none is (one bad event refuses the batch, naming it as events[i]).
+         */
+        post: operations["emitRunEvents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs/{id}/events": {
         parameters: {
             query?: never;
@@ -1368,6 +1388,10 @@ export interface components {
             ts: string;
             type: components["schemas"]["RealtimeEventType"];
         };
+        RealtimeEventBatch: {
+            /** @description The events as delivered, in the order given */
+            events: components["schemas"]["RealtimeEvent"][];
+        };
         /** @enum {string} */
         RealtimeEventType: "agent.token" | "agent.tool_call" | "agent.tool_result" | "agent.final" | "agent.error" | "run.status" | "run.message" | "budget.warning";
         /** @description A message GET /v1/ws sends that is not an event */
@@ -1511,6 +1535,9 @@ export interface components {
             tags?: string[];
             /** @description The conversation the run belongs to */
             thread_id?: string;
+        };
+        RunEventBatch: {
+            events: components["schemas"]["RunEventCreate"][];
         };
         RunEventCreate: {
             /** @description The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData, AgentFinalData, AgentErrorData */
@@ -3010,6 +3037,40 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    emitRunEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunEventBatch"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealtimeEventBatch"];
                 };
             };
             400: components["responses"]["BadRequest"];
