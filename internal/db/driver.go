@@ -365,6 +365,7 @@ func (r *batchRows) Close() {
 type pgxRows struct {
 	rows    pgx.Rows
 	columns []string
+	targets []any // Scan's, reused from row to row
 }
 
 func (r *pgxRows) Close() error {
@@ -393,28 +394,31 @@ func (r *pgxRows) Err() error          { return r.rows.Err() }
 func (r *pgxRows) Next() bool          { return r.rows.Next() }
 func (r *pgxRows) NextResultSet() bool { return false }
 func (r *pgxRows) Scan(dest ...any) error {
+	// The targets pgx gets are a copy: ent reads its own back after the
+	// scan, by their types.
+	r.targets = append(r.targets[:0], dest...)
 	for i, d := range dest {
 		switch d := d.(type) {
 		case *entsql.UnknownType:
 			// ent scans columns it does not model into *sql.UnknownType,
 			// an interface pgx does not know as such.
-			dest[i] = (*any)(d)
+			r.targets[i] = (*any)(d)
 		// ent's scan targets are database/sql's: pgx scans a sql.Scanner
 		// by decoding the column into a driver value, then converting it
 		// again (a uuid through its text). These targets take pgx's values
 		// as they are, and are still sql.Scanners for the types whose
 		// codecs do not offer them (pgx then falls back to Scan).
 		case *uuid.UUID:
-			dest[i] = (*scanUUID)(d)
+			r.targets[i] = (*scanUUID)(d)
 		case *sql.NullString:
-			dest[i] = (*scanNullString)(d)
+			r.targets[i] = (*scanNullString)(d)
 		case *sql.NullTime:
-			dest[i] = (*scanNullTime)(d)
+			r.targets[i] = (*scanNullTime)(d)
 		case *sql.NullInt64:
-			dest[i] = (*scanNullInt64)(d)
+			r.targets[i] = (*scanNullInt64)(d)
 		}
 	}
-	return r.rows.Scan(dest...)
+	return r.rows.Scan(r.targets...)
 }
 
 type (
