@@ -68,6 +68,10 @@ type Broker interface {
 	// Present reports whether any listener, on any instance, is subscribed
 	// to the user: whether the user has a connection anywhere.
 	Present(ctx context.Context, user uuid.UUID) (bool, error)
+	// Forget deletes what the broker keeps of the user (history, position):
+	// an erased account leaves nothing behind. A later publication starts
+	// a new stream with a new epoch.
+	Forget(ctx context.Context, user uuid.UUID) error
 }
 
 // Listener is one instance's subscription set on a Broker.

@@ -101,6 +101,14 @@ func (b *RedisBroker) Publish(ctx context.Context, user uuid.UUID, e Envelope) (
 	return Position{Seq: uint64(seq), Epoch: epoch}, nil
 }
 
+// Forget implements Broker: the user's position hash and stream go.
+func (b *RedisBroker) Forget(ctx context.Context, user uuid.UUID) error {
+	if err := b.rdb.Del(ctx, b.metaKey(user), b.streamKey(user)).Err(); err != nil {
+		return fmt.Errorf("forget stream in redis: %w", err)
+	}
+	return nil
+}
+
 // Position implements Broker.
 func (b *RedisBroker) Position(ctx context.Context, user uuid.UUID) (Position, error) {
 	_, pos, err := b.read(ctx, user, 0)
