@@ -156,7 +156,10 @@ func (s *Service) Export(ctx context.Context, w io.Writer, opts Options, started
 			}
 			counts[t.name] = n
 		}
-		if err := writeJSON(bw, map[string]any{"type": "end", "counts": counts}); err != nil {
+		if err := writeJSON(bw, struct {
+			Type   string         `json:"type"`
+			Counts map[string]int `json:"counts"`
+		}{"end", counts}); err != nil {
 			return err
 		}
 		return bw.Flush()
