@@ -15,19 +15,32 @@ import (
 // and the row counts, and no personal data.
 //
 // The rows go through userdata.Erase, the path of the user's own DELETE
-// /v1/me, so both stay complete. Not covered by the command: the user's
-// realtime stream in Redis, open sockets (they end at their next session
-// check, as the sessions are gone) and grants at OAuth providers, which
-// the service's self-erasure ends (userdata.Aftermath).
+// /v1/me, so both stay complete. Erase leaves what lives outside Postgres
+// alone; EraseWith ends it too.
 func (a Ops) Erase(ctx context.Context, op Operator, ref string) (map[string]int, error) {
+	counts, _, err := a.EraseWith(ctx, op, ref, userdata.Aftermath{})
+	return counts, err
+}
+
+// EraseWith is Erase with its aftermath (userdata.Aftermath, as the user's
+// own DELETE /v1/me): the user's OAuth grants opened in the transaction and
+// revoked after it, the user's sockets closed on every instance and the
+// realtime stream deleted from Redis, best effort, after the commit.
+func (a Ops) EraseWith(ctx context.Context, op Operator, ref string, after userdata.Aftermath) (map[string]int, userdata.Outcome, error) {
 	if err := op.Validate(); err != nil {
-		return nil, err
+		return nil, userdata.Outcome{}, err
 	}
 	ctx = op.Context(ctx, "operator erases an account")
-	var counts map[string]int
+	var (
+		counts  map[string]int
+		pending *userdata.Pending
+	)
 	err := a.tx(ctx, func(tx *ent.Tx) error {
 		u, err := a.lookup(ctx, tx.Client(), ref)
 		if err != nil {
+			return err
+		}
+		if pending, err = after.Prepare(ctx, tx, u.ID); err != nil {
 			return err
 		}
 		// The same erasure as the user's own DELETE /v1/me.
@@ -35,7 +48,7 @@ func (a Ops) Erase(ctx context.Context, op Operator, ref string) (map[string]int
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, userdata.Outcome{}, err
 	}
-	return counts, nil
+	return counts, pending.Finish(ctx), nil
 }
