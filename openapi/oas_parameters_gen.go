@@ -875,6 +875,71 @@ func decodeEmitRunEventsParams(args [1]string, argsEscaped bool, r *http.Request
 	return params, nil
 }
 
+// ExportMeParams is parameters of exportMe operation.
+type ExportMeParams struct {
+	// Include the embedding vectors of memories and entities.
+	Embeddings OptBool `json:",omitempty,omitzero"`
+}
+
+func unpackExportMeParams(packed middleware.Parameters) (params ExportMeParams) {
+	{
+		key := middleware.ParameterKey{
+			Name: "embeddings",
+			In:   "query",
+		}
+		if v, ok := packed[key]; ok {
+			params.Embeddings = v.(OptBool)
+		}
+	}
+	return params
+}
+
+func decodeExportMeParams(args [0]string, argsEscaped bool, r *http.Request) (params ExportMeParams, _ error) {
+	q := uri.NewQueryDecoder(r.URL.Query())
+	// Decode query: embeddings.
+	if err := func() error {
+		cfg := uri.QueryParameterDecodingConfig{
+			Name:    "embeddings",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.HasParam(cfg); err == nil {
+			if err := q.DecodeParam(cfg, func(d uri.Decoder) error {
+				var paramsDotEmbeddingsVal bool
+				if err := func() error {
+					val, err := d.DecodeValue()
+					if err != nil {
+						return err
+					}
+
+					c, err := conv.ToBool(val)
+					if err != nil {
+						return err
+					}
+
+					paramsDotEmbeddingsVal = c
+					return nil
+				}(); err != nil {
+					return err
+				}
+				params.Embeddings.SetTo(paramsDotEmbeddingsVal)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}(); err != nil {
+		return params, &ogenerrors.DecodeParamError{
+			Name: "embeddings",
+			In:   "query",
+			Err:  err,
+		}
+	}
+	return params, nil
+}
+
 // FailRunParams is parameters of failRun operation.
 type FailRunParams struct {
 	// ID of the run.

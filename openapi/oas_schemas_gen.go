@@ -4,6 +4,7 @@ package openapi
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/go-faster/errors"
@@ -1029,6 +1030,22 @@ func (s *ConnectionToken) SetTokenType(val string) {
 	s.TokenType = val
 }
 
+// Ref: #/components/schemas/DeleteAccountRequest
+type DeleteAccountRequest struct {
+	// Your current password.
+	Password string `json:"password"`
+}
+
+// GetPassword returns the value of Password.
+func (s *DeleteAccountRequest) GetPassword() string {
+	return s.Password
+}
+
+// SetPassword sets the value of Password.
+func (s *DeleteAccountRequest) SetPassword(val string) {
+	s.Password = val
+}
+
 // DeleteBudgetNoContent is response for DeleteBudget operation.
 type DeleteBudgetNoContent struct{}
 
@@ -1037,6 +1054,9 @@ type DeleteConnectionNoContent struct{}
 
 // DeleteEntityNoContent is response for DeleteEntity operation.
 type DeleteEntityNoContent struct{}
+
+// DeleteMeNoContent is response for DeleteMe operation.
+type DeleteMeNoContent struct{}
 
 // DeleteMemoryNoContent is response for DeleteMemory operation.
 type DeleteMemoryNoContent struct{}
@@ -1755,6 +1775,20 @@ func (s *ErrorStatusCode) SetStatusCode(val int) {
 // SetResponse sets the value of Response.
 func (s *ErrorStatusCode) SetResponse(val ErrorResponse) {
 	s.Response = val
+}
+
+type ExportMeOK struct {
+	Data io.Reader
+}
+
+// Read reads data from the Data reader.
+//
+// Kept to satisfy the io.Reader interface.
+func (s ExportMeOK) Read(p []byte) (n int, err error) {
+	if s.Data == nil {
+		return 0, io.EOF
+	}
+	return s.Data.Read(p)
 }
 
 type GetUsageGroupBy string

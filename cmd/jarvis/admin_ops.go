@@ -222,10 +222,17 @@ func runOperator(ctx context.Context, args []string, stdout io.Writer, log *slog
 		fmt.Fprintf(stdout, "revoked %d session(s) of %s\n", n, ref)
 		return nil
 	case "users erase":
-		counts, err := ops.Erase(ctx, op, ref)
+		after, closeAfter, err := eraseAftermath(src)
 		if err != nil {
 			return err
 		}
+		defer closeAfter()
+		counts, out, err := ops.EraseWith(ctx, op, ref, after)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "grants revoked: %d (failed: %d); realtime stream and sockets ended: %t\n",
+			out.GrantsRevoked, out.GrantsFailed, out.RealtimeForgotten)
 		total := 0
 		for _, n := range counts {
 			total += n

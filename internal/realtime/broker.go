@@ -80,6 +80,10 @@ type Broker interface {
 	// emits it. The events get consecutive seqs, in order; the position
 	// returned is the last one's.
 	PublishRun(ctx context.Context, user uuid.UUID, op RunOp, es ...Envelope) (Position, error)
+	// Forget deletes what the broker keeps of the user (history, position):
+	// an erased account leaves nothing behind. A later publication starts
+	// a new stream with a new epoch.
+	Forget(ctx context.Context, user uuid.UUID) error
 }
 
 // sameRun reports whether es are one or more events of one run.

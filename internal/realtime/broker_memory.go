@@ -101,6 +101,20 @@ func (b *MemoryBroker) sweep() {
 	}
 }
 
+// Forget implements Broker.
+func (b *MemoryBroker) Forget(_ context.Context, user uuid.UUID) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s, ok := b.streams[user]; ok {
+		s.mu.Lock()
+		s.dropped = true
+		s.ring = nil
+		s.mu.Unlock()
+		delete(b.streams, user)
+	}
+	return nil
+}
+
 // stream returns user's stream, locked.
 func (b *MemoryBroker) stream(user uuid.UUID) *memStream {
 	for {

@@ -198,6 +198,25 @@ func (b *RedisBroker) publish(ctx context.Context, user uuid.UUID, op string, es
 	return Position{Seq: uint64(seq), Epoch: epoch}, nil
 }
 
+// Forget implements Broker: the user's position hash and stream go.
+func (b *RedisBroker) Forget(ctx context.Context, user uuid.UUID) error {
+	keys := b.Keys(user)
+	// Run states live beside the streams, one key per run: found by their
+	// pattern within the user's hash slot.
+	pattern := b.prefix + "{" + user.String() + "}.r:*"
+	iter := b.rdb.Scan(ctx, 0, pattern, 100).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("forget run states in redis: %w", err)
+	}
+	if err := b.rdb.Del(ctx, keys...).Err(); err != nil {
+		return fmt.Errorf("forget stream in redis: %w", err)
+	}
+	return nil
+}
+
 // Position implements Broker.
 func (b *RedisBroker) Position(ctx context.Context, user uuid.UUID) (Position, error) {
 	_, pos, err := b.read(ctx, user, 0)

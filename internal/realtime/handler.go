@@ -321,6 +321,9 @@ func (c *conn) resume(m clientMessage, epoch string) {
 		if p.Seq > start {
 			break
 		}
+		if p.Type == closeUser {
+			continue // a control publication, never an event for sockets
+		}
 		if !p.ToRun || c.subscribedTo(p.RunID) {
 			missed = append(missed, p)
 		}

@@ -387,6 +387,14 @@ func (h *Hub) catchUpLocked(u *userConns, since uint64, pubs []Publication, pos 
 
 func (h *Hub) fanOutLocked(u *userConns, p Publication) {
 	u.lastSeq = p.Seq
+	if p.Type == closeUser {
+		// The account is gone (erased): every socket of the user, on every
+		// instance, ends now rather than at its next session check.
+		for c := range u.conns {
+			c.close(CloseUnauthorized, "account erased: sign in again")
+		}
+		return
+	}
 	msg := encodeEvent(p)
 	for c := range u.conns {
 		c.deliver(p, msg)

@@ -152,6 +152,27 @@ func (p *Publisher) normalize(data json.RawMessage) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
+// closeUser is the control publication that closes every socket of its
+// user on every instance (it travels the fan-out as events do, so it
+// reaches the instances holding the sockets); sockets never receive it.
+const closeUser events.Type = "_control.close_user"
+
+// ForgetUser ends a user's realtime presence after their account was
+// erased: every socket of the user, on any instance, is closed, then the
+// user's stream and position are deleted from the broker (Redis), so
+// nothing of the user stays there.
+func (p *Publisher) ForgetUser(ctx context.Context, userID uuid.UUID) error {
+	env := Envelope{Type: closeUser, Time: p.now(), Data: json.RawMessage(`{}`)}
+	var errs []error
+	if _, err := p.broker.Publish(ctx, userID, env); err != nil {
+		errs = append(errs, fmt.Errorf("close the user's sockets: %w", err))
+	}
+	if err := p.broker.Forget(ctx, userID); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
 // IsUserConnected reports whether the user has a socket open on any instance.
 func (p *Publisher) IsUserConnected(ctx context.Context, userID uuid.UUID) (bool, error) {
 	ok, err := p.broker.Present(ctx, userID)

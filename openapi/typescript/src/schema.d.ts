@@ -437,6 +437,30 @@ export interface paths {
         get: operations["getMe"];
         put?: never;
         post?: never;
+        /**
+         * Delete your account and everything held about you
+         * @description Requires your password again. Erases every row of your data, closes your sockets, deletes your realtime stream and revokes your OAuth connections' tokens at their providers where possible. The audit log keeps a tombstone without personal data.
+         */
+        delete: operations["deleteMe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download everything held about you
+         * @description NDJSON, streamed: a header line (format jarvis.export, version 1), one line per row of every table holding your data, and an end line with the counts; an export without its end line was cut short. Secrets and connections are metadata only; embeddings only with embeddings=true (docs/operations.md).
+         */
+        get: operations["exportMe"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1056,6 +1080,10 @@ export interface components {
             expires_at?: string;
             /** @description Bearer, as the provider said */
             token_type: string;
+        };
+        DeleteAccountRequest: {
+            /** @description Your current password */
+            password: string;
         };
         Entity: {
             /** Format: date-time */
@@ -2715,6 +2743,60 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["User"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteAccountRequest"];
+            };
+        };
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    exportMe: {
+        parameters: {
+            query?: {
+                /** @description Include the embedding vectors of memories and entities */
+                embeddings?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
                 };
             };
             401: components["responses"]["Unauthorized"];
