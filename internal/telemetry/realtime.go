@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jarvis-core/jarvis/internal/events"
 	"github.com/jarvis-core/jarvis/internal/realtime"
 )
 
@@ -97,15 +98,39 @@ const (
 // Publish implements realtime.Broker: under a recording span (a request
 // emitting an event), a producer span whose traceparent goes in the envelope.
 func (b *observedBroker) Publish(ctx context.Context, user uuid.UUID, e realtime.Envelope) (realtime.Position, error) {
+	return b.publish(ctx, e.Type, []realtime.Envelope{e}, func(ctx context.Context, es []realtime.Envelope) (realtime.Position, error) {
+		return b.Broker.Publish(ctx, user, es[0])
+	})
+}
+
+// PublishRun implements realtime.Broker as Publish does, for a run's
+// events (the emit API's path): one producer span for the batch.
+func (b *observedBroker) PublishRun(ctx context.Context, user uuid.UUID, op realtime.RunOp, es ...realtime.Envelope) (realtime.Position, error) {
+	if len(es) == 0 {
+		return b.Broker.PublishRun(ctx, user, op, es...)
+	}
+	return b.publish(ctx, es[0].Type, es, func(ctx context.Context, es []realtime.Envelope) (realtime.Position, error) {
+		return b.Broker.PublishRun(ctx, user, op, es...)
+	})
+}
+
+func (b *observedBroker) publish(ctx context.Context, typ events.Type, es []realtime.Envelope,
+	next func(context.Context, []realtime.Envelope) (realtime.Position, error)) (realtime.Position, error) {
 	if !b.t.tracing || !trace.SpanFromContext(ctx).IsRecording() {
-		return b.Broker.Publish(ctx, user, e)
+		return next(ctx, es)
 	}
 	ctx, span := b.t.tracer.Start(ctx, spanPublish, trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.String("messaging.operation.type", "send"),
-			attribute.String("jarvis.event.type", string(e.Type))))
+			attribute.String("jarvis.event.type", string(typ)),
+			attribute.Int("messaging.batch.message_count", len(es))))
 	defer span.End()
-	e.Trace = traceparent(span.SpanContext())
-	pos, err := b.Broker.Publish(ctx, user, e)
+	tp := traceparent(span.SpanContext())
+	traced := make([]realtime.Envelope, len(es))
+	for i, e := range es {
+		e.Trace = tp
+		traced[i] = e
+	}
+	pos, err := next(ctx, traced)
 	if err != nil {
 		// The error's text can name a key: the status says failed, no more.
 		span.SetStatus(codes.Error, "publish failed")
