@@ -44,8 +44,11 @@ func (a Ops) EraseWith(ctx context.Context, op Operator, ref string, after userd
 			return err
 		}
 		// The same erasure as the user's own DELETE /v1/me.
-		counts, err = userdata.Erase(ctx, tx, u.ID, op.Reason)
-		return err
+		if counts, err = userdata.Erase(ctx, tx, u.ID, op.Reason); err != nil {
+			return err
+		}
+		// The owner role: one role, one transaction, on Citus too.
+		return userdata.EraseAuditEvents(ctx, tx, u.ID)
 	})
 	if err != nil {
 		return nil, userdata.Outcome{}, err

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jarvis-core/jarvis/ent"
+	entaudit "github.com/jarvis-core/jarvis/ent/auditevent"
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
 	entuser "github.com/jarvis-core/jarvis/ent/user"
 	"github.com/jarvis-core/jarvis/ent/useremail"
@@ -20,22 +21,16 @@ import (
 // change here) in tx, which is the user's own shard on Citus. Both paths
 // use it: the user's own DELETE /v1/me (service role, under the user's
 // row-level security identity) and `jarvis admin users erase` (owner role).
-// The user's audit events, which hold addresses and user agents, are
-// replaced by one tombstone (account_erased) holding the user id, the
-// actor, the reason and the row counts, and no personal data. It returns
-// the rows erased per table.
+// It writes one tombstone (account_erased) holding the user id, the actor,
+// the reason and the row counts, and no personal data; the user's other
+// audit events, which hold addresses and user agents, go with
+// EraseAuditEvents after it. It returns the rows erased per table.
 //
 // What lives outside Postgres (sockets, the realtime stream in Redis, the
 // grants at OAuth providers) is the caller's to end after the commit: see
 // Aftermath.
 func Erase(ctx context.Context, tx *ent.Tx, uid uuid.UUID, reason string) (map[string]int, error) {
 	ctx = rule.Bypass(ctx, "erasure deletes every row of one account; RLS or the owner role confines it")
-	// The audit log is deleted through jarvis_erase_audit_events, which
-	// requires the acting identity to be the erased user (the service path
-	// has it already; the owner path gets it here).
-	if err := exec(ctx, tx, `SELECT jarvis_set_local('app.current_user_id', $1)`, uid.String()); err != nil {
-		return nil, fmt.Errorf("erase: identify: %w", err)
-	}
 	tables := make([]string, 0, len(ent.OwnedTables))
 	for t := range ent.OwnedTables {
 		if t != entuser.Table {
@@ -64,10 +59,10 @@ func Erase(ctx context.Context, tx *ent.Tx, uid uuid.UUID, reason string) (map[s
 		return nil, fmt.Errorf("erase account: %w", err)
 	}
 	counts[entuser.Table] = 1
-	if err := exec(ctx, tx, `SELECT jarvis_erase_audit_events($1)`, uid); err != nil {
-		return nil, fmt.Errorf("erase audit events: %w", err)
-	}
 	for _, t := range tables {
+		if t == entaudit.Table {
+			continue // EraseAuditEvents' part
+		}
 		n, err := countRows(ctx, tx, t, uid)
 		if err != nil {
 			return nil, err
@@ -86,6 +81,25 @@ func Erase(ctx context.Context, tx *ent.Tx, uid uuid.UUID, reason string) (map[s
 		return nil, err
 	}
 	return counts, nil
+}
+
+// EraseAuditEvents deletes the erased account uid's audit events but its
+// tombstone, through jarvis_erase_audit_events (the service role may not
+// delete audit events; the function lets it for an account that is gone,
+// as its acting user). Run it after Erase: in Erase's transaction as the
+// owner role, in a transaction of its own after Erase's commits as the
+// service role, because Citus refuses a transaction whose shard
+// placements were modified by one role and then queried by another (the
+// function runs as the owner).
+func EraseAuditEvents(ctx context.Context, tx *ent.Tx, uid uuid.UUID) error {
+	ctx = rule.Bypass(ctx, "erasure deletes every audit event of one erased account but its tombstone")
+	if err := exec(ctx, tx, `SELECT jarvis_set_local('app.current_user_id', $1)`, uid.String()); err != nil {
+		return fmt.Errorf("erase audit events: identify: %w", err)
+	}
+	if err := exec(ctx, tx, `SELECT jarvis_erase_audit_events($1)`, uid); err != nil {
+		return fmt.Errorf("erase audit events: %w", err)
+	}
+	return nil
 }
 
 // exec runs a statement that returns rows nobody reads (a function call).

@@ -9,6 +9,7 @@ package userdata
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/jarvis-core/jarvis/ent"
@@ -81,6 +82,18 @@ func (s *Service) DeleteAccount(ctx context.Context, pw string) (map[string]int,
 	})
 	if err != nil {
 		return nil, Outcome{}, err
+	}
+	// The audit events go in a transaction of their own (EraseAuditEvents
+	// says why); the account is gone, so a failure here cannot be retried
+	// by the user: it is logged for the operator (`jarvis admin audit
+	// prune` removes what is past retention) and answered as an error.
+	// The account and its sessions are gone: the unit is identified as the
+	// erased user with no viewer (a viewer's session check would refuse it).
+	if err := s.db.RunUnowned(ctx, uid, "erasure's audit events, after the account's", func(ctx context.Context, tx *ent.Tx) error {
+		return EraseAuditEvents(ctx, tx, uid)
+	}); err != nil {
+		pending.Finish(ctx)
+		return nil, Outcome{}, fmt.Errorf("account erased, its audit events not: %w", err)
 	}
 	return counts, pending.Finish(ctx), nil
 }
