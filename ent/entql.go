@@ -200,7 +200,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			memory.FieldEmbeddingModel: {Type: field.TypeString, Column: memory.FieldEmbeddingModel},
 			memory.FieldMetadata:       {Type: field.TypeJSON, Column: memory.FieldMetadata},
 			memory.FieldRedactions:     {Type: field.TypeJSON, Column: memory.FieldRedactions},
-			memory.FieldSearchVector:   {Type: field.TypeString, Column: memory.FieldSearchVector},
+			memory.FieldSearchVector:   {Type: field.TypeOther, Column: memory.FieldSearchVector},
 		},
 	}
 	graph.Nodes[7] = &sqlgraph.Node{
@@ -1845,8 +1845,8 @@ func (f *MemoryFilter) WhereRedactions(p entql.BytesP) {
 	f.Where(p.Field(memory.FieldRedactions))
 }
 
-// WhereSearchVector applies the entql string predicate on the search_vector field.
-func (f *MemoryFilter) WhereSearchVector(p entql.StringP) {
+// WhereSearchVector applies the entql other predicate on the search_vector field.
+func (f *MemoryFilter) WhereSearchVector(p entql.OtherP) {
 	f.Where(p.Field(memory.FieldSearchVector))
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/internal/textsearch"
 	pgvector "github.com/pgvector/pgvector-go"
 )
 
@@ -38,7 +39,7 @@ type Memory struct {
 	// Redactions holds the value of the "redactions" field.
 	Redactions map[string]interface{} `json:"redactions,omitempty"`
 	// SearchVector holds the value of the "search_vector" field.
-	SearchVector *string `json:"search_vector,omitempty"`
+	SearchVector *textsearch.Vector `json:"search_vector,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MemoryQuery when eager-loading is set.
 	Edges        MemoryEdges `json:"edges"`
@@ -70,11 +71,13 @@ func (*Memory) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case memory.FieldSearchVector:
+			values[i] = &sql.NullScanner{S: new(textsearch.Vector)}
 		case memory.FieldMetadata, memory.FieldRedactions:
 			values[i] = new([]byte)
 		case memory.FieldEmbedding:
 			values[i] = new(pgvector.Vector)
-		case memory.FieldContent, memory.FieldEmbeddingModel, memory.FieldSearchVector:
+		case memory.FieldContent, memory.FieldEmbeddingModel:
 			values[i] = new(sql.NullString)
 		case memory.FieldCreatedAt, memory.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -154,11 +157,11 @@ func (_m *Memory) assignValues(columns []string, values []any) error {
 				}
 			}
 		case memory.FieldSearchVector:
-			if value, ok := values[i].(*sql.NullString); !ok {
+			if value, ok := values[i].(*sql.NullScanner); !ok {
 				return fmt.Errorf("unexpected type %T for field search_vector", values[i])
 			} else if value.Valid {
-				_m.SearchVector = new(string)
-				*_m.SearchVector = value.String
+				_m.SearchVector = new(textsearch.Vector)
+				*_m.SearchVector = *value.S.(*textsearch.Vector)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -227,7 +230,7 @@ func (_m *Memory) String() string {
 	builder.WriteString(", ")
 	if v := _m.SearchVector; v != nil {
 		builder.WriteString("search_vector=")
-		builder.WriteString(*v)
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

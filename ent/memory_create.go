@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/user"
+	"github.com/jarvis-core/jarvis/internal/textsearch"
 	pgvector "github.com/pgvector/pgvector-go"
 )
 
@@ -91,13 +92,13 @@ func (_c *MemoryCreate) SetRedactions(v map[string]interface{}) *MemoryCreate {
 }
 
 // SetSearchVector sets the "search_vector" field.
-func (_c *MemoryCreate) SetSearchVector(v string) *MemoryCreate {
+func (_c *MemoryCreate) SetSearchVector(v textsearch.Vector) *MemoryCreate {
 	_c.mutation.SetSearchVector(v)
 	return _c
 }
 
 // SetNillableSearchVector sets the "search_vector" field if the given value is not nil.
-func (_c *MemoryCreate) SetNillableSearchVector(v *string) *MemoryCreate {
+func (_c *MemoryCreate) SetNillableSearchVector(v *textsearch.Vector) *MemoryCreate {
 	if v != nil {
 		_c.SetSearchVector(*v)
 	}
@@ -302,7 +303,7 @@ func (_c *MemoryCreate) createSpec() (*Memory, *sqlgraph.CreateSpec) {
 		_node.Redactions = value
 	}
 	if value, ok := _c.mutation.SearchVector(); ok {
-		_spec.SetField(memory.FieldSearchVector, field.TypeString, value)
+		_spec.SetField(memory.FieldSearchVector, field.TypeOther, value)
 		_node.SearchVector = &value
 	}
 	if nodes := _c.mutation.OwnerIDs(); len(nodes) > 0 {
@@ -447,7 +448,7 @@ func (u *MemoryUpsert) UpdateRedactions() *MemoryUpsert {
 }
 
 // SetSearchVector sets the "search_vector" field.
-func (u *MemoryUpsert) SetSearchVector(v string) *MemoryUpsert {
+func (u *MemoryUpsert) SetSearchVector(v textsearch.Vector) *MemoryUpsert {
 	u.Set(memory.FieldSearchVector, v)
 	return u
 }
@@ -603,7 +604,7 @@ func (u *MemoryUpsertOne) UpdateRedactions() *MemoryUpsertOne {
 }
 
 // SetSearchVector sets the "search_vector" field.
-func (u *MemoryUpsertOne) SetSearchVector(v string) *MemoryUpsertOne {
+func (u *MemoryUpsertOne) SetSearchVector(v textsearch.Vector) *MemoryUpsertOne {
 	return u.Update(func(s *MemoryUpsert) {
 		s.SetSearchVector(v)
 	})
@@ -929,7 +930,7 @@ func (u *MemoryUpsertBulk) UpdateRedactions() *MemoryUpsertBulk {
 }
 
 // SetSearchVector sets the "search_vector" field.
-func (u *MemoryUpsertBulk) SetSearchVector(v string) *MemoryUpsertBulk {
+func (u *MemoryUpsertBulk) SetSearchVector(v textsearch.Vector) *MemoryUpsertBulk {
 	return u.Update(func(s *MemoryUpsert) {
 		s.SetSearchVector(v)
 	})

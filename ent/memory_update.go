@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/jarvis-core/jarvis/ent/memory"
 	"github.com/jarvis-core/jarvis/ent/predicate"
+	"github.com/jarvis-core/jarvis/internal/textsearch"
 	pgvector "github.com/pgvector/pgvector-go"
 )
 
@@ -90,13 +91,13 @@ func (_u *MemoryUpdate) SetRedactions(v map[string]interface{}) *MemoryUpdate {
 }
 
 // SetSearchVector sets the "search_vector" field.
-func (_u *MemoryUpdate) SetSearchVector(v string) *MemoryUpdate {
+func (_u *MemoryUpdate) SetSearchVector(v textsearch.Vector) *MemoryUpdate {
 	_u.mutation.SetSearchVector(v)
 	return _u
 }
 
 // SetNillableSearchVector sets the "search_vector" field if the given value is not nil.
-func (_u *MemoryUpdate) SetNillableSearchVector(v *string) *MemoryUpdate {
+func (_u *MemoryUpdate) SetNillableSearchVector(v *textsearch.Vector) *MemoryUpdate {
 	if v != nil {
 		_u.SetSearchVector(*v)
 	}
@@ -205,10 +206,10 @@ func (_u *MemoryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		_spec.SetField(memory.FieldRedactions, field.TypeJSON, value)
 	}
 	if value, ok := _u.mutation.SearchVector(); ok {
-		_spec.SetField(memory.FieldSearchVector, field.TypeString, value)
+		_spec.SetField(memory.FieldSearchVector, field.TypeOther, value)
 	}
 	if _u.mutation.SearchVectorCleared() {
-		_spec.ClearField(memory.FieldSearchVector, field.TypeString)
+		_spec.ClearField(memory.FieldSearchVector, field.TypeOther)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -291,13 +292,13 @@ func (_u *MemoryUpdateOne) SetRedactions(v map[string]interface{}) *MemoryUpdate
 }
 
 // SetSearchVector sets the "search_vector" field.
-func (_u *MemoryUpdateOne) SetSearchVector(v string) *MemoryUpdateOne {
+func (_u *MemoryUpdateOne) SetSearchVector(v textsearch.Vector) *MemoryUpdateOne {
 	_u.mutation.SetSearchVector(v)
 	return _u
 }
 
 // SetNillableSearchVector sets the "search_vector" field if the given value is not nil.
-func (_u *MemoryUpdateOne) SetNillableSearchVector(v *string) *MemoryUpdateOne {
+func (_u *MemoryUpdateOne) SetNillableSearchVector(v *textsearch.Vector) *MemoryUpdateOne {
 	if v != nil {
 		_u.SetSearchVector(*v)
 	}
@@ -436,10 +437,10 @@ func (_u *MemoryUpdateOne) sqlSave(ctx context.Context) (_node *Memory, err erro
 		_spec.SetField(memory.FieldRedactions, field.TypeJSON, value)
 	}
 	if value, ok := _u.mutation.SearchVector(); ok {
-		_spec.SetField(memory.FieldSearchVector, field.TypeString, value)
+		_spec.SetField(memory.FieldSearchVector, field.TypeOther, value)
 	}
 	if _u.mutation.SearchVectorCleared() {
-		_spec.ClearField(memory.FieldSearchVector, field.TypeString)
+		_spec.ClearField(memory.FieldSearchVector, field.TypeOther)
 	}
 	_node = &Memory{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -31,6 +31,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/user"
 	"github.com/jarvis-core/jarvis/ent/useremail"
 	"github.com/jarvis-core/jarvis/ent/usersecret"
+	"github.com/jarvis-core/jarvis/internal/textsearch"
 	pgvector "github.com/pgvector/pgvector-go"
 	"github.com/shopspring/decimal"
 )
@@ -7523,7 +7524,7 @@ type MemoryMutation struct {
 	embedding_model *string
 	metadata        *map[string]interface{}
 	redactions      *map[string]interface{}
-	search_vector   *string
+	search_vector   *textsearch.Vector
 	clearedFields   map[string]struct{}
 	owner           *uuid.UUID
 	clearedowner    bool
@@ -7925,12 +7926,12 @@ func (m *MemoryMutation) ResetRedactions() {
 }
 
 // SetSearchVector sets the "search_vector" field.
-func (m *MemoryMutation) SetSearchVector(s string) {
-	m.search_vector = &s
+func (m *MemoryMutation) SetSearchVector(t textsearch.Vector) {
+	m.search_vector = &t
 }
 
 // SearchVector returns the value of the "search_vector" field in the mutation.
-func (m *MemoryMutation) SearchVector() (r string, exists bool) {
+func (m *MemoryMutation) SearchVector() (r textsearch.Vector, exists bool) {
 	v := m.search_vector
 	if v == nil {
 		return
@@ -7941,7 +7942,7 @@ func (m *MemoryMutation) SearchVector() (r string, exists bool) {
 // OldSearchVector returns the old "search_vector" field's value of the Memory entity.
 // If the Memory object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *MemoryMutation) OldSearchVector(ctx context.Context) (v *string, err error) {
+func (m *MemoryMutation) OldSearchVector(ctx context.Context) (v *textsearch.Vector, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldSearchVector is only allowed on UpdateOne operations")
 	}
@@ -8194,7 +8195,7 @@ func (m *MemoryMutation) SetField(name string, value ent.Value) error {
 		m.SetRedactions(v)
 		return nil
 	case memory.FieldSearchVector:
-		v, ok := value.(string)
+		v, ok := value.(textsearch.Vector)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}

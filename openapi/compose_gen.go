@@ -8,7 +8,7 @@ import (
 )
 
 // Groups are the operation groups of the API: one handler interface each.
-var Groups = []string{"Audit", "Auth", "Connections", "KnowledgeGraph", "Memories", "Realtime", "Runs", "Secrets"}
+var Groups = []string{"Account", "Audit", "Auth", "Connections", "KnowledgeGraph", "Memories", "Realtime", "Runs", "Secrets"}
 
 // Compose builds the Handler from the modules' operation-group handlers and
 // the error handler. Each group needs exactly one handler; a handler that
@@ -17,6 +17,12 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 	c := composed{newError: newError}
 	for _, h := range handlers {
 		matched := false
+		if g, ok := h.(AccountHandler); ok {
+			if c.AccountHandler != nil {
+				return nil, fmt.Errorf("two handlers for operation group Account: %T and %T", c.AccountHandler, h)
+			}
+			c.AccountHandler, matched = g, true
+		}
 		if g, ok := h.(AuditHandler); ok {
 			if c.AuditHandler != nil {
 				return nil, fmt.Errorf("two handlers for operation group Audit: %T and %T", c.AuditHandler, h)
@@ -69,6 +75,9 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 			return nil, fmt.Errorf("handler %T implements no operation group", h)
 		}
 	}
+	if c.AccountHandler == nil {
+		return nil, fmt.Errorf("no handler for operation group Account: is its module in the app?")
+	}
 	if c.AuditHandler == nil {
 		return nil, fmt.Errorf("no handler for operation group Audit: is its module in the app?")
 	}
@@ -97,6 +106,7 @@ func Compose(newError func(ctx context.Context, err error) *ErrorStatusCode, han
 }
 
 type composed struct {
+	AccountHandler
 	AuditHandler
 	AuthHandler
 	ConnectionsHandler

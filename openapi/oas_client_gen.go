@@ -29,6 +29,7 @@ func trimTrailingSlashes(u *url.URL) {
 
 // Invoker invokes operations described by OpenAPI v3 specification.
 type Invoker interface {
+	AccountInvoker
 	AuditInvoker
 	AuthInvoker
 	ConnectionsInvoker
@@ -37,6 +38,29 @@ type Invoker interface {
 	RealtimeInvoker
 	RunsInvoker
 	SecretsInvoker
+}
+
+// AccountInvoker invokes operations described by OpenAPI v3 specification.
+//
+// x-gen-operation-group: Account
+type AccountInvoker interface {
+	// DeleteMe invokes deleteMe operation.
+	//
+	// Requires your password again. Erases every row of your data, closes your sockets, deletes your
+	// realtime stream and revokes your OAuth connections' tokens at their providers where possible. The
+	// audit log keeps a tombstone without personal data.
+	//
+	// DELETE /v1/me
+	DeleteMe(ctx context.Context, request *DeleteAccountRequest) error
+	// ExportMe invokes exportMe operation.
+	//
+	// NDJSON, streamed: a header line (format jarvis.export, version 1), one line per row of every table
+	// holding your data, and an end line with the counts; an export without its end line was cut short.
+	// Secrets and connections are metadata only; embeddings only with embeddings=true
+	// (docs/operations.md).
+	//
+	// GET /v1/me/export
+	ExportMe(ctx context.Context, params ExportMeParams) (ExportMeOK, error)
 }
 
 // AuditInvoker invokes operations described by OpenAPI v3 specification.
@@ -313,6 +337,14 @@ type RealtimeInvoker interface {
 	//
 	// POST /v1/runs/{id}/events
 	EmitRunEvent(ctx context.Context, request *RunEventCreate, params EmitRunEventParams) (*RealtimeEvent, error)
+	// EmitRunEvents invokes emitRunEvents operation.
+	//
+	// EmitRunEvent for 1 to 100 events in one request, for workers that buffer (token fragments): all are
+	// accepted, numbered consecutively in the order given and delivered in that order, or none is (one bad
+	// event refuses the batch, naming it as events[i]).
+	//
+	// POST /v1/runs/{id}/event-batches
+	EmitRunEvents(ctx context.Context, request *RunEventBatch, params EmitRunEventsParams) (*RealtimeEventBatch, error)
 }
 
 // RunsInvoker invokes operations described by OpenAPI v3 specification.
@@ -2159,6 +2191,124 @@ func (c *Client) sendDeleteEntity(ctx context.Context, params DeleteEntityParams
 	return result, nil
 }
 
+// DeleteMe invokes deleteMe operation.
+//
+// Requires your password again. Erases every row of your data, closes your sockets, deletes your
+// realtime stream and revokes your OAuth connections' tokens at their providers where possible. The
+// audit log keeps a tombstone without personal data.
+//
+// DELETE /v1/me
+func (c *Client) DeleteMe(ctx context.Context, request *DeleteAccountRequest) error {
+	_, err := c.sendDeleteMe(ctx, request)
+	return err
+}
+
+func (c *Client) sendDeleteMe(ctx context.Context, request *DeleteAccountRequest) (res *DeleteMeNoContent, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("deleteMe"),
+		semconv.HTTPRequestMethodKey.String("DELETE"),
+		semconv.URLTemplateKey.String("/v1/me"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, DeleteMeOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [1]string
+	pathParts[0] = "/v1/me"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "DELETE", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeDeleteMeRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, DeleteMeOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeDeleteMeResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
 // DeleteMemory invokes deleteMemory operation.
 //
 // Deletes a Memory by ID.
@@ -2945,6 +3095,280 @@ func (c *Client) sendEmitRunEvent(ctx context.Context, request *RunEventCreate, 
 
 	stage = "DecodeResponse"
 	result, err := decodeEmitRunEventResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// EmitRunEvents invokes emitRunEvents operation.
+//
+// EmitRunEvent for 1 to 100 events in one request, for workers that buffer (token fragments): all are
+// accepted, numbered consecutively in the order given and delivered in that order, or none is (one bad
+// event refuses the batch, naming it as events[i]).
+//
+// POST /v1/runs/{id}/event-batches
+func (c *Client) EmitRunEvents(ctx context.Context, request *RunEventBatch, params EmitRunEventsParams) (*RealtimeEventBatch, error) {
+	res, err := c.sendEmitRunEvents(ctx, request, params)
+	return res, err
+}
+
+func (c *Client) sendEmitRunEvents(ctx context.Context, request *RunEventBatch, params EmitRunEventsParams) (res *RealtimeEventBatch, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("emitRunEvents"),
+		semconv.HTTPRequestMethodKey.String("POST"),
+		semconv.URLTemplateKey.String("/v1/runs/{id}/event-batches"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, EmitRunEventsOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [3]string
+	pathParts[0] = "/v1/runs/"
+	{
+		// Encode "id" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "id",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.UUIDToString(params.ID))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	pathParts[2] = "/event-batches"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "POST", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeEmitRunEventsRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, EmitRunEventsOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeEmitRunEventsResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// ExportMe invokes exportMe operation.
+//
+// NDJSON, streamed: a header line (format jarvis.export, version 1), one line per row of every table
+// holding your data, and an end line with the counts; an export without its end line was cut short.
+// Secrets and connections are metadata only; embeddings only with embeddings=true
+// (docs/operations.md).
+//
+// GET /v1/me/export
+func (c *Client) ExportMe(ctx context.Context, params ExportMeParams) (ExportMeOK, error) {
+	res, err := c.sendExportMe(ctx, params)
+	return res, err
+}
+
+func (c *Client) sendExportMe(ctx context.Context, params ExportMeParams) (res ExportMeOK, err error) {
+	otelAttrs := []attribute.KeyValue{
+		otelogen.OperationID("exportMe"),
+		semconv.HTTPRequestMethodKey.String("GET"),
+		semconv.URLTemplateKey.String("/v1/me/export"),
+	}
+	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
+
+	// Run stopwatch.
+	startTime := time.Now()
+	defer func() {
+		// Use floating point division here for higher precision (instead of Millisecond method).
+		elapsedDuration := time.Since(startTime)
+		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
+	}()
+
+	// Increment request counter.
+	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+
+	// Start a span for this request.
+	ctx, span := c.cfg.Tracer.Start(ctx, ExportMeOperation,
+		trace.WithAttributes(otelAttrs...),
+		clientSpanKind,
+	)
+	// Track stage for error reporting.
+	var stage string
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, stage)
+			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
+		}
+		span.End()
+	}()
+
+	stage = "BuildURL"
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [1]string
+	pathParts[0] = "/v1/me/export"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	stage = "EncodeQueryParams"
+	q := uri.NewQueryEncoder()
+	{
+		// Encode "embeddings" parameter.
+		cfg := uri.QueryParameterEncodingConfig{
+			Name:    "embeddings",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.EncodeParam(cfg, func(e uri.Encoder) error {
+			if val, ok := params.Embeddings.Get(); ok {
+				return e.EncodeValue(conv.BoolToString(val))
+			}
+			return nil
+		}); err != nil {
+			return res, errors.Wrap(err, "encode query")
+		}
+	}
+	u.RawQuery = q.Values().Encode()
+
+	stage = "EncodeRequest"
+	r, err := ht.NewRequest(ctx, "GET", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+			stage = "Security:BearerAuth"
+			switch err := c.securityBearerAuth(ctx, ExportMeOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	stage = "SendRequest"
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	stage = "DecodeResponse"
+	result, err := decodeExportMeResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}

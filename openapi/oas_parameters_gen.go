@@ -809,6 +809,137 @@ func decodeEmitRunEventParams(args [1]string, argsEscaped bool, r *http.Request)
 	return params, nil
 }
 
+// EmitRunEventsParams is parameters of emitRunEvents operation.
+type EmitRunEventsParams struct {
+	// ID of the run.
+	ID uuid.UUID
+}
+
+func unpackEmitRunEventsParams(packed middleware.Parameters) (params EmitRunEventsParams) {
+	{
+		key := middleware.ParameterKey{
+			Name: "id",
+			In:   "path",
+		}
+		params.ID = packed[key].(uuid.UUID)
+	}
+	return params
+}
+
+func decodeEmitRunEventsParams(args [1]string, argsEscaped bool, r *http.Request) (params EmitRunEventsParams, _ error) {
+	// Decode path: id.
+	if err := func() error {
+		param := args[0]
+		if argsEscaped {
+			unescaped, err := url.PathUnescape(args[0])
+			if err != nil {
+				return errors.Wrap(err, "unescape path")
+			}
+			param = unescaped
+		}
+		if len(param) > 0 {
+			d := uri.NewPathDecoder(uri.PathDecoderConfig{
+				Param:   "id",
+				Value:   param,
+				Style:   uri.PathStyleSimple,
+				Explode: false,
+			})
+
+			if err := func() error {
+				val, err := d.DecodeValue()
+				if err != nil {
+					return err
+				}
+
+				c, err := conv.ToUUID(val)
+				if err != nil {
+					return err
+				}
+
+				params.ID = c
+				return nil
+			}(); err != nil {
+				return err
+			}
+		} else {
+			return validate.ErrFieldRequired
+		}
+		return nil
+	}(); err != nil {
+		return params, &ogenerrors.DecodeParamError{
+			Name: "id",
+			In:   "path",
+			Err:  err,
+		}
+	}
+	return params, nil
+}
+
+// ExportMeParams is parameters of exportMe operation.
+type ExportMeParams struct {
+	// Include the embedding vectors of memories and entities.
+	Embeddings OptBool `json:",omitempty,omitzero"`
+}
+
+func unpackExportMeParams(packed middleware.Parameters) (params ExportMeParams) {
+	{
+		key := middleware.ParameterKey{
+			Name: "embeddings",
+			In:   "query",
+		}
+		if v, ok := packed[key]; ok {
+			params.Embeddings = v.(OptBool)
+		}
+	}
+	return params
+}
+
+func decodeExportMeParams(args [0]string, argsEscaped bool, r *http.Request) (params ExportMeParams, _ error) {
+	q := uri.NewQueryDecoder(r.URL.Query())
+	// Decode query: embeddings.
+	if err := func() error {
+		cfg := uri.QueryParameterDecodingConfig{
+			Name:    "embeddings",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.HasParam(cfg); err == nil {
+			if err := q.DecodeParam(cfg, func(d uri.Decoder) error {
+				var paramsDotEmbeddingsVal bool
+				if err := func() error {
+					val, err := d.DecodeValue()
+					if err != nil {
+						return err
+					}
+
+					c, err := conv.ToBool(val)
+					if err != nil {
+						return err
+					}
+
+					paramsDotEmbeddingsVal = c
+					return nil
+				}(); err != nil {
+					return err
+				}
+				params.Embeddings.SetTo(paramsDotEmbeddingsVal)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}(); err != nil {
+		return params, &ogenerrors.DecodeParamError{
+			Name: "embeddings",
+			In:   "query",
+			Err:  err,
+		}
+	}
+	return params, nil
+}
+
 // FailRunParams is parameters of failRun operation.
 type FailRunParams struct {
 	// ID of the run.

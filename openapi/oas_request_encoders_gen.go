@@ -148,8 +148,36 @@ func encodeCreateSecretRequest(
 	return nil
 }
 
+func encodeDeleteMeRequest(
+	req *DeleteAccountRequest,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
 func encodeEmitRunEventRequest(
 	req *RunEventCreate,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
+func encodeEmitRunEventsRequest(
+	req *RunEventBatch,
 	r *http.Request,
 ) error {
 	const contentType = "application/json"

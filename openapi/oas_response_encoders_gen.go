@@ -3,6 +3,7 @@
 package openapi
 
 import (
+	"io"
 	"net/http"
 
 	"github.com/go-faster/errors"
@@ -160,6 +161,12 @@ func encodeDeleteEntityResponse(response *DeleteEntityNoContent, w http.Response
 	return nil
 }
 
+func encodeDeleteMeResponse(response *DeleteMeNoContent, w http.ResponseWriter, span trace.Span) error {
+	w.WriteHeader(204)
+
+	return nil
+}
+
 func encodeDeleteMemoryResponse(response *DeleteMemoryNoContent, w http.ResponseWriter, span trace.Span) error {
 	w.WriteHeader(204)
 
@@ -197,6 +204,34 @@ func encodeEmitRunEventResponse(response *RealtimeEvent, w http.ResponseWriter, 
 	e := new(jx.Encoder)
 	response.Encode(e)
 	if _, err := e.WriteTo(w); err != nil {
+		return errors.Wrap(err, "write")
+	}
+
+	return nil
+}
+
+func encodeEmitRunEventsResponse(response *RealtimeEventBatch, w http.ResponseWriter, span trace.Span) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(202)
+
+	e := new(jx.Encoder)
+	response.Encode(e)
+	if _, err := e.WriteTo(w); err != nil {
+		return errors.Wrap(err, "write")
+	}
+
+	return nil
+}
+
+func encodeExportMeResponse(response ExportMeOK, w http.ResponseWriter, span trace.Span) error {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(200)
+
+	writer := w
+	if closer, ok := response.Data.(io.Closer); ok {
+		defer closer.Close()
+	}
+	if _, err := io.Copy(writer, response); err != nil {
 		return errors.Wrap(err, "write")
 	}
 

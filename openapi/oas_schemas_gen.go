@@ -4,6 +4,7 @@ package openapi
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/go-faster/errors"
@@ -183,24 +184,30 @@ func (s *AuditEventPage) SetNextCursor(val OptString) {
 type AuditEventType string
 
 const (
-	AuditEventTypeUserRegistered        AuditEventType = "user_registered"
-	AuditEventTypeLoginSucceeded        AuditEventType = "login_succeeded"
-	AuditEventTypeLoginFailed           AuditEventType = "login_failed"
-	AuditEventTypeRefreshTokenReused    AuditEventType = "refresh_token_reused"
-	AuditEventTypeLogout                AuditEventType = "logout"
-	AuditEventTypeSessionRevoked        AuditEventType = "session_revoked"
-	AuditEventTypeSecretCreated         AuditEventType = "secret_created"
-	AuditEventTypeSecretUpdated         AuditEventType = "secret_updated"
-	AuditEventTypeSecretDeleted         AuditEventType = "secret_deleted"
-	AuditEventTypeSecretOpened          AuditEventType = "secret_opened"
-	AuditEventTypeToolPermissionChanged AuditEventType = "tool_permission_changed"
-	AuditEventTypeBudgetChanged         AuditEventType = "budget_changed"
-	AuditEventTypeBudgetRefused         AuditEventType = "budget_refused"
-	AuditEventTypeAccountDisabled       AuditEventType = "account_disabled"
-	AuditEventTypeAccountEnabled        AuditEventType = "account_enabled"
-	AuditEventTypeAdminAction           AuditEventType = "admin_action"
-	AuditEventTypeDataExported          AuditEventType = "data_exported"
-	AuditEventTypeAccountErased         AuditEventType = "account_erased"
+	AuditEventTypeUserRegistered          AuditEventType = "user_registered"
+	AuditEventTypeLoginSucceeded          AuditEventType = "login_succeeded"
+	AuditEventTypeLoginFailed             AuditEventType = "login_failed"
+	AuditEventTypeRefreshTokenReused      AuditEventType = "refresh_token_reused"
+	AuditEventTypeLogout                  AuditEventType = "logout"
+	AuditEventTypeSessionRevoked          AuditEventType = "session_revoked"
+	AuditEventTypeSecretCreated           AuditEventType = "secret_created"
+	AuditEventTypeSecretUpdated           AuditEventType = "secret_updated"
+	AuditEventTypeSecretDeleted           AuditEventType = "secret_deleted"
+	AuditEventTypeSecretOpened            AuditEventType = "secret_opened"
+	AuditEventTypeToolPermissionChanged   AuditEventType = "tool_permission_changed"
+	AuditEventTypeBudgetChanged           AuditEventType = "budget_changed"
+	AuditEventTypeBudgetRefused           AuditEventType = "budget_refused"
+	AuditEventTypeAccountDisabled         AuditEventType = "account_disabled"
+	AuditEventTypeAccountEnabled          AuditEventType = "account_enabled"
+	AuditEventTypeAdminAction             AuditEventType = "admin_action"
+	AuditEventTypeDataExported            AuditEventType = "data_exported"
+	AuditEventTypeAccountErased           AuditEventType = "account_erased"
+	AuditEventTypeConnectionCreated       AuditEventType = "connection_created"
+	AuditEventTypeConnectionImported      AuditEventType = "connection_imported"
+	AuditEventTypeConnectionRefreshFailed AuditEventType = "connection_refresh_failed"
+	AuditEventTypeConnectionNeedsReauth   AuditEventType = "connection_needs_reauth"
+	AuditEventTypeConnectionRevoked       AuditEventType = "connection_revoked"
+	AuditEventTypeConnectionDeleted       AuditEventType = "connection_deleted"
 )
 
 // AllValues returns all AuditEventType values.
@@ -224,6 +231,12 @@ func (AuditEventType) AllValues() []AuditEventType {
 		AuditEventTypeAdminAction,
 		AuditEventTypeDataExported,
 		AuditEventTypeAccountErased,
+		AuditEventTypeConnectionCreated,
+		AuditEventTypeConnectionImported,
+		AuditEventTypeConnectionRefreshFailed,
+		AuditEventTypeConnectionNeedsReauth,
+		AuditEventTypeConnectionRevoked,
+		AuditEventTypeConnectionDeleted,
 	}
 }
 
@@ -265,6 +278,18 @@ func (s AuditEventType) MarshalText() ([]byte, error) {
 	case AuditEventTypeDataExported:
 		return []byte(s), nil
 	case AuditEventTypeAccountErased:
+		return []byte(s), nil
+	case AuditEventTypeConnectionCreated:
+		return []byte(s), nil
+	case AuditEventTypeConnectionImported:
+		return []byte(s), nil
+	case AuditEventTypeConnectionRefreshFailed:
+		return []byte(s), nil
+	case AuditEventTypeConnectionNeedsReauth:
+		return []byte(s), nil
+	case AuditEventTypeConnectionRevoked:
+		return []byte(s), nil
+	case AuditEventTypeConnectionDeleted:
 		return []byte(s), nil
 	default:
 		return nil, errors.Errorf("invalid value: %q", s)
@@ -327,6 +352,24 @@ func (s *AuditEventType) UnmarshalText(data []byte) error {
 		return nil
 	case AuditEventTypeAccountErased:
 		*s = AuditEventTypeAccountErased
+		return nil
+	case AuditEventTypeConnectionCreated:
+		*s = AuditEventTypeConnectionCreated
+		return nil
+	case AuditEventTypeConnectionImported:
+		*s = AuditEventTypeConnectionImported
+		return nil
+	case AuditEventTypeConnectionRefreshFailed:
+		*s = AuditEventTypeConnectionRefreshFailed
+		return nil
+	case AuditEventTypeConnectionNeedsReauth:
+		*s = AuditEventTypeConnectionNeedsReauth
+		return nil
+	case AuditEventTypeConnectionRevoked:
+		*s = AuditEventTypeConnectionRevoked
+		return nil
+	case AuditEventTypeConnectionDeleted:
+		*s = AuditEventTypeConnectionDeleted
 		return nil
 	default:
 		return errors.Errorf("invalid value: %q", data)
@@ -987,6 +1030,22 @@ func (s *ConnectionToken) SetTokenType(val string) {
 	s.TokenType = val
 }
 
+// Ref: #/components/schemas/DeleteAccountRequest
+type DeleteAccountRequest struct {
+	// Your current password.
+	Password string `json:"password"`
+}
+
+// GetPassword returns the value of Password.
+func (s *DeleteAccountRequest) GetPassword() string {
+	return s.Password
+}
+
+// SetPassword sets the value of Password.
+func (s *DeleteAccountRequest) SetPassword(val string) {
+	s.Password = val
+}
+
 // DeleteBudgetNoContent is response for DeleteBudget operation.
 type DeleteBudgetNoContent struct{}
 
@@ -995,6 +1054,9 @@ type DeleteConnectionNoContent struct{}
 
 // DeleteEntityNoContent is response for DeleteEntity operation.
 type DeleteEntityNoContent struct{}
+
+// DeleteMeNoContent is response for DeleteMe operation.
+type DeleteMeNoContent struct{}
 
 // DeleteMemoryNoContent is response for DeleteMemory operation.
 type DeleteMemoryNoContent struct{}
@@ -1713,6 +1775,20 @@ func (s *ErrorStatusCode) SetStatusCode(val int) {
 // SetResponse sets the value of Response.
 func (s *ErrorStatusCode) SetResponse(val ErrorResponse) {
 	s.Response = val
+}
+
+type ExportMeOK struct {
+	Data io.Reader
+}
+
+// Read reads data from the Data reader.
+//
+// Kept to satisfy the io.Reader interface.
+func (s ExportMeOK) Read(p []byte) (n int, err error) {
+	if s.Data == nil {
+		return 0, io.EOF
+	}
+	return s.Data.Read(p)
 }
 
 type GetUsageGroupBy string
@@ -4143,6 +4219,22 @@ func (s *RealtimeEvent) SetType(val RealtimeEventType) {
 	s.Type = val
 }
 
+// Ref: #/components/schemas/RealtimeEventBatch
+type RealtimeEventBatch struct {
+	// The events as delivered, in the order given.
+	Events []RealtimeEvent `json:"events"`
+}
+
+// GetEvents returns the value of Events.
+func (s *RealtimeEventBatch) GetEvents() []RealtimeEvent {
+	return s.Events
+}
+
+// SetEvents sets the value of Events.
+func (s *RealtimeEventBatch) SetEvents(val []RealtimeEvent) {
+	s.Events = val
+}
+
 // The event's payload, by type.
 type RealtimeEventData map[string]jx.Raw
 
@@ -4820,6 +4912,21 @@ func (s *RunCreateMetadata) init() RunCreateMetadata {
 		*s = m
 	}
 	return m
+}
+
+// Ref: #/components/schemas/RunEventBatch
+type RunEventBatch struct {
+	Events []RunEventCreate `json:"events"`
+}
+
+// GetEvents returns the value of Events.
+func (s *RunEventBatch) GetEvents() []RunEventCreate {
+	return s.Events
+}
+
+// SetEvents sets the value of Events.
+func (s *RunEventBatch) SetEvents(val []RunEventCreate) {
+	s.Events = val
 }
 
 // Ref: #/components/schemas/RunEventCreate

@@ -8,6 +8,7 @@ import (
 
 // Handler handles operations described by OpenAPI v3 specification.
 type Handler interface {
+	AccountHandler
 	AuditHandler
 	AuthHandler
 	ConnectionsHandler
@@ -20,6 +21,29 @@ type Handler interface {
 	//
 	// Used for common default response.
 	NewError(ctx context.Context, err error) *ErrorStatusCode
+}
+
+// AccountHandler handles operations described by OpenAPI v3 specification.
+//
+// x-ogen-operation-group: Account
+type AccountHandler interface {
+	// DeleteMe implements deleteMe operation.
+	//
+	// Requires your password again. Erases every row of your data, closes your sockets, deletes your
+	// realtime stream and revokes your OAuth connections' tokens at their providers where possible. The
+	// audit log keeps a tombstone without personal data.
+	//
+	// DELETE /v1/me
+	DeleteMe(ctx context.Context, req *DeleteAccountRequest) error
+	// ExportMe implements exportMe operation.
+	//
+	// NDJSON, streamed: a header line (format jarvis.export, version 1), one line per row of every table
+	// holding your data, and an end line with the counts; an export without its end line was cut short.
+	// Secrets and connections are metadata only; embeddings only with embeddings=true
+	// (docs/operations.md).
+	//
+	// GET /v1/me/export
+	ExportMe(ctx context.Context, params ExportMeParams) (ExportMeOK, error)
 }
 
 // AuditHandler handles operations described by OpenAPI v3 specification.
@@ -296,6 +320,14 @@ type RealtimeHandler interface {
 	//
 	// POST /v1/runs/{id}/events
 	EmitRunEvent(ctx context.Context, req *RunEventCreate, params EmitRunEventParams) (*RealtimeEvent, error)
+	// EmitRunEvents implements emitRunEvents operation.
+	//
+	// EmitRunEvent for 1 to 100 events in one request, for workers that buffer (token fragments): all are
+	// accepted, numbered consecutively in the order given and delivered in that order, or none is (one bad
+	// event refuses the batch, naming it as events[i]).
+	//
+	// POST /v1/runs/{id}/event-batches
+	EmitRunEvents(ctx context.Context, req *RunEventBatch, params EmitRunEventsParams) (*RealtimeEventBatch, error)
 }
 
 // RunsHandler handles operations described by OpenAPI v3 specification.

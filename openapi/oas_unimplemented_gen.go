@@ -137,6 +137,17 @@ func (UnimplementedHandler) DeleteEntity(ctx context.Context, params DeleteEntit
 	return ht.ErrNotImplemented
 }
 
+// DeleteMe implements deleteMe operation.
+//
+// Requires your password again. Erases every row of your data, closes your sockets, deletes your
+// realtime stream and revokes your OAuth connections' tokens at their providers where possible. The
+// audit log keeps a tombstone without personal data.
+//
+// DELETE /v1/me
+func (UnimplementedHandler) DeleteMe(ctx context.Context, req *DeleteAccountRequest) error {
+	return ht.ErrNotImplemented
+}
+
 // DeleteMemory implements deleteMemory operation.
 //
 // Deletes a Memory by ID.
@@ -191,6 +202,29 @@ func (UnimplementedHandler) DeleteToolPermission(ctx context.Context, params Del
 //
 // POST /v1/runs/{id}/events
 func (UnimplementedHandler) EmitRunEvent(ctx context.Context, req *RunEventCreate, params EmitRunEventParams) (r *RealtimeEvent, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// EmitRunEvents implements emitRunEvents operation.
+//
+// EmitRunEvent for 1 to 100 events in one request, for workers that buffer (token fragments): all are
+// accepted, numbered consecutively in the order given and delivered in that order, or none is (one bad
+// event refuses the batch, naming it as events[i]).
+//
+// POST /v1/runs/{id}/event-batches
+func (UnimplementedHandler) EmitRunEvents(ctx context.Context, req *RunEventBatch, params EmitRunEventsParams) (r *RealtimeEventBatch, _ error) {
+	return r, ht.ErrNotImplemented
+}
+
+// ExportMe implements exportMe operation.
+//
+// NDJSON, streamed: a header line (format jarvis.export, version 1), one line per row of every table
+// holding your data, and an end line with the counts; an export without its end line was cut short.
+// Secrets and connections are metadata only; embeddings only with embeddings=true
+// (docs/operations.md).
+//
+// GET /v1/me/export
+func (UnimplementedHandler) ExportMe(ctx context.Context, params ExportMeParams) (r ExportMeOK, _ error) {
 	return r, ht.ErrNotImplemented
 }
 

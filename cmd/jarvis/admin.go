@@ -12,6 +12,8 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/internal/admin"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/connections"
 	"github.com/jarvis-core/jarvis/internal/db"
@@ -21,7 +23,7 @@ import (
 const adminUsage = `usage: jarvis admin <command> [flags]
 
 commands:
-  secrets rotate-key [--batch 100]
+  secrets rotate-key --reason "..." [--operator name] [--batch 100]
       re-seal every secret and every OAuth connection's tokens under
       SECRETS_MASTER_KEY (version SECRETS_KEY_VERSION), opening older ones with
       SECRETS_OLD_KEYS; runs beside the live service,
@@ -36,25 +38,53 @@ commands:
       audit events are replaced by one tombstone without personal data.
   audit prune --reason "..." [--operator name]
       delete audit events older than AUDIT_RETENTION, across every user.
+  budgets show <email|id>
+      the account's budget and this month's spend, as GET /v1/budget shows it.
+  budgets set <email|id> --limit-usd 50 [--soft-limit-usd 40] [--hard=false] --reason "..."
+  budgets clear <email|id> --reason "..."
+      set or remove the account's budget through the runs service (the
+      validation and audit event of PUT/DELETE /v1/budget).
+  usage top [--month 2026-11] [--by user|model] [--limit 20] [--json]
+      the month's top spenders (UTC calendar month), exact decimal amounts;
+      --by model splits each of them by provider and model.
+  prices unpriced [--json]
+      models recorded in LLM calls without a price (those calls cost
+      nothing), with their calls, users, first and last seen.
+  reembed memories|entities --user <email|id>|--all [--batch 100] --reason "..."
+      recompute the embeddings of rows of another model than the configured
+      embedder's (EMBEDDINGS_*; an OpenAI-compatible provider needs
+      EMBEDDINGS_API_KEY), batch by batch; interrupted, run it again: rows
+      already done carry the new model and are not redone.
 
 Every command that changes something writes an audit event naming the operator
 (--operator, default the OS user) and the reason, in the same transaction.
-All connect as MIGRATE_DATABASE_URL (the owner role); "audit prune" fans out
-over every user (every shard on Citus), the users commands touch one user.
+All connect as MIGRATE_DATABASE_URL (the owner role); "audit prune",
+"usage top", "prices unpriced", "reembed --all" and "secrets rotate-key" fan
+out over every user (every shard on Citus), the others touch one user.
 `
 
 func runAdmin(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
-	if len(args) >= 2 && (args[0] == "users" || args[0] == "audit") {
-		return runOperator(ctx, args, stdout)
+	if len(args) >= 2 && args[0] != "secrets" {
+		return runOperator(ctx, args, stdout, log)
 	}
 	if len(args) < 2 || args[0] != "secrets" || args[1] != "rotate-key" {
 		return usageError(adminUsage)
 	}
 	fs := flag.NewFlagSet("admin secrets rotate-key", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	batch := fs.Int("batch", 100, "rows per transaction")
-	if err := fs.Parse(args[2:]); err != nil {
+	op := admin.Operator{}
+	fs.StringVar(&op.Name, "operator", admin.DefaultOperator(), "who runs the command (audit log)")
+	fs.StringVar(&op.Reason, "reason", "", "why (audit log; required)")
+	if err := fs.Parse(args[2:]); err != nil || fs.NArg() > 0 {
 		return usageError(adminUsage)
 	}
+	if err := op.Validate(); err != nil {
+		return err
+	}
+	// Each batch records an admin_action per user it re-sealed, naming the
+	// operator and the reason.
+	ctx = audit.WithReason(audit.WithOperator(ctx, op.Name), op.Reason)
 	src := config.Environ()
 	sc, serr := config.Load[secrets.Config](src)
 	mc, merr := config.Load[migrateConfig](src)

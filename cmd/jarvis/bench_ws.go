@@ -67,6 +67,11 @@ func runBenchWS(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	redisURL := fs.String("redis", defaultRedis, "Redis both instances share")
 	prefix := fs.String("prefix", "", "Redis key prefix (default: a fresh one, deleted afterwards)")
+	api := fs.Bool("api", false, "also measure through the public API: two `jarvis serve` processes, sockets on one, events POSTed to the other from this process")
+	users := fs.Int("users", 1000, "with -api: users (registered through the API, one run each); sockets are spread over them")
+	clients := fs.Int("clients", 64, "with -api: concurrent HTTP publishers")
+	batch := fs.Int("batch", 1, "with -api: events per request (over 1: POST /v1/runs/{id}/event-batches)")
+	serviceBin := fs.String("service-bin", "", "with -api: jarvis binary whose serve is measured (default: this one), to compare builds")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error() + "\n")
 	}
@@ -85,8 +90,8 @@ func runBenchWS(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer cleanRedisPrefix(*redisURL, *prefix)
 
-	fmt.Fprintf(stdout, "jarvis bench ws: 2 instances on Redis (%s), %d events/s for %s per run, GOMAXPROCS=%d, %d CPUs\n\n",
-		*redisURL, *rate, *duration, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	fmt.Fprintf(stdout, "jarvis bench ws: 2 instances on Redis (%s), %d events/s for %s per run, GOMAXPROCS=%d, %d CPUs, load average %s\n\n",
+		*redisURL, *rate, *duration, runtime.GOMAXPROCS(0), runtime.NumCPU(), loadAverage())
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "sockets\tdelivered/s\tp50\tp99\tmax\tlost\tRSS idle A\tRSS A after\tper socket\t")
 	for _, n := range counts {
@@ -98,8 +103,38 @@ func runBenchWS(ctx context.Context, args []string, stdout io.Writer) error {
 			fmtDur(r.p50), fmtDur(r.p99), fmtDur(r.max), r.lost,
 			fmtMB(r.rssConnected), fmtMB(r.rssAfter), fmtKB(float64(r.rssConnected-r.rssBase)/float64(n)))
 	}
+	if err := tw.Flush(); err != nil || !*api {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nthrough the API (in-process publish above): `jarvis serve` ×2, POST /v1/runs/{id}/events on B from %d clients (%d events per request), sockets on A over %d users\n\n", *clients, *batch, *users)
+	fmt.Fprintln(tw, "sockets\tpublished/s\tdelivered\tp50\tp99\tmax\temit p50\temit p99\tlost\tdup\treordered\trefused\tRSS A idle\tRSS A sockets\tRSS A after\tload avg\t")
+	for _, n := range counts {
+		u := min(*users, n)
+		r, err := benchWSAPIRun(ctx, *serviceBin, n, u, *rate, *clients, *batch, *duration, *prefix)
+		if err != nil {
+			return fmt.Errorf("api, %d sockets: %w", n, err)
+		}
+		fmt.Fprintf(tw, "%d\t%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", n, r.publishedPerSec, r.deliveries,
+			fmtDur(r.p50), fmtDur(r.p99), fmtDur(r.max), fmtDur(r.emitP50), fmtDur(r.emitP99), r.lost, r.duplicated, r.reordered, r.refused,
+			fmtMB(r.rssBase), fmtMB(r.rssConnected), fmtMB(r.rssAfter), loadAverage())
+	}
 	return tw.Flush()
 }
+
+// loadAverage is /proc/loadavg's three figures: the machine is shared.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func sortDurations(d []time.Duration) { slices.Sort(d) }
 
 type benchWSResult struct {
 	deliveredPerSec       float64
@@ -418,7 +453,7 @@ func benchWSServe(ctx context.Context, redisURL, prefix string, stdout io.Writer
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := realtime.DefaultConfig()
 	cfg.RedisPrefix = prefix
-	broker := realtime.NewRedisBroker(rdb, prefix, cfg.HistorySize, cfg.HistoryTTL, log)
+	broker := realtime.NewRedisBroker(rdb, prefix, cfg.Retention(), log)
 	hub := realtime.NewHub(cfg, broker, benchAuth{iss}, log)
 	if err := hub.Start(ctx); err != nil {
 		return err

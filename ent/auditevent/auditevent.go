@@ -105,24 +105,30 @@ type Type string
 
 // Type values.
 const (
-	TypeUserRegistered        Type = "user_registered"
-	TypeLoginSucceeded        Type = "login_succeeded"
-	TypeLoginFailed           Type = "login_failed"
-	TypeRefreshTokenReused    Type = "refresh_token_reused"
-	TypeLogout                Type = "logout"
-	TypeSessionRevoked        Type = "session_revoked"
-	TypeSecretCreated         Type = "secret_created"
-	TypeSecretUpdated         Type = "secret_updated"
-	TypeSecretDeleted         Type = "secret_deleted"
-	TypeSecretOpened          Type = "secret_opened"
-	TypeToolPermissionChanged Type = "tool_permission_changed"
-	TypeBudgetChanged         Type = "budget_changed"
-	TypeBudgetRefused         Type = "budget_refused"
-	TypeAccountDisabled       Type = "account_disabled"
-	TypeAccountEnabled        Type = "account_enabled"
-	TypeAdminAction           Type = "admin_action"
-	TypeDataExported          Type = "data_exported"
-	TypeAccountErased         Type = "account_erased"
+	TypeUserRegistered          Type = "user_registered"
+	TypeLoginSucceeded          Type = "login_succeeded"
+	TypeLoginFailed             Type = "login_failed"
+	TypeRefreshTokenReused      Type = "refresh_token_reused"
+	TypeLogout                  Type = "logout"
+	TypeSessionRevoked          Type = "session_revoked"
+	TypeSecretCreated           Type = "secret_created"
+	TypeSecretUpdated           Type = "secret_updated"
+	TypeSecretDeleted           Type = "secret_deleted"
+	TypeSecretOpened            Type = "secret_opened"
+	TypeToolPermissionChanged   Type = "tool_permission_changed"
+	TypeBudgetChanged           Type = "budget_changed"
+	TypeBudgetRefused           Type = "budget_refused"
+	TypeAccountDisabled         Type = "account_disabled"
+	TypeAccountEnabled          Type = "account_enabled"
+	TypeAdminAction             Type = "admin_action"
+	TypeDataExported            Type = "data_exported"
+	TypeAccountErased           Type = "account_erased"
+	TypeConnectionCreated       Type = "connection_created"
+	TypeConnectionImported      Type = "connection_imported"
+	TypeConnectionRefreshFailed Type = "connection_refresh_failed"
+	TypeConnectionNeedsReauth   Type = "connection_needs_reauth"
+	TypeConnectionRevoked       Type = "connection_revoked"
+	TypeConnectionDeleted       Type = "connection_deleted"
 )
 
 func (_type Type) String() string {
@@ -132,7 +138,7 @@ func (_type Type) String() string {
 // TypeValidator is a validator for the "type" field enum values. It is called by the builders before save.
 func TypeValidator(_type Type) error {
 	switch _type {
-	case TypeUserRegistered, TypeLoginSucceeded, TypeLoginFailed, TypeRefreshTokenReused, TypeLogout, TypeSessionRevoked, TypeSecretCreated, TypeSecretUpdated, TypeSecretDeleted, TypeSecretOpened, TypeToolPermissionChanged, TypeBudgetChanged, TypeBudgetRefused, TypeAccountDisabled, TypeAccountEnabled, TypeAdminAction, TypeDataExported, TypeAccountErased:
+	case TypeUserRegistered, TypeLoginSucceeded, TypeLoginFailed, TypeRefreshTokenReused, TypeLogout, TypeSessionRevoked, TypeSecretCreated, TypeSecretUpdated, TypeSecretDeleted, TypeSecretOpened, TypeToolPermissionChanged, TypeBudgetChanged, TypeBudgetRefused, TypeAccountDisabled, TypeAccountEnabled, TypeAdminAction, TypeDataExported, TypeAccountErased, TypeConnectionCreated, TypeConnectionImported, TypeConnectionRefreshFailed, TypeConnectionNeedsReauth, TypeConnectionRevoked, TypeConnectionDeleted:
 		return nil
 	default:
 		return fmt.Errorf("auditevent: invalid enum value for type field: %q", _type)

@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/google/uuid"
 	"github.com/jarvis-core/jarvis/ent/predicate"
+	"github.com/jarvis-core/jarvis/internal/textsearch"
 	pgvector "github.com/pgvector/pgvector-go"
 )
 
@@ -88,7 +89,7 @@ func EmbeddingModel(v string) predicate.Memory {
 }
 
 // SearchVector applies equality check predicate on the "search_vector" field. It's identical to SearchVectorEQ.
-func SearchVector(v string) predicate.Memory {
+func SearchVector(v textsearch.Vector) predicate.Memory {
 	return predicate.Memory(sql.FieldEQ(FieldSearchVector, v))
 }
 
@@ -363,58 +364,43 @@ func EmbeddingModelContainsFold(v string) predicate.Memory {
 }
 
 // SearchVectorEQ applies the EQ predicate on the "search_vector" field.
-func SearchVectorEQ(v string) predicate.Memory {
+func SearchVectorEQ(v textsearch.Vector) predicate.Memory {
 	return predicate.Memory(sql.FieldEQ(FieldSearchVector, v))
 }
 
 // SearchVectorNEQ applies the NEQ predicate on the "search_vector" field.
-func SearchVectorNEQ(v string) predicate.Memory {
+func SearchVectorNEQ(v textsearch.Vector) predicate.Memory {
 	return predicate.Memory(sql.FieldNEQ(FieldSearchVector, v))
 }
 
 // SearchVectorIn applies the In predicate on the "search_vector" field.
-func SearchVectorIn(vs ...string) predicate.Memory {
+func SearchVectorIn(vs ...textsearch.Vector) predicate.Memory {
 	return predicate.Memory(sql.FieldIn(FieldSearchVector, vs...))
 }
 
 // SearchVectorNotIn applies the NotIn predicate on the "search_vector" field.
-func SearchVectorNotIn(vs ...string) predicate.Memory {
+func SearchVectorNotIn(vs ...textsearch.Vector) predicate.Memory {
 	return predicate.Memory(sql.FieldNotIn(FieldSearchVector, vs...))
 }
 
 // SearchVectorGT applies the GT predicate on the "search_vector" field.
-func SearchVectorGT(v string) predicate.Memory {
+func SearchVectorGT(v textsearch.Vector) predicate.Memory {
 	return predicate.Memory(sql.FieldGT(FieldSearchVector, v))
 }
 
 // SearchVectorGTE applies the GTE predicate on the "search_vector" field.
-func SearchVectorGTE(v string) predicate.Memory {
+func SearchVectorGTE(v textsearch.Vector) predicate.Memory {
 	return predicate.Memory(sql.FieldGTE(FieldSearchVector, v))
 }
 
 // SearchVectorLT applies the LT predicate on the "search_vector" field.
-func SearchVectorLT(v string) predicate.Memory {
+func SearchVectorLT(v textsearch.Vector) predicate.Memory {
 	return predicate.Memory(sql.FieldLT(FieldSearchVector, v))
 }
 
 // SearchVectorLTE applies the LTE predicate on the "search_vector" field.
-func SearchVectorLTE(v string) predicate.Memory {
+func SearchVectorLTE(v textsearch.Vector) predicate.Memory {
 	return predicate.Memory(sql.FieldLTE(FieldSearchVector, v))
-}
-
-// SearchVectorContains applies the Contains predicate on the "search_vector" field.
-func SearchVectorContains(v string) predicate.Memory {
-	return predicate.Memory(sql.FieldContains(FieldSearchVector, v))
-}
-
-// SearchVectorHasPrefix applies the HasPrefix predicate on the "search_vector" field.
-func SearchVectorHasPrefix(v string) predicate.Memory {
-	return predicate.Memory(sql.FieldHasPrefix(FieldSearchVector, v))
-}
-
-// SearchVectorHasSuffix applies the HasSuffix predicate on the "search_vector" field.
-func SearchVectorHasSuffix(v string) predicate.Memory {
-	return predicate.Memory(sql.FieldHasSuffix(FieldSearchVector, v))
 }
 
 // SearchVectorIsNil applies the IsNil predicate on the "search_vector" field.
@@ -425,16 +411,6 @@ func SearchVectorIsNil() predicate.Memory {
 // SearchVectorNotNil applies the NotNil predicate on the "search_vector" field.
 func SearchVectorNotNil() predicate.Memory {
 	return predicate.Memory(sql.FieldNotNull(FieldSearchVector))
-}
-
-// SearchVectorEqualFold applies the EqualFold predicate on the "search_vector" field.
-func SearchVectorEqualFold(v string) predicate.Memory {
-	return predicate.Memory(sql.FieldEqualFold(FieldSearchVector, v))
-}
-
-// SearchVectorContainsFold applies the ContainsFold predicate on the "search_vector" field.
-func SearchVectorContainsFold(v string) predicate.Memory {
-	return predicate.Memory(sql.FieldContainsFold(FieldSearchVector, v))
 }
 
 // HasOwner applies the HasEdge predicate on the "owner" edge.

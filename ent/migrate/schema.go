@@ -88,7 +88,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "user_id", Type: field.TypeUUID},
-		{Name: "type", Type: field.TypeEnum, Enums: []string{"user_registered", "login_succeeded", "login_failed", "refresh_token_reused", "logout", "session_revoked", "secret_created", "secret_updated", "secret_deleted", "secret_opened", "tool_permission_changed", "budget_changed", "budget_refused", "account_disabled", "account_enabled", "admin_action", "data_exported", "account_erased"}},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"user_registered", "login_succeeded", "login_failed", "refresh_token_reused", "logout", "session_revoked", "secret_created", "secret_updated", "secret_deleted", "secret_opened", "tool_permission_changed", "budget_changed", "budget_refused", "account_disabled", "account_enabled", "admin_action", "data_exported", "account_erased", "connection_created", "connection_imported", "connection_refresh_failed", "connection_needs_reauth", "connection_revoked", "connection_deleted"}},
 		{Name: "actor", Type: field.TypeString, Size: 200},
 		{Name: "ip", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "user_agent", Type: field.TypeString, Nullable: true, Size: 512},
@@ -326,7 +326,7 @@ var (
 		{Name: "embedding_model", Type: field.TypeString, Size: 128},
 		{Name: "metadata", Type: field.TypeJSON},
 		{Name: "redactions", Type: field.TypeJSON, Default: "{}"},
-		{Name: "search_vector", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"postgres": "tsvector"}},
+		{Name: "search_vector", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"postgres": "tsvector"}},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
 	// MemoriesTable holds the schema information for the "memories" table.

@@ -22,6 +22,8 @@ var AuditTypes = []string{
 	"tool_permission_changed", "budget_changed", "budget_refused",
 	"account_disabled", "account_enabled", "admin_action",
 	"data_exported", "account_erased",
+	"connection_created", "connection_imported", "connection_refresh_failed",
+	"connection_needs_reauth", "connection_revoked", "connection_deleted",
 }
 
 // AuditEvent is one security-relevant event about a user: who did it (the

@@ -11,6 +11,7 @@ import (
 	"github.com/ogen-go/ogen"
 	"github.com/pgvector/pgvector-go"
 
+	"github.com/jarvis-core/jarvis/internal/textsearch"
 	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
@@ -29,12 +30,15 @@ func (Memory) Fields() []ent.Field {
 		field.String("embedding_model").MaxLen(128).NotEmpty(),
 		jsonObject("metadata"),
 		redactions(),
-		// search_vector is the full-text form of content for hybrid search,
-		// written by the memory service in the same transaction as content
-		// (to_tsvector needs the database's text search configuration, so
-		// Go cannot compute it). ent has no generated columns; a column the
-		// model knows keeps `migrate diff` from planning to drop it.
-		field.String("search_vector").
+		// search_vector is the full-text form of content for hybrid search.
+		// to_tsvector needs the database's text search configuration, so Go
+		// cannot compute it: the service sets it to the content as a
+		// textsearch.Vector, whose parameter the statement wraps in
+		// to_tsvector, so the INSERT (or UPDATE) that stores the content
+		// computes it (one row version per write). ent has no generated
+		// columns; a column the model knows keeps `migrate diff` from
+		// planning to drop it.
+		field.Other("search_vector", textsearch.Vector("")).
 			SchemaType(map[string]string{dialect.Postgres: "tsvector"}).
 			Optional().Nillable().
 			Annotations(entoas.Skip(true)),

@@ -23,6 +23,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/session"
 	entuser "github.com/jarvis-core/jarvis/ent/user"
 	"github.com/jarvis-core/jarvis/internal/audit"
+	"github.com/jarvis-core/jarvis/internal/runs"
 )
 
 // Operator is who runs a command and why; both go into the audit log.
@@ -55,14 +56,23 @@ func (o Operator) Validate() error {
 // (the owner role's connection has no row-level security either), and the
 // operator's name for audit events.
 func (o Operator) Context(ctx context.Context, reason string) context.Context {
-	ctx = audit.WithOperator(ctx, o.Name)
-	return rule.Bypass(ctx, reason)
+	return rule.Bypass(o.actingFor(ctx), reason)
+}
+
+// actingFor is ctx naming the operator and the reason for audit events, for
+// work a module's service does as the user (no bypass: the service acts
+// under the user's own privacy and identity).
+func (o Operator) actingFor(ctx context.Context) context.Context {
+	return audit.WithReason(audit.WithOperator(ctx, o.Name), o.Reason)
 }
 
 // Ops runs operator commands on an owner-role client.
 type Ops struct {
 	Client *ent.Client
-	Now    func() time.Time
+	// Runs serves the budget commands (nil: they are refused); it runs on a
+	// db.DB connected as the owner role too.
+	Runs *runs.Service
+	Now  func() time.Time
 }
 
 // Account is what `users find` shows.

@@ -25,6 +25,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/runs"
 	"github.com/jarvis-core/jarvis/internal/secrets"
 	"github.com/jarvis-core/jarvis/internal/telemetry"
+	"github.com/jarvis-core/jarvis/internal/userdata"
 )
 
 // Config is what concerns the whole app rather than one module.
@@ -73,6 +74,7 @@ func New(src config.Source, log *slog.Logger, extra ...fx.Option) *fx.App {
 		realtime.Module,
 		runs.Module,
 		connections.Module,
+		userdata.Module,
 		guard.Module,
 		httpapi.Module,
 	}

@@ -143,6 +143,7 @@ var idOperations = map[string]struct {
 	"completeToolCall":     {kind: "tool_call", body: `{"status":"error","error":"stolen"}`},
 	"deleteToolPermission": {kind: "tool_permission"},
 	"emitRunEvent":         {kind: "run", body: `{"type":"agent.token","data":{"text":"stolen"}}`},
+	"emitRunEvents":        {kind: "run", body: `{"events":[{"type":"agent.token","data":{"text":"stolen"}}]}`},
 
 	"getMemory":    {kind: "memory"},
 	"updateMemory": {kind: "memory", body: `{"content":"stolen"}`},

@@ -45,6 +45,13 @@ const (
 	AdminAction           = auditevent.TypeAdminAction
 	DataExported          = auditevent.TypeDataExported
 	AccountErased         = auditevent.TypeAccountErased
+
+	ConnectionCreated       = auditevent.TypeConnectionCreated
+	ConnectionImported      = auditevent.TypeConnectionImported
+	ConnectionRefreshFailed = auditevent.TypeConnectionRefreshFailed
+	ConnectionNeedsReauth   = auditevent.TypeConnectionNeedsReauth
+	ConnectionRevoked       = auditevent.TypeConnectionRevoked
+	ConnectionDeleted       = auditevent.TypeConnectionDeleted
 )
 
 // UnknownUser is the user of events about an account that does not exist
@@ -70,6 +77,16 @@ type operatorKey struct{}
 // events recorded under it name "operator:<name>" as their actor.
 func WithOperator(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, operatorKey{}, name)
+}
+
+type reasonKey struct{}
+
+// WithReason carries an operator's reason in ctx, for events recorded by a
+// module's service on the operator's behalf (an admin command setting a
+// user's budget through the runs service): Record uses it when the event
+// names none.
+func WithReason(ctx context.Context, reason string) context.Context {
+	return context.WithValue(ctx, reasonKey{}, reason)
 }
 
 // Operator is the operator of ctx, if any.
@@ -117,6 +134,9 @@ func Record(ctx context.Context, tx *ent.Tx, e Event) error {
 				return fmt.Errorf("audit %s: payload key %q may carry a secret", e.Type, k)
 			}
 		}
+	}
+	if e.Reason == "" {
+		e.Reason, _ = ctx.Value(reasonKey{}).(string)
 	}
 	c := api.ClientFrom(ctx)
 	create := tx.AuditEvent.Create().SetUserID(user).SetType(e.Type).SetActor(textguard.Sanitize(Actor(ctx), 200)).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -58,5 +59,47 @@ func TestAuthEventsAreAudited(t *testing.T) {
 	want := "user_registered login_failed login_failed login_succeeded session_revoked logout"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("events = %v, want %s", got, want)
+	}
+}
+
+// A rotated refresh token presented past the grace window is recorded as
+// refresh_token_reused with the session it revoked (in the revocation's
+// transaction: the event and the revoked session go together); a repeat
+// within the grace window is no reuse and records nothing.
+func TestRefreshTokenReuseIsAudited(t *testing.T) {
+	t.Parallel()
+	f := newService(t)
+	ctx := context.Background()
+	first, err := f.svc.Register(ctx, "ada@example.com", pw, "", Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Refresh(ctx, first.RefreshToken, Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Refresh(ctx, first.RefreshToken, Meta{}); err != nil {
+		t.Fatalf("repeat within grace: %v", err)
+	}
+	owner := f.d.OwnerClient(t)
+	sys := viewer.NewContext(context.Background(), viewer.Admin())
+	reused := owner.AuditEvent.Query().Where(auditevent.TypeEQ(audit.RefreshTokenReused))
+	if n := reused.Clone().CountX(sys); n != 0 {
+		t.Fatalf("%d reuse events within the grace window", n)
+	}
+	*f.clock = f.clock.Add(GraceWindow + time.Second)
+	if _, err := f.svc.Refresh(ctx, first.RefreshToken, Meta{}); err == nil {
+		t.Fatal("reuse accepted")
+	}
+	ev := reused.Clone().OnlyX(sys)
+	if ev.UserID != first.UserID || ev.Data["session_id"] != first.SessionID.String() {
+		t.Fatalf("reuse event %+v", ev)
+	}
+	if s := owner.Session.GetX(sys, first.SessionID); s.RevokedAt == nil {
+		t.Fatal("the event without the revocation")
+	}
+	for _, v := range ev.Data {
+		if s, ok := v.(string); ok && strings.Contains(s, first.RefreshToken) {
+			t.Fatal("the event holds the token")
+		}
 	}
 }

@@ -521,7 +521,7 @@ func (s *Service) Verify(ctx context.Context, access string) (context.Context, e
 		return ctx, ErrUnauthorized.Wrap(err)
 	}
 	ctx = viewer.NewContext(ctx, viewer.Session(c.UserID, c.SessionID))
-	return logging.NewContext(ctx, logging.FromContext(ctx, s.log).With(slog.String("user_id", c.UserID.String()))), nil
+	return logging.With(ctx, s.log, slog.String("user_id", c.UserID.String())), nil
 }
 
 // Authenticate is Verify plus the session check at once, for callers that

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
@@ -50,12 +51,20 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 				unreachable = true
 				s.log.WarnContext(ctx, "revocation endpoint unreachable; connection marked revoked",
 					slog.String("connection_id", c.ID.String()), slog.String("provider", p.Name))
-				return tx.OAuthConnection.UpdateOneID(c.ID).Where(oauthconnection.UserID(uid)).
-					SetStatus(oauthconnection.StatusRevoked).Exec(ctx)
+				if err := tx.OAuthConnection.UpdateOneID(c.ID).Where(oauthconnection.UserID(uid)).
+					SetStatus(oauthconnection.StatusRevoked).Exec(ctx); err != nil {
+					return err
+				}
+				return audit.Record(ctx, tx, connectionEvent(audit.ConnectionRevoked, c, map[string]any{"at_provider": false}))
+			}
+			if err := audit.Record(ctx, tx, connectionEvent(audit.ConnectionRevoked, c, map[string]any{"at_provider": true})); err != nil {
+				return err
 			}
 		}
-		_, err = tx.OAuthConnection.Delete().Where(oauthconnection.UserID(uid), oauthconnection.ID(c.ID)).Exec(ctx)
-		return err
+		if _, err = tx.OAuthConnection.Delete().Where(oauthconnection.UserID(uid), oauthconnection.ID(c.ID)).Exec(ctx); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, connectionEvent(audit.ConnectionDeleted, c, nil))
 	})
 	if fault.Is(err, fault.NotFound) {
 		return ErrNotFound.Wrap(err)
@@ -67,6 +76,16 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 		return s.unavailable()
 	}
 	return nil
+}
+
+// connectionEvent is an audit event about c: its id, provider and account
+// label, and extra facts; never a token.
+func connectionEvent(typ audit.Type, c *ent.OAuthConnection, extra map[string]any) audit.Event {
+	data := map[string]any{"connection_id": c.ID.String(), "provider": c.Provider, "account": c.Account}
+	for k, v := range extra {
+		data[k] = v
+	}
+	return audit.Event{Type: typ, User: c.UserID, Data: data}
 }
 
 // revokeAll revokes the refresh token (which ends the grant at most

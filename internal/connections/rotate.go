@@ -11,6 +11,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/oauthconnection"
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/secrets"
 )
 
@@ -54,6 +55,7 @@ func rotateBatch(ctx context.Context, c *ent.Client, box *secrets.Box, after uui
 		return fail(fmt.Errorf("read batch: %w", err))
 	}
 	n := 0
+	perUser := map[uuid.UUID]int{}
 	for _, r := range rows {
 		sl := sealer{box, r.UserID, r.ID}
 		at, err := sl.open(accessToken, r.AccessToken, r.KeyVersion)
@@ -82,6 +84,15 @@ func rotateBatch(ctx context.Context, c *ent.Client, box *secrets.Box, after uui
 			return fail(fmt.Errorf("store connection %s: %w", r.ID, err))
 		}
 		n++
+		perUser[r.UserID]++
+	}
+	// Each user's log says an operator re-sealed their connections (the
+	// operator and reason from ctx).
+	for uid, k := range perUser {
+		if err := audit.Record(ctx, tx, audit.Event{Type: audit.AdminAction, User: uid, Data: map[string]any{
+			"action": "rotate_key", "table": oauthconnection.Table, "rows": k, "key_version": box.CurrentVersion()}}); err != nil {
+			return fail(err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, uuid.Nil, fmt.Errorf("commit batch: %w", err)

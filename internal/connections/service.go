@@ -22,6 +22,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/oauthconnection"
 	"github.com/jarvis-core/jarvis/ent/oauthstate"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/events"
 	"github.com/jarvis-core/jarvis/internal/fault"
@@ -177,22 +178,23 @@ func (s *Service) Import(ctx context.Context, provider, account string, t Tokens
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return s.store(ctx, provider, strings.TrimSpace(account), t)
+	return s.store(ctx, audit.ConnectionImported, provider, strings.TrimSpace(account), t)
 }
 
 // store creates the viewer's connection to (provider, account) or replaces
 // its tokens. Two first connections of the same account at once both insert;
 // the loser's unique violation means the row now exists, so it runs once
 // more and replaces the winner's tokens, as a second import would.
-func (s *Service) store(ctx context.Context, provider, account string, t Tokens) (*ent.OAuthConnection, error) {
-	c, err := s.storeOnce(ctx, provider, account, t)
+// how is the audit event recorded with it (created by the flow, imported).
+func (s *Service) store(ctx context.Context, how audit.Type, provider, account string, t Tokens) (*ent.OAuthConnection, error) {
+	c, err := s.storeOnce(ctx, how, provider, account, t)
 	if fault.Is(err, fault.Conflict) {
-		c, err = s.storeOnce(ctx, provider, account, t)
+		c, err = s.storeOnce(ctx, how, provider, account, t)
 	}
 	return c, err
 }
 
-func (s *Service) storeOnce(ctx context.Context, provider, account string, t Tokens) (*ent.OAuthConnection, error) {
+func (s *Service) storeOnce(ctx context.Context, how audit.Type, provider, account string, t Tokens) (*ent.OAuthConnection, error) {
 	uid, err := db.UserID(ctx)
 	if err != nil {
 		return nil, err
@@ -255,6 +257,12 @@ func (s *Service) storeOnce(ctx context.Context, provider, account string, t Tok
 		}
 		if err != nil {
 			return nil, fmt.Errorf("store connection: %w", err)
+		}
+		// Ids, names and scopes only: the tokens stay in the sealed columns.
+		if err := audit.Record(ctx, tx, audit.Event{Type: how, Data: map[string]any{
+			"connection_id": id.String(), "provider": provider, "account": account,
+			"scopes": t.Scopes, "replaced": cur != nil}}); err != nil {
+			return nil, err
 		}
 		return withoutTokens(saved), nil
 	})
@@ -407,7 +415,7 @@ func (s *Service) Complete(ctx context.Context, state, code, redirectURI, accoun
 	if sc, ok := tok.Extra("scope").(string); ok && sc != "" {
 		scopes = strings.Fields(strings.ReplaceAll(sc, ",", " "))
 	}
-	return s.store(ctx, p.Name, strings.TrimSpace(account), Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken,
+	return s.store(ctx, audit.ConnectionCreated, p.Name, strings.TrimSpace(account), Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken,
 		Type: tok.Type(), Expiry: tok.Expiry, Scopes: scopes})
 }
 

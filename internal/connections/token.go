@@ -14,6 +14,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent"
 	"github.com/jarvis-core/jarvis/ent/oauthconnection"
+	"github.com/jarvis-core/jarvis/internal/audit"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/events"
 	"github.com/jarvis-core/jarvis/internal/fault"
@@ -101,6 +102,9 @@ type refreshResult struct {
 }
 
 func (s *Service) refresh(ctx context.Context, uid, id uuid.UUID) (*AccessToken, error) {
+	// failed is a refresh the provider could not answer: the unit rolls
+	// back, and the failure is recorded after it.
+	var failed *audit.Event
 	res, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (refreshResult, error) {
 		lock := func() (*ent.OAuthConnection, error) {
 			return tx.OAuthConnection.Query().Where(oauthconnection.UserID(uid), oauthconnection.ID(id)).
@@ -127,7 +131,7 @@ func (s *Service) refresh(ctx context.Context, uid, id uuid.UUID) (*AccessToken,
 				t, err := s.accessOf(uid, c)
 				return refreshResult{token: t}, err
 			}
-			return s.markNeedsReauth(ctx, tx, c)
+			return s.markNeedsReauth(ctx, tx, c, "expired_without_refresh", "")
 		}
 		sl := sealer{s.box, uid, c.ID}
 		rt, err := sl.open(refreshToken, *c.RefreshToken, c.KeyVersion)
@@ -140,6 +144,7 @@ func (s *Service) refresh(ctx context.Context, uid, id uuid.UUID) (*AccessToken,
 				s.log.WarnContext(ctx, "provider unreachable at refresh; connection stays active",
 					slog.String("connection_id", c.ID.String()), slog.String("provider", p.Name),
 					slog.String("oauth_error", oauthErrorCode(err)))
+				failed = refreshFailure(c, "unavailable", oauthErrorCode(err))
 				return refreshResult{}, s.unavailable()
 			}
 			// Terminal: believe it only if the stored refresh token is still
@@ -160,7 +165,10 @@ func (s *Service) refresh(ctx context.Context, uid, id uuid.UUID) (*AccessToken,
 			s.log.WarnContext(ctx, "provider refused the refresh token; connection needs re-authorization",
 				slog.String("connection_id", c.ID.String()), slog.String("provider", p.Name),
 				slog.String("oauth_error", oauthErrorCode(err)))
-			return s.markNeedsReauth(ctx, tx, c)
+			if err := audit.Record(ctx, tx, *refreshFailure(c, "refused", oauthErrorCode(err))); err != nil {
+				return refreshResult{}, err
+			}
+			return s.markNeedsReauth(ctx, tx, c, "refresh_refused", oauthErrorCode(err))
 		}
 		access, err := sl.seal(accessToken, tok.AccessToken)
 		if err != nil {
@@ -201,6 +209,15 @@ func (s *Service) refresh(ctx context.Context, uid, id uuid.UUID) (*AccessToken,
 	if fault.Is(err, fault.NotFound) {
 		return nil, ErrNotFound.Wrap(err)
 	}
+	if failed != nil {
+		// An unreachable provider changes nothing (the unit rolled back):
+		// the failure is its own record, as a refusal is.
+		if aerr := s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+			return audit.Record(ctx, tx, *failed)
+		}); aerr != nil {
+			s.log.ErrorContext(ctx, "audit: record connection refresh failure", slog.Any("error", aerr))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -212,13 +229,31 @@ func (s *Service) refresh(ctx context.Context, uid, id uuid.UUID) (*AccessToken,
 }
 
 // markNeedsReauth records, in the locked transaction, that the connection
-// no longer works; the event goes out after commit.
-func (s *Service) markNeedsReauth(ctx context.Context, tx *ent.Tx, c *ent.OAuthConnection) (refreshResult, error) {
+// no longer works, and audits it there; the realtime event goes out after
+// commit. cause says why (the provider refused the refresh token, or an
+// expired token has nothing to refresh with); oauthError is the provider's
+// error code, never a token.
+func (s *Service) markNeedsReauth(ctx context.Context, tx *ent.Tx, c *ent.OAuthConnection, cause, oauthError string) (refreshResult, error) {
 	if err := tx.OAuthConnection.UpdateOneID(c.ID).Where(oauthconnection.UserID(c.UserID)).
 		SetStatus(oauthconnection.StatusNeedsReauth).Exec(ctx); err != nil {
 		return refreshResult{}, fmt.Errorf("mark needs_reauth: %w", err)
 	}
+	data := map[string]any{"connection_id": c.ID.String(), "provider": c.Provider, "account": c.Account, "cause": cause}
+	if oauthError != "" {
+		data["oauth_error"] = oauthError
+	}
+	if err := audit.Record(ctx, tx, audit.Event{Type: audit.ConnectionNeedsReauth, User: c.UserID, Data: data}); err != nil {
+		return refreshResult{}, err
+	}
 	return refreshResult{needsReauth: c}, nil
+}
+
+// refreshFailure is the audit event of a refresh the provider did not
+// grant: outcome "refused" (terminal) or "unavailable" (timeout, 5xx).
+func refreshFailure(c *ent.OAuthConnection, outcome, oauthError string) *audit.Event {
+	return &audit.Event{Type: audit.ConnectionRefreshFailed, User: c.UserID, Data: map[string]any{
+		"connection_id": c.ID.String(), "provider": c.Provider, "account": c.Account,
+		"outcome": outcome, "oauth_error": oauthError}}
 }
 
 func (s *Service) emitNeedsReauth(ctx context.Context, uid uuid.UUID, c *ent.OAuthConnection) {

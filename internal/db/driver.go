@@ -365,6 +365,7 @@ func (r *batchRows) Close() {
 type pgxRows struct {
 	rows    pgx.Rows
 	columns []string
+	targets []any // Scan's, reused from row to row
 }
 
 func (r *pgxRows) Close() error {
@@ -393,15 +394,73 @@ func (r *pgxRows) Err() error          { return r.rows.Err() }
 func (r *pgxRows) Next() bool          { return r.rows.Next() }
 func (r *pgxRows) NextResultSet() bool { return false }
 func (r *pgxRows) Scan(dest ...any) error {
+	// The targets pgx gets are a copy: ent reads its own back after the
+	// scan, by their types.
+	r.targets = append(r.targets[:0], dest...)
 	for i, d := range dest {
-		// ent scans columns it does not model into *sql.UnknownType, an
-		// interface pgx does not know as such.
-		if u, ok := d.(*entsql.UnknownType); ok {
-			dest[i] = (*any)(u)
+		switch d := d.(type) {
+		case *entsql.UnknownType:
+			// ent scans columns it does not model into *sql.UnknownType,
+			// an interface pgx does not know as such.
+			r.targets[i] = (*any)(d)
+		// ent's scan targets are database/sql's: pgx scans a sql.Scanner
+		// by decoding the column into a driver value, then converting it
+		// again (a uuid through its text). These targets take pgx's values
+		// as they are, and are still sql.Scanners for the types whose
+		// codecs do not offer them (pgx then falls back to Scan).
+		case *uuid.UUID:
+			r.targets[i] = (*scanUUID)(d)
+		case *sql.NullString:
+			r.targets[i] = (*scanNullString)(d)
+		case *sql.NullTime:
+			r.targets[i] = (*scanNullTime)(d)
+		case *sql.NullInt64:
+			r.targets[i] = (*scanNullInt64)(d)
 		}
 	}
-	return r.rows.Scan(dest...)
+	return r.rows.Scan(r.targets...)
 }
+
+type (
+	scanUUID       uuid.UUID
+	scanNullString sql.NullString
+	scanNullTime   sql.NullTime
+	scanNullInt64  sql.NullInt64
+)
+
+// ScanUUID leaves the target as it was on NULL, as uuid.UUID.Scan does.
+func (u *scanUUID) ScanUUID(v pgtype.UUID) error {
+	if v.Valid {
+		*u = v.Bytes
+	}
+	return nil
+}
+
+func (u *scanUUID) Scan(src any) error { return (*uuid.UUID)(u).Scan(src) }
+
+func (s *scanNullString) ScanText(v pgtype.Text) error {
+	*s = scanNullString{String: v.String, Valid: v.Valid}
+	return nil
+}
+
+func (s *scanNullString) Scan(src any) error { return (*sql.NullString)(s).Scan(src) }
+
+func (t *scanNullTime) ScanTimestamptz(v pgtype.Timestamptz) error {
+	if v.Valid && v.InfinityModifier != pgtype.Finite {
+		return fmt.Errorf("cannot scan an infinite timestamp into a time")
+	}
+	*t = scanNullTime{Time: v.Time, Valid: v.Valid}
+	return nil
+}
+
+func (t *scanNullTime) Scan(src any) error { return (*sql.NullTime)(t).Scan(src) }
+
+func (n *scanNullInt64) ScanInt64(v pgtype.Int8) error {
+	*n = scanNullInt64{Int64: v.Int64, Valid: v.Valid}
+	return nil
+}
+
+func (n *scanNullInt64) Scan(src any) error { return (*sql.NullInt64)(n).Scan(src) }
 
 // pgxArgs gives pgx uuid arguments in a type it encodes directly:
 // uuid.UUID is a driver.Valuer, which pgx would turn into its text and parse

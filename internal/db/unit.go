@@ -289,3 +289,23 @@ type UnitSpan interface {
 // Observe has o watch every unit of work from now on; call it before the
 // service serves (fx invokes run before start hooks).
 func (d *DB) Observe(o Observer) { d.observer = o }
+
+// Snapshot is Run in one REPEATABLE READ, read-only transaction: every
+// statement of fn sees the database as of its first one, so work that reads
+// in many statements (an export paging through every table) reads one
+// consistent state without holding it all in memory.
+func (d *DB) Snapshot(ctx context.Context, fn func(ctx context.Context, tx *ent.Tx) error) error {
+	v, ok := viewer.FromContext(ctx)
+	if !ok {
+		return ErrNoViewer
+	}
+	var pre []prelude
+	if v.Role == viewer.RoleUser {
+		pre = identify(v)
+	}
+	opts := &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	if err := d.unit(ctx, opts, pre, false, fn); err != nil {
+		return Classify(err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/config"
@@ -17,10 +18,20 @@ var Module = fx.Module("embed",
 	config.Provide[Config](),
 	fx.Provide(func(p params) (Embedder, error) {
 		e, err := New(p.Config, UserSecretKeys(p.Secrets.DecryptedValue, secrets.ErrNotFound, secrets.ErrAmbiguous))
+		if err != nil {
+			return nil, err
+		}
 		if o, ok := e.(*OpenAI); ok && p.Transport != nil {
 			o.client.Transport = p.Transport
 		}
-		return e, err
+		if p.Meter == nil {
+			return e, nil
+		}
+		provider := p.Config.Provider
+		if provider == "" {
+			provider = ProviderLocal
+		}
+		return Measure(e, provider, p.Meter)
 	}),
 )
 
@@ -31,6 +42,8 @@ type params struct {
 	// Transport, when provided (telemetry: client spans and trace
 	// propagation), carries the provider's HTTP requests.
 	Transport http.RoundTripper `name:"embed.transport" optional:"true"`
+	// Meter, when provided (telemetry's), measures the calls.
+	Meter metric.MeterProvider `optional:"true"`
 }
 
 // Validate checks what the tags cannot say; start-up then lists every bad

@@ -55,6 +55,8 @@ type OpenAI struct {
 	client *http.Client
 	// sleep waits between attempts; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
+	// onRetry, when set (Measure), counts a retry.
+	onRetry func(ctx context.Context)
 }
 
 // NewOpenAI checks cfg and returns the provider. keys is used when cfg has
@@ -155,6 +157,9 @@ func (o *OpenAI) embedBatch(ctx context.Context, key string, batch []string) ([]
 		}
 		if err := o.sleep(ctx, wait); err != nil {
 			break
+		}
+		if o.onRetry != nil {
+			o.onRetry(ctx)
 		}
 	}
 	if _, ok := fault.As(last); ok {

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/api"
@@ -172,7 +173,7 @@ var keyPrefix = func() string {
 // signature and claims verify (no database: the request's own
 // authentication checks the session afterwards, reusing the verified
 // claims: the token's signature is checked once per request).
-func RateLimit(l *ratelimit.Limiter, limits ratelimit.Config, iss *token.Issuer, log *slog.Logger) api.Middleware {
+func RateLimit(l *ratelimit.Limiter, limits ratelimit.Config, iss *token.Issuer, mp metric.MeterProvider, log *slog.Logger) (api.Middleware, error) {
 	authn := func(ctx context.Context, bearer string) (context.Context, string, bool) {
 		c, err := iss.Verify(bearer)
 		if err != nil {
@@ -180,7 +181,11 @@ func RateLimit(l *ratelimit.Limiter, limits ratelimit.Config, iss *token.Issuer,
 		}
 		return token.NewContext(ctx, bearer, c), c.UserID.String(), true
 	}
-	return ratelimit.NewHTTP(l, limits, authn, writer(log)).Middleware()
+	h, err := ratelimit.NewHTTP(l, limits, authn, writer(log)).Measure(mp)
+	if err != nil {
+		return api.Middleware{}, err
+	}
+	return h.Middleware(), nil
 }
 
 func writer(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	goerrors "github.com/go-faster/errors"
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/api"
@@ -57,6 +58,12 @@ func NewHandler(p Params) (http.Handler, error) {
 	refuse := func(w http.ResponseWriter, r *http.Request, err error) { WriteError(w, r, log, err) }
 	notFound := func(w http.ResponseWriter, r *http.Request) { refuse(w, r, errNotFound) }
 	if len(p.Handlers) > 0 {
+		// ogen's decoders build their errors with go-faster/errors, which
+		// records the caller's frame in each (runtime.Callers): an absent
+		// optional query parameter makes one per request, and nothing here
+		// prints those frames (errors are mapped to our format, or logged
+		// with their message).
+		goerrors.DisableTrace()
 		h, err := openapi.Compose(newError(log), handlers(p.Handlers)...)
 		if err != nil {
 			return nil, fmt.Errorf("compose the API: %w", err)

@@ -120,6 +120,10 @@ func (s *Service) redactLabels(ts []string) []string {
 // entityText is what an entity's embedding is computed from.
 func entityText(typ, name string) string { return typ + ": " + name }
 
+// EntityText is what an entity's embedding is computed from, for the
+// operator's re-embedding (internal/admin), which must embed the same text.
+func EntityText(typ, name string) string { return entityText(typ, name) }
+
 // preparedEntity is an entity ready to store: redacted, embedded.
 type preparedEntity struct {
 	typ, name  string

@@ -29,7 +29,7 @@ func CorrelationID(ctx context.Context) string {
 // WithCorrelationID returns ctx carrying id and a child of base logging it.
 func WithCorrelationID(ctx context.Context, base *slog.Logger, id string) context.Context {
 	ctx = context.WithValue(ctx, correlationKey{}, id)
-	return NewContext(ctx, base.With(slog.String("correlation_id", id)))
+	return With(ctx, base, slog.String("correlation_id", id))
 }
 
 // Middleware takes a valid incoming X-Correlation-ID or makes a new one,
@@ -49,6 +49,7 @@ func Middleware(base *slog.Logger) func(http.Handler) http.Handler {
 			next.ServeHTTP(rec, r.WithContext(ctx))
 			level := slog.LevelInfo
 			attrs := []slog.Attr{
+				slog.String("correlation_id", id),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status),
@@ -68,7 +69,7 @@ func Middleware(base *slog.Logger) func(http.Handler) http.Handler {
 				level = slog.LevelError
 			}
 			// The query string is left out: it is where clients put tokens by mistake.
-			FromContext(ctx, base).LogAttrs(ctx, level, "http request", attrs...)
+			logRequest(ctx, base, level, attrs)
 		})
 	}
 }
@@ -96,3 +97,18 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer (flush, hijack for WebSocket).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logRequest writes the request line through base's handler, as
+// base.With(correlation_id).LogAttrs would (correlation_id is attrs' first),
+// without the child logger and without the caller's program counter, which
+// slog.Logger looks up for every line and the handler never prints (no
+// AddSource).
+func logRequest(ctx context.Context, base *slog.Logger, level slog.Level, attrs []slog.Attr) {
+	h := base.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	rec := slog.NewRecord(time.Now(), level, "http request", 0)
+	rec.AddAttrs(attrs...)
+	_ = h.Handle(ctx, rec) // as slog.Logger does: a log line that cannot be written has nowhere to go
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Redacted replaces every value the redaction layer hides.
@@ -71,12 +72,48 @@ var (
 )
 
 // RedactString hides credentials embedded in free text (bearer tokens, URL passwords).
+//
+// It runs for every string attribute of every log line (the message
+// included), so each expression runs only on text that could match it: a
+// scheme word for the first, "://" and "@" for the second.
 func RedactString(s string) string {
-	if !strings.ContainsAny(s, "@ ") {
-		return s
+	if mayHoldScheme(s) {
+		s = bearerRE.ReplaceAllString(s, "$1 "+Redacted)
 	}
-	s = bearerRE.ReplaceAllString(s, "$1 "+Redacted)
-	return urlPasswordRE.ReplaceAllString(s, "${1}"+Redacted+"@")
+	if strings.Contains(s, "://") && strings.IndexByte(s, '@') >= 0 {
+		s = urlPasswordRE.ReplaceAllString(s, "${1}"+Redacted+"@")
+	}
+	return s
+}
+
+// mayHoldScheme reports whether bearerRE could match s: s holds "bearer" or
+// "basic" in any ASCII case, or any non-ASCII byte (the expression folds
+// case the Unicode way: "ſ" matches "s").
+func mayHoldScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return true
+		}
+		if c|0x20 == 'b' && (hasFoldPrefix(s[i:], "bearer") || hasFoldPrefix(s[i:], "basic")) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasFoldPrefix reports whether s starts with the lowercase ASCII word w, in
+// any ASCII case.
+func hasFoldPrefix(s, w string) bool {
+	if len(s) < len(w) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if s[i]|0x20 != w[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func redactAttr(_ []string, a slog.Attr) slog.Attr {
@@ -130,15 +167,54 @@ func redactMap(m map[string]any) map[string]any {
 
 type loggerKey struct{}
 
+// ctxLogger is the logger a context carries, made when first asked for:
+// most requests log nothing but their request line, which the middleware
+// writes without it, and a child logger costs a copy of its handler with
+// its attributes formatted (With).
+type ctxLogger struct {
+	once   sync.Once
+	parent *ctxLogger   // the context's logger before With, or
+	base   *slog.Logger // the logger it was made from
+	attrs  []any
+	log    *slog.Logger
+}
+
+func (l *ctxLogger) logger() *slog.Logger {
+	l.once.Do(func() {
+		p := l.base
+		if l.parent != nil {
+			p = l.parent.logger()
+		}
+		if len(l.attrs) > 0 {
+			p = p.With(l.attrs...)
+		}
+		l.log = p
+	})
+	return l.log
+}
+
 // NewContext returns ctx carrying log, a child logger of one request or job.
 func NewContext(ctx context.Context, log *slog.Logger) context.Context {
-	return context.WithValue(ctx, loggerKey{}, log)
+	return context.WithValue(ctx, loggerKey{}, &ctxLogger{base: log})
+}
+
+// With returns ctx carrying a child of its logger (fallback when it has
+// none) with attrs, made only if someone logs through it.
+func With(ctx context.Context, fallback *slog.Logger, attrs ...slog.Attr) context.Context {
+	l := &ctxLogger{base: fallback, attrs: make([]any, len(attrs))}
+	for i, a := range attrs {
+		l.attrs[i] = a
+	}
+	if p, ok := ctx.Value(loggerKey{}).(*ctxLogger); ok {
+		l.parent = p
+	}
+	return context.WithValue(ctx, loggerKey{}, l)
 }
 
 // FromContext returns the logger in ctx, or fallback when there is none.
 func FromContext(ctx context.Context, fallback *slog.Logger) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
+	if l, ok := ctx.Value(loggerKey{}).(*ctxLogger); ok {
+		return l.logger()
 	}
 	return fallback
 }

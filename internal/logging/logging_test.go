@@ -175,3 +175,35 @@ func TestRequestLogLevels(t *testing.T) {
 		t.Fatal("the disconnect is not marked client_gone")
 	}
 }
+
+func TestRedactStringSkipsOnlyTextThatCannotMatch(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"http request", "http request"},
+		{"header Bearer abc.def", "header Bearer " + Redacted},
+		{"BASIC dXNlcjpwdw==", "BASIC " + Redacted},
+		{"auth bearer\tabc.def", "auth bearer " + Redacted},
+		{"postgres://svc:pw@db/x", "postgres://svc:" + Redacted + "@db/x"},
+		{"mail me@example.com", "mail me@example.com"},
+		{"baſic abc", "baſic " + Redacted}, // the expression folds case the Unicode way
+	}
+	for _, tc := range cases {
+		if got := RedactString(tc.in); got != tc.want {
+			t.Errorf("RedactString(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestContextLoggerIsMadeWhenUsed(t *testing.T) {
+	var buf bytes.Buffer
+	base := New(&buf, slog.LevelInfo)
+	ctx := WithCorrelationID(httptest.NewRequest("GET", "/", nil).Context(), base, "req-0123456789")
+	ctx = With(ctx, base, slog.String("user_id", "u1"))
+	FromContext(ctx, nil).Info("inside")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("log line: %v: %s", err, buf.String())
+	}
+	if line["correlation_id"] != "req-0123456789" || line["user_id"] != "u1" {
+		t.Errorf("child logger lost its parent's attributes: %s", buf.String())
+	}
+}

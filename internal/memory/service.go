@@ -23,6 +23,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/fault"
 	"github.com/jarvis-core/jarvis/internal/pii"
+	"github.com/jarvis-core/jarvis/internal/textsearch"
 	"github.com/jarvis-core/jarvis/internal/vecsearch"
 )
 
@@ -33,9 +34,8 @@ const (
 )
 
 // TextSearchConfig is the Postgres text search configuration of hybrid
-// search: English stemming ("running" finds "run"); words of other
-// languages still match exactly.
-const TextSearchConfig = "english"
+// search (the stored column's: see textsearch.Config).
+const TextSearchConfig = textsearch.Config
 
 // Service stores and searches the viewer's memories.
 type Service struct {
@@ -139,23 +139,6 @@ func checkMetadata(field string, m map[string]any) error {
 	return nil
 }
 
-// setSearchVector fills the full-text column from the stored content, in
-// the same transaction as the write.
-// The statement names the user (the viewer's): on Citus it runs on that
-// user's shard instead of every shard.
-func setSearchVector(ctx context.Context, tx *ent.Tx, id uuid.UUID) error {
-	userID, err := db.UserID(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx,
-		"UPDATE memories SET search_vector = to_tsvector('"+TextSearchConfig+"', content) WHERE user_id = $1 AND id = $2", userID, id)
-	if err != nil {
-		return fmt.Errorf("index memory text: %w", err)
-	}
-	return nil
-}
-
 // Create redacts, embeds and stores a memory of the viewer.
 func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Memory, error) {
 	userID, err := db.UserID(ctx)
@@ -177,13 +160,15 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Memory, erro
 	in.Metadata = s.redactMetadata(in.Metadata, counts)
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.Memory, error) {
 		m, err := tx.Memory.Create().SetUserID(userID).SetContent(p.content).SetEmbedding(p.vector).
-			SetEmbeddingModel(p.model).SetMetadata(in.Metadata).SetRedactions(counts.Object()).Save(ctx)
+			SetEmbeddingModel(p.model).SetMetadata(in.Metadata).SetRedactions(counts.Object()).
+			// The full-text column, computed by this INSERT: a row
+			// version, and one entry per index, per memory.
+			SetSearchVector(textsearch.Vector(p.content)).Save(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("store memory: %w", err)
 		}
-		if err := setSearchVector(ctx, tx, m.ID); err != nil {
-			return nil, err
-		}
+		// What ent kept is the source text, not the stored tsvector.
+		m.SearchVector = nil
 		return m, nil
 	})
 }
@@ -299,7 +284,9 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 		u.SetRedactions(counts.Object())
 		switch {
 		case p != nil:
-			u.SetContent(p.content).SetEmbedding(p.vector).SetEmbeddingModel(p.model)
+			// The full-text column in the same UPDATE as the content.
+			u.SetContent(p.content).SetSearchVector(textsearch.Vector(p.content)).
+				SetEmbedding(p.vector).SetEmbeddingModel(p.model)
 		case in.Embedding != nil:
 			u.SetEmbedding(pgvector.NewVector(in.Embedding.Values)).SetEmbeddingModel(in.Embedding.Model)
 		}
@@ -309,11 +296,6 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 		}
 		if n == 0 {
 			return nil, fault.NotFoundf("memory not found")
-		}
-		if p != nil {
-			if err := setSearchVector(ctx, tx, id); err != nil {
-				return nil, err
-			}
 		}
 		return tx.Memory.Query().Where(memory.ID(id)).Select(readFields...).Only(ctx)
 	})

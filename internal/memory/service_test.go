@@ -18,6 +18,7 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	"github.com/jarvis-core/jarvis/internal/embed"
 	"github.com/jarvis-core/jarvis/internal/fault"
+	"github.com/jarvis-core/jarvis/internal/pgmigrate"
 	"github.com/jarvis-core/jarvis/internal/pii"
 	"github.com/jarvis-core/jarvis/internal/vecsearch"
 )
@@ -89,7 +90,7 @@ func (e env) searchVector(t *testing.T, id uuid.UUID) string {
 	if m.SearchVector == nil {
 		return ""
 	}
-	return *m.SearchVector
+	return string(*m.SearchVector)
 }
 
 func TestMemoryLifecycle(t *testing.T) {
@@ -617,5 +618,74 @@ func TestMetadataIsRedactedToo(t *testing.T) {
 		Metadata: map[string]any{"from": "alice@example.com"}}))
 	if err != nil || len(hits) != 1 || hits[0].Memory.ID != m.ID {
 		t.Fatalf("filter by the redacted value: %d hits, %v", len(hits), err)
+	}
+}
+
+// TestMemoryWrittenOnce: a memory's full-text column comes with the INSERT
+// that stores it, and an edit of its content is one UPDATE. A second write
+// per row (as a follow-up UPDATE of search_vector was) leaves a dead row
+// version and a second entry in every index, HNSW included. pgstattuple
+// reads the heap itself, so the count does not wait for statistics.
+func TestMemoryWrittenOnce(t *testing.T) {
+	t.Parallel()
+	if dbtest.Citus() {
+		t.Skip("pgstattuple reads the coordinator's empty shell of a distributed table")
+	}
+	d := dbtest.New(t)
+	owner := d.OwnerClient(t)
+	a := dbtest.Seed(t, owner, "alice@example.com")
+	svc := NewService(d.App(t), embed.Local{}, pii.Default, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	alice := viewer.NewContext(context.Background(), viewer.User(a.User.ID))
+
+	adminURL, err := pgmigrate.WithDatabase(dbtest.AdminURL(), d.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := db.OpenSQL(context.Background(), adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE EXTENSION IF NOT EXISTS pgstattuple"); err != nil {
+		t.Fatal(err)
+	}
+	dead := func() int {
+		t.Helper()
+		var n int
+		if err := admin.QueryRow("SELECT dead_tuple_count FROM pgstattuple('memories')").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := dead()
+	const n = 20
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		m, err := svc.Create(alice, CreateInput{Content: fmt.Sprintf("memory %d: Ada drinks green tea", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = m.ID
+	}
+	if got := dead(); got != before {
+		t.Fatalf("%d inserts left %d dead row versions (want none): the row was written twice", n, got-before)
+	}
+	// Every row has its tsvector all the same.
+	for _, id := range ids {
+		var sv string
+		if err := admin.QueryRow("SELECT search_vector::text FROM memories WHERE id = $1", id).Scan(&sv); err != nil || !strings.Contains(sv, "'tea'") {
+			t.Fatalf("search_vector of %s = %q, %v", id, sv, err)
+		}
+	}
+	content := "Ada switched to coffee"
+	if _, err := svc.Update(alice, ids[0], UpdateInput{Content: &content}); err != nil {
+		t.Fatal(err)
+	}
+	if got := dead(); got != before+1 {
+		t.Fatalf("an edit of content left %d dead row versions, want 1 (one UPDATE)", got-before)
+	}
+	var sv string
+	if err := admin.QueryRow("SELECT search_vector::text FROM memories WHERE id = $1", ids[0]).Scan(&sv); err != nil || !strings.Contains(sv, "'coffe'") || strings.Contains(sv, "'tea'") {
+		t.Fatalf("search_vector after the edit = %q, %v", sv, err)
 	}
 }

@@ -22,7 +22,7 @@ var ModelTables = Tables{Owned: ent.OwnedTables, Reference: ent.ReferenceTables}
 // vector search. A whitelist, because the function builds a SET statement.
 var SetLocalSettings = []string{
 	CurrentUserSetting, "app.lookup_email", "app.lookup_token_hash",
-	"hnsw.ef_search", "hnsw.iterative_scan", "enable_sort", "jit", "plan_cache_mode",
+	"hnsw.ef_search", "hnsw.iterative_scan", "enable_sort", "enable_bitmapscan", "enable_seqscan", "jit", "plan_cache_mode",
 }
 
 // routine is a SQL function the migrations keep as written here: when the

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/jarvis-core/jarvis/internal/api"
 	"github.com/jarvis-core/jarvis/internal/clientip"
 	"github.com/jarvis-core/jarvis/internal/fault"
@@ -74,11 +77,39 @@ type HTTP struct {
 	authn    Authenticator
 	writeErr ErrorWriter
 	held     chan struct{}
+	refusals metric.Int64Counter // nil: not measured
 }
 
 // NewHTTP returns the middleware; authn may be nil (no per-user limit).
 func NewHTTP(lim *Limiter, cfg Config, authn Authenticator, writeErr ErrorWriter) *HTTP {
 	return &HTTP{lim: lim, cfg: cfg, authn: authn, writeErr: writeErr, held: make(chan struct{}, maxHeld)}
+}
+
+// Measure counts refusals by rule on mp's meter.
+func (h *HTTP) Measure(mp metric.MeterProvider) (*HTTP, error) {
+	c, err := mp.Meter("github.com/jarvis-core/jarvis").Int64Counter("jarvis.ratelimit.refusals",
+		metric.WithDescription("Requests refused (429) by a rate limit, by the limit's rule."))
+	if err != nil {
+		return nil, fmt.Errorf("rate limit metrics: %w", err)
+	}
+	h.refusals = c
+	return h, nil
+}
+
+// ruleAttrs are the rules' attribute sets, built once.
+var ruleAttrs = func() map[string]metric.MeasurementOption {
+	m := map[string]metric.MeasurementOption{}
+	for _, r := range []string{"login.account_ip", "login.ip", "login.account", "register.account", "register.ip",
+		"refresh.ip", "user", "ip"} {
+		m[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("rule", r)))
+	}
+	return m
+}()
+
+func (h *HTTP) refused(ctx context.Context, rule string) {
+	if o, ok := ruleAttrs[rule]; ok && h.refusals != nil {
+		h.refusals.Add(ctx, 1, o)
+	}
 }
 
 // holdBack delays a refusal by up to RefusalDelay (never past its
@@ -114,8 +145,9 @@ func (h *HTTP) Middleware() api.Middleware {
 const authBodyMax = 16 << 10
 
 type check struct {
-	key string
-	lim Limit
+	key  string
+	lim  Limit
+	rule string // bounded: the metric's label, never the key (it names an e-mail or an IP)
 }
 
 // Wrap checks the limits that apply to r, strictest first so that a refusal
@@ -141,18 +173,18 @@ func (h *HTTP) Wrap(next http.Handler) http.Handler {
 				}
 			}
 			for _, e := range emails {
-				key := op + ":account:" + e
+				key, rule := op+":account:"+e, op+".account"
 				if op == "login" {
-					key = "login:account-ip:" + e + ":" + ip
+					key, rule = "login:account-ip:"+e+":"+ip, "login.account_ip"
 				}
-				checks = append(checks, check{key, PerMinute(h.cfg.AuthAccountPerMinute)})
+				checks = append(checks, check{key, PerMinute(h.cfg.AuthAccountPerMinute), rule})
 			}
-			checks = append(checks, check{op + ":ip:" + ip, PerMinute(h.cfg.AuthIPPerMinute)})
+			checks = append(checks, check{op + ":ip:" + ip, PerMinute(h.cfg.AuthIPPerMinute), op + ".ip"})
 			if op == "login" {
 				// Last of the sign-in limits: a request another limit refused
 				// does not spend the account's ceiling.
 				for _, e := range emails {
-					checks = append(checks, check{"login:account:" + e, PerMinute(h.cfg.AuthAccountCeilingPerMinute)})
+					checks = append(checks, check{"login:account:" + e, PerMinute(h.cfg.AuthAccountCeilingPerMinute), "login.account"})
 				}
 			}
 		}
@@ -163,16 +195,17 @@ func (h *HTTP) Wrap(next http.Handler) http.Handler {
 				ctx, user, ok := h.authn(r.Context(), tok)
 				if ok {
 					r = r.WithContext(ctx)
-					checks = append(checks, check{"user:" + user, PerMinute(h.cfg.UserPerMinute)})
+					checks = append(checks, check{"user:" + user, PerMinute(h.cfg.UserPerMinute), "user"})
 				}
 			}
 		}
-		checks = append(checks, check{"ip:" + ip, PerMinute(h.cfg.IPPerMinute)})
+		checks = append(checks, check{"ip:" + ip, PerMinute(h.cfg.IPPerMinute), "ip"})
 
 		var shown Result
 		for _, c := range checks {
 			res := h.lim.Allow(r.Context(), c.key, c.lim)
 			if !res.Allowed {
+				h.refused(r.Context(), c.rule)
 				h.holdBack(r, res.RetryAfter)
 				res.SetHeaders(w.Header())
 				h.writeErr(w, r, fault.RateLimitedf(res.RetryAfter,

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/jarvis-core/jarvis/internal/clientip"
 	"github.com/jarvis-core/jarvis/internal/fault"
 )
@@ -21,6 +24,15 @@ import (
 // their client address with X-Forwarded-For).
 func server(t *testing.T, cfg Config) *httptest.Server {
 	t.Helper()
+	srv, _ := measuredServer(t, cfg)
+	return srv
+}
+
+// measuredServer is server with its refusals counted in the returned reader.
+func measuredServer(t *testing.T, cfg Config) (*httptest.Server, *sdkmetric.ManualReader) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	res, err := clientip.NewResolver([]string{"127.0.0.1", "::1"})
 	if err != nil {
 		t.Fatal(err)
@@ -41,14 +53,39 @@ func server(t *testing.T, cfg Config) *httptest.Server {
 		w.WriteHeader(code)
 		fmt.Fprint(w, err.Error())
 	}
-	h := NewHTTP(redisLimiter(t, discard()), cfg, authn, writeErr)
+	h, err := NewHTTP(redisLimiter(t, discard()), cfg, authn, writeErr).Measure(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.Write(b)
 	})
 	srv := httptest.NewServer(res.Middleware(h.Middleware().Wrap(echo)))
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, reader
+}
+
+// refusalsByRule reads the refusals counter: rule → count.
+func refusalsByRule(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "jarvis.ratelimit.refusals" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				v, _ := dp.Attributes.Value("rule")
+				out[v.AsString()] += dp.Value
+			}
+		}
+	}
+	return out
 }
 
 type call struct {
@@ -99,27 +136,28 @@ func TestEachLimitFiresAtItsNumber(t *testing.T) {
 	cases := []struct {
 		name string
 		want int
+		rule string           // the refusal's metric label
 		next func(i int) call // the i-th request of the run
 	}{
-		{"per IP on every route", 12, func(int) call { return call{path: "/v1/things", ip: "198.51.100.1"} }},
-		{"per user across IPs", 4, func(i int) call {
+		{"per IP on every route", 12, "ip", func(int) call { return call{path: "/v1/things", ip: "198.51.100.1"} }},
+		{"per user across IPs", 4, "user", func(i int) call {
 			return call{path: "/v1/me", ip: "198.51.100." + strconv.Itoa(10+i), token: "valid-u1"}
 		}},
-		{"login per IP across accounts", 3, func(i int) call { return login("198.51.100.2", fmt.Sprintf("a%d@example.com", i)) }},
-		{"login per account and IP", 2, func(int) call { return login("198.51.100.5", "victim@example.com") }},
-		{"login per account across IPs (the ceiling), case and spaces folded", 5, func(i int) call {
+		{"login per IP across accounts", 3, "login.ip", func(i int) call { return login("198.51.100.2", fmt.Sprintf("a%d@example.com", i)) }},
+		{"login per account and IP", 2, "login.account_ip", func(int) call { return login("198.51.100.5", "victim@example.com") }},
+		{"login per account across IPs (the ceiling), case and spaces folded", 5, "login.account", func(i int) call {
 			return login("198.51.100."+strconv.Itoa(50+i), []string{"Victim@Example.com", " victim@example.com"}[i%2])
 		}},
-		{"register per IP", 3, func(i int) call {
+		{"register per IP", 3, "register.ip", func(i int) call {
 			return call{method: "POST", path: "/v1/auth/register", ip: "198.51.100.3", body: fmt.Sprintf(`{"email":"r%d@example.com"}`, i)}
 		}},
-		{"refresh per IP", 3, func(int) call {
+		{"refresh per IP", 3, "refresh.ip", func(int) call {
 			return call{method: "POST", path: "/v1/auth/refresh", ip: "198.51.100.4", body: `{"refresh_token":"x"}`}
 		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			srv := server(t, cfg)
+			srv, reader := measuredServer(t, cfg)
 			n := 0
 			for ; n < 50; n++ {
 				resp := do(t, srv, c.next(n))
@@ -141,6 +179,9 @@ func TestEachLimitFiresAtItsNumber(t *testing.T) {
 			}
 			if n != c.want {
 				t.Fatalf("%d requests allowed, want %d", n, c.want)
+			}
+			if got := refusalsByRule(t, reader); len(got) != 1 || got[c.rule] != 1 {
+				t.Fatalf("refusals by rule %v, want one of %s", got, c.rule)
 			}
 		})
 	}

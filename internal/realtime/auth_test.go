@@ -36,7 +36,7 @@ func expiredToken(t *testing.T, user, session uuid.UUID) string {
 // close at once with a code a browser can see.
 func TestHandshakeRefusesMissingBadExpiredAndRevokedTokens(t *testing.T) {
 	t.Parallel()
-	cl := newCluster(t, memoryEngine(t, 10), testConfig())
+	cl := newCluster(t, memoryEngine(t, Retention{Size: 10, TTL: time.Hour}), testConfig())
 	a := cl.start()
 	user, _, toks := cl.user("ada")
 	_, _, revoked := cl.user("bob")
@@ -81,7 +81,7 @@ func TestHandshakeRefusesMissingBadExpiredAndRevokedTokens(t *testing.T) {
 // negotiates jarvis.v1 and never echoes the token.
 func TestBrowserAuthenticatesWithSubprotocol(t *testing.T) {
 	t.Parallel()
-	cl := newCluster(t, memoryEngine(t, 10), testConfig())
+	cl := newCluster(t, memoryEngine(t, Retention{Size: 10, TTL: time.Hour}), testConfig())
 	a := cl.start()
 	_, tok, _ := cl.user("ada")
 	ws, resp, err := dialRaw(t, a.url, nil, Subprotocol, BearerPrefix+tok)
@@ -102,7 +102,7 @@ func TestBrowserAuthenticatesWithSubprotocol(t *testing.T) {
 // sent a fresh token ("auth") before.
 func TestOpenSocketClosesAtTokenExpiryUnlessRenewed(t *testing.T) {
 	t.Parallel()
-	cl := newClusterTTL(t, memoryEngine(t, 10), testConfig(), 4*time.Second)
+	cl := newClusterTTL(t, memoryEngine(t, Retention{Size: 10, TTL: time.Hour}), testConfig(), 4*time.Second)
 	a := cl.start()
 	_, tok, toks := cl.user("ada")
 	plain := dial(t, a, tok)
@@ -133,7 +133,7 @@ func TestOpenSocketClosesAtTokenExpiryUnlessRenewed(t *testing.T) {
 // A token of another user cannot take over a socket.
 func TestAuthMessageWithAnotherUsersTokenCloses(t *testing.T) {
 	t.Parallel()
-	cl := newCluster(t, memoryEngine(t, 10), testConfig())
+	cl := newCluster(t, memoryEngine(t, Retention{Size: 10, TTL: time.Hour}), testConfig())
 	a := cl.start()
 	_, tok, _ := cl.user("ada")
 	_, other, _ := cl.user("eve")
@@ -150,7 +150,7 @@ func TestRevokedSessionClosesOpenSocket(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
 	cfg.PingInterval, cfg.SessionRecheck = 100*time.Millisecond, 200*time.Millisecond
-	cl := newCluster(t, memoryEngine(t, 10), cfg)
+	cl := newCluster(t, memoryEngine(t, Retention{Size: 10, TTL: time.Hour}), cfg)
 	a := cl.start()
 	_, tok, toks := cl.user("ada")
 	c := dial(t, a, tok)

@@ -171,7 +171,7 @@ func TestStalledReaderIsClosedAndOthersAreUnaffected(t *testing.T) {
 // Shutdown sends what is queued, then closes with 1001.
 func TestShutdownDrainsThenClosesGoingAway(t *testing.T) {
 	t.Parallel()
-	cl := newCluster(t, memoryEngine(t, 1000), testConfig())
+	cl := newCluster(t, memoryEngine(t, Retention{Size: 1000, TTL: time.Hour}), testConfig())
 	a := cl.start()
 	user, tok, _ := cl.user("ada")
 	c := dial(t, a, tok)
@@ -209,7 +209,7 @@ func TestBadClientMessagesGetErrorsAndTheSocketStays(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
 	cfg.MaxSubscriptions = 2
-	cl := newCluster(t, memoryEngine(t, 10), cfg)
+	cl := newCluster(t, memoryEngine(t, Retention{Size: 10, TTL: time.Hour}), cfg)
 	a := cl.start()
 	_, tok, _ := cl.user("ada")
 	c := dial(t, a, tok)
@@ -254,7 +254,7 @@ func TestPublisherValidatesEvents(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
 	cfg.MaxEventBytes = 64
-	b := NewMemoryBroker(10, time.Hour)
+	b := NewMemoryBroker(Retention{Size: 10, TTL: time.Hour})
 	t.Cleanup(b.Close)
 	p := NewPublisher(cfg, b)
 	ctx := context.Background()

@@ -1,11 +1,13 @@
 package realtime
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,89 +18,203 @@ import (
 )
 
 // RedisBroker is the Broker of a cluster of instances sharing one Redis.
-// Per user it keeps:
+// Per user it keeps (all keys in one hash slot, {<user>}):
 //
 //   - <prefix>{<user>}.m, a hash: "e" the stream's epoch, "s" its top seq;
-//   - <prefix>{<user>}.s, a Redis Stream capped at size entries, entry ids
-//     <seq>-0, one field "d" holding the Envelope's JSON;
+//   - <prefix>{<user>}.s, a Redis Stream of the long-lived kinds, capped at
+//     Retention.Size entries, entry ids <seq>-0, one field "d" holding the
+//     Envelope's JSON;
+//   - <prefix>{<user>}.t, the same for the short-lived kinds (agent.token),
+//     capped at Retention.ShortSize and expiring Retention.ShortTTL after
+//     its last entry;
+//   - <prefix>{<user>}.r:<run>, the run's state for PublishRun: "1" open
+//     (expiring openRunTTL after it was recorded, so that a close whose
+//     publish failed is found in the database within that time), "0"
+//     closed (expiring closedRunTTL after the close: an emit whose database
+//     read came before the close cannot take longer than that to reach the
+//     script);
 //   - <prefix><user>, the pub/sub channel instances listen on.
 //
 // Numbering, appending and publishing happen in one Lua script, so seqs are
-// unique and gap-free across instances and pub/sub order is seq order. Both
-// keys expire after ttl without events; when the hash is gone (expiry, a
-// Redis restart without persistence, a flush) the next use creates a new
-// epoch, so resumes from before say recovered: false.
+// unique and gap-free across instances and pub/sub order is seq order. The
+// keys expire after Retention.TTL without events; when the hash is gone
+// (expiry, a Redis restart without persistence, a flush) the next use
+// creates a new epoch and drops the rest, so resumes from before say
+// recovered: false and run states are read again from the database.
 type RedisBroker struct {
 	rdb    *redis.Client
 	prefix string
-	size   int
-	ttl    time.Duration
+	ret    Retention
 	log    *slog.Logger
 }
 
-// NewRedisBroker keeps size events per user for ttl after the last one.
-// prefix namespaces every key and channel (tests use a unique one).
-func NewRedisBroker(rdb *redis.Client, prefix string, size int, ttl time.Duration, log *slog.Logger) *RedisBroker {
-	return &RedisBroker{rdb: rdb, prefix: prefix, size: size, ttl: ttl, log: log}
+// NewRedisBroker keeps each user's events as ret says. prefix namespaces
+// every key and channel (tests use a unique one).
+func NewRedisBroker(rdb *redis.Client, prefix string, ret Retention, log *slog.Logger) *RedisBroker {
+	return &RedisBroker{rdb: rdb, prefix: prefix, ret: ret, log: log}
 }
 
-func (b *RedisBroker) metaKey(u uuid.UUID) string   { return b.prefix + "{" + u.String() + "}.m" }
-func (b *RedisBroker) streamKey(u uuid.UUID) string { return b.prefix + "{" + u.String() + "}.s" }
-func (b *RedisBroker) channel(u uuid.UUID) string   { return b.prefix + u.String() }
+// Keys are the Redis keys holding user's stream (position, both
+// histories), for whoever must remove them all. The run states,
+// <prefix>{<user>}.r:<run>, expire on their own.
+func (b *RedisBroker) Keys(u uuid.UUID) []string {
+	tag := b.prefix + "{" + u.String() + "}"
+	return []string{tag + ".m", tag + ".s", tag + ".t"}
+}
 
-// ensureEpoch is the common head of the scripts: a stream without its hash
-// is left over from a lost epoch and is dropped with it.
+func (b *RedisBroker) runKey(u, run uuid.UUID) string {
+	return b.prefix + "{" + u.String() + "}.r:" + run.String()
+}
+
+// closedRunTTL is how long a closed run's state outlives its close (see
+// RedisBroker); after it, the database answers again.
+const closedRunTTL = 10 * time.Minute
+
+// openRunTTL is how long an open run's state is trusted without the
+// database: one read per run and minute at most, and the bound on how long
+// a run whose closing run.status could not be published (Redis failing
+// just then) still takes events.
+const openRunTTL = time.Minute
+
+func (b *RedisBroker) channel(u uuid.UUID) string { return b.prefix + u.String() }
+
+// ensureEpoch is the common head of the scripts: streams without their
+// hash are left over from a lost epoch and go with it. (Run states stay:
+// they describe the runs, not the stream.)
 const ensureEpoch = `
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
   epoch = ARGV[1]
   redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3])
 end
 `
 
-// KEYS: meta, stream. ARGV: new epoch, ttl seconds, maxlen, channel, envelope.
+// KEYS: meta, stream, short stream, run state. ARGV: [1] new epoch, [2]
+// ttl seconds, [3] maxlen, [4] channel, [5] kinds (one character per
+// envelope, "1": the short stream), [6] short maxlen, [7] short ttl ms, [8]
+// run op ("": none, "open", "close", "guard", "learn"), [9] closed run ttl
+// seconds, [10] open run ttl seconds, [11...] the envelopes (at least one). They are numbered consecutively; the reply
+// is the last seq. A refused guard returns {-1} (unknown run) or {-2}
+// (closed run) and changes nothing.
 var publishScript = redis.NewScript(ensureEpoch + `
-local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-0', 'd', ARGV[5])
+local op = ARGV[8]
+if op ~= '' then
+  local st = redis.call('GET', KEYS[4])
+  if op == 'close' then
+    redis.call('SET', KEYS[4], '0', 'EX', ARGV[9])
+    st = '0'
+  elseif (op == 'open' or op == 'learn') and st ~= '0' then
+    redis.call('SET', KEYS[4], '1', 'EX', ARGV[10])
+    st = '1'
+  end
+  if op == 'guard' or op == 'learn' then
+    if not st then return {-1, epoch} end
+    if st == '0' then return {-2, epoch} end
+  end
+end
+local seq
+for i = 11, #ARGV do
+  seq = redis.call('HINCRBY', KEYS[1], 's', 1)
+  if string.sub(ARGV[5], i - 10, i - 10) == '1' then
+    redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[6], seq .. '-0', 'd', ARGV[i])
+    redis.call('PEXPIRE', KEYS[3], ARGV[7])
+  else
+    redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-0', 'd', ARGV[i])
+  end
+  redis.call('PUBLISH', ARGV[4], seq .. ' ' .. epoch .. ' ' .. ARGV[i])
+end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('PUBLISH', ARGV[4], seq .. ' ' .. epoch .. ' ' .. ARGV[5])
 return {seq, epoch}
 `)
 
-// KEYS: meta, stream. ARGV: new epoch, ttl seconds, first seq wanted
-// (0: none), max entries. A read refreshes the ttl: a connected user's
-// stream keeps its epoch while the user is around.
+// KEYS: meta, stream, short stream. ARGV: new epoch, ttl seconds,
+// first seq wanted (0: none), max entries, max short entries. A read
+// refreshes the ttl: a connected user's stream keeps its epoch while the
+// user is around.
 var positionScript = redis.NewScript(ensureEpoch + `
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 local seq = redis.call('HGET', KEYS[1], 's')
-local entries = {}
+local entries, short = {}, {}
 if ARGV[3] ~= '0' then
   entries = redis.call('XRANGE', KEYS[2], ARGV[3] .. '-0', '+', 'COUNT', ARGV[4])
+  short = redis.call('XRANGE', KEYS[3], ARGV[3] .. '-0', '+', 'COUNT', ARGV[5])
 end
-return {seq, epoch, entries}
+return {seq, epoch, entries, short}
 `)
+
+var runOps = map[RunOp]string{RunMarkOpen: "open", RunMarkClosed: "close", RunIfOpen: "guard", RunLearnOpen: "learn"}
 
 // Publish implements Broker.
 func (b *RedisBroker) Publish(ctx context.Context, user uuid.UUID, e Envelope) (Position, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return Position{}, fmt.Errorf("encode event: %w", err)
+	return b.publish(ctx, user, "", e)
+}
+
+// PublishRun implements Broker.
+func (b *RedisBroker) PublishRun(ctx context.Context, user uuid.UUID, op RunOp, es ...Envelope) (Position, error) {
+	name, ok := runOps[op]
+	if !ok || !sameRun(es) {
+		return Position{}, fmt.Errorf("publish run events: bad op %d, or not events of one run", op)
 	}
-	res, err := publishScript.Run(ctx, b.rdb,
-		[]string{b.metaKey(user), b.streamKey(user)},
-		newEpoch(), int64(b.ttl/time.Second), b.size, b.channel(user), body,
-	).Slice()
+	return b.publish(ctx, user, name, es...)
+}
+
+func (b *RedisBroker) publish(ctx context.Context, user uuid.UUID, op string, es ...Envelope) (Position, error) {
+	kinds := make([]byte, len(es))
+	args := []any{newEpoch(), int64(b.ret.TTL / time.Second), b.ret.Size, b.channel(user), "",
+		b.ret.ShortSize, b.ret.ShortTTL.Milliseconds(), op,
+		int64(min(closedRunTTL, b.ret.TTL) / time.Second), int64(min(openRunTTL, b.ret.TTL) / time.Second)}
+	for i, e := range es {
+		body, err := json.Marshal(e)
+		if err != nil {
+			return Position{}, fmt.Errorf("encode event: %w", err)
+		}
+		kinds[i] = '0'
+		if b.ret.short(e.Type) {
+			kinds[i] = '1'
+		}
+		args = append(args, body)
+	}
+	args[4] = string(kinds)
+	res, err := publishScript.Run(ctx, b.rdb, append(b.Keys(user), b.runKey(user, es[0].RunID)), args...).Slice()
 	if err != nil {
 		return Position{}, fmt.Errorf("publish to redis: %w", err)
 	}
-	seq, ok1 := res[0].(int64)
-	epoch, ok2 := res[1].(string)
-	if len(res) != 2 || !ok1 || !ok2 {
+	if len(res) != 2 {
 		return Position{}, fmt.Errorf("publish to redis: unexpected reply %v", res)
 	}
+	seq, ok1 := res[0].(int64)
+	epoch, ok2 := res[1].(string)
+	if !ok1 || !ok2 {
+		return Position{}, fmt.Errorf("publish to redis: unexpected reply %v", res)
+	}
+	switch seq {
+	case -1:
+		return Position{}, ErrRunUnknown
+	case -2:
+		return Position{}, ErrRunClosed
+	}
 	return Position{Seq: uint64(seq), Epoch: epoch}, nil
+}
+
+// Forget implements Broker: the user's position hash and stream go.
+func (b *RedisBroker) Forget(ctx context.Context, user uuid.UUID) error {
+	keys := b.Keys(user)
+	// Run states live beside the streams, one key per run: found by their
+	// pattern within the user's hash slot.
+	pattern := b.prefix + "{" + user.String() + "}.r:*"
+	iter := b.rdb.Scan(ctx, 0, pattern, 100).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("forget run states in redis: %w", err)
+	}
+	if err := b.rdb.Del(ctx, keys...).Err(); err != nil {
+		return fmt.Errorf("forget stream in redis: %w", err)
+	}
+	return nil
 }
 
 // Position implements Broker.
@@ -113,14 +229,13 @@ func (b *RedisBroker) History(ctx context.Context, user uuid.UUID, since uint64)
 }
 
 func (b *RedisBroker) read(ctx context.Context, user uuid.UUID, from uint64) ([]Publication, Position, error) {
-	res, err := positionScript.Run(ctx, b.rdb,
-		[]string{b.metaKey(user), b.streamKey(user)},
-		newEpoch(), int64(b.ttl/time.Second), from, b.size,
+	res, err := positionScript.Run(ctx, b.rdb, b.Keys(user),
+		newEpoch(), int64(b.ret.TTL/time.Second), from, b.ret.Size, max(b.ret.ShortSize, 1),
 	).Slice()
 	if err != nil {
 		return nil, Position{}, fmt.Errorf("read stream from redis: %w", err)
 	}
-	if len(res) != 3 {
+	if len(res) != 4 {
 		return nil, Position{}, fmt.Errorf("read stream from redis: unexpected reply %v", res)
 	}
 	seqStr, _ := res[0].(string)
@@ -131,14 +246,17 @@ func (b *RedisBroker) read(ctx context.Context, user uuid.UUID, from uint64) ([]
 	epoch, _ := res[1].(string)
 	pos := Position{Seq: seq, Epoch: epoch}
 	entries, _ := res[2].([]any)
-	pubs := make([]Publication, 0, len(entries))
-	for _, raw := range entries {
+	short, _ := res[3].([]any)
+	pubs := make([]Publication, 0, len(entries)+len(short))
+	for _, raw := range append(entries, short...) {
 		p, err := decodeEntry(raw)
 		if err != nil {
 			return nil, Position{}, fmt.Errorf("read stream from redis: %w", err)
 		}
 		pubs = append(pubs, p)
 	}
+	// Each stream is in seq order; together they interleave.
+	slices.SortFunc(pubs, func(x, y Publication) int { return cmp.Compare(x.Seq, y.Seq) })
 	return pubs, pos, nil
 }
 

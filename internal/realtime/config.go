@@ -3,18 +3,27 @@ package realtime
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jarvis-core/jarvis/internal/config"
+	"github.com/jarvis-core/jarvis/internal/events"
 )
 
 // Config tunes the realtime module. Every field has a production default;
 // tests build it literally (see DefaultConfig).
 type Config struct {
-	// HistorySize is how many recent events each user's stream keeps for
-	// resume; older ones are trimmed and a resume from before them says
-	// recovered: false.
-	HistorySize int `env:"REALTIME_HISTORY_SIZE" envDefault:"1000"`
+	// HistorySize is how many recent events of the long-lived kinds (all
+	// but ShortHistoryTypes) each user's stream keeps for resume; older
+	// ones are trimmed and a resume from before them says recovered: false.
+	HistorySize int `env:"REALTIME_HISTORY_SIZE" envDefault:"16"`
+	// ShortHistoryTypes are the short-lived event kinds (token fragments):
+	// kept apart, at most ShortHistorySize of them, dropped ShortHistoryTTL
+	// after the user's last one. A client reconnecting within that window
+	// recovers them; later, its resume says recovered: false.
+	ShortHistoryTypes []string      `env:"REALTIME_SHORT_HISTORY_TYPES" envDefault:"agent.token" envSeparator:","`
+	ShortHistorySize  int           `env:"REALTIME_SHORT_HISTORY_SIZE" envDefault:"100"`
+	ShortHistoryTTL   time.Duration `env:"REALTIME_SHORT_HISTORY_TTL" envDefault:"2m"`
 	// HistoryTTL drops a user's stream after this long without events (a
 	// connected user's stream is kept alive by its connections).
 	HistoryTTL time.Duration `env:"REALTIME_HISTORY_TTL" envDefault:"24h"`
@@ -41,7 +50,7 @@ type Config struct {
 	ResumeGrace time.Duration `env:"REALTIME_RESUME_GRACE" envDefault:"2s"`
 	// MaxSocketsPerUser caps one user's open sockets on one instance; the
 	// socket past it is closed at once with 4029.
-	MaxSocketsPerUser int `env:"REALTIME_MAX_SOCKETS_PER_USER" envDefault:"20"`
+	MaxSocketsPerUser int `env:"REALTIME_MAX_SOCKETS_PER_USER" envDefault:"16"`
 	// MaxSubscriptions caps the runs one socket subscribes to.
 	MaxSubscriptions int `env:"REALTIME_MAX_SUBSCRIPTIONS" envDefault:"100"`
 	// MaxEventBytes caps an event's data (JSON) as emitted.
@@ -49,6 +58,15 @@ type Config struct {
 	// OriginPatterns are the browser origins (host patterns, path.Match
 	// syntax) allowed besides the server's own host.
 	OriginPatterns []string `env:"REALTIME_ORIGINS" envSeparator:","`
+}
+
+// Retention is the history retention the configuration asks for.
+func (c Config) Retention() Retention {
+	short := map[events.Type]bool{}
+	for _, t := range c.ShortHistoryTypes {
+		short[events.Type(strings.TrimSpace(t))] = true
+	}
+	return Retention{Size: c.HistorySize, TTL: c.HistoryTTL, ShortTypes: short, ShortSize: c.ShortHistorySize, ShortTTL: c.ShortHistoryTTL}
 }
 
 // DefaultConfig is Config with every default, for tests and benchmarks.
@@ -69,6 +87,16 @@ func (c Config) Validate() error {
 		}
 	}
 	positive("REALTIME_HISTORY_SIZE", c.HistorySize > 0)
+	positive("REALTIME_SHORT_HISTORY_SIZE", c.ShortHistorySize > 0)
+	if c.ShortHistoryTTL < time.Millisecond || c.ShortHistoryTTL > c.HistoryTTL {
+		errs = append(errs, config.Invalid("REALTIME_SHORT_HISTORY_TTL", "must be at least 1ms and at most REALTIME_HISTORY_TTL"))
+	}
+	for _, t := range c.ShortHistoryTypes {
+		if !knownTypes[events.Type(strings.TrimSpace(t))] {
+			errs = append(errs, config.Invalid("REALTIME_SHORT_HISTORY_TYPES", "names an unknown event type"))
+			break
+		}
+	}
 	positive("REALTIME_SEND_QUEUE_MESSAGES", c.SendQueueMessages > 0)
 	positive("REALTIME_SEND_QUEUE_BYTES", c.SendQueueBytes > 0)
 	positive("REALTIME_WRITE_TIMEOUT", c.WriteTimeout > 0)

@@ -83,7 +83,7 @@ func (c *conn) deliver(p Publication, msg []byte) {
 		return
 	}
 	c.lastSeq = p.Seq
-	c.enqueueLocked(msg)
+	c.enqueueEventLocked(msg)
 }
 
 // endGrace releases a socket that did not resume within ResumeGrace. A
@@ -118,7 +118,7 @@ func (c *conn) releaseLocked() {
 			continue
 		}
 		c.lastSeq = h.p.Seq
-		c.enqueueLocked(h.msg)
+		c.enqueueEventLocked(h.msg)
 	}
 	c.held, c.heldBytes = nil, 0
 	c.holding = false
@@ -193,6 +193,7 @@ func (c *conn) closeLocked(code websocket.StatusCode, reason string) {
 		level = slog.LevelWarn
 		c.hub.slowClosed.Add(1)
 	}
+	c.hub.countClose(code)
 	c.log.Log(context.Background(), level, "realtime: closing socket", slog.Int("code", int(code)), slog.String("reason", reason))
 	go func() {
 		_ = c.ws.Close(code, reason) // the peer may be gone: nothing left to do either way

@@ -8,10 +8,13 @@
 //   - Broker (broker.go) owns fan-out across instances and per-user history:
 //     it assigns every event its per-user seq atomically at publish time,
 //     appends it to a capped history, and hands it to every instance
-//     listening for that user. Two engines implement it: RedisBroker (pub/sub
-//     for fan-out, a capped Redis Stream per user for history, a hash with
-//     the stream's epoch and top seq) and MemoryBroker (the same contract in
-//     process, for a single node). Callers never branch on the engine.
+//     listening for that user. It keeps each run's state (open, closed) in
+//     its owner's stream too, checked in the same step as a worker's
+//     publish, so that emitting needs no database. Two engines implement
+//     it: RedisBroker (pub/sub for fan-out, two capped Redis Streams per user
+//     for history, retained by event kind, a hash with the stream's epoch
+//     and top seq, a key per run state) and MemoryBroker (the same contract
+//     in process, for a single node). Callers never branch on the engine.
 //   - Hub (hub.go) owns this instance's connections: several per user, each
 //     with its run subscriptions and a bounded send queue (conn.go). It
 //     listens to the broker for the users it has connections for.

@@ -30,11 +30,17 @@ type engine struct {
 // size. Redis keys are cleaned up when t ends.
 func engines(t *testing.T, size int) []engine {
 	t.Helper()
-	return []engine{memoryEngine(t, size), redisEngine(t, size)}
+	return retainingEngines(t, Retention{Size: size, TTL: time.Hour})
 }
 
-func memoryEngine(t *testing.T, size int) engine {
-	b := NewMemoryBroker(size, time.Hour)
+// retainingEngines is engines with a retention of their own.
+func retainingEngines(t *testing.T, ret Retention) []engine {
+	t.Helper()
+	return []engine{memoryEngine(t, ret), redisEngine(t, ret)}
+}
+
+func memoryEngine(t *testing.T, ret Retention) engine {
+	b := NewMemoryBroker(ret)
 	t.Cleanup(b.Close)
 	e := engine{name: "memory", node: func(*testing.T) Broker { return b }}
 	e.lose = func(*testing.T) {
@@ -73,7 +79,7 @@ func newRedisClient(t *testing.T) *redis.Client {
 	return c
 }
 
-func redisEngine(t *testing.T, size int) engine {
+func redisEngine(t *testing.T, ret Retention) engine {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	prefix := "jarvis:test:rt:" + hex.EncodeToString(b[:]) + ":"
@@ -95,7 +101,7 @@ func redisEngine(t *testing.T, size int) engine {
 	return engine{
 		name: "redis",
 		node: func(t *testing.T) Broker {
-			return NewRedisBroker(newRedisClient(t), prefix, size, time.Hour, log)
+			return NewRedisBroker(newRedisClient(t), prefix, ret, log)
 		},
 		lose: deleteAll,
 	}

@@ -56,6 +56,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = ws.Close(websocket.StatusInternalError, "try again later")
 			return
 		}
+		h.countClose(closeCodeFor(authErr))
 		_ = ws.Close(closeCodeFor(authErr), closeReasonFor(authErr))
 		return
 	}
@@ -308,8 +309,8 @@ func (c *conn) resume(m clientMessage, epoch string) {
 		if err != nil {
 			c.log.Error("realtime: resume", slog.Any("error", err))
 			recovered, pubs = false, nil
-		} else if len(pubs) == 0 || pubs[0].Seq != since+1 {
-			recovered, pubs = false, nil // trimmed past the cap, or lost
+		} else if !Contiguous(pubs, since, start) {
+			recovered, pubs = false, nil // trimmed past its kind's cap or window, or lost
 		}
 	}
 
@@ -320,14 +321,18 @@ func (c *conn) resume(m clientMessage, epoch string) {
 		if p.Seq > start {
 			break
 		}
+		if p.Type == closeUser {
+			continue // a control publication, never an event for sockets
+		}
 		if !p.ToRun || c.subscribedTo(p.RunID) {
 			missed = append(missed, p)
 		}
 	}
 	n := len(missed)
+	c.hub.countResume(recovered)
 	c.enqueueLocked(reply{Type: typeResumed, ID: m.ID, Recovered: &recovered, Epoch: epoch, Seq: &start, Missed: &n}.encode())
 	for _, p := range missed {
-		c.enqueueLocked(encodeEvent(p))
+		c.enqueueEventLocked(encodeEvent(p))
 	}
 	c.releaseLocked()
 }

@@ -46,6 +46,7 @@ type Hub struct {
 	stopOnce sync.Once
 
 	slowClosed atomic.Int64 // sockets closed as slow consumers, for tests and metrics
+	stats      hubStats     // the other counts metrics read (stats.go)
 }
 
 // userConns is one user's sockets here, and where the user's stream is as
@@ -372,7 +373,7 @@ func (h *Hub) catchUpLocked(u *userConns, since uint64, pubs []Publication, pos 
 		u.pending = nil // as lost as the history; the sockets resume
 		return
 	}
-	if pos.Epoch != u.epoch || (len(pubs) > 0 && pubs[0].Seq != since+1) || (len(pubs) == 0 && pos.Seq > since) {
+	if pos.Epoch != u.epoch || !Contiguous(pubs, since, pos.Seq) {
 		h.resyncLocked(u, "events lost before delivery")
 		u.epoch, u.lastSeq = pos.Epoch, pos.Seq
 		return
@@ -386,6 +387,14 @@ func (h *Hub) catchUpLocked(u *userConns, since uint64, pubs []Publication, pos 
 
 func (h *Hub) fanOutLocked(u *userConns, p Publication) {
 	u.lastSeq = p.Seq
+	if p.Type == closeUser {
+		// The account is gone (erased): every socket of the user, on every
+		// instance, ends now rather than at its next session check.
+		for c := range u.conns {
+			c.close(CloseUnauthorized, "account erased: sign in again")
+		}
+		return
+	}
 	msg := encodeEvent(p)
 	for c := range u.conns {
 		c.deliver(p, msg)

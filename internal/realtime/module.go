@@ -33,9 +33,9 @@ var Module = fx.Module("realtime",
 // node) otherwise.
 func NewBroker(lc fx.Lifecycle, cfg Config, rc *redisconn.Conn, log *slog.Logger) Broker {
 	if rc.Enabled() {
-		return NewRedisBroker(rc.Client, cfg.RedisPrefix, cfg.HistorySize, cfg.HistoryTTL, log)
+		return NewRedisBroker(rc.Client, cfg.RedisPrefix, cfg.Retention(), log)
 	}
-	b := NewMemoryBroker(cfg.HistorySize, cfg.HistoryTTL)
+	b := NewMemoryBroker(cfg.Retention())
 	lc.Append(fx.StopHook(b.Close))
 	return b
 }

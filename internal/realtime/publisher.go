@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -67,11 +68,69 @@ func (p *Publisher) Publish(ctx context.Context, userID, runID uuid.UUID, toRun 
 		return Publication{}, err
 	}
 	env := Envelope{Type: e.Type, RunID: runID, ToRun: toRun, Time: p.now(), Data: data}
-	pos, err := p.broker.Publish(ctx, userID, env)
+	var pos Position
+	if op := statusOp(e.Type, runID, data); op != 0 {
+		// A run's own status changes keep its state in the broker current,
+		// which is what lets workers' events skip the database (Service).
+		pos, err = p.broker.PublishRun(ctx, userID, op, env)
+	} else {
+		pos, err = p.broker.Publish(ctx, userID, env)
+	}
 	if err != nil {
 		return Publication{}, fault.New(fault.Unavailable, "realtime delivery is unavailable; try again").Wrap(err)
 	}
 	return Publication{Seq: pos.Seq, Envelope: env}, nil
+}
+
+// statusOp is how a run.status event changes the run's state in the
+// broker: closed for good once finished, open otherwise; 0 for any other
+// event.
+func statusOp(t events.Type, runID uuid.UUID, data json.RawMessage) RunOp {
+	if t != events.RunStatus || runID == uuid.Nil {
+		return 0
+	}
+	var d struct {
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(data, &d) != nil || d.Status == "" {
+		return 0
+	}
+	if finished[d.Status] {
+		return RunMarkClosed
+	}
+	return RunMarkOpen
+}
+
+// finished are the terminal run statuses (agentrun's completed, failed,
+// cancelled): a run never leaves them.
+var finished = map[string]bool{"completed": true, "failed": true, "cancelled": true}
+
+// publishGuarded publishes a worker's events of run runID, in order, only
+// while the broker holds the run open in the user's stream (see
+// Service.EmitRunEvent). ErrRunUnknown and ErrRunClosed come back
+// unwrapped.
+func (p *Publisher) publishGuarded(ctx context.Context, userID, runID uuid.UUID, op RunOp, evs ...events.Event) ([]Publication, error) {
+	now := p.now()
+	envs := make([]Envelope, len(evs))
+	for i, e := range evs {
+		data, err := p.normalize(e.Data)
+		if err != nil {
+			return nil, err
+		}
+		envs[i] = Envelope{Type: e.Type, RunID: runID, ToRun: true, Time: now, Data: data}
+	}
+	pos, err := p.broker.PublishRun(ctx, userID, op, envs...)
+	switch {
+	case errors.Is(err, ErrRunUnknown), errors.Is(err, ErrRunClosed):
+		return nil, err
+	case err != nil:
+		return nil, fault.New(fault.Unavailable, "realtime delivery is unavailable; try again").Wrap(err)
+	}
+	out := make([]Publication, len(envs))
+	for i, env := range envs {
+		out[i] = Publication{Seq: pos.Seq - uint64(len(envs)-1-i), Envelope: env}
+	}
+	return out, nil
 }
 
 // normalize checks that data is one JSON object within the size cap, and
@@ -91,6 +150,27 @@ func (p *Publisher) normalize(data json.RawMessage) (json.RawMessage, error) {
 		return nil, fault.InvalidField("data", "must be a JSON object")
 	}
 	return buf.Bytes(), nil
+}
+
+// closeUser is the control publication that closes every socket of its
+// user on every instance (it travels the fan-out as events do, so it
+// reaches the instances holding the sockets); sockets never receive it.
+const closeUser events.Type = "_control.close_user"
+
+// ForgetUser ends a user's realtime presence after their account was
+// erased: every socket of the user, on any instance, is closed, then the
+// user's stream and position are deleted from the broker (Redis), so
+// nothing of the user stays there.
+func (p *Publisher) ForgetUser(ctx context.Context, userID uuid.UUID) error {
+	env := Envelope{Type: closeUser, Time: p.now(), Data: json.RawMessage(`{}`)}
+	var errs []error
+	if _, err := p.broker.Publish(ctx, userID, env); err != nil {
+		errs = append(errs, fmt.Errorf("close the user's sockets: %w", err))
+	}
+	if err := p.broker.Forget(ctx, userID); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // IsUserConnected reports whether the user has a socket open on any instance.

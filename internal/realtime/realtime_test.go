@@ -263,7 +263,7 @@ func TestResumeSaysWhenItIsIncomplete(t *testing.T) {
 // A socket whose stream is recreated while it is open is told to resume.
 func TestOpenSocketIsToldWhenItsStreamIsLost(t *testing.T) {
 	t.Parallel()
-	e := redisEngine(t, 100) // the in-process stream cannot vanish under an open socket
+	e := redisEngine(t, Retention{Size: 100, TTL: time.Hour}) // the in-process stream cannot vanish under an open socket
 	cl := newCluster(t, e, testConfig())
 	a, b := cl.start(), cl.start()
 	user, tok, _ := cl.user("ada")
@@ -300,7 +300,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // nothing lost, nothing twice.
 func TestPubSubReconnectCatchesUpFromHistory(t *testing.T) {
 	t.Parallel()
-	e := redisEngine(t, 1000)
+	e := redisEngine(t, Retention{Size: 1000, TTL: time.Hour})
 	cl := newCluster(t, e, testConfig())
 	rdb := newRedisClient(t)
 	name := "rt-test-" + uuid.NewString()[:8]
@@ -308,7 +308,7 @@ func TestPubSubReconnectCatchesUpFromHistory(t *testing.T) {
 	opts.ClientName = name
 	ownClient := redisClientFrom(t, &opts)
 	prefix := e.node(t).(*RedisBroker).prefix
-	a := cl.startOn(NewRedisBroker(ownClient, prefix, 1000, time.Hour, logging.New(cl.logs, slog.LevelDebug)))
+	a := cl.startOn(NewRedisBroker(ownClient, prefix, Retention{Size: 1000, TTL: time.Hour}, logging.New(cl.logs, slog.LevelDebug)))
 	b := cl.start()
 	user, tok, _ := cl.user("ada")
 	c := dial(t, a, tok)
@@ -443,7 +443,7 @@ func TestSocketsPerUserAreCapped(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
 	cfg.MaxSocketsPerUser = 3
-	cl := newCluster(t, memoryEngine(t, 100), cfg)
+	cl := newCluster(t, memoryEngine(t, Retention{Size: 100, TTL: time.Hour}), cfg)
 	a := cl.start()
 	_, tok, _ := cl.user("ada")
 	_, otherTok, _ := cl.user("bob")
@@ -492,7 +492,7 @@ func (g gatedHistory) History(ctx context.Context, user uuid.UUID, since uint64)
 // of its own in order.
 func TestSlowCatchUpDoesNotHoldUpOtherUsers(t *testing.T) {
 	t.Parallel()
-	e := redisEngine(t, 1000)
+	e := redisEngine(t, Retention{Size: 1000, TTL: time.Hour})
 	cl := newCluster(t, e, testConfig())
 	rdb := newRedisClient(t)
 	name := "rt-test-" + uuid.NewString()[:8]
@@ -502,7 +502,7 @@ func TestSlowCatchUpDoesNotHoldUpOtherUsers(t *testing.T) {
 	ada, adaTok, _ := cl.user("ada")
 	bob, bobTok, _ := cl.user("bob")
 	entered, gate := make(chan struct{}, 1), make(chan struct{})
-	a := cl.startOn(gatedHistory{NewRedisBroker(redisClientFrom(t, &opts), prefix, 1000, time.Hour, logging.New(cl.logs, slog.LevelDebug)), ada, entered, gate})
+	a := cl.startOn(gatedHistory{NewRedisBroker(redisClientFrom(t, &opts), prefix, Retention{Size: 1000, TTL: time.Hour}, logging.New(cl.logs, slog.LevelDebug)), ada, entered, gate})
 	b := cl.start()
 	ctx := context.Background()
 	live := func(c *client) *client {

@@ -36,14 +36,22 @@ func testRedisURL() string {
 // them with the events.Publisher of the first.
 func twoServers(t *testing.T) (a, b *apptest.Server, pub events.Publisher) {
 	t.Helper()
+	a, b, pub, _, _ = twoServersOnRedis(t)
+	return a, b, pub
+}
+
+// twoServersOnRedis is twoServers that also hands over the Redis client and
+// the instances' key prefix.
+func twoServersOnRedis(t *testing.T) (a, b *apptest.Server, pub events.Publisher, rdb *redis.Client, prefix string) {
+	t.Helper()
 	var rb [6]byte
 	_, _ = rand.Read(rb[:])
-	prefix := "jarvis:test:rt:" + hex.EncodeToString(rb[:]) + ":"
+	prefix = "jarvis:test:rt:" + hex.EncodeToString(rb[:]) + ":"
 	opts, err := redis.ParseURL(testRedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(opts)
+	rdb = redis.NewClient(opts)
 	t.Cleanup(func() {
 		ctx := context.Background()
 		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
@@ -53,10 +61,11 @@ func twoServers(t *testing.T) (a, b *apptest.Server, pub events.Publisher) {
 		_ = rdb.Close()
 	})
 	d := dbtest.New(t)
-	env := apptest.Env(map[string]string{"REDIS_URL": testRedisURL(), "REALTIME_REDIS_PREFIX": prefix})
+	env := apptest.Env(map[string]string{"REDIS_URL": testRedisURL(), "REALTIME_REDIS_PREFIX": prefix,
+		"RATELIMIT_IP_PER_MINUTE": "0", "RATELIMIT_USER_PER_MINUTE": "0"}) // workers stream fast
 	a = apptest.New(t, apptest.Database(d), env, apptest.Fx(fx.Populate(&pub)))
 	b = apptest.New(t, apptest.Database(d), env)
-	return a, b, pub
+	return a, b, pub, rdb, prefix
 }
 
 func createRun(t *testing.T, c *openapi.Client) uuid.UUID {
@@ -72,6 +81,7 @@ type wsMessage struct {
 	Type  string          `json:"type"`
 	RunID uuid.UUID       `json:"run_id"`
 	Seq   int64           `json:"seq"`
+	Epoch string          `json:"epoch"`
 	Data  json.RawMessage `json:"data"`
 }
 

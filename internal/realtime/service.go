@@ -140,26 +140,91 @@ func validateWorkerEvent(t events.Type, data json.RawMessage) error {
 }
 
 // EmitRunEvent delivers one event of run runID, which must be the viewer's
-// (another user's run is NotFound, like a missing one), to the viewer's
-// sockets subscribed to it.
+// (another user's run is NotFound, like a missing one) and unfinished (a
+// finished run is a Conflict), to the viewer's sockets subscribed to it.
+//
+// The run is read from the database only when the viewer's stream does
+// not hold its state (at most once a minute per run, see openRunTTL): the broker keeps each run's state in its owner's stream,
+// recorded by the run's own run.status events (open, or closed for good)
+// and checked in the same atomic step that publishes, so no worker event
+// can follow the event that finished the run, on any instance. A run the
+// viewer's stream does not hold is either another user's or not yet known
+// (created before, or the stream expired or was lost): the database says
+// which, and its state is recorded for the next events.
 func (s *Service) EmitRunEvent(ctx context.Context, runID uuid.UUID, t events.Type, data json.RawMessage) (Publication, error) {
-	v, ok := viewer.FromContext(ctx)
-	if !ok || v.Role != viewer.RoleUser {
-		return Publication{}, db.ErrNoViewer
-	}
 	if err := validateWorkerEvent(t, data); err != nil {
 		return Publication{}, err
+	}
+	pubs, err := s.emit(ctx, runID, events.Event{Type: t, RunID: runID, Data: data})
+	if err != nil {
+		return Publication{}, err
+	}
+	return pubs[0], nil
+}
+
+// EmitRunEvents is EmitRunEvent for several events at once: all are
+// published, with consecutive seqs in the order given, or none is (a bad
+// event is named events[i]).
+func (s *Service) EmitRunEvents(ctx context.Context, runID uuid.UUID, evs []events.Event) ([]Publication, error) {
+	if len(evs) == 0 {
+		return nil, fault.InvalidField("events", "at least one event")
+	}
+	for i, e := range evs {
+		if err := validateWorkerEvent(e.Type, e.Data); err != nil {
+			return nil, inBatch(i, err)
+		}
+		evs[i].RunID = runID
+	}
+	return s.emit(ctx, runID, evs...)
+}
+
+// inBatch names the batch's i-th event in a validation error's field.
+func inBatch(i int, err error) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var out []error
+	for _, e := range errs {
+		f, ok := fault.As(e)
+		if !ok || f.Kind != fault.Invalid {
+			return err
+		}
+		for _, fl := range f.Fields {
+			out = append(out, fault.InvalidField(fmt.Sprintf("events[%d].%s", i, fl.Name), fl.Reason))
+		}
+	}
+	return errors.Join(out...)
+}
+
+func (s *Service) emit(ctx context.Context, runID uuid.UUID, evs ...events.Event) ([]Publication, error) {
+	v, ok := viewer.FromContext(ctx)
+	if !ok || v.Role != viewer.RoleUser {
+		return nil, db.ErrNoViewer
+	}
+	pubs, err := s.pub.publishGuarded(ctx, v.UserID, runID, RunIfOpen, evs...)
+	if !errors.Is(err, ErrRunUnknown) {
+		return pubs, closedConflict(runID, err)
 	}
 	run, err := db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (*ent.AgentRun, error) {
 		return tx.AgentRun.Get(ctx, runID)
 	})
 	if err != nil {
-		return Publication{}, err
+		return nil, err
 	}
 	switch run.Status {
 	case agentrun.StatusCompleted, agentrun.StatusFailed, agentrun.StatusCancelled:
 		// A finished run is immutable, its event stream included.
-		return Publication{}, fault.Conflictf("run %s is %s: a finished run takes no more events", runID, run.Status)
+		return nil, fault.Conflictf("run %s is %s: a finished run takes no more events", runID, run.Status)
 	}
-	return s.pub.Publish(ctx, v.UserID, runID, true, events.Event{Type: t, RunID: runID, Data: data})
+	pubs, err = s.pub.publishGuarded(ctx, v.UserID, runID, RunLearnOpen, evs...)
+	return pubs, closedConflict(runID, err)
+}
+
+// closedConflict is the API's answer to a run the broker holds closed.
+func closedConflict(runID uuid.UUID, err error) error {
+	if errors.Is(err, ErrRunClosed) {
+		return fault.Conflictf("run %s is finished: a finished run takes no more events", runID)
+	}
+	return err
 }

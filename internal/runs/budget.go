@@ -260,6 +260,7 @@ func (s *Service) auditRefusal(ctx context.Context, err error, what string) {
 	if f, ok := fault.As(err); !ok || f.Kind != fault.BudgetExceeded {
 		return
 	}
+	s.metrics.budgetRefused(ctx, what)
 	rerr := s.db.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
 		return audit.Record(ctx, tx, audit.Event{Type: audit.BudgetRefused, Data: map[string]any{"refused": what}})
 	})

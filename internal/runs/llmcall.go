@@ -146,6 +146,7 @@ func (s *Service) RecordLLMCall(ctx context.Context, runID uuid.UUID, in LLMCall
 			slog.String("provider", in.Provider), slog.String("model", in.Model),
 			slog.String("run_id", runID.String()), slog.String("llm_call_id", call.ID.String()))
 	}
+	s.metrics.llmCall(ctx, in.Provider, in.Model, priced, in.Usage, cost.Total.InexactFloat64())
 	s.publish(ctx, out)
 	return call, nil
 }

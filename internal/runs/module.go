@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/api"
@@ -18,4 +19,14 @@ var Module = fx.Module("runs",
 	fx.Provide(pricing.Default, fx.Private),
 	fx.Provide(fx.Annotate(NewService, fx.ParamTags(``, ``, ``, `optional:"true"`, ``))),
 	api.Handler(NewHandler),
+	fx.Invoke(fx.Annotate(instrument, fx.ParamTags(``, `optional:"true"`))),
 )
+
+// instrument measures s on the service's meter provider (telemetry's),
+// when there is one.
+func instrument(s *Service, mp metric.MeterProvider) error {
+	if mp == nil {
+		return nil
+	}
+	return s.Instrument(mp)
+}

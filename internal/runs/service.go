@@ -24,6 +24,8 @@ type Service struct {
 	log    *slog.Logger
 	// now is the clock: prices and durations are read from it (tests move it).
 	now func() time.Time
+	// metrics: no-ops until Instrument (metrics.go).
+	metrics *metrics
 }
 
 // NewService returns the service. pub may be nil: events are then dropped
@@ -35,7 +37,7 @@ func NewService(d *db.DB, cfg Config, prices *pricing.Table, pub events.Publishe
 	if pub == nil {
 		pub = discard{}
 	}
-	return &Service{db: d, cfg: cfg, prices: prices, pub: pub, log: log, now: time.Now}, nil
+	return &Service{db: d, cfg: cfg, prices: prices, pub: pub, log: log, now: time.Now, metrics: noopMetrics()}, nil
 }
 
 // discard is the Publisher of a service without realtime delivery.

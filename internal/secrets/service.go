@@ -321,6 +321,7 @@ func rotateBatch(ctx context.Context, c *ent.Client, box *Box, after uuid.UUID, 
 		return 0, uuid.Nil, errors.Join(fmt.Errorf("read batch: %w", err), tx.Rollback())
 	}
 	n := 0
+	perUser := map[uuid.UUID]int{}
 	for _, r := range rows {
 		s, changed, err := box.Reseal(Sealed{r.EncryptedValue, r.Nonce, r.AuthTag, r.KeyVersion}, Binding(r.UserID, r.ID))
 		if err != nil {
@@ -334,6 +335,15 @@ func rotateBatch(ctx context.Context, c *ent.Client, box *Box, after uuid.UUID, 
 			return n, uuid.Nil, errors.Join(fmt.Errorf("store secret %s: %w", r.ID, err), tx.Rollback())
 		}
 		n++
+		perUser[r.UserID]++
+	}
+	// Each user's log says an operator re-sealed their secrets, with the
+	// batch it happened in (the operator and reason from ctx).
+	for uid, k := range perUser {
+		if err := audit.Record(ctx, tx, audit.Event{Type: audit.AdminAction, User: uid, Data: map[string]any{
+			"action": "rotate_key", "table": usersecret.Table, "rows": k, "key_version": box.CurrentVersion()}}); err != nil {
+			return 0, uuid.Nil, errors.Join(err, tx.Rollback())
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, uuid.Nil, fmt.Errorf("commit batch: %w", err)

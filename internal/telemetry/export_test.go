@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +23,10 @@ import (
 	"go.uber.org/fx"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/coder/websocket"
+
 	"github.com/jarvis-core/jarvis/internal/app/apptest"
+	"github.com/jarvis-core/jarvis/internal/realtime"
 	"github.com/jarvis-core/jarvis/internal/telemetry"
 )
 
@@ -120,7 +125,11 @@ func contains(xs []string, x string) bool {
 func TestMetricsPage(t *testing.T) {
 	var ms *telemetry.MetricsServer
 	s := apptest.New(t, apptest.Env(map[string]string{
-		"METRICS_ADDR": "127.0.0.1:0", "REDIS_URL": "redis://127.0.0.1:6379/0",
+		"METRICS_ADDR": "127.0.0.1:0", "REDIS_URL": testRedisURL, "REALTIME_REDIS_PREFIX": redisPrefix(t),
+		"EMBEDDINGS_PROVIDER": "openai", "EMBEDDINGS_URL": flakyEmbeddings(t), "EMBEDDINGS_MODEL": "text-embedding-3-small",
+		"EMBEDDINGS_API_KEY": "sk-live-metrics-test-key", "EMBEDDINGS_MAX_RETRIES": "1",
+		// One login per account and IP a minute: the second is refused.
+		"RATELIMIT_AUTH_ACCOUNT_PER_MINUTE": "1", "RATELIMIT_USER_PER_MINUTE": "1000", "RATELIMIT_REFUSAL_DELAY": "1ms",
 	}), apptest.Fx(fx.Populate(&ms)))
 	if strings.Contains(s.URL, ms.Addr()) || ms.Addr() == "" {
 		t.Fatalf("metrics listen on %q, the API on %s: want a listener of their own", ms.Addr(), s.URL)
@@ -133,25 +142,41 @@ func TestMetricsPage(t *testing.T) {
 	s.Do(t, "GET", "/v1/secrets", "", "")
 	s.Do(t, "GET", "/nowhere/12345", "", "")
 
+	domainTraffic(t, s, tok.AccessToken)
+
 	page := scrape(t, "http://"+ms.Addr()+"/metrics")
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(page))
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
-	want := func(name string, labels map[string]string) {
+	find := func(name string, labels map[string]string) *dto.Metric {
 		t.Helper()
 		f, ok := fams[name]
 		if !ok {
 			t.Errorf("no %s", name)
-			return
+			return nil
 		}
 		for _, m := range f.Metric {
 			if hasLabels(m, labels) {
-				return
+				return m
 			}
 		}
 		t.Errorf("%s has no series with %v", name, labels)
+		return nil
+	}
+	want := func(name string, labels map[string]string) { t.Helper(); find(name, labels) }
+	// Counters read at scrape time are on the page at 0 as well: what the
+	// traffic caused must have counted.
+	counted := func(name string, labels map[string]string) {
+		t.Helper()
+		m := find(name, labels)
+		if m == nil {
+			return
+		}
+		if v := m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount()); v <= 0 {
+			t.Errorf("%s%v = %v, want more than 0", name, labels, v)
+		}
 	}
 	want("http_server_request_duration_seconds", map[string]string{
 		"jarvis_operation": "listSecrets", "http_request_method": "GET", "http_response_status_class": "2xx"})
@@ -171,11 +196,33 @@ func TestMetricsPage(t *testing.T) {
 	want("jarvis_realtime_slow_consumer_closes_total", nil)
 	want("jarvis_http_server_refusals_total", map[string]string{"http_response_status_code": "401"})
 	want("go_goroutines", nil)
+	// Realtime: a socket resumed, got an event; a bad token was closed.
+	counted("jarvis_realtime_events_delivered_total", nil)
+	counted("jarvis_realtime_resumes_total", map[string]string{"recovered": "true"})
+	counted("jarvis_realtime_auth_closes_total", nil)
+	counted("jarvis_realtime_delivery_latency_seconds", nil)
+	// Rate limits and the password gate.
+	counted("jarvis_ratelimit_refusals_total", map[string]string{"rule": "login.account_ip"})
+	want("jarvis_auth_password_gate_in_use", nil)
+	want("jarvis_auth_password_gate_queued", nil)
+	want("jarvis_auth_password_gate_limit", nil)
+	want("jarvis_auth_password_gate_refusals_total", nil)
+	// Runs: a priced call, an unpriced one (model "other"), a budget refusal.
+	counted("jarvis_llm_calls_total", map[string]string{"gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt-4o-mini"})
+	counted("jarvis_llm_calls_total", map[string]string{"gen_ai_provider_name": "other", "gen_ai_request_model": "other"})
+	counted("jarvis_llm_tokens_total", map[string]string{"gen_ai_token_type": "output", "gen_ai_request_model": "gpt-4o-mini"})
+	counted("jarvis_llm_cost_usd_total", map[string]string{"gen_ai_request_model": "gpt-4o-mini"})
+	counted("jarvis_runs_budget_refusals_total", map[string]string{"refused": "run"})
+	// Embeddings (a provider failing now and then) and vector search.
+	counted("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "gen_ai_provider_name": "openai"})
+	counted("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "error_type": "unavailable"})
+	counted("jarvis_embeddings_retries_total", map[string]string{"gen_ai_provider_name": "openai"})
+	counted("jarvis_vecsearch_duration_seconds", map[string]string{"strategy": "exact", "table": "memories"})
 	for name, f := range fams {
 		for _, m := range f.Metric {
 			for _, l := range m.Label {
 				v := l.GetValue()
-				if strings.Contains(v, "@") || strings.Contains(v, "0198e3a4") || strings.Contains(v, "12345") {
+				if strings.Contains(v, "@") || strings.Contains(v, "0198e3a4") || strings.Contains(v, "12345") || strings.Contains(v, "made-up") {
 					t.Errorf("%s label %s=%q names a user or an id", name, l.GetName(), v)
 				}
 			}
@@ -185,12 +232,103 @@ func TestMetricsPage(t *testing.T) {
 	shippedQueriesUseRealSeries(t, fams)
 }
 
+// domainTraffic makes what the modules measure happen: a run with LLM
+// calls (one of a model the price table does not know) and a budget
+// refusal, a socket that resumes and gets an event, a socket refused for
+// its token, a login refused by the rate limit, and a memory created and
+// searched (embeddings, vector search).
+func domainTraffic(t *testing.T, s *apptest.Server, access string) {
+	t.Helper()
+	expect := func(method, path, body string, status int) {
+		t.Helper()
+		resp := s.Do(t, method, path, access, body)
+		resp.Body.Close()
+		if resp.StatusCode != status {
+			t.Fatalf("%s %s: %d, want %d", method, path, resp.StatusCode, status)
+		}
+	}
+	run := createRun(t, s, access)
+	ws := subscribedSocket(t, s, access, run)
+	expect(http.MethodPost, "/v1/runs/"+run.String()+"/events", `{"type":"agent.token","data":{"text":"hi"}}`, http.StatusAccepted)
+	if m := readWS(t, ws); m.Type != "agent.token" {
+		t.Fatalf("socket got %+v", m)
+	}
+	if ws, err := dialWS(t, s, "not-a-token"); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _, err = ws.Read(ctx)
+		cancel()
+		if websocket.CloseStatus(err) != realtime.CloseUnauthorized {
+			t.Fatalf("bad token: %v, want close 4001", err)
+		}
+	}
+	expect(http.MethodPost, "/v1/runs/"+run.String()+"/llm-calls",
+		`{"provider":"openai","model":"gpt-4o-mini","input_tokens":1200,"output_tokens":350}`, http.StatusCreated)
+	expect(http.MethodPost, "/v1/runs/"+run.String()+"/llm-calls",
+		`{"provider":"openai","model":"made-up-model","input_tokens":10,"output_tokens":5}`, http.StatusCreated)
+	expect(http.MethodPut, "/v1/budget", `{"limit_usd":"0.0001"}`, http.StatusOK)
+	expect(http.MethodPost, "/v1/runs", "", http.StatusPaymentRequired)
+	expect(http.MethodDelete, "/v1/budget", "", http.StatusNoContent)
+
+	// The provider fails its first request (retried) and every "fail-me".
+	expect(http.MethodPost, "/v1/memories", `{"content":"Ada drinks green tea"}`, http.StatusCreated)
+	expect(http.MethodPost, "/v1/memories", `{"content":"fail-me"}`, http.StatusServiceUnavailable)
+	expect(http.MethodPost, "/v1/memories/search", `{"query":"green tea"}`, http.StatusOK)
+
+	login := `{"email":"nobody-metrics@example.com","password":"wrong password"}`
+	for i, want := range []int{http.StatusUnauthorized, http.StatusTooManyRequests} {
+		resp := s.Do(t, http.MethodPost, "/v1/auth/login", "", login)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("login %d: %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
+}
+
+// flakyEmbeddings is an OpenAI-style embeddings provider whose first
+// request answers 503, as does every request embedding "fail-me"; it
+// returns the provider's URL.
+func flakyEmbeddings(t *testing.T) string {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Input []string `json:"input"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		first := n == 0
+		n++
+		mu.Unlock()
+		if first || slices.Contains(req.Input, "fail-me") {
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return
+		}
+		type item struct {
+			Index     int       `json:"index"`
+			Embedding []float32 `json:"embedding"`
+		}
+		var out struct {
+			Data []item `json:"data"`
+		}
+		for i := range req.Input {
+			v := make([]float32, 1536)
+			v[i%1536] = 1
+			out.Data = append(out.Data, item{Index: i, Embedding: v})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // shippedQueriesUseRealSeries: every metric the Grafana dashboard and the
 // alert rules query is one the service exports (a renamed metric would
 // otherwise leave a panel blank and an alert silent forever).
 func shippedQueriesUseRealSeries(t *testing.T, fams map[string]*dto.MetricFamily) {
 	t.Helper()
-	name := regexp.MustCompile(`\b(?:jarvis|http_server|go|db_client)_[a-z0-9_]+`)
+	name := regexp.MustCompile(`\b(?:jarvis|http_server|go|db_client|gen_ai)_[a-z0-9_]+`)
 	labels := map[string]bool{}
 	for _, f := range fams {
 		for _, m := range f.Metric {

@@ -10,10 +10,12 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/jarvis-core/jarvis/internal/api"
+	"github.com/jarvis-core/jarvis/internal/auth/password"
 	"github.com/jarvis-core/jarvis/internal/config"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/realtime"
 	"github.com/jarvis-core/jarvis/internal/redisconn"
+	"github.com/jarvis-core/jarvis/internal/vecsearch"
 )
 
 // Module provides the providers (trace.TracerProvider, metric.MeterProvider,
@@ -23,6 +25,9 @@ import (
 // root, where the logger is supplied).
 var Module = fx.Options(
 	fx.Decorate(TraceLogs),
+	// At the root, like TraceLogs: the hub and the publisher take the
+	// broker in the realtime module's scope.
+	fx.Decorate(observeBroker),
 	fx.Module("telemetry",
 		config.Provide[Config](),
 		fx.Provide(
@@ -89,7 +94,7 @@ func newMetricsServer(lc fx.Lifecycle, t *Telemetry, cfg Config, log *slog.Logge
 func (s *MetricsServer) stopHook(ctx context.Context) error { return s.stop(ctx) }
 
 // instrument attaches what the other layers offer seams for.
-func instrument(t *Telemetry, d *db.DB, rc *redisconn.Conn, hub *realtime.Hub) error {
+func instrument(t *Telemetry, d *db.DB, rc *redisconn.Conn, hub *realtime.Hub, pw *password.Hasher) error {
 	if !t.tracing && !t.metrics {
 		return nil
 	}
@@ -103,6 +108,12 @@ func instrument(t *Telemetry, d *db.DB, rc *redisconn.Conn, hub *realtime.Hub) e
 			return err
 		}
 		if err := observeHub(t, hub); err != nil {
+			return err
+		}
+		if err := observePasswordGate(t, pw); err != nil {
+			return err
+		}
+		if err := vecsearch.Measure(t.MeterProvider); err != nil {
 			return err
 		}
 	}

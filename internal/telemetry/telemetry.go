@@ -4,7 +4,9 @@
 // /metrics on its own listener, and attaches the instrumentation the
 // service's layers offer seams for: the HTTP edge (one server span and the
 // request metrics per request), the unit of work, pgx statements, the pgx
-// pool, Redis commands and the log lines' trace ids.
+// pool, Redis commands, the log lines' trace ids, the realtime broker
+// (publish and deliver spans linked through the event envelope, delivery
+// latency) and hub, the password hashing gate and vector search latency.
 //
 // It does not decide what a module measures about its own domain: a module
 // takes a metric.MeterProvider or trace.TracerProvider from fx and records

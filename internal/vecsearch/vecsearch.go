@@ -26,7 +26,7 @@
 //     btree path costs 1.3 ms.
 //
 // So Nearest counts the user's rows of the model, capped at ExactMaxRows+1
-// (a bounded index-only scan, well under a millisecond), and
+// (an index scan that stops there, vacuumed or not: see baseSettings), and
 //   - at most ExactMaxRows: scans them exactly (recall 1.0);
 //   - more: walks the HNSW index with iterative scan (relaxed order,
 //     re-sorted) and a raised ef_search.
@@ -67,7 +67,10 @@ const Dims = 1536
 // (pgvector's default is 40, which gave recall 0.85-0.91 for a 100k-row
 // user): 100 gave 0.967-0.979 in three index builds (p95 4.2 ms at load 4,
 // 10.7 ms at load 9); 150-200 add ~0.01 of recall for up to half again the
-// latency.
+// latency. With data written through the API (the index built row by row)
+// and queries whose neighbours are mostly other users' rows, issue 17
+// measured 0.945 at 100, 0.967 at 150, 0.973 at 200 for a 100k-row user
+// among 200k: not re-measured at that size yet (docs/benchmarks.md).
 const EFSearch = 100
 
 // Querier is a transaction: *ent.Tx or *sql.Tx. The transaction-local
@@ -119,9 +122,8 @@ const (
 	PathHNSW  Path = "hnsw"
 )
 
-// Nearest returns up to r.K of the user's rows closest to r.Vector, nearest
-// first, within r.MaxDistance.
-func Nearest(ctx context.Context, q Querier, t Table, r Request) ([]Hit, Path, error) {
+// nearest is Nearest, unmeasured.
+func nearest(ctx context.Context, q Querier, t Table, r Request) ([]Hit, Path, error) {
 	// One round trip for the settings, one for count-and-exact-search together:
 	// on a loaded machine every round trip waits for the backend to be
 	// scheduled, and that showed in the p95.
@@ -133,13 +135,18 @@ func Nearest(ctx context.Context, q Querier, t Table, r Request) ([]Hit, Path, e
 		return nil, "", err
 	}
 	if small {
+		// Later statements of the transaction plan normally (hybrid
+		// search's full-text query needs a bitmap scan of its GIN index).
+		if _, err := q.ExecContext(ctx, resetSettings); err != nil {
+			return nil, "", fmt.Errorf("vector search: reset settings: %w", err)
+		}
 		return hits, PathExact, nil
 	}
 	hits, err = HNSW(ctx, q, t, r, EFSearch)
 	return hits, PathHNSW, err
 }
 
-// exactIfSmall counts the user's rows of the model (a bounded index-only
+// exactIfSmall counts the user's rows of the model (a bounded index
 // scan) and, in the same statement, searches them exactly when they are at
 // most ExactMaxRows. For a larger user the count's one-time filter skips
 // the scan, and one row of NULLs says so.
@@ -205,20 +212,41 @@ func Exact(ctx context.Context, q Querier, t Table, r Request) ([]Hit, error) {
 	if _, err := q.ExecContext(ctx, baseSettings); err != nil {
 		return nil, fmt.Errorf("vector search: settings: %w", err)
 	}
-	return exact(ctx, q, t, r)
+	hits, err := exact(ctx, q, t, r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := q.ExecContext(ctx, resetSettings); err != nil {
+		return nil, fmt.Errorf("vector search: reset settings: %w", err)
+	}
+	return hits, nil
 }
 
 // baseSettings hold for every search: custom plans (the statement cache
-// would otherwise bring one generic plan for all users), and no JIT (a big
+// would otherwise bring one generic plan for all users), no JIT (a big
 // user's exact scan is estimated above jit_above_cost, and compiling costs
-// more than it saves on these short queries).
+// more than it saves on these short queries), and neither bitmap nor
+// sequential scans: the count of the user's rows must stop at
+// ExactMaxRows+1, which only an index scan does. A bitmap scan reads every
+// index entry of the user first, and the planner picks one whenever its
+// statistics think the user small: with autovacuum off nothing analyzes
+// the table after a bulk load, and a user of 8,000 rows believed to hold 5
+// had all 8,000 read per search (TestCountBoundedUnvacuumed); a sequential
+// scan, picked for a user believed large, reads the table until it meets
+// enough of the user's rows. An index-only scan is no cure either: it
+// visits the heap for every entry until VACUUM sets the visibility map.
 //
 // jarvis_set_local(name, value) is SET LOCAL as a function (a migration
 // defines it): several settings in one statement (the unit of work may send
 // the transaction's first statement prepared, where several commands are
 // refused), and unlike set_config it reaches Citus's workers, where the
 // index scan runs.
-const baseSettings = "SELECT jarvis_set_local('plan_cache_mode', 'force_custom_plan'), jarvis_set_local('jit', 'off')"
+const baseSettings = "SELECT jarvis_set_local('plan_cache_mode', 'force_custom_plan'), jarvis_set_local('jit', 'off')" +
+	", jarvis_set_local('enable_bitmapscan', 'off'), jarvis_set_local('enable_seqscan', 'off')"
+
+// resetSettings gives the transaction's later statements the planner's
+// usual choices back.
+const resetSettings = "SELECT jarvis_set_local('enable_bitmapscan', 'on'), jarvis_set_local('enable_seqscan', 'on'), jarvis_set_local('enable_sort', 'on')"
 
 func exact(ctx context.Context, q Querier, t Table, r Request) ([]Hit, error) {
 	w, args := where(r)
@@ -258,8 +286,8 @@ SELECT id, distance FROM near WHERE distance <= $%d ORDER BY distance, id`, t, w
 		return nil, err
 	}
 	// Later statements of the transaction plan normally.
-	if _, err := q.ExecContext(ctx, "SELECT jarvis_set_local('enable_sort', 'on')"); err != nil {
-		return nil, fmt.Errorf("vector search: reset enable_sort: %w", err)
+	if _, err := q.ExecContext(ctx, resetSettings); err != nil {
+		return nil, fmt.Errorf("vector search: reset settings: %w", err)
 	}
 	return hits, nil
 }

@@ -6,6 +6,9 @@ import (
 	"github.com/ogen-go/ogen"
 )
 
+// MaxRunEventBatch caps the events of one POST /v1/runs/{id}/event-batches.
+const MaxRunEventBatch = 100
+
 // The realtime module: agent workers stream a run's events into it over
 // HTTP, and clients receive them on GET /v1/ws (a WebSocket, outside the
 // OpenAPI operations; docs/realtime.md). The WebSocket's messages are
@@ -29,6 +32,13 @@ func init() {
 					"AgentToolCallData, AgentToolResultData, AgentFinalData or AgentErrorData.",
 				Params: []*ogen.Parameter{IDParam("run")}, Body: "RunEventCreate",
 				Status: http.StatusAccepted, Result: "RealtimeEvent", Errors: []int{http.StatusNotFound, http.StatusConflict}},
+			{Method: http.MethodPost, Path: "/v1/runs/{id}/event-batches", ID: "emitRunEvents",
+				Summary: "Stream several events of a run at once",
+				Description: "emitRunEvent for 1 to 100 events in one request, for workers that buffer (token " +
+					"fragments): all are accepted, numbered consecutively in the order given and delivered in that " +
+					"order, or none is (one bad event refuses the batch, naming it as events[i]).",
+				Params: []*ogen.Parameter{IDParam("run")}, Body: "RunEventBatch",
+				Status: http.StatusAccepted, Result: "RealtimeEventBatch", Errors: []int{http.StatusNotFound, http.StatusConflict}},
 		},
 		Schemas: map[string]*ogen.Schema{
 			"RunEventType": Enum("agent.token", "agent.tool_call", "agent.tool_result", "agent.final", "agent.error").
@@ -36,6 +46,12 @@ func init() {
 			"RunEventCreate": obj().AddRequiredProperties(
 				Ref("RunEventType").ToProperty("type"),
 				anyObject("The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData, AgentFinalData, AgentErrorData").ToProperty("data"),
+			),
+			"RunEventBatch": obj().AddRequiredProperties(
+				Ref("RunEventCreate").AsArray().SetMinItems(ptr(uint64(1))).SetMaxItems(ptr(uint64(MaxRunEventBatch))).ToProperty("events"),
+			),
+			"RealtimeEventBatch": obj().AddRequiredProperties(
+				Ref("RealtimeEvent").AsArray().SetDescription("The events as delivered, in the order given").ToProperty("events"),
 			),
 			"AgentTokenData": obj().AddRequiredProperties(
 				Str(1, 16384).SetDescription("The next piece of the agent's output").ToProperty("text"),

@@ -42,7 +42,10 @@ type Operation struct {
 	BodyOptional bool              // the body may be left out
 	Status       int               // success status; 0 is 200
 	Result       string            // component name of the JSON response; "" for no content
-	Errors       []int             // statuses it can answer besides 401 (private) and 500
+	// ResultMedia is the media type of a streamed response (a binary body
+	// of that type, which ogen hands over as an io.Reader), instead of Result.
+	ResultMedia string
+	Errors      []int // statuses it can answer besides 401 (private) and 500
 }
 
 // Module is what a module declares: its operation group, operations and the
@@ -349,9 +352,13 @@ func (d *doc) module(m Module) error {
 			status = http.StatusOK
 		}
 		code := fmt.Sprint(status)
-		if o.Result != "" {
+		switch {
+		case o.ResultMedia != "":
+			op.AddResponse(code, ogen.NewResponse().SetDescription(http.StatusText(status)).
+				SetContent(map[string]ogen.Media{o.ResultMedia: {Schema: ogen.Binary()}}))
+		case o.Result != "":
 			op.AddResponse(code, jsonResponse(http.StatusText(status), o.Result))
-		} else {
+		default:
 			op.AddResponse(code, ogen.NewResponse().SetDescription(http.StatusText(status)))
 		}
 		if o.Public {

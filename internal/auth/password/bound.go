@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jarvis-core/jarvis/internal/fault"
@@ -59,6 +60,7 @@ type gate struct {
 	waiting chan struct{}
 	held    chan struct{} // refusals being held back
 	maxWait time.Duration
+	refused atomic.Int64 // ErrBusy answers, for metrics
 }
 
 func newGate(b Bound) *gate {
@@ -90,10 +92,16 @@ func (g *gate) acquire(ctx context.Context) error {
 	case g.slots <- struct{}{}:
 		return nil
 	case <-t.C:
-		return ErrBusy
+		return g.busy()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// busy counts a refusal.
+func (g *gate) busy() error {
+	g.refused.Add(1)
+	return ErrBusy
 }
 
 func (g *gate) release() { <-g.slots }
@@ -103,14 +111,14 @@ func (g *gate) refuseSlowly(ctx context.Context) error {
 	select {
 	case g.held <- struct{}{}:
 	default:
-		return ErrBusy
+		return g.busy()
 	}
 	defer func() { <-g.held }()
 	t := time.NewTimer(g.maxWait)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return ErrBusy
+		return g.busy()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -142,4 +150,18 @@ func (g *gate) enter(ctx context.Context) (leave func(), err error) {
 		return nil, err
 	}
 	return g.release, nil
+}
+
+// GateStats is the bound's state, for metrics.
+type GateStats struct {
+	InUse   int   // hashes and verifications running (or slots reserved)
+	Queued  int   // callers waiting for a slot
+	Limit   int   // Concurrency
+	Refused int64 // ErrBusy answers since start
+}
+
+// Gate reports the bound's state.
+func (h *Hasher) Gate() GateStats {
+	g := h.gate
+	return GateStats{InUse: len(g.slots), Queued: len(g.waiting), Limit: cap(g.slots), Refused: g.refused.Load()}
 }

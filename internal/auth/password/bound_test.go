@@ -93,6 +93,10 @@ func TestHasherRefusesTheExcess(t *testing.T) {
 	if len(h.gate.slots) != 0 || len(h.gate.waiting) != 0 {
 		t.Fatal("slots or queue leaked")
 	}
+	// The metrics' view: every refusal counted, nothing left in use.
+	if g := h.Gate(); g.Refused != busy.Load() || g.InUse != 0 || g.Queued != 0 || g.Limit != 2 {
+		t.Fatalf("gate stats %+v, want %d refused, none in use or queued, limit 2", g, busy.Load())
+	}
 }
 
 // The dummy verification for unknown emails is refused exactly like a real

@@ -8,6 +8,8 @@ import WebSocket from "ws";
 import { listMySecrets } from "./example.js";
 import {
   createJarvisClient,
+  exportMe,
+  type ExportLine,
   realtimeProtocols,
   type ErrorCode,
   type LLMCall,
@@ -345,4 +347,48 @@ test("memories: store with redaction, search by text, hybrid, knowledge graph", 
 
   const gone = await api.DELETE("/v1/memories/{id}", { params: { path: { id: memory.id } } });
   assert.equal(gone.response.status, 204);
+});
+
+test("export: everything of the user, streamed, then the account deleted", async () => {
+  const email = `ts-export-${Date.now()}@example.com`;
+  const password = "correct horse battery staple";
+  const reg = await api.POST("/v1/auth/register", { body: { email, password } });
+  assert.equal(reg.response.status, 201);
+  access = reg.data!.access_token;
+  const stored = await api.POST("/v1/memories", { body: { content: "Ada drinks green tea" } });
+  assert.equal(stored.response.status, 201);
+
+  const lines: ExportLine[] = [];
+  for await (const line of exportMe(api)) lines.push(line);
+  const header = lines[0]!;
+  assert.equal(header.type, "header");
+  if (header.type === "header") {
+    assert.equal(header.format, "jarvis.export");
+    assert.equal(header.user_id, reg.data!.user_id);
+    assert.equal(header.tables[0], "users");
+  }
+  const rows = lines.filter((l) => l.type === "row");
+  const memories = rows.filter((l) => l.type === "row" && l.table === "memories");
+  assert.equal(memories.length, 1);
+  if (memories[0]!.type === "row") {
+    assert.equal(memories[0]!.data["content"], "Ada drinks green tea");
+    assert.equal(memories[0]!.data["embedding"], undefined);
+  }
+  for (const l of rows) {
+    if (l.type === "row") assert.equal(l.data["password_hash"], undefined);
+  }
+  const end = lines[lines.length - 1]!;
+  assert.equal(end.type, "end");
+  if (end.type === "end") assert.equal(end.counts["memories"], 1);
+
+  const wrong = await api.DELETE("/v1/me", { body: { password: "not the password at all" } });
+  assert.equal(wrong.response.status, 403);
+  expectError(wrong.error, "FORBIDDEN");
+  const gone = await api.DELETE("/v1/me", { body: { password } });
+  assert.equal(gone.response.status, 204);
+  const me = await api.GET("/v1/me");
+  assert.equal(me.response.status, 401);
+  await assert.rejects(async () => {
+    for await (const _ of exportMe(api)) void _;
+  });
 });

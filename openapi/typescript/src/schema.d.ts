@@ -437,6 +437,30 @@ export interface paths {
         get: operations["getMe"];
         put?: never;
         post?: never;
+        /**
+         * Delete your account and everything held about you
+         * @description Requires your password again. Erases every row of your data, closes your sockets, deletes your realtime stream and revokes your OAuth connections' tokens at their providers where possible. The audit log keeps a tombstone without personal data.
+         */
+        delete: operations["deleteMe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download everything held about you
+         * @description NDJSON, streamed: a header line (format jarvis.export, version 1), one line per row of every table holding your data, and an end line with the counts; an export without its end line was cut short. Secrets and connections are metadata only; embeddings only with embeddings=true (docs/operations.md).
+         */
+        get: operations["exportMe"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -572,6 +596,26 @@ export interface paths {
         put?: never;
         /** Move a running run to completed, with its final output */
         post: operations["completeRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/event-batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stream several events of a run at once
+         * @description emitRunEvent for 1 to 100 events in one request, for workers that buffer (token fragments): all are accepted, numbered consecutively in the order given and delivered in that order, or none is (one bad event refuses the batch, naming it as events[i]).
+         */
+        post: operations["emitRunEvents"];
         delete?: never;
         options?: never;
         head?: never;
@@ -908,7 +952,7 @@ export interface components {
             next_cursor?: string;
         };
         /** @enum {string} */
-        AuditEventType: "user_registered" | "login_succeeded" | "login_failed" | "refresh_token_reused" | "logout" | "session_revoked" | "secret_created" | "secret_updated" | "secret_deleted" | "secret_opened" | "tool_permission_changed" | "budget_changed" | "budget_refused" | "account_disabled" | "account_enabled" | "admin_action" | "data_exported" | "account_erased";
+        AuditEventType: "user_registered" | "login_succeeded" | "login_failed" | "refresh_token_reused" | "logout" | "session_revoked" | "secret_created" | "secret_updated" | "secret_deleted" | "secret_opened" | "tool_permission_changed" | "budget_changed" | "budget_refused" | "account_disabled" | "account_enabled" | "admin_action" | "data_exported" | "account_erased" | "connection_created" | "connection_imported" | "connection_refresh_failed" | "connection_needs_reauth" | "connection_revoked" | "connection_deleted";
         Budget: {
             hard: boolean;
             /**
@@ -1036,6 +1080,10 @@ export interface components {
             expires_at?: string;
             /** @description Bearer, as the provider said */
             token_type: string;
+        };
+        DeleteAccountRequest: {
+            /** @description Your current password */
+            password: string;
         };
         Entity: {
             /** Format: date-time */
@@ -1368,6 +1416,10 @@ export interface components {
             ts: string;
             type: components["schemas"]["RealtimeEventType"];
         };
+        RealtimeEventBatch: {
+            /** @description The events as delivered, in the order given */
+            events: components["schemas"]["RealtimeEvent"][];
+        };
         /** @enum {string} */
         RealtimeEventType: "agent.token" | "agent.tool_call" | "agent.tool_result" | "agent.final" | "agent.error" | "run.status" | "run.message" | "budget.warning";
         /** @description A message GET /v1/ws sends that is not an event */
@@ -1511,6 +1563,9 @@ export interface components {
             tags?: string[];
             /** @description The conversation the run belongs to */
             thread_id?: string;
+        };
+        RunEventBatch: {
+            events: components["schemas"]["RunEventCreate"][];
         };
         RunEventCreate: {
             /** @description The event's payload, by type: AgentTokenData, AgentToolCallData, AgentToolResultData, AgentFinalData, AgentErrorData */
@@ -2695,6 +2750,60 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    deleteMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteAccountRequest"];
+            };
+        };
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    exportMe: {
+        parameters: {
+            query?: {
+                /** @description Include the embedding vectors of memories and entities */
+                embeddings?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
     listMemories: {
         parameters: {
             query?: {
@@ -3010,6 +3119,40 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            default: components["responses"]["Error"];
+        };
+    };
+    emitRunEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ID of the run */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunEventBatch"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealtimeEventBatch"];
                 };
             };
             400: components["responses"]["BadRequest"];

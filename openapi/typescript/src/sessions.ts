@@ -31,6 +31,11 @@ export function memoryStorage(): TokenStorage {
   };
 }
 
+// How long a tab that waited for the refresh lock lets the other tab's
+// storage write arrive: up to 10 × 50 ms.
+const storageSettleTries = 10;
+const storageSettleStep = 50;
+
 /** A signed-in session as kept in storage. expires_at is the access token's expiry, ms since the epoch. */
 export interface Session {
   access_token: string;
@@ -241,16 +246,24 @@ export class Sessions {
   /** Single flight: one refresh per tab at a time; callers arriving meanwhile share it. */
   private refreshIf(stale: (s: Session) => boolean): Promise<Session | null> {
     if (this.inflight) return this.inflight;
-    const p = this.locked(() => this.refreshLocked(stale)).finally(() => {
+    const p = this.locked((waited) => this.refreshLocked(stale, waited)).finally(() => {
       if (this.inflight === p) this.inflight = null;
     });
     this.inflight = p;
     return p;
   }
 
-  private async refreshLocked(stale: (s: Session) => boolean): Promise<Session | null> {
+  private async refreshLocked(stale: (s: Session) => boolean, waited: boolean): Promise<Session | null> {
     // Another tab may have refreshed (or signed out) while this one waited.
-    const stored = await this.load();
+    let stored = await this.load();
+    // Chromium hands a localStorage write to other tabs asynchronously: a tab
+    // granted the lock right after another one's refresh can still read the
+    // old session. Having waited for the lock, give the write a moment to
+    // arrive before spending a refresh of its own.
+    for (let i = 0; waited && stored && stale(stored) && i < storageSettleTries; i++) {
+      await new Promise((r) => setTimeout(r, storageSettleStep));
+      stored = await this.load();
+    }
     if (!stored) {
       if (this.current) await this.end(false);
       return null;
@@ -278,17 +291,23 @@ export class Sessions {
   }
 
   /** Runs fn under the origin-wide lock when there is one; never waits past lockTimeout. */
-  private async locked<T>(fn: () => Promise<T>): Promise<T> {
+  private async locked<T>(fn: (waited: boolean) => Promise<T>): Promise<T> {
     const locks = this.crossTab ? (globalThis.navigator as Navigator | undefined)?.locks : undefined;
-    if (!locks) return fn();
+    if (!locks) return fn(false);
     const name = `${this.key}:refresh`;
     try {
-      return await locks.request(name, { signal: AbortSignal.timeout(this.lockTimeout) }, fn);
+      // Free: run now. Held by another tab: wait, and say so (it is likely
+      // refreshing the same session).
+      const free = await locks.request(name, { ifAvailable: true }, async (lock) =>
+        lock ? { value: await fn(false) } : null,
+      );
+      if (free) return free.value;
+      return await locks.request(name, { signal: AbortSignal.timeout(this.lockTimeout) }, () => fn(true));
     } catch (e) {
       // The lock was not granted in time (only AbortSignal's errors land
       // here before fn runs): refresh without it; the server's grace covers
       // a racing tab.
-      if (e instanceof DOMException && (e.name === "TimeoutError" || e.name === "AbortError")) return fn();
+      if (e instanceof DOMException && (e.name === "TimeoutError" || e.name === "AbortError")) return fn(true);
       throw e;
     }
   }
