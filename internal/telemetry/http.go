@@ -36,6 +36,39 @@ type route struct {
 	op      string // metric label
 	pattern string // http.route
 	attrs   []attribute.KeyValue
+	sets    *classSets // the duration's attribute sets, by status class
+}
+
+// classSets are one operation and method's metric options by status class
+// (index status/100 for 1xx–5xx, 0 for anything else), built when the
+// route is: a request records with a set it finds by index, never hashing
+// or allocating one. Each is a one-element slice so that Record's variadic
+// argument is passed as is, not copied to the heap.
+type classSets [6][]metric.RecordOption
+
+func newClassSets(op, method string) *classSets {
+	var s classSets
+	for c := range s {
+		class := "other"
+		if c >= 1 {
+			class = string(rune('0'+c)) + "xx"
+		}
+		s[c] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("jarvis.operation", op),
+			semconv.HTTPRequestMethodKey.String(method),
+			attribute.String("http.response.status_class", class),
+		))}
+	}
+	return &s
+}
+
+// of is the options for a response status.
+func (s *classSets) of(status int) []metric.RecordOption {
+	c := status / 100
+	if c < 1 || c > 5 {
+		c = 0
+	}
+	return s[c]
 }
 
 // edge is the HTTP instrumentation: one server span per request (the
@@ -45,20 +78,15 @@ type route struct {
 type edge struct {
 	t        *Telemetry
 	find     func(method, path string) (openapi.Route, bool)
-	routes   map[methodPath]route // GET /v1/ws → route, outside ogen
-	ops      sync.Map             // "getRun" → *route (built once per operation)
+	routes   map[methodPath]*route // GET /v1/ws → route, outside ogen
+	ops      sync.Map              // "getRun" → *route (built once per operation)
+	unrouted map[string]*route     // by method label: 404s and 405s
 	duration metric.Float64Histogram
-	sets     sync.Map // labelKey → metric.MeasurementOption (cached attribute sets)
 	refusals metric.Int64Counter
-	refusal  map[int]metric.AddOption // by status: the refusals an operator alerts on
+	refusal  map[int][]metric.AddOption // by status: the refusals an operator alerts on
 }
 
 type methodPath struct{ method, path string }
-
-type labelKey struct {
-	op, method string
-	class      int // status / 100
-}
 
 // newEdge routes with ogen's generated router (the same table the API
 // serves from; its handler is never called) to name spans and label
@@ -68,10 +96,15 @@ func newEdge(t *Telemetry, extra []api.Route) (*edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &edge{t: t, find: router.FindRoute, routes: map[methodPath]route{}}
+	e := &edge{t: t, find: router.FindRoute, routes: map[methodPath]*route{}, unrouted: map[string]*route{}}
 	add := func(method, path, op string) {
-		e.routes[methodPath{method, path}] = route{name: method + " " + path, op: op, pattern: path,
-			attrs: []attribute.KeyValue{semconv.HTTPRouteKey.String(path), semconv.HTTPRequestMethodKey.String(method)}}
+		e.routes[methodPath{method, path}] = &route{name: method + " " + path, op: op, pattern: path,
+			attrs: []attribute.KeyValue{semconv.HTTPRouteKey.String(path), semconv.HTTPRequestMethodKey.String(method)},
+			sets:  newClassSets(op, method)}
+	}
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace, "_OTHER"} {
+		e.unrouted[m] = &route{name: "HTTP " + m, op: opUnrouted, sets: newClassSets(opUnrouted, m)}
 	}
 	add("GET", "/healthz", opHealthz)
 	add("GET", "/readyz", opReadyz)
@@ -95,31 +128,33 @@ func newEdge(t *Telemetry, extra []api.Route) (*edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.refusal = map[int]metric.AddOption{}
+	e.refusal = map[int][]metric.AddOption{}
 	for _, code := range []int{401, 402, 403, 429, 503} {
-		e.refusal[code] = metric.WithAttributeSet(attribute.NewSet(semconv.HTTPResponseStatusCode(code)))
+		e.refusal[code] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(semconv.HTTPResponseStatusCode(code)))}
 	}
 	return e, nil
 }
 
-func (e *edge) route(r *http.Request) route {
+func (e *edge) route(r *http.Request) *route {
 	if rt, ok := e.routes[methodPath{r.Method, r.URL.Path}]; ok {
 		return rt
 	}
 	or, ok := e.find(r.Method, r.URL.Path)
 	if !ok {
-		return route{name: "HTTP " + knownMethod(r.Method), op: opUnrouted}
+		return e.unrouted[knownMethod(r.Method)]
 	}
 	if v, ok := e.ops.Load(or.OperationID()); ok {
-		return *v.(*route)
+		return v.(*route)
 	}
+	// An operation answers one method, so its sets are built for it alone.
+	method := knownMethod(r.Method)
 	rt := &route{name: or.Name(), op: or.OperationID(), pattern: or.PathPattern(), attrs: []attribute.KeyValue{
 		attribute.String("jarvis.operation", or.OperationID()),
 		semconv.HTTPRouteKey.String(or.PathPattern()),
 		semconv.HTTPRequestMethodKey.String(r.Method),
-	}}
-	e.ops.Store(or.OperationID(), rt)
-	return *rt
+	}, sets: newClassSets(or.OperationID(), method)}
+	v, _ := e.ops.LoadOrStore(or.OperationID(), rt)
+	return v.(*route)
 }
 
 // knownMethod bounds the method label (semantic conventions: _OTHER).
@@ -130,25 +165,6 @@ func knownMethod(m string) string {
 		return m
 	}
 	return "_OTHER"
-}
-
-func (e *edge) measure(op, method string, status int) metric.MeasurementOption {
-	k := labelKey{op: op, method: method, class: status / 100}
-	if v, ok := e.sets.Load(k); ok {
-		return v.(metric.MeasurementOption)
-	}
-	class := "other"
-	if k.class >= 1 && k.class <= 5 {
-		class = string(rune('0'+k.class)) + "xx"
-	}
-	set := attribute.NewSet(
-		attribute.String("jarvis.operation", op),
-		semconv.HTTPRequestMethodKey.String(method),
-		attribute.String("http.response.status_class", class),
-	)
-	opt := metric.WithAttributeSet(set)
-	e.sets.Store(k, opt)
-	return opt
 }
 
 // wrap is the middleware.
@@ -187,9 +203,9 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 				span.End()
 			}
 			if e.t.metrics {
-				e.duration.Record(ctx, time.Since(start).Seconds(), e.measure(rt.op, knownMethod(r.Method), rec.status))
-				if opt, ok := e.refusal[rec.status]; ok {
-					e.refusals.Add(ctx, 1, opt)
+				e.duration.Record(ctx, time.Since(start).Seconds(), rt.sets.of(rec.status)...)
+				if opts, ok := e.refusal[rec.status]; ok {
+					e.refusals.Add(ctx, 1, opts...)
 				}
 			}
 		}()

@@ -151,10 +151,11 @@ func pgxTracerFor(t *Telemetry) pgx.QueryTracer {
 // unitObserver is the unit of work's span ("unit of work", with a
 // "commit" child) and its duration by outcome.
 type unitObserver struct {
-	t         *Telemetry
-	duration  metric.Float64Histogram
-	committed metric.MeasurementOption
-	rolled    metric.MeasurementOption
+	t        *Telemetry
+	duration metric.Float64Histogram
+	// One-element slices, passed to Record as they are (no per-call copy).
+	committed []metric.RecordOption
+	rolled    []metric.RecordOption
 }
 
 func newUnitObserver(t *Telemetry) (*unitObserver, error) {
@@ -165,8 +166,8 @@ func newUnitObserver(t *Telemetry) (*unitObserver, error) {
 		return nil, err
 	}
 	return &unitObserver{t: t, duration: h,
-		committed: metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "committed"))),
-		rolled:    metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "rolled_back"))),
+		committed: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "committed")))},
+		rolled:    []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "rolled_back")))},
 	}, nil
 }
 
@@ -218,7 +219,7 @@ func (u *unitSpan) End(err error) {
 		if err != nil {
 			opt = u.o.rolled
 		}
-		u.o.duration.Record(context.Background(), time.Since(u.start).Seconds(), opt)
+		u.o.duration.Record(context.Background(), time.Since(u.start).Seconds(), opt...)
 	}
 }
 

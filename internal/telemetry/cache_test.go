@@ -1,0 +1,92 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+
+	"go.opentelemetry.io/otel/metric"
+)
+
+func recordLabels(opts []metric.RecordOption) map[string]string {
+	got := map[string]string{}
+	set := metric.NewRecordConfig(opts).Attributes()
+	for it := set.Iter(); it.Next(); {
+		kv := it.Attribute()
+		got[string(kv.Key)] = kv.Value.Emit()
+	}
+	return got
+}
+
+// TestEdgeSetsAreBuiltOncePerRoute: a request finds its route and the
+// duration's attribute set without building either again, and the set
+// labels the operation, the method and the status class.
+func TestEdgeSetsAreBuiltOncePerRoute(t *testing.T) {
+	tel, err := New(context.Background(), Config{MetricsAddr: "127.0.0.1:0"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	e, err := newEdge(tel, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/v1/secrets?limit=20", nil)
+	a, b := e.route(req), e.route(req)
+	if a != b {
+		t.Error("the same operation built its route twice")
+	}
+	if &a.sets.of(200)[0] != &b.sets.of(204)[0] {
+		t.Error("200 and 204 do not share the 2xx set")
+	}
+	for status, class := range map[int]string{200: "2xx", 404: "4xx", 503: "5xx", 302: "3xx", 101: "1xx", 0: "other", 600: "other"} {
+		want := map[string]string{"jarvis.operation": "listSecrets", "http.request.method": "GET", "http.response.status_class": class}
+		got := recordLabels(a.sets.of(status))
+		if len(got) != len(want) {
+			t.Errorf("status %d: labels %v, want %v", status, got, want)
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("status %d: %s = %q, want %q", status, k, got[k], v)
+			}
+		}
+	}
+	un := e.route(httptest.NewRequest("BREW", "/nowhere", nil))
+	if un != e.route(httptest.NewRequest("PURGE", "/nowhere/else", nil)) {
+		t.Error("unrouted requests of unknown methods do not share a route")
+	}
+	if got := recordLabels(un.sets.of(404)); got["jarvis.operation"] != opUnrouted || got["http.request.method"] != "_OTHER" {
+		t.Errorf("unrouted labels %v", got)
+	}
+	if got := e.route(httptest.NewRequest("GET", "/healthz", nil)); got.op != opHealthz || recordLabels(got.sets.of(200))["jarvis.operation"] != opHealthz {
+		t.Errorf("healthz route %+v", got)
+	}
+}
+
+// TestRedisCommandCacheIsBounded: a command's options are built once and
+// reused; past the cap new names are still labelled, but not kept.
+func TestRedisCommandCacheIsBounded(t *testing.T) {
+	h := &redisHook{}
+	if h.command("get") != h.command("get") {
+		t.Error("the same command built its options twice")
+	}
+	if got := recordLabels(h.command("evalsha").record); got["db.operation.name"] != "evalsha" || len(got) != 1 {
+		t.Errorf("evalsha labelled %v", got)
+	}
+	for i := range 2 * maxRedisCommands {
+		h.command(fmt.Sprintf("cmd%d", i))
+	}
+	var n int
+	h.sets.Range(func(any, any) bool { n++; return true })
+	if n > maxRedisCommands || h.cached.Load() > maxRedisCommands {
+		t.Errorf("%d commands cached (counter %d), cap %d", n, h.cached.Load(), maxRedisCommands)
+	}
+	late := h.command("late")
+	if got := recordLabels(late.record); got["db.operation.name"] != "late" {
+		t.Errorf("a command past the cap labelled %v", got)
+	}
+	if h.command("late") == late {
+		t.Error("a command past the cap was cached")
+	}
+}
