@@ -3,10 +3,15 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func recordLabels(opts []metric.RecordOption) map[string]string {
@@ -88,5 +93,55 @@ func TestRedisCommandCacheIsBounded(t *testing.T) {
 	}
 	if h.command("late") == late {
 		t.Error("a command past the cap was cached")
+	}
+}
+
+// TestHeaderCarrier: the edge's carrier reads and writes the same headers
+// as propagation.HeaderCarrier, and a request without trace context is
+// told apart without parsing.
+func TestHeaderCarrier(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	h := http.Header{}
+	if hasTraceContext(h) {
+		t.Error("an empty header has trace context")
+	}
+	h.Set("traceparent", tp)
+	h.Add("baggage", "a=1")
+	h.Add("baggage", "b=2")
+	h.Set("X-Other", "x")
+	if !hasTraceContext(h) {
+		t.Error("a traceparent header is not trace context")
+	}
+	c, std := headerCarrier(h), propagation.HeaderCarrier(h)
+	for _, k := range []string{"traceparent", "tracestate", "baggage", "x-other", "X-Other", "missing"} {
+		if c.Get(k) != std.Get(k) {
+			t.Errorf("Get(%q) = %q, HeaderCarrier says %q", k, c.Get(k), std.Get(k))
+		}
+		if !slices.Equal(c.Values(k), std.Values(k)) {
+			t.Errorf("Values(%q) = %q, HeaderCarrier says %q", k, c.Values(k), std.Values(k))
+		}
+	}
+	if !hasTraceContext(http.Header{"Baggage": {"a=1"}}) {
+		t.Error("a baggage header alone is not trace context")
+	}
+	out := http.Header{}
+	headerCarrier(out).Set("traceparent", tp)
+	headerCarrier(out).Set("x-custom", "v")
+	if out.Get("Traceparent") != tp || out.Get("X-Custom") != "v" || len(out) != 2 {
+		t.Errorf("Set wrote %v", out)
+	}
+	keys := headerCarrier(out).Keys()
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"Traceparent", "X-Custom"}) {
+		t.Errorf("Keys = %v", keys)
+	}
+	// Extracted through the composite propagator, the context is the caller's.
+	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	ctx := prop.Extract(context.Background(), c)
+	if sc := trace.SpanContextFromContext(ctx); sc.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" || !sc.IsRemote() {
+		t.Errorf("extracted %v", sc)
+	}
+	if m := baggage.FromContext(ctx); m.Member("a").Value() != "1" || m.Member("b").Value() != "2" {
+		t.Errorf("baggage %v", m)
 	}
 }

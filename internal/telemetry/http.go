@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"net/http"
+	"net/textproto"
 	"strings"
 	"sync"
 	"time"
@@ -178,24 +179,31 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 		ctx := r.Context()
 		var span trace.Span
 		if e.t.tracing {
-			ctx = e.t.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
-			ctx, span = e.t.tracer.Start(ctx, rt.name, trace.WithSpanKind(trace.SpanKindServer))
-			if span.IsRecording() && len(rt.attrs) > 0 {
-				span.SetAttributes(rt.attrs...)
+			// Only a request that carries trace context pays for parsing
+			// it; the canonical header keys are read directly, never
+			// canonicalised per call.
+			if hasTraceContext(r.Header) {
+				ctx = e.t.Propagator.Extract(ctx, headerCarrier(r.Header))
 			}
+			ctx, span = e.t.tracer.Start(ctx, rt.name, serverKind)
 			// The answer names the trace (W3C traceparent), so a client can
 			// report the id of a slow or failed call.
-			e.t.Propagator.Inject(ctx, propagation.HeaderCarrier(w.Header()))
+			e.t.Propagator.Inject(ctx, headerCarrier(w.Header()))
 			r = r.WithContext(ctx)
 		}
 		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if span != nil {
 				if span.IsRecording() {
-					span.SetAttributes(semconv.HTTPResponseStatusCode(rec.status))
+					// All the server span's attributes in one call, at its
+					// end: one lock and one exactly sized slice, not three.
+					attrs := make([]attribute.KeyValue, 0, len(rt.attrs)+2)
+					attrs = append(attrs, rt.attrs...)
+					attrs = append(attrs, semconv.HTTPResponseStatusCode(rec.status))
 					if id := w.Header().Get(logging.CorrelationHeader); id != "" {
-						span.SetAttributes(attribute.String(CorrelationAttr, id))
+						attrs = append(attrs, attribute.String(CorrelationAttr, id))
 					}
+					span.SetAttributes(attrs...)
 					if rec.status >= 500 {
 						span.SetStatus(codes.Error, http.StatusText(rec.status))
 					}
@@ -211,6 +219,64 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+var serverKind = trace.WithSpanKind(trace.SpanKindServer)
+
+// The propagators' header names, in their canonical (net/http) form.
+const (
+	hTraceparent = "Traceparent"
+	hTracestate  = "Tracestate"
+	hBaggage     = "Baggage"
+)
+
+// hasTraceContext reports whether a request carries anything the
+// propagators (W3C trace context and baggage) would extract.
+func hasTraceContext(h http.Header) bool {
+	return len(h[hTraceparent]) > 0 || len(h[hBaggage]) > 0
+}
+
+// headerCarrier is propagation.HeaderCarrier without its per-call cost:
+// the propagators' own keys map to their canonical header names by a
+// switch instead of textproto's canonicalisation (which allocates for a
+// lower-case key).
+type headerCarrier http.Header
+
+var _ propagation.TextMapCarrier = headerCarrier(nil)
+
+func canonical(key string) string {
+	switch key {
+	case "traceparent":
+		return hTraceparent
+	case "tracestate":
+		return hTracestate
+	case "baggage":
+		return hBaggage
+	}
+	return textproto.CanonicalMIMEHeaderKey(key)
+}
+
+// Get returns the first value of key.
+func (c headerCarrier) Get(key string) string {
+	if v := c[canonical(key)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Values returns every value of key (baggage may come in several headers).
+func (c headerCarrier) Values(key string) []string { return c[canonical(key)] }
+
+// Set replaces key's values.
+func (c headerCarrier) Set(key, value string) { c[canonical(key)] = []string{value} }
+
+// Keys lists the header names.
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 type statusWriter struct {
