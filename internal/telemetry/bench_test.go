@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
@@ -56,5 +58,25 @@ func BenchmarkEdge(b *testing.B) {
 				h.ServeHTTP(w, req)
 			}
 		})
+	}
+}
+
+// BenchmarkStatementSpan is one traced statement's span (pgx's start and
+// end hooks) under a recording request span, batched to a discarding exporter.
+func BenchmarkStatementSpan(b *testing.B) {
+	t, err := New(context.Background(), Config{Sampler: "always_on"},
+		Options{SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{})}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer t.Shutdown(context.Background())
+	p := pgxTracerFor(t)
+	ctx, span := t.tracer.Start(context.Background(), "request")
+	defer span.End()
+	data := pgx.TraceQueryStartData{SQL: `SELECT "user_secrets"."id", "user_secrets"."provider" FROM "user_secrets" WHERE "user_secrets"."user_id" = $1 ORDER BY "user_secrets"."id" LIMIT 21`}
+	b.ReportAllocs()
+	for b.Loop() {
+		sctx := p.TraceQueryStart(ctx, nil, data)
+		p.TraceQueryEnd(sctx, nil, pgx.TraceQueryEndData{})
 	}
 }

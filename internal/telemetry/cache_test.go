@@ -145,3 +145,44 @@ func TestHeaderCarrier(t *testing.T) {
 		t.Errorf("baggage %v", m)
 	}
 }
+
+// TestStatementCache: one SQL text is described once (the same name and
+// options every time), its span carries the text and no values, and the
+// cache stops growing at its cap.
+func TestStatementCache(t *testing.T) {
+	c := &statementCache{}
+	const sql = `SELECT "user_secrets"."id" FROM "user_secrets" WHERE "user_secrets"."user_id" = $1 LIMIT 21`
+	a, b := c.get(sql), c.get(sql)
+	if a != b {
+		t.Error("the same SQL was described twice")
+	}
+	if a.name != "SELECT user_secrets" || c.get("  begin read only").name != "BEGIN" {
+		t.Errorf("names %q, %q", a.name, c.get("  begin read only").name)
+	}
+	cfg := trace.NewSpanStartConfig(a.opts...)
+	if cfg.SpanKind() != trace.SpanKindClient {
+		t.Errorf("kind %v", cfg.SpanKind())
+	}
+	got := map[string]string{}
+	for _, kv := range cfg.Attributes() {
+		got[string(kv.Key)] = kv.Value.Emit()
+	}
+	if len(got) != 2 || got["db.system.name"] != "postgresql" || got["db.query.text"] != sql {
+		t.Errorf("attributes %v", got)
+	}
+	for i := range maxStatements + 100 {
+		c.get(fmt.Sprintf("SELECT %d FROM t", i))
+	}
+	var n int
+	c.m.Range(func(any, any) bool { n++; return true })
+	if n > maxStatements || c.n.Load() > maxStatements {
+		t.Errorf("%d statements cached (counter %d), cap %d", n, c.n.Load(), maxStatements)
+	}
+	late := c.get("INSERT INTO late (id) VALUES ($1)")
+	if late.name != "INSERT late" {
+		t.Errorf("a statement past the cap named %q", late.name)
+	}
+	if c.get("INSERT INTO late (id) VALUES ($1)") == late {
+		t.Error("a statement past the cap was cached")
+	}
+}
