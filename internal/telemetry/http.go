@@ -200,8 +200,8 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 					attrs := make([]attribute.KeyValue, 0, len(rt.attrs)+2)
 					attrs = append(attrs, rt.attrs...)
 					attrs = append(attrs, semconv.HTTPResponseStatusCode(rec.status))
-					if id := w.Header().Get(logging.CorrelationHeader); id != "" {
-						attrs = append(attrs, attribute.String(CorrelationAttr, id))
+					if id := w.Header()[correlationKey]; len(id) > 0 && id[0] != "" {
+						attrs = append(attrs, attribute.String(CorrelationAttr, id[0]))
 					}
 					span.SetAttributes(attrs...)
 					if rec.status >= 500 {
@@ -221,7 +221,12 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 	})
 }
 
-var serverKind = trace.WithSpanKind(trace.SpanKindServer)
+var (
+	serverKind = trace.WithSpanKind(trace.SpanKindServer)
+	// correlationKey is X-Correlation-ID as net/http stores it
+	// ("X-Correlation-Id"): Header.Get would canonicalise, and allocate, per call.
+	correlationKey = textproto.CanonicalMIMEHeaderKey(logging.CorrelationHeader)
+)
 
 // The propagators' header names, in their canonical (net/http) form.
 const (
