@@ -32,7 +32,10 @@ commands:
       the account, its status and how many rows it owns in each owned table.
   users disable|enable|revoke-sessions <email|id> --reason "..." [--operator name]
       disable (also revokes every session: live tokens stop at their next
-      request), enable, or revoke every session of one account.
+      request), enable, or revoke every session of one account. Disable and
+      revoke-sessions then close the account's open sockets on every instance
+      (with the service's REDIS_URL; without it they end at their next
+      session check).
   users erase <email|id> --reason "..." [--operator name]
       delete the account and every row of every owned table naming it; its
       audit events are replaced by one tombstone without personal data.

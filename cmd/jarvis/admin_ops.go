@@ -207,22 +207,34 @@ func runOperator(ctx context.Context, args []string, stdout io.Writer, log *slog
 			return err
 		}
 		return printJSON(stdout, acc)
-	case "users disable", "users enable":
-		n, err := ops.SetStatus(ctx, op, ref, args[1] == "disable")
+	case "users disable", "users enable", "users revoke-sessions":
+		pub, closePub, err := servicePublisher(src, log)
 		if err != nil {
-			return err
+			return errors.Join(errors.New(cmd+" runs with the service's environment (REDIS_URL) to close open sockets"), err)
 		}
-		fmt.Fprintf(stdout, "%sd %s (%d session(s) revoked)\n", args[1], ref, n)
-		return nil
-	case "users revoke-sessions":
-		n, err := ops.RevokeSessions(ctx, op, ref)
-		if err != nil {
-			return err
+		defer closePub()
+		if pub != nil {
+			ops.Sockets = pub
 		}
-		fmt.Fprintf(stdout, "revoked %d session(s) of %s\n", n, ref)
+		var r admin.Revoked
+		if args[1] == "revoke-sessions" {
+			if r, err = ops.RevokeSessions(ctx, op, ref); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "revoked %d session(s) of %s\n", r.Sessions, ref)
+		} else {
+			if r, err = ops.SetStatus(ctx, op, ref, args[1] == "disable"); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%sd %s (%d session(s) revoked)\n", args[1], ref, r.Sessions)
+			if args[1] == "enable" {
+				return nil
+			}
+		}
+		printSocketsClosed(stdout, r)
 		return nil
 	case "users erase":
-		after, closeAfter, err := eraseAftermath(src)
+		after, closeAfter, err := eraseAftermath(src, log)
 		if err != nil {
 			return err
 		}
@@ -248,6 +260,19 @@ func runOperator(ctx context.Context, args []string, stdout io.Writer, log *slog
 		return nil
 	}
 	return usageError(adminUsage)
+}
+
+// printSocketsClosed says what became of the account's open sockets.
+func printSocketsClosed(w io.Writer, r admin.Revoked) {
+	switch {
+	case r.SocketsClosed:
+		fmt.Fprintln(w, "open sockets closed on every instance")
+	case r.CloseErr != nil:
+		// The revocation stands; only the prompt close failed.
+		fmt.Fprintf(w, "open sockets could not be closed now (%v): they end at their next session check\n", r.CloseErr)
+	default:
+		fmt.Fprintln(w, "no REDIS_URL: open sockets end at their next session check")
+	}
 }
 
 // budgetView is a budget as GET /v1/budget shows it.

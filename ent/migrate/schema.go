@@ -80,6 +80,14 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{AgentRunsColumns[22], AgentRunsColumns[15], AgentRunsColumns[0]},
 			},
+			{
+				Name:    "agentrun_status",
+				Unique:  false,
+				Columns: []*schema.Column{AgentRunsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((status)::text = ANY (ARRAY[('pending'::character varying)::text, ('running'::character varying)::text]))",
+				},
+			},
 		},
 	}
 	// AuditEventsColumns holds the columns for the "audit_events" table.

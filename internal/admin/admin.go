@@ -23,6 +23,7 @@ import (
 	"github.com/jarvis-core/jarvis/ent/session"
 	entuser "github.com/jarvis-core/jarvis/ent/user"
 	"github.com/jarvis-core/jarvis/internal/audit"
+	"github.com/jarvis-core/jarvis/internal/realtime"
 	"github.com/jarvis-core/jarvis/internal/runs"
 )
 
@@ -72,7 +73,10 @@ type Ops struct {
 	// Runs serves the budget commands (nil: they are refused); it runs on a
 	// db.DB connected as the owner role too.
 	Runs *runs.Service
-	Now  func() time.Time
+	// Sockets closes the sockets of an account whose sessions were revoked
+	// (nil: they end at their next session check).
+	Sockets Sockets
+	Now     func() time.Time
 }
 
 // Account is what `users find` shows.
@@ -139,19 +143,43 @@ func (a Ops) lookup(ctx context.Context, c *ent.Client, ref string) (*ent.User, 
 	return u, nil
 }
 
+// Sockets closes a user's open sockets on every instance:
+// realtime.Publisher, on the service's Redis.
+type Sockets interface {
+	CloseUser(ctx context.Context, userID uuid.UUID, reason string) error
+}
+
+// Revoked is what revoking an account's sessions did.
+type Revoked struct {
+	// Sessions is how many live sessions were revoked.
+	Sessions int
+	// SocketsClosed says the user's open sockets were told to close on
+	// every instance. False with a nil CloseErr: Ops has no Sockets (no
+	// Redis), and each socket ends at its next session check instead.
+	SocketsClosed bool
+	// CloseErr is why they could not be told (the revocation stands).
+	CloseErr error
+}
+
 // SetStatus disables or enables an account. Disabling revokes every session
 // in the same transaction, so no refresh works again and every request with
-// a live access token fails its session check (jarvis_identify).
-func (a Ops) SetStatus(ctx context.Context, op Operator, ref string, disabled bool) (revoked int, err error) {
+// a live access token fails its session check (jarvis_identify); after the
+// commit the user's open sockets are closed on every instance.
+func (a Ops) SetStatus(ctx context.Context, op Operator, ref string, disabled bool) (Revoked, error) {
 	if err := op.Validate(); err != nil {
-		return 0, err
+		return Revoked{}, err
 	}
 	ctx = op.Context(ctx, "operator changes an account's status")
-	err = a.tx(ctx, func(tx *ent.Tx) error {
+	var (
+		out Revoked
+		uid uuid.UUID
+	)
+	err := a.tx(ctx, func(tx *ent.Tx) error {
 		u, err := a.lookup(ctx, tx.Client(), ref)
 		if err != nil {
 			return err
 		}
+		uid = u.ID
 		status, typ := entuser.StatusActive, audit.AccountEnabled
 		if disabled {
 			status, typ = entuser.StatusDisabled, audit.AccountDisabled
@@ -160,34 +188,64 @@ func (a Ops) SetStatus(ctx context.Context, op Operator, ref string, disabled bo
 			return fmt.Errorf("set status: %w", err)
 		}
 		if disabled {
-			if revoked, err = a.revoke(ctx, tx, u.ID); err != nil {
+			if out.Sessions, err = a.revoke(ctx, tx, u.ID); err != nil {
 				return err
 			}
 		}
 		return audit.Record(ctx, tx, audit.Event{Type: typ, User: u.ID, Reason: op.Reason,
-			Data: map[string]any{"sessions_revoked": revoked}})
+			Data: map[string]any{"sessions_revoked": out.Sessions}})
 	})
-	return revoked, err
+	if err != nil {
+		return Revoked{}, err
+	}
+	if disabled {
+		a.closeSockets(ctx, uid, realtime.ReasonDisabled, &out)
+	}
+	return out, nil
 }
 
-// RevokeSessions revokes every live session of an account.
-func (a Ops) RevokeSessions(ctx context.Context, op Operator, ref string) (revoked int, err error) {
+// RevokeSessions revokes every live session of an account and closes its
+// open sockets on every instance.
+func (a Ops) RevokeSessions(ctx context.Context, op Operator, ref string) (Revoked, error) {
 	if err := op.Validate(); err != nil {
-		return 0, err
+		return Revoked{}, err
 	}
 	ctx = op.Context(ctx, "operator revokes an account's sessions")
-	err = a.tx(ctx, func(tx *ent.Tx) error {
+	var (
+		out Revoked
+		uid uuid.UUID
+	)
+	err := a.tx(ctx, func(tx *ent.Tx) error {
 		u, err := a.lookup(ctx, tx.Client(), ref)
 		if err != nil {
 			return err
 		}
-		if revoked, err = a.revoke(ctx, tx, u.ID); err != nil {
+		uid = u.ID
+		if out.Sessions, err = a.revoke(ctx, tx, u.ID); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.Event{Type: audit.AdminAction, User: u.ID, Reason: op.Reason,
-			Data: map[string]any{"action": "revoke_sessions", "sessions_revoked": revoked}})
+			Data: map[string]any{"action": "revoke_sessions", "sessions_revoked": out.Sessions}})
 	})
-	return revoked, err
+	if err != nil {
+		return Revoked{}, err
+	}
+	a.closeSockets(ctx, uid, realtime.ReasonRevoked, &out)
+	return out, nil
+}
+
+// closeSockets runs after the commit, so a socket never closes for a
+// revocation that rolled back; it is not cut short by the caller going
+// away (the sessions are revoked either way).
+func (a Ops) closeSockets(ctx context.Context, uid uuid.UUID, reason string, out *Revoked) {
+	if a.Sockets == nil {
+		return
+	}
+	if err := a.Sockets.CloseUser(context.WithoutCancel(ctx), uid, reason); err != nil {
+		out.CloseErr = err
+		return
+	}
+	out.SocketsClosed = true
 }
 
 func (a Ops) revoke(ctx context.Context, tx *ent.Tx, uid uuid.UUID) (int, error) {

@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -388,10 +389,12 @@ func (h *Hub) catchUpLocked(u *userConns, since uint64, pubs []Publication, pos 
 func (h *Hub) fanOutLocked(u *userConns, p Publication) {
 	u.lastSeq = p.Seq
 	if p.Type == closeUser {
-		// The account is gone (erased): every socket of the user, on every
-		// instance, ends now rather than at its next session check.
+		// The account is gone, disabled or signed out by an operator: every
+		// socket of the user, on every instance, ends now rather than at its
+		// next session check.
+		reason := closeReason(p.Data)
 		for c := range u.conns {
-			c.close(CloseUnauthorized, "account erased: sign in again")
+			c.close(CloseUnauthorized, reason)
 		}
 		return
 	}
@@ -399,6 +402,22 @@ func (h *Hub) fanOutLocked(u *userConns, p Publication) {
 	for c := range u.conns {
 		c.deliver(p, msg)
 	}
+}
+
+// closeReason is a close_user publication's reason; one published by an
+// older instance carries none and meant an erasure. A WebSocket close
+// reason is at most 123 bytes.
+func closeReason(data json.RawMessage) string {
+	var d struct {
+		Reason string `json:"reason"`
+	}
+	if json.Unmarshal(data, &d) != nil || d.Reason == "" {
+		return ReasonErased
+	}
+	if len(d.Reason) > 123 {
+		return d.Reason[:123]
+	}
+	return d.Reason
 }
 
 // resyncLocked closes the user's sockets so that they resume (and learn

@@ -155,17 +155,43 @@ func (p *Publisher) normalize(data json.RawMessage) (json.RawMessage, error) {
 // closeUser is the control publication that closes every socket of its
 // user on every instance (it travels the fan-out as events do, so it
 // reaches the instances holding the sockets); sockets never receive it.
+// Its data is {"reason": ...}, the close reason the sockets are given.
 const closeUser events.Type = "_control.close_user"
+
+// Why a user's sockets are closed, as their close reason says it (code 4001:
+// the client signs in again, it does not resume).
+const (
+	ReasonErased   = "account erased: sign in again"
+	ReasonDisabled = "account disabled"
+	ReasonRevoked  = "sessions revoked: sign in again"
+)
+
+// CloseUser closes every socket of the user, on every instance, now rather
+// than at each socket's next session check: after an operator disables the
+// account or revokes its sessions. The user's stream stays (a new session
+// resumes nothing of it: resume is per socket).
+func (p *Publisher) CloseUser(ctx context.Context, userID uuid.UUID, reason string) error {
+	data, err := json.Marshal(struct {
+		Reason string `json:"reason"`
+	}{reason})
+	if err != nil {
+		return fmt.Errorf("close the user's sockets: %w", err)
+	}
+	env := Envelope{Type: closeUser, Time: p.now(), Data: data}
+	if _, err := p.broker.Publish(ctx, userID, env); err != nil {
+		return fmt.Errorf("close the user's sockets: %w", err)
+	}
+	return nil
+}
 
 // ForgetUser ends a user's realtime presence after their account was
 // erased: every socket of the user, on any instance, is closed, then the
 // user's stream and position are deleted from the broker (Redis), so
 // nothing of the user stays there.
 func (p *Publisher) ForgetUser(ctx context.Context, userID uuid.UUID) error {
-	env := Envelope{Type: closeUser, Time: p.now(), Data: json.RawMessage(`{}`)}
 	var errs []error
-	if _, err := p.broker.Publish(ctx, userID, env); err != nil {
-		errs = append(errs, fmt.Errorf("close the user's sockets: %w", err))
+	if err := p.CloseUser(ctx, userID, ReasonErased); err != nil {
+		errs = append(errs, err)
 	}
 	if err := p.broker.Forget(ctx, userID); err != nil {
 		errs = append(errs, err)

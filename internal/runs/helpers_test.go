@@ -27,6 +27,7 @@ import (
 // fixture is one test's service on its own database, with two users.
 type fixture struct {
 	svc        *Service
+	database   *dbtest.Database
 	owner      *ent.Client // the owner role: fixtures and checks, RLS bypassed
 	rec        *events.Recorder
 	logs       *logtest.Buffer
@@ -79,7 +80,7 @@ func setup(t testing.TB, opts ...option) *fixture {
 			return d.AppWithURL(t, fmt.Sprintf("%s&pool_max_conns=%d", d.AppURL, st.poolSize))
 		}
 	}
-	e := &fixture{owner: owner, rec: &events.Recorder{}, logs: &logtest.Buffer{},
+	e := &fixture{database: d, owner: owner, rec: &events.Recorder{}, logs: &logtest.Buffer{},
 		clock: &clock{t: time.Now().UTC().Truncate(time.Microsecond)}}
 	e.svc, err = NewService(app(t), st.cfg, st.prices, e.rec, logging.New(e.logs, slog.LevelDebug))
 	if err != nil {

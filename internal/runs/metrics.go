@@ -45,10 +45,14 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 }
 
 // Instrument records the service's metrics on mp (a no-op provider until
-// called: tests and deployments without metrics pay nothing).
+// called: tests and deployments without metrics pay nothing), the
+// active-runs gauge (activeruns.go) included.
 func (s *Service) Instrument(mp metric.MeterProvider) error {
 	m, err := newMetrics(mp)
 	if err != nil {
+		return err
+	}
+	if err := instrumentActiveRuns(mp, s.activeRuns()); err != nil {
 		return err
 	}
 	s.metrics = m

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
@@ -20,14 +22,19 @@ func (discardExporter) Shutdown(context.Context) error                          
 // telemetry off, metrics only, and every request traced (batched to a
 // discarding exporter).
 func BenchmarkEdge(b *testing.B) {
+	traced := func() Options {
+		return Options{SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{})}}
+	}
 	for _, c := range []struct {
-		name string
-		cfg  Config
-		opts Options
+		name        string
+		cfg         Config
+		opts        Options
+		traceparent string // a caller's trace context, continued
 	}{
-		{"off", Config{}, Options{}},
-		{"metrics", Config{MetricsAddr: "127.0.0.1:0"}, Options{}},
-		{"traces", Config{Sampler: "always_on"}, Options{SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{})}}},
+		{"off", Config{}, Options{}, ""},
+		{"metrics", Config{MetricsAddr: "127.0.0.1:0"}, Options{}, ""},
+		{"traces", Config{Sampler: "always_on"}, traced(), ""},
+		{"traces-continued", Config{Sampler: "always_on"}, traced(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			t, err := New(context.Background(), c.cfg, c.opts)
@@ -41,6 +48,9 @@ func BenchmarkEdge(b *testing.B) {
 			}
 			h := e.wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 			req := httptest.NewRequest("GET", "/v1/secrets/0198e3a4-0000-7000-8000-000000000000", nil)
+			if c.traceparent != "" {
+				req.Header.Set("traceparent", c.traceparent)
+			}
 			w := httptest.NewRecorder()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -48,5 +58,25 @@ func BenchmarkEdge(b *testing.B) {
 				h.ServeHTTP(w, req)
 			}
 		})
+	}
+}
+
+// BenchmarkStatementSpan is one traced statement's span (pgx's start and
+// end hooks) under a recording request span, batched to a discarding exporter.
+func BenchmarkStatementSpan(b *testing.B) {
+	t, err := New(context.Background(), Config{Sampler: "always_on"},
+		Options{SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{})}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer t.Shutdown(context.Background())
+	p := pgxTracerFor(t)
+	ctx, span := t.tracer.Start(context.Background(), "request")
+	defer span.End()
+	data := pgx.TraceQueryStartData{SQL: `SELECT "user_secrets"."id", "user_secrets"."provider" FROM "user_secrets" WHERE "user_secrets"."user_id" = $1 ORDER BY "user_secrets"."id" LIMIT 21`}
+	b.ReportAllocs()
+	for b.Loop() {
+		sctx := p.TraceQueryStart(ctx, nil, data)
+		p.TraceQueryEnd(sctx, nil, pgx.TraceQueryEndData{})
 	}
 }

@@ -213,6 +213,11 @@ func TestMetricsPage(t *testing.T) {
 	counted("jarvis_llm_tokens_total", map[string]string{"gen_ai_token_type": "output", "gen_ai_request_model": "gpt-4o-mini"})
 	counted("jarvis_llm_cost_usd_total", map[string]string{"gen_ai_request_model": "gpt-4o-mini"})
 	counted("jarvis_runs_budget_refusals_total", map[string]string{"refused": "run"})
+	// Every user's unfinished runs: the run created above is pending.
+	if m := find("jarvis_runs_active", map[string]string{"status": "pending"}); m != nil && m.GetGauge().GetValue() < 1 {
+		t.Errorf("jarvis_runs_active{status=pending} = %v, want at least 1", m.GetGauge().GetValue())
+	}
+	want("jarvis_runs_active", map[string]string{"status": "running"})
 	// Embeddings (a provider failing now and then) and vector search.
 	counted("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "gen_ai_provider_name": "openai"})
 	counted("gen_ai_client_operation_duration_seconds", map[string]string{"gen_ai_operation_name": "embeddings", "error_type": "unavailable"})

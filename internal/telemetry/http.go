@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"net/http"
+	"net/textproto"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,39 @@ type route struct {
 	op      string // metric label
 	pattern string // http.route
 	attrs   []attribute.KeyValue
+	sets    *classSets // the duration's attribute sets, by status class
+}
+
+// classSets are one operation and method's metric options by status class
+// (index status/100 for 1xx–5xx, 0 for anything else), built when the
+// route is: a request records with a set it finds by index, never hashing
+// or allocating one. Each is a one-element slice so that Record's variadic
+// argument is passed as is, not copied to the heap.
+type classSets [6][]metric.RecordOption
+
+func newClassSets(op, method string) *classSets {
+	var s classSets
+	for c := range s {
+		class := "other"
+		if c >= 1 {
+			class = string(rune('0'+c)) + "xx"
+		}
+		s[c] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("jarvis.operation", op),
+			semconv.HTTPRequestMethodKey.String(method),
+			attribute.String("http.response.status_class", class),
+		))}
+	}
+	return &s
+}
+
+// of is the options for a response status.
+func (s *classSets) of(status int) []metric.RecordOption {
+	c := status / 100
+	if c < 1 || c > 5 {
+		c = 0
+	}
+	return s[c]
 }
 
 // edge is the HTTP instrumentation: one server span per request (the
@@ -45,20 +79,15 @@ type route struct {
 type edge struct {
 	t        *Telemetry
 	find     func(method, path string) (openapi.Route, bool)
-	routes   map[methodPath]route // GET /v1/ws → route, outside ogen
-	ops      sync.Map             // "getRun" → *route (built once per operation)
+	routes   map[methodPath]*route // GET /v1/ws → route, outside ogen
+	ops      sync.Map              // "getRun" → *route (built once per operation)
+	unrouted map[string]*route     // by method label: 404s and 405s
 	duration metric.Float64Histogram
-	sets     sync.Map // labelKey → metric.MeasurementOption (cached attribute sets)
 	refusals metric.Int64Counter
-	refusal  map[int]metric.AddOption // by status: the refusals an operator alerts on
+	refusal  map[int][]metric.AddOption // by status: the refusals an operator alerts on
 }
 
 type methodPath struct{ method, path string }
-
-type labelKey struct {
-	op, method string
-	class      int // status / 100
-}
 
 // newEdge routes with ogen's generated router (the same table the API
 // serves from; its handler is never called) to name spans and label
@@ -68,10 +97,15 @@ func newEdge(t *Telemetry, extra []api.Route) (*edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &edge{t: t, find: router.FindRoute, routes: map[methodPath]route{}}
+	e := &edge{t: t, find: router.FindRoute, routes: map[methodPath]*route{}, unrouted: map[string]*route{}}
 	add := func(method, path, op string) {
-		e.routes[methodPath{method, path}] = route{name: method + " " + path, op: op, pattern: path,
-			attrs: []attribute.KeyValue{semconv.HTTPRouteKey.String(path), semconv.HTTPRequestMethodKey.String(method)}}
+		e.routes[methodPath{method, path}] = &route{name: method + " " + path, op: op, pattern: path,
+			attrs: []attribute.KeyValue{semconv.HTTPRouteKey.String(path), semconv.HTTPRequestMethodKey.String(method)},
+			sets:  newClassSets(op, method)}
+	}
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace, "_OTHER"} {
+		e.unrouted[m] = &route{name: "HTTP " + m, op: opUnrouted, sets: newClassSets(opUnrouted, m)}
 	}
 	add("GET", "/healthz", opHealthz)
 	add("GET", "/readyz", opReadyz)
@@ -95,31 +129,33 @@ func newEdge(t *Telemetry, extra []api.Route) (*edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.refusal = map[int]metric.AddOption{}
+	e.refusal = map[int][]metric.AddOption{}
 	for _, code := range []int{401, 402, 403, 429, 503} {
-		e.refusal[code] = metric.WithAttributeSet(attribute.NewSet(semconv.HTTPResponseStatusCode(code)))
+		e.refusal[code] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(semconv.HTTPResponseStatusCode(code)))}
 	}
 	return e, nil
 }
 
-func (e *edge) route(r *http.Request) route {
+func (e *edge) route(r *http.Request) *route {
 	if rt, ok := e.routes[methodPath{r.Method, r.URL.Path}]; ok {
 		return rt
 	}
 	or, ok := e.find(r.Method, r.URL.Path)
 	if !ok {
-		return route{name: "HTTP " + knownMethod(r.Method), op: opUnrouted}
+		return e.unrouted[knownMethod(r.Method)]
 	}
 	if v, ok := e.ops.Load(or.OperationID()); ok {
-		return *v.(*route)
+		return v.(*route)
 	}
+	// An operation answers one method, so its sets are built for it alone.
+	method := knownMethod(r.Method)
 	rt := &route{name: or.Name(), op: or.OperationID(), pattern: or.PathPattern(), attrs: []attribute.KeyValue{
 		attribute.String("jarvis.operation", or.OperationID()),
 		semconv.HTTPRouteKey.String(or.PathPattern()),
 		semconv.HTTPRequestMethodKey.String(r.Method),
-	}}
-	e.ops.Store(or.OperationID(), rt)
-	return *rt
+	}, sets: newClassSets(or.OperationID(), method)}
+	v, _ := e.ops.LoadOrStore(or.OperationID(), rt)
+	return v.(*route)
 }
 
 // knownMethod bounds the method label (semantic conventions: _OTHER).
@@ -130,25 +166,6 @@ func knownMethod(m string) string {
 		return m
 	}
 	return "_OTHER"
-}
-
-func (e *edge) measure(op, method string, status int) metric.MeasurementOption {
-	k := labelKey{op: op, method: method, class: status / 100}
-	if v, ok := e.sets.Load(k); ok {
-		return v.(metric.MeasurementOption)
-	}
-	class := "other"
-	if k.class >= 1 && k.class <= 5 {
-		class = string(rune('0'+k.class)) + "xx"
-	}
-	set := attribute.NewSet(
-		attribute.String("jarvis.operation", op),
-		semconv.HTTPRequestMethodKey.String(method),
-		attribute.String("http.response.status_class", class),
-	)
-	opt := metric.WithAttributeSet(set)
-	e.sets.Store(k, opt)
-	return opt
 }
 
 // wrap is the middleware.
@@ -162,24 +179,31 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 		ctx := r.Context()
 		var span trace.Span
 		if e.t.tracing {
-			ctx = e.t.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
-			ctx, span = e.t.tracer.Start(ctx, rt.name, trace.WithSpanKind(trace.SpanKindServer))
-			if span.IsRecording() && len(rt.attrs) > 0 {
-				span.SetAttributes(rt.attrs...)
+			// Only a request that carries trace context pays for parsing
+			// it; the canonical header keys are read directly, never
+			// canonicalised per call.
+			if hasTraceContext(r.Header) {
+				ctx = e.t.Propagator.Extract(ctx, headerCarrier(r.Header))
 			}
+			ctx, span = e.t.tracer.Start(ctx, rt.name, serverKind)
 			// The answer names the trace (W3C traceparent), so a client can
 			// report the id of a slow or failed call.
-			e.t.Propagator.Inject(ctx, propagation.HeaderCarrier(w.Header()))
+			e.t.Propagator.Inject(ctx, headerCarrier(w.Header()))
 			r = r.WithContext(ctx)
 		}
 		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if span != nil {
 				if span.IsRecording() {
-					span.SetAttributes(semconv.HTTPResponseStatusCode(rec.status))
-					if id := w.Header().Get(logging.CorrelationHeader); id != "" {
-						span.SetAttributes(attribute.String(CorrelationAttr, id))
+					// All the server span's attributes in one call, at its
+					// end: one lock and one exactly sized slice, not three.
+					attrs := make([]attribute.KeyValue, 0, len(rt.attrs)+2)
+					attrs = append(attrs, rt.attrs...)
+					attrs = append(attrs, semconv.HTTPResponseStatusCode(rec.status))
+					if id := w.Header()[correlationKey]; len(id) > 0 && id[0] != "" {
+						attrs = append(attrs, attribute.String(CorrelationAttr, id[0]))
 					}
+					span.SetAttributes(attrs...)
 					if rec.status >= 500 {
 						span.SetStatus(codes.Error, http.StatusText(rec.status))
 					}
@@ -187,14 +211,77 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 				span.End()
 			}
 			if e.t.metrics {
-				e.duration.Record(ctx, time.Since(start).Seconds(), e.measure(rt.op, knownMethod(r.Method), rec.status))
-				if opt, ok := e.refusal[rec.status]; ok {
-					e.refusals.Add(ctx, 1, opt)
+				e.duration.Record(ctx, time.Since(start).Seconds(), rt.sets.of(rec.status)...)
+				if opts, ok := e.refusal[rec.status]; ok {
+					e.refusals.Add(ctx, 1, opts...)
 				}
 			}
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+var (
+	serverKind = trace.WithSpanKind(trace.SpanKindServer)
+	// correlationKey is X-Correlation-ID as net/http stores it
+	// ("X-Correlation-Id"): Header.Get would canonicalise, and allocate, per call.
+	correlationKey = textproto.CanonicalMIMEHeaderKey(logging.CorrelationHeader)
+)
+
+// The propagators' header names, in their canonical (net/http) form.
+const (
+	hTraceparent = "Traceparent"
+	hTracestate  = "Tracestate"
+	hBaggage     = "Baggage"
+)
+
+// hasTraceContext reports whether a request carries anything the
+// propagators (W3C trace context and baggage) would extract.
+func hasTraceContext(h http.Header) bool {
+	return len(h[hTraceparent]) > 0 || len(h[hBaggage]) > 0
+}
+
+// headerCarrier is propagation.HeaderCarrier without its per-call cost:
+// the propagators' own keys map to their canonical header names by a
+// switch instead of textproto's canonicalisation (which allocates for a
+// lower-case key).
+type headerCarrier http.Header
+
+var _ propagation.TextMapCarrier = headerCarrier(nil)
+
+func canonical(key string) string {
+	switch key {
+	case "traceparent":
+		return hTraceparent
+	case "tracestate":
+		return hTracestate
+	case "baggage":
+		return hBaggage
+	}
+	return textproto.CanonicalMIMEHeaderKey(key)
+}
+
+// Get returns the first value of key.
+func (c headerCarrier) Get(key string) string {
+	if v := c[canonical(key)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Values returns every value of key (baggage may come in several headers).
+func (c headerCarrier) Values(key string) []string { return c[canonical(key)] }
+
+// Set replaces key's values.
+func (c headerCarrier) Set(key, value string) { c[canonical(key)] = []string{value} }
+
+// Keys lists the header names.
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 type statusWriter struct {

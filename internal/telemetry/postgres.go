@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,7 +27,47 @@ import (
 // can quote a row's values). Statements outside a recording span (pool
 // health checks, background jobs without a trace) cost one context lookup.
 type pgxTracer struct {
-	tracer trace.Tracer
+	tracer     trace.Tracer
+	statements *statementCache
+}
+
+// statement is what every span of one SQL text shares: its name and its
+// start options (kind and attributes), derived once.
+type statement struct {
+	name string
+	opts []trace.SpanStartOption // client kind, db.system.name, db.query.text
+}
+
+func newStatement(sql string) *statement {
+	return &statement{name: statementName(sql), opts: []trace.SpanStartOption{clientKind,
+		trace.WithAttributes(pgSystem, semconv.DBQueryText(sql))}}
+}
+
+// maxStatements bounds the cache: the code's statements are a few hundred
+// texts (placeholders, never values); past the cap (texts built from data,
+// which would be a bug) statements are still described, just not kept.
+const maxStatements = 4096
+
+// statementCache maps SQL texts to their statements, so a statement run
+// again does not parse its text for a name or allocate its attributes.
+type statementCache struct {
+	m sync.Map // SQL text → *statement
+	n atomic.Int64
+}
+
+func (c *statementCache) get(sql string) *statement {
+	if v, ok := c.m.Load(sql); ok {
+		return v.(*statement)
+	}
+	st := newStatement(sql)
+	if c.n.Load() >= maxStatements {
+		return st
+	}
+	if v, loaded := c.m.LoadOrStore(sql, st); loaded {
+		return v.(*statement)
+	}
+	c.n.Add(1)
+	return st
 }
 
 var (
@@ -35,6 +77,7 @@ var (
 	pgSystem = semconv.DBSystemNamePostgreSQL
 	// Allocated once: options for every statement span.
 	clientKind = trace.WithSpanKind(trace.SpanKindClient)
+	commitOpts = []trace.SpanStartOption{clientKind, trace.WithAttributes(pgSystem)}
 )
 
 // statementName is the span's name: the statement's first keyword, and the
@@ -71,12 +114,6 @@ func firstWord(s string) string {
 	return w
 }
 
-func (p pgxTracer) start(ctx context.Context, sql string, at time.Time) context.Context {
-	ctx, _ = p.tracer.Start(ctx, statementName(sql), clientKind, trace.WithTimestamp(at),
-		trace.WithAttributes(pgSystem, semconv.DBQueryText(sql)))
-	return ctx
-}
-
 func endStatement(span trace.Span, err error) {
 	if err != nil {
 		var pg *pgconn.PgError
@@ -95,7 +132,9 @@ func (p pgxTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.Tr
 	if !trace.SpanFromContext(ctx).IsRecording() {
 		return ctx
 	}
-	return context.WithValue(p.start(ctx, data.SQL, time.Now()), statementKey{}, true)
+	st := p.statements.get(data.SQL)
+	ctx, _ = p.tracer.Start(ctx, st.name, st.opts...) // starts now: no timestamp option
+	return context.WithValue(ctx, statementKey{}, true)
 }
 
 // statementKey marks a context whose span is a statement's, so the end
@@ -132,8 +171,9 @@ func (p pgxTracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.Tr
 	if !ok {
 		return
 	}
-	sctx := p.start(ctx, data.SQL, b.at)
-	endStatement(trace.SpanFromContext(sctx), data.Err)
+	st := p.statements.get(data.SQL)
+	_, span := p.tracer.Start(ctx, st.name, append(st.opts[:len(st.opts):len(st.opts)], trace.WithTimestamp(b.at))...)
+	endStatement(span, data.Err)
 	b.at = time.Now()
 }
 
@@ -145,16 +185,17 @@ func pgxTracerFor(t *Telemetry) pgx.QueryTracer {
 	if !t.tracing {
 		return nil
 	}
-	return pgxTracer{tracer: t.tracer}
+	return pgxTracer{tracer: t.tracer, statements: &statementCache{}}
 }
 
 // unitObserver is the unit of work's span ("unit of work", with a
 // "commit" child) and its duration by outcome.
 type unitObserver struct {
-	t         *Telemetry
-	duration  metric.Float64Histogram
-	committed metric.MeasurementOption
-	rolled    metric.MeasurementOption
+	t        *Telemetry
+	duration metric.Float64Histogram
+	// One-element slices, passed to Record as they are (no per-call copy).
+	committed []metric.RecordOption
+	rolled    []metric.RecordOption
 }
 
 func newUnitObserver(t *Telemetry) (*unitObserver, error) {
@@ -165,8 +206,8 @@ func newUnitObserver(t *Telemetry) (*unitObserver, error) {
 		return nil, err
 	}
 	return &unitObserver{t: t, duration: h,
-		committed: metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "committed"))),
-		rolled:    metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "rolled_back"))),
+		committed: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "committed")))},
+		rolled:    []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "rolled_back")))},
 	}, nil
 }
 
@@ -192,8 +233,7 @@ func (o *unitObserver) StartUnit(ctx context.Context) (context.Context, db.UnitS
 // Committing implements db.UnitSpan.
 func (u *unitSpan) Committing(ctx context.Context) {
 	if u.span != nil {
-		_, u.commit = u.o.t.tracer.Start(trace.ContextWithSpan(ctx, u.span), "COMMIT", clientKind,
-			trace.WithAttributes(pgSystem))
+		_, u.commit = u.o.t.tracer.Start(trace.ContextWithSpan(ctx, u.span), "COMMIT", commitOpts...)
 	}
 }
 
@@ -218,7 +258,7 @@ func (u *unitSpan) End(err error) {
 		if err != nil {
 			opt = u.o.rolled
 		}
-		u.o.duration.Record(context.Background(), time.Since(u.start).Seconds(), opt)
+		u.o.duration.Record(context.Background(), time.Since(u.start).Seconds(), opt...)
 	}
 }
 

@@ -23,39 +23,81 @@ import (
 type redisHook struct {
 	t        *Telemetry
 	duration metric.Float64Histogram
-	sets     sync.Map // command name → metric.MeasurementOption
+	sets     sync.Map // command name → *redisCommand
+	// Bounds sets: names come from the code's commands, but a cap keeps a
+	// bug (a name built from data) from growing the map without end.
+	cached atomic.Int64
 }
 
-var redisSystem = semconv.DBSystemNameRedis
+// redisCommand is what a command's measurements and spans reuse: its
+// duration's attribute set (a one-element slice, passed to Record as is)
+// and its span's start options.
+type redisCommand struct {
+	record []metric.RecordOption
+	span   []trace.SpanStartOption
+}
+
+// maxRedisCommands bounds the per-command cache (go-redis has ~250 commands).
+const maxRedisCommands = 512
+
+func newRedisCommand(name string) *redisCommand {
+	return &redisCommand{
+		record: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(semconv.DBOperationName(name)))},
+		span:   []trace.SpanStartOption{clientKind, trace.WithAttributes(redisSystem, semconv.DBOperationName(name))},
+	}
+}
+
+// command is name's cached options, built on first use.
+func (h *redisHook) command(name string) *redisCommand {
+	if v, ok := h.sets.Load(name); ok {
+		return v.(*redisCommand)
+	}
+	c := newRedisCommand(name)
+	if h.cached.Load() >= maxRedisCommands {
+		return c
+	}
+	if v, loaded := h.sets.LoadOrStore(name, c); loaded {
+		return v.(*redisCommand)
+	}
+	h.cached.Add(1)
+	return c
+}
+
+var (
+	redisSystem = semconv.DBSystemNameRedis
+	// pipelineCommand labels pipelines' durations (their spans carry the batch size).
+	pipelineCommand = newRedisCommand("pipeline")
+)
 
 func (h *redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 // record notes a command's duration, labelled by its name (the code's
 // commands: a bounded set).
-func (h *redisHook) record(name string, start time.Time) {
+func (h *redisHook) record(c *redisCommand, start time.Time) {
 	if !h.t.metrics {
 		return
 	}
-	opt, ok := h.sets.Load(name)
-	if !ok {
-		opt, _ = h.sets.LoadOrStore(name, metric.WithAttributeSet(attribute.NewSet(semconv.DBOperationName(name))))
-	}
-	h.duration.Record(context.Background(), time.Since(start).Seconds(), opt.(metric.MeasurementOption))
+	h.duration.Record(context.Background(), time.Since(start).Seconds(), c.record...)
 }
 
 func (h *redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		start := time.Now()
-		if !h.t.tracing || !trace.SpanFromContext(ctx).IsRecording() {
+		traced := h.t.tracing && trace.SpanFromContext(ctx).IsRecording()
+		if !traced && !h.t.metrics {
+			return next(ctx, cmd)
+		}
+		name := cmd.FullName()
+		c := h.command(name)
+		if !traced {
 			err := next(ctx, cmd)
-			h.record(cmd.FullName(), start)
+			h.record(c, start)
 			return err
 		}
-		ctx, span := h.t.tracer.Start(ctx, cmd.FullName(), clientKind,
-			trace.WithAttributes(redisSystem, semconv.DBOperationName(cmd.FullName())))
+		ctx, span := h.t.tracer.Start(ctx, name, c.span...)
 		err := next(ctx, cmd)
 		endRedis(span, err)
-		h.record(cmd.FullName(), start)
+		h.record(c, start)
 		return err
 	}
 }
@@ -65,14 +107,14 @@ func (h *redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 		start := time.Now()
 		if !h.t.tracing || !trace.SpanFromContext(ctx).IsRecording() {
 			err := next(ctx, cmds)
-			h.record("pipeline", start)
+			h.record(pipelineCommand, start)
 			return err
 		}
 		ctx, span := h.t.tracer.Start(ctx, "pipeline", clientKind,
 			trace.WithAttributes(redisSystem, attribute.Int("db.operation.batch.size", len(cmds))))
 		err := next(ctx, cmds)
 		endRedis(span, err)
-		h.record("pipeline", start)
+		h.record(pipelineCommand, start)
 		return err
 	}
 }

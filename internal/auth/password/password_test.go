@@ -137,3 +137,42 @@ func BenchmarkVerifyDefault(b *testing.B) {
 		}
 	}
 }
+
+// The dummy an unknown account is verified against costs what a real hash
+// of h costs (the same parameters, salt and key sizes), matches no
+// password, and differs between hashers; parameters out of bounds are
+// refused when the hasher is built, not at the first login.
+func TestDummyCostsWhatARealHashCosts(t *testing.T) {
+	h, err := New(Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := h.Hash(context.Background(), "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, rsalt, rkey, err := parse(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, dsalt, dkey, err := parse(h.dummy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dp != rp || len(dsalt) != len(rsalt) || len(dkey) != len(rkey) {
+		t.Fatalf("dummy %+v salt %d key %d, real %+v salt %d key %d", dp, len(dsalt), len(dkey), rp, len(rsalt), len(rkey))
+	}
+	if _, err := h.Verify(context.Background(), "correct horse battery", h.dummy); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("a password verified against the dummy: %v", err)
+	}
+	other, err := New(h.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.dummy == h.dummy {
+		t.Fatal("two hashers share a dummy")
+	}
+	if _, err := New(Params{MemoryKiB: 64, Time: 0, Threads: 1, SaltLen: 16, KeyLen: 32}); err == nil {
+		t.Fatal("a hasher with 0 passes was built")
+	}
+}
