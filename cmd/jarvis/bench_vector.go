@@ -450,7 +450,7 @@ SELECT id, d FROM near ORDER BY d`
 	}
 	strategies = append(strategies, raw("raw: HNSW + user filter, no iterative scan (ef 40)",
 		[]string{"SET hnsw.iterative_scan = off", "SET hnsw.ef_search = 40", "SET enable_sort = off"}, hnswSQL))
-	efs := []int{40, 100, 200, 400}
+	efs := []int{40, 100, 150, 200, 400}
 	if !slices.Contains(efs, vecsearch.EFSearch) {
 		efs = append(efs, vecsearch.EFSearch)
 		slices.Sort(efs)

@@ -19,8 +19,9 @@
 //   - 20 users of 5,000 rows (load 12): exact 28 ms p50; iterative scan
 //     0.97-0.98 at p95 8-11 ms.
 //   - one user of 100k rows: exact 200 ms p50; HNSW at ef_search 100 has
-//     recall 0.967-0.979 (three index builds) at p95 4.2 ms; iterative scan
-//     adds nothing (the filter keeps every candidate).
+//     recall 0.967-0.979 (three index builds) at p95 4.2 ms when the index
+//     is built after the load, 0.925 when it grows insert by insert among
+//     another 100k rows of other users (EFSearch below).
 //   - design.md's earlier figures: iterative scan for a user with 100 rows
 //     costs 68-240 ms (it walks the graph until it finds them) where the
 //     btree path costs 1.3 ms.
@@ -64,14 +65,15 @@ const ExactMaxRows = 2000
 const Dims = 1536
 
 // EFSearch is the HNSW candidate list size of the approximate path
-// (pgvector's default is 40, which gave recall 0.85-0.91 for a 100k-row
-// user): 100 gave 0.967-0.979 in three index builds (p95 4.2 ms at load 4,
-// 10.7 ms at load 9); 150-200 add ~0.01 of recall for up to half again the
-// latency. With data written through the API (the index built row by row)
-// and queries whose neighbours are mostly other users' rows, issue 17
-// measured 0.945 at 100, 0.967 at 150, 0.973 at 200 for a 100k-row user
-// among 200k: not re-measured at that size yet (docs/benchmarks.md).
-const EFSearch = 100
+// (pgvector's default is 40). Measured with data written through the API
+// (the index built row by row, no VACUUM) for one user of 100k rows among
+// 200k, queries whose 10 nearest rows are 60% other users'
+// (docs/benchmarks.md, 2026-12-06): recall@10 0.888 at 40, 0.925 at 100,
+// 0.955 at 150, 0.969 at 200, 0.978 at 400, raw p95 2.7 / 3.6 / 5.0 / 5.7 /
+// 7.4 ms. 200 is the smallest with a margin over the 0.95 goal; the earlier
+// 100 came from an index built after a bulk load, which is denser than one
+// grown insert by insert.
+const EFSearch = 200
 
 // Querier is a transaction: *ent.Tx or *sql.Tx. The transaction-local
 // settings below need one; outside a transaction they would leak into the
