@@ -72,7 +72,7 @@ func TestEdgeSetsAreBuiltOncePerRoute(t *testing.T) {
 // TestRedisCommandCacheIsBounded: a command's options are built once and
 // reused; past the cap new names are still labelled, but not kept.
 func TestRedisCommandCacheIsBounded(t *testing.T) {
-	h := &redisHook{}
+	h := newRedisHook(nil)
 	if h.command("get") != h.command("get") {
 		t.Error("the same command built its options twice")
 	}
@@ -83,9 +83,9 @@ func TestRedisCommandCacheIsBounded(t *testing.T) {
 		h.command(fmt.Sprintf("cmd%d", i))
 	}
 	var n int
-	h.sets.Range(func(any, any) bool { n++; return true })
-	if n > maxRedisCommands || h.cached.Load() > maxRedisCommands {
-		t.Errorf("%d commands cached (counter %d), cap %d", n, h.cached.Load(), maxRedisCommands)
+	h.commands.m.Range(func(any, any) bool { n++; return true })
+	if n > maxRedisCommands || h.commands.n.Load() > maxRedisCommands {
+		t.Errorf("%d commands cached (counter %d), cap %d", n, h.commands.n.Load(), maxRedisCommands)
 	}
 	late := h.command("late")
 	if got := recordLabels(late.record); got["db.operation.name"] != "late" {
@@ -150,7 +150,7 @@ func TestHeaderCarrier(t *testing.T) {
 // options every time), its span carries the text and no values, and the
 // cache stops growing at its cap.
 func TestStatementCache(t *testing.T) {
-	c := &statementCache{}
+	c := newStatementCache()
 	const sql = `SELECT "user_secrets"."id" FROM "user_secrets" WHERE "user_secrets"."user_id" = $1 LIMIT 21`
 	a, b := c.get(sql), c.get(sql)
 	if a != b {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,7 +26,7 @@ import (
 // health checks, background jobs without a trace) cost one context lookup.
 type pgxTracer struct {
 	tracer     trace.Tracer
-	statements *statementCache
+	statements *memo[*statement]
 }
 
 // statement is what every span of one SQL text shares: its name and its
@@ -48,27 +46,9 @@ func newStatement(sql string) *statement {
 // which would be a bug) statements are still described, just not kept.
 const maxStatements = 4096
 
-// statementCache maps SQL texts to their statements, so a statement run
+// newStatementCache maps SQL texts to their statements, so a statement run
 // again does not parse its text for a name or allocate its attributes.
-type statementCache struct {
-	m sync.Map // SQL text → *statement
-	n atomic.Int64
-}
-
-func (c *statementCache) get(sql string) *statement {
-	if v, ok := c.m.Load(sql); ok {
-		return v.(*statement)
-	}
-	st := newStatement(sql)
-	if c.n.Load() >= maxStatements {
-		return st
-	}
-	if v, loaded := c.m.LoadOrStore(sql, st); loaded {
-		return v.(*statement)
-	}
-	c.n.Add(1)
-	return st
-}
+func newStatementCache() *memo[*statement] { return newMemo(maxStatements, newStatement) }
 
 var (
 	_ pgx.QueryTracer = pgxTracer{}
@@ -185,7 +165,7 @@ func pgxTracerFor(t *Telemetry) pgx.QueryTracer {
 	if !t.tracing {
 		return nil
 	}
-	return pgxTracer{tracer: t.tracer, statements: &statementCache{}}
+	return pgxTracer{tracer: t.tracer, statements: newStatementCache()}
 }
 
 // unitObserver is the unit of work's span ("unit of work", with a

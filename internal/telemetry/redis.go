@@ -3,7 +3,6 @@ package telemetry
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,10 +22,11 @@ import (
 type redisHook struct {
 	t        *Telemetry
 	duration metric.Float64Histogram
-	sets     sync.Map // command name → *redisCommand
-	// Bounds sets: names come from the code's commands, but a cap keeps a
-	// bug (a name built from data) from growing the map without end.
-	cached atomic.Int64
+	commands *memo[*redisCommand] // by command name
+}
+
+func newRedisHook(t *Telemetry) *redisHook {
+	return &redisHook{t: t, commands: newMemo(maxRedisCommands, newRedisCommand)}
 }
 
 // redisCommand is what a command's measurements and spans reuse: its
@@ -48,20 +48,7 @@ func newRedisCommand(name string) *redisCommand {
 }
 
 // command is name's cached options, built on first use.
-func (h *redisHook) command(name string) *redisCommand {
-	if v, ok := h.sets.Load(name); ok {
-		return v.(*redisCommand)
-	}
-	c := newRedisCommand(name)
-	if h.cached.Load() >= maxRedisCommands {
-		return c
-	}
-	if v, loaded := h.sets.LoadOrStore(name, c); loaded {
-		return v.(*redisCommand)
-	}
-	h.cached.Add(1)
-	return c
-}
+func (h *redisHook) command(name string) *redisCommand { return h.commands.get(name) }
 
 var (
 	redisSystem = semconv.DBSystemNameRedis
@@ -130,7 +117,7 @@ func endRedis(span trace.Span, err error) {
 // metrics, and jarvis.redis.up (read at most once a second at scrape
 // time): 0 means the service runs on its in-process fallbacks.
 func instrumentRedis(t *Telemetry, client *redis.Client) error {
-	h := &redisHook{t: t}
+	h := newRedisHook(t)
 	var err error
 	h.duration, err = t.meter.Float64Histogram("jarvis.redis.command.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of Redis commands (and pipelines), by command."),
