@@ -3,6 +3,7 @@ package telemetry
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -103,8 +104,7 @@ func newEdge(t *Telemetry, extra []api.Route) (*edge, error) {
 			attrs: []attribute.KeyValue{semconv.HTTPRouteKey.String(path), semconv.HTTPRequestMethodKey.String(method)},
 			sets:  newClassSets(op, method)}
 	}
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace, "_OTHER"} {
+	for _, m := range append(knownMethods[:len(knownMethods):len(knownMethods)], otherMethod) {
 		e.unrouted[m] = &route{name: "HTTP " + m, op: opUnrouted, sets: newClassSets(opUnrouted, m)}
 	}
 	add("GET", "/healthz", opHealthz)
@@ -158,14 +158,19 @@ func (e *edge) route(r *http.Request) *route {
 	return v.(*route)
 }
 
-// knownMethod bounds the method label (semantic conventions: _OTHER).
+// knownMethods are the method labels; any other method is otherMethod
+// (semantic conventions).
+var knownMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+
+const otherMethod = "_OTHER"
+
+// knownMethod bounds the method label.
 func knownMethod(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+	if slices.Contains(knownMethods, m) {
 		return m
 	}
-	return "_OTHER"
+	return otherMethod
 }
 
 // wrap is the middleware.
