@@ -521,6 +521,14 @@ func (r result) LastInsertId() (int64, error) {
 
 func (r result) RowsAffected() (int64, error) { return pgconn.CommandTag(r).RowsAffected(), nil }
 
+// committedInBatch reports whether COMMIT already went out in the first
+// statement's pipeline (ReadOne): Commit then sends nothing.
+func (t *pgxTx) committedInBatch() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ended
+}
+
 // failed is the error that ended the transaction before fn's statements
 // could run (the identity, the begin), if any.
 func (t *pgxTx) failed() error {

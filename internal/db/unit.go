@@ -127,7 +127,9 @@ func (d *DB) unit(ctx context.Context, opts *sql.TxOptions, pre []prelude, oneSt
 		}
 		return err
 	}
-	if obs != nil {
+	// A COMMIT that travelled in the statement's pipeline has its own
+	// statement span there; Commit then only reads what it said.
+	if obs != nil && (setup.tx == nil || !setup.tx.committedInBatch()) {
 		obs.Committing(ctx)
 	}
 	if err := tx.Commit(); err != nil {
