@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jarvis-core/jarvis/internal/config"
 )
@@ -37,6 +38,32 @@ type Config struct {
 	// so the metrics never reach the network unless a host says so. Empty:
 	// no metrics.
 	MetricsAddr string `env:"METRICS_ADDR"`
+
+	// The batch span processor's variables (the specification's names and
+	// defaults; delays in milliseconds).
+	BSPScheduleDelay      int `env:"OTEL_BSP_SCHEDULE_DELAY" envDefault:"5000"`
+	BSPExportTimeout      int `env:"OTEL_BSP_EXPORT_TIMEOUT" envDefault:"30000"`
+	BSPMaxQueueSize       int `env:"OTEL_BSP_MAX_QUEUE_SIZE" envDefault:"2048"`
+	BSPMaxExportBatchSize int `env:"OTEL_BSP_MAX_EXPORT_BATCH_SIZE" envDefault:"512"`
+}
+
+// BatchConfig is how ended spans are queued and exported.
+type BatchConfig struct {
+	ScheduleDelay      time.Duration // longest a span waits for a batch to fill
+	ExportTimeout      time.Duration // one export call's limit
+	MaxQueueSize       int           // spans kept while waiting; more are dropped
+	MaxExportBatchSize int           // spans per export call
+}
+
+// batch is the batch span processor's configuration. A batch larger than
+// the queue is the queue (as the SDK does).
+func (c Config) batch() BatchConfig {
+	return BatchConfig{
+		ScheduleDelay:      time.Duration(c.BSPScheduleDelay) * time.Millisecond,
+		ExportTimeout:      time.Duration(c.BSPExportTimeout) * time.Millisecond,
+		MaxQueueSize:       c.BSPMaxQueueSize,
+		MaxExportBatchSize: min(c.BSPMaxExportBatchSize, c.BSPMaxQueueSize),
+	}
 }
 
 // Validate names every bad variable.
@@ -67,6 +94,16 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, config.Invalid("OTEL_TRACES_SAMPLER",
 			"must be one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio"))
+	}
+	for name, v := range map[string]int{
+		"OTEL_BSP_SCHEDULE_DELAY":        c.BSPScheduleDelay,
+		"OTEL_BSP_EXPORT_TIMEOUT":        c.BSPExportTimeout,
+		"OTEL_BSP_MAX_QUEUE_SIZE":        c.BSPMaxQueueSize,
+		"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": c.BSPMaxExportBatchSize,
+	} {
+		if v <= 0 {
+			errs = append(errs, config.Invalid(name, "must be a positive integer"))
+		}
 	}
 	if _, err := parseResourceAttributes(c.ResourceAttributes); err != nil {
 		errs = append(errs, err)

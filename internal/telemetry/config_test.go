@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/jarvis-core/jarvis/internal/config"
 )
@@ -27,6 +28,11 @@ func TestConfig(t *testing.T) {
 		}, bad: []string{"METRICS_ADDR", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER"}},
 		{name: "ratio out of range", vars: map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.5"},
 			bad: []string{"OTEL_TRACES_SAMPLER_ARG"}},
+		{name: "batch processor variables must be positive", vars: map[string]string{
+			"OTEL_BSP_SCHEDULE_DELAY": "0", "OTEL_BSP_EXPORT_TIMEOUT": "-1", "OTEL_BSP_MAX_QUEUE_SIZE": "0", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "-5",
+		}, bad: []string{"OTEL_BSP_EXPORT_TIMEOUT", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_SCHEDULE_DELAY"}},
+		{name: "batch processor variable not a number", vars: map[string]string{"OTEL_BSP_MAX_QUEUE_SIZE": "lots"},
+			bad: []string{"OTEL_BSP_MAX_QUEUE_SIZE"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := config.Load[Config](config.Map(c.vars))
@@ -55,5 +61,24 @@ func TestConfig(t *testing.T) {
 				t.Errorf("metrics listen on %s, want %s", cfg.metricsListenAddr(), c.listen)
 			}
 		})
+	}
+}
+
+func TestBatchConfig(t *testing.T) {
+	cfg, err := config.Load[Config](config.Map(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.batch(), (BatchConfig{ScheduleDelay: 5 * time.Second, ExportTimeout: 30 * time.Second,
+		MaxQueueSize: 2048, MaxExportBatchSize: 512}); got != want {
+		t.Errorf("defaults %+v, want the specification's %+v", got, want)
+	}
+	cfg, err = config.Load[Config](config.Map(map[string]string{
+		"OTEL_BSP_SCHEDULE_DELAY": "250", "OTEL_BSP_MAX_QUEUE_SIZE": "100", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "400"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := cfg.batch(); b.ScheduleDelay != 250*time.Millisecond || b.MaxExportBatchSize != 100 {
+		t.Errorf("batch %+v: want a 250ms delay, and the batch no larger than the queue (100)", b)
 	}
 }

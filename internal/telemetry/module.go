@@ -61,10 +61,15 @@ type provideIn struct {
 	Config    Config
 	// Options come from tests (an in-memory exporter).
 	Options Options `optional:"true"`
+	Log     *slog.Logger
 }
 
 func provide(p provideIn) (*Telemetry, error) {
-	t, err := New(context.Background(), p.Config, p.Options)
+	opts := p.Options
+	if opts.Log == nil {
+		opts.Log = p.Log
+	}
+	t, err := New(context.Background(), p.Config, opts)
 	if err != nil {
 		return nil, err
 	}

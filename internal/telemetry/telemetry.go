@@ -76,6 +76,8 @@ type Options struct {
 	// SpanProcessors are added to the tracer provider, and turn tracing on
 	// even without an OTLP endpoint (an in-memory exporter in tests).
 	SpanProcessors []sdktrace.SpanProcessor
+	// Log receives what the span exporter loses (slog.Default when nil).
+	Log *slog.Logger
 }
 
 // New builds the providers. Nothing is started: the OTLP exporters connect
@@ -101,7 +103,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*Telemetry, error) {
 			if err != nil {
 				return nil, err
 			}
-			tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+			log := opts.Log
+			if log == nil {
+				log = slog.Default()
+			}
+			tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(newBatcher(exp, cfg.batch(), log)))
 		}
 		for _, sp := range opts.SpanProcessors {
 			tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
