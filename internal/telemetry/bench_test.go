@@ -2,29 +2,36 @@ package telemetry
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-// discardExporter drops spans after the batch processor hands them over,
-// so the benchmark prices recording and batching, not a network.
+// discardExporter drops spans after the batcher hands them over, so the
+// benchmark prices recording and batching, not a network.
 type discardExporter struct{}
 
 func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (discardExporter) Shutdown(context.Context) error                             { return nil }
 
+// traced is the production span pipeline (the batcher, default sizes)
+// ending in a discarding exporter.
+func traced() Options {
+	return Options{SpanProcessors: []sdktrace.SpanProcessor{newBatcher(discardExporter{},
+		BatchConfig{ScheduleDelay: 5 * time.Second, ExportTimeout: 30 * time.Second, MaxQueueSize: 2048, MaxExportBatchSize: 512},
+		slog.New(slog.DiscardHandler))}}
+}
+
 // BenchmarkEdge is what the HTTP edge adds to one API request, with
 // telemetry off, metrics only, and every request traced (batched to a
 // discarding exporter).
 func BenchmarkEdge(b *testing.B) {
-	traced := func() Options {
-		return Options{SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{})}}
-	}
 	for _, c := range []struct {
 		name        string
 		cfg         Config
@@ -65,7 +72,7 @@ func BenchmarkEdge(b *testing.B) {
 // end hooks) under a recording request span, batched to a discarding exporter.
 func BenchmarkStatementSpan(b *testing.B) {
 	t, err := New(context.Background(), Config{Sampler: "always_on"},
-		Options{SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{})}})
+		traced())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -156,8 +156,16 @@ func TestStatementCache(t *testing.T) {
 	if a != b {
 		t.Error("the same SQL was described twice")
 	}
-	if a.name != "SELECT user_secrets" || c.get("  begin read only").name != "BEGIN" {
-		t.Errorf("names %q, %q", a.name, c.get("  begin read only").name)
+	for sql, want := range map[string]string{
+		sql:                                   "SELECT user_secrets",
+		"  begin read only":                   "BEGIN",
+		"SELECT jarvis_identify($1, $2)":      "SELECT jarvis_identify",
+		`SELECT "s"."t" FROM "s"."t" LIMIT 1`: "SELECT s.t",
+		"SELECT 1":                            "SELECT",
+	} {
+		if got := c.get(sql).name; got != want {
+			t.Errorf("%q named %q, want %q", sql, got, want)
+		}
 	}
 	cfg := trace.NewSpanStartConfig(a.opts...)
 	if cfg.SpanKind() != trace.SpanKindClient {

@@ -97,7 +97,7 @@ func TestOTLPExportReachesACollector(t *testing.T) {
 		t.Fatalf("flush: %v", err)
 	}
 	names, attrs := rc.seen()
-	for _, want := range []string{"Register", "GET /readyz", "unit of work", "INSERT users"} {
+	for _, want := range []string{"Register", "GET /readyz", "unit of work", "BEGIN; SELECT jarvis_identify; INSERT users", "INSERT sessions", "COMMIT"} {
 		if !contains(names, want) {
 			t.Errorf("collector lacks span %q; got %q", want, names)
 		}

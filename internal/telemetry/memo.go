@@ -21,11 +21,15 @@ func newMemo[V any](max int64, build func(string) V) *memo[V] {
 	return &memo[V]{max: max, build: build}
 }
 
-func (c *memo[V]) get(key string) V {
+func (c *memo[V]) get(key string) V { return c.getWith(key, c.build) }
+
+// getWith is get with a build of the caller's, for a value that needs more
+// than its key to be derived (it must depend on the key alone).
+func (c *memo[V]) getWith(key string, build func(string) V) V {
 	if v, ok := c.m.Load(key); ok {
 		return v.(V)
 	}
-	v := c.build(key)
+	v := build(key)
 	if c.n.Load() >= c.max {
 		return v
 	}

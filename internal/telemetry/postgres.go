@@ -72,6 +72,8 @@ func statementName(sql string) string {
 	case "SELECT", "DELETE":
 		if _, after, ok := strings.Cut(rest, " FROM "); ok {
 			target = firstWord(after)
+		} else if fn, _, ok := strings.Cut(firstWord(rest), "("); ok && verb == "SELECT" {
+			target = fn // a function call: "SELECT jarvis_identify"
 		}
 	case "INSERT":
 		if _, after, ok := strings.Cut(rest, "INTO "); ok {
@@ -81,7 +83,7 @@ func statementName(sql string) string {
 		target = firstWord(rest)
 	}
 	if target != "" && !strings.ContainsAny(target, "($") {
-		return verb + " " + strings.Trim(target, `"`)
+		return verb + " " + strings.ReplaceAll(target, `"`, "") // "s"."t" → s.t
 	}
 	if len(verb) > 16 {
 		verb = verb[:16]
@@ -129,36 +131,75 @@ func (p pgxTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.Trac
 	endStatement(trace.SpanFromContext(ctx), data.Err)
 }
 
-// A batch (BEGIN, the identity and the first statement, one round trip)
-// gets one span per statement, each from the end of the one before.
+// A batch (BEGIN, the identity, the first statement and, in a ReadOne,
+// COMMIT: one pipeline, one round trip) is one span, as OpenTelemetry's
+// database conventions describe a batch: the statements' texts joined by
+// "; " in db.query.text, db.operation.name BATCH and
+// db.operation.batch.size. Its name lists the statements' own names
+// ("BEGIN; SELECT jarvis_identify; SELECT user_secrets; COMMIT"). The
+// statements of a pipeline share one round trip, so a span of each would
+// time only the reading of its results, at the price of a span each.
 type batchState struct {
-	at time.Time
-}
-
-// TraceBatchStart notes the time; the statements' spans come as they end.
-func (p pgxTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	if !trace.SpanFromContext(ctx).IsRecording() {
-		return ctx
-	}
-	return context.WithValue(ctx, batchKey{}, &batchState{at: time.Now()})
+	span trace.Span
+	err  error // the first statement's error, if any
 }
 
 type batchKey struct{}
 
-// TraceBatchQuery records one statement of the batch.
+// TraceBatchStart starts the batch's span under a recording parent.
+func (p pgxTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	if !trace.SpanFromContext(ctx).IsRecording() || data.Batch == nil || len(data.Batch.QueuedQueries) == 0 {
+		return ctx
+	}
+	st := p.batch(data.Batch.QueuedQueries)
+	b := &batchState{}
+	ctx, b.span = p.tracer.Start(ctx, st.name, st.opts...)
+	return context.WithValue(ctx, batchKey{}, b)
+}
+
+// batch describes a batch's statements, once per sequence of texts.
+func (p pgxTracer) batch(qs []*pgx.QueuedQuery) *statement {
+	if len(qs) == 1 {
+		return p.statements.get(qs[0].SQL)
+	}
+	var key strings.Builder
+	for i, q := range qs {
+		if i > 0 {
+			key.WriteString("; ")
+		}
+		key.WriteString(q.SQL)
+	}
+	return p.statements.getWith(key.String(), func(text string) *statement {
+		names := make([]string, len(qs))
+		for i, q := range qs {
+			names[i] = statementName(q.SQL)
+		}
+		return &statement{name: strings.Join(names, "; "), opts: []trace.SpanStartOption{clientKind,
+			trace.WithAttributes(pgSystem, semconv.DBQueryText(text), semconv.DBOperationName("BATCH"),
+				semconv.DBOperationBatchSize(len(qs)))}}
+	})
+}
+
+// TraceBatchQuery notes the first statement that failed.
 func (p pgxTracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	if b, ok := ctx.Value(batchKey{}).(*batchState); ok && b.err == nil && data.Err != nil {
+		b.err = data.Err
+	}
+}
+
+// TraceBatchEnd ends the batch's span, failed by the first statement
+// that failed (or by the batch's own error).
+func (p pgxTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
 	b, ok := ctx.Value(batchKey{}).(*batchState)
 	if !ok {
 		return
 	}
-	st := p.statements.get(data.SQL)
-	_, span := p.tracer.Start(ctx, st.name, append(st.opts[:len(st.opts):len(st.opts)], trace.WithTimestamp(b.at))...)
-	endStatement(span, data.Err)
-	b.at = time.Now()
+	err := b.err
+	if err == nil {
+		err = data.Err
+	}
+	endStatement(b.span, err)
 }
-
-// TraceBatchEnd has nothing left to do: each statement ended its span.
-func (p pgxTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 // pgxTracerFor is the pool's tracer, or nil (no tracing: pgx then calls nothing).
 func pgxTracerFor(t *Telemetry) pgx.QueryTracer {

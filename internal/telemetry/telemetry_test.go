@@ -3,12 +3,15 @@ package telemetry_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -101,12 +104,23 @@ func TestOneRequestIsOneTree(t *testing.T) {
 		}
 		t.Fatal("no unit-of-work span")
 	}
-	// One span per statement of the list's one pipeline: BEGIN, the
-	// identity, the list and COMMIT, each once (no second COMMIT from the
-	// unit of work, whose COMMIT went in the pipeline).
-	slices.Sort(statements)
-	if joined := strings.Join(statements, ", "); joined != "BEGIN, COMMIT, SELECT, SELECT user_secrets" {
-		t.Errorf("statements %q, want BEGIN, COMMIT, SELECT (identity), SELECT user_secrets", joined)
+	// The list is one pipeline (BEGIN, the identity, the list, COMMIT): one
+	// span, a batch in OpenTelemetry's database conventions, carrying every
+	// statement's text; no second COMMIT from the unit of work.
+	const pipeline = "BEGIN; SELECT jarvis_identify; SELECT user_secrets; COMMIT"
+	if len(statements) != 1 || statements[0] != pipeline {
+		t.Fatalf("statement spans %q, want the one pipeline %q", statements, pipeline)
+	}
+	for i := range spans {
+		if sp := &spans[i]; sp.Name == pipeline {
+			wantAttr(t, sp, "db.operation.name", "BATCH")
+			wantAttr(t, sp, "db.operation.batch.size", "4")
+			text := attr(sp, "db.query.text")
+			if !strings.HasPrefix(text, "begin read only; ") || !strings.Contains(text, "; SELECT jarvis_identify($1, $2); SELECT ") ||
+				!strings.Contains(text, `FROM "user_secrets"`) || !strings.HasSuffix(text, "; COMMIT") {
+				t.Errorf("db.query.text %q does not carry the pipeline's four statements", text)
+			}
+		}
 	}
 	// Nothing secret anywhere: not the token, the password, the secret's
 	// value, the user's id (a statement argument) or their e-mail.
@@ -258,5 +272,87 @@ func TestEmbeddingsCallIsAChildSpan(t *testing.T) {
 	}
 	if !strings.Contains(gotParent, client.SpanContext.TraceID().String()) {
 		t.Errorf("provider got traceparent %q, want trace %s", gotParent, client.SpanContext.TraceID())
+	}
+}
+
+// BenchmarkListSecrets is one GET /v1/secrets?limit=20 (five secrets)
+// through the whole service in this process, over loopback HTTP, with
+// telemetry off, metrics only, and every request traced and exported over
+// OTLP/HTTP to a receiver that drops what it reads. The client's share is
+// the same in each; the differences are telemetry's.
+func BenchmarkListSecrets(b *testing.B) {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer sink.Close()
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"off", nil},
+		{"metrics", map[string]string{"METRICS_ADDR": "127.0.0.1:0"}},
+		{"traces", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": sink.URL, "OTEL_TRACES_SAMPLER": "always_on"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			env := map[string]string{"LOG_LEVEL": "info", "RATELIMIT_IP_PER_MINUTE": "0", "RATELIMIT_USER_PER_MINUTE": "0"}
+			maps.Copy(env, c.env)
+			s := apptest.New(b, apptest.Env(env))
+			_, tok := s.SignUp(b, "bench-"+c.name+"@example.com")
+			for i := range 5 {
+				resp := s.Do(b, "POST", "/v1/secrets", tok.AccessToken,
+					fmt.Sprintf(`{"provider":"openai","name":"key-%d","value":"%s"}`, i, secretValue))
+				if resp.StatusCode != http.StatusCreated {
+					b.Fatalf("create secret: %d", resp.StatusCode)
+				}
+			}
+			req, err := http.NewRequest("GET", s.URL+"/v1/secrets?limit=20", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("list: %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+// TestFailedPipelineSpanNamesTheSQLSTATE: when the identity refuses a
+// revoked session, the pipeline's span is failed with the statement's
+// SQLSTATE only (never the error's text, which can quote values).
+func TestFailedPipelineSpanNamesTheSQLSTATE(t *testing.T) {
+	s, exp := tracedServer(t, nil)
+	_, tok := s.SignUp(t, "revoked-"+strings.ReplaceAll(t.Name(), "/", "-")+"@example.com")
+	if resp := s.Do(t, "POST", "/v1/auth/logout", tok.AccessToken, `{"refresh_token":"`+tok.RefreshToken+`"}`); resp.StatusCode >= 300 {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	exp.Reset()
+	if resp := s.Do(t, "GET", "/v1/secrets?limit=20", tok.AccessToken, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("list with a revoked session: %d, want 401", resp.StatusCode)
+	}
+	var found bool
+	for _, sp := range exp.GetSpans() {
+		if !strings.HasPrefix(sp.Name, "BEGIN; SELECT jarvis_identify") {
+			continue
+		}
+		found = true
+		if sp.Status.Code != codes.Error || sp.Status.Description != "SQLSTATE JV401" {
+			t.Errorf("pipeline span status %v %q, want Error SQLSTATE JV401", sp.Status.Code, sp.Status.Description)
+		}
+		wantAttr(t, &sp, "db.response.status_code", "JV401")
+	}
+	if !found {
+		t.Fatal("no pipeline span for the refused request")
 	}
 }
