@@ -42,7 +42,8 @@ each an HTTP server on loopback in a process of its own, hammered from this
 process (as a user's client would) by -clients concurrent clients for
 -duration, one after the other, for -rounds rounds (short rounds interleave
 the three finely, so that a shared machine's changing load weighs on all of
-them alike):
+them alike; each round starts with the next server, so that none is always
+first):
 
   raw       a pgx handler running the list's SELECT (owner role, no auth)
   manual    a hand-written handler doing exactly the service's work: JWT
@@ -208,7 +209,11 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	for round := 1; round <= *rounds; round++ {
 		line := fmt.Sprintf("round %d:", round)
 		rates := map[string]float64{}
-		for _, i := range selected {
+		// Each round starts with the next server, so that none always
+		// comes first (after the client's idle pause) or last.
+		k := (round - 1) % len(selected)
+		order := append(selected[k:len(selected):len(selected)], selected[:k]...)
+		for _, i := range order {
 			t := targets[i]
 			url := t.base + "/v1/secrets?limit=20"
 			cpu0 := procs[t.name].cpu()
