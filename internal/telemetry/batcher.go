@@ -16,8 +16,8 @@ import (
 // difference that matters on a busy service: an ended span is appended to
 // a buffer under a mutex, and the exporting goroutine is woken once per
 // full batch or schedule delay. The SDK's processor hands every span to its
-// goroutine over a channel, which on a traced request (six spans) means up
-// to six goroutine wake-ups and scheduler round trips.
+// goroutine over a channel: a goroutine wake-up and a scheduler round trip
+// per span, several per traced request.
 //
 // It honours the OTEL_BSP_* variables as the SDK's does (Config) and, unlike
 // it, reports what it drops and what fails to export in the service's log,
@@ -141,15 +141,8 @@ func (b *batcher) export(ctx context.Context, whole bool) error {
 		b.buf = append(b.buf, spans[n:]...)
 		spans = spans[:n]
 	}
-	b.woken = len(b.buf) >= b.batchSize // a full batch left: the next wake is due
-	wakeAgain := b.woken
+	b.woken = false // what is left is less than a batch
 	b.mu.Unlock()
-	if wakeAgain {
-		select {
-		case b.wake <- struct{}{}:
-		default:
-		}
-	}
 
 	var errs []error
 	for rest := spans; len(rest) > 0; {

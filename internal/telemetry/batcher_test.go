@@ -14,6 +14,8 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jarvis-core/jarvis/internal/logging"
 )
 
 // recordingExporter keeps every span name it is given and the size of each
@@ -208,4 +210,19 @@ func TestBatcherReportsFailedExportsOncePerInterval(t *testing.T) {
 	if !strings.Contains(logs.String(), "exports_failed=2") {
 		t.Fatalf("log %q does not report the 2 later failures at shutdown", logs.String())
 	}
+}
+
+// TestBatcherLogNamesNoCredential: the OTLP exporter's error quotes the
+// endpoint's URL, which may carry a password; the service's logger hides it.
+func TestBatcherLogNamesNoCredential(t *testing.T) {
+	exp := &recordingExporter{fail: errors.New(`failed to send to https://jarvis:hunter2-otlp@collector:4318/v1/traces: 401 Unauthorized`)}
+	var logs bytes.Buffer
+	b := newBatcher(exp, BatchConfig{ScheduleDelay: time.Hour, ExportTimeout: time.Second, MaxQueueSize: 100, MaxExportBatchSize: 100},
+		logging.New(&logs, slog.LevelInfo))
+	endSpans(tracerWith(t, b, sdktrace.AlwaysSample()), "s", 1)
+	_ = b.ForceFlush(context.Background())
+	if !strings.Contains(logs.String(), "401 Unauthorized") || strings.Contains(logs.String(), "hunter2") {
+		t.Fatalf("log %q: want the failure without the endpoint's password", logs.String())
+	}
+	_ = b.Shutdown(context.Background())
 }
