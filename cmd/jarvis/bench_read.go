@@ -192,6 +192,9 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	}
+	if len(selected) == 0 {
+		return usageError("-only names no server (raw, manual, service, metrics, traces)")
+	}
 	fmt.Fprintf(stdout, "GET /v1/secrets?limit=20, %d secrets, %d clients, %d rounds of %s per server (after %s warm-up), GOMAXPROCS=%d\n\n",
 		*nSecrets, *clients, *rounds, *duration, *warmup, runtime.GOMAXPROCS(0))
 	// One client transport per server for the whole run: connections are

@@ -39,14 +39,22 @@ type batcher struct {
 	lastErr  error
 	reported time.Time
 
-	// exporting serialises exports (an exporter is not required to take
-	// concurrent calls) and owns spare, the buffer the next take swaps in.
-	exporting sync.Mutex
+	// exporting (one slot) serialises exports (an exporter is not
+	// required to take concurrent calls); its holder owns spare, the
+	// buffer the next take swaps in. A channel, so that a caller waiting
+	// for it can give up when its context ends.
+	exporting chan struct{}
 	spare     []sdktrace.ReadOnlySpan
 
-	wake chan struct{} // capacity 1: one pending wake-up is enough
-	stop chan struct{}
-	done chan struct{}
+	wake      chan struct{} // capacity 1: one pending wake-up is enough
+	stop      chan struct{}
+	done      chan struct{} // run has returned
+	runCtx    context.Context
+	cancelRun context.CancelFunc // cuts short run's export in flight at shutdown
+
+	shutOnce sync.Once
+	shutDone chan struct{}
+	shutErr  error
 }
 
 var _ sdktrace.SpanProcessor = (*batcher)(nil)
@@ -61,8 +69,11 @@ func newBatcher(exp sdktrace.SpanExporter, cfg BatchConfig, log *slog.Logger) *b
 		delay: cfg.ScheduleDelay, timeout: cfg.ExportTimeout,
 		buf:   make([]sdktrace.ReadOnlySpan, 0, cfg.MaxQueueSize),
 		spare: make([]sdktrace.ReadOnlySpan, 0, cfg.MaxQueueSize),
-		wake:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		exporting: make(chan struct{}, 1),
+		wake:      make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		shutDone: make(chan struct{}),
 	}
+	b.runCtx, b.cancelRun = context.WithCancel(context.Background())
 	go b.run()
 	return b
 }
@@ -112,12 +123,11 @@ func (b *batcher) run() {
 		case <-b.wake:
 			// Full batches only: what arrived past the last full one waits
 			// for the next, so that every call carries a full batch.
-			b.export(context.Background(), fullBatches)
-			continue
+			b.export(b.runCtx, fullBatches) //nolint:errcheck // reported by export
 		case <-t.C:
+			b.export(b.runCtx, everything) //nolint:errcheck // reported by export
 		}
-		b.export(context.Background(), everything)
-		t.Reset(b.delay)
+		t.Reset(b.delay) // the delay counts from the last export (Go ≥ 1.23 timers need no drain)
 	}
 }
 
@@ -131,8 +141,17 @@ const (
 // batchSize, each under the export timeout. Spans that arrive meanwhile
 // wait for the next call.
 func (b *batcher) export(ctx context.Context, whole bool) error {
-	b.exporting.Lock()
-	defer b.exporting.Unlock()
+	// A caller whose context ends while another export runs gives up and
+	// takes nothing: the spans stay queued.
+	select {
+	case b.exporting <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-b.exporting }()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	spans := b.buf
 	b.buf, b.spare = b.spare[:0], nil
@@ -189,27 +208,39 @@ func (b *batcher) ForceFlush(ctx context.Context) error {
 	return b.export(ctx, everything)
 }
 
-// Shutdown stops taking spans, exports what is queued and shuts the
-// exporter down. Calls after the first do nothing.
+// Shutdown stops taking spans, exports what is queued within ctx's
+// deadline and shuts the exporter down. What could not be exported in time
+// is logged as dropped. Every call waits for the one shutdown and returns
+// its error (or its own context's, if that ends first).
 func (b *batcher) Shutdown(ctx context.Context) error {
-	b.mu.Lock()
-	if b.stopped {
+	b.shutOnce.Do(func() {
+		b.mu.Lock()
+		b.stopped = true
 		b.mu.Unlock()
-		return nil
-	}
-	b.stopped = true
-	b.mu.Unlock()
-	close(b.stop)
+		close(b.stop)
+		go func() {
+			defer close(b.shutDone)
+			// An export of run's still in flight when the deadline passes
+			// is cut short.
+			stopCut := context.AfterFunc(ctx, b.cancelRun)
+			<-b.done
+			stopCut()
+			b.cancelRun()
+			err := b.export(ctx, everything)
+			b.mu.Lock()
+			b.dropped += uint64(len(b.buf)) // not exported before the deadline
+			clear(b.buf)
+			b.buf = b.buf[:0]
+			b.reported = time.Time{} // the last report, whatever the time since the one before
+			b.mu.Unlock()
+			b.report(0, nil)
+			b.shutErr = errors.Join(err, b.exp.Shutdown(ctx))
+		}()
+	})
 	select {
-	case <-b.done:
+	case <-b.shutDone:
+		return b.shutErr
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	err := b.export(ctx, everything)
-	// The last report, whatever the time since the one before.
-	b.mu.Lock()
-	b.reported = time.Time{}
-	b.mu.Unlock()
-	b.report(0, nil)
-	return errors.Join(err, b.exp.Shutdown(ctx))
 }

@@ -226,3 +226,60 @@ func TestBatcherLogNamesNoCredential(t *testing.T) {
 	}
 	_ = b.Shutdown(context.Background())
 }
+
+// TestBatcherShutdownKeepsItsDeadline: a shutdown whose deadline passes
+// while an export hangs returns at the deadline; what it could not export
+// is logged as dropped, and a later call gets the same outcome.
+func TestBatcherShutdownKeepsItsDeadline(t *testing.T) {
+	exp := &recordingExporter{hold: make(chan struct{}), started: make(chan struct{}, 10)}
+	var logs bytes.Buffer
+	b := newBatcher(exp, BatchConfig{ScheduleDelay: time.Hour, ExportTimeout: time.Minute, MaxQueueSize: 100, MaxExportBatchSize: 10},
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	tr := tracerWith(t, b, sdktrace.AlwaysSample())
+	endSpans(tr, "held", 10) // a full batch: its export hangs
+	<-exp.started
+	endSpans(tr, "queued", 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := b.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown past its deadline: %v, want context.DeadlineExceeded", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("Shutdown returned after %s, not at its 50ms deadline", waited)
+	}
+	close(exp.hold)
+	if err := b.Shutdown(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a later Shutdown: %v, want the first one's outcome", err)
+	}
+	if !exp.shutdown.Load() {
+		t.Error("the exporter was not shut down")
+	}
+	if !strings.Contains(logs.String(), "spans_dropped=5") {
+		t.Fatalf("log %q does not report the 5 spans left unexported", logs.String())
+	}
+}
+
+// TestBatcherFlushGivesUpWithItsContext: a flush whose context has ended
+// takes nothing from the queue; a later flush exports every span.
+func TestBatcherFlushGivesUpWithItsContext(t *testing.T) {
+	exp := &recordingExporter{}
+	b := newBatcher(exp, BatchConfig{ScheduleDelay: time.Hour, ExportTimeout: time.Second, MaxQueueSize: 100, MaxExportBatchSize: 100},
+		slog.New(slog.DiscardHandler))
+	defer b.Shutdown(context.Background()) //nolint:errcheck
+	endSpans(tracerWith(t, b, sdktrace.AlwaysSample()), "s", 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.ForceFlush(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ForceFlush with a cancelled context: %v", err)
+	}
+	if n, _ := exp.exported(); len(n) != 0 {
+		t.Fatalf("%d spans exported by a cancelled flush", len(n))
+	}
+	if err := b.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := exp.exported(); len(n) != 4 {
+		t.Fatalf("%d spans exported, want the 4 queued", len(n))
+	}
+}

@@ -27,6 +27,7 @@ import (
 type pgxTracer struct {
 	tracer     trace.Tracer
 	statements *memo[*statement]
+	batches    *memo[*statement] // by the statements' texts joined with "; "
 }
 
 // statement is what every span of one SQL text shares: its name and its
@@ -169,7 +170,7 @@ func (p pgxTracer) batch(qs []*pgx.QueuedQuery) *statement {
 		}
 		key.WriteString(q.SQL)
 	}
-	return p.statements.getWith(key.String(), func(text string) *statement {
+	return p.batches.getWith(key.String(), func(text string) *statement {
 		names := make([]string, len(qs))
 		for i, q := range qs {
 			names[i] = statementName(q.SQL)
@@ -191,14 +192,15 @@ func (p pgxTracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.Tr
 // that failed (or by the batch's own error).
 func (p pgxTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
 	b, ok := ctx.Value(batchKey{}).(*batchState)
-	if !ok {
-		return
+	if !ok || b.span == nil {
+		return // not traced, or ended already (pgx ends a batch that failed to send twice)
 	}
 	err := b.err
 	if err == nil {
 		err = data.Err
 	}
 	endStatement(b.span, err)
+	b.span = nil
 }
 
 // pgxTracerFor is the pool's tracer, or nil (no tracing: pgx then calls nothing).
@@ -206,7 +208,7 @@ func pgxTracerFor(t *Telemetry) pgx.QueryTracer {
 	if !t.tracing {
 		return nil
 	}
-	return pgxTracer{tracer: t.tracer, statements: newStatementCache()}
+	return pgxTracer{tracer: t.tracer, statements: newStatementCache(), batches: newStatementCache()}
 }
 
 // unitObserver is the unit of work's span ("unit of work", with a
