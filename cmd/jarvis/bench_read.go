@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -42,8 +43,8 @@ each an HTTP server on loopback in a process of its own, hammered from this
 process (as a user's client would) by -clients concurrent clients for
 -duration, one after the other, for -rounds rounds (short rounds interleave
 the three finely, so that a shared machine's changing load weighs on all of
-them alike; each round starts with the next server, so that none is always
-first):
+them alike; each round takes the servers in a new random order, so that
+none always comes first, last, or after the same neighbour):
 
   raw       a pgx handler running the list's SELECT (owner role, no auth)
   manual    a hand-written handler doing exactly the service's work: JWT
@@ -58,6 +59,10 @@ and, when named in -only, the same service with telemetry on, to price it:
   metrics   METRICS_ADDR set (Prometheus metrics recorded; not scraped)
   traces    every request traced (OTEL_TRACES_SAMPLER=always_on) and exported
             over OTLP/HTTP to a receiver in this process that reads and drops it
+  control   a second process of the service exactly as configured as
+            service: control / service is the bench's own noise floor (what
+            two identical servers differ by), against which to read the
+            metrics and traces ratios
 
 The database is created from the test template (JARVIS_TEST_DATABASE_URL, else
 the local postgres superuser) and dropped at the end.
@@ -81,7 +86,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load on each server before the first round")
 	clients := fs.Int("clients", 32, "concurrent clients")
 	nSecrets := fs.Int("secrets", 5, "secrets of the user")
-	only := fs.String("only", "raw,manual,service", "servers to measure, comma-separated (raw, manual, service, metrics, traces)")
+	only := fs.String("only", "raw,manual,service", "servers to measure, comma-separated (raw, manual, service, metrics, traces, control)")
 	poolSize := fs.Int("pool", 0, "connections per pool, the service's included (0: pgx's default, as the service has)")
 	serviceBin := fs.String("service-bin", "", "jarvis binary whose serve is measured (default: this one), to compare builds")
 	baselines := fs.Bool("serve-baselines", false, "internal: serve raw and manual (URLs from the environment) until interrupted")
@@ -149,6 +154,15 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		defer m.stop()
 		metricsURL, procs["metrics"] = m.url, m
 	}
+	var controlURL string
+	if slices.Contains(strings.Split(*only, ","), "control") {
+		c, err := startBenchService(ctx, bin, svcDB)
+		if err != nil {
+			return err
+		}
+		defer c.stop()
+		controlURL, procs["control"] = c.url, c
+	}
 	if slices.Contains(strings.Split(*only, ","), "traces") {
 		collector, stopCollector, err := serveLoopback(otlpSink(&spansReceived))
 		if err != nil {
@@ -182,6 +196,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		{"service", svcURL, "jarvis serve"},
 		{"metrics", metricsURL, "jarvis serve, METRICS_ADDR set"},
 		{"traces", tracesURL, "jarvis serve, 100% of traces to OTLP"},
+		{"control", controlURL, "jarvis serve again, configured as service"},
 	}
 	var selected []int
 	for i, t := range targets {
@@ -193,7 +208,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	if len(selected) == 0 {
-		return usageError("-only names no server (raw, manual, service, metrics, traces)")
+		return usageError("-only names no server (raw, manual, service, metrics, traces, control)")
 	}
 	fmt.Fprintf(stdout, "GET /v1/secrets?limit=20, %d secrets, %d clients, %d rounds of %s per server (after %s warm-up), GOMAXPROCS=%d\n\n",
 		*nSecrets, *clients, *rounds, *duration, *warmup, runtime.GOMAXPROCS(0))
@@ -208,14 +223,17 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	// Rounds interleave the servers, so that a change in the machine's load
 	// (it is shared) weighs on all three; ratios are taken within a round.
 	runs := make([][]loadResult, len(targets))
-	var svcManual, svcRaw, metricsSvc, tracesSvc []float64
+	var svcManual, svcRaw, metricsSvc, tracesSvc, controlSvc []float64
 	for round := 1; round <= *rounds; round++ {
 		line := fmt.Sprintf("round %d:", round)
 		rates := map[string]float64{}
-		// Each round starts with the next server, so that none always
-		// comes first (after the client's idle pause) or last.
-		k := (round - 1) % len(selected)
-		order := append(selected[k:len(selected):len(selected)], selected[:k]...)
+		// A new random order each round: none always comes first (after
+		// the client's idle pause) or last, and none always follows the
+		// same server (a rotation would keep the neighbours, and whatever
+		// one server leaves behind in Postgres or the CPU caches would
+		// always weigh on the next).
+		order := slices.Clone(selected)
+		rand.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
 		for _, i := range order {
 			t := targets[i]
 			url := t.base + "/v1/secrets?limit=20"
@@ -237,6 +255,10 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 			if tr, ok := rates["traces"]; ok {
 				tracesSvc = append(tracesSvc, tr/svc)
 				line += fmt.Sprintf("  traces/service %.2f", tr/svc)
+			}
+			if c, ok := rates["control"]; ok {
+				controlSvc = append(controlSvc, c/svc)
+				line += fmt.Sprintf("  control/service %.2f", c/svc)
 			}
 			if m, ok := rates["manual"]; ok {
 				svcManual = append(svcManual, svc/m)
@@ -266,18 +288,30 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "\n(req/s: median of the rounds; p50/p99 over every request of every round; CPU/req: the\nserver process's CPU (raw and manual share one), Postgres's and the load generator's not)")
 	if len(svcManual) > 0 {
-		fmt.Fprintf(stdout, "service / manual = %.2f (median of rounds)\n", median(svcManual))
+		fmt.Fprintf(stdout, "service / manual  = %s\n", spread(svcManual))
 	}
 	if len(svcRaw) > 0 {
-		fmt.Fprintf(stdout, "service / raw    = %.2f (median of rounds)\n", median(svcRaw))
+		fmt.Fprintf(stdout, "service / raw     = %s\n", spread(svcRaw))
 	}
 	if len(metricsSvc) > 0 {
-		fmt.Fprintf(stdout, "metrics / service = %.2f (median of rounds)\n", median(metricsSvc))
+		fmt.Fprintf(stdout, "metrics / service = %s\n", spread(metricsSvc))
 	}
 	if len(tracesSvc) > 0 {
-		fmt.Fprintf(stdout, "traces / service  = %.2f (median of rounds; %d OTLP export requests received)\n", median(tracesSvc), spansReceived.Load())
+		fmt.Fprintf(stdout, "traces / service  = %s; %d OTLP export requests received\n", spread(tracesSvc), spansReceived.Load())
+	}
+	if len(controlSvc) > 0 {
+		fmt.Fprintf(stdout, "control / service = %s; the same service twice: the noise floor\n", spread(controlSvc))
 	}
 	return nil
+}
+
+// spread is a ratio's median over the rounds and its middle half (first
+// to third quartile): how far one round's ratio can be trusted.
+func spread(xs []float64) string {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	q := func(f float64) float64 { return s[int(f*float64(len(s)-1)+0.5)] }
+	return fmt.Sprintf("%.2f (median of %d rounds; middle half %.2f-%.2f)", median(s), len(s), q(0.25), q(0.75))
 }
 
 func median(xs []float64) float64 {
