@@ -7,19 +7,12 @@ import (
 	"io"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/go-faster/errors"
 	"github.com/ogen-go/ogen/conv"
 	ht "github.com/ogen-go/ogen/http"
 	"github.com/ogen-go/ogen/ogenerrors"
-	"github.com/ogen-go/ogen/otelogen"
 	"github.com/ogen-go/ogen/uri"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
-	semconv "go.opentelemetry.io/otel/semconv/v1.39.0"
-	"go.opentelemetry.io/otel/trace"
 )
 
 func trimTrailingSlashes(u *url.URL) {
@@ -587,41 +580,7 @@ func (c *Client) AppendRunMessage(ctx context.Context, request *MessageCreate, p
 }
 
 func (c *Client) sendAppendRunMessage(ctx context.Context, request *MessageCreate, params AppendRunMessageParams) (res *Message, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("appendRunMessage"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/messages"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, AppendRunMessageOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -646,7 +605,6 @@ func (c *Client) sendAppendRunMessage(ctx context.Context, request *MessageCreat
 	pathParts[2] = "/messages"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -659,7 +617,7 @@ func (c *Client) sendAppendRunMessage(ctx context.Context, request *MessageCreat
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, AppendRunMessageOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -688,7 +646,6 @@ func (c *Client) sendAppendRunMessage(ctx context.Context, request *MessageCreat
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -702,7 +659,6 @@ func (c *Client) sendAppendRunMessage(ctx context.Context, request *MessageCreat
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeAppendRunMessageResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -722,41 +678,7 @@ func (c *Client) CancelRun(ctx context.Context, params CancelRunParams) (*Run, e
 }
 
 func (c *Client) sendCancelRun(ctx context.Context, params CancelRunParams) (res *Run, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("cancelRun"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/cancel"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, CancelRunOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -781,7 +703,6 @@ func (c *Client) sendCancelRun(ctx context.Context, params CancelRunParams) (res
 	pathParts[2] = "/cancel"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -791,7 +712,7 @@ func (c *Client) sendCancelRun(ctx context.Context, params CancelRunParams) (res
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, CancelRunOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -820,7 +741,6 @@ func (c *Client) sendCancelRun(ctx context.Context, params CancelRunParams) (res
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -834,7 +754,6 @@ func (c *Client) sendCancelRun(ctx context.Context, params CancelRunParams) (res
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeCancelRunResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -856,47 +775,12 @@ func (c *Client) CompleteConnection(ctx context.Context, request *ConnectionCall
 }
 
 func (c *Client) sendCompleteConnection(ctx context.Context, request *ConnectionCallback) (res *Connection, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("completeConnection"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/connections/callback"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, CompleteConnectionOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/connections/callback"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -909,7 +793,7 @@ func (c *Client) sendCompleteConnection(ctx context.Context, request *Connection
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, CompleteConnectionOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -938,7 +822,6 @@ func (c *Client) sendCompleteConnection(ctx context.Context, request *Connection
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -952,7 +835,6 @@ func (c *Client) sendCompleteConnection(ctx context.Context, request *Connection
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeCompleteConnectionResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -972,41 +854,7 @@ func (c *Client) CompleteRun(ctx context.Context, request OptRunCompletion, para
 }
 
 func (c *Client) sendCompleteRun(ctx context.Context, request OptRunCompletion, params CompleteRunParams) (res *Run, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("completeRun"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/complete"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, CompleteRunOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -1031,7 +879,6 @@ func (c *Client) sendCompleteRun(ctx context.Context, request OptRunCompletion, 
 	pathParts[2] = "/complete"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -1044,7 +891,7 @@ func (c *Client) sendCompleteRun(ctx context.Context, request OptRunCompletion, 
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, CompleteRunOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -1073,7 +920,6 @@ func (c *Client) sendCompleteRun(ctx context.Context, request OptRunCompletion, 
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -1087,7 +933,6 @@ func (c *Client) sendCompleteRun(ctx context.Context, request OptRunCompletion, 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeCompleteRunResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -1107,41 +952,7 @@ func (c *Client) CompleteToolCall(ctx context.Context, request *ToolCallCompleti
 }
 
 func (c *Client) sendCompleteToolCall(ctx context.Context, request *ToolCallCompletion, params CompleteToolCallParams) (res *ToolCall, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("completeToolCall"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/tool-calls/{id}/complete"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, CompleteToolCallOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/tool-calls/"
@@ -1166,7 +977,6 @@ func (c *Client) sendCompleteToolCall(ctx context.Context, request *ToolCallComp
 	pathParts[2] = "/complete"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -1179,7 +989,7 @@ func (c *Client) sendCompleteToolCall(ctx context.Context, request *ToolCallComp
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, CompleteToolCallOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -1208,7 +1018,6 @@ func (c *Client) sendCompleteToolCall(ctx context.Context, request *ToolCallComp
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -1222,7 +1031,6 @@ func (c *Client) sendCompleteToolCall(ctx context.Context, request *ToolCallComp
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeCompleteToolCallResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -1242,47 +1050,12 @@ func (c *Client) CreateEntity(ctx context.Context, request *EntityCreate) (*Enti
 }
 
 func (c *Client) sendCreateEntity(ctx context.Context, request *EntityCreate) (res *Entity, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("createEntity"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/kg/entities"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, CreateEntityOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/kg/entities"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -1295,7 +1068,7 @@ func (c *Client) sendCreateEntity(ctx context.Context, request *EntityCreate) (r
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, CreateEntityOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -1324,7 +1097,6 @@ func (c *Client) sendCreateEntity(ctx context.Context, request *EntityCreate) (r
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -1338,7 +1110,6 @@ func (c *Client) sendCreateEntity(ctx context.Context, request *EntityCreate) (r
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeCreateEntityResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -1360,47 +1131,12 @@ func (c *Client) CreateMemory(ctx context.Context, request *MemoryCreate) (*Memo
 }
 
 func (c *Client) sendCreateMemory(ctx context.Context, request *MemoryCreate) (res *Memory, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("createMemory"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/memories"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, CreateMemoryOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/memories"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -1413,7 +1149,7 @@ func (c *Client) sendCreateMemory(ctx context.Context, request *MemoryCreate) (r
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, CreateMemoryOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -1442,7 +1178,6 @@ func (c *Client) sendCreateMemory(ctx context.Context, request *MemoryCreate) (r
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -1456,7 +1191,6 @@ func (c *Client) sendCreateMemory(ctx context.Context, request *MemoryCreate) (r
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeCreateMemoryResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -1476,47 +1210,12 @@ func (c *Client) CreateRelation(ctx context.Context, request *RelationCreate) (*
 }
 
 func (c *Client) sendCreateRelation(ctx context.Context, request *RelationCreate) (res *Relation, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("createRelation"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/kg/relations"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, CreateRelationOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/kg/relations"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -1529,7 +1228,7 @@ func (c *Client) sendCreateRelation(ctx context.Context, request *RelationCreate
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, CreateRelationOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -1558,7 +1257,6 @@ func (c *Client) sendCreateRelation(ctx context.Context, request *RelationCreate
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -1572,7 +1270,6 @@ func (c *Client) sendCreateRelation(ctx context.Context, request *RelationCreate
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeCreateRelationResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -1594,47 +1291,12 @@ func (c *Client) CreateRun(ctx context.Context, request OptRunCreate) (*Run, err
 }
 
 func (c *Client) sendCreateRun(ctx context.Context, request OptRunCreate) (res *Run, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("createRun"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/runs"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, CreateRunOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/runs"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -1647,7 +1309,7 @@ func (c *Client) sendCreateRun(ctx context.Context, request OptRunCreate) (res *
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, CreateRunOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -1676,7 +1338,6 @@ func (c *Client) sendCreateRun(ctx context.Context, request OptRunCreate) (res *
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -1690,7 +1351,6 @@ func (c *Client) sendCreateRun(ctx context.Context, request OptRunCreate) (res *
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeCreateRunResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -1710,47 +1370,12 @@ func (c *Client) CreateSecret(ctx context.Context, request *SecretCreate) (*Secr
 }
 
 func (c *Client) sendCreateSecret(ctx context.Context, request *SecretCreate) (res *Secret, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("createSecret"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/secrets"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, CreateSecretOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/secrets"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -1763,7 +1388,7 @@ func (c *Client) sendCreateSecret(ctx context.Context, request *SecretCreate) (r
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, CreateSecretOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -1792,7 +1417,6 @@ func (c *Client) sendCreateSecret(ctx context.Context, request *SecretCreate) (r
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -1806,7 +1430,6 @@ func (c *Client) sendCreateSecret(ctx context.Context, request *SecretCreate) (r
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeCreateSecretResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -1826,47 +1449,12 @@ func (c *Client) DeleteBudget(ctx context.Context) error {
 }
 
 func (c *Client) sendDeleteBudget(ctx context.Context) (res *DeleteBudgetNoContent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("deleteBudget"),
-		semconv.HTTPRequestMethodKey.String("DELETE"),
-		semconv.URLTemplateKey.String("/v1/budget"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, DeleteBudgetOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/budget"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "DELETE", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -1876,7 +1464,7 @@ func (c *Client) sendDeleteBudget(ctx context.Context) (res *DeleteBudgetNoConte
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, DeleteBudgetOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -1905,7 +1493,6 @@ func (c *Client) sendDeleteBudget(ctx context.Context) (res *DeleteBudgetNoConte
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -1919,7 +1506,6 @@ func (c *Client) sendDeleteBudget(ctx context.Context) (res *DeleteBudgetNoConte
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeDeleteBudgetResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -1940,41 +1526,7 @@ func (c *Client) DeleteConnection(ctx context.Context, params DeleteConnectionPa
 }
 
 func (c *Client) sendDeleteConnection(ctx context.Context, params DeleteConnectionParams) (res *DeleteConnectionNoContent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("deleteConnection"),
-		semconv.HTTPRequestMethodKey.String("DELETE"),
-		semconv.URLTemplateKey.String("/v1/connections/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, DeleteConnectionOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/connections/"
@@ -1998,7 +1550,6 @@ func (c *Client) sendDeleteConnection(ctx context.Context, params DeleteConnecti
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "DELETE", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -2008,7 +1559,7 @@ func (c *Client) sendDeleteConnection(ctx context.Context, params DeleteConnecti
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, DeleteConnectionOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -2037,7 +1588,6 @@ func (c *Client) sendDeleteConnection(ctx context.Context, params DeleteConnecti
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -2051,7 +1601,6 @@ func (c *Client) sendDeleteConnection(ctx context.Context, params DeleteConnecti
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeDeleteConnectionResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -2071,41 +1620,7 @@ func (c *Client) DeleteEntity(ctx context.Context, params DeleteEntityParams) er
 }
 
 func (c *Client) sendDeleteEntity(ctx context.Context, params DeleteEntityParams) (res *DeleteEntityNoContent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("deleteEntity"),
-		semconv.HTTPRequestMethodKey.String("DELETE"),
-		semconv.URLTemplateKey.String("/v1/kg/entities/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, DeleteEntityOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/kg/entities/"
@@ -2129,7 +1644,6 @@ func (c *Client) sendDeleteEntity(ctx context.Context, params DeleteEntityParams
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "DELETE", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -2139,7 +1653,7 @@ func (c *Client) sendDeleteEntity(ctx context.Context, params DeleteEntityParams
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, DeleteEntityOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -2168,7 +1682,6 @@ func (c *Client) sendDeleteEntity(ctx context.Context, params DeleteEntityParams
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -2182,7 +1695,6 @@ func (c *Client) sendDeleteEntity(ctx context.Context, params DeleteEntityParams
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeDeleteEntityResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -2204,47 +1716,12 @@ func (c *Client) DeleteMe(ctx context.Context, request *DeleteAccountRequest) er
 }
 
 func (c *Client) sendDeleteMe(ctx context.Context, request *DeleteAccountRequest) (res *DeleteMeNoContent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("deleteMe"),
-		semconv.HTTPRequestMethodKey.String("DELETE"),
-		semconv.URLTemplateKey.String("/v1/me"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, DeleteMeOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/me"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "DELETE", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -2257,7 +1734,7 @@ func (c *Client) sendDeleteMe(ctx context.Context, request *DeleteAccountRequest
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, DeleteMeOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -2286,7 +1763,6 @@ func (c *Client) sendDeleteMe(ctx context.Context, request *DeleteAccountRequest
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -2300,7 +1776,6 @@ func (c *Client) sendDeleteMe(ctx context.Context, request *DeleteAccountRequest
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeDeleteMeResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -2320,41 +1795,7 @@ func (c *Client) DeleteMemory(ctx context.Context, params DeleteMemoryParams) er
 }
 
 func (c *Client) sendDeleteMemory(ctx context.Context, params DeleteMemoryParams) (res *DeleteMemoryNoContent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("deleteMemory"),
-		semconv.HTTPRequestMethodKey.String("DELETE"),
-		semconv.URLTemplateKey.String("/v1/memories/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, DeleteMemoryOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/memories/"
@@ -2378,7 +1819,6 @@ func (c *Client) sendDeleteMemory(ctx context.Context, params DeleteMemoryParams
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "DELETE", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -2388,7 +1828,7 @@ func (c *Client) sendDeleteMemory(ctx context.Context, params DeleteMemoryParams
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, DeleteMemoryOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -2417,7 +1857,6 @@ func (c *Client) sendDeleteMemory(ctx context.Context, params DeleteMemoryParams
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -2431,7 +1870,6 @@ func (c *Client) sendDeleteMemory(ctx context.Context, params DeleteMemoryParams
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeDeleteMemoryResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -2451,41 +1889,7 @@ func (c *Client) DeleteRelation(ctx context.Context, params DeleteRelationParams
 }
 
 func (c *Client) sendDeleteRelation(ctx context.Context, params DeleteRelationParams) (res *DeleteRelationNoContent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("deleteRelation"),
-		semconv.HTTPRequestMethodKey.String("DELETE"),
-		semconv.URLTemplateKey.String("/v1/kg/relations/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, DeleteRelationOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/kg/relations/"
@@ -2509,7 +1913,6 @@ func (c *Client) sendDeleteRelation(ctx context.Context, params DeleteRelationPa
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "DELETE", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -2519,7 +1922,7 @@ func (c *Client) sendDeleteRelation(ctx context.Context, params DeleteRelationPa
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, DeleteRelationOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -2548,7 +1951,6 @@ func (c *Client) sendDeleteRelation(ctx context.Context, params DeleteRelationPa
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -2562,7 +1964,6 @@ func (c *Client) sendDeleteRelation(ctx context.Context, params DeleteRelationPa
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeDeleteRelationResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -2582,41 +1983,7 @@ func (c *Client) DeleteSecret(ctx context.Context, params DeleteSecretParams) er
 }
 
 func (c *Client) sendDeleteSecret(ctx context.Context, params DeleteSecretParams) (res *DeleteSecretNoContent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("deleteSecret"),
-		semconv.HTTPRequestMethodKey.String("DELETE"),
-		semconv.URLTemplateKey.String("/v1/secrets/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, DeleteSecretOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/secrets/"
@@ -2640,7 +2007,6 @@ func (c *Client) sendDeleteSecret(ctx context.Context, params DeleteSecretParams
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "DELETE", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -2650,7 +2016,7 @@ func (c *Client) sendDeleteSecret(ctx context.Context, params DeleteSecretParams
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, DeleteSecretOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -2679,7 +2045,6 @@ func (c *Client) sendDeleteSecret(ctx context.Context, params DeleteSecretParams
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -2693,7 +2058,6 @@ func (c *Client) sendDeleteSecret(ctx context.Context, params DeleteSecretParams
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeDeleteSecretResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -2713,41 +2077,7 @@ func (c *Client) DeleteSession(ctx context.Context, params DeleteSessionParams) 
 }
 
 func (c *Client) sendDeleteSession(ctx context.Context, params DeleteSessionParams) (res *DeleteSessionNoContent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("deleteSession"),
-		semconv.HTTPRequestMethodKey.String("DELETE"),
-		semconv.URLTemplateKey.String("/v1/sessions/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, DeleteSessionOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/sessions/"
@@ -2771,7 +2101,6 @@ func (c *Client) sendDeleteSession(ctx context.Context, params DeleteSessionPara
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "DELETE", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -2781,7 +2110,7 @@ func (c *Client) sendDeleteSession(ctx context.Context, params DeleteSessionPara
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, DeleteSessionOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -2810,7 +2139,6 @@ func (c *Client) sendDeleteSession(ctx context.Context, params DeleteSessionPara
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -2824,7 +2152,6 @@ func (c *Client) sendDeleteSession(ctx context.Context, params DeleteSessionPara
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeDeleteSessionResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -2844,41 +2171,7 @@ func (c *Client) DeleteToolPermission(ctx context.Context, params DeleteToolPerm
 }
 
 func (c *Client) sendDeleteToolPermission(ctx context.Context, params DeleteToolPermissionParams) (res *DeleteToolPermissionNoContent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("deleteToolPermission"),
-		semconv.HTTPRequestMethodKey.String("DELETE"),
-		semconv.URLTemplateKey.String("/v1/tool-permissions/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, DeleteToolPermissionOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/tool-permissions/"
@@ -2902,7 +2195,6 @@ func (c *Client) sendDeleteToolPermission(ctx context.Context, params DeleteTool
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "DELETE", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -2912,7 +2204,7 @@ func (c *Client) sendDeleteToolPermission(ctx context.Context, params DeleteTool
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, DeleteToolPermissionOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -2941,7 +2233,6 @@ func (c *Client) sendDeleteToolPermission(ctx context.Context, params DeleteTool
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -2955,7 +2246,6 @@ func (c *Client) sendDeleteToolPermission(ctx context.Context, params DeleteTool
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeDeleteToolPermissionResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -2978,41 +2268,7 @@ func (c *Client) EmitRunEvent(ctx context.Context, request *RunEventCreate, para
 }
 
 func (c *Client) sendEmitRunEvent(ctx context.Context, request *RunEventCreate, params EmitRunEventParams) (res *RealtimeEvent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("emitRunEvent"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/events"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, EmitRunEventOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -3037,7 +2293,6 @@ func (c *Client) sendEmitRunEvent(ctx context.Context, request *RunEventCreate, 
 	pathParts[2] = "/events"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -3050,7 +2305,7 @@ func (c *Client) sendEmitRunEvent(ctx context.Context, request *RunEventCreate, 
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, EmitRunEventOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -3079,7 +2334,6 @@ func (c *Client) sendEmitRunEvent(ctx context.Context, request *RunEventCreate, 
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -3093,7 +2347,6 @@ func (c *Client) sendEmitRunEvent(ctx context.Context, request *RunEventCreate, 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeEmitRunEventResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -3115,41 +2368,7 @@ func (c *Client) EmitRunEvents(ctx context.Context, request *RunEventBatch, para
 }
 
 func (c *Client) sendEmitRunEvents(ctx context.Context, request *RunEventBatch, params EmitRunEventsParams) (res *RealtimeEventBatch, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("emitRunEvents"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/event-batches"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, EmitRunEventsOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -3174,7 +2393,6 @@ func (c *Client) sendEmitRunEvents(ctx context.Context, request *RunEventBatch, 
 	pathParts[2] = "/event-batches"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -3187,7 +2405,7 @@ func (c *Client) sendEmitRunEvents(ctx context.Context, request *RunEventBatch, 
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, EmitRunEventsOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -3216,7 +2434,6 @@ func (c *Client) sendEmitRunEvents(ctx context.Context, request *RunEventBatch, 
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -3230,7 +2447,6 @@ func (c *Client) sendEmitRunEvents(ctx context.Context, request *RunEventBatch, 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeEmitRunEventsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -3253,47 +2469,12 @@ func (c *Client) ExportMe(ctx context.Context, params ExportMeParams) (ExportMeO
 }
 
 func (c *Client) sendExportMe(ctx context.Context, params ExportMeParams) (res ExportMeOK, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("exportMe"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/me/export"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ExportMeOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/me/export"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "embeddings" parameter.
@@ -3314,7 +2495,6 @@ func (c *Client) sendExportMe(ctx context.Context, params ExportMeParams) (res E
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -3324,7 +2504,7 @@ func (c *Client) sendExportMe(ctx context.Context, params ExportMeParams) (res E
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ExportMeOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -3353,7 +2533,6 @@ func (c *Client) sendExportMe(ctx context.Context, params ExportMeParams) (res E
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -3367,7 +2546,6 @@ func (c *Client) sendExportMe(ctx context.Context, params ExportMeParams) (res E
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeExportMeResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -3387,41 +2565,7 @@ func (c *Client) FailRun(ctx context.Context, request *RunFailure, params FailRu
 }
 
 func (c *Client) sendFailRun(ctx context.Context, request *RunFailure, params FailRunParams) (res *Run, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("failRun"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/fail"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, FailRunOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -3446,7 +2590,6 @@ func (c *Client) sendFailRun(ctx context.Context, request *RunFailure, params Fa
 	pathParts[2] = "/fail"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -3459,7 +2602,7 @@ func (c *Client) sendFailRun(ctx context.Context, request *RunFailure, params Fa
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, FailRunOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -3488,7 +2631,6 @@ func (c *Client) sendFailRun(ctx context.Context, request *RunFailure, params Fa
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -3502,7 +2644,6 @@ func (c *Client) sendFailRun(ctx context.Context, request *RunFailure, params Fa
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeFailRunResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -3522,41 +2663,7 @@ func (c *Client) GetAuditEvent(ctx context.Context, params GetAuditEventParams) 
 }
 
 func (c *Client) sendGetAuditEvent(ctx context.Context, params GetAuditEventParams) (res *AuditEvent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getAuditEvent"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/audit-events/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetAuditEventOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/audit-events/"
@@ -3580,7 +2687,6 @@ func (c *Client) sendGetAuditEvent(ctx context.Context, params GetAuditEventPara
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -3590,7 +2696,7 @@ func (c *Client) sendGetAuditEvent(ctx context.Context, params GetAuditEventPara
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetAuditEventOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -3619,7 +2725,6 @@ func (c *Client) sendGetAuditEvent(ctx context.Context, params GetAuditEventPara
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -3633,7 +2738,6 @@ func (c *Client) sendGetAuditEvent(ctx context.Context, params GetAuditEventPara
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetAuditEventResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -3653,47 +2757,12 @@ func (c *Client) GetBudget(ctx context.Context) (*Budget, error) {
 }
 
 func (c *Client) sendGetBudget(ctx context.Context) (res *Budget, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getBudget"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/budget"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetBudgetOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/budget"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -3703,7 +2772,7 @@ func (c *Client) sendGetBudget(ctx context.Context) (res *Budget, err error) {
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetBudgetOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -3732,7 +2801,6 @@ func (c *Client) sendGetBudget(ctx context.Context) (res *Budget, err error) {
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -3746,7 +2814,6 @@ func (c *Client) sendGetBudget(ctx context.Context) (res *Budget, err error) {
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetBudgetResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -3766,41 +2833,7 @@ func (c *Client) GetConnection(ctx context.Context, params GetConnectionParams) 
 }
 
 func (c *Client) sendGetConnection(ctx context.Context, params GetConnectionParams) (res *Connection, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getConnection"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/connections/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetConnectionOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/connections/"
@@ -3824,7 +2857,6 @@ func (c *Client) sendGetConnection(ctx context.Context, params GetConnectionPara
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -3834,7 +2866,7 @@ func (c *Client) sendGetConnection(ctx context.Context, params GetConnectionPara
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetConnectionOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -3863,7 +2895,6 @@ func (c *Client) sendGetConnection(ctx context.Context, params GetConnectionPara
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -3877,7 +2908,6 @@ func (c *Client) sendGetConnection(ctx context.Context, params GetConnectionPara
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetConnectionResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -3899,41 +2929,7 @@ func (c *Client) GetConnectionToken(ctx context.Context, params GetConnectionTok
 }
 
 func (c *Client) sendGetConnectionToken(ctx context.Context, params GetConnectionTokenParams) (res *ConnectionToken, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getConnectionToken"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/connections/{id}/token"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetConnectionTokenOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/connections/"
@@ -3958,7 +2954,6 @@ func (c *Client) sendGetConnectionToken(ctx context.Context, params GetConnectio
 	pathParts[2] = "/token"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -3968,7 +2963,7 @@ func (c *Client) sendGetConnectionToken(ctx context.Context, params GetConnectio
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetConnectionTokenOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -3997,7 +2992,6 @@ func (c *Client) sendGetConnectionToken(ctx context.Context, params GetConnectio
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -4011,7 +3005,6 @@ func (c *Client) sendGetConnectionToken(ctx context.Context, params GetConnectio
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetConnectionTokenResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -4031,41 +3024,7 @@ func (c *Client) GetEntity(ctx context.Context, params GetEntityParams) (*Entity
 }
 
 func (c *Client) sendGetEntity(ctx context.Context, params GetEntityParams) (res *Entity, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getEntity"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/kg/entities/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetEntityOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/kg/entities/"
@@ -4089,7 +3048,6 @@ func (c *Client) sendGetEntity(ctx context.Context, params GetEntityParams) (res
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -4099,7 +3057,7 @@ func (c *Client) sendGetEntity(ctx context.Context, params GetEntityParams) (res
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetEntityOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -4128,7 +3086,6 @@ func (c *Client) sendGetEntity(ctx context.Context, params GetEntityParams) (res
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -4142,7 +3099,6 @@ func (c *Client) sendGetEntity(ctx context.Context, params GetEntityParams) (res
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetEntityResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -4162,41 +3118,7 @@ func (c *Client) GetLLMCall(ctx context.Context, params GetLLMCallParams) (*LLMC
 }
 
 func (c *Client) sendGetLLMCall(ctx context.Context, params GetLLMCallParams) (res *LLMCall, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getLLMCall"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/llm-calls/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetLLMCallOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/llm-calls/"
@@ -4220,7 +3142,6 @@ func (c *Client) sendGetLLMCall(ctx context.Context, params GetLLMCallParams) (r
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -4230,7 +3151,7 @@ func (c *Client) sendGetLLMCall(ctx context.Context, params GetLLMCallParams) (r
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetLLMCallOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -4259,7 +3180,6 @@ func (c *Client) sendGetLLMCall(ctx context.Context, params GetLLMCallParams) (r
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -4273,7 +3193,6 @@ func (c *Client) sendGetLLMCall(ctx context.Context, params GetLLMCallParams) (r
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetLLMCallResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -4293,47 +3212,12 @@ func (c *Client) GetMe(ctx context.Context) (*User, error) {
 }
 
 func (c *Client) sendGetMe(ctx context.Context) (res *User, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getMe"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/me"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetMeOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/me"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -4343,7 +3227,7 @@ func (c *Client) sendGetMe(ctx context.Context) (res *User, err error) {
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetMeOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -4372,7 +3256,6 @@ func (c *Client) sendGetMe(ctx context.Context) (res *User, err error) {
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -4386,7 +3269,6 @@ func (c *Client) sendGetMe(ctx context.Context) (res *User, err error) {
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetMeResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -4406,41 +3288,7 @@ func (c *Client) GetMemory(ctx context.Context, params GetMemoryParams) (*Memory
 }
 
 func (c *Client) sendGetMemory(ctx context.Context, params GetMemoryParams) (res *Memory, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getMemory"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/memories/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetMemoryOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/memories/"
@@ -4464,7 +3312,6 @@ func (c *Client) sendGetMemory(ctx context.Context, params GetMemoryParams) (res
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -4474,7 +3321,7 @@ func (c *Client) sendGetMemory(ctx context.Context, params GetMemoryParams) (res
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetMemoryOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -4503,7 +3350,6 @@ func (c *Client) sendGetMemory(ctx context.Context, params GetMemoryParams) (res
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -4517,7 +3363,6 @@ func (c *Client) sendGetMemory(ctx context.Context, params GetMemoryParams) (res
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetMemoryResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -4537,41 +3382,7 @@ func (c *Client) GetRelation(ctx context.Context, params GetRelationParams) (*Re
 }
 
 func (c *Client) sendGetRelation(ctx context.Context, params GetRelationParams) (res *Relation, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getRelation"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/kg/relations/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetRelationOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/kg/relations/"
@@ -4595,7 +3406,6 @@ func (c *Client) sendGetRelation(ctx context.Context, params GetRelationParams) 
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -4605,7 +3415,7 @@ func (c *Client) sendGetRelation(ctx context.Context, params GetRelationParams) 
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetRelationOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -4634,7 +3444,6 @@ func (c *Client) sendGetRelation(ctx context.Context, params GetRelationParams) 
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -4648,7 +3457,6 @@ func (c *Client) sendGetRelation(ctx context.Context, params GetRelationParams) 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetRelationResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -4668,41 +3476,7 @@ func (c *Client) GetRun(ctx context.Context, params GetRunParams) (*Run, error) 
 }
 
 func (c *Client) sendGetRun(ctx context.Context, params GetRunParams) (res *Run, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getRun"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetRunOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/runs/"
@@ -4726,7 +3500,6 @@ func (c *Client) sendGetRun(ctx context.Context, params GetRunParams) (res *Run,
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -4736,7 +3509,7 @@ func (c *Client) sendGetRun(ctx context.Context, params GetRunParams) (res *Run,
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetRunOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -4765,7 +3538,6 @@ func (c *Client) sendGetRun(ctx context.Context, params GetRunParams) (res *Run,
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -4779,7 +3551,6 @@ func (c *Client) sendGetRun(ctx context.Context, params GetRunParams) (res *Run,
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetRunResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -4799,41 +3570,7 @@ func (c *Client) GetSecret(ctx context.Context, params GetSecretParams) (*Secret
 }
 
 func (c *Client) sendGetSecret(ctx context.Context, params GetSecretParams) (res *Secret, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getSecret"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/secrets/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetSecretOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/secrets/"
@@ -4857,7 +3594,6 @@ func (c *Client) sendGetSecret(ctx context.Context, params GetSecretParams) (res
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -4867,7 +3603,7 @@ func (c *Client) sendGetSecret(ctx context.Context, params GetSecretParams) (res
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetSecretOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -4896,7 +3632,6 @@ func (c *Client) sendGetSecret(ctx context.Context, params GetSecretParams) (res
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -4910,7 +3645,6 @@ func (c *Client) sendGetSecret(ctx context.Context, params GetSecretParams) (res
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetSecretResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -4930,41 +3664,7 @@ func (c *Client) GetToolCall(ctx context.Context, params GetToolCallParams) (*To
 }
 
 func (c *Client) sendGetToolCall(ctx context.Context, params GetToolCallParams) (res *ToolCall, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getToolCall"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/tool-calls/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetToolCallOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/tool-calls/"
@@ -4988,7 +3688,6 @@ func (c *Client) sendGetToolCall(ctx context.Context, params GetToolCallParams) 
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -4998,7 +3697,7 @@ func (c *Client) sendGetToolCall(ctx context.Context, params GetToolCallParams) 
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetToolCallOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -5027,7 +3726,6 @@ func (c *Client) sendGetToolCall(ctx context.Context, params GetToolCallParams) 
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -5041,7 +3739,6 @@ func (c *Client) sendGetToolCall(ctx context.Context, params GetToolCallParams) 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetToolCallResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -5061,47 +3758,12 @@ func (c *Client) GetUsage(ctx context.Context, params GetUsageParams) (*UsageRep
 }
 
 func (c *Client) sendGetUsage(ctx context.Context, params GetUsageParams) (res *UsageReport, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("getUsage"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/usage"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, GetUsageOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/usage"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "from" parameter.
@@ -5147,7 +3809,6 @@ func (c *Client) sendGetUsage(ctx context.Context, params GetUsageParams) (res *
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -5157,7 +3818,7 @@ func (c *Client) sendGetUsage(ctx context.Context, params GetUsageParams) (res *
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, GetUsageOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -5186,7 +3847,6 @@ func (c *Client) sendGetUsage(ctx context.Context, params GetUsageParams) (res *
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -5200,7 +3860,6 @@ func (c *Client) sendGetUsage(ctx context.Context, params GetUsageParams) (res *
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeGetUsageResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -5220,47 +3879,12 @@ func (c *Client) ImportConnection(ctx context.Context, request *ConnectionImport
 }
 
 func (c *Client) sendImportConnection(ctx context.Context, request *ConnectionImport) (res *Connection, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("importConnection"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/connections/import"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ImportConnectionOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/connections/import"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -5273,7 +3897,7 @@ func (c *Client) sendImportConnection(ctx context.Context, request *ConnectionIm
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ImportConnectionOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -5302,7 +3926,6 @@ func (c *Client) sendImportConnection(ctx context.Context, request *ConnectionIm
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -5316,7 +3939,6 @@ func (c *Client) sendImportConnection(ctx context.Context, request *ConnectionIm
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeImportConnectionResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -5336,47 +3958,12 @@ func (c *Client) ListAuditEvents(ctx context.Context, params ListAuditEventsPara
 }
 
 func (c *Client) sendListAuditEvents(ctx context.Context, params ListAuditEventsParams) (res *AuditEventPage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listAuditEvents"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/audit-events"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListAuditEventsOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/audit-events"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "limit" parameter.
@@ -5465,7 +4052,6 @@ func (c *Client) sendListAuditEvents(ctx context.Context, params ListAuditEvents
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -5475,7 +4061,7 @@ func (c *Client) sendListAuditEvents(ctx context.Context, params ListAuditEvents
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListAuditEventsOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -5504,7 +4090,6 @@ func (c *Client) sendListAuditEvents(ctx context.Context, params ListAuditEvents
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -5518,7 +4103,6 @@ func (c *Client) sendListAuditEvents(ctx context.Context, params ListAuditEvents
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListAuditEventsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -5538,47 +4122,12 @@ func (c *Client) ListConnectionProviders(ctx context.Context) (*ConnectionProvid
 }
 
 func (c *Client) sendListConnectionProviders(ctx context.Context) (res *ConnectionProviderList, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listConnectionProviders"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/connection-providers"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListConnectionProvidersOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/connection-providers"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -5588,7 +4137,7 @@ func (c *Client) sendListConnectionProviders(ctx context.Context) (res *Connecti
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListConnectionProvidersOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -5617,7 +4166,6 @@ func (c *Client) sendListConnectionProviders(ctx context.Context) (res *Connecti
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -5631,7 +4179,6 @@ func (c *Client) sendListConnectionProviders(ctx context.Context) (res *Connecti
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListConnectionProvidersResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -5651,47 +4198,12 @@ func (c *Client) ListConnections(ctx context.Context, params ListConnectionsPara
 }
 
 func (c *Client) sendListConnections(ctx context.Context, params ListConnectionsParams) (res *ConnectionPage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listConnections"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/connections"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListConnectionsOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/connections"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "limit" parameter.
@@ -5729,7 +4241,6 @@ func (c *Client) sendListConnections(ctx context.Context, params ListConnections
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -5739,7 +4250,7 @@ func (c *Client) sendListConnections(ctx context.Context, params ListConnections
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListConnectionsOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -5768,7 +4279,6 @@ func (c *Client) sendListConnections(ctx context.Context, params ListConnections
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -5782,7 +4292,6 @@ func (c *Client) sendListConnections(ctx context.Context, params ListConnections
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListConnectionsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -5802,47 +4311,12 @@ func (c *Client) ListEntities(ctx context.Context, params ListEntitiesParams) (*
 }
 
 func (c *Client) sendListEntities(ctx context.Context, params ListEntitiesParams) (res *EntityPage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listEntities"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/kg/entities"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListEntitiesOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/kg/entities"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "limit" parameter.
@@ -5880,7 +4354,6 @@ func (c *Client) sendListEntities(ctx context.Context, params ListEntitiesParams
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -5890,7 +4363,7 @@ func (c *Client) sendListEntities(ctx context.Context, params ListEntitiesParams
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListEntitiesOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -5919,7 +4392,6 @@ func (c *Client) sendListEntities(ctx context.Context, params ListEntitiesParams
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -5933,7 +4405,6 @@ func (c *Client) sendListEntities(ctx context.Context, params ListEntitiesParams
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListEntitiesResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -5953,41 +4424,7 @@ func (c *Client) ListEntityRelations(ctx context.Context, params ListEntityRelat
 }
 
 func (c *Client) sendListEntityRelations(ctx context.Context, params ListEntityRelationsParams) (res *RelationPage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listEntityRelations"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/kg/entities/{id}/relations"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListEntityRelationsOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/kg/entities/"
@@ -6012,7 +4449,6 @@ func (c *Client) sendListEntityRelations(ctx context.Context, params ListEntityR
 	pathParts[2] = "/relations"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "types" parameter.
@@ -6093,7 +4529,6 @@ func (c *Client) sendListEntityRelations(ctx context.Context, params ListEntityR
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -6103,7 +4538,7 @@ func (c *Client) sendListEntityRelations(ctx context.Context, params ListEntityR
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListEntityRelationsOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -6132,7 +4567,6 @@ func (c *Client) sendListEntityRelations(ctx context.Context, params ListEntityR
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -6146,7 +4580,6 @@ func (c *Client) sendListEntityRelations(ctx context.Context, params ListEntityR
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListEntityRelationsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -6166,47 +4599,12 @@ func (c *Client) ListMemories(ctx context.Context, params ListMemoriesParams) (*
 }
 
 func (c *Client) sendListMemories(ctx context.Context, params ListMemoriesParams) (res *MemoryPage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listMemories"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/memories"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListMemoriesOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/memories"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "limit" parameter.
@@ -6244,7 +4642,6 @@ func (c *Client) sendListMemories(ctx context.Context, params ListMemoriesParams
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -6254,7 +4651,7 @@ func (c *Client) sendListMemories(ctx context.Context, params ListMemoriesParams
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListMemoriesOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -6283,7 +4680,6 @@ func (c *Client) sendListMemories(ctx context.Context, params ListMemoriesParams
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -6297,7 +4693,6 @@ func (c *Client) sendListMemories(ctx context.Context, params ListMemoriesParams
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListMemoriesResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -6318,41 +4713,7 @@ func (c *Client) ListNeighbors(ctx context.Context, params ListNeighborsParams) 
 }
 
 func (c *Client) sendListNeighbors(ctx context.Context, params ListNeighborsParams) (res *NeighborList, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listNeighbors"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/kg/entities/{id}/neighbors"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListNeighborsOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/kg/entities/"
@@ -6377,7 +4738,6 @@ func (c *Client) sendListNeighbors(ctx context.Context, params ListNeighborsPara
 	pathParts[2] = "/neighbors"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "depth" parameter.
@@ -6458,7 +4818,6 @@ func (c *Client) sendListNeighbors(ctx context.Context, params ListNeighborsPara
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -6468,7 +4827,7 @@ func (c *Client) sendListNeighbors(ctx context.Context, params ListNeighborsPara
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListNeighborsOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -6497,7 +4856,6 @@ func (c *Client) sendListNeighbors(ctx context.Context, params ListNeighborsPara
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -6511,7 +4869,6 @@ func (c *Client) sendListNeighbors(ctx context.Context, params ListNeighborsPara
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListNeighborsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -6531,41 +4888,7 @@ func (c *Client) ListRunLLMCalls(ctx context.Context, params ListRunLLMCallsPara
 }
 
 func (c *Client) sendListRunLLMCalls(ctx context.Context, params ListRunLLMCallsParams) (res *LLMCallPage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listRunLLMCalls"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/llm-calls"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListRunLLMCallsOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -6590,7 +4913,6 @@ func (c *Client) sendListRunLLMCalls(ctx context.Context, params ListRunLLMCalls
 	pathParts[2] = "/llm-calls"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "limit" parameter.
@@ -6628,7 +4950,6 @@ func (c *Client) sendListRunLLMCalls(ctx context.Context, params ListRunLLMCalls
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -6638,7 +4959,7 @@ func (c *Client) sendListRunLLMCalls(ctx context.Context, params ListRunLLMCalls
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListRunLLMCallsOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -6667,7 +4988,6 @@ func (c *Client) sendListRunLLMCalls(ctx context.Context, params ListRunLLMCalls
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -6681,7 +5001,6 @@ func (c *Client) sendListRunLLMCalls(ctx context.Context, params ListRunLLMCalls
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListRunLLMCallsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -6701,41 +5020,7 @@ func (c *Client) ListRunMessages(ctx context.Context, params ListRunMessagesPara
 }
 
 func (c *Client) sendListRunMessages(ctx context.Context, params ListRunMessagesParams) (res *MessagePage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listRunMessages"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/messages"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListRunMessagesOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -6760,7 +5045,6 @@ func (c *Client) sendListRunMessages(ctx context.Context, params ListRunMessages
 	pathParts[2] = "/messages"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "limit" parameter.
@@ -6798,7 +5082,6 @@ func (c *Client) sendListRunMessages(ctx context.Context, params ListRunMessages
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -6808,7 +5091,7 @@ func (c *Client) sendListRunMessages(ctx context.Context, params ListRunMessages
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListRunMessagesOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -6837,7 +5120,6 @@ func (c *Client) sendListRunMessages(ctx context.Context, params ListRunMessages
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -6851,7 +5133,6 @@ func (c *Client) sendListRunMessages(ctx context.Context, params ListRunMessages
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListRunMessagesResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -6871,41 +5152,7 @@ func (c *Client) ListRunToolCalls(ctx context.Context, params ListRunToolCallsPa
 }
 
 func (c *Client) sendListRunToolCalls(ctx context.Context, params ListRunToolCallsParams) (res *ToolCallPage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listRunToolCalls"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/tool-calls"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListRunToolCallsOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -6930,7 +5177,6 @@ func (c *Client) sendListRunToolCalls(ctx context.Context, params ListRunToolCal
 	pathParts[2] = "/tool-calls"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "limit" parameter.
@@ -6968,7 +5214,6 @@ func (c *Client) sendListRunToolCalls(ctx context.Context, params ListRunToolCal
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -6978,7 +5223,7 @@ func (c *Client) sendListRunToolCalls(ctx context.Context, params ListRunToolCal
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListRunToolCallsOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -7007,7 +5252,6 @@ func (c *Client) sendListRunToolCalls(ctx context.Context, params ListRunToolCal
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -7021,7 +5265,6 @@ func (c *Client) sendListRunToolCalls(ctx context.Context, params ListRunToolCal
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListRunToolCallsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -7041,47 +5284,12 @@ func (c *Client) ListRuns(ctx context.Context, params ListRunsParams) (*RunPage,
 }
 
 func (c *Client) sendListRuns(ctx context.Context, params ListRunsParams) (res *RunPage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listRuns"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/runs"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListRunsOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/runs"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "limit" parameter.
@@ -7204,7 +5412,6 @@ func (c *Client) sendListRuns(ctx context.Context, params ListRunsParams) (res *
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -7214,7 +5421,7 @@ func (c *Client) sendListRuns(ctx context.Context, params ListRunsParams) (res *
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListRunsOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -7243,7 +5450,6 @@ func (c *Client) sendListRuns(ctx context.Context, params ListRunsParams) (res *
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -7257,7 +5463,6 @@ func (c *Client) sendListRuns(ctx context.Context, params ListRunsParams) (res *
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListRunsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -7277,47 +5482,12 @@ func (c *Client) ListSecrets(ctx context.Context, params ListSecretsParams) (*Se
 }
 
 func (c *Client) sendListSecrets(ctx context.Context, params ListSecretsParams) (res *SecretPage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listSecrets"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/secrets"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListSecretsOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/secrets"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "limit" parameter.
@@ -7355,7 +5525,6 @@ func (c *Client) sendListSecrets(ctx context.Context, params ListSecretsParams) 
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -7365,7 +5534,7 @@ func (c *Client) sendListSecrets(ctx context.Context, params ListSecretsParams) 
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListSecretsOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -7394,7 +5563,6 @@ func (c *Client) sendListSecrets(ctx context.Context, params ListSecretsParams) 
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -7408,7 +5576,6 @@ func (c *Client) sendListSecrets(ctx context.Context, params ListSecretsParams) 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListSecretsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -7428,47 +5595,12 @@ func (c *Client) ListSessions(ctx context.Context, params ListSessionsParams) (*
 }
 
 func (c *Client) sendListSessions(ctx context.Context, params ListSessionsParams) (res *SessionPage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listSessions"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/sessions"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListSessionsOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/sessions"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "limit" parameter.
@@ -7506,7 +5638,6 @@ func (c *Client) sendListSessions(ctx context.Context, params ListSessionsParams
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -7516,7 +5647,7 @@ func (c *Client) sendListSessions(ctx context.Context, params ListSessionsParams
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListSessionsOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -7545,7 +5676,6 @@ func (c *Client) sendListSessions(ctx context.Context, params ListSessionsParams
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -7559,7 +5689,6 @@ func (c *Client) sendListSessions(ctx context.Context, params ListSessionsParams
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListSessionsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -7579,47 +5708,12 @@ func (c *Client) ListToolPermissions(ctx context.Context, params ListToolPermiss
 }
 
 func (c *Client) sendListToolPermissions(ctx context.Context, params ListToolPermissionsParams) (res *ToolPermissionPage, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("listToolPermissions"),
-		semconv.HTTPRequestMethodKey.String("GET"),
-		semconv.URLTemplateKey.String("/v1/tool-permissions"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, ListToolPermissionsOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/tool-permissions"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeQueryParams"
 	q := uri.NewQueryEncoder()
 	{
 		// Encode "limit" parameter.
@@ -7657,7 +5751,6 @@ func (c *Client) sendListToolPermissions(ctx context.Context, params ListToolPer
 	}
 	u.RawQuery = q.Values().Encode()
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "GET", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -7667,7 +5760,7 @@ func (c *Client) sendListToolPermissions(ctx context.Context, params ListToolPer
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, ListToolPermissionsOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -7696,7 +5789,6 @@ func (c *Client) sendListToolPermissions(ctx context.Context, params ListToolPer
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -7710,7 +5802,6 @@ func (c *Client) sendListToolPermissions(ctx context.Context, params ListToolPer
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeListToolPermissionsResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -7730,47 +5821,12 @@ func (c *Client) Login(ctx context.Context, request *LoginRequest) (*TokenRespon
 }
 
 func (c *Client) sendLogin(ctx context.Context, request *LoginRequest) (res *TokenResponse, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("login"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/auth/login"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, LoginOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/auth/login"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -7779,7 +5835,6 @@ func (c *Client) sendLogin(ctx context.Context, request *LoginRequest) (res *Tok
 		return res, errors.Wrap(err, "encode request")
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -7793,7 +5848,6 @@ func (c *Client) sendLogin(ctx context.Context, request *LoginRequest) (res *Tok
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeLoginResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -7813,47 +5867,12 @@ func (c *Client) Logout(ctx context.Context, request OptLogoutRequest) error {
 }
 
 func (c *Client) sendLogout(ctx context.Context, request OptLogoutRequest) (res *LogoutNoContent, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("logout"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/auth/logout"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, LogoutOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/auth/logout"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -7866,7 +5885,7 @@ func (c *Client) sendLogout(ctx context.Context, request OptLogoutRequest) (res 
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, LogoutOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -7895,7 +5914,6 @@ func (c *Client) sendLogout(ctx context.Context, request OptLogoutRequest) (res 
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -7909,7 +5927,6 @@ func (c *Client) sendLogout(ctx context.Context, request OptLogoutRequest) (res 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeLogoutResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -7929,47 +5946,12 @@ func (c *Client) PutBudget(ctx context.Context, request *BudgetSet) (*Budget, er
 }
 
 func (c *Client) sendPutBudget(ctx context.Context, request *BudgetSet) (res *Budget, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("putBudget"),
-		semconv.HTTPRequestMethodKey.String("PUT"),
-		semconv.URLTemplateKey.String("/v1/budget"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, PutBudgetOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/budget"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "PUT", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -7982,7 +5964,7 @@ func (c *Client) sendPutBudget(ctx context.Context, request *BudgetSet) (res *Bu
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, PutBudgetOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -8011,7 +5993,6 @@ func (c *Client) sendPutBudget(ctx context.Context, request *BudgetSet) (res *Bu
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -8025,7 +6006,6 @@ func (c *Client) sendPutBudget(ctx context.Context, request *BudgetSet) (res *Bu
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodePutBudgetResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -8050,41 +6030,7 @@ func (c *Client) RecordLLMCall(ctx context.Context, request *LLMCallCreate, para
 }
 
 func (c *Client) sendRecordLLMCall(ctx context.Context, request *LLMCallCreate, params RecordLLMCallParams) (res *LLMCall, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("recordLLMCall"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/llm-calls"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, RecordLLMCallOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -8109,7 +6055,6 @@ func (c *Client) sendRecordLLMCall(ctx context.Context, request *LLMCallCreate, 
 	pathParts[2] = "/llm-calls"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -8122,7 +6067,7 @@ func (c *Client) sendRecordLLMCall(ctx context.Context, request *LLMCallCreate, 
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, RecordLLMCallOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -8151,7 +6096,6 @@ func (c *Client) sendRecordLLMCall(ctx context.Context, request *LLMCallCreate, 
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -8165,7 +6109,6 @@ func (c *Client) sendRecordLLMCall(ctx context.Context, request *LLMCallCreate, 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeRecordLLMCallResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -8186,47 +6129,12 @@ func (c *Client) Refresh(ctx context.Context, request *RefreshRequest) (*TokenRe
 }
 
 func (c *Client) sendRefresh(ctx context.Context, request *RefreshRequest) (res *TokenResponse, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("refresh"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/auth/refresh"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, RefreshOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/auth/refresh"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -8235,7 +6143,6 @@ func (c *Client) sendRefresh(ctx context.Context, request *RefreshRequest) (res 
 		return res, errors.Wrap(err, "encode request")
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -8249,7 +6156,6 @@ func (c *Client) sendRefresh(ctx context.Context, request *RefreshRequest) (res 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeRefreshResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -8269,47 +6175,12 @@ func (c *Client) Register(ctx context.Context, request *RegisterRequest) (*Token
 }
 
 func (c *Client) sendRegister(ctx context.Context, request *RegisterRequest) (res *TokenResponse, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("register"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/auth/register"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, RegisterOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/auth/register"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -8318,7 +6189,6 @@ func (c *Client) sendRegister(ctx context.Context, request *RegisterRequest) (re
 		return res, errors.Wrap(err, "encode request")
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -8332,7 +6202,6 @@ func (c *Client) sendRegister(ctx context.Context, request *RegisterRequest) (re
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeRegisterResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -8352,47 +6221,12 @@ func (c *Client) SearchEntities(ctx context.Context, request *EntitySearch) (*En
 }
 
 func (c *Client) sendSearchEntities(ctx context.Context, request *EntitySearch) (res *EntitySearchResult, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("searchEntities"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/kg/entities/search"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, SearchEntitiesOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/kg/entities/search"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -8405,7 +6239,7 @@ func (c *Client) sendSearchEntities(ctx context.Context, request *EntitySearch) 
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, SearchEntitiesOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -8434,7 +6268,6 @@ func (c *Client) sendSearchEntities(ctx context.Context, request *EntitySearch) 
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -8448,7 +6281,6 @@ func (c *Client) sendSearchEntities(ctx context.Context, request *EntitySearch) 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeSearchEntitiesResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -8472,47 +6304,12 @@ func (c *Client) SearchMemories(ctx context.Context, request *MemorySearch) (*Me
 }
 
 func (c *Client) sendSearchMemories(ctx context.Context, request *MemorySearch) (res *MemorySearchResult, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("searchMemories"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/memories/search"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, SearchMemoriesOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/memories/search"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -8525,7 +6322,7 @@ func (c *Client) sendSearchMemories(ctx context.Context, request *MemorySearch) 
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, SearchMemoriesOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -8554,7 +6351,6 @@ func (c *Client) sendSearchMemories(ctx context.Context, request *MemorySearch) 
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -8568,7 +6364,6 @@ func (c *Client) sendSearchMemories(ctx context.Context, request *MemorySearch) 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeSearchMemoriesResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -8588,47 +6383,12 @@ func (c *Client) SetToolPermission(ctx context.Context, request *ToolPermissionS
 }
 
 func (c *Client) sendSetToolPermission(ctx context.Context, request *ToolPermissionSet) (res *ToolPermission, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("setToolPermission"),
-		semconv.HTTPRequestMethodKey.String("PUT"),
-		semconv.URLTemplateKey.String("/v1/tool-permissions"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, SetToolPermissionOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/tool-permissions"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "PUT", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -8641,7 +6401,7 @@ func (c *Client) sendSetToolPermission(ctx context.Context, request *ToolPermiss
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, SetToolPermissionOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -8670,7 +6430,6 @@ func (c *Client) sendSetToolPermission(ctx context.Context, request *ToolPermiss
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -8684,7 +6443,6 @@ func (c *Client) sendSetToolPermission(ctx context.Context, request *ToolPermiss
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeSetToolPermissionResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -8705,47 +6463,12 @@ func (c *Client) StartConnection(ctx context.Context, request *ConnectionStart) 
 }
 
 func (c *Client) sendStartConnection(ctx context.Context, request *ConnectionStart) (res *ConnectionAuthorization, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("startConnection"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/connections/authorize"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, StartConnectionOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/connections/authorize"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -8758,7 +6481,7 @@ func (c *Client) sendStartConnection(ctx context.Context, request *ConnectionSta
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, StartConnectionOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -8787,7 +6510,6 @@ func (c *Client) sendStartConnection(ctx context.Context, request *ConnectionSta
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -8801,7 +6523,6 @@ func (c *Client) sendStartConnection(ctx context.Context, request *ConnectionSta
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeStartConnectionResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -8821,41 +6542,7 @@ func (c *Client) StartRun(ctx context.Context, params StartRunParams) (*Run, err
 }
 
 func (c *Client) sendStartRun(ctx context.Context, params StartRunParams) (res *Run, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("startRun"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/start"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, StartRunOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -8880,7 +6567,6 @@ func (c *Client) sendStartRun(ctx context.Context, params StartRunParams) (res *
 	pathParts[2] = "/start"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -8890,7 +6576,7 @@ func (c *Client) sendStartRun(ctx context.Context, params StartRunParams) (res *
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, StartRunOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -8919,7 +6605,6 @@ func (c *Client) sendStartRun(ctx context.Context, params StartRunParams) (res *
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -8933,7 +6618,6 @@ func (c *Client) sendStartRun(ctx context.Context, params StartRunParams) (res *
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeStartRunResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -8954,41 +6638,7 @@ func (c *Client) StartToolCall(ctx context.Context, request *ToolCallStart, para
 }
 
 func (c *Client) sendStartToolCall(ctx context.Context, request *ToolCallStart, params StartToolCallParams) (res *ToolCall, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("startToolCall"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/runs/{id}/tool-calls"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, StartToolCallOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [3]string
 	pathParts[0] = "/v1/runs/"
@@ -9013,7 +6663,6 @@ func (c *Client) sendStartToolCall(ctx context.Context, request *ToolCallStart, 
 	pathParts[2] = "/tool-calls"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -9026,7 +6675,7 @@ func (c *Client) sendStartToolCall(ctx context.Context, request *ToolCallStart, 
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, StartToolCallOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -9055,7 +6704,6 @@ func (c *Client) sendStartToolCall(ctx context.Context, request *ToolCallStart, 
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -9069,7 +6717,6 @@ func (c *Client) sendStartToolCall(ctx context.Context, request *ToolCallStart, 
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeStartToolCallResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -9091,41 +6738,7 @@ func (c *Client) UpdateEntity(ctx context.Context, request *EntityUpdate, params
 }
 
 func (c *Client) sendUpdateEntity(ctx context.Context, request *EntityUpdate, params UpdateEntityParams) (res *Entity, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("updateEntity"),
-		semconv.HTTPRequestMethodKey.String("PATCH"),
-		semconv.URLTemplateKey.String("/v1/kg/entities/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, UpdateEntityOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/kg/entities/"
@@ -9149,7 +6762,6 @@ func (c *Client) sendUpdateEntity(ctx context.Context, request *EntityUpdate, pa
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "PATCH", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -9162,7 +6774,7 @@ func (c *Client) sendUpdateEntity(ctx context.Context, request *EntityUpdate, pa
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, UpdateEntityOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -9191,7 +6803,6 @@ func (c *Client) sendUpdateEntity(ctx context.Context, request *EntityUpdate, pa
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -9205,7 +6816,6 @@ func (c *Client) sendUpdateEntity(ctx context.Context, request *EntityUpdate, pa
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeUpdateEntityResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -9227,41 +6837,7 @@ func (c *Client) UpdateMemory(ctx context.Context, request *MemoryUpdate, params
 }
 
 func (c *Client) sendUpdateMemory(ctx context.Context, request *MemoryUpdate, params UpdateMemoryParams) (res *Memory, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("updateMemory"),
-		semconv.HTTPRequestMethodKey.String("PATCH"),
-		semconv.URLTemplateKey.String("/v1/memories/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, UpdateMemoryOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/memories/"
@@ -9285,7 +6861,6 @@ func (c *Client) sendUpdateMemory(ctx context.Context, request *MemoryUpdate, pa
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "PATCH", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -9298,7 +6873,7 @@ func (c *Client) sendUpdateMemory(ctx context.Context, request *MemoryUpdate, pa
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, UpdateMemoryOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -9327,7 +6902,6 @@ func (c *Client) sendUpdateMemory(ctx context.Context, request *MemoryUpdate, pa
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -9341,7 +6915,6 @@ func (c *Client) sendUpdateMemory(ctx context.Context, request *MemoryUpdate, pa
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeUpdateMemoryResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -9361,41 +6934,7 @@ func (c *Client) UpdateSecret(ctx context.Context, request *SecretUpdate, params
 }
 
 func (c *Client) sendUpdateSecret(ctx context.Context, request *SecretUpdate, params UpdateSecretParams) (res *Secret, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("updateSecret"),
-		semconv.HTTPRequestMethodKey.String("PATCH"),
-		semconv.URLTemplateKey.String("/v1/secrets/{id}"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, UpdateSecretOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [2]string
 	pathParts[0] = "/v1/secrets/"
@@ -9419,7 +6958,6 @@ func (c *Client) sendUpdateSecret(ctx context.Context, request *SecretUpdate, pa
 	}
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "PATCH", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -9432,7 +6970,7 @@ func (c *Client) sendUpdateSecret(ctx context.Context, request *SecretUpdate, pa
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, UpdateSecretOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -9461,7 +6999,6 @@ func (c *Client) sendUpdateSecret(ctx context.Context, request *SecretUpdate, pa
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -9475,7 +7012,6 @@ func (c *Client) sendUpdateSecret(ctx context.Context, request *SecretUpdate, pa
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeUpdateSecretResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
@@ -9498,47 +7034,12 @@ func (c *Client) UpsertEntity(ctx context.Context, request *EntityCreate) (*Enti
 }
 
 func (c *Client) sendUpsertEntity(ctx context.Context, request *EntityCreate) (res *EntityUpsert, err error) {
-	otelAttrs := []attribute.KeyValue{
-		otelogen.OperationID("upsertEntity"),
-		semconv.HTTPRequestMethodKey.String("POST"),
-		semconv.URLTemplateKey.String("/v1/kg/entities/upsert"),
-	}
-	otelAttrs = append(otelAttrs, c.cfg.Attributes...)
 
-	// Run stopwatch.
-	startTime := time.Now()
-	defer func() {
-		// Use floating point division here for higher precision (instead of Millisecond method).
-		elapsedDuration := time.Since(startTime)
-		c.duration.Record(ctx, float64(elapsedDuration)/float64(time.Millisecond), metric.WithAttributes(otelAttrs...))
-	}()
-
-	// Increment request counter.
-	c.requests.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-
-	// Start a span for this request.
-	ctx, span := c.cfg.Tracer.Start(ctx, UpsertEntityOperation,
-		trace.WithAttributes(otelAttrs...),
-		clientSpanKind,
-	)
-	// Track stage for error reporting.
-	var stage string
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, stage)
-			c.errors.Add(ctx, 1, metric.WithAttributes(otelAttrs...))
-		}
-		span.End()
-	}()
-
-	stage = "BuildURL"
 	u := uri.Clone(c.requestURL(ctx))
 	var pathParts [1]string
 	pathParts[0] = "/v1/kg/entities/upsert"
 	uri.AddPathParts(u, pathParts[:]...)
 
-	stage = "EncodeRequest"
 	r, err := ht.NewRequest(ctx, "POST", u)
 	if err != nil {
 		return res, errors.Wrap(err, "create request")
@@ -9551,7 +7052,7 @@ func (c *Client) sendUpsertEntity(ctx context.Context, request *EntityCreate) (r
 		type bitset = [1]uint8
 		var satisfied bitset
 		{
-			stage = "Security:BearerAuth"
+
 			switch err := c.securityBearerAuth(ctx, UpsertEntityOperation, r); {
 			case err == nil: // if NO error
 				satisfied[0] |= 1 << 0
@@ -9580,7 +7081,6 @@ func (c *Client) sendUpsertEntity(ctx context.Context, request *EntityCreate) (r
 		}
 	}
 
-	stage = "SendRequest"
 	resp, err := c.cfg.Client.Do(r)
 	if err != nil {
 		return res, errors.Wrap(err, "do request")
@@ -9594,7 +7094,6 @@ func (c *Client) sendUpsertEntity(ctx context.Context, request *EntityCreate) (r
 		_ = body.Close()
 	}()
 
-	stage = "DecodeResponse"
 	result, err := decodeUpsertEntityResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")

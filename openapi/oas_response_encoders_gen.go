@@ -9,11 +9,9 @@ import (
 	"github.com/go-faster/errors"
 	"github.com/go-faster/jx"
 	ht "github.com/ogen-go/ogen/http"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 )
 
-func encodeAppendRunMessageResponse(response *Message, w http.ResponseWriter, span trace.Span) error {
+func encodeAppendRunMessageResponse(response *Message, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -26,7 +24,7 @@ func encodeAppendRunMessageResponse(response *Message, w http.ResponseWriter, sp
 	return nil
 }
 
-func encodeCancelRunResponse(response *Run, w http.ResponseWriter, span trace.Span) error {
+func encodeCancelRunResponse(response *Run, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -39,7 +37,7 @@ func encodeCancelRunResponse(response *Run, w http.ResponseWriter, span trace.Sp
 	return nil
 }
 
-func encodeCompleteConnectionResponse(response *Connection, w http.ResponseWriter, span trace.Span) error {
+func encodeCompleteConnectionResponse(response *Connection, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -52,7 +50,7 @@ func encodeCompleteConnectionResponse(response *Connection, w http.ResponseWrite
 	return nil
 }
 
-func encodeCompleteRunResponse(response *Run, w http.ResponseWriter, span trace.Span) error {
+func encodeCompleteRunResponse(response *Run, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -65,7 +63,7 @@ func encodeCompleteRunResponse(response *Run, w http.ResponseWriter, span trace.
 	return nil
 }
 
-func encodeCompleteToolCallResponse(response *ToolCall, w http.ResponseWriter, span trace.Span) error {
+func encodeCompleteToolCallResponse(response *ToolCall, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -78,7 +76,7 @@ func encodeCompleteToolCallResponse(response *ToolCall, w http.ResponseWriter, s
 	return nil
 }
 
-func encodeCreateEntityResponse(response *Entity, w http.ResponseWriter, span trace.Span) error {
+func encodeCreateEntityResponse(response *Entity, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -91,7 +89,7 @@ func encodeCreateEntityResponse(response *Entity, w http.ResponseWriter, span tr
 	return nil
 }
 
-func encodeCreateMemoryResponse(response *Memory, w http.ResponseWriter, span trace.Span) error {
+func encodeCreateMemoryResponse(response *Memory, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -104,7 +102,7 @@ func encodeCreateMemoryResponse(response *Memory, w http.ResponseWriter, span tr
 	return nil
 }
 
-func encodeCreateRelationResponse(response *Relation, w http.ResponseWriter, span trace.Span) error {
+func encodeCreateRelationResponse(response *Relation, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -117,7 +115,7 @@ func encodeCreateRelationResponse(response *Relation, w http.ResponseWriter, spa
 	return nil
 }
 
-func encodeCreateRunResponse(response *Run, w http.ResponseWriter, span trace.Span) error {
+func encodeCreateRunResponse(response *Run, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -130,7 +128,7 @@ func encodeCreateRunResponse(response *Run, w http.ResponseWriter, span trace.Sp
 	return nil
 }
 
-func encodeCreateSecretResponse(response *Secret, w http.ResponseWriter, span trace.Span) error {
+func encodeCreateSecretResponse(response *Secret, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -143,61 +141,61 @@ func encodeCreateSecretResponse(response *Secret, w http.ResponseWriter, span tr
 	return nil
 }
 
-func encodeDeleteBudgetResponse(response *DeleteBudgetNoContent, w http.ResponseWriter, span trace.Span) error {
+func encodeDeleteBudgetResponse(response *DeleteBudgetNoContent, w http.ResponseWriter) error {
 	w.WriteHeader(204)
 
 	return nil
 }
 
-func encodeDeleteConnectionResponse(response *DeleteConnectionNoContent, w http.ResponseWriter, span trace.Span) error {
+func encodeDeleteConnectionResponse(response *DeleteConnectionNoContent, w http.ResponseWriter) error {
 	w.WriteHeader(204)
 
 	return nil
 }
 
-func encodeDeleteEntityResponse(response *DeleteEntityNoContent, w http.ResponseWriter, span trace.Span) error {
+func encodeDeleteEntityResponse(response *DeleteEntityNoContent, w http.ResponseWriter) error {
 	w.WriteHeader(204)
 
 	return nil
 }
 
-func encodeDeleteMeResponse(response *DeleteMeNoContent, w http.ResponseWriter, span trace.Span) error {
+func encodeDeleteMeResponse(response *DeleteMeNoContent, w http.ResponseWriter) error {
 	w.WriteHeader(204)
 
 	return nil
 }
 
-func encodeDeleteMemoryResponse(response *DeleteMemoryNoContent, w http.ResponseWriter, span trace.Span) error {
+func encodeDeleteMemoryResponse(response *DeleteMemoryNoContent, w http.ResponseWriter) error {
 	w.WriteHeader(204)
 
 	return nil
 }
 
-func encodeDeleteRelationResponse(response *DeleteRelationNoContent, w http.ResponseWriter, span trace.Span) error {
+func encodeDeleteRelationResponse(response *DeleteRelationNoContent, w http.ResponseWriter) error {
 	w.WriteHeader(204)
 
 	return nil
 }
 
-func encodeDeleteSecretResponse(response *DeleteSecretNoContent, w http.ResponseWriter, span trace.Span) error {
+func encodeDeleteSecretResponse(response *DeleteSecretNoContent, w http.ResponseWriter) error {
 	w.WriteHeader(204)
 
 	return nil
 }
 
-func encodeDeleteSessionResponse(response *DeleteSessionNoContent, w http.ResponseWriter, span trace.Span) error {
+func encodeDeleteSessionResponse(response *DeleteSessionNoContent, w http.ResponseWriter) error {
 	w.WriteHeader(204)
 
 	return nil
 }
 
-func encodeDeleteToolPermissionResponse(response *DeleteToolPermissionNoContent, w http.ResponseWriter, span trace.Span) error {
+func encodeDeleteToolPermissionResponse(response *DeleteToolPermissionNoContent, w http.ResponseWriter) error {
 	w.WriteHeader(204)
 
 	return nil
 }
 
-func encodeEmitRunEventResponse(response *RealtimeEvent, w http.ResponseWriter, span trace.Span) error {
+func encodeEmitRunEventResponse(response *RealtimeEvent, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(202)
 
@@ -210,7 +208,7 @@ func encodeEmitRunEventResponse(response *RealtimeEvent, w http.ResponseWriter, 
 	return nil
 }
 
-func encodeEmitRunEventsResponse(response *RealtimeEventBatch, w http.ResponseWriter, span trace.Span) error {
+func encodeEmitRunEventsResponse(response *RealtimeEventBatch, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(202)
 
@@ -223,7 +221,7 @@ func encodeEmitRunEventsResponse(response *RealtimeEventBatch, w http.ResponseWr
 	return nil
 }
 
-func encodeExportMeResponse(response ExportMeOK, w http.ResponseWriter, span trace.Span) error {
+func encodeExportMeResponse(response ExportMeOK, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(200)
 
@@ -238,7 +236,7 @@ func encodeExportMeResponse(response ExportMeOK, w http.ResponseWriter, span tra
 	return nil
 }
 
-func encodeFailRunResponse(response *Run, w http.ResponseWriter, span trace.Span) error {
+func encodeFailRunResponse(response *Run, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -251,7 +249,7 @@ func encodeFailRunResponse(response *Run, w http.ResponseWriter, span trace.Span
 	return nil
 }
 
-func encodeGetAuditEventResponse(response *AuditEvent, w http.ResponseWriter, span trace.Span) error {
+func encodeGetAuditEventResponse(response *AuditEvent, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -264,7 +262,7 @@ func encodeGetAuditEventResponse(response *AuditEvent, w http.ResponseWriter, sp
 	return nil
 }
 
-func encodeGetBudgetResponse(response *Budget, w http.ResponseWriter, span trace.Span) error {
+func encodeGetBudgetResponse(response *Budget, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -277,7 +275,7 @@ func encodeGetBudgetResponse(response *Budget, w http.ResponseWriter, span trace
 	return nil
 }
 
-func encodeGetConnectionResponse(response *Connection, w http.ResponseWriter, span trace.Span) error {
+func encodeGetConnectionResponse(response *Connection, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -290,7 +288,7 @@ func encodeGetConnectionResponse(response *Connection, w http.ResponseWriter, sp
 	return nil
 }
 
-func encodeGetConnectionTokenResponse(response *ConnectionToken, w http.ResponseWriter, span trace.Span) error {
+func encodeGetConnectionTokenResponse(response *ConnectionToken, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -303,7 +301,7 @@ func encodeGetConnectionTokenResponse(response *ConnectionToken, w http.Response
 	return nil
 }
 
-func encodeGetEntityResponse(response *Entity, w http.ResponseWriter, span trace.Span) error {
+func encodeGetEntityResponse(response *Entity, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -316,7 +314,7 @@ func encodeGetEntityResponse(response *Entity, w http.ResponseWriter, span trace
 	return nil
 }
 
-func encodeGetLLMCallResponse(response *LLMCall, w http.ResponseWriter, span trace.Span) error {
+func encodeGetLLMCallResponse(response *LLMCall, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -329,7 +327,7 @@ func encodeGetLLMCallResponse(response *LLMCall, w http.ResponseWriter, span tra
 	return nil
 }
 
-func encodeGetMeResponse(response *User, w http.ResponseWriter, span trace.Span) error {
+func encodeGetMeResponse(response *User, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -342,7 +340,7 @@ func encodeGetMeResponse(response *User, w http.ResponseWriter, span trace.Span)
 	return nil
 }
 
-func encodeGetMemoryResponse(response *Memory, w http.ResponseWriter, span trace.Span) error {
+func encodeGetMemoryResponse(response *Memory, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -355,7 +353,7 @@ func encodeGetMemoryResponse(response *Memory, w http.ResponseWriter, span trace
 	return nil
 }
 
-func encodeGetRelationResponse(response *Relation, w http.ResponseWriter, span trace.Span) error {
+func encodeGetRelationResponse(response *Relation, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -368,7 +366,7 @@ func encodeGetRelationResponse(response *Relation, w http.ResponseWriter, span t
 	return nil
 }
 
-func encodeGetRunResponse(response *Run, w http.ResponseWriter, span trace.Span) error {
+func encodeGetRunResponse(response *Run, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -381,7 +379,7 @@ func encodeGetRunResponse(response *Run, w http.ResponseWriter, span trace.Span)
 	return nil
 }
 
-func encodeGetSecretResponse(response *Secret, w http.ResponseWriter, span trace.Span) error {
+func encodeGetSecretResponse(response *Secret, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -394,7 +392,7 @@ func encodeGetSecretResponse(response *Secret, w http.ResponseWriter, span trace
 	return nil
 }
 
-func encodeGetToolCallResponse(response *ToolCall, w http.ResponseWriter, span trace.Span) error {
+func encodeGetToolCallResponse(response *ToolCall, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -407,7 +405,7 @@ func encodeGetToolCallResponse(response *ToolCall, w http.ResponseWriter, span t
 	return nil
 }
 
-func encodeGetUsageResponse(response *UsageReport, w http.ResponseWriter, span trace.Span) error {
+func encodeGetUsageResponse(response *UsageReport, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -420,7 +418,7 @@ func encodeGetUsageResponse(response *UsageReport, w http.ResponseWriter, span t
 	return nil
 }
 
-func encodeImportConnectionResponse(response *Connection, w http.ResponseWriter, span trace.Span) error {
+func encodeImportConnectionResponse(response *Connection, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -433,7 +431,7 @@ func encodeImportConnectionResponse(response *Connection, w http.ResponseWriter,
 	return nil
 }
 
-func encodeListAuditEventsResponse(response *AuditEventPage, w http.ResponseWriter, span trace.Span) error {
+func encodeListAuditEventsResponse(response *AuditEventPage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -446,7 +444,7 @@ func encodeListAuditEventsResponse(response *AuditEventPage, w http.ResponseWrit
 	return nil
 }
 
-func encodeListConnectionProvidersResponse(response *ConnectionProviderList, w http.ResponseWriter, span trace.Span) error {
+func encodeListConnectionProvidersResponse(response *ConnectionProviderList, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -459,7 +457,7 @@ func encodeListConnectionProvidersResponse(response *ConnectionProviderList, w h
 	return nil
 }
 
-func encodeListConnectionsResponse(response *ConnectionPage, w http.ResponseWriter, span trace.Span) error {
+func encodeListConnectionsResponse(response *ConnectionPage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -472,7 +470,7 @@ func encodeListConnectionsResponse(response *ConnectionPage, w http.ResponseWrit
 	return nil
 }
 
-func encodeListEntitiesResponse(response *EntityPage, w http.ResponseWriter, span trace.Span) error {
+func encodeListEntitiesResponse(response *EntityPage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -485,7 +483,7 @@ func encodeListEntitiesResponse(response *EntityPage, w http.ResponseWriter, spa
 	return nil
 }
 
-func encodeListEntityRelationsResponse(response *RelationPage, w http.ResponseWriter, span trace.Span) error {
+func encodeListEntityRelationsResponse(response *RelationPage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -498,7 +496,7 @@ func encodeListEntityRelationsResponse(response *RelationPage, w http.ResponseWr
 	return nil
 }
 
-func encodeListMemoriesResponse(response *MemoryPage, w http.ResponseWriter, span trace.Span) error {
+func encodeListMemoriesResponse(response *MemoryPage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -511,7 +509,7 @@ func encodeListMemoriesResponse(response *MemoryPage, w http.ResponseWriter, spa
 	return nil
 }
 
-func encodeListNeighborsResponse(response *NeighborList, w http.ResponseWriter, span trace.Span) error {
+func encodeListNeighborsResponse(response *NeighborList, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -524,7 +522,7 @@ func encodeListNeighborsResponse(response *NeighborList, w http.ResponseWriter, 
 	return nil
 }
 
-func encodeListRunLLMCallsResponse(response *LLMCallPage, w http.ResponseWriter, span trace.Span) error {
+func encodeListRunLLMCallsResponse(response *LLMCallPage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -537,7 +535,7 @@ func encodeListRunLLMCallsResponse(response *LLMCallPage, w http.ResponseWriter,
 	return nil
 }
 
-func encodeListRunMessagesResponse(response *MessagePage, w http.ResponseWriter, span trace.Span) error {
+func encodeListRunMessagesResponse(response *MessagePage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -550,7 +548,7 @@ func encodeListRunMessagesResponse(response *MessagePage, w http.ResponseWriter,
 	return nil
 }
 
-func encodeListRunToolCallsResponse(response *ToolCallPage, w http.ResponseWriter, span trace.Span) error {
+func encodeListRunToolCallsResponse(response *ToolCallPage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -563,7 +561,7 @@ func encodeListRunToolCallsResponse(response *ToolCallPage, w http.ResponseWrite
 	return nil
 }
 
-func encodeListRunsResponse(response *RunPage, w http.ResponseWriter, span trace.Span) error {
+func encodeListRunsResponse(response *RunPage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -576,7 +574,7 @@ func encodeListRunsResponse(response *RunPage, w http.ResponseWriter, span trace
 	return nil
 }
 
-func encodeListSecretsResponse(response *SecretPage, w http.ResponseWriter, span trace.Span) error {
+func encodeListSecretsResponse(response *SecretPage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -589,7 +587,7 @@ func encodeListSecretsResponse(response *SecretPage, w http.ResponseWriter, span
 	return nil
 }
 
-func encodeListSessionsResponse(response *SessionPage, w http.ResponseWriter, span trace.Span) error {
+func encodeListSessionsResponse(response *SessionPage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -602,7 +600,7 @@ func encodeListSessionsResponse(response *SessionPage, w http.ResponseWriter, sp
 	return nil
 }
 
-func encodeListToolPermissionsResponse(response *ToolPermissionPage, w http.ResponseWriter, span trace.Span) error {
+func encodeListToolPermissionsResponse(response *ToolPermissionPage, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -615,7 +613,7 @@ func encodeListToolPermissionsResponse(response *ToolPermissionPage, w http.Resp
 	return nil
 }
 
-func encodeLoginResponse(response *TokenResponse, w http.ResponseWriter, span trace.Span) error {
+func encodeLoginResponse(response *TokenResponse, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -628,13 +626,13 @@ func encodeLoginResponse(response *TokenResponse, w http.ResponseWriter, span tr
 	return nil
 }
 
-func encodeLogoutResponse(response *LogoutNoContent, w http.ResponseWriter, span trace.Span) error {
+func encodeLogoutResponse(response *LogoutNoContent, w http.ResponseWriter) error {
 	w.WriteHeader(204)
 
 	return nil
 }
 
-func encodePutBudgetResponse(response *Budget, w http.ResponseWriter, span trace.Span) error {
+func encodePutBudgetResponse(response *Budget, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -647,7 +645,7 @@ func encodePutBudgetResponse(response *Budget, w http.ResponseWriter, span trace
 	return nil
 }
 
-func encodeRecordLLMCallResponse(response *LLMCall, w http.ResponseWriter, span trace.Span) error {
+func encodeRecordLLMCallResponse(response *LLMCall, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -660,7 +658,7 @@ func encodeRecordLLMCallResponse(response *LLMCall, w http.ResponseWriter, span 
 	return nil
 }
 
-func encodeRefreshResponse(response *TokenResponse, w http.ResponseWriter, span trace.Span) error {
+func encodeRefreshResponse(response *TokenResponse, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -673,7 +671,7 @@ func encodeRefreshResponse(response *TokenResponse, w http.ResponseWriter, span 
 	return nil
 }
 
-func encodeRegisterResponse(response *TokenResponse, w http.ResponseWriter, span trace.Span) error {
+func encodeRegisterResponse(response *TokenResponse, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -686,7 +684,7 @@ func encodeRegisterResponse(response *TokenResponse, w http.ResponseWriter, span
 	return nil
 }
 
-func encodeSearchEntitiesResponse(response *EntitySearchResult, w http.ResponseWriter, span trace.Span) error {
+func encodeSearchEntitiesResponse(response *EntitySearchResult, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -699,7 +697,7 @@ func encodeSearchEntitiesResponse(response *EntitySearchResult, w http.ResponseW
 	return nil
 }
 
-func encodeSearchMemoriesResponse(response *MemorySearchResult, w http.ResponseWriter, span trace.Span) error {
+func encodeSearchMemoriesResponse(response *MemorySearchResult, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -712,7 +710,7 @@ func encodeSearchMemoriesResponse(response *MemorySearchResult, w http.ResponseW
 	return nil
 }
 
-func encodeSetToolPermissionResponse(response *ToolPermission, w http.ResponseWriter, span trace.Span) error {
+func encodeSetToolPermissionResponse(response *ToolPermission, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -725,7 +723,7 @@ func encodeSetToolPermissionResponse(response *ToolPermission, w http.ResponseWr
 	return nil
 }
 
-func encodeStartConnectionResponse(response *ConnectionAuthorization, w http.ResponseWriter, span trace.Span) error {
+func encodeStartConnectionResponse(response *ConnectionAuthorization, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -738,7 +736,7 @@ func encodeStartConnectionResponse(response *ConnectionAuthorization, w http.Res
 	return nil
 }
 
-func encodeStartRunResponse(response *Run, w http.ResponseWriter, span trace.Span) error {
+func encodeStartRunResponse(response *Run, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -751,7 +749,7 @@ func encodeStartRunResponse(response *Run, w http.ResponseWriter, span trace.Spa
 	return nil
 }
 
-func encodeStartToolCallResponse(response *ToolCall, w http.ResponseWriter, span trace.Span) error {
+func encodeStartToolCallResponse(response *ToolCall, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(201)
 
@@ -764,7 +762,7 @@ func encodeStartToolCallResponse(response *ToolCall, w http.ResponseWriter, span
 	return nil
 }
 
-func encodeUpdateEntityResponse(response *Entity, w http.ResponseWriter, span trace.Span) error {
+func encodeUpdateEntityResponse(response *Entity, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -777,7 +775,7 @@ func encodeUpdateEntityResponse(response *Entity, w http.ResponseWriter, span tr
 	return nil
 }
 
-func encodeUpdateMemoryResponse(response *Memory, w http.ResponseWriter, span trace.Span) error {
+func encodeUpdateMemoryResponse(response *Memory, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -790,7 +788,7 @@ func encodeUpdateMemoryResponse(response *Memory, w http.ResponseWriter, span tr
 	return nil
 }
 
-func encodeUpdateSecretResponse(response *Secret, w http.ResponseWriter, span trace.Span) error {
+func encodeUpdateSecretResponse(response *Secret, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -803,7 +801,7 @@ func encodeUpdateSecretResponse(response *Secret, w http.ResponseWriter, span tr
 	return nil
 }
 
-func encodeUpsertEntityResponse(response *EntityUpsert, w http.ResponseWriter, span trace.Span) error {
+func encodeUpsertEntityResponse(response *EntityUpsert, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -816,7 +814,7 @@ func encodeUpsertEntityResponse(response *EntityUpsert, w http.ResponseWriter, s
 	return nil
 }
 
-func encodeErrorResponse(response *ErrorStatusCode, w http.ResponseWriter, span trace.Span) error {
+func encodeErrorResponse(response *ErrorStatusCode, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	code := response.StatusCode
 	if code == 0 {
@@ -824,9 +822,6 @@ func encodeErrorResponse(response *ErrorStatusCode, w http.ResponseWriter, span 
 		code = http.StatusOK
 	}
 	w.WriteHeader(code)
-	if code >= http.StatusInternalServerError {
-		span.SetStatus(codes.Error, http.StatusText(code))
-	}
 
 	e := new(jx.Encoder)
 	response.Response.Encode(e)

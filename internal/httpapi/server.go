@@ -37,8 +37,6 @@ type Params struct {
 	Routes     []api.Route            `group:"api.routes"`
 	Middleware []api.Middleware       `group:"api.middleware"`
 	Edge       []api.Middleware       `group:"api.edge"`
-	// ServerOptions configure ogen's server (telemetry's tracer provider).
-	ServerOptions []openapi.ServerOption `group:"api.server_options"`
 }
 
 // NewHandler builds the route table behind the middleware chain.
@@ -68,7 +66,7 @@ func NewHandler(p Params) (http.Handler, error) {
 		if err != nil {
 			return nil, fmt.Errorf("compose the API: %w", err)
 		}
-		opts := append([]openapi.ServerOption{
+		v1, err := openapi.NewServer(h, p.Security,
 			openapi.WithErrorHandler(decodeErrorHandler(log)),
 			openapi.WithNotFound(notFound),
 			openapi.WithMethodNotAllowed(func(w http.ResponseWriter, r *http.Request, allowed string) {
@@ -76,8 +74,7 @@ func NewHandler(p Params) (http.Handler, error) {
 				refuse(w, r, &statusError{http.StatusMethodNotAllowed, openapi.ErrorResponseErrorCodeMETHODNOTALLOWED,
 					fmt.Sprintf("method %s is not allowed here; allowed: %s", r.Method, allowed)})
 			}),
-		}, p.ServerOptions...)
-		v1, err := openapi.NewServer(h, p.Security, opts...)
+		)
 		if err != nil {
 			return nil, fmt.Errorf("openapi server: %w", err)
 		}

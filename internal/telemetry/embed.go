@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // embedTransport is the embeddings client's transport: a client span per
@@ -23,3 +25,7 @@ func embedTransport(t *Telemetry) http.RoundTripper {
 		otelhttp.WithFilter(func(r *http.Request) bool { return hasRecordingSpan(r) }),
 	)
 }
+
+var noopMeter = metricnoop.NewMeterProvider()
+
+func hasRecordingSpan(r *http.Request) bool { return trace.SpanFromContext(r.Context()).IsRecording() }

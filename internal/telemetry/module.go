@@ -45,7 +45,6 @@ var Module = fx.Options(
 			return api.Middleware{Name: "telemetry", Wrap: e.wrap}, nil
 		}),
 		fx.Provide(fx.Annotate(embedTransport, fx.ResultTags(`name:"embed.transport"`))),
-		fx.Provide(fx.Annotate(ogenOptions, fx.ResultTags(`group:"api.server_options,flatten"`))),
 		fx.Invoke(instrument, func(*MetricsServer) {}),
 	),
 )

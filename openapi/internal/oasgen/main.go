@@ -101,7 +101,7 @@ func runOgen(raw []byte) error {
 	if err := os.WriteFile(in, stripped, 0o600); err != nil {
 		return err
 	}
-	cmd := exec.Command("go", "tool", "ogen", "-target", ".", "-package", "openapi", "-clean", in)
+	cmd := exec.Command("go", "tool", "ogen", "-config", "ogen.yml", "-target", ".", "-package", "openapi", "-clean", in)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
 }
