@@ -38,11 +38,12 @@ func init() {
 
 const readUsage = `usage: jarvis bench read [flags]
 
-Serves GET /v1/secrets?limit=20 for one user with -secrets secrets three ways,
+Serves GET /v1/secrets?limit=20 for one user with -secrets secrets three ways
+(or more, below),
 each an HTTP server on loopback in a process of its own, hammered from this
 process (as a user's client would) by -clients concurrent clients for
 -duration, one after the other, for -rounds rounds (short rounds interleave
-the three finely, so that a shared machine's changing load weighs on all of
+the servers finely, so that a shared machine's changing load weighs on all of
 them alike; each round takes the servers in a new random order, so that
 none always comes first, last, or after the same neighbour):
 
@@ -59,6 +60,8 @@ and, when named in -only, the same service with telemetry on, to price it:
   metrics   METRICS_ADDR set (Prometheus metrics recorded; not scraped)
   traces    every request traced (OTEL_TRACES_SAMPLER=always_on) and exported
             over OTLP/HTTP to a receiver in this process that reads and drops it
+and, when named in -only, a control:
+
   control   a second process of the service exactly as configured as
             service: control / service is the bench's own noise floor (what
             two identical servers differ by), against which to read the
@@ -98,6 +101,9 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		return usageError(b.String())
 	}
 
+	if *rounds < 1 || *duration <= 0 || *clients < 1 {
+		return usageError("-rounds, -duration and -clients must be positive")
+	}
 	if *baselines {
 		return serveBaselines(ctx, stdout, *poolSize)
 	}
@@ -221,7 +227,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		hammer(ctx, transports[i], targets[i].base+"/v1/secrets?limit=20", user.token, *clients, *warmup)
 	}
 	// Rounds interleave the servers, so that a change in the machine's load
-	// (it is shared) weighs on all three; ratios are taken within a round.
+	// (it is shared) weighs on all of them; ratios are taken within a round.
 	runs := make([][]loadResult, len(targets))
 	var svcManual, svcRaw, metricsSvc, tracesSvc, controlSvc []float64
 	for round := 1; round <= *rounds; round++ {
@@ -245,7 +251,9 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 			runs[i] = append(runs[i], r)
 			rates[t.name] = r.rate()
-			line += fmt.Sprintf("  %s %.0f/s", t.name, r.rate())
+		}
+		for _, i := range selected { // printed in a fixed order, so rounds line up
+			line += fmt.Sprintf("  %s %.0f/s", targets[i].name, rates[targets[i].name])
 		}
 		if svc, ok := rates["service"]; ok {
 			if m, ok := rates["metrics"]; ok {
@@ -306,12 +314,17 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // spread is a ratio's median over the rounds and its middle half (first
-// to third quartile): how far one round's ratio can be trusted.
+// to third quartile, taken symmetrically): how far one round's ratio can
+// be trusted. Under four rounds there is no middle half, only the range.
 func spread(xs []float64) string {
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	q := func(f float64) float64 { return s[int(f*float64(len(s)-1)+0.5)] }
-	return fmt.Sprintf("%.2f (median of %d rounds; middle half %.2f-%.2f)", median(s), len(s), q(0.25), q(0.75))
+	n := len(s)
+	if n < 4 {
+		return fmt.Sprintf("%.2f (median of %d rounds; range %.2f-%.2f)", median(s), n, s[0], s[n-1])
+	}
+	lo := int(0.25*float64(n-1) + 0.5)
+	return fmt.Sprintf("%.2f (median of %d rounds; middle half %.2f-%.2f)", median(s), n, s[lo], s[n-1-lo])
 }
 
 func median(xs []float64) float64 {
