@@ -39,13 +39,12 @@ func init() {
 const readUsage = `usage: jarvis bench read [flags]
 
 Serves GET /v1/secrets?limit=20 for one user with -secrets secrets three ways
-(or more, below),
-each an HTTP server on loopback in a process of its own, hammered from this
-process (as a user's client would) by -clients concurrent clients for
--duration, one after the other, for -rounds rounds (short rounds interleave
-the servers finely, so that a shared machine's changing load weighs on all of
-them alike; each round takes the servers in a new random order, so that
-none always comes first, last, or after the same neighbour):
+(or more, below), each an HTTP server on loopback in a process of its own,
+hammered from this process (as a user's client would) by -clients concurrent
+clients for -duration, one after the other, for -rounds rounds (short rounds
+interleave the servers finely, so that a shared machine's changing load
+weighs on all of them alike; each round takes the servers in a new random
+order, so that none always comes first, last, or after the same neighbour):
 
   raw       a pgx handler running the list's SELECT (owner role, no auth)
   manual    a hand-written handler doing exactly the service's work: JWT
@@ -60,6 +59,7 @@ and, when named in -only, the same service with telemetry on, to price it:
   metrics   METRICS_ADDR set (Prometheus metrics recorded; not scraped)
   traces    every request traced (OTEL_TRACES_SAMPLER=always_on) and exported
             over OTLP/HTTP to a receiver in this process that reads and drops it
+
 and, when named in -only, a control:
 
   control   a second process of the service exactly as configured as
@@ -148,7 +148,8 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	// (METRICS_ADDR), and traces sampled at 100% to an OTLP/HTTP receiver.
 	var metricsURL, tracesURL string
 	var spansReceived atomic.Int64
-	if slices.Contains(strings.Split(*only, ","), "metrics") {
+	want := strings.Split(*only, ",")
+	if slices.Contains(want, "metrics") {
 		port, err := freeLoopbackPort()
 		if err != nil {
 			return err
@@ -161,7 +162,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		metricsURL, procs["metrics"] = m.url, m
 	}
 	var controlURL string
-	if slices.Contains(strings.Split(*only, ","), "control") {
+	if slices.Contains(want, "control") {
 		c, err := startBenchService(ctx, bin, svcDB)
 		if err != nil {
 			return err
@@ -169,7 +170,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 		defer c.stop()
 		controlURL, procs["control"] = c.url, c
 	}
-	if slices.Contains(strings.Split(*only, ","), "traces") {
+	if slices.Contains(want, "traces") {
 		collector, stopCollector, err := serveLoopback(otlpSink(&spansReceived))
 		if err != nil {
 			return err
@@ -206,7 +207,7 @@ func benchRead(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var selected []int
 	for i, t := range targets {
-		if slices.Contains(strings.Split(*only, ","), t.name) {
+		if slices.Contains(want, t.name) {
 			selected = append(selected, i)
 			if err := checkList(ctx, t.base+"/v1/secrets?limit=20", user.token, *nSecrets); err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)

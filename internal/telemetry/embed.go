@@ -22,7 +22,7 @@ func embedTransport(t *Telemetry) http.RoundTripper {
 		// The provider's metrics are the embed package's concern.
 		otelhttp.WithMeterProvider(noopMeter),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "embeddings " + r.Method }),
-		otelhttp.WithFilter(func(r *http.Request) bool { return hasRecordingSpan(r) }),
+		otelhttp.WithFilter(hasRecordingSpan),
 	)
 }
 
