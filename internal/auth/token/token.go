@@ -6,10 +6,21 @@
 package token
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
+	"math"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/go-faster/jx"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 )
@@ -50,6 +61,7 @@ type Issuer struct {
 	audience string
 	ttl      time.Duration
 	now      func() time.Time
+	scratch  sync.Pool // of *scratch, with an HMAC-SHA256 keyed with secret
 }
 
 // NewIssuer needs a secret of at least 32 bytes.
@@ -60,7 +72,9 @@ func NewIssuer(secret []byte, issuer, audience string, ttl time.Duration) (*Issu
 	if issuer == "" || audience == "" || ttl <= 0 {
 		return nil, errors.New("jwt issuer, audience and a positive lifetime are required")
 	}
-	return &Issuer{secret: secret, issuer: issuer, audience: audience, ttl: ttl, now: time.Now}, nil
+	i := &Issuer{secret: secret, issuer: issuer, audience: audience, ttl: ttl, now: time.Now}
+	i.scratch.New = func() any { return &scratch{mac: hmac.New(sha256.New, secret)} }
+	return i, nil
 }
 
 // TTL is how long issued tokens live.
@@ -92,39 +106,270 @@ func (i *Issuer) Issue(userID, sessionID uuid.UUID) (string, Claims, error) {
 
 // Verify checks signature (HS256 only), iss, aud, exp, nbf, iat, typ, and the
 // ids; it returns ErrExpired or ErrInvalid, wrapped with the reason.
+//
+// It runs on every authenticated request, so it is written for that: the
+// signature is checked first, over the token's bytes as they came, so that
+// nothing a caller wrote is parsed before it is known to be ours; the header
+// Issue writes is recognised by its bytes; and the claims are read in one
+// pass with jx, in pooled buffers. golang-jwt's parser (which still signs)
+// took a tenth of a read request's CPU time and 69 allocations for the same
+// checks; reference_test holds it as the answer Verify must agree with.
 func (i *Issuer) Verify(raw string) (Claims, error) {
-	var jc jwtClaims
-	_, err := jwt.ParseWithClaims(raw, &jc, func(*jwt.Token) (any, error) { return i.secret, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(i.issuer),
-		jwt.WithAudience(i.audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(Leeway),
-		jwt.WithTimeFunc(i.now),
-	)
-	switch {
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return Claims{}, ErrExpired
-	case err != nil:
+	header, rest, ok := strings.Cut(raw, ".")
+	payload, sig, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || strings.Contains(sig, ".") {
+		return Claims{}, fmt.Errorf("%w: not a signed JWT", ErrInvalid)
+	}
+	s := i.scratch.Get().(*scratch)
+	defer s.release(&i.scratch)
+	if !s.signed(raw[:len(header)+1+len(payload)], sig) {
+		return Claims{}, fmt.Errorf("%w: signature is invalid", ErrInvalid)
+	}
+	if err := checkHeader(header); err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
-	case jc.Type != typeAccess:
-		return Claims{}, fmt.Errorf("%w: typ %q", ErrInvalid, jc.Type)
-	case jc.IssuedAt == nil || jc.ID == "":
+	}
+	c := claims{wantIss: i.issuer, wantAud: i.audience}
+	if err := s.decode(payload, &c); err != nil {
+		return Claims{}, fmt.Errorf("%w: claims: %v", ErrInvalid, err)
+	}
+	return i.validate(&c)
+}
+
+// scratch is one verification's working memory, pooled by the Issuer: its
+// keyed MAC, a copy of the bytes it reads, the decoded claims and the JSON
+// decoder.
+type scratch struct {
+	mac     hash.Hash
+	in, out []byte
+	dec     jx.Decoder
+}
+
+// release returns s to pool, unless an outsized token grew its buffers.
+func (s *scratch) release(pool *sync.Pool) {
+	if cap(s.in)+cap(s.out) > 16<<10 {
+		return
+	}
+	pool.Put(s)
+}
+
+// signed reports whether sig is the HS256 MAC of input under the secret.
+func (s *scratch) signed(input, sig string) bool {
+	var want [sha256.Size]byte
+	if base64.RawURLEncoding.EncodedLen(len(want)) != len(sig) {
+		return false
+	}
+	s.in = append(s.in[:0], sig...)
+	if n, err := base64.RawURLEncoding.Strict().Decode(want[:], s.in); err != nil || n != len(want) {
+		return false
+	}
+	s.in = append(s.in[:0], input...)
+	s.mac.Reset()
+	s.mac.Write(s.in) //nolint:errcheck // a hash.Hash never fails to write
+	var got [sha256.Size]byte
+	return hmac.Equal(s.mac.Sum(got[:0]), want[:])
+}
+
+// ourHeader is the header Issue writes (golang-jwt's, keys in order).
+var ourHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+
+// checkHeader refuses any algorithm but HS256. A header spelled otherwise
+// than ours is decoded; it is already known to be signed with our secret.
+func checkHeader(seg string) error {
+	if seg == ourHeader {
+		return nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return errors.New("header is not base64url")
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return errors.New("header is not a JSON object")
+	}
+	if h.Alg != jwt.SigningMethodHS256.Alg() {
+		return fmt.Errorf("alg %q is not HS256", h.Alg)
+	}
+	return nil
+}
+
+// claims are what decode read from a payload: iss, aud and typ only as
+// whether they are what this service wants, sub and sid as ids, and the
+// dates with whether they were there.
+type claims struct {
+	wantIss, wantAud       string
+	issOK, audOK, typOK    bool
+	sub, sid               uuid.UUID
+	subOK, sidOK           bool
+	jti                    string
+	exp, nbf, iat          time.Time
+	hasExp, hasNbf, hasIat bool
+}
+
+// decode reads a base64url payload segment into c, with golang-jwt's
+// (encoding/json's) reading of it: a later duplicate key wins, null leaves a
+// string claim as it was and makes a date absent, unknown keys are skipped,
+// nothing may follow the object.
+func (s *scratch) decode(seg string, c *claims) error {
+	s.in = append(s.in[:0], seg...)
+	var err error
+	if s.out, err = base64.RawURLEncoding.AppendDecode(s.out[:0], s.in); err != nil {
+		return errors.New("not base64url")
+	}
+	d := &s.dec
+	d.ResetBytes(s.out)
+	err = d.ObjBytes(func(d *jx.Decoder, key []byte) error {
+		if d.Next() == jx.Null {
+			c.clear(key)
+			return d.Null()
+		}
+		var err error
+		switch string(key) {
+		case "sub":
+			c.sub, c.subOK, err = id(d)
+		case "sid":
+			c.sid, c.sidOK, err = id(d)
+		case "iss":
+			c.issOK, err = is(d, c.wantIss)
+		case "typ":
+			c.typOK, err = is(d, typeAccess)
+		case "jti":
+			c.jti, err = d.Str()
+		case "aud":
+			c.audOK, err = namesAudience(d, c.wantAud)
+		case "exp":
+			c.exp, c.hasExp, err = numericDate(d)
+		case "nbf":
+			c.nbf, c.hasNbf, err = numericDate(d)
+		case "iat":
+			c.iat, c.hasIat, err = numericDate(d)
+		default:
+			err = d.Skip()
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := d.Skip(); err != io.EOF {
+		return errors.New("data after the object")
+	}
+	return nil
+}
+
+// clear forgets the date claim key names, for a null: encoding/json sets
+// golang-jwt's date pointers to nil there, and leaves strings and aud as
+// they were.
+func (c *claims) clear(key []byte) {
+	switch string(key) {
+	case "exp":
+		c.hasExp = false
+	case "nbf":
+		c.hasNbf = false
+	case "iat":
+		c.hasIat = false
+	}
+}
+
+// id reads a string claim that must be a non-nil UUID; ok is false (and no
+// error) for a string that is not one, so that the claim is refused as such.
+func id(d *jx.Decoder) (uuid.UUID, bool, error) {
+	b, err := d.StrBytes()
+	if err != nil {
+		return uuid.Nil, false, err
+	}
+	u, err := uuid.ParseBytes(b)
+	return u, err == nil && u != uuid.Nil, nil
+}
+
+// is reads a string claim and reports whether it is want.
+func is(d *jx.Decoder, want string) (bool, error) {
+	b, err := d.StrBytes()
+	return err == nil && string(b) == want, err
+}
+
+// namesAudience reads aud, a string or an array of strings, and reports
+// whether it names audience.
+func namesAudience(d *jx.Decoder, audience string) (bool, error) {
+	named := false
+	one := func(d *jx.Decoder) error {
+		ok, err := is(d, audience)
+		named = named || ok
+		return err
+	}
+	var err error
+	if d.Next() == jx.Array {
+		err = d.Arr(one)
+	} else {
+		err = one(d)
+	}
+	return named, err
+}
+
+// numericDate reads a JWT NumericDate (seconds since the epoch, possibly
+// fractional), to the second as golang-jwt keeps it.
+func numericDate(d *jx.Decoder) (time.Time, bool, error) {
+	var (
+		f   float64
+		err error
+	)
+	if d.Next() == jx.String {
+		// A number in quotes, as golang-jwt (json.Number) also takes it.
+		var s []byte
+		if s, err = d.StrBytes(); err == nil {
+			n := jx.DecodeBytes(s)
+			if f, err = n.Float64(); err == nil && (n.Skip() != io.EOF || len(bytes.TrimSpace(s)) != len(s)) {
+				err = errors.New("not a number")
+			}
+		}
+	} else {
+		f, err = d.Float64()
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	// Beyond any date a token of ours carries, and where float seconds stop
+	// converting exactly to int64.
+	if math.Abs(f) > 1e12 {
+		return time.Time{}, false, errors.New("date out of range")
+	}
+	return time.Unix(int64(math.Floor(f)), 0), true, nil
+}
+
+// validate checks decoded claims as golang-jwt's validator did with the
+// options Issue's tokens need, plus this package's own rules.
+func (i *Issuer) validate(c *claims) (Claims, error) {
+	now := i.now()
+	switch {
+	case !c.issOK:
+		return Claims{}, fmt.Errorf("%w: iss is not %q", ErrInvalid, i.issuer)
+	case !c.audOK:
+		return Claims{}, fmt.Errorf("%w: aud does not name %q", ErrInvalid, i.audience)
+	case !c.typOK:
+		return Claims{}, fmt.Errorf("%w: typ is not %q", ErrInvalid, typeAccess)
+	case !c.hasExp:
+		return Claims{}, fmt.Errorf("%w: exp is required", ErrInvalid)
+	case !c.hasIat || c.jti == "":
 		return Claims{}, fmt.Errorf("%w: iat and jti are required", ErrInvalid)
-	case jc.ExpiresAt.Sub(jc.IssuedAt.Time) > i.ttl:
+	case !now.Add(-Leeway).Before(c.exp):
+		return Claims{}, ErrExpired
+	case now.Add(Leeway).Before(c.iat):
+		return Claims{}, fmt.Errorf("%w: issued in the future", ErrInvalid)
+	case c.hasNbf && now.Add(Leeway).Before(c.nbf):
+		return Claims{}, fmt.Errorf("%w: not valid yet", ErrInvalid)
+	case c.exp.Sub(c.iat) > i.ttl:
 		// Correctly signed but longer-lived than this service issues: a
 		// leaked secret's forgery, or a token from before the lifetime was
 		// shortened. Either way not one to honour for its whole length.
-		return Claims{}, fmt.Errorf("%w: lifetime %s exceeds %s", ErrInvalid, jc.ExpiresAt.Sub(jc.IssuedAt.Time), i.ttl)
-	}
-	uid, err := uuid.Parse(jc.Subject)
-	if err != nil || uid == uuid.Nil {
+		return Claims{}, fmt.Errorf("%w: lifetime %s exceeds %s", ErrInvalid, c.exp.Sub(c.iat), i.ttl)
+	case !c.subOK:
 		return Claims{}, fmt.Errorf("%w: sub is not a user id", ErrInvalid)
-	}
-	sid, err := uuid.Parse(jc.SessionID)
-	if err != nil || sid == uuid.Nil {
+	case !c.sidOK:
 		return Claims{}, fmt.Errorf("%w: sid is not a session id", ErrInvalid)
 	}
-	return Claims{UserID: uid, SessionID: sid, ID: jc.ID, IssuedAt: jc.IssuedAt.Time, ExpiresAt: jc.ExpiresAt.Time}, nil
+	return Claims{UserID: c.sub, SessionID: c.sid, ID: c.jti, IssuedAt: c.iat, ExpiresAt: c.exp}, nil
 }
