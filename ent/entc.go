@@ -17,6 +17,7 @@ import (
 	"entgo.io/ent/entc"
 	"entgo.io/ent/entc/gen"
 
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 	"github.com/jarvis-core/jarvis/openapi/spec"
 )
 
@@ -36,9 +37,9 @@ func main() {
 		log.Fatalf("entoas: %v", err)
 	}
 	funcs := template.FuncMap{
-		"apiEntity": func(n *gen.Type) (*spec.Entity, error) { return spec.EntityOf(n) },
-		"apiLists":  func(e *spec.Entity) bool { return e.Lists() },
-		"apiViewBody": func(n *gen.Type, e *spec.Entity) (string, error) {
+		"apiEntity": func(n *gen.Type) (*annotation.Entity, error) { return spec.EntityOf(n) },
+		"apiLists":  func(e *annotation.Entity) bool { return e.Lists() },
+		"apiViewBody": func(n *gen.Type, e *annotation.Entity) (string, error) {
 			return spec.ViewBody(n, e)
 		},
 	}

@@ -3,7 +3,6 @@ package schema
 import (
 	"encoding/json"
 
-	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
@@ -13,7 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/ogen-go/ogen"
 
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // AgentRun is one execution of an agent for a user, with its token and cost
@@ -51,13 +50,13 @@ func (AgentRun) Fields() []ent.Field {
 		// the conversation it belongs to. output is the final answer, given
 		// when the run completes.
 		field.String("name").MaxLen(255).Optional().Immutable(),
-		field.JSON("input", json.RawMessage{}).Optional().Immutable().Annotations(entoas.Schema(&ogen.Schema{})),
-		field.JSON("output", json.RawMessage{}).Optional().Annotations(entoas.Schema(&ogen.Schema{})),
+		field.JSON("input", json.RawMessage{}).Optional().Immutable().Annotations(annotation.Schema(&ogen.Schema{})),
+		field.JSON("output", json.RawMessage{}).Optional().Annotations(annotation.Schema(&ogen.Schema{})),
 		// The database defaults fill the rows that exist when the columns
 		// are added.
 		field.JSON("metadata", map[string]any{}).Default(map[string]any{}).
 			Annotations(entsql.DefaultExpr("'{}'::jsonb"),
-				entoas.Schema(&ogen.Schema{Type: "object", AdditionalProperties: &ogen.AdditionalProperties{Bool: &anyProps}})),
+				annotation.Schema(&ogen.Schema{Type: "object", AdditionalProperties: &ogen.AdditionalProperties{Bool: &anyProps}})),
 		field.Strings("tags").Default([]string{}).Immutable().Annotations(entsql.DefaultExpr("'[]'::jsonb")),
 		field.UUID("parent_run_id", uuid.UUID{}).Optional().Nillable().Immutable(),
 		field.String("thread_id").MaxLen(255).Optional().Immutable(),
@@ -101,5 +100,5 @@ func (AgentRun) Indexes() []ent.Index {
 // Annotations: a run is read through the CRUD view; creating, listing (with
 // a status filter) and moving it are the runs module's own operations.
 func (AgentRun) Annotations() []schema.Annotation {
-	return spec.Expose(spec.Entity{View: "Run", Path: "/v1/runs", Group: "Runs", Ops: []spec.Op{spec.OpRead}})
+	return annotation.Expose(annotation.Entity{View: "Run", Path: "/v1/runs", Group: "Runs", Ops: []annotation.Op{annotation.OpRead}})
 }

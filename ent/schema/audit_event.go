@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/jarvis-core/jarvis/ent/privacy"
 	"github.com/jarvis-core/jarvis/ent/privacy/rule"
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // AuditTypes is the closed list of audit event types (internal/audit names
@@ -50,7 +49,7 @@ func (AuditEvent) Mixin() []ent.Mixin { return []ent.Mixin{BaseMixin{}} }
 
 func (AuditEvent) Fields() []ent.Field {
 	return []ent.Field{
-		field.UUID("user_id", uuid.UUID{}).Immutable().Annotations(entoas.Skip(true)),
+		field.UUID("user_id", uuid.UUID{}).Immutable().Annotations(annotation.Skip()),
 		field.Enum("type").Values(AuditTypes...).Immutable(),
 		// "user", "system" or "operator:<name>".
 		field.String("actor").MaxLen(200).NotEmpty().Immutable(),
@@ -84,9 +83,9 @@ func (AuditEvent) Policy() ent.Policy {
 }
 
 func (AuditEvent) Annotations() []schema.Annotation {
-	return append(spec.Expose(spec.Entity{
+	return append(annotation.Expose(annotation.Entity{
 		View: "AuditEvent", Path: "/v1/audit-events", Group: "Audit",
-		Ops:  []spec.Op{spec.OpRead},
-		Docs: map[spec.Op]string{spec.OpRead: "Read one of your audit events"},
+		Ops:  []annotation.Op{annotation.OpRead},
+		Docs: map[annotation.Op]string{annotation.OpRead: "Read one of your audit events"},
 	}), Owned{Column: "user_id"})
 }

@@ -7,7 +7,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // KGEntity is a node of a user's knowledge graph; (type, name) is unique per user.
@@ -40,12 +40,12 @@ func (KGEntity) Edges() []ent.Edge {
 // Annotations expose the operations the API serves; writes, upsert, search
 // and traversal are the knowledge-graph module's own (openapi/spec/kg.go).
 func (KGEntity) Annotations() []schema.Annotation {
-	return spec.Expose(spec.Entity{
+	return annotation.Expose(annotation.Entity{
 		View: "Entity", Plural: "Entities", Path: "/v1/kg/entities", Group: "KnowledgeGraph",
-		Ops: []spec.Op{spec.OpList, spec.OpRead, spec.OpDelete},
-		Docs: map[spec.Op]string{
-			spec.OpList: "List knowledge-graph entities, newest first",
-			spec.OpRead: "Read a knowledge-graph entity",
+		Ops: []annotation.Op{annotation.OpList, annotation.OpRead, annotation.OpDelete},
+		Docs: map[annotation.Op]string{
+			annotation.OpList: "List knowledge-graph entities, newest first",
+			annotation.OpRead: "Read a knowledge-graph entity",
 		},
 	})
 }

@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
 
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // KGRelation is a typed, directed edge between two entities of the same user.
@@ -37,10 +37,10 @@ func (KGRelation) Edges() []ent.Edge {
 // Annotations expose the operations the API serves; create and the list of
 // an entity's relations are the knowledge-graph module's own.
 func (KGRelation) Annotations() []schema.Annotation {
-	return spec.Expose(spec.Entity{
+	return annotation.Expose(annotation.Entity{
 		View: "Relation", Path: "/v1/kg/relations", Group: "KnowledgeGraph",
-		Ops:  []spec.Op{spec.OpRead, spec.OpDelete},
-		Docs: map[spec.Op]string{spec.OpRead: "Read a knowledge-graph relation"},
+		Ops:  []annotation.Op{annotation.OpRead, annotation.OpDelete},
+		Docs: map[annotation.Op]string{annotation.OpRead: "Read a knowledge-graph relation"},
 	})
 }
 

@@ -7,7 +7,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 	"github.com/shopspring/decimal"
 )
 
@@ -65,5 +65,5 @@ func optionalMoney(name string) ent.Field {
 // Annotations: an LLM call is read by id (GET /v1/llm-calls/{id}); it is
 // recorded and listed under its run by the runs module's operations.
 func (LLMCall) Annotations() []schema.Annotation {
-	return spec.Expose(spec.Entity{View: "LLMCall", Path: "/v1/llm-calls", Group: "Runs", Ops: []spec.Op{spec.OpRead}})
+	return annotation.Expose(annotation.Entity{View: "LLMCall", Path: "/v1/llm-calls", Group: "Runs", Ops: []annotation.Op{annotation.OpRead}})
 }

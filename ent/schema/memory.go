@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/entsql"
@@ -12,7 +11,7 @@ import (
 	"github.com/pgvector/pgvector-go"
 
 	"github.com/jarvis-core/jarvis/internal/textsearch"
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // Memory is a remembered fact of a user, stored after PII redaction, with its
@@ -41,7 +40,7 @@ func (Memory) Fields() []ent.Field {
 		field.Other("search_vector", textsearch.Vector("")).
 			SchemaType(map[string]string{dialect.Postgres: "tsvector"}).
 			Optional().Nillable().
-			Annotations(entoas.Skip(true)),
+			Annotations(annotation.Skip()),
 	}
 }
 
@@ -59,12 +58,12 @@ func (Memory) Indexes() []ent.Index {
 // the memory module's own (openapi/spec/memory.go): the service redacts and
 // embeds, so their bodies are not the entity's fields.
 func (Memory) Annotations() []schema.Annotation {
-	return spec.Expose(spec.Entity{
+	return annotation.Expose(annotation.Entity{
 		View: "Memory", Plural: "Memories", Path: "/v1/memories", Group: "Memories",
-		Ops: []spec.Op{spec.OpList, spec.OpRead, spec.OpDelete},
-		Docs: map[spec.Op]string{
-			spec.OpList: "List memories, newest first",
-			spec.OpRead: "Read a memory",
+		Ops: []annotation.Op{annotation.OpList, annotation.OpRead, annotation.OpDelete},
+		Docs: map[annotation.Op]string{
+			annotation.OpList: "List memories, newest first",
+			annotation.OpRead: "Read a memory",
 		},
 	})
 }
@@ -76,7 +75,7 @@ func (Memory) Annotations() []schema.Annotation {
 func hiddenEmbedding(optional bool) ent.Field {
 	f := field.Other("embedding", pgvector.Vector{}).
 		SchemaType(map[string]string{dialect.Postgres: "vector(1536)"}).
-		Annotations(entoas.Skip(true))
+		Annotations(annotation.Skip())
 	if optional {
 		f = f.Optional().Nillable()
 	}
@@ -91,7 +90,7 @@ func hiddenEmbedding(optional bool) ent.Field {
 func redactions() ent.Field {
 	return field.JSON("redactions", map[string]any{}).Default(map[string]any{}).
 		// A database default too, so adding the column to filled tables works.
-		Annotations(entsql.Default("{}"), entoas.ReadOnly(true), entoas.Schema(&ogen.Schema{
+		Annotations(entsql.Default("{}"), annotation.ReadOnly(), annotation.Schema(&ogen.Schema{
 			Type:                 "object",
 			Description:          "How many matches of each kind of personal data were redacted: {\"email\": 1}",
 			AdditionalProperties: &ogen.AdditionalProperties{Bool: &anyProps},

@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
 
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // Message is one turn of a run's conversation. tool_call_id is the provider's
@@ -44,5 +44,5 @@ func runEdge(ref string) ent.Edge {
 // Annotations: messages are listed and appended under their run by the runs
 // module's operations; the entity lends its view.
 func (Message) Annotations() []schema.Annotation {
-	return spec.Expose(spec.Entity{View: "Message"})
+	return annotation.Expose(annotation.Entity{View: "Message"})
 }

@@ -3,7 +3,6 @@ package schema
 import (
 	"time"
 
-	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/entsql"
@@ -16,6 +15,8 @@ import (
 	"github.com/ogen-go/ogen"
 	"github.com/pgvector/pgvector-go"
 	"github.com/shopspring/decimal"
+
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // EmbeddingDims is the width of every embedding column (OpenAI text-embedding-3-small;
@@ -33,8 +34,8 @@ func (BaseMixin) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("id", uuid.UUID{}).Default(newID).Immutable(),
 		// Set by the database side of the model, never by a client.
-		field.Time("created_at").Default(time.Now).Immutable().Annotations(entoas.ReadOnly(true)),
-		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).Annotations(entoas.ReadOnly(true)),
+		field.Time("created_at").Default(time.Now).Immutable().Annotations(annotation.ReadOnly()),
+		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).Annotations(annotation.ReadOnly()),
 	}
 }
 
@@ -54,14 +55,14 @@ type OwnerMixin struct {
 func (OwnerMixin) Fields() []ent.Field {
 	return []ent.Field{
 		// The owner is the viewer: never an input, never shown.
-		field.UUID("user_id", uuid.UUID{}).Immutable().Annotations(entoas.Skip(true)),
+		field.UUID("user_id", uuid.UUID{}).Immutable().Annotations(annotation.Skip()),
 	}
 }
 
 func (m OwnerMixin) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("owner", User.Type).Ref(m.Ref).Field("user_id").Unique().Required().Immutable().
-			Annotations(entoas.Skip(true)),
+			Annotations(annotation.Skip()),
 	}
 }
 
@@ -129,7 +130,7 @@ func money(name string) ent.Field {
 // decimalSchema is how exact decimals travel in JSON: as strings ("0.30"),
 // so no client parses money into a float.
 func decimalSchema() schema.Annotation {
-	return entoas.Schema(ogen.String().SetFormat("decimal").SetPattern(`^-?[0-9]+(\.[0-9]+)?$`))
+	return annotation.Schema(ogen.String().SetFormat("decimal").SetPattern(`^-?[0-9]+(\.[0-9]+)?$`))
 }
 
 // embedding is a pgvector column of EmbeddingDims dimensions; optional ones are
@@ -137,7 +138,7 @@ func decimalSchema() schema.Annotation {
 func embedding(optional bool) ent.Field {
 	f := field.Other("embedding", pgvector.Vector{}).
 		SchemaType(map[string]string{dialect.Postgres: "vector(1536)"}).
-		Annotations(entoas.Schema(ogen.Float().AsArray()))
+		Annotations(annotation.Schema(ogen.Float().AsArray()))
 	if optional {
 		f = f.Optional().Nillable()
 	}
@@ -155,5 +156,5 @@ func hnswCosine(column string) ent.Index {
 // jsonObject is a jsonb column holding a JSON object, never null.
 func jsonObject(name string) ent.Field {
 	return field.JSON(name, map[string]any{}).Default(map[string]any{}).
-		Annotations(entoas.Schema(&ogen.Schema{Type: "object", AdditionalProperties: &ogen.AdditionalProperties{Bool: &anyProps}}))
+		Annotations(annotation.Schema(&ogen.Schema{Type: "object", AdditionalProperties: &ogen.AdditionalProperties{Bool: &anyProps}}))
 }

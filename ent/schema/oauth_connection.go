@@ -1,14 +1,13 @@
 package schema
 
 import (
-	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // OAuthConnection is a user's authorization at a third-party provider
@@ -35,17 +34,17 @@ func (OAuthConnection) Fields() []ent.Field {
 		field.Bytes("access_token").Sensitive().NotEmpty(),
 		field.Bytes("refresh_token").Sensitive().Optional().Nillable(),
 		// As the provider said (Bearer, almost always).
-		field.String("token_type").MaxLen(32).Default("Bearer").Annotations(entoas.Skip(true)),
-		field.Int("key_version").Positive().Annotations(entoas.Skip(true)),
+		field.String("token_type").MaxLen(32).Default("Bearer").Annotations(annotation.Skip()),
+		field.Int("key_version").Positive().Annotations(annotation.Skip()),
 		// Bumped on every change of the tokens: a refresh that failed
 		// compares it to tell "a sibling rotated the token" from "the grant
 		// is dead".
-		field.Int("token_version").Default(1).Annotations(entoas.Skip(true)),
+		field.Int("token_version").Default(1).Annotations(annotation.Skip()),
 		// When the access token expires; absent: it does not (GitHub OAuth apps).
 		field.Time("expires_at").Optional().Nillable(),
 		field.Enum("status").Values("active", "needs_reauth", "revoked").Default("active").
-			Annotations(entoas.ReadOnly(true)),
-		field.Time("last_refreshed_at").Optional().Nillable().Annotations(entoas.ReadOnly(true)),
+			Annotations(annotation.ReadOnly()),
+		field.Time("last_refreshed_at").Optional().Nillable().Annotations(annotation.ReadOnly()),
 	}
 }
 
@@ -56,13 +55,13 @@ func (OAuthConnection) Indexes() []ent.Index {
 // Annotations expose listing, reading and deleting; connecting, importing and
 // getting a token are the connections module's operations.
 func (OAuthConnection) Annotations() []schema.Annotation {
-	return append(spec.Expose(spec.Entity{
+	return append(annotation.Expose(annotation.Entity{
 		View: "Connection", Path: "/v1/connections", Group: "Connections",
-		Ops: []spec.Op{spec.OpList, spec.OpRead, spec.OpDelete},
-		Docs: map[spec.Op]string{
-			spec.OpList:   "List connections without their tokens, newest first",
-			spec.OpRead:   "Read a connection without its tokens",
-			spec.OpDelete: "Revoke a connection's tokens at the provider (RFC 7009, when it has a revocation endpoint), then forget it",
+		Ops: []annotation.Op{annotation.OpList, annotation.OpRead, annotation.OpDelete},
+		Docs: map[annotation.Op]string{
+			annotation.OpList:   "List connections without their tokens, newest first",
+			annotation.OpRead:   "Read a connection without its tokens",
+			annotation.OpDelete: "Revoke a connection's tokens at the provider (RFC 7009, when it has a revocation endpoint), then forget it",
 		},
 	}), entsql.Table("oauth_connections"))
 }

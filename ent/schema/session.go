@@ -6,7 +6,7 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // Session is one sign-in (a browser, a CLI): the family of its rotating
@@ -38,9 +38,9 @@ func (Session) Indexes() []ent.Index {
 
 // Annotations expose the operations the API serves; openapi/spec shapes them.
 func (Session) Annotations() []schema.Annotation {
-	return spec.Expose(spec.Entity{
+	return annotation.Expose(annotation.Entity{
 		View: "Session", Path: "/v1/sessions", Group: "Auth",
-		Ops:  []spec.Op{spec.OpList, spec.OpDelete},
-		Docs: map[spec.Op]string{spec.OpList: "List live sessions, newest first", spec.OpDelete: "Revoke a session and its refresh tokens"},
+		Ops:  []annotation.Op{annotation.OpList, annotation.OpDelete},
+		Docs: map[annotation.Op]string{annotation.OpList: "List live sessions, newest first", annotation.OpDelete: "Revoke a session and its refresh tokens"},
 	})
 }

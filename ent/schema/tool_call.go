@@ -3,9 +3,8 @@ package schema
 import (
 	"encoding/json"
 	"entgo.io/ent/schema"
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 
-	"entgo.io/contrib/entoas"
 	"entgo.io/ent"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
@@ -25,7 +24,7 @@ func (ToolCall) Fields() []ent.Field {
 		field.UUID("run_id", uuid.UUID{}).Immutable(),
 		field.String("tool_id").MaxLen(255).NotEmpty(),
 		jsonObject("input"),
-		field.JSON("output", json.RawMessage{}).Optional().Annotations(entoas.Schema(&ogen.Schema{})),
+		field.JSON("output", json.RawMessage{}).Optional().Annotations(annotation.Schema(&ogen.Schema{})),
 		field.Enum("status").Values("pending", "success", "error").Default("pending"),
 		field.Text("error").Optional(),
 		// duration_ms is measured by the server from start to completion.
@@ -45,5 +44,5 @@ func (ToolCall) Indexes() []ent.Index {
 // Annotations: a tool call is read by id; starting and completing it are the
 // runs module's operations.
 func (ToolCall) Annotations() []schema.Annotation {
-	return spec.Expose(spec.Entity{View: "ToolCall", Path: "/v1/tool-calls", Group: "Runs", Ops: []spec.Op{spec.OpRead}})
+	return annotation.Expose(annotation.Entity{View: "ToolCall", Path: "/v1/tool-calls", Group: "Runs", Ops: []annotation.Op{annotation.OpRead}})
 }

@@ -6,7 +6,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // ToolPermission allows or denies one tool for one user.
@@ -30,9 +30,9 @@ func (ToolPermission) Indexes() []ent.Index {
 // Annotations: permissions are listed and deleted by id through CRUD; setting
 // one (an upsert by tool) is the runs module's operation.
 func (ToolPermission) Annotations() []schema.Annotation {
-	return spec.Expose(spec.Entity{
+	return annotation.Expose(annotation.Entity{
 		View: "ToolPermission", Path: "/v1/tool-permissions", Group: "Runs",
-		Ops:  []spec.Op{spec.OpList, spec.OpDelete},
-		Docs: map[spec.Op]string{spec.OpDelete: "Remove a tool permission: the default policy applies to the tool again"},
+		Ops:  []annotation.Op{annotation.OpList, annotation.OpDelete},
+		Docs: map[annotation.Op]string{annotation.OpDelete: "Remove a tool permission: the default policy applies to the tool again"},
 	})
 }

@@ -7,7 +7,7 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // User is an account. Its email is stored normalized (trimmed, lower case); a
@@ -58,7 +58,7 @@ func (User) Indexes() []ent.Index {
 }
 
 func (User) Annotations() []schema.Annotation {
-	return append(spec.Expose(spec.Entity{View: "User"}), // the auth module's GET /v1/me
+	return append(annotation.Expose(annotation.Entity{View: "User"}), // the auth module's GET /v1/me
 		// A user row is its own owner: RLS compares its id.
 		Owned{Column: "id"},
 		// Login looks the account up by email before anyone is signed in.

@@ -5,7 +5,7 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-	"github.com/jarvis-core/jarvis/openapi/spec"
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // UserSecret is a user's third-party API key, AES-256-GCM encrypted by
@@ -38,9 +38,9 @@ func (UserSecret) Indexes() []ent.Index {
 
 // Annotations expose the operations the API serves; openapi/spec shapes them.
 func (UserSecret) Annotations() []schema.Annotation {
-	return spec.Expose(spec.Entity{
+	return annotation.Expose(annotation.Entity{
 		View: "Secret", Path: "/v1/secrets", Group: "Secrets",
-		Ops:  []spec.Op{spec.OpList, spec.OpRead, spec.OpDelete},
-		Docs: map[spec.Op]string{spec.OpList: "List secrets without their values, newest first"},
+		Ops:  []annotation.Op{annotation.OpList, annotation.OpRead, annotation.OpDelete},
+		Docs: map[annotation.Op]string{annotation.OpList: "List secrets without their values, newest first"},
 	})
 }

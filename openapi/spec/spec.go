@@ -18,6 +18,8 @@ import (
 	"entgo.io/ent/entc/gen"
 	"github.com/go-faster/yaml"
 	"github.com/ogen-go/ogen"
+
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // ErrorCodes are the stable codes of the error body.
@@ -212,24 +214,24 @@ func Mutate(g *gen.Graph, s *ogen.Spec) error {
 }
 
 // entityOf decodes the node's Entity annotation.
-func entityOf(n *gen.Type) (Entity, bool, error) {
-	raw, ok := n.Annotations[Entity{}.Name()]
+func entityOf(n *gen.Type) (annotation.Entity, bool, error) {
+	raw, ok := n.Annotations[annotation.Entity{}.Name()]
 	if !ok {
-		return Entity{}, false, nil
+		return annotation.Entity{}, false, nil
 	}
 	b, err := json.Marshal(raw)
 	if err != nil {
-		return Entity{}, false, fmt.Errorf("spec: %s: API annotation: %w", n.Name, err)
+		return annotation.Entity{}, false, fmt.Errorf("spec: %s: API annotation: %w", n.Name, err)
 	}
-	var e Entity
+	var e annotation.Entity
 	if err := json.Unmarshal(b, &e); err != nil {
-		return Entity{}, false, fmt.Errorf("spec: %s: API annotation: %w", n.Name, err)
+		return annotation.Entity{}, false, fmt.Errorf("spec: %s: API annotation: %w", n.Name, err)
 	}
 	if e.View == "" {
-		return Entity{}, false, fmt.Errorf("spec: %s: API annotation needs a View name", n.Name)
+		return annotation.Entity{}, false, fmt.Errorf("spec: %s: API annotation needs a View name", n.Name)
 	}
 	if len(e.Ops) > 0 && (e.Path == "" || e.Group == "") {
-		return Entity{}, false, fmt.Errorf("spec: %s: an entity with operations needs a Path and a Group", n.Name)
+		return annotation.Entity{}, false, fmt.Errorf("spec: %s: an entity with operations needs a Path and a Group", n.Name)
 	}
 	return e, true, nil
 }
@@ -237,10 +239,10 @@ func entityOf(n *gen.Type) (Entity, bool, error) {
 // entity adds an entity's view and its CRUD operations, taken from entoas's
 // output and reshaped: /v1 paths, our operation ids, keyset pages, bearer
 // security, documented errors.
-func (d *doc) entity(n *gen.Type, e Entity, s *ogen.Spec, entoasOps map[string]*ogen.Operation) error {
+func (d *doc) entity(n *gen.Type, e annotation.Entity, s *ogen.Spec, entoasOps map[string]*ogen.Operation) error {
 	view, ok := s.Components.Schemas[n.Name+"Read"]
 	if !ok {
-		return fmt.Errorf("spec: entoas did not generate the %sRead view: is the entity annotated with spec.Expose?", n.Name)
+		return fmt.Errorf("spec: entoas did not generate the %sRead view: is the entity annotated with annotation.Expose?", n.Name)
 	}
 	d.schemas[e.View] = view
 	// An enum is defined once, in the schema: each becomes one component
@@ -285,22 +287,22 @@ func (d *doc) entity(n *gen.Type, e Entity, s *ogen.Spec, entoasOps map[string]*
 		}
 		var method, path string
 		switch o {
-		case OpList:
+		case annotation.OpList:
 			method, path = http.MethodGet, e.Path
 			page := e.View + "Page"
 			d.schemas[page] = pageOf(e.View)
-			op.SetOperationID("list" + e.plural())
+			op.SetOperationID("list" + e.PluralName())
 			paginate(op, page)
 			if _, ok := e.Docs[o]; !ok {
-				op.SetSummary("List " + strings.ToLower(e.plural()) + ", newest first")
+				op.SetSummary("List " + strings.ToLower(e.PluralName()) + ", newest first")
 			}
 			document(op, http.StatusBadRequest)
-		case OpRead:
+		case annotation.OpRead:
 			method, path = http.MethodGet, item
 			op.SetOperationID("get" + e.View).SetParameters([]*ogen.Parameter{idParam(what)}).
 				SetResponses(ogen.Responses{"200": jsonResponse("The "+what, e.View)})
 			document(op, http.StatusNotFound)
-		case OpCreate:
+		case annotation.OpCreate:
 			method, path = http.MethodPost, e.Path
 			body := e.View + "Create"
 			d.schemas[body] = op.RequestBody.Content["application/json"].Schema
@@ -308,7 +310,7 @@ func (d *doc) entity(n *gen.Type, e Entity, s *ogen.Spec, entoasOps map[string]*
 			op.SetOperationID("create" + e.View).SetRequestBody(bodyOf(body, false)).
 				SetResponses(ogen.Responses{"201": jsonResponse("Created", e.View)})
 			document(op, http.StatusBadRequest, http.StatusConflict)
-		case OpUpdate:
+		case annotation.OpUpdate:
 			method, path = http.MethodPatch, item
 			body := e.View + "Update"
 			d.schemas[body] = op.RequestBody.Content["application/json"].Schema
@@ -317,7 +319,7 @@ func (d *doc) entity(n *gen.Type, e Entity, s *ogen.Spec, entoasOps map[string]*
 				SetRequestBody(bodyOf(body, false)).
 				SetResponses(ogen.Responses{"200": jsonResponse("Updated", e.View)})
 			document(op, http.StatusBadRequest, http.StatusNotFound, http.StatusConflict)
-		case OpDelete:
+		case annotation.OpDelete:
 			method, path = http.MethodDelete, item
 			op.SetOperationID("delete" + e.View).SetParameters([]*ogen.Parameter{idParam(what)}).
 				SetResponses(ogen.Responses{"204": ogen.NewResponse().SetDescription("Deleted")})

@@ -7,10 +7,12 @@ import (
 	"entgo.io/contrib/entoas"
 	"entgo.io/ent/entc/gen"
 	"entgo.io/ent/schema/field"
+
+	"github.com/jarvis-core/jarvis/openapi/annotation"
 )
 
 // EntityOf returns the node's Entity annotation, if it has one.
-func EntityOf(n *gen.Type) (*Entity, error) {
+func EntityOf(n *gen.Type) (*annotation.Entity, error) {
 	e, ok, err := entityOf(n)
 	if err != nil || !ok {
 		return nil, err
@@ -18,14 +20,11 @@ func EntityOf(n *gen.Type) (*Entity, error) {
 	return &e, nil
 }
 
-// Lists reports whether the entity has a list operation (and so a page).
-func (e *Entity) Lists() bool { return e.serves(OpList) }
-
 // ViewBody is the Go body of the ent → API conversion of n (e in, v out):
 // the template apiview lays out the functions, this says per field how
 // ent's Go type becomes ogen's, by the same rules entoas and ogen apply
 // (optional fields are Opt types; enums their own type; decimals strings).
-func ViewBody(n *gen.Type, e *Entity) (string, error) {
+func ViewBody(n *gen.Type, e *annotation.Entity) (string, error) {
 	fields := append([]*gen.Field{n.ID}, n.Fields...)
 	var req, opt strings.Builder
 	for _, f := range fields {
