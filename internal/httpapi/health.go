@@ -23,6 +23,10 @@ type Check struct {
 	// "degraded" but still ready. Failing readiness for them would take
 	// every instance out of the load balancer at once while the API works.
 	Optional bool
+	// Group names checks that run one after the other, not in parallel:
+	// those on one connection pool, so that a probe takes one connection
+	// (at start, a second would be dialled just for the probe).
+	Group string
 }
 
 type readyResponse struct {
@@ -37,8 +41,19 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 
 // readyz checks every dependency in parallel, with a short deadline, and says
 // which one is down: 503 "unavailable" when a required one is, 200
-// "degraded" when only optional ones are. Errors are not echoed: they can carry hosts and users.
+// "degraded" when only optional ones are. Checks of one Group run one after
+// the other. Errors are not echoed: they can carry hosts and users.
 func readyz(checks []Check) http.HandlerFunc {
+	var groups [][]Check
+	at := map[string]int{}
+	for _, c := range checks {
+		if i, ok := at[c.Group]; ok && c.Group != "" {
+			groups[i] = append(groups[i], c)
+			continue
+		}
+		at[c.Group] = len(groups)
+		groups = append(groups, []Check{c})
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -47,35 +62,38 @@ func readyz(checks []Check) http.HandlerFunc {
 			mu sync.Mutex
 			wg sync.WaitGroup
 		)
-		for _, c := range checks {
-			if c.Disabled {
-				mu.Lock()
-				res.Checks[c.Name] = "disabled"
-				mu.Unlock()
-				continue
+		record := func(c Check, state string) {
+			mu.Lock()
+			defer mu.Unlock()
+			res.Checks[c.Name] = state
+			switch {
+			case state == "ok" || state == "disabled":
+			case c.Optional:
+				if res.Status == "ok" {
+					res.Status = "degraded"
+				}
+			default:
+				res.Status = "unavailable"
 			}
+		}
+		for _, g := range groups {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				state := "ok"
-				switch err := c.Ping(ctx); {
-				case errors.Is(err, pgmigrate.ErrBehind):
-					state = "behind"
-				case err != nil:
-					state = "down"
-				}
-				mu.Lock()
-				res.Checks[c.Name] = state
-				switch {
-				case state == "ok":
-				case c.Optional:
-					if res.Status == "ok" {
-						res.Status = "degraded"
+				for _, c := range g {
+					if c.Disabled {
+						record(c, "disabled")
+						continue
 					}
-				default:
-					res.Status = "unavailable"
+					switch err := c.Ping(ctx); {
+					case errors.Is(err, pgmigrate.ErrBehind):
+						record(c, "behind")
+					case err != nil:
+						record(c, "down")
+					default:
+						record(c, "ok")
+					}
 				}
-				mu.Unlock()
 			}()
 		}
 		wg.Wait()

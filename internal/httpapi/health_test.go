@@ -88,3 +88,20 @@ func TestReadyzReportsWhichDependencyIsDown(t *testing.T) {
 		t.Fatalf("postgres and redis down: %d %v", code, body)
 	}
 }
+
+// A probe checks Postgres and the schema one after the other, on the
+// connection the pool has: a fresh instance's first probe would otherwise
+// dial a second connection just to answer it.
+func TestReadyzTakesOnePostgresConnection(t *testing.T) {
+	t.Parallel()
+	pg := dbtest.New(t).App(t)
+	if n := pg.Pool.Stat().TotalConns(); n != 1 {
+		t.Fatalf("a fresh pool holds %d connections, want the 1 its ping opened", n)
+	}
+	if code, body := ready(t, httpapi.Checks(pg, &redisconn.Conn{})); code != 200 {
+		t.Fatalf("readyz: %d %v", code, body)
+	}
+	if n := pg.Pool.Stat().TotalConns(); n != 1 {
+		t.Fatalf("after a probe the pool holds %d connections, want 1", n)
+	}
+}

@@ -119,8 +119,8 @@ func withWriter(next http.Handler) http.Handler {
 // (a database behind the binary's migrations is not ready), and Redis.
 func Checks(database *db.DB, rc *redisconn.Conn) []Check {
 	return []Check{
-		{Name: "postgres", Ping: database.Ping},
-		{Name: "migrations", Ping: database.CheckSchema},
+		{Name: "postgres", Ping: database.Ping, Group: "postgres"},
+		{Name: "migrations", Ping: database.CheckSchema, Group: "postgres"},
 		{Name: "redis", Ping: rc.Ping, Disabled: !rc.Enabled(), Optional: true},
 	}
 }
