@@ -50,9 +50,50 @@ func WithTracer(t pgx.QueryTracer) Option {
 
 // Open connects to url (the service role: no BYPASSRLS) and checks the connection.
 func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
-	pool, err := openPool(ctx, url, opts)
+	d, wait, err := Dial(url, opts...)
 	if err != nil {
 		return nil, err
+	}
+	if err := wait(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Dial is Open without the wait: the first connection is dialled in the
+// background, and wait returns how that went (Open's error). The service
+// waits at start, so that Postgres forks its backend while the rest of the
+// app is built.
+func Dial(url string, opts ...Option) (d *DB, wait func(context.Context) error, err error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's parse errors can quote the URL, password included.
+		return nil, nil, errors.New("parse database URL: invalid connection string")
+	}
+	for _, o := range opts {
+		o(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create pool for %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
+	}
+	dialed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := pool.Ping(ctx); err != nil {
+			dialed <- fmt.Errorf("connect to %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
+		}
+		close(dialed)
+	}()
+	wait = func(ctx context.Context) error {
+		select {
+		case err := <-dialed:
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("connect to %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, ctx.Err())
+		}
 	}
 	return &DB{
 		Pool: pool,
@@ -60,7 +101,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		// go through it.
 		SQL:    stdlib.OpenDBFromPool(pool),
 		Client: ent.NewClient(ent.Driver(&pgxDriver{pool: pool})),
-	}, nil
+	}, wait, nil
 }
 
 // OpenSQL returns a database/sql handle on the pgx driver, for tools that
@@ -79,28 +120,6 @@ func OpenSQL(ctx context.Context, url string) (*sql.DB, error) {
 		return nil, fmt.Errorf("connect to %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
 	}
 	return sqlDB, nil
-}
-
-func openPool(ctx context.Context, url string, opts []Option) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		// pgx's parse errors can quote the URL, password included.
-		return nil, errors.New("parse database URL: invalid connection string")
-	}
-	for _, o := range opts {
-		o(cfg)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("create pool for %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
-	}
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := pool.Ping(pingCtx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connect to %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
-	}
-	return pool, nil
 }
 
 // Close releases every connection.

@@ -26,11 +26,14 @@ var Module = fx.Module("db",
 	config.Provide[Config](),
 	fx.Provide(func(p params) (*DB, error) {
 		lc, cfg := p.Lifecycle, p.Config
-		d, err := Open(context.Background(), cfg.URL, WithTracer(p.Tracer))
+		d, wait, err := Dial(cfg.URL, WithTracer(p.Tracer))
 		if err != nil {
 			return nil, err
 		}
-		lc.Append(fx.StopHook(d.Close))
+		// The start fails, before the server listens, when Postgres cannot
+		// be reached; meanwhile the connection is made while the rest of
+		// the app is built.
+		lc.Append(fx.Hook{OnStart: wait, OnStop: func(context.Context) error { d.Close(); return nil }})
 		return d, nil
 	}),
 )
