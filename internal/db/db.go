@@ -78,19 +78,22 @@ func Dial(url string, opts ...Option) (d *DB, wait func(context.Context) error, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("create pool for %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
-	dialed := make(chan error, 1)
+	// Close ends a dial still under way (the pool cancels its connects);
+	// wait returns the same answer however often it is asked.
+	var dialErr error
+	dialed := make(chan struct{})
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := pool.Ping(ctx); err != nil {
-			dialed <- fmt.Errorf("connect to %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
+			dialErr = fmt.Errorf("connect to %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 		}
 		close(dialed)
 	}()
 	wait = func(ctx context.Context) error {
 		select {
-		case err := <-dialed:
-			return err
+		case <-dialed:
+			return dialErr
 		case <-ctx.Done():
 			return fmt.Errorf("connect to %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, ctx.Err())
 		}

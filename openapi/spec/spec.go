@@ -270,7 +270,7 @@ func (d *doc) entity(n *gen.Type, e annotation.Entity, s *ogen.Spec, entoasOps m
 	take := func(id string) (*ogen.Operation, error) {
 		op, ok := entoasOps[id+n.Name]
 		if !ok {
-			return nil, fmt.Errorf("spec: entoas did not generate %s%s: annotate the entity with spec.Expose", id, n.Name)
+			return nil, fmt.Errorf("spec: entoas did not generate %s%s: annotate the entity with annotation.Expose", id, n.Name)
 		}
 		return op, nil
 	}

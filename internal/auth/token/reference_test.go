@@ -74,6 +74,9 @@ func agree(t *testing.T, i *Issuer, raw string) {
 		t.Fatalf("Verify read %+v from %q, golang-jwt %+v", got, raw, want)
 	case err != nil && refErr == nil:
 		t.Fatalf("Verify refused %q, which golang-jwt accepts: %v", raw, err)
+	case err != nil && !errors.Is(err, errDateRange) && errors.Is(err, ErrExpired) != errors.Is(refErr, ErrExpired):
+		// A client refreshes on ErrExpired and signs out on ErrInvalid.
+		t.Fatalf("Verify refused %q with %v, golang-jwt with %v", raw, err, refErr)
 	}
 }
 
@@ -105,6 +108,18 @@ func payloads(now time.Time) []string {
 		fmt.Sprintf(`{%s,"aud":"jarvis-api","iat":%de0,"exp":%d}`, base, iat, exp),
 		fmt.Sprintf(`{%s,"aud":"jarvis-api","iat":%d,"exp":1e300}`, base, iat),
 		fmt.Sprintf(`{%s,"aud":"jarvis-api","iat":%d,"exp":%d`, base, iat, exp),
+		// Keys in any case, as encoding/json matches struct fields.
+		fmt.Sprintf(`{%s,"aud":"jarvis-api","iat":%d,"exp":%d,"Typ":"refresh"}`, base, iat, exp),
+		fmt.Sprintf(`{%s,"aud":"jarvis-api","iat":%d,"exp":%d,"EXP":null}`, base, iat, exp),
+		fmt.Sprintf(`{%s,"aud":"jarvis-api","iat":%d,"exp":%d,"ISS":"evil"}`, base, iat, exp),
+		fmt.Sprintf(`{%s,"aud":"jarvis-api","iat":%d,"exp":%d,"AUD":"evil"}`, base, iat, exp),
+		fmt.Sprintf(`{%s,"aud":"jarvis-api","iat":%d,"exp":%d,"SUB":%q}`, base, iat, exp, uuid.NewString()),
+		fmt.Sprintf(`{%s,"aud":"jarvis-api","iat":%d,"exp":%d,"ſub":%q,"JTI":"j2"}`, base, iat, exp, uuid.NewString()),
+		// A jti that is not UTF-8 reads as encoding/json reads it.
+		fmt.Sprintf(`{%s,"aud":"jarvis-api","iat":%d,"exp":%d,"jti":"a%sb%s"}`, base, iat, exp, "\xff", "\xc3"),
+		// Expired and wrong otherwise: expired, as golang-jwt says.
+		fmt.Sprintf(`{%s,"aud":"jarvis-api","iat":%d,"exp":%d,"iss":"evil","typ":"refresh"}`, base, iat-7200, exp-7200),
+		fmt.Sprintf(`{%s,"aud":"other","iat":%d,"exp":%d,"jti":""}`, base, iat-7200, exp-7200),
 		`[]`, `null`, `{}`, ``, `"x"`,
 	}
 }
@@ -116,12 +131,18 @@ func TestVerifyAgreesWithGolangJWT(t *testing.T) {
 		agree(t, i, signPayload(header, p))
 	}
 	ok := payloads(now)[0]
-	for _, h := range []string{`{"typ":"JWT","alg":"HS256"}`, `{"alg":"HS256"}`, `{"alg":"none"}`, `{"alg":"HS512"}`, `{"alg":"hs256"}`, `{}`, `x`} {
+	for _, h := range []string{`{"typ":"JWT","alg":"HS256"}`, `{"alg":"HS256"}`, `{"alg":"none"}`, `{"alg":"HS512"}`, `{"alg":"hs256"}`,
+		`{"ALG":"HS256"}`, `{"alg":"HS256","ALG":"none"}`, `{"alg":"none","alg":"HS256"}`, `{"alg":["HS256"]}`, `{}`, `x`} {
 		agree(t, i, signPayload(h, ok))
 	}
 	good := signPayload(header, ok)
 	for _, raw := range []string{good + "=", good + ".", strings.TrimSuffix(good, good[len(good)-1:]), "." + good, good[:len(good)-2] + "xx"} {
 		agree(t, i, raw)
+	}
+	// Past maxTokenLen nothing is hashed: refused, however well signed.
+	huge := signPayload(header, strings.TrimSuffix(ok, "}")+`,"pad":"`+strings.Repeat("x", maxTokenLen)+`"}`)
+	if _, err := i.Verify(huge); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a %d-byte token: %v, want ErrInvalid", len(huge), err)
 	}
 }
 
@@ -142,8 +163,13 @@ func FuzzVerifyClaims(f *testing.F) {
 		raw := signPayload(header, payload)
 		got, err := i.Verify(raw)
 		want, refErr := referenceVerify(i, raw)
-		if err == nil && (refErr != nil || got != want) {
+		switch {
+		case err == nil && (refErr != nil || got != want):
 			t.Fatalf("Verify accepted %q as %+v; golang-jwt: %+v, %v", payload, got, want, refErr)
+		case err != nil && refErr == nil && len(raw) <= maxTokenLen:
+			t.Fatalf("Verify refused %q (%v); golang-jwt accepts it", payload, err)
+		case err != nil && refErr != nil && !errors.Is(err, errDateRange) && errors.Is(err, ErrExpired) != errors.Is(refErr, ErrExpired):
+			t.Fatalf("Verify refused %q with %v, golang-jwt with %v", payload, err, refErr)
 		}
 	})
 }
