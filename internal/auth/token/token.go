@@ -225,8 +225,9 @@ func (s *scratch) decode(seg string, c *claims) error {
 	if s.out, err = base64.RawURLEncoding.AppendDecode(s.out[:0], s.in); err != nil {
 		return errors.New("not base64url")
 	}
-	// encoding/json's own syntax check first: jx is laxer on some numbers
-	// ("179+0" reads as 179), and golang-jwt refused what this refuses.
+	// encoding/json's own syntax check first (one value, nothing after it):
+	// jx is laxer on some numbers ("179+0" reads as 179), and golang-jwt
+	// refused what this refuses.
 	if !json.Valid(s.out) {
 		return errors.New("not JSON")
 	}
@@ -265,13 +266,7 @@ func (s *scratch) decode(seg string, c *claims) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if err := d.Skip(); err != io.EOF {
-		return errors.New("data after the object")
-	}
-	return nil
+	return err
 }
 
 // claimNames are the claims decode reads.
