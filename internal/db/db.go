@@ -74,6 +74,16 @@ func Dial(url string, opts ...Option) (d *DB, wait func(context.Context) error, 
 	for _, o := range opts {
 		o(cfg)
 	}
+	if after := cfg.AfterConnect; after != nil {
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			if err := registerVector(ctx, c); err != nil {
+				return err
+			}
+			return after(ctx, c)
+		}
+	} else {
+		cfg.AfterConnect = registerVector
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create pool for %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)

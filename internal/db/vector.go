@@ -1,0 +1,131 @@
+package db
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/pgvector/pgvector-go"
+)
+
+// registerVector teaches a new connection pgvector's vector type in binary:
+// unregistered, pgx sends a pgvector.Vector through its driver.Valuer, as
+// text that Go formats and Postgres parses back (1,536 numbers each way,
+// for every memory written and twice in every search). Binary is 4 bytes a
+// number, copied. A database without the extension (before its first
+// migration) keeps the text path.
+func registerVector(ctx context.Context, conn *pgx.Conn) error {
+	var oid *uint32
+	if err := conn.QueryRow(ctx, "SELECT to_regtype('vector')::oid").Scan(&oid); err != nil {
+		return fmt.Errorf("look up the vector type: %w", err)
+	}
+	if oid != nil {
+		conn.TypeMap().RegisterType(&pgtype.Type{Name: "vector", OID: *oid, Codec: vectorCodec{}})
+	}
+	return nil
+}
+
+// vectorCodec is pgvector's binary format for pgvector.Vector: a uint16
+// dimension count, a uint16 zero, then the float32s, big-endian
+// (vector_send in pgvector's vector.c). It scans into *pgvector.Vector; any
+// other scanner (ent's sql.NullScanner for a nullable embedding, a
+// database/sql row) gets the text form, which pgvector.Vector.Scan reads.
+type vectorCodec struct{}
+
+func (vectorCodec) FormatSupported(format int16) bool {
+	return format == pgx.BinaryFormatCode || format == pgx.TextFormatCode
+}
+
+func (vectorCodec) PreferredFormat() int16 { return pgx.BinaryFormatCode }
+
+func (vectorCodec) PlanEncode(_ *pgtype.Map, _ uint32, format int16, value any) pgtype.EncodePlan {
+	if _, ok := value.(pgvector.Vector); !ok {
+		return nil
+	}
+	if format == pgx.BinaryFormatCode {
+		return encodeVectorBinary{}
+	}
+	return encodeVectorText{}
+}
+
+type encodeVectorBinary struct{}
+
+func (encodeVectorBinary) Encode(value any, buf []byte) ([]byte, error) {
+	return value.(pgvector.Vector).EncodeBinary(buf)
+}
+
+type encodeVectorText struct{}
+
+func (encodeVectorText) Encode(value any, buf []byte) ([]byte, error) {
+	return append(buf, value.(pgvector.Vector).String()...), nil
+}
+
+func (vectorCodec) PlanScan(_ *pgtype.Map, _ uint32, format int16, target any) pgtype.ScanPlan {
+	if _, ok := target.(*pgvector.Vector); !ok {
+		return nil
+	}
+	if format == pgx.BinaryFormatCode {
+		return scanVectorBinary{}
+	}
+	return scanVectorText{}
+}
+
+// errNullVector matches what pgvector.Vector.Scan says of a NULL (the text
+// path's answer): a nullable column needs a nullable target.
+var errNullVector = errors.New("cannot scan NULL into *pgvector.Vector")
+
+type scanVectorBinary struct{}
+
+func (scanVectorBinary) Scan(src []byte, dst any) error {
+	if src == nil {
+		return errNullVector
+	}
+	if len(src) < 4 || len(src) != 4+4*int(uint16(src[0])<<8|uint16(src[1])) {
+		return fmt.Errorf("vector: binary value of %d bytes does not match its dimension count", len(src))
+	}
+	return dst.(*pgvector.Vector).DecodeBinary(src)
+}
+
+type scanVectorText struct{}
+
+func (scanVectorText) Scan(src []byte, dst any) error {
+	if src == nil {
+		return errNullVector
+	}
+	return dst.(*pgvector.Vector).Scan(src)
+}
+
+// DecodeDatabaseSQLValue is the text form, for sql.Scanner targets.
+func (c vectorCodec) DecodeDatabaseSQLValue(m *pgtype.Map, oid uint32, format int16, src []byte) (driver.Value, error) {
+	if src == nil {
+		return nil, nil
+	}
+	if format == pgx.TextFormatCode {
+		return string(src), nil
+	}
+	v, err := c.DecodeValue(m, oid, format, src)
+	if err != nil {
+		return nil, err
+	}
+	return v.(pgvector.Vector).String(), nil
+}
+
+func (vectorCodec) DecodeValue(_ *pgtype.Map, _ uint32, format int16, src []byte) (any, error) {
+	if src == nil {
+		return nil, nil
+	}
+	var v pgvector.Vector
+	var err error
+	if format == pgx.BinaryFormatCode {
+		err = scanVectorBinary{}.Scan(src, &v)
+	} else {
+		err = v.Scan(src)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
