@@ -100,10 +100,10 @@ type txSetup struct {
 	tx           *pgxTx
 }
 
-// ErrOneStatement is a second statement in a unit of work declared to have
-// one (ReadOne): a programming error, refused rather than run outside the
-// transaction that has already committed.
-var ErrOneStatement = errors.New("db: a one-statement unit of work ran a second statement")
+// ErrOneStatement is a statement after the one a unit of work declared its
+// last (ReadOne's first, CommitWithNext's next): a programming error,
+// refused rather than run outside the transaction that has committed.
+var ErrOneStatement = errors.New("db: a statement after the unit of work's last one (ReadOne, CommitWithNext)")
 
 type prelude struct {
 	sql  string
@@ -137,41 +137,59 @@ type pgxTx struct {
 	// COMMIT's answer included, once the statement's results were read.
 	ended  bool
 	endErr error
+	// pending are statements queued by ExecWithNext, sent in the pipeline
+	// of the next statement; commitNext (CommitWithNext) queues COMMIT
+	// behind that statement.
+	pending    []prelude
+	commitNext bool
 }
 
 var _ dialect.Tx = (*pgxTx)(nil)
 
-// begin sends BEGIN, the prelude and first (when given) as one batch, and
-// returns the rows or tag of first. The caller holds t.mu.
-func (t *pgxTx) begin(ctx context.Context, first string, args []any, query bool) (pgx.Rows, pgconn.CommandTag, error) {
-	conn, err := t.pool.Acquire(ctx)
-	if err != nil {
-		t.err = fmt.Errorf("acquire connection: %w", err)
-		return nil, pgconn.CommandTag{}, t.err
-	}
-	t.conn = conn
+// send sends one batch: BEGIN and the prelude when the transaction has not
+// begun, the statements queued by ExecWithNext, stmt (when given), and
+// COMMIT behind stmt when last (see lastNext). It returns stmt's rows or
+// tag. The caller holds t.mu.
+func (t *pgxTx) send(ctx context.Context, stmt string, args []any, query, last bool) (pgx.Rows, pgconn.CommandTag, error) {
 	b := &pgx.Batch{}
-	b.BeginTx(t.opts)
+	begin := t.tx == nil
 	var pre []prelude
-	if t.setup != nil {
-		pre = t.setup.prelude
+	if begin {
+		conn, err := t.pool.Acquire(ctx)
+		if err != nil {
+			t.err = fmt.Errorf("acquire connection: %w", err)
+			return nil, pgconn.CommandTag{}, t.err
+		}
+		t.conn = conn
+		b.BeginTx(t.opts)
+		if t.setup != nil {
+			pre = t.setup.prelude
+		}
+	}
+	if len(t.pending) > 0 {
+		pre = append(pre[:len(pre):len(pre)], t.pending...)
+		t.pending = nil
 	}
 	for _, p := range pre {
 		b.Queue(p.sql, p.args...)
 	}
-	oneShot := first != "" && t.setup != nil && t.setup.oneStatement
-	if first != "" {
-		b.Queue(first, args...)
+	if stmt != "" {
+		b.Queue(stmt, args...)
 	}
-	if oneShot {
+	if last {
 		b.Queue("COMMIT")
 		t.ended = true
 	}
-	br := conn.Conn().SendBatch(ctx, b)
-	t.tx = br.Tx()
-	if _, err := br.Exec(); err != nil {
-		t.err = errors.Join(fmt.Errorf("begin transaction: %w", err), br.Close())
-		return nil, pgconn.CommandTag{}, t.err
+	var br pgx.BatchResults
+	if begin {
+		br = t.conn.Conn().SendBatch(ctx, b)
+		t.tx = br.Tx()
+		if _, err := br.Exec(); err != nil {
+			t.err = errors.Join(fmt.Errorf("begin transaction: %w", err), br.Close())
+			return nil, pgconn.CommandTag{}, t.err
+		}
+	} else {
+		br = t.tx.SendBatch(ctx, b)
 	}
 	for _, p := range pre {
 		if _, err := br.Exec(); err != nil {
@@ -183,7 +201,7 @@ func (t *pgxTx) begin(ctx context.Context, first string, args []any, query bool)
 			return nil, pgconn.CommandTag{}, t.err
 		}
 	}
-	if first == "" {
+	if stmt == "" {
 		return nil, pgconn.CommandTag{}, br.Close()
 	}
 	if query {
@@ -197,13 +215,20 @@ func (t *pgxTx) begin(ctx context.Context, first string, args []any, query bool)
 	}
 	tag, err := br.Exec()
 	cerr := br.Close()
-	if oneShot {
+	if last {
 		t.endErr = cerr
 	}
 	if err == nil {
 		err = cerr
 	}
 	return nil, tag, err
+}
+
+// lastNext reports whether the next statement is the unit's last, to be
+// followed by COMMIT in its pipeline: CommitWithNext said so, or it is the
+// first statement of a one-statement unit (ReadOne). The caller holds t.mu.
+func (t *pgxTx) lastNext() bool {
+	return t.commitNext || (t.tx == nil && t.setup != nil && t.setup.oneStatement)
 }
 
 func (t *pgxTx) exec(ctx context.Context, query string, argv []any) (pgconn.CommandTag, error) {
@@ -216,8 +241,8 @@ func (t *pgxTx) exec(ctx context.Context, query string, argv []any) (pgconn.Comm
 		return pgconn.CommandTag{}, pgx.ErrTxClosed
 	case t.ended:
 		return pgconn.CommandTag{}, ErrOneStatement
-	case t.tx == nil:
-		_, tag, err := t.begin(ctx, query, argv, false)
+	case t.tx == nil, len(t.pending) > 0, t.commitNext:
+		_, tag, err := t.send(ctx, query, argv, false, t.lastNext())
 		return tag, err
 	}
 	return t.tx.Exec(ctx, query, argv...)
@@ -233,8 +258,8 @@ func (t *pgxTx) query(ctx context.Context, query string, argv []any) (pgx.Rows, 
 		return nil, pgx.ErrTxClosed
 	case t.ended:
 		return nil, ErrOneStatement
-	case t.tx == nil:
-		rows, _, err := t.begin(ctx, query, argv, true)
+	case t.tx == nil, len(t.pending) > 0, t.commitNext:
+		rows, _, err := t.send(ctx, query, argv, true, t.lastNext())
 		return rows, err
 	}
 	return t.tx.Query(ctx, query, argv...)
@@ -302,17 +327,20 @@ func (t *pgxTx) Commit() error {
 		}
 		return nil
 	}
-	if t.tx == nil {
-		if t.setup == nil || len(t.setup.prelude) == 0 {
-			return nil
-		}
-		if _, _, err := t.begin(t.ctx, "", nil, false); err != nil {
+	if t.tx == nil && (t.setup == nil || len(t.setup.prelude) == 0) && len(t.pending) == 0 {
+		return nil
+	}
+	if t.tx == nil || len(t.pending) > 0 {
+		// The prelude (a unit that only checks the session must get its
+		// answer) or queued statements: they and COMMIT, one batch.
+		t.commitNext = false
+		if _, _, err := t.send(t.ctx, "COMMIT", nil, false, false); err != nil {
 			if t.tx != nil {
 				_ = t.tx.Rollback(context.Background()) // as above: keep the connection
 			}
 			return err
 		}
-		return t.tx.Commit(context.Background())
+		return nil
 	}
 	return t.tx.Commit(context.Background())
 }

@@ -162,11 +162,59 @@ func Query[T any](ctx context.Context, d *DB, fn func(ctx context.Context, tx *e
 // the same through database/sql. The rows must be closed before the
 // transaction's next statement.
 func QueryRows(ctx context.Context, query string, args ...any) (pgx.Rows, error) {
+	t, err := unitTx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("db.QueryRows: %w", err)
+	}
+	return t.query(ctx, query, pgxArgs(args))
+}
+
+// ErrNoUnit is ExecWithNext or CommitWithNext called with a context that
+// is not a unit of work's.
+var ErrNoUnit = errors.New("db: no unit of work in the context")
+
+// ExecWithNext queues query, a statement whose rows nobody reads (session
+// settings, say), to go to Postgres in the pipeline of the unit's next
+// statement, or of its COMMIT when none follows: it costs no round trip of
+// its own. Its failure is that statement's error, and the unit's. ctx is
+// the one Run gives fn; ErrNoUnit otherwise (the caller then executes the
+// statement itself).
+func ExecWithNext(ctx context.Context, query string, args ...any) error {
+	t, err := unitTx(ctx)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending = append(t.pending, prelude{sql: query, args: pgxArgs(args)})
+	return nil
+}
+
+// CommitWithNext declares the unit's next statement its last: COMMIT goes
+// in that statement's pipeline, saving COMMIT's own round trip, as ReadOne
+// does for its one statement. A statement after it fails with
+// ErrOneStatement; fn's error after it still rolls back what it can (a
+// COMMIT already answered cannot be undone, so call it when only reading
+// or when nothing can fail after the last statement).
+func CommitWithNext(ctx context.Context) error {
+	t, err := unitTx(ctx)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.commitNext = true
+	return nil
+}
+
+// unitTx is the transaction of the unit of work in ctx; ent begins it when
+// fn is handed its *ent.Tx.
+func unitTx(ctx context.Context) (*pgxTx, error) {
 	s, ok := ctx.Value(txSetupKey{}).(*txSetup)
 	if !ok || s.tx == nil {
-		return nil, errors.New("db.QueryRows: no unit of work in the context")
+		return nil, ErrNoUnit
 	}
-	return s.tx.query(ctx, query, pgxArgs(args))
+	return s.tx, nil
 }
 
 // sessionInvalidCode is the SQLSTATE jarvis_identify raises for a session

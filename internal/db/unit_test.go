@@ -3,10 +3,12 @@ package db_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/jarvis-core/jarvis/ent"
@@ -414,5 +416,136 @@ func TestReadOneIsAUnitOfWorkOfOneStatement(t *testing.T) {
 	if _, err := db.ReadOne(viewer.NewContext(context.Background(), viewer.Session(bob.User.ID, bob.Session.ID)), app,
 		func(context.Context, *ent.Tx) (int, error) { return 0, nil }); !errors.Is(err, db.ErrSessionInvalid) {
 		t.Fatalf("revoked session, no statement: %v", err)
+	}
+}
+
+// roundTrips counts what pgx sends: a statement on its own or a batch
+// (BEGIN, the prelude, queued statements, the statement, COMMIT) is one
+// round trip each.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// TestQueuedStatementsShareRoundTrips: a statement queued by ExecWithNext
+// runs just before the unit's next statement, in its pipeline, and
+// CommitWithNext's COMMIT just after: a unit of two statements with a
+// setting queued before each costs two round trips. A queued statement's
+// failure is the unit's; nothing runs after the last statement.
+func TestQueuedStatementsShareRoundTrips(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	alice := dbtest.Seed(t, d.OwnerClient(t), "alice@example.com")
+	var rt roundTrips
+	app, err := db.Open(context.Background(), d.AppURL+"&pool_max_conns=1", db.WithTracer(&rt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	ctx := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
+	setting := func(ctx context.Context, tx *ent.Tx) (string, error) {
+		var v string
+		rows, err := tx.QueryContext(ctx, "SELECT current_setting('jarvis.test', true) || ':' || count(*) FROM agent_runs")
+		if err != nil {
+			return "", err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := rows.Scan(&v); err != nil {
+				return "", err
+			}
+		}
+		return v, rows.Err()
+	}
+	two := func() ([2]string, error) {
+		return db.Query(ctx, app, func(ctx context.Context, tx *ent.Tx) (got [2]string, err error) {
+			if err := db.ExecWithNext(ctx, "SELECT set_config('jarvis.test', 'one', true)"); err != nil {
+				return got, err
+			}
+			if got[0], err = setting(ctx, tx); err != nil {
+				return got, err
+			}
+			if err := db.ExecWithNext(ctx, "SELECT set_config('jarvis.test', 'two', true)"); err != nil {
+				return got, err
+			}
+			if err := db.CommitWithNext(ctx); err != nil {
+				return got, err
+			}
+			got[1], err = setting(ctx, tx)
+			return got, err
+		})
+	}
+	for i := range 3 { // the first runs prepare the statements
+		rt.n.Store(0)
+		got, err := two()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != [2]string{"one:1", "two:1"} {
+			t.Fatalf("run %d: settings seen %q, want one:1 then two:1", i, got)
+		}
+	}
+	if n := rt.n.Load(); n != 2 {
+		t.Fatalf("a unit of two statements with queued settings took %d round trips, want 2", n)
+	}
+
+	// A statement after the last is refused, and the unit still committed
+	// what the last statement wrote.
+	_, err = db.Query(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		if err := db.CommitWithNext(ctx); err != nil {
+			return 0, err
+		}
+		if err := tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx); err != nil {
+			return 0, err
+		}
+		return tx.AgentRun.Query().Count(ctx)
+	})
+	if !errors.Is(err, db.ErrOneStatement) {
+		t.Fatalf("a statement after the last: %v, want ErrOneStatement", err)
+	}
+	n, err := db.Query(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) { return tx.AgentRun.Query().Count(ctx) })
+	if err != nil || n != 2 {
+		t.Fatalf("after a last statement that wrote: %d runs (%v), want 2", n, err)
+	}
+
+	// A queued statement that fails fails the next statement and the unit,
+	// and leaves the connection (the pool's only one) usable.
+	wrote := false
+	_, err = db.Query(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		if err := db.ExecWithNext(ctx, "SELECT 1/0"); err != nil {
+			return 0, err
+		}
+		err := tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx)
+		wrote = err == nil
+		return 0, err
+	})
+	if err == nil || wrote {
+		t.Fatalf("a failing queued statement: unit error %v, statement succeeded %v", err, wrote)
+	}
+	// With no statement after it, it goes with COMMIT, and fails the unit.
+	err = app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		if err := tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx); err != nil {
+			return err
+		}
+		return db.ExecWithNext(ctx, "SELECT 1/0")
+	})
+	if err == nil {
+		t.Fatal("a failing statement queued before COMMIT: the unit succeeded")
+	}
+	n, err = db.Query(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) { return tx.AgentRun.Query().Count(ctx) })
+	if err != nil || n != 2 {
+		t.Fatalf("after two failed units: %d runs (%v), want still 2", n, err)
+	}
+	if err := db.ExecWithNext(context.Background(), "SELECT 1"); !errors.Is(err, db.ErrNoUnit) {
+		t.Fatalf("outside a unit of work: %v, want ErrNoUnit", err)
 	}
 }
