@@ -21,6 +21,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/pgvector/pgvector-go"
 
+	"github.com/jarvis-core/jarvis/ent"
+	"github.com/jarvis-core/jarvis/internal/auth/viewer"
 	"github.com/jarvis-core/jarvis/internal/db"
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 	migrate "github.com/jarvis-core/jarvis/internal/pgmigrate"
@@ -422,16 +424,24 @@ func (b vectorBench) runShape(ctx context.Context, shape string) error {
 		}
 		return hits, d, err
 	}}
+	// The service's unit of work in this process: the same driver, pool
+	// and pipelining, acting as the user (no session to check).
+	unit, err := db.Open(ctx, s.db.AppURL)
+	if err != nil {
+		return err
+	}
+	defer unit.Close()
+	sizes := vecsearch.NewSizes()
 	strategies := []strategy{service,
-		{"service's SQL in process (vecsearch.Nearest, one transaction as the user)", func(ctx context.Context, q query) ([]vecsearch.Hit, time.Duration, error) {
-			var hits []vecsearch.Hit
+		{"service's SQL in process (vecsearch.Nearest in a unit of work as the user)", func(ctx context.Context, q query) ([]vecsearch.Hit, time.Duration, error) {
+			r := req(q)
+			r.Sizes = sizes
 			start := time.Now()
-			err := asUser(ctx, app, s.users[q.user].id, func(tx *sql.Tx) error {
-				var err error
-				hits, _, err = vecsearch.Nearest(ctx, tx, vecsearch.Memories, req(q))
-				return err
-			})
-			return hits, time.Since(start), err
+			res, err := db.Query(viewer.NewContext(ctx, viewer.User(s.users[q.user].id)), unit,
+				func(ctx context.Context, tx *ent.Tx) (vecsearch.Result, error) {
+					return vecsearch.Nearest(ctx, tx, vecsearch.Memories, r)
+				})
+			return res.Hits, time.Since(start), err
 		}},
 	}
 	raw := func(name string, settings []string, stmt string) strategy {

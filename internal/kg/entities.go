@@ -44,11 +44,13 @@ type Service struct {
 	emb embed.Embedder
 	red *pii.Redactor
 	log *slog.Logger
+	// sizes are the users whose searches skip the row count (vecsearch.Sizes).
+	sizes *vecsearch.Sizes
 }
 
 // NewService returns the knowledge-graph service.
 func NewService(d *db.DB, emb embed.Embedder, red *pii.Redactor, log *slog.Logger) *Service {
-	return &Service{db: d, emb: emb, red: red, log: log}
+	return &Service{db: d, emb: emb, red: red, log: log, sizes: vecsearch.NewSizes()}
 }
 
 // Vector is a client's own embedding and its model.
@@ -481,35 +483,36 @@ func (s *Service) SearchEntities(ctx context.Context, in EntitySearch) (EntityRe
 		vec, model = pgvector.NewVector(vecs[0]), s.emb.Model()
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (EntityResult, error) {
-		other, err := vecsearch.OtherModels(ctx, tx, vecsearch.KGEntities, userID, model)
-		if err != nil {
-			return EntityResult{}, err
-		}
-		hits, err := nearestEntities(ctx, tx, userID, vec, model, s.redactLabel(in.Type), limit, threshold)
-		return EntityResult{Hits: hits, OtherModels: other}, err
+		return s.nearestEntities(ctx, tx, userID, vec, model, s.redactLabel(in.Type), limit, threshold)
 	})
 }
 
-// nearestEntities searches the user's entities of model.
-func nearestEntities(ctx context.Context, tx *ent.Tx, userID uuid.UUID, vec pgvector.Vector, model, typ string, limit int, threshold float64) ([]EntityHit, error) {
-	req := vecsearch.Request{UserID: userID, Vector: vec, Model: model, K: limit, MaxDistance: 1 - threshold}
+// nearestEntities searches the user's entities of model: the search
+// statement, then the rows with COMMIT (see memory's search).
+func (s *Service) nearestEntities(ctx context.Context, tx *ent.Tx, userID uuid.UUID, vec pgvector.Vector, model, typ string, limit int, threshold float64) (EntityResult, error) {
+	req := vecsearch.Request{UserID: userID, Vector: vec, Model: model, K: limit, MaxDistance: 1 - threshold,
+		CountOtherModels: true, Sizes: s.sizes}
 	if typ != "" {
 		req.Where = append(req.Where, vecsearch.Cond{SQL: "type = $?", Arg: typ})
 	}
-	near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.KGEntities, req)
+	res, err := vecsearch.Nearest(ctx, tx, vecsearch.KGEntities, req)
 	if err != nil {
-		return nil, err
+		return EntityResult{}, err
 	}
+	near := res.Hits
 	if len(near) == 0 {
-		return []EntityHit{}, nil
+		return EntityResult{Hits: []EntityHit{}, OtherModels: res.OtherModels}, nil
 	}
 	ids := make([]uuid.UUID, len(near))
 	for i, h := range near {
 		ids[i] = h.ID
 	}
+	if err := db.CommitWithNext(ctx); err != nil {
+		return EntityResult{}, err
+	}
 	rows, err := tx.KGEntity.Query().Where(kgentity.IDIn(ids...)).Select(entityFields...).All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load entities: %w", err)
+		return EntityResult{}, fmt.Errorf("load entities: %w", err)
 	}
 	byID := make(map[uuid.UUID]*ent.KGEntity, len(rows))
 	for _, e := range rows {
@@ -521,5 +524,5 @@ func nearestEntities(ctx context.Context, tx *ent.Tx, userID uuid.UUID, vec pgve
 			hits = append(hits, EntityHit{Entity: e, Similarity: 1 - h.Distance})
 		}
 	}
-	return hits, nil
+	return EntityResult{Hits: hits, OtherModels: res.OtherModels}, nil
 }

@@ -161,43 +161,44 @@ func (s *Service) Search(ctx context.Context, in SearchInput) (Result, error) {
 		return Result{}, err
 	}
 	return db.Query(ctx, s.db, func(ctx context.Context, tx *ent.Tx) (Result, error) {
-		other, err := vecsearch.OtherModels(ctx, tx, vecsearch.Memories, userID, p.model)
-		if err != nil {
-			return Result{}, err
-		}
-		hits, err := s.search(ctx, tx, userID, p)
-		return Result{Hits: hits, OtherModels: other}, err
+		return s.search(ctx, tx, userID, p)
 	})
 }
 
-// search runs the plan over the user's memories of the plan's model.
-func (s *Service) search(ctx context.Context, tx *ent.Tx, userID uuid.UUID, p searchPlan) ([]Hit, error) {
-	req := vecsearch.Request{UserID: userID, Vector: p.vector, Model: p.model, K: p.limit, MaxDistance: p.maxDist}
+// search runs the plan over the user's memories of the plan's model. A
+// vector search is two round trips to Postgres: the search statement (with
+// BEGIN, the identity and the settings in its pipeline), then the rows
+// (with COMMIT); hybrid search adds the full-text query between them.
+func (s *Service) search(ctx context.Context, tx *ent.Tx, userID uuid.UUID, p searchPlan) (Result, error) {
+	req := vecsearch.Request{UserID: userID, Vector: p.vector, Model: p.model, K: p.limit, MaxDistance: p.maxDist,
+		CountOtherModels: true, Sizes: s.sizes}
 	if p.metadata != nil {
 		req.Where = append(req.Where, vecsearch.Cond{SQL: "metadata @> $?::jsonb", Arg: string(p.metadata)})
 	}
 	if p.mode == ModeVector {
-		near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.Memories, req)
+		near, err := vecsearch.Nearest(ctx, tx, vecsearch.Memories, req)
 		if err != nil {
-			return nil, err
+			return Result{}, err
 		}
-		hits := make([]Hit, len(near))
-		for i, h := range near {
+		hits := make([]Hit, len(near.Hits))
+		for i, h := range near.Hits {
 			hits[i] = Hit{Similarity: 1 - h.Distance, Score: 1 - h.Distance}
 		}
-		return load(ctx, tx, hits, ids(near))
+		hits, err = load(ctx, tx, hits, ids(near.Hits))
+		return Result{Hits: hits, OtherModels: near.OtherModels}, err
 	}
 	depth := max(hybridDepth*p.limit, minCandidates)
 	req.K = depth
-	near, _, err := vecsearch.Nearest(ctx, tx, vecsearch.Memories, req)
+	near, err := vecsearch.Nearest(ctx, tx, vecsearch.Memories, req)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	text, err := fullText(ctx, tx, userID, p, depth)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
-	return fuse(ctx, tx, near, text, p.limit)
+	hits, err := fuse(ctx, tx, near.Hits, text, p.limit)
+	return Result{Hits: hits, OtherModels: near.OtherModels}, err
 }
 
 // textHit is a full-text match with its similarity to the query vector.
@@ -302,10 +303,13 @@ func ids(hits []vecsearch.Hit) []uuid.UUID {
 }
 
 // load fills hits[i].Memory with the row of order[i], through ent (privacy
-// applies again).
+// applies again). It is a search's last statement: COMMIT goes with it.
 func load(ctx context.Context, tx *ent.Tx, hits []Hit, order []uuid.UUID) ([]Hit, error) {
 	if len(order) == 0 {
 		return []Hit{}, nil
+	}
+	if err := db.CommitWithNext(ctx); err != nil {
+		return nil, err
 	}
 	rows, err := tx.Memory.Query().Where(memory.IDIn(order...)).Select(listFields...).All(ctx)
 	if err != nil {

@@ -43,11 +43,13 @@ type Service struct {
 	emb embed.Embedder
 	red *pii.Redactor
 	log *slog.Logger
+	// sizes are the users whose searches skip the row count (vecsearch.Sizes).
+	sizes *vecsearch.Sizes
 }
 
 // NewService returns the memory service.
 func NewService(d *db.DB, emb embed.Embedder, red *pii.Redactor, log *slog.Logger) *Service {
-	return &Service{db: d, emb: emb, red: red, log: log}
+	return &Service{db: d, emb: emb, red: red, log: log, sizes: vecsearch.NewSizes()}
 }
 
 // Vector is a client's own embedding and the model that computed it.

@@ -562,10 +562,11 @@ func TestExactAndHNSWAgree(t *testing.T) {
 	req := vecsearch.Request{UserID: e.aliceID, Vector: pgvector.NewVector(q), Model: "m", K: 10, MaxDistance: 2,
 		Where: []vecsearch.Cond{{SQL: "metadata @> $?::jsonb", Arg: `{"even": true}`}}}
 	_, err := db.Query(e.alice, e.app, func(ctx context.Context, tx *ent.Tx) (any, error) {
-		exact, path, err := vecsearch.Nearest(ctx, tx, vecsearch.Memories, req)
+		res, err := vecsearch.Nearest(ctx, tx, vecsearch.Memories, req)
 		if err != nil {
 			return nil, err
 		}
+		exact, path := res.Hits, res.Path
 		if path != vecsearch.PathExact || len(exact) != 10 {
 			return nil, fmt.Errorf("nearest: path %s, %d hits", path, len(exact))
 		}

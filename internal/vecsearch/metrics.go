@@ -12,14 +12,14 @@ import (
 
 // Nearest returns up to r.K of the user's rows closest to r.Vector, nearest
 // first, within r.MaxDistance, and the path that answered.
-func Nearest(ctx context.Context, q Querier, t Table, r Request) ([]Hit, Path, error) {
+func Nearest(ctx context.Context, q Querier, t Table, r Request) (Result, error) {
 	start := time.Now()
-	hits, path, err := nearest(ctx, q, t, r)
+	res, err := nearest(ctx, q, t, r)
 	if h := duration.Load(); h != nil && err == nil {
 		(*h).Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
-			attribute.String("strategy", string(path)), attribute.String("table", string(t))))
+			attribute.String("strategy", string(res.Path)), attribute.String("table", string(t))))
 	}
-	return hits, path, err
+	return res, err
 }
 
 // duration is set once by Measure. This package is functions over a

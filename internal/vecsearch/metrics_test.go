@@ -43,9 +43,9 @@ func TestNearestIsMeasuredByStrategy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	_, path, err := Nearest(context.Background(), tx, Memories, Request{UserID: user, Vector: pgvector.NewVector(v), Model: "m", K: 5, MaxDistance: 2})
-	if err != nil || path != PathExact {
-		t.Fatalf("path %s, err %v; want exact", path, err)
+	res, err := Nearest(context.Background(), tx, Memories, Request{UserID: user, Vector: pgvector.NewVector(v), Model: "m", K: 5, MaxDistance: 2})
+	if err != nil || res.Path != PathExact {
+		t.Fatalf("path %s, err %v; want exact", res.Path, err)
 	}
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {

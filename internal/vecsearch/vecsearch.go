@@ -47,11 +47,14 @@ package vecsearch
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/google/uuid"
 	"github.com/pgvector/pgvector-go"
+
+	"github.com/jarvis-core/jarvis/internal/db"
 )
 
 // ExactMaxRows is the largest number of a user's rows searched exactly. An
@@ -108,6 +111,22 @@ type Request struct {
 	// MaxDistance drops hits farther than this (cosine distance, 0..2).
 	MaxDistance float64
 	Where       []Cond
+	// CountOtherModels has the search also count the user's rows embedded
+	// with another model (Result.OtherModels): a search compares vectors
+	// of one model only, and the caller says how many rows it could not.
+	CountOtherModels bool
+	// Sizes remembers users found large, whose searches then skip the
+	// count (nil: count every time).
+	Sizes *Sizes
+}
+
+// Result is a search's answer.
+type Result struct {
+	Hits []Hit
+	Path Path
+	// OtherModels is the user's rows of other models (without an
+	// embedding: not counted), with Request.CountOtherModels.
+	OtherModels int
 }
 
 // Hit is one row and its cosine distance.
@@ -124,76 +143,134 @@ const (
 	PathHNSW  Path = "hnsw"
 )
 
-// nearest is Nearest, unmeasured.
-func nearest(ctx context.Context, q Querier, t Table, r Request) ([]Hit, Path, error) {
-	// One round trip for the settings, one for count-and-exact-search together:
-	// on a loaded machine every round trip waits for the backend to be
-	// scheduled, and that showed in the p95.
-	if _, err := q.ExecContext(ctx, baseSettings); err != nil {
-		return nil, "", fmt.Errorf("vector search: settings: %w", err)
+// nearest is Nearest, unmeasured. In a unit of work (internal/db) it costs
+// the search statement's round trip and nothing else: the settings go to
+// Postgres in that statement's pipeline and the reset in the next one's
+// (db.ExecWithNext); on a plain transaction each is a round trip of its own.
+// On a loaded machine every round trip waits for the backend and then the
+// caller to be scheduled, and that showed in the p95 (seven round trips
+// before: identity, other models, settings, count-and-exact, settings,
+// HNSW, reset).
+func nearest(ctx context.Context, q Querier, t Table, r Request) (Result, error) {
+	large := r.Sizes.large(t, r.UserID, r.Model)
+	if err := settle(ctx, q, searchSettings, fmt.Sprint(EFSearch)); err != nil {
+		return Result{}, fmt.Errorf("vector search: settings: %w", err)
 	}
-	hits, small, err := exactIfSmall(ctx, q, t, r)
+	query, args := searchSQL(t, r, large)
+	res, err := search(ctx, q, query, args)
 	if err != nil {
-		return nil, "", err
+		return Result{}, err
 	}
-	if small {
-		// Later statements of the transaction plan normally (hybrid
-		// search's full-text query needs a bitmap scan of its GIN index).
-		if _, err := q.ExecContext(ctx, resetSettings); err != nil {
-			return nil, "", fmt.Errorf("vector search: reset settings: %w", err)
-		}
-		return hits, PathExact, nil
+	// Later statements of the transaction plan normally (hybrid search's
+	// full-text query needs a bitmap scan of its GIN index).
+	if err := settle(ctx, q, resetSettings); err != nil {
+		return Result{}, fmt.Errorf("vector search: reset settings: %w", err)
 	}
-	hits, err = HNSW(ctx, q, t, r, EFSearch)
-	return hits, PathHNSW, err
+	if !large {
+		r.Sizes.note(t, r.UserID, r.Model, res.Path == PathHNSW)
+	}
+	return res, nil
 }
 
-// exactIfSmall counts the user's rows of the model (a bounded index
-// scan) and, in the same statement, searches them exactly when they are at
-// most ExactMaxRows. For a larger user the count's one-time filter skips
-// the scan, and one row of NULLs says so.
-func exactIfSmall(ctx context.Context, q Querier, t Table, r Request) ([]Hit, bool, error) {
-	query, args := exactIfSmallSQL(t, r)
+// settle runs a statement whose rows nobody reads: in a unit of work it
+// travels with the next statement (db.ExecWithNext), on any other
+// transaction it runs now.
+func settle(ctx context.Context, q Querier, query string, args ...any) error {
+	err := db.ExecWithNext(ctx, query, args...)
+	if errors.Is(err, db.ErrNoUnit) {
+		_, err = q.ExecContext(ctx, query, args...)
+	}
+	return err
+}
+
+// search runs searchSQL's statement: the hits, then one row of NULLs
+// saying which path answered and how many rows of other models the user
+// has.
+func search(ctx context.Context, q Querier, query string, args []any) (Result, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, false, fmt.Errorf("vector search: %w", err)
+		return Result{}, fmt.Errorf("vector search: %w", err)
 	}
 	defer rows.Close()
-	var hits []Hit
+	var (
+		res    Result
+		marked bool
+	)
 	for rows.Next() {
 		var (
 			id       *uuid.UUID
 			distance *float64
+			large    *bool
+			others   *int64
 		)
-		if err := rows.Scan(&id, &distance); err != nil {
-			return nil, false, fmt.Errorf("vector search: scan: %w", err)
+		if err := rows.Scan(&id, &distance, &large, &others); err != nil {
+			return Result{}, fmt.Errorf("vector search: scan: %w", err)
 		}
-		if id == nil {
-			return nil, false, rows.Err() // more rows than ExactMaxRows
+		if id != nil {
+			res.Hits = append(res.Hits, Hit{ID: *id, Distance: *distance})
+			continue
 		}
-		hits = append(hits, Hit{ID: *id, Distance: *distance})
+		marked = true
+		res.Path = PathExact
+		if large != nil && *large {
+			res.Path = PathHNSW
+		}
+		if others != nil {
+			res.OtherModels = int(*others)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("vector search: %w", err)
+		return Result{}, fmt.Errorf("vector search: %w", err)
 	}
-	return hits, true, nil
+	if !marked {
+		return Result{}, errors.New("vector search: the statement returned no path row")
+	}
+	return res, nil
 }
 
-// exactIfSmallSQL is exactIfSmall's statement. `(SELECT c FROM n) <= max`
-// holds no column of the scanned table, so Postgres plans it as a one-time
-// filter above the scan: for a large user the scan never runs (a test
-// checks the plan).
-func exactIfSmallSQL(t Table, r Request) (string, []any) {
+// searchSQL is the search as one statement. Unless the user is known to be
+// large, it counts the user's rows of the model (an index scan that stops
+// at ExactMaxRows+1) and gates both paths on that count: `(SELECT c FROM n)`
+// holds no column of the scanned table, so Postgres plans each gate as a
+// one-time filter above its scan, and the path not taken never runs (a test
+// checks the plan). The exact path materializes the user's distances, which
+// no index can serve; the HNSW path is the index's one form, `ORDER BY
+// embedding <=> $v LIMIT k`, with iterative scan. The last row carries the
+// path taken and, with Request.CountOtherModels, the user's rows of other
+// models (two range counts on (user_id, embedding_model): what those rows
+// cost, usually nothing; a `<>` filter would walk all of the user's rows).
+func searchSQL(t Table, r Request, large bool) (string, []any) {
 	w, args := where(r)
-	args = append(args, ExactMaxRows, r.MaxDistance, r.K)
-	n := len(args)
-	return fmt.Sprintf(`WITH n AS MATERIALIZED (
-	SELECT count(*) AS c FROM (SELECT 1 FROM %[1]s WHERE user_id = $1 AND embedding_model = $3 LIMIT $%[3]d + 1) s),
-mine AS MATERIALIZED (
-	SELECT id, embedding <=> $2 AS distance FROM %[1]s WHERE %[2]s AND (SELECT c FROM n) <= $%[3]d)
-(SELECT id, distance FROM mine WHERE distance <= $%[4]d ORDER BY distance, id LIMIT $%[5]d)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	maxDist, k := arg(r.MaxDistance), arg(r.K)
+	others := "NULL::bigint"
+	if r.CountOtherModels {
+		others = fmt.Sprintf("(SELECT count(*) FROM %[1]s WHERE user_id = $1 AND embedding_model < $3) + "+
+			"(SELECT count(*) FROM %[1]s WHERE user_id = $1 AND embedding_model > $3)", t)
+	}
+	if large {
+		return fmt.Sprintf(`WITH near AS MATERIALIZED (
+	SELECT id, embedding <=> $2 AS distance FROM %[1]s WHERE %[2]s ORDER BY embedding <=> $2 LIMIT %[3]s)
+(SELECT id, distance, NULL::boolean AS large, NULL::bigint AS others FROM near WHERE distance <= %[4]s ORDER BY distance, id)
 UNION ALL
-SELECT NULL, NULL FROM n WHERE c > $%[3]d`, t, w, n-2, n-1, n), args
+SELECT NULL, NULL, true, %[5]s`, t, w, k, maxDist, others), args
+	}
+	maxRows := arg(ExactMaxRows)
+	return fmt.Sprintf(`WITH n AS MATERIALIZED (
+	SELECT count(*) AS c FROM (SELECT 1 FROM %[1]s WHERE user_id = $1 AND embedding_model = $3 LIMIT %[6]s + 1) s),
+mine AS MATERIALIZED (
+	SELECT id, embedding <=> $2 AS distance FROM %[1]s WHERE %[2]s AND (SELECT c FROM n) <= %[6]s),
+near AS MATERIALIZED (
+	SELECT id, embedding <=> $2 AS distance FROM %[1]s WHERE %[2]s AND (SELECT c FROM n) > %[6]s
+	ORDER BY embedding <=> $2 LIMIT %[3]s)
+(SELECT id, distance, NULL::boolean AS large, NULL::bigint AS others FROM mine WHERE distance <= %[4]s ORDER BY distance, id LIMIT %[3]s)
+UNION ALL
+(SELECT id, distance, NULL, NULL FROM near WHERE distance <= %[4]s ORDER BY distance, id)
+UNION ALL
+SELECT NULL, NULL, c > %[6]s, %[5]s FROM n`, t, w, k, maxDist, others, maxRows), args
 }
 
 // where builds the shared filter; args start with user, vector, model.
@@ -246,6 +323,18 @@ func Exact(ctx context.Context, q Querier, t Table, r Request) ([]Hit, error) {
 const baseSettings = "SELECT jarvis_set_local('plan_cache_mode', 'force_custom_plan'), jarvis_set_local('jit', 'off')" +
 	", jarvis_set_local('enable_bitmapscan', 'off'), jarvis_set_local('enable_seqscan', 'off')"
 
+// searchSettings are baseSettings and the index's: iterative scan, relaxed
+// order (results may come slightly out of order and are re-sorted;
+// strict_order stops early on filtered rows), ef_search ($1), and no
+// sorts: every plan but the index scan needs one, and without it a large
+// ef_search makes the planner cost the index above a sequential scan. It
+// works by adding 1e10 to the cost of plans with a sort (the exact path's
+// and the re-sorts too, which have no other plan), which pushes the
+// estimate past jit_above_cost: Postgres then JIT-compiled a 1 ms query
+// for 50–110 ms (measured), hence jit = off in baseSettings.
+const searchSettings = baseSettings + ", jarvis_set_local('hnsw.ef_search', $1)" +
+	", jarvis_set_local('hnsw.iterative_scan', 'relaxed_order'), jarvis_set_local('enable_sort', 'off')"
+
 // resetSettings gives the transaction's later statements the planner's
 // usual choices back.
 const resetSettings = "SELECT jarvis_set_local('enable_bitmapscan', 'on'), jarvis_set_local('enable_seqscan', 'on'), jarvis_set_local('enable_sort', 'on')"
@@ -265,17 +354,7 @@ SELECT id, distance FROM mine WHERE distance <= $%d ORDER BY distance, id LIMIT 
 // HNSW walks the index with iterative scan: it keeps fetching candidates
 // until K rows pass the filters (or hnsw.max_scan_tuples is reached).
 func HNSW(ctx context.Context, q Querier, t Table, r Request, efSearch int) ([]Hit, error) {
-	// One round trip. relaxed_order: results may come slightly out of
-	// order and are re-sorted below; strict_order stops early on filtered
-	// rows. enable_sort = off: every plan but the index scan needs a sort;
-	// without it a large ef_search makes the planner cost the index above a
-	// sequential scan. It works by adding 1e10 to the cost of plans with a
-	// sort (the outer re-sort too), which pushes the estimate past
-	// jit_above_cost: Postgres then JIT-compiled a 1 ms query for 50–110 ms
-	// (measured), hence jit = off.
-	settings := baseSettings + ", jarvis_set_local('hnsw.ef_search', $1)" +
-		", jarvis_set_local('hnsw.iterative_scan', 'relaxed_order'), jarvis_set_local('enable_sort', 'off')"
-	if _, err := q.ExecContext(ctx, settings, fmt.Sprint(efSearch)); err != nil {
+	if _, err := q.ExecContext(ctx, searchSettings, fmt.Sprint(efSearch)); err != nil {
 		return nil, fmt.Errorf("vector search: settings: %w", err)
 	}
 	w, args := where(r)
@@ -312,31 +391,4 @@ func scan(ctx context.Context, q Querier, query string, args []any) ([]Hit, erro
 		return nil, fmt.Errorf("vector search: %w", err)
 	}
 	return hits, nil
-}
-
-// OtherModels counts the user's rows embedded with a model other than
-// model: a search compares vectors of one model only, so these rows were
-// not searched, and the caller says how many. Two range counts on
-// embedding_model (memories have an index on (user_id, embedding_model))
-// cost what the other models' rows cost, usually nothing; a `<>` filter
-// would walk all of the user's rows. Rows without an embedding have no
-// model and are not counted.
-func OtherModels(ctx context.Context, q Querier, t Table, userID uuid.UUID, model string) (int, error) {
-	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT
-	(SELECT count(*) FROM %[1]s WHERE user_id = $1 AND embedding_model < $2) +
-	(SELECT count(*) FROM %[1]s WHERE user_id = $1 AND embedding_model > $2)`, t), userID, model)
-	if err != nil {
-		return 0, fmt.Errorf("count rows of other embedding models: %w", err)
-	}
-	defer rows.Close()
-	var n int
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return 0, fmt.Errorf("count rows of other embedding models: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("count rows of other embedding models: %w", err)
-	}
-	return n, nil
 }

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/pgvector/pgvector-go"
@@ -56,12 +58,14 @@ func largeUser(t *testing.T) (*sql.DB, uuid.UUID, uuid.UUID, pgvector.Vector) {
 }
 
 // TestLargeUserTakesTheIndex: a user with more than ExactMaxRows rows is
-// answered from the HNSW index (a stored row's own vector comes first), and
-// the combined statement never runs its exact scan for such a user.
+// answered from the HNSW index (a stored row's own vector comes first), the
+// search statement never runs its exact scan for such a user, and once
+// Sizes knows the user large the count is skipped with the same answer.
 func TestLargeUserTakesTheIndex(t *testing.T) {
 	t.Parallel()
 	owner, user, id, v := largeUser(t)
-	req := Request{UserID: user, Vector: v, Model: "m", K: 10, MaxDistance: 2}
+	sizes := NewSizes()
+	req := Request{UserID: user, Vector: v, Model: "m", K: 10, MaxDistance: 2, Sizes: sizes, CountOtherModels: true}
 	ctx := context.Background()
 
 	tx, err := owner.Begin()
@@ -69,41 +73,158 @@ func TestLargeUserTakesTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	hits, path, err := Nearest(ctx, tx, Memories, req)
+	if sizes.large(Memories, user, "m") {
+		t.Fatal("a user nobody searched is known large")
+	}
+	res, err := Nearest(ctx, tx, Memories, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if path != PathHNSW || len(hits) != 10 || hits[0].ID != id || hits[0].Distance > 1e-6 {
-		t.Fatalf("path %s, %d hits, first %+v; want hnsw, 10, row 77 at distance 0", path, len(hits), hits[:min(1, len(hits))])
+	hits := res.Hits
+	if res.Path != PathHNSW || len(hits) != 10 || hits[0].ID != id || hits[0].Distance > 1e-6 || res.OtherModels != 0 {
+		t.Fatalf("path %s, %d hits, first %+v, %d other models; want hnsw, 10, row 77 at distance 0, 0",
+			res.Path, len(hits), hits[:min(1, len(hits))], res.OtherModels)
+	}
+	if !sizes.large(Memories, user, "m") {
+		t.Fatal("the search did not remember the user large")
+	}
+	again, err := Nearest(ctx, tx, Memories, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Path != PathHNSW || len(again.Hits) != len(hits) || again.Hits[0] != hits[0] {
+		t.Fatalf("known large: path %s, hits %v; want hnsw and %v", again.Path, again.Hits, hits)
 	}
 
-	query, args := exactIfSmallSQL(Memories, req)
+	if _, err := tx.Exec(searchSettings, fmt.Sprint(EFSearch)); err != nil {
+		t.Fatal(err)
+	}
+	// The exact scan (CTE mine) never runs; the index walk (CTE near) does.
+	query, args := searchSQL(Memories, req, false)
+	plan := explain(t, tx, query, args)
+	if !nodeRan(plan, "CTE mine", "on memories", false) || !nodeRan(plan, "CTE near", "memory_embedding", true) {
+		t.Fatalf("the plan of a user above ExactMaxRows:\n%s", strings.Join(plan, "\n"))
+	}
+	// Known large: no count at all.
+	query, args = searchSQL(Memories, req, true)
+	plan = explain(t, tx, query, args)
+	if slices.ContainsFunc(plan, func(l string) bool { return strings.TrimSpace(l) == "CTE n" }) || !nodeRan(plan, "CTE near", "memory_embedding", true) {
+		t.Fatalf("the plan of a user known large:\n%s", strings.Join(plan, "\n"))
+	}
+}
+
+// TestSmallUserIsScannedExactly: at ExactMaxRows or fewer rows the search
+// scans them (the index walk never runs), counts the user's rows of other
+// models when asked, and forgets a user once counted small.
+func TestSmallUserIsScannedExactly(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	owner, err := db.OpenSQL(context.Background(), d.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	user := uuid.Must(uuid.NewV7())
+	for _, stmt := range []string{
+		`INSERT INTO users (id, created_at, updated_at, email, password_hash) VALUES ($1, now(), now(), 'small@example.com', 'x')`,
+		`INSERT INTO memories (id, created_at, updated_at, user_id, content, embedding, embedding_model, metadata, redactions)
+		 SELECT gen_random_uuid(), now(), now(), $1, 'row ' || g,
+			ARRAY(SELECT random() - 0.5 + g * 0 FROM generate_series(1, 1536))::vector, CASE WHEN g <= 3 THEN 'old' ELSE 'm' END, '{}', '{}'
+		 FROM generate_series(1, 50) g`,
+	} {
+		if _, err := owner.Exec(stmt, user); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	var id uuid.UUID
+	var v pgvector.Vector
+	if err := owner.QueryRow(`SELECT id, embedding FROM memories WHERE content = 'row 20'`).Scan(&id, &v); err != nil {
+		t.Fatal(err)
+	}
+	sizes := NewSizes()
+	sizes.note(Memories, user, "m", true) // as if it had been large a moment ago
+	req := Request{UserID: user, Vector: v, Model: "m", K: 100, MaxDistance: 2, Sizes: sizes, CountOtherModels: true}
+	tx, err := owner.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	// Remembered large: the index walk, which still finds all the rows.
+	res, err := Nearest(context.Background(), tx, Memories, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Path != PathHNSW || len(res.Hits) != 47 || res.Hits[0].ID != id || res.OtherModels != 3 {
+		t.Fatalf("remembered large: path %s, %d hits, %d other models; want hnsw, 47, 3", res.Path, len(res.Hits), res.OtherModels)
+	}
+	// Once that is forgotten, the count and the exact scan.
+	sizes.now = func() time.Time { return time.Now().Add(SizesTTL) }
+	res, err = Nearest(context.Background(), tx, Memories, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Path != PathExact || len(res.Hits) != 47 || res.Hits[0].ID != id || res.OtherModels != 3 {
+		t.Fatalf("counted: path %s, %d hits, %d other models; want exact, 47, 3", res.Path, len(res.Hits), res.OtherModels)
+	}
+	for i := 1; i < len(res.Hits); i++ {
+		if res.Hits[i].Distance < res.Hits[i-1].Distance {
+			t.Fatalf("hits out of order at %d: %v", i, res.Hits)
+		}
+	}
+	if sizes.large(Memories, user, "m") {
+		t.Fatal("a user counted small is still remembered large")
+	}
+	// The settings were reset for the transaction's later statements.
+	var sortOn string
+	if err := tx.QueryRow(`SHOW enable_sort`).Scan(&sortOn); err != nil || sortOn != "on" {
+		t.Fatalf("enable_sort after the search: %q, %v", sortOn, err)
+	}
+	if _, err := tx.Exec(searchSettings, fmt.Sprint(EFSearch)); err != nil {
+		t.Fatal(err)
+	}
+	query, args := searchSQL(Memories, req, false)
+	plan := explain(t, tx, query, args)
+	if !nodeRan(plan, "CTE near", "memory_embedding", false) || !nodeRan(plan, "CTE mine", "on memories", true) {
+		t.Fatalf("the plan of a user of 50 rows:\n%s", strings.Join(plan, "\n"))
+	}
+}
+
+func explain(t *testing.T, tx *sql.Tx, query string, args []any) []string {
+	t.Helper()
 	rows, err := tx.Query("EXPLAIN (ANALYZE, COSTS OFF) "+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	var plan []string
 	for rows.Next() {
 		var line string
 		if err := rows.Scan(&line); err != nil {
 			t.Fatal(err)
 		}
+		if len(line) > 160 { // the query vector's 1,536 numbers
+			line = line[:160] + "…"
+		}
 		plan = append(plan, line)
 	}
-	rows.Close()
-	// The scan of the user's rows under CTE mine must say "never executed".
-	inMine, skipped := false, false
+	return plan
+}
+
+// nodeRan reports whether the first plan line under the CTE line cte that
+// contains node ran (or, with want false, never executed): want is what
+// the caller expects, and the answer is whether it holds.
+func nodeRan(plan []string, cte, node string, want bool) bool {
+	in := false
 	for _, line := range plan {
-		if strings.Contains(line, "CTE mine") {
-			inMine = true
+		if strings.Contains(line, cte) {
+			in = true
+			continue
 		}
-		if inMine && strings.Contains(line, "on memories") && strings.Contains(line, "never executed") {
-			skipped = true
+		if in && strings.Contains(line, node) {
+			return strings.Contains(line, "never executed") != want
 		}
 	}
-	if !skipped {
-		t.Fatalf("the exact scan ran for a user above ExactMaxRows:\n%s", strings.Join(plan, "\n"))
-	}
+	return false
 }
 
 // TestCountBoundedUnvacuumed: the count that picks the exact or the HNSW
@@ -156,10 +277,10 @@ func TestCountBoundedUnvacuumed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tx.Exec(baseSettings); err != nil {
+		if _, err := tx.Exec(searchSettings, fmt.Sprint(EFSearch)); err != nil {
 			t.Fatal(err)
 		}
-		query, args := exactIfSmallSQL(Memories, Request{UserID: user, Vector: v, Model: "m", K: 10, MaxDistance: 2})
+		query, args := searchSQL(Memories, Request{UserID: user, Vector: v, Model: "m", K: 10, MaxDistance: 2}, false)
 		var out []byte
 		if err := tx.QueryRow("EXPLAIN (ANALYZE, FORMAT JSON) "+query, args...).Scan(&out); err != nil {
 			t.Fatal(err)
