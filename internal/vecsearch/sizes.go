@@ -25,9 +25,9 @@ const maxSizes = 100_000
 // been seen large is counted as before. Safe for concurrent use; the zero
 // value is not usable, and a nil *Sizes remembers nothing.
 type Sizes struct {
-	mu    sync.Mutex
+	mu   sync.Mutex
 	seen map[sizeKey]time.Time // when the user was last counted large
-	now   func() time.Time
+	now  func() time.Time
 }
 
 type sizeKey struct {
