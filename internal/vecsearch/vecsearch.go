@@ -32,6 +32,10 @@
 //   - more: walks the HNSW index with iterative scan (relaxed order,
 //     re-sorted) and a raised ef_search.
 //
+// Both paths and the count are one statement (searchSQL), and a user
+// counted large is remembered for a while (Sizes), so that their next
+// searches skip the count.
+//
 // Traps handled here: the statement cache of pgx makes Postgres switch to a
 // generic plan after five executions, which picks one plan for every user
 // (design.md measured 5 ms become 414 ms for a big user), so the transaction sets
