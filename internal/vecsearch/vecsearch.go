@@ -233,18 +233,21 @@ func search(ctx context.Context, q Querier, query string, args []any) (Result, e
 }
 
 // searchSQL is the search as one statement. Unless the user is known to be
-// large, it counts the user's rows of the model (an index scan that stops
-// at ExactMaxRows+1) and gates both paths on that count: `(SELECT c FROM n)`
-// holds no column of the scanned table, so Postgres plans each gate as a
-// one-time filter above its scan, and the path not taken never runs (a test
-// checks the plan). The exact path materializes the user's distances, which
-// no index can serve; the HNSW path is the index's one form, `ORDER BY
-// embedding <=> $v LIMIT k`, with iterative scan. The last row carries the
+// large, CTE mine reads the user's rows of the model through the btree,
+// at most ExactMaxRows+1 of them (an index scan that stops there, vacuumed
+// or not: see baseSettings), with each row's distance and whether it
+// passes the request's other conditions. At most ExactMaxRows rows read
+// means that was all of them, and the answer is mine's best (recall 1.0,
+// the rows read once); more, and the HNSW path answers: its one form,
+// `ORDER BY embedding <=> $v LIMIT k`, with iterative scan. The gate,
+// `(SELECT count(*) FROM mine)`, holds no column of the scanned table, so
+// Postgres plans it as a one-time filter above the index walk, which never
+// runs for a small user (a test checks the plan). The last row carries the
 // path taken and, with Request.CountOtherModels, the user's rows of other
 // models (two range counts on (user_id, embedding_model): what those rows
 // cost, usually nothing; a `<>` filter would walk all of the user's rows).
 func searchSQL(t Table, r Request, large bool) (string, []any) {
-	w, args := where(r)
+	w, keep, args := where(r)
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
@@ -262,32 +265,41 @@ func searchSQL(t Table, r Request, large bool) (string, []any) {
 UNION ALL
 SELECT NULL, NULL, true, %[5]s`, t, w, k, maxDist, others), args
 	}
+	if keep == "" {
+		keep = "true"
+	}
 	maxRows := arg(ExactMaxRows)
-	return fmt.Sprintf(`WITH n AS MATERIALIZED (
-	SELECT count(*) AS c FROM (SELECT 1 FROM %[1]s WHERE user_id = $1 AND embedding_model = $3 LIMIT %[6]s + 1) s),
-mine AS MATERIALIZED (
-	SELECT id, embedding <=> $2 AS distance FROM %[1]s WHERE %[2]s AND (SELECT c FROM n) <= %[6]s),
+	return fmt.Sprintf(`WITH mine AS MATERIALIZED (
+	SELECT id, embedding <=> $2 AS distance, %[7]s AS keep FROM %[1]s WHERE %[8]s LIMIT %[6]s + 1),
 near AS MATERIALIZED (
-	SELECT id, embedding <=> $2 AS distance FROM %[1]s WHERE %[2]s AND (SELECT c FROM n) > %[6]s
+	SELECT id, embedding <=> $2 AS distance FROM %[1]s WHERE %[2]s AND (SELECT count(*) FROM mine) > %[6]s
 	ORDER BY embedding <=> $2 LIMIT %[3]s)
-(SELECT id, distance, NULL::boolean AS large, NULL::bigint AS others FROM mine WHERE distance <= %[4]s ORDER BY distance, id LIMIT %[3]s)
+(SELECT id, distance, NULL::boolean AS large, NULL::bigint AS others FROM mine
+	WHERE keep AND distance <= %[4]s AND (SELECT count(*) FROM mine) <= %[6]s ORDER BY distance, id LIMIT %[3]s)
 UNION ALL
 (SELECT id, distance, NULL, NULL FROM near WHERE distance <= %[4]s ORDER BY distance, id)
 UNION ALL
-SELECT NULL, NULL, c > %[6]s, %[5]s FROM n`, t, w, k, maxDist, others, maxRows), args
+SELECT NULL, NULL, (SELECT count(*) FROM mine) > %[6]s, %[5]s`, t, w, k, maxDist, others, maxRows, keep, userRows), args
 }
 
-// where builds the shared filter; args start with user, vector, model.
-func where(r Request) (string, []any) {
-	args := []any{r.UserID, r.Vector, r.Model}
-	var b strings.Builder
-	b.WriteString("user_id = $1 AND embedding_model = $3 AND embedding IS NOT NULL")
+// userRows selects the user's searchable rows of the model: where's start.
+const userRows = "user_id = $1 AND embedding_model = $3 AND embedding IS NOT NULL"
+
+// where builds the shared filter: userRows and the request's conditions
+// (extra, "" without any); args start with user, vector, model.
+func where(r Request) (all, extra string, args []any) {
+	args = []any{r.UserID, r.Vector, r.Model}
+	conds := make([]string, 0, len(r.Where))
 	for _, c := range r.Where {
 		args = append(args, c.Arg)
-		b.WriteString(" AND ")
-		b.WriteString(strings.Replace(c.SQL, "$?", fmt.Sprintf("$%d", len(args)), 1))
+		conds = append(conds, strings.Replace(c.SQL, "$?", fmt.Sprintf("$%d", len(args)), 1))
 	}
-	return b.String(), args
+	extra = strings.Join(conds, " AND ")
+	all = userRows
+	if extra != "" {
+		all += " AND " + extra
+	}
+	return all, extra, args
 }
 
 // Exact scans the user's rows: recall 1.0, cost linear in their number.
@@ -344,7 +356,7 @@ const searchSettings = baseSettings + ", jarvis_set_local('hnsw.ef_search', $1)"
 const resetSettings = "SELECT jarvis_set_local('enable_bitmapscan', 'on'), jarvis_set_local('enable_seqscan', 'on'), jarvis_set_local('enable_sort', 'on')"
 
 func exact(ctx context.Context, q Querier, t Table, r Request) ([]Hit, error) {
-	w, args := where(r)
+	w, _, args := where(r)
 	args = append(args, r.MaxDistance, r.K)
 	// MATERIALIZED: the distances of the user's rows (found through the
 	// btree on user_id), then the top K of them; the HNSW index cannot
@@ -361,7 +373,7 @@ func HNSW(ctx context.Context, q Querier, t Table, r Request, efSearch int) ([]H
 	if _, err := q.ExecContext(ctx, searchSettings, fmt.Sprint(efSearch)); err != nil {
 		return nil, fmt.Errorf("vector search: settings: %w", err)
 	}
-	w, args := where(r)
+	w, _, args := where(r)
 	args = append(args, r.K, r.MaxDistance)
 	query := fmt.Sprintf(`WITH near AS MATERIALIZED (
 	SELECT id, embedding <=> $2 AS distance FROM %s WHERE %s ORDER BY embedding <=> $2 LIMIT $%d)
