@@ -130,11 +130,12 @@ type pgxTx struct {
 	mu   sync.Mutex
 	conn *pgxpool.Conn
 	tx   pgx.Tx
-	err  error // sticky: the prelude failed, or the begin did
+	err  error // sticky: the prelude (identity) failed, or the begin did
 	done bool
-	// ended is set once the first statement went out with COMMIT behind it
-	// (txSetup.oneStatement); endErr is what closing that batch said, the
-	// COMMIT's answer included, once the statement's results were read.
+	// ended is set once the unit's last statement went out with COMMIT
+	// behind it (ReadOne's first, CommitWithNext's next); endErr is what
+	// that batch said, the COMMIT's answer included, once the statement's
+	// results were read.
 	ended  bool
 	endErr error
 	// pending are statements queued by ExecWithNext, sent in the pipeline
@@ -147,9 +148,10 @@ type pgxTx struct {
 var _ dialect.Tx = (*pgxTx)(nil)
 
 // send sends one batch: BEGIN and the prelude when the transaction has not
-// begun, the statements queued by ExecWithNext, stmt (when given), and
-// COMMIT behind stmt when last (see lastNext). It returns stmt's rows or
-// tag. The caller holds t.mu.
+// begun, the statements queued by ExecWithNext, stmt, and COMMIT behind
+// stmt when last (see lastNext). It returns stmt's rows or tag. A failed
+// prelude fails the unit for good (t.err); a failed queued statement is
+// stmt's error, and the transaction is then aborted. The caller holds t.mu.
 func (t *pgxTx) send(ctx context.Context, stmt string, args []any, query, last bool) (pgx.Rows, pgconn.CommandTag, error) {
 	b := &pgx.Batch{}
 	begin := t.tx == nil
@@ -166,6 +168,7 @@ func (t *pgxTx) send(ctx context.Context, stmt string, args []any, query, last b
 			pre = t.setup.prelude
 		}
 	}
+	preludes := len(pre)
 	if len(t.pending) > 0 {
 		pre = append(pre[:len(pre):len(pre)], t.pending...)
 		t.pending = nil
@@ -173,9 +176,7 @@ func (t *pgxTx) send(ctx context.Context, stmt string, args []any, query, last b
 	for _, p := range pre {
 		b.Queue(p.sql, p.args...)
 	}
-	if stmt != "" {
-		b.Queue(stmt, args...)
-	}
+	b.Queue(stmt, args...)
 	if last {
 		b.Queue("COMMIT")
 		t.ended = true
@@ -191,35 +192,39 @@ func (t *pgxTx) send(ctx context.Context, stmt string, args []any, query, last b
 	} else {
 		br = t.tx.SendBatch(ctx, b)
 	}
-	for _, p := range pre {
+	for i, p := range pre {
 		if _, err := br.Exec(); err != nil {
 			if p.wrap != nil {
 				err = p.wrap(err)
 			}
-			t.err = err
 			_ = br.Close() // the same error, or the connection is gone: err says more
-			return nil, pgconn.CommandTag{}, t.err
+			if i < preludes {
+				t.err = err
+			} else if last {
+				t.endErr = err // COMMIT never ran: Commit must say so
+			}
+			return nil, pgconn.CommandTag{}, err
 		}
-	}
-	if stmt == "" {
-		return nil, pgconn.CommandTag{}, br.Close()
 	}
 	if query {
 		rows, err := br.Query()
 		if err != nil {
-			return nil, pgconn.CommandTag{}, errors.Join(err, br.Close())
+			err = errors.Join(err, br.Close())
+			if last {
+				t.endErr = err
+			}
+			return nil, pgconn.CommandTag{}, err
 		}
 		// The batch must be closed before the connection is used again:
 		// closing the rows does it.
 		return &batchRows{Rows: rows, br: br, tx: t}, pgconn.CommandTag{}, nil
 	}
 	tag, err := br.Exec()
-	cerr := br.Close()
-	if last {
-		t.endErr = cerr
-	}
-	if err == nil {
+	if cerr := br.Close(); err == nil {
 		err = cerr
+	}
+	if last {
+		t.endErr = err
 	}
 	return nil, tag, err
 }
@@ -229,6 +234,27 @@ func (t *pgxTx) send(ctx context.Context, stmt string, args []any, query, last b
 // first statement of a one-statement unit (ReadOne). The caller holds t.mu.
 func (t *pgxTx) lastNext() bool {
 	return t.commitNext || (t.tx == nil && t.setup != nil && t.setup.oneStatement)
+}
+
+// queue adds a statement for the next batch (ExecWithNext), or with
+// commitNext marks the next statement the last (CommitWithNext); refused
+// once nothing more can be sent.
+func (t *pgxTx) queue(p *prelude, commitNext bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.err != nil:
+		return t.err
+	case t.done:
+		return pgx.ErrTxClosed
+	case t.ended:
+		return ErrOneStatement
+	}
+	if p != nil {
+		t.pending = append(t.pending, *p)
+	}
+	t.commitNext = t.commitNext || commitNext
+	return nil
 }
 
 func (t *pgxTx) exec(ctx context.Context, query string, argv []any) (pgconn.CommandTag, error) {
@@ -302,6 +328,7 @@ func (t *pgxTx) ExecContext(ctx context.Context, query string, args ...any) (sql
 
 // Commit commits what ran, or, when nothing did, still runs the prelude
 // (a unit of work that only checks the session must get its answer).
+// Statements still queued (ExecWithNext) go with COMMIT, in one batch.
 func (t *pgxTx) Commit() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -320,10 +347,15 @@ func (t *pgxTx) Commit() error {
 	}
 	if t.ended {
 		// COMMIT went with the statement; its answer came when the
-		// statement's results were closed.
-		if t.endErr != nil {
+		// statement's results were closed. The connection must have left
+		// the transaction: a failure fn ignored is still the unit's.
+		err := t.endErr
+		if err == nil && t.conn.Conn().PgConn().TxStatus() != 'I' {
+			err = errors.New("commit: the unit's last statement did not end its transaction")
+		}
+		if err != nil {
 			_ = t.tx.Rollback(context.Background()) // a no-op unless the batch left it open
-			return t.endErr
+			return err
 		}
 		return nil
 	}
@@ -334,7 +366,13 @@ func (t *pgxTx) Commit() error {
 		// The prelude (a unit that only checks the session must get its
 		// answer) or queued statements: they and COMMIT, one batch.
 		t.commitNext = false
-		if _, _, err := t.send(t.ctx, "COMMIT", nil, false, false); err != nil {
+		ctx := t.ctx
+		if t.tx != nil {
+			// Like pgx's own Commit below: work done is not undone because
+			// the request went away just after it.
+			ctx = context.WithoutCancel(ctx)
+		}
+		if _, _, err := t.send(ctx, "COMMIT", nil, false, false); err != nil {
 			if t.tx != nil {
 				_ = t.tx.Rollback(context.Background()) // as above: keep the connection
 			}
@@ -549,8 +587,8 @@ func (r result) LastInsertId() (int64, error) {
 
 func (r result) RowsAffected() (int64, error) { return pgconn.CommandTag(r).RowsAffected(), nil }
 
-// committedInBatch reports whether COMMIT already went out in the first
-// statement's pipeline (ReadOne): Commit then sends nothing.
+// committedInBatch reports whether COMMIT already went out in the last
+// statement's pipeline (ReadOne, CommitWithNext): Commit then sends nothing.
 func (t *pgxTx) committedInBatch() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -176,35 +176,34 @@ var ErrNoUnit = errors.New("db: no unit of work in the context")
 // ExecWithNext queues query, a statement whose rows nobody reads (session
 // settings, say), to go to Postgres in the pipeline of the unit's next
 // statement, or of its COMMIT when none follows: it costs no round trip of
-// its own. Its failure is that statement's error, and the unit's. ctx is
-// the one Run gives fn; ErrNoUnit otherwise (the caller then executes the
-// statement itself).
+// its own. Its failure is that statement's error, and the transaction is
+// then aborted, so the unit fails. ctx is the one Run gives fn; ErrNoUnit
+// otherwise (the caller then executes the statement itself). After the
+// unit's last statement (CommitWithNext, ReadOne) it returns
+// ErrOneStatement: nothing more can be sent.
 func ExecWithNext(ctx context.Context, query string, args ...any) error {
 	t, err := unitTx(ctx)
 	if err != nil {
 		return err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.pending = append(t.pending, prelude{sql: query, args: pgxArgs(args)})
-	return nil
+	return t.queue(&prelude{sql: query, args: pgxArgs(args), wrap: func(err error) error {
+		return fmt.Errorf("queued statement: %w", err)
+	}}, false)
 }
 
 // CommitWithNext declares the unit's next statement its last: COMMIT goes
 // in that statement's pipeline, saving COMMIT's own round trip, as ReadOne
-// does for its one statement. A statement after it fails with
-// ErrOneStatement; fn's error after it still rolls back what it can (a
-// COMMIT already answered cannot be undone, so call it when only reading
-// or when nothing can fail after the last statement).
+// does for its one statement. That must be one statement (an ent query
+// with eager loading is several); a statement after it fails with
+// ErrOneStatement. If the last statement fails, nothing is committed;
+// once it succeeded, fn's later error cannot undo the commit, so call it
+// before a read's last query, with nothing after it that can fail.
 func CommitWithNext(ctx context.Context) error {
 	t, err := unitTx(ctx)
 	if err != nil {
 		return err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.commitNext = true
-	return nil
+	return t.queue(nil, true)
 }
 
 // unitTx is the transaction of the unit of work in ctx; ent begins it when

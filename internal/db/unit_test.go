@@ -454,7 +454,7 @@ func TestQueuedStatementsShareRoundTrips(t *testing.T) {
 	ctx := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
 	setting := func(ctx context.Context, tx *ent.Tx) (string, error) {
 		var v string
-		rows, err := tx.QueryContext(ctx, "SELECT current_setting('jarvis.test', true) || ':' || count(*) FROM agent_runs")
+		rows, err := tx.QueryContext(ctx, "SELECT current_setting('jarvis.test', true) || ':' || count(*) FROM agent_runs WHERE user_id = $1", alice.User.ID)
 		if err != nil {
 			return "", err
 		}
@@ -517,8 +517,44 @@ func TestQueuedStatementsShareRoundTrips(t *testing.T) {
 		t.Fatalf("after a last statement that wrote: %d runs (%v), want 2", n, err)
 	}
 
+	// A failure of the last statement that fn ignores is still the unit's
+	// (its COMMIT never ran), and nothing may be queued after it.
+	var queuedAfter error
+	err = app.Run(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		if err := tx.AgentRun.Create().SetUserID(alice.User.ID).Exec(ctx); err != nil {
+			return err
+		}
+		if err := db.CommitWithNext(ctx); err != nil {
+			return err
+		}
+		if rows, err := tx.QueryContext(ctx, "SELECT 1/0"); err == nil {
+			rows.Close()
+		}
+		queuedAfter = db.ExecWithNext(ctx, "SELECT 1")
+		return nil // ignoring the failure
+	})
+	if err == nil {
+		t.Fatal("a failed last statement, ignored by fn: the unit reported success")
+	}
+	if !errors.Is(queuedAfter, db.ErrOneStatement) {
+		t.Fatalf("ExecWithNext after the last statement: %v, want ErrOneStatement", queuedAfter)
+	}
+	n, err = db.Query(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) { return tx.AgentRun.Query().Count(ctx) })
+	if err != nil || n != 2 {
+		t.Fatalf("after a failed last statement: %d runs (%v), want still 2", n, err)
+	}
+
 	// A queued statement that fails fails the next statement and the unit,
 	// and leaves the connection (the pool's only one) usable.
+	pid := func() uint32 {
+		c, err := app.Pool.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Release()
+		return c.Conn().PgConn().PID()
+	}
+	before := pid()
 	wrote := false
 	_, err = db.Query(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) {
 		if err := db.ExecWithNext(ctx, "SELECT 1/0"); err != nil {
@@ -544,6 +580,9 @@ func TestQueuedStatementsShareRoundTrips(t *testing.T) {
 	n, err = db.Query(ctx, app, func(ctx context.Context, tx *ent.Tx) (int, error) { return tx.AgentRun.Query().Count(ctx) })
 	if err != nil || n != 2 {
 		t.Fatalf("after two failed units: %d runs (%v), want still 2", n, err)
+	}
+	if after := pid(); after != before {
+		t.Fatalf("the failed units cost the pool its connection (backend %d, now %d)", before, after)
 	}
 	if err := db.ExecWithNext(context.Background(), "SELECT 1"); !errors.Is(err, db.ErrNoUnit) {
 		t.Fatalf("outside a unit of work: %v, want ErrNoUnit", err)

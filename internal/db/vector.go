@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -18,13 +19,20 @@ import (
 // number, copied. A database without the extension (before its first
 // migration) keeps the text path.
 func registerVector(ctx context.Context, conn *pgx.Conn) error {
-	var oid *uint32
-	if err := conn.QueryRow(ctx, "SELECT to_regtype('vector')::oid").Scan(&oid); err != nil {
+	// One round trip, unprepared and untraced: it is the connection's
+	// set-up, not the service's work.
+	res := conn.PgConn().ExecParams(ctx, "SELECT to_regtype('vector')::oid", nil, nil, nil, nil).Read()
+	if res.Err != nil {
+		return fmt.Errorf("look up the vector type: %w", res.Err)
+	}
+	if len(res.Rows) != 1 || len(res.Rows[0]) != 1 || res.Rows[0][0] == nil {
+		return nil
+	}
+	oid, err := strconv.ParseUint(string(res.Rows[0][0]), 10, 32)
+	if err != nil {
 		return fmt.Errorf("look up the vector type: %w", err)
 	}
-	if oid != nil {
-		conn.TypeMap().RegisterType(&pgtype.Type{Name: "vector", OID: *oid, Codec: vectorCodec{}})
-	}
+	conn.TypeMap().RegisterType(&pgtype.Type{Name: "vector", OID: uint32(oid), Codec: vectorCodec{}})
 	return nil
 }
 
@@ -73,8 +81,9 @@ func (vectorCodec) PlanScan(_ *pgtype.Map, _ uint32, format int16, target any) p
 	return scanVectorText{}
 }
 
-// errNullVector matches what pgvector.Vector.Scan says of a NULL (the text
-// path's answer): a nullable column needs a nullable target.
+// errNullVector is a NULL scanned into a pgvector.Vector, refused as the
+// text path refused it: a nullable column needs a nullable target (ent's
+// NullScanner).
 var errNullVector = errors.New("cannot scan NULL into *pgvector.Vector")
 
 type scanVectorBinary struct{}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/jackc/pgx/v5"
 	"github.com/pgvector/pgvector-go"
 
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
@@ -34,6 +35,15 @@ func TestVectorsTravelInBinary(t *testing.T) {
 	}
 	if out.String() != in.String() {
 		t.Fatalf("round trip: %v, want %v", out.Slice(), in.Slice())
+	}
+	rows, err := conn.Query(ctx, "SELECT $1::vector", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	format := rows.FieldDescriptions()[0].Format
+	rows.Close()
+	if format != pgx.BinaryFormatCode {
+		t.Fatalf("a vector column came in format %d, want binary", format)
 	}
 	var dims int
 	if err := conn.QueryRow(ctx, "SELECT vector_dims($1::vector)", in).Scan(&dims); err != nil || dims != 4 {
