@@ -20,9 +20,10 @@ const maxSizes = 100_000
 // not yet visited each entry costs a heap page (the visibility map is
 // empty), ExactMaxRows+1 of them a search, a third of a large user's search
 // time on a freshly loaded table. Only the plan depends on it: a user who
-// has since shrunk below ExactMaxRows is still answered right by the index
-// walk (iterative scan finds their rows, more slowly), and one who has not
-// been seen large is counted as before. Safe for concurrent use; the zero
+// has since shrunk below ExactMaxRows is answered by the index walk, which
+// finds their rows more slowly, or runs out (hnsw.max_scan_tuples) with
+// fewer than asked for, and then the user is forgotten and counted again
+// at the next search; one who has not been seen large is counted as before. Safe for concurrent use; the zero
 // value is not usable, and a nil *Sizes remembers nothing.
 type Sizes struct {
 	mu   sync.Mutex

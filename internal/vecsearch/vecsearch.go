@@ -41,8 +41,9 @@
 // (design.md measured 5 ms become 414 ms for a big user), so the transaction sets
 // plan_cache_mode = force_custom_plan; the index serves only the form
 // `ORDER BY embedding <=> $v LIMIT k`, and raising ef_search can flip the
-// planner to a sequential scan, so the approximate path disables sorts
-// (every other plan needs one); the exact path materializes the user's
+// planner to a sequential scan, so the search disables sorts (every plan
+// but the index walk needs one; the exact path's sort is its only plan);
+// the exact path materializes the user's
 // distances, which no index can serve, so the planner cannot pick HNSW for it;
 // JIT is off (disabling sorts inflates cost estimates past jit_above_cost,
 // and compiling took 50–110 ms of a 1 ms query).
@@ -84,7 +85,8 @@ const EFSearch = 200
 
 // Querier is a transaction: *ent.Tx or *sql.Tx. The transaction-local
 // settings below need one; outside a transaction they would leak into the
-// pooled connection.
+// pooled connection. In a unit of work (internal/db) it must be the unit's
+// own *ent.Tx: the settings are queued on the unit that ctx names.
 type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -131,6 +133,9 @@ type Result struct {
 	// OtherModels is the user's rows of other models (without an
 	// embedding: not counted), with Request.CountOtherModels.
 	OtherModels int
+	// walked is the rows the index walk returned before the distance
+	// threshold: fewer than K means it ran out (see nearest).
+	walked int
 }
 
 // Hit is one row and its cosine distance.
@@ -170,8 +175,13 @@ func nearest(ctx context.Context, q Querier, t Table, r Request) (Result, error)
 	if err := settle(ctx, q, resetSettings); err != nil {
 		return Result{}, fmt.Errorf("vector search: reset settings: %w", err)
 	}
-	if !large {
+	switch {
+	case !large:
 		r.Sizes.note(t, r.UserID, r.Model, res.Path == PathHNSW)
+	case res.walked < r.K:
+		// The walk ran out before K rows of the user (hnsw.max_scan_tuples):
+		// the user may have shrunk since counted large. Count next time.
+		r.Sizes.note(t, r.UserID, r.Model, false)
 	}
 	return res, nil
 }
@@ -206,8 +216,9 @@ func search(ctx context.Context, q Querier, query string, args []any) (Result, e
 			distance *float64
 			large    *bool
 			others   *int64
+			walked   *int64
 		)
-		if err := rows.Scan(&id, &distance, &large, &others); err != nil {
+		if err := rows.Scan(&id, &distance, &large, &others, &walked); err != nil {
 			return Result{}, fmt.Errorf("vector search: scan: %w", err)
 		}
 		if id != nil {
@@ -221,6 +232,9 @@ func search(ctx context.Context, q Querier, query string, args []any) (Result, e
 		}
 		if others != nil {
 			res.OtherModels = int(*others)
+		}
+		if walked != nil {
+			res.walked = int(*walked)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -243,9 +257,10 @@ func search(ctx context.Context, q Querier, query string, args []any) (Result, e
 // `(SELECT count(*) FROM mine)`, holds no column of the scanned table, so
 // Postgres plans it as a one-time filter above the index walk, which never
 // runs for a small user (a test checks the plan). The last row carries the
-// path taken and, with Request.CountOtherModels, the user's rows of other
-// models (two range counts on (user_id, embedding_model): what those rows
-// cost, usually nothing; a `<>` filter would walk all of the user's rows).
+// path taken, the rows the index walk found, and, with
+// Request.CountOtherModels, the user's rows of other models (two range
+// counts on (user_id, embedding_model): what those rows cost, usually
+// nothing; a `<>` filter would walk all of the user's rows).
 func searchSQL(t Table, r Request, large bool) (string, []any) {
 	w, keep, args := where(r)
 	arg := func(v any) string {
@@ -261,9 +276,9 @@ func searchSQL(t Table, r Request, large bool) (string, []any) {
 	if large {
 		return fmt.Sprintf(`WITH near AS MATERIALIZED (
 	SELECT id, embedding <=> $2 AS distance FROM %[1]s WHERE %[2]s ORDER BY embedding <=> $2 LIMIT %[3]s)
-(SELECT id, distance, NULL::boolean AS large, NULL::bigint AS others FROM near WHERE distance <= %[4]s ORDER BY distance, id)
+(SELECT id, distance, NULL::boolean AS large, NULL::bigint AS others, NULL::bigint AS walked FROM near WHERE distance <= %[4]s ORDER BY distance, id)
 UNION ALL
-SELECT NULL, NULL, true, %[5]s`, t, w, k, maxDist, others), args
+SELECT NULL, NULL, true, %[5]s, (SELECT count(*) FROM near)`, t, w, k, maxDist, others), args
 	}
 	if keep == "" {
 		keep = "true"
@@ -274,12 +289,12 @@ SELECT NULL, NULL, true, %[5]s`, t, w, k, maxDist, others), args
 near AS MATERIALIZED (
 	SELECT id, embedding <=> $2 AS distance FROM %[1]s WHERE %[2]s AND (SELECT count(*) FROM mine) > %[6]s
 	ORDER BY embedding <=> $2 LIMIT %[3]s)
-(SELECT id, distance, NULL::boolean AS large, NULL::bigint AS others FROM mine
+(SELECT id, distance, NULL::boolean AS large, NULL::bigint AS others, NULL::bigint AS walked FROM mine
 	WHERE keep AND distance <= %[4]s AND (SELECT count(*) FROM mine) <= %[6]s ORDER BY distance, id LIMIT %[3]s)
 UNION ALL
-(SELECT id, distance, NULL, NULL FROM near WHERE distance <= %[4]s ORDER BY distance, id)
+(SELECT id, distance, NULL, NULL, NULL FROM near WHERE distance <= %[4]s ORDER BY distance, id)
 UNION ALL
-SELECT NULL, NULL, (SELECT count(*) FROM mine) > %[6]s, %[5]s`, t, w, k, maxDist, others, maxRows, keep, userRows), args
+SELECT NULL, NULL, (SELECT count(*) FROM mine) > %[6]s, %[5]s, (SELECT count(*) FROM near)`, t, w, k, maxDist, others, maxRows, keep, userRows), args
 }
 
 // userRows selects the user's searchable rows of the model: where's start.

@@ -94,6 +94,20 @@ func TestLargeUserTakesTheIndex(t *testing.T) {
 	if again.Path != PathHNSW || len(again.Hits) != len(hits) || again.Hits[0] != hits[0] {
 		t.Fatalf("known large: path %s, hits %v; want hnsw and %v", again.Path, again.Hits, hits)
 	}
+	// With a condition of the caller's (its argument after the model's),
+	// both statements agree.
+	filtered := req
+	filtered.Where = []Cond{{SQL: "metadata @> $?::jsonb", Arg: `{}`}}
+	for _, known := range []bool{false, true} {
+		query, args := searchSQL(Memories, filtered, known)
+		got, err := search(ctx, tx, query, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Path != PathHNSW || len(got.Hits) != len(hits) || got.Hits[0] != hits[0] || got.OtherModels != 0 {
+			t.Fatalf("with a condition, known large %v: path %s, hits %v; want hnsw and %v", known, got.Path, got.Hits, hits)
+		}
+	}
 
 	if _, err := tx.Exec(searchSettings, fmt.Sprint(EFSearch)); err != nil {
 		t.Fatal(err)
@@ -157,6 +171,10 @@ func TestSmallUserIsScannedExactly(t *testing.T) {
 	if res.Path != PathHNSW || len(res.Hits) != 47 || res.Hits[0].ID != id || res.OtherModels != 3 {
 		t.Fatalf("remembered large: path %s, %d hits, %d other models; want hnsw, 47, 3", res.Path, len(res.Hits), res.OtherModels)
 	}
+	if sizes.large(Memories, user, "m") {
+		t.Fatal("a walk that found fewer rows than asked kept the user known large")
+	}
+	sizes.note(Memories, user, "m", true)
 	// Once that is forgotten, the count and the exact scan.
 	sizes.now = func() time.Time { return time.Now().Add(SizesTTL) }
 	res, err = Nearest(context.Background(), tx, Memories, req)
