@@ -73,6 +73,8 @@ func benchVector(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *shapes != "none" {
 		b.shapes = strings.Split(*shapes, ",")
+	} else if b.baselineBin == "" || b.rateRows <= 0 {
+		return usageError("-shapes none measures only the load rates: give -baseline-bin and -rate-rows")
 	}
 	for _, s := range b.shapes {
 		if s != "spread" && s != "single" {
