@@ -454,7 +454,9 @@ func TestQueuedStatementsShareRoundTrips(t *testing.T) {
 	ctx := viewer.NewContext(context.Background(), viewer.Session(alice.User.ID, alice.Session.ID))
 	setting := func(ctx context.Context, tx *ent.Tx) (string, error) {
 		var v string
-		rows, err := tx.QueryContext(ctx, "SELECT current_setting('jarvis.test', true) || ':' || count(*) FROM agent_runs WHERE user_id = $1", alice.User.ID)
+		// No table: on Citus a query on one would run on a worker, which
+		// a placeholder setting does not reach.
+		rows, err := tx.QueryContext(ctx, "SELECT current_setting('jarvis.test', true)")
 		if err != nil {
 			return "", err
 		}
@@ -490,8 +492,8 @@ func TestQueuedStatementsShareRoundTrips(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != [2]string{"one:1", "two:1"} {
-			t.Fatalf("run %d: settings seen %q, want one:1 then two:1", i, got)
+		if got != [2]string{"one", "two"} {
+			t.Fatalf("run %d: settings seen %q, want one then two", i, got)
 		}
 	}
 	if n := rt.n.Load(); n != 2 {
