@@ -18,10 +18,9 @@ import (
 	"github.com/jarvis-core/jarvis/internal/db/dbtest"
 )
 
-// largeUser makes a database with one user holding ExactMaxRows+1 memories
-// of random vectors, and returns the owner connection, the user and one
-// memory's id and vector.
-func largeUser(t *testing.T) (*sql.DB, uuid.UUID, uuid.UUID, pgvector.Vector) {
+// ownerDB is a fresh database on the table owner's connection (no
+// row-level security), closed with the test.
+func ownerDB(t *testing.T) *sql.DB {
 	t.Helper()
 	d := dbtest.New(t)
 	owner, err := db.OpenSQL(context.Background(), d.OwnerURL)
@@ -29,6 +28,15 @@ func largeUser(t *testing.T) (*sql.DB, uuid.UUID, uuid.UUID, pgvector.Vector) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { owner.Close() })
+	return owner
+}
+
+// largeUser makes a database with one user holding ExactMaxRows+1 memories
+// of random vectors, and returns the owner connection, the user and one
+// memory's id and vector.
+func largeUser(t *testing.T) (*sql.DB, uuid.UUID, uuid.UUID, pgvector.Vector) {
+	t.Helper()
+	owner := ownerDB(t)
 	user := uuid.Must(uuid.NewV7())
 	for _, stmt := range []string{
 		`INSERT INTO users (id, created_at, updated_at, email, password_hash) VALUES ($1, now(), now(), 'big@example.com', 'x')`,
@@ -134,12 +142,7 @@ func TestLargeUserTakesTheIndex(t *testing.T) {
 // models when asked, and forgets a user once counted small.
 func TestSmallUserIsScannedExactly(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t)
-	owner, err := db.OpenSQL(context.Background(), d.OwnerURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
+	owner := ownerDB(t)
 	user := uuid.Must(uuid.NewV7())
 	for _, stmt := range []string{
 		`INSERT INTO users (id, created_at, updated_at, email, password_hash) VALUES ($1, now(), now(), 'small@example.com', 'x')`,
@@ -294,12 +297,7 @@ func explain(t *testing.T, tx *sql.Tx, query string, args []any) (*planNode, []b
 // index entries (a bitmap scan) cost 33 ms a search at 100k rows.
 func TestCountBoundedUnvacuumed(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t)
-	owner, err := db.OpenSQL(context.Background(), d.OwnerURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
+	owner := ownerDB(t)
 	big, small := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
 	const bigRows = 4 * ExactMaxRows
 	for _, stmt := range []string{
