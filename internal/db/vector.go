@@ -72,13 +72,33 @@ func (encodeVectorText) Encode(value any, buf []byte) ([]byte, error) {
 }
 
 func (vectorCodec) PlanScan(_ *pgtype.Map, _ uint32, format int16, target any) pgtype.ScanPlan {
-	if _, ok := target.(*pgvector.Vector); !ok {
-		return nil
+	switch target.(type) {
+	case *pgvector.Vector:
+		if format == pgx.BinaryFormatCode {
+			return scanVectorBinary{}
+		}
+		return scanVectorText{}
+	case *string:
+		// Its text form, as before the codec (pgx scans text into a string).
+		if format == pgx.BinaryFormatCode {
+			return scanVectorString{}
+		}
 	}
-	if format == pgx.BinaryFormatCode {
-		return scanVectorBinary{}
+	return nil
+}
+
+type scanVectorString struct{}
+
+func (scanVectorString) Scan(src []byte, dst any) error {
+	if src == nil {
+		return errors.New("cannot scan NULL into *string")
 	}
-	return scanVectorText{}
+	var v pgvector.Vector
+	if err := (scanVectorBinary{}).Scan(src, &v); err != nil {
+		return err
+	}
+	*dst.(*string) = v.String()
+	return nil
 }
 
 // errNullVector is a NULL scanned into a pgvector.Vector, refused as the

@@ -65,6 +65,10 @@ func TestVectorsTravelInBinary(t *testing.T) {
 			t.Fatalf("%s into ent's NullScanner: valid %v, %v", tc.sql, ns.Valid, ns.S)
 		}
 	}
+	var text string
+	if err := conn.QueryRow(ctx, "SELECT $1::vector", in).Scan(&text); err != nil || text != in.String() {
+		t.Fatalf("into a string: %q (%v), want %q", text, err, in.String())
+	}
 	var anyv any
 	if err := conn.QueryRow(ctx, "SELECT $1::vector", in).Scan(&anyv); err != nil {
 		t.Fatal(err)
