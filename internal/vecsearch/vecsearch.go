@@ -197,9 +197,9 @@ func settle(ctx context.Context, q Querier, query string, args ...any) error {
 	return err
 }
 
-// search runs searchSQL's statement: the hits, then one row of NULLs
-// saying which path answered and how many rows of other models the user
-// has.
+// search runs searchSQL's statement: the hits, and one row without an id
+// saying which path answered, how many rows the index walk found and how
+// many rows of other models the user has.
 func search(ctx context.Context, q Querier, query string, args []any) (Result, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
