@@ -38,9 +38,10 @@ func registerVector(ctx context.Context, conn *pgx.Conn) error {
 
 // vectorCodec is pgvector's binary format for pgvector.Vector: a uint16
 // dimension count, a uint16 zero, then the float32s, big-endian
-// (vector_send in pgvector's vector.c). It scans into *pgvector.Vector; any
-// other scanner (ent's sql.NullScanner for a nullable embedding, a
-// database/sql row) gets the text form, which pgvector.Vector.Scan reads.
+// (vector_send in pgvector's vector.c). It scans into *pgvector.Vector, a
+// *string gets the text form, and so does any sql.Scanner (ent's
+// NullScanner for a nullable embedding, a database/sql row), which
+// pgvector.Vector.Scan reads.
 type vectorCodec struct{}
 
 func (vectorCodec) FormatSupported(format int16) bool {

@@ -16,15 +16,14 @@ const maxSizes = 100_000
 
 // Sizes remembers, for SizesTTL, which users held more than ExactMaxRows
 // rows of a model, so that their searches go straight to the index without
-// the count. The count is cheap in index entries, but on a table VACUUM has
-// not yet visited each entry costs a heap page (the visibility map is
-// empty), ExactMaxRows+1 of them a search, a third of a large user's search
-// time on a freshly loaded table. Only the plan depends on it: a user who
-// has since shrunk below ExactMaxRows is answered by the index walk, which
-// finds their rows more slowly, or runs out (hnsw.max_scan_tuples) with
-// fewer than asked for, and then the user is forgotten and counted again
-// at the next search; one who has not been seen large is counted as before. Safe for concurrent use; the zero
-// value is not usable, and a nil *Sizes remembers nothing.
+// the bounded read that decides (searchSQL): ExactMaxRows+1 heap pages and
+// distances a search, a third of a large user's search time on a freshly
+// loaded table. Only the plan depends on it: a user who has since shrunk
+// below ExactMaxRows is answered by the index walk, which finds their rows
+// more slowly, or runs out (hnsw.max_scan_tuples) with fewer than asked
+// for, and then the user is forgotten and read again at the next search;
+// one who has not been seen large is read as before. Safe for concurrent
+// use; the zero value is not usable, and a nil *Sizes remembers nothing.
 type Sizes struct {
 	mu   sync.Mutex
 	seen map[sizeKey]time.Time // when the user was last counted large

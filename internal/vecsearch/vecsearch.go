@@ -26,15 +26,16 @@
 //     costs 68-240 ms (it walks the graph until it finds them) where the
 //     btree path costs 1.3 ms.
 //
-// So Nearest counts the user's rows of the model, capped at ExactMaxRows+1
-// (an index scan that stops there, vacuumed or not: see baseSettings), and
-//   - at most ExactMaxRows: scans them exactly (recall 1.0);
+// So Nearest reads the user's rows of the model with their distances,
+// stopping at ExactMaxRows+1 (an index scan that stops there, vacuumed or
+// not: see baseSettings), and
+//   - at most ExactMaxRows read: answers from them exactly (recall 1.0);
 //   - more: walks the HNSW index with iterative scan (relaxed order,
 //     re-sorted) and a raised ef_search.
 //
-// Both paths and the count are one statement (searchSQL), and a user
-// counted large is remembered for a while (Sizes), so that their next
-// searches skip the count.
+// The bounded read and both paths are one statement (searchSQL), and a
+// user found large is remembered for a while (Sizes), so that their next
+// searches skip the read.
 //
 // Traps handled here: the statement cache of pgx makes Postgres switch to a
 // generic plan after five executions, which picks one plan for every user
