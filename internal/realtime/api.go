@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/go-faster/jx"
 
 	"github.com/jarvis-core/jarvis/internal/events"
 	"github.com/jarvis-core/jarvis/openapi"
@@ -19,11 +23,7 @@ var _ openapi.RealtimeHandler = (*APIHandler)(nil)
 
 // EmitRunEvent implements openapi.RealtimeHandler.
 func (h *APIHandler) EmitRunEvent(ctx context.Context, req *openapi.RunEventCreate, p openapi.EmitRunEventParams) (*openapi.RealtimeEvent, error) {
-	data, err := json.Marshal(req.Data)
-	if err != nil {
-		return nil, fmt.Errorf("encode event data: %w", err)
-	}
-	pub, err := h.svc.EmitRunEvent(ctx, p.ID, events.Type(req.Type), data)
+	pub, err := h.svc.EmitRunEvent(ctx, p.ID, events.Type(req.Type), encodeData(req.Data))
 	if err != nil {
 		return nil, err
 	}
@@ -34,11 +34,7 @@ func (h *APIHandler) EmitRunEvent(ctx context.Context, req *openapi.RunEventCrea
 func (h *APIHandler) EmitRunEvents(ctx context.Context, req *openapi.RunEventBatch, p openapi.EmitRunEventsParams) (*openapi.RealtimeEventBatch, error) {
 	evs := make([]events.Event, len(req.Events))
 	for i, e := range req.Events {
-		data, err := json.Marshal(e.Data)
-		if err != nil {
-			return nil, fmt.Errorf("encode event data: %w", err)
-		}
-		evs[i] = events.Event{Type: events.Type(e.Type), Data: data}
+		evs[i] = events.Event{Type: events.Type(e.Type), Data: encodeData(e.Data)}
 	}
 	pubs, err := h.svc.EmitRunEvents(ctx, p.ID, evs)
 	if err != nil {
@@ -55,9 +51,27 @@ func (h *APIHandler) EmitRunEvents(ctx context.Context, req *openapi.RunEventBat
 	return out, nil
 }
 
+// encodeData is the JSON object of an event's data as the API decoded it,
+// its names in order (as encoding/json writes a map, but without its
+// reflection: this is every emitted event's path). The values are the
+// request's own JSON; the Publisher compacts the whole.
+func encodeData(m openapi.RunEventCreateData) json.RawMessage {
+	if m == nil {
+		return json.RawMessage("null") // refused as data, as encoding/json's nil map was
+	}
+	var w jx.Encoder
+	w.ObjStart()
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		w.FieldStart(k)
+		w.Raw(m[k])
+	}
+	w.ObjEnd()
+	return w.Bytes()
+}
+
 func toAPI(pub Publication) (*openapi.RealtimeEvent, error) {
 	out := openapi.RealtimeEventData{}
-	if err := json.Unmarshal(pub.Data, &out); err != nil {
+	if err := out.Decode(jx.DecodeBytes(pub.Data)); err != nil {
 		return nil, fmt.Errorf("decode event data: %w", err)
 	}
 	return &openapi.RealtimeEvent{

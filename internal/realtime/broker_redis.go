@@ -3,7 +3,6 @@ package realtime
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -165,8 +164,9 @@ func (b *RedisBroker) publish(ctx context.Context, user uuid.UUID, op string, es
 	args := []any{newEpoch(), int64(b.ret.TTL / time.Second), b.ret.Size, b.channel(user), "",
 		b.ret.ShortSize, b.ret.ShortTTL.Milliseconds(), op,
 		int64(min(closedRunTTL, b.ret.TTL) / time.Second), int64(min(openRunTTL, b.ret.TTL) / time.Second)}
-	for i, e := range es {
-		body, err := json.Marshal(e)
+	for i := range es {
+		e := &es[i]
+		body, err := appendEnvelope(nil, e)
 		if err != nil {
 			return Position{}, fmt.Errorf("encode event: %w", err)
 		}
@@ -277,7 +277,7 @@ func decodeEntry(raw any) (Publication, error) {
 		if f, _ := fields[i].(string); f == "d" {
 			body, _ := fields[i+1].(string)
 			p := Publication{Seq: seq}
-			if err := json.Unmarshal([]byte(body), &p.Envelope); err != nil {
+			if err := decodeEnvelope([]byte(body), &p.Envelope); err != nil {
 				return Publication{}, fmt.Errorf("entry %s: %w", id, err)
 			}
 			return p, nil
@@ -374,7 +374,7 @@ func decodeMessage(s string) (string, Publication, error) {
 		return "", Publication{}, fmt.Errorf("seq: %w", err)
 	}
 	p := Publication{Seq: seq}
-	if err := json.Unmarshal([]byte(body), &p.Envelope); err != nil {
+	if err := decodeEnvelope([]byte(body), &p.Envelope); err != nil {
 		return "", Publication{}, fmt.Errorf("envelope: %w", err)
 	}
 	return epoch, p, nil

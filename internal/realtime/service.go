@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/go-faster/jx"
 	"github.com/google/uuid"
 
 	"github.com/jarvis-core/jarvis/ent"
@@ -28,86 +29,46 @@ type Service struct {
 // NewService emits through pub after checking runs in d.
 func NewService(d *db.DB, pub *Publisher) *Service { return &Service{db: d, pub: pub} }
 
-// workerTypes are the event types a worker may emit, each with its
-// payload's validation; run.status and the others come from the server's
-// own modules.
-var workerTypes = map[events.Type]func(dec *json.Decoder) error{
-	events.AgentToken: func(dec *json.Decoder) error {
-		var d struct {
-			Text *string `json:"text"`
-		}
-		if err := dec.Decode(&d); err != nil {
-			return err
-		}
-		return errors.Join(required("text", d.Text), length("text", d.Text, 1, 16384))
+// workerTypes are the event types a worker may emit, each with its data's
+// fields (no others are allowed); run.status and the others come from the
+// server's own modules.
+var workerTypes = map[events.Type][]dataField{
+	events.AgentToken: {
+		{name: "text", kind: jx.String, required: true, min: 1, max: 16384},
 	},
-	events.AgentToolCall: func(dec *json.Decoder) error {
-		var d struct {
-			ToolCallID *string         `json:"tool_call_id"`
-			Name       *string         `json:"name"`
-			Input      json.RawMessage `json:"input"`
-		}
-		if err := dec.Decode(&d); err != nil {
-			return err
-		}
-		errs := []error{required("tool_call_id", d.ToolCallID), length("tool_call_id", d.ToolCallID, 1, 200),
-			required("name", d.Name), length("name", d.Name, 1, 200)}
-		if len(d.Input) > 0 && !isObject(d.Input) {
-			errs = append(errs, fault.InvalidField("data.input", "must be a JSON object"))
-		}
-		return errors.Join(errs...)
+	events.AgentToolCall: {
+		{name: "tool_call_id", kind: jx.String, required: true, min: 1, max: 200},
+		{name: "name", kind: jx.String, required: true, min: 1, max: 200},
+		{name: "input", kind: jx.Object},
 	},
-	events.AgentToolResult: func(dec *json.Decoder) error {
-		var d struct {
-			ToolCallID *string         `json:"tool_call_id"`
-			Output     json.RawMessage `json:"output"`
-			IsError    *bool           `json:"is_error"`
-		}
-		if err := dec.Decode(&d); err != nil {
-			return err
-		}
-		errs := []error{required("tool_call_id", d.ToolCallID), length("tool_call_id", d.ToolCallID, 1, 200)}
-		if len(d.Output) == 0 {
-			errs = append(errs, fault.InvalidField("data.output", "required"))
-		}
-		return errors.Join(errs...)
+	events.AgentToolResult: {
+		{name: "tool_call_id", kind: jx.String, required: true, min: 1, max: 200},
+		{name: "output", kind: jx.Invalid, required: true},
+		{name: "is_error", kind: jx.Bool},
 	},
-	events.AgentFinal: func(dec *json.Decoder) error {
-		var d struct {
-			Content *string `json:"content"`
-		}
-		if err := dec.Decode(&d); err != nil {
-			return err
-		}
-		return errors.Join(required("content", d.Content), length("content", d.Content, 0, 65536))
+	events.AgentFinal: {
+		{name: "content", kind: jx.String, required: true, min: 0, max: 65536},
 	},
-	events.AgentError: func(dec *json.Decoder) error {
-		var d struct {
-			Message *string `json:"message"`
-			Code    *string `json:"code"`
-		}
-		if err := dec.Decode(&d); err != nil {
-			return err
-		}
-		return errors.Join(required("message", d.Message), length("message", d.Message, 1, 2000), length("code", d.Code, 1, 100))
+	events.AgentError: {
+		{name: "message", kind: jx.String, required: true, min: 1, max: 2000},
+		{name: "code", kind: jx.String, min: 1, max: 100},
 	},
 }
 
-func required(field string, v *string) error {
-	if v == nil {
-		return fault.InvalidField("data."+field, "required")
-	}
-	return nil
-}
+// maxDataFields bounds workerTypes' field lists (validateWorkerEvent keeps
+// what it read on the stack).
+const maxDataFields = 3
 
-func length(field string, v *string, lo, hi int) error {
-	if v == nil {
-		return nil
-	}
-	if n := utf8.RuneCountInString(*v); n < lo || n > hi {
-		return fault.InvalidField("data."+field, fmt.Sprintf("must be %d to %d characters", lo, hi))
-	}
-	return nil
+// dataField is one field of a worker event's data. kind is jx.String or
+// jx.Bool (null counts as absent, as it did for encoding/json's pointers),
+// jx.Object (any JSON value given, null included, must be an object), or
+// jx.Invalid (any JSON value, null included). min and max count a string's
+// characters.
+type dataField struct {
+	name     string
+	kind     jx.Type
+	required bool
+	min, max int
 }
 
 func isObject(raw json.RawMessage) bool {
@@ -116,9 +77,10 @@ func isObject(raw json.RawMessage) bool {
 }
 
 // validateWorkerEvent checks an event a worker sends: a worker type, and
-// data with exactly that type's fields.
+// data with exactly that type's fields. It reads the data with jx, not
+// encoding/json's reflection: every token a worker streams passes here.
 func validateWorkerEvent(t events.Type, data json.RawMessage) error {
-	validate, ok := workerTypes[t]
+	fields, ok := workerTypes[t]
 	if !ok {
 		return fault.InvalidField("type", "must be one of agent.token, agent.tool_call, agent.tool_result, agent.final, agent.error")
 	}
@@ -128,15 +90,51 @@ func validateWorkerEvent(t events.Type, data json.RawMessage) error {
 	if !isObject(data) {
 		return fault.InvalidField("data", "must be a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := validate(dec); err != nil {
-		if _, ok := fault.As(err); ok {
-			return err
+	var got [maxDataFields]jx.Raw // nil: absent
+	err := jx.DecodeBytes(data).ObjBytes(func(d *jx.Decoder, key []byte) error {
+		for i := range fields {
+			if fields[i].name != string(key) {
+				continue
+			}
+			raw, err := d.Raw()
+			if err != nil {
+				return err
+			}
+			if k := fields[i].kind; raw.Type() != k && raw.Type() != jx.Null && k != jx.Invalid && k != jx.Object {
+				return fmt.Errorf("field %q must be a %s", key, k)
+			}
+			got[i] = raw // a repeated name: the last one, as encoding/json
+			return nil
 		}
+		return fmt.Errorf("unknown field %q", key)
+	})
+	if err != nil {
 		return fault.InvalidField("data", fmt.Sprintf("does not match %s: %v", t, err))
 	}
-	return nil
+	var errs []error
+	for i, f := range fields {
+		raw := got[i]
+		if raw != nil && raw.Type() == jx.Null && (f.kind == jx.String || f.kind == jx.Bool) {
+			raw = nil
+		}
+		switch {
+		case raw == nil:
+			if f.required {
+				errs = append(errs, fault.InvalidField("data."+f.name, "required"))
+			}
+		case f.kind == jx.Object && raw.Type() != jx.Object:
+			errs = append(errs, fault.InvalidField("data."+f.name, "must be a JSON object"))
+		case f.kind == jx.String:
+			s, err := jx.DecodeBytes(raw).Str()
+			if err != nil {
+				return fault.InvalidField("data", fmt.Sprintf("does not match %s: field %q: %v", t, f.name, err))
+			}
+			if n := utf8.RuneCountInString(s); n < f.min || n > f.max {
+				errs = append(errs, fault.InvalidField("data."+f.name, fmt.Sprintf("must be %d to %d characters", f.min, f.max)))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // EmitRunEvent delivers one event of run runID, which must be the viewer's

@@ -1,6 +1,7 @@
 package textguard
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -56,8 +57,7 @@ func JSON(b []byte) error {
 			if n := len(frames); n > 0 && frames[n-1].object && frames[n-1].wantKey && end < len(b) {
 				f := &frames[n-1]
 				f.wantKey = false
-				var name string
-				if err := json.Unmarshal(b[i:end+1], &name); err == nil {
+				if name, ok := decodeName(b[i : end+1]); ok {
 					if _, dup := f.names[name]; dup {
 						return invalidBody(fmt.Sprintf("names %s twice in one object", quoteName(name)))
 					}
@@ -71,6 +71,19 @@ func JSON(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// decodeName is a quoted JSON name as decoded. Names are nearly always
+// plain (valid UTF-8, no escapes), and are then their own bytes; only the
+// others go through encoding/json (escapes, and invalid UTF-8 that decodes
+// to U+FFFD), which would otherwise cost every JSON body's every name.
+func decodeName(quoted []byte) (string, bool) {
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var name string
+	return name, json.Unmarshal(quoted, &name) == nil
 }
 
 // quoteName is a duplicated name as an error message shows it: quoted and

@@ -43,6 +43,8 @@ func TestJSON(t *testing.T) {
 		{"unterminated string is the decoder's", `{"a":"abc`, true},
 		{"duplicate name", `{"input_tokens":1,"input_tokens":1000000000}`, false},
 		{"duplicate name, one escaped", `{"a":1,"\u0061":2}`, false},
+		{"duplicate non-ASCII name, one escaped", `{"café":1,"caf\u00e9":2}`, false},
+		{"non-ASCII names that differ", `{"café":1,"cafe":2,"cafè":3}`, true},
 		{"duplicate name in a nested object", `{"x":{"k":1,"k":2}}`, false},
 		{"duplicate name in an object in an array", `[{"k":1},{"k":2,"k":3}]`, false},
 		{"same name in sibling objects", `[{"k":1},{"k":2}]`, true},
