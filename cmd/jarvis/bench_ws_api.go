@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +44,52 @@ type benchWSAPIResult struct {
 	rssBase, rssConnected       int64
 	rssAfter                    int64
 	emitP50, emitP99            time.Duration
+	// cpuA, cpuB: each instance's CPU time (user and system) from the first
+	// publish until the deliveries are in, per event accepted: on a shared
+	// machine the steadier figure beside the latency tail.
+	cpuA, cpuB time.Duration
+	tail       tailSpread
+}
+
+// tailSpread says whether the events slower than p99 are spread over the
+// run (each its own bad luck) or bunched in a few moments (a stall of some
+// process or of the machine, which no per-event cost explains).
+type tailSpread struct {
+	windows, slowWindows int // 100 ms windows of the run; those holding a slow event
+	inWorst10            int // slow events in the ten windows holding the most
+	slow                 int
+}
+
+func (t tailSpread) String() string {
+	if t.slow == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d in %d of %d windows, %.0f%% in the worst 10", t.slow, t.slowWindows, t.windows,
+		100*float64(t.inWorst10)/float64(t.slow))
+}
+
+func tailWindows(socks []*apiSocket, p99 time.Duration, start time.Time) tailSpread {
+	const window = 100 * time.Millisecond
+	counts := map[int64]int{}
+	var t tailSpread
+	var last int64
+	for _, s := range socks {
+		for i, l := range s.lat {
+			w := (s.sent[i] - start.UnixNano()) / int64(window)
+			last = max(last, w)
+			if l > p99 {
+				counts[w]++
+				t.slow++
+			}
+		}
+	}
+	t.windows, t.slowWindows = int(last)+1, len(counts)
+	byCount := slices.Sorted(maps.Values(counts))
+	slices.Reverse(byCount)
+	for _, n := range byCount[:min(10, len(byCount))] {
+		t.inWorst10 += n
+	}
+	return t
 }
 
 type apiUser struct {
@@ -58,6 +107,7 @@ type apiSocket struct {
 	seen map[uint64]int
 	last uint64
 	lat  []time.Duration
+	sent []int64 // each received event's send time (Unix ns), beside lat
 	reo  int64
 }
 
@@ -288,6 +338,8 @@ func benchWSAPIRun(ctx context.Context, bin string, sockets, users, rate, client
 			}
 		})
 	}
+	cpuA0, errA := procCPU(a.cmd.Process.Pid)
+	cpuB0, errB := procCPU(b.cmd.Process.Pid)
 	const tick = time.Millisecond
 	per := float64(rate) / float64(max(batch, 1)) * tick.Seconds() // requests per tick
 	t := time.NewTicker(tick)
@@ -324,6 +376,12 @@ loop:
 	for received.Load() < want && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	cpuA1, errA1 := procCPU(a.cmd.Process.Pid)
+	cpuB1, errB1 := procCPU(b.cmd.Process.Pid)
+	if err := errors.Join(errA, errB, errA1, errB1); err == nil && res.accepted > 0 {
+		res.cpuA = (cpuA1 - cpuA0) / time.Duration(res.accepted)
+		res.cpuB = (cpuB1 - cpuB0) / time.Duration(res.accepted)
+	}
 	time.Sleep(200 * time.Millisecond) // late duplicates, if any
 	res.rssAfter = processRSS(a.cmd.Process.Pid)
 	for _, c := range conns {
@@ -348,6 +406,7 @@ loop:
 	sortDurations(all)
 	if len(all) > 0 {
 		res.p50, res.p99, res.max = all[len(all)/2], all[len(all)*99/100], all[len(all)-1]
+		res.tail = tailWindows(socks, res.p99, start)
 	}
 	var el []time.Duration
 	for _, l := range emitLat {
@@ -397,6 +456,7 @@ func apiReadLoop(c *websocket.Conn, s *apiSocket, received *atomic.Int64) {
 		s.last = max(s.last, m.Seq)
 		s.seen[m.Seq]++
 		s.lat = append(s.lat, time.Duration(now-sent))
+		s.sent = append(s.sent, sent)
 		received.Add(1)
 	}
 }

@@ -40,13 +40,13 @@ func (h *APIHandler) EmitRunEvents(ctx context.Context, req *openapi.RunEventBat
 	if err != nil {
 		return nil, err
 	}
+	// Each event's data is echoed as the request held it (the same object,
+	// before compaction), not decoded again from what was published: a
+	// worker streaming tokens pays for its data's JSON once.
 	out := &openapi.RealtimeEventBatch{Events: make([]openapi.RealtimeEvent, len(pubs))}
 	for i, pub := range pubs {
-		e, err := toAPI(pub)
-		if err != nil {
-			return nil, err
-		}
-		out.Events[i] = *e
+		out.Events[i] = openapi.RealtimeEvent{Type: openapi.RealtimeEventType(pub.Type), RunID: openapi.NewOptUUID(pub.RunID),
+			Seq: int64(pub.Seq), Ts: pub.Time, Data: openapi.RealtimeEventData(req.Events[i].Data)}
 	}
 	return out, nil
 }
@@ -59,7 +59,12 @@ func encodeData(m openapi.RunEventCreateData) json.RawMessage {
 	if m == nil {
 		return json.RawMessage("null") // refused as data, as encoding/json's nil map was
 	}
+	size := 2
+	for k, v := range m {
+		size += len(k) + len(v) + 4
+	}
 	var w jx.Encoder
+	w.SetBytes(make([]byte, 0, size))
 	w.ObjStart()
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		w.FieldStart(k)

@@ -142,8 +142,8 @@ func (p *Publisher) normalize(data json.RawMessage) (json.RawMessage, error) {
 	if len(data) > p.maxBytes {
 		return nil, fault.New(fault.TooLarge, "event data is over %d bytes", p.maxBytes)
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, data); err != nil {
+	buf := bytes.NewBuffer(make([]byte, 0, len(data)))
+	if err := json.Compact(buf, data); err != nil {
 		return nil, fault.InvalidField("data", "must be a JSON object")
 	}
 	if buf.Len() == 0 || buf.Bytes()[0] != '{' {

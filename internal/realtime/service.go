@@ -90,8 +90,12 @@ func validateWorkerEvent(t events.Type, data json.RawMessage) error {
 	if !isObject(data) {
 		return fault.InvalidField("data", "must be a JSON object")
 	}
-	var got [maxDataFields]jx.Raw // nil: absent
-	err := jx.DecodeBytes(data).ObjBytes(func(d *jx.Decoder, key []byte) error {
+	var (
+		got [maxDataFields]jx.Raw // nil: absent
+		dec jx.Decoder
+	)
+	dec.ResetBytes(data)
+	err := dec.ObjBytes(func(d *jx.Decoder, key []byte) error {
 		for i := range fields {
 			if fields[i].name != string(key) {
 				continue
@@ -125,7 +129,8 @@ func validateWorkerEvent(t events.Type, data json.RawMessage) error {
 		case f.kind == jx.Object && raw.Type() != jx.Object:
 			errs = append(errs, fault.InvalidField("data."+f.name, "must be a JSON object"))
 		case f.kind == jx.String:
-			s, err := jx.DecodeBytes(raw).Str()
+			dec.ResetBytes(raw)
+			s, err := dec.Str()
 			if err != nil {
 				return fault.InvalidField("data", fmt.Sprintf("does not match %s: field %q: %v", t, f.name, err))
 			}

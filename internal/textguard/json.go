@@ -27,23 +27,32 @@ const MaxDepth = 64
 // own message.
 func JSON(b []byte) error {
 	// frames are the open containers; an object's frame tracks whether the
-	// next string is a name and the names seen so far.
+	// next string is a name, and where its names start in names (a stack
+	// shared by the open objects, so that the usual small object costs no
+	// allocation). An object with more than smallObject names also keeps
+	// them in a set, so that a huge one is not checked in quadratic time.
 	type frame struct {
 		object  bool
 		wantKey bool
-		names   map[string]struct{}
+		start   int
+		set     map[string]struct{}
 	}
-	var frames []frame
+	const smallObject = 16
+	var (
+		frames []frame
+		names  [][]byte
+	)
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '{', '[':
 			if len(frames) >= MaxDepth {
 				return invalidBody(fmt.Sprintf("nests deeper than %d levels", MaxDepth))
 			}
-			frames = append(frames, frame{object: b[i] == '{', wantKey: b[i] == '{'})
+			frames = append(frames, frame{object: b[i] == '{', wantKey: b[i] == '{', start: len(names)})
 		case '}', ']':
-			if len(frames) > 0 {
-				frames = frames[:len(frames)-1]
+			if n := len(frames); n > 0 {
+				names = names[:frames[n-1].start]
+				frames = frames[:n-1]
 			}
 		case ',':
 			if n := len(frames); n > 0 && frames[n-1].object {
@@ -58,13 +67,27 @@ func JSON(b []byte) error {
 				f := &frames[n-1]
 				f.wantKey = false
 				if name, ok := decodeName(b[i : end+1]); ok {
-					if _, dup := f.names[name]; dup {
-						return invalidBody(fmt.Sprintf("names %s twice in one object", quoteName(name)))
+					dup := false
+					if f.set != nil {
+						_, dup = f.set[string(name)]
+						f.set[string(name)] = struct{}{}
+					} else {
+						for _, seen := range names[f.start:] {
+							if dup = bytes.Equal(seen, name); dup {
+								break
+							}
+						}
+						names = append(names, name)
+						if len(names)-f.start > smallObject {
+							f.set = make(map[string]struct{}, 2*smallObject)
+							for _, seen := range names[f.start:] {
+								f.set[string(seen)] = struct{}{}
+							}
+						}
 					}
-					if f.names == nil {
-						f.names = map[string]struct{}{}
+					if dup {
+						return invalidBody(fmt.Sprintf("names %s twice in one object", quoteName(string(name))))
 					}
-					f.names[name] = struct{}{}
 				}
 			}
 			i = end
@@ -74,16 +97,20 @@ func JSON(b []byte) error {
 }
 
 // decodeName is a quoted JSON name as decoded. Names are nearly always
-// plain (valid UTF-8, no escapes), and are then their own bytes; only the
-// others go through encoding/json (escapes, and invalid UTF-8 that decodes
-// to U+FFFD), which would otherwise cost every JSON body's every name.
-func decodeName(quoted []byte) (string, bool) {
+// plain (valid UTF-8, no escapes), and are then their own bytes, not
+// copied; only the others go through encoding/json (escapes, and invalid
+// UTF-8 that decodes to U+FFFD), which would otherwise cost every JSON
+// body's every name.
+func decodeName(quoted []byte) ([]byte, bool) {
 	inner := quoted[1 : len(quoted)-1]
 	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), true
+		return inner, true
 	}
 	var name string
-	return name, json.Unmarshal(quoted, &name) == nil
+	if json.Unmarshal(quoted, &name) != nil {
+		return nil, false
+	}
+	return []byte(name), true
 }
 
 // quoteName is a duplicated name as an error message shows it: quoted and

@@ -47,6 +47,10 @@ func TestJSON(t *testing.T) {
 		{"non-ASCII names that differ", `{"café":1,"cafe":2,"cafè":3}`, true},
 		{"duplicate name in a nested object", `{"x":{"k":1,"k":2}}`, false},
 		{"duplicate name in an object in an array", `[{"k":1},{"k":2,"k":3}]`, false},
+		{"many names", manyNames(40, ""), true},
+		{"many names, the first again last", manyNames(40, `"k0":0`), false},
+		{"many names, a small one's again last", manyNames(10, `"k3":0`), false},
+		{"many names around nested objects", `{"a":{"x":1,"y":{"a":1}},` + manyNames(30, `"x":{"a":2}`)[1:], true},
 		{"same name in sibling objects", `[{"k":1},{"k":2}]`, true},
 		{"same name at two levels", `{"k":{"k":{"k":1}}}`, true},
 		{"name equal to a value", `{"a":"b","b":"a"}`, true},
@@ -207,4 +211,18 @@ func FuzzJSON(f *testing.F) {
 			t.Fatalf("%q passed but decodes with a NUL: %s", b, s)
 		}
 	})
+}
+
+// manyNames is an object of n names k0…k<n-1>, then extra if given.
+func manyNames(n int, extra string) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+	}
+	if extra != "" {
+		b.WriteString(extra + ",")
+	}
+	b.WriteString(`"end":true}`)
+	return b.String()
 }
