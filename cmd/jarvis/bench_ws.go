@@ -107,17 +107,17 @@ func runBenchWS(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nthrough the API (in-process publish above): `jarvis serve` ×2, POST /v1/runs/{id}/events on B from %d clients (%d events per request), sockets on A over %d users\n\n", *clients, *batch, *users)
-	fmt.Fprintln(tw, "sockets\tpublished/s\tdelivered\tp50\tp99\tmax\temit p50\temit p99\tCPU/event A · B\tlost\tdup\treordered\trefused\tRSS A idle\tRSS A sockets\tRSS A after\tload avg\tevents over p99 (100 ms windows)\t")
+	fmt.Fprintln(tw, "sockets\tpublished/s\tdelivered\tp50\tp99\tmax\temit p50\temit p99\tCPU/event A · B\tlost\tdup\treordered\trefused\tRSS A idle\tRSS A sockets\tRSS A after\tload avg\tsteal\tevents over p99 (100 ms windows)\t")
 	for _, n := range counts {
 		u := min(*users, n)
 		r, err := benchWSAPIRun(ctx, *serviceBin, n, u, *rate, *clients, *batch, *duration, *prefix)
 		if err != nil {
 			return fmt.Errorf("api, %d sockets: %w", n, err)
 		}
-		fmt.Fprintf(tw, "%d\t%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t%.1f · %.1f µs\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", n, r.publishedPerSec, r.deliveries,
+		fmt.Fprintf(tw, "%d\t%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t%.1f · %.1f µs\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n, r.publishedPerSec, r.deliveries,
 			fmtDur(r.p50), fmtDur(r.p99), fmtDur(r.max), fmtDur(r.emitP50), fmtDur(r.emitP99),
 			float64(r.cpuA.Nanoseconds())/1e3, float64(r.cpuB.Nanoseconds())/1e3, r.lost, r.duplicated, r.reordered, r.refused,
-			fmtMB(r.rssBase), fmtMB(r.rssConnected), fmtMB(r.rssAfter), loadAverage(), r.tail)
+			fmtMB(r.rssBase), fmtMB(r.rssConnected), fmtMB(r.rssAfter), loadAverage(), fmt.Sprintf("%.1f%%", 100*r.steal), r.tail)
 	}
 	return tw.Flush()
 }

@@ -49,6 +49,10 @@ type benchWSAPIResult struct {
 	// machine the steadier figure beside the latency tail.
 	cpuA, cpuB time.Duration
 	tail       tailSpread
+	// steal is the share of the machine's CPU time the hypervisor gave to
+	// other guests while the load ran (/proc/stat): on a shared VM the
+	// latency tail follows it more than any change to the service.
+	steal float64
 }
 
 // tailSpread says whether the events slower than p99 are spread over the
@@ -338,6 +342,7 @@ func benchWSAPIRun(ctx context.Context, bin string, sockets, users, rate, client
 			}
 		})
 	}
+	steal0, total0 := machineSteal()
 	cpuA0, errA := procCPU(a.cmd.Process.Pid)
 	cpuB0, errB := procCPU(b.cmd.Process.Pid)
 	const tick = time.Millisecond
@@ -375,6 +380,9 @@ loop:
 	deadline := time.Now().Add(10 * time.Second)
 	for received.Load() < want && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
+	}
+	if steal1, total1 := machineSteal(); total1 > total0 {
+		res.steal = float64(steal1-steal0) / float64(total1-total0)
 	}
 	cpuA1, errA1 := procCPU(a.cmd.Process.Pid)
 	cpuB1, errB1 := procCPU(b.cmd.Process.Pid)
@@ -459,6 +467,30 @@ func apiReadLoop(c *websocket.Conn, s *apiSocket, received *atomic.Int64) {
 		s.sent = append(s.sent, sent)
 		received.Add(1)
 	}
+}
+
+// machineSteal is the machine's steal time and total CPU time so far, in
+// clock ticks (the first line of /proc/stat; zeros where it cannot be read).
+func machineSteal() (steal, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i < 8 { // user … steal; guest time is already in user
+			total += n
+		}
+		if i == 7 {
+			steal = n
+		}
+	}
+	return steal, total
 }
 
 // processRSS is pid's resident set size in bytes (Linux).

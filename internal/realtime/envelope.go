@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
-	"time"
 
 	"github.com/go-faster/jx"
 	"github.com/google/uuid"
@@ -28,9 +28,6 @@ func appendEnvelope(b []byte, e *Envelope) ([]byte, error) {
 	if len(e.Data) > 0 && !json.Valid(e.Data) {
 		return b, errors.New("event data is not valid JSON")
 	}
-	if y := e.Time.Year(); y < 0 || y > 9999 {
-		return b, fmt.Errorf("event time %v is outside RFC 3339's years", e.Time) // as encoding/json refuses it
-	}
 	var w jx.Encoder
 	w.SetBytes(slices.Grow(b, 128+len(e.Type)+len(e.Data)+len(e.Trace)))
 	w.ObjStart()
@@ -47,7 +44,11 @@ func appendEnvelope(b []byte, e *Envelope) ([]byte, error) {
 	}
 	w.FieldStart("ts")
 	var ts [64]byte
-	w.ByteStr(e.Time.AppendFormat(ts[:0], time.RFC3339Nano)) // as time.Time's MarshalJSON
+	t, err := e.Time.AppendText(ts[:0]) // RFC 3339 with nanoseconds, refusing what MarshalJSON refuses
+	if err != nil {
+		return b, fmt.Errorf("event time: %w", err)
+	}
+	w.ByteStr(t)
 	w.FieldStart("d")
 	if len(e.Data) == 0 {
 		w.Null()
@@ -76,9 +77,21 @@ func appendUUID(b []byte, id uuid.UUID) []byte {
 }
 
 // decodeEnvelope reads an Envelope's JSON as encoding/json would: fields in
-// any order, unknown ones and nulls ignored. e.Data keeps a slice of data.
+// any order, unknown ones and nulls ignored, nothing after the object. (It
+// matches names exactly, where encoding/json also takes other cases: no
+// writer of envelopes ever wrote those.) e.Data keeps a slice of data.
 func decodeEnvelope(data []byte, e *Envelope) error {
 	d := jx.DecodeBytes(data)
+	if err := decodeEnvelopeFields(d, e); err != nil {
+		return err
+	}
+	if err := d.Skip(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the envelope")
+	}
+	return nil
+}
+
+func decodeEnvelopeFields(d *jx.Decoder, e *Envelope) error {
 	return d.ObjBytes(func(d *jx.Decoder, key []byte) error {
 		if d.Next() == jx.Null && string(key) != "d" {
 			return d.Null()

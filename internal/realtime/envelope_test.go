@@ -88,7 +88,7 @@ func TestDecodeEnvelopeIsLenient(t *testing.T) {
 		t.Fatalf("decodeEnvelope %+v, encoding/json %+v", e, std)
 	}
 	for _, bad := range []string{
-		``, `[]`, `{"t":1}`, `{"r":"not-a-uuid"}`, `{"ts":"yesterday"}`, `{"o":"yes"}`, `{"d":{"a":}`, `{"t":"x"`,
+		``, `[]`, `{"t":"x"} garbage`, `{"t":"x"}{}`, `{"t":1}`, `{"r":"not-a-uuid"}`, `{"ts":"yesterday"}`, `{"o":"yes"}`, `{"d":{"a":}`, `{"t":"x"`,
 	} {
 		var e Envelope
 		if err := decodeEnvelope([]byte(bad), &e); err == nil {
@@ -104,6 +104,7 @@ func TestAppendEnvelopeRefusesWhatEncodingJSONRefuses(t *testing.T) {
 	for _, e := range []Envelope{
 		{Type: "x", Time: time.Unix(0, 0), Data: json.RawMessage(`{"a":`)},
 		{Type: "x", Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Data: json.RawMessage(`{}`)},
+		{Type: "x", Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 24*3600+60)), Data: json.RawMessage(`{}`)},
 	} {
 		if _, err := json.Marshal(e); err == nil {
 			t.Fatalf("encoding/json takes %+v: the case tests nothing", e)

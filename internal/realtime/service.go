@@ -93,6 +93,7 @@ func validateWorkerEvent(t events.Type, data json.RawMessage) error {
 	var (
 		got [maxDataFields]jx.Raw // nil: absent
 		dec jx.Decoder
+		bad error // ours, kept apart from jx's wrapping of what the callback returns
 	)
 	dec.ResetBytes(data)
 	err := dec.ObjBytes(func(d *jx.Decoder, key []byte) error {
@@ -105,13 +106,18 @@ func validateWorkerEvent(t events.Type, data json.RawMessage) error {
 				return err
 			}
 			if k := fields[i].kind; raw.Type() != k && raw.Type() != jx.Null && k != jx.Invalid && k != jx.Object {
-				return fmt.Errorf("field %q must be a %s", key, k)
+				bad = fmt.Errorf("field %q must be a %s", key, k)
+				return bad
 			}
 			got[i] = raw // a repeated name: the last one, as encoding/json
 			return nil
 		}
-		return fmt.Errorf("unknown field %q", key)
+		bad = fmt.Errorf("unknown field %q", key)
+		return bad
 	})
+	if bad != nil {
+		err = bad
+	}
 	if err != nil {
 		return fault.InvalidField("data", fmt.Sprintf("does not match %s: %v", t, err))
 	}

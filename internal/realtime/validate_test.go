@@ -29,6 +29,9 @@ func TestValidateWorkerEvent(t *testing.T) {
 		{events.AgentToken, `{"text":5}`, "data"},
 		{events.AgentToken, `{"text":"a","txt":"b"}`, "data"},
 		{events.AgentToken, `{"Text":"a"}`, "data"},
+		// Names match exactly: encoding/json took "TEXT" as a second text and
+		// kept the last, so a 20,000-character text passed the length check.
+		{events.AgentToken, `{"text":"` + strings.Repeat("x", 20000) + `","TEXT":"a"}`, "data"},
 		{events.AgentToken, `["text"]`, "data"},
 		{events.AgentToken, `{"text":"a"`, "data"},
 		{events.AgentToken, `{"text":"bad \x escape"}`, "data"},
