@@ -2,15 +2,11 @@ package realtime_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/jarvis-core/jarvis/internal/app/apptest"
 	"github.com/jarvis-core/jarvis/openapi"
@@ -20,21 +16,7 @@ import (
 // agent.token events, as a worker streams them, through the whole service
 // on Redis, client included (allocs/op is what the emit path costs the GC).
 func BenchmarkEmitBatch(b *testing.B) {
-	var rb [6]byte
-	_, _ = rand.Read(rb[:])
-	prefix := "jarvis:test:rt:" + hex.EncodeToString(rb[:]) + ":"
-	opts, err := redis.ParseURL(testRedisURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	b.Cleanup(func() {
-		ctx := context.Background()
-		for iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator(); iter.Next(ctx); {
-			rdb.Del(ctx, iter.Val())
-		}
-		_ = rdb.Close()
-	})
+	_, prefix := redisPrefix(b)
 	s := apptest.New(b, apptest.Env(map[string]string{"REDIS_URL": testRedisURL(),
 		"REALTIME_REDIS_PREFIX":   prefix,
 		"RATELIMIT_IP_PER_MINUTE": "0", "RATELIMIT_USER_PER_MINUTE": "0"}))

@@ -44,28 +44,35 @@ func twoServers(t *testing.T) (a, b *apptest.Server, pub events.Publisher) {
 // the instances' key prefix.
 func twoServersOnRedis(t *testing.T) (a, b *apptest.Server, pub events.Publisher, rdb *redis.Client, prefix string) {
 	t.Helper()
-	var rb [6]byte
-	_, _ = rand.Read(rb[:])
-	prefix = "jarvis:test:rt:" + hex.EncodeToString(rb[:]) + ":"
-	opts, err := redis.ParseURL(testRedisURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb = redis.NewClient(opts)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-		_ = rdb.Close()
-	})
+	rdb, prefix = redisPrefix(t)
 	d := dbtest.New(t)
 	env := apptest.Env(map[string]string{"REDIS_URL": testRedisURL(), "REALTIME_REDIS_PREFIX": prefix,
 		"RATELIMIT_IP_PER_MINUTE": "0", "RATELIMIT_USER_PER_MINUTE": "0"}) // workers stream fast
 	a = apptest.New(t, apptest.Database(d), env, apptest.Fx(fx.Populate(&pub)))
 	b = apptest.New(t, apptest.Database(d), env)
 	return a, b, pub, rdb, prefix
+}
+
+// redisPrefix is a Redis client and a key prefix of the test's own, whose
+// keys are deleted when the test ends.
+func redisPrefix(tb testing.TB) (*redis.Client, string) {
+	tb.Helper()
+	var rb [6]byte
+	_, _ = rand.Read(rb[:])
+	prefix := "jarvis:test:rt:" + hex.EncodeToString(rb[:]) + ":"
+	opts, err := redis.ParseURL(testRedisURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		for iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator(); iter.Next(ctx); {
+			rdb.Del(ctx, iter.Val())
+		}
+		_ = rdb.Close()
+	})
+	return rdb, prefix
 }
 
 func createRun(t *testing.T, c *openapi.Client) uuid.UUID {
