@@ -16,11 +16,12 @@ import (
 // An Envelope crosses Redis as JSON twice per event (pub/sub to every
 // instance, and the history stream), on the emit path that workers stream
 // tokens through. encoding/json's reflection took a sixth of the sockets
-// instance's CPU and a tenth of the emitting one's at 10k events/s, so the
-// envelope is written and read by hand here. The bytes are what
-// encoding/json writes for Envelope's tags, and either side reads the
-// other's (instances of two versions share a Redis during a deploy, and
-// history written before stays readable): TestEnvelopeCodecMatchesEncodingJSON.
+// instance's CPU at 10k events/s (decoding) and a twentieth of the emitting
+// one's (encoding), so the envelope is written and read by hand here. The
+// bytes are what encoding/json writes for Envelope's tags, and either side
+// reads the other's (instances of two versions share a Redis during a
+// deploy, and history written before stays readable):
+// TestEnvelopeCodecMatchesEncodingJSON.
 
 // appendEnvelope appends e's JSON to b. e.Data must be valid JSON (the
 // Publisher compacts and checks every event's data); it is embedded as is.
