@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 
@@ -27,7 +26,8 @@ func (h *APIHandler) EmitRunEvent(ctx context.Context, req *openapi.RunEventCrea
 	if err != nil {
 		return nil, err
 	}
-	return toAPI(pub)
+	e := emitted(pub, req.Data)
+	return &e, nil
 }
 
 // EmitRunEvents implements openapi.RealtimeHandler.
@@ -40,15 +40,20 @@ func (h *APIHandler) EmitRunEvents(ctx context.Context, req *openapi.RunEventBat
 	if err != nil {
 		return nil, err
 	}
-	// Each event's data is echoed as the request held it (the same object,
-	// before compaction), not decoded again from what was published: a
-	// worker streaming tokens pays for its data's JSON once.
 	out := &openapi.RealtimeEventBatch{Events: make([]openapi.RealtimeEvent, len(pubs))}
 	for i, pub := range pubs {
-		out.Events[i] = openapi.RealtimeEvent{Type: openapi.RealtimeEventType(pub.Type), RunID: openapi.NewOptUUID(pub.RunID),
-			Seq: int64(pub.Seq), Ts: pub.Time, Data: openapi.RealtimeEventData(req.Events[i].Data)}
+		out.Events[i] = emitted(pub, req.Events[i].Data)
 	}
 	return out, nil
+}
+
+// emitted is the answer for a published event. Its data is echoed as the
+// request held it (the same object, before compaction), not decoded again
+// from what was published: a worker streaming tokens pays for its data's
+// JSON once.
+func emitted(pub Publication, data openapi.RunEventCreateData) openapi.RealtimeEvent {
+	return openapi.RealtimeEvent{Type: openapi.RealtimeEventType(pub.Type), RunID: openapi.NewOptUUID(pub.RunID),
+		Seq: int64(pub.Seq), Ts: pub.Time, Data: openapi.RealtimeEventData(data)}
 }
 
 // encodeData is the JSON object of an event's data as the API decoded it,
@@ -72,15 +77,4 @@ func encodeData(m openapi.RunEventCreateData) json.RawMessage {
 	}
 	w.ObjEnd()
 	return w.Bytes()
-}
-
-func toAPI(pub Publication) (*openapi.RealtimeEvent, error) {
-	out := openapi.RealtimeEventData{}
-	if err := out.Decode(jx.DecodeBytes(pub.Data)); err != nil {
-		return nil, fmt.Errorf("decode event data: %w", err)
-	}
-	return &openapi.RealtimeEvent{
-		Type: openapi.RealtimeEventType(pub.Type), RunID: openapi.NewOptUUID(pub.RunID),
-		Seq: int64(pub.Seq), Ts: pub.Time, Data: out,
-	}, nil
 }

@@ -23,8 +23,10 @@ import (
 // deploy, and history written before stays readable):
 // TestEnvelopeCodecMatchesEncodingJSON.
 
-// appendEnvelope appends e's JSON to b. e.Data must be valid JSON (the
-// Publisher compacts and checks every event's data); it is embedded as is.
+// appendEnvelope appends e's JSON to b, e.Data embedded as is. The
+// Publisher has already compacted and checked it; the check here (~0.1 µs)
+// keeps the Broker's own contract, as encoding/json's did: an invalid
+// envelope would be dropped by every listener, so it is refused here.
 func appendEnvelope(b []byte, e *Envelope) ([]byte, error) {
 	if len(e.Data) > 0 && !json.Valid(e.Data) {
 		return b, errors.New("event data is not valid JSON")

@@ -96,14 +96,13 @@ func JSON(b []byte) error {
 	return nil
 }
 
-// decodeName is a quoted JSON name as decoded. Names are nearly always
-// plain (valid UTF-8, no escapes), and are then their own bytes, not
-// copied; only the others go through encoding/json (escapes, and invalid
-// UTF-8 that decodes to U+FFFD), which would otherwise cost every JSON
-// body's every name.
+// decodeName is a quoted JSON name, already checked by scanString, as
+// decoded. Names are nearly always plain (no escapes), and are then their
+// own bytes, not copied; only escaped ones go through encoding/json, which
+// would otherwise cost every JSON body's every name.
 func decodeName(quoted []byte) ([]byte, bool) {
 	inner := quoted[1 : len(quoted)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+	if bytes.IndexByte(inner, '\\') < 0 {
 		return inner, true
 	}
 	var name string
